@@ -1,0 +1,88 @@
+/*
+ * config.h - loading meterd.yaml, its drop-ins and the alias map.
+ *
+ * config_load() reads the main file, expands ${VAR}, reads *_file secrets,
+ * deep-merges the drop-ins named by `include:` (byte order, *.yaml only,
+ * dotfiles and backups skipped), loads the alias map, and checks every core
+ * key.  Plugin-specific options are collected per provider (with where each
+ * came from) but validated later by plugin_host_validate(), which knows the
+ * plugin's option table.  Every problem is appended to a diag_list as
+ * "file:line:col: message"; the config is only usable when none was added.
+ */
+#ifndef METERD_CONFIG_H
+#define METERD_CONFIG_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "log.h"
+
+struct alias_map;
+
+typedef enum { ISOLATION_PROCESS = 0, ISOLATION_INLINE = 1 } isolation_mode;
+
+typedef struct provider_conf {
+    char *name;            /* instance name, [A-Za-z0-9_.-]+ */
+    char *plugin;          /* plugin name as written */
+    char *plugin_path;     /* resolved .so path: plugin_dir/NAME.so, or the
+                              plugin value itself if it contains a '/'
+                              (relative to the main config's directory) */
+    long long interval_ms;
+    long long timeout_ms;  /* < interval_ms */
+    int enabled;
+    isolation_mode isolation;
+    /* Plugin options, every key not consumed by the core:
+     * scalars as JSON strings (exactly as written, after ${VAR}),
+     * sequences as arrays of strings, mappings as objects of strings.
+     * A NAME_file key is replaced by NAME holding the file's content
+     * (trailing newline stripped). */
+    json_t *options;
+    /* Object: option name -> [file, line, col] where it was last set. */
+    json_t *option_locs;
+    /* Array of strings: option names whose value is a secret (came from
+     * ${VAR} or a *_file, or the plugin declared MD_OPT_SECRET - the
+     * latter added by plugin_host_validate). */
+    json_t *secret_options;
+    char *file;            /* where the provider was first defined */
+    int line, col;
+    char *fingerprint;     /* canonical text of everything above: equal
+                              fingerprints mean an unchanged provider */
+} provider_conf;
+
+typedef struct config {
+    char *path;            /* main file as given */
+    char *dir;             /* its directory */
+    char *listen;          /* "127.0.0.1:9477", "[::1]:9477", "unix:/path" */
+    char *state_dir;
+    char *plugin_dir;
+    char *aliases_path;    /* resolved, may be NULL when no alias file */
+    long long endpoint_timeout_ms;  /* default 2s */
+    long long interval_ms;          /* default 60s */
+    long long timeout_ms;           /* default 10s */
+    long long min_refresh_ms;       /* `min_refresh_interval`, default 10s:
+                                       force_refresh never re-polls a provider
+                                       whose last attempt is younger */
+    provider_conf *providers;       /* owned array, in name order */
+    size_t n_providers;
+    struct alias_map *aliases;      /* owned, never NULL after success */
+    char **secrets;                 /* every secret value, for masking */
+    size_t n_secrets;
+    char **files;                   /* every file read, in order */
+    size_t n_files;
+} config;
+
+/* Load and check.  Returns a config (caller frees with config_free) when
+ * no diagnostic was added, else NULL with the problems in *diags.
+ * plugin_dir_default / state_dir_default are the compiled-in defaults
+ * used when the keys are absent. */
+config *config_load(const char *path, const char *plugin_dir_default,
+                    const char *state_dir_default, diag_list *diags);
+void config_free(config *c);
+
+/* Find a provider by instance name (exact), or NULL. */
+const provider_conf *config_provider(const config *c, const char *name);
+
+/* The merged configuration as YAML-ish text for `meterd -t -v`, with every
+ * secret option shown as "[REDACTED]".  Caller frees. */
+char *config_dump(const config *c);
+
+#endif

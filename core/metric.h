@@ -1,0 +1,97 @@
+/*
+ * metric.h - the core's owned metric record, its validation, derivation
+ * and JSON form, and the result of one collection.
+ *
+ * JSON form of a metric (used by the worker pipe, the snapshot and the API):
+ *   {"provider": "deepseek", "id": "credits", "label": "...", "kind": "credits",
+ *    "unit": "usd", "used": null, "limit": null, "remaining": 18.42,
+ *    "utilization": null, "window_seconds": null, "resets_at": null,
+ *    "confidence": "exact", "source": "api",
+ *    "collected_at": "2026-03-10T14:00:00Z",
+ *    "derived": ["utilization"], "not_applicable": ["limit"]}
+ * Unknown and not-applicable values are both null; the not_applicable list
+ * says which are which.  Every key is always present.
+ */
+#ifndef METERD_METRIC_H
+#define METERD_METRIC_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "meterd/plugin.h"
+
+/* Bits of metric.derived: fields the core computed rather than received. */
+enum { METRIC_DERIVED_REMAINING = 1u, METRIC_DERIVED_UTILIZATION = 2u };
+
+typedef struct metric {
+    char *provider;      /* instance name; owned (may be NULL before set) */
+    char *id, *label, *kind, *unit, *source;   /* owned; unit may be NULL */
+    md_num used, limit, remaining, utilization, window_seconds;
+    md_time resets_at, collected_at;
+    md_confidence confidence;
+    unsigned derived;    /* METRIC_DERIVED_* bits */
+} metric;
+
+/* Copy an SDK metric (size = caller's sizeof(md_metric), fields beyond it
+ * are treated as zero) into *out, validating every field: non-finite or
+ * negative numbers and utilization outside 0..100 become MD_UNKNOWN and
+ * each rejection is described in a malloc'd string appended to
+ * *rejections (array grown with xrealloc, count in *n_rejections).
+ * default_source is used when m->source is NULL; now for collected_at when
+ * unknown.  Returns the number of rejected fields, or -1 when id/kind are
+ * missing or id has characters outside [A-Za-z0-9_.-] (nothing stored). */
+int metric_from_sdk(metric *out, const md_metric *m, size_t size,
+                    const char *provider, const char *default_source,
+                    double now, char ***rejections, size_t *n_rejections);
+
+/* Derive remaining = limit - used and utilization = 100*used/limit when
+ * both are known and limit > 0 and the target is unknown; sets derived
+ * bits.  remaining is clamped at 0 when used exceeds the limit. Never turns
+ * an unknown into 0. */
+void metric_derive(metric *m);
+
+void metric_copy(metric *dst, const metric *src);   /* deep copy */
+void metric_free(metric *m);                        /* frees fields only */
+
+/* JSON conversion (see the form above).  metric_to_json returns a new
+ * reference.  metric_from_json fills *out and returns 0, or returns -1 and
+ * sets *err (malloc'd) on a malformed object; it applies the same field
+ * validation as metric_from_sdk. */
+json_t *metric_to_json(const metric *m);
+int metric_from_json(const json_t *obj, metric *out, char **err);
+
+/* md_num <-> JSON helpers: known -> number, otherwise null. */
+json_t *num_to_json(md_num v);
+json_t *time_to_json(md_time t);   /* RFC 3339 string or null */
+
+/* Whether a metric can bound usage: remaining known, or used and limit
+ * known, or utilization known. */
+int metric_is_quota_bearing(const metric *m);
+
+/* Result of one collection, as the worker reports it. */
+typedef struct collect_result {
+    md_error err;          /* MD_ERR_NONE on success */
+    char *err_msg;         /* owned, NULL on success; secrets masked */
+    double retry_after;    /* seconds the provider asked us to wait, <0 none */
+    metric *metrics;       /* owned array */
+    size_t n_metrics;
+    char **notes;          /* owned array of owned strings */
+    size_t n_notes;
+    char *raw_json;        /* owned, redacted raw payload text, or NULL */
+    double started_at, finished_at;   /* epoch seconds */
+} collect_result;
+
+void collect_result_init(collect_result *r);   /* zero + retry_after=-1 */
+void collect_result_free(collect_result *r);   /* frees fields, re-inits */
+void collect_result_copy(collect_result *dst, const collect_result *src);
+/* {"error": null|{"class","message"}, "retry_after": n|null, "metrics": [..],
+ *  "notes": [..], "raw": <json>|null, "started_at", "finished_at"} */
+json_t *collect_result_to_json(const collect_result *r);
+int collect_result_from_json(const json_t *obj, collect_result *out,
+                             char **err);
+
+/* Error class names: "timeout", "crashed", ... ; NULL for MD_ERR_NONE. */
+const char *md_error_name(md_error e);
+/* Reverse lookup; returns MD_ERR_INTERNAL for an unknown name. */
+md_error md_error_from_name(const char *name);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * render.h - the JSON documents of the HTTP API and of `meterd --once`.
+ * Pure functions: views in, new jansson references out (caller decrefs).
+ *
+ * GET /api/automation/usage -> render_usage()
+ *   {schema: "meterd.usage.v1", generated_at, providers: [row...],
+ *    tracked_providers, unavailable_providers: [family...], meta}
+ * Rows: provider (family), status, actual_current_usage(_unit),
+ *   usage_remaining(_unit), usage_remaining_reason, governing_metric
+ *   {provider, id, utilization, remaining, limit, unit, resets_at, reason},
+ *   available_again_at, served_from, age_seconds, members[], metrics[],
+ *   notes[].  compact keeps only the headline fields.
+ * Unknown numbers are null, never 0, and no key is ever dropped in full
+ * output.
+ */
+#ifndef METERD_RENDER_H
+#define METERD_RENDER_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "view.h"
+
+typedef struct usage_meta {
+    const char *data_source;       /* "live_or_cache" | "live_refresh" |
+                                      "snapshot_fallback" */
+    const char *fallback_reason;   /* "timeout" or NULL */
+    const char *const *fallback_providers;  /* instance names served from
+                                               the snapshot because their
+                                               forced refresh did not finish */
+    size_t n_fallback_providers;
+} usage_meta;
+
+typedef struct render_opts {
+    int compact;
+    int include_raw;
+} render_opts;
+
+json_t *render_usage(const provider_view *v, size_t n, render_opts opts,
+                     const usage_meta *meta, double now);
+/* GET /api/providers: {generated_at, providers: [member...]} */
+json_t *render_providers(const provider_view *v, size_t n, int include_raw,
+                         double now);
+/* GET /api/providers/NAME: one member object with metrics/notes */
+json_t *render_provider(const provider_view *v, int include_raw, double now);
+/* A member object as used in rows and /api/providers. */
+json_t *render_member(const provider_view *v, int include_raw,
+                      int force_snapshot, double now);
+/* {"error": {"status": 400, "message": "..."}} */
+json_t *render_error(int status, const char *message);
+
+#endif

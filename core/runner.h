@@ -1,0 +1,63 @@
+/*
+ * runner.h - running one collection, isolated.
+ *
+ * ISOLATION_PROCESS: the daemon binary re-executes itself with the hidden
+ * flag "--worker" through posix_spawn (never fork from the threaded
+ * daemon), in a new process group.  The job (provider config, secrets,
+ * deadline) goes to the helper over a pipe, the result (collect_result
+ * JSON) comes back over another; at the deadline the whole process group
+ * is SIGKILLed and reaped.  A helper that dies by a signal is "crashed".
+ * ISOLATION_INLINE: a thread of the daemon runs the plugin (for
+ * debugging); its deadline can only be observed, not enforced: a late
+ * result is discarded.
+ * The scheduler polls runner_fd() and calls runner_read() when readable.
+ */
+#ifndef METERD_RUNNER_H
+#define METERD_RUNNER_H
+
+#include <jansson.h>
+#include <sys/types.h>
+#include "config.h"
+#include "metric.h"
+
+typedef struct run_handle run_handle;
+
+/* Start a collection of pc.  self_exe is the daemon binary (from
+ * /proc/self/exe), state_root the daemon's state_dir (the plugin gets
+ * state_root/plugins/<instance>, created 0700), deadline_ms a mono_ms()
+ * value.  Returns NULL with *err (malloc'd) when it could not start. */
+run_handle *runner_start(const provider_conf *pc, const char *self_exe,
+                         const char *state_root, long long deadline_ms,
+                         char **err);
+
+/* File descriptor to poll for POLLIN (result pipe). */
+int runner_fd(const run_handle *h);
+/* Read what is available. Returns 1 at end of stream, 0 for more to come.
+ * Output beyond the result size cap (16 MiB) is an error at finish. */
+int runner_read(run_handle *h);
+/* Kill at the deadline: SIGKILL to the process group; finish will report
+ * MD_ERR_TIMEOUT. */
+void runner_kill(run_handle *h);
+long long runner_deadline(const run_handle *h);
+/* Reap (blocking waitpid; call after EOF or kill) and produce the result:
+ * parsed collect_result on a clean exit; MD_ERR_TIMEOUT when killed for
+ * the deadline; MD_ERR_CRASHED with the signal name when it died by a
+ * signal or exited without a valid result.  Frees h. */
+void runner_finish(run_handle *h, collect_result *out);
+
+/* Entry point of the helper process (argv[1] == "--worker"): reads the
+ * job from fd 0, runs the plugin, writes the result to fd 3, exits 0.
+ * The plugin's stdout is redirected to stderr so it cannot corrupt the
+ * result stream. */
+int worker_main(int argc, char **argv);
+
+/* Serialise a job: {"instance", "plugin_path", "options", "secret_options",
+ * "secrets", "state_dir", "timeout_ms", "deadline_epoch"}.  New reference. */
+json_t *job_to_json(const provider_conf *pc, const char *state_dir,
+                    long long remaining_ms);
+/* Run a job in this process (worker and inline mode share this):
+ * open plugin, build host table and context, init/collect/fini, validate
+ * and collect emitted metrics.  Never fails: errors are in out->err. */
+void run_job(const json_t *job, collect_result *out);
+
+#endif

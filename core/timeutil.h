@@ -1,0 +1,32 @@
+/*
+ * timeutil.h - clocks, durations and timestamps.
+ *
+ * Durations in config are "250ms", "5s", "2m", "1h" (also combinations
+ * such as "1m30s").  Timestamps are RFC 3339 (0-9 fraction digits, "Z" or
+ * "+hh:mm"/"-hh:mm", "T" or "t" or " " separator), always rendered in UTC
+ * with "Z" and no more than millisecond precision.
+ */
+#ifndef METERD_TIMEUTIL_H
+#define METERD_TIMEUTIL_H
+
+#include <stddef.h>
+
+/* Wall clock, seconds since the epoch (fractional). */
+double time_now(void);
+/* Monotonic clock in milliseconds (for deadlines and intervals). */
+long long mono_ms(void);
+
+/* Parse a config duration. Returns 0 and *ms, or -1 on bad syntax,
+ * negative, or overflow.  A bare number without unit is an error. */
+int duration_parse(const char *text, long long *ms);
+/* Format ms as the shortest exact form ("1h", "90s", "250ms") into buf. */
+void duration_format(long long ms, char *buf, size_t len);
+
+/* Parse RFC 3339 into epoch seconds. Returns 0, or -1 on malformed text,
+ * out-of-range fields or trailing garbage. */
+int rfc3339_parse(const char *text, double *epoch);
+/* Format epoch seconds as "2026-03-10T14:00:00Z" (or with ".123" when the
+ * value has a millisecond part) into buf (at least 32 bytes). */
+void rfc3339_format(double epoch, char *buf, size_t len);
+
+#endif
