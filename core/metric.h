@@ -38,7 +38,13 @@ typedef struct metric {
  * *rejections (array grown with xrealloc, count in *n_rejections).
  * default_source is used when m->source is NULL; now for collected_at when
  * unknown.  Returns the number of rejected fields, or -1 when id/kind are
- * missing or id has characters outside [A-Za-z0-9_.-] (nothing stored). */
+ * missing or id has characters outside [A-Za-z0-9_.-] (nothing stored,
+ * nothing appended to *rejections).  label NULL becomes a copy of id.
+ * Times (resets_at, collected_at) are rejected when non-finite, negative
+ * or after year 9999; a rejected collected_at then becomes now.
+ * An out-of-range confidence is rejected and stored as MD_ESTIMATED.
+ * It finishes with metric_derive() (idempotent, so calling it again is
+ * harmless). */
 int metric_from_sdk(metric *out, const md_metric *m, size_t size,
                     const char *provider, const char *default_source,
                     double now, char ***rejections, size_t *n_rejections);
@@ -46,7 +52,10 @@ int metric_from_sdk(metric *out, const md_metric *m, size_t size,
 /* Derive remaining = limit - used and utilization = 100*used/limit when
  * both are known and limit > 0 and the target is unknown; sets derived
  * bits.  remaining is clamped at 0 when used exceeds the limit. Never turns
- * an unknown into 0. */
+ * an unknown into 0.  A derived utilization is NOT clamped: used 6 of 5
+ * gives 120 (more information than 100; ranking treats >= 100 as
+ * exhausted).  Only a reported utilization must lie in 0..100;
+ * metric_from_json accepts > 100 when "derived" lists "utilization". */
 void metric_derive(metric *m);
 
 void metric_copy(metric *dst, const metric *src);   /* deep copy */
@@ -55,7 +64,11 @@ void metric_free(metric *m);                        /* frees fields only */
 /* JSON conversion (see the form above).  metric_to_json returns a new
  * reference.  metric_from_json fills *out and returns 0, or returns -1 and
  * sets *err (malloc'd) on a malformed object; it applies the same field
- * validation as metric_from_sdk. */
+ * validation as metric_from_sdk (out-of-range values become unknown; wrong
+ * JSON types, unparseable timestamps, missing id/kind are malformed).
+ * Missing keys read as null; null is MD_NOT_APPLICABLE when the field is
+ * listed in "not_applicable", else MD_UNKNOWN.  Timestamps may also be
+ * epoch numbers. */
 json_t *metric_to_json(const metric *m);
 int metric_from_json(const json_t *obj, metric *out, char **err);
 

@@ -28,7 +28,13 @@ void plugin_close(loaded_plugin *p);
  * types, durations, booleans), record MD_OPT_SECRET options in
  * secret_options (and their values in c->secrets), run the plugin's
  * check(), close it.  Problems go to diags with the option's location.
- * Returns the number of problems added. */
-size_t plugin_host_validate(config *c, diag_list *diags);
+ * Returns the number of problems added.
+ * A plugin that cannot be loaded at all (missing file, wrong ABI, no entry
+ * symbol) is reported to load_errors instead when that is not NULL: the
+ * daemon logs those and keeps running the other providers (the collection
+ * then fails with class "abi" or "config"), while `meterd -t` treats them
+ * like any other problem. */
+size_t plugin_host_validate(config *c, diag_list *diags,
+                            diag_list *load_errors);
 
 #endif

@@ -18,6 +18,22 @@
  *   actual_current_usage is the `used` of the primary usage metric: the
  *   first metric with known used whose unit is, in this order, "tasks",
  *   "requests", "tokens" (runtime metrics), else the governing meter's used.
+ *
+ * Details fixed by the implementation (rank.c):
+ *   - Members with status disabled take part in nothing (status, metrics);
+ *     members whose data is stale (last good records) do take part.
+ *   - A metric with known used and a known limit of 0 counts as exhausted
+ *     (nothing can be left of an allowance of 0).
+ *   - Exhausted metrics all share one rank (then confidence, reset, ...).
+ *   - usage_remaining_reason when there is no governing meter:
+ *       no member has data: "collection_failed" if a member failed, else
+ *         "pending" (or "not_applicable" when every member is disabled);
+ *       data exists: "not_applicable" when every metric declares limit,
+ *         remaining and utilization not applicable; else "not_reported"
+ *         when a quota_window/credits/budget/rate_limit metric exists
+ *         (values unknown); else "no_quota_metric".
+ *   - status: "ok" when every non-disabled member is ok, "degraded" when
+ *     some are, "unavailable" when none is (also when all are disabled).
  */
 #ifndef METERD_RANK_H
 #define METERD_RANK_H

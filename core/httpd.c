@@ -1,0 +1,546 @@
+/* httpd.c - the local HTTP API (libmicrohttpd).
+ *
+ * Cached GETs are rendered once per state change (and at most once per
+ * second, since ages and generated_at move with the clock) and the same
+ * MHD_Response is queued for every request until then.  A forced refresh
+ * suspends its connection until the scheduler resolves its waiter, so a
+ * hung provider never occupies an HTTP thread. */
+#include "daemon.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "render.h"
+#include "timeutil.h"
+
+#define HTTP_THREADS 2
+#define USAGE_PATH "/api/automation/usage"
+#define PROVIDERS_PATH "/api/providers"
+
+/* One cached rendering. */
+typedef struct cache_slot {
+    struct MHD_Response *resp;
+    unsigned long version;
+    long long second;
+} cache_slot;
+
+enum { SLOT_USAGE = 0, /* + 2*compact + include_raw: 4 slots */
+       SLOT_PROVIDERS = 4, SLOT_PROVIDERS_RAW = 5, N_SLOTS = 6 };
+
+typedef struct httpd {
+    struct MHD_Daemon *mhd;
+    int listen_fd;
+    char *address;
+    char *unix_path;            /* to unlink at stop */
+    pthread_mutex_t cache_lock; /* guards slots (taken after d->lock) */
+    cache_slot slots[N_SLOTS];
+} httpd;
+
+/* Per-request context (MHD's req_cls). */
+typedef struct request {
+    refresh_waiter *waiter;     /* forced refresh in progress */
+    int compact, include_raw;
+} request;
+
+/* ---- responses ---- */
+
+static struct MHD_Response *json_response(json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(doc);
+    if (!text)
+        text = xstrdup("{\"error\":{\"status\":500,\"message\":\"render failed\"}}");
+    size_t len = strlen(text);
+    char *body = xmalloc(len + 2);
+    memcpy(body, text, len);
+    body[len++] = '\n';
+    free(text);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    return r;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status,
+                                 json_t *doc)
+{
+    struct MHD_Response *r = json_response(doc);
+    enum MHD_Result rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
+                                  const char *msg)
+{
+    return send_json(c, status, render_error((int)status, msg));
+}
+
+/* ---- query parameters ---- */
+
+static int parse_bool(const char *v, int *out)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+typedef struct query_check {
+    const char *const *allowed;
+    char *error; /* first problem, owned */
+} query_check;
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind,
+                                 const char *key, const char *value)
+{
+    query_check *q = cls;
+    (void)kind;
+    if (q->error)
+        return MHD_YES;
+    for (size_t i = 0; q->allowed[i]; i++) {
+        if (strcmp(key, q->allowed[i]) != 0)
+            continue;
+        int b;
+        if (!value || parse_bool(value, &b) != 0)
+            q->error = xasprintf("query parameter '%s' must be a boolean "
+                                 "(true/false/1/0/yes/no/on/off), got '%.64s'",
+                                 key, value ? value : "");
+        return MHD_YES;
+    }
+    q->error = xasprintf("unknown query parameter '%.64s'", key);
+    return MHD_YES;
+}
+
+/* Validate the query; every allowed parameter is a boolean. */
+static char *validate_query(struct MHD_Connection *c, const char *const *allowed)
+{
+    query_check q = {allowed, NULL};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_arg, &q);
+    return q.error;
+}
+
+static int bool_arg(struct MHD_Connection *c, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    int b = 0;
+    return v && parse_bool(v, &b) == 0 ? b : 0;
+}
+
+/* ---- rendering under the daemon lock ---- */
+
+static json_t *render_usage_locked(daemon_t *d, render_opts o,
+                                   const usage_meta *meta)
+{
+    provider_view *v;
+    double now = time_now();
+    size_t n = state_views(d, &v, now);
+    json_t *doc = render_usage(v, n, o, meta, now);
+    free(v);
+    return doc;
+}
+
+static const usage_meta live_meta = {"live_or_cache", NULL, NULL, 0};
+
+/* Cached response for slot, re-rendered when state or second changed. */
+static struct MHD_Response *cached(daemon_t *d, int slot, render_opts o)
+{
+    httpd *h = d->httpd;
+    long long sec = (long long)time_now();
+    pthread_mutex_lock(&d->lock);
+    pthread_mutex_lock(&h->cache_lock);
+    cache_slot *s = &h->slots[slot];
+    if (!s->resp || s->version != d->version || s->second != sec) {
+        json_t *doc;
+        if (slot < SLOT_PROVIDERS) {
+            doc = render_usage_locked(d, o, &live_meta);
+        } else {
+            provider_view *v;
+            double now = time_now();
+            size_t n = state_views(d, &v, now);
+            doc = render_providers(v, n, slot == SLOT_PROVIDERS_RAW, now);
+            free(v);
+        }
+        if (s->resp)
+            MHD_destroy_response(s->resp);
+        s->resp = json_response(doc);
+        s->version = d->version;
+        s->second = sec;
+    }
+    struct MHD_Response *r = s->resp;
+    /* MHD responses are reference counted: queueing keeps it alive even if
+     * the slot is replaced meanwhile, but we must queue under cache_lock. */
+    pthread_mutex_unlock(&d->lock);
+    return r; /* caller queues, then unlocks cache_lock */
+}
+
+static enum MHD_Result send_cached(daemon_t *d, struct MHD_Connection *c,
+                                   int slot, render_opts o)
+{
+    httpd *h = d->httpd;
+    struct MHD_Response *r = cached(d, slot, o);
+    enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+    pthread_mutex_unlock(&h->cache_lock);
+    return rc;
+}
+
+/* ---- handlers ---- */
+
+static enum MHD_Result handle_usage(daemon_t *d, struct MHD_Connection *c,
+                                    request *rq)
+{
+    if (rq->waiter) { /* resumed: the scheduler resolved our refresh */
+        pthread_mutex_lock(&d->lock);
+        refresh_waiter *w = rq->waiter;
+        usage_meta meta = {"live_refresh", NULL, NULL, 0};
+        if (w->n_fallback) {
+            meta.data_source = "snapshot_fallback";
+            meta.fallback_reason = "timeout";
+            meta.fallback_providers = (const char *const *)w->fallback;
+            meta.n_fallback_providers = w->n_fallback;
+        }
+        render_opts o = {rq->compact, rq->include_raw};
+        json_t *doc = render_usage_locked(d, o, &meta);
+        w->abandoned = 1; /* the scheduler frees it */
+        rq->waiter = NULL;
+        pthread_mutex_unlock(&d->lock);
+        scheduler_wake(d);
+        return send_json(c, MHD_HTTP_OK, doc);
+    }
+    static const char *const allowed[] = {"force_refresh", "compact",
+                                          "include_raw", NULL};
+    char *err = validate_query(c, allowed);
+    if (err) {
+        enum MHD_Result rc = send_error(c, MHD_HTTP_BAD_REQUEST, err);
+        free(err);
+        return rc;
+    }
+    rq->compact = bool_arg(c, "compact");
+    rq->include_raw = bool_arg(c, "include_raw");
+    render_opts o = {rq->compact, rq->include_raw};
+    if (!bool_arg(c, "force_refresh"))
+        return send_cached(d, c, SLOT_USAGE + 2 * o.compact + o.include_raw, o);
+
+    pthread_mutex_lock(&d->lock);
+    long long deadline = mono_ms() + d->cfg->endpoint_timeout_ms;
+    refresh_waiter *w = scheduler_request_refresh(d, deadline, c);
+    rq->waiter = w;
+    if (w->done) { /* nothing to wait for */
+        pthread_mutex_unlock(&d->lock);
+        return handle_usage(d, c, rq);
+    }
+    /* Suspend under the lock so the scheduler cannot resume us first. */
+    MHD_suspend_connection(c);
+    pthread_mutex_unlock(&d->lock);
+    return MHD_YES;
+}
+
+static enum MHD_Result handle_providers(daemon_t *d, struct MHD_Connection *c,
+                                        const char *url)
+{
+    static const char *const allowed[] = {"include_raw", NULL};
+    char *err = validate_query(c, allowed);
+    if (err) {
+        enum MHD_Result rc = send_error(c, MHD_HTTP_BAD_REQUEST, err);
+        free(err);
+        return rc;
+    }
+    int raw = bool_arg(c, "include_raw");
+    if (strcmp(url, PROVIDERS_PATH) == 0 || strcmp(url, PROVIDERS_PATH "/") == 0) {
+        render_opts o = {0, raw};
+        return send_cached(d, c, raw ? SLOT_PROVIDERS_RAW : SLOT_PROVIDERS, o);
+    }
+    const char *name = url + strlen(PROVIDERS_PATH "/");
+    pthread_mutex_lock(&d->lock);
+    provider_view *v;
+    double now = time_now();
+    size_t n = state_views(d, &v, now);
+    json_t *doc = NULL;
+    for (size_t i = 0; i < n && !doc; i++)
+        if (strcmp(v[i].name, name) == 0)
+            doc = render_provider(&v[i], raw, now);
+    free(v);
+    pthread_mutex_unlock(&d->lock);
+    if (!doc) {
+        char *msg = xasprintf("no provider named '%.64s'", name);
+        enum MHD_Result rc = send_error(c, MHD_HTTP_NOT_FOUND, msg);
+        free(msg);
+        return rc;
+    }
+    return send_json(c, MHD_HTTP_OK, doc);
+}
+
+static enum MHD_Result handle_health(daemon_t *d, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&d->lock);
+    double now = time_now();
+    size_t running = 0, ok = 0, enabled = 0;
+    for (size_t i = 0; i < d->n_ps; i++) {
+        running += d->ps[i].run != NULL;
+        enabled += d->ps[i].conf->enabled != 0;
+        ok += d->ps[i].status == PSTAT_OK;
+    }
+    char started[40];
+    rfc3339_format(d->started_at, started, sizeof started);
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:s, s:I, s:s, s:f, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:s?}}",
+        "status", "ok", "version", METERD_VERSION, "config", d->cfg->path,
+        "pid", (json_int_t)getpid(), "started_at", started,
+        "uptime_seconds", now - d->started_at,
+        "providers", "configured", (json_int_t)d->n_ps, "enabled", (json_int_t)enabled,
+        "ok", (json_int_t)ok, "running", (json_int_t)running,
+        "reloads", "succeeded", (json_int_t)d->reloads,
+        "failed", (json_int_t)d->reload_failures, "last_error", d->last_reload_error);
+    pthread_mutex_unlock(&d->lock);
+    return send_json(c, MHD_HTTP_OK, doc);
+}
+
+static int is_known_path(const char *url)
+{
+    return strcmp(url, USAGE_PATH) == 0 || strcmp(url, "/healthz") == 0 ||
+           strcmp(url, PROVIDERS_PATH) == 0 ||
+           strncmp(url, PROVIDERS_PATH "/", strlen(PROVIDERS_PATH "/")) == 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    daemon_t *d = cls;
+    (void)version;
+    (void)upload_data;
+    request *rq = *req_cls;
+    if (!rq) {
+        rq = xcalloc(1, sizeof *rq);
+        *req_cls = rq;
+    }
+    if (rq->waiter)
+        return handle_usage(d, c, rq);
+    if (*upload_data_size) { /* we accept no bodies: discard them */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!is_known_path(url))
+        return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        char *msg = xasprintf("method %.16s not allowed; use GET", method);
+        struct MHD_Response *r = json_response(render_error(405, msg));
+        free(msg);
+        MHD_add_response_header(r, "Allow", "GET, HEAD");
+        enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+        MHD_destroy_response(r);
+        return rc;
+    }
+    if (strcmp(url, USAGE_PATH) == 0)
+        return handle_usage(d, c, rq);
+    if (strcmp(url, "/healthz") == 0)
+        return handle_health(d, c);
+    return handle_providers(d, c, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    daemon_t *d = cls;
+    request *rq = *req_cls;
+    (void)c;
+    (void)toe;
+    if (!rq)
+        return;
+    if (rq->waiter) {
+        pthread_mutex_lock(&d->lock);
+        rq->waiter->abandoned = 1;
+        rq->waiter->connection = NULL;
+        pthread_mutex_unlock(&d->lock);
+        scheduler_wake(d);
+    }
+    free(rq);
+    *req_cls = NULL;
+}
+
+void httpd_resume(daemon_t *d, void *connection)
+{
+    (void)d;
+    MHD_resume_connection(connection);
+}
+
+/* ---- listening socket ---- */
+
+static int listen_unix(const char *path, char **err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) {
+        *err = xasprintf("unix socket path too long: %s", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *err = xasprintf("socket: %s", strerror(errno));
+        return -1;
+    }
+    unlink(path); /* a stale socket from a previous run */
+    mode_t old = umask(0117); /* socket 0660 */
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (rc != 0 || listen(fd, 128) != 0) {
+        *err = xasprintf("cannot listen on unix:%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int listen_tcp(const char *spec, char **address, char **err)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host) {
+        *err = xasprintf("listen: expected host:port, got '%s'", spec);
+        return -1;
+    }
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res;
+    int gai = getaddrinfo(host, colon + 1, &hints, &res);
+    if (gai != 0) {
+        *err = xasprintf("listen %s: %s", spec, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 511) != 0) {
+        *err = xasprintf("cannot listen on %s: %s", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+            port = ntohs(in->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+            port = ntohs(in6->sin6_port);
+        }
+    }
+    *address = ss.ss_family == AF_INET6 ? xasprintf("[%s]:%d", ip, port)
+                                        : xasprintf("%s:%d", ip, port);
+    return fd;
+}
+
+int httpd_start(daemon_t *d, char **err)
+{
+    httpd *h = xcalloc(1, sizeof *h);
+    pthread_mutex_init(&h->cache_lock, NULL);
+    const char *spec = d->cfg->listen;
+    if (strncmp(spec, "unix:", 5) == 0) {
+        h->listen_fd = listen_unix(spec + 5, err);
+        h->unix_path = xstrdup(spec + 5);
+        h->address = xstrdup(spec);
+    } else {
+        h->listen_fd = listen_tcp(spec, &h->address, err);
+    }
+    if (h->listen_fd < 0) {
+        free(h->unix_path);
+        free(h->address);
+        free(h);
+        return -1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
+    h->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, d,
+        MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
+        MHD_OPTION_END);
+    if (!h->mhd) {
+        *err = xasprintf("cannot start the HTTP server on %s", h->address);
+        close(h->listen_fd);
+        free(h->unix_path);
+        free(h->address);
+        free(h);
+        return -1;
+    }
+    d->httpd = h;
+    return 0;
+}
+
+const char *httpd_address(const daemon_t *d)
+{
+    const httpd *h = d->httpd;
+    return h ? h->address : NULL;
+}
+
+void httpd_stop(daemon_t *d)
+{
+    httpd *h = d->httpd;
+    if (!h)
+        return;
+    /* Suspended connections must be resumed before MHD can stop. */
+    pthread_mutex_lock(&d->lock);
+    for (refresh_waiter *w = d->waiters; w; w = w->next) {
+        if (w->connection && !w->done) {
+            w->done = 1;
+            w->fallback = w->pending;
+            w->n_fallback = w->n_pending;
+            w->pending = NULL;
+            w->n_pending = 0;
+            MHD_resume_connection(w->connection);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    MHD_stop_daemon(h->mhd);
+    close(h->listen_fd);
+    if (h->unix_path)
+        unlink(h->unix_path);
+    for (int i = 0; i < N_SLOTS; i++)
+        if (h->slots[i].resp)
+            MHD_destroy_response(h->slots[i].resp);
+    pthread_mutex_destroy(&h->cache_lock);
+    free(h->unix_path);
+    free(h->address);
+    free(h);
+    d->httpd = NULL;
+}

@@ -1,0 +1,411 @@
+/*
+ * plugin_host.c - loading plugins and validating provider options against
+ * their option tables (see plugin_host.h).
+ */
+#include "plugin_host.h"
+
+#include <dlfcn.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hostctx.h"
+#include "log.h"
+#include "timeutil.h"
+
+/* Size of md_plugin in ABI 1.0 (through fini).  When fields are appended
+ * in a later minor, this stays the 1.0 size: older plugins remain fine. */
+#define MD_PLUGIN_SIZE_1_0 \
+    (offsetof(md_plugin, fini) + sizeof(((md_plugin *)0)->fini))
+
+/* check() must not block; it still gets a deadline for remaining_ms(). */
+#define CHECK_BUDGET_MS 1000
+
+static int open_fail(md_error cls, char *msg, md_error *out_cls, char **err)
+{
+    *out_cls = cls;
+    *err = msg;
+    return -1;
+}
+
+/* Checks of the descriptor; NULL when fine, else a malloc'd message. */
+static char *descriptor_problem(const md_plugin *d, const char *who,
+                                const char *path)
+{
+    if (!d)
+        return xasprintf("plugin '%s' (%s) returned no descriptor", who, path);
+    if (d->abi_major != MD_ABI_MAJOR)
+        return xasprintf("plugin '%s' built for ABI %u, meterd provides %u",
+                         who, (unsigned)d->abi_major, (unsigned)MD_ABI_MAJOR);
+    if (d->struct_size < MD_PLUGIN_SIZE_1_0)
+        return xasprintf("plugin '%s' (%s) has a descriptor of %u bytes, "
+                         "ABI %d.0 needs at least %zu",
+                         who, path, (unsigned)d->struct_size, MD_ABI_MAJOR,
+                         (size_t)MD_PLUGIN_SIZE_1_0);
+    if (!d->collect)
+        return xasprintf("plugin '%s' (%s) has no collect function", who,
+                         path);
+    return NULL;
+}
+
+/* "dir/deepseek.so" -> "deepseek": what to call a plugin before its
+ * descriptor can be trusted.  Caller frees. */
+static char *plugin_stem(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    char *s = xstrdup(base ? base + 1 : path);
+    size_t n = strlen(s);
+    if (n > 3 && strcmp(s + n - 3, ".so") == 0)
+        s[n - 3] = '\0';
+    return s;
+}
+
+int plugin_open(const char *path, const char *instance, loaded_plugin *out,
+                md_error *cls, char **err)
+{
+    memset(out, 0, sizeof *out);
+    if (!path || !*path)
+        return open_fail(MD_ERR_CONFIG,
+                         xasprintf("plugin '%s': no plugin path",
+                                   instance ? instance : "?"),
+                         cls, err);
+    char *stem = plugin_stem(path);
+    const char *who = instance ? instance : stem;
+    /* A bare name would make dlopen search the system library path. */
+    char *full = strchr(path, '/') ? xstrdup(path) : xasprintf("./%s", path);
+    dlerror();
+    void *h = dlopen(full, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        char *msg = xasprintf("plugin '%s': cannot load %s: %s", who, full,
+                              why ? why : "unknown error");
+        free(full);
+        free(stem);
+        return open_fail(MD_ERR_CONFIG, msg, cls, err);
+    }
+    md_plugin_entry_fn entry;
+    /* POSIX blesses this conversion for dlsym results. */
+    *(void **)&entry = dlsym(h, MD_PLUGIN_ENTRY_NAME);
+    if (!entry) {
+        char *msg = xasprintf("plugin '%s' (%s) has no %s symbol", who, full,
+                              MD_PLUGIN_ENTRY_NAME);
+        dlclose(h);
+        free(full);
+        free(stem);
+        return open_fail(MD_ERR_ABI, msg, cls, err);
+    }
+    const md_plugin *d = entry();
+    if (!instance && d && d->abi_major == MD_ABI_MAJOR && d->name)
+        who = d->name;
+    char *problem = descriptor_problem(d, who, full);
+    free(stem);
+    if (problem) {
+        dlclose(h);
+        free(full);
+        return open_fail(MD_ERR_ABI, problem, cls, err);
+    }
+    out->handle = h;
+    out->desc = d;
+    out->path = full;
+    *cls = MD_ERR_NONE;
+    *err = NULL;
+    return 0;
+}
+
+void plugin_close(loaded_plugin *p)
+{
+    if (!p)
+        return;
+    if (p->handle)
+        dlclose(p->handle);
+    free(p->path);
+    memset(p, 0, sizeof *p);
+}
+
+/* ------------------------------------------------------------------ */
+/* Option validation                                                   */
+/* ------------------------------------------------------------------ */
+
+static size_t levenshtein(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t *row = xmalloc((lb + 1) * sizeof *row);
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = prev + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            prev = up;
+        }
+    }
+    size_t d = row[lb];
+    free(row);
+    return d;
+}
+
+/* Where a problem with option `name` of pc is reported. */
+typedef struct where {
+    const char *file;
+    int line, col;
+} where;
+
+static where option_where(const provider_conf *pc, const char *name)
+{
+    where w = {pc->file, pc->line, pc->col};
+    json_t *loc = name ? json_object_get(pc->option_locs, name) : NULL;
+    if (json_is_array(loc) && json_array_size(loc) == 3 &&
+        json_is_string(json_array_get(loc, 0))) {
+        w.file = json_string_value(json_array_get(loc, 0));
+        w.line = (int)json_integer_value(json_array_get(loc, 1));
+        w.col = (int)json_integer_value(json_array_get(loc, 2));
+    }
+    return w;
+}
+
+/* Per-provider validation state. */
+typedef struct vctx {
+    config *c;
+    provider_conf *pc;
+    const md_plugin *desc;
+    diag_list *diags;
+    size_t problems;
+} vctx;
+
+static void problem(vctx *v, const char *option, const char *fmt,
+                    const char *a, const char *b)
+{
+    where w = option_where(v->pc, option);
+    char *msg = xasprintf(fmt, a, b);
+    diag_add(v->diags, w.file, w.line, w.col, "provider '%s': %s",
+             v->pc->name, msg);
+    free(msg);
+    v->problems++;
+}
+
+static const md_option *table_find(const md_plugin *d, const char *name)
+{
+    for (const md_option *o = d->options; o && o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o;
+    return NULL;
+}
+
+static void unknown_option(vctx *v, const char *key)
+{
+    const md_option *best = NULL;
+    size_t best_d = 3;
+    size_t len = 1;
+    for (const md_option *o = v->desc->options; o && o->name; o++) {
+        size_t d = levenshtein(key, o->name);
+        if (d < best_d)
+            best = o, best_d = d;
+        len += strlen(o->name) + 2;
+    }
+    char *valid = xcalloc(1, len);
+    for (const md_option *o = v->desc->options; o && o->name; o++) {
+        if (*valid)
+            strcat(valid, ", ");
+        strcat(valid, o->name);
+    }
+    char *hint = best ? xasprintf(" (did you mean '%s'?)", best->name)
+                      : xstrdup("");
+    char *what = xasprintf("unknown option '%s'%s", key, hint);
+    const char *plugin = v->desc->name ? v->desc->name : v->pc->plugin;
+    if (*valid) {
+        char *tail = xasprintf("; plugin '%s' accepts: %s", plugin, valid);
+        problem(v, key, "%s%s", what, tail);
+        free(tail);
+    } else {
+        problem(v, key, "%s; plugin '%s' takes no options", what, plugin);
+    }
+    free(what);
+    free(hint);
+    free(valid);
+}
+
+static int is_secret_option(const provider_conf *pc, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(pc->secret_options, i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *type_word(md_opt_type t)
+{
+    switch (t) {
+    case MD_OPT_INT: return "an integer";
+    case MD_OPT_NUMBER: return "a number";
+    case MD_OPT_BOOL: return "a boolean (true/false/yes/no/on/off/1/0)";
+    case MD_OPT_DURATION: return "a duration such as 250ms, 5s, 2m, 1h";
+    case MD_OPT_LIST: return "a list of strings";
+    case MD_OPT_MAP: return "a mapping of strings";
+    default: return "a string";
+    }
+}
+
+/* 0 when text is a valid scalar of type t. */
+static int scalar_ok(md_opt_type t, const char *text)
+{
+    long long ll;
+    double d;
+    int b;
+    switch (t) {
+    case MD_OPT_INT: return hostopt_parse_int(text, &ll);
+    case MD_OPT_NUMBER: return hostopt_parse_number(text, &d);
+    case MD_OPT_BOOL: return hostopt_parse_bool(text, &b);
+    case MD_OPT_DURATION: return duration_parse(text, &ll);
+    default: return 0;
+    }
+}
+
+static int strings_only(const json_t *v)
+{
+    size_t i;
+    const char *k;
+    json_t *e;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, e) if (!json_is_string(e)) return 0;
+        return 1;
+    }
+    json_object_foreach((json_t *)v, k, e) if (!json_is_string(e)) return 0;
+    return 1;
+}
+
+/* Type check of one present option; returns 0 when fine. */
+static int check_type(vctx *v, const md_option *o, const json_t *val)
+{
+    const char *want = type_word(o->type);
+    if (json_is_null(val)) {
+        problem(v, o->name, "option '%s' has no value; it must be %s",
+                o->name, want);
+        return -1;
+    }
+    if (o->type == MD_OPT_LIST || o->type == MD_OPT_MAP) {
+        int shape = o->type == MD_OPT_LIST ? json_is_array(val)
+                                           : json_is_object(val);
+        if (shape && strings_only(val))
+            return 0;
+        problem(v, o->name, "option '%s' must be %s", o->name, want);
+        return -1;
+    }
+    if (!json_is_string(val)) {
+        problem(v, o->name, "option '%s' must be %s, not a list or mapping",
+                o->name, want);
+        return -1;
+    }
+    if (scalar_ok(o->type, json_string_value(val)) == 0)
+        return 0;
+    if (is_secret_option(v->pc, o->name))   /* never echo a secret */
+        problem(v, o->name, "option '%s' must be %s", o->name, want);
+    else {
+        char *got = xasprintf("%s, got '%s'", want, json_string_value(val));
+        problem(v, o->name, "option '%s' must be %s", o->name, got);
+        free(got);
+    }
+    return -1;
+}
+
+static void add_config_secret(config *c, const char *value)
+{
+    if (!value || !*value)
+        return;
+    for (size_t i = 0; i < c->n_secrets; i++)
+        if (strcmp(c->secrets[i], value) == 0)
+            return;
+    c->secrets = xrealloc(c->secrets, (c->n_secrets + 1) * sizeof(char *));
+    c->secrets[c->n_secrets++] = xstrdup(value);
+}
+
+static void mark_secret(vctx *v, const md_option *o, const json_t *val)
+{
+    if (!is_secret_option(v->pc, o->name)) {
+        if (!json_is_array(v->pc->secret_options)) {
+            json_decref(v->pc->secret_options);
+            v->pc->secret_options = json_array();
+        }
+        json_array_append_new(v->pc->secret_options, json_string(o->name));
+    }
+    add_config_secret(v->c, json_string_value(val));
+}
+
+/* Unknown keys, types and secrets of the given options; returns the
+ * number of problems found. */
+static size_t check_given(vctx *v)
+{
+    size_t before = v->problems;
+    const char *key;
+    json_t *val;
+    json_object_foreach(v->pc->options, key, val) {
+        const md_option *o = table_find(v->desc, key);
+        if (!o) {
+            unknown_option(v, key);
+            continue;
+        }
+        if (check_type(v, o, val) == 0 && o->type == MD_OPT_SECRET)
+            mark_secret(v, o, val);
+    }
+    for (const md_option *o = v->desc->options; o && o->name; o++)
+        if (o->required && !o->default_value &&
+            !json_object_get(v->pc->options, o->name))
+            problem(v, NULL, "missing required option '%s' (plugin '%s')",
+                    o->name, v->desc->name ? v->desc->name : v->pc->plugin);
+    return v->problems - before;
+}
+
+/* The plugin's own semantic check, with readable options. */
+static void run_check(vctx *v)
+{
+    hostctx_params hp = {v->pc->name, v->desc, v->pc->options, NULL,
+                         mono_ms() + CHECK_BUDGET_MS, 1};
+    md_ctx *ctx = hostctx_new(&hp);
+    for (size_t i = 0; i < v->c->n_secrets; i++)
+        hostctx_add_secret(ctx, v->c->secrets[i]);
+    int rc = v->desc->check(hostctx_host(), ctx);
+    const char *msg;
+    if (hostctx_error(ctx, &msg) != MD_ERR_NONE)
+        problem(v, NULL, "%s%s", msg, "");
+    else if (rc != 0)
+        problem(v, NULL, "plugin '%s' rejected the options without a reason%s",
+                v->desc->name ? v->desc->name : v->pc->plugin, "");
+    hostctx_free(ctx);
+}
+
+static size_t validate_provider(config *c, provider_conf *pc,
+                                diag_list *diags, diag_list *load_errors)
+{
+    loaded_plugin lp;
+    md_error cls;
+    char *err = NULL;
+    if (plugin_open(pc->plugin_path, pc->name, &lp, &cls, &err) != 0) {
+        diag_add(load_errors ? load_errors : diags, pc->file, pc->line,
+                 pc->col, "%s", err);
+        free(err);
+        return 1;
+    }
+    vctx v = {c, pc, lp.desc, diags, 0};
+    if (check_given(&v) == 0 && lp.desc->check)
+        run_check(&v);
+    plugin_close(&lp);
+    return v.problems;
+}
+
+size_t plugin_host_validate(config *c, diag_list *diags,
+                            diag_list *load_errors)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_providers; i++)
+        if (c->providers[i].enabled)
+            n += validate_provider(c, &c->providers[i], diags, load_errors);
+    return n;
+}

@@ -1,0 +1,546 @@
+/*
+ * runner.c - one collection, isolated (see runner.h).
+ *
+ * Process isolation: posix_spawn (vfork-like, safe in a threaded daemon,
+ * unlike fork) of the daemon binary with "--worker", in its own process
+ * group with a clean signal mask and default dispositions.  The job goes
+ * over a socketpair (so a helper that dies early gives us EPIPE from
+ * send(MSG_NOSIGNAL), never a SIGPIPE, whatever the daemon's signal
+ * setup), the result comes back over a pipe on the helper's fd 3.  Every
+ * descriptor we create is close-on-exec so it does not leak into helpers
+ * of other providers started concurrently.
+ *
+ * Inline mode: a detached thread runs run_job() on its own deep copy of
+ * the job and sends the result JSON over a socketpair.  A thread cannot be
+ * killed safely, so at the deadline we only stop listening: runner_kill
+ * closes our end and marks the run timed out.  The thread owns all of its
+ * data (job copy, its socket end) and never touches the run_handle, so it
+ * can finish whenever it likes; its late send() fails with EPIPE (again
+ * MSG_NOSIGNAL) and it frees what it owns.
+ */
+#include "runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "timeutil.h"
+
+#define RESULT_CAP ((size_t)16 * 1024 * 1024)
+#define RESULT_FD 3
+#define MAX_CRASH_MSG 512
+
+extern char **environ;
+
+struct run_handle {
+    int inline_mode;
+    pid_t pid;               /* helper (and its process group); 0 inline */
+    int fd;                  /* our read end of the result channel; -1 */
+    char *buf;               /* result bytes so far (owned) */
+    size_t len, cap;
+    int overflow;            /* the helper sent more than RESULT_CAP */
+    int timed_out;           /* runner_kill was called */
+    int lingered;            /* killed by finish: alive past the deadline */
+    long long deadline_ms;
+    long long budget_ms;     /* the timeout reported on a kill */
+    double started_at;
+};
+
+/* ------------------------------------------------------------------ */
+/* Descriptor helpers                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Keep our descriptors off 0..3: the helper's file actions dup2 onto
+ * those numbers, and a source that is also a target would be clobbered
+ * (possible when the daemon runs with stdin/stdout closed). */
+static int move_high(int fd)
+{
+    if (fd < 0 || fd > RESULT_FD)
+        return fd;
+    int nfd = fcntl(fd, F_DUPFD_CLOEXEC, RESULT_FD + 1);
+    close(fd);
+    return nfd;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Send all of buf on a socket, giving up at deadline_ms.  A dead peer is
+ * EPIPE (MSG_NOSIGNAL), which the helper then reports by its exit. */
+static int send_all(int fd, const char *buf, size_t len, long long deadline_ms)
+{
+    while (len > 0) {
+        ssize_t w = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            buf += w;
+            len -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            long long left = deadline_ms - mono_ms();
+            if (left <= 0)
+                return -1;
+            struct pollfd p = {fd, POLLOUT, 0};
+            poll(&p, 1, left > 1000 ? 1000 : (int)left);
+            continue;
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static char *job_text(const provider_conf *pc, const char *state_root,
+                      long long budget_ms)
+{
+    char *dir = state_root ? xasprintf("%s/plugins/%s", state_root, pc->name)
+                           : NULL;
+    json_t *job = job_to_json(pc, dir, budget_ms);
+    char *text = json_dumps(job, JSON_COMPACT);
+    json_decref(job);
+    free(dir);
+    return text;
+}
+
+/* The caller sets deadline_ms and budget_ms. */
+static run_handle *handle_new(int inline_mode)
+{
+    run_handle *h = xcalloc(1, sizeof *h);
+    h->inline_mode = inline_mode;
+    h->fd = -1;
+    h->started_at = time_now();
+    return h;
+}
+
+/* ------------------------------------------------------------------ */
+/* Process isolation                                                   */
+/* ------------------------------------------------------------------ */
+
+static int spawn_attrs(posix_spawnattr_t *attr)
+{
+    sigset_t empty, defaults;
+    sigemptyset(&empty);
+    sigemptyset(&defaults);
+    int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(&defaults, sigs[i]);
+    int rc = posix_spawnattr_init(attr);
+    if (rc)
+        return rc;
+    /* pgid 0: the helper leads a new group, so the deadline kill also
+     * reaches whatever it spawned. */
+    if ((rc = posix_spawnattr_setpgroup(attr, 0)) ||
+        (rc = posix_spawnattr_setsigmask(attr, &empty)) ||
+        (rc = posix_spawnattr_setsigdefault(attr, &defaults)) ||
+        (rc = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP |
+                                                 POSIX_SPAWN_SETSIGMASK |
+                                                 POSIX_SPAWN_SETSIGDEF)))
+        posix_spawnattr_destroy(attr);
+    return rc;
+}
+
+static int spawn_actions(posix_spawn_file_actions_t *fa, int job_fd,
+                         int result_fd)
+{
+    int rc = posix_spawn_file_actions_init(fa);
+    if (rc)
+        return rc;
+    /* dup2 clears close-on-exec on the targets; the sources stay
+     * close-on-exec and vanish at exec. */
+    if ((rc = posix_spawn_file_actions_adddup2(fa, job_fd, STDIN_FILENO)) ||
+        (rc = posix_spawn_file_actions_adddup2(fa, result_fd, RESULT_FD)) ||
+        (rc = posix_spawn_file_actions_adddup2(fa, STDERR_FILENO,
+                                               STDOUT_FILENO)))
+        posix_spawn_file_actions_destroy(fa);
+    return rc;
+}
+
+/* Spawn the helper with its ends of the channels; returns pid or -1. */
+static pid_t spawn_worker(const char *self_exe, int job_fd, int result_fd,
+                          char **err)
+{
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t fa;
+    int rc = spawn_attrs(&attr);
+    if (rc == 0 && (rc = spawn_actions(&fa, job_fd, result_fd)) != 0)
+        posix_spawnattr_destroy(&attr);
+    if (rc) {
+        *err = xasprintf("cannot prepare helper process: %s", strerror(rc));
+        return -1;
+    }
+    char *argv[] = {(char *)self_exe, "--worker", NULL};
+    pid_t pid;
+    rc = posix_spawn(&pid, self_exe, &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc) {
+        *err = xasprintf("cannot start helper %s: %s", self_exe, strerror(rc));
+        return -1;
+    }
+    return pid;
+}
+
+/* Two channels: job (socketpair: [0] ours, [1] helper's stdin) and
+ * result (pipe: [0] ours, [1] helper's fd 3). */
+static int make_channels(int job[2], int res[2], char **err)
+{
+    job[0] = job[1] = res[0] = res[1] = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, job) != 0 ||
+        pipe2(res, O_CLOEXEC) != 0) {
+        *err = xasprintf("cannot create helper channels: %s", strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        job[i] = move_high(job[i]);
+        res[i] = move_high(res[i]);
+    }
+    if (job[0] < 0 || job[1] < 0 || res[0] < 0 || res[1] < 0 ||
+        set_nonblock(res[0]) != 0) {
+        *err = xasprintf("cannot set up helper channels: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static run_handle *start_process(const char *text, const char *self_exe,
+                                 long long budget_ms, char **err)
+{
+    int job[2], res[2];
+    run_handle *h = NULL;
+    if (make_channels(job, res, err) == 0) {
+        pid_t pid = spawn_worker(self_exe, job[1], res[1], err);
+        if (pid > 0) {
+            h = handle_new(0);
+            h->pid = pid;
+            h->fd = res[0];
+            res[0] = -1;
+        }
+    }
+    close_fd(&job[1]);
+    close_fd(&res[1]);
+    close_fd(&res[0]);
+    if (h) {
+        /* A short or failed send leaves the helper with a truncated job,
+         * which it reports as an error result; nothing to do here. */
+        send_all(job[0], text, strlen(text), mono_ms() + budget_ms);
+        shutdown(job[0], SHUT_WR);
+    }
+    close_fd(&job[0]);
+    return h;
+}
+
+/* ------------------------------------------------------------------ */
+/* Inline mode                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Everything the inline thread owns; it frees it itself. */
+typedef struct inline_job {
+    json_t *job;
+    int fd;
+} inline_job;
+
+static void *inline_thread(void *arg)
+{
+    inline_job *ij = arg;
+    collect_result res;
+    run_job(ij->job, &res);
+    json_t *out = collect_result_to_json(&res);
+    char *text = json_dumps(out, JSON_COMPACT);
+    if (text) {
+        /* blocking socket: waits for the scheduler to read; fails with
+         * EPIPE once runner_kill/finish closed the other end */
+        const char *p = text;
+        size_t left = strlen(text);
+        while (left > 0) {
+            ssize_t w = send(ij->fd, p, left, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                break;
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    free(text);
+    json_decref(out);
+    collect_result_free(&res);
+    close(ij->fd);
+    json_decref(ij->job);
+    free(ij);
+    return NULL;
+}
+
+static run_handle *start_inline(const provider_conf *pc,
+                                const char *state_root, long long budget_ms,
+                                char **err)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        *err = xasprintf("cannot create result channel: %s", strerror(errno));
+        return NULL;
+    }
+    set_nonblock(sv[0]);
+    char *dir = state_root ? xasprintf("%s/plugins/%s", state_root, pc->name)
+                           : NULL;
+    inline_job *ij = xcalloc(1, sizeof *ij);
+    ij->job = job_to_json(pc, dir, budget_ms);   /* a private copy */
+    ij->fd = sv[1];
+    free(dir);
+    pthread_attr_t attr;
+    pthread_t tid;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&tid, &attr, inline_thread, ij);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        *err = xasprintf("cannot start collection thread: %s", strerror(rc));
+        json_decref(ij->job);
+        free(ij);
+        close(sv[0]);
+        close(sv[1]);
+        return NULL;
+    }
+    run_handle *h = handle_new(1);
+    h->fd = sv[0];
+    return h;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public interface                                                    */
+/* ------------------------------------------------------------------ */
+
+run_handle *runner_start(const provider_conf *pc, const char *self_exe,
+                         const char *state_root, long long deadline_ms,
+                         char **err)
+{
+    *err = NULL;
+    long long budget = deadline_ms - mono_ms();
+    if (budget <= 0) {
+        *err = xstrdup("the collection deadline passed before it started");
+        return NULL;
+    }
+    /* The operator's configured timeout is what a timeout message names
+     * (the scheduler sets deadline = start + timeout_ms); the budget left
+     * by now is a few ms less. */
+    long long shown = pc->timeout_ms > 0 ? pc->timeout_ms : budget;
+    run_handle *h;
+    if (pc->isolation == ISOLATION_INLINE) {
+        h = start_inline(pc, state_root, budget, err);
+    } else if (!self_exe) {
+        *err = xstrdup("no helper executable");
+        return NULL;
+    } else {
+        char *text = job_text(pc, state_root, budget);
+        h = start_process(text, self_exe, budget, err);
+        free(text);
+    }
+    if (h) {
+        h->deadline_ms = deadline_ms;
+        h->budget_ms = shown;
+    }
+    return h;
+}
+
+int runner_fd(const run_handle *h) { return h->fd; }
+
+long long runner_deadline(const run_handle *h) { return h->deadline_ms; }
+
+int runner_read(run_handle *h)
+{
+    char chunk[65536];
+    while (h->fd >= 0) {
+        ssize_t r = read(h->fd, chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (r <= 0)
+            return 1;   /* end of stream (or an error: nothing more) */
+        size_t n = (size_t)r;
+        if (h->len + n > RESULT_CAP) {
+            h->overflow = 1;   /* keep draining so the helper can exit */
+            continue;
+        }
+        if (h->len + n > h->cap) {
+            h->cap = h->cap ? h->cap : 65536;
+            while (h->cap < h->len + n)
+                h->cap *= 2;
+            h->buf = xrealloc(h->buf, h->cap);
+        }
+        memcpy(h->buf + h->len, chunk, n);
+        h->len += n;
+        /* The result ends with its only newline (see worker_main): done,
+         * even if a stray child of the plugin still holds the pipe. */
+        if (h->buf[h->len - 1] == '\n')
+            return 1;
+    }
+    return 1;
+}
+
+void runner_kill(run_handle *h)
+{
+    h->timed_out = 1;
+    if (h->inline_mode)
+        close_fd(&h->fd);   /* the thread's late send() fails; see top */
+    else if (h->pid > 0)
+        kill(-h->pid, SIGKILL);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Wait until the helper has exited, leaving it a zombie (WNOWAIT) so its
+ * pid, and thus its process group id, cannot be reused while we kill
+ * stray members of the group.  A helper that lingers after EOF is given
+ * until the deadline, then killed. */
+static void wait_exit(run_handle *h)
+{
+    siginfo_t si;
+    for (;;) {
+        memset(&si, 0, sizeof si);
+        int rc = waitid(P_PID, (id_t)h->pid, &si, WEXITED | WNOWAIT | WNOHANG);
+        if (rc != 0 && errno == EINTR)
+            continue;
+        if (rc != 0 || si.si_pid == h->pid)
+            return;
+        if (mono_ms() >= h->deadline_ms) {
+            h->lingered = 1;
+            kill(-h->pid, SIGKILL);
+            while (waitid(P_PID, (id_t)h->pid, &si, WEXITED | WNOWAIT) != 0 &&
+                   errno == EINTR)
+                ;
+            return;
+        }
+        sleep_ms(5);
+    }
+}
+
+static int reap(run_handle *h)
+{
+    wait_exit(h);
+    /* grandchildren that stayed in the group die with the collection */
+    kill(-h->pid, SIGKILL);
+    int status = 0;
+    while (waitpid(h->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return status;
+}
+
+static void set_failure(collect_result *out, md_error cls, char *msg)
+{
+    out->err = cls;
+    out->err_msg = msg;
+}
+
+static const char *signal_name(int sig, char *buf, size_t len)
+{
+    const char *abbrev = sigabbrev_np(sig);
+    if (abbrev)
+        snprintf(buf, len, "SIG%s", abbrev);
+    else
+        snprintf(buf, len, "signal %d", sig);
+    return buf;
+}
+
+/* Parse the helper's output into out; a failure is "crashed". */
+static void parse_output(run_handle *h, collect_result *out, const char *who)
+{
+    if (h->overflow) {
+        set_failure(out, MD_ERR_CRASHED,
+                    xasprintf("%s sent a result larger than %zu bytes", who,
+                              RESULT_CAP));
+        return;
+    }
+    json_error_t jerr;
+    json_t *j = h->len ? json_loadb(h->buf, h->len, 0, &jerr) : NULL;
+    char *why = NULL;
+    if (j && collect_result_from_json(j, out, &why) == 0) {
+        json_decref(j);
+        return;
+    }
+    char *msg = xasprintf("%s returned no valid result: %s", who,
+                          why ? why : (h->len ? jerr.text : "no output"));
+    if (strlen(msg) > MAX_CRASH_MSG)
+        msg[MAX_CRASH_MSG] = '\0';
+    collect_result_init(out);
+    set_failure(out, MD_ERR_CRASHED, msg);
+    free(why);
+    json_decref(j);
+}
+
+static void process_outcome(run_handle *h, int status, collect_result *out)
+{
+    char sig[32];
+    if (h->lingered && !h->timed_out) {
+        /* A complete result counts even if the helper then hung on its
+         * way out; without one, the run simply took too long. */
+        parse_output(h, out, "helper process");
+        if (out->err != MD_ERR_CRASHED)
+            return;
+        collect_result_free(out);
+        h->timed_out = 1;
+    }
+    if (h->timed_out)
+        set_failure(out, MD_ERR_TIMEOUT,
+                    xasprintf("collection exceeded its timeout of %lld ms",
+                              h->budget_ms));
+    else if (WIFSIGNALED(status))
+        set_failure(out, MD_ERR_CRASHED,
+                    xasprintf("helper process died of %s",
+                              signal_name(WTERMSIG(status), sig, sizeof sig)));
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        set_failure(out, MD_ERR_CRASHED,
+                    xasprintf("helper process exited with status %d",
+                              WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+    else
+        parse_output(h, out, "helper process");
+}
+
+void runner_finish(run_handle *h, collect_result *out)
+{
+    collect_result_init(out);
+    if (h->inline_mode) {
+        if (h->timed_out)
+            set_failure(out, MD_ERR_TIMEOUT,
+                        xasprintf("collection exceeded its timeout of %lld ms",
+                                  h->budget_ms));
+        else
+            parse_output(h, out, "inline collection");
+    } else {
+        int status = reap(h);
+        process_outcome(h, status, out);
+    }
+    if (out->err == MD_ERR_TIMEOUT || out->err == MD_ERR_CRASHED) {
+        out->started_at = h->started_at;
+        out->finished_at = time_now();
+    }
+    close_fd(&h->fd);
+    free(h->buf);
+    free(h);
+}

@@ -1,0 +1,314 @@
+/*
+ * timeutil.c - clocks, config durations and RFC 3339 timestamps.
+ *
+ * Everything here is pure (no allocation, no global state) so it can be
+ * used from any thread, including the isolated collection helpers.
+ */
+#include "timeutil.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+double time_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+long long mono_ms(void)
+{
+    /* CLOCK_MONOTONIC: deadlines must not jump when an operator or NTP
+     * sets the wall clock. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000L;
+}
+
+/* ---------------------------------------------------------------- */
+/* durations                                                         */
+/* ---------------------------------------------------------------- */
+
+/* Units in the only order they may appear ("1h30m", never "30m1h"):
+ * a fixed order makes typos such as "1s1s" an error instead of 2s. */
+static const struct {
+    const char *name;
+    long long ms;
+} units[] = {
+    {"h", 3600000LL}, {"m", 60000LL}, {"s", 1000LL}, {"ms", 1LL},
+};
+enum { N_UNITS = sizeof units / sizeof units[0] };
+
+/* Match the unit at *p (longest first, so "ms" is not read as "m"
+ * followed by garbage).  Returns its index or -1. */
+static int match_unit(const char **p)
+{
+    if (strncmp(*p, "ms", 2) == 0) {
+        *p += 2;
+        return 3;
+    }
+    for (int i = 0; i < 3; i++)
+        if (**p == units[i].name[0]) {
+            (*p)++;
+            return i;
+        }
+    return -1;
+}
+
+/* Parse "DIGITS[.DIGITS]" times mult into *out.  The fraction must be
+ * exact in milliseconds ("1.5s" ok, "0.0001s" not). */
+static int parse_component(const char **p, long long *whole, long long *frac,
+                           long long *frac_div)
+{
+    const char *s = *p;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    *whole = 0;
+    while (isdigit((unsigned char)*s)) {
+        int d = *s++ - '0';
+        if (*whole > (LLONG_MAX - d) / 10)
+            return -1;
+        *whole = *whole * 10 + d;
+    }
+    *frac = 0;
+    *frac_div = 1;
+    if (*s == '.') {
+        s++;
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        while (isdigit((unsigned char)*s)) {
+            if (*frac_div >= 1000000000LL) /* more than 9 digits */
+                return -1;
+            *frac = *frac * 10 + (*s++ - '0');
+            *frac_div *= 10;
+        }
+    }
+    *p = s;
+    return 0;
+}
+
+int duration_parse(const char *text, long long *ms)
+{
+    if (!text || !*text)
+        return -1;
+    const char *p = text;
+    long long total = 0;
+    int last = -1;
+    while (*p) {
+        long long whole, frac, div;
+        if (parse_component(&p, &whole, &frac, &div) < 0)
+            return -1;
+        int u = match_unit(&p);
+        if (u < 0 || u <= last)  /* no unit, unknown unit, or out of order */
+            return -1;
+        last = u;
+        long long mult = units[u].ms;
+        if (whole > LLONG_MAX / mult)
+            return -1;
+        long long v = whole * mult;
+        if (frac) {
+            long long f = frac * mult; /* frac < 1e9, mult <= 3.6e6: fits */
+            if (f % div)
+                return -1;
+            if (v > LLONG_MAX - f / div)
+                return -1;
+            v += f / div;
+        }
+        if (total > LLONG_MAX - v)
+            return -1;
+        total += v;
+    }
+    *ms = total;
+    return 0;
+}
+
+void duration_format(long long ms, char *buf, size_t len)
+{
+    if (!buf || !len)
+        return;
+    const char *sign = "";
+    unsigned long long v;
+    if (ms < 0) {
+        sign = "-";
+        v = 0ULL - (unsigned long long)ms;
+    } else {
+        v = (unsigned long long)ms;
+    }
+    if (v == 0) {
+        snprintf(buf, len, "0s");
+        return;
+    }
+    /* The largest unit that divides exactly: 90000 -> "90s", which is
+     * both exact and shorter than "1m30s". */
+    for (int i = 0; i < N_UNITS; i++)
+        if (v % (unsigned long long)units[i].ms == 0) {
+            snprintf(buf, len, "%s%llu%s", sign,
+                     v / (unsigned long long)units[i].ms, units[i].name);
+            return;
+        }
+}
+
+/* ---------------------------------------------------------------- */
+/* RFC 3339                                                          */
+/* ---------------------------------------------------------------- */
+
+/* Read exactly n digits. */
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return -1;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+static int expect(const char **p, char c)
+{
+    if (**p != c)
+        return -1;
+    (*p)++;
+    return 0;
+}
+
+static int is_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap(y) ? 29 : dm[m - 1];
+}
+
+/* "YYYY-MM-DD" */
+static int parse_date(const char **p, struct tm *tm)
+{
+    int y, mo, d;
+    if (digits(p, 4, &y) || expect(p, '-') || digits(p, 2, &mo) ||
+        expect(p, '-') || digits(p, 2, &d))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+        return -1;
+    tm->tm_year = y - 1900;
+    tm->tm_mon = mo - 1;
+    tm->tm_mday = d;
+    return 0;
+}
+
+/* "HH:MM:SS[.fraction]"; fraction 1-9 digits added to *frac. */
+static int parse_time(const char **p, struct tm *tm, double *frac)
+{
+    int h, mi, s;
+    if (digits(p, 2, &h) || expect(p, ':') || digits(p, 2, &mi) ||
+        expect(p, ':') || digits(p, 2, &s))
+        return -1;
+    /* 60 is a leap second; timegm folds it into the next minute. */
+    if (h > 23 || mi > 59 || s > 60)
+        return -1;
+    tm->tm_hour = h;
+    tm->tm_min = mi;
+    tm->tm_sec = s;
+    *frac = 0;
+    if (**p == '.') {
+        (*p)++;
+        /* integer digits then one division: fewer rounding steps */
+        long long num = 0, den = 1;
+        int n = 0;
+        while (**p >= '0' && **p <= '9') {
+            if (++n > 9)
+                return -1;
+            num = num * 10 + (**p - '0');
+            den *= 10;
+            (*p)++;
+        }
+        if (n == 0)
+            return -1;
+        *frac = (double)num / (double)den;
+    }
+    return 0;
+}
+
+/* "Z", "z", "+hh:mm" or "-hh:mm" -> offset east of UTC in seconds. */
+static int parse_offset(const char **p, long *off)
+{
+    if (**p == 'Z' || **p == 'z') {
+        (*p)++;
+        *off = 0;
+        return 0;
+    }
+    int sign = **p == '+' ? 1 : **p == '-' ? -1 : 0;
+    if (!sign)
+        return -1;
+    (*p)++;
+    int h, m;
+    if (digits(p, 2, &h) || expect(p, ':') || digits(p, 2, &m))
+        return -1;
+    if (h > 23 || m > 59)
+        return -1;
+    *off = sign * (h * 3600L + m * 60L);
+    return 0;
+}
+
+int rfc3339_parse(const char *text, double *epoch)
+{
+    if (!text)
+        return -1;
+    const char *p = text;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    double frac;
+    long off;
+    if (parse_date(&p, &tm))
+        return -1;
+    if (*p != 'T' && *p != 't' && *p != ' ')
+        return -1;
+    p++;
+    if (parse_time(&p, &tm, &frac) || parse_offset(&p, &off) || *p)
+        return -1;
+    /* Every field was range-checked and years 0000-9999 fit a 64-bit
+     * time_t, so timegm cannot fail here. */
+    time_t t = timegm(&tm);
+    *epoch = (double)t - (double)off + frac;
+    return 0;
+}
+
+void rfc3339_format(double epoch, char *buf, size_t len)
+{
+    if (!buf || !len)
+        return;
+    /* 0000-01-01T00:00:00Z .. 9999-12-31T23:59:59Z: the four-digit years
+     * RFC 3339 can express. */
+    if (!isfinite(epoch) || epoch < -62167219200.0 || epoch >= 253402300800.0) {
+        snprintf(buf, len, "invalid");
+        return;
+    }
+    long long total_ms = llround(epoch * 1000.0);
+    /* floor division, so times before 1970 keep a positive ms part */
+    long long secs = total_ms / 1000, ms = total_ms % 1000;
+    if (ms < 0) {
+        ms += 1000;
+        secs--;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(buf, len, "invalid");
+        return;
+    }
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (ms)
+        snprintf(buf, len, "%s.%03lldZ", base, ms);
+    else
+        snprintf(buf, len, "%sZ", base);
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/perl
+# Command line: -V, -h, -t, --once, bad usage.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Meterd qw(run_meterd exec_script tmpdir write_file json root);
+
+my $r = run_meterd(args => ['-V']);
+is($r->{rc}, 0, '-V exits 0');
+like($r->{out}, qr/^meterd \d+\.\d+\.\d+ \(plugin ABI 1\.\d+\)/, '-V prints version and ABI');
+$r = run_meterd(args => ['-h']);
+like($r->{out}, qr/usage: meterd \[-c FILE\] \[-t\] \[--once\]/, '-h prints usage');
+$r = run_meterd(args => ['--bogus']);
+is($r->{rc}, 2, 'unknown option exits 2');
+$r = run_meterd(args => ['-t', '-c', '/nonexistent/meterd.yaml']);
+is($r->{rc}, 1, 'missing config fails -t');
+like($r->{err}, qr{/nonexistent/meterd\.yaml}, 'and names it');
+
+my $dir = tmpdir('cli');
+exec_script($dir, 'ok.sh', qq(echo '{"status":"ok","metrics":[{"id":"w","kind":"quota_window","unit":"percent","utilization":12.5}]}'\n));
+write_file("$dir/m.yaml", <<"Y");
+listen: 127.0.0.1:0
+state_dir: $dir/state
+plugin_dir: ${\ root()}/plugins
+providers:
+  one:
+    plugin: exec
+    interval: 1h
+    command: ["$dir/ok.sh"]
+  hung:
+    plugin: ${\ root()}/t/plugins/hang.so
+    interval: 1h
+    timeout: 300ms
+Y
+$r = run_meterd(args => ['-t', '-c', "$dir/m.yaml"]);
+is($r->{rc}, 0, '-t on a valid config exits 0');
+like($r->{out}, qr/configuration OK/, 'configuration OK');
+
+$r = run_meterd(args => ['--once', '-c', "$dir/m.yaml"]);
+is($r->{rc}, 0, '--once exits 0 even with a hung provider');
+my $doc = eval { json->decode($r->{out}) };
+ok($doc, '--once prints JSON') or diag $r->{out}, $r->{err};
+is($doc->{schema}, 'meterd.usage.v1', 'the usage document');
+my %rows = map { $_->{provider} => $_ } @{ $doc->{providers} };
+is($rows{one}{usage_remaining}, 87.5, 'collected value');
+is($rows{hung}{members}[0]{error}{class}, 'timeout', 'hung provider timed out under its timeout');
+
+write_file("$dir/bad.yaml", "providers: [\n");
+$r = run_meterd(args => ['--once', '-c', "$dir/bad.yaml"]);
+is($r->{rc}, 1, '--once with an invalid config exits 1');
+done_testing;

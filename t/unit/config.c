@@ -1,0 +1,687 @@
+/*
+ * t/unit/config.c - config_load: defaults, drop-in merging, diagnostics
+ * with file:line:col, ${VAR} and *_file secrets, include filtering, alias
+ * conflicts, and the shipped conf/ files.
+ *
+ * Every test writes its own files into a fresh mkdtemp directory, so
+ * tests do not depend on each other or on file modes in the checkout.
+ * The shipped-file tests read conf/ relative to the repository root,
+ * which is where `make check` runs.
+ */
+#include "tap.h"
+#include "alias.h"
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmproot[] = "/tmp/meterd-config-XXXXXX";
+static int case_no;
+
+/* A fresh directory for one case (under tmproot); caller frees. */
+static char *new_dir(void)
+{
+    char *d = xasprintf("%s/c%d", tmproot, ++case_no);
+    mkdir(d, 0700);
+    return d;
+}
+
+/* Write dir/rel with content and mode, creating one level of parent. */
+static void put(const char *dir, const char *rel, int mode, const char *content)
+{
+    char *p = xasprintf("%s/%s", dir, rel);
+    char *slash = strrchr(p, '/');
+    *slash = '\0';
+    mkdir(p, 0700);
+    *slash = '/';
+    FILE *f = fopen(p, "w");
+    if (!f) {
+        printf("# cannot write %s: %s\n", p, strerror(errno));
+        exit(1);
+    }
+    fputs(content, f);
+    fclose(f);
+    chmod(p, (mode_t)mode);
+    free(p);
+}
+
+/* Every diagnostic, formatted, one per line; caller frees. */
+static char *diags_text(const diag_list *d)
+{
+    char *all = xstrdup("");
+    for (size_t i = 0; i < d->n; i++) {
+        char *s = diag_format(&d->items[i]);
+        char *n = xasprintf("%s%s\n", all, s);
+        free(s);
+        free(all);
+        all = n;
+    }
+    return all;
+}
+
+/* Load dir/meterd.yaml; *d receives the diagnostics. */
+static config *load(const char *dir, diag_list *d)
+{
+    char *p = xasprintf("%s/meterd.yaml", dir);
+    config *c = config_load(p, "/usr/lib/meterd/plugins", "/var/lib/meterd", d);
+    free(p);
+    return c;
+}
+
+/* Load, expect failure, and check that the diagnostics contain every
+ * given fragment (NULL-terminated). */
+static void expect_error(const char *dir, const char *name, ...)
+{
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    char *txt = diags_text(&d);
+    int good = c == NULL && d.n > 0;
+    va_list ap;
+    va_start(ap, name);
+    for (const char *frag; (frag = va_arg(ap, const char *)) != NULL;)
+        if (!strstr(txt, frag)) {
+            printf("#   missing '%s'\n", frag);
+            good = 0;
+        }
+    va_end(ap);
+    if (!ok(good, name))
+        printf("#   diagnostics:\n%s", txt);
+    free(txt);
+    config_free(c);
+    diag_free(&d);
+}
+
+static const char *opt(const provider_conf *p, const char *k)
+{
+    return p ? json_string_value(json_object_get(p->options, k)) : NULL;
+}
+
+static int has_secret(const provider_conf *p, const char *k)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(p->secret_options, i, v)
+        if (strcmp(json_string_value(v), k) == 0)
+            return 1;
+    return 0;
+}
+
+static const char base_yaml[] =
+    "# a comment\n"
+    "providers:\n"
+    "  deepseek:\n"
+    "    plugin: deepseek\n"
+    "    base_url: https://api.deepseek.com\n"
+    "  ledger:\n"
+    "    plugin: exec\n"
+    "    interval: 30s\n"
+    "    timeout: 5s\n"
+    "    command: [/bin/echo, hello]\n"
+    "    env: {A: '1', B: two}\n";
+
+static void test_defaults(void)
+{
+    char *dir = new_dir();
+    put(dir, "meterd.yaml", 0644, base_yaml);
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    ok(c != NULL && d.n == 0, "valid config loads without diagnostics");
+    if (!c) {
+        free(dir);
+        diag_free(&d);
+        return;
+    }
+    is_str(c->listen, "127.0.0.1:9477", "default listen");
+    is_str(c->plugin_dir, "/usr/lib/meterd/plugins", "default plugin_dir");
+    is_str(c->state_dir, "/var/lib/meterd", "default state_dir");
+    is_int(c->endpoint_timeout_ms, 2000, "default endpoint_timeout 2s");
+    is_int(c->interval_ms, 60000, "default interval 60s");
+    is_int(c->timeout_ms, 10000, "default timeout 10s");
+    is_int(c->min_refresh_ms, 10000, "default min_refresh_interval 10s");
+    ok(c->aliases_path == NULL, "no aliases.yaml next to it: no alias file");
+    ok(c->aliases != NULL, "alias map exists anyway");
+    is_int(c->n_files, 1, "one file read");
+    is_int(c->n_providers, 2, "two providers");
+    is_str(c->providers[0].name, "deepseek", "providers sorted by name (1)");
+    is_str(c->providers[1].name, "ledger", "providers sorted by name (2)");
+    const provider_conf *ds = config_provider(c, "deepseek");
+    const provider_conf *lg = config_provider(c, "ledger");
+    ok(ds && lg && !config_provider(c, "nope"), "config_provider finds by exact name");
+    if (ds && lg) {
+        is_str(ds->plugin_path, "/usr/lib/meterd/plugins/deepseek.so", "plugin_path from plugin_dir");
+        is_int(ds->interval_ms, 60000, "provider inherits interval");
+        is_int(ds->timeout_ms, 10000, "provider inherits timeout");
+        is_int(ds->enabled, 1, "enabled by default");
+        is_int(ds->isolation, ISOLATION_PROCESS, "process isolation by default");
+        is_str(opt(ds, "base_url"), "https://api.deepseek.com", "option kept as a string");
+        ok(json_object_get(ds->options, "plugin") == NULL, "core keys are not options");
+        json_t *loc = json_object_get(ds->option_locs, "base_url");
+        ok(json_array_size(loc) == 3 && strstr(json_string_value(json_array_get(loc, 0)), "meterd.yaml") &&
+           json_integer_value(json_array_get(loc, 1)) == 5 &&
+           json_integer_value(json_array_get(loc, 2)) == 5,
+           "option_locs gives file, line 5, column 5");
+        is_int(ds->line, 3, "provider definition line");
+        is_int(lg->interval_ms, 30000, "provider interval");
+        is_int(lg->timeout_ms, 5000, "provider timeout");
+        char *cmd = json_dumps(json_object_get(lg->options, "command"), JSON_COMPACT);
+        is_str(cmd, "[\"/bin/echo\",\"hello\"]", "sequence option -> array of strings");
+        free(cmd);
+        char *env = json_dumps(json_object_get(lg->options, "env"), JSON_COMPACT | JSON_SORT_KEYS);
+        is_str(env, "{\"A\":\"1\",\"B\":\"two\"}", "mapping option -> object of strings");
+        free(env);
+        is_int(json_array_size(ds->secret_options), 0, "no secrets");
+        ok(ds->fingerprint && lg->fingerprint && strcmp(ds->fingerprint, lg->fingerprint) != 0,
+           "fingerprints present and distinct");
+        is_str(alias_family(c->aliases, "deepseek"), "deepseek", "no family: own family");
+    }
+    char *dump = config_dump(c);
+    ok(strstr(dump, "listen: \"127.0.0.1:9477\"") && strstr(dump, "  ledger:\n") &&
+       strstr(dump, "    timeout: 5s\n"), "config_dump shows merged values");
+    free(dump);
+    config_free(c);
+    diag_free(&d);
+    free(dir);
+}
+
+static void test_dropins(void)
+{
+    char *dir = new_dir();
+    put(dir, "meterd.yaml", 0644,
+        "include: conf.d/*.yaml\n"
+        "providers:\n"
+        "  deepseek:\n"
+        "    plugin: deepseek\n"
+        "    base_url: https://api.deepseek.com\n"
+        "  ledger:\n"
+        "    plugin: exec\n"
+        "    command: [a]\n");
+    /* reference fingerprints before any drop-in exists */
+    diag_list d = {0};
+    config *c0 = load(dir, &d);
+    ok(c0 != NULL, "main alone loads");
+
+    put(dir, "conf.d/10-timeout.yaml", 0644, "providers: {deepseek: {timeout: 3s}}\n");
+    put(dir, "conf.d/20-disable.yaml", 0644, "providers:\n  ledger:\n    enabled: no\n");
+    put(dir, "conf.d/30-new.yaml", 0644,
+        "listen: '[::1]:9999'\n"
+        "interval: 2m\n"
+        "providers:\n  extra:\n    plugin: ./plugins/x.so\n    isolation: inline\n"
+        "families:\n  mine: [extra, 'ledger']\n");
+    put(dir, "conf.d/40-empty.yaml", 0644, "# only comments\n");
+    config *c = load(dir, &d);
+    char *txt = diags_text(&d);
+    if (!ok(c != NULL, "main + four drop-ins load"))
+        printf("%s", txt);
+    free(txt);
+    if (c && c0) {
+        const provider_conf *ds = config_provider(c, "deepseek");
+        const provider_conf *lg = config_provider(c, "ledger");
+        const provider_conf *ex = config_provider(c, "extra");
+        is_int(c->n_files, 5, "five files read");
+        is_int(ds->timeout_ms, 3000, "drop-in overrides one key");
+        is_str(opt(ds, "base_url"), "https://api.deepseek.com", "other keys survive the override");
+        is_str(ds->plugin, "deepseek", "plugin survives the override");
+        is_int(ds->interval_ms, 120000, "top-level interval from a drop-in applies");
+        ok(strcmp(ds->fingerprint, config_provider(c0, "deepseek")->fingerprint) != 0,
+           "changed provider: new fingerprint");
+        is_int(lg->enabled, 0, "drop-in disables a provider");
+        ok(json_array_size(json_object_get(lg->options, "command")) == 1, "disabled provider keeps options");
+        ok(ex != NULL, "drop-in adds a provider");
+        if (ex) {
+            char *want = xasprintf("%s/plugins/x.so", c->dir);
+            is_str(ex->plugin_path, want, "plugin path with '/' is relative to the main dir");
+            free(want);
+            is_int(ex->isolation, ISOLATION_INLINE, "isolation inline");
+            ok(strstr(ex->file, "30-new.yaml") != NULL, "provider file is where it was defined");
+        }
+        is_str(c->listen, "[::1]:9999", "drop-in changes a top-level key");
+        is_str(alias_family(c->aliases, "extra"), "mine", "drop-in adds a family");
+        is_str(alias_family(c->aliases, "LEDGER"), "mine", "family match is case-insensitive");
+    }
+    config_free(c);
+
+    /* an unchanged provider keeps its fingerprint across loads */
+    put(dir, "conf.d/10-timeout.yaml", 0644, "# nothing\n");
+    put(dir, "conf.d/20-disable.yaml", 0644, "# nothing\n");
+    put(dir, "conf.d/30-new.yaml", 0644, "providers: {extra: {plugin: x}}\n");
+    c = load(dir, &d);
+    if (c && c0)
+        is_str(config_provider(c, "deepseek")->fingerprint,
+               config_provider(c0, "deepseek")->fingerprint,
+               "unchanged provider: same fingerprint");
+    else
+        ok(0, "unchanged provider: same fingerprint");
+    config_free(c);
+    config_free(c0);
+    is_int(d.n, 0, "no diagnostics along the way");
+    diag_free(&d);
+    free(dir);
+}
+
+static void test_include_filter(void)
+{
+    char *dir = new_dir();
+    put(dir, "meterd.yaml", 0644,
+        "include: [conf.d/*, extra/*.yaml]\n"
+        "providers: {p: {plugin: x}}\n");
+    const char *bad = "this is: [not valid yaml\n";
+    put(dir, "conf.d/.hidden.yaml", 0644, bad);
+    put(dir, "conf.d/50-x.yaml~", 0644, bad);
+    put(dir, "conf.d/50-x.yaml.bak", 0644, bad);
+    put(dir, "conf.d/50-x.yaml.dpkg-old", 0644, bad);
+    put(dir, "conf.d/50-x.dpkg-dist.yaml", 0644, bad);
+    put(dir, "conf.d/50-x.rpmnew.yaml", 0644, bad);
+    put(dir, "conf.d/50-x.bak.yaml", 0644, bad);
+    put(dir, "conf.d/50-x~.yaml", 0644, bad);
+    put(dir, "conf.d/50-x.yaml.orig", 0644, bad);
+    put(dir, "conf.d/50-x.yml", 0644, bad);
+    put(dir, "conf.d/README", 0644, bad);
+    put(dir, "conf.d/10-a.yaml", 0644, "interval: 20s\n");
+    put(dir, "conf.d/9-b.yaml", 0644, "interval: 40s\n");   /* '9' > '1' bytewise */
+    put(dir, "conf.d/Z-c.yaml", 0644, "timeout: 7s\n");    /* 'Z' < 'a', but > '9' */
+    put(dir, "extra/x.yaml", 0644, "timeout: 8s\n");       /* later glob wins */
+    char *sub = xasprintf("%s/conf.d/dir.yaml", dir);
+    mkdir(sub, 0700);
+    free(sub);
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    char *txt = diags_text(&d);
+    if (!ok(c != NULL, "dotfiles, backups, non-.yaml and directories are skipped"))
+        printf("%s", txt);
+    free(txt);
+    if (c) {
+        is_int(c->n_files, 5, "main + 4 drop-ins read");
+        is_int(c->interval_ms, 40000, "byte order: 9-b.yaml after 10-a.yaml");
+        is_int(c->timeout_ms, 8000, "second include glob is read after the first");
+        ok(strstr(c->files[1], "10-a.yaml") && strstr(c->files[2], "9-b.yaml") &&
+           strstr(c->files[3], "Z-c.yaml") && strstr(c->files[4], "extra/x.yaml"),
+           "files listed in reading order");
+    }
+    config_free(c);
+    diag_free(&d);
+    free(dir);
+}
+
+static void test_yaml_errors(void)
+{
+    char *dir = new_dir();
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: [x, y\n    timeout: 5s\n");
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    ok(c == NULL && d.n == 1, "malformed YAML: one diagnostic");
+    if (d.n >= 1) {
+        char *s = diag_format(&d.items[0]);
+        char *want = xasprintf("%s/meterd.yaml:4:12: YAML syntax error", dir);
+        ok(strncmp(s, want, strlen(want)) == 0, "malformed YAML names file:line:col");
+        diag_line(s);
+        free(want);
+        free(s);
+    } else {
+        ok(0, "malformed YAML names file:line:col");
+    }
+    diag_free(&d);
+    config_free(c);
+
+    put(dir, "meterd.yaml", 0644, "include: conf.d/*.yaml\n");
+    put(dir, "conf.d/50-bad.yaml", 0644, "providers:\n\tp: {}\n");
+    expect_error(dir, "bad YAML in a drop-in names the drop-in", "conf.d/50-bad.yaml:2:", NULL);
+    put(dir, "conf.d/50-bad.yaml", 0644, "- just\n- a list\n");
+    expect_error(dir, "drop-in that is not a mapping", "conf.d/50-bad.yaml:1:1: ",
+                 "must be a mapping", NULL);
+    put(dir, "conf.d/50-bad.yaml", 0644, "include: '*.yaml'\n");
+    expect_error(dir, "include in a drop-in is refused", "50-bad.yaml:1:10: include is only allowed", NULL);
+    put(dir, "conf.d/50-bad.yaml", 0644, "a: 1\n---\nb: 2\n");
+    expect_error(dir, "two YAML documents refused", "only one YAML document", NULL);
+    free(dir);
+
+    dir = new_dir();
+    expect_error(dir, "missing main file", "meterd.yaml: cannot read: No such file", NULL);
+    free(dir);
+}
+
+static void test_key_errors(void)
+{
+    char *dir = new_dir();
+    put(dir, "meterd.yaml", 0644, "listen: 127.0.0.1:1\nintreval: 5s\n");
+    expect_error(dir, "unknown top-level key: did you mean", "meterd.yaml:2:1: unknown key 'intreval'; did you mean 'interval'?", NULL);
+    put(dir, "meterd.yaml", 0644, "wibble: 5s\n");
+    expect_error(dir, "unknown far key lists the known keys", "unknown key 'wibble' (known keys: listen,", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    timout: 5s\n");
+    expect_error(dir, "provider key typo: did you mean", "meterd.yaml:4:5: provider 'p': unknown key 'timout'; did you mean 'timeout'?", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    login: me\n");
+    {
+        diag_list d = {0};
+        config *c = load(dir, &d);
+        ok(c && !strcmp(opt(config_provider(c, "p"), "login"), "me"),
+           "an option merely resembling a core key ('login') is an option");
+        config_free(c);
+        diag_free(&d);
+    }
+    put(dir, "meterd.yaml", 0644, "interval: 5 s\n");
+    expect_error(dir, "bad duration", "meterd.yaml:1:11: interval: '5 s' is not a duration", NULL);
+    put(dir, "meterd.yaml", 0644, "timeout: 0s\n");
+    expect_error(dir, "zero timeout", "timeout must be greater than zero", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, enabled: maybe}\n");
+    expect_error(dir, "bad boolean", "meterd.yaml:2:27: enabled: 'maybe' is not a boolean", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, enabled: OFF, isolation: thread}\n");
+    expect_error(dir, "bad isolation", "isolation: 'thread' is not 'process' or 'inline'", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, h: {a: [1]}}\n");
+    expect_error(dir, "options nested too deeply", "meterd.yaml:2:25: h: too deeply nested", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  'bad name!': {plugin: x}\n");
+    expect_error(dir, "bad instance name", "provider name 'bad name!' may only contain", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p: {interval: 5m}\n");
+    expect_error(dir, "missing plugin", "meterd.yaml:2:3: provider 'p' has no 'plugin' key", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p: x\n");
+    expect_error(dir, "provider not a mapping", "provider 'p' must be a mapping, not a scalar", NULL);
+    put(dir, "meterd.yaml", 0644, "interval: 1m\ninterval: 2m\n");
+    expect_error(dir, "duplicate key", "meterd.yaml:2:1: duplicate key 'interval' (first at line 1, column 1)", NULL);
+    put(dir, "meterd.yaml", 0644, "listen: [a]\n");
+    expect_error(dir, "listen must be a string", "listen must be a string, not a list", NULL);
+    put(dir, "meterd.yaml", 0644, "listen: localhost\n");
+    expect_error(dir, "listen without port", "listen: 'localhost': write host:port", NULL);
+    put(dir, "meterd.yaml", 0644, "listen: ::1:80\n");
+    expect_error(dir, "bare IPv6 listen", "IPv6 address as [addr]:port", NULL);
+    put(dir, "meterd.yaml", 0644, "listen: 127.0.0.1:70000\n");
+    expect_error(dir, "listen port out of range", "port must be 0-65535", NULL);
+    put(dir, "meterd.yaml", 0644, "listen: unix:run/x.sock\n");
+    expect_error(dir, "relative unix socket", "must be absolute", NULL);
+    put(dir, "meterd.yaml", 0644, "listen: unix:/run/meterd.sock\nproviders: {p: {plugin: x, plugin_file: /x}}\n");
+    expect_error(dir, "core key from a file refused", "'plugin' is a core key and cannot be read from a file", NULL);
+    put(dir, "meterd.yaml", 0644, "aliases: nothere.yaml\n");
+    expect_error(dir, "missing explicit alias file", "meterd.yaml:1:10: cannot read '", "nothere.yaml': No such file", NULL);
+    put(dir, "meterd.yaml", 0644, "families: {x: y}\n");
+    expect_error(dir, "family must be a list", "family 'x' must be a list", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: ../evil}\n  q: {plugin: 'a b'}\n");
+    expect_error(dir, "bad plugin name", "plugin: 'a b' is not a plugin name", NULL);
+    free(dir);
+}
+
+static void test_timeout_interval(void)
+{
+    char *dir = new_dir();
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    interval: 10s\n    timeout: 10s\n");
+    expect_error(dir, "timeout == interval is an error",
+                 "meterd.yaml:5:14: provider 'p': timeout 10s must be shorter than interval 10s", NULL);
+    put(dir, "meterd.yaml", 0644, "interval: 5s\nproviders:\n  p: {plugin: x}\n");
+    expect_error(dir, "inherited timeout >= interval reported at the interval",
+                 "meterd.yaml:1:11: provider 'p': timeout 10s must be shorter than interval 5s", NULL);
+    /* the rule applies to merged values: a drop-in may repair it */
+    put(dir, "meterd.yaml", 0644,
+        "include: conf.d/*.yaml\nproviders:\n  p: {plugin: x, interval: 10s, timeout: 20s}\n");
+    put(dir, "conf.d/fix.yaml", 0644, "providers:\n  p: {interval: 1m}\n");
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    ok(c != NULL && config_provider(c, "p")->interval_ms == 60000,
+       "timeout < interval checked after merging");
+    config_free(c);
+    diag_free(&d);
+    free(dir);
+}
+
+static void test_vars_and_secrets(void)
+{
+    char *dir = new_dir();
+    setenv("METERD_T_KEY", "sk-verysecret-123456", 1);
+    setenv("METERD_T_HOST", "api.example.com", 1);
+    setenv("METERD_T_EMPTY", "", 1);
+    unsetenv("METERD_T_UNSET");
+    put(dir, "meterd.yaml", 0644,
+        "state_dir: ${METERD_T_UNSET:-/srv/state}\n"
+        "providers:\n"
+        "  p:\n"
+        "    plugin: x\n"
+        "    api_key: ${METERD_T_KEY}\n"
+        "    auth: Bearer ${METERD_T_KEY}\n"
+        "    url: https://${METERD_T_HOST}/v1\n"
+        "    region: ${METERD_T_EMPTY:-eu}\n"
+        "    opt_empty: ${METERD_T_UNSET:-}\n"
+        "    literal: cost $$5 and $${NOT_A_VAR}\n"
+        "    note: plain sk-verysecret-123456 mention\n"
+        "    headers: {X-Key: '${METERD_T_KEY}', X-Plain: yes}\n");
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    char *txt = diags_text(&d);
+    if (!ok(c != NULL, "config with ${VAR} loads"))
+        printf("%s", txt);
+    free(txt);
+    if (c) {
+        const provider_conf *p = config_provider(c, "p");
+        is_str(c->state_dir, "/srv/state", "${VAR:-default} in a core key");
+        is_str(opt(p, "api_key"), "sk-verysecret-123456", "${VAR} expanded");
+        is_str(opt(p, "auth"), "Bearer sk-verysecret-123456", "${VAR} inside text");
+        is_str(opt(p, "url"), "https://api.example.com/v1", "${VAR} in a URL");
+        is_str(opt(p, "region"), "eu", "default used for an empty variable");
+        is_str(opt(p, "opt_empty"), "", "empty default");
+        is_str(opt(p, "literal"), "cost $$5 and ${NOT_A_VAR}", "$${ is a literal ${, other $ kept");
+        ok(has_secret(p, "api_key") && has_secret(p, "auth") && has_secret(p, "url") &&
+           has_secret(p, "region") && has_secret(p, "headers"),
+           "every option from ${VAR} is secret");
+        ok(!has_secret(p, "literal") && !has_secret(p, "note"), "plain options are not secret");
+        int found = 0;
+        for (size_t i = 0; i < c->n_secrets; i++)
+            found += !strcmp(c->secrets[i], "sk-verysecret-123456");
+        is_int(found, 1, "secret value recorded once in config->secrets");
+        char *dump = config_dump(c);
+        ok(strstr(dump, "sk-verysecret") == NULL, "secret never in config_dump");
+        ok(strstr(dump, "api_key: \"[REDACTED]\"") != NULL, "config_dump shows [REDACTED]");
+        ok(strstr(dump, "note: \"plain [REDACTED] mention\"") != NULL,
+           "secret value masked even inside a plain option");
+        ok(strstr(dump, "api.example.com") == NULL, "expanded URL is secret too");
+        ok(strstr(dump, "literal: \"cost $$5 and ${NOT_A_VAR}\"") != NULL, "plain options shown");
+        free(dump);
+    }
+    config_free(c);
+    diag_free(&d);
+
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key: ${METERD_T_UNSET}\n");
+    expect_error(dir, "unset variable is an error at its node",
+                 "meterd.yaml:4:14: api_key: environment variable 'METERD_T_UNSET' is not set", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key: ${METERD_T_KEY\n");
+    expect_error(dir, "unterminated ${", "unterminated '${'", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key: ${9BAD}\n");
+    expect_error(dir, "bad variable name", "'${9BAD}' is not a valid variable reference", NULL);
+    /* a diagnostic about a node holding a secret never shows the value */
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    timeout: ${METERD_T_KEY}\n");
+    {
+        diag_list d2 = {0};
+        config *c2 = load(dir, &d2);
+        char *t = diags_text(&d2);
+        ok(!c2 && strstr(t, "not a duration") && !strstr(t, "sk-verysecret"),
+           "diagnostic quotes the text as written, not the secret");
+        free(t);
+        config_free(c2);
+        diag_free(&d2);
+    }
+    free(dir);
+}
+
+static void test_secret_files(void)
+{
+    char *dir = new_dir();
+    put(dir, "key-open", 0644, "sk-fromfile-abcdef\n");
+    put(dir, "key-ok", 0600, "sk-fromfile-abcdef\n");
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key_file: key-open\n");
+    expect_error(dir, "*_file with mode 0644 is refused",
+                 "meterd.yaml:4:19: api_key_file: '", "key-open' must not be readable by group or others (chmod 600)", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key_file: missing\n");
+    expect_error(dir, "missing *_file", "api_key_file: cannot read '", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key: a\n    api_key_file: key-ok\n");
+    expect_error(dir, "NAME and NAME_file together", "option 'api_key' is set twice (as 'api_key' and 'api_key_file')", NULL);
+
+    char *abs = xasprintf("providers:\n  p:\n    plugin: x\n    api_key_file: %s/key-ok\n", dir);
+    put(dir, "meterd.yaml", 0644, abs);
+    free(abs);
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    ok(c != NULL, "*_file with mode 0600 is accepted");
+    if (c) {
+        const provider_conf *p = config_provider(c, "p");
+        is_str(opt(p, "api_key"), "sk-fromfile-abcdef", "content stored as NAME, newline stripped");
+        ok(json_object_get(p->options, "api_key_file") == NULL, "NAME_file itself is not an option");
+        ok(has_secret(p, "api_key"), "file content is a secret option");
+        json_t *loc = json_object_get(p->option_locs, "api_key");
+        is_int(json_integer_value(json_array_get(loc, 1)), 4, "location of the _file key kept");
+        char *dump = config_dump(c);
+        ok(!strstr(dump, "sk-fromfile") && strstr(dump, "[REDACTED]"), "file secret not in dump");
+        free(dump);
+    }
+    config_free(c);
+    diag_free(&d);
+    free(dir);
+}
+
+static void test_families(void)
+{
+    char *dir = new_dir();
+    put(dir, "aliases.yaml", 0644, "families:\n  openai: [openai, '*-x']\n  claude: [claude, claude-x]\n");
+    put(dir, "meterd.yaml", 0644, "providers:\n  claude-x: {plugin: x}\n  openai: {plugin: y}\n");
+    expect_error(dir, "name in two families is an error naming both places",
+                 "aliases.yaml:3:20: provider 'claude-x' matches family 'openai'", "aliases.yaml:2:20)", NULL);
+
+    put(dir, "aliases.yaml", 0644, "families:\n  openai: [openai, 'chatgpt-*']\n");
+    put(dir, "meterd.yaml", 0644, "providers:\n  ChatGPT-Plus: {plugin: x}\n  solo: {plugin: y}\n"
+                                  "families:\n  openai: [oa2]\n");
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    ok(c != NULL, "aliases.yaml next to the main file is loaded by default");
+    if (c) {
+        ok(c->aliases_path && strstr(c->aliases_path, "/aliases.yaml"), "aliases_path resolved");
+        is_str(alias_family(c->aliases, "ChatGPT-Plus"), "openai", "glob family from the alias file");
+        is_str(alias_family(c->aliases, "oa2"), "openai", "main file adds to a family");
+        is_str(alias_family(c->aliases, "solo"), "solo", "unmatched provider is its own family");
+        is_int(c->n_files, 2, "alias file counted among the files");
+    }
+    config_free(c);
+    put(dir, "meterd.yaml", 0644, "aliases: ''\nproviders: {chatgpt-a: {plugin: x}}\n");
+    c = load(dir, &d);
+    ok(c && !c->aliases_path && !strcmp(alias_family(c->aliases, "chatgpt-a"), "chatgpt-a"),
+       "aliases: '' disables the alias file");
+    config_free(c);
+    diag_free(&d);
+    put(dir, "aliases.yaml", 0644, "famlies: {}\n");
+    put(dir, "meterd.yaml", 0644, "interval: 1m\n");
+    expect_error(dir, "unknown key in the alias file", "aliases.yaml:1:1: unknown key 'famlies'; did you mean 'families'?", NULL);
+    free(dir);
+}
+
+/* The shipped files: the default config must load offline as is. */
+static void test_shipped(void)
+{
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd))
+        cwd[0] = '\0';
+    FILE *in = fopen("conf/meterd.yaml.in", "r");
+    ok(in != NULL, "conf/meterd.yaml.in readable (run from the repository root)");
+    if (!in)
+        return;
+    char *dir = new_dir();
+    char *text = xstrdup("");
+    char line[1024];
+    while (fgets(line, sizeof line, in)) {
+        /* the Makefile's substitutions */
+        char *s = xstrdup(line);
+        const char *keys[3] = {"@PLUGINDIR@", "@STATEDIR@", "@CONFDIR@"};
+        const char *vals[3] = {"/opt/plugins", "/opt/state", "/opt/conf"};
+        for (int k = 0; k < 3; k++) {
+            char *at;
+            while ((at = strstr(s, keys[k])) != NULL) {
+                *at = '\0';
+                char *n = xasprintf("%s%s%s", s, vals[k], at + strlen(keys[k]));
+                free(s);
+                s = n;
+            }
+        }
+        char *n = xasprintf("%s%s", text, s);
+        free(s);
+        free(text);
+        text = n;
+    }
+    fclose(in);
+    ok(strchr(text, '@') == NULL, "every @VAR@ substituted");
+    put(dir, "meterd.yaml", 0644, text);
+    free(text);
+    char *cmd = xasprintf("cp '%s/conf/aliases.yaml' '%s/' && cp '%s/conf/conf.d/10-example.yaml.example' '%s/' "
+                          "&& mkdir -p '%s/conf.d' && cp '%s/conf/conf.d/10-example.yaml.example' '%s/conf.d/'",
+                          cwd, dir, cwd, dir, dir, cwd, dir);
+    ok(system(cmd) == 0, "copied aliases.yaml and the example drop-in");
+    free(cmd);
+    unsetenv("DEEPSEEK_API_KEY");
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    char *txt = diags_text(&d);
+    if (!ok(c != NULL, "the bundled default config loads"))
+        printf("%s", txt);
+    free(txt);
+    if (c) {
+        const provider_conf *lb = config_provider(c, "local-budget");
+        const provider_conf *ds = config_provider(c, "deepseek");
+        ok(lb && ds && c->n_providers == 2, "local-budget and deepseek configured");
+        is_int(c->n_files, 2, "the .example drop-in is inactive");
+        is_str(c->plugin_dir, "/opt/plugins", "plugin_dir substituted");
+        if (lb && ds) {
+            is_str(lb->plugin_path, "/opt/plugins/exec.so", "exec plugin path");
+            is_int(lb->interval_ms, 30000, "local-budget interval 30s");
+            is_int(lb->timeout_ms, 5000, "local-budget timeout 5s");
+            is_str(json_string_value(json_array_get(json_object_get(lb->options, "command"), 0)),
+                   "/opt/conf/examples/ledger-budget", "ledger command");
+            is_str(opt(ds, "api_key"), "", "deepseek api_key empty without the variable");
+            ok(has_secret(ds, "api_key"), "deepseek api_key is secret");
+        }
+        is_str(alias_family(c->aliases, "chatgpt-plus"), "openai", "shipped: chatgpt-* is openai");
+        is_str(alias_family(c->aliases, "codex-oauth"), "openai", "shipped: codex-oauth is openai");
+        is_str(alias_family(c->aliases, "claude-code"), "claude", "shipped: claude-code");
+        is_str(alias_family(c->aliases, "anthropic-admin"), "claude", "shipped: anthropic-admin");
+        is_str(alias_family(c->aliases, "kimi"), "moonshot", "shipped: kimi");
+        is_str(alias_family(c->aliases, "deepseek"), "deepseek", "shipped: deepseek");
+    }
+    config_free(c);
+    diag_free(&d);
+
+    /* the example drop-in, activated, is valid against the default */
+    char *from = xasprintf("%s/conf.d/10-example.yaml.example", dir);
+    char *to = xasprintf("%s/conf.d/10-example.yaml", dir);
+    ok(rename(from, to) == 0, "activate the example drop-in");
+    free(from);
+    free(to);
+    c = load(dir, &d);
+    txt = diags_text(&d);
+    if (!ok(c != NULL, "the example drop-in loads"))
+        printf("%s", txt);
+    free(txt);
+    if (c) {
+        is_int(config_provider(c, "deepseek")->timeout_ms, 15000, "example overrides a timeout");
+        is_int(config_provider(c, "local-budget")->enabled, 0, "example disables a provider");
+        is_str(alias_family(c->aliases, "lab-gpu-2"), "lab", "example adds a family");
+    }
+    config_free(c);
+    diag_free(&d);
+    free(dir);
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmproot)) {
+        printf("Bail out! mkdtemp: %s\n", strerror(errno));
+        return 1;
+    }
+    test_defaults();
+    test_dropins();
+    test_include_filter();
+    test_yaml_errors();
+    test_key_errors();
+    test_timeout_interval();
+    test_vars_and_secrets();
+    test_secret_files();
+    test_families();
+    test_shipped();
+    char *rm = xasprintf("rm -rf '%s'", tmproot);
+    if (system(rm) != 0)
+        printf("# could not remove %s\n", tmproot);
+    free(rm);
+    return done_testing();
+}

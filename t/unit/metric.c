@@ -1,0 +1,433 @@
+/* t/unit/metric.c - validation, derivation and JSON of metric records. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metric.h"
+#include "tap.h"
+
+#define NOW 1773151200.0 /* 2026-03-10T14:00:00Z */
+
+static void free_rejections(char **r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(r[i]);
+    free(r);
+}
+
+static int has_str(const json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e)
+        if (json_is_string(e) && strcmp(json_string_value(e), s) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_zero_init_is_unknown(void)
+{
+    md_metric in = {0};
+    in.id = "credits";
+    in.kind = "credits";
+    metric m;
+    char **rej = NULL;
+    size_t nrej = 0;
+    int r = metric_from_sdk(&m, &in, sizeof in, "deepseek", "api", NOW, &rej,
+                            &nrej);
+    is_int(r, 0, "zero-initialised metric: nothing rejected");
+    is_int(nrej, 0, "no rejection messages");
+    ok(m.used.state == MD_UNKNOWN && m.limit.state == MD_UNKNOWN &&
+           m.remaining.state == MD_UNKNOWN &&
+           m.utilization.state == MD_UNKNOWN &&
+           m.window_seconds.state == MD_UNKNOWN &&
+           m.resets_at.state == MD_UNKNOWN,
+       "zero-initialised fields are unknown");
+    is_int(m.derived, 0, "nothing derived from unknowns");
+    ok(!metric_is_quota_bearing(&m), "all-unknown metric is not quota-bearing");
+    is_str(m.label, "credits", "NULL label becomes id");
+    is_str(m.source, "api", "NULL source becomes default_source");
+    is_str(m.provider, "deepseek", "provider set");
+    ok(m.unit == NULL, "NULL unit stays NULL");
+    ok(m.collected_at.state == MD_KNOWN && m.collected_at.epoch == NOW,
+       "unknown collected_at becomes now");
+    metric_free(&m);
+    free_rejections(rej, nrej);
+}
+
+static void test_validation(void)
+{
+    md_metric in = {0};
+    in.id = "w";
+    in.kind = "quota_window";
+    in.used = MD_NUM(NAN);
+    in.limit = MD_NUM(INFINITY);
+    in.remaining = MD_NUM(-1);
+    in.utilization = MD_NUM(150);
+    in.window_seconds = MD_NUM(18000);
+    in.resets_at = MD_TIME(-5);
+    in.collected_at = MD_TIME(1e300);
+    in.source = "headers";
+    metric m;
+    char **rej = NULL;
+    size_t nrej = 0;
+    int r = metric_from_sdk(&m, &in, sizeof in, "p", "api", NOW, &rej, &nrej);
+    is_int(r, 6, "NaN, inf, negative, 150%, bad times: 6 rejections");
+    is_int(nrej, 6, "each rejection described");
+    ok(m.used.state == MD_UNKNOWN, "NaN used -> unknown");
+    ok(m.limit.state == MD_UNKNOWN, "inf limit -> unknown");
+    ok(m.remaining.state == MD_UNKNOWN, "negative remaining -> unknown");
+    ok(m.utilization.state == MD_UNKNOWN, "utilization 150 -> unknown");
+    ok(m.resets_at.state == MD_UNKNOWN, "negative resets_at -> unknown");
+    ok(m.window_seconds.state == MD_KNOWN && m.window_seconds.value == 18000,
+       "valid field kept");
+    is_str(m.source, "headers", "explicit source kept");
+    ok(m.collected_at.state == MD_KNOWN && m.collected_at.epoch == NOW,
+       "year-10000 collected_at rejected and replaced by now");
+    int found = 0;
+    for (size_t i = 0; i < nrej; i++)
+        if (strstr(rej[i], "utilization") && strstr(rej[i], "0..100"))
+            found = 1;
+    ok(found, "utilization rejection names field and rule");
+    metric_free(&m);
+    free_rejections(rej, nrej);
+
+    /* edge values that are valid */
+    md_metric e = {0};
+    e.id = "e";
+    e.kind = "usage";
+    e.used = MD_NUM(0);
+    e.utilization = MD_NUM(100);
+    e.limit = MD_NUM_NA;
+    rej = NULL;
+    nrej = 0;
+    r = metric_from_sdk(&m, &e, sizeof e, "p", NULL, NOW, &rej, &nrej);
+    is_int(r, 0, "0 used and 100% utilization accepted");
+    ok(m.used.state == MD_KNOWN && m.used.value == 0, "known 0 stays known 0");
+    ok(m.limit.state == MD_NOT_APPLICABLE, "not applicable kept");
+    ok(m.source == NULL, "no source and no default -> NULL");
+    metric_free(&m);
+    free_rejections(rej, nrej);
+
+    /* invalid identity */
+    md_metric bad = {0};
+    bad.id = "has space";
+    bad.kind = "usage";
+    rej = NULL;
+    nrej = 0;
+    is_int(metric_from_sdk(&m, &bad, sizeof bad, "p", NULL, NOW, &rej, &nrej),
+           -1, "id with space dropped");
+    bad.id = "ok";
+    bad.kind = NULL;
+    is_int(metric_from_sdk(&m, &bad, sizeof bad, "p", NULL, NOW, &rej, &nrej),
+           -1, "missing kind dropped");
+    bad.kind = "usage";
+    bad.id = NULL;
+    is_int(metric_from_sdk(&m, &bad, sizeof bad, "p", NULL, NOW, &rej, &nrej),
+           -1, "missing id dropped");
+    char longid[80];
+    memset(longid, 'a', 65);
+    longid[65] = 0;
+    bad.id = longid;
+    is_int(metric_from_sdk(&m, &bad, sizeof bad, "p", NULL, NOW, &rej, &nrej),
+           -1, "65-char id dropped");
+    is_int(nrej, 0, "dropped metrics append no rejections");
+    free_rejections(rej, nrej);
+
+    /* short struct from an older plugin: fields past size are unknown */
+    md_metric sh = {0};
+    sh.id = "s";
+    sh.kind = "usage";
+    sh.used = MD_NUM(3);
+    sh.limit = MD_NUM(10);
+    sh.remaining = MD_NUM(1); /* past the cut: must be ignored */
+    rej = NULL;
+    nrej = 0;
+    r = metric_from_sdk(&m, &sh, offsetof(md_metric, remaining), "p", NULL,
+                        NOW, &rej, &nrej);
+    is_int(r, 0, "short struct accepted");
+    ok(m.remaining.state == MD_KNOWN && m.remaining.value == 7 &&
+           (m.derived & METRIC_DERIVED_REMAINING),
+       "field past size ignored (remaining derived, not taken)");
+    metric_free(&m);
+    free_rejections(rej, nrej);
+}
+
+static metric mk(md_num used, md_num limit, md_num remaining, md_num util)
+{
+    metric m;
+    memset(&m, 0, sizeof m);
+    m.used = used;
+    m.limit = limit;
+    m.remaining = remaining;
+    m.utilization = util;
+    return m;
+}
+
+static const md_num UNK = {MD_UNKNOWN, 0};
+
+static void test_derive(void)
+{
+    metric m = mk(MD_NUM(1), MD_NUM(5), UNK, UNK);
+    metric_derive(&m);
+    is_num(m.remaining.value, 4, "remaining = limit - used");
+    is_num(m.utilization.value, 20, "utilization = 100*used/limit");
+    is_int(m.derived, METRIC_DERIVED_REMAINING | METRIC_DERIVED_UTILIZATION,
+           "both marked derived");
+
+    m = mk(MD_NUM(6), MD_NUM(5), UNK, UNK);
+    metric_derive(&m);
+    is_num(m.remaining.value, 0, "remaining clamped at 0 when over limit");
+    is_num(m.utilization.value, 120, "derived utilization not clamped");
+
+    m = mk(MD_NUM(1), UNK, UNK, UNK);
+    metric_derive(&m);
+    ok(m.remaining.state == MD_UNKNOWN && m.utilization.state == MD_UNKNOWN &&
+           m.derived == 0,
+       "no derivation when limit unknown");
+
+    m = mk(UNK, MD_NUM(5), UNK, UNK);
+    metric_derive(&m);
+    ok(m.remaining.state == MD_UNKNOWN && m.utilization.state == MD_UNKNOWN,
+       "no derivation when used unknown");
+
+    m = mk(MD_NUM(1), MD_NUM(0), UNK, UNK);
+    metric_derive(&m);
+    ok(m.remaining.state == MD_UNKNOWN && m.utilization.state == MD_UNKNOWN,
+       "no derivation when limit is 0");
+
+    m = mk(MD_NUM(1), MD_NUM(5), MD_NUM(3), MD_NUM_NA);
+    metric_derive(&m);
+    ok(m.remaining.value == 3 && !(m.derived & METRIC_DERIVED_REMAINING),
+       "reported remaining not overwritten");
+    ok(m.utilization.state == MD_NOT_APPLICABLE, "NA utilization not derived");
+}
+
+static void test_json(void)
+{
+    md_metric in = {0};
+    in.id = "credits";
+    in.kind = "credits";
+    in.unit = "usd";
+    in.remaining = MD_NUM(18.42);
+    in.limit = MD_NUM_NA;
+    in.used = MD_NUM(0);
+    in.confidence = MD_ESTIMATED;
+    in.collected_at = MD_TIME(NOW);
+    metric m;
+    is_int(metric_from_sdk(&m, &in, sizeof in, "deepseek", "api", NOW, NULL,
+                           NULL),
+           0, "metric accepted");
+    json_t *j = metric_to_json(&m);
+    static const char *keys[] = {
+        "provider", "id", "label", "kind", "unit", "used", "limit",
+        "remaining", "utilization", "window_seconds", "resets_at",
+        "confidence", "source", "collected_at", "derived", "not_applicable"};
+    int all = 1;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!json_object_get(j, keys[i]))
+            all = 0;
+    ok(all, "every key present");
+    is_int(json_object_size(j), sizeof keys / sizeof keys[0], "no extra keys");
+    ok(json_is_null(json_object_get(j, "utilization")), "unknown -> null");
+    ok(json_is_null(json_object_get(j, "limit")), "NA -> null");
+    ok(json_is_null(json_object_get(j, "resets_at")), "unknown time -> null");
+    ok(json_is_number(json_object_get(j, "used")) &&
+           json_number_value(json_object_get(j, "used")) == 0,
+       "known 0 -> 0");
+    ok(has_str(json_object_get(j, "not_applicable"), "limit") &&
+           json_array_size(json_object_get(j, "not_applicable")) == 1,
+       "not_applicable lists exactly limit");
+    is_int(json_array_size(json_object_get(j, "derived")), 0,
+           "nothing derived");
+    is_str(json_string_value(json_object_get(j, "collected_at")),
+           "2026-03-10T14:00:00Z", "collected_at RFC 3339");
+    is_str(json_string_value(json_object_get(j, "confidence")), "estimated",
+           "confidence name");
+
+    metric back;
+    char *err = NULL;
+    is_int(metric_from_json(j, &back, &err), 0, "round trip parses");
+    ok(back.used.state == MD_KNOWN && back.used.value == 0, "known 0 back");
+    ok(back.limit.state == MD_NOT_APPLICABLE, "NA back as NA");
+    ok(back.utilization.state == MD_UNKNOWN, "unknown back as unknown");
+    is_num(back.remaining.value, 18.42, "value back");
+    ok(back.confidence == MD_ESTIMATED, "confidence back");
+    is_str(back.unit, "usd", "unit back");
+    json_t *j2 = metric_to_json(&back);
+    ok(json_equal(j, j2), "second rendering identical");
+    json_decref(j2);
+    metric_free(&back);
+    json_decref(j);
+    metric_free(&m);
+
+    /* derived utilization > 100 survives reload, reported one does not */
+    metric over = mk(MD_NUM(6), MD_NUM(5), UNK, UNK);
+    over.id = "w";
+    over.kind = "quota_window";
+    metric_derive(&over);
+    j = metric_to_json(&over);
+    is_int(metric_from_json(j, &back, &err), 0, "over-limit metric parses");
+    is_num(back.utilization.value, 120, "derived 120% kept on reload");
+    metric_free(&back);
+    json_array_clear(json_object_get(j, "derived"));
+    is_int(metric_from_json(j, &back, &err), 0, "still parses");
+    ok(back.utilization.state == MD_UNKNOWN,
+       "non-derived 120% rejected on reload");
+    metric_free(&back);
+    json_decref(j);
+
+    /* malformed objects */
+    j = json_pack("{s:s, s:s, s:s}", "id", "x", "kind", "usage", "used",
+                  "five");
+    err = NULL;
+    is_int(metric_from_json(j, &back, &err), -1, "string number rejected");
+    ok(err && strstr(err, "used"), "error names the field");
+    free(err);
+    json_decref(j);
+    j = json_pack("{s:s}", "kind", "usage");
+    err = NULL;
+    is_int(metric_from_json(j, &back, &err), -1, "missing id rejected");
+    free(err);
+    json_decref(j);
+    j = json_pack("{s:s, s:s, s:f}", "id", "x", "kind", "usage", "used", -3.0);
+    err = NULL;
+    is_int(metric_from_json(j, &back, &err), 0, "negative number parses");
+    ok(back.used.state == MD_UNKNOWN, "negative number -> unknown");
+    metric_free(&back);
+    json_decref(j);
+    j = json_pack("{s:s, s:s, s:s}", "id", "x", "kind", "usage", "resets_at",
+                  "yesterday");
+    err = NULL;
+    is_int(metric_from_json(j, &back, &err), -1, "bad timestamp rejected");
+    free(err);
+    json_decref(j);
+    is_int(metric_from_json(NULL, &back, NULL), -1, "NULL rejected");
+}
+
+static void test_collect_result(void)
+{
+    collect_result r, back, cp;
+    collect_result_init(&r);
+    ok(r.retry_after < 0 && r.metrics == NULL, "init");
+    r.n_metrics = 1;
+    r.metrics = xcalloc(1, sizeof *r.metrics);
+    md_metric in = {0};
+    in.id = "five_hour";
+    in.kind = "quota_window";
+    in.unit = "hours";
+    in.used = MD_NUM(1);
+    in.limit = MD_NUM(5);
+    in.resets_at = MD_TIME(NOW + 3600);
+    in.collected_at = MD_TIME(NOW);
+    metric_from_sdk(&r.metrics[0], &in, sizeof in, "claude", "oauth", NOW,
+                    NULL, NULL);
+    r.n_notes = 1;
+    r.notes = xcalloc(1, sizeof *r.notes);
+    r.notes[0] = xstrdup("hello");
+    r.raw_json = xstrdup("{\"a\": [1, 2]}");
+    r.started_at = NOW - 1;
+    r.finished_at = NOW;
+    r.retry_after = 30;
+
+    json_t *j = collect_result_to_json(&r);
+    ok(json_is_null(json_object_get(j, "error")), "success: error null");
+    ok(json_is_object(json_object_get(j, "raw")) &&
+           json_array_size(json_object_get(json_object_get(j, "raw"), "a")) ==
+               2,
+       "raw parsed as JSON");
+    is_num(json_number_value(json_object_get(j, "retry_after")), 30,
+           "retry_after");
+    is_str(json_string_value(json_object_get(j, "finished_at")),
+           "2026-03-10T14:00:00Z", "finished_at RFC 3339");
+    char *err = NULL;
+    is_int(collect_result_from_json(j, &back, &err), 0, "result round trip");
+    is_int(back.n_metrics, 1, "metric back");
+    is_num(back.metrics[0].remaining.value, 4, "derived remaining back");
+    ok(back.metrics[0].derived ==
+           (METRIC_DERIVED_REMAINING | METRIC_DERIVED_UTILIZATION),
+       "derived bits back");
+    is_num(back.metrics[0].resets_at.epoch, NOW + 3600, "resets_at back");
+    is_str(back.notes[0], "hello", "note back");
+    is_num(back.started_at, NOW - 1, "started_at back");
+    is_num(back.retry_after, 30, "retry_after back");
+    json_t *j2 = collect_result_to_json(&back);
+    ok(json_equal(j, j2), "result JSON stable across round trip");
+    json_decref(j2);
+
+    collect_result_copy(&cp, &back);
+    collect_result_free(&back);
+    is_str(cp.metrics[0].id, "five_hour", "deep copy survives free of source");
+    is_str(cp.raw_json, "{\"a\":[1,2]}", "raw copied");
+    ok(back.metrics == NULL && back.n_metrics == 0 && back.retry_after < 0,
+       "free re-inits");
+    collect_result_free(&cp);
+    json_decref(j);
+
+    /* failure with unparseable raw */
+    collect_result_free(&r);
+    r.err = MD_ERR_RATE_LIMITED;
+    r.err_msg = xstrdup("429 Too Many Requests");
+    r.raw_json = xstrdup("<html>nope");
+    j = collect_result_to_json(&r);
+    json_t *e = json_object_get(j, "error");
+    is_str(json_string_value(json_object_get(e, "class")), "rate_limited",
+           "error class name");
+    is_str(json_string_value(json_object_get(e, "message")),
+           "429 Too Many Requests", "error message");
+    is_str(json_string_value(json_object_get(j, "raw")), "<html>nope",
+           "unparseable raw kept as string");
+    ok(json_is_null(json_object_get(j, "retry_after")), "no retry_after: null");
+    ok(json_is_null(json_object_get(j, "started_at")), "unset time: null");
+    is_int(collect_result_from_json(j, &back, &err), 0, "failure parses");
+    ok(back.err == MD_ERR_RATE_LIMITED, "class back");
+    json_t *j3 = collect_result_to_json(&back);
+    ok(json_equal(j, j3), "string raw stable across round trip");
+    json_decref(j3);
+    collect_result_free(&back);
+    json_decref(j);
+    collect_result_free(&r);
+
+    /* malformed */
+    j = json_pack("{s:[{s:s}]}", "metrics", "kind", "usage");
+    err = NULL;
+    is_int(collect_result_from_json(j, &back, &err), -1, "bad metric rejected");
+    ok(err && strstr(err, "metrics[0]"), "error locates the metric");
+    free(err);
+    json_decref(j);
+    j = json_pack("{s:i}", "notes", 3);
+    err = NULL;
+    is_int(collect_result_from_json(j, &back, &err), -1, "bad notes rejected");
+    free(err);
+    json_decref(j);
+}
+
+static void test_error_names(void)
+{
+    static const char *names[] = {"timeout", "crashed", "auth", "rate_limited",
+                                  "http", "bad_data", "config", "abi",
+                                  "network", "internal"};
+    ok(md_error_name(MD_ERR_NONE) == NULL, "NONE has no name");
+    int all = 1;
+    for (int i = 0; i < 10; i++) {
+        md_error e = (md_error)(MD_ERR_TIMEOUT + i);
+        if (!md_error_name(e) || strcmp(md_error_name(e), names[i]) != 0 ||
+            md_error_from_name(names[i]) != e)
+            all = 0;
+    }
+    ok(all, "all ten names map both ways");
+    ok(md_error_from_name("bogus") == MD_ERR_INTERNAL, "unknown -> internal");
+    ok(md_error_from_name(NULL) == MD_ERR_INTERNAL, "NULL -> internal");
+}
+
+int main(void)
+{
+    test_zero_init_is_unknown();
+    test_validation();
+    test_derive();
+    test_json();
+    test_collect_result();
+    test_error_names();
+    return done_testing();
+}

@@ -1,0 +1,298 @@
+/* t/unit/plugin_host.c - plugin loading and option validation. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "plugin_host.h"
+#include "tap.h"
+
+static char *plugin_path(const char *name)
+{
+    const char *dir = getenv("METERD_TEST_PLUGIN_DIR");
+    return xasprintf("%s/%s.so", dir && *dir ? dir : "t/plugins", name);
+}
+
+static int contains(const char *hay, const char *needle)
+{
+    return hay && needle && strstr(hay, needle) != NULL;
+}
+
+/* ---- plugin_open ---- */
+
+static void test_open(void)
+{
+    loaded_plugin lp;
+    md_error cls = MD_ERR_NONE;
+    char *err = NULL;
+    char *path = plugin_path("good");
+    is_int(plugin_open(path, "inst", &lp, &cls, &err), 0, "good opens");
+    ok(lp.desc && strcmp(lp.desc->name, "good") == 0, "descriptor name");
+    ok(lp.desc && lp.desc->collect != NULL, "collect present");
+    ok(lp.path && contains(lp.path, "good.so"), "path recorded");
+    ok(err == NULL && cls == MD_ERR_NONE, "no error on success");
+    plugin_close(&lp);
+    ok(lp.handle == NULL && lp.path == NULL, "close clears the handle");
+    free(path);
+
+    path = plugin_path("abi2");
+    is_int(plugin_open(path, "myabi", &lp, &cls, &err), -1, "abi2 refused");
+    is_int(cls, MD_ERR_ABI, "abi2: class abi");
+    is_str(err, "plugin 'myabi' built for ABI 2, meterd provides 1",
+           "abi2: exact message with instance name");
+    free(err);
+    err = NULL;
+    is_int(plugin_open(path, NULL, &lp, &cls, &err), -1, "abi2 refused again");
+    is_str(err, "plugin 'abi2' built for ABI 2, meterd provides 1",
+           "abi2: plugin name without an instance");
+    free(err);
+    free(path);
+
+    path = plugin_path("noentry");
+    err = NULL;
+    is_int(plugin_open(path, "ne", &lp, &cls, &err), -1, "noentry refused");
+    is_int(cls, MD_ERR_ABI, "noentry: class abi");
+    ok(contains(err, "plugin 'ne' (") &&
+           contains(err, "has no meterd_plugin_entry symbol"),
+       "noentry: message names the missing symbol");
+    free(err);
+    free(path);
+
+    path = plugin_path("does_not_exist");
+    err = NULL;
+    is_int(plugin_open(path, "gone", &lp, &cls, &err), -1, "missing refused");
+    is_int(cls, MD_ERR_CONFIG, "missing: class config");
+    ok(contains(err, "gone") && contains(err, "No such file"),
+       "missing: dlerror text included");
+    free(err);
+    free(path);
+}
+
+/* ---- plugin_host_validate ---- */
+
+static void set_loc(provider_conf *pc, const char *key, int line)
+{
+    json_object_set_new(pc->option_locs, key,
+                        json_pack("[sii]", "conf.d/x.yaml", line, 5));
+}
+
+static void init_pc(provider_conf *pc, const char *name, const char *plugin,
+                    const char *options_json, int line)
+{
+    memset(pc, 0, sizeof *pc);
+    pc->name = xstrdup(name);
+    pc->plugin = xstrdup(plugin);
+    pc->plugin_path = plugin_path(plugin);
+    pc->enabled = 1;
+    pc->options = json_loads(options_json, 0, NULL);
+    pc->option_locs = json_object();
+    pc->secret_options = json_array();
+    pc->file = xstrdup("meterd.yaml");
+    pc->line = line;
+    pc->col = 3;
+    const char *k;
+    json_t *v;
+    int l = line + 1;
+    json_object_foreach(pc->options, k, v) set_loc(pc, k, l++);
+}
+
+static void free_pc(provider_conf *pc)
+{
+    free(pc->name);
+    free(pc->plugin);
+    free(pc->plugin_path);
+    json_decref(pc->options);
+    json_decref(pc->option_locs);
+    json_decref(pc->secret_options);
+    free(pc->file);
+}
+
+/* The diagnostics of provider `name`, formatted, joined by newlines. */
+static char *diags_for(const diag_list *dl, const char *name)
+{
+    char *needle = xasprintf("provider '%s':", name);
+    char *needle2 = xasprintf("plugin '%s' ", name);
+    char *all = xstrdup("");
+    for (size_t i = 0; i < dl->n; i++) {
+        char *line = diag_format(&dl->items[i]);
+        if (strstr(line, needle) || strstr(line, needle2)) {
+            char *next = xasprintf("%s%s\n", all, line);
+            free(all);
+            all = next;
+        }
+        free(line);
+    }
+    free(needle);
+    free(needle2);
+    return all;
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+enum { P_TYPO, P_MISSING, P_TYPES, P_SECRET, P_CHECK, P_CHECKSECRET,
+       P_DISABLED, P_ABI, P_SHAPES, P_FAR, N_P };
+
+static void build_config(config *c, provider_conf *pcs)
+{
+    memset(c, 0, sizeof *c);
+    init_pc(&pcs[P_TYPO], "typo", "opts",
+            "{\"api_url\": \"http://x\", \"retrys\": \"3\"}", 10);
+    init_pc(&pcs[P_MISSING], "missing", "opts", "{}", 20);
+    init_pc(&pcs[P_TYPES], "types", "opts",
+            "{\"api_url\": \"u\", \"verbose\": \"maybe\", \"period\": "
+            "\"5 parsecs\", \"retries\": \"ten\", \"ratio\": \"1.5x\"}",
+            30);
+    init_pc(&pcs[P_SECRET], "secret", "opts",
+            "{\"api_url\": \"u\", \"api_key\": \"sk-secret-123\", \"verbose\":"
+            " \"YES\", \"period\": \"1m30s\", \"tags\": [\"a\"], \"extra\": "
+            "{\"k\": \"v\"}}",
+            40);
+    init_pc(&pcs[P_CHECK], "check", "opts",
+            "{\"api_url\": \"u\", \"retries\": \"11\"}", 50);
+    init_pc(&pcs[P_CHECKSECRET], "checksecret", "opts",
+            "{\"api_url\": \"u\", \"api_key\": \"reject-this-key\"}", 60);
+    init_pc(&pcs[P_DISABLED], "disabled", "opts", "{\"bogus\": \"1\"}", 70);
+    pcs[P_DISABLED].enabled = 0;
+    init_pc(&pcs[P_ABI], "future", "abi2", "{}", 80);
+    init_pc(&pcs[P_SHAPES], "shapes", "opts",
+            "{\"api_url\": [\"u\"], \"tags\": \"notalist\", \"extra\": "
+            "[\"a\"], \"verbose\": null}",
+            90);
+    init_pc(&pcs[P_FAR], "far", "opts",
+            "{\"api_url\": \"u\", \"zzzzzzzz\": \"1\"}", 100);
+    /* a ${VAR}-style secret the config loader marked already */
+    json_array_append_new(pcs[P_TYPES].secret_options, json_string("ratio"));
+    c->providers = pcs;
+    c->n_providers = N_P;
+}
+
+static void test_validate_messages(const diag_list *dl)
+{
+    char *d = diags_for(dl, "typo");
+    ok(contains(d, "conf.d/x.yaml:12:5: provider 'typo': unknown option "
+                   "'retrys' (did you mean 'retries'?)"),
+       "unknown option: location and did-you-mean");
+    ok(contains(d, "accepts: api_url, retries, verbose, period, api_key, "
+                   "ratio, tags, extra"),
+       "unknown option: valid options listed");
+    free(d);
+
+    d = diags_for(dl, "missing");
+    ok(contains(d, "meterd.yaml:20:3: provider 'missing': missing required "
+                   "option 'api_url'"),
+       "missing required option at the provider");
+    is_int(count_lines(d), 1, "missing: exactly one problem");
+    free(d);
+
+    d = diags_for(dl, "types");
+    ok(contains(d, "option 'verbose' must be a boolean") &&
+           contains(d, "got 'maybe'"),
+       "bad bool reported with value");
+    ok(contains(d, "option 'period' must be a duration"), "bad duration");
+    ok(contains(d, "option 'retries' must be an integer, got 'ten'"),
+       "bad int");
+    ok(contains(d, "option 'ratio' must be a number") &&
+           !contains(d, "1.5x"),
+       "bad value of a secret option is not echoed");
+    is_int(count_lines(d), 4, "types: four problems");
+    free(d);
+
+    d = diags_for(dl, "secret");
+    is_str(d, "", "valid options: no problems");
+    free(d);
+
+    d = diags_for(dl, "check");
+    ok(contains(d, "provider 'check': retries must be at most 10, got 11"),
+       "plugin check() failure collected");
+    free(d);
+    d = diags_for(dl, "checksecret");
+    ok(contains(d, "api_key [REDACTED] is not accepted") &&
+           !contains(d, "reject-this-key"),
+       "check() message masks the secret");
+    free(d);
+}
+
+static void test_validate_more(const diag_list *dl)
+{
+    char *d = diags_for(dl, "disabled");
+    is_str(d, "", "disabled providers are not validated");
+    free(d);
+    d = diags_for(dl, "future");
+    ok(contains(d, "meterd.yaml:80:3: plugin 'future' built for ABI 2, "
+                   "meterd provides 1"),
+       "ABI mismatch reported at the provider");
+    free(d);
+    d = diags_for(dl, "shapes");
+    ok(contains(d, "option 'api_url' must be a string, not a list"),
+       "list for a scalar");
+    ok(contains(d, "option 'tags' must be a list of strings"),
+       "scalar for a list");
+    ok(contains(d, "option 'extra' must be a mapping of strings"),
+       "list for a map");
+    ok(contains(d, "option 'verbose' has no value"), "empty value");
+    free(d);
+    d = diags_for(dl, "far");
+    ok(contains(d, "unknown option 'zzzzzzzz'") &&
+           !contains(d, "did you mean"),
+       "no hint when nothing is close");
+    free(d);
+}
+
+static int has_string(const json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) if (strcmp(json_string_value(v), s) == 0)
+        return 1;
+    return 0;
+}
+
+static void test_validate(void)
+{
+    config c;
+    provider_conf pcs[N_P];
+    diag_list dl = {0};
+    build_config(&c, pcs);
+    size_t n = plugin_host_validate(&c, &dl, NULL);
+    is_int(n, dl.n, "return value counts the problems added");
+    /* typo 1, missing 1, types 4, check 1, checksecret 1, abi 1,
+     * shapes 4, far 1 */
+    is_int(n, 14, "fourteen problems in all");
+    test_validate_messages(&dl);
+    test_validate_more(&dl);
+
+    ok(has_string(pcs[P_SECRET].secret_options, "api_key"),
+       "MD_OPT_SECRET option marked secret");
+    int found = 0;
+    for (size_t i = 0; i < c.n_secrets; i++)
+        found += strcmp(c.secrets[i], "sk-secret-123") == 0;
+    is_int(found, 1, "secret value added to the config's secrets once");
+    is_int(json_array_size(pcs[P_SECRET].secret_options), 1,
+           "no duplicate secret option names");
+
+    /* validating twice adds nothing new to the secret lists */
+    diag_list dl2 = {0};
+    plugin_host_validate(&c, &dl2, NULL);
+    is_int(json_array_size(pcs[P_SECRET].secret_options), 1,
+           "second validation keeps one entry");
+    diag_free(&dl2);
+
+    for (size_t i = 0; i < c.n_secrets; i++)
+        free(c.secrets[i]);
+    free(c.secrets);
+    for (size_t i = 0; i < N_P; i++)
+        free_pc(&pcs[i]);
+    diag_free(&dl);
+}
+
+int main(void)
+{
+    test_open();
+    test_validate();
+    return done_testing();
+}
