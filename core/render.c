@@ -25,6 +25,7 @@
  *        running (+ raw with include_raw).
  */
 #include "render.h"
+#include "redact.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -36,7 +37,6 @@
 #include "timeutil.h"
 
 #define USAGE_SCHEMA "meterd.usage.v1"
-#define REDACTED "[REDACTED]"
 
 static json_t *str_or_null(const char *s)
 {
@@ -62,46 +62,6 @@ static json_t *age_or_null(double t, double now)
 /* Raw payload redaction                                               */
 /* ------------------------------------------------------------------ */
 
-/* Key looks credential-like:
- * /token|secret|password|api_?key|authorization|cookie|email|account_?id/i,
- * plus "api-key" and "account-id" (HTTP-header style spellings). */
-static int sensitive_key(const char *key)
-{
-    static const char *const pats[] = {
-        "token", "secret", "password", "apikey", "api_key", "authorization",
-        "cookie", "email", "accountid", "account_id", "api-key", "account-id"};
-    char low[256];
-    size_t n = strlen(key);
-    if (n >= sizeof low)
-        n = sizeof low - 1;
-    for (size_t i = 0; i < n; i++)
-        low[i] = (char)tolower((unsigned char)key[i]);
-    low[n] = '\0';
-    for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++)
-        if (strstr(low, pats[i]))
-            return 1;
-    return 0;
-}
-
-/* Redact credential-like keys of v in place, recursively. */
-static void redact(json_t *v)
-{
-    const char *key;
-    json_t *child;
-    size_t i;
-    if (json_is_object(v)) {
-        json_object_foreach(v, key, child) {
-            if (sensitive_key(key))
-                json_object_set_new(v, key, json_string(REDACTED));
-            else
-                redact(child);
-        }
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-            redact(child);
-    }
-}
-
 /* The member's raw payload as redacted JSON (a string when it is not
  * JSON), or null. */
 static json_t *raw_json(const provider_view *v)
@@ -111,7 +71,7 @@ static json_t *raw_json(const provider_view *v)
     json_t *r = json_loads(v->data->raw_json, JSON_DECODE_ANY, NULL);
     if (!r)
         return json_string(v->data->raw_json);
-    redact(r);
+    redact_json(r, NULL, 0);
     return r;
 }
 

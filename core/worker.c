@@ -26,6 +26,7 @@
 
 #include "http_client.h"
 #include "log.h"
+#include "redact.h"
 #include "plugin_host.h"
 #include "runner.h"
 #include "timeutil.h"
@@ -37,7 +38,6 @@
 #define MAX_RAW ((size_t)8 * 1024 * 1024)
 #define MAX_JOB ((size_t)8 * 1024 * 1024)
 #define RESULT_FD 3
-#define REDACTED "[REDACTED]"
 
 /* Arrays handed to the plugin by opt_list/opt_map, cached per option so a
  * plugin asking twice does not make us allocate twice. */
@@ -271,70 +271,6 @@ static void add_note_text(md_ctx *ctx, const char *text)
 }
 
 /* ------------------------------------------------------------------ */
-/* Raw payload redaction                                               */
-/* ------------------------------------------------------------------ */
-
-/* Keys matching /token|secret|password|api_?key|authorization|cookie|
- * email|account_?id/i name credentials or personal data. */
-static int key_is_sensitive(const char *key)
-{
-    static const char *const words[] = {
-        "token", "secret", "password", "apikey", "api_key", "authorization",
-        "cookie", "email", "accountid", "account_id"};
-    size_t n = strlen(key);
-    char *low = xmalloc(n + 1);
-    for (size_t i = 0; i <= n; i++)
-        low[i] = (char)tolower((unsigned char)key[i]);
-    int hit = 0;
-    for (size_t i = 0; i < sizeof words / sizeof words[0] && !hit; i++)
-        hit = strstr(low, words[i]) != NULL;
-    free(low);
-    return hit;
-}
-
-static void redact_json(const md_ctx *ctx, json_t *v);
-
-static void redact_object(const md_ctx *ctx, json_t *obj)
-{
-    const char *key;
-    json_t *val, *renamed = json_object();
-    void *tmp;
-    json_object_foreach_safe(obj, tmp, key, val) {
-        if (key_is_sensitive(key))
-            json_object_set_new(obj, key, json_string(REDACTED));
-        else
-            redact_json(ctx, val);
-        char *mk = mask_secrets(key, (const char *const *)ctx->secrets,
-                                ctx->n_secrets);
-        if (strcmp(mk, key) != 0) {
-            /* a secret used as a key: move the value under a masked key */
-            json_object_set(renamed, mk, json_object_get(obj, key));
-            json_object_del(obj, key);
-        }
-        free(mk);
-    }
-    json_object_update(obj, renamed);
-    json_decref(renamed);
-}
-
-static void redact_json(const md_ctx *ctx, json_t *v)
-{
-    if (json_is_object(v)) {
-        redact_object(ctx, v);
-    } else if (json_is_array(v)) {
-        for (size_t i = 0; i < json_array_size(v); i++)
-            redact_json(ctx, json_array_get(v, i));
-    } else if (json_is_string(v)) {
-        char *m = mask_secrets(json_string_value(v),
-                               (const char *const *)ctx->secrets,
-                               ctx->n_secrets);
-        if (strcmp(m, json_string_value(v)) != 0)
-            json_string_set(v, m);
-        free(m);
-    }
-}
-
-/* ------------------------------------------------------------------ */
 /* Result hand-over                                                    */
 /* ------------------------------------------------------------------ */
 
@@ -361,7 +297,7 @@ void hostctx_take_result(md_ctx *ctx, collect_result *out)
     ctx->notes = NULL;
     ctx->n_notes = 0;
     if (ctx->raw) {
-        redact_json(ctx, ctx->raw);
+        redact_json(ctx->raw, (const char *const *)ctx->secrets, ctx->n_secrets);
         out->raw_json = json_dumps(ctx->raw, JSON_COMPACT | JSON_ENCODE_ANY);
     }
     if (ctx->fail_class != MD_ERR_NONE)
