@@ -332,8 +332,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     (void)upload_data;
     request *rq = *req_cls;
     if (!rq) {
+        /* Answer only once the whole request is in: a response queued on
+         * the first call counts as "early" and MHD closes the connection,
+         * which would defeat keep-alive. */
         rq = xcalloc(1, sizeof *rq);
         *req_cls = rq;
+        return MHD_YES;
     }
     if (rq->waiter)
         return handle_usage(d, c, rq);
@@ -492,7 +496,7 @@ int httpd_start(daemon_t *d, char **err)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
         MHD_OPTION_END);
     if (!h->mhd) {
