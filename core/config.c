@@ -679,24 +679,23 @@ static json_t *option_value(loader *L, yfile *y, yaml_node_t *n,
 
 /* Read a NAME_file secret: a regular file only its owner can read.
  * Returns the content (one trailing newline stripped; caller frees) or
- * NULL after a diagnostic. */
-static char *read_secret_file(loader *L, where at, const char *key,
-                              const char *path)
+ * NULL with *err set (caller frees). */
+char *config_read_secret_file(const config *c, const char *path, char **err)
 {
-    char *full = resolve(L->c, path);
+    char *full = resolve(c, path);
     char *out = NULL;
     int fd = open(full, O_RDONLY | O_CLOEXEC);
     struct stat st;
+    *err = NULL;
     if (fd < 0) {
-        DIAG(L, at, "%s: cannot read '%s': %s", key, full, strerror(errno));
+        *err = xasprintf("cannot read '%s': %s", full, strerror(errno));
     } else if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        DIAG(L, at, "%s: '%s' is not a regular file", key, full);
+        *err = xasprintf("'%s' is not a regular file", full);
     } else if (st.st_mode & 077) {
-        DIAG(L, at, "%s: '%s' must not be readable by group or others "
-             "(chmod 600)", key, full);
+        *err = xasprintf("'%s' must not be readable by group or others "
+                         "(chmod 600)", full);
     } else if (st.st_size > MAX_SECRET_FILE) {
-        DIAG(L, at, "%s: '%s' is larger than %d bytes", key, full,
-             MAX_SECRET_FILE);
+        *err = xasprintf("'%s' is larger than %d bytes", full, MAX_SECRET_FILE);
     } else {
         char *buf = xmalloc((size_t)st.st_size + 1);
         ssize_t got = 0, r;
@@ -705,7 +704,7 @@ static char *read_secret_file(loader *L, where at, const char *key,
             got += r;
         buf[got] = '\0';
         if (strlen(buf) != (size_t)got) {
-            DIAG(L, at, "%s: '%s' contains a NUL byte", key, full);
+            *err = xasprintf("'%s' contains a NUL byte", full);
             free(buf);
         } else {
             if (got > 0 && buf[got - 1] == '\n')
@@ -721,67 +720,43 @@ static char *read_secret_file(loader *L, where at, const char *key,
     return out;
 }
 
-/* The value of a NAME_file key as a JSON string, or NULL. */
-static json_t *option_from_file(loader *L, yfile *y, yaml_node_t *n,
-                                const char *key)
-{
-    char *path = get_string(L, y, n, key);
-    if (!path)
-        return NULL;
-    char *content = read_secret_file(L, at_node(y, n), key, path);
-    free(path);
-    if (!content)
-        return NULL;
-    add_secret(L->c, content);
-    json_t *j = jstr(L, at_node(y, n), key, content);
-    free(content);
-    return j;
-}
-
-/* Store one plugin option (key as written; NAME_file becomes NAME).
- * seen maps the option names set by this mapping to the key that set
- * them, to catch "api_key" next to "api_key_file". */
+/* Store one plugin option as written.  A NAME_file key stays a path here:
+ * plugin_host_validate() reads it into NAME when the plugin declares NAME
+ * as a secret (so a plugin may also have ordinary *_file options). */
 static void set_option(loader *L, yfile *y, pbuild *p, yaml_node_t *kn,
-                       yaml_node_t *vn, json_t *seen)
+                       yaml_node_t *vn)
 {
     const char *k = scalar(kn);
     size_t kl = strlen(k);
     int is_file = kl > 5 && strcmp(k + kl - 5, "_file") == 0;
-    char *opt = is_file ? xstrndup_(k, kl - 5) : xstrdup(k);
+    char *base = is_file ? xstrndup_(k, kl - 5) : NULL;
     where wk = at_node(y, kn);
     const char *hint;
-    json_t *prev = json_object_get(seen, opt);
     json_t *val = NULL;
     int secret = 0;
-    if (is_file && is_provider_key(opt)) {
+    if (is_file && is_provider_key(base)) {
         DIAG(L, wk, "provider '%s': '%s' is a core key and cannot be read "
-             "from a file", p->name, opt);
+             "from a file", p->name, base);
     } else if (!is_file && (hint = closest(k, provider_keys, N_PROVIDER_KEYS,
                                            1)) != NULL) {
         DIAG(L, wk, "provider '%s': unknown key '%s'; did you mean '%s'?",
              p->name, k, hint);
-    } else if (prev) {
-        DIAG(L, wk, "provider '%s': option '%s' is set twice (as '%s' and "
-             "'%s')", p->name, opt, json_string_value(prev), k);
     } else if (is_null(vn) && is_file) {
         DIAG(L, at_node(y, vn), "%s needs a file name", k);
     } else {
-        val = is_file ? option_from_file(L, y, vn, k)
-                      : option_value(L, y, vn, k, &secret);
-        secret |= is_file;
+        val = option_value(L, y, vn, k, &secret);
     }
-    json_object_set_new(seen, opt, json_string(k));
     if (val) {
-        json_object_set_new(p->options, opt, val);
-        json_object_set_new(p->locs, opt,
+        json_object_set_new(p->options, k, val);
+        json_object_set_new(p->locs, k,
                             json_pack("[s,i,i]", wk.file, wk.line, wk.col));
         /* the last setting decides, like every other merged key */
         if (secret)
-            json_object_set_new(p->secret, opt, json_true());
+            json_object_set_new(p->secret, k, json_true());
         else
-            json_object_del(p->secret, opt);
+            json_object_del(p->secret, k);
     }
-    free(opt);
+    free(base);
 }
 
 /* ---------------------------------------------------------------- */
@@ -823,7 +798,6 @@ static void set_isolation(loader *L, yfile *y, yaml_node_t *v, pbuild *p)
 
 static void apply_provider(loader *L, yfile *y, pbuild *p, yaml_node_t *m)
 {
-    json_t *seen = json_object();
     FOR_PAIRS(pr, m) {
         yaml_node_t *kn = ynode(y, pr->key), *v = ynode(y, pr->value);
         const char *k = scalar(kn);
@@ -845,10 +819,9 @@ static void apply_provider(loader *L, yfile *y, pbuild *p, yaml_node_t *m)
         } else if (strcmp(k, "isolation") == 0) {
             set_isolation(L, y, v, p);
         } else {
-            set_option(L, y, p, kn, v, seen);
+            set_option(L, y, p, kn, v);
         }
     }
-    json_decref(seen);
 }
 
 static void apply_providers(loader *L, yfile *y, yaml_node_t *n)

@@ -33,8 +33,9 @@ typedef struct provider_conf {
     /* Plugin options, every key not consumed by the core:
      * scalars as JSON strings (exactly as written, after ${VAR}),
      * sequences as arrays of strings, mappings as objects of strings.
-     * A NAME_file key is replaced by NAME holding the file's content
-     * (trailing newline stripped). */
+     * A NAME_file key stays as written (a path); plugin_host_validate()
+     * replaces it by NAME holding the file's content when the plugin
+     * declares NAME as MD_OPT_SECRET. */
     json_t *options;
     /* Object: option name -> [file, line, col] where it was last set. */
     json_t *option_locs;
@@ -77,6 +78,12 @@ typedef struct config {
 config *config_load(const char *path, const char *plugin_dir_default,
                     const char *state_dir_default, diag_list *diags);
 void config_free(config *c);
+
+/* Read a secret file (path relative to the main file's directory): a
+ * regular file that group and others cannot read, at most 64 KiB, one
+ * trailing newline stripped.  Returns the content (caller frees) or NULL
+ * with *err (caller frees). */
+char *config_read_secret_file(const config *c, const char *path, char **err);
 
 /* Find a provider by instance name (exact), or NULL. */
 const provider_conf *config_provider(const config *c, const char *name);

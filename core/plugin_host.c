@@ -341,20 +341,71 @@ static void mark_secret(vctx *v, const md_option *o, const json_t *val)
 
 /* Unknown keys, types and secrets of the given options; returns the
  * number of problems found. */
+/* NAME_file given for a secret option NAME: read the file into NAME.
+ * Returns 0 when key was such a file key (handled, maybe with a problem),
+ * -1 when it is not (an unknown option). */
+static int resolve_secret_file(vctx *v, const char *key, json_t *val,
+                               json_t *resolved)
+{
+    size_t kl = strlen(key);
+    if (kl <= 5 || strcmp(key + kl - 5, "_file") != 0)
+        return -1;
+    char *base = xstrdup(key);
+    base[kl - 5] = '\0';
+    const md_option *o = table_find(v->desc, base);
+    if (!o || o->type != MD_OPT_SECRET) {
+        free(base);
+        return -1;
+    }
+    char *err = NULL, *content = NULL;
+    if (json_object_get(v->pc->options, base))
+        problem(v, key, "option '%s' is set twice (also as '%s')", base, key);
+    else if (!json_is_string(val))
+        problem(v, key, "%s must be a file name%s", key, "");
+    else if (!(content = config_read_secret_file(v->c, json_string_value(val), &err)))
+        problem(v, key, "%s: %s", key, err);
+    else
+        json_object_set_new(resolved, base, json_string(content));
+    free(content);
+    free(err);
+    free(base);
+    return 0;
+}
+
+/* Move resolved NAME_file contents into the options as secret NAME. */
+static void apply_secret_files(vctx *v, json_t *resolved)
+{
+    const char *base;
+    json_t *val;
+    json_object_foreach(resolved, base, val) {
+        char *file_key = xasprintf("%s_file", base);
+        json_t *loc = json_object_get(v->pc->option_locs, file_key);
+        if (loc)
+            json_object_set(v->pc->option_locs, base, loc);
+        json_object_del(v->pc->options, file_key);
+        json_object_set(v->pc->options, base, val);
+        mark_secret(v, table_find(v->desc, base), val);
+        free(file_key);
+    }
+}
+
 static size_t check_given(vctx *v)
 {
     size_t before = v->problems;
     const char *key;
-    json_t *val;
+    json_t *val, *resolved = json_object();
     json_object_foreach(v->pc->options, key, val) {
         const md_option *o = table_find(v->desc, key);
         if (!o) {
-            unknown_option(v, key);
+            if (resolve_secret_file(v, key, val, resolved) != 0)
+                unknown_option(v, key);
             continue;
         }
         if (check_type(v, o, val) == 0 && o->type == MD_OPT_SECRET)
             mark_secret(v, o, val);
     }
+    apply_secret_files(v, resolved);
+    json_decref(resolved);
     for (const md_option *o = v->desc->options; o && o->name; o++)
         if (o->required && !o->default_value &&
             !json_object_get(v->pc->options, o->name))

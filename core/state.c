@@ -7,6 +7,7 @@
 
 #include "alias.h"
 #include "log.h"
+#include "redact.h"
 #include "snapshot.h"
 #include "timeutil.h"
 
@@ -104,9 +105,14 @@ void state_load_snapshot(daemon_t *d)
                                                       : e[i].status;
         p->err = e[i].err;
         free(p->err_msg);
-        p->err_msg = xstrdup(e[i].err_msg);
+        p->err_msg = e[i].err_msg ? mask_secrets(e[i].err_msg,
+                                                 (const char *const *)d->cfg->secrets,
+                                                 d->cfg->n_secrets)
+                                  : NULL;
         p->last_attempt_at = e[i].last_attempt_at;
         if (e[i].has_data) {
+            redact_result(&e[i].data, (const char *const *)d->cfg->secrets,
+                          d->cfg->n_secrets);
             collect_result_free(&p->data);
             p->data = e[i].data; /* take ownership */
             collect_result_init(&e[i].data);
@@ -178,6 +184,8 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
 {
     const provider_conf *pc = p->conf;
     double now = time_now();
+    /* The helper masked its own provider's secrets; mask everyone's. */
+    redact_result(r, (const char *const *)d->cfg->secrets, d->cfg->n_secrets);
     p->runs++;
     p->run_seq++;
     p->last_attempt_at = r->started_at > 0 ? r->started_at : now;

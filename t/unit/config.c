@@ -505,33 +505,40 @@ static void test_secret_files(void)
     char *dir = new_dir();
     put(dir, "key-open", 0644, "sk-fromfile-abcdef\n");
     put(dir, "key-ok", 0600, "sk-fromfile-abcdef\n");
-    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key_file: key-open\n");
-    expect_error(dir, "*_file with mode 0644 is refused",
-                 "meterd.yaml:4:19: api_key_file: '", "key-open' must not be readable by group or others (chmod 600)", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key_file: missing\n");
-    expect_error(dir, "missing *_file", "api_key_file: cannot read '", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key: a\n    api_key_file: key-ok\n");
-    expect_error(dir, "NAME and NAME_file together", "option 'api_key' is set twice (as 'api_key' and 'api_key_file')", NULL);
-
-    char *abs = xasprintf("providers:\n  p:\n    plugin: x\n    api_key_file: %s/key-ok\n", dir);
-    put(dir, "meterd.yaml", 0644, abs);
-    free(abs);
+    put(dir, "sub/key-rel", 0600, "rel-secret\r\n");
+    /* NAME_file stays a path option: only the plugin's option table says
+     * whether NAME is a secret to read (plugin_host_validate). */
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key_file: key-open\n    counter_file: /tmp/x\n");
     diag_list d = {0};
     config *c = load(dir, &d);
-    ok(c != NULL, "*_file with mode 0600 is accepted");
+    ok(c != NULL, "*_file keys load as options");
     if (c) {
         const provider_conf *p = config_provider(c, "p");
-        is_str(opt(p, "api_key"), "sk-fromfile-abcdef", "content stored as NAME, newline stripped");
-        ok(json_object_get(p->options, "api_key_file") == NULL, "NAME_file itself is not an option");
-        ok(has_secret(p, "api_key"), "file content is a secret option");
-        json_t *loc = json_object_get(p->option_locs, "api_key");
-        is_int(json_integer_value(json_array_get(loc, 1)), 4, "location of the _file key kept");
-        char *dump = config_dump(c);
-        ok(!strstr(dump, "sk-fromfile") && strstr(dump, "[REDACTED]"), "file secret not in dump");
-        free(dump);
+        is_str(opt(p, "api_key_file"), "key-open", "NAME_file kept as written");
+        is_str(opt(p, "counter_file"), "/tmp/x", "an ordinary *_file option too");
+        ok(json_object_get(p->options, "api_key") == NULL, "nothing read yet");
+        char *err = NULL;
+        char *v = config_read_secret_file(c, "key-open", &err);
+        ok(v == NULL && err && strstr(err, "must not be readable by group or others (chmod 600)"),
+           "mode 0644 is refused");
+        free(err);
+        v = config_read_secret_file(c, "missing", &err);
+        ok(v == NULL && err && strstr(err, "cannot read '"), "missing file named");
+        free(err);
+        v = config_read_secret_file(c, "key-ok", &err);
+        is_str(v, "sk-fromfile-abcdef", "mode 0600 read, newline stripped");
+        free(v);
+        v = config_read_secret_file(c, "sub/key-rel", &err);
+        is_str(v, "rel-secret", "relative to the config directory; CRLF stripped");
+        free(v);
+        v = config_read_secret_file(c, "sub", &err);
+        ok(v == NULL && err && strstr(err, "not a regular file"), "a directory is refused");
+        free(err);
     }
     config_free(c);
     diag_free(&d);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    plugin_file: key-ok\n");
+    expect_error(dir, "core keys cannot come from files", "'plugin' is a core key and cannot be read from a file", NULL);
     free(dir);
 }
 

@@ -1,6 +1,8 @@
 /* t/unit/plugin_host.c - plugin loading and option validation. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "plugin_host.h"
@@ -290,9 +292,78 @@ static void test_validate(void)
     diag_free(&dl);
 }
 
+/* NAME_file for a secret option NAME is read into NAME; other *_file
+ * options are left alone. */
+static void test_secret_files(void)
+{
+    char tmpl[] = "/tmp/meterd-ph-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    ok(dir != NULL, "scratch dir");
+    char *ok_path = xasprintf("%s/key", dir), *open_path = xasprintf("%s/open", dir);
+    FILE *f = fopen(ok_path, "w");
+    fputs("sk-file-secret-777\n", f);
+    fclose(f);
+    chmod(ok_path, 0600);
+    f = fopen(open_path, "w");
+    fputs("sk-open\n", f);
+    fclose(f);
+    chmod(open_path, 0644);
+
+    config c;
+    memset(&c, 0, sizeof c);
+    c.dir = dir;
+    provider_conf pcs[4];
+    char *j0 = xasprintf("{\"api_url\": \"u\", \"api_key_file\": \"key\"}");
+    char *j1 = xasprintf("{\"api_url\": \"u\", \"api_key_file\": \"%s\"}", open_path);
+    char *j2 = xasprintf("{\"api_url\": \"u\", \"api_key\": \"a\", \"api_key_file\": \"key\"}");
+    init_pc(&pcs[0], "fromfile", "opts", j0, 10);
+    init_pc(&pcs[1], "openfile", "opts", j1, 20);
+    init_pc(&pcs[2], "twice", "opts", j2, 30);
+    init_pc(&pcs[3], "plain", "good", "{\"counter_file\": \"/tmp/c\"}", 40);
+    c.providers = pcs;
+    c.n_providers = 4;
+    diag_list dl = {0};
+    plugin_host_validate(&c, &dl, NULL);
+    is_str(json_string_value(json_object_get(pcs[0].options, "api_key")),
+           "sk-file-secret-777", "file content became the secret option");
+    ok(!json_object_get(pcs[0].options, "api_key_file"), "the _file key is gone");
+    ok(has_string(pcs[0].secret_options, "api_key"), "marked secret");
+    int found = 0;
+    for (size_t i = 0; i < c.n_secrets; i++)
+        found += strcmp(c.secrets[i], "sk-file-secret-777") == 0;
+    is_int(found, 1, "content registered for masking");
+    char *d1 = diags_for(&dl, "openfile");
+    ok(contains(d1, "must not be readable by group or others"), "0644 file refused");
+    ok(contains(d1, "x.yaml:22:5: "), "at the _file key's location");
+    char *d2 = diags_for(&dl, "twice");
+    ok(contains(d2, "option 'api_key' is set twice"), "NAME and NAME_file together refused");
+    char *d3 = diags_for(&dl, "plain");
+    is_str(d3, "", "a declared *_file option is an ordinary option");
+    is_str(json_string_value(json_object_get(pcs[3].options, "counter_file")), "/tmp/c",
+           "and keeps its value");
+    free(d1);
+    free(d2);
+    free(d3);
+    for (size_t i = 0; i < c.n_secrets; i++)
+        free(c.secrets[i]);
+    free(c.secrets);
+    for (size_t i = 0; i < 4; i++)
+        free_pc(&pcs[i]);
+    diag_free(&dl);
+    unlink(ok_path);
+    unlink(open_path);
+    rmdir(dir);
+    free(ok_path);
+    free(open_path);
+    free(j0);
+    free(j1);
+    free(j2);
+}
+
 int main(void)
 {
     test_open();
     test_validate();
+    test_secret_files();
     return done_testing();
 }
