@@ -7,7 +7,9 @@
 #include "timeutil.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -311,4 +313,134 @@ void rfc3339_format(double epoch, char *buf, size_t len)
         snprintf(buf, len, "%s.%03lldZ", base, ms);
     else
         snprintf(buf, len, "%sZ", base);
+}
+
+/* ---- more dialects: Go durations, HTTP-dates, numbers ---- */
+
+/* A plain decimal number filling the whole text (blanks around allowed). */
+static int plain_number(const char *text, double *out)
+{
+    char *end;
+    while (isspace((unsigned char)*text))
+        text++;
+    if (!*text || (!isdigit((unsigned char)*text) && *text != '.' && *text != '-'))
+        return -1;
+    errno = 0;
+    double v = strtod(text, &end);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (*end || errno == ERANGE || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int go_duration_parse(const char *text, double *seconds)
+{
+    static const struct { const char *unit; double scale; } go_units[] = {
+        /* longest first: "ms" before "m", "µs"/"us"/"ns" before "s" */
+        {"ms", 1e-3}, {"us", 1e-6}, {"\xC2\xB5s", 1e-6}, {"\xCE\xBCs", 1e-6},
+        {"ns", 1e-9}, {"h", 3600}, {"m", 60}, {"s", 1}};
+    if (!text)
+        return -1;
+    if (plain_number(text, seconds) == 0)
+        return *seconds >= 0 ? 0 : -1; /* lenient: bare seconds */
+    const char *p = text;
+    double total = 0;
+    int parts = 0;
+    while (*p) {
+        char *end;
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            return -1;
+        double v = strtod(p, &end);
+        if (end == p)
+            return -1;
+        p = end;
+        size_t i;
+        for (i = 0; i < sizeof go_units / sizeof go_units[0]; i++) {
+            size_t n = strlen(go_units[i].unit);
+            if (strncmp(p, go_units[i].unit, n) == 0) {
+                total += v * go_units[i].scale;
+                p += n;
+                break;
+            }
+        }
+        if (i == sizeof go_units / sizeof go_units[0])
+            return -1;
+        parts++;
+    }
+    if (!parts || !isfinite(total))
+        return -1;
+    *seconds = total;
+    return 0;
+}
+
+int http_date_parse(const char *text, double *epoch)
+{
+    static const char *const formats[] = {
+        "%a, %d %b %Y %H:%M:%S GMT", /* IMF-fixdate */
+        "%A, %d-%b-%y %H:%M:%S GMT", /* RFC 850 */
+        "%a %b %e %H:%M:%S %Y"};     /* asctime */
+    if (!text)
+        return -1;
+    while (isspace((unsigned char)*text))
+        text++;
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        /* strptime's %a/%b are locale-dependent; the daemon never calls
+         * setlocale, so they stay the C locale's English names. */
+        const char *end = strptime(text, formats[i], &tm);
+        if (!end)
+            continue;
+        while (isspace((unsigned char)*end))
+            end++;
+        if (*end)
+            continue;
+        time_t t = timegm(&tm);
+        if (t == (time_t)-1)
+            continue;
+        *epoch = (double)t;
+        return 0;
+    }
+    return -1;
+}
+
+int timestamp_parse(const char *text, ts_dialect dialect, double now,
+                    double *epoch)
+{
+    double v;
+    if (!text)
+        return -1;
+    switch (dialect) {
+    case TS_RFC3339:
+        return rfc3339_parse(text, epoch);
+    case TS_HTTP_DATE:
+        return http_date_parse(text, epoch);
+    case TS_GO_DURATION:
+        if (go_duration_parse(text, &v) != 0)
+            return -1;
+        *epoch = now + v;
+        return 0;
+    case TS_EPOCH_S:
+    case TS_EPOCH_MS:
+    case TS_EPOCH_S_OR_MS:
+    case TS_RELATIVE_S:
+        if (plain_number(text, &v) != 0 || v < 0)
+            return -1;
+        if (dialect == TS_RELATIVE_S)
+            v += now;
+        else if (dialect == TS_EPOCH_MS || (dialect == TS_EPOCH_S_OR_MS && v >= 1e10))
+            v /= 1000.0;
+        *epoch = v;
+        return 0;
+    case TS_AUTO:
+        if (rfc3339_parse(text, epoch) == 0 || http_date_parse(text, epoch) == 0)
+            return 0;
+        if (plain_number(text, &v) != 0 || v < 0)
+            return -1;
+        *epoch = v >= 1e12 ? v / 1000.0 : v >= 1e9 ? v : now + v;
+        return 0;
+    }
+    return -1;
 }

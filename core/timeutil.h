@@ -29,4 +29,25 @@ int rfc3339_parse(const char *text, double *epoch);
  * value has a millisecond part) into buf (at least 32 bytes). */
 void rfc3339_format(double epoch, char *buf, size_t len);
 
+/* A Go-style duration ("6m0s", "12ms", "1h2m3.5s", "500us", "500µs",
+ * "0"; a bare number counts as seconds) in seconds.  Returns 0 or -1. */
+int go_duration_parse(const char *text, double *seconds);
+
+/* An HTTP-date (RFC 9110 IMF-fixdate "Tue, 10 Mar 2026 14:00:00 GMT"; the
+ * obsolete RFC 850 and asctime forms too).  Returns 0 or -1. */
+int http_date_parse(const char *text, double *epoch);
+
+/* Timestamp dialects (same values as md_ts_dialect in meterd/plugin.h). */
+typedef enum {
+    TS_AUTO = 0, TS_RFC3339, TS_EPOCH_S, TS_EPOCH_MS, TS_EPOCH_S_OR_MS,
+    TS_RELATIVE_S, TS_GO_DURATION, TS_HTTP_DATE
+} ts_dialect;
+
+/* Parse text in a dialect into epoch seconds; relative dialects count from
+ * now.  AUTO tries RFC 3339, then HTTP-date, then a plain number: >= 1e12
+ * epoch ms, >= 1e9 epoch s, else relative seconds.  Negative relative
+ * values and negative epochs are rejected.  Returns 0 or -1. */
+int timestamp_parse(const char *text, ts_dialect dialect, double now,
+                    double *epoch);
+
 #endif

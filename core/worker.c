@@ -26,6 +26,7 @@
 
 #include "http_client.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "redact.h"
 #include "plugin_host.h"
 #include "runner.h"
@@ -69,6 +70,9 @@ struct md_ctx {
     json_t *raw;                 /* parsed payload, redacted at the end */
     opt_cache *cache;
     size_t n_cache;
+    metric *expected;            /* expect_metric templates (ABI 1.1) */
+    char **expected_notes;       /* parallel to expected */
+    size_t n_expected;
 };
 
 /* ------------------------------------------------------------------ */
@@ -227,6 +231,12 @@ void hostctx_free(md_ctx *ctx)
         free(ctx->cache[i].values);
     }
     free(ctx->cache);
+    for (size_t i = 0; i < ctx->n_expected; i++) {
+        metric_free(&ctx->expected[i]);
+        free(ctx->expected_notes[i]);
+    }
+    free(ctx->expected);
+    free(ctx->expected_notes);
     free(ctx);
 }
 
@@ -274,8 +284,34 @@ static void add_note_text(md_ctx *ctx, const char *text)
 /* Result hand-over                                                    */
 /* ------------------------------------------------------------------ */
 
+static int has_metric(const md_ctx *ctx, const char *id)
+{
+    for (size_t i = 0; i < ctx->n_metrics; i++)
+        if (strcmp(ctx->metrics[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Meters the plan expects but the provider did not report appear
+ * explicitly (unknown values + a note) instead of silently vanishing. */
+static void add_missing_expected(md_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_expected; i++) {
+        if (has_metric(ctx, ctx->expected[i].id) || ctx->n_metrics >= MAX_METRICS)
+            continue;
+        ctx->metrics = xrealloc(ctx->metrics,
+                                (ctx->n_metrics + 1) * sizeof *ctx->metrics);
+        ctx->metrics[ctx->n_metrics++] = ctx->expected[i];
+        memset(&ctx->expected[i], 0, sizeof ctx->expected[i]);
+        if (ctx->expected_notes[i])
+            add_note_text(ctx, ctx->expected_notes[i]);
+    }
+}
+
 void hostctx_take_result(md_ctx *ctx, collect_result *out)
 {
+    if (ctx->fail_class == MD_ERR_NONE)
+        add_missing_expected(ctx);
     if (ctx->notes_dropped) {
         char buf[96];
         snprintf(buf, sizeof buf, "%d further notes dropped",
@@ -609,6 +645,68 @@ static int h_parse_number(const char *text, double *out)
     return hostopt_parse_number(text, out);
 }
 
+_Static_assert((int)TS_HTTP_DATE == (int)MD_TS_HTTP_DATE &&
+                   (int)TS_EPOCH_S_OR_MS == (int)MD_TS_EPOCH_S_OR_MS &&
+                   (int)TS_GO_DURATION == (int)MD_TS_GO_DURATION,
+               "timeutil's dialects mirror the SDK's");
+
+static int h_parse_timestamp(md_ctx *ctx, const char *text,
+                             md_ts_dialect dialect, md_time *out)
+{
+    double t;
+    (void)ctx;
+    if (timestamp_parse(text, (ts_dialect)dialect, time_now(), &t) != 0)
+        return -1;
+    *out = MD_TIME(t);
+    return 0;
+}
+
+static int h_emit_rate_limits(md_ctx *ctx, const char *const *names,
+                              const char *const *values, size_t n,
+                              const char *id_prefix, double *retry_after)
+{
+    rl_metric *rl = NULL;
+    size_t count = ratelimit_parse(names, values, n, time_now(), id_prefix,
+                                   &rl, retry_after);
+    int emitted = 0;
+    for (size_t i = 0; i < count; i++) {
+        /* a meter the payload itself reported wins over its header echo */
+        if (has_metric(ctx, rl[i].m.id))
+            continue;
+        if (h_emit_metric(ctx, &rl[i].m, sizeof rl[i].m) >= 0)
+            emitted++;
+    }
+    free(rl);
+    return emitted;
+}
+
+static void h_expect_metric(md_ctx *ctx, const md_metric *m, size_t size,
+                            const char *note)
+{
+    metric rec;
+    char **rej = NULL;
+    size_t n_rej = 0;
+    int bad = metric_from_sdk(&rec, m, size, ctx->instance,
+                              ctx->desc ? ctx->desc->default_source : NULL,
+                              time_now(), &rej, &n_rej);
+    for (size_t i = 0; i < n_rej; i++)
+        free(rej[i]);
+    free(rej);
+    if (bad < 0)
+        return;
+    for (size_t i = 0; i < ctx->n_expected; i++)
+        if (strcmp(ctx->expected[i].id, rec.id) == 0) {
+            metric_free(&rec); /* declared twice: the first stands */
+            return;
+        }
+    ctx->expected = xrealloc(ctx->expected,
+                             (ctx->n_expected + 1) * sizeof *ctx->expected);
+    ctx->expected_notes = xrealloc(ctx->expected_notes,
+                                   (ctx->n_expected + 1) * sizeof(char *));
+    ctx->expected[ctx->n_expected] = rec;
+    ctx->expected_notes[ctx->n_expected++] = xstrdup(note);
+}
+
 static const md_host g_host = {
     .abi_major = MD_ABI_MAJOR,
     .abi_minor = MD_ABI_MINOR,
@@ -636,6 +734,9 @@ static const md_host g_host = {
     .http_header = h_http_header,
     .parse_time = h_parse_time,
     .parse_number = h_parse_number,
+    .parse_timestamp = h_parse_timestamp,
+    .emit_rate_limits = h_emit_rate_limits,
+    .expect_metric = h_expect_metric,
 };
 
 const md_host *hostctx_host(void) { return &g_host; }

@@ -39,6 +39,7 @@
 
 #include "meterd/plugin.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "timeutil.h"
 
 #define FH_MAX_OPTS 32
@@ -587,6 +588,40 @@ static inline int fh_parse_number(const char *text, double *out)
     return 0;
 }
 
+static inline int fh_parse_timestamp(md_ctx *ctx, const char *text,
+                                     md_ts_dialect d, md_time *out)
+{
+    double e;
+    (void)ctx;
+    if (timestamp_parse(text, (ts_dialect)d, time_now(), &e) != 0) return -1;
+    *out = MD_TIME(e);
+    return 0;
+}
+
+static inline int fh_emit_rate_limits(md_ctx *ctx, const char *const *names,
+                                      const char *const *values, size_t n,
+                                      const char *prefix, double *retry_after)
+{
+    rl_metric *rl = NULL;
+    size_t count = ratelimit_parse(names, values, n, time_now(), prefix, &rl,
+                                   retry_after);
+    for (size_t i = 0; i < count; i++)
+        fh_emit_metric(ctx, &rl[i].m, sizeof rl[i].m);
+    free(rl);
+    return (int)count;
+}
+
+/* The fake host does not model meter sets: tests of plugins that declare
+ * expected meters run through the real host (t/plugtest.h). */
+static inline void fh_expect_metric(md_ctx *ctx, const md_metric *m,
+                                    size_t size, const char *note)
+{
+    (void)ctx; (void)size; (void)note;
+    printf("# fakehost: expect_metric(%s) is not modelled; use t/plugtest.h\n",
+           m && m->id ? m->id : "?");
+    abort();
+}
+
 static inline const md_host *fh_host(void)
 {
     static const md_host h = {
@@ -596,6 +631,7 @@ static inline const md_host *fh_host(void)
         fh_remaining_ms, fh_now, fh_state_dir, fh_emit_metric, fh_note,
         fh_set_raw, fh_fail, fh_retry_after, fh_add_secret, fh_http,
         fh_http_free, fh_http_header, fh_parse_time, fh_parse_number,
+        fh_parse_timestamp, fh_emit_rate_limits, fh_expect_metric,
     };
     return &h;
 }

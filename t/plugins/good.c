@@ -34,6 +34,8 @@ static const md_option good_options[] = {
     {"token", MD_OPT_SECRET, 0, NULL, "a secret to leak (masked)"},
     {"retry_after", MD_OPT_NUMBER, 0, NULL, "seconds for retry_after"},
     {"orphan_pid_file", MD_OPT_STRING, 0, NULL, "leave a child behind"},
+    {"expect", MD_OPT_LIST, 0, NULL, "expected meters: id:kind:unit"},
+    {"headers", MD_OPT_MAP, 0, NULL, "response headers for emit_rate_limits"},
     {0},
 };
 
@@ -127,6 +129,35 @@ static void leak_token(const md_host *host, md_ctx *ctx, const char *token)
     host->set_raw(ctx, raw, strlen(raw));
 }
 
+/* ABI 1.1: expected meters and rate-limit headers. */
+static void expect_and_headers(const md_host *host, md_ctx *ctx)
+{
+    if (host->abi_minor < 1)
+        return;
+    size_t n = 0;
+    const char *const *specs = host->opt_list(ctx, "expect", &n);
+    for (size_t i = 0; i < n; i++) {
+        char id[64] = "", kind[32] = "", unit[32] = "";
+        if (sscanf(specs[i], "%63[^:]:%31[^:]:%31s", id, kind, unit) != 3)
+            continue;
+        md_metric m = {0};
+        m.id = id;
+        m.kind = kind;
+        m.unit = unit;
+        char note[128];
+        snprintf(note, sizeof note, "plan expects %s; not reported", id);
+        MD_EXPECT(host, ctx, &m, note);
+    }
+    const char *const *keys, *const *values;
+    size_t nh;
+    if (host->opt_map(ctx, "headers", &keys, &values, &nh) == 0) {
+        double ra;
+        host->emit_rate_limits(ctx, keys, values, nh, NULL, &ra);
+        if (ra >= 0)
+            host->retry_after(ctx, ra);
+    }
+}
+
 static int good_collect(const md_host *host, md_ctx *ctx, void *state)
 {
     (void)state;
@@ -140,6 +171,7 @@ static int good_collect(const md_host *host, md_ctx *ctx, void *state)
     const char *const *specs = host->opt_list(ctx, "metrics", &n);
     for (size_t i = 0; i < n; i++)
         emit_spec(host, ctx, specs[i]);
+    expect_and_headers(host, ctx);
     host->note(ctx, "good plugin ran for %s", host->instance(ctx));
     if (token)
         leak_token(host, ctx, token);

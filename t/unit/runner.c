@@ -288,6 +288,47 @@ static void test_good(void)
     collect_result_free(&r);
 }
 
+/* ABI 1.1 services through the real helper process. */
+static void test_abi_1_1(void)
+{
+    collect_result r;
+    run_plugin("good",
+               "{\"metrics\": [\"five_hour:quota_window:percent:-:-:-\"], "
+               "\"expect\": [\"five_hour:quota_window:percent\", "
+               "\"seven_day_opus:quota_window:percent\"], "
+               "\"headers\": {\"X-Codex-Secondary-Used-Percent\": \"41\", "
+               "\"x-codex-secondary-window-minutes\": \"10080\", "
+               "\"x-codex-primary-used-percent\": \"99\", "
+               "\"x-codex-primary-window-minutes\": \"300\", "
+               "\"retry-after\": \"7\"}}",
+               ISOLATION_PROCESS, 5000, &r);
+    is_int(r.err, MD_ERR_NONE, "1.1: ok");
+    const metric *opus = find_metric(&r, "seven_day_opus");
+    ok(opus != NULL, "1.1: an expected meter the plugin did not emit appears");
+    ok(opus && opus->utilization.state == MD_UNKNOWN && opus->remaining.state == MD_UNKNOWN,
+       "1.1: with unknown values, not 0");
+    ok(note_has(&r, "plan expects seven_day_opus; not reported"), "1.1: and its note");
+    ok(!note_has(&r, "plan expects five_hour"), "1.1: a reported expected meter adds no note");
+    const metric *sd = find_metric(&r, "seven_day");
+    ok(sd && sd->utilization.state == MD_KNOWN && sd->utilization.value == 41,
+       "1.1: header-derived meter emitted");
+    is_str(sd ? sd->source : NULL, "headers", "1.1: source headers");
+    const metric *fh = find_metric(&r, "five_hour");
+    ok(fh && fh->utilization.state == MD_UNKNOWN,
+       "1.1: a meter the plugin reported is not overwritten by its header echo");
+    is_num(r.retry_after, 7, "1.1: Retry-After from the headers");
+    collect_result_free(&r);
+
+    /* expected meters are not added to a failed collection */
+    run_plugin("good",
+               "{\"expect\": [\"seven_day:quota_window:percent\"], "
+               "\"fail_class\": \"http\"}",
+               ISOLATION_PROCESS, 5000, &r);
+    is_int(r.err, MD_ERR_HTTP, "1.1: failure kept");
+    is_int(r.n_metrics, 0, "1.1: no metrics from a failed collection");
+    collect_result_free(&r);
+}
+
 static void test_failures(void)
 {
     collect_result r;
@@ -664,6 +705,7 @@ int main(int argc, char **argv)
     setup();
     ok(g_port > 0 && g_self[0], "test setup");
     test_good();
+    test_abi_1_1();
     test_failures();
     test_hang_and_crash();
     test_bad_output();

@@ -1,0 +1,299 @@
+/* ratelimit.c - rate-limit header dialects to metrics (see ratelimit.h). */
+#include "ratelimit.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "timeutil.h"
+
+#define MAX_RL_METRICS 64
+
+typedef struct headers {
+    const char *const *names, *const *values;
+    size_t n;
+    double now;
+    const char *prefix;
+    rl_metric *out;
+    size_t n_out;
+} headers;
+
+static const char *hget(const headers *h, const char *name)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (h->names[i] && strcasecmp(h->names[i], name) == 0)
+            return h->values[i];
+    return NULL;
+}
+
+/* A non-negative number, else unknown. */
+static md_num hnum(const headers *h, const char *name)
+{
+    const char *v = hget(h, name);
+    char *end;
+    if (!v)
+        return (md_num){MD_UNKNOWN, 0};
+    double d = strtod(v, &end);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (end == v || *end || d < 0 || d != d)
+        return (md_num){MD_UNKNOWN, 0};
+    return MD_NUM(d);
+}
+
+static md_time htime(const headers *h, const char *name, ts_dialect d)
+{
+    double t;
+    const char *v = hget(h, name);
+    if (!v || timestamp_parse(v, d, h->now, &t) != 0)
+        return (md_time){MD_UNKNOWN, 0};
+    return MD_TIME(t);
+}
+
+/* Append a metric; NULL when the array is full or the id already exists. */
+static rl_metric *add(headers *h, const char *id, const char *label,
+                      const char *kind, const char *unit)
+{
+    if (h->n_out >= MAX_RL_METRICS)
+        return NULL;
+    char full[96];
+    snprintf(full, sizeof full, "%s%s", h->prefix ? h->prefix : "", id);
+    for (size_t i = 0; i < h->n_out; i++)
+        if (strcmp(h->out[i].id, full) == 0)
+            return NULL;
+    if (!h->out)
+        h->out = xcalloc(MAX_RL_METRICS, sizeof *h->out);
+    rl_metric *r = &h->out[h->n_out++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->id, sizeof r->id, "%s", full);
+    snprintf(r->label, sizeof r->label, "%s", label);
+    snprintf(r->kind, sizeof r->kind, "%s", kind);
+    snprintf(r->unit, sizeof r->unit, "%s", unit);
+    r->m.id = r->id;
+    r->m.label = r->label;
+    r->m.kind = r->kind;
+    r->m.unit = r->unit;
+    r->m.source = "headers";
+    return r;
+}
+
+static int any_known(md_num a, md_num b, md_time t)
+{
+    return a.state == MD_KNOWN || b.state == MD_KNOWN || t.state == MD_KNOWN;
+}
+
+/* OpenAI (-requests/-tokens suffixes, Go durations) and OpenRouter (no
+ * suffix, epoch ms). */
+static void parse_openai(headers *h)
+{
+    static const char *const kinds[] = {"requests", "tokens"};
+    char a[96], b[96], c[96];
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(a, sizeof a, "x-ratelimit-limit-%s", kinds[i]);
+        snprintf(b, sizeof b, "x-ratelimit-remaining-%s", kinds[i]);
+        snprintf(c, sizeof c, "x-ratelimit-reset-%s", kinds[i]);
+        md_num lim = hnum(h, a), rem = hnum(h, b);
+        md_time reset = htime(h, c, TS_GO_DURATION);
+        if (!any_known(lim, rem, reset))
+            continue;
+        char id[48], label[64];
+        snprintf(id, sizeof id, "ratelimit_%s", kinds[i]);
+        snprintf(label, sizeof label, "Rate limit (%s)", kinds[i]);
+        rl_metric *r = add(h, id, label, "rate_limit", kinds[i]);
+        if (r) {
+            r->m.limit = lim;
+            r->m.remaining = rem;
+            r->m.resets_at = reset;
+        }
+    }
+    md_num lim = hnum(h, "x-ratelimit-limit"), rem = hnum(h, "x-ratelimit-remaining");
+    md_time reset = htime(h, "x-ratelimit-reset", TS_EPOCH_S_OR_MS);
+    if (any_known(lim, rem, reset)) {
+        rl_metric *r = add(h, "ratelimit_requests", "Rate limit (requests)",
+                           "rate_limit", "requests");
+        if (r) {
+            r->m.limit = lim;
+            r->m.remaining = rem;
+            r->m.resets_at = reset;
+        }
+    }
+}
+
+static void parse_anthropic(headers *h)
+{
+    static const char *const fams[] = {"requests", "tokens", "input-tokens",
+                                       "output-tokens"};
+    for (size_t i = 0; i < 4; i++) {
+        char a[96], b[96], c[96], id[48], label[64];
+        snprintf(a, sizeof a, "anthropic-ratelimit-%s-limit", fams[i]);
+        snprintf(b, sizeof b, "anthropic-ratelimit-%s-remaining", fams[i]);
+        snprintf(c, sizeof c, "anthropic-ratelimit-%s-reset", fams[i]);
+        md_num lim = hnum(h, a), rem = hnum(h, b);
+        md_time reset = htime(h, c, TS_RFC3339);
+        if (!any_known(lim, rem, reset))
+            continue;
+        snprintf(id, sizeof id, "ratelimit_%s", fams[i]);
+        for (char *p = id; *p; p++)
+            if (*p == '-')
+                *p = '_';
+        snprintf(label, sizeof label, "Rate limit (%s)", fams[i]);
+        rl_metric *r = add(h, id, label, "rate_limit",
+                           i == 0 ? "requests" : "tokens");
+        if (r) {
+            r->m.limit = lim;
+            r->m.remaining = rem;
+            r->m.resets_at = reset;
+        }
+    }
+}
+
+/* "5h" -> five_hour (18000 s), "7d..." -> seven_day... (604800 s). */
+static void window_id(const char *w, char *id, size_t len, double *seconds)
+{
+    const char *rest = w;
+    const char *base = NULL;
+    *seconds = -1;
+    if (strncmp(w, "5h", 2) == 0) {
+        base = "five_hour";
+        rest = w + 2;
+        *seconds = 18000;
+    } else if (strncmp(w, "7d", 2) == 0) {
+        base = "seven_day";
+        rest = w + 2;
+        *seconds = 604800;
+    }
+    if (base)
+        snprintf(id, len, "%s%s%s", base, *rest ? "_" : "",
+                 *rest == '-' || *rest == '_' ? rest + 1 : rest);
+    else
+        snprintf(id, len, "unified_%s", w);
+    for (char *p = id; *p; p++)
+        *p = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p) : '_';
+}
+
+static void parse_unified(headers *h)
+{
+    static const char pre[] = "anthropic-ratelimit-unified-";
+    static const char suf[] = "-utilization";
+    for (size_t i = 0; i < h->n; i++) {
+        const char *name = h->names[i];
+        size_t nl = name ? strlen(name) : 0;
+        if (nl <= sizeof pre + sizeof suf - 2 || strncasecmp(name, pre, sizeof pre - 1) != 0 ||
+            strcasecmp(name + nl - (sizeof suf - 1), suf) != 0)
+            continue;
+        char w[48];
+        size_t wl = nl - (sizeof pre - 1) - (sizeof suf - 1);
+        if (wl >= sizeof w)
+            continue;
+        memcpy(w, name + sizeof pre - 1, wl);
+        w[wl] = '\0';
+        for (char *p = w; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        if (strcmp(w, "overage") == 0)
+            continue; /* pay-as-you-go state, not a window */
+        char id[64], label[96], reset_name[128];
+        double secs;
+        window_id(w, id, sizeof id, &secs);
+        snprintf(label, sizeof label, "Claude %s window (headers)", w);
+        rl_metric *r = add(h, id, label, "quota_window", "percent");
+        if (!r)
+            continue;
+        md_num frac = hnum(h, name);
+        if (frac.state == MD_KNOWN)
+            r->m.utilization = MD_NUM(frac.value * 100.0);
+        snprintf(reset_name, sizeof reset_name, "%s%s-reset", pre, w);
+        r->m.resets_at = htime(h, reset_name, TS_EPOCH_S_OR_MS);
+        if (secs > 0)
+            r->m.window_seconds = MD_NUM(secs);
+    }
+}
+
+static void codex_window_id(const char *limit, const char *slot, md_num minutes,
+                            char *id, size_t len)
+{
+    char base[32];
+    if (minutes.state == MD_KNOWN && minutes.value == 300)
+        snprintf(base, sizeof base, "five_hour");
+    else if (minutes.state == MD_KNOWN && minutes.value == 10080)
+        snprintf(base, sizeof base, "seven_day");
+    else if (minutes.state == MD_KNOWN)
+        snprintf(base, sizeof base, "window_%.0fm", minutes.value);
+    else
+        snprintf(base, sizeof base, "%.12s_window", slot);
+    snprintf(id, len, "%.48s%s%s", limit, *limit ? "_" : "", base);
+    for (char *p = id; *p; p++)
+        *p = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p) : '_';
+}
+
+static void parse_codex(headers *h)
+{
+    static const char pre[] = "x-codex-";
+    static const char suf[] = "-used-percent";
+    for (size_t i = 0; i < h->n; i++) {
+        const char *name = h->names[i];
+        size_t nl = name ? strlen(name) : 0;
+        if (nl <= sizeof pre + sizeof suf - 2 || strncasecmp(name, pre, sizeof pre - 1) != 0 ||
+            strcasecmp(name + nl - (sizeof suf - 1), suf) != 0)
+            continue;
+        char mid[64]; /* "[<limit>-]primary" */
+        size_t ml = nl - (sizeof pre - 1) - (sizeof suf - 1);
+        if (ml >= sizeof mid)
+            continue;
+        memcpy(mid, name + sizeof pre - 1, ml);
+        mid[ml] = '\0';
+        for (char *p = mid; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        char *dash = strrchr(mid, '-');
+        const char *slot = dash ? dash + 1 : mid;
+        if (strcmp(slot, "primary") != 0 && strcmp(slot, "secondary") != 0)
+            continue;
+        char limit[64] = "";
+        if (dash) {
+            memcpy(limit, mid, (size_t)(dash - mid));
+            limit[dash - mid] = '\0';
+        }
+        char key[128], id[96], label[128];
+        snprintf(key, sizeof key, "%s%s-window-minutes", pre, mid);
+        md_num minutes = hnum(h, key);
+        codex_window_id(limit, slot, minutes, id, sizeof id);
+        snprintf(label, sizeof label, "Codex %.40s%s%.10s window (headers)", limit,
+                 *limit ? " " : "", slot);
+        rl_metric *r = add(h, id, label, "quota_window", "percent");
+        if (!r)
+            continue;
+        r->m.utilization = hnum(h, name);
+        if (minutes.state == MD_KNOWN)
+            r->m.window_seconds = MD_NUM(minutes.value * 60);
+        snprintf(key, sizeof key, "%s%s-reset-at", pre, mid);
+        r->m.resets_at = htime(h, key, TS_EPOCH_S_OR_MS);
+        if (r->m.resets_at.state != MD_KNOWN) {
+            snprintf(key, sizeof key, "%s%s-reset-after-seconds", pre, mid);
+            r->m.resets_at = htime(h, key, TS_RELATIVE_S);
+        }
+    }
+}
+
+size_t ratelimit_parse(const char *const *names, const char *const *values,
+                       size_t n, double now, const char *id_prefix,
+                       rl_metric **out, double *retry_after)
+{
+    headers h = {names, values, n, now, id_prefix, NULL, 0};
+    parse_openai(&h);
+    parse_anthropic(&h);
+    parse_unified(&h);
+    parse_codex(&h);
+    if (retry_after) {
+        double t;
+        const char *ra = hget(&h, "retry-after");
+        *retry_after = -1;
+        if (ra && timestamp_parse(ra, TS_RELATIVE_S, now, &t) == 0)
+            *retry_after = t - now;
+        else if (ra && http_date_parse(ra, &t) == 0)
+            *retry_after = t > now ? t - now : 0;
+    }
+    *out = h.out;
+    return h.n_out;
+}
