@@ -1251,6 +1251,7 @@ static void finalize_provider(loader *L, pbuild *p, provider_conf *pc)
         pc->plugin_path = plugin_path(L, p);
     }
     pc->interval_ms = p->interval.set ? p->interval.ms : c->interval_ms;
+    pc->interval_set = p->interval.set;
     pc->timeout_ms = p->timeout.set ? p->timeout.ms : c->timeout_ms;
     pc->enabled = p->enabled;
     pc->isolation = p->isolation;

@@ -28,6 +28,8 @@ typedef struct provider_conf {
                               (relative to the main config's directory) */
     long long interval_ms;
     long long timeout_ms;  /* < interval_ms */
+    int interval_set;      /* interval given for this provider (else the
+                              plugin's default or the global one applies) */
     int enabled;
     isolation_mode isolation;
     /* Plugin options, every key not consumed by the core:

@@ -414,6 +414,29 @@ static size_t check_given(vctx *v)
     return v->problems - before;
 }
 
+/* ABI 1.1 interval rules: the plugin's default applies when the operator
+ * set no interval for this provider; a configured interval below the
+ * plugin's minimum is refused (such sources rate-limit their own polling). */
+static void check_interval(vctx *v)
+{
+    const md_plugin *d = v->desc;
+    if (d->struct_size < offsetof(md_plugin, min_interval_ms) + sizeof d->min_interval_ms)
+        return;
+    provider_conf *pc = v->pc;
+    if (!pc->interval_set && d->default_interval_ms > pc->interval_ms)
+        pc->interval_ms = d->default_interval_ms;
+    if (d->min_interval_ms > 0 && pc->interval_ms < d->min_interval_ms) {
+        char have[32], need[32];
+        duration_format(pc->interval_ms, have, sizeof have);
+        duration_format(d->min_interval_ms, need, sizeof need);
+        char *msg = xasprintf("interval %s is below the minimum of %s for "
+                              "plugin '%s' (the provider rate-limits polling)",
+                              have, need, d->name ? d->name : pc->plugin);
+        problem(v, "interval", "%s%s", msg, "");
+        free(msg);
+    }
+}
+
 /* The plugin's own semantic check, with readable options. */
 static void run_check(vctx *v)
 {
@@ -445,6 +468,7 @@ static size_t validate_provider(config *c, provider_conf *pc,
         return 1;
     }
     vctx v = {c, pc, lp.desc, diags, 0};
+    check_interval(&v);
     if (check_given(&v) == 0 && lp.desc->check)
         run_check(&v);
     plugin_close(&lp);

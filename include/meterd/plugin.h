@@ -395,6 +395,16 @@ typedef struct md_plugin {
 
     /* Optional: release what init allocated. */
     void (*fini)(const md_host *host, md_ctx *ctx, void *state);
+
+    /* ---- ABI 1.1 (the core reads these only when struct_size covers
+     * them) ---- */
+
+    /* Interval used when the operator sets none for the provider (0: the
+     * config's global interval).  For sources that rate-limit polling. */
+    long long default_interval_ms;
+    /* Smallest interval the operator may configure (0: no minimum); a
+     * smaller one is a config error. */
+    long long min_interval_ms;
 } md_plugin;
 
 /* Signature of the exported entry point. */

@@ -360,9 +360,40 @@ static void test_secret_files(void)
     free(j2);
 }
 
+/* ABI 1.1: the plugin's default interval and minimum. */
+static void test_intervals(void)
+{
+    config c;
+    memset(&c, 0, sizeof c);
+    provider_conf pcs[3];
+    init_pc(&pcs[0], "dflt", "slowpoll", "{}", 10);
+    pcs[0].interval_ms = 60000; /* the global default, not set here */
+    init_pc(&pcs[1], "fast", "slowpoll", "{}", 20);
+    pcs[1].interval_ms = 30000;
+    pcs[1].interval_set = 1;
+    init_pc(&pcs[2], "ok", "slowpoll", "{}", 30);
+    pcs[2].interval_ms = 90000;
+    pcs[2].interval_set = 1;
+    c.providers = pcs;
+    c.n_providers = 3;
+    diag_list dl = {0};
+    plugin_host_validate(&c, &dl, NULL);
+    is_int(pcs[0].interval_ms, 180000, "unset interval takes the plugin's default");
+    char *d1 = diags_for(&dl, "fast");
+    ok(contains(d1, "interval 30s is below the minimum of 1m for plugin 'slowpoll'"),
+       "an interval below the plugin's minimum is refused");
+    is_int(pcs[2].interval_ms, 90000, "an explicit interval above the minimum is kept");
+    is_int(dl.n, 1, "only that one problem");
+    free(d1);
+    for (size_t i = 0; i < 3; i++)
+        free_pc(&pcs[i]);
+    diag_free(&dl);
+}
+
 int main(void)
 {
     test_open();
+    test_intervals();
     test_validate();
     test_secret_files();
     return done_testing();
