@@ -370,6 +370,8 @@ static const md_plugin ds_plugin = {
     NULL,
     ds_collect,
     NULL,
+    0, /* default_interval_ms: the config's interval */
+    0, /* min_interval_ms: none */
 };
 
 MD_PLUGIN_DEFINE(ds_plugin)

@@ -789,15 +789,13 @@ static int exec_collect(const md_host *host, md_ctx *ctx, void *state)
 
 static const md_plugin exec_plugin = {
     MD_PLUGIN_HEADER,
-    "exec",
-    "0.1.0",
-    "run a command that prints metrics as JSON (no C needed)",
-    "exec",
-    exec_options,
-    exec_check,
-    NULL,
-    exec_collect,
-    NULL,
+    .name = "exec",
+    .version = "0.1.0",
+    .description = "run a command that prints metrics as JSON (no C needed)",
+    .default_source = "exec",
+    .options = exec_options,
+    .check = exec_check,
+    .collect = exec_collect,
 };
 
 MD_PLUGIN_DEFINE(exec_plugin)

@@ -1,0 +1,421 @@
+/*
+ * plugins/gemini.c - Gemini CLI (Code Assist) per-model quota windows.
+ *
+ * Source (providers catalog section 9, [C] CodexBar; private endpoint, no
+ * vendor documentation):
+ *   POST {base_url}/v1internal:retrieveUserQuota
+ *   Authorization: Bearer <access_token>
+ *   body {"project": "<id>"} when the project option is set, else {}
+ *   -> {"buckets": [{"modelId": "gemini-2.5-pro", "remainingFraction": 0.842,
+ *                    "resetTime": "2026-03-11T07:00:00Z",
+ *                    "tokenType": "REQUESTS"}, ...]}
+ *
+ * Auth: the Gemini CLI's own OAuth credentials file (option
+ * credentials_file, default ~/.gemini/oauth_creds.json):
+ *   {access_token, refresh_token, id_token, expiry_date: <epoch ms>, ...}
+ * READ-ONLY: refreshing needs the CLI's embedded OAuth client, and the
+ * token belongs to the CLI, so an expired token is error class auth telling
+ * the operator to run `gemini` (which renews it).  Every token in the file
+ * is registered with host->add_secret before anything else happens.  When
+ * ~/.gemini/settings.json (option settings_file) names an auth type other
+ * than oauth-personal, there is no quota API for it: config error.
+ *
+ * Options: credentials_file, settings_file, base_url, project, plan (free
+ * text, noted), expect_models (list: models the operator's tier should
+ * report; a missing one appears with unknown values and a note).
+ *
+ * Mapping: one metric per model, id = modelId lower-cased with anything
+ * outside [a-z0-9_.-] replaced by '_', kind quota_window, unit percent,
+ * utilization = (1 - remainingFraction) * 100 (the fraction is the
+ * REMAINING share, 0-1), resets_at = resetTime (RFC 3339).  Several
+ * buckets for one model: the lowest remaining fraction governs (as CodexBar
+ * does) and its resetTime is used.  A bucket without a usable
+ * remainingFraction does not count towards the minimum; a model that has
+ * only such buckets is still emitted, with utilization unknown (CodexBar
+ * drops it; we keep it visible because unknown is not zero).  used, limit,
+ * remaining and window_seconds are never reported: unknown.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "meterd/plugin.h"
+#include "plugin_util.h"
+
+#define GM_DEFAULT_URL "https://cloudcode-pa.googleapis.com"
+#define GM_QUOTA_PATH "/v1internal:retrieveUserQuota"
+#define GM_CREDS "~/.gemini/oauth_creds.json"
+#define GM_SETTINGS "~/.gemini/settings.json"
+#define GM_RENEW "run `gemini` (the Gemini CLI) and sign in with Google to renew it"
+#define GM_MAX_FILE (256 * 1024)
+#define GM_MAX_MODELS 64
+
+static const md_option gm_options[] = {
+    {"credentials_file", MD_OPT_STRING, 0, GM_CREDS,
+     "Gemini CLI OAuth credentials (read-only)"},
+    {"settings_file", MD_OPT_STRING, 0, GM_SETTINGS,
+     "Gemini CLI settings, checked for the auth type"},
+    {"base_url", MD_OPT_STRING, 0, GM_DEFAULT_URL, "Code Assist API base URL"},
+    {"project", MD_OPT_STRING, 0, NULL,
+     "Google Cloud project id sent with the request (optional)"},
+    {"plan", MD_OPT_STRING, 0, NULL, "tier name for display (optional)"},
+    {"expect_models", MD_OPT_LIST, 0, NULL,
+     "models whose quota window must appear (unknown when not reported)"},
+    {0}
+};
+
+static int gm_check(const md_host *host, md_ctx *ctx)
+{
+    return pu_check_base_url(host, ctx);
+}
+
+/* ---- files ---- */
+
+/* "~/x" -> "$HOME/x"; other paths copied.  Caller frees; NULL when ~ is
+ * used without HOME. */
+static char *expand_home(const char *path)
+{
+    if (strncmp(path, "~/", 2) != 0)
+        return strdup(path);
+    const char *home = getenv("HOME");
+    if (!home || !*home)
+        return NULL;
+    size_t n = strlen(home) + strlen(path);
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s%s", home, path + 1);
+    return out;
+}
+
+/* Load a small JSON object from a file option.  Returns the document (new
+ * reference), or NULL with *why set to errno (0: not a JSON object). */
+static json_t *load_json_file(const char *opt_path, char **resolved, int *why)
+{
+    *why = ENOENT;
+    *resolved = expand_home(opt_path);
+    if (!*resolved)
+        return NULL;
+    FILE *f = fopen(*resolved, "r");
+    if (!f) {
+        *why = errno;
+        return NULL;
+    }
+    char *buf = malloc(GM_MAX_FILE);
+    size_t n = buf ? fread(buf, 1, GM_MAX_FILE, f) : 0;
+    fclose(f);
+    json_t *j = buf ? json_loadb(buf, n, 0, NULL) : NULL;
+    free(buf);
+    *why = 0;
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+/* The settings file may pin a non-OAuth auth type, for which no quota API
+ * exists.  Both the flat (selectedAuthType) and the nested
+ * (security.auth.selectedType) spellings are accepted [U].  A missing or
+ * unreadable settings file is not an error: the CLI's default is OAuth. */
+static int check_auth_type(const md_host *host, md_ctx *ctx)
+{
+    const char *opt = host->opt_str(ctx, "settings_file");
+    if (!opt || !*opt)
+        return 0;
+    char *path = NULL;
+    int why;
+    json_t *s = load_json_file(opt, &path, &why);
+    free(path);
+    const char *type = pu_str(s, "selectedAuthType");
+    if (!type)
+        type = pu_str(s, "security.auth.selectedType");
+    int rc = 0;
+    if (type && strcmp(type, "oauth-personal") != 0) {
+        host->fail(ctx, MD_ERR_CONFIG, "Gemini CLI auth type is '%.40s': only "
+                   "oauth-personal has a quota API", type);
+        rc = -1;
+    }
+    json_decref(s);
+    return rc;
+}
+
+/* Read the access token (registered as a secret) and refuse an expired
+ * one.  Returns a copy the caller frees, or NULL after host->fail(). */
+static char *read_token(const md_host *host, md_ctx *ctx)
+{
+    const char *opt = host->opt_str(ctx, "credentials_file");
+    char *path = NULL;
+    int why;
+    json_t *c = load_json_file(opt ? opt : GM_CREDS, &path, &why);
+    if (!c) {
+        host->fail(ctx, MD_ERR_AUTH, "no Gemini CLI credentials in %s (%s); %s",
+                   path ? path : opt, why ? strerror(why) : "not a JSON object",
+                   GM_RENEW);
+        free(path);
+        return NULL;
+    }
+    static const char *const secrets[] = {"access_token", "refresh_token",
+                                          "id_token"};
+    for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
+        const char *s = pu_str(c, secrets[i]);
+        if (s && *s)
+            host->add_secret(ctx, s);
+    }
+    const char *tok = pu_str(c, "access_token");
+    /* expiry_date is epoch ms [C]; tolerate seconds too. */
+    md_time exp = pu_time(host, ctx, c, "expiry_date", MD_TS_EPOCH_S_OR_MS);
+    char *out = NULL;
+    if (!tok || !*tok)
+        host->fail(ctx, MD_ERR_AUTH, "no access_token in %s; %s", path, GM_RENEW);
+    else if (exp.state == MD_KNOWN && exp.epoch <= host->now(ctx))
+        host->fail(ctx, MD_ERR_AUTH, "Gemini CLI token in %s expired %.0f s "
+                   "ago; %s", path, host->now(ctx) - exp.epoch, GM_RENEW);
+    else if (!(out = strdup(tok)))
+        host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+    free(path);
+    json_decref(c);
+    return out;
+}
+
+/* ---- request ---- */
+
+/* Hand the response's headers to the core's rate-limit parser (ABI 1.1). */
+static void emit_header_meters(const md_host *host, md_ctx *ctx,
+                               const md_http_response *r)
+{
+    if (host->abi_minor < 1 || !host->emit_rate_limits || !r->n_headers)
+        return;
+    host->emit_rate_limits(ctx, (const char *const *)r->header_names,
+                           (const char *const *)r->header_values,
+                           r->n_headers, NULL, NULL);
+}
+
+/* POST the quota request.  pu_get_json only GETs; status and body errors
+ * are still mapped by the shared pu_fail_status.  Returns the document (new
+ * reference) or NULL after host->fail(). */
+static json_t *post_quota(const md_host *host, md_ctx *ctx, const char *token)
+{
+    char *url = pu_url(host, ctx, GM_QUOTA_PATH);
+    size_t al = strlen(token) + sizeof "Authorization: Bearer ";
+    char *auth = malloc(al);
+    const char *project = host->opt_str(ctx, "project");
+    json_t *bj = project && *project ? json_pack("{s:s}", "project", project)
+                                     : json_object();
+    char *body = bj ? json_dumps(bj, JSON_COMPACT) : NULL;
+    json_decref(bj);
+    json_t *doc = NULL;
+    if (!url || !auth || !body) {
+        host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    snprintf(auth, al, "Authorization: Bearer %s", token);
+    const char *headers[] = {auth, "Content-Type: application/json",
+                             "Accept: application/json", NULL};
+    md_http_request req = {0};
+    req.method = "POST";
+    req.url = url;
+    req.headers = headers;
+    req.body = body;
+    req.body_len = strlen(body);
+    md_http_response *r = NULL;
+    if (host->http(ctx, &req, &r) != 0) {
+        host->fail(ctx, r && r->error_class ? r->error_class : MD_ERR_NETWORK,
+                   "POST %s: %s", url, r && r->error ? r->error : "request failed");
+    } else if (r->status < 200 || r->status > 299) {
+        pu_fail_status(host, ctx, r, GM_RENEW);
+    } else {
+        json_error_t je;
+        doc = json_loadb(r->body, r->body_len, 0, &je);
+        if (!json_is_object(doc)) {
+            host->fail(ctx, MD_ERR_BAD_DATA, "%s: %s", url,
+                       doc ? "expected a JSON object" : je.text);
+            json_decref(doc);
+            doc = NULL;
+        } else {
+            host->set_raw(ctx, r->body, r->body_len);
+            emit_header_meters(host, ctx, r);
+        }
+    }
+    host->http_free(r);
+out:
+    free(auth); /* holds the token */
+    free(body);
+    free(url);
+    return doc;
+}
+
+/* ---- buckets ---- */
+
+typedef struct gm_model {
+    char id[65];
+    const char *model;     /* borrowed from the document; NULL: none */
+    const char *token_type;
+    md_num fraction;       /* lowest known remaining fraction */
+    md_time resets_at;     /* of the bucket holding that fraction */
+} gm_model;
+
+/* Metric id from a model id: lower case, [a-z0-9_.-] only, at most 64. */
+static void sanitise_id(const char *model, size_t idx, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = model; p && *p && o + 1 < len && o < 64; p++) {
+        unsigned char ch = (unsigned char)tolower((unsigned char)*p);
+        out[o++] = (isalnum(ch) || ch == '_' || ch == '.' || ch == '-')
+                       ? (char)ch : '_';
+    }
+    out[o] = '\0';
+    if (o == 0) /* no model id: keep the bucket visible under its index */
+        snprintf(out, len, "bucket_%zu", idx);
+}
+
+/* The remaining fraction of a bucket, unknown unless it is 0..1. */
+static md_num bucket_fraction(const md_host *host, md_ctx *ctx,
+                              const json_t *b, const char *model)
+{
+    md_num f = pu_num(host, b, "remainingFraction");
+    if (f.state == MD_KNOWN && f.value > 1.0) {
+        host->note(ctx, "%s: remainingFraction %g is outside 0..1; "
+                   "utilization unknown", model, f.value);
+        f.state = MD_UNKNOWN;
+    }
+    return f;
+}
+
+/* Fold one bucket into the per-model table.  Returns the new count. */
+static size_t fold_bucket(const md_host *host, md_ctx *ctx, const json_t *b,
+                          size_t idx, gm_model *models, size_t n)
+{
+    const char *model = pu_str(b, "modelId");
+    char id[65];
+    sanitise_id(model, idx, id, sizeof id);
+    md_num f = bucket_fraction(host, ctx, b, id);
+    md_time reset = pu_time(host, ctx, b, "resetTime", MD_TS_RFC3339);
+    size_t i = 0;
+    while (i < n && strcmp(models[i].id, id) != 0)
+        i++;
+    if (i == n) {
+        if (n == GM_MAX_MODELS) {
+            host->note(ctx, "more than %d models; %s ignored", GM_MAX_MODELS, id);
+            return n;
+        }
+        memset(&models[i], 0, sizeof models[i]);
+        memcpy(models[i].id, id, sizeof id);
+        models[i].model = model;
+        models[i].token_type = pu_str(b, "tokenType");
+        models[i].resets_at = reset;
+        n++;
+    }
+    gm_model *m = &models[i];
+    if (f.state == MD_KNOWN &&
+        (m->fraction.state != MD_KNOWN || f.value < m->fraction.value)) {
+        m->fraction = f;
+        m->resets_at = reset;
+        m->token_type = pu_str(b, "tokenType");
+    }
+    return n;
+}
+
+static void emit_model(const md_host *host, md_ctx *ctx, const gm_model *g)
+{
+    char label[160];
+    snprintf(label, sizeof label, "Gemini %.100s%s%.20s%s",
+             g->model ? g->model : g->id,
+             g->token_type ? " (" : "", g->token_type ? g->token_type : "",
+             g->token_type ? ")" : "");
+    md_metric m = {0};
+    m.id = g->id;
+    m.label = label;
+    m.kind = "quota_window";
+    m.unit = "percent";
+    /* remainingFraction is the REMAINING share on a 0-1 scale. */
+    m.utilization = pu_remaining_to_used_percent(pu_fraction_to_percent(g->fraction));
+    m.resets_at = g->resets_at;
+    MD_EMIT(host, ctx, &m);
+    if (g->fraction.state != MD_KNOWN)
+        host->note(ctx, "%s: no remainingFraction reported; utilization unknown",
+                   g->id);
+}
+
+/* Declare the models the operator expects (meter set for their tier). */
+static void expect_models(const md_host *host, md_ctx *ctx)
+{
+    if (host->abi_minor < 1 || !host->expect_metric)
+        return;
+    size_t n = 0;
+    const char *const *list = host->opt_list(ctx, "expect_models", &n);
+    for (size_t i = 0; i < n; i++) {
+        char id[65], note[200];
+        sanitise_id(list[i], i, id, sizeof id);
+        snprintf(note, sizeof note, "expected model %.64s; the provider did "
+                 "not report its quota", list[i]);
+        md_metric m = {0};
+        m.id = id;
+        m.label = list[i];
+        m.kind = "quota_window";
+        m.unit = "percent";
+        MD_EXPECT(host, ctx, &m, note);
+    }
+}
+
+static int parse_quota(const md_host *host, md_ctx *ctx, const json_t *doc)
+{
+    const json_t *buckets = json_object_get(doc, "buckets");
+    if (buckets && !json_is_array(buckets) && !json_is_null(buckets)) {
+        host->fail(ctx, MD_ERR_BAD_DATA, "buckets is not an array");
+        return -1;
+    }
+    gm_model models[GM_MAX_MODELS];
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(buckets); i++) {
+        const json_t *b = json_array_get(buckets, i);
+        if (json_is_object(b))
+            n = fold_bucket(host, ctx, b, i, models, n);
+    }
+    for (size_t i = 0; i < n; i++)
+        emit_model(host, ctx, &models[i]);
+    if (n == 0)
+        host->note(ctx, "no quota buckets reported");
+    return 0;
+}
+
+static int gm_collect(const md_host *host, md_ctx *ctx, void *state)
+{
+    (void)state;
+    if (gm_check(host, ctx) != 0 || check_auth_type(host, ctx) != 0)
+        return -1;
+    char *token = read_token(host, ctx);
+    if (!token)
+        return -1;
+    json_t *doc = post_quota(host, ctx, token);
+    free(token);
+    if (!doc)
+        return -1;
+    const char *plan = host->opt_str(ctx, "plan");
+    if (plan && *plan)
+        host->note(ctx, "plan: %s", plan);
+    expect_models(host, ctx);
+    int rc = parse_quota(host, ctx, doc);
+    json_decref(doc);
+    return rc;
+}
+
+static const md_plugin gm_plugin = {
+    MD_PLUGIN_HEADER,
+    "gemini",
+    "0.1.0",
+    "Gemini CLI per-model quota (v1internal:retrieveUserQuota)",
+    "oauth",
+    gm_options,
+    gm_check,
+    NULL,
+    gm_collect,
+    NULL,
+    0, /* default_interval_ms: the config's interval */
+    0, /* min_interval_ms: none */
+};
+
+MD_PLUGIN_DEFINE(gm_plugin)
