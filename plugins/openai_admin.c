@@ -1,0 +1,532 @@
+/*
+ * plugins/openai_admin.c - OpenAI organization usage and costs (Admin API).
+ *
+ * Source (providers catalog section 3, [P]):
+ *   GET {base_url}/v1/organization/usage/completions
+ *       ?start_time=<1st of month 00:00 UTC>&bucket_width=1d&limit=31
+ *   GET {base_url}/v1/organization/costs
+ *       ?start_time=<1st of month 00:00 UTC>&bucket_width=1d&limit=31
+ *   optional, undocumented [C]: GET {base_url}/v1/dashboard/billing/credit_grants
+ * Pages are followed through next_page while has_more, at most max_pages
+ * per endpoint; a month that does not fit is reported unknown (a partial
+ * sum would be a wrong number), with a note.
+ *
+ * Auth: Admin key (sk-admin-...) from option api_key (secret; ${VAR} or
+ * api_key_file), sent as "Authorization: Bearer".  Missing key: auth error
+ * and no request.
+ *
+ * Options: api_key, base_url (https://api.openai.com), credit_grants (bool,
+ * default false), max_pages (default 10), reference_time (epoch s; tests
+ * and replays only: the "now" that picks today and the month).
+ *
+ * Mappings (periods: today = bucket start_time >= 00:00 UTC today, month =
+ * start_time >= the 1st 00:00 UTC; start_time is epoch seconds):
+ *   tokens via pu_tokens_openai (input counts cached input, output counts
+ *   reasoning) summed over buckets, results (models) and pages:
+ *     tokens_input_uncached_<p> = input_tokens - input_cached_tokens
+ *                                 - input_cache_write_tokens(_12h) if given
+ *     tokens_cache_read_<p>     = input_cached_tokens
+ *     tokens_cache_write_<p>    = input_cache_write_tokens + _12h (newer
+ *                                 fields), else not applicable
+ *     tokens_output_<p>         = output_tokens
+ *     tokens_reasoning_<p>      = unknown (not broken out by this API)
+ *     tokens_total_<p>          = input_tokens + output_tokens
+ *   cost_usd_<p> (kind usage, unit usd, used) = sum of amount.value (major
+ *   units; numeric strings accepted); another currency is carried through
+ *   as cost_<currency>_<p>.
+ *   credits_usd (kind credits, unit usd): credit_grants total_available ->
+ *   remaining, total_granted -> limit, total_used -> used.
+ * A period with no bucket at all is unknown; an empty bucket is a real 0.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "meterd/plugin.h"
+#include "plugin_util.h"
+
+#define OA_DEFAULT_URL "https://api.openai.com"
+#define OA_HINT "check api_key: the Admin API needs an Admin key (sk-admin-...), e.g. ${OPENAI_ADMIN_KEY}"
+#define OA_MAX_CUR 4
+
+static const md_option oa_options[] = {
+    {"api_key", MD_OPT_SECRET, 0, NULL,
+     "OpenAI Admin key, e.g. ${OPENAI_ADMIN_KEY} (or api_key_file)"},
+    {"base_url", MD_OPT_STRING, 0, OA_DEFAULT_URL, "API base URL"},
+    {"credit_grants", MD_OPT_BOOL, 0, "false",
+     "also read the legacy dashboard credit balance (undocumented endpoint)"},
+    {"max_pages", MD_OPT_INT, 0, "10", "pages followed per endpoint (1-100)"},
+    {"reference_time", MD_OPT_INT, 0, NULL,
+     "epoch seconds used as now for today/month (tests, replays)"},
+    {0}
+};
+
+static int oa_check(const md_host *host, md_ctx *ctx)
+{
+    long long pages;
+    if (pu_check_base_url(host, ctx) != 0)
+        return -1;
+    if (host->opt_int(ctx, "max_pages", &pages) == 0 && (pages < 1 || pages > 100)) {
+        host->fail(ctx, MD_ERR_CONFIG, "max_pages must be 1..100, got %lld", pages);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Periods                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct oa_periods {
+    double today;   /* 00:00 UTC today */
+    double month;   /* 00:00 UTC on the 1st */
+} oa_periods;
+
+static oa_periods periods_at(const md_host *host, md_ctx *ctx)
+{
+    long long ref;
+    double now = host->opt_int(ctx, "reference_time", &ref) == 0 ? (double)ref
+                                                                   : host->now(ctx);
+    time_t t = (time_t)now;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    oa_periods p;
+    p.today = (double)timegm(&tm);
+    tm.tm_mday = 1;
+    p.month = (double)timegm(&tm);
+    return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sums that keep unknown and not-applicable apart                     */
+/* ------------------------------------------------------------------ */
+
+/* acc + x: unknown wins (one unknown part makes the sum unknown);
+ * not applicable contributes nothing. */
+static md_num sum_num(md_num acc, md_num x)
+{
+    if (acc.state == MD_UNKNOWN || x.state == MD_UNKNOWN)
+        return (md_num){MD_UNKNOWN, 0};
+    if (x.state == MD_NOT_APPLICABLE)
+        return acc;
+    if (acc.state == MD_NOT_APPLICABLE)
+        return x;
+    return MD_NUM(acc.value + x.value);
+}
+
+/* A period's token sum starts "not applicable" for cache writes (OpenAI
+ * only reports them in newer fields) and 0 for the rest. */
+static pu_tokens tokens_zero(void)
+{
+    pu_tokens t;
+    t.input_uncached = t.cache_read = t.output = t.total = MD_NUM(0);
+    t.cache_write = MD_NUM_NA;
+    t.reasoning = (md_num){MD_UNKNOWN, 0};
+    return t;
+}
+
+static void tokens_add(pu_tokens *acc, const pu_tokens *x)
+{
+    acc->input_uncached = sum_num(acc->input_uncached, x->input_uncached);
+    acc->cache_read = sum_num(acc->cache_read, x->cache_read);
+    acc->cache_write = sum_num(acc->cache_write, x->cache_write);
+    acc->output = sum_num(acc->output, x->output);
+    acc->total = sum_num(acc->total, x->total);
+}
+
+static pu_tokens tokens_unknown(void)
+{
+    md_num u = {MD_UNKNOWN, 0};
+    pu_tokens t = {u, u, u, u, u, u};
+    return t;
+}
+
+/* One usage result -> disjoint buckets.  Cache writes are part of
+ * input_tokens in the current docs; when the newer fields carry them they
+ * move from "uncached" into cache_write. */
+static pu_tokens result_tokens(const md_host *host, const json_t *r)
+{
+    /* input_cached_tokens null/absent: cache reads (and so uncached
+     * input) are unknown, not 0; the total stays known. */
+    pu_tokens t = pu_tokens_openai(pu_num(host, r, "input_tokens"),
+                                   pu_num(host, r, "input_cached_tokens"),
+                                   pu_num(host, r, "output_tokens"),
+                                   (md_num){MD_UNKNOWN, 0});
+    md_num w5 = pu_num(host, r, "input_cache_write_tokens");
+    md_num w12 = pu_num(host, r, "input_cache_write_12h_tokens");
+    if (w5.state == MD_KNOWN || w12.state == MD_KNOWN) {
+        md_num w = MD_NUM((w5.state == MD_KNOWN ? w5.value : 0) +
+                          (w12.state == MD_KNOWN ? w12.value : 0));
+        t.cache_write = w;
+        t.input_uncached = pu_sub(t.input_uncached, w);
+    }
+    return t;
+}
+
+/* ------------------------------------------------------------------ */
+/* Collection state                                                    */
+/* ------------------------------------------------------------------ */
+
+typedef struct oa_cost {
+    char cur[16];          /* lower-case ISO 4217 */
+    md_num today, month;
+} oa_cost;
+
+typedef struct oa_acc {
+    oa_periods p;
+    int seen_today, seen_month;    /* a bucket covered the period */
+    pu_tokens tok_today, tok_month;
+    oa_cost cost[OA_MAX_CUR];
+    size_t n_cost;
+    int cost_today, cost_month;    /* a cost bucket covered the period */
+    json_t *raw;                   /* {endpoint path: first page}      */
+} oa_acc;
+
+/* ------------------------------------------------------------------ */
+/* HTTP                                                                */
+/* ------------------------------------------------------------------ */
+
+/* GET one URL; headers go to the core's rate-limit parser on every
+ * response.  soft: a non-2xx or bad body is returned as NULL with a note
+ * instead of failing the collection (optional endpoints).  Returns a JSON
+ * object (new reference) or NULL. */
+static json_t *oa_get(const md_host *host, md_ctx *ctx, const char *url,
+                      const char *auth, int soft)
+{
+    const char *headers[] = {auth, "Accept: application/json", NULL};
+    md_http_request req = {0};
+    req.url = url;
+    req.headers = headers;
+    md_http_response *r = NULL;
+    json_t *doc = NULL;
+    if (host->http(ctx, &req, &r) != 0 || !r || r->status == 0) {
+        if (soft)
+            host->note(ctx, "%s: %s", url, r && r->error ? r->error : "request failed");
+        else
+            host->fail(ctx, r && r->error_class ? r->error_class : MD_ERR_NETWORK,
+                       "GET %s: %s", url, r && r->error ? r->error : "request failed");
+        host->http_free(r);
+        return NULL;
+    }
+    if (host->emit_rate_limits)
+        host->emit_rate_limits(ctx, (const char *const *)r->header_names,
+                               (const char *const *)r->header_values, r->n_headers,
+                               NULL, NULL);
+    if (r->status < 200 || r->status > 299) {
+        if (soft) {
+            char msg[PU_MAX_MESSAGE];
+            pu_error_message(r, msg, sizeof msg);
+            host->note(ctx, "credit grants unavailable: HTTP %ld%s%s", r->status,
+                       msg[0] ? ": " : "", msg);
+        } else {
+            pu_fail_status(host, ctx, r, OA_HINT);
+        }
+    } else {
+        json_error_t je;
+        doc = json_loadb(r->body, r->body_len, 0, &je);
+        if (!json_is_object(doc)) {
+            if (soft)
+                host->note(ctx, "credit grants: response is not a JSON object");
+            else
+                host->fail(ctx, MD_ERR_BAD_DATA, "%s: %s", url,
+                           doc ? "expected a JSON object" : je.text);
+            json_decref(doc);
+            doc = NULL;
+        }
+    }
+    host->http_free(r);
+    return doc;
+}
+
+/* Cursor text safe for a query string: anything outside the unreserved
+ * set is percent-encoded. */
+static void url_escape(const char *in, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *in && o + 4 < cap; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+typedef void (*oa_bucket_fn)(const md_host *host, md_ctx *ctx, oa_acc *acc,
+                             const json_t *bucket);
+
+/* Walk every page of one endpoint, calling fn for each bucket.  Returns 1
+ * when all pages were read, 0 when max_pages ran out, -1 after fail(). */
+static int walk_pages(const md_host *host, md_ctx *ctx, const char *path,
+                      const char *auth, oa_acc *acc, oa_bucket_fn fn)
+{
+    long long max_pages = 10;
+    host->opt_int(ctx, "max_pages", &max_pages);
+    char *base = pu_url(host, ctx, path);
+    char cursor[512] = "";
+    int done = 0;
+    for (long long page = 0; base && page < max_pages && !done; page++) {
+        char *url = NULL;
+        if (asprintf(&url, "%s?start_time=%.0f&bucket_width=1d&limit=31%s%s", base,
+                     acc->p.month, cursor[0] ? "&page=" : "", cursor) < 0) {
+            url = NULL;
+            break;
+        }
+        json_t *doc = oa_get(host, ctx, url, auth, 0);
+        free(url);
+        if (!doc) {
+            free(base);
+            return -1;
+        }
+        if (page == 0)   /* include_raw: the first page of each endpoint */
+            json_object_set(acc->raw, path, doc);
+        size_t i;
+        json_t *b;
+        json_array_foreach(pu_path(doc, "data"), i, b)
+            fn(host, ctx, acc, b);
+        const char *next = pu_str(doc, "next_page");
+        done = pu_bool(doc, "has_more") != 1 || !next || !*next;
+        if (!done)
+            url_escape(next, cursor, sizeof cursor);
+        json_decref(doc);
+    }
+    if (!base) {
+        host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+        return -1;
+    }
+    free(base);
+    if (!done)
+        host->note(ctx, "%s: more than %lld pages; month totals unknown", path,
+                   max_pages);
+    return done;
+}
+
+/* ------------------------------------------------------------------ */
+/* Buckets                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Which periods a bucket counts for: bit 1 today, bit 2 month; 0 when its
+ * start_time is unknown or before the month (a bucket the API sent beyond
+ * our start_time is not ours to count). */
+static int bucket_periods(const md_host *host, md_ctx *ctx, const oa_acc *acc,
+                          const json_t *b)
+{
+    md_time st = pu_time(host, ctx, b, "start_time", MD_TS_EPOCH_S);
+    if (st.state != MD_KNOWN) {
+        host->note(ctx, "bucket without a usable start_time; skipped");
+        return 0;
+    }
+    if (st.epoch < acc->p.month)
+        return 0;
+    return 2 | (st.epoch >= acc->p.today ? 1 : 0);
+}
+
+static void usage_bucket(const md_host *host, md_ctx *ctx, oa_acc *acc,
+                         const json_t *b)
+{
+    int per = bucket_periods(host, ctx, acc, b);
+    if (!per)
+        return;
+    acc->seen_month = 1;
+    acc->seen_today |= per & 1;
+    size_t i;
+    json_t *r;
+    json_array_foreach(pu_path(b, "results"), i, r) {
+        pu_tokens t = result_tokens(host, r);
+        tokens_add(&acc->tok_month, &t);
+        if (per & 1)
+            tokens_add(&acc->tok_today, &t);
+    }
+}
+
+/* The accumulator for a currency (lower-cased), or NULL when too many. */
+static oa_cost *cost_slot(oa_acc *acc, const char *cur)
+{
+    char lc[16];
+    size_t n = 0;
+    for (; cur[n] && n + 1 < sizeof lc; n++)
+        lc[n] = (char)tolower((unsigned char)cur[n]);
+    lc[n] = '\0';
+    for (size_t i = 0; i < acc->n_cost; i++)
+        if (strcmp(acc->cost[i].cur, lc) == 0)
+            return &acc->cost[i];
+    if (acc->n_cost == OA_MAX_CUR)
+        return NULL;
+    oa_cost *c = &acc->cost[acc->n_cost++];
+    memcpy(c->cur, lc, n + 1);
+    c->today = c->month = MD_NUM(0);
+    return c;
+}
+
+static int valid_currency(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 8)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalpha((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static void cost_bucket(const md_host *host, md_ctx *ctx, oa_acc *acc,
+                        const json_t *b)
+{
+    int per = bucket_periods(host, ctx, acc, b);
+    if (!per)
+        return;
+    acc->cost_month = 1;
+    acc->cost_today |= per & 1;
+    size_t i;
+    json_t *r;
+    json_array_foreach(pu_path(b, "results"), i, r) {
+        const char *cur = pu_str(r, "amount.currency");
+        oa_cost *c = cost_slot(acc, cur && valid_currency(cur) ? cur : "usd");
+        if (!c) {
+            host->note(ctx, "cost in too many currencies; %s ignored", cur);
+            continue;
+        }
+        md_num v = pu_num(host, r, "amount.value");
+        if (v.state != MD_KNOWN)
+            host->note(ctx, "cost result without a usable amount.value; "
+                       "%s totals unknown", c->cur);
+        c->month = sum_num(c->month, v);
+        if (per & 1)
+            c->today = sum_num(c->today, v);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Emitting                                                            */
+/* ------------------------------------------------------------------ */
+
+static void emit_costs(const md_host *host, md_ctx *ctx, oa_acc *acc, int complete)
+{
+    cost_slot(acc, "usd");   /* USD is always reported, 0 when unused */
+    for (size_t i = 0; i < acc->n_cost; i++) {
+        oa_cost *c = &acc->cost[i];
+        for (int today = 1; today >= 0; today--) {
+            char id[48], label[64];
+            snprintf(id, sizeof id, "cost_%s_%s", c->cur, today ? "today" : "month");
+            snprintf(label, sizeof label, "OpenAI cost %s (%s)",
+                     today ? "today" : "this month", c->cur);
+            md_metric m = {0};
+            m.id = id;
+            m.label = label;
+            m.kind = "usage";
+            m.unit = c->cur;
+            int seen = today ? acc->cost_today : acc->cost_month;
+            if (complete && seen)
+                m.used = today ? c->today : c->month;
+            MD_EMIT(host, ctx, &m);
+        }
+    }
+}
+
+static void emit_token_periods(const md_host *host, md_ctx *ctx, const oa_acc *acc,
+                               int complete)
+{
+    pu_tokens unk = tokens_unknown();
+    const pu_tokens *today = complete && acc->seen_today ? &acc->tok_today : &unk;
+    const pu_tokens *month = complete && acc->seen_month ? &acc->tok_month : &unk;
+    pu_emit_tokens(host, ctx, today, "today", "today", MD_EXACT);
+    pu_emit_tokens(host, ctx, month, "month", "this month", MD_EXACT);
+    if (complete && !acc->seen_today)
+        host->note(ctx, "no usage bucket for today yet; today's tokens unknown");
+}
+
+/* Legacy dashboard credit balance (optional, [C]); failures only note. */
+static void credit_grants(const md_host *host, md_ctx *ctx, const char *auth,
+                          oa_acc *acc)
+{
+    char *url = pu_url(host, ctx, "/v1/dashboard/billing/credit_grants");
+    json_t *doc = url ? oa_get(host, ctx, url, auth, 1) : NULL;
+    free(url);
+    if (!doc)
+        return;
+    json_object_set(acc->raw, "/v1/dashboard/billing/credit_grants", doc);
+    md_metric m = {0};
+    m.id = "credits_usd";
+    m.label = "OpenAI credit grants balance";
+    m.kind = "credits";
+    m.unit = "usd";
+    m.remaining = pu_num(host, doc, "total_available");
+    m.limit = pu_num(host, doc, "total_granted");
+    m.used = pu_num(host, doc, "total_used");
+    MD_EMIT(host, ctx, &m);
+    json_decref(doc);
+}
+
+/* ------------------------------------------------------------------ */
+/* collect()                                                           */
+/* ------------------------------------------------------------------ */
+
+static int oa_collect(const md_host *host, md_ctx *ctx, void *state)
+{
+    (void)state;
+    if (oa_check(host, ctx) != 0)
+        return -1;
+    const char *key = host->opt_str(ctx, "api_key");
+    if (!key || !*key) {
+        host->fail(ctx, MD_ERR_AUTH, "no api_key configured: set api_key: "
+                   "${OPENAI_ADMIN_KEY} or api_key_file");
+        return -1;
+    }
+    char *auth = NULL;
+    if (asprintf(&auth, "Authorization: Bearer %s", key) < 0) {
+        host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+        return -1;
+    }
+    oa_acc acc;
+    memset(&acc, 0, sizeof acc);
+    acc.p = periods_at(host, ctx);
+    acc.tok_today = acc.tok_month = tokens_zero();
+    acc.raw = json_object();
+    int rc = -1;
+    int tok = walk_pages(host, ctx, "/v1/organization/usage/completions", auth,
+                         &acc, usage_bucket);
+    int cost = tok < 0 ? -1 : walk_pages(host, ctx, "/v1/organization/costs",
+                                         auth, &acc, cost_bucket);
+    if (tok >= 0 && cost >= 0) {
+        int grants = 0;
+        if (host->opt_bool(ctx, "credit_grants", &grants) == 0 && grants)
+            credit_grants(host, ctx, auth, &acc);
+        emit_token_periods(host, ctx, &acc, tok);
+        emit_costs(host, ctx, &acc, cost);
+        char *raw = json_dumps(acc.raw, JSON_COMPACT);
+        if (raw)
+            host->set_raw(ctx, raw, strlen(raw));
+        free(raw);
+        rc = 0;
+    }
+    json_decref(acc.raw);
+    free(auth);
+    return rc;
+}
+
+static const md_plugin oa_plugin = {
+    MD_PLUGIN_HEADER,
+    "openai_admin",
+    "0.1.0",
+    "OpenAI organization usage (tokens) and costs (Admin API)",
+    "api",
+    oa_options,
+    oa_check,
+    NULL,
+    oa_collect,
+    NULL,
+    300000, /* daily buckets change slowly: 5 min is plenty            */
+    0,
+};
+
+MD_PLUGIN_DEFINE(oa_plugin)
