@@ -1,0 +1,740 @@
+/*
+ * plugins/anthropic_oauth.c - Claude subscription usage (Claude Code login).
+ *
+ * Source (providers catalog section 1; private endpoint, [C]/[T] only):
+ *   GET {base_url}/api/oauth/usage
+ *   Authorization: Bearer <claudeAiOauth.accessToken>
+ *   anthropic-beta: oauth-2025-04-20          (required [C])
+ *
+ * Auth: the token is read READ-ONLY from Claude Code's own credentials file
+ * (option credentials_file, default ~/.claude/.credentials.json).  meterd
+ * never refreshes it: refreshing rotates the refresh token and can log the
+ * user's Claude Code out.  Missing file / no claudeAiOauth / missing or past
+ * expiresAt (epoch ms) / no user:profile scope -> error class auth telling
+ * the operator to run `claude`, without making a request.  Both tokens are
+ * registered with host->add_secret before anything else happens.
+ *
+ * Options: credentials_file, base_url, plan (pro|max|team|enterprise;
+ * default: subscriptionType from the credentials file), user_agent.
+ *
+ * Mapping (utilization is already 0-100 percent; resets_at is RFC 3339):
+ *   top-level window objects ({utilization, resets_at}) -> quota_window
+ *     metrics with the key as id: five_hour (18000 s), seven_day,
+ *     seven_day_opus, seven_day_sonnet and every seven_day_* (604800 s);
+ *     codename windows (tangelo, ...) are carried through when non-null.
+ *   limits[]: session -> five_hour, weekly_all -> seven_day,
+ *     weekly_scoped -> seven_day_<model display name> (so "Opus" fills
+ *     seven_day_opus), any other kind -> limit_<kind>.  A legacy window
+ *     object wins over its limits[] twin; limits[] fills what it lacks.
+ *   extra_usage -> "extra_usage" kind budget, unit = currency (lower case):
+ *     used_credits / monthly_limit are MINOR units (cents) -> major units;
+ *     utilization as reported.  When extra_usage is absent, spend.{used,
+ *     limit}.amount_minor / 10^exponent and spend.percent stand in.
+ *   plan -> note "plan: <plan>" and the meter set below (host->expect_metric):
+ *     pro, team -> five_hour, seven_day; max -> also seven_day_opus,
+ *     seven_day_sonnet; enterprise -> extra_usage (spend-limit seats).
+ *   Response headers -> host->emit_rate_limits (unified-* family), after the
+ *   payload's own meters so the payload wins over its header echo.
+ *
+ * The endpoint rate-limits its own polling (catalog: 429 with Retry-After,
+ * 300 s observed): a 429 without a usable Retry-After asks the core to wait
+ * AO_429_DEFAULT seconds, as CodexBar does.  The descriptor sets the
+ * default interval to 5 minutes and refuses intervals under 2 minutes.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "meterd/plugin.h"
+#include "plugin_util.h"
+
+#define AO_DEFAULT_URL "https://api.anthropic.com"
+#define AO_DEFAULT_CREDS "~/.claude/.credentials.json"
+#define AO_DEFAULT_UA "claude-code/2.1.0"
+#define AO_RENEW "run `claude` to log in again"
+#define AO_MAX_CREDS (1024 * 1024)
+#define AO_MAX_BODY (2 * 1024 * 1024)
+#define AO_MAX_WIN 64
+#define AO_429_DEFAULT 300.0
+#define AO_INTERVAL_DEFAULT_MS (5 * 60 * 1000LL)
+#define AO_INTERVAL_MIN_MS (2 * 60 * 1000LL)
+#define AO_FIVE_HOUR 18000.0
+#define AO_WEEK 604800.0
+
+static const md_option ao_options[] = {
+    {"credentials_file", MD_OPT_STRING, 0, AO_DEFAULT_CREDS,
+     "Claude Code credentials file (read only; never refreshed)"},
+    {"base_url", MD_OPT_STRING, 0, AO_DEFAULT_URL, "API base URL"},
+    {"plan", MD_OPT_STRING, 0, NULL,
+     "pro, max, team or enterprise (default: subscriptionType from the "
+     "credentials file)"},
+    {"user_agent", MD_OPT_STRING, 0, AO_DEFAULT_UA,
+     "User-Agent sent to the usage endpoint"},
+    {0}
+};
+
+/* ------------------------------------------------------------------ */
+/* Plans and their meter sets                                          */
+/* ------------------------------------------------------------------ */
+
+enum { AO_M5H = 1, AO_M7D = 2, AO_MOPUS = 4, AO_MSONNET = 8, AO_MEXTRA = 16 };
+
+static const struct {
+    const char *plan;
+    unsigned meters;
+} ao_plans[] = {
+    {"pro", AO_M5H | AO_M7D},
+    {"max", AO_M5H | AO_M7D | AO_MOPUS | AO_MSONNET},
+    /* team seats have session and weekly limits like pro [U] */
+    {"team", AO_M5H | AO_M7D},
+    /* enterprise spend-limit seats: every window null, extra_usage only
+     * (catalog section 1, claude_oauth_usage_enterprise_spendlimit.json) */
+    {"enterprise", AO_MEXTRA},
+};
+
+static const struct {
+    unsigned bit;
+    const char *id, *label, *kind, *unit;
+    double window_s;
+} ao_meters[] = {
+    {AO_M5H, "five_hour", "Session (5 hours)", "quota_window", "percent",
+     AO_FIVE_HOUR},
+    {AO_M7D, "seven_day", "Weekly (all models)", "quota_window", "percent",
+     AO_WEEK},
+    {AO_MOPUS, "seven_day_opus", "Weekly (Opus)", "quota_window", "percent",
+     AO_WEEK},
+    {AO_MSONNET, "seven_day_sonnet", "Weekly (Sonnet)", "quota_window",
+     "percent", AO_WEEK},
+    {AO_MEXTRA, "extra_usage", "Extra usage / spend limit", "budget", "usd", 0},
+};
+
+#define AO_N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Canonical plan name for a subscriptionType / option value, or NULL. */
+static const char *ao_plan_name(const char *s)
+{
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < AO_N(ao_plans); i++)
+        if (strcasecmp(s, ao_plans[i].plan) == 0)
+            return ao_plans[i].plan;
+    /* variants such as "claude_max" or "max_5x" */
+    char low[64];
+    size_t n = strlen(s) < sizeof low - 1 ? strlen(s) : sizeof low - 1;
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)tolower((unsigned char)s[i]);
+    low[n] = '\0';
+    for (size_t i = 0; i < AO_N(ao_plans); i++)
+        if (strstr(low, ao_plans[i].plan))
+            return ao_plans[i].plan;
+    return NULL;
+}
+
+static unsigned ao_plan_meters(const char *plan)
+{
+    for (size_t i = 0; i < AO_N(ao_plans); i++)
+        if (plan && strcmp(plan, ao_plans[i].plan) == 0)
+            return ao_plans[i].meters;
+    return 0;
+}
+
+static void ao_expect(const md_host *h, md_ctx *ctx, const char *plan)
+{
+    unsigned want = ao_plan_meters(plan);
+    for (size_t i = 0; i < AO_N(ao_meters); i++) {
+        if (!(want & ao_meters[i].bit))
+            continue;
+        md_metric m = {0};
+        m.id = ao_meters[i].id;
+        m.label = ao_meters[i].label;
+        m.kind = ao_meters[i].kind;
+        m.unit = ao_meters[i].unit;
+        if (ao_meters[i].window_s > 0)
+            m.window_seconds = MD_NUM(ao_meters[i].window_s);
+        char note[160];
+        snprintf(note, sizeof note,
+                 "plan %s expects %s; the provider did not report it", plan,
+                 m.id);
+        MD_EXPECT(h, ctx, &m, note);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* check()                                                             */
+/* ------------------------------------------------------------------ */
+
+static int ao_check(const md_host *h, md_ctx *ctx)
+{
+    if (pu_check_base_url(h, ctx) != 0)
+        return -1;
+    const char *plan = h->opt_str(ctx, "plan");
+    if (plan && *plan && ao_plan_meters(ao_plan_name(plan)) == 0) {
+        h->fail(ctx, MD_ERR_CONFIG,
+                "plan: expected pro, max, team or enterprise, got '%s'", plan);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Credentials (read only)                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct ao_creds {
+    char *token;       /* access token (registered as a secret)  */
+    char *plan;        /* subscriptionType as found, or NULL      */
+    char *tier;        /* rateLimitTier, or NULL                  */
+} ao_creds;
+
+static void ao_creds_free(ao_creds *c)
+{
+    if (c->token)
+        memset(c->token, 0, strlen(c->token));
+    free(c->token);
+    free(c->plan);
+    free(c->tier);
+    memset(c, 0, sizeof *c);
+}
+
+/* credentials_file with a leading "~/" expanded from $HOME.  Caller frees. */
+static char *ao_creds_path(const md_host *h, md_ctx *ctx)
+{
+    const char *p = h->opt_str(ctx, "credentials_file");
+    if (!p || !*p)
+        p = AO_DEFAULT_CREDS;
+    if (strncmp(p, "~/", 2) != 0)
+        return strdup(p);
+    const char *home = getenv("HOME");
+    if (!home || !*home)
+        return NULL;
+    size_t n = strlen(home) + strlen(p);
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s%s", home, p + 1);
+    return out;
+}
+
+/* Parse the file (bounded); auth failure with the renew hint otherwise. */
+static json_t *ao_read_creds(const md_host *h, md_ctx *ctx, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int e = errno;
+        h->fail(ctx, MD_ERR_AUTH, "%s %s: %s; run `claude` to log in",
+                e == ENOENT ? "no Claude Code credentials at" : "cannot read",
+                path, strerror(e));
+        return NULL;
+    }
+    /* bounded read: the file is small; anything huge is not ours */
+    char *buf = malloc(AO_MAX_CREDS + 1);
+    size_t n = buf ? fread(buf, 1, AO_MAX_CREDS + 1, f) : 0;
+    fclose(f);
+    json_error_t err;
+    err.text[0] = '\0';
+    json_t *doc = buf && n <= AO_MAX_CREDS ? json_loadb(buf, n, 0, &err) : NULL;
+    if (buf)
+        memset(buf, 0, n); /* held the tokens */
+    free(buf);
+    if (!json_is_object(doc)) {
+        h->fail(ctx, MD_ERR_AUTH, "%s is not a Claude Code credentials file "
+                "(%s); " AO_RENEW, path,
+                doc ? "unexpected shape" : n > AO_MAX_CREDS ? "too large"
+                                                            : err.text);
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static int ao_has_scope(const json_t *oauth, const char *scope)
+{
+    json_t *scopes = json_object_get(oauth, "scopes");
+    size_t i;
+    json_t *v;
+    if (!json_is_array(scopes))
+        return 1; /* not listed: let the endpoint decide */
+    json_array_foreach(scopes, i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), scope) == 0)
+            return 1;
+    return 0;
+}
+
+/* Token validity: present, not expired (expiresAt epoch ms; a missing one
+ * counts as expired, catalog section 1), user:profile scope. */
+static int ao_check_token(const md_host *h, md_ctx *ctx, const json_t *oauth,
+                          const char *path)
+{
+    md_time exp = pu_time(h, ctx, oauth, "expiresAt", MD_TS_EPOCH_MS);
+    if (exp.state != MD_KNOWN) {
+        h->fail(ctx, MD_ERR_AUTH, "Claude OAuth token in %s has no expiresAt "
+                "(treated as expired); " AO_RENEW, path);
+        return -1;
+    }
+    if (exp.epoch <= h->now(ctx)) {
+        char when[32];
+        time_t t = (time_t)exp.epoch;
+        struct tm tm;
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        h->fail(ctx, MD_ERR_AUTH, "Claude OAuth token expired at %s; " AO_RENEW
+                " (meterd never refreshes a token Claude Code owns)", when);
+        return -1;
+    }
+    if (!ao_has_scope(oauth, "user:profile")) {
+        h->fail(ctx, MD_ERR_AUTH, "Claude OAuth token lacks the user:profile "
+                "scope (a `claude setup-token` token?); " AO_RENEW);
+        return -1;
+    }
+    return 0;
+}
+
+static char *ao_dup(const char *s) { return s ? strdup(s) : NULL; }
+
+static int ao_load_creds(const md_host *h, md_ctx *ctx, ao_creds *c)
+{
+    char *path = ao_creds_path(h, ctx);
+    if (!path) {
+        h->fail(ctx, MD_ERR_CONFIG, "credentials_file: $HOME is not set; "
+                "give an absolute path");
+        return -1;
+    }
+    json_t *doc = ao_read_creds(h, ctx, path);
+    int rc = -1;
+    if (doc) {
+        json_t *oauth = json_object_get(doc, "claudeAiOauth");
+        const char *tok = pu_str(oauth, "accessToken");
+        const char *refresh = pu_str(oauth, "refreshToken");
+        if (tok && *tok)
+            h->add_secret(ctx, tok);
+        if (refresh && *refresh)
+            h->add_secret(ctx, refresh);
+        if (!tok || !*tok)
+            h->fail(ctx, MD_ERR_AUTH, "%s holds no Claude login "
+                    "(claudeAiOauth.accessToken); run `claude` to log in", path);
+        else if (ao_check_token(h, ctx, oauth, path) == 0) {
+            c->token = strdup(tok);
+            c->plan = ao_dup(pu_str(oauth, "subscriptionType"));
+            c->tier = ao_dup(pu_str(oauth, "rateLimitTier"));
+            rc = c->token ? 0 : -1;
+            if (rc)
+                h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+        }
+        json_decref(doc);
+    }
+    free(path);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Window table: windows and limits[] merge by id before emission      */
+/* ------------------------------------------------------------------ */
+
+typedef struct ao_win {
+    char id[65];
+    char label[96];
+    md_num util;
+    md_time resets;
+    md_num window_s;
+} ao_win;
+
+typedef struct ao_set {
+    ao_win w[AO_MAX_WIN];
+    size_t n;
+} ao_set;
+
+/* Metric ids allow [A-Za-z0-9_.-]: lower-case, everything else -> '_'. */
+static void ao_id(char *out, size_t len, const char *prefix, const char *s)
+{
+    size_t o = (size_t)snprintf(out, len, "%s", prefix);
+    for (; s && *s && o + 1 < len; s++) {
+        unsigned char ch = (unsigned char)*s;
+        out[o++] = isalnum(ch) || ch == '.' || ch == '-' ? (char)tolower(ch)
+                                                         : '_';
+    }
+    out[o < len ? o : len - 1] = '\0';
+}
+
+/* Add a window, or fill the fields an earlier twin left unknown (the
+ * first source of a value wins). */
+static void ao_put(ao_set *s, const char *id, const char *label, md_num util,
+                   md_time resets, md_num window_s)
+{
+    ao_win *w = NULL;
+    for (size_t i = 0; i < s->n && !w; i++)
+        if (strcmp(s->w[i].id, id) == 0)
+            w = &s->w[i];
+    if (!w) {
+        if (s->n >= AO_MAX_WIN)
+            return;
+        w = &s->w[s->n++];
+        memset(w, 0, sizeof *w);
+        snprintf(w->id, sizeof w->id, "%s", id);
+        snprintf(w->label, sizeof w->label, "%s", label ? label : id);
+    }
+    if (w->util.state != MD_KNOWN)
+        w->util = util;
+    if (w->resets.state != MD_KNOWN)
+        w->resets = resets;
+    if (w->window_s.state != MD_KNOWN)
+        w->window_s = window_s;
+}
+
+static md_num ao_window_len(const char *id)
+{
+    if (strcmp(id, "five_hour") == 0)
+        return MD_NUM(AO_FIVE_HOUR);
+    if (strncmp(id, "seven_day", 9) == 0)
+        return MD_NUM(AO_WEEK);
+    return (md_num){MD_UNKNOWN, 0};
+}
+
+static const char *ao_known_label(const char *id)
+{
+    for (size_t i = 0; i < AO_N(ao_meters); i++)
+        if (strcmp(ao_meters[i].id, id) == 0)
+            return ao_meters[i].label;
+    return NULL;
+}
+
+/* Top-level keys that are not windows even though some look alike. */
+static int ao_not_window(const char *key)
+{
+    static const char *const skip[] = {"extra_usage", "spend", "limits"};
+    for (size_t i = 0; i < AO_N(skip); i++)
+        if (strcmp(key, skip[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every top-level {utilization, resets_at} object, known key or codename;
+ * null windows are skipped here (the meter set makes expected ones
+ * explicit). */
+static void ao_windows(const md_host *h, md_ctx *ctx, const json_t *doc,
+                       ao_set *s)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)doc, key, v) {
+        if (!json_is_object(v) || ao_not_window(key) ||
+            (!json_object_get(v, "utilization") &&
+             !json_object_get(v, "resets_at")))
+            continue;
+        char id[65];
+        ao_id(id, sizeof id, "", key);
+        ao_put(s, id, ao_known_label(id), pu_num(h, v, "utilization"),
+               pu_time(h, ctx, v, "resets_at", MD_TS_AUTO), ao_window_len(id));
+        /* dollar fields were only ever seen null; their type is unverified
+         * [U], so they are reported, not mapped */
+        static const char *const dollars[] = {"limit_dollars", "used_dollars",
+                                              "remaining_dollars"};
+        for (size_t i = 0; i < AO_N(dollars); i++) {
+            json_t *d = json_object_get(v, dollars[i]);
+            if (d && !json_is_null(d))
+                h->note(ctx, "%s.%s is set but not mapped (type unverified)",
+                        id, dollars[i]);
+        }
+    }
+}
+
+/* Id for one limits[] entry (see the header comment). */
+static void ao_limit_id(const json_t *e, size_t idx, char *id, size_t len,
+                        char *label, size_t llen)
+{
+    const char *kind = pu_str(e, "kind");
+    if (kind && strcmp(kind, "session") == 0) {
+        snprintf(id, len, "five_hour");
+    } else if (kind && strcmp(kind, "weekly_all") == 0) {
+        snprintf(id, len, "seven_day");
+    } else if (kind && strcmp(kind, "weekly_scoped") == 0) {
+        const char *name = pu_str(e, "scope.model.display_name");
+        const char *mid = pu_str(e, "scope.model.id");
+        if (name && *name)
+            ao_id(id, len, "seven_day_", name);
+        else if (mid && *mid)
+            ao_id(id, len, "seven_day_", mid);
+        else
+            snprintf(id, len, "seven_day_scoped_%zu", idx);
+        snprintf(label, llen, "Weekly (%s)",
+                 name && *name ? name : mid && *mid ? mid : "scoped");
+        return;
+    } else if (kind && *kind) {
+        ao_id(id, len, "limit_", kind);
+    } else {
+        snprintf(id, len, "limit_%zu", idx);
+    }
+    const char *known = ao_known_label(id);
+    snprintf(label, llen, "%s", known ? known : id);
+}
+
+static md_num ao_limit_len(const json_t *e, const char *id)
+{
+    const char *group = pu_str(e, "group");
+    if (group && strcmp(group, "session") == 0)
+        return MD_NUM(AO_FIVE_HOUR);
+    if (group && strcmp(group, "weekly") == 0)
+        return MD_NUM(AO_WEEK);
+    return ao_window_len(id);
+}
+
+static void ao_limits(const md_host *h, md_ctx *ctx, const json_t *doc,
+                      ao_set *s)
+{
+    json_t *arr = json_object_get(doc, "limits");
+    size_t i;
+    json_t *e;
+    if (!json_is_array(arr))
+        return;
+    json_array_foreach(arr, i, e) {
+        if (!json_is_object(e))
+            continue;
+        char id[65], label[96];
+        ao_limit_id(e, i, id, sizeof id, label, sizeof label);
+        ao_put(s, id, label, pu_num(h, e, "percent"),
+               pu_time(h, ctx, e, "resets_at", MD_TS_AUTO),
+               ao_limit_len(e, id));
+        const char *sev = pu_str(e, "severity");
+        if (sev && strcmp(sev, "normal") != 0)
+            h->note(ctx, "%s: severity %s", id, sev);
+        if (pu_bool(e, "is_active") == 1)
+            h->note(ctx, "binding limit: %s", id);
+    }
+}
+
+static void ao_emit_windows(const md_host *h, md_ctx *ctx, const ao_set *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        md_metric m = {0};
+        m.id = s->w[i].id;
+        m.label = s->w[i].label;
+        m.kind = "quota_window";
+        m.unit = "percent";
+        m.utilization = s->w[i].util;
+        m.resets_at = s->w[i].resets;
+        m.window_seconds = s->w[i].window_s;
+        MD_EMIT(h, ctx, &m);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Extra usage / spend (minor units -> major)                          */
+/* ------------------------------------------------------------------ */
+
+/* Minor units with decimal_places/exponent (unknown: 2, cents). */
+static md_num ao_major(md_num minor, md_num places)
+{
+    if (places.state != MD_KNOWN || places.value == 2 || places.value > 6 ||
+        minor.state != MD_KNOWN)
+        return pu_minor_to_major(minor);
+    double div = 1;
+    for (int i = 0; i < (int)places.value; i++)
+        div *= 10;
+    return MD_NUM(minor.value / div);
+}
+
+static void ao_emit_budget(const md_host *h, md_ctx *ctx, const char *currency,
+                           md_num used, md_num limit, md_num util)
+{
+    char unit[17];
+    ao_id(unit, sizeof unit, "", currency ? currency : "usd");
+    md_metric m = {0};
+    m.id = "extra_usage";
+    m.label = "Extra usage / spend limit";
+    m.kind = "budget";
+    m.unit = unit;
+    m.used = used;
+    m.limit = limit;
+    m.utilization = util;
+    MD_EMIT(h, ctx, &m);
+}
+
+static void ao_extra_usage(const md_host *h, md_ctx *ctx, const json_t *x)
+{
+    md_num dp = pu_num(h, x, "decimal_places");
+    ao_emit_budget(h, ctx, pu_str(x, "currency"),
+                   ao_major(pu_num(h, x, "used_credits"), dp),
+                   ao_major(pu_num(h, x, "monthly_limit"), dp),
+                   pu_num(h, x, "utilization"));
+    const char *why = pu_str(x, "disabled_reason");
+    if (pu_bool(x, "is_enabled") == 0 || why)
+        h->note(ctx, "extra usage disabled%s%s", why ? ": " : "",
+                why ? why : "");
+}
+
+/* spend (one capture [T]) stands in when extra_usage is absent. */
+static void ao_spend(const md_host *h, md_ctx *ctx, const json_t *sp)
+{
+    const char *cur = pu_str(sp, "limit.currency");
+    if (!cur)
+        cur = pu_str(sp, "used.currency");
+    ao_emit_budget(h, ctx, cur,
+                   ao_major(pu_num(h, sp, "used.amount_minor"),
+                            pu_num(h, sp, "used.exponent")),
+                   ao_major(pu_num(h, sp, "limit.amount_minor"),
+                            pu_num(h, sp, "limit.exponent")),
+                   pu_num(h, sp, "percent"));
+}
+
+static void ao_money(const md_host *h, md_ctx *ctx, const json_t *doc)
+{
+    json_t *x = json_object_get(doc, "extra_usage");
+    json_t *sp = json_object_get(doc, "spend");
+    if (json_is_object(x))
+        ao_extra_usage(h, ctx, x);
+    else if (json_is_object(sp))
+        ao_spend(h, ctx, sp);
+    json_t *bal = json_is_object(sp) ? json_object_get(sp, "balance") : NULL;
+    if (bal && !json_is_null(bal))
+        h->note(ctx, "spend.balance is set but not mapped (shape unverified)");
+}
+
+/* ------------------------------------------------------------------ */
+/* Request                                                             */
+/* ------------------------------------------------------------------ */
+
+static void ao_rate_limits(const md_host *h, md_ctx *ctx,
+                           const md_http_response *r)
+{
+    h->emit_rate_limits(ctx, (const char *const *)r->header_names,
+                        (const char *const *)r->header_values, r->n_headers,
+                        NULL, NULL);
+}
+
+/* GET the usage document.  Like pu_get_json, but it passes every
+ * response's headers to emit_rate_limits (error responses included) and a
+ * 429 without a usable Retry-After still backs off AO_429_DEFAULT s. */
+static json_t *ao_fetch(const md_host *h, md_ctx *ctx, const char *url,
+                        const char *const *headers, md_http_response **out)
+{
+    md_http_request req = {0};
+    req.method = "GET";
+    req.url = url;
+    req.headers = headers;
+    req.max_response_bytes = AO_MAX_BODY;
+    md_http_response *r = NULL;
+    *out = NULL;
+    if (h->http(ctx, &req, &r) != 0 || !r || r->status == 0) {
+        h->fail(ctx, r && r->error_class ? r->error_class : MD_ERR_NETWORK,
+                "GET %s: %s", url, r && r->error ? r->error : "request failed");
+        h->http_free(r);
+        return NULL;
+    }
+    if (r->status < 200 || r->status > 299) {
+        double ra = -1;
+        h->emit_rate_limits(ctx, (const char *const *)r->header_names,
+                            (const char *const *)r->header_values,
+                            r->n_headers, NULL, &ra);
+        if (r->status == 429 && ra < 0)
+            h->retry_after(ctx, AO_429_DEFAULT);
+        pu_fail_status(h, ctx, r, AO_RENEW);
+        h->http_free(r);
+        return NULL;
+    }
+    json_error_t err;
+    json_t *doc = json_loadb(r->body, r->body_len, 0, &err);
+    if (!json_is_object(doc)) {
+        h->fail(ctx, MD_ERR_BAD_DATA, "usage response is not a JSON object: "
+                "%.160s", doc ? "unexpected type" : err.text);
+        json_decref(doc);
+        h->http_free(r);
+        return NULL;
+    }
+    h->set_raw(ctx, r->body, r->body_len);
+    *out = r;
+    return doc;
+}
+
+static void ao_parse(const md_host *h, md_ctx *ctx, const json_t *doc)
+{
+    ao_set *s = calloc(1, sizeof *s);
+    if (!s)
+        return;
+    ao_windows(h, ctx, doc, s);
+    ao_limits(h, ctx, doc, s);
+    ao_emit_windows(h, ctx, s);
+    free(s);
+    ao_money(h, ctx, doc);
+}
+
+/* Plan: option first, else the credentials' subscriptionType. */
+static const char *ao_plan(const md_host *h, md_ctx *ctx, const ao_creds *c)
+{
+    const char *opt = h->opt_str(ctx, "plan");
+    const char *plan = ao_plan_name(opt && *opt ? opt : c->plan);
+    if (plan)
+        h->note(ctx, "plan: %s%s%s%s", plan, c->tier ? " (" : "",
+                c->tier ? c->tier : "", c->tier ? ")" : "");
+    else if (c->plan)
+        h->note(ctx, "plan: %s (no meter set known for it)", c->plan);
+    return plan;
+}
+
+static int ao_collect(const md_host *h, md_ctx *ctx, void *state)
+{
+    (void)state;
+    if (h->abi_minor < 1) {
+        h->fail(ctx, MD_ERR_ABI, "anthropic_oauth needs a core with ABI 1.1");
+        return -1;
+    }
+    if (ao_check(h, ctx) != 0)
+        return -1;
+    ao_creds c = {0};
+    if (ao_load_creds(h, ctx, &c) != 0)
+        return -1;
+    char *url = pu_url(h, ctx, "/api/oauth/usage");
+    size_t alen = strlen(c.token) + sizeof "Authorization: Bearer ";
+    char *auth = malloc(alen);
+    const char *ua = h->opt_str(ctx, "user_agent");
+    size_t ulen = strlen(ua ? ua : AO_DEFAULT_UA) + sizeof "User-Agent: ";
+    char *uah = malloc(ulen);
+    int rc = -1;
+    if (!url || !auth || !uah) {
+        h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+    } else {
+        snprintf(auth, alen, "Authorization: Bearer %s", c.token);
+        snprintf(uah, ulen, "User-Agent: %s", ua ? ua : AO_DEFAULT_UA);
+        const char *headers[] = {auth, "anthropic-beta: oauth-2025-04-20",
+                                 "Accept: application/json",
+                                 "Content-Type: application/json", uah, NULL};
+        md_http_response *r = NULL;
+        json_t *doc = ao_fetch(h, ctx, url, headers, &r);
+        if (doc) {
+            const char *plan = ao_plan(h, ctx, &c);
+            ao_parse(h, ctx, doc);
+            ao_rate_limits(h, ctx, r); /* after the payload: it wins */
+            if (plan)
+                ao_expect(h, ctx, plan);
+            rc = 0;
+        }
+        json_decref(doc);
+        h->http_free(r);
+        memset(auth, 0, alen);
+    }
+    free(auth);
+    free(uah);
+    free(url);
+    ao_creds_free(&c);
+    return rc;
+}
+
+static const md_plugin ao_plugin = {
+    MD_PLUGIN_HEADER,
+    "anthropic_oauth",
+    "0.1.0",
+    "Claude subscription usage (/api/oauth/usage with the Claude Code login)",
+    "oauth",
+    ao_options,
+    ao_check,
+    NULL,
+    ao_collect,
+    NULL,
+    /* the usage endpoint rate-limits its own polling (catalog section 1:
+     * "poll no more often than every 2-5 minutes") */
+    AO_INTERVAL_DEFAULT_MS,
+    AO_INTERVAL_MIN_MS,
+};
+
+MD_PLUGIN_DEFINE(ao_plugin)

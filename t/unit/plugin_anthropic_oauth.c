@@ -1,0 +1,492 @@
+/* t/unit/plugin_anthropic_oauth.c - plugins/anthropic_oauth.so through the
+ * real host (run_job) against t/mock/mockprov serving
+ * t/fixtures/anthropic_oauth/.  Oracles: providers catalog appendix
+ * (claude_oauth_usage.json: 5 h 37 %, 7 d 62 %, scoped Opus 81 %, extra
+ * usage $12.34 of $50.00 = 24.68 %). */
+#include "tap.h"
+#include "plugtest.h"
+
+#include <limits.h>
+#include <sys/stat.h>
+
+#define FIX "t/fixtures/anthropic_oauth"
+#define TOKEN "sk-ant-oat01-TESTtokenAAAABBBBCCCCDDDDEEEEFFFF0123456789"
+#define REFRESH "sk-ant-ort01-TESTrefreshZZZZYYYYXXXXWWWW9876543210"
+#define RESET_5H 1773161999.812345   /* 2026-03-10T16:59:59.812345Z */
+#define RESET_7D 1773431999.812371   /* 2026-03-13T19:59:59.812371Z */
+
+static int port;
+static char fixdir[PATH_MAX];
+
+/* One route for the usage endpoint: status, body file, extra headers. */
+static void route(int status, const char *file, const char *headers_json)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf,
+             "[{\"path\": \"/api/oauth/usage\", \"method\": \"GET\", "
+             "\"status\": %d, \"body_file\": \"%s\", \"headers\": %s}]",
+             status, file, headers_json ? headers_json : "{}");
+    if (pt_mock_routes(port, buf) != 200)
+        printf("# could not set routes\n");
+    pt_mock_post(port, "/_mock/reset", "");
+}
+
+static size_t collect_body(char *p, size_t s, size_t n, void *u)
+{
+    json_t **acc = u;
+    json_error_t e;
+    json_t *j = json_loadb(p, s * n, 0, &e);
+    if (j) {
+        json_decref(*acc);
+        *acc = j;
+    }
+    return s * n;
+}
+
+/* The mock's request log (new reference; an empty array on failure). */
+static json_t *requests(void)
+{
+    json_t *log = NULL;
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &log);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    return json_is_array(log) ? log : (json_decref(log), json_array());
+}
+
+static size_t n_requests(void)
+{
+    json_t *log = requests();
+    size_t n = json_array_size(log);
+    json_decref(log);
+    return n;
+}
+
+/* Run with a credentials fixture and extra option text (",\"plan\":..."). */
+static void run(collect_result *r, const char *creds, const char *extra)
+{
+    pt_run("anthropic_oauth", r,
+           "{\"base_url\": \"http://127.0.0.1:%d\", "
+           "\"credentials_file\": \"%s/%s\"%s}",
+           port, fixdir, creds, extra ? extra : "");
+}
+
+static int mentions(const collect_result *r, const char *s)
+{
+    if (r->err_msg && strstr(r->err_msg, s))
+        return 1;
+    if (r->raw_json && strstr(r->raw_json, s))
+        return 1;
+    return pt_has_note(r, s);
+}
+
+static void no_secrets(const collect_result *r, const char *what)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s: no token in err_msg/notes/raw", what);
+    ok(!mentions(r, TOKEN) && !mentions(r, REFRESH) &&
+           !mentions(r, "TESTtokenAAAA"),
+       name);
+}
+
+static const metric *want(const collect_result *r, const char *id)
+{
+    const metric *m = pt_metric(r, id);
+    if (!m)
+        printf("# metric %s missing\n", id);
+    return m;
+}
+
+/* A window: utilization and resets (NAN = expect unknown). */
+static void check_window(const collect_result *r, const char *id, double util,
+                         double resets, double window_s, const char *src)
+{
+    const metric *m = want(r, id);
+    char n[128];
+    snprintf(n, sizeof n, "%s present, quota_window/percent, source %s", id,
+             src);
+    ok(m && strcmp(m->kind, "quota_window") == 0 && m->unit &&
+           strcmp(m->unit, "percent") == 0 && strcmp(m->source, src) == 0,
+       n);
+    if (!m)
+        return;
+    snprintf(n, sizeof n, "%s utilization", id);
+    if (isnan(util))
+        ok(pt_unknown(m->utilization), n);
+    else
+        is_num(pt_known(m->utilization) ? m->utilization.value : -1, util, n);
+    snprintf(n, sizeof n, "%s resets_at", id);
+    if (isnan(resets))
+        ok(m->resets_at.state == MD_UNKNOWN, n);
+    else
+        ok(m->resets_at.state == MD_KNOWN &&
+               fabs(m->resets_at.epoch - resets) < 1e-3, n);
+    snprintf(n, sizeof n, "%s window_seconds", id);
+    if (isnan(window_s))
+        ok(pt_unknown(m->window_seconds), n);
+    else
+        is_num(pt_known(m->window_seconds) ? m->window_seconds.value : -1,
+               window_s, n);
+}
+
+static void check_budget(const collect_result *r, double used, double limit,
+                         double util, const char *unit)
+{
+    const metric *m = want(r, "extra_usage");
+    ok(m && strcmp(m->kind, "budget") == 0 && m->unit &&
+           strcmp(m->unit, unit) == 0, "extra_usage: kind budget, unit");
+    if (!m)
+        return;
+    is_num(pt_known(m->used) ? m->used.value : -1, used,
+           "extra_usage used (minor units -> major)");
+    is_num(pt_known(m->limit) ? m->limit.value : -1, limit,
+           "extra_usage limit (minor units -> major)");
+    is_num(pt_known(m->utilization) ? m->utilization.value : -1, util,
+           "extra_usage utilization as reported");
+}
+
+static void t_normal(void)
+{
+    collect_result r;
+    route(200, "usage.json", NULL);
+    run(&r, "creds_max.json", NULL);
+    is_int(r.err, MD_ERR_NONE, "normal: success");
+    check_window(&r, "five_hour", 37, RESET_5H, 18000, "oauth");
+    check_window(&r, "seven_day", 62, RESET_7D, 604800, "oauth");
+    check_window(&r, "seven_day_opus", 81, 1773431999.812402, 604800, "oauth");
+    check_window(&r, "seven_day_sonnet", 0, NAN, 604800, "oauth");
+    check_budget(&r, 12.34, 50, 24.68, "usd");
+    ok(pt_has_note(&r, "plan: max (default_claude_max_5x)"), "plan note");
+    ok(pt_has_note(&r, "binding limit: five_hour"), "binding limit noted");
+    ok(pt_has_note(&r, "seven_day_opus: severity warning"), "severity noted");
+    ok(!pt_has_note(&r, "did not report"), "max plan: nothing missing");
+    ok(!pt_metric(&r, "tangelo") && !pt_metric(&r, "seven_day_cowork"),
+       "null codename windows are not invented");
+    is_int(r.n_metrics, 5, "normal: exactly 4 windows + extra_usage");
+    ok(r.raw_json && strstr(r.raw_json, "five_hour"), "raw payload kept");
+    no_secrets(&r, "normal");
+    json_t *log = requests();
+    json_t *e = json_array_get(log, 0);
+    is_int(json_array_size(log), 1, "normal: one request");
+    is_str(json_string_value(json_object_get(e, "authorization")),
+           "Bearer ****6789", "bearer token from the credentials file");
+    is_str(json_string_value(json_object_get(e, "accept")),
+           "application/json", "Accept: application/json");
+    json_decref(log);
+    collect_result_free(&r);
+}
+
+static void t_enterprise(void)
+{
+    collect_result r;
+    route(200, "usage_enterprise_spendlimit.json", NULL);
+    run(&r, "creds_enterprise.json", NULL);
+    is_int(r.err, MD_ERR_NONE, "enterprise: success");
+    check_budget(&r, 7.63, 20, 38.15, "eur");
+    ok(!pt_metric(&r, "five_hour") && !pt_metric(&r, "seven_day"),
+       "enterprise: null windows stay absent (plan does not expect them)");
+    ok(!pt_has_note(&r, "did not report"), "enterprise: nothing missing");
+    collect_result_free(&r);
+
+    /* the same payload for a max seat: every window is expected */
+    route(200, "usage_enterprise_spendlimit.json", NULL);
+    run(&r, "creds_max.json", NULL);
+    is_int(r.err, MD_ERR_NONE, "enterprise payload, max plan: success");
+    static const char *const ids[] = {"five_hour", "seven_day",
+                                      "seven_day_opus", "seven_day_sonnet"};
+    for (size_t i = 0; i < 4; i++) {
+        const metric *m = want(&r, ids[i]);
+        char n[160];
+        snprintf(n, sizeof n, "%s expected: present, unknown utilization, "
+                 "quota_window", ids[i]);
+        ok(m && pt_unknown(m->utilization) && pt_unknown(m->used) &&
+               m->resets_at.state == MD_UNKNOWN &&
+               strcmp(m->kind, "quota_window") == 0, n);
+        snprintf(n, sizeof n, "plan max expects %s; the provider did not "
+                 "report it", ids[i]);
+        ok(pt_has_note(&r, n), n);
+    }
+    const metric *m = pt_metric(&r, "five_hour");
+    ok(m && pt_known(m->window_seconds) && m->window_seconds.value == 18000,
+       "expected five_hour keeps its window length");
+    collect_result_free(&r);
+}
+
+static void t_null_windows(void)
+{
+    collect_result r;
+    route(200, "usage_null_windows.json", NULL);
+    run(&r, "creds_pro.json", NULL);
+    is_int(r.err, MD_ERR_NONE, "null windows: success");
+    check_window(&r, "seven_day_sonnet", NAN, NAN, 604800, "oauth");
+    ok(pt_has_note(&r, "plan pro expects five_hour; the provider did not "
+                       "report it"), "pro: five_hour (null) made explicit");
+    ok(pt_has_note(&r, "plan pro expects seven_day; the provider did not "
+                       "report it"), "pro: seven_day (missing) made explicit");
+    const metric *m = pt_metric(&r, "five_hour");
+    ok(m && pt_unknown(m->utilization), "null five_hour is unknown, not 0");
+    ok(!pt_metric(&r, "seven_day_opus"), "pro does not expect opus");
+    ok(!pt_metric(&r, "extra_usage"), "null extra_usage: no budget");
+    collect_result_free(&r);
+
+    /* plan option overrides subscriptionType */
+    route(200, "usage_null_windows.json", NULL);
+    run(&r, "creds_pro.json", ", \"plan\": \"max\"");
+    ok(pt_has_note(&r, "plan: max"), "plan option wins over the file");
+    ok(pt_has_note(&r, "plan max expects seven_day_opus"),
+       "plan max: opus expected");
+    ok(!pt_has_note(&r, "plan max expects seven_day_sonnet"),
+       "reported (unknown) sonnet is not duplicated");
+    collect_result_free(&r);
+}
+
+static void t_strings(void)
+{
+    collect_result r;
+    route(200, "usage_strings.json", NULL);
+    run(&r, "creds_max.json", NULL);
+    is_int(r.err, MD_ERR_NONE, "strings: success");
+    check_window(&r, "five_hour", 37, RESET_5H, 18000, "oauth");
+    check_window(&r, "seven_day", 62, 1773431999, 604800, "oauth");
+    /* bad utilization/resets in the legacy window; limits[] fills them */
+    check_window(&r, "seven_day_opus", 81, 1773431999.812402, 604800, "oauth");
+    check_budget(&r, 12.345, 50, 24.69, "usd");
+    collect_result_free(&r);
+}
+
+static void t_new_keys(void)
+{
+    collect_result r;
+    route(200, "usage_new_keys.json", NULL);
+    run(&r, "creds_max.json", NULL);
+    is_int(r.err, MD_ERR_NONE, "new keys: success");
+    check_window(&r, "five_hour", 12.5, RESET_5H, 18000, "oauth");
+    check_window(&r, "tangelo", 55, 1773187200, NAN, "oauth");
+    check_window(&r, "limit_daily_all", 7, 1773187200, NAN, "oauth");
+    check_window(&r, "seven_day_claude-fable-5", 33, 1773431999, 604800,
+                 "oauth");
+    check_window(&r, "seven_day_sonnet_5", 44, 1773431999, 604800, "oauth");
+    ok(!pt_metric(&r, "harbor_lantern") && !pt_metric(&r, "debug_echo") &&
+           !pt_metric(&r, "future_section"), "non-window keys ignored");
+    ok(pt_has_note(&r, "five_hour: severity critical"), "critical noted");
+    ok(pt_has_note(&r, "seven_day.used_dollars is set but not mapped"),
+       "unverified dollar field noted, not mapped");
+    check_budget(&r, 0, 150000, 0, "jpy");
+    ok(pt_has_note(&r, "extra usage disabled: out_of_credits"),
+       "disabled extra usage noted");
+    ok(pt_has_note(&r, "plan max expects seven_day_opus"),
+       "opus missing from this payload is explicit");
+    ok(r.raw_json != NULL, "raw kept");
+    no_secrets(&r, "token echoed in payload");
+    collect_result_free(&r);
+}
+
+static void t_spend_only(void)
+{
+    collect_result r;
+    route(200, "usage_spend_only.json", NULL);
+    run(&r, "creds_pro.json", NULL);
+    is_int(r.err, MD_ERR_NONE, "spend only: success");
+    check_budget(&r, 7.63, 20, 38, "eur");
+    check_window(&r, "five_hour", 5, NAN, 18000, "oauth");
+    collect_result_free(&r);
+}
+
+static void t_headers(void)
+{
+    static const char unified[] =
+        "{\"anthropic-ratelimit-unified-status\": \"allowed\", "
+        "\"anthropic-ratelimit-unified-5h-utilization\": \"0.37\", "
+        "\"anthropic-ratelimit-unified-5h-reset\": \"1773162000\", "
+        "\"anthropic-ratelimit-unified-7d-utilization\": \"0.62\", "
+        "\"anthropic-ratelimit-unified-7d-reset\": \"1773432000\", "
+        "\"anthropic-ratelimit-unified-overage-status\": \"rejected\"}";
+    collect_result r;
+    /* payload windows present: the payload wins over the header echo */
+    route(200, "usage.json", unified);
+    run(&r, "creds_max.json", NULL);
+    check_window(&r, "five_hour", 37, RESET_5H, 18000, "oauth");
+    is_int(r.n_metrics, 5, "headers duplicate payload meters: no extras");
+    collect_result_free(&r);
+    /* payload windows null: the headers supply them */
+    route(200, "usage_null_windows.json", unified);
+    run(&r, "creds_pro.json", NULL);
+    is_int(r.err, MD_ERR_NONE, "headers: success");
+    check_window(&r, "five_hour", 37, 1773162000, 18000, "headers");
+    check_window(&r, "seven_day", 62, 1773432000, 604800, "headers");
+    ok(!pt_has_note(&r, "did not report"), "headers satisfy the meter set");
+    collect_result_free(&r);
+}
+
+/* An HTTP error: class, message fragment, no metrics. */
+static void check_error(int status, const char *file, const char *headers,
+                        md_error cls, const char *frag, const char *what)
+{
+    collect_result r;
+    char n[160];
+    route(status, file, headers);
+    run(&r, "creds_max.json", NULL);
+    snprintf(n, sizeof n, "%s: error class", what);
+    is_int(r.err, cls, n);
+    snprintf(n, sizeof n, "%s: message has '%s'", what, frag);
+    ok(r.err_msg && strstr(r.err_msg, frag), n);
+    if (!(r.err_msg && strstr(r.err_msg, frag)))
+        printf("# err_msg: %s\n", r.err_msg ? r.err_msg : "(null)");
+    snprintf(n, sizeof n, "%s: no metrics", what);
+    is_int(r.n_metrics, 0, n);
+    no_secrets(&r, what);
+    collect_result_free(&r);
+}
+
+static void t_errors(void)
+{
+    check_error(401, "error_401.json", NULL, MD_ERR_AUTH,
+                "OAuth token has expired", "401");
+    check_error(401, "error_401.json", NULL, MD_ERR_AUTH,
+                "run `claude` to log in again", "401 hint");
+    check_error(401, "error_401_echo.json", NULL, MD_ERR_AUTH,
+                "Invalid bearer token", "401 echoing the token");
+    check_error(403, "error_403_scope.json", NULL, MD_ERR_AUTH,
+                "scope requirement user:profile", "403 scope");
+    check_error(500, "error_500.html", NULL, MD_ERR_HTTP,
+                "500 Internal Server Error", "500 html");
+    check_error(200, "truncated.json", NULL, MD_ERR_BAD_DATA,
+                "not a JSON object", "truncated JSON");
+    check_error(200, "html_instead_of_json.html", NULL, MD_ERR_BAD_DATA,
+                "not a JSON object", "HTML instead of JSON");
+
+    collect_result r;
+    route(429, "error_429.json", "{\"Retry-After\": \"120\"}");
+    run(&r, "creds_max.json", NULL);
+    is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
+    ok(r.retry_after > 115 && r.retry_after <= 120.5,
+       "429: Retry-After 120 honoured");
+    ok(r.err_msg && strstr(r.err_msg, "Rate limited"), "429: message");
+    collect_result_free(&r);
+    route(429, "error_429.json", NULL);
+    run(&r, "creds_max.json", NULL);
+    is_int(r.err, MD_ERR_RATE_LIMITED, "429 without Retry-After");
+    is_num(r.retry_after, 300, "429 without Retry-After: 300 s backoff");
+    collect_result_free(&r);
+    route(429, "error_429.json",
+          "{\"Retry-After\": \"Tue, 10 Mar 2099 14:00:00 GMT\"}");
+    run(&r, "creds_max.json", NULL);
+    ok(r.err == MD_ERR_RATE_LIMITED && r.retry_after > 1e9,
+       "429 with an HTTP-date Retry-After");
+    collect_result_free(&r);
+
+    /* connection cut mid-body */
+    char buf[256];
+    snprintf(buf, sizeof buf, "[{\"path\": \"/api/oauth/usage\", "
+             "\"body_file\": \"usage.json\", \"truncate\": 100}]");
+    pt_mock_routes(port, buf);
+    run(&r, "creds_max.json", NULL);
+    ok(r.err != MD_ERR_NONE && r.n_metrics == 0, "cut connection fails");
+    collect_result_free(&r);
+}
+
+/* Credential problems: auth, the renew command, and no request. */
+static void check_creds(const char *file, const char *frag, const char *what)
+{
+    collect_result r;
+    char n[160];
+    route(200, "usage.json", NULL);
+    run(&r, file, NULL);
+    snprintf(n, sizeof n, "%s: auth", what);
+    is_int(r.err, MD_ERR_AUTH, n);
+    snprintf(n, sizeof n, "%s: message has '%s'", what, frag);
+    ok(r.err_msg && strstr(r.err_msg, frag), n);
+    if (!(r.err_msg && strstr(r.err_msg, frag)))
+        printf("# err_msg: %s\n", r.err_msg ? r.err_msg : "(null)");
+    snprintf(n, sizeof n, "%s: says to run claude", what);
+    ok(r.err_msg && strstr(r.err_msg, "run `claude` to log in"), n);
+    snprintf(n, sizeof n, "%s: no request made", what);
+    is_int(n_requests(), 0, n);
+    no_secrets(&r, what);
+    collect_result_free(&r);
+}
+
+static void t_credentials(void)
+{
+    check_creds("creds_expired.json", "expired at 2026-03-10T22:00:00Z",
+                "expired token");
+    check_creds("creds_no_expiry.json", "no expiresAt", "missing expiresAt");
+    check_creds("creds_mcp_only.json", "holds no Claude login",
+                "mcpOAuth only");
+    check_creds("creds_setup_token.json", "user:profile",
+                "setup-token scope");
+    check_creds("creds_truncated.json", "not a Claude Code credentials file",
+                "truncated credentials");
+    check_creds("does_not_exist.json", "no Claude Code credentials at",
+                "missing file");
+}
+
+static void t_default_path_and_config(void)
+{
+    char home[] = "/tmp/meterd-ao-home-XXXXXX";
+    ok(mkdtemp(home) != NULL, "temp HOME");
+    char *dir = xasprintf("%s/.claude", home);
+    mkdir(dir, 0700);
+    char *cmd = xasprintf("cp %s/creds_pro.json %s/.credentials.json", fixdir,
+                          dir);
+    ok(system(cmd) == 0, "credentials copied");
+    const char *old = getenv("HOME");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("HOME", home, 1);
+    collect_result r;
+    route(200, "usage.json", NULL);
+    pt_run("anthropic_oauth", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}",
+           port);
+    is_int(r.err, MD_ERR_NONE, "default ~/.claude/.credentials.json read");
+    ok(pt_has_note(&r, "plan: pro"), "plan from the default file");
+    collect_result_free(&r);
+    if (saved)
+        setenv("HOME", saved, 1);
+    free(saved);
+    free(cmd);
+    cmd = xasprintf("rm -rf '%s'", home);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", home);
+    free(cmd);
+    free(dir);
+
+    pt_run("anthropic_oauth", &r, "{\"base_url\": \"ftp://127.0.0.1:%d\", "
+           "\"credentials_file\": \"%s/creds_max.json\"}", port, fixdir);
+    is_int(r.err, MD_ERR_CONFIG, "ftp base_url: config error");
+    collect_result_free(&r);
+    run(&r, "creds_max.json", ", \"plan\": \"platinum\"");
+    is_int(r.err, MD_ERR_CONFIG, "unknown plan option: config error");
+    collect_result_free(&r);
+}
+
+int main(void)
+{
+    pt_mock mock;
+    if (!realpath(FIX, fixdir)) {
+        printf("1..0 # SKIP no %s\n", FIX);
+        return 0;
+    }
+    port = pt_mock_start(FIX, &mock);
+    if (!port) {
+        printf("1..0 # SKIP mock server did not start\n");
+        return 0;
+    }
+    log_set_level(MD_LOG_ERROR);
+    t_normal();
+    t_enterprise();
+    t_null_windows();
+    t_strings();
+    t_new_keys();
+    t_spend_only();
+    t_headers();
+    t_errors();
+    t_credentials();
+    t_default_path_and_config();
+    pt_mock_stop(&mock);
+    return done_testing();
+}
