@@ -381,4 +381,36 @@ static PU_UNUSED int pu_check_base_url(const md_host *h, md_ctx *ctx)
     return 0;
 }
 
+
+/* pu_fail_status for providers that put their error text under another
+ * key (z.ai and Zhipu use {"code", "msg", "success"}): the string at
+ * msg_path is used when present, else whatever pu_error_message finds.
+ * Classes and Retry-After as in pu_fail_status. */
+static PU_UNUSED void pu_fail_status_path(const md_host *h, md_ctx *ctx,
+                                          const md_http_response *r,
+                                          const char *hint,
+                                          const char *msg_path)
+{
+    json_t *j = r->body && r->body_len
+                    ? json_loadb(r->body, r->body_len, 0, NULL) : NULL;
+    const char *msg = pu_str(j, msg_path);
+    if (!msg) {
+        json_decref(j);
+        pu_fail_status(h, ctx, r, hint);
+        return;
+    }
+    /* Same response, body replaced by {"message": msg}. */
+    json_t *alt = json_pack("{s:s}", "message", msg);
+    char *text = alt ? json_dumps(alt, JSON_COMPACT) : NULL;
+    md_http_response copy = *r;
+    if (text) {
+        copy.body = text;
+        copy.body_len = strlen(text);
+    }
+    pu_fail_status(h, ctx, &copy, hint);
+    free(text);
+    json_decref(alt);
+    json_decref(j);
+}
+
 #endif

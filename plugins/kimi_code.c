@@ -1,0 +1,328 @@
+/*
+ * plugins/kimi_code.c - Kimi Code (kimi.com subscription) request quotas.
+ *
+ * Source (providers catalog section 10, private endpoint, [C] CodexBar):
+ *   GET {base_url}/coding/v1/usages
+ *   {"usage": {"limit", "used", "remaining", "resetTime"},
+ *    "limits": [{"window": {"duration": int, "timeUnit":
+ *                "TIME_UNIT_MINUTE" | "TIME_UNIT_HOUR" | "TIME_UNIT_DAY"},
+ *                "detail": {"limit", "used", "remaining"?, "resetTime"}}]}
+ *   Counts are strings or numbers; the reset key is spelled resetTime,
+ *   resetAt, reset_time or reset_at, RFC 3339 with up to 9 fraction digits.
+ * Auth: "Authorization: Bearer <token>".  The token is option api_key
+ * (MD_OPT_SECRET, ${KIMI_CODE_API_KEY}) or, when that is unset, the CLI's
+ * own file credentials_file (default ~/.kimi-code/credentials/kimi-code.json)
+ * read READ-ONLY: its token is never refreshed or written.  The file's
+ * layout is not documented [U]: we accept access_token / accessToken /
+ * token / api_key at the top level or under "credentials", and an expiry
+ * in expires_at / expiresAt / expiry (epoch s or ms, or RFC 3339); an
+ * expired token is an auth error telling to sign in again with the CLI.
+ * Options: api_key, credentials_file, base_url (default
+ * https://api.kimi.com), plan (free text, shown as a note).
+ *
+ * Mapping (kind quota_window, unit requests; utilization is derived by the
+ * core from used / limit):
+ *   usage          the weekly request quota -> seven_day
+ *                  (window_seconds 604800)
+ *   limits[]       window duration x timeUnit: 300 min -> five_hour,
+ *                  10080 min -> seven_day (or seven_day_2 when "usage"
+ *                  already gave it), else window_<minutes>m; limit / used /
+ *                  remaining from detail, resets_at from its reset key.
+ *   A null or missing value stays unknown; unknown keys are ignored.
+ * Meter set: every plan -> five_hour, seven_day [C: CodexBar shows both].
+ * Errors: 401/403 auth, 429 rate_limited, other non-2xx http, unparseable
+ * bad_data.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin_util.h"
+
+#define KC_DEFAULT_URL "https://api.kimi.com"
+#define KC_PATH "/coding/v1/usages"
+#define KC_CRED_DEFAULT "~/.kimi-code/credentials/kimi-code.json"
+#define KC_RENEW "sign in again with the Kimi Code CLI (kimi login) or set api_key"
+#define KC_MAX_FILE (64 * 1024)
+
+static const md_option kc_options[] = {
+    {"api_key", MD_OPT_SECRET, 0, NULL,
+     "Kimi Code API key, e.g. ${KIMI_CODE_API_KEY} (or api_key_file)"},
+    {"credentials_file", MD_OPT_STRING, 0, KC_CRED_DEFAULT,
+     "the Kimi Code CLI's credential file (read-only), used without api_key"},
+    {"base_url", MD_OPT_STRING, 0, KC_DEFAULT_URL, "API base URL"},
+    {"plan", MD_OPT_STRING, 0, NULL, "subscription plan name (note only)"},
+    {0}
+};
+
+static int kc_check(const md_host *h, md_ctx *ctx)
+{
+    return pu_check_base_url(h, ctx);
+}
+
+/* ---- credentials ---- */
+
+/* "~/x" -> "$HOME/x" (malloc'd). */
+static char *expand_home(const char *p)
+{
+    const char *home = getenv("HOME");
+    size_t n;
+    char *out;
+    if (p[0] != '~' || p[1] != '/' || !home)
+        return strdup(p);
+    n = strlen(home) + strlen(p);
+    out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s%s", home, p + 1);
+    return out;
+}
+
+static const char *first_str(const json_t *o, const char *const *keys)
+{
+    for (size_t i = 0; keys[i]; i++)
+        if (pu_str(o, keys[i]))
+            return pu_str(o, keys[i]);
+    return NULL;
+}
+
+/* The token from the CLI's file into *out (malloc'd).  0, or -1 after
+ * failing the collection (missing file: auth; expired: auth + renew). */
+static int token_from_file(const md_host *h, md_ctx *ctx, char **out)
+{
+    static const char *const tok_keys[] = {
+        "access_token", "accessToken", "token", "api_key",
+        "credentials.access_token", "credentials.accessToken", NULL};
+    static const char *const exp_keys[] = {
+        "expires_at", "expiresAt", "expiry", "credentials.expires_at",
+        "credentials.expiresAt", NULL};
+    const char *opt = h->opt_str(ctx, "credentials_file");
+    char *path = expand_home(opt ? opt : KC_CRED_DEFAULT);
+    json_error_t err;
+    json_t *doc = path ? json_load_file(path, 0, &err) : NULL;
+    *out = NULL;
+    if (!doc) {
+        h->fail(ctx, MD_ERR_AUTH, "no api_key and no readable credentials "
+                "file %s; %s", path ? path : "?", KC_RENEW);
+        free(path);
+        return -1;
+    }
+    free(path);
+    const char *tok = first_str(doc, tok_keys);
+    if (!tok || !*tok) {
+        h->fail(ctx, MD_ERR_AUTH, "credentials file holds no token; %s", KC_RENEW);
+        json_decref(doc);
+        return -1;
+    }
+    h->add_secret(ctx, tok);
+    md_time exp = {MD_UNKNOWN, 0};
+    for (size_t i = 0; exp_keys[i] && exp.state != MD_KNOWN; i++)
+        exp = pu_time(h, ctx, doc, exp_keys[i], MD_TS_EPOCH_S_OR_MS);
+    for (size_t i = 0; exp_keys[i] && exp.state != MD_KNOWN; i++)
+        exp = pu_time(h, ctx, doc, exp_keys[i], MD_TS_RFC3339);
+    if (exp.state == MD_KNOWN && exp.epoch <= h->now(ctx)) {
+        h->fail(ctx, MD_ERR_AUTH, "the Kimi Code token in the credentials file "
+                "has expired; %s", KC_RENEW);
+        json_decref(doc);
+        return -1;
+    }
+    *out = strdup(tok);
+    json_decref(doc);
+    return *out ? 0 : -1;
+}
+
+/* ---- HTTP ---- */
+
+static int kc_get(const md_host *h, md_ctx *ctx, const char *url,
+                  const char *const *headers, json_t **json)
+{
+    md_http_request req = {0};
+    md_http_response *r = NULL;
+    req.url = url;
+    req.headers = headers;
+    *json = NULL;
+    if (h->http(ctx, &req, &r) != 0 || !r || r->status == 0) {
+        h->fail(ctx, r && r->error_class ? r->error_class : MD_ERR_NETWORK,
+                "GET %s: %s", KC_PATH, r && r->error ? r->error : "no response");
+        if (r)
+            h->http_free(r);
+        return -1;
+    }
+    if (h->abi_minor >= 1 && h->emit_rate_limits)
+        h->emit_rate_limits(ctx, (const char *const *)r->header_names,
+                            (const char *const *)r->header_values,
+                            r->n_headers, NULL, NULL);
+    int rc = -1;
+    if (r->status < 200 || r->status > 299) {
+        pu_fail_status(h, ctx, r, KC_RENEW);
+    } else {
+        json_error_t err;
+        json_t *j = json_loadb(r->body, r->body_len, 0, &err);
+        if (json_is_object(j)) {
+            h->set_raw(ctx, r->body, r->body_len);
+            *json = j;
+            rc = 0;
+        } else {
+            h->fail(ctx, MD_ERR_BAD_DATA, "GET %s: %s", KC_PATH,
+                    j ? "expected a JSON object" : err.text);
+            json_decref(j);
+        }
+    }
+    h->http_free(r);
+    return rc;
+}
+
+/* ---- payload ---- */
+
+static md_time reset_of(const md_host *h, md_ctx *ctx, const json_t *o)
+{
+    static const char *const keys[] = {"resetTime", "resetAt", "reset_time",
+                                       "reset_at"};
+    md_time t = {MD_UNKNOWN, 0};
+    for (size_t i = 0; i < 4 && t.state != MD_KNOWN; i++)
+        t = pu_time(h, ctx, o, keys[i], MD_TS_AUTO);
+    return t;
+}
+
+/* Minutes of a limits[].window; -1 when unknown. */
+static long window_minutes(const md_host *h, const json_t *w)
+{
+    md_num d = pu_num(h, w, "duration");
+    const char *u = pu_str(w, "timeUnit");
+    if (d.state != MD_KNOWN || !u)
+        return -1;
+    if (strcmp(u, "TIME_UNIT_MINUTE") == 0)
+        return (long)d.value;
+    if (strcmp(u, "TIME_UNIT_HOUR") == 0)
+        return (long)(d.value * 60);
+    if (strcmp(u, "TIME_UNIT_DAY") == 0)
+        return (long)(d.value * 1440);
+    return -1;
+}
+
+static void emit_counts(const md_host *h, md_ctx *ctx, const json_t *o,
+                        const char *id, long minutes)
+{
+    md_metric m = {0};
+    char label[64];
+    snprintf(label, sizeof label, "Kimi Code %s", id);
+    m.id = id;
+    m.label = label;
+    m.kind = "quota_window";
+    m.unit = "requests";
+    m.limit = pu_num(h, o, "limit");
+    m.used = pu_num(h, o, "used");
+    m.remaining = pu_num(h, o, "remaining");
+    if (minutes > 0)
+        m.window_seconds = MD_NUM(minutes * 60.0);
+    m.resets_at = reset_of(h, ctx, o);
+    MD_EMIT(h, ctx, &m);
+}
+
+static void parse(const md_host *h, md_ctx *ctx, const json_t *doc)
+{
+    int have_week = 0;
+    size_t i;
+    json_t *e;
+    json_t *usage = json_object_get(doc, "usage");
+    if (json_is_object(usage)) {
+        emit_counts(h, ctx, usage, "seven_day", 10080);
+        have_week = 1;
+    }
+    json_array_foreach(json_object_get(doc, "limits"), i, e) {
+        char id[48];
+        long mins = window_minutes(h, json_object_get(e, "window"));
+        json_t *detail = json_object_get(e, "detail");
+        if (!json_is_object(detail)) {
+            h->note(ctx, "limits[%zu] has no detail; skipped", i);
+            continue;
+        }
+        if (mins == 300)
+            snprintf(id, sizeof id, "five_hour");
+        else if (mins == 10080)
+            snprintf(id, sizeof id, have_week ? "seven_day_2" : "seven_day");
+        else if (mins > 0)
+            snprintf(id, sizeof id, "window_%ldm", mins);
+        else
+            snprintf(id, sizeof id, "window_%zu", i);
+        emit_counts(h, ctx, detail, id, mins);
+    }
+}
+
+static void expect_meters(const md_host *h, md_ctx *ctx)
+{
+    const char *plan = h->opt_str(ctx, "plan");
+    static const struct { const char *id; double win; } set[] = {
+        {"five_hour", 18000}, {"seven_day", 604800}};
+    if (plan && *plan)
+        h->note(ctx, "plan: %.40s", plan);
+    if (h->abi_minor < 1 || !h->expect_metric)
+        return;
+    for (size_t i = 0; i < 2; i++) {
+        md_metric m = {0};
+        char note[128];
+        m.id = set[i].id;
+        m.kind = "quota_window";
+        m.unit = "requests";
+        m.window_seconds = MD_NUM(set[i].win);
+        snprintf(note, sizeof note, "Kimi Code plans have %s; the provider "
+                 "did not report it", set[i].id);
+        MD_EXPECT(h, ctx, &m, note);
+    }
+}
+
+static int kc_collect(const md_host *h, md_ctx *ctx, void *state)
+{
+    (void)state;
+    if (kc_check(h, ctx) != 0)
+        return -1;
+    const char *key = h->opt_str(ctx, "api_key");
+    char *tok = NULL;
+    if (key && *key) {
+        h->add_secret(ctx, key);
+        tok = strdup(key);
+    } else if (token_from_file(h, ctx, &tok) != 0) {
+        return -1;
+    }
+    size_t alen = (tok ? strlen(tok) : 0) + sizeof "Authorization: Bearer ";
+    char *auth = malloc(alen);
+    char *url = pu_url(h, ctx, KC_PATH);
+    json_t *doc = NULL;
+    int rc = -1;
+    if (!tok || !auth || !url) {
+        h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+    } else {
+        snprintf(auth, alen, "Authorization: Bearer %s", tok);
+        const char *headers[] = {auth, "Accept: application/json", NULL};
+        expect_meters(h, ctx);
+        if (kc_get(h, ctx, url, headers, &doc) == 0) {
+            parse(h, ctx, doc);
+            rc = 0;
+        }
+        memset(auth, 0, alen);
+    }
+    if (tok)
+        memset(tok, 0, strlen(tok));
+    json_decref(doc);
+    free(tok);
+    free(auth);
+    free(url);
+    return rc;
+}
+
+static const md_plugin kc_plugin = {
+    MD_PLUGIN_HEADER,
+    "kimi_code",
+    "0.1.0",
+    "Kimi Code subscription request quotas (coding/v1/usages)",
+    "api",
+    kc_options,
+    kc_check,
+    NULL,
+    kc_collect,
+    NULL,
+    0, /* default_interval_ms: the global interval */
+    0, /* min_interval_ms */
+};
+
+MD_PLUGIN_DEFINE(kc_plugin)

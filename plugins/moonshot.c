@@ -1,0 +1,207 @@
+/*
+ * plugins/moonshot.c - Moonshot / Kimi Open Platform account balance.
+ *
+ * Source (providers catalog section 10, [C] CodexBar):
+ *   GET {base_url}/v1/users/me/balance
+ *   {"code": 0, "data": {"available_balance": float,
+ *    "voucher_balance": float, "cash_balance": float}, "scode": "0x0",
+ *    "status": true}
+ *   code != 0 or status == false is an error even on HTTP 200.
+ * Auth: "Authorization: Bearer <api_key>" (option api_key, MD_OPT_SECRET,
+ * ${MOONSHOT_API_KEY}).  No key: auth error, no request.
+ * Options: api_key, base_url (default https://api.moonshot.ai; China:
+ * https://api.moonshot.cn), currency (default: usd for .ai, cny when
+ * base_url names moonshot.cn [U: the catalog presumes this]).
+ *
+ * Mapping (major units):
+ *   balance_<currency>  kind credits, unit <currency>,
+ *                       remaining = available_balance; used and limit are
+ *                       unknown (a prepaid balance has no allowance).
+ *   voucher_balance and cash_balance go into a note; cash_balance may be
+ *   negative (a deficit), which a metric could not carry.
+ * Errors: OpenAI-style {"error": {"message", "type"}}; 401/403 auth, 429
+ * rate_limited, other non-2xx http, unparseable bad_data.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+
+#include "plugin_util.h"
+
+#define MS_DEFAULT_URL "https://api.moonshot.ai"
+#define MS_PATH "/v1/users/me/balance"
+#define MS_HINT "check api_key (MOONSHOT_API_KEY)"
+
+static const md_option ms_options[] = {
+    {"api_key", MD_OPT_SECRET, 0, NULL,
+     "Moonshot API key, e.g. ${MOONSHOT_API_KEY} (or api_key_file)"},
+    {"base_url", MD_OPT_STRING, 0, MS_DEFAULT_URL,
+     "API base URL (China: https://api.moonshot.cn)"},
+    {"currency", MD_OPT_STRING, 0, NULL,
+     "balance currency (default usd, cny for api.moonshot.cn)"},
+    {0}
+};
+
+static int ms_check(const md_host *h, md_ctx *ctx)
+{
+    const char *c = h->opt_str(ctx, "currency");
+    if (c) {
+        size_t n = strlen(c);
+        int ok = n > 0 && n <= 8;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = isalpha((unsigned char)c[i]) != 0;
+        if (!ok) {
+            h->fail(ctx, MD_ERR_CONFIG, "currency: expected a code such as usd");
+            return -1;
+        }
+    }
+    return pu_check_base_url(h, ctx);
+}
+
+static int ms_get(const md_host *h, md_ctx *ctx, const char *url,
+                  const char *const *headers, json_t **json)
+{
+    md_http_request req = {0};
+    md_http_response *r = NULL;
+    req.url = url;
+    req.headers = headers;
+    *json = NULL;
+    if (h->http(ctx, &req, &r) != 0 || !r || r->status == 0) {
+        h->fail(ctx, r && r->error_class ? r->error_class : MD_ERR_NETWORK,
+                "GET %s: %s", MS_PATH, r && r->error ? r->error : "no response");
+        if (r)
+            h->http_free(r);
+        return -1;
+    }
+    if (h->abi_minor >= 1 && h->emit_rate_limits)
+        h->emit_rate_limits(ctx, (const char *const *)r->header_names,
+                            (const char *const *)r->header_values,
+                            r->n_headers, NULL, NULL);
+    int rc = -1;
+    if (r->status < 200 || r->status > 299) {
+        pu_fail_status(h, ctx, r, MS_HINT);
+    } else {
+        json_error_t err;
+        json_t *j = json_loadb(r->body, r->body_len, 0, &err);
+        if (json_is_object(j)) {
+            h->set_raw(ctx, r->body, r->body_len);
+            *json = j;
+            rc = 0;
+        } else {
+            h->fail(ctx, MD_ERR_BAD_DATA, "GET %s: %s", MS_PATH,
+                    j ? "expected a JSON object" : err.text);
+            json_decref(j);
+        }
+    }
+    h->http_free(r);
+    return rc;
+}
+
+/* Lower-case currency: the option, else from the host name. */
+static void currency(const md_host *h, md_ctx *ctx, char *out, size_t len)
+{
+    const char *c = h->opt_str(ctx, "currency");
+    const char *base = h->opt_str(ctx, "base_url");
+    size_t i;
+    if (!c || !*c)
+        c = base && strstr(base, "moonshot.cn") ? "cny" : "usd";
+    for (i = 0; c[i] && i + 1 < len; i++)
+        out[i] = (char)tolower((unsigned char)c[i]);
+    out[i] = '\0';
+}
+
+static void amount_text(md_num v, char *buf, size_t len)
+{
+    if (v.state == MD_KNOWN)
+        snprintf(buf, len, "%.4f", v.value);
+    else
+        snprintf(buf, len, "unknown");
+}
+
+static int parse(const md_host *h, md_ctx *ctx, const json_t *doc)
+{
+    md_num code = pu_num(h, doc, "code");
+    if (pu_bool(doc, "status") == 0 || (code.state == MD_KNOWN && code.value != 0)) {
+        const char *msg = pu_str(doc, "error.message");
+        if (!msg)
+            msg = pu_str(doc, "message");
+        h->fail(ctx, MD_ERR_HTTP, "Moonshot error code %.0f%s%.200s",
+                code.state == MD_KNOWN ? code.value : -1.0, msg ? ": " : "",
+                msg ? msg : "");
+        return -1;
+    }
+    char cur[12], id[32], label[64];
+    currency(h, ctx, cur, sizeof cur);
+    snprintf(id, sizeof id, "balance_%s", cur);
+    snprintf(label, sizeof label, "Moonshot balance (%s)", cur);
+    md_metric m = {0};
+    m.id = id;
+    m.label = label;
+    m.kind = "credits";
+    m.unit = cur;
+    json_t *data = json_object_get(doc, "data");
+    md_num avail = pu_num_ex(h, json_object_get(data, "available_balance"), 1);
+    if (avail.state == MD_KNOWN && avail.value < 0) {
+        h->note(ctx, "available balance is negative (%.4f): no credit left",
+                avail.value);
+        avail = MD_NUM(0);
+    }
+    m.remaining = avail;
+    MD_EMIT(h, ctx, &m);
+    char a[32], v[32], c[32];
+    amount_text(avail, a, sizeof a);
+    amount_text(pu_num(h, data, "voucher_balance"), v, sizeof v);
+    amount_text(pu_num_ex(h, json_object_get(data, "cash_balance"), 1), c, sizeof c);
+    h->note(ctx, "available %s = voucher %s + cash %s (%s)", a, v, c, cur);
+    return 0;
+}
+
+static int ms_collect(const md_host *h, md_ctx *ctx, void *state)
+{
+    (void)state;
+    if (ms_check(h, ctx) != 0)
+        return -1;
+    const char *key = h->opt_str(ctx, "api_key");
+    if (!key || !*key) {
+        h->fail(ctx, MD_ERR_AUTH, "no api_key configured: set api_key: "
+                "${MOONSHOT_API_KEY} or api_key_file");
+        return -1;
+    }
+    h->add_secret(ctx, key);
+    size_t alen = strlen(key) + sizeof "Authorization: Bearer ";
+    char *auth = malloc(alen);
+    char *url = pu_url(h, ctx, MS_PATH);
+    json_t *doc = NULL;
+    int rc = -1;
+    if (!auth || !url) {
+        h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+    } else {
+        snprintf(auth, alen, "Authorization: Bearer %s", key);
+        const char *headers[] = {auth, "Accept: application/json", NULL};
+        if (ms_get(h, ctx, url, headers, &doc) == 0)
+            rc = parse(h, ctx, doc);
+        memset(auth, 0, alen);
+    }
+    json_decref(doc);
+    free(auth);
+    free(url);
+    return rc;
+}
+
+static const md_plugin ms_plugin = {
+    MD_PLUGIN_HEADER,
+    "moonshot",
+    "0.1.0",
+    "Moonshot / Kimi Open Platform account balance (users/me/balance)",
+    "api",
+    ms_options,
+    ms_check,
+    NULL,
+    ms_collect,
+    NULL,
+    0, /* default_interval_ms: the global interval */
+    0, /* min_interval_ms */
+};
+
+MD_PLUGIN_DEFINE(ms_plugin)

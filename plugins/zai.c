@@ -1,0 +1,361 @@
+/*
+ * plugins/zai.c - z.ai / GLM Coding Plan quota windows.
+ *
+ * Source (providers catalog section 10, private endpoint, [C] CodexBar):
+ *   GET {base_url}/api/monitor/usage/quota/limit
+ *   {"code": 200, "msg": "success", "success": true,
+ *    "data": {"planName"?: "Pro",
+ *             "limits": [{"type": "TOKENS_LIMIT" | "TIME_LIMIT" |
+ *                                 "CREDIT_LIMIT" | <new>,
+ *                         "unit": 1 day | 3 hour | 5 minute | 6 week,
+ *                         "number": <window length in units>,
+ *                         "percentage": <0-100 used>,
+ *                         "nextResetTime"?: <epoch ms>,
+ *                         "usage"?: <total quota>, "currentValue"?: <used>,
+ *                         "remaining"?, "usageDetails"?: [{modelCode,
+ *                         usage}]}]}}
+ *   success != true or code != 200 is an error even on HTTP 200.
+ * Auth: "Authorization: Bearer <api_key>" (option api_key, MD_OPT_SECRET,
+ * e.g. ${Z_AI_API_KEY}; China: base_url https://open.bigmodel.cn with
+ * ${BIGMODEL_API_KEY}).  No key: auth error, no request.
+ * Options: api_key, base_url (default https://api.z.ai), plan (lite, pro,
+ * max; default: data.planName).
+ *
+ * Mapping (every entry becomes kind quota_window; nothing is dropped):
+ *   TOKENS_LIMIT  by window length: 5 h -> five_hour, 1 week -> seven_day,
+ *                 else window_<minutes>m; unit percent,
+ *                 utilization = percentage (already 0-100 used),
+ *                 window_seconds = number x unit, resets_at = nextResetTime.
+ *   TIME_LIMIT    the MCP / tool-call quota.  unit 5 / number 1 is a
+ *                 *monthly* marker [C], not a one-minute window ->
+ *                 mcp_monthly (window_seconds unknown: months differ);
+ *                 other lengths -> mcp_window_<minutes>m.  unit requests:
+ *                 limit = usage, used = max(usage - remaining,
+ *                 currentValue), remaining = remaining, utilization =
+ *                 percentage; usageDetails go into a note.
+ *   other types   (CREDIT_LIMIT, anything new) carried through as
+ *                 <type lower-cased>_<minutes>m with the same fields
+ *                 (unit percent when only a percentage is given).
+ *   A null entry, or a field that is null / missing, stays unknown.
+ * Meter sets (plan from the option or data.planName, lower-cased):
+ *   lite, pro, max -> five_hour, seven_day, mcp_monthly [U: plan contents
+ *   are not documented]; no plan -> five_hour; another plan -> none.
+ * Errors: {"code", "msg", "success"} (HTTP or body code); 401/403 auth,
+ * 429 rate_limited, other non-2xx http, unparseable bad_data.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+
+#include "plugin_util.h"
+
+#define ZAI_DEFAULT_URL "https://api.z.ai"
+#define ZAI_PATH "/api/monitor/usage/quota/limit"
+#define ZAI_HINT "check api_key (Z_AI_API_KEY); keys come from z.ai's API key page"
+#define ZAI_MAX_IDS 32
+
+static const md_option zai_options[] = {
+    {"api_key", MD_OPT_SECRET, 0, NULL,
+     "z.ai API key, e.g. ${Z_AI_API_KEY} (or api_key_file)"},
+    {"base_url", MD_OPT_STRING, 0, ZAI_DEFAULT_URL,
+     "API base URL (China: https://open.bigmodel.cn)"},
+    {"plan", MD_OPT_STRING, 0, NULL,
+     "coding plan (lite, pro, max); default: detected from planName"},
+    {0}
+};
+
+static int zai_check(const md_host *h, md_ctx *ctx)
+{
+    return pu_check_base_url(h, ctx);
+}
+
+/* GET url: every response's headers go to emit_rate_limits; non-2xx fails
+ * through pu_fail_status; a 2xx must be a JSON object (new reference). */
+static int zai_get(const md_host *h, md_ctx *ctx, const char *url,
+                   const char *const *headers, json_t **json)
+{
+    md_http_request req = {0};
+    md_http_response *r = NULL;
+    req.url = url;
+    req.headers = headers;
+    *json = NULL;
+    if (h->http(ctx, &req, &r) != 0 || !r || r->status == 0) {
+        h->fail(ctx, r && r->error_class ? r->error_class : MD_ERR_NETWORK,
+                "GET %s: %s", ZAI_PATH, r && r->error ? r->error : "no response");
+        if (r)
+            h->http_free(r);
+        return -1;
+    }
+    if (h->abi_minor >= 1 && h->emit_rate_limits)
+        h->emit_rate_limits(ctx, (const char *const *)r->header_names,
+                            (const char *const *)r->header_values,
+                            r->n_headers, NULL, NULL);
+    int rc = -1;
+    if (r->status < 200 || r->status > 299) {
+        pu_fail_status_path(h, ctx, r, ZAI_HINT, "msg");
+    } else {
+        json_error_t err;
+        json_t *j = json_loadb(r->body, r->body_len, 0, &err);
+        if (json_is_object(j)) {
+            h->set_raw(ctx, r->body, r->body_len);
+            *json = j;
+            rc = 0;
+        } else {
+            h->fail(ctx, MD_ERR_BAD_DATA, "GET %s: %s", ZAI_PATH,
+                    j ? "expected a JSON object" : err.text);
+            json_decref(j);
+        }
+    }
+    h->http_free(r);
+    return rc;
+}
+
+/* The envelope's own status: success must be true and code 200. */
+static int envelope_ok(const md_host *h, md_ctx *ctx, const json_t *doc)
+{
+    md_num code = pu_num(h, doc, "code");
+    int success = pu_bool(doc, "success");
+    if (success != 0 && (code.state != MD_KNOWN || code.value == 200))
+        return 0;
+    const char *msg = pu_str(doc, "msg");
+    long c = code.state == MD_KNOWN ? (long)code.value : 0;
+    md_error cls = c == 401 || c == 403 ? MD_ERR_AUTH
+                   : c == 429           ? MD_ERR_RATE_LIMITED
+                                        : MD_ERR_HTTP;
+    h->fail(ctx, cls, "z.ai error code %ld%s%.200s%s%s", c, msg ? ": " : "",
+            msg ? msg : "", cls == MD_ERR_AUTH ? "; " : "",
+            cls == MD_ERR_AUTH ? ZAI_HINT : "");
+    return -1;
+}
+
+/* Window length in seconds from unit code and count; unknown otherwise. */
+static md_num window_len(const md_host *h, const json_t *e)
+{
+    static const struct { int code; double secs; } units[] = {
+        {1, 86400}, {3, 3600}, {5, 60}, {6, 604800}};
+    md_num u = pu_num(h, e, "unit"), n = pu_num(h, e, "number");
+    if (u.state != MD_KNOWN || n.state != MD_KNOWN || n.value <= 0)
+        return (md_num){MD_UNKNOWN, 0};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if ((int)u.value == units[i].code)
+            return MD_NUM(units[i].secs * n.value);
+    return (md_num){MD_UNKNOWN, 0};
+}
+
+/* Metric id for one entry (see the mapping above). */
+static void entry_id(const char *type, md_num win, char *id, size_t len)
+{
+    long mins = win.state == MD_KNOWN ? (long)(win.value / 60) : -1;
+    if (strcmp(type, "TOKENS_LIMIT") == 0) {
+        if (mins == 300)
+            snprintf(id, len, "five_hour");
+        else if (mins == 10080)
+            snprintf(id, len, "seven_day");
+        else if (mins > 0)
+            snprintf(id, len, "window_%ldm", mins);
+        else
+            snprintf(id, len, "tokens_window");
+    } else if (strcmp(type, "TIME_LIMIT") == 0) {
+        if (mins == 1)
+            snprintf(id, len, "mcp_monthly");
+        else if (mins > 0)
+            snprintf(id, len, "mcp_window_%ldm", mins);
+        else
+            snprintf(id, len, "mcp_window");
+    } else {
+        size_t o = 0;
+        for (const char *p = type; *p && o + 1 < len - 16; p++)
+            id[o++] = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p)
+                                                  : '_';
+        id[o] = '\0';
+        if (mins > 0)
+            snprintf(id + o, len - o, "_%ldm", mins);
+    }
+}
+
+/* "search-prime 210, web-reader 14" */
+static void details_note(const md_host *h, md_ctx *ctx, const char *id,
+                         const json_t *details)
+{
+    char buf[256];
+    size_t o = 0, i;
+    json_t *d;
+    buf[0] = '\0';
+    json_array_foreach(details, i, d) {
+        const char *model = pu_str(d, "modelCode");
+        md_num u = pu_num(h, d, "usage");
+        if (!model || o >= sizeof buf - 1)
+            continue;
+        int w = u.state == MD_KNOWN
+                    ? snprintf(buf + o, sizeof buf - o, "%s%.40s %.0f",
+                               o ? ", " : "", model, u.value)
+                    : snprintf(buf + o, sizeof buf - o, "%s%.40s unknown",
+                               o ? ", " : "", model);
+        o += w > 0 ? (size_t)w : 0;
+    }
+    if (buf[0])
+        h->note(ctx, "%s usage by tool: %s", id, buf);
+}
+
+static void emit_entry(const md_host *h, md_ctx *ctx, const json_t *e,
+                       char ids[][64], size_t *n_ids)
+{
+    const char *type = pu_str(e, "type");
+    md_metric m = {0};
+    char id[64], label[96];
+    if (!type)
+        type = "UNKNOWN_LIMIT";
+    m.window_seconds = window_len(h, e);
+    entry_id(type, m.window_seconds, id, sizeof id);
+    for (size_t i = 0; i < *n_ids; i++)   /* two windows of one length */
+        if (strcmp(ids[i], id) == 0)
+            snprintf(id + strlen(id), sizeof id - strlen(id), "_%zu", *n_ids);
+    if (*n_ids < ZAI_MAX_IDS)
+        snprintf(ids[(*n_ids)++], 64, "%s", id);
+    if (strcmp(id, "mcp_monthly") == 0)
+        m.window_seconds = (md_num){MD_UNKNOWN, 0};   /* a month, not 1 min */
+    md_num total = pu_num(h, e, "usage"), cur = pu_num(h, e, "currentValue");
+    m.remaining = pu_num(h, e, "remaining");
+    m.limit = total;
+    m.used = pu_sub(total, m.remaining);
+    if (cur.state == MD_KNOWN &&
+        (m.used.state != MD_KNOWN || cur.value > m.used.value))
+        m.used = cur;
+    m.utilization = pu_num(h, e, "percentage");
+    m.resets_at = pu_time(h, ctx, e, "nextResetTime", MD_TS_EPOCH_MS);
+    int counts = total.state == MD_KNOWN || cur.state == MD_KNOWN ||
+                 m.remaining.state == MD_KNOWN;
+    m.unit = strcmp(type, "TIME_LIMIT") == 0 ? "requests"
+             : counts                        ? NULL
+                                             : "percent";
+    snprintf(label, sizeof label, "z.ai %s (%s)", id, type);
+    m.id = id;
+    m.label = label;
+    m.kind = "quota_window";
+    MD_EMIT(h, ctx, &m);
+    json_t *details = json_object_get(e, "usageDetails");
+    if (json_is_array(details))
+        details_note(h, ctx, id, details);
+}
+
+/* The plan's meter set, declared through expect_metric. */
+static void expect_plan(const md_host *h, md_ctx *ctx, const char *plan)
+{
+    static const struct { const char *id; const char *unit; double win; }
+        all[] = {{"five_hour", "percent", 18000},
+                 {"seven_day", "percent", 604800},
+                 {"mcp_monthly", "requests", 0}};
+    size_t n = 0;
+    if (!plan)
+        n = 1;
+    else if (!strcmp(plan, "lite") || !strcmp(plan, "pro") || !strcmp(plan, "max"))
+        n = 3;
+    else
+        h->note(ctx, "plan '%.40s' has no known meter set", plan);
+    if (h->abi_minor < 1 || !h->expect_metric)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        md_metric m = {0};
+        char note[160];
+        m.id = all[i].id;
+        m.kind = "quota_window";
+        m.unit = all[i].unit;
+        if (all[i].win > 0)
+            m.window_seconds = MD_NUM(all[i].win);
+        snprintf(note, sizeof note, "plan %s expects %s; the provider did "
+                 "not report it", plan ? plan : "(unknown)", all[i].id);
+        MD_EXPECT(h, ctx, &m, note);
+    }
+}
+
+/* Option plan, else data.planName; lower-cased into buf, or NULL. */
+static const char *find_plan(const md_host *h, md_ctx *ctx, const json_t *doc,
+                             char *buf, size_t len)
+{
+    const char *p = h->opt_str(ctx, "plan");
+    if (!p || !*p)
+        p = pu_str(doc, "data.planName");
+    if (!p || !*p)
+        return NULL;
+    size_t i;
+    for (i = 0; p[i] && i + 1 < len; i++)
+        buf[i] = (char)tolower((unsigned char)p[i]);
+    buf[i] = '\0';
+    return buf;
+}
+
+static int parse(const md_host *h, md_ctx *ctx, const json_t *doc)
+{
+    char planbuf[48];
+    char ids[ZAI_MAX_IDS][64];
+    size_t n_ids = 0, i;
+    json_t *e;
+    if (envelope_ok(h, ctx, doc) != 0)
+        return -1;
+    const char *plan = find_plan(h, ctx, doc, planbuf, sizeof planbuf);
+    if (plan)
+        h->note(ctx, "plan: %s", plan);
+    expect_plan(h, ctx, plan);
+    json_t *limits = pu_path(doc, "data.limits");
+    if (!json_is_array(limits)) {
+        h->note(ctx, "no limits reported");
+        return 0;
+    }
+    json_array_foreach(limits, i, e) {
+        if (json_is_object(e))
+            emit_entry(h, ctx, e, ids, &n_ids);
+        else
+            h->note(ctx, "limits[%zu] is not an object; skipped", i);
+    }
+    return 0;
+}
+
+static int zai_collect(const md_host *h, md_ctx *ctx, void *state)
+{
+    (void)state;
+    if (zai_check(h, ctx) != 0)
+        return -1;
+    const char *key = h->opt_str(ctx, "api_key");
+    if (!key || !*key) {
+        h->fail(ctx, MD_ERR_AUTH, "no api_key configured: set api_key: "
+                "${Z_AI_API_KEY} or api_key_file");
+        return -1;
+    }
+    h->add_secret(ctx, key);
+    size_t alen = strlen(key) + sizeof "Authorization: Bearer ";
+    char *auth = malloc(alen);
+    char *url = pu_url(h, ctx, ZAI_PATH);
+    json_t *doc = NULL;
+    int rc = -1;
+    if (!auth || !url) {
+        h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+    } else {
+        snprintf(auth, alen, "Authorization: Bearer %s", key);
+        const char *headers[] = {auth, "Accept: application/json", NULL};
+        if (zai_get(h, ctx, url, headers, &doc) == 0)
+            rc = parse(h, ctx, doc);
+        memset(auth, 0, alen);
+    }
+    json_decref(doc);
+    free(auth);
+    free(url);
+    return rc;
+}
+
+static const md_plugin zai_plugin = {
+    MD_PLUGIN_HEADER,
+    "zai",
+    "0.1.0",
+    "z.ai / GLM Coding Plan quota windows (monitor/usage/quota/limit)",
+    "api",
+    zai_options,
+    zai_check,
+    NULL,
+    zai_collect,
+    NULL,
+    0, /* default_interval_ms: the global interval */
+    0, /* min_interval_ms */
+};
+
+MD_PLUGIN_DEFINE(zai_plugin)

@@ -1,0 +1,202 @@
+/* t/unit/plugin_moonshot.c - the moonshot plugin through the real host
+ * (run_job) against t/mock/mockprov serving t/fixtures/moonshot. */
+#include "tap.h"
+#include "plugtest.h"
+
+#define KEY "sk-moonshot-testkey0123456789NOPQ"
+#define PATH "/v1/users/me/balance"
+#define ROUTE(file) "[{\"path\": \"" PATH "\", \"body_file\": \"" file "\"}]"
+#define EROUTE(status, file) "[{\"path\": \"" PATH "\", \"status\": " #status ", \"body_file\": \"" file "\"}]"
+
+static int port;
+
+/* ---- helpers ---- */
+
+static size_t grow(char *p, size_t s, size_t n, void *u)
+{
+    char **buf = u;
+    size_t old = *buf ? strlen(*buf) : 0;
+    char *nb = realloc(*buf, old + s * n + 1);
+    if (!nb)
+        return 0;
+    memcpy(nb + old, p, s * n);
+    nb[old + s * n] = '\0';
+    *buf = nb;
+    return s * n;
+}
+
+/* The mock's request log (new reference). */
+static json_t *requests(void)
+{
+    char url[96], *body = NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, grow);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    json_t *j = body ? json_loads(body, 0, NULL) : NULL;
+    free(body);
+    return j ? j : json_array();
+}
+
+static void routes(const char *json)
+{
+    if (pt_mock_routes(port, json) != 200)
+        printf("# could not set routes: %s\n", json);
+    pt_mock_post(port, "/_mock/reset", "");
+}
+
+static void run(collect_result *r, const char *extra)
+{
+    pt_run("moonshot", r,
+           "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY
+           "\"%s}", port, extra ? extra : "");
+}
+
+static const metric *need(const collect_result *r, const char *id)
+{
+    const metric *m = pt_metric(r, id);
+    static metric empty;
+    if (!m)
+        printf("# metric %s missing\n", id);
+    return m ? m : &empty;
+}
+
+/* The key never appears in the error, notes or raw payload. */
+static int no_secret(const collect_result *r)
+{
+    if (r->err_msg && strstr(r->err_msg, KEY))
+        return 0;
+    if (r->raw_json && strstr(r->raw_json, KEY))
+        return 0;
+    for (size_t i = 0; i < r->n_notes; i++)
+        if (strstr(r->notes[i], KEY))
+            return 0;
+    return 1;
+}
+
+
+static void test_balances(void)
+{
+    collect_result r;
+    routes(ROUTE("balance.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "normal: success");
+    const metric *m = need(&r, "balance_usd");
+    is_str(m->kind, "credits", "kind credits");
+    is_str(m->unit, "usd", "unit usd for .ai");
+    is_num(m->remaining.value, 49.58, "remaining = available_balance");
+    ok(pt_unknown(m->used) && pt_unknown(m->limit), "used/limit unknown");
+    ok(pt_has_note(&r, "available 49.5800 = voucher 50.0000 + cash -0.4200 (usd)"),
+       "breakdown note with negative cash");
+    ok(r.raw_json && strstr(r.raw_json, "available_balance"), "raw kept");
+    ok(no_secret(&r), "key not leaked");
+    json_t *req = requests();
+    is_int(json_array_size(req), 1, "one request");
+    is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
+           "Bearer ****NOPQ", "bearer auth");
+    json_decref(req);
+    collect_result_free(&r);
+
+    routes(ROUTE("balance_strings.json"));
+    run(&r, ", \"currency\": \"CNY\"");
+    is_int(r.err, MD_ERR_NONE, "strings: success");
+    m = need(&r, "balance_cny");
+    is_num(m->remaining.value, 12.5, "string balance");
+    is_str(m->unit, "cny", "currency option lower-cased");
+    collect_result_free(&r);
+
+    routes(ROUTE("balance_nulls.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "nulls: success");
+    ok(pt_unknown(need(&r, "balance_usd")->remaining), "null balance unknown, not 0");
+    ok(pt_has_note(&r, "available unknown = voucher 5.0000 + cash unknown"), "unknown in note");
+    collect_result_free(&r);
+
+    routes(ROUTE("balance_unknown_keys.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "unknown keys: success");
+    is_num(need(&r, "balance_usd")->remaining.value, 7.25, "unknown keys ignored");
+    is_int(r.n_metrics, 1, "one metric");
+    collect_result_free(&r);
+}
+
+static void run_error(const char *route_json, md_error want, const char *msg,
+                      const char *name)
+{
+    collect_result r;
+    routes(route_json);
+    run(&r, NULL);
+    char label[160];
+    snprintf(label, sizeof label, "%s: error class", name);
+    is_int(r.err, want, label);
+    snprintf(label, sizeof label, "%s: message has '%s'", name, msg);
+    ok(r.err_msg && strstr(r.err_msg, msg), label);
+    if (r.err_msg && !strstr(r.err_msg, msg))
+        printf("#   err_msg: %s\n", r.err_msg);
+    snprintf(label, sizeof label, "%s: no metrics, no secret", name);
+    ok(r.n_metrics == 0 && no_secret(&r), label);
+    collect_result_free(&r);
+}
+
+static void test_errors(void)
+{
+    run_error(EROUTE(401, "error_401.json"), MD_ERR_AUTH,
+              "HTTP 401: Invalid Authentication; check api_key", "401");
+    run_error(EROUTE(403, "error_403.json"), MD_ERR_AUTH, "HTTP 403: permission denied", "403");
+    run_error(EROUTE(500, "error_500.json"), MD_ERR_HTTP, "HTTP 500: server is busy", "500");
+    run_error(EROUTE(500, "error.html"), MD_ERR_HTTP, "HTTP 500: 500 Internal Server Error", "HTML 500");
+    run_error(ROUTE("error.html"), MD_ERR_BAD_DATA, PATH, "HTML with 200");
+    run_error(ROUTE("truncated.json"), MD_ERR_BAD_DATA, PATH, "truncated JSON");
+    run_error(ROUTE("body_error.json"), MD_ERR_HTTP, "Moonshot error code 5: account suspended",
+              "status false on HTTP 200");
+    collect_result r;
+    routes("[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
+           " \"headers\": {\"Retry-After\": \"5\"}}]");
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
+    ok(r.retry_after > 4 && r.retry_after <= 5, "429: Retry-After 5");
+    collect_result_free(&r);
+    routes(EROUTE(429, "error_429.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_RATE_LIMITED, "429 bare: rate_limited");
+    ok(r.retry_after < 0, "429 bare: no retry-after");
+    collect_result_free(&r);
+}
+
+static void test_config(void)
+{
+    collect_result r;
+    routes(ROUTE("balance.json"));
+    pt_run("moonshot", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
+    ok(r.err_msg && strstr(r.err_msg, "MOONSHOT_API_KEY"), "no api_key: says how");
+    json_t *req = requests();
+    is_int(json_array_size(req), 0, "no api_key: no request");
+    json_decref(req);
+    collect_result_free(&r);
+    run(&r, ", \"currency\": \"u$d\"");
+    is_int(r.err, MD_ERR_CONFIG, "bad currency: config");
+    collect_result_free(&r);
+    pt_run("moonshot", &r, "{\"base_url\": \"api.moonshot.cn\", \"api_key\": \"" KEY "\"}");
+    is_int(r.err, MD_ERR_CONFIG, "base_url without scheme: config");
+    collect_result_free(&r);
+}
+
+int main(void)
+{
+    pt_mock mock;
+    port = pt_mock_start("t/fixtures/moonshot", &mock);
+    if (!port) {
+        printf("1..0 # SKIP mock server did not start\n");
+        return 0;
+    }
+    test_balances();
+    test_errors();
+    test_config();
+    pt_mock_stop(&mock);
+    return done_testing();
+}

@@ -1,0 +1,323 @@
+/* t/unit/plugin_zai.c - the zai plugin through the real host (run_job)
+ * against t/mock/mockprov serving t/fixtures/zai. */
+#include "tap.h"
+#include "plugtest.h"
+
+#define KEY "zai-testkey.0123456789abcdefQRST"
+#define PATH "/api/monitor/usage/quota/limit"
+#define ROUTE(file) "[{\"path\": \"" PATH "\", \"body_file\": \"" file "\"}]"
+
+static int port;
+
+/* ---- helpers ---- */
+
+static size_t grow(char *p, size_t s, size_t n, void *u)
+{
+    char **buf = u;
+    size_t old = *buf ? strlen(*buf) : 0;
+    char *nb = realloc(*buf, old + s * n + 1);
+    if (!nb)
+        return 0;
+    memcpy(nb + old, p, s * n);
+    nb[old + s * n] = '\0';
+    *buf = nb;
+    return s * n;
+}
+
+/* The mock's request log (new reference). */
+static json_t *requests(void)
+{
+    char url[96], *body = NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, grow);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    json_t *j = body ? json_loads(body, 0, NULL) : NULL;
+    free(body);
+    return j ? j : json_array();
+}
+
+static void routes(const char *json)
+{
+    if (pt_mock_routes(port, json) != 200)
+        printf("# could not set routes: %s\n", json);
+    pt_mock_post(port, "/_mock/reset", "");
+}
+
+static void run(collect_result *r, const char *extra)
+{
+    pt_run("zai", r,
+           "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY
+           "\"%s}", port, extra ? extra : "");
+}
+
+static const metric *need(const collect_result *r, const char *id)
+{
+    const metric *m = pt_metric(r, id);
+    static metric empty;
+    if (!m)
+        printf("# metric %s missing\n", id);
+    return m ? m : &empty;
+}
+
+/* The key never appears in the error, notes or raw payload. */
+static int no_secret(const collect_result *r)
+{
+    if (r->err_msg && strstr(r->err_msg, KEY))
+        return 0;
+    if (r->raw_json && strstr(r->raw_json, KEY))
+        return 0;
+    for (size_t i = 0; i < r->n_notes; i++)
+        if (strstr(r->notes[i], KEY))
+            return 0;
+    return 1;
+}
+
+
+/* a metric that must be there and be a percent quota window */
+static void window_is(const collect_result *r, const char *id, double util,
+                      double win, double reset, const char *name)
+{
+    const metric *m = need(r, id);
+    char l[128];
+    snprintf(l, sizeof l, "%s: %s utilization", name, id);
+    is_num(m->utilization.value, util, l);
+    snprintf(l, sizeof l, "%s: %s window_seconds", name, id);
+    is_num(m->window_seconds.value, win, l);
+    snprintf(l, sizeof l, "%s: %s resets_at", name, id);
+    is_num(m->resets_at.epoch, reset, l);
+    snprintf(l, sizeof l, "%s: %s is a percent quota_window, counts unknown", name, id);
+    ok(m->kind && !strcmp(m->kind, "quota_window") && m->unit &&
+       !strcmp(m->unit, "percent") && pt_unknown(m->used) && pt_unknown(m->limit), l);
+}
+
+static void test_normal(void)
+{
+    collect_result r;
+    routes(ROUTE("quota_limit.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "normal: success");
+    window_is(&r, "five_hour", 25, 18000, 1773169200, "normal");
+    window_is(&r, "seven_day", 9, 604800, 1773756000, "normal");
+    const metric *m = need(&r, "mcp_monthly");
+    is_num(m->limit.value, 1000, "mcp limit = usage");
+    is_num(m->used.value, 224, "mcp used = max(usage-remaining, currentValue)");
+    is_num(m->remaining.value, 776, "mcp remaining");
+    is_num(m->utilization.value, 22, "mcp utilization = percentage");
+    is_str(m->unit, "requests", "mcp unit requests");
+    ok(pt_unknown(m->window_seconds), "monthly marker: not a 60 s window");
+    ok(pt_unknown(m->resets_at), "mcp: no nextResetTime -> unknown");
+    ok(pt_has_note(&r, "plan: pro"), "plan note");
+    ok(pt_has_note(&r, "mcp_monthly usage by tool: search-prime 210, web-reader 14"),
+       "usageDetails note");
+    ok(!pt_has_note(&r, "did not report"), "nothing missing");
+    is_int(r.n_metrics, 3, "three meters");
+    ok(r.raw_json && strstr(r.raw_json, "TOKENS_LIMIT"), "raw kept");
+    ok(no_secret(&r), "key not leaked");
+    json_t *req = requests();
+    is_int(json_array_size(req), 1, "one request");
+    is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
+           "Bearer ****QRST", "bearer auth");
+    json_decref(req);
+    collect_result_free(&r);
+}
+
+static void test_nulls(void)
+{
+    collect_result r;
+    routes(ROUTE("quota_nulls.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "nulls: success");
+    const metric *m = need(&r, "five_hour");
+    ok(pt_unknown(m->utilization), "percentage null -> unknown, not 0");
+    ok(pt_unknown(m->resets_at), "nextResetTime null -> unknown");
+    is_num(m->window_seconds.value, 18000, "window still known");
+    ok(pt_has_note(&r, "limits[1] is not an object"), "null entry noted");
+    ok(pt_has_note(&r, "plan: lite"), "plan lite");
+    m = pt_metric(&r, "seven_day");
+    ok(m && pt_unknown(m->utilization), "lite expects seven_day: present, unknown");
+    ok(m && m->window_seconds.state == MD_KNOWN && m->window_seconds.value == 604800,
+       "expected seven_day keeps its window length");
+    ok(pt_has_note(&r, "plan lite expects seven_day; the provider did not report it"),
+       "missing seven_day note");
+    ok(pt_has_note(&r, "plan lite expects mcp_monthly"), "missing mcp_monthly note");
+    m = pt_metric(&r, "mcp_monthly");
+    ok(m && pt_unknown(m->limit) && pt_unknown(m->used), "mcp_monthly unknown");
+    collect_result_free(&r);
+}
+
+static void test_strings(void)
+{
+    collect_result r;
+    routes(ROUTE("quota_strings.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "strings: success (code \"200\")");
+    window_is(&r, "five_hour", 40, 18000, 1773169200, "strings");
+    window_is(&r, "seven_day", 12.5, 604800, 1773756000, "strings");
+    const metric *m = need(&r, "mcp_monthly");
+    is_num(m->limit.value, 4000, "string usage");
+    is_num(m->used.value, 350, "string currentValue");
+    is_num(m->remaining.value, 3650, "string remaining");
+    ok(pt_has_note(&r, "plan: max"), "plan max");
+    collect_result_free(&r);
+}
+
+static void test_unknown_keys(void)
+{
+    collect_result r;
+    routes(ROUTE("quota_unknown_keys.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "unknown keys: success");
+    window_is(&r, "five_hour", 25, 18000, 1773169200, "unknown keys");
+    const metric *c = need(&r, "credit_limit_43200m");
+    is_str(c->kind, "quota_window", "CREDIT_LIMIT carried through");
+    is_num(c->limit.value, 500, "credit limit");
+    is_num(c->used.value, 120, "credit used");
+    is_num(c->utilization.value, 24, "credit utilization");
+    is_num(c->resets_at.epoch, 1775000000, "credit reset");
+    ok(c->unit == NULL, "credit unit unknown (not guessed)");
+    const metric *v = need(&r, "vision_limit_1440m");
+    is_num(v->utilization.value, 70, "new type VISION_LIMIT carried through");
+    is_str(v->unit, "percent", "percent-only new type");
+    ok(pt_has_note(&r, "plan pro expects seven_day"), "pro: missing seven_day noted");
+    ok(pt_metric(&r, "seven_day") && pt_unknown(pt_metric(&r, "seven_day")->utilization),
+       "seven_day unknown");
+    collect_result_free(&r);
+}
+
+static void test_plans(void)
+{
+    collect_result r;
+    routes(ROUTE("quota_no_plan.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "no plan: success");
+    ok(pt_metric(&r, "five_hour") && pt_unknown(pt_metric(&r, "five_hour")->utilization),
+       "no plan: five_hour expected and unknown");
+    ok(pt_has_note(&r, "plan (unknown) expects five_hour"), "no plan: note");
+    ok(pt_metric(&r, "seven_day") == NULL, "no plan: seven_day not expected");
+    collect_result_free(&r);
+
+    routes(ROUTE("quota_no_limits.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "no limits: success");
+    ok(pt_has_note(&r, "no limits reported"), "no limits: note");
+    is_int(r.n_metrics, 3, "no limits: the pro meter set, all unknown");
+    collect_result_free(&r);
+
+    routes(ROUTE("quota_no_plan.json"));
+    run(&r, ", \"plan\": \"Max\"");
+    ok(pt_has_note(&r, "plan: max"), "plan option overrides");
+    ok(pt_has_note(&r, "plan max expects mcp_monthly"), "plan option drives the meter set");
+    collect_result_free(&r);
+
+    routes(ROUTE("quota_limit.json"));
+    run(&r, ", \"plan\": \"enterprise\"");
+    ok(pt_has_note(&r, "plan 'enterprise' has no known meter set"), "unknown plan noted");
+    is_int(r.n_metrics, 3, "unknown plan: only what was reported");
+    collect_result_free(&r);
+}
+
+static void run_error(const char *route_json, md_error want, const char *msg,
+                      const char *name)
+{
+    collect_result r;
+    routes(route_json);
+    run(&r, NULL);
+    char label[160];
+    snprintf(label, sizeof label, "%s: error class", name);
+    is_int(r.err, want, label);
+    snprintf(label, sizeof label, "%s: message has '%s'", name, msg);
+    ok(r.err_msg && strstr(r.err_msg, msg), label);
+    if (r.err_msg && !strstr(r.err_msg, msg))
+        printf("#   err_msg: %s\n", r.err_msg);
+    snprintf(label, sizeof label, "%s: no metrics, no secret", name);
+    ok(r.n_metrics == 0 && no_secret(&r), label);
+    collect_result_free(&r);
+}
+
+#define EROUTE(status, file) "[{\"path\": \"" PATH "\", \"status\": " #status ", \"body_file\": \"" file "\"}]"
+
+static void test_errors(void)
+{
+    run_error(EROUTE(401, "error_401.json"), MD_ERR_AUTH,
+              "HTTP 401: Authorization Token Missing; check api_key", "401");
+    run_error(EROUTE(403, "error_403.json"), MD_ERR_AUTH,
+              "HTTP 403: You do not have permission", "403");
+    run_error(EROUTE(500, "error_500.json"), MD_ERR_HTTP, "HTTP 500: Internal server error", "500");
+    run_error(EROUTE(503, "error.html"), MD_ERR_HTTP,
+              "HTTP 503: 503 Service Temporarily Unavailable", "HTML 503");
+    run_error(ROUTE("error.html"), MD_ERR_BAD_DATA, PATH, "HTML with 200");
+    run_error(ROUTE("truncated.json"), MD_ERR_BAD_DATA, PATH, "truncated JSON");
+    run_error(ROUTE("body_error_401.json"), MD_ERR_AUTH,
+              "z.ai error code 401: token expired or incorrect; check api_key",
+              "envelope code 401 on HTTP 200");
+    run_error(ROUTE("body_error_1302.json"), MD_ERR_HTTP,
+              "z.ai error code 1302: concurrency limit reached", "envelope code 1302");
+
+    collect_result r;
+    routes("[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
+           " \"headers\": {\"Retry-After\": \"Tue, 10 Mar 2099 14:00:00 GMT\"}}]");
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
+    ok(r.retry_after > 1e9, "429: Retry-After as HTTP-date");
+    ok(r.err_msg && strstr(r.err_msg, "Too many requests"), "429: provider msg");
+    collect_result_free(&r);
+    routes(EROUTE(429, "error_429.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_RATE_LIMITED, "429 without Retry-After: rate_limited");
+    ok(r.retry_after < 0, "429 without Retry-After: none invented");
+    collect_result_free(&r);
+}
+
+static void test_config(void)
+{
+    collect_result r;
+    routes(ROUTE("quota_limit.json"));
+    pt_run("zai", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
+    ok(r.err_msg && strstr(r.err_msg, "Z_AI_API_KEY"), "no api_key: says how");
+    json_t *req = requests();
+    is_int(json_array_size(req), 0, "no api_key: no request made");
+    json_decref(req);
+    collect_result_free(&r);
+    pt_run("zai", &r, "{\"base_url\": \"file:///etc\", \"api_key\": \"" KEY "\"}");
+    is_int(r.err, MD_ERR_CONFIG, "file base_url: config error");
+    collect_result_free(&r);
+    routes("[{\"path\": \"" PATH "\", \"status\": 401, \"body\": {\"code\": 401, \"msg\": \"bad token "
+           KEY "\", \"success\": false}}]");
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_AUTH, "echoed key: auth");
+    ok(no_secret(&r), "echoed key: masked");
+    collect_result_free(&r);
+    /* header-derived meters ride along */
+    routes("[{\"path\": \"" PATH "\", \"body_file\": \"quota_limit.json\", \"headers\": "
+           "{\"x-ratelimit-limit-requests\": \"60\", \"x-ratelimit-remaining-requests\": \"59\","
+           " \"x-ratelimit-reset-requests\": \"1s\"}}]");
+    run(&r, NULL);
+    const metric *m = pt_metric(&r, "ratelimit_requests");
+    ok(m && m->limit.value == 60 && m->remaining.value == 59, "rate-limit headers -> ratelimit_requests");
+    collect_result_free(&r);
+}
+
+int main(void)
+{
+    pt_mock mock;
+    port = pt_mock_start("t/fixtures/zai", &mock);
+    if (!port) {
+        printf("1..0 # SKIP mock server did not start\n");
+        return 0;
+    }
+    test_normal();
+    test_nulls();
+    test_strings();
+    test_unknown_keys();
+    test_plans();
+    test_errors();
+    test_config();
+    pt_mock_stop(&mock);
+    return done_testing();
+}
