@@ -4,7 +4,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use Meterd qw(run_meterd exec_script tmpdir write_file json root);
+use Meterd qw(run_meterd exec_script tmpdir write_file read_file json root);
 
 my $r = run_meterd(args => ['-V']);
 is($r->{rc}, 0, '-V exits 0');
@@ -45,6 +45,15 @@ is($doc->{schema}, 'meterd.usage.v1', 'the usage document');
 my %rows = map { $_->{provider} => $_ } @{ $doc->{providers} };
 is($rows{one}{usage_remaining}, 87.5, 'collected value');
 is($rows{hung}{members}[0]{error}{class}, 'timeout', 'hung provider timed out under its timeout');
+
+# The shipped example of every provider plugin validates (-t loads each
+# plugin and checks its options).
+write_file("$dir/conf.d/20.yaml", read_file(root() . '/conf/conf.d/20-providers.yaml.example'));
+write_file("$dir/ex.yaml", "listen: 127.0.0.1:0\nstate_dir: $dir/state\nplugin_dir: " . root() . "/plugins\ninclude: conf.d/*.yaml\n");
+my %keys = map { $_ => "k-$_-0000" } qw(ANTHROPIC_ADMIN_KEY OPENAI_ADMIN_KEY OPENROUTER_API_KEY MOONSHOT_API_KEY ZAI_API_KEY KIMI_CODE_API_KEY);
+$r = run_meterd(args => ['-t', '-v', '-c', "$dir/ex.yaml"], env => \%keys);
+is($r->{rc}, 0, 'the providers example validates') or diag $r->{err};
+is(scalar(() = $r->{out} =~ /^\s+plugin: /mg), 10, 'with all ten provider sections');
 
 write_file("$dir/bad.yaml", "providers: [\n");
 $r = run_meterd(args => ['--once', '-c', "$dir/bad.yaml"]);
