@@ -150,6 +150,50 @@ static inline void pt_run(const char *plugin, collect_result *out,
     }
 }
 
+static size_t pt_grow(char *p, size_t s, size_t n, void *u)
+{
+    char **buf = u;
+    size_t old = *buf ? strlen(*buf) : 0;
+    char *nb = realloc(*buf, old + s * n + 1);
+    if (!nb)
+        return 0;
+    memcpy(nb + old, p, s * n);
+    nb[old + s * n] = '\0';
+    *buf = nb;
+    return s * n;
+}
+
+/* The mock's request log (GET /_mock/requests) as a new reference; an
+ * empty array when it cannot be read. */
+static inline json_t *pt_mock_requests(int port)
+{
+    char url[96], *body = NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, pt_grow);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    json_t *j = body ? json_loads(body, 0, NULL) : NULL;
+    free(body);
+    return j ? j : json_array();
+}
+
+/* Whether secret appears nowhere in the result's error, notes or raw. */
+static inline int pt_no_secret(const collect_result *r, const char *secret)
+{
+    if (r->err_msg && strstr(r->err_msg, secret))
+        return 0;
+    if (r->raw_json && strstr(r->raw_json, secret))
+        return 0;
+    for (size_t i = 0; i < r->n_notes; i++)
+        if (strstr(r->notes[i], secret))
+            return 0;
+    return 1;
+}
+
 /* The first metric with this id, or NULL. */
 static inline const metric *pt_metric(const collect_result *r, const char *id)
 {
@@ -166,6 +210,17 @@ static inline int pt_has_note(const collect_result *r, const char *text)
         if (strstr(r->notes[i], text))
             return 1;
     return 0;
+}
+
+/* The metric with this id; a TAP diagnostic and an all-unknown stand-in
+ * when it is missing, so tests can go on asserting. */
+static inline const metric *pt_need(const collect_result *r, const char *id)
+{
+    static metric empty;
+    const metric *m = pt_metric(r, id);
+    if (!m)
+        printf("# metric %s missing\n", id);
+    return m ? m : &empty;
 }
 
 #define pt_known(n) ((n).state == MD_KNOWN)

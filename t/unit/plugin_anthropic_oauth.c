@@ -31,37 +31,10 @@ static void route(int status, const char *file, const char *headers_json)
     pt_mock_post(port, "/_mock/reset", "");
 }
 
-static size_t collect_body(char *p, size_t s, size_t n, void *u)
-{
-    json_t **acc = u;
-    json_error_t e;
-    json_t *j = json_loadb(p, s * n, 0, &e);
-    if (j) {
-        json_decref(*acc);
-        *acc = j;
-    }
-    return s * n;
-}
-
-/* The mock's request log (new reference; an empty array on failure). */
-static json_t *requests(void)
-{
-    json_t *log = NULL;
-    char url[96];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &log);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    return json_is_array(log) ? log : (json_decref(log), json_array());
-}
 
 static size_t n_requests(void)
 {
-    json_t *log = requests();
+    json_t *log = pt_mock_requests(port);
     size_t n = json_array_size(log);
     json_decref(log);
     return n;
@@ -170,7 +143,7 @@ static void t_normal(void)
     is_int(r.n_metrics, 5, "normal: exactly 4 windows + extra_usage");
     ok(r.raw_json && strstr(r.raw_json, "five_hour"), "raw payload kept");
     no_secrets(&r, "normal");
-    json_t *log = requests();
+    json_t *log = pt_mock_requests(port);
     json_t *e = json_array_get(log, 0);
     is_int(json_array_size(log), 1, "normal: one request");
     is_str(json_string_value(json_object_get(e, "authorization")),

@@ -24,35 +24,7 @@ static char fixdir[PATH_MAX];
 
 typedef struct buf { char *p; size_t n; } buf;
 
-static size_t sink(char *p, size_t s, size_t n, void *u)
-{
-    buf *b = u;
-    char *q = realloc(b->p, b->n + s * n + 1);
-    if (!q) return 0;
-    memcpy(q + b->n, p, s * n);
-    b->p = q;
-    b->n += s * n;
-    b->p[b->n] = '\0';
-    return s * n;
-}
 
-/* The mock's request log (new reference). */
-static json_t *requests(void)
-{
-    char url[96];
-    buf b = {0};
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    json_t *doc = json_loads(b.p ? b.p : "", 0, NULL);
-    free(b.p);
-    return doc ? doc : json_array();
-}
 
 /* One route for the usage path (status, body file, headers JSON object),
  * and a cleared request log. */
@@ -101,7 +73,7 @@ static int no_secrets(const collect_result *r)
 
 static size_t n_requests(void)
 {
-    json_t *log = requests();
+    json_t *log = pt_mock_requests(port);
     size_t n = json_array_size(log);
     json_decref(log);
     return n;
@@ -160,7 +132,7 @@ static void test_normal(void)
     ok(r.raw_json && contains(r.raw_json, "plan_type"), "raw kept");
     ok(no_secrets(&r), "raw/notes carry no token, account id or email");
 
-    json_t *log = requests();
+    json_t *log = pt_mock_requests(port);
     json_t *e = json_array_get(log, 0);
     is_int(json_array_size(log), 1, "one request");
     is_str(json_string_value(json_object_get(e, "path")), USAGE_PATH, "GET .../wham/usage");

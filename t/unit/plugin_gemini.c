@@ -16,40 +16,13 @@ static char fixdir[PATH_MAX];
 
 /* ---- mock helpers ---- */
 
-static size_t grow(char *p, size_t s, size_t n, void *u)
-{
-    char **buf = u;
-    size_t old = *buf ? strlen(*buf) : 0;
-    char *b = realloc(*buf, old + s * n + 1);
-    if (!b)
-        return 0;
-    memcpy(b + old, p, s * n);
-    b[old + s * n] = '\0';
-    *buf = b;
-    return s * n;
-}
 
-/* The mock's request log (new reference; empty array on failure). */
-static json_t *requests(void)
-{
-    char url[64], *body = NULL;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, grow);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    json_t *j = json_loads(body ? body : "", 0, NULL);
-    free(body);
-    return j ? j : json_array();
-}
 
 static void reset_log(void) { pt_mock_post(port, "/_mock/reset", ""); }
 
 static size_t n_requests(void)
 {
-    json_t *l = requests();
+    json_t *l = pt_mock_requests(port);
     size_t n = json_array_size(l);
     json_decref(l);
     return n;
@@ -139,7 +112,7 @@ static void test_ok(void)
        "ok: missing fraction noted");
     ok(r.raw_json && strstr(r.raw_json, "gemini-2.5-pro"), "ok: raw payload kept");
     ok(!leaks(&r), "ok: no token in notes/raw");
-    json_t *log = requests();
+    json_t *log = pt_mock_requests(port);
     json_t *e = json_array_get(log, 0);
     is_int(json_array_size(log), 1, "ok: one request");
     is_str(json_string_value(json_object_get(e, "method")), "POST", "ok: POST");

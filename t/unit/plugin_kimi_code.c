@@ -15,35 +15,7 @@ static int port;
 
 /* ---- helpers ---- */
 
-static size_t grow(char *p, size_t s, size_t n, void *u)
-{
-    char **buf = u;
-    size_t old = *buf ? strlen(*buf) : 0;
-    char *nb = realloc(*buf, old + s * n + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + old, p, s * n);
-    nb[old + s * n] = '\0';
-    *buf = nb;
-    return s * n;
-}
 
-/* The mock's request log (new reference). */
-static json_t *requests(void)
-{
-    char url[96], *body = NULL;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, grow);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    json_t *j = body ? json_loads(body, 0, NULL) : NULL;
-    free(body);
-    return j ? j : json_array();
-}
 
 static void routes(const char *json)
 {
@@ -59,34 +31,14 @@ static void run(collect_result *r, const char *extra)
            "\"%s}", port, extra ? extra : "");
 }
 
-static const metric *need(const collect_result *r, const char *id)
-{
-    const metric *m = pt_metric(r, id);
-    static metric empty;
-    if (!m)
-        printf("# metric %s missing\n", id);
-    return m ? m : &empty;
-}
 
-/* The key never appears in the error, notes or raw payload. */
-static int no_secret(const collect_result *r)
-{
-    if (r->err_msg && strstr(r->err_msg, KEY))
-        return 0;
-    if (r->raw_json && strstr(r->raw_json, KEY))
-        return 0;
-    for (size_t i = 0; i < r->n_notes; i++)
-        if (strstr(r->notes[i], KEY))
-            return 0;
-    return 1;
-}
 
 
 static void counts_are(const collect_result *r, const char *id, double limit,
                        double used, double remaining, double win, double reset,
                        const char *name)
 {
-    const metric *m = need(r, id);
+    const metric *m = pt_need(r, id);
     char l[128];
     snprintf(l, sizeof l, "%s: %s limit", name, id);
     is_num(m->limit.value, limit, l);
@@ -114,8 +66,8 @@ static void test_normal(void)
     counts_are(&r, "five_hour", 200, 19, 181, 18000, 1773158724.374187, "normal");
     is_int(r.n_metrics, 2, "two meters");
     ok(!pt_has_note(&r, "did not report"), "nothing missing");
-    ok(no_secret(&r), "key not leaked");
-    json_t *req = requests();
+    ok(pt_no_secret(&r, KEY), "key not leaked");
+    json_t *req = pt_mock_requests(port);
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
            "Bearer ****JKLM", "bearer api_key");
     json_decref(req);
@@ -128,11 +80,11 @@ static void test_variants(void)
     routes(ROUTE("usages_numbers.json"));
     run(&r, ", \"plan\": \"Andante\"");
     is_int(r.err, MD_ERR_NONE, "numbers: success");
-    const metric *w = need(&r, "seven_day");
+    const metric *w = pt_need(&r, "seven_day");
     is_num(w->limit.value, 2048, "numeric limit");
     is_num(w->remaining.value, 2048 - 375, "remaining derived by the core");
     is_num(w->resets_at.epoch, 1773674593, "resetAt spelling");
-    const metric *f = need(&r, "five_hour");
+    const metric *f = pt_need(&r, "five_hour");
     is_num(f->window_seconds.value, 18000, "5 TIME_UNIT_HOUR = five_hour");
     ok(fabs(f->resets_at.epoch - 1773158724.374) < 1e-3, "reset_time spelling, +00:00");
     ok(pt_has_note(&r, "plan: Andante"), "plan note");
@@ -141,7 +93,7 @@ static void test_variants(void)
     routes(ROUTE("usages_nulls.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "nulls: success");
-    f = need(&r, "five_hour");
+    f = pt_need(&r, "five_hour");
     ok(pt_unknown(f->limit) && pt_unknown(f->remaining) && pt_unknown(f->utilization),
        "null limit: limit/remaining/utilization unknown, not 0");
     is_num(f->used.value, 19, "used still known");
@@ -158,11 +110,11 @@ static void test_variants(void)
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
     counts_are(&r, "seven_day", 2048, 375, 1673, 604800, 1773674593.373329, "unknown keys");
     counts_are(&r, "five_hour", 200, 19, 181, 18000, 1773158724.374187, "unknown keys");
-    const metric *d = need(&r, "window_1440m");
+    const metric *d = pt_need(&r, "window_1440m");
     is_num(d->limit.value, 500, "daily window carried through");
     is_num(d->remaining.value, 460, "daily remaining derived");
     is_num(d->resets_at.epoch, 1773187200, "daily reset");
-    const metric *u = need(&r, "window_2");
+    const metric *u = pt_need(&r, "window_2");
     is_num(u->limit.value, 9, "unknown time unit carried through");
     ok(pt_unknown(u->window_seconds), "unknown time unit: window unknown");
     collect_result_free(&r);
@@ -182,7 +134,7 @@ static void run_error(const char *route_json, md_error want, const char *msg,
     if (r.err_msg && !strstr(r.err_msg, msg))
         printf("#   err_msg: %s\n", r.err_msg);
     snprintf(label, sizeof label, "%s: no metrics, no secret", name);
-    ok(r.n_metrics == 0 && no_secret(&r), label);
+    ok(r.n_metrics == 0 && pt_no_secret(&r, KEY), label);
     collect_result_free(&r);
 }
 
@@ -221,7 +173,7 @@ static void test_credentials_file(void)
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
            FIX "credentials_valid.json\"}", port);
     is_int(r.err, MD_ERR_NONE, "credentials file: success");
-    json_t *req = requests();
+    json_t *req = pt_mock_requests(port);
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
            "Bearer ****5678", "token from the file");
     json_decref(req);
@@ -237,7 +189,7 @@ static void test_credentials_file(void)
     ok(r.err_msg && strstr(r.err_msg, "expired") && strstr(r.err_msg, "kimi login"),
        "expired token: says how to renew");
     ok(r.err_msg && !strstr(r.err_msg, "EXPIRED000011112222"), "expired token not shown");
-    req = requests();
+    req = pt_mock_requests(port);
     is_int(json_array_size(req), 0, "expired token: no request");
     json_decref(req);
     collect_result_free(&r);
@@ -251,7 +203,7 @@ static void test_credentials_file(void)
            FIX "does-not-exist.json\"}", port);
     is_int(r.err, MD_ERR_AUTH, "no key, no file: auth");
     ok(r.err_msg && strstr(r.err_msg, "no api_key"), "no key, no file: message");
-    req = requests();
+    req = pt_mock_requests(port);
     is_int(json_array_size(req), 0, "no credentials: no request");
     json_decref(req);
     collect_result_free(&r);

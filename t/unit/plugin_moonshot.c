@@ -12,35 +12,7 @@ static int port;
 
 /* ---- helpers ---- */
 
-static size_t grow(char *p, size_t s, size_t n, void *u)
-{
-    char **buf = u;
-    size_t old = *buf ? strlen(*buf) : 0;
-    char *nb = realloc(*buf, old + s * n + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + old, p, s * n);
-    nb[old + s * n] = '\0';
-    *buf = nb;
-    return s * n;
-}
 
-/* The mock's request log (new reference). */
-static json_t *requests(void)
-{
-    char url[96], *body = NULL;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, grow);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    json_t *j = body ? json_loads(body, 0, NULL) : NULL;
-    free(body);
-    return j ? j : json_array();
-}
 
 static void routes(const char *json)
 {
@@ -56,27 +28,7 @@ static void run(collect_result *r, const char *extra)
            "\"%s}", port, extra ? extra : "");
 }
 
-static const metric *need(const collect_result *r, const char *id)
-{
-    const metric *m = pt_metric(r, id);
-    static metric empty;
-    if (!m)
-        printf("# metric %s missing\n", id);
-    return m ? m : &empty;
-}
 
-/* The key never appears in the error, notes or raw payload. */
-static int no_secret(const collect_result *r)
-{
-    if (r->err_msg && strstr(r->err_msg, KEY))
-        return 0;
-    if (r->raw_json && strstr(r->raw_json, KEY))
-        return 0;
-    for (size_t i = 0; i < r->n_notes; i++)
-        if (strstr(r->notes[i], KEY))
-            return 0;
-    return 1;
-}
 
 
 static void test_balances(void)
@@ -85,7 +37,7 @@ static void test_balances(void)
     routes(ROUTE("balance.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "normal: success");
-    const metric *m = need(&r, "balance_usd");
+    const metric *m = pt_need(&r, "balance_usd");
     is_str(m->kind, "credits", "kind credits");
     is_str(m->unit, "usd", "unit usd for .ai");
     is_num(m->remaining.value, 49.58, "remaining = available_balance");
@@ -93,8 +45,8 @@ static void test_balances(void)
     ok(pt_has_note(&r, "available 49.5800 = voucher 50.0000 + cash -0.4200 (usd)"),
        "breakdown note with negative cash");
     ok(r.raw_json && strstr(r.raw_json, "available_balance"), "raw kept");
-    ok(no_secret(&r), "key not leaked");
-    json_t *req = requests();
+    ok(pt_no_secret(&r, KEY), "key not leaked");
+    json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 1, "one request");
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
            "Bearer ****NOPQ", "bearer auth");
@@ -104,7 +56,7 @@ static void test_balances(void)
     routes(ROUTE("balance_strings.json"));
     run(&r, ", \"currency\": \"CNY\"");
     is_int(r.err, MD_ERR_NONE, "strings: success");
-    m = need(&r, "balance_cny");
+    m = pt_need(&r, "balance_cny");
     is_num(m->remaining.value, 12.5, "string balance");
     is_str(m->unit, "cny", "currency option lower-cased");
     collect_result_free(&r);
@@ -112,14 +64,14 @@ static void test_balances(void)
     routes(ROUTE("balance_nulls.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "nulls: success");
-    ok(pt_unknown(need(&r, "balance_usd")->remaining), "null balance unknown, not 0");
+    ok(pt_unknown(pt_need(&r, "balance_usd")->remaining), "null balance unknown, not 0");
     ok(pt_has_note(&r, "available unknown = voucher 5.0000 + cash unknown"), "unknown in note");
     collect_result_free(&r);
 
     routes(ROUTE("balance_unknown_keys.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
-    is_num(need(&r, "balance_usd")->remaining.value, 7.25, "unknown keys ignored");
+    is_num(pt_need(&r, "balance_usd")->remaining.value, 7.25, "unknown keys ignored");
     is_int(r.n_metrics, 1, "one metric");
     collect_result_free(&r);
 }
@@ -138,7 +90,7 @@ static void run_error(const char *route_json, md_error want, const char *msg,
     if (r.err_msg && !strstr(r.err_msg, msg))
         printf("#   err_msg: %s\n", r.err_msg);
     snprintf(label, sizeof label, "%s: no metrics, no secret", name);
-    ok(r.n_metrics == 0 && no_secret(&r), label);
+    ok(r.n_metrics == 0 && pt_no_secret(&r, KEY), label);
     collect_result_free(&r);
 }
 
@@ -174,7 +126,7 @@ static void test_config(void)
     pt_run("moonshot", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
     is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
     ok(r.err_msg && strstr(r.err_msg, "MOONSHOT_API_KEY"), "no api_key: says how");
-    json_t *req = requests();
+    json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 0, "no api_key: no request");
     json_decref(req);
     collect_result_free(&r);

@@ -12,34 +12,7 @@
 static int port;
 static char fixdir[PATH_MAX];
 
-static size_t grow(char *p, size_t s, size_t n, void *u)
-{
-    char **buf = u;
-    size_t old = *buf ? strlen(*buf) : 0;
-    char *b = realloc(*buf, old + s * n + 1);
-    if (!b)
-        return 0;
-    memcpy(b + old, p, s * n);
-    b[old + s * n] = '\0';
-    *buf = b;
-    return s * n;
-}
 
-/* The mock's request log (new reference; empty array on failure). */
-static json_t *requests(void)
-{
-    char url[64], *body = NULL;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, grow);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    json_t *j = json_loads(body ? body : "", 0, NULL);
-    free(body);
-    return j ? j : json_array();
-}
 
 /* Routes for /api/tags and /api/ps: status + body file each; extra is a
  * JSON "headers" object for /api/tags or NULL. */
@@ -120,7 +93,7 @@ static void test_ok(void)
     ok(all_na, "ok: every metric quota-free, so the family reads not_applicable");
     ok(r.raw_json && strstr(r.raw_json, "\"tags\"") && strstr(r.raw_json, "\"ps\""),
        "ok: raw holds both payloads");
-    json_t *log = requests();
+    json_t *log = pt_mock_requests(port);
     is_int(json_array_size(log), 2, "ok: two requests");
     is_str(json_string_value(json_object_get(json_array_get(log, 0), "path")),
            "/api/tags", "ok: /api/tags (trailing slash in base_url handled)");

@@ -22,39 +22,12 @@ static int port;
 
 typedef struct buf { char *p; size_t n; } buf;
 
-static size_t sink(char *p, size_t s, size_t n, void *u)
-{
-    buf *b = u;
-    char *q = realloc(b->p, b->n + s * n + 1);
-    if (!q) return 0;
-    memcpy(q + b->n, p, s * n);
-    b->p = q;
-    b->n += s * n;
-    b->p[b->n] = '\0';
-    return s * n;
-}
 
-static json_t *requests(void)
-{
-    char url[96];
-    buf b = {0};
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    json_t *doc = json_loads(b.p ? b.p : "", 0, NULL);
-    free(b.p);
-    return doc ? doc : json_array();
-}
 
 /* Requests made to path since the last route change. */
 static int n_requests(const char *path)
 {
-    json_t *log = requests(), *e;
+    json_t *log = pt_mock_requests(port), *e;
     size_t i;
     int n = 0;
     json_array_foreach(log, i, e) {
@@ -187,7 +160,7 @@ static void test_normal(void)
     is_int(n_requests(USAGE), 1, "one usage request");
     is_int(n_requests(COSTS), 1, "one costs request");
     is_int(n_requests(GRANTS), 0, "no credit grants request");
-    json_t *log = requests();
+    json_t *log = pt_mock_requests(port);
     is_str(json_string_value(json_object_get(json_array_get(log, 0), "authorization")),
            "Bearer ****wxyz", "admin key sent as Bearer");
     json_decref(log);

@@ -11,35 +11,7 @@ static int port;
 
 /* ---- helpers ---- */
 
-static size_t grow(char *p, size_t s, size_t n, void *u)
-{
-    char **buf = u;
-    size_t old = *buf ? strlen(*buf) : 0;
-    char *nb = realloc(*buf, old + s * n + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + old, p, s * n);
-    nb[old + s * n] = '\0';
-    *buf = nb;
-    return s * n;
-}
 
-/* The mock's request log (new reference). */
-static json_t *requests(void)
-{
-    char url[96], *body = NULL;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, grow);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    json_t *j = body ? json_loads(body, 0, NULL) : NULL;
-    free(body);
-    return j ? j : json_array();
-}
 
 static void routes(const char *json)
 {
@@ -55,27 +27,7 @@ static void run(collect_result *r, const char *extra)
            "\"%s}", port, extra ? extra : "");
 }
 
-static const metric *need(const collect_result *r, const char *id)
-{
-    const metric *m = pt_metric(r, id);
-    static metric empty;
-    if (!m)
-        printf("# metric %s missing\n", id);
-    return m ? m : &empty;
-}
 
-/* The key never appears in the error, notes or raw payload. */
-static int no_secret(const collect_result *r)
-{
-    if (r->err_msg && strstr(r->err_msg, KEY))
-        return 0;
-    if (r->raw_json && strstr(r->raw_json, KEY))
-        return 0;
-    for (size_t i = 0; i < r->n_notes; i++)
-        if (strstr(r->notes[i], KEY))
-            return 0;
-    return 1;
-}
 
 /* Start of the next UTC day / Monday / month from the wall clock. */
 static double next_boundary(int what)
@@ -108,7 +60,7 @@ static void test_normal(void)
     routes("[" KEY_ROUTE("key.json") "," CREDITS_ROUTE("credits.json") "]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "normal: success");
-    const metric *k = need(&r, "key_limit");
+    const metric *k = pt_need(&r, "key_limit");
     is_str(k->kind, "budget", "key_limit kind budget");
     is_str(k->unit, "usd", "key_limit unit usd");
     is_num(k->limit.value, 50, "key_limit limit 50 USD");
@@ -117,12 +69,12 @@ static void test_normal(void)
     is_num(k->utilization.value, 100 * 18.7759 / 50, "utilization derived");
     is_num(k->resets_at.epoch, next_boundary('m'), "monthly reset: 1st of next month UTC");
     ok(pt_unknown(k->window_seconds), "monthly window length unknown");
-    is_num(need(&r, "spend_today")->used.value, 1.0421, "spend_today");
-    is_num(need(&r, "spend_week")->used.value, 7.9934, "spend_week");
-    is_num(need(&r, "spend_month")->used.value, 18.7759, "spend_month");
-    is_num(need(&r, "spend_total")->used.value, 118.7759, "spend_total");
-    is_str(need(&r, "spend_total")->kind, "usage", "spend kind usage");
-    const metric *b = need(&r, "balance_usd");
+    is_num(pt_need(&r, "spend_today")->used.value, 1.0421, "spend_today");
+    is_num(pt_need(&r, "spend_week")->used.value, 7.9934, "spend_week");
+    is_num(pt_need(&r, "spend_month")->used.value, 18.7759, "spend_month");
+    is_num(pt_need(&r, "spend_total")->used.value, 118.7759, "spend_total");
+    is_str(pt_need(&r, "spend_total")->kind, "usage", "spend kind usage");
+    const metric *b = pt_need(&r, "balance_usd");
     is_str(b->kind, "credits", "balance kind credits");
     is_num(b->remaining.value, 150.0 - 118.7759, "balance = total_credits - total_usage");
     is_num(b->limit.value, 150, "balance limit = total_credits");
@@ -130,8 +82,8 @@ static void test_normal(void)
     ok(!pt_has_note(&r, "did not report"), "no missing-meter note");
     ok(r.raw_json && strstr(r.raw_json, "total_credits") &&
            strstr(r.raw_json, "limit_remaining"), "raw holds both payloads");
-    ok(no_secret(&r), "normal: key not leaked");
-    json_t *req = requests();
+    ok(pt_no_secret(&r, KEY), "normal: key not leaked");
+    json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 2, "two requests");
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "path")),
            "/api/v1/key", "first /key");
@@ -151,22 +103,22 @@ static void test_legacy_unlimited(void)
            "{\"path\": \"/api/v1/credits\", \"status\": 403, \"body_file\": \"error_403.json\"}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "legacy: success after /key 404");
-    const metric *k = need(&r, "key_limit");
+    const metric *k = pt_need(&r, "key_limit");
     is_int(k->limit.state, MD_NOT_APPLICABLE, "limit null -> not applicable");
     is_int(k->remaining.state, MD_NOT_APPLICABLE, "remaining not applicable");
     is_int(k->utilization.state, MD_NOT_APPLICABLE, "utilization not applicable");
     ok(pt_unknown(k->used), "no limit_reset: period usage unknown");
     ok(pt_unknown(k->resets_at), "no limit_reset: reset unknown");
-    is_num(need(&r, "spend_total")->used.value, 0.65017511, "spend_total from usage");
-    ok(pt_unknown(need(&r, "spend_today")->used), "spend_today unknown (not in legacy)");
-    ok(pt_unknown(need(&r, "spend_month")->used), "spend_month unknown");
+    is_num(pt_need(&r, "spend_total")->used.value, 0.65017511, "spend_total from usage");
+    ok(pt_unknown(pt_need(&r, "spend_today")->used), "spend_today unknown (not in legacy)");
+    ok(pt_unknown(pt_need(&r, "spend_month")->used), "spend_month unknown");
     ok(pt_has_note(&r, "no spending limit"), "unlimited note");
     ok(pt_has_note(&r, "/credits refused with HTTP 403"), "credits refusal note");
     const metric *b = pt_metric(&r, "balance_usd");
     ok(b != NULL, "expected balance_usd still present");
     ok(b && pt_unknown(b->remaining) && pt_unknown(b->limit), "expected meter is unknown");
     ok(pt_has_note(&r, "balance_usd expected"), "expect_metric note");
-    json_t *req = requests();
+    json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 3, "key, auth/key, credits");
     json_decref(req);
     collect_result_free(&r);
@@ -179,14 +131,14 @@ static void test_strings(void)
     routes("[" KEY_ROUTE("key_strings.json") "," CREDITS_ROUTE("credits_strings.json") "]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "strings: success");
-    const metric *k = need(&r, "key_limit");
+    const metric *k = pt_need(&r, "key_limit");
     is_num(k->limit.value, 20, "string limit");
     is_num(k->remaining.value, 18.958, "string limit_remaining");
     is_num(k->used.value, 1.042, "daily: used = usage_daily");
     is_num(k->window_seconds.value, 86400, "daily window 86400 s");
     is_num(k->resets_at.epoch, next_boundary('d'), "daily reset: next UTC midnight");
-    is_num(need(&r, "spend_week")->used.value, 2.5, "string usage_weekly");
-    is_num(need(&r, "balance_usd")->remaining.value, 31.2241, "string credits");
+    is_num(pt_need(&r, "spend_week")->used.value, 2.5, "string usage_weekly");
+    is_num(pt_need(&r, "balance_usd")->remaining.value, 31.2241, "string credits");
     collect_result_free(&r);
 }
 
@@ -197,14 +149,14 @@ static void test_missing(void)
     routes("[" KEY_ROUTE("key_missing.json") "," CREDITS_ROUTE("credits_null.json") "]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "missing: success");
-    const metric *k = need(&r, "key_limit");
+    const metric *k = pt_need(&r, "key_limit");
     is_num(k->limit.value, 25, "limit known");
     ok(pt_unknown(k->remaining), "limit_remaining missing -> unknown");
     ok(pt_unknown(k->used), "period usage unknown");
     ok(pt_unknown(k->utilization), "utilization unknown, not 0");
-    ok(pt_unknown(need(&r, "spend_today")->used), "usage_daily null -> unknown");
-    ok(pt_unknown(need(&r, "spend_total")->used), "usage missing -> unknown");
-    const metric *b = need(&r, "balance_usd");
+    ok(pt_unknown(pt_need(&r, "spend_today")->used), "usage_daily null -> unknown");
+    ok(pt_unknown(pt_need(&r, "spend_total")->used), "usage missing -> unknown");
+    const metric *b = pt_need(&r, "balance_usd");
     ok(pt_unknown(b->remaining) && pt_unknown(b->limit) && pt_unknown(b->used),
        "credits null/missing -> unknown");
     ok(pt_has_note(&r, "free tier"), "free tier note");
@@ -218,13 +170,13 @@ static void test_unknown_keys(void)
     routes("[" KEY_ROUTE("key_unknown_keys.json") "," CREDITS_ROUTE("credits_overdrawn.json") "]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
-    const metric *k = need(&r, "key_limit");
+    const metric *k = pt_need(&r, "key_limit");
     is_num(k->used.value, 40, "weekly: used = usage_weekly");
     is_num(k->window_seconds.value, 604800, "weekly window");
     is_num(k->resets_at.epoch, next_boundary('w'), "weekly reset: next Monday UTC");
     is_num(k->remaining.value, 60, "remaining");
     ok(pt_has_note(&r, "BYOK usage $12.5000 all-time (counted in"), "BYOK note");
-    const metric *b = need(&r, "balance_usd");
+    const metric *b = pt_need(&r, "balance_usd");
     is_num(b->remaining.value, 0, "overdrawn balance clamps at 0");
     ok(pt_has_note(&r, "overdrawn by $0.5000"), "overdrawn note");
     collect_result_free(&r);
@@ -232,12 +184,12 @@ static void test_unknown_keys(void)
     routes("[" KEY_ROUTE("key_odd_reset.json") "]");
     run(&r, ", \"credits\": \"false\"");
     is_int(r.err, MD_ERR_NONE, "unknown limit_reset: success");
-    k = need(&r, "key_limit");
+    k = pt_need(&r, "key_limit");
     ok(pt_unknown(k->used) && pt_unknown(k->resets_at), "unknown period: used/reset unknown");
     is_num(k->remaining.value, 4, "remaining still reported");
     ok(pt_has_note(&r, "unknown limit_reset 'fortnightly'"), "unknown period note");
     ok(pt_metric(&r, "balance_usd") == NULL, "credits: false -> no balance meter");
-    json_t *req = requests();
+    json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 1, "credits: false -> only /key requested");
     json_decref(req);
     collect_result_free(&r);
@@ -284,7 +236,7 @@ static void run_error(const char *route_json, md_error want, const char *msg,
     if (r.err_msg && !strstr(r.err_msg, msg))
         printf("#   err_msg: %s\n", r.err_msg);
     snprintf(label, sizeof label, "%s: no metrics, no secret", name);
-    ok(r.n_metrics == 0 && no_secret(&r), label);
+    ok(r.n_metrics == 0 && pt_no_secret(&r, KEY), label);
     collect_result_free(&r);
 }
 
@@ -354,7 +306,7 @@ static void test_config(void)
     pt_run("openrouter", &r, "{\"base_url\": \"http://127.0.0.1:%d/api/v1\"}", port);
     is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
     ok(r.err_msg && strstr(r.err_msg, "OPENROUTER_API_KEY"), "no api_key: says how");
-    json_t *req = requests();
+    json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 0, "no api_key: no request made");
     json_decref(req);
     collect_result_free(&r);
@@ -368,7 +320,7 @@ static void test_config(void)
            " \"message\": \"Invalid key " KEY "\"}}}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "echoed key: auth");
-    ok(no_secret(&r), "echoed key: masked in err_msg");
+    ok(pt_no_secret(&r, KEY), "echoed key: masked in err_msg");
     collect_result_free(&r);
 }
 

@@ -11,35 +11,7 @@ static int port;
 
 /* ---- helpers ---- */
 
-static size_t grow(char *p, size_t s, size_t n, void *u)
-{
-    char **buf = u;
-    size_t old = *buf ? strlen(*buf) : 0;
-    char *nb = realloc(*buf, old + s * n + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + old, p, s * n);
-    nb[old + s * n] = '\0';
-    *buf = nb;
-    return s * n;
-}
 
-/* The mock's request log (new reference). */
-static json_t *requests(void)
-{
-    char url[96], *body = NULL;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, grow);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    json_t *j = body ? json_loads(body, 0, NULL) : NULL;
-    free(body);
-    return j ? j : json_array();
-}
 
 static void routes(const char *json)
 {
@@ -55,34 +27,14 @@ static void run(collect_result *r, const char *extra)
            "\"%s}", port, extra ? extra : "");
 }
 
-static const metric *need(const collect_result *r, const char *id)
-{
-    const metric *m = pt_metric(r, id);
-    static metric empty;
-    if (!m)
-        printf("# metric %s missing\n", id);
-    return m ? m : &empty;
-}
 
-/* The key never appears in the error, notes or raw payload. */
-static int no_secret(const collect_result *r)
-{
-    if (r->err_msg && strstr(r->err_msg, KEY))
-        return 0;
-    if (r->raw_json && strstr(r->raw_json, KEY))
-        return 0;
-    for (size_t i = 0; i < r->n_notes; i++)
-        if (strstr(r->notes[i], KEY))
-            return 0;
-    return 1;
-}
 
 
 /* a metric that must be there and be a percent quota window */
 static void window_is(const collect_result *r, const char *id, double util,
                       double win, double reset, const char *name)
 {
-    const metric *m = need(r, id);
+    const metric *m = pt_need(r, id);
     char l[128];
     snprintf(l, sizeof l, "%s: %s utilization", name, id);
     is_num(m->utilization.value, util, l);
@@ -103,7 +55,7 @@ static void test_normal(void)
     is_int(r.err, MD_ERR_NONE, "normal: success");
     window_is(&r, "five_hour", 25, 18000, 1773169200, "normal");
     window_is(&r, "seven_day", 9, 604800, 1773756000, "normal");
-    const metric *m = need(&r, "mcp_monthly");
+    const metric *m = pt_need(&r, "mcp_monthly");
     is_num(m->limit.value, 1000, "mcp limit = usage");
     is_num(m->used.value, 224, "mcp used = max(usage-remaining, currentValue)");
     is_num(m->remaining.value, 776, "mcp remaining");
@@ -117,8 +69,8 @@ static void test_normal(void)
     ok(!pt_has_note(&r, "did not report"), "nothing missing");
     is_int(r.n_metrics, 3, "three meters");
     ok(r.raw_json && strstr(r.raw_json, "TOKENS_LIMIT"), "raw kept");
-    ok(no_secret(&r), "key not leaked");
-    json_t *req = requests();
+    ok(pt_no_secret(&r, KEY), "key not leaked");
+    json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 1, "one request");
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
            "Bearer ****QRST", "bearer auth");
@@ -132,7 +84,7 @@ static void test_nulls(void)
     routes(ROUTE("quota_nulls.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "nulls: success");
-    const metric *m = need(&r, "five_hour");
+    const metric *m = pt_need(&r, "five_hour");
     ok(pt_unknown(m->utilization), "percentage null -> unknown, not 0");
     ok(pt_unknown(m->resets_at), "nextResetTime null -> unknown");
     is_num(m->window_seconds.value, 18000, "window still known");
@@ -158,7 +110,7 @@ static void test_strings(void)
     is_int(r.err, MD_ERR_NONE, "strings: success (code \"200\")");
     window_is(&r, "five_hour", 40, 18000, 1773169200, "strings");
     window_is(&r, "seven_day", 12.5, 604800, 1773756000, "strings");
-    const metric *m = need(&r, "mcp_monthly");
+    const metric *m = pt_need(&r, "mcp_monthly");
     is_num(m->limit.value, 4000, "string usage");
     is_num(m->used.value, 350, "string currentValue");
     is_num(m->remaining.value, 3650, "string remaining");
@@ -173,14 +125,14 @@ static void test_unknown_keys(void)
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
     window_is(&r, "five_hour", 25, 18000, 1773169200, "unknown keys");
-    const metric *c = need(&r, "credit_limit_43200m");
+    const metric *c = pt_need(&r, "credit_limit_43200m");
     is_str(c->kind, "quota_window", "CREDIT_LIMIT carried through");
     is_num(c->limit.value, 500, "credit limit");
     is_num(c->used.value, 120, "credit used");
     is_num(c->utilization.value, 24, "credit utilization");
     is_num(c->resets_at.epoch, 1775000000, "credit reset");
     ok(c->unit == NULL, "credit unit unknown (not guessed)");
-    const metric *v = need(&r, "vision_limit_1440m");
+    const metric *v = pt_need(&r, "vision_limit_1440m");
     is_num(v->utilization.value, 70, "new type VISION_LIMIT carried through");
     is_str(v->unit, "percent", "percent-only new type");
     ok(pt_has_note(&r, "plan pro expects seven_day"), "pro: missing seven_day noted");
@@ -235,7 +187,7 @@ static void run_error(const char *route_json, md_error want, const char *msg,
     if (r.err_msg && !strstr(r.err_msg, msg))
         printf("#   err_msg: %s\n", r.err_msg);
     snprintf(label, sizeof label, "%s: no metrics, no secret", name);
-    ok(r.n_metrics == 0 && no_secret(&r), label);
+    ok(r.n_metrics == 0 && pt_no_secret(&r, KEY), label);
     collect_result_free(&r);
 }
 
@@ -280,7 +232,7 @@ static void test_config(void)
     pt_run("zai", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
     is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
     ok(r.err_msg && strstr(r.err_msg, "Z_AI_API_KEY"), "no api_key: says how");
-    json_t *req = requests();
+    json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 0, "no api_key: no request made");
     json_decref(req);
     collect_result_free(&r);
@@ -291,7 +243,7 @@ static void test_config(void)
            KEY "\", \"success\": false}}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "echoed key: auth");
-    ok(no_secret(&r), "echoed key: masked");
+    ok(pt_no_secret(&r, KEY), "echoed key: masked");
     collect_result_free(&r);
     /* header-derived meters ride along */
     routes("[{\"path\": \"" PATH "\", \"body_file\": \"quota_limit.json\", \"headers\": "
