@@ -166,7 +166,7 @@ static const char *closest(const char *key, const char *const *cands,
 static const char *const top_keys[] = {
     "listen", "state_dir", "plugin_dir", "aliases", "include",
     "endpoint_timeout", "interval", "timeout", "min_refresh_interval",
-    "providers", "families",
+    "usage_retention", "providers", "families",
 };
 #define N_TOP_KEYS (sizeof top_keys / sizeof top_keys[0])
 
@@ -234,6 +234,7 @@ typedef struct loader {
     diag_list *d;  /* caller's */
     tl_str listen, state_dir, plugin_dir, aliases;
     tl_dur endpoint_timeout, interval, timeout, min_refresh;
+    tl_dur usage_retention;
     char **inc;    /* owned include globs */
     where *inc_at;
     size_t n_inc;
@@ -584,6 +585,35 @@ static void set_dur(loader *L, yfile *y, yaml_node_t *n, const char *key,
         t->set = 1;
         t->at = at_node(y, n);
     }
+}
+
+/* usage_retention: a duration, or whole days ("400d", which durations
+ * lack); at least a day (a daily report needs one), at most 100 years. */
+static void set_retention(loader *L, yfile *y, yaml_node_t *n,
+                          const char *key, tl_dur *t)
+{
+    char *s = get_string(L, y, n, key);
+    if (!s)
+        return;
+    long long ms = -1;
+    size_t len = strlen(s);
+    if (len >= 2 && len <= 6 && s[len - 1] == 'd' &&
+        strspn(s, "0123456789") == len - 1)
+        ms = strtoll(s, NULL, 10) * 86400000LL;
+    else if (duration_parse(s, &ms) != 0)
+        ms = -1;
+    if (ms < 0)
+        DIAG(L, at_node(y, n), "%s: '%s' is not a duration (write e.g. "
+             "400d, 90d or 720h)", key, scalar(n));
+    else if (ms < 86400000LL || ms > 36525LL * 86400000LL)
+        DIAG(L, at_node(y, n), "%s: '%s' must be between 1d and 36525d", key,
+             scalar(n));
+    else {
+        t->ms = ms;
+        t->set = 1;
+        t->at = at_node(y, n);
+    }
+    free(s);
 }
 
 static void set_str(loader *L, yfile *y, yaml_node_t *n, const char *key,
@@ -949,6 +979,8 @@ static void apply_top_key(loader *L, yfile *y, const char *k, yaml_node_t *kn,
         set_dur(L, y, v, k, 0, &L->timeout);
     else if (!strcmp(k, "min_refresh_interval"))
         set_dur(L, y, v, k, 1, &L->min_refresh);
+    else if (!strcmp(k, "usage_retention"))
+        set_retention(L, y, v, k, &L->usage_retention);
     else if (!strcmp(k, "providers"))
         apply_providers(L, y, v);
     else if (!strcmp(k, "families"))
@@ -1170,6 +1202,8 @@ static void finalize_top(loader *L, const char *plugin_dir_default,
     c->interval_ms = L->interval.set ? L->interval.ms : 60000;
     c->timeout_ms = L->timeout.set ? L->timeout.ms : 10000;
     c->min_refresh_ms = L->min_refresh.set ? L->min_refresh.ms : 10000;
+    c->usage_retention_ms = L->usage_retention.set ? L->usage_retention.ms
+                                                   : 400LL * 86400000LL;
 }
 
 static char *plugin_path(loader *L, const pbuild *p)
@@ -1484,6 +1518,11 @@ char *config_dump(const config *c)
     dump_dur(&b, "interval", c->interval_ms, 0);
     dump_dur(&b, "timeout", c->timeout_ms, 0);
     dump_dur(&b, "min_refresh_interval", c->min_refresh_ms, 0);
+    if (c->usage_retention_ms % 86400000LL == 0)
+        sb_printf(&b, "usage_retention: %lldd\n",
+                  c->usage_retention_ms / 86400000LL);
+    else
+        dump_dur(&b, "usage_retention", c->usage_retention_ms, 0);
     sb_puts(&b, c->n_providers ? "providers:\n" : "providers: {}\n");
     for (size_t i = 0; i < c->n_providers; i++)
         dump_provider(&b, c, &c->providers[i]);

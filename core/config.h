@@ -64,6 +64,9 @@ typedef struct config {
     long long min_refresh_ms;       /* `min_refresh_interval`, default 10s:
                                        force_refresh never re-polls a provider
                                        whose last attempt is younger */
+    long long usage_retention_ms;   /* `usage_retention`, default 400d:
+                                       usage cells older than this are
+                                       dropped (usage_store.h) */
     provider_conf *providers;       /* owned array, in name order */
     size_t n_providers;
     struct alias_map *aliases;      /* owned, never NULL after success */

@@ -72,6 +72,8 @@ typedef struct daemon {
     unsigned long reloads, reload_failures;
     char *last_reload_error;    /* owned or NULL */
     int once;                   /* --once mode: no HTTP, no snapshot save */
+    struct usage_store *usage;  /* owned: per-turn usage history
+                                   (usage_store.h), used under the lock */
     void *httpd;                /* httpd handle, or NULL */
     volatile sig_atomic_t stop, reload;  /* set from signal handlers */
 } daemon_t;
@@ -89,9 +91,15 @@ void state_load_snapshot(daemon_t *d);
  * Caller must NOT hold the lock. */
 void state_save_snapshot(daemon_t *d);
 
+/* Persist the usage store if it changed (image under the lock, write
+ * outside it).  Caller must NOT hold the lock. */
+void state_save_usage(daemon_t *d);
+
 /* Apply a finished collection to p (lock held): success replaces data,
  * failure keeps the last good data and records the error; computes the
- * next due time with backoff and Retry-After. */
+ * next due time with backoff and Retry-After.  The usage cells of a
+ * successful collection go to d->usage (when set) and are not kept in
+ * p->data. */
 void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
                         long long now_ms);
 

@@ -18,6 +18,9 @@ typedef struct hostctx_params {
     long long deadline_ms;      /* mono_ms() value */
     int check_only;             /* check(): no I/O (http refused, state
                                    directory not created) */
+    unsigned long long usage_generation;  /* what host->usage_generation
+                                   answers: the generation of this
+                                   provider's cells the daemon holds */
 } hostctx_params;
 
 /* New context; free with hostctx_free. */

@@ -22,10 +22,13 @@
 #include "log.h"
 #include "render.h"
 #include "timeutil.h"
+#include "tz.h"
+#include "usage_store.h"
 
 #define HTTP_THREADS 2
 #define USAGE_PATH "/api/automation/usage"
 #define PROVIDERS_PATH "/api/providers"
+#define DAILY_PATH "/api/usage/daily"
 
 /* One cached rendering. */
 typedef struct cache_slot {
@@ -290,6 +293,88 @@ static enum MHD_Result handle_providers(daemon_t *d, struct MHD_Connection *c,
     return send_json(c, MHD_HTTP_OK, doc);
 }
 
+/* ---- GET /api/usage/daily ---- */
+
+typedef struct daily_args {
+    const char *v[4];   /* provider, since, until, tz (MHD-owned) */
+    char *error;        /* first problem, owned */
+} daily_args;
+
+static const char *const daily_names[] = {"provider", "since", "until", "tz"};
+
+static enum MHD_Result daily_arg(void *cls, enum MHD_ValueKind kind,
+                                 const char *key, const char *value)
+{
+    daily_args *a = cls;
+    (void)kind;
+    if (a->error)
+        return MHD_YES;
+    for (size_t i = 0; i < 4; i++) {
+        if (strcmp(key, daily_names[i]) != 0)
+            continue;
+        if (a->v[i])
+            a->error = xasprintf("query parameter '%s' given twice", key);
+        else if (!value || !*value)
+            a->error = xasprintf("query parameter '%s' must not be empty", key);
+        else
+            a->v[i] = value;
+        return MHD_YES;
+    }
+    a->error = xasprintf("unknown query parameter '%.64s' (known: provider, "
+                         "since, until, tz)", key);
+    return MHD_YES;
+}
+
+static enum MHD_Result send_error_free(struct MHD_Connection *c,
+                                       unsigned status, char *msg)
+{
+    enum MHD_Result rc = send_error(c, status, msg ? msg : "bad request");
+    free(msg);
+    return rc;
+}
+
+/* The zone file is read before taking the lock; the report is built
+ * under it (the store is only ever used under daemon.lock). */
+static enum MHD_Result handle_daily(daemon_t *d, struct MHD_Connection *c)
+{
+    daily_args a = {{NULL, NULL, NULL, NULL}, NULL};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, daily_arg, &a);
+    if (a.error)
+        return send_error_free(c, MHD_HTTP_BAD_REQUEST, a.error);
+    long day;
+    for (size_t i = 1; i <= 2; i++)
+        if (a.v[i] && usage_parse_date(a.v[i], &day) != 0)
+            return send_error_free(
+                c, MHD_HTTP_BAD_REQUEST,
+                xasprintf("%s: '%.32s' is not a date (YYYY-MM-DD)",
+                          daily_names[i], a.v[i]));
+    char *err = NULL;
+    const char *tzname = a.v[3] ? a.v[3] : "UTC";
+    tz_zone *z = tz_load(tzname, &err);
+    if (!z)
+        return send_error_free(c, MHD_HTTP_BAD_REQUEST, err);
+    pthread_mutex_lock(&d->lock);
+    json_t *doc = NULL;
+    int rc = -2;
+    if (!d->usage)
+        rc = -3;   /* main() always creates one; be safe, not crash */
+    else if (!a.v[0] || state_find(d, a.v[0]) ||
+             usage_store_has_provider(d->usage, a.v[0]))
+        rc = usage_store_daily_zone(d->usage, a.v[0], a.v[1], a.v[2], z,
+                                    tzname, &doc, &err);
+    pthread_mutex_unlock(&d->lock);
+    tz_free(z);
+    if (rc == -3)
+        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                          "no usage store");
+    if (rc == -2)
+        return send_error_free(c, MHD_HTTP_NOT_FOUND,
+                               xasprintf("no provider named '%.64s'", a.v[0]));
+    if (rc != 0)
+        return send_error_free(c, MHD_HTTP_BAD_REQUEST, err);
+    return send_json(c, MHD_HTTP_OK, doc);
+}
+
 static enum MHD_Result handle_health(daemon_t *d, struct MHD_Connection *c)
 {
     pthread_mutex_lock(&d->lock);
@@ -318,6 +403,7 @@ static enum MHD_Result handle_health(daemon_t *d, struct MHD_Connection *c)
 static int is_known_path(const char *url)
 {
     return strcmp(url, USAGE_PATH) == 0 || strcmp(url, "/healthz") == 0 ||
+           strcmp(url, DAILY_PATH) == 0 ||
            strcmp(url, PROVIDERS_PATH) == 0 ||
            strncmp(url, PROVIDERS_PATH "/", strlen(PROVIDERS_PATH "/")) == 0;
 }
@@ -360,6 +446,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return handle_usage(d, c, rq);
     if (strcmp(url, "/healthz") == 0)
         return handle_health(d, c);
+    if (strcmp(url, DAILY_PATH) == 0)
+        return handle_daily(d, c);
     return handle_providers(d, c, url);
 }
 

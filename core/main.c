@@ -15,6 +15,8 @@
 #include "plugin_host.h"
 #include "render.h"
 #include "timeutil.h"
+#include "tz.h"
+#include "usage_store.h"
 
 #ifndef METERD_CONFDIR
 #define METERD_CONFDIR "/usr/local/etc/meterd"
@@ -47,12 +49,17 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: meterd [-c FILE] [-t] [--once] [-v] [-V] [-h]\n"
+            "       meterd report daily [-c FILE] [--provider NAME] [--since D]\n"
+            "                           [--until D] [--tz TZ] [--json] [-v]\n"
             "  -c FILE   configuration file (default %s/meterd.yaml)\n"
             "  -t        check the configuration, drop-ins, aliases and plugins; exit\n"
             "  --once    collect every provider once, print the usage JSON, exit\n"
             "  -v        verbose: debug logging; with -t print the merged config\n"
             "  -V        print the version and exit\n"
-            "  -h        this help\n",
+            "  -h        this help\n"
+            "  report daily  per-day token usage (local logs and ingest), after\n"
+            "            scanning the log providers once; D is YYYY-MM-DD, TZ\n"
+            "            UTC, +05:30 or an IANA name; --json prints the API's JSON\n",
             METERD_CONFDIR);
 }
 
@@ -132,6 +139,8 @@ static void reload(daemon_t *d)
         log_msg(MD_LOG_WARN, NULL, "cannot create state_dir %s: %s", cfg->state_dir,
                 strerror(errno));
     register_secrets(cfg);
+    if (d->usage)
+        usage_store_set_retention(d->usage, cfg->usage_retention_ms);
     state_swap_config(d, cfg);
     d->reloads++;
     free(d->last_reload_error);
@@ -153,9 +162,29 @@ static int install_signals(void)
     return sigaction(SIGPIPE, &sa, NULL);
 }
 
-static int daemon_setup(daemon_t *d, config *cfg)
+/* The usage store of cfg's state_dir, loaded (a corrupt file is moved
+ * aside with a warning, like the snapshot). */
+static usage_store *open_usage_store(const config *cfg)
+{
+    usage_store *u = usage_store_new(cfg->state_dir, cfg->usage_retention_ms);
+    char *err = NULL;
+    int rc = usage_store_load(u, time_now(), &err);
+    if (rc < 0) {
+        log_msg(MD_LOG_WARN, NULL, "%s; starting with empty usage history",
+                err ? err : "corrupt usage store");
+        free(err);
+    } else if (rc == 0) {
+        log_msg(MD_LOG_DEBUG, NULL, "loaded usage history: %zu cells",
+                usage_store_count(u, NULL));
+    }
+    return u;
+}
+
+/* usage: the store to use (owned by d from now on), or NULL to open it. */
+static int daemon_setup(daemon_t *d, config *cfg, usage_store *usage)
 {
     memset(d, 0, sizeof *d);
+    d->usage = usage;
     pthread_mutex_init(&d->lock, NULL);
     d->started_at = time_now();
     if (pipe2(d->wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -176,6 +205,8 @@ static int daemon_setup(daemon_t *d, config *cfg)
         return -1;
     }
     register_secrets(cfg);
+    if (!d->usage)
+        d->usage = open_usage_store(cfg);
     state_init(d, cfg);
     state_load_snapshot(d);
     return 0;
@@ -185,6 +216,8 @@ static void daemon_teardown(daemon_t *d)
 {
     g_daemon = NULL;
     state_free(d);
+    usage_store_free(d->usage);
+    d->usage = NULL;
     close(d->wake_pipe[0]);
     close(d->wake_pipe[1]);
     free(d->self_exe);
@@ -232,13 +265,275 @@ static int run_daemon(daemon_t *d)
     scheduler_kill_all(d);
     httpd_stop(d);
     state_save_snapshot(d);
+    state_save_usage(d);
     return 0;
+}
+
+/* ---- meterd report daily ---- */
+
+typedef struct report_opts {
+    const char *path, *provider, *since, *until, *tz;
+    int json, verbose;
+} report_opts;
+
+static void report_usage(FILE *out)
+{
+    fprintf(out, "usage: meterd report daily [-c FILE] [--provider NAME] "
+                 "[--since YYYY-MM-DD]\n"
+                 "                           [--until YYYY-MM-DD] [--tz TZ] "
+                 "[--json] [-v]\n");
+}
+
+/* 0, or 2 after printing a usage error. */
+static int report_parse(int argc, char **argv, report_opts *o)
+{
+    static const struct option longopts[] = {
+        {"provider", required_argument, NULL, 'p'},
+        {"since", required_argument, NULL, 's'},
+        {"until", required_argument, NULL, 'u'},
+        {"tz", required_argument, NULL, 'z'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    memset(o, 0, sizeof *o);
+    o->path = METERD_CONFDIR "/meterd.yaml";
+    o->tz = "UTC";
+    if (argc < 2 || strcmp(argv[1], "daily") != 0) {
+        fprintf(stderr, "meterd report: the only report is 'daily'\n");
+        report_usage(stderr);
+        return 2;
+    }
+    optind = 2;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->path = optarg; break;
+        case 'p': o->provider = optarg; break;
+        case 's': o->since = optarg; break;
+        case 'u': o->until = optarg; break;
+        case 'z': o->tz = optarg; break;
+        case 'j': o->json = 1; break;
+        case 'v': o->verbose = 1; break;
+        case 'h': report_usage(stdout); exit(0);
+        default: report_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        report_usage(stderr);
+        return 2;
+    }
+    long day_s = 0, day_u = 0;
+    const char *bad = o->since && usage_parse_date(o->since, &day_s) != 0 ? "since"
+                      : o->until && usage_parse_date(o->until, &day_u) != 0 ? "until"
+                                                                              : NULL;
+    if (bad) {
+        fprintf(stderr, "meterd report: --%s: not a date (YYYY-MM-DD)\n", bad);
+        return 2;
+    }
+    if (o->since && o->until && day_s > day_u) {
+        fprintf(stderr, "meterd report: --since is after --until\n");
+        return 2;
+    }
+    char *err = NULL;
+    tz_zone *z = tz_load(o->tz, &err);
+    if (!z) {
+        fprintf(stderr, "meterd report: --tz: %s\n", err);
+        free(err);
+        return 2;
+    }
+    tz_free(z);
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Which providers the report runs: enabled ones whose plugin reads local
+ * logs (its name ends in "_logs") or that already handed the store usage
+ * cells (any plugin using put_usage); with --provider only that one.
+ * Every other provider is disabled in this process's config copy, so
+ * the report never calls a remote API.  Returns how many run. */
+static size_t report_select(config *cfg, const usage_store *u,
+                            const char *only)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        provider_conf *pc = &cfg->providers[i];
+        int run = pc->enabled && (!only || strcmp(pc->name, only) == 0) &&
+                  (ends_with(pc->plugin, "_logs") ||
+                   usage_store_has_plugin_cells(u, pc->name));
+        pc->enabled = run;
+        n += run != 0;
+    }
+    return n;
+}
+
+static void report_no_reload(daemon_t *d) { (void)d; }
+
+/* ---- the table ---- */
+
+static char *cell_text(const json_t *v, int is_cost)
+{
+    if (!json_is_number(v))
+        return xstrdup("-");
+    double x = json_number_value(v);
+    return is_cost ? xasprintf("%.2f", x) : xasprintf("%.0f", x);
+}
+
+#define REPORT_COLS 8
+
+static void table_row(char ***rows, size_t *n, const char *label,
+                      const json_t *o)
+{
+    static const char *const keys[REPORT_COLS - 1] = {
+        "tokens_input_uncached", "tokens_cache_read", "tokens_cache_write",
+        "tokens_output", "tokens_reasoning", "tokens_total", "cost_usd"};
+    *rows = xrealloc(*rows, (*n + 1) * REPORT_COLS * sizeof **rows);
+    char **r = *rows + *n * REPORT_COLS;
+    r[0] = xstrdup(label);
+    for (int k = 0; k < REPORT_COLS - 1; k++)
+        r[k + 1] = cell_text(json_object_get(o, keys[k]), k == REPORT_COLS - 2);
+    (*n)++;
+}
+
+/* The TOTAL row: a column is known only when every day's value is. */
+static json_t *table_total(const json_t *days)
+{
+    json_t *t = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_array_get(days, 0), key, v) {
+        if (!json_is_number(v) && !json_is_null(v))
+            continue;
+        double sum = 0;
+        int known = 1;
+        size_t i;
+        json_t *day;
+        json_array_foreach(days, i, day) {
+            json_t *x = json_object_get(day, key);
+            known &= json_is_number(x);
+            sum += json_is_number(x) ? json_number_value(x) : 0;
+        }
+        json_object_set_new(t, key, known ? json_real(sum) : json_null());
+    }
+    return t;
+}
+
+static void print_table(const json_t *doc, FILE *out)
+{
+    static const char *const head[REPORT_COLS] = {
+        "date", "input", "cache read", "cache write", "output", "reasoning",
+        "total", "cost USD"};
+    json_t *days = json_object_get(doc, "days");
+    if (json_array_size(days) == 0) {
+        fprintf(out, "no usage recorded in this range\n");
+        return;
+    }
+    char **rows = NULL;
+    size_t n = 0, i;
+    json_t *day;
+    json_array_foreach(days, i, day)
+        table_row(&rows, &n, json_string_value(json_object_get(day, "date")), day);
+    json_t *total = table_total(days);
+    table_row(&rows, &n, "TOTAL", total);
+    json_decref(total);
+    size_t w[REPORT_COLS];
+    for (int k = 0; k < REPORT_COLS; k++) {
+        w[k] = strlen(head[k]);
+        for (size_t r = 0; r < n; r++)
+            if (strlen(rows[r * REPORT_COLS + k]) > w[k])
+                w[k] = strlen(rows[r * REPORT_COLS + k]);
+    }
+    for (int k = 0; k < REPORT_COLS; k++)
+        fprintf(out, k ? "  %*s" : "%-*s", (int)w[k], head[k]);
+    fputc('\n', out);
+    for (size_t r = 0; r < n; r++) {
+        for (int k = 0; k < REPORT_COLS; k++)
+            fprintf(out, k ? "  %*s" : "%-*s", (int)w[k], rows[r * REPORT_COLS + k]);
+        fputc('\n', out);
+    }
+    fprintf(out, "time zone %s; '-' = unknown (not reported by every "
+                 "source), never 0\n",
+            json_string_value(json_object_get(doc, "tz")));
+    for (size_t r = 0; r < n * REPORT_COLS; r++)
+        free(rows[r]);
+    free(rows);
+}
+
+static int report_print(const usage_store *u, const report_opts *o)
+{
+    json_t *doc = NULL;
+    char *err = NULL;
+    if (usage_store_daily(u, o->provider, o->since, o->until, o->tz, &doc,
+                          &err) != 0) {
+        fprintf(stderr, "meterd report: %s\n", err);
+        free(err);
+        return 2;
+    }
+    int rc = 0;
+    if (o->json) {
+        rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+        fputc('\n', stdout);
+    } else {
+        print_table(doc, stdout);
+    }
+    json_decref(doc);
+    return rc == 0 && fflush(stdout) == 0 ? 0 : 1;
+}
+
+static int report_main(int argc, char **argv)
+{
+    report_opts o;
+    int rc = report_parse(argc, argv, &o);
+    if (rc)
+        return rc;
+    /* The report's own output is the point; chatter only when asked. */
+    log_set_level(o.verbose ? MD_LOG_DEBUG : MD_LOG_WARN);
+    config *cfg = load_config(o.path, 0, NULL);
+    if (!cfg)
+        return 1;
+    usage_store *u = open_usage_store(cfg);
+    if (o.provider && !config_provider(cfg, o.provider) &&
+        !usage_store_has_provider(u, o.provider)) {
+        fprintf(stderr, "meterd report: no provider named '%s'\n", o.provider);
+        usage_store_free(u);
+        config_free(cfg);
+        return 2;
+    }
+    size_t n = report_select(cfg, u, o.provider);
+    static daemon_t d;
+    if (daemon_setup(&d, cfg, u) != 0)
+        return 1;
+    g_daemon = &d;
+    if (n && install_signals() == 0) {
+        /* The same runner, timeouts and plugin state directories as the
+         * daemon: a running daemon and this report share the plugins'
+         * incremental state (the plugins lock it). */
+        d.once = 1;
+        for (size_t i = 0; i < d.n_ps; i++)
+            d.ps[i].force = 1;
+        scheduler_run(&d, report_no_reload);
+        scheduler_kill_all(&d);
+        char *err = NULL;
+        if (usage_store_save(d.usage, time_now(), &err) != 0) {
+            log_msg(MD_LOG_WARN, NULL, "cannot save the usage store: %s", err);
+            free(err);
+        }
+    }
+    rc = report_print(d.usage, &o);
+    daemon_teardown(&d);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--worker") == 0)
         return worker_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "report") == 0)
+        return report_main(argc - 1, argv + 1);
 
     static const struct option longopts[] = {
         {"once", no_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
@@ -284,7 +579,7 @@ int main(int argc, char **argv)
         return 1;
 
     static daemon_t d;
-    if (daemon_setup(&d, cfg) != 0)
+    if (daemon_setup(&d, cfg, NULL) != 0)
         return 1;
     g_daemon = &d;
     if (install_signals() != 0) {

@@ -6,7 +6,9 @@
  * from two reported fields); anything doubtful becomes MD_UNKNOWN. */
 #include "metric.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -482,6 +484,230 @@ int metric_from_json(const json_t *obj, metric *out, char **err)
 }
 
 /* ------------------------------------------------------------------ */
+/* Usage cells                                                          */
+/* ------------------------------------------------------------------ */
+
+#define USAGE_SLOT 900.0
+#define USAGE_MODEL_MAX 128
+
+const char *const usage_bucket_names[UB_N] = {
+    "tokens_input_uncached", "tokens_cache_read", "tokens_cache_write",
+    "tokens_output", "tokens_reasoning", "tokens_total", "cost_usd",
+};
+
+static const char *slot_problem(double slot)
+{
+    if (!isfinite(slot) || slot < 0 || slot > MAX_EPOCH)
+        return "slot_start is not a time between 1970 and 9999";
+    if (fmod(slot, USAGE_SLOT) != 0)
+        return "slot_start is not a multiple of 900 seconds";
+    return NULL;
+}
+
+static const char *model_problem(const char *model)
+{
+    if (!model)
+        return NULL;
+    size_t n = strlen(model);
+    if (n == 0 || n > USAGE_MODEL_MAX)
+        return "model is empty or longer than 128 bytes";
+    for (const char *p = model; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            return "model has a byte that is not printable ASCII";
+    return NULL;
+}
+
+/* The buckets and events of a cell, shared by both cell forms. */
+static const char *numbers_problem(const md_num *b, double events)
+{
+    for (int i = 0; i < UB_N; i++)
+        if (num_problem(&b[i], 0, 0))
+            return "a bucket is not a finite, non-negative number";
+    if (!isfinite(events) || events < 0)
+        return "events is not a finite, non-negative number";
+    return NULL;
+}
+
+static void sdk_buckets(const md_usage_cell *c, md_num *b)
+{
+    b[UB_INPUT_UNCACHED] = c->tokens_input_uncached;
+    b[UB_CACHE_READ] = c->tokens_cache_read;
+    b[UB_CACHE_WRITE] = c->tokens_cache_write;
+    b[UB_OUTPUT] = c->tokens_output;
+    b[UB_REASONING] = c->tokens_reasoning;
+    b[UB_TOTAL] = c->tokens_total;
+    b[UB_COST] = c->cost_usd;
+}
+
+const char *usage_cell_problem(const md_usage_cell *c)
+{
+    md_num b[UB_N];
+    const char *why = slot_problem(c->slot_start);
+    if (!why)
+        why = model_problem(c->model);
+    if (!why) {
+        sdk_buckets(c, b);
+        why = numbers_problem(b, c->events);
+    }
+    return why;
+}
+
+void usage_cell_from_sdk(usage_cell_rec *out, const md_usage_cell *c)
+{
+    memset(out, 0, sizeof *out);
+    out->slot_start = c->slot_start;
+    out->model = xstrdup(c->model);
+    sdk_buckets(c, out->b);
+    for (int i = 0; i < UB_N; i++)
+        if (out->b[i].state != MD_KNOWN)
+            out->b[i].value = 0;   /* canonical: value only when known */
+    out->events = c->events;
+}
+
+const char *usage_cell_rec_problem(const usage_cell_rec *c)
+{
+    const char *why = slot_problem(c->slot_start);
+    if (!why)
+        why = model_problem(c->model);
+    return why ? why : numbers_problem(c->b, c->events);
+}
+
+void usage_cells_free(usage_cell_rec *cells, size_t n)
+{
+    for (size_t i = 0; cells && i < n; i++)
+        free(cells[i].model);
+    free(cells);
+}
+
+static json_t *number_json(double v)
+{
+    /* Token counts are integers; print them without a ".0". */
+    if (v == floor(v) && fabs(v) < 9007199254740992.0)
+        return json_integer((json_int_t)v);
+    return json_real(v);
+}
+
+json_t *usage_num_to_json(md_num v)
+{
+    if (v.state == MD_NOT_APPLICABLE)
+        return json_string("na");
+    return v.state == MD_KNOWN && isfinite(v.value) ? number_json(v.value)
+                                                    : json_null();
+}
+
+json_t *usage_num_to_report(md_num v)
+{
+    return v.state == MD_KNOWN && isfinite(v.value) ? number_json(v.value)
+                                                    : json_null();
+}
+
+int usage_num_from_json(const json_t *j, md_num *out)
+{
+    if (json_is_null(j)) {
+        *out = (md_num){MD_UNKNOWN, 0.0};
+        return 0;
+    }
+    if (json_is_string(j) && strcmp(json_string_value(j), "na") == 0) {
+        *out = MD_NUM_NA;
+        return 0;
+    }
+    if (!json_is_number(j))
+        return -1;
+    double v = json_number_value(j);
+    if (!isfinite(v) || v < 0)
+        return -1;
+    *out = MD_NUM(v);
+    return 0;
+}
+
+static json_t *usage_to_wire(const collect_result *r)
+{
+    json_t *cells = json_array();
+    for (size_t i = 0; i < r->n_usage; i++) {
+        const usage_cell_rec *c = &r->usage[i];
+        json_t *a = json_array();
+        json_array_append_new(a, number_json(c->slot_start));
+        json_array_append_new(a, str_or_null(c->model));
+        for (int k = 0; k < UB_N; k++)
+            json_array_append_new(a, usage_num_to_json(c->b[k]));
+        json_array_append_new(a, number_json(c->events));
+        json_array_append_new(cells, a);
+    }
+    char gen[32];
+    snprintf(gen, sizeof gen, "%llu", r->usage_generation);
+    return json_pack("{s:o, s:s, s:o}", "since", number_json(r->usage_since),
+                     "generation", gen, "cells", cells);
+}
+
+/* One [slot, model, 7 buckets, events] array into *out (model owned). */
+static const char *cell_from_wire(const json_t *a, usage_cell_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!json_is_array(a) || json_array_size(a) != 3 + UB_N)
+        return "a cell is not an array of 10 values";
+    json_t *slot = json_array_get(a, 0), *model = json_array_get(a, 1);
+    json_t *ev = json_array_get(a, 2 + UB_N);
+    if (!json_is_number(slot) || !json_is_number(ev) ||
+        (!json_is_null(model) && !json_is_string(model)))
+        return "a cell has a value of the wrong type";
+    out->slot_start = json_number_value(slot);
+    out->events = json_number_value(ev);
+    for (int k = 0; k < UB_N; k++)
+        if (usage_num_from_json(json_array_get(a, 2 + (size_t)k),
+                                &out->b[k]) != 0)
+            return "a cell bucket is not a number, null or \"na\"";
+    const char *why = model_problem(json_string_value(model));
+    if (why)
+        return why;
+    out->model = xstrdup(json_string_value(model));
+    return usage_cell_rec_problem(out);
+}
+
+int usage_generation_from_json(const json_t *j, unsigned long long *out)
+{
+    if (json_is_integer(j) && json_integer_value(j) >= 0) {
+        *out = (unsigned long long)json_integer_value(j);
+        return 0;
+    }
+    const char *s = json_string_value(j);
+    if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 20)
+        return -1;
+    errno = 0;
+    char *end;
+    *out = strtoull(s, &end, 10);
+    return errno || *end ? -1 : 0;
+}
+
+static int cr_usage_from_json(const json_t *u, collect_result *out, char **err)
+{
+    if (!u || json_is_null(u))
+        return 0;
+    json_t *since = json_object_get(u, "since");
+    json_t *cells = json_object_get(u, "cells");
+    if (!json_is_object(u) || !json_is_number(since) ||
+        !isfinite(json_number_value(since)) || json_number_value(since) < 0 ||
+        !json_is_array(cells) ||
+        usage_generation_from_json(json_object_get(u, "generation"),
+                                   &out->usage_generation) != 0)
+        return set_err(err, xstrdup("collect result: bad \"usage\""));
+    out->has_usage = 1;
+    out->usage_since = json_number_value(since);
+    size_t n = json_array_size(cells);
+    out->usage = n ? xcalloc(n, sizeof *out->usage) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *why = cell_from_wire(json_array_get(cells, i),
+                                         &out->usage[i]);
+        out->n_usage++;   /* even a bad one: its model is freed with it */
+        if (why)
+            return set_err(err, xasprintf("usage.cells[%zu]: %s", i, why));
+        if (out->usage[i].slot_start < out->usage_since)
+            return set_err(err, xasprintf("usage.cells[%zu]: slot_start "
+                                          "before since", i));
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Collection results                                                  */
 /* ------------------------------------------------------------------ */
 
@@ -503,6 +729,7 @@ void collect_result_free(collect_result *r)
         free(r->notes[i]);
     free(r->notes);
     free(r->raw_json);
+    usage_cells_free(r->usage, r->n_usage);
     collect_result_init(r);
 }
 
@@ -520,6 +747,12 @@ void collect_result_copy(collect_result *dst, const collect_result *src)
                               : NULL;
     for (size_t i = 0; i < src->n_notes; i++)
         dst->notes[i] = xstrdup(src->notes[i]);
+    dst->usage = src->n_usage ? xcalloc(src->n_usage, sizeof *dst->usage)
+                              : NULL;
+    for (size_t i = 0; i < src->n_usage; i++) {
+        dst->usage[i] = src->usage[i];
+        dst->usage[i].model = xstrdup(src->usage[i].model);
+    }
 }
 
 static json_t *epoch_to_json(double t)
@@ -562,6 +795,8 @@ json_t *collect_result_to_json(const collect_result *r)
     json_object_set_new(o, "raw", raw_to_json(r->raw_json));
     json_object_set_new(o, "started_at", epoch_to_json(r->started_at));
     json_object_set_new(o, "finished_at", epoch_to_json(r->finished_at));
+    if (r->has_usage)
+        json_object_set_new(o, "usage", usage_to_wire(r));
     return o;
 }
 
@@ -672,7 +907,8 @@ int collect_result_from_json(const json_t *obj, collect_result *out,
         return set_err(err, xasprintf("collect result: %s", bad));
     }
     if (cr_metrics_from_json(json_object_get(obj, "metrics"), out, err) !=
-        0) {
+            0 ||
+        cr_usage_from_json(json_object_get(obj, "usage"), out, err) != 0) {
         collect_result_free(out);
         return -1;
     }

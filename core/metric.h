@@ -80,6 +80,47 @@ json_t *time_to_json(md_time t);   /* RFC 3339 string or null */
  * known, or utilization known. */
 int metric_is_quota_bearing(const metric *m);
 
+/* Per-turn usage aggregated into 15-minute cells (SDK md_usage_cell, ABI
+ * 1.2), as the core carries it from the worker to the usage store.  The
+ * buckets are indexed by usage_bucket (names in usage_bucket_names). */
+typedef enum usage_bucket {
+    UB_INPUT_UNCACHED = 0, UB_CACHE_READ, UB_CACHE_WRITE, UB_OUTPUT,
+    UB_REASONING, UB_TOTAL, UB_COST, UB_N
+} usage_bucket;
+
+/* "tokens_input_uncached", ..., "cost_usd" (JSON keys of the reports). */
+extern const char *const usage_bucket_names[UB_N];
+
+typedef struct usage_cell_rec {
+    double slot_start;     /* epoch seconds, a multiple of 900 */
+    char *model;           /* owned; NULL: unknown model */
+    md_num b[UB_N];        /* known / unknown / not applicable */
+    double events;         /* usage events summed into the cell, >= 0 */
+} usage_cell_rec;
+
+/* Why an SDK cell cannot be stored, or NULL when it is valid: slot_start
+ * finite, >= 0, <= year 9999 and a multiple of 900; model NULL or 1..128
+ * printable ASCII bytes; every number in a valid state, finite and >= 0
+ * when known; events finite and >= 0.  Static string. */
+const char *usage_cell_problem(const md_usage_cell *c);
+/* Deep copy of a valid SDK cell (the caller checked it). */
+void usage_cell_from_sdk(usage_cell_rec *out, const md_usage_cell *c);
+/* Same check for a core cell (JSON input): NULL or a static reason. */
+const char *usage_cell_rec_problem(const usage_cell_rec *c);
+void usage_cells_free(usage_cell_rec *cells, size_t n);  /* + the array */
+
+/* One bucket as JSON: known -> integer when integral (else real), unknown
+ * -> null, not applicable -> "na" (the compact wire/storage form). */
+json_t *usage_num_to_json(md_num v);
+/* The reverse: number (finite, >= 0), null or "na".  0 or -1. */
+int usage_num_from_json(const json_t *j, md_num *out);
+/* A generation as JSON: a decimal string (or a non-negative integer).
+ * 0 or -1. */
+int usage_generation_from_json(const json_t *j, unsigned long long *out);
+/* A known integral value as an integer, else a real; null otherwise (the
+ * report form, where not applicable is null too). */
+json_t *usage_num_to_report(md_num v);
+
 /* Result of one collection, as the worker reports it. */
 typedef struct collect_result {
     md_error err;          /* MD_ERR_NONE on success */
@@ -91,13 +132,28 @@ typedef struct collect_result {
     size_t n_notes;
     char *raw_json;        /* owned, redacted raw payload text, or NULL */
     double started_at, finished_at;   /* epoch seconds */
+    /* Usage cells handed over by put_usage (ABI 1.2), successful
+     * collections only.  They travel from the worker to the daemon, which
+     * gives them to its usage store and never keeps them in provider
+     * state (so snapshots and API responses stay small). */
+    int has_usage;                    /* put_usage was called and accepted */
+    usage_cell_rec *usage;            /* owned array (model strings owned) */
+    size_t n_usage;
+    double usage_since;               /* replace stored cells >= this */
+    unsigned long long usage_generation;
 } collect_result;
 
 void collect_result_init(collect_result *r);   /* zero + retry_after=-1 */
 void collect_result_free(collect_result *r);   /* frees fields, re-inits */
 void collect_result_copy(collect_result *dst, const collect_result *src);
 /* {"error": null|{"class","message"}, "retry_after": n|null, "metrics": [..],
- *  "notes": [..], "raw": <json>|null, "started_at", "finished_at"} */
+ *  "notes": [..], "raw": <json>|null, "started_at", "finished_at"}
+ * plus, only when has_usage: "usage": {"since": n, "generation": "N"
+ * (decimal string: exact for any 64-bit value), "cells": [[slot_start,
+ * model|null, tokens_input_uncached, tokens_cache_read, tokens_cache_write,
+ * tokens_output, tokens_reasoning, tokens_total, cost_usd, events], ...]}
+ * with each bucket a number, null (unknown) or "na" (not applicable).
+ * from_json validates every cell like put_usage does (-1 on a bad one). */
 json_t *collect_result_to_json(const collect_result *r);
 int collect_result_from_json(const json_t *obj, collect_result *out,
                              char **err);

@@ -441,7 +441,7 @@ static void check_interval(vctx *v)
 static void run_check(vctx *v)
 {
     hostctx_params hp = {v->pc->name, v->desc, v->pc->options, NULL,
-                         mono_ms() + CHECK_BUDGET_MS, 1};
+                         mono_ms() + CHECK_BUDGET_MS, 1, 0};
     md_ctx *ctx = hostctx_new(&hp);
     for (size_t i = 0; i < v->c->n_secrets; i++)
         hostctx_add_secret(ctx, v->c->secrets[i]);

@@ -113,11 +113,11 @@ static int send_all(int fd, const char *buf, size_t len, long long deadline_ms)
 }
 
 static char *job_text(const provider_conf *pc, const char *state_root,
-                      long long budget_ms)
+                      long long budget_ms, unsigned long long usage_gen)
 {
     char *dir = state_root ? xasprintf("%s/plugins/%s", state_root, pc->name)
                            : NULL;
-    json_t *job = job_to_json(pc, dir, budget_ms);
+    json_t *job = job_to_json_ex(pc, dir, budget_ms, usage_gen);
     char *text = json_dumps(job, JSON_COMPACT);
     json_decref(job);
     free(dir);
@@ -294,7 +294,7 @@ static void *inline_thread(void *arg)
 
 static run_handle *start_inline(const provider_conf *pc,
                                 const char *state_root, long long budget_ms,
-                                char **err)
+                                unsigned long long usage_gen, char **err)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -305,7 +305,7 @@ static run_handle *start_inline(const provider_conf *pc,
     char *dir = state_root ? xasprintf("%s/plugins/%s", state_root, pc->name)
                            : NULL;
     inline_job *ij = xcalloc(1, sizeof *ij);
-    ij->job = job_to_json(pc, dir, budget_ms);   /* a private copy */
+    ij->job = job_to_json_ex(pc, dir, budget_ms, usage_gen); /* private */
     ij->fd = sv[1];
     free(dir);
     pthread_attr_t attr;
@@ -335,6 +335,13 @@ run_handle *runner_start(const provider_conf *pc, const char *self_exe,
                          const char *state_root, long long deadline_ms,
                          char **err)
 {
+    return runner_start_ex(pc, self_exe, state_root, deadline_ms, 0, err);
+}
+
+run_handle *runner_start_ex(const provider_conf *pc, const char *self_exe,
+                            const char *state_root, long long deadline_ms,
+                            unsigned long long usage_generation, char **err)
+{
     *err = NULL;
     long long budget = deadline_ms - mono_ms();
     if (budget <= 0) {
@@ -347,12 +354,12 @@ run_handle *runner_start(const provider_conf *pc, const char *self_exe,
     long long shown = pc->timeout_ms > 0 ? pc->timeout_ms : budget;
     run_handle *h;
     if (pc->isolation == ISOLATION_INLINE) {
-        h = start_inline(pc, state_root, budget, err);
+        h = start_inline(pc, state_root, budget, usage_generation, err);
     } else if (!self_exe) {
         *err = xstrdup("no helper executable");
         return NULL;
     } else {
-        char *text = job_text(pc, state_root, budget);
+        char *text = job_text(pc, state_root, budget, usage_generation);
         h = start_process(text, self_exe, budget, err);
         free(text);
     }

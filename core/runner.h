@@ -30,6 +30,12 @@ run_handle *runner_start(const provider_conf *pc, const char *self_exe,
                          const char *state_root, long long deadline_ms,
                          char **err);
 
+/* The same, telling the plugin (host->usage_generation) which generation
+ * of its usage cells the daemon's usage store holds (0: none). */
+run_handle *runner_start_ex(const provider_conf *pc, const char *self_exe,
+                            const char *state_root, long long deadline_ms,
+                            unsigned long long usage_generation, char **err);
+
 /* File descriptor to poll for POLLIN (result pipe). */
 int runner_fd(const run_handle *h);
 /* Read what is available. Returns 1 at end of stream, 0 for more to come.
@@ -55,6 +61,11 @@ int worker_main(int argc, char **argv);
  * "secrets", "state_dir", "timeout_ms", "deadline_epoch"}.  New reference. */
 json_t *job_to_json(const provider_conf *pc, const char *state_dir,
                     long long remaining_ms);
+/* job_to_json plus "usage_generation" (a decimal string; job_to_json
+ * passes 0, which the job also gets when the key is absent). */
+json_t *job_to_json_ex(const provider_conf *pc, const char *state_dir,
+                       long long remaining_ms,
+                       unsigned long long usage_generation);
 /* Run a job in this process (worker and inline mode share this):
  * open plugin, build host table and context, init/collect/fini, validate
  * and collect emitted metrics.  Never fails: errors are in out->err. */

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "timeutil.h"
+#include "usage_store.h"
 
 #define MAX_POLL_MS 1000
 
@@ -133,7 +134,10 @@ static void start_run(daemon_t *d, pstate *p, long long now)
     p->force = 0;
     p->last_start_ms = now;
     p->skip_counted = 0;
-    p->run = runner_start(p->conf, d->self_exe, d->cfg->state_dir, deadline, &err);
+    unsigned long long gen = d->usage ? usage_store_generation(d->usage, p->name)
+                                      : 0;
+    p->run = runner_start_ex(p->conf, d->self_exe, d->cfg->state_dir, deadline,
+                             gen, &err);
     if (p->run) {
         log_msg(MD_LOG_DEBUG, p->name, "collection started");
         d->version++;
@@ -247,8 +251,10 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
             owners[nfds++] = &d->ps[i];
         }
         pthread_mutex_unlock(&d->lock);
-        if (changed && !d->once)
+        if (changed && !d->once) {
             state_save_snapshot(d);
+            state_save_usage(d);
+        }
 
         if (wait < 0)
             wait = 0;
@@ -273,8 +279,10 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
                 finish_run(d, p, &changed);
         }
         pthread_mutex_unlock(&d->lock);
-        if (changed && !d->once)
+        if (changed && !d->once) {
             state_save_snapshot(d);
+            state_save_usage(d);
+        }
     }
     free(fds);
     free(owners);

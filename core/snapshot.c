@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "statefile.h"
 #include "timeutil.h"
 
 #define SNAPSHOT_SCHEMA "meterd.snapshot.v1"
@@ -74,80 +75,14 @@ static char *snapshot_text(const provider_view *v, size_t n)
     return text;   /* NULL only on out-of-memory inside jansson */
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        buf += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsync the directory so the rename itself is durable. */
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
-/* Write text to a fresh temp file in dir; returns its malloc'd path. */
-static char *write_temp(const char *dir, const char *text, char **err)
-{
-    char *tmp = xasprintf("%s/." SNAPSHOT_FILE ".XXXXXX", dir);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        fail(err, xasprintf("cannot create %s: %s", tmp, strerror(errno)));
-        free(tmp);
-        return NULL;
-    }
-    /* Records may name accounts; keep them private like the state dir. */
-    int bad = fchmod(fd, 0600) != 0 || write_all(fd, text, strlen(text)) != 0 ||
-              fsync(fd) != 0;
-    int saved = errno;
-    if (close(fd) != 0 && !bad) {
-        bad = 1;
-        saved = errno;
-    }
-    if (bad) {
-        fail(err, xasprintf("cannot write %s: %s", tmp, strerror(saved)));
-        unlink(tmp);
-        free(tmp);
-        return NULL;
-    }
-    return tmp;
-}
-
 int snapshot_save(const char *state_dir, const provider_view *v, size_t n,
                   char **err)
 {
     char *text = snapshot_text(v, n);
     if (!text)
         return fail(err, xstrdup("cannot encode snapshot"));
-    char *tmp = write_temp(state_dir, text, err);
+    int rc = statefile_write(state_dir, SNAPSHOT_FILE, text, err);
     free(text);
-    if (!tmp)
-        return -1;
-    char *path = xasprintf("%s/" SNAPSHOT_FILE, state_dir);
-    int rc = 0;
-    if (rename(tmp, path) != 0) {
-        rc = fail(err, xasprintf("cannot rename %s to %s: %s", tmp, path,
-                                 strerror(errno)));
-        unlink(tmp);
-    } else if (fsync_dir(state_dir) != 0) {
-        rc = fail(err, xasprintf("cannot fsync %s: %s", state_dir,
-                                 strerror(errno)));
-    }
-    free(tmp);
-    free(path);
     return rc;
 }
 
@@ -249,48 +184,21 @@ static char *doc_from_json(const json_t *doc, snapshot_entry **out, size_t *n)
     return NULL;
 }
 
-/* Move a corrupt file aside and build the error message. */
-static char *move_aside(const char *path, const char *why)
-{
-    char *aside = xasprintf("%s.corrupt-%lld", path, (long long)time(NULL));
-    char *msg;
-    if (rename(path, aside) == 0)
-        msg = xasprintf("%s is corrupt (%s); moved aside to %s", path, why,
-                        aside);
-    else
-        msg = xasprintf("%s is corrupt (%s); could not move it aside: %s",
-                        path, why, strerror(errno));
-    free(aside);
-    return msg;
-}
-
 int snapshot_load(const char *state_dir, snapshot_entry **out, size_t *n,
                   char **err)
 {
     *out = NULL;
     *n = 0;
-    char *path = xasprintf("%s/" SNAPSHOT_FILE, state_dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        int rc = e == ENOENT ? 1
-                             : fail(err, xasprintf("cannot open %s: %s", path,
-                                                   strerror(e)));
-        free(path);
+    json_t *doc;
+    int rc = statefile_read(state_dir, SNAPSHOT_FILE, &doc, err);
+    if (rc != 0)
         return rc;
-    }
-    json_error_t jerr;
-    json_t *doc = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
-    close(fd);
-    char *why = doc ? doc_from_json(doc, out, n)
-                    : xasprintf("line %d: %s", jerr.line, jerr.text);
+    char *why = doc_from_json(doc, out, n);
     json_decref(doc);
-    int rc = 0;
     if (why) {
-        rc = fail(err, move_aside(path, why));
+        rc = fail(err, statefile_move_aside(state_dir, SNAPSHOT_FILE, why));
         free(why);
     }
-    free(path);
     return rc;
 }
 

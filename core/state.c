@@ -10,6 +10,7 @@
 #include "redact.h"
 #include "snapshot.h"
 #include "timeutil.h"
+#include "usage_store.h"
 
 /* Backoff never grows past this many intervals. */
 #define BACKOFF_CAP_FACTOR 8
@@ -168,6 +169,37 @@ void state_save_snapshot(daemon_t *d)
     free(v);
 }
 
+void state_save_usage(daemon_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    usage_image *img = d->usage ? usage_store_image(d->usage, time_now())
+                                : NULL;
+    pthread_mutex_unlock(&d->lock);
+    char *err = NULL;
+    if (img && usage_store_write(img, &err) != 0) {
+        log_msg(MD_LOG_WARN, NULL, "cannot save the usage store: %s",
+                err ? err : "unknown error");
+        free(err);
+    }
+}
+
+/* Move the usage cells of a result into the store; they never stay in
+ * provider state (snapshots and API answers would carry them). */
+static void take_usage(daemon_t *d, pstate *p, collect_result *r)
+{
+    if (r->has_usage && r->err == MD_ERR_NONE && d->usage) {
+        usage_store_put(d->usage, p->name, r->usage, r->n_usage,
+                        r->usage_since, r->usage_generation, time_now());
+        log_msg(MD_LOG_DEBUG, p->name,
+                "usage: %zu cells from %.0f, generation %llu", r->n_usage,
+                r->usage_since, r->usage_generation);
+    }
+    usage_cells_free(r->usage, r->n_usage);
+    r->usage = NULL;
+    r->n_usage = 0;
+    r->has_usage = 0;
+}
+
 /* Delay after the n-th consecutive failure: interval * 2^(n-1), capped. */
 static long long backoff_ms(long long interval_ms, unsigned failures)
 {
@@ -186,6 +218,7 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
     double now = time_now();
     /* The helper masked its own provider's secrets; mask everyone's. */
     redact_result(r, (const char *const *)d->cfg->secrets, d->cfg->n_secrets);
+    take_usage(d, p, r);
     p->runs++;
     p->run_seq++;
     p->last_attempt_at = r->started_at > 0 ? r->started_at : now;

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include "redact.h"
 #include "plugin_host.h"
 #include "runner.h"
+#include "statefile.h"
 #include "timeutil.h"
 
 #define MAX_MESSAGE 1024            /* fail() and note() text, bytes */
@@ -38,6 +40,9 @@
 #define MAX_METRICS 1000
 #define MAX_RAW ((size_t)8 * 1024 * 1024)
 #define MAX_JOB ((size_t)8 * 1024 * 1024)
+/* About 90 bytes of result JSON each: keeps a full re-send well inside
+ * the runner's 16 MiB result cap (a year of 15-minute slots is 35040). */
+#define MAX_USAGE_CELLS 100000
 #define RESULT_FD 3
 
 /* Arrays handed to the plugin by opt_list/opt_map, cached per option so a
@@ -73,6 +78,13 @@ struct md_ctx {
     metric *expected;            /* expect_metric templates (ABI 1.1) */
     char **expected_notes;       /* parallel to expected */
     size_t n_expected;
+    unsigned long long usage_generation;  /* the daemon's (ABI 1.2) */
+    int usage_called;            /* put_usage is allowed once */
+    int has_usage;               /* ... and it was accepted */
+    usage_cell_rec *usage;       /* owned cells */
+    size_t n_usage;
+    double usage_since;
+    unsigned long long usage_put_generation;
 };
 
 /* ------------------------------------------------------------------ */
@@ -205,6 +217,7 @@ md_ctx *hostctx_new(const hostctx_params *p)
     ctx->deadline_ms = p->deadline_ms;
     ctx->check_only = p->check_only;
     ctx->retry_after = -1;
+    ctx->usage_generation = p->usage_generation;
     return ctx;
 }
 
@@ -237,6 +250,7 @@ void hostctx_free(md_ctx *ctx)
     }
     free(ctx->expected);
     free(ctx->expected_notes);
+    usage_cells_free(ctx->usage, ctx->n_usage);
     free(ctx);
 }
 
@@ -344,6 +358,15 @@ void hostctx_take_result(md_ctx *ctx, collect_result *out)
     out->n_metrics = ctx->n_metrics;
     ctx->metrics = NULL;
     ctx->n_metrics = 0;
+    if (ctx->has_usage) {
+        out->has_usage = 1;
+        out->usage = ctx->usage;
+        out->n_usage = ctx->n_usage;
+        out->usage_since = ctx->usage_since;
+        out->usage_generation = ctx->usage_put_generation;
+        ctx->usage = NULL;
+        ctx->n_usage = 0;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -707,6 +730,68 @@ static void h_expect_metric(md_ctx *ctx, const md_metric *m, size_t size,
     ctx->expected_notes[ctx->n_expected++] = xstrdup(note);
 }
 
+static int usage_reject(md_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *why = vformat(fmt, ap);
+    va_end(ap);
+    char *msg = xasprintf("put_usage rejected: %s; no usage stored", why);
+    add_note_text(ctx, msg);
+    free(msg);
+    free(why);
+    return -1;
+}
+
+/* Validate every cell before keeping any: a half-stored update would
+ * leave the store inconsistent with the plugin's generation. */
+static int h_put_usage(md_ctx *ctx, const md_usage_cell *cells, size_t n,
+                       size_t cell_size, double since,
+                       unsigned long long generation)
+{
+    if (ctx->check_only)
+        return usage_reject(ctx, "not available in check()");
+    if (ctx->usage_called)
+        return usage_reject(ctx, "called more than once in one collection");
+    ctx->usage_called = 1;
+    if (cell_size < offsetof(md_usage_cell, tokens_input_uncached))
+        return usage_reject(ctx, "cell_size %zu is too small", cell_size);
+    if (n > MAX_USAGE_CELLS)
+        return usage_reject(ctx, "%zu cells (at most %d per call)", n,
+                            MAX_USAGE_CELLS);
+    if ((n && !cells) || !isfinite(since) || since < 0)
+        return usage_reject(ctx, "no cells or a bad since");
+    usage_cell_rec *recs = n ? xcalloc(n, sizeof *recs) : NULL;
+    const char *base = (const char *)cells;
+    for (size_t i = 0; i < n; i++) {
+        /* A plugin built against a shorter md_usage_cell: the fields past
+         * its size stay zero, i.e. unknown. */
+        md_usage_cell c;
+        memset(&c, 0, sizeof c);
+        memcpy(&c, base + i * cell_size,
+               cell_size < sizeof c ? cell_size : sizeof c);
+        const char *why = usage_cell_problem(&c);
+        if (!why && c.slot_start < since)
+            why = "slot_start is before since";
+        if (why) {
+            usage_cells_free(recs, i);
+            return usage_reject(ctx, "cell %zu: %s", i, why);
+        }
+        usage_cell_from_sdk(&recs[i], &c);
+    }
+    ctx->usage = recs;
+    ctx->n_usage = n;
+    ctx->usage_since = since;
+    ctx->usage_put_generation = generation;
+    ctx->has_usage = 1;
+    return 0;
+}
+
+static unsigned long long h_usage_generation(md_ctx *ctx)
+{
+    return ctx->usage_generation;
+}
+
 static const md_host g_host = {
     .abi_major = MD_ABI_MAJOR,
     .abi_minor = MD_ABI_MINOR,
@@ -737,6 +822,8 @@ static const md_host g_host = {
     .parse_timestamp = h_parse_timestamp,
     .emit_rate_limits = h_emit_rate_limits,
     .expect_metric = h_expect_metric,
+    .put_usage = h_put_usage,
+    .usage_generation = h_usage_generation,
 };
 
 const md_host *hostctx_host(void) { return &g_host; }
@@ -747,6 +834,13 @@ const md_host *hostctx_host(void) { return &g_host; }
 
 json_t *job_to_json(const provider_conf *pc, const char *state_dir,
                     long long remaining_ms)
+{
+    return job_to_json_ex(pc, state_dir, remaining_ms, 0);
+}
+
+json_t *job_to_json_ex(const provider_conf *pc, const char *state_dir,
+                       long long remaining_ms,
+                       unsigned long long usage_generation)
 {
     json_t *job = json_object();
     json_t *secrets = json_array();
@@ -774,6 +868,9 @@ json_t *job_to_json(const provider_conf *pc, const char *state_dir,
                         json_real(time_now() + (double)remaining_ms / 1000.0));
     /* Additive: the helper logs at the daemon's level. */
     json_object_set_new(job, "log_level", json_integer(log_get_level()));
+    char gen[32];
+    snprintf(gen, sizeof gen, "%llu", usage_generation);
+    json_object_set_new(job, "usage_generation", json_string(gen));
     return job;
 }
 
@@ -782,6 +879,7 @@ typedef struct job_spec {
     const char *instance, *plugin_path, *state_dir;
     const json_t *options, *secret_options, *secrets;
     long long budget_ms;
+    unsigned long long usage_generation;   /* 0 when absent */
 } job_spec;
 
 static const char *job_parse(const json_t *job, job_spec *js)
@@ -802,6 +900,9 @@ static const char *job_parse(const json_t *job, job_spec *js)
         return "job options are not an object";
     if (!json_is_integer(t))
         return "job lacks timeout_ms";
+    json_t *ug = json_object_get(job, "usage_generation");
+    if (ug && usage_generation_from_json(ug, &js->usage_generation) != 0)
+        return "job has a bad usage_generation";
     js->budget_ms = json_integer_value(t);
     json_t *de = json_object_get(job, "deadline_epoch");
     if (json_is_number(de)) {
@@ -881,7 +982,7 @@ void run_job(const json_t *job, collect_result *out)
         return;
     }
     hostctx_params hp = {js.instance, lp.desc, js.options, js.state_dir,
-                         start + js.budget_ms, 0};
+                         start + js.budget_ms, 0, js.usage_generation};
     md_ctx *ctx = hostctx_new(&hp);
     add_job_secrets(ctx, &js, lp.desc);
     call_plugin(ctx, lp.desc);
@@ -919,20 +1020,6 @@ static char *read_all(int fd, size_t max, size_t *len, int *too_big)
     }
     *len = n;
     return buf;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        buf += w;
-        len -= (size_t)w;
-    }
-    return 0;
 }
 
 static void load_job(json_t **job, collect_result *res)

@@ -622,6 +622,23 @@ static inline void fh_expect_metric(md_ctx *ctx, const md_metric *m,
     abort();
 }
 
+/* Per-turn usage is not modelled either (t/plugtest.h runs the real
+ * host for plugins that report it). */
+static inline int fh_put_usage(md_ctx *ctx, const md_usage_cell *cells,
+                               size_t n, size_t size, double since,
+                               unsigned long long generation)
+{
+    (void)ctx; (void)cells; (void)n; (void)size; (void)since; (void)generation;
+    printf("# fakehost: put_usage is not modelled; use t/plugtest.h\n");
+    abort();
+}
+
+static inline unsigned long long fh_usage_generation(md_ctx *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
 static inline const md_host *fh_host(void)
 {
     static const md_host h = {
@@ -632,6 +649,7 @@ static inline const md_host *fh_host(void)
         fh_set_raw, fh_fail, fh_retry_after, fh_add_secret, fh_http,
         fh_http_free, fh_http_header, fh_parse_time, fh_parse_number,
         fh_parse_timestamp, fh_emit_rate_limits, fh_expect_metric,
+        fh_put_usage, fh_usage_generation,
     };
     return &h;
 }

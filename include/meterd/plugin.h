@@ -1,5 +1,5 @@
 /*
- * meterd/plugin.h - the meterd plugin SDK (ABI 1.1).
+ * meterd/plugin.h - the meterd plugin SDK (ABI 1.2).
  *
  * This header is the whole contract between the meterd core and a provider
  * plugin.  A plugin includes only this file (plus libc and whatever libraries
@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define MD_ABI_MAJOR 1
-#define MD_ABI_MINOR 1
+#define MD_ABI_MINOR 2
 
 /* The one symbol every plugin exports (see MD_PLUGIN_DEFINE below). */
 #define MD_PLUGIN_ENTRY_NAME "meterd_plugin_entry"
@@ -204,6 +204,28 @@ typedef struct md_http_response {
 
 typedef struct md_ctx md_ctx; /* opaque per-collection context (host owned) */
 
+/* Per-turn usage, aggregated (ABI 1.2).  A plugin that reads per-turn
+ * telemetry (local CLI logs) sums its deduplicated usage events into cells
+ * of 15 minutes (UTC; every real time zone offset is a multiple of 15
+ * minutes, so daily reports in any zone are exact) per model, and hands the
+ * core its cells with host->put_usage.  The buckets are the disjoint token
+ * buckets of doc/providers.md.  A bucket of a cell is known only when every
+ * event summed into it reported it: one unknown makes the sum unknown. */
+#define MD_USAGE_SLOT_SECONDS 900
+
+typedef struct md_usage_cell {
+    double slot_start;         /* epoch seconds, a multiple of 900          */
+    const char *model;         /* NULL: unknown model                       */
+    md_num tokens_input_uncached;
+    md_num tokens_cache_read;
+    md_num tokens_cache_write;
+    md_num tokens_output;      /* all output, reasoning included            */
+    md_num tokens_reasoning;   /* subset of output, informational           */
+    md_num tokens_total;
+    md_num cost_usd;
+    double events;             /* usage events summed into this cell        */
+} md_usage_cell;
+
 /* Timestamp dialects for host->parse_timestamp (ABI 1.1). */
 typedef enum md_ts_dialect {
     MD_TS_AUTO = 0,     /* RFC 3339, HTTP-date, or a number: >= 1e12 epoch
@@ -356,6 +378,25 @@ typedef struct md_host {
      * sizeof(md_metric). */
     void (*expect_metric)(md_ctx *ctx, const md_metric *m, size_t size,
                           const char *note);
+
+    /* ---- ABI 1.2: check host->abi_minor >= 2 before calling these ---- */
+
+    /* Replace this provider's stored usage cells whose slot_start >= since
+     * by the n cells given (all of them >= since; cell_size is
+     * sizeof(md_usage_cell)), and record generation as the plugin's
+     * generation of that data.  Call it at most once per collection, with
+     * every cell from the earliest slot that changed on (since = 0 for
+     * everything).  Applied only when the collection succeeds.  Returns 0,
+     * or -1 when a cell is invalid (nothing stored). */
+    int (*put_usage)(md_ctx *ctx, const md_usage_cell *cells, size_t n,
+                     size_t cell_size, double since,
+                     unsigned long long generation);
+
+    /* The generation of this provider's usage cells the core holds (0:
+     * none).  When it differs from the plugin's own, the core missed an
+     * update (crash, restart, another process): re-send everything with
+     * since = 0. */
+    unsigned long long (*usage_generation)(md_ctx *ctx);
 } md_host;
 
 /* Convenience wrappers that pass the struct size. */

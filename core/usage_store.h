@@ -1,0 +1,126 @@
+/*
+ * usage_store.h - per-turn usage history: 15-minute cells per provider and
+ * model, persisted in STATE_DIR/usage.json, and the daily report.
+ *
+ * Two kinds of cells live side by side for each provider:
+ *   - plugin cells, handed over by host->put_usage (log plugins): a put
+ *     REPLACES every plugin cell with slot_start >= since by the cells
+ *     given and records the plugin's generation (host->usage_generation
+ *     tells the plugin which generation we hold, so it re-sends everything
+ *     after we missed an update);
+ *   - ingest cells, built one normalised event at a time by
+ *     usage_store_add_event (POST /api/telemetry).  A put never touches
+ *     them, so a re-send cannot erase gateway data.
+ * Summing (events into a cell, cells into a day): a bucket stays known
+ * only while every addend reported it; an unknown addend makes the sum
+ * unknown; not applicable adds nothing (two not-applicable addends stay
+ * not applicable).  Unknown is never 0.
+ *
+ * Retention: cells whose slot ended more than retention before now are
+ * dropped on every change, at load and before a save, so the store never
+ * grows without bound (a year of 15-minute cells is 35040 slots per
+ * model).
+ *
+ * File (written to a temp file, fsync'd, renamed, directory fsync'd; a
+ * file that does not validate is moved aside to usage.json.corrupt-EPOCH):
+ *   {"schema": "meterd.usage.v1", "saved_at": "...",
+ *    "providers": [{"name": "claude", "generation": "42",
+ *                   "models": ["claude-sonnet-4-5", ...],
+ *                   "cells": [[slot_start, model_index|null, source (0
+ *                     plugin, 1 ingest), tokens_input_uncached,
+ *                     tokens_cache_read, tokens_cache_write, tokens_output,
+ *                     tokens_reasoning, tokens_total, cost_usd, events],
+ *                    ...]}]}
+ *   where a bucket is a number, null (unknown) or "na" (not applicable).
+ *
+ * Threads: a usage_store is NOT internally locked.  In the daemon every
+ * call except usage_store_write is made under daemon.lock; the write of a
+ * usage_image happens outside it (like the snapshot) and serialises
+ * itself with the store's own I/O mutex, never writing an image older
+ * than one already written.
+ */
+#ifndef METERD_USAGE_STORE_H
+#define METERD_USAGE_STORE_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "metric.h"
+
+#define USAGE_RETENTION_DEFAULT_MS (400LL * 86400 * 1000)
+
+typedef struct usage_store usage_store;
+typedef struct usage_image usage_image;
+
+/* An empty store for STATE_DIR (copied).  retention_ms > 0. */
+usage_store *usage_store_new(const char *state_dir, long long retention_ms);
+void usage_store_free(usage_store *s);
+/* A reload may change retention (applied at the next change or save). */
+void usage_store_set_retention(usage_store *s, long long retention_ms);
+
+/* Load STATE_DIR/usage.json into the (empty) store.  Returns 1 when there
+ * is no file, 0 when loaded, -1 when the file is corrupt (moved aside;
+ * *err says so, the store stays empty) or unreadable (*err). */
+int usage_store_load(usage_store *s, double now, char **err);
+
+/* The generation of provider's plugin cells (0 when none was recorded). */
+unsigned long long usage_store_generation(const usage_store *s,
+                                          const char *provider);
+/* Whether the store holds anything for provider / plugin cells of it. */
+int usage_store_has_provider(const usage_store *s, const char *provider);
+int usage_store_has_plugin_cells(const usage_store *s, const char *provider);
+/* Number of cells (both kinds) of provider, or of every provider (NULL). */
+size_t usage_store_count(const usage_store *s, const char *provider);
+
+/* Replace provider's plugin cells >= since by cells (copied; each must be
+ * valid, see usage_cell_rec_problem, and >= since) and record generation.
+ * Cells given twice for one (slot, model) are summed. */
+void usage_store_put(usage_store *s, const char *provider,
+                     const usage_cell_rec *cells, size_t n, double since,
+                     unsigned long long generation, double now);
+
+/* Add one normalised usage event at time at (epoch seconds) into
+ * provider's ingest cell of its 15-minute slot and model (NULL: unknown).
+ * b holds the UB_N buckets.  Returns 0, 1 when the event is older than
+ * the retention (ignored), or -1 with *err (static text) when at, model
+ * or a number is invalid (nothing added). */
+int usage_store_add_event(usage_store *s, const char *provider, double at,
+                          const char *model, const md_num b[UB_N],
+                          double now, const char **err);
+
+/* Persistence.  usage_store_image copies what changed since the last
+ * image (cheap: arrays are memcpy'd) and returns NULL when nothing did;
+ * usage_store_write writes it (outside any lock) and frees it.  Returns 0
+ * or -1 with *err.  usage_store_save does both (single-threaded use). */
+usage_image *usage_store_image(usage_store *s, double now);
+int usage_store_write(usage_image *img, char **err);
+int usage_store_save(usage_store *s, double now, char **err);
+
+/* The daily report: cells grouped by the local date of their slot in tz
+ * (tz.h), since/until inclusive "YYYY-MM-DD" local dates (NULL: open),
+ * provider NULL for every provider.  *out (new reference):
+ *   {"provider": NAME|null, "tz": TZ, "since": D|null, "until": D|null,
+ *    "days": [{"date": "YYYY-MM-DD", "tokens_input_uncached": n|null,
+ *              ..., "cost_usd": n|null, "events": n,
+ *              "models": [{"model": NAME|null, <buckets>, "events": n}],
+ *              "providers": [{"provider": NAME, <buckets>, "events": n}]
+ *                                         (only without a provider)}]}
+ * Days and models are sorted (the unknown model last); days without cells
+ * are left out.  Returns 0, or -1 with *err (malloc'd) for a bad date, an
+ * empty range or an unknown time zone. */
+int usage_store_daily(const usage_store *s, const char *provider,
+                      const char *since, const char *until, const char *tz,
+                      json_t **out, char **err);
+
+/* The same with a zone the caller loaded (tz_load; tz_name is what the
+ * report echoes), so no file is read while the caller holds a lock. */
+struct tz_zone;
+int usage_store_daily_zone(const usage_store *s, const char *provider,
+                           const char *since, const char *until,
+                           const struct tz_zone *zone, const char *tz_name,
+                           json_t **out, char **err);
+
+/* Parse a "YYYY-MM-DD" date (1970..9999) into days since 1970-01-01.
+ * 0 or -1. */
+int usage_parse_date(const char *text, long *days);
+
+#endif

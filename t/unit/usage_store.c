@@ -1,0 +1,459 @@
+/* t/unit/usage_store.c - the usage store (replace-from-since, generation,
+ * ingest cells, retention, known/unknown sums, persistence, corrupt files),
+ * the daily report (UTC, +05:30, a DST change in Europe/Berlin, filters,
+ * bad parameters), the time zone code against libc, and the host side of
+ * put_usage / usage_generation with the cells' JSON form. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hostctx.h"
+#include "log.h"
+#include "tap.h"
+#include "tz.h"
+#include "usage_store.h"
+
+#define DAY 86400.0
+/* 2026-03-10T00:00:00Z */
+#define T0 1773100800.0
+#define NOW (T0 + 5 * DAY)
+
+static const md_num U = {MD_UNKNOWN, 0};
+static char *g_dir;
+
+static usage_cell_rec cell(double slot, const char *model, double in,
+                           double out, double events)
+{
+    usage_cell_rec c;
+    memset(&c, 0, sizeof c);
+    c.slot_start = slot;
+    c.model = (char *)model;
+    c.b[UB_INPUT_UNCACHED] = MD_NUM(in);
+    c.b[UB_CACHE_READ] = MD_NUM(0);
+    c.b[UB_CACHE_WRITE] = MD_NUM_NA;
+    c.b[UB_OUTPUT] = MD_NUM(out);
+    c.b[UB_REASONING] = U;
+    c.b[UB_TOTAL] = MD_NUM(in + out);
+    c.b[UB_COST] = MD_NUM(0.25);
+    c.events = events;
+    return c;
+}
+
+static json_t *daily(usage_store *s, const char *prov, const char *since,
+                     const char *until, const char *tz)
+{
+    json_t *out = NULL;
+    char *err = NULL;
+    if (usage_store_daily(s, prov, since, until, tz, &out, &err) != 0) {
+        printf("# daily failed: %s\n", err);
+        free(err);
+        return NULL;
+    }
+    return out;
+}
+
+static json_t *day_at(json_t *doc, size_t i)
+{
+    return json_array_get(json_object_get(doc, "days"), i);
+}
+
+static const char *date_at(json_t *doc, size_t i)
+{
+    return json_string_value(json_object_get(day_at(doc, i), "date"));
+}
+
+static double num_of(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : -1;
+}
+
+static int is_null_key(json_t *o, const char *k)
+{
+    return json_is_null(json_object_get(o, k));
+}
+
+static size_t n_days(json_t *doc)
+{
+    return json_array_size(json_object_get(doc, "days"));
+}
+
+static int count_prefix(const char *prefix)
+{
+    DIR *dh = opendir(g_dir);
+    int n = 0;
+    struct dirent *e;
+    while (dh && (e = readdir(dh)))
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (dh)
+        closedir(dh);
+    return n;
+}
+
+static void test_put_and_since(void)
+{
+    usage_store *s = usage_store_new(g_dir, 0);
+    usage_cell_rec c[3] = {cell(T0, "a", 10, 1, 1), cell(T0 + 900, "a", 20, 2, 1),
+                           cell(T0 + DAY, "b", 30, 3, 2)};
+    ok(usage_store_generation(s, "p") == 0, "generation 0 before any put");
+    usage_store_put(s, "p", c, 3, 0, 7, NOW);
+    ok(usage_store_generation(s, "p") == 7, "put records the generation");
+    is_int(usage_store_count(s, "p"), 3, "three cells stored");
+    ok(usage_store_has_plugin_cells(s, "p"), "plugin cells present");
+
+    /* incremental: replace everything from T0+900 on */
+    usage_cell_rec d[1] = {cell(T0 + 900, "a", 5, 5, 1)};
+    usage_store_put(s, "p", d, 1, T0 + 900, 8, NOW);
+    is_int(usage_store_count(s, "p"), 2, "cells >= since replaced (day 2 gone)");
+    json_t *doc = daily(s, "p", NULL, NULL, "UTC");
+    is_int(n_days(doc), 1, "one day left");
+    is_num(num_of(day_at(doc, 0), "tokens_input_uncached"), 15, "10 + 5");
+    is_num(num_of(day_at(doc, 0), "tokens_total"), 21, "11 + 10");
+    is_num(num_of(day_at(doc, 0), "events"), 2, "events summed");
+    json_decref(doc);
+
+    /* duplicates within one put are summed */
+    usage_cell_rec e[2] = {cell(T0 + DAY, "z", 1, 1, 1), cell(T0 + DAY, "z", 2, 2, 1)};
+    usage_store_put(s, "p", e, 2, T0 + DAY, 9, NOW);
+    is_int(usage_store_count(s, "p"), 3, "duplicate (slot, model) merged");
+    doc = daily(s, "p", "2026-03-11", "2026-03-11", NULL);
+    is_num(num_of(day_at(doc, 0), "tokens_input_uncached"), 3, "duplicates summed");
+    json_decref(doc);
+
+    /* a full re-send with since 0 replaces everything */
+    usage_store_put(s, "p", c, 1, 0, 10, NOW);
+    is_int(usage_store_count(s, "p"), 1, "since 0 replaces all plugin cells");
+    usage_store_free(s);
+}
+
+static void test_ingest(void)
+{
+    usage_store *s = usage_store_new(g_dir, 0);
+    md_num b[UB_N] = {MD_NUM(100), MD_NUM(50), MD_NUM_NA, MD_NUM(10), MD_NUM(4),
+                      MD_NUM(160), U};
+    const char *err = NULL;
+    is_int(usage_store_add_event(s, "gw", T0 + 100, "gpt", b, NOW, &err), 0,
+           "ingest event added");
+    is_int(usage_store_add_event(s, "gw", T0 + 800, "gpt", b, NOW, &err), 0,
+           "second event, same slot");
+    is_int(usage_store_count(s, "gw"), 1, "both in one 15-minute cell");
+    md_num bad[UB_N] = {MD_NUM(-1)};
+    is_int(usage_store_add_event(s, "gw", T0, "gpt", bad, NOW, &err), -1,
+           "negative bucket refused");
+    is_int(usage_store_add_event(s, "gw", NAN, "gpt", b, NOW, &err), -1,
+           "NaN time refused");
+    is_int(usage_store_add_event(s, "gw", T0, "bad\nmodel", b, NOW, &err), -1,
+           "control byte in model refused");
+    is_int(usage_store_add_event(s, "gw", NOW - 401 * DAY, "gpt", b, NOW, &err), 1,
+           "event older than retention ignored");
+    /* a plugin put for the same provider keeps ingest cells */
+    usage_cell_rec c[1] = {cell(T0, "gpt", 1, 1, 1)};
+    usage_store_put(s, "gw", c, 1, 0, 1, NOW);
+    is_int(usage_store_count(s, "gw"), 2, "put keeps the ingest cell");
+    json_t *doc = daily(s, "gw", NULL, NULL, NULL);
+    json_t *d0 = day_at(doc, 0);
+    is_num(num_of(d0, "tokens_input_uncached"), 201, "ingest + plugin summed");
+    ok(is_null_key(d0, "cost_usd"), "unknown cost in one addend: day cost null");
+    ok(is_null_key(d0, "tokens_reasoning"),
+       "reasoning unknown in the plugin cell: null, not 8");
+    is_num(num_of(d0, "tokens_cache_write"), -1, "n/a + n/a renders null");
+    json_decref(doc);
+    usage_store_free(s);
+}
+
+static void test_retention(void)
+{
+    usage_store *s = usage_store_new(g_dir, 10LL * 86400 * 1000);
+    usage_cell_rec c[2] = {cell(NOW - 20 * DAY, "old", 1, 1, 1),
+                           cell(NOW - DAY, "new", 2, 2, 1)};
+    usage_store_put(s, "p", c, 2, 0, 1, NOW);
+    is_int(usage_store_count(s, "p"), 1, "a put drops cells past retention");
+    usage_cell_rec k[1] = {cell(NOW - 9 * DAY, "mid", 1, 1, 1)};
+    usage_store_put(s, "q", k, 1, 0, 1, NOW);
+    char *err = NULL;
+    ok(usage_store_save(s, NOW + 2 * DAY, &err) == 0, "saved");
+    is_int(usage_store_count(s, "q"), 0, "saving later prunes what aged out");
+    is_int(usage_store_generation(s, "q"), 1, "generation survives pruning");
+    usage_store_free(s);
+}
+
+static void test_persistence(void)
+{
+    usage_store *s = usage_store_new(g_dir, 0);
+    usage_cell_rec c[3] = {cell(T0, "m1", 10, 1, 1), cell(T0 + 900, NULL, 20, 2, 1),
+                           cell(T0 + DAY, "m2", 30, 3, 2)};
+    c[2].b[UB_COST] = U;
+    usage_store_put(s, "p", c, 3, 0, 18446744073709551615ULL, NOW);
+    md_num b[UB_N] = {MD_NUM(1), MD_NUM(1), MD_NUM(1), MD_NUM(1), MD_NUM(0),
+                      MD_NUM(4), MD_NUM(0.125)};
+    const char *e = NULL;
+    usage_store_add_event(s, "gw", T0 + 50, "x", b, NOW, &e);
+    char *err = NULL;
+    ok(usage_store_save(s, NOW, &err) == 0, "save");
+    ok(usage_store_save(s, NOW, &err) == 0, "a save without changes is a no-op");
+    json_t *before = daily(s, NULL, NULL, NULL, "Europe/Berlin");
+    usage_store_free(s);
+
+    s = usage_store_new(g_dir, 0);
+    is_int(usage_store_load(s, NOW, &err), 0, "load");
+    ok(usage_store_generation(s, "p") == 18446744073709551615ULL,
+       "64-bit generation round trip");
+    json_t *after = daily(s, NULL, NULL, NULL, "Europe/Berlin");
+    ok(before && after && json_equal(before, after), "same report after reload");
+    usage_store_free(s);
+    json_decref(before);
+    json_decref(after);
+
+    /* corrupt -> moved aside, empty store */
+    char *path = xasprintf("%s/usage.json", g_dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"schema\":\"meterd.usage.v1\",\"providers\":[{\"name\":\"p\","
+          "\"generation\":\"1\",\"models\":[],\"cells\":[[1,null,0,1,1,1,1,1,"
+          "1,1,1]]}]}", f);
+    fclose(f);
+    s = usage_store_new(g_dir, 0);
+    is_int(usage_store_load(s, NOW, &err), -1, "slot not a multiple of 900: corrupt");
+    ok(err && strstr(err, "moved aside"), "the error says it was moved aside");
+    free(err);
+    err = NULL;
+    is_int(count_prefix("usage.json.corrupt-"), 1, "corrupt file kept aside");
+    is_int(usage_store_count(s, NULL), 0, "store empty after a corrupt file");
+    is_int(usage_store_load(s, NOW, &err), 1, "no file: 1");
+    usage_store_free(s);
+    f = fopen(path, "w");
+    fputs("{\"schema\":\"meterd.usage.v1\",\"providers\":[", f);
+    fclose(f);
+    s = usage_store_new(g_dir, 0);
+    is_int(usage_store_load(s, NOW, &err), -1, "truncated JSON: corrupt");
+    free(err);
+    usage_store_free(s);
+    free(path);
+}
+
+static void test_daily_zones(void)
+{
+    usage_store *s = usage_store_new(g_dir, 0);
+    /* 2026-03-09T18:30Z is 2026-03-10 00:00 in +05:30; 18:15Z is still 03-09 */
+    usage_cell_rec c[2] = {cell(T0 - 5.5 * 3600, "m", 1, 0, 1),
+                           cell(T0 - 5.75 * 3600, "m", 2, 0, 1)};
+    usage_store_put(s, "p", c, 2, 0, 1, NOW);
+    json_t *doc = daily(s, "p", NULL, NULL, "UTC");
+    is_int(n_days(doc), 1, "UTC: both on one day");
+    is_str(date_at(doc, 0), "2026-03-09", "UTC date");
+    json_decref(doc);
+    doc = daily(s, "p", NULL, NULL, "+05:30");
+    is_int(n_days(doc), 2, "+05:30: split over two days");
+    is_str(date_at(doc, 1), "2026-03-10", "the 18:30Z slot is local 03-10");
+    is_num(num_of(day_at(doc, 1), "tokens_input_uncached"), 1, "its tokens");
+    json_decref(doc);
+    doc = daily(s, "p", NULL, NULL, "Asia/Kolkata");
+    is_int(n_days(doc), 2, "Asia/Kolkata (TZif) agrees with +05:30");
+    json_decref(doc);
+    usage_store_free(s);
+
+    /* Europe/Berlin, 2026-03-29: CET -> CEST at 01:00Z.  22:45Z on 03-28 is
+     * 23:45 CET (03-28); 22:00Z on 03-29 is 00:00 CEST (03-30). */
+    double dst = 1774746000.0;   /* 2026-03-29T01:00:00Z */
+    s = usage_store_new(g_dir, 0);
+    usage_cell_rec b[3] = {cell(dst - 2 * 3600 - 900 - 22 * 3600 + 22 * 3600, "m", 1, 0, 1),
+                           cell(dst + 21 * 3600 - 900, "m", 10, 0, 1),
+                           cell(dst + 21 * 3600, "m", 100, 0, 1)};
+    usage_store_put(s, "p", b, 3, 0, 1, dst + 5 * DAY);
+    doc = daily(s, "p", NULL, NULL, "Europe/Berlin");
+    is_int(n_days(doc), 3, "Berlin: three local dates");
+    is_str(date_at(doc, 0), "2026-03-28", "22:45Z Mar 28 is 23:45 CET, Mar 28");
+    is_str(date_at(doc, 1), "2026-03-29", "21:45Z Mar 29 is 23:45 CEST, Mar 29");
+    is_str(date_at(doc, 2), "2026-03-30", "22:00Z Mar 29 is 00:00 CEST, Mar 30");
+    json_decref(doc);
+    doc = daily(s, "p", "2026-03-29", "2026-03-29", "Europe/Berlin");
+    is_int(n_days(doc), 1, "since/until select one local day");
+    is_num(num_of(day_at(doc, 0), "tokens_input_uncached"), 10, "that day's cell");
+    json_decref(doc);
+
+    char *err = NULL;
+    json_t *out = NULL;
+    ok(usage_store_daily(s, NULL, NULL, NULL, "Nowhere/City", &out, &err) == -1 &&
+           err && strstr(err, "unknown time zone"), "unknown zone refused");
+    free(err);
+    err = NULL;
+    ok(usage_store_daily(s, NULL, NULL, NULL, "../../etc/passwd", &out, &err) == -1,
+       "path tricks refused");
+    free(err);
+    err = NULL;
+    ok(usage_store_daily(s, NULL, NULL, NULL, "+05:10", &out, &err) == -1,
+       "offset not in 15-minute steps refused");
+    free(err);
+    err = NULL;
+    ok(usage_store_daily(s, NULL, "2026-13-01", NULL, NULL, &out, &err) == -1,
+       "bad month refused");
+    free(err);
+    err = NULL;
+    ok(usage_store_daily(s, NULL, "2026-03-30", "2026-03-29", NULL, &out, &err) == -1,
+       "since after until refused");
+    free(err);
+    err = NULL;
+    ok(usage_store_daily(s, NULL, "2026-3-1", NULL, NULL, &out, &err) == -1,
+       "short date refused");
+    free(err);
+    usage_store_free(s);
+}
+
+static void test_models_and_providers(void)
+{
+    usage_store *s = usage_store_new(g_dir, 0);
+    usage_cell_rec a[2] = {cell(T0, "zeta", 1, 1, 1), cell(T0 + 900, NULL, 2, 2, 1)};
+    usage_cell_rec b[1] = {cell(T0 + 1800, "alpha", 4, 4, 1)};
+    usage_store_put(s, "p1", a, 2, 0, 1, NOW);
+    usage_store_put(s, "p2", b, 1, 0, 1, NOW);
+    json_t *doc = daily(s, NULL, NULL, NULL, NULL);
+    json_t *models = json_object_get(day_at(doc, 0), "models");
+    is_int(json_array_size(models), 3, "three models");
+    is_str(json_string_value(json_object_get(json_array_get(models, 0), "model")),
+           "alpha", "models sorted");
+    ok(json_is_null(json_object_get(json_array_get(models, 2), "model")),
+       "unknown model last, as null");
+    json_t *provs = json_object_get(day_at(doc, 0), "providers");
+    is_int(json_array_size(provs), 2, "providers listed without a filter");
+    is_num(num_of(day_at(doc, 0), "tokens_total"), 14, "all providers summed");
+    json_decref(doc);
+    doc = daily(s, "p2", NULL, NULL, NULL);
+    ok(!json_object_get(day_at(doc, 0), "providers"), "no providers list with a filter");
+    is_num(num_of(day_at(doc, 0), "tokens_total"), 8, "only p2");
+    json_decref(doc);
+    usage_store_free(s);
+}
+
+static void test_tz_vs_libc(void)
+{
+    static const char *const zones[] = {"Europe/Berlin", "America/New_York",
+                                        "Australia/Lord_Howe", "Asia/Kathmandu"};
+    long bad = 0;
+    for (size_t i = 0; i < 4; i++) {
+        char *err = NULL;
+        tz_zone *z = tz_load(zones[i], &err);
+        if (!z) {
+            free(err);
+            bad++;
+            continue;
+        }
+        setenv("TZ", zones[i], 1);   /* single-threaded test: safe here */
+        tzset();
+        for (double t = 0; t < 4.2e9; t += 86400 * 7.3 + 900) {
+            time_t tt = (time_t)t;
+            struct tm tm;
+            localtime_r(&tt, &tm);
+            bad += tz_offset(z, t) != tm.tm_gmtoff;
+        }
+        tz_free(z);
+    }
+    is_int(bad, 0, "offsets equal libc's from 1970 to 2103 in four zones");
+    long y;
+    unsigned m, d;
+    tz_civil_from_days(tz_days_from_civil(2024, 2, 29), &y, &m, &d);
+    ok(y == 2024 && m == 2 && d == 29, "civil date round trip");
+}
+
+static void test_host_put_usage(void)
+{
+    hostctx_params hp = {"inst", NULL, NULL, NULL, 0, 0, 42};
+    md_ctx *ctx = hostctx_new(&hp);
+    const md_host *h = hostctx_host();
+    ok(h->usage_generation(ctx) == 42, "usage_generation from the job");
+    md_usage_cell c[2];
+    memset(c, 0, sizeof c);
+    c[0].slot_start = T0;
+    c[0].model = "m";
+    c[0].tokens_output = MD_NUM(5);
+    c[0].events = 1;
+    c[1] = c[0];
+    c[1].slot_start = T0 + 900;
+    c[1].tokens_input_uncached = MD_NUM(NAN);
+    is_int(h->put_usage(ctx, c, 2, sizeof c[0], 0, 5), -1, "NaN bucket: whole call refused");
+    is_int(h->put_usage(ctx, c, 1, sizeof c[0], 0, 5), -1, "only one call per collection");
+    collect_result r;
+    collect_result_init(&r);
+    hostctx_take_result(ctx, &r);
+    ok(!r.has_usage && r.n_notes >= 2, "refusals noted, nothing kept");
+    collect_result_free(&r);
+    hostctx_free(ctx);
+
+    ctx = hostctx_new(&hp);
+    c[1].tokens_input_uncached = MD_NUM_NA;
+    c[1].slot_start = T0 + 901;
+    is_int(h->put_usage(ctx, c, 2, sizeof c[0], 0, 5), -1, "slot not on 900 s refused");
+    hostctx_free(ctx);
+
+    ctx = hostctx_new(&hp);
+    c[1].slot_start = T0 + 900;
+    c[1].model = NULL;
+    is_int(h->put_usage(ctx, c, 2, sizeof c[0], T0 + 900, 5), -1,
+           "a cell before since refused");
+    hostctx_free(ctx);
+
+    ctx = hostctx_new(&hp);
+    is_int(h->put_usage(ctx, c, 2, sizeof c[0], 0, 5), 0, "valid cells accepted");
+    collect_result_init(&r);
+    hostctx_take_result(ctx, &r);
+    ok(r.has_usage && r.n_usage == 2 && r.usage_generation == 5, "cells in the result");
+    /* wire round trip */
+    json_t *j = collect_result_to_json(&r);
+    collect_result back;
+    char *err = NULL;
+    ok(collect_result_from_json(j, &back, &err) == 0, "result with usage parses back");
+    ok(back.has_usage && back.n_usage == 2 && back.usage[1].model == NULL &&
+           back.usage[1].b[UB_INPUT_UNCACHED].state == MD_NOT_APPLICABLE &&
+           back.usage[0].b[UB_OUTPUT].value == 5 &&
+           back.usage[0].b[UB_INPUT_UNCACHED].state == MD_UNKNOWN,
+       "cells survive the pipe (known, unknown, n/a, NULL model)");
+    collect_result copy;
+    collect_result_copy(&copy, &back);
+    is_str(copy.usage[0].model, "m", "copy deep-copies models");
+    collect_result_free(&copy);
+    collect_result_free(&back);
+    json_array_set_new(json_array_get(json_object_get(json_object_get(j, "usage"),
+                                                      "cells"), 0),
+                       0, json_integer(1));
+    ok(collect_result_from_json(j, &back, &err) == -1, "a bad cell in the pipe is an error");
+    free(err);
+    json_decref(j);
+    collect_result_free(&r);
+    hostctx_free(ctx);
+
+    /* a failed collection carries no cells */
+    ctx = hostctx_new(&hp);
+    h->put_usage(ctx, c, 2, sizeof c[0], 0, 5);
+    hostctx_fail(ctx, MD_ERR_HTTP, "boom");
+    collect_result_init(&r);
+    hostctx_take_result(ctx, &r);
+    ok(!r.has_usage && r.n_usage == 0, "failed collection: no cells");
+    collect_result_free(&r);
+    hostctx_free(ctx);
+}
+
+int main(void)
+{
+    char tmpl[] = "/tmp/meterd-usage-XXXXXX";
+    g_dir = mkdtemp(tmpl);
+    if (!g_dir) {
+        perror("mkdtemp");
+        return 1;
+    }
+    log_set_level(MD_LOG_ERROR);
+    test_put_and_since();
+    test_ingest();
+    test_retention();
+    test_persistence();
+    test_daily_zones();
+    test_models_and_providers();
+    test_tz_vs_libc();
+    test_host_put_usage();
+    char *cmd = xasprintf("rm -rf '%s'", g_dir);
+    if (system(cmd) != 0)
+        diag_line("could not remove the scratch directory");
+    free(cmd);
+    return done_testing();
+}
