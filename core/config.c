@@ -166,7 +166,7 @@ static const char *closest(const char *key, const char *const *cands,
 static const char *const top_keys[] = {
     "listen", "state_dir", "plugin_dir", "aliases", "include",
     "endpoint_timeout", "interval", "timeout", "min_refresh_interval",
-    "usage_retention", "providers", "families",
+    "usage_retention", "ingest_token", "providers", "families",
 };
 #define N_TOP_KEYS (sizeof top_keys / sizeof top_keys[0])
 
@@ -232,7 +232,7 @@ typedef struct pbuild {
 typedef struct loader {
     config *c;     /* being built; owned by config_load */
     diag_list *d;  /* caller's */
-    tl_str listen, state_dir, plugin_dir, aliases;
+    tl_str listen, state_dir, plugin_dir, aliases, ingest_token;
     tl_dur endpoint_timeout, interval, timeout, min_refresh;
     tl_dur usage_retention;
     char **inc;    /* owned include globs */
@@ -985,6 +985,8 @@ static void apply_top_key(loader *L, yfile *y, const char *k, yaml_node_t *kn,
         apply_providers(L, y, v);
     else if (!strcmp(k, "families"))
         apply_families(L, y, v);
+    else if (!strcmp(k, "ingest_token"))
+        set_str(L, y, v, k, &L->ingest_token);
     else
         unknown_key(L, at_node(y, kn), k, top_keys, N_TOP_KEYS);
 }
@@ -1185,6 +1187,12 @@ static void finalize_top(loader *L, const char *plugin_dir_default,
     config *c = L->c;
     const char *why;
     c->listen = xstrdup(L->listen.v ? L->listen.v : DEFAULT_LISTEN);
+    if (L->ingest_token.v && strlen(L->ingest_token.v) < 16)
+        DIAG(L, L->ingest_token.at, "ingest_token must be at least 16 "
+             "characters");
+    /* A bearer token is a secret however it was written. */
+    c->ingest_token = xstrdup(L->ingest_token.v);
+    add_secret(c, c->ingest_token);
     if ((why = listen_problem(c->listen)) != NULL)
         DIAG(L, L->listen.at, "listen: '%s': %s", c->listen, why);
     tl_str *dirs[2] = {&L->state_dir, &L->plugin_dir};
@@ -1320,6 +1328,7 @@ static void finalize_providers(loader *L)
 static void loader_free(loader *L)
 {
     free(L->listen.v);
+    free(L->ingest_token.v);
     free(L->state_dir.v);
     free(L->plugin_dir.v);
     free(L->aliases.v);
@@ -1410,6 +1419,7 @@ void config_free(config *c)
     free(c->path);
     free(c->dir);
     free(c->listen);
+    free(c->ingest_token);
     free(c->state_dir);
     free(c->plugin_dir);
     free(c->aliases_path);
@@ -1511,6 +1521,8 @@ char *config_dump(const config *c)
     for (size_t i = 0; i < c->n_files; i++)
         sb_printf(&b, "#   %s\n", c->files[i]);
     dump_str(&b, "listen", c->listen, 0);
+    if (c->ingest_token)
+        dump_str(&b, "ingest_token", "[REDACTED]", 0);
     dump_str(&b, "state_dir", c->state_dir, 0);
     dump_str(&b, "plugin_dir", c->plugin_dir, 0);
     dump_str(&b, "aliases", c->aliases_path, 0);

@@ -55,6 +55,9 @@ typedef struct config {
     char *path;            /* main file as given */
     char *dir;             /* its directory */
     char *listen;          /* "127.0.0.1:9477", "[::1]:9477", "unix:/path" */
+    char *ingest_token;    /* bearer token for POST /api/telemetry, or NULL
+                              (then only loopback and unix-socket peers may
+                              post); a secret */
     char *state_dir;
     char *plugin_dir;
     char *aliases_path;    /* resolved, may be NULL when no alias file */

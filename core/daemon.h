@@ -44,6 +44,11 @@ typedef struct pstate {
     int force;                  /* start as soon as possible (refresh) */
     run_handle *run;            /* in flight, or NULL */
     unsigned long run_seq;      /* increments per finished run */
+    size_t n_plugin_metrics;    /* data.metrics[0..n) came from the plugin;
+                                   the rest are copies of ingest_metrics */
+    metric *ingest_metrics;     /* owned: rate-limit meters a gateway
+                                   reported (POST /api/telemetry) */
+    size_t n_ingest_metrics;
 } pstate;
 
 /* A forced refresh waiting for providers (one per HTTP request). */
@@ -75,6 +80,7 @@ typedef struct daemon {
     struct usage_store *usage;  /* owned: per-turn usage history
                                    (usage_store.h), used under the lock */
     void *httpd;                /* httpd handle, or NULL */
+    void *ingest;               /* ingest.c's remembered ids, or NULL */
     volatile sig_atomic_t stop, reload;  /* set from signal handlers */
 } daemon_t;
 
@@ -112,6 +118,11 @@ void state_swap_config(daemon_t *d, config *cfg);
 /* Build views of every provider (lock held).  The views borrow from d;
  * *out is owned by the caller (free() it). */
 size_t state_views(daemon_t *d, provider_view **out, double now);
+
+/* Fold one gateway-reported meter into p (lock held; m is copied): it
+ * replaces an earlier ingest meter of the same id and is shown with p's
+ * metrics unless the plugin itself reports that id. */
+void state_put_ingest_metric(daemon_t *d, pstate *p, const metric *m);
 
 /* Find a provider by exact name (lock held), or NULL. */
 pstate *state_find(daemon_t *d, const char *name);

@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ingest.h"
 #include "log.h"
 #include "render.h"
 #include "timeutil.h"
@@ -29,6 +30,7 @@
 #define USAGE_PATH "/api/automation/usage"
 #define PROVIDERS_PATH "/api/providers"
 #define DAILY_PATH "/api/usage/daily"
+#define TELEMETRY_PATH "/api/telemetry"
 
 /* One cached rendering. */
 typedef struct cache_slot {
@@ -53,6 +55,9 @@ typedef struct httpd {
 typedef struct request {
     refresh_waiter *waiter;     /* forced refresh in progress */
     int compact, include_raw;
+    char *body;                 /* POST body so far (owned), telemetry only */
+    size_t body_len;
+    int body_too_big;
 } request;
 
 /* ---- responses ---- */
@@ -400,10 +405,96 @@ static enum MHD_Result handle_health(daemon_t *d, struct MHD_Connection *c)
     return send_json(c, MHD_HTTP_OK, doc);
 }
 
+/* ---- POST /api/telemetry ---- */
+
+/* Whether the peer is on this machine: loopback TCP or the unix socket. */
+static int peer_is_local(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (!sa || sa->sa_family == AF_UNIX)
+        return 1; /* unix sockets report no address */
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return 1;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return 0;
+}
+
+/* Constant-time comparison, so the token cannot be guessed by timing. */
+static int same_secret(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    return diff == 0;
+}
+
+/* Who may post: with ingest_token configured, whoever sends it as a
+ * bearer token; without one, only local peers.  0 or an HTTP status. */
+static unsigned telemetry_access(daemon_t *d, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&d->lock);
+    char *token = xstrdup(d->cfg->ingest_token);
+    pthread_mutex_unlock(&d->lock);
+    unsigned status = 0;
+    if (token) {
+        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                       "Authorization");
+        if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
+            !same_secret(auth + 7, token))
+            status = MHD_HTTP_UNAUTHORIZED;
+    } else if (!peer_is_local(c)) {
+        status = MHD_HTTP_FORBIDDEN;
+    }
+    free(token);
+    return status;
+}
+
+static enum MHD_Result handle_telemetry(daemon_t *d, struct MHD_Connection *c,
+                                        request *rq, const char *upload,
+                                        size_t *upload_size)
+{
+    if (*upload_size) { /* collect the body, bounded */
+        if (!rq->body_too_big && rq->body_len + *upload_size <= INGEST_MAX_BODY) {
+            rq->body = xrealloc(rq->body, rq->body_len + *upload_size + 1);
+            memcpy(rq->body + rq->body_len, upload, *upload_size);
+            rq->body_len += *upload_size;
+        } else {
+            rq->body_too_big = 1;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    unsigned denied = telemetry_access(d, c);
+    if (denied)
+        return send_error(c, denied, denied == MHD_HTTP_UNAUTHORIZED
+                                         ? "missing or wrong bearer token"
+                                         : "telemetry is accepted from this "
+                                           "machine only unless ingest_token "
+                                           "is configured");
+    if (rq->body_too_big)
+        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                          "body larger than 1 MiB");
+    if (!rq->body_len)
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "empty body: send JSON");
+    json_t *resp = NULL;
+    int status = ingest_handle(d, rq->body, rq->body_len, &resp);
+    return send_json(c, (unsigned)status, resp);
+}
+
 static int is_known_path(const char *url)
 {
     return strcmp(url, USAGE_PATH) == 0 || strcmp(url, "/healthz") == 0 ||
-           strcmp(url, DAILY_PATH) == 0 ||
+           strcmp(url, DAILY_PATH) == 0 || strcmp(url, TELEMETRY_PATH) == 0 ||
            strcmp(url, PROVIDERS_PATH) == 0 ||
            strncmp(url, PROVIDERS_PATH "/", strlen(PROVIDERS_PATH "/")) == 0;
 }
@@ -415,8 +506,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 {
     daemon_t *d = cls;
     (void)version;
-    (void)upload_data;
-    request *rq = *req_cls;
+        request *rq = *req_cls;
     if (!rq) {
         /* Answer only once the whole request is in: a response queued on
          * the first call counts as "early" and MHD closes the connection,
@@ -427,17 +517,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     if (rq->waiter)
         return handle_usage(d, c, rq);
+    if (strcmp(url, TELEMETRY_PATH) == 0 && strcmp(method, "POST") == 0)
+        return handle_telemetry(d, c, rq, upload_data, upload_data_size);
     if (*upload_data_size) { /* we accept no bodies: discard them */
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (!is_known_path(url))
         return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        char *msg = xasprintf("method %.16s not allowed; use GET", method);
+    int post_only = strcmp(url, TELEMETRY_PATH) == 0;
+    if (post_only || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)) {
+        char *msg = xasprintf("method %.16s not allowed; use %s", method,
+                              post_only ? "POST" : "GET");
         struct MHD_Response *r = json_response(render_error(405, msg));
         free(msg);
-        MHD_add_response_header(r, "Allow", "GET, HEAD");
+        MHD_add_response_header(r, "Allow", post_only ? "POST" : "GET, HEAD");
         enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
         MHD_destroy_response(r);
         return rc;
@@ -467,6 +561,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         pthread_mutex_unlock(&d->lock);
         scheduler_wake(d);
     }
+    free(rq->body);
     free(rq);
     *req_cls = NULL;
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ingest.h"
 #include "log.h"
 #include "plugin_host.h"
 #include "render.h"
@@ -216,6 +217,7 @@ static void daemon_teardown(daemon_t *d)
 {
     g_daemon = NULL;
     state_free(d);
+    ingest_free(d);
     usage_store_free(d->usage);
     d->usage = NULL;
     close(d->wake_pipe[0]);

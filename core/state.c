@@ -35,6 +35,9 @@ static void pstate_free(pstate *p)
     free(p->family);
     free(p->err_msg);
     collect_result_free(&p->data);
+    for (size_t i = 0; i < p->n_ingest_metrics; i++)
+        metric_free(&p->ingest_metrics[i]);
+    free(p->ingest_metrics);
     if (p->run) {
         runner_kill(p->run);
         collect_result r;
@@ -116,6 +119,7 @@ void state_load_snapshot(daemon_t *d)
                           d->cfg->n_secrets);
             collect_result_free(&p->data);
             p->data = e[i].data; /* take ownership */
+            p->n_plugin_metrics = p->data.n_metrics;
             collect_result_init(&e[i].data);
             e[i].has_data = 0;
             p->has_data = 1;
@@ -211,6 +215,49 @@ static long long backoff_ms(long long interval_ms, unsigned failures)
     return delay;
 }
 
+/* data.metrics = the plugin's metrics + copies of the ingest meters whose
+ * id the plugin did not report itself. */
+static void merge_ingest(pstate *p)
+{
+    for (size_t i = p->n_plugin_metrics; i < p->data.n_metrics; i++)
+        metric_free(&p->data.metrics[i]);
+    p->data.n_metrics = p->n_plugin_metrics;
+    for (size_t k = 0; k < p->n_ingest_metrics; k++) {
+        const metric *m = &p->ingest_metrics[k];
+        int shadowed = 0;
+        for (size_t i = 0; i < p->n_plugin_metrics && !shadowed; i++)
+            shadowed = strcmp(p->data.metrics[i].id, m->id) == 0;
+        if (shadowed)
+            continue;
+        p->data.metrics = xrealloc(p->data.metrics, (p->data.n_metrics + 1) *
+                                                        sizeof *p->data.metrics);
+        metric_copy(&p->data.metrics[p->data.n_metrics++], m);
+    }
+}
+
+void state_put_ingest_metric(daemon_t *d, pstate *p, const metric *m)
+{
+    size_t i;
+    for (i = 0; i < p->n_ingest_metrics; i++)
+        if (strcmp(p->ingest_metrics[i].id, m->id) == 0)
+            break;
+    if (i == p->n_ingest_metrics) {
+        p->ingest_metrics = xrealloc(p->ingest_metrics,
+                                     (i + 1) * sizeof *p->ingest_metrics);
+        p->n_ingest_metrics++;
+    } else {
+        metric_free(&p->ingest_metrics[i]);
+    }
+    metric_copy(&p->ingest_metrics[i], m);
+    if (!p->has_data) { /* a gateway reported before any collection */
+        p->has_data = 1;
+        p->served = SERVED_LIVE;
+        p->data.started_at = p->data.finished_at = time_now();
+    }
+    merge_ingest(p);
+    d->version++;
+}
+
 void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
                         long long now_ms)
 {
@@ -227,6 +274,8 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
         collect_result_free(&p->data);
         p->data = *r;
         collect_result_init(r);
+        p->n_plugin_metrics = p->data.n_metrics;
+        merge_ingest(p);
         p->has_data = 1;
         p->served = SERVED_LIVE;
         p->status = PSTAT_OK;

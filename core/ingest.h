@@ -1,0 +1,40 @@
+/*
+ * ingest.h - POST /api/telemetry: a gateway reports per-turn usage.
+ *
+ * Body: one object or an array (at most INGEST_MAX_ITEMS) of
+ *   {"provider": "<configured instance>", "route": "chat"?, "model": "..."?,
+ *    "at": "RFC 3339"?, "dialect": "openai"?, "id": "caller id"?,
+ *    "usage": {<the provider's raw usage object>}?,
+ *    "headers": {"<response header>": "<value>", ...}?}
+ * at least one of usage and headers.  The dialect is "dialect", else
+ * "route" when it names one, else derived from the provider's plugin and
+ * family (claude/anthropic -> anthropic, openai/codex -> openai, deepseek,
+ * gemini, openrouter, ollama; OpenAI-compatible moonshot, kimi, zai ->
+ * openai).  Every item is validated before any is applied (all or
+ * nothing).  Usage is normalised (core/usage.c) and added to the
+ * provider's cells in the usage store; headers become rate-limit meters
+ * (core/ratelimit.c) folded into the provider's metrics.  An item whose id
+ * was seen before is not applied again: its stored response is returned
+ * with "duplicate": true.
+ */
+#ifndef METERD_INGEST_H
+#define METERD_INGEST_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "daemon.h"
+
+#define INGEST_MAX_BODY (1024 * 1024)
+#define INGEST_MAX_ITEMS 1000
+#define INGEST_MAX_IDS 10000
+
+/* Handle one request body (lock NOT held; takes d->lock itself).  Returns
+ * the HTTP status and sets *response (new reference): 200 with
+ * {"records": [...]} or an error document (render_error). */
+int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response);
+
+/* Forget remembered ids (daemon teardown). */
+void ingest_free(daemon_t *d);
+
+#endif
