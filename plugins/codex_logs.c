@@ -1,0 +1,572 @@
+/*
+ * codex_logs - token usage and the latest rate-limit snapshot from Codex
+ * CLI rollouts (ROOT/sessions/ recursively, rollout-*.jsonl, and
+ * ROOT/archived_sessions/ flat, *.jsonl), scanned incrementally (catalog section
+ * 8b; doc/providers.md "codex_logs").  Incremental machinery:
+ * plugins/logscan.h.
+ *
+ * Per file, token_count events are deltas of the cumulative
+ * total_token_usage (previous total kept in the file's parser state, so
+ * appends continue where the last run stopped); totals that did not
+ * advance (identical duplicates) are skipped; last_token_usage is used only
+ * when the total is absent.  The model is that of the latest turn_context.
+ *
+ * Ownership: everything allocated in collect() is released before it
+ * returns.
+ */
+#include <ctype.h>
+
+#include "jscan.h"
+#include "logscan.h"
+
+static const md_option codex_options[] = {
+    {"roots", MD_OPT_LIST, 0, NULL,
+     "directories laid out like ~/.codex; default $CODEX_HOME "
+     "(comma-separated), else ~/.codex"},
+    {"retention", MD_OPT_DURATION, 0, "9600h",
+     "keep usage cells this long (default 400 days)"},
+    {"now", MD_OPT_NUMBER, 0, NULL,
+     "reference time in epoch seconds for today/5h/7d and staleness "
+     "(tests, replays); default the wall clock"},
+    {0},
+};
+
+#define CX_FALLBACK_MODEL "gpt-5" /* ccusage's fallback when no model */
+
+/* pstate.prev indexes */
+enum { P_IN, P_CACHED, P_CW, P_OUT, P_REAS, P_TOTAL };
+#define PS_HAS_PREV 0x1u
+#define PS_PREV_CW 0x2u
+
+/* The latest rate-limit snapshot (state blob). */
+typedef struct rl_win {
+    double used, window_min, resets_at;
+    uint32_t known; /* bit 0 used, 1 window, 2 resets_at */
+    uint32_t pad;
+} rl_win;
+
+typedef struct rl_snap {
+    double at;
+    uint32_t have, pad;
+    rl_win w[2];
+    double credits;
+    uint32_t credits_known, pad2;
+} rl_snap;
+
+typedef struct cx_run {
+    rl_snap *snap;
+    size_t events;
+    int snap_changed;
+} cx_run;
+
+typedef struct tusage {
+    uint64_t v[6];
+    int has_cw;
+} tusage;
+
+/* ---- the fields of a line (plugins/jscan.h) ---- */
+
+/* A TokenUsage object's fields, in P_* order after the object itself. */
+#define TU_FIELDS(par)                                                   \
+    {"input_tokens", par}, {"cached_input_tokens", par},                 \
+    {"cache_write_input_tokens", par}, {"output_tokens", par},           \
+    {"reasoning_output_tokens", par}
+/* A rate-limit window's fields after the object itself. */
+enum { W_USED, W_MIN, W_AT, W_IN, W_AFTER, W_N };
+#define WIN_FIELDS(par)                                                  \
+    {"used_percent", par}, {"window_minutes", par}, {"resets_at", par},  \
+    {"resets_in_seconds", par}, {"reset_after_seconds", par}
+
+enum {
+    F_TYPE, F_TS, F_PAYLOAD, F_PTYPE, F_PMODEL, F_INFO, F_IMODEL, F_TOT,
+    F_LAST = F_TOT + 6, F_RL = F_LAST + 6, F_PRIM, F_SEC = F_PRIM + 1 + W_N,
+    F_FLAT = F_SEC + 1 + W_N, F_CREDITS = F_FLAT + 6, F_BALANCE, F_N
+};
+/* flat (earliest) shape, after F_FLAT: primary then secondary */
+enum { L_USED, L_MIN, L_AFTER };
+
+static const js_field fields[F_N] = {
+    {"type", -1}, {"timestamp", -1}, {"payload", -1},
+    {"type", F_PAYLOAD}, {"model", F_PAYLOAD}, {"info", F_PAYLOAD},
+    {"model", F_INFO},
+    {"total_token_usage", F_INFO}, TU_FIELDS(F_TOT),
+    {"last_token_usage", F_INFO}, TU_FIELDS(F_LAST),
+    {"rate_limits", F_PAYLOAD},
+    {"primary", F_RL}, WIN_FIELDS(F_PRIM),
+    {"secondary", F_RL}, WIN_FIELDS(F_SEC),
+    {"primary_used_percent", F_RL}, {"primary_window_minutes", F_RL},
+    {"primary_reset_after_seconds", F_RL},
+    {"secondary_used_percent", F_RL}, {"secondary_window_minutes", F_RL},
+    {"secondary_reset_after_seconds", F_RL},
+    {"credits", F_RL}, {"balance", F_CREDITS},
+};
+static js_schema schema;
+static int schema_ok = -1;
+
+/* TokenUsage object at u (followed by its five fields) -> v[P_*];
+ * missing fields 0 (total recomputed). */
+static int parse_usage(const js_val *u, tusage *t)
+{
+    memset(t, 0, sizeof *t);
+    if (u->type != JS_OBJ)
+        return -1;
+    for (int i = 0; i < 5; i++) {
+        const js_val *v = &u[1 + i];
+        if (v->type == JS_INT && js_int(v) >= 0)
+            t->v[i] = (uint64_t)js_int(v);
+        else if (v->type == JS_REAL) {
+            double d = js_double(v);
+            if (d >= 0)
+                t->v[i] = (uint64_t)d;
+        }
+        if (i == P_CW)
+            t->has_cw = js_is_num(v);
+    }
+    t->v[P_TOTAL] = t->v[P_IN] + t->v[P_OUT];
+    return 0;
+}
+
+static double num_or(const js_val *v, int *ok)
+{
+    *ok = js_is_num(v);
+    return *ok ? js_double(v) : 0;
+}
+
+/* One window of the current / late-2025 shapes (w: the object, then its
+ * W_N fields). */
+static void parse_win(const js_val *w, double line_t, rl_win *out)
+{
+    memset(out, 0, sizeof *out);
+    if (w->type != JS_OBJ)
+        return;
+    const js_val *f = w + 1;
+    int ok;
+    out->used = num_or(&f[W_USED], &ok);
+    out->known |= ok ? 1u : 0;
+    out->window_min = num_or(&f[W_MIN], &ok);
+    out->known |= ok ? 2u : 0;
+    out->resets_at = num_or(&f[W_AT], &ok);
+    if (!ok) {
+        double rel = num_or(&f[W_IN], &ok);
+        if (!ok)
+            rel = num_or(&f[W_AFTER], &ok);
+        out->resets_at = line_t + rel;
+    }
+    out->known |= ok ? 4u : 0;
+}
+
+/* rate_limits (three shapes) into snap when it is the newest. */
+static void parse_rate_limits(const js_val *v, double t, cx_run *run)
+{
+    if (v[F_RL].type != JS_OBJ || (run->snap->have && t < run->snap->at))
+        return;
+    rl_snap s;
+    memset(&s, 0, sizeof s);
+    if (v[F_PRIM].type != JS_ABSENT || v[F_SEC].type != JS_ABSENT) {
+        parse_win(&v[F_PRIM], t, &s.w[0]);
+        parse_win(&v[F_SEC], t, &s.w[1]);
+    } else {
+        for (int i = 0; i < 2; i++) {
+            const js_val *f = &v[F_FLAT + 3 * i];
+            int ok;
+            s.w[i].used = num_or(&f[L_USED], &ok);
+            s.w[i].known |= ok ? 1u : 0;
+            s.w[i].window_min = num_or(&f[L_MIN], &ok);
+            s.w[i].known |= ok ? 2u : 0;
+            double rel = num_or(&f[L_AFTER], &ok);
+            s.w[i].resets_at = t + rel;
+            s.w[i].known |= ok ? 4u : 0;
+        }
+    }
+    if (!(s.w[0].known & 1u) && !(s.w[1].known & 1u))
+        return;
+    if (v[F_CREDITS].type == JS_OBJ && v[F_BALANCE].type == JS_STR) {
+        char buf[64], *bal = js_str(&v[F_BALANCE], buf, sizeof buf, NULL);
+        if (bal) {
+            char *end;
+            double b = strtod(bal, &end);
+            if (end != bal && isfinite(b)) {
+                s.credits = b;
+                s.credits_known = 1;
+            }
+            if (bal != buf)
+                free(bal);
+        }
+    }
+    s.at = t;
+    s.have = 1;
+    *run->snap = s;
+    run->snap_changed = 1;
+}
+
+/* Intern a non-empty model string (decoded). */
+static void set_model(ls_state *st, ls_pstate *ps, const js_val *v)
+{
+    if (v->type != JS_STR || !v->n)
+        return;
+    char buf[128], *m = js_str(v, buf, sizeof buf, NULL);
+    if (m)
+        ps->model = ls_model(st, m);
+    if (m != buf)
+        free(m);
+}
+
+static void count_delta(ls_state *st, uint32_t fi, ls_pstate *ps,
+                        const uint64_t *d, int has_cw, double t, cx_run *run)
+{
+    uint64_t in = d[P_IN], cached = d[P_CACHED] < in ? d[P_CACHED] : in;
+    uint64_t cw = has_cw ? d[P_CW] : 0;
+    if (!in && !d[P_OUT] && !cached && !cw && !d[P_REAS])
+        return; /* all-zero delta */
+    uint64_t unc = in - cached;
+    unc = cw < unc ? unc - cw : 0;
+    if (t < 0 || t / MD_USAGE_SLOT_SECONDS >= UINT32_MAX)
+        return;
+    uint32_t slot = (uint32_t)(t / MD_USAGE_SLOT_SECONDS);
+    if (slot < st->cutoff_slot)
+        return;
+    ls_ent x;
+    memset(&x, 0, sizeof x);
+    x.file = fi;
+    x.slot = slot;
+    x.tok[LS_IN] = ls_sat32(unc);
+    x.tok[LS_CR] = ls_sat32(cached);
+    x.tok[LS_CW] = ls_sat32(cw);
+    x.tok[LS_OUT] = ls_sat32(d[P_OUT]);
+    x.tok[LS_REAS] = ls_sat32(d[P_REAS]);
+    x.flags = LS_F_REAS | (has_cw ? LS_F_CW_KNOWN : LS_F_CW_NA);
+    x.model = ps->model ? (uint16_t)ps->model : ls_model(st, CX_FALLBACK_MODEL);
+    run->events++;
+    ls_add(st, &x);
+}
+
+static void on_token_count(ls_state *st, uint32_t fi, ls_pstate *ps,
+                           const js_val *v, double t, cx_run *run)
+{
+    parse_rate_limits(v, t, run);
+    if (v[F_INFO].type != JS_OBJ)
+        return;
+    set_model(st, ps, &v[F_IMODEL]);
+    tusage tot, last;
+    int has_tot = parse_usage(&v[F_TOT], &tot) == 0;
+    int has_last = parse_usage(&v[F_LAST], &last) == 0;
+    if (has_tot) {
+        int same = (ps->flags & PS_HAS_PREV) != 0;
+        int back = 0;
+        for (int i = 0; i < 6; i++) {
+            same &= tot.v[i] == ps->prev[i];
+            back |= tot.v[i] < ps->prev[i];
+        }
+        if (same)
+            return; /* total did not advance: duplicate event */
+        uint64_t d[6];
+        int has_cw = tot.has_cw;
+        if (!(ps->flags & PS_HAS_PREV) || !back) {
+            for (int i = 0; i < 6; i++)
+                d[i] = tot.v[i] - ((ps->flags & PS_HAS_PREV) ? ps->prev[i] : 0);
+        } else if (has_last) {
+            /* the cumulative total went back (a reset): trust the turn */
+            memcpy(d, last.v, sizeof d);
+            has_cw = last.has_cw;
+        } else
+            memcpy(d, tot.v, sizeof d);
+        memcpy(ps->prev, tot.v, sizeof tot.v);
+        ps->flags |= PS_HAS_PREV | (tot.has_cw ? PS_PREV_CW : 0);
+        count_delta(st, fi, ps, d, has_cw, t, run);
+    } else if (has_last)
+        count_delta(st, fi, ps, last.v, last.has_cw, t, run);
+}
+
+static int on_line(const md_host *h, md_ctx *ctx, ls_state *st, uint32_t fi,
+                   ls_pstate *ps, const char *line, size_t len, void *user)
+{
+    (void)ctx;
+    cx_run *run = user;
+    js_val v[F_N];
+    if (js_scan(&schema, line, len, v) || v[F_TYPE].type != JS_STR ||
+        v[F_PAYLOAD].type != JS_OBJ)
+        return 0; /* malformed or not an event line */
+    if (js_streq(&v[F_TYPE], "turn_context")) {
+        set_model(st, ps, &v[F_PMODEL]);
+    } else if (js_streq(&v[F_TYPE], "event_msg") && v[F_TS].type == JS_STR &&
+               js_streq(&v[F_PTYPE], "token_count")) {
+        char buf[128], *ts = js_str(&v[F_TS], buf, sizeof buf, NULL);
+        double t;
+        if (!ts)
+            return -1;
+        if (ls_parse_ts(h, ts, &t) == 0)
+            on_token_count(st, fi, ps, v, t, run);
+        if (ts != buf)
+            free(ts);
+    }
+    return 0;
+}
+
+/* ---- roots ---- */
+
+static int accept_rollout(const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(name, "rollout-", 8) == 0 && n > 6 &&
+           strcmp(name + n - 6, ".jsonl") == 0;
+}
+
+static int accept_jsonl(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 6 && strcmp(name + n - 6, ".jsonl") == 0;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* "root/name" (caller frees). */
+static char *xid(const char *root, const char *name)
+{
+    size_t n = strlen(root) + strlen(name) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", root, name);
+    return s;
+}
+
+/* The identity of a rollout is ROOT + its file name, so that a session
+ * moved to archived_sessions/ keeps its index record (and its inode: no
+ * rescan), and the sessions/ copy wins over an archived one. */
+static void walk_root(const char *root, ls_list *found)
+{
+    char p[4200];
+    size_t first = found->n;
+    snprintf(p, sizeof p, "%s/sessions", root);
+    ls_walk(p, 1, accept_rollout, found, 0);
+    size_t n_sessions = found->n;
+    snprintf(p, sizeof p, "%s/archived_sessions", root);
+    ls_walk(p, 0, accept_jsonl, found, 0);
+    size_t w = n_sessions;
+    for (size_t i = n_sessions; i < found->n; i++) {
+        int dup = 0;
+        for (size_t k = first; k < n_sessions && !dup; k++)
+            dup = strcmp(base_name(found->v[k].real),
+                         base_name(found->v[i].real)) == 0;
+        if (dup) {
+            free(found->v[i].real);
+            continue;
+        }
+        found->v[w++] = found->v[i];
+    }
+    found->n = w;
+    for (size_t i = first; i < found->n; i++)
+        found->v[i].id = xid(root, base_name(found->v[i].real));
+}
+
+static size_t collect_files(const md_host *h, md_ctx *ctx, ls_list *found,
+                            char *note, size_t note_len)
+{
+    size_t n = 0, used = 0;
+    const char *const *list = h->opt_list(ctx, "roots", &n);
+    const char *items[64];
+    size_t n_items = 0;
+    char *env_copy = NULL;
+    static char def[4096];
+    note[0] = '\0';
+    if (list && n) {
+        for (size_t i = 0; i < n && n_items < 64; i++)
+            items[n_items++] = list[i];
+    } else if (getenv("CODEX_HOME") && *getenv("CODEX_HOME")) {
+        env_copy = ls_strdup(getenv("CODEX_HOME"));
+        for (char *save = NULL, *t = env_copy ? strtok_r(env_copy, ",", &save)
+                                              : NULL;
+             t && n_items < 64; t = strtok_r(NULL, ",", &save)) {
+            while (isspace((unsigned char)*t))
+                t++;
+            char *e = t + strlen(t);
+            while (e > t && isspace((unsigned char)e[-1]))
+                *--e = '\0';
+            if (*t)
+                items[n_items++] = t;
+        }
+    } else {
+        const char *home = getenv("HOME");
+        snprintf(def, sizeof def, "%s/.codex", home ? home : "");
+        items[n_items++] = def;
+    }
+    for (size_t i = 0; i < n_items; i++) {
+        char root[3072];
+        const char *home = getenv("HOME");
+        if (home && strncmp(items[i], "~/", 2) == 0)
+            snprintf(root, sizeof root, "%s%s", home, items[i] + 1);
+        else
+            snprintf(root, sizeof root, "%s", items[i]);
+        struct stat sb;
+        if (stat(root, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            continue;
+        used++;
+        walk_root(root, found);
+        size_t l = strlen(note);
+        snprintf(note + l, note_len - l, "%s%s", l ? ", " : "", root);
+    }
+    free(env_copy);
+    return used;
+}
+
+/* ---- metrics ---- */
+
+static void emit_snapshot(const md_host *h, md_ctx *ctx, const rl_snap *s,
+                          double now)
+{
+    if (!s->have)
+        return;
+    for (int i = 0; i < 2; i++) {
+        const rl_win *w = &s->w[i];
+        if (!(w->known & 1u))
+            continue;
+        const char *id = i == 0 ? "five_hour" : "seven_day";
+        if ((w->known & 2u) && w->window_min == 10080)
+            id = "seven_day";
+        else if ((w->known & 2u) && w->window_min == 300)
+            id = "five_hour";
+        else if (w->known & 2u)
+            id = i == 0 ? "primary_window" : "secondary_window";
+        md_metric m = {0};
+        m.id = id;
+        m.kind = "quota_window";
+        m.unit = "percent";
+        m.utilization = MD_NUM(w->used);
+        if (w->known & 2u)
+            m.window_seconds = MD_NUM(w->window_min * 60);
+        if (w->known & 4u)
+            m.resets_at = MD_TIME(w->resets_at);
+        m.confidence = MD_EXACT;
+        m.source = "local_log";
+        m.collected_at = MD_TIME(s->at);
+        MD_EMIT(h, ctx, &m);
+    }
+    if (s->credits_known) {
+        md_metric m = {0};
+        m.id = "credits";
+        m.kind = "credits";
+        m.unit = "credits";
+        m.remaining = MD_NUM(s->credits);
+        m.source = "local_log";
+        m.collected_at = MD_TIME(s->at);
+        MD_EMIT(h, ctx, &m);
+    }
+    char when[32];
+    time_t tt = (time_t)s->at;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    h->note(ctx, "rate limits: snapshot from %s (the last Codex request)", when);
+    if (now - s->at > 3600)
+        h->note(ctx, "rate-limit snapshot is stale: %.1f hours old; usage "
+                "since then (other devices, the web) is not reflected",
+                (now - s->at) / 3600.0);
+}
+
+/* ---- collect ---- */
+
+static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
+{
+    (void)unused;
+    long long budget = h->remaining_ms(ctx);
+    const char *dir = h->state_dir(ctx);
+    int lock = ls_lock(h, ctx, dir);
+    if (lock < 0) {
+        h->fail(ctx, MD_ERR_INTERNAL, "state in %s is locked by another run "
+                "(or cannot be locked); try again", dir);
+        return -1;
+    }
+    if (schema_ok < 0)
+        schema_ok = js_schema_init(&schema, fields, F_N);
+    if (schema_ok != 0) {
+        h->fail(ctx, MD_ERR_INTERNAL, "internal: bad field table");
+        close(lock);
+        return -1;
+    }
+    ls_state st;
+    memset(&st, 0, sizeof st);
+    st.fd_state = -1;
+    ls_load(&st, dir);
+    st.markers[0] = "\"token_count\"";
+    st.markers[1] = "\"turn_context\"";
+    st.n_markers = 2;
+    rl_snap snap;
+    memset(&snap, 0, sizeof snap);
+    if (st.blob_len == sizeof snap)
+        memcpy(&snap, st.blob, sizeof snap);
+    double now = h->now(ctx), v;
+    if (h->opt_number(ctx, "now", &v) == 0)
+        now = v;
+    long long ret_ms = 400LL * 86400 * 1000;
+    h->opt_duration_ms(ctx, "retention", &ret_ms);
+    double cut = now - (double)ret_ms / 1000.0;
+    st.cutoff_slot = cut > 0 ? (uint32_t)(cut / MD_USAGE_SLOT_SECONDS) : 0;
+
+    ls_list found = {0};
+    char roots[1024];
+    size_t n_roots = collect_files(h, ctx, &found, roots, sizeof roots);
+    cx_run run = {&snap, 0, 0};
+    ls_result res = ls_scan(h, ctx, &st, &found, on_line, &run, budget);
+    ls_list_free(&found);
+    if (res.failed || ls_finish(&st, now, (double)ret_ms / 1000.0)) {
+        h->fail(ctx, MD_ERR_INTERNAL, "log scan failed (out of memory or "
+                "unreadable state)");
+        ls_free(&st);
+        close(lock);
+        return -1;
+    }
+    if (run.snap_changed) {
+        unsigned char *b = realloc(st.blob, sizeof snap);
+        if (b) {
+            memcpy(b, &snap, sizeof snap);
+            st.blob = b;
+            st.blob_len = sizeof snap;
+            st.dirty = 1;
+        }
+    }
+    st.h.complete = res.complete;
+    if (st.dirty && ls_save(&st, dir) != 0) {
+        h->fail(ctx, MD_ERR_INTERNAL, "cannot write state in %s: %s", dir,
+                strerror(errno));
+        ls_free(&st);
+        close(lock);
+        return -1;
+    }
+    ls_put_usage(h, ctx, &st, st.changed, st.min_changed);
+    ls_emit_periods(h, ctx, &st, now, 1, 1);
+    emit_snapshot(h, ctx, &snap, now);
+    if (!n_roots)
+        h->note(ctx, "no Codex home found (roots, $CODEX_HOME, ~/.codex)");
+    else
+        h->note(ctx, "roots: %s", roots);
+    h->note(ctx, "files_scanned: %zu files, %zu read this run; events: %zu "
+            "token_count deltas counted this run", res.files_total,
+            res.files_read, run.events);
+    if (!res.complete)
+        h->note(ctx, "initial scan in progress: %zu of %zu files",
+                res.files_done, res.files_total);
+    if (st.lines_skipped_long)
+        h->note(ctx, "%zu lines longer than %u MiB skipped",
+                st.lines_skipped_long, LS_LINE_CAP >> 20);
+    h->note(ctx, "estimated from local logs: usage from other devices or "
+            "the web is not included");
+    ls_free(&st);
+    close(lock);
+    return 0;
+}
+
+static const md_plugin codex_logs_plugin = {
+    MD_PLUGIN_HEADER,
+    .name = "codex_logs",
+    .version = "1.0",
+    .description = "Codex CLI token usage and rate-limit snapshot from local "
+                   "rollouts (incremental)",
+    .default_source = "local_log",
+    .options = codex_options,
+    .collect = codex_collect,
+};
+
+MD_PLUGIN_DEFINE(codex_logs_plugin)

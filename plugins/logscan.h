@@ -1,0 +1,1437 @@
+/*
+ * plugins/logscan.h - incremental, crash-safe scanning of local CLI usage
+ * logs (JSONL), shared by the claude_logs and codex_logs plugins.
+ * Header-only (static functions), SDK + libc + jansson only.
+ *
+ * Model
+ *   - Every deduplicated usage event is one ls_ent (56 bytes): its dedup
+ *     keys (64-bit hashes), the file it came from, its 15-minute slot, its
+ *     model and its token buckets.  Cells (md_usage_cell) are derived from
+ *     the live entries at the end of every run that changed something, so
+ *     removing a file's contribution (truncation, rotation) is "mark its
+ *     entries dead" and replacing a duplicate is "overwrite the entry".
+ *   - One state file (state_dir/logscan.state) holds the file index (path,
+ *     device, inode, size, mtime, offset of the next unread line, plugin
+ *     parser state), the model names, the cells, a plugin blob and the
+ *     entries, in that order.  It is replaced atomically (tmp + fsync +
+ *     rename + fsync of the directory) and only at the end of a run, so a
+ *     kill at any moment leaves the previous consistent state.  A run over
+ *     an unchanged tree reads the index and the cells, stats every file and
+ *     never opens a log (nor reads the entries section).
+ *   - state_dir/lock is flock()ed for the whole run: the daemon and
+ *     `meterd report daily` may run the same plugin at once.
+ *   - Reading is streamed through a fixed 1 MiB buffer.  A line longer than
+ *     the buffer is first scanned for the plugin's markers without keeping
+ *     it; only a long line that carries a marker is read whole (up to
+ *     LS_LINE_CAP, beyond which it is skipped with a note).  A last line
+ *     without its newline is not consumed: the offset stays before it.
+ *
+ * Ownership: ls_scan owns every array it allocates (ls_free releases them);
+ * strings handed to callbacks are borrowed for the call.
+ */
+#ifndef METERD_LOGSCAN_H
+#define METERD_LOGSCAN_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "plugin_util.h"
+
+#define LS_BUF (1u << 20)           /* read buffer                           */
+#define LS_LINE_CAP (64u << 20)     /* longest usage line we will parse      */
+#define LS_MAGIC "MDLSCAN1"
+#define LS_ORPHAN UINT32_MAX        /* entry of a file that disappeared      */
+#define LS_MAX_MARKERS 4
+
+/* ls_ent.flags */
+#define LS_F_SIDECHAIN 0x01u
+#define LS_F_SPEED 0x02u       /* usage.speed was present (ccusage tie-break) */
+#define LS_F_COST 0x04u        /* cost known                                  */
+#define LS_F_CW_KNOWN 0x08u    /* cache_write reported                        */
+#define LS_F_CW_NA 0x10u       /* cache_write not applicable for the source   */
+#define LS_F_REAS 0x20u        /* reasoning reported                          */
+#define LS_F_DEAD 0x40u        /* removed (compacted away at save)            */
+#define LS_F_REKEYED 0x80u     /* replaced by a copy under another exact key  */
+
+enum { LS_IN, LS_CR, LS_CW, LS_OUT, LS_REAS, LS_NTOK };
+
+typedef struct ls_ent {
+    uint64_t key;     /* exact dedup key, 0 = never deduped                */
+    uint64_t mkey;    /* message-only key (sidechain replays), 0 = none    */
+    uint32_t file;    /* index into ls_state.files, or LS_ORPHAN           */
+    uint32_t slot;    /* slot_start / 900                                  */
+    uint16_t model;   /* 0 = unknown model, else models[model - 1]         */
+    uint16_t flags;
+    uint32_t tok[LS_NTOK];
+    float cost;
+} ls_ent;
+
+/* Per-file parser state the plugins keep (codex: previous cumulative
+ * totals and current model). */
+typedef struct ls_pstate {
+    uint64_t prev[LS_NTOK + 1];
+    uint32_t model;     /* model index + 1, 0 none */
+    uint32_t flags;
+} ls_pstate;
+
+typedef struct ls_file_disk {
+    uint64_t dev, ino, size, offset;
+    int64_t mtime_ns;
+    uint32_t path_len;
+    uint32_t flags;     /* LS_FILE_* */
+    ls_pstate ps;
+} ls_file_disk;
+
+#define LS_FILE_SEEN 0x1u   /* present in this run's walk                 */
+#define LS_FILE_EOF 0x2u    /* read to its end at the recorded size       */
+
+typedef struct ls_file {
+    ls_file_disk d;
+    char *path;         /* identity of the file (plugin-defined)          */
+    char *real;         /* where it is now (NULL: same as path)           */
+} ls_file;
+
+typedef struct ls_cell_disk {
+    uint32_t slot;
+    uint16_t model;
+    uint16_t known;     /* bit per LS_* bucket + bit 5 total + bit 6 cost */
+    uint16_t na;        /* bit per bucket: not applicable                 */
+    uint16_t pad;
+    uint32_t events;
+    double v[LS_NTOK + 2]; /* buckets, total, cost                        */
+} ls_cell_disk;
+
+typedef struct ls_hdr {
+    char magic[8];
+    uint32_t n_files, n_models, n_cells, n_ents;
+    uint64_t generation;
+    uint64_t paths_bytes, models_bytes, blob_len;
+    uint32_t complete;   /* every file read to its end at least once      */
+    uint32_t pad;
+} ls_hdr;
+
+typedef struct ls_state {
+    /* persisted */
+    ls_hdr h;
+    ls_file *files;
+    size_t n_files, cap_files;
+    char **models;
+    size_t n_models, cap_models;
+    ls_cell_disk *cells;
+    size_t n_cells;
+    unsigned char *blob;          /* plugin blob (codex rate limits)      */
+    size_t blob_len;
+    ls_ent *ents;
+    size_t n_ents, cap_ents;
+    int ents_loaded;
+    /* run */
+    int fd_state;                 /* open state file for lazy entry load  */
+    off_t ents_off;
+    uint32_t *ix_key, *ix_mkey;   /* open addressing, entry index + 1     */
+    size_t ix_cap;
+    uint32_t min_changed;         /* earliest changed slot, UINT32_MAX    */
+    int changed;                  /* cells must be rebuilt                */
+    int dirty;                    /* state file must be rewritten         */
+    uint32_t cutoff_slot;         /* retention                            */
+    size_t files_read, lines_skipped_long, events_added;
+    const char *markers[LS_MAX_MARKERS];
+    size_t n_markers;
+} ls_state;
+
+/* ---- small helpers ---- */
+
+static PU_UNUSED uint64_t ls_hash(const void *p, size_t n, uint64_t seed)
+{
+    /* FNV-1a 64 with a final avalanche (splitmix) so that open addressing
+     * on the low bits behaves. */
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ull ^ seed;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 1099511628211ull;
+    }
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h ? h : 1;
+}
+
+static PU_UNUSED char *ls_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static PU_UNUSED int ls_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < need)
+        nc *= 2;
+    void *p = realloc(*arr, nc * elem);
+    if (!p)
+        return -1;
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+/* Days from civil date (Howard Hinnant's algorithm), for a fast ISO parse. */
+static PU_UNUSED long long ls_days(long long y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.fff...]Z" quickly; anything else through the host's
+ * RFC 3339 parser.  Returns 0 and *out epoch seconds. */
+static PU_UNUSED int ls_parse_ts(const md_host *h, const char *s, double *out)
+{
+    size_t n = strlen(s);
+    int fast = n >= 20 && s[4] == '-' && s[7] == '-' && s[10] == 'T' &&
+               s[13] == ':' && s[16] == ':' && s[n - 1] == 'Z';
+    static const int dig[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
+    for (size_t i = 0; fast && i < sizeof dig / sizeof dig[0]; i++)
+        fast = s[dig[i]] >= '0' && s[dig[i]] <= '9';
+    if (fast && n > 20) {
+        fast = s[19] == '.' && n > 21;
+        for (size_t i = 20; fast && i < n - 1; i++)
+            fast = s[i] >= '0' && s[i] <= '9';
+    }
+    if (fast) {
+#define LS_D2(i) ((s[i] - '0') * 10 + (s[(i) + 1] - '0'))
+        int y = LS_D2(0) * 100 + LS_D2(2), mo = LS_D2(5), d = LS_D2(8);
+        int hh = LS_D2(11), mi = LS_D2(14), ss = LS_D2(17);
+#undef LS_D2
+        if (mo < 1 || mo > 12 || d < 1 || d > 31 || hh > 23 || mi > 59 ||
+            ss > 60)
+            return -1;
+        double frac = 0, scale = 0.1;
+        for (size_t i = 20; i < n - 1; i++, scale /= 10)
+            frac += (s[i] - '0') * scale;
+        *out = (double)(ls_days(y, (unsigned)mo, (unsigned)d) * 86400 +
+                        hh * 3600 + mi * 60 + ss) + frac;
+        return 0;
+    }
+    md_time t;
+    if (h->parse_time(s, &t) != 0 || t.state != MD_KNOWN)
+        return -1;
+    *out = t.epoch;
+    return 0;
+}
+
+/* u64 JSON integer (>= 0) into *out; 0 when missing (serde default);
+ * -1 when present but not a non-negative integer. */
+static PU_UNUSED int ls_u64(const json_t *obj, const char *key, uint64_t *out,
+                            int required)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = 0;
+    if (!v)
+        return required ? -1 : 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static PU_UNUSED uint32_t ls_sat32(uint64_t v)
+{
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* ---- models ---- */
+
+/* Model index + 1 for name (interned); 0 for NULL. */
+static PU_UNUSED uint16_t ls_model(ls_state *st, const char *name)
+{
+    if (!name)
+        return 0;
+    for (size_t i = 0; i < st->n_models; i++)
+        if (strcmp(st->models[i], name) == 0)
+            return (uint16_t)(i + 1);
+    if (st->n_models >= 65000 ||
+        ls_grow((void **)&st->models, &st->cap_models, st->n_models + 1,
+                sizeof(char *)))
+        return 0;
+    char *d = ls_strdup(name);
+    if (!d)
+        return 0;
+    st->models[st->n_models++] = d;
+    return (uint16_t)st->n_models;
+}
+
+/* ---- dedup index ---- */
+
+static PU_UNUSED void ls_ix_put(uint32_t *ix, size_t cap, uint64_t k,
+                                uint32_t idx1)
+{
+    size_t m = cap - 1, i = (size_t)k & m;
+    while (ix[i])
+        i = (i + 1) & m;
+    ix[i] = idx1;
+}
+
+static PU_UNUSED int ls_ix_build(ls_state *st, size_t need)
+{
+    size_t cap = 1024;
+    while (cap < need * 2)
+        cap *= 2;
+    uint32_t *a = calloc(cap, sizeof *a), *b = calloc(cap, sizeof *b);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return -1;
+    }
+    free(st->ix_key);
+    free(st->ix_mkey);
+    st->ix_key = a;
+    st->ix_mkey = b;
+    st->ix_cap = cap;
+    for (size_t e = 0; e < st->n_ents; e++) {
+        const ls_ent *x = &st->ents[e];
+        if (x->flags & LS_F_DEAD)
+            continue;
+        if (x->key)
+            ls_ix_put(a, cap, x->key, (uint32_t)(e + 1));
+        if (x->mkey)
+            ls_ix_put(b, cap, x->mkey, (uint32_t)(e + 1));
+    }
+    return 0;
+}
+
+/* Entry with this exact key (not replaced under another key), or NULL. */
+static PU_UNUSED ls_ent *ls_find_key(ls_state *st, uint64_t k)
+{
+    if (!st->ix_cap)
+        return NULL;
+    size_t m = st->ix_cap - 1;
+    for (size_t i = (size_t)k & m; st->ix_key[i]; i = (i + 1) & m) {
+        ls_ent *x = &st->ents[st->ix_key[i] - 1];
+        if (x->key == k && !(x->flags & (LS_F_DEAD | LS_F_REKEYED)))
+            return x;
+    }
+    return NULL;
+}
+
+/* First entry (in insertion order) with this message key for which
+ * either side is a sidechain copy, or NULL. */
+static PU_UNUSED ls_ent *ls_find_mkey(ls_state *st, uint64_t mk, int cand_sc)
+{
+    if (!st->ix_cap)
+        return NULL;
+    size_t m = st->ix_cap - 1;
+    ls_ent *best = NULL;
+    for (size_t i = (size_t)mk & m; st->ix_mkey[i]; i = (i + 1) & m) {
+        ls_ent *x = &st->ents[st->ix_mkey[i] - 1];
+        if (x->mkey != mk || (x->flags & LS_F_DEAD))
+            continue;
+        if (!cand_sc && !(x->flags & LS_F_SIDECHAIN))
+            continue;
+        if (!best || x < best)
+            best = x;
+    }
+    return best;
+}
+
+static PU_UNUSED void ls_touch(ls_state *st, uint32_t slot)
+{
+    st->changed = 1;
+    st->dirty = 1;
+    if (slot < st->min_changed)
+        st->min_changed = slot;
+}
+
+/* Append an entry (indexed when it has keys).  Returns 0 or -1 (OOM). */
+static PU_UNUSED int ls_add(ls_state *st, const ls_ent *e)
+{
+    if (ls_grow((void **)&st->ents, &st->cap_ents, st->n_ents + 1,
+                sizeof *e))
+        return -1;
+    if ((e->key || e->mkey) && (st->n_ents + 1) * 2 > st->ix_cap &&
+        ls_ix_build(st, st->n_ents + 1 + st->n_ents / 2))
+        return -1;
+    st->ents[st->n_ents] = *e;
+    uint32_t idx1 = (uint32_t)(st->n_ents + 1);
+    st->n_ents++;
+    if (e->key)
+        ls_ix_put(st->ix_key, st->ix_cap, e->key, idx1);
+    if (e->mkey)
+        ls_ix_put(st->ix_mkey, st->ix_cap, e->mkey, idx1);
+    ls_touch(st, e->slot);
+    st->events_added++;
+    return 0;
+}
+
+/* Remove the contribution of file index fi (truncated or rotated). */
+static PU_UNUSED void ls_drop_file(ls_state *st, uint32_t fi)
+{
+    for (size_t e = 0; e < st->n_ents; e++) {
+        ls_ent *x = &st->ents[e];
+        if (x->file == fi && !(x->flags & LS_F_DEAD)) {
+            x->flags |= LS_F_DEAD;
+            ls_touch(st, x->slot);
+        }
+    }
+}
+
+static PU_UNUSED uint64_t ls_ent_total(const ls_ent *e)
+{
+    return (uint64_t)e->tok[LS_IN] + e->tok[LS_CR] + e->tok[LS_CW] +
+           e->tok[LS_OUT];
+}
+
+/* ---- state file ---- */
+
+static PU_UNUSED void ls_free(ls_state *st)
+{
+    for (size_t i = 0; i < st->n_files; i++) {
+        free(st->files[i].path);
+        free(st->files[i].real);
+    }
+    for (size_t i = 0; i < st->n_models; i++)
+        free(st->models[i]);
+    free(st->files);
+    free(st->models);
+    free(st->cells);
+    free(st->blob);
+    free(st->ents);
+    free(st->ix_key);
+    free(st->ix_mkey);
+    if (st->fd_state >= 0)
+        close(st->fd_state);
+    memset(st, 0, sizeof *st);
+    st->fd_state = -1;
+}
+
+static PU_UNUSED int ls_read_all(int fd, void *p, size_t n)
+{
+    char *c = p;
+    while (n) {
+        ssize_t r = read(fd, c, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static PU_UNUSED int ls_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t r = write(fd, c, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Read a NUL-separated string blob of n strings into *out. */
+static PU_UNUSED int ls_read_strings(int fd, size_t bytes, size_t n,
+                                     char **out)
+{
+    char *blob = malloc(bytes + 1);
+    if (!blob || ls_read_all(fd, blob, bytes)) {
+        free(blob);
+        return -1;
+    }
+    blob[bytes] = '\0';
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (off >= bytes) {
+            free(blob);
+            return -1;
+        }
+        out[i] = ls_strdup(blob + off);
+        off += strlen(blob + off) + 1;
+    }
+    free(blob);
+    return 0;
+}
+
+/* Load everything but the entries (read lazily by ls_load_ents).  A
+ * missing or unreadable state file means "start from scratch". */
+static PU_UNUSED void ls_load(ls_state *st, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/logscan.state", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        goto fresh;
+    ls_hdr h;
+    if (ls_read_all(fd, &h, sizeof h) || memcmp(h.magic, LS_MAGIC, 8))
+        goto bad;
+    st->files = calloc(h.n_files ? h.n_files : 1, sizeof *st->files);
+    st->models = calloc(h.n_models ? h.n_models : 1, sizeof(char *));
+    st->cells = malloc((h.n_cells ? h.n_cells : 1) * sizeof *st->cells);
+    st->blob = malloc(h.blob_len ? h.blob_len : 1);
+    if (!st->files || !st->models || !st->cells || !st->blob)
+        goto bad;
+    st->cap_files = h.n_files ? h.n_files : 1;
+    st->cap_models = h.n_models ? h.n_models : 1;
+    {
+        /* one read for the whole index (a re-scan is mostly this and the
+         * stats: a read() per record cost a syscall per file) */
+        ls_file_disk *recs = malloc((h.n_files ? h.n_files : 1) * sizeof *recs);
+        if (!recs || ls_read_all(fd, recs, h.n_files * sizeof *recs)) {
+            free(recs);
+            goto bad;
+        }
+        for (size_t i = 0; i < h.n_files; i++)
+            st->files[i].d = recs[i];
+        free(recs);
+    }
+    {
+        char **paths = calloc(h.n_files ? h.n_files : 1, sizeof(char *));
+        if (!paths || ls_read_strings(fd, h.paths_bytes, h.n_files, paths)) {
+            free(paths);
+            goto bad;
+        }
+        for (size_t i = 0; i < h.n_files; i++) {
+            st->files[i].path = paths[i];
+            st->files[i].d.flags &= ~LS_FILE_SEEN;
+        }
+        st->n_files = h.n_files;
+        free(paths);
+    }
+    if (ls_read_strings(fd, h.models_bytes, h.n_models, st->models))
+        goto bad;
+    st->n_models = h.n_models;
+    if (ls_read_all(fd, st->cells, h.n_cells * sizeof *st->cells) ||
+        ls_read_all(fd, st->blob, h.blob_len))
+        goto bad;
+    st->n_cells = h.n_cells;
+    st->blob_len = h.blob_len;
+    st->h = h;
+    st->ents_off = lseek(fd, 0, SEEK_CUR);
+    st->fd_state = fd;
+    return;
+bad:
+    close(fd);
+    ls_free(st);
+fresh:
+    memset(&st->h, 0, sizeof st->h);
+    memcpy(st->h.magic, LS_MAGIC, 8);
+    st->ents_loaded = 1;
+}
+
+/* Read the entries section (once, before the first change). */
+static PU_UNUSED int ls_load_ents(ls_state *st)
+{
+    if (st->ents_loaded)
+        return 0;
+    st->ents_loaded = 1;
+    size_t n = st->h.n_ents;
+    if (!n)
+        return 0;
+    if (ls_grow((void **)&st->ents, &st->cap_ents, n, sizeof *st->ents))
+        return -1;
+    if (lseek(st->fd_state, st->ents_off, SEEK_SET) < 0 ||
+        ls_read_all(st->fd_state, st->ents, n * sizeof *st->ents))
+        return -1;
+    st->n_ents = n;
+    return ls_ix_build(st, n);
+}
+
+/* Write the whole state atomically.  Returns 0 or -1 (errno kept). */
+static PU_UNUSED int ls_save(ls_state *st, const char *dir)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/logscan.state", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    ls_hdr h = st->h;
+    memcpy(h.magic, LS_MAGIC, 8);
+    h.n_files = (uint32_t)st->n_files;
+    h.n_models = (uint32_t)st->n_models;
+    h.n_cells = (uint32_t)st->n_cells;
+    h.blob_len = st->blob_len;
+    h.paths_bytes = h.models_bytes = 0;
+    size_t live = 0;
+    for (size_t i = 0; i < st->n_files; i++)
+        h.paths_bytes += strlen(st->files[i].path) + 1;
+    for (size_t i = 0; i < st->n_models; i++)
+        h.models_bytes += strlen(st->models[i]) + 1;
+    for (size_t e = 0; e < st->n_ents; e++)
+        live += !(st->ents[e].flags & LS_F_DEAD);
+    h.n_ents = (uint32_t)live;
+    int rc = ls_write_all(fd, &h, sizeof h);
+    for (size_t i = 0; !rc && i < st->n_files; i++)
+        rc = ls_write_all(fd, &st->files[i].d, sizeof st->files[i].d);
+    for (size_t i = 0; !rc && i < st->n_files; i++)
+        rc = ls_write_all(fd, st->files[i].path, strlen(st->files[i].path) + 1);
+    for (size_t i = 0; !rc && i < st->n_models; i++)
+        rc = ls_write_all(fd, st->models[i], strlen(st->models[i]) + 1);
+    if (!rc)
+        rc = ls_write_all(fd, st->cells, st->n_cells * sizeof *st->cells);
+    if (!rc && st->blob_len)
+        rc = ls_write_all(fd, st->blob, st->blob_len);
+    /* Entries: live ones only, in insertion order (keeps ccusage's
+     * "first wins" order across runs). */
+    for (size_t e = 0, run = 0; !rc && e <= st->n_ents; e++) {
+        if (e == st->n_ents || (st->ents[e].flags & LS_F_DEAD)) {
+            if (run)
+                rc = ls_write_all(fd, &st->ents[e - run], run * sizeof(ls_ent));
+            run = 0;
+        } else
+            run++;
+    }
+    if (!rc)
+        rc = fsync(fd);
+    if (close(fd) && !rc)
+        rc = -1;
+    if (!rc)
+        rc = rename(tmp, path);
+    if (rc) {
+        unlink(tmp);
+        return -1;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+/* ---- lock ---- */
+
+/* flock state_dir/lock, waiting while the deadline allows.  Returns the
+ * fd (kept open for the run) or -1. */
+static PU_UNUSED int ls_lock(const md_host *h, md_ctx *ctx, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    for (;;) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return fd;
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            break;
+        if (h->remaining_ms(ctx) < 200)
+            break;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    close(fd);
+    return -1;
+}
+
+/* ---- file index ---- */
+
+/* The record for identity path, or a new one (offset 0). */
+static PU_UNUSED ls_file *ls_file_get(ls_state *st, const char *id,
+                                      size_t *index)
+{
+    /* Linear probe through a small side table would be faster for 100k+
+     * files; the index is sorted by identity so binary search works. */
+    size_t lo = 0, hi = st->n_files;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(st->files[mid].path, id);
+        if (c == 0) {
+            *index = mid;
+            return &st->files[mid];
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* ---- walking ---- */
+
+typedef struct ls_found {
+    char *id;     /* identity (sorted on)           */
+    char *real;   /* actual path                    */
+    struct stat sb;
+} ls_found;
+
+typedef struct ls_list {
+    ls_found *v;
+    size_t n, cap;
+} ls_list;
+
+typedef int (*ls_accept_fn)(const char *name);
+
+/* Collect regular files (not symlinks, as ccusage's read_dir walk) under
+ * dir whose name passes accept; recursive when recurse.  id_prefix_len:
+ * identity is real path (0) or strip nothing. */
+static PU_UNUSED void ls_walk(const char *dir, int recurse, ls_accept_fn ok,
+                              ls_list *out, int depth)
+{
+    if (depth > 64)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    char path[4096];
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' &&
+            (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+            continue;
+        int n = snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (n < 0 || (size_t)n >= sizeof path)
+            continue;
+        /* d_type spares an lstat per directory and per symlink; files
+         * need their stat anyway (size, mtime, inode) */
+        if (de->d_type == DT_LNK)
+            continue;
+        if (de->d_type == DT_DIR) {
+            if (recurse)
+                ls_walk(path, recurse, ok, out, depth + 1);
+            continue;
+        }
+        if (de->d_type == DT_REG && !ok(de->d_name))
+            continue;
+        struct stat sb;
+        if (lstat(path, &sb) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode)) {
+            if (recurse)
+                ls_walk(path, recurse, ok, out, depth + 1);
+        } else if (S_ISREG(sb.st_mode) && ok(de->d_name)) {
+            if (ls_grow((void **)&out->v, &out->cap, out->n + 1,
+                        sizeof *out->v))
+                break;
+            ls_found *f = &out->v[out->n];
+            f->real = ls_strdup(path);
+            f->id = NULL;
+            f->sb = sb;
+            if (f->real)
+                out->n++;
+        }
+    }
+    closedir(d);
+}
+
+static PU_UNUSED int ls_found_cmp(const void *a, const void *b)
+{
+    return strcmp(((const ls_found *)a)->id, ((const ls_found *)b)->id);
+}
+
+static PU_UNUSED void ls_list_free(ls_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].id);
+        free(l->v[i].real);
+    }
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* ---- reading lines ---- */
+
+/* Plugin callback for one complete line (without its newline).  fi is the
+ * file's index, ps its parser state.  Returns 0, or -1 on a fatal error
+ * (out of memory). */
+typedef int (*ls_line_fn)(const md_host *h, md_ctx *ctx, ls_state *st,
+                          uint32_t fi, ls_pstate *ps, const char *line,
+                          size_t len, void *user);
+
+/* memmem for short needles (2..64 bytes), 16 positions at a time: a
+ * position is a candidate when both the needle's first and last bytes
+ * match (W. Mula's "SIMD-friendly" substring search); candidates are
+ * confirmed with memcmp.  glibc's memmem was a quarter of the cold scan. */
+static PU_UNUSED const char *ls_memmem(const char *h, size_t hn,
+                                       const char *nd, size_t nn)
+{
+    if (nn < 2 || nn > 64 || hn < nn)
+        return nn > hn ? NULL : memmem(h, hn, nd, nn);
+    size_t last = nn - 1, i = 0;
+#if defined(__SSE2__)
+    const __m128i f = _mm_set1_epi8(nd[0]), l = _mm_set1_epi8(nd[last]);
+    for (; i + last + 16 <= hn; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(h + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(h + i + last));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_and_si128(_mm_cmpeq_epi8(a, f), _mm_cmpeq_epi8(b, l)));
+        while (m) {
+            unsigned k = (unsigned)__builtin_ctz(m);
+            if (memcmp(h + i + k + 1, nd + 1, last - 1) == 0)
+                return h + i + k;
+            m &= m - 1;
+        }
+    }
+#endif
+    for (; i + nn <= hn; i++)
+        if (h[i] == nd[0] && h[i + last] == nd[last] &&
+            memcmp(h + i + 1, nd + 1, last - 1) == 0)
+            return h + i;
+    return NULL;
+}
+
+static PU_UNUSED int ls_has_marker(const ls_state *st, const char *p, size_t n)
+{
+    for (size_t i = 0; i < st->n_markers; i++)
+        if (ls_memmem(p, n, st->markers[i], strlen(st->markers[i])))
+            return 1;
+    return 0;
+}
+
+/* Earliest marker occurrence in p[0..n), or NULL.  Markers never contain
+ * a newline, so the line around it is the line that carries it. */
+static PU_UNUSED const char *ls_first_marker(const ls_state *st,
+                                             const char *p, size_t n)
+{
+    const char *best = NULL;
+    for (size_t i = 0; i < st->n_markers; i++) {
+        size_t lim = best ? (size_t)(best - p) + strlen(st->markers[i]) : n;
+        const char *m = ls_memmem(p, lim < n ? lim : n, st->markers[i],
+                                  strlen(st->markers[i]));
+        if (m && (!best || m < best))
+            best = m;
+    }
+    return best;
+}
+
+typedef struct ls_reader {
+    char *buf;
+    size_t cap;
+} ls_reader;
+
+/* Scan a long line starting at file offset start without keeping it: find
+ * its end (*end = offset of the newline) and whether a marker occurs.
+ * Returns 1 found end, 0 EOF without newline, -1 read error. */
+static PU_UNUSED int ls_scan_long(const ls_state *st, int fd, ls_reader *r,
+                                  off_t start, off_t *end, int *marker)
+{
+    size_t keep = 0;
+    off_t pos = start;
+    *marker = 0;
+    for (;;) {
+        ssize_t n = pread(fd, r->buf + keep, LS_BUF - keep, pos);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        size_t have = keep + (size_t)n;
+        char *nl = memchr(r->buf + keep, '\n', (size_t)n);
+        size_t upto = nl ? (size_t)(nl - r->buf) : have;
+        if (!*marker && ls_has_marker(st, r->buf, upto))
+            *marker = 1;
+        if (nl) {
+            *end = pos + (off_t)(nl - (r->buf + keep));
+            return 1;
+        }
+        pos += n;
+        /* keep a tail so a marker split across reads is still seen */
+        keep = have < 32 ? have : 32;
+        memmove(r->buf, r->buf + have - keep, keep);
+    }
+}
+
+/* Read file f from its offset, calling fn for every complete line that
+ * carries a marker.  Stops early (offset kept) when the budget runs out.
+ * Returns 1 when the file was read to its end, 0 when stopped early, -1
+ * on a fatal error. */
+static PU_UNUSED int ls_read_file(const md_host *h, md_ctx *ctx, ls_state *st,
+                                  uint32_t fi, ls_reader *r, ls_line_fn fn,
+                                  void *user, long long stop_below_ms)
+{
+    ls_file *f = &st->files[fi];
+    const char *p = f->real ? f->real : f->path;
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1; /* vanished between stat and open: try next time */
+    st->files_read++;
+    off_t off = (off_t)f->d.offset;
+    size_t len = 0;           /* bytes in buf, starting at file offset off */
+    int rc = 1;
+    for (;;) {
+        if (h->remaining_ms(ctx) < stop_below_ms) {
+            rc = 0;
+            break;
+        }
+        ssize_t n = pread(fd, r->buf + len, LS_BUF - len, off + (off_t)len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* EOF (or error): an unfinished line stays unread */
+        len += (size_t)n;
+        /* Jump from marker to marker: only the lines that carry one are
+         * delimited; the rest is consumed up to the last newline. */
+        size_t pos = 0;
+        for (;;) {
+            char *b = r->buf;
+            const char *m = ls_first_marker(st, b + pos, len - pos);
+            if (!m) {
+                char *ln = memrchr(b + pos, '\n', len - pos);
+                if (ln)
+                    pos = (size_t)(ln - b) + 1;
+                break;
+            }
+            char *ls = memrchr(b + pos, '\n', (size_t)(m - (b + pos)));
+            size_t start = ls ? (size_t)(ls - b) + 1 : pos;
+            char *nl = memchr(m, '\n', len - (size_t)(m - b));
+            if (!nl) {
+                pos = start; /* its line is not complete yet */
+                break;
+            }
+            size_t ll = (size_t)(nl - (b + start));
+            if (fn(h, ctx, st, fi, &f->d.ps, b + start, ll, user)) {
+                rc = -1;
+                goto out;
+            }
+            f = &st->files[fi];
+            pos = (size_t)(nl - b) + 1;
+        }
+        off += (off_t)pos;
+        len -= pos;
+        memmove(r->buf, r->buf + pos, len);
+        f->d.offset = (uint64_t)off;
+        if (len < LS_BUF)
+            continue;
+        /* A line longer than the buffer. */
+        off_t end;
+        int marker;
+        int s = ls_scan_long(st, fd, r, off, &end, &marker);
+        len = 0;
+        if (s <= 0)
+            break; /* cut off: not consumed */
+        size_t ll = (size_t)(end - off);
+        if (marker && ll <= LS_LINE_CAP) {
+            char *big = malloc(ll + 1);
+            if (big && pread(fd, big, ll, off) == (ssize_t)ll) {
+                if (fn(h, ctx, st, fi, &st->files[fi].d.ps, big, ll, user)) {
+                    free(big);
+                    rc = -1;
+                    goto out;
+                }
+            } else
+                st->lines_skipped_long++;
+            free(big);
+        } else if (marker)
+            st->lines_skipped_long++;
+        off = end + 1;
+        f = &st->files[fi];
+        f->d.offset = (uint64_t)off;
+    }
+out:
+    close(fd);
+    return rc;
+}
+
+/* ---- cells ---- */
+
+typedef struct ls_cellkey {
+    uint64_t k;   /* slot << 16 | model, + 1 */
+    uint32_t idx;
+} ls_cellkey;
+
+static PU_UNUSED int ls_cell_cmp(const void *a, const void *b)
+{
+    const ls_cell_disk *x = a, *y = b;
+    if (x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    return (int)x->model - (int)y->model;
+}
+
+/* Rebuild the cells from the live entries (entries older than the
+ * retention cutoff are dropped).  Returns 0 or -1 (OOM). */
+static PU_UNUSED int ls_build_cells(ls_state *st)
+{
+    size_t cap = 1024;
+    while (cap < st->n_cells * 2 + 64)
+        cap *= 2;
+    ls_cellkey *ht = NULL;
+    ls_cell_disk *cells = NULL;
+    size_t n = 0, ccap = 0;
+    /* retry with a 4x table until every cell fits (two passes were not
+     * enough: beyond 2048 cells the rest was silently dropped) */
+    for (;;) {
+        free(ht);
+        free(cells);
+        ht = calloc(cap, sizeof *ht);
+        cells = NULL;
+        n = ccap = 0;
+        if (!ht)
+            return -1;
+        int full = 0;
+        for (size_t e = 0; e < st->n_ents && !full; e++) {
+            ls_ent *x = &st->ents[e];
+            if (x->flags & LS_F_DEAD)
+                continue;
+            if (x->slot < st->cutoff_slot) {
+                x->flags |= LS_F_DEAD;
+                continue;
+            }
+            uint64_t k = (((uint64_t)x->slot << 16) | x->model) + 1;
+            size_t m = cap - 1, i = (size_t)ls_hash(&k, sizeof k, 0) & m;
+            while (ht[i].k && ht[i].k != k)
+                i = (i + 1) & m;
+            if (!ht[i].k) {
+                if ((n + 1) * 2 > cap) {
+                    full = 1;
+                    break;
+                }
+                if (ls_grow((void **)&cells, &ccap, n + 1, sizeof *cells)) {
+                    free(ht);
+                    free(cells);
+                    return -1;
+                }
+                memset(&cells[n], 0, sizeof *cells);
+                cells[n].slot = x->slot;
+                cells[n].model = x->model;
+                cells[n].known = 0x7f;
+                ht[i].k = k;
+                ht[i].idx = (uint32_t)n++;
+            }
+            ls_cell_disk *c = &cells[ht[i].idx];
+            if (!c->events) {
+                /* first event decides not-applicable buckets */
+                if (x->flags & LS_F_CW_NA) {
+                    c->na |= 1u << LS_CW;
+                    c->known &= (uint16_t)~(1u << LS_CW);
+                }
+            }
+            c->events++;
+            for (int b = 0; b < LS_NTOK; b++)
+                c->v[b] += x->tok[b];
+            c->v[LS_NTOK] += (double)ls_ent_total(x);
+            if (x->flags & LS_F_COST)
+                c->v[LS_NTOK + 1] += x->cost;
+            else
+                c->known &= (uint16_t)~(1u << (LS_NTOK + 1));
+            if (!(x->flags & LS_F_REAS))
+                c->known &= (uint16_t)~(1u << LS_REAS);
+            int cw_na = !!(x->flags & LS_F_CW_NA);
+            int cell_na = !!(c->na & (1u << LS_CW));
+            if (cw_na != cell_na) {
+                /* mixed: some events reported cache writes, some could
+                 * not: the sum is unknown */
+                c->na &= (uint16_t)~(1u << LS_CW);
+                c->known &= (uint16_t)~(1u << LS_CW);
+                c->pad = 1; /* remember "mixed" */
+            } else if (!cw_na && !(x->flags & LS_F_CW_KNOWN))
+                c->known &= (uint16_t)~(1u << LS_CW);
+            if (c->pad) {
+                c->na &= (uint16_t)~(1u << LS_CW);
+                c->known &= (uint16_t)~(1u << LS_CW);
+            }
+        }
+        if (!full)
+            break;
+        cap *= 4;
+    }
+    free(ht);
+    if (n)
+        qsort(cells, n, sizeof *cells, ls_cell_cmp);
+    for (size_t i = 0; i < n; i++)
+        cells[i].pad = 0;
+    free(st->cells);
+    st->cells = cells;
+    st->n_cells = n;
+    return 0;
+}
+
+static PU_UNUSED md_num ls_cell_num(const ls_cell_disk *c, int b)
+{
+    if (c->na & (1u << b))
+        return MD_NUM_NA;
+    if (!(c->known & (1u << b)))
+        return (md_num){MD_UNKNOWN, 0};
+    return MD_NUM(c->v[b]);
+}
+
+/* Hand the cells to the core (ABI 1.2).  since_slot: earliest changed
+ * slot; everything when the core's generation differs from ours. */
+static PU_UNUSED void ls_put_usage(const md_host *h, md_ctx *ctx, ls_state *st,
+                                   int changed, uint32_t since_slot)
+{
+    if (h->abi_minor < 2 || !h->put_usage || !h->usage_generation)
+        return;
+    unsigned long long core = h->usage_generation(ctx);
+    int all = core != st->h.generation;
+    if (!all && !changed)
+        return;
+    double since = all ? 0 : (double)since_slot * MD_USAGE_SLOT_SECONDS;
+    size_t first = 0;
+    if (!all)
+        while (first < st->n_cells && st->cells[first].slot < since_slot)
+            first++;
+    size_t n = st->n_cells - first;
+    md_usage_cell *out = calloc(n ? n : 1, sizeof *out);
+    if (!out)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const ls_cell_disk *c = &st->cells[first + i];
+        md_usage_cell *u = &out[i];
+        u->slot_start = (double)c->slot * MD_USAGE_SLOT_SECONDS;
+        u->model = c->model ? st->models[c->model - 1] : NULL;
+        u->tokens_input_uncached = ls_cell_num(c, LS_IN);
+        u->tokens_cache_read = ls_cell_num(c, LS_CR);
+        u->tokens_cache_write = ls_cell_num(c, LS_CW);
+        u->tokens_output = ls_cell_num(c, LS_OUT);
+        u->tokens_reasoning = ls_cell_num(c, LS_REAS);
+        u->tokens_total = ls_cell_num(c, LS_NTOK);
+        u->cost_usd = ls_cell_num(c, LS_NTOK + 1);
+        u->events = c->events;
+    }
+    if (h->put_usage(ctx, out, n, sizeof *out, since, st->h.generation) != 0)
+        h->log(ctx, MD_LOG_WARN, "put_usage rejected %zu cells", n);
+    free(out);
+}
+
+/* ---- metrics ---- */
+
+/* Sum the cells with from <= slot_start < to into pu_tokens.  Empty ->
+ * known zeros (logs fully read); cache_write/reasoning follow the cells. */
+static PU_UNUSED pu_tokens ls_sum(const ls_state *st, double from, double to,
+                                  int cw_na_when_empty, int reas_known_empty)
+{
+    md_num acc[LS_NTOK + 1];
+    for (int b = 0; b <= LS_NTOK; b++)
+        acc[b] = MD_NUM(0);
+    int any = 0, any_cw_na = 0, any_cw_app = 0;
+    for (size_t i = 0; i < st->n_cells; i++) {
+        const ls_cell_disk *c = &st->cells[i];
+        double t = (double)c->slot * MD_USAGE_SLOT_SECONDS;
+        if (t < from || t >= to)
+            continue;
+        any = 1;
+        for (int b = 0; b <= LS_NTOK; b++) {
+            md_num v = ls_cell_num(c, b);
+            if (b == LS_CW) {
+                if (v.state == MD_NOT_APPLICABLE) {
+                    any_cw_na = 1;
+                    continue;
+                }
+                any_cw_app = 1;
+            }
+            acc[b] = pu_add(acc[b], v);
+        }
+    }
+    if (any_cw_na && !any_cw_app)
+        acc[LS_CW] = MD_NUM_NA;
+    else if (any_cw_na)
+        acc[LS_CW] = (md_num){MD_UNKNOWN, 0};
+    if (!any) {
+        if (cw_na_when_empty)
+            acc[LS_CW] = MD_NUM_NA;
+        if (!reas_known_empty)
+            acc[LS_REAS] = (md_num){MD_UNKNOWN, 0};
+    }
+    pu_tokens t;
+    t.input_uncached = acc[LS_IN];
+    t.cache_read = acc[LS_CR];
+    t.cache_write = acc[LS_CW];
+    t.output = acc[LS_OUT];
+    t.reasoning = acc[LS_REAS];
+    t.total = acc[LS_NTOK];
+    return t;
+}
+
+/* Start of the current ccusage-style 5-hour block at now: a block starts
+ * at the hour floor of the first activity after a gap of more than 5 h (or
+ * more than 5 h after the block start).  Activity is known per 15-minute
+ * cell, so the boundaries are those of the cells.  Returns -1 when there is
+ * no block covering now. */
+static PU_UNUSED double ls_block_start(const ls_state *st, double now)
+{
+    const double dur = 5 * 3600;
+    double start = -1, last = -1;
+    for (size_t i = 0; i < st->n_cells; i++) {
+        double t = (double)st->cells[i].slot * MD_USAGE_SLOT_SECONDS;
+        if (t > now)
+            break;
+        if (t < now - 3 * 86400)
+            continue;
+        if (start < 0 || t - start > dur || t - last > dur)
+            start = t - fmod(t, 3600);
+        last = t;
+    }
+    if (start < 0 || now >= start + dur)
+        return -1;
+    return start;
+}
+
+/* Emit today / 5h / 7d token buckets (confidence estimated). */
+static PU_UNUSED void ls_emit_periods(const md_host *h, md_ctx *ctx,
+                                      const ls_state *st, double now,
+                                      int cw_na_empty, int reas_known_empty)
+{
+    double day = now - fmod(now, 86400);
+    pu_tokens t = ls_sum(st, day, day + 86400, cw_na_empty, reas_known_empty);
+    pu_emit_tokens(h, ctx, &t, "today", "today, UTC", MD_ESTIMATED);
+    double bs = ls_block_start(st, now);
+    if (bs >= 0) {
+        t = ls_sum(st, bs, bs + 5 * 3600, cw_na_empty, reas_known_empty);
+        char when[32];
+        time_t tt = (time_t)bs;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%MZ", &tm);
+        h->note(ctx, "current 5-hour block started %s", when);
+    } else {
+        t = ls_sum(st, 1, 0, cw_na_empty, reas_known_empty); /* empty */
+        h->note(ctx, "no activity in the current 5-hour block");
+    }
+    pu_emit_tokens(h, ctx, &t, "5h", "current 5-hour block", MD_ESTIMATED);
+    double from = now - 7 * 86400;
+    from -= fmod(from, MD_USAGE_SLOT_SECONDS);
+    t = ls_sum(st, from, now + 1, cw_na_empty, reas_known_empty);
+    pu_emit_tokens(h, ctx, &t, "7d", "last 7 days", MD_ESTIMATED);
+}
+
+/* ---- the run ---- */
+
+typedef struct ls_plugin {
+    const char *const *markers;  /* NULL-terminated                      */
+    ls_line_fn on_line;
+    void *user;
+} ls_plugin;
+
+/* Reconcile the walk (sorted by identity) with the index: new files get a
+ * record, vanished ones orphan their entries and drop out.  Returns 0 or
+ * -1 (OOM).  The index stays sorted by identity. */
+static PU_UNUSED int ls_reconcile(ls_state *st, ls_list *found)
+{
+    ls_file *nf = calloc(found->n ? found->n : 1, sizeof *nf);
+    uint32_t *remap = calloc(st->n_files ? st->n_files : 1, sizeof *remap);
+    if (!nf || !remap) {
+        free(nf);
+        free(remap);
+        return -1;
+    }
+    size_t i = 0, j = 0;
+    int orphaned = 0;
+    for (; i < st->n_files || j < found->n;) {
+        int c = i >= st->n_files ? 1
+                : j >= found->n  ? -1
+                                 : strcmp(st->files[i].path, found->v[j].id);
+        if (c < 0) { /* vanished */
+            remap[i] = LS_ORPHAN;
+            orphaned = 1;
+            free(st->files[i].path);
+            free(st->files[i].real);
+            i++;
+            continue;
+        }
+        ls_file *d = &nf[j];
+        if (c == 0) {
+            *d = st->files[i];
+            remap[i] = (uint32_t)j;
+            free(d->real);
+            i++;
+        } else
+            memset(d, 0, sizeof *d);
+        if (!d->path)
+            d->path = found->v[j].id;
+        else
+            free(found->v[j].id);
+        found->v[j].id = NULL;
+        d->real = strcmp(d->path, found->v[j].real) ? found->v[j].real : NULL;
+        if (!d->real)
+            free(found->v[j].real);
+        found->v[j].real = NULL;
+        d->d.flags |= LS_FILE_SEEN;
+        j++;
+    }
+    int moved = 0;
+    for (size_t k = 0; k < st->n_files; k++)
+        moved |= remap[k] != k;
+    if ((orphaned || moved) && st->h.n_ents) {
+        /* renumber entries' file indexes: needs the entries */
+        if (ls_load_ents(st)) {
+            free(nf);
+            free(remap);
+            return -1;
+        }
+        for (size_t e = 0; e < st->n_ents; e++)
+            if (st->ents[e].file != LS_ORPHAN)
+                st->ents[e].file = remap[st->ents[e].file];
+    }
+    if (orphaned || moved || found->n != st->n_files)
+        st->dirty = 1; /* index changed: save it */
+    free(st->files);
+    free(remap);
+    st->files = nf;
+    st->n_files = st->cap_files = found->n;
+    return 0;
+}
+
+/* Does file f (stat sb) need reading, and from where?  Drops its previous
+ * contribution when it shrank or was replaced (new inode). */
+static PU_UNUSED int ls_plan_file(ls_state *st, uint32_t fi,
+                                  const struct stat *sb)
+{
+    ls_file *f = &st->files[fi];
+    int64_t mt = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+    int known = f->d.ino != 0 || f->d.dev != 0;
+    int same_id = f->d.dev == (uint64_t)sb->st_dev &&
+                  f->d.ino == (uint64_t)sb->st_ino;
+    uint64_t size = (uint64_t)sb->st_size;
+    if (known && same_id && size == f->d.size && mt == f->d.mtime_ns &&
+        (f->d.flags & LS_FILE_EOF))
+        return 0; /* unchanged: stat only */
+    if (known && (!same_id || size < f->d.size || size < f->d.offset ||
+                  (size == f->d.size && mt != f->d.mtime_ns &&
+                   (f->d.flags & LS_FILE_EOF)))) {
+        /* truncated, rotated or rewritten in place: start over */
+        if (ls_load_ents(st))
+            return -1;
+        ls_drop_file(st, fi);
+        f = &st->files[fi];
+        f->d.offset = 0;
+        memset(&f->d.ps, 0, sizeof f->d.ps);
+    }
+    f->d.dev = (uint64_t)sb->st_dev;
+    f->d.ino = (uint64_t)sb->st_ino;
+    f->d.size = size;
+    f->d.mtime_ns = mt;
+    f->d.flags &= ~LS_FILE_EOF;
+    st->dirty = 1;
+    return 1;
+}
+
+typedef struct ls_result {
+    size_t files_total, files_done, files_read;
+    int complete;   /* every file read to its end                       */
+    int failed;     /* fatal error (message logged)                     */
+} ls_result;
+
+/* Scan every file of found (identities set, any order; consumed) into st:
+ * the incremental core of both plugins.  Stops at ~80 % of the budget
+ * (budget_ms = remaining at the start of the collection). */
+static PU_UNUSED ls_result ls_scan(const md_host *h, md_ctx *ctx,
+                                   ls_state *st, ls_list *found,
+                                   ls_line_fn fn, void *user,
+                                   long long budget_ms)
+{
+    ls_result res = {0};
+    ls_reader rd = {0};
+    long long stop_below = budget_ms / 5;
+    st->min_changed = UINT32_MAX;
+    if (found->n)
+        qsort(found->v, found->n, sizeof *found->v, ls_found_cmp);
+    /* identical identities (the plugin ranked them): keep the first */
+    size_t w = 0;
+    for (size_t i = 0; i < found->n; i++) {
+        if (w && strcmp(found->v[w - 1].id, found->v[i].id) == 0) {
+            free(found->v[i].id);
+            free(found->v[i].real);
+            continue;
+        }
+        found->v[w++] = found->v[i];
+    }
+    found->n = w;
+    struct stat *sbs = malloc((found->n ? found->n : 1) * sizeof *sbs);
+    if (!sbs) {
+        res.failed = 1;
+        free(sbs);
+        return res;
+    }
+    for (size_t i = 0; i < found->n; i++)
+        sbs[i] = found->v[i].sb;
+    if (ls_reconcile(st, found)) {
+        res.failed = 1;
+        free(sbs);
+        return res;
+    }
+    res.files_total = st->n_files;
+    int stopped = 0;
+    for (uint32_t fi = 0; fi < st->n_files; fi++) {
+        if (stopped) {
+            res.files_done += (st->files[fi].d.flags & LS_FILE_EOF) ? 1 : 0;
+            continue;
+        }
+        int plan = ls_plan_file(st, fi, &sbs[fi]);
+        if (plan < 0) {
+            res.failed = 1;
+            break;
+        }
+        if (plan == 0) {
+            res.files_done++;
+            continue;
+        }
+        if (h->remaining_ms(ctx) < stop_below) {
+            stopped = 1;
+            continue;
+        }
+        if (ls_load_ents(st)) {
+            res.failed = 1;
+            break;
+        }
+        if (!rd.buf) {
+            rd.buf = malloc(LS_BUF);
+            rd.cap = LS_BUF;
+            if (!rd.buf) {
+                res.failed = 1;
+                break;
+            }
+        }
+        int r = ls_read_file(h, ctx, st, fi, &rd, fn, user, stop_below);
+        if (r < 0) {
+            res.failed = 1;
+            break;
+        }
+        if (r == 1) {
+            st->files[fi].d.flags |= LS_FILE_EOF;
+            res.files_done++;
+        } else
+            stopped = 1;
+    }
+    free(rd.buf);
+    free(sbs);
+    res.files_read = st->files_read;
+    res.complete = !res.failed && res.files_done == res.files_total;
+    return res;
+}
+
+/* After ls_scan: rebuild the cells when entries changed or some fell out
+ * of the retention window; bump the generation.  Returns 0 or -1. */
+static PU_UNUSED int ls_finish(ls_state *st, double now, double retention_s)
+{
+    double cut = now - retention_s;
+    st->cutoff_slot = cut > 0 ? (uint32_t)(cut / MD_USAGE_SLOT_SECONDS) : 0;
+    int expire = st->n_cells && st->cells[0].slot < st->cutoff_slot;
+    if (!st->changed && !expire)
+        return 0;
+    if (ls_load_ents(st) || ls_build_cells(st))
+        return -1;
+    if (expire)
+        st->min_changed = 0; /* dropping old cells: resend everything */
+    st->h.generation++;
+    st->changed = 1;
+    st->dirty = 1;
+    return 0;
+}
+
+#endif
