@@ -58,9 +58,20 @@ static int cmp_reset(const metric *a, const metric *b, double now)
     return cmp_double(a->resets_at.epoch - now, b->resets_at.epoch - now);
 }
 
+/* Estimates and local-log snapshots (logs cannot see other devices, and a
+ * snapshot can predate a reset) never outrank what a provider reports. */
+static int log_derived(const metric *m)
+{
+    return m->confidence == MD_ESTIMATED ||
+           (m->source && strcmp(m->source, "local_log") == 0);
+}
+
 int rank_compare(const metric *a, const metric *b, double now)
 {
     int ta = tier(a), tb = tier(b), c;
+    int la = log_derived(a), lb = log_derived(b);
+    if (la != lb)
+        return la ? 1 : -1;
     if (ta != tb)
         return ta < tb ? -1 : 1;
     if (ta == TIER_UTILIZATION &&

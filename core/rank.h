@@ -5,13 +5,16 @@
  *
  * Ranking rules (documented for operators in doc/meterd.yaml.5):
  *   Candidates are the quota-bearing metrics (metric_is_quota_bearing) of
- *   every member that has data.  The governing meter is the one closest to
- *   its limit:
+ *   every member that has data.  Provider-reported metrics always come
+ *   before estimates (confidence estimated) and local-log snapshots
+ *   (source local_log), whatever their values: a log-derived figure never
+ *   outranks a provider-reported meter.  Within each group the governing
+ *   meter is the one closest to its limit:
  *     1. exhausted metrics first (remaining == 0, or utilization >= 100);
  *     2. then the highest utilization (known or derived);
  *     3. then metrics with a known remaining but no computable utilization
  *        (lowest remaining first);
- *     within equal rank: exact beats estimated, then the shorter time to
+ *     within equal rank: the shorter time to
  *     reset (unknown reset last), then provider name, then metric id.
  *   usage_remaining is the governing meter's remaining, else
  *   100 - utilization in "percent"; null with a reason otherwise.

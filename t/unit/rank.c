@@ -181,6 +181,22 @@ static void test_compare(void)
     est.confidence = MD_ESTIMATED;
     ok(rank_compare(&ex, &est, NOW) < 0, "exact beats estimated");
     ok(rank_compare(&est, &ex, NOW) > 0, "estimated after exact");
+    /* a log-derived figure never outranks a provider-reported meter, not
+     * even an exhausted one over a healthy one */
+    metric est_full = mk("p", "a_est", "quota_window", "percent", U, U, U, MD_NUM(100));
+    est_full.confidence = MD_ESTIMATED;
+    metric healthy = mk("p", "z_api", "quota_window", "percent", U, U, U, MD_NUM(10));
+    ok(rank_compare(&healthy, &est_full, NOW) < 0,
+       "a healthy provider-reported meter beats an exhausted estimate");
+    metric snap = mk("p", "a_snap", "quota_window", "percent", U, U, U, MD_NUM(90));
+    free(snap.source);
+    snap.source = xstrdup("local_log");
+    ok(rank_compare(&healthy, &snap, NOW) < 0,
+       "an exact local-log snapshot does not outrank the API either");
+    ok(rank_compare(&est_full, &snap, NOW) < 0, "exhausted estimate first among log-derived");
+    metric_free(&est_full);
+    metric_free(&healthy);
+    metric_free(&snap);
 
     metric r1 = mk("p", "r1", "quota_window", "percent", U, U, U, MD_NUM(50));
     metric r2 = mk("p", "r2", "quota_window", "percent", U, U, U, MD_NUM(50));
