@@ -53,7 +53,7 @@ write_file("$dir/ex.yaml", "listen: 127.0.0.1:0\nstate_dir: $dir/state\nplugin_d
 my %keys = map { $_ => "k-$_-0000" } qw(ANTHROPIC_ADMIN_KEY OPENAI_ADMIN_KEY OPENROUTER_API_KEY MOONSHOT_API_KEY ZAI_API_KEY KIMI_CODE_API_KEY);
 $r = run_meterd(args => ['-t', '-v', '-c', "$dir/ex.yaml"], env => \%keys);
 is($r->{rc}, 0, 'the providers example validates') or diag $r->{err};
-is(scalar(() = $r->{out} =~ /^\s+plugin: /mg), 10, 'with all ten provider sections');
+is(scalar(() = $r->{out} =~ /^\s+plugin: /mg), 12, 'with all twelve provider sections');
 
 write_file("$dir/bad.yaml", "providers: [\n");
 $r = run_meterd(args => ['--once', '-c', "$dir/bad.yaml"]);
