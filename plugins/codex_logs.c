@@ -535,6 +535,14 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
         close(lock);
         return -1;
     }
+    if (!n_roots && st.n_cells == 0) {
+        /* Nothing to read and no history: zeros would claim "no usage",
+         * which nobody measured. */
+        h->fail(ctx, MD_ERR_CONFIG, "%s", "no Codex home found (roots, $CODEX_HOME, ~/.codex)");
+        ls_free(&st);
+        close(lock);
+        return -1;
+    }
     ls_put_usage(h, ctx, &st, st.changed, st.min_changed);
     ls_emit_periods(h, ctx, &st, now, 1, 1);
     emit_snapshot(h, ctx, &snap, now);

@@ -299,8 +299,22 @@ static void test_lock(void)
     collect_result_free(&r);
 }
 
+/* No logs and no history: an error, not a day of zeros. */
+static void test_no_logs(void)
+{
+    collect_result r;
+    pt_run("claude_logs", &r, "{\"roots\": [\"/nonexistent/meterd-test\"], "
+           "\"now\": \"1773151200\"}");
+    is_int(r.err, MD_ERR_CONFIG, "no projects directory: config error");
+    ok(r.err_msg && strstr(r.err_msg, "no Claude Code projects directory"),
+       "says what is missing");
+    is_int(r.n_metrics, 0, "and reports no zeros");
+    collect_result_free(&r);
+}
+
 int main(void)
 {
+    test_no_logs();
     root = lt_tmpdir();
     state = lt_tmpdir();
     build_tree();
