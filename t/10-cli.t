@@ -55,6 +55,20 @@ $r = run_meterd(args => ['-t', '-v', '-c', "$dir/ex.yaml"], env => \%keys);
 is($r->{rc}, 0, 'the providers example validates') or diag $r->{err};
 is(scalar(() = $r->{out} =~ /^\s+plugin: /mg), 12, 'with all twelve provider sections');
 
+# The bundled default config, with the paths `make run` fills in, is valid
+# (and so is what `make install` writes: the same template).
+my $root = root();
+system("make -s -C '$root' run/meterd.yaml >/dev/null 2>&1") == 0 or diag 'make run/meterd.yaml failed';
+$r = run_meterd(args => ['-t', '-c', "$root/run/meterd.yaml"], env => { DEEPSEEK_API_KEY => '' });
+is($r->{rc}, 0, 'the default config (make run) validates') or diag $r->{err};
+$r = run_meterd(args => ['--once', '-c', "$root/run/meterd.yaml"], env => { DEEPSEEK_API_KEY => '' }); # never the real host
+my $once = eval { json->decode($r->{out}) } || {};
+my ($budget) = grep { $_->{provider} eq 'local-budget' } @{ $once->{providers} || [] };
+ok($budget && $budget->{status} eq 'ok' && defined $budget->{usage_remaining},
+   'and shows real data offline (the ledger budget)');
+my ($ds) = grep { $_->{provider} eq 'deepseek' } @{ $once->{providers} || [] };
+is($ds && $ds->{members}[0]{error}{class}, 'auth', 'deepseek without a key honestly says auth');
+
 write_file("$dir/bad.yaml", "providers: [\n");
 $r = run_meterd(args => ['--once', '-c', "$dir/bad.yaml"]);
 is($r->{rc}, 1, '--once with an invalid config exits 1');
