@@ -112,9 +112,10 @@ static long long waiters_tick(daemon_t *d, long long now)
     refresh_waiter **pp = &d->waiters;
     while (*pp) {
         refresh_waiter *w = *pp;
+        /* A provider removed by a reload never finishes: its waiter
+         * resolves here at the deadline, listing it as a fallback. */
         if (!w->done && now >= w->deadline_ms)
             waiter_resolve(d, w, 1);
-        /* also drop names of providers removed by a reload */
         if (w->done && w->abandoned) {
             *pp = w->next;
             refresh_waiter_free(w);
