@@ -407,7 +407,8 @@ static void norm_root(const char *raw, char *out, size_t n)
 static void walk_root(const char *root, ls_list *found)
 {
     char p[4096];
-    snprintf(p, sizeof p, "%s/projects", root);
+    if (snprintf(p, sizeof p, "%s/projects", root) >= (int)sizeof p)
+        return; /* a path longer than PATH_MAX cannot be opened anyway */
     size_t before = found->n;
     ls_walk(p, 1, accept_jsonl, found, 0);
     for (size_t i = before; i < found->n; i++)

@@ -406,7 +406,9 @@ static size_t collect_files(const md_host *h, md_ctx *ctx, ls_list *found,
         used++;
         walk_root(root, found);
         size_t l = strlen(note);
-        snprintf(note + l, note_len - l, "%s%s", l ? ", " : "", root);
+        if (snprintf(note + l, note_len - l, "%s%s", l ? ", " : "", root) >=
+            (int)(note_len - l))
+            note[note_len - 1] = '\0'; /* the note is cut; the scan is not */
     }
     free(env_copy);
     return used;
