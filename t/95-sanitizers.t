@@ -8,7 +8,10 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use Meterd qw(start_meterd start_mock exec_script tmpdir write_file wait_until root);
+use File::Copy qw(copy);
+use File::Path qw(make_path);
+use HTTP::Tiny;
+use Meterd qw(start_meterd start_mock exec_script tmpdir write_file wait_until root json);
 
 my $bin = root() . '/t/meterd-asan';
 plan skip_all => 't/meterd-asan not built' unless -x $bin;
@@ -23,6 +26,8 @@ my $mock = start_mock(fixtures => root() . '/t/fixtures/deepseek', routes => [
 my $dir = tmpdir('asan');
 exec_script($dir, 'ok.sh', qq(echo '{"status":"ok","metrics":[{"id":"w","kind":"quota_window","unit":"percent","utilization":50,"resets_at":"2030-01-01T00:00:00Z"}],"raw":{"token":"t","x":[1,null,"n"]}}'\n));
 exec_script($dir, 'bad.sh', "echo '{not json'\n");
+make_path("$dir/claude/projects/p");
+copy(root() . '/t/fixtures/claude_logs/claude_code_session.jsonl', "$dir/claude/projects/p/s.jsonl") or die;
 my $d = start_meterd(dir => $dir, env => { K => 'sk-asan-key-0000' }, files => {
     'aliases.yaml' => "families:\n  claude: [claude, \"claude-*\"]\n" }, config => <<"Y");
 listen: 127.0.0.1:0
@@ -63,6 +68,11 @@ providers:
     api_key: \${K}
     interval: 1s
     timeout: 900ms
+  claude-logs:
+    plugin: claude_logs
+    roots: ["\@DIR\@/claude"]
+    interval: 1s
+    timeout: 900ms
 Y
 ok($d->wait_runs('deepseek', 2, 60), 'deepseek ran twice (ok, then 401)');
 ok($d->wait_runs('hung', 1, 60), 'hung timed out once');
@@ -76,6 +86,18 @@ for my $p ('/api/automation/usage', '/api/automation/usage?compact=1',
 }
 my ($st) = $d->get('/api/automation/usage', method => 'POST');
 is($st, 405, 'POST 405');
+ok($d->wait_runs('claude-logs', 2, 60), 'log plugin ran twice (cold, then unchanged)');
+my $http = HTTP::Tiny->new(timeout => 20);
+for my $body ('{"provider": "deepseek", "usage": {"prompt_cache_hit_tokens": 5, "prompt_cache_miss_tokens": 7, "completion_tokens": 3}, "id": "x1", "headers": {"retry-after": "5"}}',
+              '[{"provider": "deepseek", "usage": {"prompt_cache_hit_tokens": 5}, "id": "x1"}, {"provider": "nope"}]',
+              '{broken', '[]') {
+    my $r = $http->post($d->base . '/api/telemetry', { content => $body });
+    ok($r->{status} =~ /^(200|400)$/, "POST /api/telemetry answered $r->{status}");
+}
+($st) = $d->get('/api/usage/daily?provider=claude-logs&tz=Europe/Berlin');
+is($st, 200, 'daily report in a DST zone');
+($st) = $d->get('/api/usage/daily?since=garbage');
+is($st, 400, 'bad daily query 400');
 write_file("$dir/conf.d/bad.yaml", "providers: {x: [\n");
 $d->hup;
 ok(wait_until(sub { $d->log_text =~ /reload failed/ }, 30), 'bad reload refused');
