@@ -1,15 +1,19 @@
 /* ingest.c - POST /api/telemetry (see ingest.h). */
 #include "ingest.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "ratelimit.h"
 #include "redact.h"
 #include "render.h"
+#include "statefile.h"
 #include "timeutil.h"
 #include "usage.h"
 #include "usage_store.h"
@@ -23,7 +27,13 @@ typedef struct seen_id {
 typedef struct ingest_state {
     seen_id *ids;       /* ring of INGEST_MAX_IDS */
     size_t n, next;
+    int loaded;         /* ids of earlier runs read from IDS_FILE */
 } ingest_state;
+
+/* Caller ids survive restarts: one id per line, appended after the usage
+ * they carried was saved.  (A crash between the two can count a replayed
+ * turn twice; never lose one.) */
+#define IDS_FILE "ingest_ids.log"
 
 /* One validated item, ready to apply. */
 typedef struct item {
@@ -61,6 +71,73 @@ static const seen_id *seen_find(const ingest_state *s, const char *id)
         if (strcmp(s->ids[i].id, id) == 0)
             return &s->ids[i];
     return NULL;
+}
+
+static void seen_add(ingest_state *s, const char *id, json_t *response);
+
+/* Read the ids of earlier runs (lock held; once).  Responses of those are
+ * not kept: a replay answers {"id", "duplicate": true} only. */
+static void load_ids(ingest_state *s, const char *state_dir)
+{
+    s->loaded = 1;
+    char *path = xasprintf("%s/" IDS_FILE, state_dir);
+    FILE *f = fopen(path, "re");
+    free(path);
+    if (!f)
+        return;
+    char line[256];
+    size_t lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!*line || seen_find(s, line))
+            continue;
+        json_t *r = json_pack("{s:s}", "id", line);
+        seen_add(s, line, r);
+        json_decref(r);
+        lines++;
+    }
+    fclose(f);
+    if (lines > INGEST_MAX_IDS) { /* compact: keep what the ring holds */
+        size_t len = 0;
+        for (size_t i = 0; i < s->n; i++)
+            len += strlen(s->ids[i].id) + 1;
+        char *text = xmalloc(len + 1), *p = text;
+        for (size_t i = 0; i < s->n; i++) {
+            const seen_id *e = &s->ids[(s->next + i) % s->n];
+            p += sprintf(p, "%s\n", e->id);
+        }
+        *p = '\0';
+        char *err = NULL;
+        if (statefile_write(state_dir, IDS_FILE, text, &err) != 0)
+            log_msg(MD_LOG_WARN, NULL, "%s", err);
+        free(err);
+        free(text);
+    }
+}
+
+/* Append the ids accepted by this request (lock NOT held). */
+static void append_ids(const char *state_dir, char **ids, size_t n)
+{
+    if (!n)
+        return;
+    char *path = xasprintf("%s/" IDS_FILE, state_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_msg(MD_LOG_WARN, NULL, "cannot record ingest ids in %s: %s", path,
+                strerror(errno));
+        free(path);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *line = xasprintf("%s\n", ids[i]);
+        if (write_all(fd, line, strlen(line)) != 0)
+            log_msg(MD_LOG_WARN, NULL, "cannot record ingest ids in %s: %s",
+                    path, strerror(errno));
+        free(line);
+    }
+    fsync(fd);
+    close(fd);
+    free(path);
 }
 
 static void seen_add(ingest_state *s, const char *id, json_t *response)
@@ -151,8 +228,8 @@ static char *check_item(daemon_t *d, const json_t *j, item *it)
         return xasprintf("unknown provider '%.64s' (configure the instance "
                          "first)", it->provider);
     it->id = json_string_value(json_object_get(j, "id"));
-    if (it->id && (!*it->id || strlen(it->id) > 128))
-        return xstrdup("id must be 1-128 characters");
+    if (it->id && (!*it->id || strlen(it->id) > 128 || strpbrk(it->id, "\r\n")))
+        return xstrdup("id must be 1-128 characters on one line");
     const json_t *usage = json_object_get(j, "usage");
     const json_t *headers = json_object_get(j, "headers");
     if (!usage && !headers)
@@ -306,14 +383,23 @@ int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response)
             status = 400;
         }
     }
+    char **fresh = NULL;
+    size_t n_fresh = 0;
+    char *state_dir = NULL;
     if (status == 200) {
         ingest_state *s = state_of(d);
+        if (!s->loaded)
+            load_ids(s, d->cfg->state_dir);
+        fresh = xcalloc(n, sizeof *fresh);
+        state_dir = xstrdup(d->cfg->state_dir);
         json_t *records = json_array();
         for (size_t i = 0; i < n; i++) {
             const seen_id *seen = items[i].id ? seen_find(s, items[i].id) : NULL;
             json_t *r = seen ? duplicate_response(seen) : apply_item(d, &items[i]);
-            if (!seen && items[i].id)
+            if (!seen && items[i].id) {
                 seen_add(s, items[i].id, r);
+                fresh[n_fresh++] = xstrdup(items[i].id);
+            }
             redact_json(r, (const char *const *)d->cfg->secrets, d->cfg->n_secrets);
             json_array_append_new(records, r);
         }
@@ -326,7 +412,13 @@ int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response)
     free(items);
     json_decref(list);
     json_decref(doc);
-    if (status == 200)
-        state_save_usage(d);
+    if (status == 200) {
+        state_save_usage(d);      /* the usage first, then the ids */
+        append_ids(state_dir, fresh, n_fresh);
+    }
+    for (size_t i = 0; i < n_fresh; i++)
+        free(fresh[i]);
+    free(fresh);
+    free(state_dir);
     return status;
 }

@@ -15,7 +15,9 @@
  * provider's cells in the usage store; headers become rate-limit meters
  * (core/ratelimit.c) folded into the provider's metrics.  An item whose id
  * was seen before is not applied again: its stored response is returned
- * with "duplicate": true.
+ * with "duplicate": true (ids of earlier runs come from
+ * STATE_DIR/ingest_ids.log, one per line, appended after the usage they
+ * carried was saved; the last INGEST_MAX_IDS are remembered).
  */
 #ifndef METERD_INGEST_H
 #define METERD_INGEST_H

@@ -108,6 +108,16 @@ for my $case (['{not json', qr/invalid JSON/], [[], qr/1-1000 items/],
 is($st, 400, 'more than 1000 items: 400');
 ($st, $doc) = post('x' x (1024 * 1024 + 10));
 is($st, 413, 'over 1 MiB: 413');
+# idempotency survives a restart: the replayed id is not counted again
+$d->stop;
+$d->start;
+($st, $doc) = post({ provider => 'openai-gw', id => 'turn-1', usage => $openai_usage, at => '2026-03-10T13:58:05Z' });
+is($st, 200, 'replay after a restart accepted');
+is($doc->{records}[0]{duplicate}, JSON::PP::true, 'and still recognised as a duplicate');
+is($d->get('/api/usage/daily?provider=openai-gw&since=2026-03-10&until=2026-03-10')->{days}[0]{tokens_total},
+   $before, 'not counted twice across the restart');
+($st, $doc) = post({ provider => 'openai-gw', id => "two\nlines", usage => {} });
+is($st, 400, 'an id with a newline is refused');
 my $r = $http->get($d->base . '/api/telemetry');
 is($r->{status}, 405, 'GET /api/telemetry: 405');
 is($r->{headers}{allow}, 'POST', 'Allow: POST');
