@@ -685,8 +685,7 @@ static int ao_collect(const md_host *h, md_ctx *ctx, void *state)
     if (ao_load_creds(h, ctx, &c) != 0)
         return -1;
     char *url = pu_url(h, ctx, "/api/oauth/usage");
-    size_t alen = strlen(c.token) + sizeof "Authorization: Bearer ";
-    char *auth = malloc(alen);
+    char *auth = pu_bearer(h, ctx, c.token);
     const char *ua = h->opt_str(ctx, "user_agent");
     size_t ulen = strlen(ua ? ua : AO_DEFAULT_UA) + sizeof "User-Agent: ";
     char *uah = malloc(ulen);
@@ -694,7 +693,6 @@ static int ao_collect(const md_host *h, md_ctx *ctx, void *state)
     if (!url || !auth || !uah) {
         h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
     } else {
-        snprintf(auth, alen, "Authorization: Bearer %s", c.token);
         snprintf(uah, ulen, "User-Agent: %s", ua ? ua : AO_DEFAULT_UA);
         const char *headers[] = {auth, "anthropic-beta: oauth-2025-04-20",
                                  "Accept: application/json",
@@ -711,9 +709,8 @@ static int ao_collect(const md_host *h, md_ctx *ctx, void *state)
         }
         json_decref(doc);
         h->http_free(r);
-        memset(auth, 0, alen);
     }
-    free(auth);
+    pu_free_secret(auth);
     free(uah);
     free(url);
     ao_creds_free(&c);

@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "meterd/plugin.h"
+#include "plugin_util.h"
 
 #define DS_DEFAULT_URL "https://api.deepseek.com"
 #define DS_MSG 200              /* provider text quoted in errors        */
@@ -325,15 +326,14 @@ static int ds_collect(const md_host *host, md_ctx *ctx, void *state)
     size_t bl = strlen(base);
     while (bl > 0 && base[bl - 1] == '/') bl--;
     char *url = malloc(bl + sizeof "/user/balance");
-    char *auth = malloc(strlen(key) + sizeof "Authorization: Bearer ");
+    char *auth = pu_bearer(host, ctx, key);
     if (!url || !auth) {
         free(url);
-        free(auth);
+        pu_free_secret(auth);
         host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
         return -1;
     }
     sprintf(url, "%.*s/user/balance", (int)bl, base);
-    sprintf(auth, "Authorization: Bearer %s", key);
     const char *headers[] = {auth, "Accept: application/json", NULL};
     md_http_request req = {0};
     req.method = "GET";
@@ -342,7 +342,7 @@ static int ds_collect(const md_host *host, md_ctx *ctx, void *state)
     req.max_response_bytes = DS_MAX_BODY;
     md_http_response *r = NULL;
     int rc = host->http(ctx, &req, &r);
-    free(auth);   /* holds the key: gone before anything else happens */
+    pu_free_secret(auth);   /* holds the key: gone before anything else happens */
     if (rc != 0 || !r || r->status == 0) {
         md_error cls = r && r->error_class != MD_ERR_NONE ? r->error_class : MD_ERR_NETWORK;
         host->fail(ctx, cls, "GET %s failed: %s", url,

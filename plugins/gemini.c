@@ -200,8 +200,7 @@ static void emit_header_meters(const md_host *host, md_ctx *ctx,
 static json_t *post_quota(const md_host *host, md_ctx *ctx, const char *token)
 {
     char *url = pu_url(host, ctx, GM_QUOTA_PATH);
-    size_t al = strlen(token) + sizeof "Authorization: Bearer ";
-    char *auth = malloc(al);
+    char *auth = pu_bearer(host, ctx, token);
     const char *project = host->opt_str(ctx, "project");
     json_t *bj = project && *project ? json_pack("{s:s}", "project", project)
                                      : json_object();
@@ -212,7 +211,6 @@ static json_t *post_quota(const md_host *host, md_ctx *ctx, const char *token)
         host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
         goto out;
     }
-    snprintf(auth, al, "Authorization: Bearer %s", token);
     const char *headers[] = {auth, "Content-Type: application/json",
                              "Accept: application/json", NULL};
     md_http_request req = {0};
@@ -242,7 +240,7 @@ static json_t *post_quota(const md_host *host, md_ctx *ctx, const char *token)
     }
     host->http_free(r);
 out:
-    free(auth); /* holds the token */
+    pu_free_secret(auth); /* holds the token */
     free(body);
     free(url);
     return doc;

@@ -284,28 +284,25 @@ static int kc_collect(const md_host *h, md_ctx *ctx, void *state)
     } else if (token_from_file(h, ctx, &tok) != 0) {
         return -1;
     }
-    size_t alen = (tok ? strlen(tok) : 0) + sizeof "Authorization: Bearer ";
-    char *auth = malloc(alen);
+    char *auth = tok ? pu_bearer(h, ctx, tok) : NULL;
     char *url = pu_url(h, ctx, KC_PATH);
     json_t *doc = NULL;
     int rc = -1;
     if (!tok || !auth || !url) {
         h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
     } else {
-        snprintf(auth, alen, "Authorization: Bearer %s", tok);
         const char *headers[] = {auth, "Accept: application/json", NULL};
         expect_meters(h, ctx);
         if (kc_get(h, ctx, url, headers, &doc) == 0) {
             parse(h, ctx, doc);
             rc = 0;
         }
-        memset(auth, 0, alen);
     }
     if (tok)
         memset(tok, 0, strlen(tok));
     json_decref(doc);
     free(tok);
-    free(auth);
+    pu_free_secret(auth);
     free(url);
     return rc;
 }

@@ -354,13 +354,11 @@ static int or_collect(const md_host *h, md_ctx *ctx, void *state)
         MD_EXPECT(h, ctx, &e, "balance_usd expected from /credits; "
                   "OpenRouter did not report it");
     }
-    size_t alen = strlen(key) + sizeof "Authorization: Bearer ";
-    char *auth = malloc(alen);
+    char *auth = pu_bearer(h, ctx, key);
     if (!auth) {
         h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
         return -1;
     }
-    snprintf(auth, alen, "Authorization: Bearer %s", key);
     json_t *kdoc = NULL, *cdoc = NULL;
     int rc = collect_key(h, ctx, auth, &kdoc);
     if (rc == 0 && credits)
@@ -369,8 +367,7 @@ static int or_collect(const md_host *h, md_ctx *ctx, void *state)
         keep_raw(h, ctx, kdoc, cdoc);
     json_decref(kdoc);
     json_decref(cdoc);
-    memset(auth, 0, alen);
-    free(auth);
+    pu_free_secret(auth);
     return rc;
 }
 

@@ -351,6 +351,31 @@ static PU_UNUSED int pu_get_json(const md_host *h, md_ctx *ctx,
     return 0;
 }
 
+/* "Authorization: Bearer TOKEN" as a malloc'd header, the token
+ * registered as a secret first.  NULL on out-of-memory (the caller fails
+ * the collection).  Release with pu_free_secret(). */
+static PU_UNUSED char *pu_bearer(const md_host *h, md_ctx *ctx,
+                                 const char *token)
+{
+    h->add_secret(ctx, token);
+    size_t n = strlen(token) + sizeof "Authorization: Bearer ";
+    char *hdr = malloc(n);
+    if (hdr)
+        snprintf(hdr, n, "Authorization: Bearer %s", token);
+    return hdr;
+}
+
+/* Zero, then free, a string that held a secret (NULL is fine). */
+static PU_UNUSED void pu_free_secret(char *s)
+{
+    if (!s)
+        return;
+    volatile char *v = s;
+    while (*v)
+        *v++ = '\0';
+    free(s);
+}
+
 /* base_url option joined with path ("https://x" + "/v1/y"), without a
  * doubled slash.  Caller frees. */
 static PU_UNUSED char *pu_url(const md_host *h, md_ctx *ctx, const char *path)

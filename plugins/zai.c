@@ -323,22 +323,19 @@ static int zai_collect(const md_host *h, md_ctx *ctx, void *state)
         return -1;
     }
     h->add_secret(ctx, key);
-    size_t alen = strlen(key) + sizeof "Authorization: Bearer ";
-    char *auth = malloc(alen);
+    char *auth = pu_bearer(h, ctx, key);
     char *url = pu_url(h, ctx, ZAI_PATH);
     json_t *doc = NULL;
     int rc = -1;
     if (!auth || !url) {
         h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
     } else {
-        snprintf(auth, alen, "Authorization: Bearer %s", key);
         const char *headers[] = {auth, "Accept: application/json", NULL};
         if (zai_get(h, ctx, url, headers, &doc) == 0)
             rc = parse(h, ctx, doc);
-        memset(auth, 0, alen);
     }
     json_decref(doc);
-    free(auth);
+    pu_free_secret(auth);
     free(url);
     return rc;
 }
