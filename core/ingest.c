@@ -297,7 +297,8 @@ static size_t apply_headers(daemon_t *d, pstate *p, const item *it)
         size_t n_rej = 0;
         if (metric_from_sdk(&m, &rl[i].m, sizeof rl[i].m, p->name, "headers",
                             time_now(), &rej, &n_rej) >= 0) {
-            state_put_ingest_metric(d, p, &m);
+            state_put_ingest_metric(d, p, &m); /* copies m */
+            metric_free(&m);
             folded++;
         }
         for (size_t r = 0; r < n_rej; r++)

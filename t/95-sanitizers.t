@@ -88,7 +88,7 @@ my ($st) = $d->get('/api/automation/usage', method => 'POST');
 is($st, 405, 'POST 405');
 ok($d->wait_runs('claude-logs', 2, 60), 'log plugin ran twice (cold, then unchanged)');
 my $http = HTTP::Tiny->new(timeout => 20);
-for my $body ('{"provider": "deepseek", "usage": {"prompt_cache_hit_tokens": 5, "prompt_cache_miss_tokens": 7, "completion_tokens": 3}, "id": "x1", "headers": {"retry-after": "5"}}',
+for my $body ('{"provider": "deepseek", "usage": {"prompt_cache_hit_tokens": 5, "prompt_cache_miss_tokens": 7, "completion_tokens": 3}, "id": "x1", "headers": {"retry-after": "5", "x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "7"}}',
               '[{"provider": "deepseek", "usage": {"prompt_cache_hit_tokens": 5}, "id": "x1"}, {"provider": "nope"}]',
               '{broken', '[]') {
     my $r = $http->post($d->base . '/api/telemetry', { content => $body });
