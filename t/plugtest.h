@@ -7,9 +7,13 @@
  *
  *   int port = pt_mock_start("t/fixtures/openrouter", &mock);
  *   pt_mock_routes(port, "[{\"path\": \"/api/v1/key\", \"body_file\": \"key.json\"}]");
- *   collect_result r; pt_run("openrouter", "{\"base_url\": \"http://127.0.0.1:%d\"}", port, &r);
+ *   collect_result r; pt_run("openrouter", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
  *   const metric *m = pt_metric(&r, "key_limit");
  *   collect_result_free(&r); pt_mock_stop(&mock);
+ *
+ * pt_run_ms is pt_run with another collection timeout; pt_validate checks
+ * options through plugin_host_validate (table, then the plugin's check());
+ * pt_plugin_open loads a plugin to look at its descriptor.
  */
 #ifndef METERD_PLUGTEST_H
 #define METERD_PLUGTEST_H
@@ -26,6 +30,7 @@
 #include "config.h"
 #include "log.h"
 #include "metric.h"
+#include "plugin_host.h"
 #include "runner.h"
 
 typedef struct pt_mock {
@@ -105,20 +110,37 @@ static inline long pt_mock_routes(int port, const char *routes_json)
     return pt_mock_post(port, "/_mock/routes", routes_json);
 }
 
-/* Run plugins/<plugin>.so (METERD_PLUGIN_DIR overrides the directory) once
- * through run_job with the options given as a printf-style JSON object
- * text.  Option values must be strings/arrays/objects, as config gives
- * them.  Secret-typed options are not marked (masking is tested
- * elsewhere).  timeout 5 s. */
-static inline void pt_run(const char *plugin, collect_result *out,
-                          const char *options_fmt, ...)
+/* Clear the mock's request log. */
+static inline long pt_mock_reset(int port)
 {
-    va_list ap;
-    va_start(ap, options_fmt);
+    return pt_mock_post(port, "/_mock/reset", "");
+}
+
+/* Open plugins/<plugin>.so (METERD_PLUGIN_DIR overrides the directory)
+ * with the host's loader, to look at its descriptor; 0, or -1 with a TAP
+ * diagnostic.  plugin_close() it. */
+static inline int pt_plugin_open(const char *plugin, loaded_plugin *lp)
+{
+    const char *dir = getenv("METERD_PLUGIN_DIR");
+    char *path = xasprintf("%s/%s.so", dir && *dir ? dir : "plugins", plugin);
+    md_error cls = MD_ERR_NONE;
+    char *err = NULL;
+    int rc = plugin_open(path, plugin, lp, &cls, &err);
+    if (rc != 0)
+        printf("# pt_plugin_open: %s\n", err ? err : path);
+    free(err);
+    free(path);
+    return rc;
+}
+
+/* pt_run with a va_list and a collection timeout (ms). */
+static inline void pt_vrun_ms(const char *plugin, long long timeout_ms,
+                              collect_result *out, const char *options_fmt,
+                              va_list ap)
+{
     char *opts;
     if (vasprintf(&opts, options_fmt, ap) < 0)
         opts = NULL;
-    va_end(ap);
     const char *dir = getenv("METERD_PLUGIN_DIR");
     provider_conf pc;
     memset(&pc, 0, sizeof pc);
@@ -134,7 +156,7 @@ static inline void pt_run(const char *plugin, collect_result *out,
     pc.secret_options = json_array();
     char tmpl[] = "/tmp/meterd-pt-XXXXXX";
     char *state = mkdtemp(tmpl);
-    json_t *job = job_to_json(&pc, state, 5000);
+    json_t *job = job_to_json(&pc, state, timeout_ms);
     collect_result_init(out);
     run_job(job, out);
     json_decref(job);
@@ -148,6 +170,94 @@ static inline void pt_run(const char *plugin, collect_result *out,
             printf("# could not remove %s\n", state);
         free(cmd);
     }
+}
+
+/* Run plugins/<plugin>.so (METERD_PLUGIN_DIR overrides the directory) once
+ * through run_job with the options given as a printf-style JSON object
+ * text.  Option values must be strings/arrays/objects, as config gives
+ * them.  Secret-typed options are not marked (run_job still masks the
+ * values of options the plugin declares MD_OPT_SECRET).  timeout 5 s. */
+static inline void pt_run(const char *plugin, collect_result *out,
+                          const char *options_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, options_fmt);
+    pt_vrun_ms(plugin, 5000, out, options_fmt, ap);
+    va_end(ap);
+}
+
+/* pt_run with the collection timeout (the plugin's deadline) in ms. */
+static inline void pt_run_ms(const char *plugin, long long timeout_ms,
+                             collect_result *out, const char *options_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, options_fmt);
+    pt_vrun_ms(plugin, timeout_ms, out, options_fmt, ap);
+    va_end(ap);
+}
+
+/* Validate options for plugins/<plugin>.so the way `meterd -t` and the
+ * daemon do: plugin_host_validate on a one-provider config named after the
+ * plugin (option table, types, required options, then the plugin's
+ * check()).  Returns the number of problems; *diags (when not NULL) gets
+ * them formatted, one a line (caller frees; "" when none). */
+static inline size_t pt_validate(const char *plugin, char **diags,
+                                 const char *options_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, options_fmt);
+    char *opts;
+    if (vasprintf(&opts, options_fmt, ap) < 0)
+        opts = NULL;
+    va_end(ap);
+    const char *dir = getenv("METERD_PLUGIN_DIR");
+    provider_conf pc;
+    memset(&pc, 0, sizeof pc);
+    pc.name = (char *)plugin;
+    pc.plugin = (char *)plugin;
+    pc.plugin_path = xasprintf("%s/%s.so", dir && *dir ? dir : "plugins", plugin);
+    pc.enabled = 1;
+    pc.interval_ms = 60000;
+    pc.timeout_ms = 10000;
+    json_error_t e;
+    pc.options = opts ? json_loads(opts, 0, &e) : NULL;
+    if (!pc.options) {
+        printf("# pt_validate: bad options JSON: %s\n", opts ? e.text : "(alloc)");
+        pc.options = json_object();
+    }
+    pc.option_locs = json_object();
+    pc.secret_options = json_array();
+    pc.file = (char *)"meterd.yaml";
+    pc.line = 1;
+    pc.col = 3;
+    config c;
+    memset(&c, 0, sizeof c);
+    c.providers = &pc;
+    c.n_providers = 1;
+    diag_list dl;
+    memset(&dl, 0, sizeof dl);
+    size_t n = plugin_host_validate(&c, &dl, NULL);
+    if (diags) {
+        char *all = xstrdup("");
+        for (size_t i = 0; i < dl.n; i++) {
+            char *line = diag_format(&dl.items[i]);
+            char *next = xasprintf("%s%s\n", all, line);
+            free(all);
+            free(line);
+            all = next;
+        }
+        *diags = all;
+    }
+    diag_free(&dl);
+    for (size_t i = 0; i < c.n_secrets; i++)
+        free(c.secrets[i]);
+    free(c.secrets);
+    json_decref(pc.options);
+    json_decref(pc.option_locs);
+    json_decref(pc.secret_options);
+    free(pc.plugin_path);
+    free(opts);
+    return n;
 }
 
 static size_t pt_grow(char *p, size_t s, size_t n, void *u)

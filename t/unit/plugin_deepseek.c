@@ -1,116 +1,27 @@
 /* t/unit/plugin_deepseek.c - the deepseek plugin (plugins/deepseek.so)
- * driven by the fake host against t/mock/mockprov serving the fixtures in
- * t/fixtures/deepseek/. */
+ * through the real host (run_job, as the helper process runs it) against
+ * t/mock/mockprov serving the fixtures in t/fixtures/deepseek/. */
 #include "tap.h"
-#include "fakehost.h"
+#include "plugtest.h"
 
-#include <errno.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
-extern char **environ;
-
 #define KEY "sk-testkey0123456789wxyz"
 
-static fh_plugin plug;
-static pid_t mock_pid = -1;
-static char base_url[64];
+static int port;
 
 /* ---- the mock server ---- */
-
-static int mock_start(void)
-{
-    const char *bin = getenv("METERD_MOCKPROV");
-    if (!bin || !*bin) bin = "t/mock/mockprov";
-    char *argv[] = {(char *)bin, "--port", "0", "--fixtures", "t/fixtures/deepseek", NULL};
-    int pfd[2];
-    if (pipe(pfd) != 0) return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-    posix_spawn_file_actions_addclose(&fa, pfd[0]);
-    int rc = posix_spawn(&mock_pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(pfd[1]);
-    if (rc != 0) {
-        printf("# cannot start %s: %s\n", bin, strerror(rc));
-        close(pfd[0]);
-        mock_pid = -1;
-        return -1;
-    }
-    FILE *f = fdopen(pfd[0], "r");
-    unsigned port = 0;
-    if (!f || fscanf(f, "%u", &port) != 1 || port == 0) {
-        if (f) fclose(f);
-        return -1;
-    }
-    fclose(f);
-    snprintf(base_url, sizeof base_url, "http://127.0.0.1:%u", port);
-    return 0;
-}
-
-static void mock_stop(void)
-{
-    if (mock_pid <= 0) return;
-    kill(mock_pid, SIGTERM);
-    int st;
-    waitpid(mock_pid, &st, 0);
-    mock_pid = -1;
-}
-
-static size_t mock_sink(char *p, size_t sz, size_t nm, void *ud)
-{
-    fh_http_acc *a = ud;
-    return fh_http_body_cb(p, sz, nm, a);
-}
-
-/* Call the mock's control API; returns the HTTP status and the body
- * (malloc'd, caller frees) in *body when body is non-NULL. */
-static long mock_call(const char *method, const char *path, const char *json, char **body)
-{
-    char url[256];
-    snprintf(url, sizeof url, "%s%s", base_url, path);
-    md_http_response r;
-    memset(&r, 0, sizeof r);
-    r.body = xcalloc(1, 1);
-    fh_http_acc acc = {&r, 1u << 22, 1, 0};
-    CURL *h = curl_easy_init();
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (json) curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, mock_sink);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &acc);
-    long status = 0;
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
-    if (body) *body = r.body;
-    else free(r.body);
-    return status;
-}
 
 /* Replace the routes and clear the request log. */
 static void routes(const char *json)
 {
-    long st = mock_call("POST", "/_mock/routes", json, NULL);
+    long st = pt_mock_routes(port, json);
     if (st != 200) printf("# setting routes failed (%ld): %s\n", st, json);
-    mock_call("POST", "/_mock/reset", "", NULL);
-}
-
-/* The mock's request log (new reference). */
-static json_t *requests(void)
-{
-    char *body = NULL;
-    mock_call("GET", "/_mock/requests", NULL, &body);
-    json_t *doc = json_loads(body ? body : "", 0, NULL);
-    free(body);
-    return doc ? doc : json_array();
+    pt_mock_reset(port);
 }
 
 static void route_file(const char *file, int status, const char *headers)
@@ -125,12 +36,21 @@ static void route_file(const char *file, int status, const char *headers)
 
 /* ---- running the plugin ---- */
 
-static void ctx_new(fh_ctx *c)
+static long long now_ms(void)
 {
-    fh_init(c, "deepseek");
-    fh_set_opt(c, "base_url", base_url);
-    fh_set_secret(c, "api_key", KEY);
-    fh_set_timeout_ms(c, 10000);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One collection against the mock with api_key KEY (a secret option) and
+ * a 10 s deadline; extra is more JSON members (", \"currency\": \"cny\"")
+ * or NULL. */
+static void run(collect_result *r, const char *extra)
+{
+    pt_run_ms("deepseek", 10000, r,
+              "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY "\"%s}",
+              port, extra ? extra : "");
 }
 
 static int has(const char *s, const char *needle)
@@ -140,22 +60,25 @@ static int has(const char *s, const char *needle)
     return yes;
 }
 
-static char *slurp(const char *path)
+/* The fixture as the host stores a raw payload: parsed, then compact. */
+static char *compact_fixture(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = xcalloc(1, 65536);
-    size_t n = fread(buf, 1, 65535, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    json_t *j = json_load_file(path, JSON_DECODE_ANY, NULL);
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    return s;
 }
 
 /* ---- tests ---- */
 
 static void test_descriptor(void)
 {
-    const md_plugin *d = plug.desc;
+    loaded_plugin lp;
+    if (pt_plugin_open("deepseek", &lp) != 0) {
+        ok(0, "load plugins/deepseek.so");
+        return;
+    }
+    const md_plugin *d = lp.desc;
     is_str(d->name, "deepseek", "name");
     is_str(d->default_source, "api", "default_source api");
     int key_ok = 0, url_default = 0;
@@ -166,51 +89,56 @@ static void test_descriptor(void)
     }
     ok(key_ok, "api_key is an optional SECRET");
     ok(url_default, "base_url defaults to https://api.deepseek.com");
+    plugin_close(&lp);
 }
 
+/* Option validation as `meterd -t` and the daemon do it (option table,
+ * then the plugin's check()). */
 static void test_check(void)
 {
-    fh_ctx c;
-    fh_init(&c, "deepseek");
-    fh_set_opt(&c, "base_url", "ftp://example.org");
-    is_int(fh_check(&plug, &c), -1, "check: ftp:// base_url rejected");
-    is_int(c.fail_class, MD_ERR_CONFIG, "check: config class");
-    fh_reset_results(&c);
-    fh_set_opt(&c, "base_url", "http://127.0.0.1:1");
-    is_int(fh_check(&plug, &c), 0, "check: http:// base_url accepted");
-    fh_set_opt(&c, "currency", "U$D");
-    is_int(fh_check(&plug, &c), -1, "check: bad currency rejected");
-    fh_free(&c);
+    char *d = NULL;
+    ok(pt_validate("deepseek", &d, "{\"base_url\": \"ftp://example.org\"}") == 1,
+       "check: ftp:// base_url rejected");
+    ok(has(d, "provider 'deepseek': ") && has(d, "base_url"),
+       "check: reported as a config problem naming base_url");
+    free(d);
+    is_int((int)pt_validate("deepseek", &d, "{\"base_url\": \"http://127.0.0.1:1\"}"), 0,
+           "check: http:// base_url accepted");
+    free(d);
+    ok(pt_validate("deepseek", &d, "{\"base_url\": \"http://127.0.0.1:1\", "
+                                   "\"currency\": \"U$D\"}") == 1,
+       "check: bad currency rejected");
+    free(d);
 }
 
 static void test_no_key(void)
 {
     route_file("balance_ok.json", 200, NULL);
-    fh_ctx c;
-    fh_init(&c, "deepseek");
-    fh_set_opt(&c, "base_url", base_url);
-    is_int(fh_run(&plug, &c), -1, "no api_key: failure");
-    is_int(c.fail_class, MD_ERR_AUTH, "no api_key: auth");
-    ok(has(c.fail_msg, "no api_key configured"), "no api_key: message");
-    fh_set_opt(&c, "api_key", "");
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), -1, "empty api_key: failure");
-    is_int(c.fail_class, MD_ERR_AUTH, "empty api_key: auth");
-    json_t *log = requests();
+    collect_result r;
+    pt_run_ms("deepseek", 10000, &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    ok(r.err != MD_ERR_NONE, "no api_key: failure");
+    is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
+    ok(has(r.err_msg, "no api_key configured"), "no api_key: message");
+    collect_result_free(&r);
+    pt_run_ms("deepseek", 10000, &r,
+              "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"\"}", port);
+    ok(r.err != MD_ERR_NONE, "empty api_key: failure");
+    is_int(r.err, MD_ERR_AUTH, "empty api_key: auth");
+    collect_result_free(&r);
+    json_t *log = pt_mock_requests(port);
     is_int(json_array_size(log), 0, "no api_key: the mock saw no request");
     json_decref(log);
-    fh_free(&c);
 }
 
 static void test_ok(void)
 {
     route_file("balance_ok.json", 200, NULL);
-    fh_ctx c;
-    ctx_new(&c);
-    is_int(fh_run(&plug, &c), 0, "balance_ok: success");
-    is_int(c.n_metrics, 2, "balance_ok: two metrics");
-    const fh_metric *u = fh_metric_by_id(&c, "balance_usd");
-    const fh_metric *y = fh_metric_by_id(&c, "balance_cny");
+    collect_result r;
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "balance_ok: success");
+    is_int(r.n_metrics, 2, "balance_ok: two metrics");
+    const metric *u = pt_metric(&r, "balance_usd");
+    const metric *y = pt_metric(&r, "balance_cny");
     ok(u && y, "balance_usd and balance_cny emitted");
     if (u) {
         ok(u->remaining.state == MD_KNOWN, "usd remaining known");
@@ -229,13 +157,15 @@ static void test_ok(void)
         is_str(y->unit, "cny", "cny unit");
         ok(y->limit.state == MD_UNKNOWN && y->used.state == MD_UNKNOWN, "cny limit/used unknown");
     }
-    ok(fh_has_note(&c, "USD balance 18.42 = granted 0.00 + topped up 18.42"), "usd split note");
-    ok(fh_has_note(&c, "CNY balance 110.00 = granted 10.00 + topped up 100.00"), "cny split note");
-    ok(!fh_has_note(&c, "is_available=false"), "no availability note when available");
-    char *want = slurp("t/fixtures/deepseek/balance_ok.json");
-    is_str(c.raw, want, "raw is the response body");
+    ok(pt_has_note(&r, "USD balance 18.42 = granted 0.00 + topped up 18.42"), "usd split note");
+    ok(pt_has_note(&r, "CNY balance 110.00 = granted 10.00 + topped up 100.00"), "cny split note");
+    ok(!pt_has_note(&r, "is_available=false"), "no availability note when available");
+    char *want = compact_fixture("t/fixtures/deepseek/balance_ok.json");
+    ok(want != NULL, "balance_ok.json parses");
+    is_str(r.raw_json, want, "raw is the response body");
     free(want);
-    json_t *log = requests();
+    ok(pt_no_secret(&r, KEY), "key not in the result");
+    json_t *log = pt_mock_requests(port);
     json_t *e = json_array_get(log, 0);
     is_int(json_array_size(log), 1, "one request");
     is_str(json_string_value(json_object_get(e, "method")), "GET", "GET");
@@ -244,112 +174,117 @@ static void test_ok(void)
            "Authorization: Bearer <key> sent");
     is_str(json_string_value(json_object_get(e, "accept")), "application/json", "Accept header");
     json_decref(log);
+    collect_result_free(&r);
 
     /* trailing slash on base_url is tolerated */
-    char slash[80];
-    snprintf(slash, sizeof slash, "%s/", base_url);
-    fh_set_opt(&c, "base_url", slash);
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), 0, "base_url with trailing slash: success");
-    fh_free(&c);
+    pt_run_ms("deepseek", 10000, &r,
+              "{\"base_url\": \"http://127.0.0.1:%d/\", \"api_key\": \"" KEY "\"}", port);
+    is_int(r.err, MD_ERR_NONE, "base_url with trailing slash: success");
+    collect_result_free(&r);
 }
 
 static void test_currency(void)
 {
     route_file("balance_ok.json", 200, NULL);
-    fh_ctx c;
-    ctx_new(&c);
-    fh_set_opt(&c, "currency", "cny");
-    is_int(fh_run(&plug, &c), 0, "currency cny: success");
-    is_int(c.n_metrics, 1, "currency cny: one metric");
-    ok(fh_metric_by_id(&c, "balance_cny") != NULL, "currency cny: balance_cny");
-    fh_set_opt(&c, "currency", "EUR");
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), 0, "currency EUR: success");
-    is_int(c.n_metrics, 0, "currency EUR: no metric");
-    ok(fh_has_note(&c, "no EUR balance reported"), "currency EUR: noted");
-    fh_free(&c);
+    collect_result r;
+    run(&r, ", \"currency\": \"cny\"");
+    is_int(r.err, MD_ERR_NONE, "currency cny: success");
+    is_int(r.n_metrics, 1, "currency cny: one metric");
+    ok(pt_metric(&r, "balance_cny") != NULL, "currency cny: balance_cny");
+    collect_result_free(&r);
+    run(&r, ", \"currency\": \"EUR\"");
+    is_int(r.err, MD_ERR_NONE, "currency EUR: success");
+    is_int(r.n_metrics, 0, "currency EUR: no metric");
+    ok(pt_has_note(&r, "no EUR balance reported"), "currency EUR: noted");
+    collect_result_free(&r);
 }
 
 static void test_shapes(void)
 {
-    fh_ctx c;
-    ctx_new(&c);
+    collect_result r;
     route_file("balance_unavailable.json", 200, NULL);
-    is_int(fh_run(&plug, &c), 0, "unavailable: success");
-    ok(fh_has_note(&c, "cannot pay for API calls (is_available=false)"), "unavailable: noted");
-    const fh_metric *m = fh_metric_by_id(&c, "balance_usd");
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "unavailable: success");
+    ok(pt_has_note(&r, "cannot pay for API calls (is_available=false)"), "unavailable: noted");
+    const metric *m = pt_metric(&r, "balance_usd");
     ok(m && m->remaining.state == MD_KNOWN && m->remaining.value == 0,
        "unavailable: a reported 0 is a known 0");
+    collect_result_free(&r);
 
     route_file("balance_empty.json", 200, NULL);
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), 0, "empty: success");
-    is_int(c.n_metrics, 0, "empty: no metrics");
-    ok(fh_has_note(&c, "no balance reported"), "empty: noted");
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "empty: success");
+    is_int(r.n_metrics, 0, "empty: no metrics");
+    ok(pt_has_note(&r, "no balance reported"), "empty: noted");
+    collect_result_free(&r);
 
     route_file("balance_strings_odd.json", 200, NULL);
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), 0, "odd strings: success");
-    is_int(c.n_metrics, 3, "odd strings: three metrics");
-    m = fh_metric_by_id(&c, "balance_usd");
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "odd strings: success");
+    is_int(r.n_metrics, 3, "odd strings: three metrics");
+    m = pt_metric(&r, "balance_usd");
     ok(m && m->remaining.state == MD_KNOWN, "odd: usd \" 5.0\" known");
     if (m) is_num(m->remaining.value, 5.0, "odd: usd 5");
-    m = fh_metric_by_id(&c, "balance_cny");
+    m = pt_metric(&r, "balance_cny");
     if (m) is_num(m->remaining.value, 12.5, "odd: cny JSON number 12.5");
     else ok(0, "odd: cny present");
-    m = fh_metric_by_id(&c, "balance_eur");
+    m = pt_metric(&r, "balance_eur");
     ok(m && m->remaining.state == MD_KNOWN && m->remaining.value == 0, "odd: eur \"0E-10\" is 0");
-    ok(fh_has_note(&c, "CNY balance 12.5 = granted 0E-10 + topped up 12.5"), "odd: note text");
+    ok(pt_has_note(&r, "CNY balance 12.5 = granted 0E-10 + topped up 12.5"), "odd: note text");
+    collect_result_free(&r);
 
     route_file("balance_missing_fields.json", 200, NULL);
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), 0, "missing fields: success");
-    is_int(c.n_metrics, 2, "missing fields: entry without currency skipped");
-    m = fh_metric_by_id(&c, "balance_usd");
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "missing fields: success");
+    is_int(r.n_metrics, 2, "missing fields: entry without currency skipped");
+    m = pt_metric(&r, "balance_usd");
     ok(m && m->remaining.state == MD_UNKNOWN, "missing total_balance: remaining unknown");
-    m = fh_metric_by_id(&c, "balance_cny");
+    m = pt_metric(&r, "balance_cny");
     ok(m && m->remaining.state == MD_UNKNOWN, "non-numeric total_balance: unknown");
-    ok(fh_has_note(&c, "balance_infos[1]: no usable currency"), "skipped entry noted");
-    ok(fh_has_note(&c, "CNY balance unknown = granted unknown + topped up 7.00"),
+    ok(pt_has_note(&r, "balance_infos[1]: no usable currency"), "skipped entry noted");
+    ok(pt_has_note(&r, "CNY balance unknown = granted unknown + topped up 7.00"),
        "missing split parts say unknown");
-    ok(!fh_has_note(&c, "is_available"), "missing is_available: no claim either way");
+    ok(!pt_has_note(&r, "is_available"), "missing is_available: no claim either way");
+    collect_result_free(&r);
 
     route_file("truncated.json", 200, NULL);
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), -1, "truncated: failure");
-    is_int(c.fail_class, MD_ERR_BAD_DATA, "truncated: bad_data");
-    is_int(c.n_metrics, 0, "truncated: nothing emitted");
+    run(&r, NULL);
+    ok(r.err != MD_ERR_NONE, "truncated: failure");
+    is_int(r.err, MD_ERR_BAD_DATA, "truncated: bad_data");
+    is_int(r.n_metrics, 0, "truncated: nothing emitted");
+    collect_result_free(&r);
 
     routes("[{\"path\": \"/user/balance\", \"body\": [1, 2]}]");
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), -1, "array body: failure");
-    is_int(c.fail_class, MD_ERR_BAD_DATA, "array body: bad_data");
-    ok(has(c.fail_msg, "not a JSON object"), "array body: message");
-    fh_free(&c);
+    run(&r, NULL);
+    ok(r.err != MD_ERR_NONE, "array body: failure");
+    is_int(r.err, MD_ERR_BAD_DATA, "array body: bad_data");
+    ok(has(r.err_msg, "not a JSON object"), "array body: message");
+    collect_result_free(&r);
 }
 
 static void test_errors(void)
 {
-    fh_ctx c;
-    ctx_new(&c);
+    collect_result r;
     route_file("error_401.json", 401, NULL);
-    is_int(fh_run(&plug, &c), -1, "401: failure");
-    is_int(c.fail_class, MD_ERR_AUTH, "401: auth");
-    ok(has(c.fail_msg, "HTTP 401: Authentication Fails"), "401: provider message");
-    ok(c.fail_msg && !strstr(c.fail_msg, KEY), "401: key not echoed");
+    run(&r, NULL);
+    ok(r.err != MD_ERR_NONE, "401: failure");
+    is_int(r.err, MD_ERR_AUTH, "401: auth");
+    ok(has(r.err_msg, "HTTP 401: Authentication Fails"), "401: provider message");
+    ok(r.err_msg && pt_no_secret(&r, KEY), "401: key not echoed");
+    collect_result_free(&r);
 
     route_file("error_401.json", 403, NULL);
-    fh_reset_results(&c);
-    fh_run(&plug, &c);
-    is_int(c.fail_class, MD_ERR_AUTH, "403: auth");
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_AUTH, "403: auth");
+    collect_result_free(&r);
 
     route_file("error_429.json", 429, "{\"Retry-After\": \"2\"}");
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), -1, "429: failure");
-    is_int(c.fail_class, MD_ERR_RATE_LIMITED, "429: rate_limited");
-    is_num(c.retry_after, 2, "429: retry_after 2");
-    ok(has(c.fail_msg, "Rate limit reached"), "429: message");
+    run(&r, NULL);
+    ok(r.err != MD_ERR_NONE, "429: failure");
+    is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
+    is_num(r.retry_after, 2, "429: retry_after 2");
+    ok(has(r.err_msg, "Rate limit reached"), "429: message");
+    collect_result_free(&r);
 
     /* Retry-After as an HTTP-date two minutes ahead */
     char hdr[128], date[64];
@@ -359,76 +294,79 @@ static void test_errors(void)
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     snprintf(hdr, sizeof hdr, "{\"Retry-After\": \"%s\"}", date);
     route_file("error_429.json", 429, hdr);
-    fh_reset_results(&c);
-    fh_run(&plug, &c);
-    ok(c.retry_after > 110 && c.retry_after <= 121, "429: HTTP-date Retry-After ~120 s");
+    run(&r, NULL);
+    ok(r.retry_after > 110 && r.retry_after <= 121, "429: HTTP-date Retry-After ~120 s");
+    collect_result_free(&r);
 
     route_file("error_500.html", 500, NULL);
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), -1, "500 html: failure");
-    is_int(c.fail_class, MD_ERR_HTTP, "500 html: http");
-    is_str(c.fail_msg, "HTTP 500: 500 Internal Server Error", "500 html: title quoted");
+    run(&r, NULL);
+    ok(r.err != MD_ERR_NONE, "500 html: failure");
+    is_int(r.err, MD_ERR_HTTP, "500 html: http");
+    is_str(r.err_msg, "HTTP 500: 500 Internal Server Error", "500 html: title quoted");
+    collect_result_free(&r);
 
     /* 503 once, then 200: exercises the mock's times and the plugin */
     routes("[{\"path\": \"/user/balance\", \"status\": 503, \"times\": 1, "
            "\"body\": {\"error\": {\"message\": \"Server overloaded\"}}},"
            " {\"path\": \"/user/balance\", \"body_file\": \"balance_ok.json\"}]");
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), -1, "503: failure");
-    is_str(c.fail_msg, "HTTP 503: Server overloaded", "503: message");
-    is_int(c.fail_class, MD_ERR_HTTP, "503: http");
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), 0, "then 200: success");
+    run(&r, NULL);
+    ok(r.err != MD_ERR_NONE, "503: failure");
+    is_str(r.err_msg, "HTTP 503: Server overloaded", "503: message");
+    is_int(r.err, MD_ERR_HTTP, "503: http");
+    collect_result_free(&r);
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "then 200: success");
+    collect_result_free(&r);
 
-    /* a key-like token in the provider's message is masked by the plugin
-     * itself (api_key set as a plain option so the host would not mask) */
-    fh_set_opt(&c, "api_key", "sk-plainkey0123456789abcd");
+    /* Key-like tokens in the provider's message are masked by the plugin
+     * itself: sk-otherkey99887766 is no configured secret, so the host
+     * cannot know it (the host masks the configured api_key as well). */
     routes("[{\"path\": \"/user/balance\", \"status\": 401, \"body\": {\"error\": "
            "{\"message\": \"bad key sk-plainkey0123456789abcd, try sk-otherkey99887766\"}}}]");
-    fh_reset_results(&c);
-    fh_run(&plug, &c);
-    ok(c.fail_msg && !strstr(c.fail_msg, "sk-plainkey0123456789abcd") &&
-       !strstr(c.fail_msg, "sk-otherkey99887766"), "key-like tokens masked");
-    ok(has(c.fail_msg, "abcd") && has(c.fail_msg, "7766"), "masked tokens keep last 4");
-    fh_free(&c);
+    pt_run_ms("deepseek", 10000, &r,
+              "{\"base_url\": \"http://127.0.0.1:%d\", "
+              "\"api_key\": \"sk-plainkey0123456789abcd\"}", port);
+    ok(r.err_msg && pt_no_secret(&r, "sk-plainkey0123456789abcd") &&
+       pt_no_secret(&r, "sk-otherkey99887766"), "key-like tokens masked");
+    ok(has(r.err_msg, "abcd") && has(r.err_msg, "7766"), "masked tokens keep last 4");
+    collect_result_free(&r);
 }
 
 static void test_transport(void)
 {
-    fh_ctx c;
-    ctx_new(&c);
+    collect_result r;
     routes("[{\"path\": \"/user/balance\", \"body_file\": \"balance_ok.json\", \"truncate\": 40}]");
-    is_int(fh_run(&plug, &c), -1, "connection cut: failure");
-    is_int(c.fail_class, MD_ERR_NETWORK, "connection cut: network (from the host)");
-    ok(has(c.fail_msg, "/user/balance failed"), "connection cut: message names the request");
+    run(&r, NULL);
+    ok(r.err != MD_ERR_NONE, "connection cut: failure");
+    is_int(r.err, MD_ERR_NETWORK, "connection cut: network (from the host)");
+    ok(has(r.err_msg, "/user/balance failed"), "connection cut: message names the request");
+    collect_result_free(&r);
 
     routes("[{\"path\": \"/user/balance\", \"hang\": true}]");
-    fh_reset_results(&c);
-    fh_set_timeout_ms(&c, 1500);
-    long long t0 = fh_mono_ms();
-    is_int(fh_run(&plug, &c), -1, "hang: failure");
-    is_int(c.fail_class, MD_ERR_TIMEOUT, "hang: timeout");
-    ok(fh_mono_ms() - t0 < 5000, "hang: bounded by the deadline");
+    long long t0 = now_ms();
+    pt_run_ms("deepseek", 1500, &r,
+              "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY "\"}", port);
+    ok(r.err != MD_ERR_NONE, "hang: failure");
+    is_int(r.err, MD_ERR_TIMEOUT, "hang: timeout");
+    ok(now_ms() - t0 < 5000, "hang: bounded by the deadline");
+    collect_result_free(&r);
 
-    fh_set_opt(&c, "base_url", "http://127.0.0.1:1");
-    fh_set_timeout_ms(&c, 5000);
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), -1, "refused: failure");
-    is_int(c.fail_class, MD_ERR_NETWORK, "refused: network");
-    fh_free(&c);
+    pt_run_ms("deepseek", 5000, &r,
+              "{\"base_url\": \"http://127.0.0.1:1\", \"api_key\": \"" KEY "\"}");
+    ok(r.err != MD_ERR_NONE, "refused: failure");
+    is_int(r.err, MD_ERR_NETWORK, "refused: network");
+    collect_result_free(&r);
 }
 
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (fh_load(&plug, "deepseek") != 0) {
-        ok(0, "load plugins/deepseek.so");
-        return done_testing();
-    }
     test_descriptor();
     test_check();
-    if (mock_start() != 0) {
+    pt_mock mock;
+    port = pt_mock_start("t/fixtures/deepseek", &mock);
+    if (port == 0) {
         ok(0, "start t/mock/mockprov");
     } else {
         test_no_key();
@@ -438,8 +376,7 @@ int main(void)
         test_errors();
         test_transport();
     }
-    mock_stop();
-    fh_unload(&plug);
+    pt_mock_stop(&mock);
     curl_global_cleanup();
     return done_testing();
 }

@@ -1,38 +1,37 @@
-/* t/unit/plugin_exec.c - the exec plugin (plugins/exec.so) driven by the
- * fake host against the scripts in t/fixtures/exec/. */
+/* t/unit/plugin_exec.c - the exec plugin (plugins/exec.so) through the
+ * real host (run_job, as the helper process runs it) against the scripts
+ * in t/fixtures/exec/. */
 #include "tap.h"
-#include "fakehost.h"
+#include "plugtest.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-static fh_plugin plug;
 static char fixdir[PATH_MAX];
 
-/* Absolute path of a fixture script (cwd may be changed by the option). */
-static const char *script(const char *name)
+static long long now_ms(void)
 {
-    static char buf[PATH_MAX + 64];
-    snprintf(buf, sizeof buf, "%s/%s", fixdir, name);
-    return buf;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Run one collection of `command: [script]` with a timeout; extra options
- * are set by the caller on c before.  Returns collect()'s rc. */
-static int run_cmd(fh_ctx *c, const char *name, long long timeout_ms,
-                   long long *elapsed_ms)
+/* One collection of `command: [<fixture script>]` with a timeout; extra is
+ * more JSON members (", \"cwd\": \"/tmp\"") or NULL.  The elapsed time of
+ * the collection goes to *elapsed_ms when not NULL. */
+static void run_cmd(collect_result *r, const char *name, long long timeout_ms,
+                    const char *extra, long long *elapsed_ms)
 {
-    const char *argv[] = {script(name)};
-    fh_set_list(c, "command", argv, 1);
-    fh_set_timeout_ms(c, timeout_ms);
-    long long t0 = fh_mono_ms();
-    int rc = fh_run(&plug, c);
-    if (elapsed_ms) *elapsed_ms = fh_mono_ms() - t0;
-    return rc;
+    long long t0 = now_ms();
+    pt_run_ms("exec", timeout_ms, r, "{\"command\": [\"%s/%s\"]%s}", fixdir,
+              name, extra ? extra : "");
+    if (elapsed_ms)
+        *elapsed_ms = now_ms() - t0;
 }
 
 static int has(const char *s, const char *needle)
@@ -79,7 +78,12 @@ static int proc_gone(pid_t pid)
 
 static void test_descriptor(void)
 {
-    const md_plugin *d = plug.desc;
+    loaded_plugin lp;
+    if (pt_plugin_open("exec", &lp) != 0) {
+        ok(0, "load plugins/exec.so");
+        return;
+    }
+    const md_plugin *d = lp.desc;
     is_int(d->abi_major, MD_ABI_MAJOR, "abi major");
     is_str(d->name, "exec", "name");
     is_str(d->default_source, "exec", "default_source");
@@ -89,42 +93,44 @@ static void test_descriptor(void)
         if (strcmp(o->name, "command") == 0)
             saw_command = o->type == MD_OPT_LIST && o->required;
     ok(saw_command, "command is a required LIST option");
+    plugin_close(&lp);
 }
 
+/* Option validation as `meterd -t` and the daemon do it (option table,
+ * then the plugin's check()). */
 static void test_check(void)
 {
-    fh_ctx c;
-    fh_init(&c, "exec");
-    is_int(fh_check(&plug, &c), -1, "check: missing command rejected");
-    is_int(c.fail_class, MD_ERR_CONFIG, "check: config class");
+    char *d = NULL;
+    ok(pt_validate("exec", &d, "{}") == 1, "check: missing command rejected");
+    ok(has(d, "missing required option 'command'"), "check: reported as a config problem");
+    free(d);
 
-    const char *argv[] = {"/bin/true"};
-    fh_set_list(&c, "command", argv, 1);
-    fh_reset_results(&c);
-    is_int(fh_check(&plug, &c), 0, "check: valid command accepted");
+    is_int((int)pt_validate("exec", &d, "{\"command\": [\"/bin/true\"]}"), 0,
+           "check: valid command accepted");
+    free(d);
 
-    const char *k[] = {"BAD-NAME"}, *v[] = {"x"};
-    fh_set_map(&c, "env", k, v, 1);
-    is_int(fh_check(&plug, &c), -1, "check: invalid env name rejected");
-    ok(has(c.fail_msg, "BAD-NAME"), "check: message names the variable");
+    ok(pt_validate("exec", &d, "{\"command\": [\"/bin/true\"], "
+                               "\"env\": {\"BAD-NAME\": \"x\"}}") == 1,
+       "check: invalid env name rejected");
+    ok(has(d, "BAD-NAME"), "check: message names the variable");
+    free(d);
 
-    const char *k2[] = {"GOOD_NAME"};
-    fh_set_map(&c, "env", k2, v, 1);
-    fh_set_opt(&c, "max_output", "0");
-    fh_reset_results(&c);
-    is_int(fh_check(&plug, &c), -1, "check: max_output 0 rejected");
-    ok(has(c.fail_msg, "max_output"), "check: message names max_output");
-    fh_free(&c);
+    ok(pt_validate("exec", &d, "{\"command\": [\"/bin/true\"], "
+                               "\"env\": {\"GOOD_NAME\": \"x\"}, "
+                               "\"max_output\": \"0\"}") == 1,
+       "check: max_output 0 rejected");
+    ok(has(d, "max_output"), "check: message names max_output");
+    free(d);
 }
 
 static void test_ok(void)
 {
-    fh_ctx c;
-    fh_init(&c, "exec");
-    is_int(run_cmd(&c, "ok.sh", 5000, NULL), 0, "ok.sh: success");
-    is_int(c.n_fail, 0, "ok.sh: no failure");
-    is_int(c.n_metrics, 2, "ok.sh: two metrics");
-    const fh_metric *m = fh_metric_by_id(&c, "monthly_budget");
+    collect_result r;
+    run_cmd(&r, "ok.sh", 5000, NULL, NULL);
+    is_int(r.err, MD_ERR_NONE, "ok.sh: success");
+    ok(r.err_msg == NULL, "ok.sh: no failure");
+    is_int(r.n_metrics, 2, "ok.sh: two metrics");
+    const metric *m = pt_metric(&r, "monthly_budget");
     ok(m != NULL, "ok.sh: monthly_budget emitted");
     if (m) {
         is_str(m->label, "Team budget", "label");
@@ -134,8 +140,12 @@ static void test_ok(void)
         is_num(m->used.value, 12.5, "used 12.5");
         ok(m->limit.state == MD_KNOWN, "limit from numeric string known");
         is_num(m->limit.value, 100, "limit 100");
-        ok(m->remaining.state == MD_UNKNOWN, "remaining null stays unknown (not 0)");
-        ok(m->utilization.state == MD_UNKNOWN, "utilization null stays unknown");
+        /* The plugin passes null on as unknown (not 0); the core then
+         * derives it from used and limit and says so. */
+        ok((m->derived & METRIC_DERIVED_REMAINING) && m->remaining.value == 87.5,
+           "remaining null stays unknown (not 0): derived 87.5 by the core");
+        ok((m->derived & METRIC_DERIVED_UTILIZATION) && m->utilization.value == 12.5,
+           "utilization null stays unknown: derived 12.5 by the core");
         ok(m->window_seconds.state == MD_NOT_APPLICABLE, "window \"n/a\" is not applicable");
         ok(m->resets_at.state == MD_KNOWN, "resets_at known");
         is_num(m->resets_at.epoch, 1775001600, "resets_at 2026-04-01T00:00:00Z");
@@ -144,7 +154,7 @@ static void test_ok(void)
         is_int(m->confidence, MD_EXACT, "confidence exact");
         is_str(m->source, "exec", "source exec");
     }
-    m = fh_metric_by_id(&c, "gpu_hours");
+    m = pt_metric(&r, "gpu_hours");
     ok(m != NULL, "ok.sh: gpu_hours emitted");
     if (m) {
         is_num(m->used.value, 7.25, "used from \" 7.25 \"");
@@ -153,128 +163,138 @@ static void test_ok(void)
         ok(m->resets_at.state == MD_NOT_APPLICABLE, "resets_at n/a");
         ok(m->utilization.state == MD_UNKNOWN, "omitted utilization unknown");
         ok(m->window_seconds.state == MD_UNKNOWN, "omitted window unknown");
-        ok(m->collected_at.state == MD_UNKNOWN, "omitted collected_at unknown");
+        /* omitted collected_at is passed as unknown; the core stamps the
+         * collection time (never a value from the script) */
+        ok(m->collected_at.state == MD_KNOWN &&
+               m->collected_at.epoch >= r.started_at - 1 &&
+               m->collected_at.epoch <= r.finished_at + 1,
+           "omitted collected_at unknown: the core stamps the collection time");
         is_int(m->confidence, MD_ESTIMATED, "confidence estimated");
-        is_str(m->label, NULL, "label omitted -> NULL");
-        is_str(m->source, NULL, "source omitted -> default");
+        is_str(m->label, "gpu_hours", "label omitted -> the id (core default)");
+        is_str(m->source, "exec", "source omitted -> default");
     }
-    ok(fh_has_note(&c, "from ok.sh"), "notes passed through");
-    is_str(c.raw, "{\"ledger\":\"demo\",\"entries\":3}", "raw passed compact");
-    fh_free(&c);
+    ok(pt_has_note(&r, "from ok.sh"), "notes passed through");
+    is_str(r.raw_json, "{\"ledger\":\"demo\",\"entries\":3}", "raw passed compact");
+    collect_result_free(&r);
 }
 
 static void test_error(void)
 {
-    fh_ctx c;
-    fh_init(&c, "exec");
-    is_int(run_cmd(&c, "error.sh", 5000, NULL), -1, "error.sh: failure");
-    is_int(c.fail_class, MD_ERR_AUTH, "error.sh: class auth");
-    is_str(c.fail_msg, "token expired for demo", "error.sh: message");
-    is_num(c.retry_after, 30, "error.sh: retry_after 30");
-    is_int(c.n_metrics, 0, "error.sh: no metrics");
-    fh_free(&c);
+    collect_result r;
+    run_cmd(&r, "error.sh", 5000, NULL, NULL);
+    ok(r.err != MD_ERR_NONE, "error.sh: failure");
+    is_int(r.err, MD_ERR_AUTH, "error.sh: class auth");
+    is_str(r.err_msg, "token expired for demo", "error.sh: message");
+    is_num(r.retry_after, 30, "error.sh: retry_after 30");
+    is_int(r.n_metrics, 0, "error.sh: no metrics");
+    collect_result_free(&r);
 }
 
 static void test_bad(void)
 {
-    fh_ctx c;
-    fh_init(&c, "exec");
-    is_int(run_cmd(&c, "badjson.sh", 5000, NULL), -1, "badjson.sh: failure");
-    is_int(c.fail_class, MD_ERR_BAD_DATA, "badjson.sh: bad_data");
-    ok(has(c.fail_msg, "not valid JSON"), "badjson.sh: says not valid JSON");
+    collect_result r;
+    run_cmd(&r, "badjson.sh", 5000, NULL, NULL);
+    ok(r.err != MD_ERR_NONE, "badjson.sh: failure");
+    is_int(r.err, MD_ERR_BAD_DATA, "badjson.sh: bad_data");
+    ok(has(r.err_msg, "not valid JSON"), "badjson.sh: says not valid JSON");
+    collect_result_free(&r);
 
-    fh_reset_results(&c);
-    is_int(run_cmd(&c, "wrongtypes.sh", 5000, NULL), -1, "wrongtypes.sh: failure");
-    is_int(c.fail_class, MD_ERR_BAD_DATA, "wrongtypes.sh: bad_data");
-    ok(has(c.fail_msg, "metrics[2].used: expected number, null or \"n/a\""),
+    run_cmd(&r, "wrongtypes.sh", 5000, NULL, NULL);
+    ok(r.err != MD_ERR_NONE, "wrongtypes.sh: failure");
+    is_int(r.err, MD_ERR_BAD_DATA, "wrongtypes.sh: bad_data");
+    ok(has(r.err_msg, "metrics[2].used: expected number, null or \"n/a\""),
        "wrongtypes.sh: names the field");
-    is_int(c.n_metrics, 0, "wrongtypes.sh: nothing emitted");
+    is_int(r.n_metrics, 0, "wrongtypes.sh: nothing emitted");
+    collect_result_free(&r);
 
-    fh_reset_results(&c);
-    is_int(run_cmd(&c, "nonzero.sh", 5000, NULL), -1, "nonzero.sh: failure");
-    is_int(c.fail_class, MD_ERR_INTERNAL, "nonzero.sh: internal");
-    ok(has(c.fail_msg, "status 3"), "nonzero.sh: exit status quoted");
-    ok(has(c.fail_msg, "cannot open /nonexistent/ledger.tsv"), "nonzero.sh: stderr quoted");
+    run_cmd(&r, "nonzero.sh", 5000, NULL, NULL);
+    ok(r.err != MD_ERR_NONE, "nonzero.sh: failure");
+    is_int(r.err, MD_ERR_INTERNAL, "nonzero.sh: internal");
+    ok(has(r.err_msg, "status 3"), "nonzero.sh: exit status quoted");
+    ok(has(r.err_msg, "cannot open /nonexistent/ledger.tsv"), "nonzero.sh: stderr quoted");
+    collect_result_free(&r);
 
-    fh_reset_results(&c);
-    is_int(run_cmd(&c, "signal.sh", 5000, NULL), -1, "signal.sh: failure");
-    is_int(c.fail_class, MD_ERR_CRASHED, "signal.sh: crashed");
-    ok(has(c.fail_msg, "signal 11") && has(c.fail_msg, "about to crash"),
+    run_cmd(&r, "signal.sh", 5000, NULL, NULL);
+    ok(r.err != MD_ERR_NONE, "signal.sh: failure");
+    is_int(r.err, MD_ERR_CRASHED, "signal.sh: crashed");
+    ok(has(r.err_msg, "signal 11") && has(r.err_msg, "about to crash"),
        "signal.sh: signal and stderr quoted");
+    collect_result_free(&r);
 
-    fh_reset_results(&c);
-    is_int(run_cmd(&c, "badid.sh", 5000, NULL), 0, "badid.sh: success");
-    is_int(c.n_metrics, 1, "badid.sh: only the valid metric");
-    ok(fh_metric_by_id(&c, "good") != NULL, "badid.sh: 'good' kept");
-    ok(fh_has_note(&c, "metrics[0] skipped: invalid or missing id \"bad id!\""),
+    run_cmd(&r, "badid.sh", 5000, NULL, NULL);
+    is_int(r.err, MD_ERR_NONE, "badid.sh: success");
+    is_int(r.n_metrics, 1, "badid.sh: only the valid metric");
+    ok(pt_metric(&r, "good") != NULL, "badid.sh: 'good' kept");
+    ok(pt_has_note(&r, "metrics[0] skipped: invalid or missing id \"bad id!\""),
        "badid.sh: invalid id noted");
-    ok(fh_has_note(&c, "metrics[1] (nokind) skipped"), "badid.sh: missing kind noted");
+    ok(pt_has_note(&r, "metrics[1] (nokind) skipped"), "badid.sh: missing kind noted");
+    collect_result_free(&r);
 
-    fh_reset_results(&c);
-    const char *argv[] = {"meterd-no-such-command"};
-    fh_set_list(&c, "command", argv, 1);
-    is_int(fh_run(&plug, &c), -1, "missing program: failure");
-    is_int(c.fail_class, MD_ERR_CONFIG, "missing program: config");
-    fh_free(&c);
+    pt_run("exec", &r, "{\"command\": [\"meterd-no-such-command\"]}");
+    ok(r.err != MD_ERR_NONE, "missing program: failure");
+    is_int(r.err, MD_ERR_CONFIG, "missing program: config");
+    collect_result_free(&r);
 }
 
 static void test_env_cwd(void)
 {
-    fh_ctx c;
-    fh_init(&c, "exec");
-    setenv("METERD_FH_LEAK", "1", 1);
-    const char *k[] = {"FOO"}, *v[] = {"bar baz"};
-    fh_set_map(&c, "env", k, v, 1);
-    fh_set_opt(&c, "cwd", "/tmp");
-    is_int(run_cmd(&c, "env.sh", 5000, NULL), 0, "env.sh: success");
-    ok(fh_has_note(&c, "PATH=/usr/local/bin:/usr/bin:/bin"), "minimal PATH");
-    ok(fh_has_note(&c, "FOO=bar baz"), "env option passed");
-    ok(fh_has_note(&c, "LEAK=unset"), "daemon environment not inherited");
-    ok(fh_has_note(&c, "PWD=/tmp"), "cwd option honoured");
+    collect_result r;
+    setenv("METERD_FH_LEAK", "1", 1);   /* the name env.sh reports */
+    run_cmd(&r, "env.sh", 5000,
+            ", \"env\": {\"FOO\": \"bar baz\"}, \"cwd\": \"/tmp\"", NULL);
+    is_int(r.err, MD_ERR_NONE, "env.sh: success");
+    ok(pt_has_note(&r, "PATH=/usr/local/bin:/usr/bin:/bin"), "minimal PATH");
+    ok(pt_has_note(&r, "FOO=bar baz"), "env option passed");
+    ok(pt_has_note(&r, "LEAK=unset"), "daemon environment not inherited");
+    ok(pt_has_note(&r, "PWD=/tmp"), "cwd option honoured");
+    collect_result_free(&r);
 
-    fh_reset_results(&c);
-    fh_set_opt(&c, "cwd", "/nonexistent-meterd-dir");
-    is_int(run_cmd(&c, "env.sh", 5000, NULL), -1, "bad cwd: failure");
-    is_int(c.fail_class, MD_ERR_CONFIG, "bad cwd: config");
+    run_cmd(&r, "env.sh", 5000,
+            ", \"env\": {\"FOO\": \"bar baz\"}, \"cwd\": \"/nonexistent-meterd-dir\"",
+            NULL);
+    ok(r.err != MD_ERR_NONE, "bad cwd: failure");
+    is_int(r.err, MD_ERR_CONFIG, "bad cwd: config");
     unsetenv("METERD_FH_LEAK");
-    fh_free(&c);
+    collect_result_free(&r);
 }
 
 static void test_kill(void)
 {
-    char pidfile[64];
+    char pidfile[64], env[128];
     snprintf(pidfile, sizeof pidfile, "/tmp/meterd-exec-test.%ld", (long)getpid());
-    fh_ctx c;
-    fh_init(&c, "exec");
-    const char *k[] = {"PIDFILE"}, *v[] = {pidfile};
-    fh_set_map(&c, "env", k, v, 1);
+    snprintf(env, sizeof env, ", \"env\": {\"PIDFILE\": \"%s\"}", pidfile);
+    collect_result r;
 
     long long el = 0;
     unlink(pidfile);
-    is_int(run_cmd(&c, "hang.sh", 1500, &el), -1, "hang.sh: failure");
-    is_int(c.fail_class, MD_ERR_TIMEOUT, "hang.sh: timeout");
-    ok(has(c.fail_msg, "command did not finish within"), "hang.sh: message");
+    run_cmd(&r, "hang.sh", 1500, env, &el);
+    ok(r.err != MD_ERR_NONE, "hang.sh: failure");
+    is_int(r.err, MD_ERR_TIMEOUT, "hang.sh: timeout");
+    ok(has(r.err_msg, "command did not finish within"), "hang.sh: message");
     ok(el >= 1000 && el < 5000, "hang.sh: stopped at the deadline (generous bound)");
     pid_t bg = read_pidfile(pidfile);
     ok(bg > 0, "hang.sh: background child pid recorded");
     ok(bg > 0 && proc_gone(bg), "hang.sh: background child killed with the group");
+    collect_result_free(&r);
 
-    fh_reset_results(&c);
     unlink(pidfile);
-    is_int(run_cmd(&c, "leftover.sh", 10000, &el), 0, "leftover.sh: success");
-    ok(fh_metric_by_id(&c, "x") != NULL, "leftover.sh: metric emitted");
+    run_cmd(&r, "leftover.sh", 10000, env, &el);
+    is_int(r.err, MD_ERR_NONE, "leftover.sh: success");
+    ok(pt_metric(&r, "x") != NULL, "leftover.sh: metric emitted");
     ok(el < 5000, "leftover.sh: did not wait for the child holding stdout");
     bg = read_pidfile(pidfile);
     ok(bg > 0 && proc_gone(bg), "leftover.sh: leftover child killed");
+    collect_result_free(&r);
 
-    fh_reset_results(&c);
-    fh_set_opt(&c, "max_output", "4096");
-    is_int(run_cmd(&c, "bigout.sh", 10000, &el), -1, "bigout.sh: failure");
-    is_int(c.fail_class, MD_ERR_BAD_DATA, "bigout.sh: bad_data");
-    ok(has(c.fail_msg, "more than 4096 bytes"), "bigout.sh: message names the cap");
+    char extra[192];
+    snprintf(extra, sizeof extra, "%s, \"max_output\": \"4096\"", env);
+    run_cmd(&r, "bigout.sh", 10000, extra, &el);
+    ok(r.err != MD_ERR_NONE, "bigout.sh: failure");
+    is_int(r.err, MD_ERR_BAD_DATA, "bigout.sh: bad_data");
+    ok(has(r.err_msg, "more than 4096 bytes"), "bigout.sh: message names the cap");
     ok(el < 5000, "bigout.sh: killed at the cap, not at the deadline");
     unlink(pidfile);
-    fh_free(&c);
+    collect_result_free(&r);
 }
 
 /* First second of the UTC month after now. */
@@ -299,25 +319,25 @@ static void test_ledger(void)
         ok(0, "conf/examples/ledger-budget and ledger.tsv exist");
         return;
     }
-    fh_ctx c;
-    fh_init(&c, "ledger");
-    const char *argv[] = {prog, ledger};
-    fh_set_list(&c, "command", argv, 2);
+    collect_result r;
     double before = next_month_start();
-    is_int(fh_run(&plug, &c), 0, "ledger: success");
+    pt_run("exec", &r, "{\"command\": [\"%s\", \"%s\"]}", prog, ledger);
     double after = next_month_start();
-    const fh_metric *m = fh_metric_by_id(&c, "monthly_budget");
+    is_int(r.err, MD_ERR_NONE, "ledger: success");
+    const metric *m = pt_metric(&r, "monthly_budget");
     ok(m != NULL, "ledger: monthly_budget emitted");
     if (m) {
         is_str(m->kind, "budget", "ledger: kind budget");
         is_str(m->unit, "usd", "ledger: unit usd");
         is_num(m->used.value, 120, "ledger: used = the two recurring entries");
         is_num(m->limit.value, 200, "ledger: limit = budget line");
-        ok(m->remaining.state == MD_UNKNOWN, "ledger: remaining left to the core");
+        ok((m->derived & METRIC_DERIVED_REMAINING) && m->remaining.value == 80,
+           "ledger: remaining left to the core (derived 80)");
         ok(m->resets_at.state == MD_KNOWN &&
            (m->resets_at.epoch == before || m->resets_at.epoch == after),
            "ledger: resets at the start of next month");
     }
+    collect_result_free(&r);
 
     char bad[64];
     snprintf(bad, sizeof bad, "/tmp/meterd-ledger-test.%ld", (long)getpid());
@@ -326,26 +346,25 @@ static void test_ledger(void)
         fputs("# comment\n\n2026-01-02\t5\tok\n2026-01-03\t-4\trefund\n", f);
         fclose(f);
     }
-    const char *argv2[] = {prog, bad};
-    fh_set_list(&c, "command", argv2, 2);
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), -1, "bad ledger: failure");
-    is_int(c.fail_class, MD_ERR_BAD_DATA, "bad ledger: bad_data");
-    ok(has(c.fail_msg, "line 4"), "bad ledger: names the line");
+    pt_run("exec", &r, "{\"command\": [\"%s\", \"%s\"]}", prog, bad);
+    ok(r.err != MD_ERR_NONE, "bad ledger: failure");
+    is_int(r.err, MD_ERR_BAD_DATA, "bad ledger: bad_data");
+    ok(has(r.err_msg, "line 4"), "bad ledger: names the line");
+    collect_result_free(&r);
 
     f = fopen(bad, "w");
     if (f) {
         fputs("*\t3.5\tsub\n", f);
         fclose(f);
     }
-    fh_reset_results(&c);
-    is_int(fh_run(&plug, &c), 0, "ledger without budget: success");
-    m = fh_metric_by_id(&c, "monthly_budget");
+    pt_run("exec", &r, "{\"command\": [\"%s\", \"%s\"]}", prog, bad);
+    is_int(r.err, MD_ERR_NONE, "ledger without budget: success");
+    m = pt_metric(&r, "monthly_budget");
     ok(m && m->limit.state == MD_UNKNOWN, "ledger without budget: limit unknown");
     ok(m && m->used.state == MD_KNOWN && m->used.value == 3.5, "ledger without budget: used 3.5");
-    ok(fh_has_note(&c, "no budget line"), "ledger without budget: noted");
+    ok(pt_has_note(&r, "no budget line"), "ledger without budget: noted");
     unlink(bad);
-    fh_free(&c);
+    collect_result_free(&r);
 }
 
 int main(void)
@@ -356,10 +375,6 @@ int main(void)
         ok(0, "t/fixtures/exec found (run from the repository root)");
         return done_testing();
     }
-    if (fh_load(&plug, "exec") != 0) {
-        ok(0, "load plugins/exec.so");
-        return done_testing();
-    }
     test_descriptor();
     test_check();
     test_ok();
@@ -368,6 +383,5 @@ int main(void)
     test_env_cwd();
     test_kill();
     test_ledger();
-    fh_unload(&plug);
     return done_testing();
 }
