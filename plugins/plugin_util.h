@@ -438,4 +438,55 @@ static PU_UNUSED void pu_fail_status_path(const md_host *h, md_ctx *ctx,
     json_decref(j);
 }
 
+/* GET url from a provider whose responses may carry rate-limit headers:
+ * the headers of every response (errors too) become meters first; a
+ * non-2xx fails through pu_fail_status_path (msg_path NULL: the usual
+ * message keys); a 2xx must be a JSON object, kept as the raw payload and
+ * returned in *json (new reference).  label names the request in messages
+ * ("GET /v1/x").  Returns 0, or -1 after host->fail(). */
+static PU_UNUSED int pu_get_json_rl(const md_host *h, md_ctx *ctx,
+                                    const char *url, const char *label,
+                                    const char *const *headers,
+                                    const char *auth_hint,
+                                    const char *msg_path, json_t **json)
+{
+    md_http_request req = {0};
+    md_http_response *r = NULL;
+    req.url = url;
+    req.headers = headers;
+    *json = NULL;
+    if (h->http(ctx, &req, &r) != 0 || !r || r->status == 0) {
+        h->fail(ctx, r && r->error_class ? r->error_class : MD_ERR_NETWORK,
+                "%s: %s", label, r && r->error ? r->error : "no response");
+        if (r)
+            h->http_free(r);
+        return -1;
+    }
+    if (h->abi_minor >= 1 && h->emit_rate_limits)
+        h->emit_rate_limits(ctx, (const char *const *)r->header_names,
+                            (const char *const *)r->header_values,
+                            r->n_headers, NULL, NULL);
+    int rc = -1;
+    if (r->status < 200 || r->status > 299) {
+        if (msg_path)
+            pu_fail_status_path(h, ctx, r, auth_hint, msg_path);
+        else
+            pu_fail_status(h, ctx, r, auth_hint);
+    } else {
+        json_error_t err;
+        json_t *j = json_loadb(r->body, r->body_len, 0, &err);
+        if (json_is_object(j)) {
+            h->set_raw(ctx, r->body, r->body_len);
+            *json = j;
+            rc = 0;
+        } else {
+            h->fail(ctx, MD_ERR_BAD_DATA, "%s: %s", label,
+                    j ? "expected a JSON object" : err.text);
+            json_decref(j);
+        }
+    }
+    h->http_free(r);
+    return rc;
+}
+
 #endif

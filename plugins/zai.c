@@ -70,45 +70,12 @@ static int zai_check(const md_host *h, md_ctx *ctx)
     return pu_check_base_url(h, ctx);
 }
 
-/* GET url: every response's headers go to emit_rate_limits; non-2xx fails
- * through pu_fail_status; a 2xx must be a JSON object (new reference). */
+/* GET url; see pu_get_json_rl. */
 static int zai_get(const md_host *h, md_ctx *ctx, const char *url,
                    const char *const *headers, json_t **json)
 {
-    md_http_request req = {0};
-    md_http_response *r = NULL;
-    req.url = url;
-    req.headers = headers;
-    *json = NULL;
-    if (h->http(ctx, &req, &r) != 0 || !r || r->status == 0) {
-        h->fail(ctx, r && r->error_class ? r->error_class : MD_ERR_NETWORK,
-                "GET %s: %s", ZAI_PATH, r && r->error ? r->error : "no response");
-        if (r)
-            h->http_free(r);
-        return -1;
-    }
-    if (h->abi_minor >= 1 && h->emit_rate_limits)
-        h->emit_rate_limits(ctx, (const char *const *)r->header_names,
-                            (const char *const *)r->header_values,
-                            r->n_headers, NULL, NULL);
-    int rc = -1;
-    if (r->status < 200 || r->status > 299) {
-        pu_fail_status_path(h, ctx, r, ZAI_HINT, "msg");
-    } else {
-        json_error_t err;
-        json_t *j = json_loadb(r->body, r->body_len, 0, &err);
-        if (json_is_object(j)) {
-            h->set_raw(ctx, r->body, r->body_len);
-            *json = j;
-            rc = 0;
-        } else {
-            h->fail(ctx, MD_ERR_BAD_DATA, "GET %s: %s", ZAI_PATH,
-                    j ? "expected a JSON object" : err.text);
-            json_decref(j);
-        }
-    }
-    h->http_free(r);
-    return rc;
+    return pu_get_json_rl(h, ctx, url, "GET " ZAI_PATH, headers, ZAI_HINT,
+                          "msg", json);
 }
 
 /* The envelope's own status: success must be true and code 200. */
