@@ -376,14 +376,9 @@ static int aa_collect(const md_host *h, md_ctx *ctx, void *state)
     }
     if (aa_check(h, ctx) != 0)
         return -1;
-    const char *key = h->opt_str(ctx, "api_key");
-    if (!key || !*key) {
-        h->fail(ctx, MD_ERR_AUTH, "no api_key configured: set api_key: "
-                "${ANTHROPIC_ADMIN_KEY} (an sk-ant-admin01 key) or "
-                "api_key_file");
+    const char *key = pu_api_key(h, ctx, "${ANTHROPIC_ADMIN_KEY} (an sk-ant-admin01 key)");
+    if (!key)
         return -1;
-    }
-    h->add_secret(ctx, key);
     const char *ver = h->opt_str(ctx, "anthropic_version");
     char *kh = NULL, *vh = NULL;
     if (asprintf(&kh, "x-api-key: %s", key) < 0)

@@ -315,12 +315,9 @@ static int ds_collect(const md_host *host, md_ctx *ctx, void *state)
 {
     (void)state;
     if (ds_check(host, ctx) != 0) return -1;
-    const char *key = host->opt_str(ctx, "api_key");
-    if (!key || !*key) {
-        host->fail(ctx, MD_ERR_AUTH, "no api_key configured: set api_key: "
-                                     "${DEEPSEEK_API_KEY} or api_key_file");
+    const char *key = pu_api_key(host, ctx, "${DEEPSEEK_API_KEY}");
+    if (!key)
         return -1;
-    }
     const char *base = host->opt_str(ctx, "base_url");
     if (!base) base = DS_DEFAULT_URL;
     size_t bl = strlen(base);

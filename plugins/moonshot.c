@@ -131,13 +131,9 @@ static int ms_collect(const md_host *h, md_ctx *ctx, void *state)
     (void)state;
     if (ms_check(h, ctx) != 0)
         return -1;
-    const char *key = h->opt_str(ctx, "api_key");
-    if (!key || !*key) {
-        h->fail(ctx, MD_ERR_AUTH, "no api_key configured: set api_key: "
-                "${MOONSHOT_API_KEY} or api_key_file");
+    const char *key = pu_api_key(h, ctx, "${MOONSHOT_API_KEY}");
+    if (!key)
         return -1;
-    }
-    h->add_secret(ctx, key);
     char *auth = pu_bearer(h, ctx, key);
     char *url = pu_url(h, ctx, MS_PATH);
     json_t *doc = NULL;

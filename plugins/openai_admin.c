@@ -476,12 +476,9 @@ static int oa_collect(const md_host *host, md_ctx *ctx, void *state)
     (void)state;
     if (oa_check(host, ctx) != 0)
         return -1;
-    const char *key = host->opt_str(ctx, "api_key");
-    if (!key || !*key) {
-        host->fail(ctx, MD_ERR_AUTH, "no api_key configured: set api_key: "
-                   "${OPENAI_ADMIN_KEY} or api_key_file");
+    const char *key = pu_api_key(host, ctx, "${OPENAI_ADMIN_KEY}");
+    if (!key)
         return -1;
-    }
     char *auth = NULL;
     if (asprintf(&auth, "Authorization: Bearer %s", key) < 0) {
         host->fail(ctx, MD_ERR_INTERNAL, "out of memory");

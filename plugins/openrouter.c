@@ -335,13 +335,9 @@ static int or_collect(const md_host *h, md_ctx *ctx, void *state)
     (void)state;
     if (or_check(h, ctx) != 0)
         return -1;
-    const char *key = h->opt_str(ctx, "api_key");
-    if (!key || !*key) {
-        h->fail(ctx, MD_ERR_AUTH, "no api_key configured: set api_key: "
-                "${OPENROUTER_API_KEY} or api_key_file");
+    const char *key = pu_api_key(h, ctx, "${OPENROUTER_API_KEY}");
+    if (!key)
         return -1;
-    }
-    h->add_secret(ctx, key);
     int credits = 1;
     if (h->opt_bool(ctx, "credits", &credits) != 0)
         credits = 1;

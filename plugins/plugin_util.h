@@ -351,6 +351,22 @@ static PU_UNUSED int pu_get_json(const md_host *h, md_ctx *ctx,
     return 0;
 }
 
+/* The api_key option, registered as a secret; NULL after failing the
+ * collection with auth ("no api_key configured: set api_key: HINT or
+ * api_key_file") when it is unset or empty - no request is made then. */
+static PU_UNUSED const char *pu_api_key(const md_host *h, md_ctx *ctx,
+                                        const char *hint)
+{
+    const char *key = h->opt_str(ctx, "api_key");
+    if (!key || !*key) {
+        h->fail(ctx, MD_ERR_AUTH, "no api_key configured: set api_key: %s or "
+                "api_key_file", hint);
+        return NULL;
+    }
+    h->add_secret(ctx, key);
+    return key;
+}
+
 /* "Authorization: Bearer TOKEN" as a malloc'd header, the token
  * registered as a secret first.  NULL on out-of-memory (the caller fails
  * the collection).  Release with pu_free_secret(). */

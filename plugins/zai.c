@@ -283,13 +283,9 @@ static int zai_collect(const md_host *h, md_ctx *ctx, void *state)
     (void)state;
     if (zai_check(h, ctx) != 0)
         return -1;
-    const char *key = h->opt_str(ctx, "api_key");
-    if (!key || !*key) {
-        h->fail(ctx, MD_ERR_AUTH, "no api_key configured: set api_key: "
-                "${Z_AI_API_KEY} or api_key_file");
+    const char *key = pu_api_key(h, ctx, "${Z_AI_API_KEY}");
+    if (!key)
         return -1;
-    }
-    h->add_secret(ctx, key);
     char *auth = pu_bearer(h, ctx, key);
     char *url = pu_url(h, ctx, ZAI_PATH);
     json_t *doc = NULL;

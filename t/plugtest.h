@@ -291,6 +291,16 @@ static inline json_t *pt_mock_requests(int port)
     return j ? j : json_array();
 }
 
+/* Replace the mock's routes and clear its request log, so a test sees only
+ * the requests of the run that follows. */
+static inline void pt_mock_use(int port, const char *routes_json)
+{
+    long st = pt_mock_routes(port, routes_json);
+    if (st != 200)
+        printf("# setting routes failed (%ld): %s\n", st, routes_json);
+    pt_mock_post(port, "/_mock/reset", "");
+}
+
 /* Whether secret appears nowhere in the result's error, notes or raw. */
 static inline int pt_no_secret(const collect_result *r, const char *secret)
 {

@@ -24,8 +24,6 @@ static char fixdir[PATH_MAX];
 
 typedef struct buf { char *p; size_t n; } buf;
 
-
-
 /* One route for the usage path (status, body file, headers JSON object),
  * and a cleared request log. */
 static void route(const char *path, int status, const char *file, const char *headers)

@@ -17,13 +17,6 @@ static int port;
 /* ---- the mock server ---- */
 
 /* Replace the routes and clear the request log. */
-static void routes(const char *json)
-{
-    long st = pt_mock_routes(port, json);
-    if (st != 200) printf("# setting routes failed (%ld): %s\n", st, json);
-    pt_mock_reset(port);
-}
-
 static void route_file(const char *file, int status, const char *headers)
 {
     char buf[512];
@@ -31,7 +24,7 @@ static void route_file(const char *file, int status, const char *headers)
              "[{\"method\": \"GET\", \"path\": \"/user/balance\", \"status\": %d, "
              "\"body_file\": \"%s\", \"headers\": %s}]",
              status, file, headers ? headers : "{}");
-    routes(buf);
+    pt_mock_use(port, buf);
 }
 
 /* ---- running the plugin ---- */
@@ -254,7 +247,7 @@ static void test_shapes(void)
     is_int(r.n_metrics, 0, "truncated: nothing emitted");
     collect_result_free(&r);
 
-    routes("[{\"path\": \"/user/balance\", \"body\": [1, 2]}]");
+    pt_mock_use(port, "[{\"path\": \"/user/balance\", \"body\": [1, 2]}]");
     run(&r, NULL);
     ok(r.err != MD_ERR_NONE, "array body: failure");
     is_int(r.err, MD_ERR_BAD_DATA, "array body: bad_data");
@@ -306,7 +299,7 @@ static void test_errors(void)
     collect_result_free(&r);
 
     /* 503 once, then 200: exercises the mock's times and the plugin */
-    routes("[{\"path\": \"/user/balance\", \"status\": 503, \"times\": 1, "
+    pt_mock_use(port, "[{\"path\": \"/user/balance\", \"status\": 503, \"times\": 1, "
            "\"body\": {\"error\": {\"message\": \"Server overloaded\"}}},"
            " {\"path\": \"/user/balance\", \"body_file\": \"balance_ok.json\"}]");
     run(&r, NULL);
@@ -321,7 +314,7 @@ static void test_errors(void)
     /* Key-like tokens in the provider's message are masked by the plugin
      * itself: sk-otherkey99887766 is no configured secret, so the host
      * cannot know it (the host masks the configured api_key as well). */
-    routes("[{\"path\": \"/user/balance\", \"status\": 401, \"body\": {\"error\": "
+    pt_mock_use(port, "[{\"path\": \"/user/balance\", \"status\": 401, \"body\": {\"error\": "
            "{\"message\": \"bad key sk-plainkey0123456789abcd, try sk-otherkey99887766\"}}}]");
     pt_run_ms("deepseek", 10000, &r,
               "{\"base_url\": \"http://127.0.0.1:%d\", "
@@ -335,14 +328,14 @@ static void test_errors(void)
 static void test_transport(void)
 {
     collect_result r;
-    routes("[{\"path\": \"/user/balance\", \"body_file\": \"balance_ok.json\", \"truncate\": 40}]");
+    pt_mock_use(port, "[{\"path\": \"/user/balance\", \"body_file\": \"balance_ok.json\", \"truncate\": 40}]");
     run(&r, NULL);
     ok(r.err != MD_ERR_NONE, "connection cut: failure");
     is_int(r.err, MD_ERR_NETWORK, "connection cut: network (from the host)");
     ok(has(r.err_msg, "/user/balance failed"), "connection cut: message names the request");
     collect_result_free(&r);
 
-    routes("[{\"path\": \"/user/balance\", \"hang\": true}]");
+    pt_mock_use(port, "[{\"path\": \"/user/balance\", \"hang\": true}]");
     long long t0 = now_ms();
     pt_run_ms("deepseek", 1500, &r,
               "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY "\"}", port);

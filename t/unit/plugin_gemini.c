@@ -16,8 +16,6 @@ static char fixdir[PATH_MAX];
 
 /* ---- mock helpers ---- */
 
-
-
 static void reset_log(void) { pt_mock_post(port, "/_mock/reset", ""); }
 
 static size_t n_requests(void)

@@ -15,24 +15,12 @@ static int port;
 
 /* ---- helpers ---- */
 
-
-
-static void routes(const char *json)
-{
-    if (pt_mock_routes(port, json) != 200)
-        printf("# could not set routes: %s\n", json);
-    pt_mock_post(port, "/_mock/reset", "");
-}
-
 static void run(collect_result *r, const char *extra)
 {
     pt_run("kimi_code", r,
            "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY
            "\"%s}", port, extra ? extra : "");
 }
-
-
-
 
 static void counts_are(const collect_result *r, const char *id, double limit,
                        double used, double remaining, double win, double reset,
@@ -59,7 +47,7 @@ static void counts_are(const collect_result *r, const char *id, double limit,
 static void test_normal(void)
 {
     collect_result r;
-    routes(ROUTE("usages.json"));
+    pt_mock_use(port, ROUTE("usages.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "normal: success");
     counts_are(&r, "seven_day", 2048, 375, 1673, 604800, 1773674593.373329, "normal");
@@ -77,7 +65,7 @@ static void test_normal(void)
 static void test_variants(void)
 {
     collect_result r;
-    routes(ROUTE("usages_numbers.json"));
+    pt_mock_use(port, ROUTE("usages_numbers.json"));
     run(&r, ", \"plan\": \"Andante\"");
     is_int(r.err, MD_ERR_NONE, "numbers: success");
     const metric *w = pt_need(&r, "seven_day");
@@ -90,7 +78,7 @@ static void test_variants(void)
     ok(pt_has_note(&r, "plan: Andante"), "plan note");
     collect_result_free(&r);
 
-    routes(ROUTE("usages_nulls.json"));
+    pt_mock_use(port, ROUTE("usages_nulls.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "nulls: success");
     f = pt_need(&r, "five_hour");
@@ -105,7 +93,7 @@ static void test_variants(void)
     ok(pt_has_note(&r, "limits[1] has no detail"), "null limits entry noted");
     collect_result_free(&r);
 
-    routes(ROUTE("usages_unknown_keys.json"));
+    pt_mock_use(port, ROUTE("usages_unknown_keys.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
     counts_are(&r, "seven_day", 2048, 375, 1673, 604800, 1773674593.373329, "unknown keys");
@@ -124,7 +112,7 @@ static void run_error(const char *route_json, md_error want, const char *msg,
                       const char *name)
 {
     collect_result r;
-    routes(route_json);
+    pt_mock_use(port, route_json);
     run(&r, NULL);
     char label[160];
     snprintf(label, sizeof label, "%s: error class", name);
@@ -149,14 +137,14 @@ static void test_errors(void)
     run_error(ROUTE("error.html"), MD_ERR_BAD_DATA, PATH, "HTML with 200");
     run_error(ROUTE("truncated.json"), MD_ERR_BAD_DATA, PATH, "truncated JSON");
     collect_result r;
-    routes("[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
+    pt_mock_use(port, "[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
            " \"headers\": {\"Retry-After\": \"90\"}}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     ok(r.retry_after > 89 && r.retry_after <= 90, "429: Retry-After 90");
     ok(r.err_msg && strstr(r.err_msg, "slow down"), "429: message");
     collect_result_free(&r);
-    routes(EROUTE(429, "error_429.json"));
+    pt_mock_use(port, EROUTE(429, "error_429.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 bare: rate_limited");
     ok(r.retry_after < 0, "429 bare: no retry-after");
@@ -168,7 +156,7 @@ static void test_credentials_file(void)
 {
     collect_result r;
     struct stat before, after;
-    routes(ROUTE("usages.json"));
+    pt_mock_use(port, ROUTE("usages.json"));
     stat(FIX "credentials_valid.json", &before);
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
            FIX "credentials_valid.json\"}", port);
@@ -182,7 +170,7 @@ static void test_credentials_file(void)
        "credentials file untouched");
     collect_result_free(&r);
 
-    routes(ROUTE("usages.json"));
+    pt_mock_use(port, ROUTE("usages.json"));
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
            FIX "credentials_expired.json\"}", port);
     is_int(r.err, MD_ERR_AUTH, "expired token: auth");
@@ -209,7 +197,7 @@ static void test_credentials_file(void)
     collect_result_free(&r);
 
     /* a token echoed by the provider is masked (registered with add_secret) */
-    routes("[{\"path\": \"" PATH "\", \"status\": 401, \"body\": {\"error\": {\"message\":"
+    pt_mock_use(port, "[{\"path\": \"" PATH "\", \"status\": 401, \"body\": {\"error\": {\"message\":"
            " \"bad token kimi-cli-token-ABCDEFGH12345678\"}}}]");
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
            FIX "credentials_valid.json\"}", port);

@@ -12,15 +12,6 @@ static int port;
 
 /* ---- helpers ---- */
 
-
-
-static void routes(const char *json)
-{
-    if (pt_mock_routes(port, json) != 200)
-        printf("# could not set routes: %s\n", json);
-    pt_mock_post(port, "/_mock/reset", "");
-}
-
 static void run(collect_result *r, const char *extra)
 {
     pt_run("moonshot", r,
@@ -28,13 +19,10 @@ static void run(collect_result *r, const char *extra)
            "\"%s}", port, extra ? extra : "");
 }
 
-
-
-
 static void test_balances(void)
 {
     collect_result r;
-    routes(ROUTE("balance.json"));
+    pt_mock_use(port, ROUTE("balance.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "normal: success");
     const metric *m = pt_need(&r, "balance_usd");
@@ -53,7 +41,7 @@ static void test_balances(void)
     json_decref(req);
     collect_result_free(&r);
 
-    routes(ROUTE("balance_strings.json"));
+    pt_mock_use(port, ROUTE("balance_strings.json"));
     run(&r, ", \"currency\": \"CNY\"");
     is_int(r.err, MD_ERR_NONE, "strings: success");
     m = pt_need(&r, "balance_cny");
@@ -61,14 +49,14 @@ static void test_balances(void)
     is_str(m->unit, "cny", "currency option lower-cased");
     collect_result_free(&r);
 
-    routes(ROUTE("balance_nulls.json"));
+    pt_mock_use(port, ROUTE("balance_nulls.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "nulls: success");
     ok(pt_unknown(pt_need(&r, "balance_usd")->remaining), "null balance unknown, not 0");
     ok(pt_has_note(&r, "available unknown = voucher 5.0000 + cash unknown"), "unknown in note");
     collect_result_free(&r);
 
-    routes(ROUTE("balance_unknown_keys.json"));
+    pt_mock_use(port, ROUTE("balance_unknown_keys.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
     is_num(pt_need(&r, "balance_usd")->remaining.value, 7.25, "unknown keys ignored");
@@ -80,7 +68,7 @@ static void run_error(const char *route_json, md_error want, const char *msg,
                       const char *name)
 {
     collect_result r;
-    routes(route_json);
+    pt_mock_use(port, route_json);
     run(&r, NULL);
     char label[160];
     snprintf(label, sizeof label, "%s: error class", name);
@@ -106,13 +94,13 @@ static void test_errors(void)
     run_error(ROUTE("body_error.json"), MD_ERR_HTTP, "Moonshot error code 5: account suspended",
               "status false on HTTP 200");
     collect_result r;
-    routes("[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
+    pt_mock_use(port, "[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
            " \"headers\": {\"Retry-After\": \"5\"}}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     ok(r.retry_after > 4 && r.retry_after <= 5, "429: Retry-After 5");
     collect_result_free(&r);
-    routes(EROUTE(429, "error_429.json"));
+    pt_mock_use(port, EROUTE(429, "error_429.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 bare: rate_limited");
     ok(r.retry_after < 0, "429 bare: no retry-after");
@@ -122,7 +110,7 @@ static void test_errors(void)
 static void test_config(void)
 {
     collect_result r;
-    routes(ROUTE("balance.json"));
+    pt_mock_use(port, ROUTE("balance.json"));
     pt_run("moonshot", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
     is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
     ok(r.err_msg && strstr(r.err_msg, "MOONSHOT_API_KEY"), "no api_key: says how");

@@ -12,8 +12,6 @@
 static int port;
 static char fixdir[PATH_MAX];
 
-
-
 /* Routes for /api/tags and /api/ps: status + body file each; extra is a
  * JSON "headers" object for /api/tags or NULL. */
 static void routes(int ts, const char *tags, int ps_status, const char *ps,

@@ -22,8 +22,6 @@ static int port;
 
 typedef struct buf { char *p; size_t n; } buf;
 
-
-
 /* Requests made to path since the last route change. */
 static int n_requests(const char *path)
 {
@@ -39,12 +37,6 @@ static int n_requests(const char *path)
 }
 
 /* Replace the routes (a JSON array text) and clear the request log. */
-static void routes(const char *json)
-{
-    if (pt_mock_routes(port, json) != 200) printf("# routes failed: %s\n", json);
-    pt_mock_post(port, "/_mock/reset", "");
-}
-
 /* usage + costs from body files, with a status for each. */
 static void route2(int ust, const char *ufile, const char *uhdr, int cst, const char *cfile)
 {
@@ -54,7 +46,7 @@ static void route2(int ust, const char *ufile, const char *uhdr, int cst, const 
              " {\"path\": \"" COSTS "\", \"status\": %d, \"body_file\": \"%s\"},"
              " {\"path\": \"" GRANTS "\", \"body_file\": \"credit_grants.json\"}]",
              ust, ufile, uhdr ? uhdr : "{}", cst, cfile);
-    routes(r);
+    pt_mock_use(port, r);
 }
 
 static void run(collect_result *r, const char *extra)
@@ -184,7 +176,7 @@ static void test_grants(void)
     is_int(n_requests(GRANTS), 1, "grants: requested");
     collect_result_free(&r);
 
-    routes("[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
+    pt_mock_use(port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
            " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"},"
            " {\"path\": \"" GRANTS "\", \"status\": 403, \"body_file\": \"error_403.json\"}]");
     run(&r, ", \"credit_grants\": \"true\"");
@@ -194,7 +186,7 @@ static void test_grants(void)
     ok(pt_metric(&r, "cost_usd_month") != NULL, "grants 403: costs still reported");
     collect_result_free(&r);
 
-    routes("[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
+    pt_mock_use(port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
            " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"},"
            " {\"path\": \"" GRANTS "\", \"body_file\": \"credit_grants_strings.json\"}]");
     run(&r, ", \"credit_grants\": \"true\"");
@@ -208,7 +200,7 @@ static void test_grants(void)
 static void test_pages(void)
 {
     collect_result r;
-    routes("[{\"path\": \"" USAGE "\", \"body_file\": \"usage_page1.json\", \"times\": 1},"
+    pt_mock_use(port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_page1.json\", \"times\": 1},"
            " {\"path\": \"" USAGE "\", \"body_file\": \"usage_page2.json\"},"
            " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"}]");
     run(&r, "");
@@ -221,7 +213,7 @@ static void test_pages(void)
     check_period(&r, "month", month, "pages");
     collect_result_free(&r);
 
-    routes("[{\"path\": \"" USAGE "\", \"body_file\": \"usage_more_forever.json\"},"
+    pt_mock_use(port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_more_forever.json\"},"
            " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"}]");
     run(&r, ", \"max_pages\": \"2\"");
     is_int(r.err, MD_ERR_NONE, "endless pages: success");

@@ -11,23 +11,12 @@ static int port;
 
 /* ---- helpers ---- */
 
-
-
-static void routes(const char *json)
-{
-    if (pt_mock_routes(port, json) != 200)
-        printf("# could not set routes: %s\n", json);
-    pt_mock_post(port, "/_mock/reset", "");
-}
-
 static void run(collect_result *r, const char *extra)
 {
     pt_run("openrouter", r,
            "{\"base_url\": \"http://127.0.0.1:%d/api/v1\", \"api_key\": \"" KEY
            "\"%s}", port, extra ? extra : "");
 }
-
-
 
 /* Start of the next UTC day / Monday / month from the wall clock. */
 static double next_boundary(int what)
@@ -57,7 +46,7 @@ static double next_boundary(int what)
 static void test_normal(void)
 {
     collect_result r;
-    routes("[" KEY_ROUTE("key.json") "," CREDITS_ROUTE("credits.json") "]");
+    pt_mock_use(port, "[" KEY_ROUTE("key.json") "," CREDITS_ROUTE("credits.json") "]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "normal: success");
     const metric *k = pt_need(&r, "key_limit");
@@ -99,7 +88,7 @@ static void test_normal(void)
 static void test_legacy_unlimited(void)
 {
     collect_result r;
-    routes("[{\"path\": \"/api/v1/auth/key\", \"body_file\": \"auth_key_legacy.json\"},"
+    pt_mock_use(port, "[{\"path\": \"/api/v1/auth/key\", \"body_file\": \"auth_key_legacy.json\"},"
            "{\"path\": \"/api/v1/credits\", \"status\": 403, \"body_file\": \"error_403.json\"}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "legacy: success after /key 404");
@@ -128,7 +117,7 @@ static void test_legacy_unlimited(void)
 static void test_strings(void)
 {
     collect_result r;
-    routes("[" KEY_ROUTE("key_strings.json") "," CREDITS_ROUTE("credits_strings.json") "]");
+    pt_mock_use(port, "[" KEY_ROUTE("key_strings.json") "," CREDITS_ROUTE("credits_strings.json") "]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "strings: success");
     const metric *k = pt_need(&r, "key_limit");
@@ -146,7 +135,7 @@ static void test_strings(void)
 static void test_missing(void)
 {
     collect_result r;
-    routes("[" KEY_ROUTE("key_missing.json") "," CREDITS_ROUTE("credits_null.json") "]");
+    pt_mock_use(port, "[" KEY_ROUTE("key_missing.json") "," CREDITS_ROUTE("credits_null.json") "]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "missing: success");
     const metric *k = pt_need(&r, "key_limit");
@@ -167,7 +156,7 @@ static void test_missing(void)
 static void test_unknown_keys(void)
 {
     collect_result r;
-    routes("[" KEY_ROUTE("key_unknown_keys.json") "," CREDITS_ROUTE("credits_overdrawn.json") "]");
+    pt_mock_use(port, "[" KEY_ROUTE("key_unknown_keys.json") "," CREDITS_ROUTE("credits_overdrawn.json") "]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
     const metric *k = pt_need(&r, "key_limit");
@@ -181,7 +170,7 @@ static void test_unknown_keys(void)
     ok(pt_has_note(&r, "overdrawn by $0.5000"), "overdrawn note");
     collect_result_free(&r);
 
-    routes("[" KEY_ROUTE("key_odd_reset.json") "]");
+    pt_mock_use(port, "[" KEY_ROUTE("key_odd_reset.json") "]");
     run(&r, ", \"credits\": \"false\"");
     is_int(r.err, MD_ERR_NONE, "unknown limit_reset: success");
     k = pt_need(&r, "key_limit");
@@ -199,7 +188,7 @@ static void test_unknown_keys(void)
 static void test_rate_limit_headers(void)
 {
     collect_result r;
-    routes("[{\"path\": \"/api/v1/key\", \"body_file\": \"key.json\", \"headers\": "
+    pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"body_file\": \"key.json\", \"headers\": "
            "{\"X-RateLimit-Limit\": \"200\", \"X-RateLimit-Remaining\": \"150\", "
            "\"X-RateLimit-Reset\": \"4102444800000\"}}," CREDITS_ROUTE("credits.json") "]");
     run(&r, NULL);
@@ -226,7 +215,7 @@ static void run_error(const char *route_json, md_error want, const char *msg,
     collect_result r;
     char buf[512];
     snprintf(buf, sizeof buf, "[%s]", route_json);
-    routes(buf);
+    pt_mock_use(port, buf);
     run(&r, NULL);
     char label[160];
     snprintf(label, sizeof label, "%s: error class", name);
@@ -259,7 +248,7 @@ static void test_errors(void)
 
     collect_result r;
     /* 429 with Retry-After */
-    routes("[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429_plain.json\","
+    pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429_plain.json\","
            " \"headers\": {\"Retry-After\": \"30\"}}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
@@ -267,13 +256,13 @@ static void test_errors(void)
     ok(r.err_msg && strstr(r.err_msg, "Too many requests"), "429: provider message");
     collect_result_free(&r);
     /* 429 without Retry-After and without body headers */
-    routes("[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429_plain.json\"}]");
+    pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429_plain.json\"}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 bare: rate_limited");
     ok(r.retry_after < 0, "429 bare: no retry-after invented");
     collect_result_free(&r);
     /* catalog 429: X-RateLimit-Reset (epoch ms) in the body, already past */
-    routes("[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429.json\"}]");
+    pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429.json\"}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 catalog: rate_limited");
     ok(r.err_msg && strstr(r.err_msg, "free-models-per-day"), "429 catalog: message");
@@ -287,13 +276,13 @@ static void test_errors(void)
              " \"message\": \"slow down\", \"metadata\": {\"headers\": {\"X-RateLimit-Limit\": \"50\","
              " \"X-RateLimit-Remaining\": \"0\", \"X-RateLimit-Reset\": \"%.0f\"}}}}}]",
              reset * 1000);
-    routes(body);
+    pt_mock_use(port, body);
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 body reset: rate_limited");
     ok(r.retry_after > 110 && r.retry_after <= 121, "429 body reset: retry-after from X-RateLimit-Reset");
     collect_result_free(&r);
     /* transport: connection cut mid-body */
-    routes("[{\"path\": \"/api/v1/key\", \"body_file\": \"key.json\", \"truncate\": 20}]");
+    pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"body_file\": \"key.json\", \"truncate\": 20}]");
     run(&r, NULL);
     ok(r.err == MD_ERR_NETWORK || r.err == MD_ERR_BAD_DATA, "cut connection: failure");
     collect_result_free(&r);
@@ -302,7 +291,7 @@ static void test_errors(void)
 static void test_config(void)
 {
     collect_result r;
-    routes("[" KEY_ROUTE("key.json") "]");
+    pt_mock_use(port, "[" KEY_ROUTE("key.json") "]");
     pt_run("openrouter", &r, "{\"base_url\": \"http://127.0.0.1:%d/api/v1\"}", port);
     is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
     ok(r.err_msg && strstr(r.err_msg, "OPENROUTER_API_KEY"), "no api_key: says how");
@@ -316,7 +305,7 @@ static void test_config(void)
     collect_result_free(&r);
 
     /* a provider error that echoes the key is masked */
-    routes("[{\"path\": \"/api/v1/key\", \"status\": 401, \"body\": {\"error\": {\"code\": 401,"
+    pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"status\": 401, \"body\": {\"error\": {\"code\": 401,"
            " \"message\": \"Invalid key " KEY "\"}}}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "echoed key: auth");

@@ -11,24 +11,12 @@ static int port;
 
 /* ---- helpers ---- */
 
-
-
-static void routes(const char *json)
-{
-    if (pt_mock_routes(port, json) != 200)
-        printf("# could not set routes: %s\n", json);
-    pt_mock_post(port, "/_mock/reset", "");
-}
-
 static void run(collect_result *r, const char *extra)
 {
     pt_run("zai", r,
            "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY
            "\"%s}", port, extra ? extra : "");
 }
-
-
-
 
 /* a metric that must be there and be a percent quota window */
 static void window_is(const collect_result *r, const char *id, double util,
@@ -50,7 +38,7 @@ static void window_is(const collect_result *r, const char *id, double util,
 static void test_normal(void)
 {
     collect_result r;
-    routes(ROUTE("quota_limit.json"));
+    pt_mock_use(port, ROUTE("quota_limit.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "normal: success");
     window_is(&r, "five_hour", 25, 18000, 1773169200, "normal");
@@ -81,7 +69,7 @@ static void test_normal(void)
 static void test_nulls(void)
 {
     collect_result r;
-    routes(ROUTE("quota_nulls.json"));
+    pt_mock_use(port, ROUTE("quota_nulls.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "nulls: success");
     const metric *m = pt_need(&r, "five_hour");
@@ -105,7 +93,7 @@ static void test_nulls(void)
 static void test_strings(void)
 {
     collect_result r;
-    routes(ROUTE("quota_strings.json"));
+    pt_mock_use(port, ROUTE("quota_strings.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "strings: success (code \"200\")");
     window_is(&r, "five_hour", 40, 18000, 1773169200, "strings");
@@ -121,7 +109,7 @@ static void test_strings(void)
 static void test_unknown_keys(void)
 {
     collect_result r;
-    routes(ROUTE("quota_unknown_keys.json"));
+    pt_mock_use(port, ROUTE("quota_unknown_keys.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
     window_is(&r, "five_hour", 25, 18000, 1773169200, "unknown keys");
@@ -144,7 +132,7 @@ static void test_unknown_keys(void)
 static void test_plans(void)
 {
     collect_result r;
-    routes(ROUTE("quota_no_plan.json"));
+    pt_mock_use(port, ROUTE("quota_no_plan.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "no plan: success");
     ok(pt_metric(&r, "five_hour") && pt_unknown(pt_metric(&r, "five_hour")->utilization),
@@ -153,20 +141,20 @@ static void test_plans(void)
     ok(pt_metric(&r, "seven_day") == NULL, "no plan: seven_day not expected");
     collect_result_free(&r);
 
-    routes(ROUTE("quota_no_limits.json"));
+    pt_mock_use(port, ROUTE("quota_no_limits.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "no limits: success");
     ok(pt_has_note(&r, "no limits reported"), "no limits: note");
     is_int(r.n_metrics, 3, "no limits: the pro meter set, all unknown");
     collect_result_free(&r);
 
-    routes(ROUTE("quota_no_plan.json"));
+    pt_mock_use(port, ROUTE("quota_no_plan.json"));
     run(&r, ", \"plan\": \"Max\"");
     ok(pt_has_note(&r, "plan: max"), "plan option overrides");
     ok(pt_has_note(&r, "plan max expects mcp_monthly"), "plan option drives the meter set");
     collect_result_free(&r);
 
-    routes(ROUTE("quota_limit.json"));
+    pt_mock_use(port, ROUTE("quota_limit.json"));
     run(&r, ", \"plan\": \"enterprise\"");
     ok(pt_has_note(&r, "plan 'enterprise' has no known meter set"), "unknown plan noted");
     is_int(r.n_metrics, 3, "unknown plan: only what was reported");
@@ -177,7 +165,7 @@ static void run_error(const char *route_json, md_error want, const char *msg,
                       const char *name)
 {
     collect_result r;
-    routes(route_json);
+    pt_mock_use(port, route_json);
     run(&r, NULL);
     char label[160];
     snprintf(label, sizeof label, "%s: error class", name);
@@ -211,14 +199,14 @@ static void test_errors(void)
               "z.ai error code 1302: concurrency limit reached", "envelope code 1302");
 
     collect_result r;
-    routes("[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
+    pt_mock_use(port, "[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
            " \"headers\": {\"Retry-After\": \"Tue, 10 Mar 2099 14:00:00 GMT\"}}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     ok(r.retry_after > 1e9, "429: Retry-After as HTTP-date");
     ok(r.err_msg && strstr(r.err_msg, "Too many requests"), "429: provider msg");
     collect_result_free(&r);
-    routes(EROUTE(429, "error_429.json"));
+    pt_mock_use(port, EROUTE(429, "error_429.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 without Retry-After: rate_limited");
     ok(r.retry_after < 0, "429 without Retry-After: none invented");
@@ -228,7 +216,7 @@ static void test_errors(void)
 static void test_config(void)
 {
     collect_result r;
-    routes(ROUTE("quota_limit.json"));
+    pt_mock_use(port, ROUTE("quota_limit.json"));
     pt_run("zai", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
     is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
     ok(r.err_msg && strstr(r.err_msg, "Z_AI_API_KEY"), "no api_key: says how");
@@ -239,14 +227,14 @@ static void test_config(void)
     pt_run("zai", &r, "{\"base_url\": \"file:///etc\", \"api_key\": \"" KEY "\"}");
     is_int(r.err, MD_ERR_CONFIG, "file base_url: config error");
     collect_result_free(&r);
-    routes("[{\"path\": \"" PATH "\", \"status\": 401, \"body\": {\"code\": 401, \"msg\": \"bad token "
+    pt_mock_use(port, "[{\"path\": \"" PATH "\", \"status\": 401, \"body\": {\"code\": 401, \"msg\": \"bad token "
            KEY "\", \"success\": false}}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "echoed key: auth");
     ok(pt_no_secret(&r, KEY), "echoed key: masked");
     collect_result_free(&r);
     /* header-derived meters ride along */
-    routes("[{\"path\": \"" PATH "\", \"body_file\": \"quota_limit.json\", \"headers\": "
+    pt_mock_use(port, "[{\"path\": \"" PATH "\", \"body_file\": \"quota_limit.json\", \"headers\": "
            "{\"x-ratelimit-limit-requests\": \"60\", \"x-ratelimit-remaining-requests\": \"59\","
            " \"x-ratelimit-reset-requests\": \"1s\"}}]");
     run(&r, NULL);
