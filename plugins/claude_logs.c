@@ -15,6 +15,9 @@
 #include "jscan.h"
 #include "logscan.h"
 
+#define CLAUDE_MISSING "no Claude Code projects directory found (roots, " \
+    "$CLAUDE_CONFIG_DIR, ~/.config/claude, ~/.claude)"
+
 static const md_option claude_options[] = {
     {"roots", MD_OPT_LIST, 0, NULL,
      "directories laid out like ~/.claude (each contributes ROOT/projects); "
@@ -532,29 +535,17 @@ static int claude_collect(const md_host *h, md_ctx *ctx, void *unused)
     if (!n_roots && st.n_cells == 0) {
         /* Nothing to read and no history: zeros would claim "no usage",
          * which nobody measured. */
-        h->fail(ctx, MD_ERR_CONFIG, "%s", "no Claude Code projects directory found (roots, $CLAUDE_CONFIG_DIR, ~/.config/claude, ~/.claude)");
+        h->fail(ctx, MD_ERR_CONFIG, "%s", CLAUDE_MISSING);
         ls_free(&st);
         close(lock);
         return -1;
     }
     ls_put_usage(h, ctx, &st, st.changed, st.min_changed);
     ls_emit_periods(h, ctx, &st, now, 0, 0);
-    if (!n_roots)
-        h->note(ctx, "no Claude Code projects directory found (roots, "
-                "$CLAUDE_CONFIG_DIR, ~/.config/claude, ~/.claude)");
-    else
-        h->note(ctx, "roots: %s", roots);
-    h->note(ctx, "files_scanned: %zu files, %zu read this run; events: %zu "
-            "usage lines parsed this run", res.files_total, res.files_read,
-            events);
-    if (!res.complete)
-        h->note(ctx, "initial scan in progress: %zu of %zu files", res.files_done,
-                res.files_total);
-    if (st.lines_skipped_long)
-        h->note(ctx, "%zu usage lines longer than %u MiB skipped",
-                st.lines_skipped_long, LS_LINE_CAP >> 20);
-    h->note(ctx, "estimated from local logs: usage from other devices or "
-            "the web is not included; reasoning tokens are not reported");
+    ls_report(h, ctx, &st, &res, n_roots, roots, CLAUDE_MISSING, events,
+              "usage lines parsed",
+              "estimated from local logs: usage from other devices or the web "
+              "is not included; reasoning tokens are not reported");
     ls_free(&st);
     close(lock);
     return 0;

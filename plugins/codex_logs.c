@@ -19,6 +19,8 @@
 #include "jscan.h"
 #include "logscan.h"
 
+#define CODEX_MISSING "no Codex home found (roots, $CODEX_HOME, ~/.codex)"
+
 static const md_option codex_options[] = {
     {"roots", MD_OPT_LIST, 0, NULL,
      "directories laid out like ~/.codex; default $CODEX_HOME "
@@ -540,7 +542,7 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
     if (!n_roots && st.n_cells == 0) {
         /* Nothing to read and no history: zeros would claim "no usage",
          * which nobody measured. */
-        h->fail(ctx, MD_ERR_CONFIG, "%s", "no Codex home found (roots, $CODEX_HOME, ~/.codex)");
+        h->fail(ctx, MD_ERR_CONFIG, "%s", CODEX_MISSING);
         ls_free(&st);
         close(lock);
         return -1;
@@ -548,21 +550,10 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
     ls_put_usage(h, ctx, &st, st.changed, st.min_changed);
     ls_emit_periods(h, ctx, &st, now, 1, 1);
     emit_snapshot(h, ctx, &snap, now);
-    if (!n_roots)
-        h->note(ctx, "no Codex home found (roots, $CODEX_HOME, ~/.codex)");
-    else
-        h->note(ctx, "roots: %s", roots);
-    h->note(ctx, "files_scanned: %zu files, %zu read this run; events: %zu "
-            "token_count deltas counted this run", res.files_total,
-            res.files_read, run.events);
-    if (!res.complete)
-        h->note(ctx, "initial scan in progress: %zu of %zu files",
-                res.files_done, res.files_total);
-    if (st.lines_skipped_long)
-        h->note(ctx, "%zu lines longer than %u MiB skipped",
-                st.lines_skipped_long, LS_LINE_CAP >> 20);
-    h->note(ctx, "estimated from local logs: usage from other devices or "
-            "the web is not included");
+    ls_report(h, ctx, &st, &res, n_roots, roots, CODEX_MISSING, run.events,
+              "token_count deltas counted",
+              "estimated from local logs: usage from other devices or the web "
+              "is not included");
     ls_free(&st);
     close(lock);
     return 0;

@@ -1434,4 +1434,28 @@ static PU_UNUSED int ls_finish(ls_state *st, double now, double retention_s)
     return 0;
 }
 
+/* The notes every log plugin attaches after a scan: roots (or what was
+ * missing), files and events of this run, an unfinished first scan, skipped
+ * over-long lines, and why the figures are estimates. */
+static void ls_report(const md_host *h, md_ctx *ctx, const ls_state *st,
+                      const ls_result *res, size_t n_roots, const char *roots,
+                      const char *missing, size_t events,
+                      const char *events_what, const char *estimate)
+{
+    if (!n_roots)
+        h->note(ctx, "%s", missing);
+    else
+        h->note(ctx, "roots: %s", roots);
+    h->note(ctx, "files_scanned: %zu files, %zu read this run; events: %zu "
+            "%s this run", res->files_total, res->files_read, events,
+            events_what);
+    if (!res->complete)
+        h->note(ctx, "initial scan in progress: %zu of %zu files",
+                res->files_done, res->files_total);
+    if (st->lines_skipped_long)
+        h->note(ctx, "%zu usage lines longer than %u MiB skipped",
+                st->lines_skipped_long, LS_LINE_CAP >> 20);
+    h->note(ctx, "%s", estimate);
+}
+
 #endif
