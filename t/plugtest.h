@@ -12,7 +12,7 @@
  *   collect_result_free(&r); pt_mock_stop(&mock);
  *
  * pt_run_ms is pt_run with another collection timeout; pt_validate checks
- * options through plugin_host_validate (table, then the plugin's check());
+ * options through plugin_check_config (table, then the plugin's check());
  * pt_plugin_open loads a plugin to look at its descriptor.
  */
 #ifndef METERD_PLUGTEST_H
@@ -30,6 +30,7 @@
 #include "config.h"
 #include "log.h"
 #include "metric.h"
+#include "plugin_check.h"
 #include "plugin_host.h"
 #include "runner.h"
 
@@ -197,7 +198,7 @@ static inline void pt_run_ms(const char *plugin, long long timeout_ms,
 }
 
 /* Validate options for plugins/<plugin>.so the way `meterd -t` and the
- * daemon do: plugin_host_validate on a one-provider config named after the
+ * daemon do: plugin_check_config on a one-provider config named after the
  * plugin (option table, types, required options, then the plugin's
  * check()).  Returns the number of problems; *diags (when not NULL) gets
  * them formatted, one a line (caller frees; "" when none). */
@@ -236,7 +237,7 @@ static inline size_t pt_validate(const char *plugin, char **diags,
     c.n_providers = 1;
     diag_list dl;
     memset(&dl, 0, sizeof dl);
-    size_t n = plugin_host_validate(&c, &dl, NULL);
+    size_t n = plugin_check_config(&c, &dl, NULL);
     if (diags) {
         char *all = xstrdup("");
         for (size_t i = 0; i < dl.n; i++) {

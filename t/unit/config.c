@@ -507,7 +507,7 @@ static void test_secret_files(void)
     put(dir, "key-ok", 0600, "sk-fromfile-abcdef\n");
     put(dir, "sub/key-rel", 0600, "rel-secret\r\n");
     /* NAME_file stays a path option: only the plugin's option table says
-     * whether NAME is a secret to read (plugin_host_validate). */
+     * whether NAME is a secret to read (plugin_check_config). */
     put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key_file: key-open\n    counter_file: /tmp/x\n");
     diag_list d = {0};
     config *c = load(dir, &d);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "plugin_check.h"
 #include "plugin_host.h"
 #include "tap.h"
 
@@ -69,7 +70,7 @@ static void test_open(void)
     free(path);
 }
 
-/* ---- plugin_host_validate ---- */
+/* ---- plugin_check_config ---- */
 
 static void set_loc(provider_conf *pc, const char *key, int line)
 {
@@ -260,7 +261,7 @@ static void test_validate(void)
     provider_conf pcs[N_P];
     diag_list dl = {0};
     build_config(&c, pcs);
-    size_t n = plugin_host_validate(&c, &dl, NULL);
+    size_t n = plugin_check_config(&c, &dl, NULL);
     is_int(n, dl.n, "return value counts the problems added");
     /* typo 1, missing 1, types 4, check 1, checksecret 1, abi 1,
      * shapes 4, far 1 */
@@ -279,7 +280,7 @@ static void test_validate(void)
 
     /* validating twice adds nothing new to the secret lists */
     diag_list dl2 = {0};
-    plugin_host_validate(&c, &dl2, NULL);
+    plugin_check_config(&c, &dl2, NULL);
     is_int(json_array_size(pcs[P_SECRET].secret_options), 1,
            "second validation keeps one entry");
     diag_free(&dl2);
@@ -323,7 +324,7 @@ static void test_secret_files(void)
     c.providers = pcs;
     c.n_providers = 4;
     diag_list dl = {0};
-    plugin_host_validate(&c, &dl, NULL);
+    plugin_check_config(&c, &dl, NULL);
     is_str(json_string_value(json_object_get(pcs[0].options, "api_key")),
            "sk-file-secret-777", "file content became the secret option");
     ok(!json_object_get(pcs[0].options, "api_key_file"), "the _file key is gone");
@@ -377,7 +378,7 @@ static void test_intervals(void)
     c.providers = pcs;
     c.n_providers = 3;
     diag_list dl = {0};
-    plugin_host_validate(&c, &dl, NULL);
+    plugin_check_config(&c, &dl, NULL);
     is_int(pcs[0].interval_ms, 180000, "unset interval takes the plugin's default");
     char *d1 = diags_for(&dl, "fast");
     ok(contains(d1, "interval 30s is below the minimum of 1m for plugin 'slowpoll'"),

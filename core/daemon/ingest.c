@@ -12,7 +12,6 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "redact.h"
-#include "render.h"
 #include "statefile.h"
 #include "timeutil.h"
 #include "usage.h"
@@ -349,15 +348,17 @@ static json_t *duplicate_response(const seen_id *s)
     return out;
 }
 
-int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response)
+int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
+                  char **error)
 {
+    *response = NULL;
+    *error = NULL;
     json_error_t je;
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!doc) {
         char *msg = xasprintf("invalid JSON at line %d column %d: %s", je.line,
                               je.column, je.text);
-        *response = render_error(400, msg);
-        free(msg);
+        *error = msg;
         return 400;
     }
     json_t *list = json_is_array(doc) ? json_incref(doc) : json_pack("[O]", doc);
@@ -365,7 +366,7 @@ int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response)
     if (n == 0 || n > INGEST_MAX_ITEMS) {
         json_decref(list);
         json_decref(doc);
-        *response = render_error(400, "send one item or an array of 1-1000 items");
+        *error = xstrdup("send one item or an array of 1-1000 items");
         return 400;
     }
     item *items = xcalloc(n, sizeof *items);
@@ -377,8 +378,7 @@ int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response)
             char *msg = n > 1 ? xasprintf("item %zu: %s", i, err) : xstrdup(err);
             char *masked = mask_secrets(msg, (const char *const *)d->cfg->secrets,
                                         d->cfg->n_secrets);
-            *response = render_error(400, masked);
-            free(masked);
+            *error = masked;
             free(msg);
             free(err);
             status = 400;

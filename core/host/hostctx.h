@@ -44,10 +44,5 @@ void hostctx_fail(md_ctx *ctx, md_error cls, const char *msg);
  * collection failed.  Text is masked with every secret known by now. */
 void hostctx_take_result(md_ctx *ctx, collect_result *out);
 
-/* Option value parsers shared with validation.  0 on success, -1 when
- * text is not a whole, valid value of the type. */
-int hostopt_parse_int(const char *text, long long *out);
-int hostopt_parse_number(const char *text, double *out);
-int hostopt_parse_bool(const char *text, int *out);
 
 #endif

@@ -29,13 +29,4 @@ int redact_key_is_sensitive(const char *key);
  * NULL when n is 0.  v stays owned by the caller. */
 void redact_json(json_t *v, const char *const *secrets, size_t n);
 
-struct collect_result;
-/* Mask the n secrets in every string of a collection result (error
- * message, notes, metric labels/units/sources, the raw payload; the raw
- * payload's credential-like keys are redacted too).  The daemon applies
- * this with every configured secret, so one provider's secret that another
- * provider echoes back never reaches a response either. */
-void redact_result(struct collect_result *r, const char *const *secrets,
-                   size_t n);
-
 #endif

@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include "alias.h"
+#include "parse.h"
 #include "timeutil.h"
 
 #include <arpa/inet.h>
@@ -181,23 +182,6 @@ static int is_provider_key(const char *k)
         if (strcmp(k, provider_keys[i]) == 0)
             return 1;
     return 0;
-}
-
-static int parse_bool(const char *s, int *v)
-{
-    static const char *const t[] = {"true", "yes", "on", "1"};
-    static const char *const f[] = {"false", "no", "off", "0"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(s, t[i]) == 0) {
-            *v = 1;
-            return 0;
-        }
-        if (strcasecmp(s, f[i]) == 0) {
-            *v = 0;
-            return 0;
-        }
-    }
-    return -1;
 }
 
 /* ---------------------------------------------------------------- */
@@ -751,7 +735,7 @@ char *config_read_secret_file(const config *c, const char *path, char **err)
 }
 
 /* Store one plugin option as written.  A NAME_file key stays a path here:
- * plugin_host_validate() reads it into NAME when the plugin declares NAME
+ * plugin_check_config() reads it into NAME when the plugin declares NAME
  * as a secret (so a plugin may also have ordinary *_file options). */
 static void set_option(loader *L, yfile *y, pbuild *p, yaml_node_t *kn,
                        yaml_node_t *vn)

@@ -5,7 +5,7 @@
  * deep-merges the drop-ins named by `include:` (byte order, *.yaml only,
  * dotfiles and backups skipped), loads the alias map, and checks every core
  * key.  Plugin-specific options are collected per provider (with where each
- * came from) but validated later by plugin_host_validate(), which knows the
+ * came from) but validated later by plugin_check_config(), which knows the
  * plugin's option table.  Every problem is appended to a diag_list as
  * "file:line:col: message"; the config is only usable when none was added.
  */
@@ -15,41 +15,9 @@
 #include <stddef.h>
 #include <jansson.h>
 #include "log.h"
+#include "provider_conf.h"
 
 struct alias_map;
-
-typedef enum { ISOLATION_PROCESS = 0, ISOLATION_INLINE = 1 } isolation_mode;
-
-typedef struct provider_conf {
-    char *name;            /* instance name, [A-Za-z0-9_.-]+ */
-    char *plugin;          /* plugin name as written */
-    char *plugin_path;     /* resolved .so path: plugin_dir/NAME.so, or the
-                              plugin value itself if it contains a '/'
-                              (relative to the main config's directory) */
-    long long interval_ms;
-    long long timeout_ms;  /* < interval_ms */
-    int interval_set;      /* interval given for this provider (else the
-                              plugin's default or the global one applies) */
-    int enabled;
-    isolation_mode isolation;
-    /* Plugin options, every key not consumed by the core:
-     * scalars as JSON strings (exactly as written, after ${VAR}),
-     * sequences as arrays of strings, mappings as objects of strings.
-     * A NAME_file key stays as written (a path); plugin_host_validate()
-     * replaces it by NAME holding the file's content when the plugin
-     * declares NAME as MD_OPT_SECRET. */
-    json_t *options;
-    /* Object: option name -> [file, line, col] where it was last set. */
-    json_t *option_locs;
-    /* Array of strings: option names whose value is a secret (came from
-     * ${VAR} or a *_file, or the plugin declared MD_OPT_SECRET - the
-     * latter added by plugin_host_validate). */
-    json_t *secret_options;
-    char *file;            /* where the provider was first defined */
-    int line, col;
-    char *fingerprint;     /* canonical text of everything above: equal
-                              fingerprints mean an unchanged provider */
-} provider_conf;
 
 typedef struct config {
     char *path;            /* main file as given */

@@ -487,7 +487,12 @@ static enum MHD_Result handle_telemetry(daemon_t *d, struct MHD_Connection *c,
     if (!rq->body_len)
         return send_error(c, MHD_HTTP_BAD_REQUEST, "empty body: send JSON");
     json_t *resp = NULL;
-    int status = ingest_handle(d, rq->body, rq->body_len, &resp);
+    char *error = NULL;
+    int status = ingest_handle(d, rq->body, rq->body_len, &resp, &error);
+    if (error) {
+        resp = render_error(status, error);
+        free(error);
+    }
     return send_json(c, (unsigned)status, resp);
 }
 

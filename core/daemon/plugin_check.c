@@ -1,126 +1,20 @@
 /*
- * plugin_host.c - loading plugins and validating provider options against
- * their option tables (see plugin_host.h).
+ * plugin_check.c - see plugin_check.h.
  */
-#include "plugin_host.h"
+#include "plugin_check.h"
 
-#include <dlfcn.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hostctx.h"
 #include "log.h"
+#include "parse.h"
+#include "plugin_host.h"
 #include "timeutil.h"
-
-/* Size of md_plugin in ABI 1.0 (through fini).  When fields are appended
- * in a later minor, this stays the 1.0 size: older plugins remain fine. */
-#define MD_PLUGIN_SIZE_1_0 \
-    (offsetof(md_plugin, fini) + sizeof(((md_plugin *)0)->fini))
 
 /* check() must not block; it still gets a deadline for remaining_ms(). */
 #define CHECK_BUDGET_MS 1000
-
-static int open_fail(md_error cls, char *msg, md_error *out_cls, char **err)
-{
-    *out_cls = cls;
-    *err = msg;
-    return -1;
-}
-
-/* Checks of the descriptor; NULL when fine, else a malloc'd message. */
-static char *descriptor_problem(const md_plugin *d, const char *who,
-                                const char *path)
-{
-    if (!d)
-        return xasprintf("plugin '%s' (%s) returned no descriptor", who, path);
-    if (d->abi_major != MD_ABI_MAJOR)
-        return xasprintf("plugin '%s' built for ABI %u, meterd provides %u",
-                         who, (unsigned)d->abi_major, (unsigned)MD_ABI_MAJOR);
-    if (d->struct_size < MD_PLUGIN_SIZE_1_0)
-        return xasprintf("plugin '%s' (%s) has a descriptor of %u bytes, "
-                         "ABI %d.0 needs at least %zu",
-                         who, path, (unsigned)d->struct_size, MD_ABI_MAJOR,
-                         (size_t)MD_PLUGIN_SIZE_1_0);
-    if (!d->collect)
-        return xasprintf("plugin '%s' (%s) has no collect function", who,
-                         path);
-    return NULL;
-}
-
-/* "dir/deepseek.so" -> "deepseek": what to call a plugin before its
- * descriptor can be trusted.  Caller frees. */
-static char *plugin_stem(const char *path)
-{
-    const char *base = strrchr(path, '/');
-    char *s = xstrdup(base ? base + 1 : path);
-    size_t n = strlen(s);
-    if (n > 3 && strcmp(s + n - 3, ".so") == 0)
-        s[n - 3] = '\0';
-    return s;
-}
-
-int plugin_open(const char *path, const char *instance, loaded_plugin *out,
-                md_error *cls, char **err)
-{
-    memset(out, 0, sizeof *out);
-    if (!path || !*path)
-        return open_fail(MD_ERR_CONFIG,
-                         xasprintf("plugin '%s': no plugin path",
-                                   instance ? instance : "?"),
-                         cls, err);
-    char *stem = plugin_stem(path);
-    const char *who = instance ? instance : stem;
-    /* A bare name would make dlopen search the system library path. */
-    char *full = strchr(path, '/') ? xstrdup(path) : xasprintf("./%s", path);
-    dlerror();
-    void *h = dlopen(full, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *why = dlerror();
-        char *msg = xasprintf("plugin '%s': cannot load %s: %s", who, full,
-                              why ? why : "unknown error");
-        free(full);
-        free(stem);
-        return open_fail(MD_ERR_CONFIG, msg, cls, err);
-    }
-    md_plugin_entry_fn entry;
-    /* POSIX blesses this conversion for dlsym results. */
-    *(void **)&entry = dlsym(h, MD_PLUGIN_ENTRY_NAME);
-    if (!entry) {
-        char *msg = xasprintf("plugin '%s' (%s) has no %s symbol", who, full,
-                              MD_PLUGIN_ENTRY_NAME);
-        dlclose(h);
-        free(full);
-        free(stem);
-        return open_fail(MD_ERR_ABI, msg, cls, err);
-    }
-    const md_plugin *d = entry();
-    if (!instance && d && d->abi_major == MD_ABI_MAJOR && d->name)
-        who = d->name;
-    char *problem = descriptor_problem(d, who, full);
-    free(stem);
-    if (problem) {
-        dlclose(h);
-        free(full);
-        return open_fail(MD_ERR_ABI, problem, cls, err);
-    }
-    out->handle = h;
-    out->desc = d;
-    out->path = full;
-    *cls = MD_ERR_NONE;
-    *err = NULL;
-    return 0;
-}
-
-void plugin_close(loaded_plugin *p)
-{
-    if (!p)
-        return;
-    if (p->handle)
-        dlclose(p->handle);
-    free(p->path);
-    memset(p, 0, sizeof *p);
-}
 
 /* ------------------------------------------------------------------ */
 /* Option validation                                                   */
@@ -261,9 +155,9 @@ static int scalar_ok(md_opt_type t, const char *text)
     double d;
     int b;
     switch (t) {
-    case MD_OPT_INT: return hostopt_parse_int(text, &ll);
-    case MD_OPT_NUMBER: return hostopt_parse_number(text, &d);
-    case MD_OPT_BOOL: return hostopt_parse_bool(text, &b);
+    case MD_OPT_INT: return parse_int(text, &ll);
+    case MD_OPT_NUMBER: return parse_number(text, &d);
+    case MD_OPT_BOOL: return parse_bool(text, &b);
     case MD_OPT_DURATION: return duration_parse(text, &ll);
     default: return 0;
     }
@@ -475,7 +369,7 @@ static size_t validate_provider(config *c, provider_conf *pc,
     return v.problems;
 }
 
-size_t plugin_host_validate(config *c, diag_list *diags,
+size_t plugin_check_config(config *c, diag_list *diags,
                             diag_list *load_errors)
 {
     size_t n = 0;

@@ -32,9 +32,11 @@
 #define INGEST_MAX_IDS 10000
 
 /* Handle one request body (lock NOT held; takes d->lock itself).  Returns
- * the HTTP status and sets *response (new reference): 200 with
- * {"records": [...]} or an error document (render_error). */
-int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response);
+ * the HTTP status: 200 with *response set (new reference) to
+ * {"records": [...]}, or an error status with *error set (malloc'd, secrets
+ * masked) and *response NULL. */
+int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
+                  char **error);
 
 /* Forget remembered ids (daemon teardown). */
 void ingest_free(daemon_t *d);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "redact.h"
 #include "timeutil.h"
 
 #define ID_MAX 64
@@ -947,4 +948,46 @@ md_error md_error_from_name(const char *name)
         if (strcmp(ERROR_NAMES[i], name) == 0)
             return (md_error)i;
     return MD_ERR_INTERNAL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Redaction of a whole result                                          */
+/* ------------------------------------------------------------------ */
+
+/* Replace *field with its masked copy when a secret occurs in it. */
+static void mask_field(char **field, const char *const *secrets, size_t n)
+{
+    if (!*field)
+        return;
+    char *m = mask_secrets(*field, secrets, n);
+    free(*field);
+    *field = m;
+}
+
+void redact_result(struct collect_result *r, const char *const *secrets,
+                   size_t n)
+{
+    mask_field(&r->err_msg, secrets, n);
+    for (size_t i = 0; i < r->n_notes; i++)
+        mask_field(&r->notes[i], secrets, n);
+    for (size_t i = 0; i < r->n_metrics; i++) {
+        mask_field(&r->metrics[i].label, secrets, n);
+        mask_field(&r->metrics[i].unit, secrets, n);
+        mask_field(&r->metrics[i].source, secrets, n);
+    }
+    if (!r->raw_json)
+        return;
+    json_t *raw = json_loads(r->raw_json, JSON_DECODE_ANY, NULL);
+    if (!raw) {
+        mask_field(&r->raw_json, secrets, n);
+        return;
+    }
+    redact_json(raw, secrets, n);
+    char *text = json_dumps(raw, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(raw);
+    if (text) {
+        free(r->raw_json);
+        r->raw_json = xstrdup(text);
+        free(text);
+    }
 }

@@ -8,7 +8,6 @@
  * The field tables per dialect are in doc/usage-dialects.md. */
 #include "usage.h"
 
-#include "hostctx.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,6 +18,7 @@
 
 #include "log.h"
 #include "metric.h"
+#include "parse.h"
 #include "timeutil.h"
 
 #define UNKNOWN_NUM ((md_num){MD_UNKNOWN, 0.0})
@@ -144,7 +144,7 @@ static md_num json_num(const json_t *v)
     else if (json_is_real(v))
         d = json_real_value(v);
     else if (!json_is_string(v) ||
-             hostopt_parse_number(json_string_value(v), &d) != 0)
+             parse_number(json_string_value(v), &d) != 0)
         return UNKNOWN_NUM;
     if (!isfinite(d) || d < 0)
         return UNKNOWN_NUM;

@@ -13,6 +13,7 @@
 
 #include "ingest.h"
 #include "log.h"
+#include "plugin_check.h"
 #include "plugin_host.h"
 #include "render.h"
 #include "timeutil.h"
@@ -73,7 +74,7 @@ static config *load_config(const char *path, int strict, char **first_error)
     diag_list diags = {0}, load_errors = {0};
     config *cfg = config_load(path, METERD_PLUGINDIR, METERD_STATEDIR, &diags);
     if (cfg)
-        plugin_host_validate(cfg, &diags, strict ? NULL : &load_errors);
+        plugin_check_config(cfg, &diags, strict ? NULL : &load_errors);
     for (size_t i = 0; i < load_errors.n; i++) {
         char *line = diag_format(&load_errors.items[i]);
         log_msg(MD_LOG_WARN, NULL, "%s; that provider will not collect", line);

@@ -17,7 +17,7 @@
 
 #include <jansson.h>
 #include <sys/types.h>
-#include "config.h"
+#include "provider_conf.h"
 #include "metric.h"
 
 typedef struct run_handle run_handle;

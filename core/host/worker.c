@@ -27,6 +27,7 @@
 
 #include "http_client.h"
 #include "log.h"
+#include "parse.h"
 #include "ratelimit.h"
 #include "redact.h"
 #include "plugin_host.h"
@@ -135,64 +136,6 @@ static void remask(const md_ctx *ctx, char **s)
                            ctx->n_secrets);
     free(*s);
     *s = m;
-}
-
-/* ------------------------------------------------------------------ */
-/* Option parsing (shared with plugin_host_validate)                   */
-/* ------------------------------------------------------------------ */
-
-int hostopt_parse_int(const char *text, long long *out)
-{
-    if (!text)
-        return -1;
-    while (isspace((unsigned char)*text))
-        text++;
-    if (!*text)
-        return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    while (isspace((unsigned char)*end))
-        end++;
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-int hostopt_parse_number(const char *text, double *out)
-{
-    if (!text)
-        return -1;
-    while (isspace((unsigned char)*text))
-        text++;
-    if (!*text)
-        return -1;
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    while (isspace((unsigned char)*end))
-        end++;
-    /* ERANGE on underflow ("1e-400") still gives a finite, usable 0. */
-    if (*end || !isfinite(v) || end == text)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-int hostopt_parse_bool(const char *text, int *out)
-{
-    static const char *const yes[] = {"true", "yes", "on", "1"};
-    static const char *const no[] = {"false", "no", "off", "0"};
-    if (!text)
-        return -1;
-    for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(text, yes[i]) == 0)
-            return *out = 1, 0;
-        if (strcasecmp(text, no[i]) == 0)
-            return *out = 0, 0;
-    }
-    return -1;
 }
 
 static const md_option *find_option(const md_plugin *desc, const char *name)
@@ -404,17 +347,17 @@ static const char *h_opt_str(md_ctx *ctx, const char *name)
 
 static int h_opt_int(md_ctx *ctx, const char *name, long long *out)
 {
-    return hostopt_parse_int(h_opt_str(ctx, name), out);
+    return parse_int(h_opt_str(ctx, name), out);
 }
 
 static int h_opt_number(md_ctx *ctx, const char *name, double *out)
 {
-    return hostopt_parse_number(h_opt_str(ctx, name), out);
+    return parse_number(h_opt_str(ctx, name), out);
 }
 
 static int h_opt_bool(md_ctx *ctx, const char *name, int *out)
 {
-    return hostopt_parse_bool(h_opt_str(ctx, name), out);
+    return parse_bool(h_opt_str(ctx, name), out);
 }
 
 static int h_opt_duration_ms(md_ctx *ctx, const char *name, long long *out)
@@ -665,7 +608,7 @@ static int h_parse_time(const char *text, md_time *out)
 
 static int h_parse_number(const char *text, double *out)
 {
-    return hostopt_parse_number(text, out);
+    return parse_number(text, out);
 }
 
 _Static_assert((int)TS_HTTP_DATE == (int)MD_TS_HTTP_DATE &&

@@ -163,4 +163,12 @@ const char *md_error_name(md_error e);
 /* Reverse lookup; returns MD_ERR_INTERNAL for an unknown name. */
 md_error md_error_from_name(const char *name);
 
+/* Mask the n secrets in every string of a collection result (error
+ * message, notes, metric labels/units/sources, the raw payload; the raw
+ * payload's credential-like keys are redacted too).  The daemon applies
+ * this with every configured secret, so one provider's secret that another
+ * provider echoes back never reaches a response either. */
+void redact_result(collect_result *r, const char *const *secrets,
+                   size_t n);
+
 #endif

@@ -1,0 +1,27 @@
+/*
+ * plugin_check.h - checking a loaded configuration against the plugins it
+ * names: each provider's options against its plugin's option table, the
+ * secret options and *_file secrets, the plugin's own check().
+ */
+#ifndef METERD_PLUGIN_CHECK_H
+#define METERD_PLUGIN_CHECK_H
+
+#include <stddef.h>
+#include "config.h"
+#include "log.h"
+
+/* For every enabled provider: open its plugin, check its options against
+ * the table (unknown keys with a "did you mean" hint, required keys,
+ * types, durations, booleans), record MD_OPT_SECRET options in
+ * secret_options (and their values in c->secrets), run the plugin's
+ * check(), close it.  Problems go to diags with the option's location.
+ * Returns the number of problems added.
+ * A plugin that cannot be loaded at all (missing file, wrong ABI, no entry
+ * symbol) is reported to load_errors instead when that is not NULL: the
+ * daemon logs those and keeps running the other providers (the collection
+ * then fails with class "abi" or "config"), while `meterd -t` treats them
+ * like any other problem. */
+size_t plugin_check_config(config *c, diag_list *diags,
+                          diag_list *load_errors);
+
+#endif
