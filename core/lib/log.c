@@ -1,5 +1,6 @@
 /* log.c - logging, secret masking, diagnostics and allocation helpers. */
 #include "log.h"
+#include "conventions.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -79,6 +80,17 @@ char *xasprintf(const char *fmt, ...)
     char *s = xvasprintf(fmt, ap);
     va_end(ap);
     return s;
+}
+
+int err_set(char **err, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        *err = xvasprintf(fmt, ap);
+        va_end(ap);
+    }
+    return -1;
 }
 
 char *mask_secrets(const char *text, const char *const *secrets, size_t n)
