@@ -7,8 +7,9 @@
  *
  * Same kind, size and seed -> byte-identical tree (one splitmix64 stream
  * drives every choice; nothing depends on the clock, the locale or the
- * directory order).  Line shapes are copied from the catalog fixtures
- * (shared/providers/payloads/claude_code_session*.jsonl, codex_rollout*.jsonl).
+ * directory order).  Line shapes are copied from what Claude Code writes to
+ * its session files and Codex to its rollout files (t/fixtures/claude_logs/,
+ * t/fixtures/codex_logs/).
  *
  * Claude tree: DIR/projects/<project>/<session>.jsonl and
  * DIR/projects/<project>/<session>/subagents/agent-<id>.jsonl.  Contains

@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/logs.sh - log-scan correctness and speed against ccusage 20 (issue 4).
+# bench/logs.sh - log-scan correctness and speed against ccusage 20.
 #
 # For each kind (claude, codex) and size (20M 200M 1G, or up to SIZE):
 #  1. generate a deterministic tree with bench/gen-logs (seed $SEED);

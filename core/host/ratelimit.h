@@ -1,9 +1,9 @@
 /*
  * ratelimit.h - rate-limit response headers to meters.
  *
- * One parser for every header dialect in the provider catalog (section 7),
- * used by plugins through host->emit_rate_limits and, later, by the
- * gateway ingest.  Pure: header strings and "now" in, metrics out.
+ * One parser for every rate-limit header dialect below (each provider's
+ * public API documentation names its headers), used by plugins through
+ * host->emit_rate_limits and by the gateway ingest.  Pure: header strings and "now" in, metrics out.
  *
  *   OpenAI     x-ratelimit-{limit,remaining,reset}-{requests,tokens}
  *              (reset: Go duration until full)   -> ratelimit_requests/_tokens
