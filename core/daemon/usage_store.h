@@ -44,7 +44,7 @@
 
 #include <stddef.h>
 #include <jansson.h>
-#include "metric.h"
+#include "usage_cell.h"
 
 #define USAGE_RETENTION_DEFAULT_MS (400LL * 86400 * 1000)
 

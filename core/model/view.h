@@ -8,7 +8,7 @@
 #define METERD_VIEW_H
 
 #include <stddef.h>
-#include "metric.h"
+#include "result.h"
 
 typedef enum {
     PSTAT_PENDING = 0,  /* no collection finished yet ("pending") */
