@@ -1,6 +1,9 @@
 /*
  * usage_store.h - per-turn usage history: 15-minute cells per provider and
  * model, persisted in STATE_DIR/usage.json, and the daily report.
+ * Implemented in three parts sharing usage_store_impl.h: usage_store.c
+ * (cells, put, add_event, retention), usage_store_file.c (images, the
+ * file) and usage_report.c (the daily report).
  *
  * Two kinds of cells live side by side for each provider:
  *   - plugin cells, handed over by host->put_usage (log plugins): a put
