@@ -36,6 +36,13 @@
  *                    ...]}]}
  *   where a bucket is a number, null (unknown) or "na" (not applicable).
  *
+ * Invariants: unknown is never 0 (see summing above); every stored cell
+ * passed usage_cell_rec_problem(); for a provider, no two cells share a
+ * (slot, source, model).
+ * Ownership: the store copies everything it is given (names, models,
+ * cells); an image owns its deep copies and usage_store_write frees it;
+ * the report's JSON is the caller's.
+ *
  * Threads: a usage_store is NOT internally locked.  In the daemon every
  * call except usage_store_write is made under daemon.lock; the write of a
  * usage_image happens outside it (like the snapshot) and serialises

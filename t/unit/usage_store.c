@@ -360,7 +360,7 @@ static void test_tz_vs_libc(void)
 
 static void test_host_put_usage(void)
 {
-    hostctx_params hp = {"inst", NULL, NULL, NULL, 0, 0, 42};
+    hostctx_params hp = {.instance = "inst", .usage_generation = 42};
     md_ctx *ctx = hostctx_new(&hp);
     const md_host *h = hostctx_host();
     ok(h->usage_generation(ctx) == 42, "usage_generation from the job");
