@@ -122,7 +122,7 @@ static inline void lt_run(const char *plugin, const char *state_dir,
         pc.options = json_object();
     }
     pc.secret_options = json_array();
-    json_t *job = job_to_json(&pc, state_dir, budget_ms);
+    json_t *job = protocol_job_to_json(&pc, state_dir, budget_ms, 0);
     collect_result_init(out);
     run_job(job, out);
     json_decref(job);

@@ -9,7 +9,7 @@
  *   pt_mock_routes(port, "[{\"path\": \"/api/v1/key\", \"body_file\": \"key.json\"}]");
  *   collect_result r; pt_run("openrouter", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
  *   const metric *m = pt_metric(&r, "key_limit");
- *   collect_result_free(&r); pt_mock_stop(&mock);
+ *   collect_result_clear(&r); pt_mock_stop(&mock);
  *
  * pt_run_ms is pt_run with another collection timeout; pt_validate checks
  * options through plugin_check_config (table, then the plugin's check());
@@ -32,7 +32,9 @@
 #include "metric.h"
 #include "plugin_check.h"
 #include "plugin_host.h"
+#include "protocol.h"
 #include "runner.h"
+#include "worker.h"
 
 typedef struct pt_mock {
     pid_t pid;
@@ -157,7 +159,7 @@ static inline void pt_vrun_ms(const char *plugin, long long timeout_ms,
     pc.secret_options = json_array();
     char tmpl[] = "/tmp/meterd-pt-XXXXXX";
     char *state = mkdtemp(tmpl);
-    json_t *job = job_to_json(&pc, state, timeout_ms);
+    json_t *job = protocol_job_to_json(&pc, state, timeout_ms, 0);
     collect_result_init(out);
     run_job(job, out);
     json_decref(job);

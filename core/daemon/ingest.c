@@ -278,7 +278,7 @@ static char *check_item(daemon_t *d, const json_t *j, item *it)
 
 static void item_free(item *it)
 {
-    usage_record_free(&it->rec);
+    usage_record_clear(&it->rec);
     free(it->hnames);
     free(it->hvalues);
 }
@@ -297,7 +297,7 @@ static size_t apply_headers(daemon_t *d, pstate *p, const item *it)
         if (metric_from_sdk(&m, &rl[i].m, sizeof rl[i].m, p->name, "headers",
                             time_now(), &rej, &n_rej) >= 0) {
             state_put_ingest_metric(d, p, &m); /* copies m */
-            metric_free(&m);
+            metric_release(&m);
             folded++;
         }
         for (size_t r = 0; r < n_rej; r++)

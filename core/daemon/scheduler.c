@@ -300,7 +300,7 @@ void scheduler_kill_all(daemon_t *d)
         collect_result r;
         collect_result_init(&r);
         runner_finish(p->run, &r);
-        collect_result_free(&r);
+        collect_result_clear(&r);
         p->run = NULL;
     }
     pthread_mutex_unlock(&d->lock);

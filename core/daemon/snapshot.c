@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "protocol.h"
 #include "statefile.h"
 #include "timeutil.h"
 
@@ -57,7 +58,7 @@ static json_t *entry_to_json(const provider_view *v)
             json_pack("{s:s, s:o}", "class", md_error_name(v->err), "message",
                       v->err_msg ? json_string(v->err_msg) : json_null()));
     json_object_set_new(e, "last_attempt_at", epoch_or_null(v->last_attempt_at));
-    json_object_set_new(e, "data", v->data ? collect_result_to_json(v->data)
+    json_object_set_new(e, "data", v->data ? protocol_result_to_json(v->data)
                                            : json_null());
     return e;
 }
@@ -149,7 +150,7 @@ static char *entry_from_json(const json_t *j, snapshot_entry *out)
     if (!data || json_is_null(data))
         return NULL;
     char *why = NULL;
-    if (collect_result_from_json(data, &out->data, &why) != 0) {
+    if (protocol_result_from_json(data, &out->data, &why) != 0) {
         char *msg = xasprintf("%s: %s", out->name, why ? why : "bad data");
         free(why);
         return msg;
@@ -210,7 +211,7 @@ void snapshot_entries_free(snapshot_entry *e, size_t n)
         free(e[i].name);
         free(e[i].plugin);
         free(e[i].err_msg);
-        collect_result_free(&e[i].data);
+        collect_result_clear(&e[i].data);
     }
     free(e);
 }

@@ -34,16 +34,16 @@ static void pstate_free(pstate *p)
     free(p->name);
     free(p->family);
     free(p->err_msg);
-    collect_result_free(&p->data);
+    collect_result_clear(&p->data);
     for (size_t i = 0; i < p->n_ingest_metrics; i++)
-        metric_free(&p->ingest_metrics[i]);
+        metric_release(&p->ingest_metrics[i]);
     free(p->ingest_metrics);
     if (p->run) {
         runner_kill(p->run);
         collect_result r;
         collect_result_init(&r);
         runner_finish(p->run, &r);
-        collect_result_free(&r);
+        collect_result_clear(&r);
     }
     memset(p, 0, sizeof *p);
 }
@@ -115,9 +115,9 @@ void state_load_snapshot(daemon_t *d)
                                   : NULL;
         p->last_attempt_at = e[i].last_attempt_at;
         if (e[i].has_data) {
-            redact_result(&e[i].data, (const char *const *)d->cfg->secrets,
+            collect_result_redact(&e[i].data, (const char *const *)d->cfg->secrets,
                           d->cfg->n_secrets);
-            collect_result_free(&p->data);
+            collect_result_clear(&p->data);
             p->data = e[i].data; /* take ownership */
             p->n_plugin_metrics = p->data.n_metrics;
             collect_result_init(&e[i].data);
@@ -162,7 +162,7 @@ void state_save_snapshot(daemon_t *d)
     }
     for (size_t i = 0; i < n; i++) {
         if (v[i].data)
-            collect_result_free(&copies[i]);
+            collect_result_clear(&copies[i]);
         free(strs[3 * i]);
         free(strs[3 * i + 1]);
         free(strs[3 * i + 2]);
@@ -198,7 +198,7 @@ static void take_usage(daemon_t *d, pstate *p, collect_result *r)
                 "usage: %zu cells from %.0f, generation %llu", r->n_usage,
                 r->usage_since, r->usage_generation);
     }
-    usage_cells_free(r->usage, r->n_usage);
+    usage_cell_rec_array_free(r->usage, r->n_usage);
     r->usage = NULL;
     r->n_usage = 0;
     r->has_usage = 0;
@@ -220,7 +220,7 @@ static long long backoff_ms(long long interval_ms, unsigned failures)
 static void merge_ingest(pstate *p)
 {
     for (size_t i = p->n_plugin_metrics; i < p->data.n_metrics; i++)
-        metric_free(&p->data.metrics[i]);
+        metric_release(&p->data.metrics[i]);
     p->data.n_metrics = p->n_plugin_metrics;
     for (size_t k = 0; k < p->n_ingest_metrics; k++) {
         const metric *m = &p->ingest_metrics[k];
@@ -246,7 +246,7 @@ void state_put_ingest_metric(daemon_t *d, pstate *p, const metric *m)
                                      (i + 1) * sizeof *p->ingest_metrics);
         p->n_ingest_metrics++;
     } else {
-        metric_free(&p->ingest_metrics[i]);
+        metric_release(&p->ingest_metrics[i]);
     }
     metric_copy(&p->ingest_metrics[i], m);
     if (!p->has_data) { /* a gateway reported before any collection */
@@ -264,14 +264,14 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
     const provider_conf *pc = p->conf;
     double now = time_now();
     /* The helper masked its own provider's secrets; mask everyone's. */
-    redact_result(r, (const char *const *)d->cfg->secrets, d->cfg->n_secrets);
+    collect_result_redact(r, (const char *const *)d->cfg->secrets, d->cfg->n_secrets);
     take_usage(d, p, r);
     p->runs++;
     p->run_seq++;
     p->last_attempt_at = r->started_at > 0 ? r->started_at : now;
     long long next = p->last_start_ms + pc->interval_ms;
     if (r->err == MD_ERR_NONE) {
-        collect_result_free(&p->data);
+        collect_result_clear(&p->data);
         p->data = *r;
         collect_result_init(r);
         p->n_plugin_metrics = p->data.n_metrics;
@@ -304,7 +304,7 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
         p->not_before_ms = next;
         log_msg(MD_LOG_WARN, p->name, "collection failed (%s): %s; next attempt in %lld s",
                 md_error_name(r->err), p->err_msg, (delay + 999) / 1000);
-        collect_result_free(r);
+        collect_result_clear(r);
     }
     if (next < now_ms)
         next = now_ms;
@@ -340,7 +340,7 @@ void state_swap_config(daemon_t *d, config *cfg)
             collect_result r;
             collect_result_init(&r);
             runner_finish(nps[i].run, &r);
-            collect_result_free(&r);
+            collect_result_clear(&r);
             nps[i].run = NULL;
         }
         nps[i].consecutive_failures = 0;

@@ -1,6 +1,9 @@
 /*
  * usage_store.h - per-turn usage history: 15-minute cells per provider and
  * model, persisted in STATE_DIR/usage.json, and the daily report.
+ * Implemented in three parts sharing usage_store_impl.h: usage_store.c
+ * (cells, put, add_event, retention), usage_store_file.c (images, the
+ * file) and usage_report.c (the daily report).
  *
  * Two kinds of cells live side by side for each provider:
  *   - plugin cells, handed over by host->put_usage (log plugins): a put
@@ -33,6 +36,13 @@
  *                    ...]}]}
  *   where a bucket is a number, null (unknown) or "na" (not applicable).
  *
+ * Invariants: unknown is never 0 (see summing above); every stored cell
+ * passed usage_cell_rec_problem(); for a provider, no two cells share a
+ * (slot, source, model).
+ * Ownership: the store copies everything it is given (names, models,
+ * cells); an image owns its deep copies and usage_store_write frees it;
+ * the report's JSON is the caller's.
+ *
  * Threads: a usage_store is NOT internally locked.  In the daemon every
  * call except usage_store_write is made under daemon.lock; the write of a
  * usage_image happens outside it (like the snapshot) and serialises
@@ -44,7 +54,7 @@
 
 #include <stddef.h>
 #include <jansson.h>
-#include "metric.h"
+#include "usage_cell.h"
 
 #define USAGE_RETENTION_DEFAULT_MS (400LL * 86400 * 1000)
 

@@ -19,6 +19,7 @@
 #include "timeutil.h"
 #include "tz.h"
 #include "usage_store.h"
+#include "worker.h"
 
 #ifndef METERD_CONFDIR
 #define METERD_CONFDIR "/usr/local/etc/meterd"

@@ -1,14 +1,36 @@
 /*
- * hostctx.h - the per-collection context behind the md_host table
- * (internal to the core: worker.c implements it, plugin_host.c uses it for
- * check(), run_job() for collections).
+ * hostctx.h - the md_host services: the per-collection context behind the
+ * md_host table a plugin calls (emit_metric, note, state_dir, http,
+ * emit_rate_limits, put_usage, add_secret, options through options.h...).
+ * Internal to the core: plugin_check uses it for check(), run_job()
+ * (worker.h) for collections.
+ *
+ * Invariants:
+ *   - every text a plugin hands over (notes, failure, log lines, metric
+ *     labels) is masked with every secret registered so far, and again
+ *     with all of them at hostctx_take_result(); notes and the failure
+ *     message are cut to HOSTCTX_MAX_MESSAGE bytes after masking;
+ *   - the first failure is the cause: later fail() calls are ignored;
+ *   - a failed collection hands over no metrics and no usage;
+ *   - check_only contexts never do I/O (http() refused, no directory
+ *     created, put_usage rejected).
+ * Ownership: an md_ctx owns copies of everything the plugin hands over
+ * (metrics, notes, raw payload, failure, secrets) and every array it
+ * returns to the plugin (option lists/maps, cached until the context is
+ * freed); desc and options are borrowed.  hostctx_take_result moves the
+ * collected data into a collect_result owned by the caller.
+ * Threads: a context is used by one thread (the collection's); the md_host
+ * table is static and shared.
  */
 #ifndef METERD_HOSTCTX_H
 #define METERD_HOSTCTX_H
 
 #include <jansson.h>
 #include "meterd/plugin.h"
-#include "metric.h"
+#include "result.h"
+
+/* Notes and failure messages, bytes (after masking). */
+#define HOSTCTX_MAX_MESSAGE 1024
 
 typedef struct hostctx_params {
     const char *instance;       /* copied */
@@ -44,5 +66,7 @@ void hostctx_fail(md_ctx *ctx, md_error cls, const char *msg);
  * collection failed.  Text is masked with every secret known by now. */
 void hostctx_take_result(md_ctx *ctx, collect_result *out);
 
-
+/* A message as the host reports it: the n secrets masked, then cut to
+ * HOSTCTX_MAX_MESSAGE bytes on a UTF-8 boundary.  Caller frees. */
+char *hostctx_message(const char *msg, const char *const *secrets, size_t n);
 #endif

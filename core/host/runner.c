@@ -35,7 +35,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "protocol.h"
 #include "timeutil.h"
+#include "worker.h"
 
 #define RESULT_CAP ((size_t)16 * 1024 * 1024)
 #define RESULT_FD 3
@@ -117,7 +119,7 @@ static char *job_text(const provider_conf *pc, const char *state_root,
 {
     char *dir = state_root ? xasprintf("%s/plugins/%s", state_root, pc->name)
                            : NULL;
-    json_t *job = job_to_json_ex(pc, dir, budget_ms, usage_gen);
+    json_t *job = protocol_job_to_json(pc, dir, budget_ms, usage_gen);
     char *text = json_dumps(job, JSON_COMPACT);
     json_decref(job);
     free(dir);
@@ -266,7 +268,7 @@ static void *inline_thread(void *arg)
     inline_job *ij = arg;
     collect_result res;
     run_job(ij->job, &res);
-    json_t *out = collect_result_to_json(&res);
+    json_t *out = protocol_result_to_json(&res);
     char *text = json_dumps(out, JSON_COMPACT);
     if (text) {
         /* blocking socket: waits for the scheduler to read; fails with
@@ -285,7 +287,7 @@ static void *inline_thread(void *arg)
     }
     free(text);
     json_decref(out);
-    collect_result_free(&res);
+    collect_result_clear(&res);
     close(ij->fd);
     json_decref(ij->job);
     free(ij);
@@ -305,7 +307,7 @@ static run_handle *start_inline(const provider_conf *pc,
     char *dir = state_root ? xasprintf("%s/plugins/%s", state_root, pc->name)
                            : NULL;
     inline_job *ij = xcalloc(1, sizeof *ij);
-    ij->job = job_to_json_ex(pc, dir, budget_ms, usage_gen); /* private */
+    ij->job = protocol_job_to_json(pc, dir, budget_ms, usage_gen); /* private */
     ij->fd = sv[1];
     free(dir);
     pthread_attr_t attr;
@@ -487,7 +489,7 @@ static void parse_output(run_handle *h, collect_result *out, const char *who)
     json_error_t jerr;
     json_t *j = h->len ? json_loadb(h->buf, h->len, 0, &jerr) : NULL;
     char *why = NULL;
-    if (j && collect_result_from_json(j, out, &why) == 0) {
+    if (j && protocol_result_from_json(j, out, &why) == 0) {
         json_decref(j);
         return;
     }
@@ -510,7 +512,7 @@ static void process_outcome(run_handle *h, int status, collect_result *out)
         parse_output(h, out, "helper process");
         if (out->err != MD_ERR_CRASHED)
             return;
-        collect_result_free(out);
+        collect_result_clear(out);
         h->timed_out = 1;
     }
     if (h->timed_out)

@@ -18,7 +18,7 @@
 #include <jansson.h>
 #include <sys/types.h>
 #include "provider_conf.h"
-#include "metric.h"
+#include "result.h"
 
 typedef struct run_handle run_handle;
 
@@ -50,25 +50,5 @@ long long runner_deadline(const run_handle *h);
  * the deadline; MD_ERR_CRASHED with the signal name when it died by a
  * signal or exited without a valid result.  Frees h. */
 void runner_finish(run_handle *h, collect_result *out);
-
-/* Entry point of the helper process (argv[1] == "--worker"): reads the
- * job from fd 0, runs the plugin, writes the result to fd 3, exits 0.
- * The plugin's stdout is redirected to stderr so it cannot corrupt the
- * result stream. */
-int worker_main(int argc, char **argv);
-
-/* Serialise a job: {"instance", "plugin_path", "options", "secret_options",
- * "secrets", "state_dir", "timeout_ms", "deadline_epoch"}.  New reference. */
-json_t *job_to_json(const provider_conf *pc, const char *state_dir,
-                    long long remaining_ms);
-/* job_to_json plus "usage_generation" (a decimal string; job_to_json
- * passes 0, which the job also gets when the key is absent). */
-json_t *job_to_json_ex(const provider_conf *pc, const char *state_dir,
-                       long long remaining_ms,
-                       unsigned long long usage_generation);
-/* Run a job in this process (worker and inline mode share this):
- * open plugin, build host table and context, init/collect/fini, validate
- * and collect emitted metrics.  Never fails: errors are in out->err. */
-void run_job(const json_t *job, collect_result *out);
 
 #endif

@@ -1,8 +1,8 @@
 /*
- * metric.h - the core's owned metric record, its validation, derivation
- * and JSON form, and the result of one collection.
+ * metric.h - the core's owned metric record: validation of what plugins
+ * emit, derivation of implied values, and its JSON form.
  *
- * JSON form of a metric (used by the worker pipe, the snapshot and the API):
+ * JSON form of a metric (used by the helper pipe, the snapshot and the API):
  *   {"provider": "deepseek", "id": "credits", "label": "...", "kind": "credits",
  *    "unit": "usd", "used": null, "limit": null, "remaining": 18.42,
  *    "utilization": null, "window_seconds": null, "resets_at": null,
@@ -11,6 +11,19 @@
  *    "derived": ["utilization"], "not_applicable": ["limit"]}
  * Unknown and not-applicable values are both null; the not_applicable list
  * says which are which.  Every key is always present.
+ *
+ * Invariants:
+ *   - unknown is not zero: a field is MD_KNOWN only when a provider
+ *     reported it or it follows arithmetically from two reported fields
+ *     (then its METRIC_DERIVED_* bit is set); anything doubtful is
+ *     MD_UNKNOWN;
+ *   - a metric made by metric_from_sdk() or metric_from_json() has a valid
+ *     id (1..64 bytes of [A-Za-z0-9_.-]), a kind and a label, known
+ *     numbers finite and >= 0, a reported utilization in 0..100, and
+ *     times between 1970 and 9999.
+ * Ownership: a metric owns its strings.  A zeroed metric is valid and
+ * empty; metric_release() frees the strings and leaves it zeroed.
+ * Threads: no shared state; a metric is used by one thread at a time.
  */
 #ifndef METERD_METRIC_H
 #define METERD_METRIC_H
@@ -59,7 +72,7 @@ int metric_from_sdk(metric *out, const md_metric *m, size_t size,
 void metric_derive(metric *m);
 
 void metric_copy(metric *dst, const metric *src);   /* deep copy */
-void metric_free(metric *m);                        /* frees fields only */
+void metric_release(metric *m);                     /* frees the strings */
 
 /* JSON conversion (see the form above).  metric_to_json returns a new
  * reference.  metric_from_json fills *out and returns 0, or returns -1 and
@@ -75,100 +88,12 @@ int metric_from_json(const json_t *obj, metric *out, char **err);
 /* md_num <-> JSON helpers: known -> number, otherwise null. */
 json_t *num_to_json(md_num v);
 json_t *time_to_json(md_time t);   /* RFC 3339 string or null */
+/* The reverse for a present value: RFC 3339 text or (leniently) epoch
+ * seconds.  0, or -1 for anything else (null included). */
+int time_from_json(const json_t *v, md_time *out);
 
 /* Whether a metric can bound usage: remaining known, or used and limit
  * known, or utilization known. */
 int metric_is_quota_bearing(const metric *m);
-
-/* Per-turn usage aggregated into 15-minute cells (SDK md_usage_cell, ABI
- * 1.2), as the core carries it from the worker to the usage store.  The
- * buckets are indexed by usage_bucket (names in usage_bucket_names). */
-typedef enum usage_bucket {
-    UB_INPUT_UNCACHED = 0, UB_CACHE_READ, UB_CACHE_WRITE, UB_OUTPUT,
-    UB_REASONING, UB_TOTAL, UB_COST, UB_N
-} usage_bucket;
-
-/* "tokens_input_uncached", ..., "cost_usd" (JSON keys of the reports). */
-extern const char *const usage_bucket_names[UB_N];
-
-typedef struct usage_cell_rec {
-    double slot_start;     /* epoch seconds, a multiple of 900 */
-    char *model;           /* owned; NULL: unknown model */
-    md_num b[UB_N];        /* known / unknown / not applicable */
-    double events;         /* usage events summed into the cell, >= 0 */
-} usage_cell_rec;
-
-/* Why an SDK cell cannot be stored, or NULL when it is valid: slot_start
- * finite, >= 0, <= year 9999 and a multiple of 900; model NULL or 1..128
- * printable ASCII bytes; every number in a valid state, finite and >= 0
- * when known; events finite and >= 0.  Static string. */
-const char *usage_cell_problem(const md_usage_cell *c);
-/* Deep copy of a valid SDK cell (the caller checked it). */
-void usage_cell_from_sdk(usage_cell_rec *out, const md_usage_cell *c);
-/* Same check for a core cell (JSON input): NULL or a static reason. */
-const char *usage_cell_rec_problem(const usage_cell_rec *c);
-void usage_cells_free(usage_cell_rec *cells, size_t n);  /* + the array */
-
-/* One bucket as JSON: known -> integer when integral (else real), unknown
- * -> null, not applicable -> "na" (the compact wire/storage form). */
-json_t *usage_num_to_json(md_num v);
-/* The reverse: number (finite, >= 0), null or "na".  0 or -1. */
-int usage_num_from_json(const json_t *j, md_num *out);
-/* A generation as JSON: a decimal string (or a non-negative integer).
- * 0 or -1. */
-int usage_generation_from_json(const json_t *j, unsigned long long *out);
-/* A known integral value as an integer, else a real; null otherwise (the
- * report form, where not applicable is null too). */
-json_t *usage_num_to_report(md_num v);
-
-/* Result of one collection, as the worker reports it. */
-typedef struct collect_result {
-    md_error err;          /* MD_ERR_NONE on success */
-    char *err_msg;         /* owned, NULL on success; secrets masked */
-    double retry_after;    /* seconds the provider asked us to wait, <0 none */
-    metric *metrics;       /* owned array */
-    size_t n_metrics;
-    char **notes;          /* owned array of owned strings */
-    size_t n_notes;
-    char *raw_json;        /* owned, redacted raw payload text, or NULL */
-    double started_at, finished_at;   /* epoch seconds */
-    /* Usage cells handed over by put_usage (ABI 1.2), successful
-     * collections only.  They travel from the worker to the daemon, which
-     * gives them to its usage store and never keeps them in provider
-     * state (so snapshots and API responses stay small). */
-    int has_usage;                    /* put_usage was called and accepted */
-    usage_cell_rec *usage;            /* owned array (model strings owned) */
-    size_t n_usage;
-    double usage_since;               /* replace stored cells >= this */
-    unsigned long long usage_generation;
-} collect_result;
-
-void collect_result_init(collect_result *r);   /* zero + retry_after=-1 */
-void collect_result_free(collect_result *r);   /* frees fields, re-inits */
-void collect_result_copy(collect_result *dst, const collect_result *src);
-/* {"error": null|{"class","message"}, "retry_after": n|null, "metrics": [..],
- *  "notes": [..], "raw": <json>|null, "started_at", "finished_at"}
- * plus, only when has_usage: "usage": {"since": n, "generation": "N"
- * (decimal string: exact for any 64-bit value), "cells": [[slot_start,
- * model|null, tokens_input_uncached, tokens_cache_read, tokens_cache_write,
- * tokens_output, tokens_reasoning, tokens_total, cost_usd, events], ...]}
- * with each bucket a number, null (unknown) or "na" (not applicable).
- * from_json validates every cell like put_usage does (-1 on a bad one). */
-json_t *collect_result_to_json(const collect_result *r);
-int collect_result_from_json(const json_t *obj, collect_result *out,
-                             char **err);
-
-/* Error class names: "timeout", "crashed", ... ; NULL for MD_ERR_NONE. */
-const char *md_error_name(md_error e);
-/* Reverse lookup; returns MD_ERR_INTERNAL for an unknown name. */
-md_error md_error_from_name(const char *name);
-
-/* Mask the n secrets in every string of a collection result (error
- * message, notes, metric labels/units/sources, the raw payload; the raw
- * payload's credential-like keys are redacted too).  The daemon applies
- * this with every configured secret, so one provider's secret that another
- * provider echoes back never reaches a response either. */
-void redact_result(collect_result *r, const char *const *secrets,
-                   size_t n);
 
 #endif

@@ -109,7 +109,7 @@ void usage_record_init(usage_record *r)
     memset(r, 0, sizeof *r);   /* MD_UNKNOWN == 0, NULL pointers */
 }
 
-void usage_record_free(usage_record *r)
+void usage_record_clear(usage_record *r)
 {
     if (!r)
         return;
@@ -279,10 +279,10 @@ static void map_openai_family(const json_t *u, const openai_paths *p,
     md_num in = num_path(u, p->input), cached = num_path(u, p->cached);
     usage_set_openai_buckets(r, in, cached, num_path(u, p->output),
                              num_path(u, p->reasoning));
-    /* Codex's newer cache-write counter (catalog 8b, 11): when the key is
-     * there it is a subset of input, like cached; absent = not applicable
-     * as for the rest of the family.  [U: "input includes it" is the
-     * catalog's reading of the F formula.] */
+    /* Codex's newer cache-write counter: when the key is there it is a
+     * subset of input, like cached; absent = not applicable as for the
+     * rest of the family.  (That input includes it is our reading of the
+     * rollout format, not a documented rule.) */
     const json_t *cw = p->cache_write ? jpath(u, p->cache_write) : NULL;
     if (cw) {
         r->tokens_cache_write = json_num(cw);
@@ -310,8 +310,8 @@ static void map_openrouter(const json_t *u, usage_record *r)
 }
 
 /* Anthropic Messages usage; the cache_creation 5m + 1h split, when both
- * parts are usable, replaces cache_creation_input_tokens (ccusage's rule,
- * catalog 8a). */
+ * parts are usable, replaces cache_creation_input_tokens (the same rule
+ * the ccusage tool applies). */
 static void map_anthropic(const json_t *u, usage_record *r)
 {
     md_num cw = num_path(u, "cache_creation_input_tokens");
@@ -350,8 +350,8 @@ static void map_deepseek(const json_t *u, usage_record *r)
  * promptTokenCount includes cachedContentTokenCount.  Thoughts are NOT
  * part of candidatesTokenCount, so output = candidates + thoughts, and
  * toolUsePromptTokenCount is input on top of promptTokenCount (total =
- * prompt + toolUsePrompt + candidates + thoughts).  [U: Gemini API
- * semantics; the provider catalog does not cover usageMetadata.]  An
+ * prompt + toolUsePrompt + candidates + thoughts), as the Gemini API
+ * documentation describes usageMetadata.  An
  * absent thoughtsTokenCount leaves output unknown: absent is not zero. */
 static void map_gemini(const json_t *u, usage_record *r)
 {
@@ -416,8 +416,8 @@ static int map_api(usage_dialect d, const json_t *u, usage_record *r,
 
 /* The entry of a Claude Code line that carries usage: the line itself
  * (message.usage), or the assistant entry an "agent progress" wrapper
- * nests in data.message (catalog 8a) [U: wrapper shape not in the
- * fixtures].  Usage objects anywhere else (tool results) are ignored. */
+ * nests in data.message (that wrapper shape is not in the test fixtures).
+ * Usage objects anywhere else (tool results) are ignored. */
 static const json_t *claude_entry(const json_t *line)
 {
     if (json_is_object(jpath(line, "message.usage")))
@@ -550,7 +550,7 @@ int usage_from_dialect(usage_dialect d, const json_t *usage_obj,
     else
         rc = set_err(err, xstrdup("unknown usage dialect"));
     if (rc != 0) {
-        usage_record_free(out);
+        usage_record_clear(out);
         return -1;
     }
     unknown_when_empty(out);
@@ -626,7 +626,7 @@ static int num_from_json(const json_t *v, int is_na, md_num *out)
 }
 
 /* null/absent -> unknown or NA; RFC 3339 text or epoch seconds. */
-static int time_from_json(const json_t *v, int is_na, md_time *out)
+static int time_member_from_json(const json_t *v, int is_na, md_time *out)
 {
     double t;
     if (!v || json_is_null(v)) {
@@ -660,8 +660,8 @@ static const char *fields_from_json(const json_t *obj, const json_t *na,
     }
     for (size_t i = 0; i < N_TIME_FIELDS; i++) {
         const char *k = TIME_FIELDS[i].name;
-        if (time_from_json(json_object_get(obj, k), list_has(na, k),
-                           time_at(out, TIME_FIELDS[i].off)) != 0)
+        if (time_member_from_json(json_object_get(obj, k), list_has(na, k),
+                                  time_at(out, TIME_FIELDS[i].off)) != 0)
             return k;
     }
     return NULL;
@@ -677,7 +677,7 @@ int usage_from_json(const json_t *obj, usage_record *out, char **err)
                           ? "not_applicable"
                           : fields_from_json(obj, na, out);
     if (bad) {
-        usage_record_free(out);
+        usage_record_clear(out);
         return set_err(err, xasprintf("usage record: bad \"%s\"", bad));
     }
     const json_t *raw = json_object_get(obj, "raw");

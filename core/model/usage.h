@@ -1,8 +1,8 @@
 /*
- * usage.h - the normalised per-turn usage record (issue 4, section 1) and
- * the mapping of each provider's raw usage object ("dialect") onto it.
+ * usage.h - the normalised per-turn usage record and the mapping of each
+ * provider's raw usage object ("dialect") onto it.
  *
- * Token buckets are DISJOINT (catalog section 11, seed 002):
+ * Token buckets are DISJOINT:
  *   tokens_total = tokens_input_uncached + tokens_cache_read
  *                + tokens_cache_write + tokens_output      (when all known;
  *                                          a not-applicable bucket adds 0)
@@ -26,7 +26,12 @@
  * Unknown and not-applicable values are both null; "not_applicable" says
  * which are which (as in metric_to_json).
  *
- * No function here does I/O.  Allocation failures abort (log.h helpers).
+ * Invariants: unknown is not zero (see above); a record's numbers are
+ * MD_KNOWN only with a finite, non-negative value.
+ * Ownership: a usage_record owns its strings and one reference to raw;
+ * usage_record_clear() frees them and leaves an empty record.
+ * Threads: no shared state; no function here does I/O.  Allocation
+ * failures abort (log.h helpers).
  */
 #ifndef METERD_USAGE_H
 #define METERD_USAGE_H
@@ -63,7 +68,7 @@ typedef struct usage_record {
 void usage_record_init(usage_record *r);
 /* Free the owned strings and drop the raw reference, then re-init.
  * NULL is accepted. */
-void usage_record_free(usage_record *r);
+void usage_record_clear(usage_record *r);
 /* Deep copy of the strings into *dst (which is overwritten, not freed);
  * raw is shared (one more reference). */
 void usage_record_copy(usage_record *dst, const usage_record *src);
@@ -100,7 +105,7 @@ int usage_dialect_from_name(const char *name, usage_dialect *out);
 const char *usage_dialect_name(usage_dialect d);
 
 /* Map a provider's raw usage object into *out (overwritten with
- * usage_record_init first, not freed: pass a fresh or freed record).
+ * usage_record_init first, not freed: pass a fresh or cleared record).
  *   - The API dialects take the usage object itself (Ollama: the final
  *     response object; Gemini: usageMetadata or the response holding it).
  *     JSON null gives rc 0, raw NULL and nothing known.

@@ -3,12 +3,18 @@
  * the ranking and the snapshot writer see it.  The state module builds
  * views under its lock; none of these functions keeps pointers past the
  * call.
+ *
+ * Invariants: data is NULL exactly when there never was good data; a
+ * view is only valid while the state that built it is unchanged.
+ * Ownership: every pointer in a provider_view is borrowed from the
+ * daemon's state (or from a snapshot being written); a view owns nothing.
+ * Threads: built and read under the daemon's lock, or on a private copy.
  */
 #ifndef METERD_VIEW_H
 #define METERD_VIEW_H
 
 #include <stddef.h>
-#include "metric.h"
+#include "result.h"
 
 typedef enum {
     PSTAT_PENDING = 0,  /* no collection finished yet ("pending") */

@@ -52,7 +52,7 @@ static void test_zero_init_is_unknown(void)
     ok(m.unit == NULL, "NULL unit stays NULL");
     ok(m.collected_at.state == MD_KNOWN && m.collected_at.epoch == NOW,
        "unknown collected_at becomes now");
-    metric_free(&m);
+    metric_release(&m);
     free_rejections(rej, nrej);
 }
 
@@ -90,7 +90,7 @@ static void test_validation(void)
         if (strstr(rej[i], "utilization") && strstr(rej[i], "0..100"))
             found = 1;
     ok(found, "utilization rejection names field and rule");
-    metric_free(&m);
+    metric_release(&m);
     free_rejections(rej, nrej);
 
     /* edge values that are valid */
@@ -107,7 +107,7 @@ static void test_validation(void)
     ok(m.used.state == MD_KNOWN && m.used.value == 0, "known 0 stays known 0");
     ok(m.limit.state == MD_NOT_APPLICABLE, "not applicable kept");
     ok(m.source == NULL, "no source and no default -> NULL");
-    metric_free(&m);
+    metric_release(&m);
     free_rejections(rej, nrej);
 
     /* invalid identity */
@@ -150,7 +150,7 @@ static void test_validation(void)
     ok(m.remaining.state == MD_KNOWN && m.remaining.value == 7 &&
            (m.derived & METRIC_DERIVED_REMAINING),
        "field past size ignored (remaining derived, not taken)");
-    metric_free(&m);
+    metric_release(&m);
     free_rejections(rej, nrej);
 }
 
@@ -258,9 +258,9 @@ static void test_json(void)
     json_t *j2 = metric_to_json(&back);
     ok(json_equal(j, j2), "second rendering identical");
     json_decref(j2);
-    metric_free(&back);
+    metric_release(&back);
     json_decref(j);
-    metric_free(&m);
+    metric_release(&m);
 
     /* derived utilization > 100 survives reload, reported one does not */
     metric over = mk(MD_NUM(6), MD_NUM(5), UNK, UNK);
@@ -270,12 +270,12 @@ static void test_json(void)
     j = metric_to_json(&over);
     is_int(metric_from_json(j, &back, &err), 0, "over-limit metric parses");
     is_num(back.utilization.value, 120, "derived 120% kept on reload");
-    metric_free(&back);
+    metric_release(&back);
     json_array_clear(json_object_get(j, "derived"));
     is_int(metric_from_json(j, &back, &err), 0, "still parses");
     ok(back.utilization.state == MD_UNKNOWN,
        "non-derived 120% rejected on reload");
-    metric_free(&back);
+    metric_release(&back);
     json_decref(j);
 
     /* malformed objects */
@@ -295,7 +295,7 @@ static void test_json(void)
     err = NULL;
     is_int(metric_from_json(j, &back, &err), 0, "negative number parses");
     ok(back.used.state == MD_UNKNOWN, "negative number -> unknown");
-    metric_free(&back);
+    metric_release(&back);
     json_decref(j);
     j = json_pack("{s:s, s:s, s:s}", "id", "x", "kind", "usage", "resets_at",
                   "yesterday");
@@ -306,128 +306,11 @@ static void test_json(void)
     is_int(metric_from_json(NULL, &back, NULL), -1, "NULL rejected");
 }
 
-static void test_collect_result(void)
-{
-    collect_result r, back, cp;
-    collect_result_init(&r);
-    ok(r.retry_after < 0 && r.metrics == NULL, "init");
-    r.n_metrics = 1;
-    r.metrics = xcalloc(1, sizeof *r.metrics);
-    md_metric in = {0};
-    in.id = "five_hour";
-    in.kind = "quota_window";
-    in.unit = "hours";
-    in.used = MD_NUM(1);
-    in.limit = MD_NUM(5);
-    in.resets_at = MD_TIME(NOW + 3600);
-    in.collected_at = MD_TIME(NOW);
-    metric_from_sdk(&r.metrics[0], &in, sizeof in, "claude", "oauth", NOW,
-                    NULL, NULL);
-    r.n_notes = 1;
-    r.notes = xcalloc(1, sizeof *r.notes);
-    r.notes[0] = xstrdup("hello");
-    r.raw_json = xstrdup("{\"a\": [1, 2]}");
-    r.started_at = NOW - 1;
-    r.finished_at = NOW;
-    r.retry_after = 30;
-
-    json_t *j = collect_result_to_json(&r);
-    ok(json_is_null(json_object_get(j, "error")), "success: error null");
-    ok(json_is_object(json_object_get(j, "raw")) &&
-           json_array_size(json_object_get(json_object_get(j, "raw"), "a")) ==
-               2,
-       "raw parsed as JSON");
-    is_num(json_number_value(json_object_get(j, "retry_after")), 30,
-           "retry_after");
-    is_str(json_string_value(json_object_get(j, "finished_at")),
-           "2026-03-10T14:00:00Z", "finished_at RFC 3339");
-    char *err = NULL;
-    is_int(collect_result_from_json(j, &back, &err), 0, "result round trip");
-    is_int(back.n_metrics, 1, "metric back");
-    is_num(back.metrics[0].remaining.value, 4, "derived remaining back");
-    ok(back.metrics[0].derived ==
-           (METRIC_DERIVED_REMAINING | METRIC_DERIVED_UTILIZATION),
-       "derived bits back");
-    is_num(back.metrics[0].resets_at.epoch, NOW + 3600, "resets_at back");
-    is_str(back.notes[0], "hello", "note back");
-    is_num(back.started_at, NOW - 1, "started_at back");
-    is_num(back.retry_after, 30, "retry_after back");
-    json_t *j2 = collect_result_to_json(&back);
-    ok(json_equal(j, j2), "result JSON stable across round trip");
-    json_decref(j2);
-
-    collect_result_copy(&cp, &back);
-    collect_result_free(&back);
-    is_str(cp.metrics[0].id, "five_hour", "deep copy survives free of source");
-    is_str(cp.raw_json, "{\"a\":[1,2]}", "raw copied");
-    ok(back.metrics == NULL && back.n_metrics == 0 && back.retry_after < 0,
-       "free re-inits");
-    collect_result_free(&cp);
-    json_decref(j);
-
-    /* failure with unparseable raw */
-    collect_result_free(&r);
-    r.err = MD_ERR_RATE_LIMITED;
-    r.err_msg = xstrdup("429 Too Many Requests");
-    r.raw_json = xstrdup("<html>nope");
-    j = collect_result_to_json(&r);
-    json_t *e = json_object_get(j, "error");
-    is_str(json_string_value(json_object_get(e, "class")), "rate_limited",
-           "error class name");
-    is_str(json_string_value(json_object_get(e, "message")),
-           "429 Too Many Requests", "error message");
-    is_str(json_string_value(json_object_get(j, "raw")), "<html>nope",
-           "unparseable raw kept as string");
-    ok(json_is_null(json_object_get(j, "retry_after")), "no retry_after: null");
-    ok(json_is_null(json_object_get(j, "started_at")), "unset time: null");
-    is_int(collect_result_from_json(j, &back, &err), 0, "failure parses");
-    ok(back.err == MD_ERR_RATE_LIMITED, "class back");
-    json_t *j3 = collect_result_to_json(&back);
-    ok(json_equal(j, j3), "string raw stable across round trip");
-    json_decref(j3);
-    collect_result_free(&back);
-    json_decref(j);
-    collect_result_free(&r);
-
-    /* malformed */
-    j = json_pack("{s:[{s:s}]}", "metrics", "kind", "usage");
-    err = NULL;
-    is_int(collect_result_from_json(j, &back, &err), -1, "bad metric rejected");
-    ok(err && strstr(err, "metrics[0]"), "error locates the metric");
-    free(err);
-    json_decref(j);
-    j = json_pack("{s:i}", "notes", 3);
-    err = NULL;
-    is_int(collect_result_from_json(j, &back, &err), -1, "bad notes rejected");
-    free(err);
-    json_decref(j);
-}
-
-static void test_error_names(void)
-{
-    static const char *names[] = {"timeout", "crashed", "auth", "rate_limited",
-                                  "http", "bad_data", "config", "abi",
-                                  "network", "internal"};
-    ok(md_error_name(MD_ERR_NONE) == NULL, "NONE has no name");
-    int all = 1;
-    for (int i = 0; i < 10; i++) {
-        md_error e = (md_error)(MD_ERR_TIMEOUT + i);
-        if (!md_error_name(e) || strcmp(md_error_name(e), names[i]) != 0 ||
-            md_error_from_name(names[i]) != e)
-            all = 0;
-    }
-    ok(all, "all ten names map both ways");
-    ok(md_error_from_name("bogus") == MD_ERR_INTERNAL, "unknown -> internal");
-    ok(md_error_from_name(NULL) == MD_ERR_INTERNAL, "NULL -> internal");
-}
-
 int main(void)
 {
     test_zero_init_is_unknown();
     test_validation();
     test_derive();
     test_json();
-    test_collect_result();
-    test_error_names();
     return done_testing();
 }

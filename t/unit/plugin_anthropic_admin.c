@@ -202,7 +202,7 @@ static void t_normal(void)
            strstr(r.raw_json, "cost_report"), "raw holds both reports");
     is_int(n_requests(), 2, "two requests (one page each)");
     ok(!mentions(&r, KEY) && !mentions(&r, "TESTadminKEY"), "key nowhere");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void t_month_vs_today(void)
@@ -222,7 +222,7 @@ static void t_month_vs_today(void)
                  "today: empty bucket is a reported 0");
     check_num(&r, "cost_usd_month", 1.08075, "month cost");
     check_num(&r, "cost_usd_today", first ? 1.08075 : 0, "today cost");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void t_outside_month(void)
@@ -238,7 +238,7 @@ static void t_outside_month(void)
     check_tokens(&r, "today", UNKNOWN_TOK, "no bucket for today");
     check_num(&r, "cost_usd_month", NAN, "no cost bucket: unknown, not 0");
     ok(pt_has_note(&r, "no usage bucket for this month"), "noted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void usage_only(const char *file, const double *d, size_t n,
@@ -258,7 +258,7 @@ static void t_variants(void)
     usage_only("usage_strings.json", d, 1, &r);
     tok sonnet = {15230, 913400, 42100, 38211, 1008941};
     check_tokens(&r, "today", sonnet, "numbers as strings (Sonnet oracle)");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     usage_only("usage_missing_fields.json", d, 2, &r);
     is_int(r.err, MD_ERR_NONE, "missing fields: success");
@@ -266,12 +266,12 @@ static void t_variants(void)
     check_tokens(&r, "today", partial, "missing/null counters stay unknown");
     ok(pt_has_note(&r, "bucket without a usable starting_at"),
        "bucket without starting_at noted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     usage_only("usage_new_keys.json", d, 1, &r);
     tok small = {10, 40, 10, 50, 110};
     check_tokens(&r, "today", small, "unknown keys ignored");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void t_pages(void)
@@ -292,14 +292,14 @@ static void t_pages(void)
     if (month0 != today0)
         check_tokens(&r, "today", today, "today from page 2");
     is_int(n_requests(), 3, "next_page followed once");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     routes(copy);
     run(&r, ", \"max_pages\": \"1\"");
     is_int(r.err, MD_ERR_NONE, "page cap: success");
     check_tokens(&r, "month", UNKNOWN_TOK, "page cap: partial month unknown");
     ok(pt_has_note(&r, "more than 1 pages"), "page cap noted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void cost_case(const char *file, double want, const char *what)
@@ -316,7 +316,7 @@ static void cost_case(const char *file, double want, const char *what)
     check_num(&r, "tokens_output_today", 38211, what);
     if (isnan(want))
         ok(pt_has_note(&r, "without a usable amount"), "bad amount noted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void check_error(const char *path, int status, const char *file,
@@ -344,7 +344,7 @@ static void check_error(const char *path, int status, const char *file,
     snprintf(n, sizeof n, "%s: no metrics, no key", what);
     ok(r.n_metrics == 0 && !mentions(&r, KEY) && !mentions(&r, "TESTadminKEY"),
        n);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void t_errors(void)
@@ -385,15 +385,15 @@ static void t_config(void)
     ok(r.err_msg && strstr(r.err_msg, "ANTHROPIC_ADMIN_KEY"),
        "no api_key: says how to set it");
     is_int(n_requests(), 0, "no api_key: no request");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     run(&r, ", \"max_pages\": \"0\"");
     is_int(r.err, MD_ERR_CONFIG, "max_pages 0: config");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     pt_run("anthropic_admin", &r, "{\"base_url\": \"file:///etc\", "
            "\"api_key\": \"" KEY "\"}");
     is_int(r.err, MD_ERR_CONFIG, "file:// base_url: config");
     ok(!mentions(&r, KEY), "config error: no key");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

@@ -151,7 +151,7 @@ static void t_normal(void)
     is_str(json_string_value(json_object_get(e, "accept")),
            "application/json", "Accept: application/json");
     json_decref(log);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void t_enterprise(void)
@@ -164,7 +164,7 @@ static void t_enterprise(void)
     ok(!pt_metric(&r, "five_hour") && !pt_metric(&r, "seven_day"),
        "enterprise: null windows stay absent (plan does not expect them)");
     ok(!pt_has_note(&r, "did not report"), "enterprise: nothing missing");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* the same payload for a max seat: every window is expected */
     route(200, "usage_enterprise_spendlimit.json", NULL);
@@ -187,7 +187,7 @@ static void t_enterprise(void)
     const metric *m = pt_metric(&r, "five_hour");
     ok(m && pt_known(m->window_seconds) && m->window_seconds.value == 18000,
        "expected five_hour keeps its window length");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void t_null_windows(void)
@@ -205,7 +205,7 @@ static void t_null_windows(void)
     ok(m && pt_unknown(m->utilization), "null five_hour is unknown, not 0");
     ok(!pt_metric(&r, "seven_day_opus"), "pro does not expect opus");
     ok(!pt_metric(&r, "extra_usage"), "null extra_usage: no budget");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* plan option overrides subscriptionType */
     route(200, "usage_null_windows.json", NULL);
@@ -215,7 +215,7 @@ static void t_null_windows(void)
        "plan max: opus expected");
     ok(!pt_has_note(&r, "plan max expects seven_day_sonnet"),
        "reported (unknown) sonnet is not duplicated");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void t_strings(void)
@@ -229,7 +229,7 @@ static void t_strings(void)
     /* bad utilization/resets in the legacy window; limits[] fills them */
     check_window(&r, "seven_day_opus", 81, 1773431999.812402, 604800, "oauth");
     check_budget(&r, 12.345, 50, 24.69, "usd");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void t_new_keys(void)
@@ -256,7 +256,7 @@ static void t_new_keys(void)
        "opus missing from this payload is explicit");
     ok(r.raw_json != NULL, "raw kept");
     no_secrets(&r, "token echoed in payload");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void t_spend_only(void)
@@ -267,7 +267,7 @@ static void t_spend_only(void)
     is_int(r.err, MD_ERR_NONE, "spend only: success");
     check_budget(&r, 7.63, 20, 38, "eur");
     check_window(&r, "five_hour", 5, NAN, 18000, "oauth");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void t_headers(void)
@@ -285,7 +285,7 @@ static void t_headers(void)
     run(&r, "creds_max.json", NULL);
     check_window(&r, "five_hour", 37, RESET_5H, 18000, "oauth");
     is_int(r.n_metrics, 5, "headers duplicate payload meters: no extras");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     /* payload windows null: the headers supply them */
     route(200, "usage_null_windows.json", unified);
     run(&r, "creds_pro.json", NULL);
@@ -293,7 +293,7 @@ static void t_headers(void)
     check_window(&r, "five_hour", 37, 1773162000, 18000, "headers");
     check_window(&r, "seven_day", 62, 1773432000, 604800, "headers");
     ok(!pt_has_note(&r, "did not report"), "headers satisfy the meter set");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* An HTTP error: class, message fragment, no metrics. */
@@ -313,7 +313,7 @@ static void check_error(int status, const char *file, const char *headers,
     snprintf(n, sizeof n, "%s: no metrics", what);
     is_int(r.n_metrics, 0, n);
     no_secrets(&r, what);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void t_errors(void)
@@ -340,18 +340,18 @@ static void t_errors(void)
     ok(r.retry_after > 115 && r.retry_after <= 120.5,
        "429: Retry-After 120 honoured");
     ok(r.err_msg && strstr(r.err_msg, "Rate limited"), "429: message");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     route(429, "error_429.json", NULL);
     run(&r, "creds_max.json", NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 without Retry-After");
     is_num(r.retry_after, 300, "429 without Retry-After: 300 s backoff");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     route(429, "error_429.json",
           "{\"Retry-After\": \"Tue, 10 Mar 2099 14:00:00 GMT\"}");
     run(&r, "creds_max.json", NULL);
     ok(r.err == MD_ERR_RATE_LIMITED && r.retry_after > 1e9,
        "429 with an HTTP-date Retry-After");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* connection cut mid-body */
     char buf[256];
@@ -360,7 +360,7 @@ static void t_errors(void)
     pt_mock_routes(port, buf);
     run(&r, "creds_max.json", NULL);
     ok(r.err != MD_ERR_NONE && r.n_metrics == 0, "cut connection fails");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* Credential problems: auth, the renew command, and no request. */
@@ -381,7 +381,7 @@ static void check_creds(const char *file, const char *frag, const char *what)
     snprintf(n, sizeof n, "%s: no request made", what);
     is_int(n_requests(), 0, n);
     no_secrets(&r, what);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void t_credentials(void)
@@ -417,7 +417,7 @@ static void t_default_path_and_config(void)
            port);
     is_int(r.err, MD_ERR_NONE, "default ~/.claude/.credentials.json read");
     ok(pt_has_note(&r, "plan: pro"), "plan from the default file");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     if (saved)
         setenv("HOME", saved, 1);
     free(saved);
@@ -431,10 +431,10 @@ static void t_default_path_and_config(void)
     pt_run("anthropic_oauth", &r, "{\"base_url\": \"ftp://127.0.0.1:%d\", "
            "\"credentials_file\": \"%s/creds_max.json\"}", port, fixdir);
     is_int(r.err, MD_ERR_CONFIG, "ftp base_url: config error");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     run(&r, "creds_max.json", ", \"plan\": \"platinum\"");
     is_int(r.err, MD_ERR_CONFIG, "unknown plan option: config error");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

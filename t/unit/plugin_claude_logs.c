@@ -142,7 +142,7 @@ static void test_fixture_tree(void)
     const metric *m = pt_metric(&r, "tokens_total_today");
     ok(m && m->confidence == MD_ESTIMATED && m->source &&
        strcmp(m->source, "local_log") == 0, "estimated, source local_log");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* legacy (costUSD) on its own day */
     char *st2 = lt_tmpdir(), *root2 = lt_tmpdir();
@@ -151,7 +151,7 @@ static void test_fixture_tree(void)
            "{\"roots\": [\"%s\"], \"now\": \"1748779200\"}", root2);
     is_num(lt_tok(&r, "total", "today"), 3208, "legacy line: 12+3100+0+96");
     is_num(lt_tok(&r, "cache_write", "today"), 3100, "legacy flat cache_creation");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     lt_rmrf(st2);
     lt_rmrf(root2);
 }
@@ -164,12 +164,12 @@ static void test_incremental(void)
     run(&r, 5000);
     check_today(&r, 100032, 21492, 49094, 1975, "cut-off line completed");
     ok(pt_has_note(&r, "1 read this run"), "only the appended file is read");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run(&r, 5000);
     ok(pt_has_note(&r, "0 read this run"), "unchanged tree: no file opened");
     check_today(&r, 100032, 21492, 49094, 1975, "unchanged re-scan");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* a larger copy of msg_P1 arrives in a later run: it replaces */
     lt_puts(root, PROJ "8d2a4b6c.jsonl", "a",
@@ -180,7 +180,7 @@ static void test_incremental(void)
             "\"cache_read_input_tokens\":1000,\"output_tokens\":500}}}\n");
     run(&r, 5000);
     check_today(&r, 100032, 21492, 49094, 2175, "cross-run duplicate replaced");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* truncation: the file's contribution goes, then it is read again */
     char p[4096];
@@ -190,7 +190,7 @@ static void test_incremental(void)
     /* left: catalog + subagent own message; msg_01AbCd still counted once
      * (its copy in the truncated file was the duplicate) */
     check_today(&r, 15, 21442, 48094, 668, "after truncation");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* rotation: a new inode under the same name */
     char tmp[4200];
@@ -202,7 +202,7 @@ static void test_incremental(void)
     ok(rename(tmp, p) == 0, "rotate");
     run(&r, 5000);
     check_today(&r, 100015, 21442, 48094, 669, "after rotation");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* Totals of a tree scanned cold with a fresh state. */
@@ -213,7 +213,7 @@ static double cold_total(const char *dir)
     lt_run("claude_logs", st, 60000, &r,
            "{\"roots\": [\"%s\"], \"now\": \"1773151200\"}", dir);
     double t = lt_tok(&r, "total", "7d");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     lt_rmrf(st);
     return t;
 }
@@ -236,13 +236,13 @@ static void test_budget_and_kill(void)
         printf("# err %d %s\n", r.err, r.err_msg ? r.err_msg : "");
     double partial = lt_tok(&r, "total", "7d");
     ok(!(partial >= want), "the stopped scan counted only part of the tree");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     for (int rounds = 0;; rounds++) {
         lt_run("claude_logs", st, 200, &r,
                "{\"roots\": [\"%s\"], \"now\": \"1773151200\"}", bulk);
         int done = !pt_has_note(&r, "initial scan in progress");
         double got = lt_tok(&r, "total", "7d");
-        collect_result_free(&r);
+        collect_result_clear(&r);
         if (done || rounds > 500) {
             is_num(got, want, "resumed scan equals the cold scan");
             break;
@@ -276,7 +276,7 @@ static void test_budget_and_kill(void)
     lt_run("claude_logs", st, 60000, &r,
            "{\"roots\": [\"%s\"], \"now\": \"1773151200\"}", bulk);
     is_num(lt_tok(&r, "total", "7d"), want + 10, "after kills: equals cold scan");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     is_num(cold_total(bulk), want + 10, "cold scan agrees");
     lt_rmrf(st);
     lt_rmrf(bulk);
@@ -292,11 +292,11 @@ static void test_lock(void)
     collect_result r;
     run(&r, 400);
     ok(r.err != MD_ERR_NONE, "a locked state fails after waiting");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     close(fd);
     run(&r, 2000);
     ok(r.err == MD_ERR_NONE, "released: runs again");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* No logs and no history: an error, not a day of zeros. */
@@ -309,7 +309,7 @@ static void test_no_logs(void)
     ok(r.err_msg && strstr(r.err_msg, "no Claude Code projects directory"),
        "says what is missing");
     is_int(r.n_metrics, 0, "and reports no zeros");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

@@ -47,7 +47,7 @@ int main(void)
     ok(m && pt_known(m->utilization) && m->utilization.value == 41, "seven_day 41 %");
     ok(pt_has_note(&r, "snapshot from 2026-03-10T13:41:02Z"), "snapshot note");
     ok(!pt_has_note(&r, "stale"), "19 minutes old: not stale");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* incremental append: turn 3 continues from the persisted total */
     lt_puts(root, S1, "a",
@@ -62,7 +62,7 @@ int main(void)
     is_num(lt_tok(&r, "input_uncached", "today"), 8000, "append: 5700 + 2300");
     ok(pt_has_note(&r, "1 read this run"), "only the appended file read");
     ok(pt_has_note(&r, "stale"), "two hours later the snapshot is stale");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* legacy shape: resets relative to the line time */
     char *st2 = lt_tmpdir(), *root2 = lt_tmpdir();
@@ -74,7 +74,7 @@ int main(void)
     m = pt_metric(&r, "five_hour");
     ok(m && m->utilization.value == 12 && pt_known(m->resets_at) &&
        m->resets_at.epoch == 1759392015 + 16200, "legacy resets_in_seconds");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     lt_rmrf(st2);
     lt_rmrf(root2);
     lt_rmrf(root);

@@ -138,7 +138,7 @@ static void test_normal(void)
            "bearer access token sent");
     is_str(json_string_value(json_object_get(e, "accept")), "application/json", "accept json");
     json_decref(log);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_codex_path(void)
@@ -151,7 +151,7 @@ static void test_codex_path(void)
            "\"credentials_file\": \"%s\"}", port, cred);
     is_int(r.err, MD_ERR_NONE, "base without /backend-api uses /api/codex/usage");
     ok(pt_metric(&r, "five_hour") != NULL, "... and parses it");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_team_spend(void)
@@ -180,7 +180,7 @@ static void test_team_spend(void)
     ok(pt_has_note(&r, "plan: team"), "team: plan note");
     ok(pt_has_note(&r, "limit reached"), "team: limit_reached noted");
     ok(!pt_has_note(&r, "expects"), "team: weekly-only meter set satisfied");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_null_windows(void)
@@ -204,7 +204,7 @@ static void test_null_windows(void)
        "null secondary: missing-meter note");
     const metric *cr = pt_metric(&r, "credits");
     ok(cr && pt_unknown(cr->remaining), "null balance: unknown");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_rate_limit_null(void)
@@ -220,7 +220,7 @@ static void test_rate_limit_null(void)
     ok(pt_has_note(&r, "plan pro expects seven_day"), "pro: seven_day note");
     ok(pt_has_note(&r, "rate_limit is null"), "rate_limit null noted");
     ok(pt_metric(&r, "credits") == NULL, "no credits object: no credits metric");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_strings(void)
@@ -235,7 +235,7 @@ static void test_strings(void)
     const metric *cr = pt_metric(&r, "credits");
     ok(cr && pt_known(cr->remaining) && cr->remaining.value == 0,
        "credits \"0E-10\" is a known 0");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_new_keys(void)
@@ -260,7 +260,7 @@ static void test_new_keys(void)
     ok(s && pt_unknown(s->limit) && pt_unknown(s->used), "spend without amounts: unknown");
     ok(pt_has_note(&r, "plan quantum_max has no known meter set"), "unknown plan tolerated");
     ok(!pt_has_note(&r, "expects"), "unknown plan: nothing expected");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_plan_option(void)
@@ -272,7 +272,7 @@ static void test_plan_option(void)
     const metric *f = pt_metric(&r, "five_hour");
     ok(f && pt_unknown(f->utilization), "plan pro: five_hour expected and unknown");
     ok(pt_has_note(&r, "plan pro expects five_hour"), "plan pro: note");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_headers(void)
@@ -293,7 +293,7 @@ static void test_headers(void)
     ok(s && pt_known(s->utilization) && s->utilization.value == 41 &&
        strcmp(s->source, "headers") == 0, "headers: seven_day filled from x-codex-*");
     ok(!pt_has_note(&r, "expects seven_day"), "headers: no missing note once reported");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_http_errors(void)
@@ -305,28 +305,28 @@ static void test_http_errors(void)
     ok(contains(r.err_msg, "token has expired") && contains(r.err_msg, "run `codex login`"),
        "401: provider message and the renew command");
     ok(no_secrets(&r), "401: no secrets in the error");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route(USAGE_PATH, 403, "error_403.json", NULL);
     run(&r, "auth_valid.json", "");
     is_int(r.err, MD_ERR_AUTH, "403 -> auth");
     ok(contains(r.err_msg, "Forbidden") && contains(r.err_msg, "codex login"),
        "403: detail message and renew command");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route(USAGE_PATH, 429, "error_429_usage_limit_reached.json", "{\"Retry-After\": \"120\"}");
     run(&r, "auth_valid.json", "");
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 -> rate_limited");
     ok(contains(r.err_msg, "usage limit has been reached"), "429: provider message");
     ok(r.retry_after > 118 && r.retry_after <= 120.5, "429: Retry-After 120 honoured");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route(USAGE_PATH, 429, "error_429_usage_limit_reached.json", NULL);
     run(&r, "auth_valid.json", "");
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 without Retry-After -> rate_limited");
     ok(r.retry_after > 17990 && r.retry_after <= 18000.5,
        "429 without Retry-After: waits resets_in_seconds from the body");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route(USAGE_PATH, 500, "error_500.json", NULL);
     run(&r, "auth_valid.json", "");
@@ -334,24 +334,24 @@ static void test_http_errors(void)
     ok(contains(r.err_msg, "500") && contains(r.err_msg, "Internal server error"),
        "500: status and message");
     ok(r.n_metrics == 0, "500: no metrics");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route(USAGE_PATH, 502, "error_502.html", NULL);
     run(&r, "auth_valid.json", "");
     is_int(r.err, MD_ERR_HTTP, "HTML 502 -> http");
     ok(contains(r.err_msg, "502 Bad Gateway"), "HTML 502: <title> as message");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route(USAGE_PATH, 200, "html_200.html", NULL);
     run(&r, "auth_valid.json", "");
     is_int(r.err, MD_ERR_BAD_DATA, "HTML page with 200 -> bad_data");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route(USAGE_PATH, 200, "truncated.json", NULL);
     run(&r, "auth_valid.json", "");
     is_int(r.err, MD_ERR_BAD_DATA, "truncated JSON -> bad_data");
     ok(r.n_metrics == 0, "truncated: nothing emitted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_credentials(void)
@@ -365,7 +365,7 @@ static void test_credentials(void)
     ok(r.err_msg && !strstr(r.err_msg, "SIGNATUREcodexTESTexpired"),
        "expired: token not quoted");
     is_int(n_requests(), 0, "expired: no request made");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run(&r, "auth_apikey.json", "");
     is_int(r.err, MD_ERR_AUTH, "API-key login (no tokens) -> auth");
@@ -373,19 +373,19 @@ static void test_credentials(void)
        "API-key login: says why and what to run");
     ok(r.err_msg && !strstr(r.err_msg, "sk-proj-EXAMPLE"), "API-key login: key not leaked");
     is_int(n_requests(), 0, "API-key login: no request made");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run(&r, "/nonexistent/meterd-test/auth.json", "");
     is_int(r.err, MD_ERR_AUTH, "missing auth.json -> auth");
     ok(contains(r.err_msg, "cannot read") && contains(r.err_msg, "codex login"),
        "missing file: message");
     is_int(n_requests(), 0, "missing file: no request made");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run(&r, "auth_catalog.json", "");
     is_int(r.err, MD_ERR_NONE, "non-JWT access token: expiry unknown, server decides");
     is_int(n_requests(), 1, "non-JWT token: request made");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* the file is only read: contents unchanged after collections */
     char path[PATH_MAX + 32];
@@ -396,11 +396,11 @@ static void test_credentials(void)
     stat(path, &st1);
     ok(st0.st_mtime == st1.st_mtime && st0.st_size == st1.st_size,
        "auth.json not modified");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_run("codex_oauth", &r, "{\"base_url\": \"ftp://127.0.0.1:%d\"}", port);
     is_int(r.err, MD_ERR_CONFIG, "bad base_url -> config");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

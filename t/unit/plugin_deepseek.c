@@ -112,12 +112,12 @@ static void test_no_key(void)
     ok(r.err != MD_ERR_NONE, "no api_key: failure");
     is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
     ok(has(r.err_msg, "no api_key configured"), "no api_key: message");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     pt_run_ms("deepseek", 10000, &r,
               "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"\"}", port);
     ok(r.err != MD_ERR_NONE, "empty api_key: failure");
     is_int(r.err, MD_ERR_AUTH, "empty api_key: auth");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     json_t *log = pt_mock_requests(port);
     is_int(json_array_size(log), 0, "no api_key: the mock saw no request");
     json_decref(log);
@@ -167,13 +167,13 @@ static void test_ok(void)
            "Authorization: Bearer <key> sent");
     is_str(json_string_value(json_object_get(e, "accept")), "application/json", "Accept header");
     json_decref(log);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* trailing slash on base_url is tolerated */
     pt_run_ms("deepseek", 10000, &r,
               "{\"base_url\": \"http://127.0.0.1:%d/\", \"api_key\": \"" KEY "\"}", port);
     is_int(r.err, MD_ERR_NONE, "base_url with trailing slash: success");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_currency(void)
@@ -184,12 +184,12 @@ static void test_currency(void)
     is_int(r.err, MD_ERR_NONE, "currency cny: success");
     is_int(r.n_metrics, 1, "currency cny: one metric");
     ok(pt_metric(&r, "balance_cny") != NULL, "currency cny: balance_cny");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     run(&r, ", \"currency\": \"EUR\"");
     is_int(r.err, MD_ERR_NONE, "currency EUR: success");
     is_int(r.n_metrics, 0, "currency EUR: no metric");
     ok(pt_has_note(&r, "no EUR balance reported"), "currency EUR: noted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_shapes(void)
@@ -202,14 +202,14 @@ static void test_shapes(void)
     const metric *m = pt_metric(&r, "balance_usd");
     ok(m && m->remaining.state == MD_KNOWN && m->remaining.value == 0,
        "unavailable: a reported 0 is a known 0");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route_file("balance_empty.json", 200, NULL);
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "empty: success");
     is_int(r.n_metrics, 0, "empty: no metrics");
     ok(pt_has_note(&r, "no balance reported"), "empty: noted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route_file("balance_strings_odd.json", 200, NULL);
     run(&r, NULL);
@@ -224,7 +224,7 @@ static void test_shapes(void)
     m = pt_metric(&r, "balance_eur");
     ok(m && m->remaining.state == MD_KNOWN && m->remaining.value == 0, "odd: eur \"0E-10\" is 0");
     ok(pt_has_note(&r, "CNY balance 12.5 = granted 0E-10 + topped up 12.5"), "odd: note text");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route_file("balance_missing_fields.json", 200, NULL);
     run(&r, NULL);
@@ -238,21 +238,21 @@ static void test_shapes(void)
     ok(pt_has_note(&r, "CNY balance unknown = granted unknown + topped up 7.00"),
        "missing split parts say unknown");
     ok(!pt_has_note(&r, "is_available"), "missing is_available: no claim either way");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route_file("truncated.json", 200, NULL);
     run(&r, NULL);
     ok(r.err != MD_ERR_NONE, "truncated: failure");
     is_int(r.err, MD_ERR_BAD_DATA, "truncated: bad_data");
     is_int(r.n_metrics, 0, "truncated: nothing emitted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, "[{\"path\": \"/user/balance\", \"body\": [1, 2]}]");
     run(&r, NULL);
     ok(r.err != MD_ERR_NONE, "array body: failure");
     is_int(r.err, MD_ERR_BAD_DATA, "array body: bad_data");
     ok(has(r.err_msg, "not a JSON object"), "array body: message");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_errors(void)
@@ -264,12 +264,12 @@ static void test_errors(void)
     is_int(r.err, MD_ERR_AUTH, "401: auth");
     ok(has(r.err_msg, "HTTP 401: Authentication Fails"), "401: provider message");
     ok(r.err_msg && pt_no_secret(&r, KEY), "401: key not echoed");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route_file("error_401.json", 403, NULL);
     run(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "403: auth");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route_file("error_429.json", 429, "{\"Retry-After\": \"2\"}");
     run(&r, NULL);
@@ -277,7 +277,7 @@ static void test_errors(void)
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     is_num(r.retry_after, 2, "429: retry_after 2");
     ok(has(r.err_msg, "Rate limit reached"), "429: message");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* Retry-After as an HTTP-date two minutes ahead */
     char hdr[128], date[64];
@@ -289,14 +289,14 @@ static void test_errors(void)
     route_file("error_429.json", 429, hdr);
     run(&r, NULL);
     ok(r.retry_after > 110 && r.retry_after <= 121, "429: HTTP-date Retry-After ~120 s");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route_file("error_500.html", 500, NULL);
     run(&r, NULL);
     ok(r.err != MD_ERR_NONE, "500 html: failure");
     is_int(r.err, MD_ERR_HTTP, "500 html: http");
     is_str(r.err_msg, "HTTP 500: 500 Internal Server Error", "500 html: title quoted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* 503 once, then 200: exercises the mock's times and the plugin */
     pt_mock_use(port, "[{\"path\": \"/user/balance\", \"status\": 503, \"times\": 1, "
@@ -306,10 +306,10 @@ static void test_errors(void)
     ok(r.err != MD_ERR_NONE, "503: failure");
     is_str(r.err_msg, "HTTP 503: Server overloaded", "503: message");
     is_int(r.err, MD_ERR_HTTP, "503: http");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "then 200: success");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* Key-like tokens in the provider's message are masked by the plugin
      * itself: sk-otherkey99887766 is no configured secret, so the host
@@ -322,7 +322,7 @@ static void test_errors(void)
     ok(r.err_msg && pt_no_secret(&r, "sk-plainkey0123456789abcd") &&
        pt_no_secret(&r, "sk-otherkey99887766"), "key-like tokens masked");
     ok(has(r.err_msg, "abcd") && has(r.err_msg, "7766"), "masked tokens keep last 4");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_transport(void)
@@ -333,7 +333,7 @@ static void test_transport(void)
     ok(r.err != MD_ERR_NONE, "connection cut: failure");
     is_int(r.err, MD_ERR_NETWORK, "connection cut: network (from the host)");
     ok(has(r.err_msg, "/user/balance failed"), "connection cut: message names the request");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, "[{\"path\": \"/user/balance\", \"hang\": true}]");
     long long t0 = now_ms();
@@ -342,13 +342,13 @@ static void test_transport(void)
     ok(r.err != MD_ERR_NONE, "hang: failure");
     is_int(r.err, MD_ERR_TIMEOUT, "hang: timeout");
     ok(now_ms() - t0 < 5000, "hang: bounded by the deadline");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_run_ms("deepseek", 5000, &r,
               "{\"base_url\": \"http://127.0.0.1:1\", \"api_key\": \"" KEY "\"}");
     ok(r.err != MD_ERR_NONE, "refused: failure");
     is_int(r.err, MD_ERR_NETWORK, "refused: network");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

@@ -175,7 +175,7 @@ static void test_ok(void)
     }
     ok(pt_has_note(&r, "from ok.sh"), "notes passed through");
     is_str(r.raw_json, "{\"ledger\":\"demo\",\"entries\":3}", "raw passed compact");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_error(void)
@@ -187,7 +187,7 @@ static void test_error(void)
     is_str(r.err_msg, "token expired for demo", "error.sh: message");
     is_num(r.retry_after, 30, "error.sh: retry_after 30");
     is_int(r.n_metrics, 0, "error.sh: no metrics");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_bad(void)
@@ -197,7 +197,7 @@ static void test_bad(void)
     ok(r.err != MD_ERR_NONE, "badjson.sh: failure");
     is_int(r.err, MD_ERR_BAD_DATA, "badjson.sh: bad_data");
     ok(has(r.err_msg, "not valid JSON"), "badjson.sh: says not valid JSON");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run_cmd(&r, "wrongtypes.sh", 5000, NULL, NULL);
     ok(r.err != MD_ERR_NONE, "wrongtypes.sh: failure");
@@ -205,21 +205,21 @@ static void test_bad(void)
     ok(has(r.err_msg, "metrics[2].used: expected number, null or \"n/a\""),
        "wrongtypes.sh: names the field");
     is_int(r.n_metrics, 0, "wrongtypes.sh: nothing emitted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run_cmd(&r, "nonzero.sh", 5000, NULL, NULL);
     ok(r.err != MD_ERR_NONE, "nonzero.sh: failure");
     is_int(r.err, MD_ERR_INTERNAL, "nonzero.sh: internal");
     ok(has(r.err_msg, "status 3"), "nonzero.sh: exit status quoted");
     ok(has(r.err_msg, "cannot open /nonexistent/ledger.tsv"), "nonzero.sh: stderr quoted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run_cmd(&r, "signal.sh", 5000, NULL, NULL);
     ok(r.err != MD_ERR_NONE, "signal.sh: failure");
     is_int(r.err, MD_ERR_CRASHED, "signal.sh: crashed");
     ok(has(r.err_msg, "signal 11") && has(r.err_msg, "about to crash"),
        "signal.sh: signal and stderr quoted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run_cmd(&r, "badid.sh", 5000, NULL, NULL);
     is_int(r.err, MD_ERR_NONE, "badid.sh: success");
@@ -228,12 +228,12 @@ static void test_bad(void)
     ok(pt_has_note(&r, "metrics[0] skipped: invalid or missing id \"bad id!\""),
        "badid.sh: invalid id noted");
     ok(pt_has_note(&r, "metrics[1] (nokind) skipped"), "badid.sh: missing kind noted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_run("exec", &r, "{\"command\": [\"meterd-no-such-command\"]}");
     ok(r.err != MD_ERR_NONE, "missing program: failure");
     is_int(r.err, MD_ERR_CONFIG, "missing program: config");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_env_cwd(void)
@@ -247,7 +247,7 @@ static void test_env_cwd(void)
     ok(pt_has_note(&r, "FOO=bar baz"), "env option passed");
     ok(pt_has_note(&r, "LEAK=unset"), "daemon environment not inherited");
     ok(pt_has_note(&r, "PWD=/tmp"), "cwd option honoured");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run_cmd(&r, "env.sh", 5000,
             ", \"env\": {\"FOO\": \"bar baz\"}, \"cwd\": \"/nonexistent-meterd-dir\"",
@@ -255,7 +255,7 @@ static void test_env_cwd(void)
     ok(r.err != MD_ERR_NONE, "bad cwd: failure");
     is_int(r.err, MD_ERR_CONFIG, "bad cwd: config");
     unsetenv("METERD_FH_LEAK");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_kill(void)
@@ -275,7 +275,7 @@ static void test_kill(void)
     pid_t bg = read_pidfile(pidfile);
     ok(bg > 0, "hang.sh: background child pid recorded");
     ok(bg > 0 && proc_gone(bg), "hang.sh: background child killed with the group");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     unlink(pidfile);
     run_cmd(&r, "leftover.sh", 10000, env, &el);
@@ -284,7 +284,7 @@ static void test_kill(void)
     ok(el < 5000, "leftover.sh: did not wait for the child holding stdout");
     bg = read_pidfile(pidfile);
     ok(bg > 0 && proc_gone(bg), "leftover.sh: leftover child killed");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     char extra[192];
     snprintf(extra, sizeof extra, "%s, \"max_output\": \"4096\"", env);
@@ -294,7 +294,7 @@ static void test_kill(void)
     ok(has(r.err_msg, "more than 4096 bytes"), "bigout.sh: message names the cap");
     ok(el < 5000, "bigout.sh: killed at the cap, not at the deadline");
     unlink(pidfile);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* First second of the UTC month after now. */
@@ -337,7 +337,7 @@ static void test_ledger(void)
            (m->resets_at.epoch == before || m->resets_at.epoch == after),
            "ledger: resets at the start of next month");
     }
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     char bad[64];
     snprintf(bad, sizeof bad, "/tmp/meterd-ledger-test.%ld", (long)getpid());
@@ -350,7 +350,7 @@ static void test_ledger(void)
     ok(r.err != MD_ERR_NONE, "bad ledger: failure");
     is_int(r.err, MD_ERR_BAD_DATA, "bad ledger: bad_data");
     ok(has(r.err_msg, "line 4"), "bad ledger: names the line");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     f = fopen(bad, "w");
     if (f) {
@@ -364,7 +364,7 @@ static void test_ledger(void)
     ok(m && m->used.state == MD_KNOWN && m->used.value == 3.5, "ledger without budget: used 3.5");
     ok(pt_has_note(&r, "no budget line"), "ledger without budget: noted");
     unlink(bad);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

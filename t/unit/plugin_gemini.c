@@ -118,7 +118,7 @@ static void test_ok(void)
     is_str(json_string_value(json_object_get(e, "authorization")),
            "Bearer ****oken", "ok: bearer token from the credentials file");
     json_decref(log);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_strings_and_unknown_keys(void)
@@ -148,7 +148,7 @@ static void test_strings_and_unknown_keys(void)
     const metric *b = pt_metric(&r, "bucket_5");
     ok(b && b->utilization.value == 50.0, "strings: bucket without modelId carried through");
     is_str(b ? b->label : NULL, "Gemini bucket_5 (REQUESTS)", "strings: its label names the bucket");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_nulls_and_empty(void)
@@ -163,7 +163,7 @@ static void test_nulls_and_empty(void)
        "nulls: null fraction and reset stay unknown");
     ok(fl && pt_unknown(fl->utilization) && fl->resets_at.state == MD_UNKNOWN,
        "nulls: non-numeric fraction and bad reset stay unknown");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     static const char *const empty[] = {"quota_empty.json", "quota_missing.json",
                                         "quota_buckets_null.json"};
@@ -174,7 +174,7 @@ static void test_nulls_and_empty(void)
         snprintf(name, sizeof name, "%s: success, no metrics, noted", empty[i]);
         ok(r.err == MD_ERR_NONE && r.n_metrics == 0 &&
            pt_has_note(&r, "no quota buckets reported"), name);
-        collect_result_free(&r);
+        collect_result_clear(&r);
     }
 }
 
@@ -196,7 +196,7 @@ static void test_meter_set(void)
     is_int(count_id(&r, "gemini-2.5-pro"), 1, "meter set: reported model not duplicated");
     ok(!pt_has_note(&r, "expected model gemini-2.5-pro"), "meter set: no note for a reported one");
     ok(pt_has_note(&r, "plan: standard-tier"), "meter set: plan noted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_rate_limit_headers(void)
@@ -214,7 +214,7 @@ static void test_rate_limit_headers(void)
         is_num(m->remaining.value, 45, "headers: remaining 45");
         is_str(m->source, "headers", "headers: source headers");
     }
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* status, fixture, headers, expected class, text in the message, retry */
@@ -238,7 +238,7 @@ static void error_case(int status, const char *file, const char *headers,
         ok(fabs(r.retry_after - retry) < 2, name);
     snprintf(name, sizeof name, "%d %s: no metrics, no token leak", status, file);
     ok(r.n_metrics == 0 && !leaks(&r), name);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_errors(void)
@@ -268,7 +268,7 @@ static void test_errors(void)
     ok(r.err == MD_ERR_NETWORK || r.err == MD_ERR_BAD_DATA,
        "cut-off transfer: network or bad_data, never success");
     ok(r.n_metrics == 0, "cut-off transfer: no metrics");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* Credential problems fail before any request is made. */
@@ -289,7 +289,7 @@ static void cred_case(const char *creds, const char *extra, md_error cls,
     is_int(n_requests(), 0, t);
     snprintf(t, sizeof t, "%s: no token leak", name);
     ok(!leaks(&r), t);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_credentials(void)
@@ -314,7 +314,7 @@ static void test_credentials(void)
     route(200, "quota_ok.json", NULL);
     run(&r, "creds_ok.json", extra);
     is_int(r.err, MD_ERR_NONE, "nested oauth-personal settings: success");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* The default credentials path is ~/.gemini/oauth_creds.json. */
@@ -337,7 +337,7 @@ static void test_default_path(void)
     pt_run("gemini", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
     ok(rc == 0 && r.err == MD_ERR_NONE && r.n_metrics == 3,
        "default path: ~/.gemini/oauth_creds.json is read");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     if (saved)
         setenv("HOME", saved, 1);
     free(saved);
@@ -360,7 +360,7 @@ static void test_refused(void)
            p, credopt);
     is_int(r.err, MD_ERR_NETWORK, "connection refused: network");
     ok(!leaks(&r), "connection refused: no token leak");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

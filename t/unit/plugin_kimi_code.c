@@ -59,7 +59,7 @@ static void test_normal(void)
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
            "Bearer ****JKLM", "bearer api_key");
     json_decref(req);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_variants(void)
@@ -76,7 +76,7 @@ static void test_variants(void)
     is_num(f->window_seconds.value, 18000, "5 TIME_UNIT_HOUR = five_hour");
     ok(fabs(f->resets_at.epoch - 1773158724.374) < 1e-3, "reset_time spelling, +00:00");
     ok(pt_has_note(&r, "plan: Andante"), "plan note");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, ROUTE("usages_nulls.json"));
     run(&r, NULL);
@@ -91,7 +91,7 @@ static void test_variants(void)
     ok(pt_has_note(&r, "Kimi Code plans have seven_day; the provider did not report it"),
        "usage null: expect_metric note");
     ok(pt_has_note(&r, "limits[1] has no detail"), "null limits entry noted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, ROUTE("usages_unknown_keys.json"));
     run(&r, NULL);
@@ -105,7 +105,7 @@ static void test_variants(void)
     const metric *u = pt_need(&r, "window_2");
     is_num(u->limit.value, 9, "unknown time unit carried through");
     ok(pt_unknown(u->window_seconds), "unknown time unit: window unknown");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void run_error(const char *route_json, md_error want, const char *msg,
@@ -123,7 +123,7 @@ static void run_error(const char *route_json, md_error want, const char *msg,
         printf("#   err_msg: %s\n", r.err_msg);
     snprintf(label, sizeof label, "%s: no metrics, no secret", name);
     ok(r.n_metrics == 0 && pt_no_secret(&r, KEY), label);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_errors(void)
@@ -143,12 +143,12 @@ static void test_errors(void)
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     ok(r.retry_after > 89 && r.retry_after <= 90, "429: Retry-After 90");
     ok(r.err_msg && strstr(r.err_msg, "slow down"), "429: message");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     pt_mock_use(port, EROUTE(429, "error_429.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 bare: rate_limited");
     ok(r.retry_after < 0, "429 bare: no retry-after");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* The CLI's credential file, read-only. */
@@ -168,7 +168,7 @@ static void test_credentials_file(void)
     stat(FIX "credentials_valid.json", &after);
     ok(before.st_mtime == after.st_mtime && before.st_size == after.st_size,
        "credentials file untouched");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, ROUTE("usages.json"));
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
@@ -180,12 +180,12 @@ static void test_credentials_file(void)
     req = pt_mock_requests(port);
     is_int(json_array_size(req), 0, "expired token: no request");
     json_decref(req);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
            FIX "credentials_empty.json\"}", port);
     is_int(r.err, MD_ERR_AUTH, "file without token: auth");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
            FIX "does-not-exist.json\"}", port);
@@ -194,7 +194,7 @@ static void test_credentials_file(void)
     req = pt_mock_requests(port);
     is_int(json_array_size(req), 0, "no credentials: no request");
     json_decref(req);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* a token echoed by the provider is masked (registered with add_secret) */
     pt_mock_use(port, "[{\"path\": \"" PATH "\", \"status\": 401, \"body\": {\"error\": {\"message\":"
@@ -203,11 +203,11 @@ static void test_credentials_file(void)
            FIX "credentials_valid.json\"}", port);
     is_int(r.err, MD_ERR_AUTH, "echoed file token: auth");
     ok(r.err_msg && !strstr(r.err_msg, "ABCDEFGH12345678"), "echoed file token masked");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_run("kimi_code", &r, "{\"base_url\": \"gopher://x\", \"api_key\": \"" KEY "\"}");
     is_int(r.err, MD_ERR_CONFIG, "bad base_url: config");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

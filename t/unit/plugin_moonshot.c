@@ -39,7 +39,7 @@ static void test_balances(void)
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
            "Bearer ****NOPQ", "bearer auth");
     json_decref(req);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, ROUTE("balance_strings.json"));
     run(&r, ", \"currency\": \"CNY\"");
@@ -47,21 +47,21 @@ static void test_balances(void)
     m = pt_need(&r, "balance_cny");
     is_num(m->remaining.value, 12.5, "string balance");
     is_str(m->unit, "cny", "currency option lower-cased");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, ROUTE("balance_nulls.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "nulls: success");
     ok(pt_unknown(pt_need(&r, "balance_usd")->remaining), "null balance unknown, not 0");
     ok(pt_has_note(&r, "available unknown = voucher 5.0000 + cash unknown"), "unknown in note");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, ROUTE("balance_unknown_keys.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
     is_num(pt_need(&r, "balance_usd")->remaining.value, 7.25, "unknown keys ignored");
     is_int(r.n_metrics, 1, "one metric");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void run_error(const char *route_json, md_error want, const char *msg,
@@ -79,7 +79,7 @@ static void run_error(const char *route_json, md_error want, const char *msg,
         printf("#   err_msg: %s\n", r.err_msg);
     snprintf(label, sizeof label, "%s: no metrics, no secret", name);
     ok(r.n_metrics == 0 && pt_no_secret(&r, KEY), label);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_errors(void)
@@ -99,12 +99,12 @@ static void test_errors(void)
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     ok(r.retry_after > 4 && r.retry_after <= 5, "429: Retry-After 5");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     pt_mock_use(port, EROUTE(429, "error_429.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 bare: rate_limited");
     ok(r.retry_after < 0, "429 bare: no retry-after");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_config(void)
@@ -117,13 +117,13 @@ static void test_config(void)
     json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 0, "no api_key: no request");
     json_decref(req);
-    collect_result_free(&r);
+    collect_result_clear(&r);
     run(&r, ", \"currency\": \"u$d\"");
     is_int(r.err, MD_ERR_CONFIG, "bad currency: config");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     pt_run("moonshot", &r, "{\"base_url\": \"api.moonshot.cn\", \"api_key\": \"" KEY "\"}");
     is_int(r.err, MD_ERR_CONFIG, "base_url without scheme: config");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

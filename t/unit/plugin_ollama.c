@@ -100,7 +100,7 @@ static void test_ok(void)
     ok(json_is_null(json_object_get(json_array_get(log, 0), "authorization")),
        "ok: no Authorization sent");
     json_decref(log);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_empty_and_missing(void)
@@ -118,7 +118,7 @@ static void test_empty_and_missing(void)
         ok(pt_known(vram->used) && vram->used.value == 0, "empty: nothing loaded, 0 bytes");
     }
     check_na_quota(&r, "empty");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     routes(200, "tags_null.json", 200, "ps_missing.json", NULL);
     run(&r);
@@ -134,7 +134,7 @@ static void test_empty_and_missing(void)
     ok(pt_has_note(&r, "/api/tags: no models array"), "null models: noted");
     ok(pt_has_note(&r, "/api/ps: no models array"), "missing models: noted");
     check_na_quota(&r, "null/missing");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_strings_unknown_keys(void)
@@ -154,7 +154,7 @@ static void test_strings_unknown_keys(void)
        "strings: numeric strings read");
     ok(pt_has_note(&r, "loaded: llama3.2:1b, VRAM unknown, context unknown, "
                        "expires_at unknown"), "strings: missing fields unknown");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_old_ollama(void)
@@ -168,7 +168,7 @@ static void test_old_ollama(void)
     ok(pt_has_note(&r, "/api/ps not available"), "no /api/ps: noted");
     const metric *inst = pt_metric(&r, "models_installed");
     ok(inst && inst->used.value == 1, "no /api/ps: installed still counted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_headers(void)
@@ -181,7 +181,7 @@ static void test_headers(void)
     const metric *m = pt_metric(&r, "ratelimit_requests");
     ok(m && m->limit.value == 100 && m->remaining.value == 99,
        "headers: a proxy's rate-limit headers are attached");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void error_case(int status, const char *tags, int ps_status, const char *ps,
@@ -204,7 +204,7 @@ static void error_case(int status, const char *tags, int ps_status, const char *
         ok(r.retry_after < 0, name);
     else
         ok(fabs(r.retry_after - retry) < 2, name);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_errors(void)
@@ -243,10 +243,10 @@ static void test_refused_and_config(void)
     is_int(r.err, MD_ERR_NETWORK, "connection refused: network class");
     ok(r.err_msg && strstr(r.err_msg, "Ollama not reachable"), "connection refused: message");
     is_int(r.n_metrics, 0, "connection refused: no metrics");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     pt_run("ollama", &r, "{\"base_url\": \"unix:///run/ollama.sock\"}");
     is_int(r.err, MD_ERR_CONFIG, "non-http base_url: config");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

@@ -156,7 +156,7 @@ static void test_normal(void)
     is_str(json_string_value(json_object_get(json_array_get(log, 0), "authorization")),
            "Bearer ****wxyz", "admin key sent as Bearer");
     json_decref(log);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_grants(void)
@@ -174,7 +174,7 @@ static void test_grants(void)
         is_num(c->used.value, 7.25, "grants: used = total_used");
     }
     is_int(n_requests(GRANTS), 1, "grants: requested");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
            " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"},"
@@ -184,7 +184,7 @@ static void test_grants(void)
     ok(pt_metric(&r, "credits_usd") == NULL, "grants 403: no balance invented");
     ok(pt_has_note(&r, "credit grants unavailable: HTTP 403"), "grants 403: noted");
     ok(pt_metric(&r, "cost_usd_month") != NULL, "grants 403: costs still reported");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
            " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"},"
@@ -194,7 +194,7 @@ static void test_grants(void)
     ok(c && pt_known(c->remaining) && c->remaining.value == 18.25, "grants strings: \"18.25\"");
     ok(c && pt_known(c->limit) && c->limit.value == 25.5, "grants strings: \"25.5\"");
     ok(c && pt_unknown(c->used), "grants: null total_used stays unknown");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_pages(void)
@@ -211,7 +211,7 @@ static void test_pages(void)
     const double month[6] = {1600, 1900, NA, 1100, U, 4600};
     check_period(&r, "today", today, "pages");
     check_period(&r, "month", month, "pages");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_more_forever.json\"},"
            " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"}]");
@@ -222,12 +222,12 @@ static void test_pages(void)
     check_tok(&r, "tokens_total_today", U, "endless pages: partial today");
     ok(pt_has_note(&r, "more than 2 pages"), "endless pages: noted");
     check_cost(&r, "cost_usd_month", 0.6228725, "usd", "endless usage pages");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_run("openai_admin", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY
            "\", \"max_pages\": \"0\"}", port);
     is_int(r.err, MD_ERR_CONFIG, "max_pages 0 -> config");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_strings_and_new_fields(void)
@@ -243,7 +243,7 @@ static void test_strings_and_new_fields(void)
     check_cost(&r, "cost_usd_today", 2.0, "usd", "string amount + \"USD\" lower-cased");
     check_cost(&r, "cost_eur_today", 3.5, "eur", "other currency carried through");
     check_cost(&r, "cost_eur_month", 3.5, "eur", "other currency carried through");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_unknowns(void)
@@ -257,7 +257,7 @@ static void test_unknowns(void)
     check_cost(&r, "cost_usd_month", U, "usd", "null amount: month unknown");
     check_cost(&r, "cost_usd_today", 2.0, "usd", "null amount only on the 9th: today known");
     ok(pt_has_note(&r, "without a usable amount.value"), "null amount noted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route2(200, "usage_empty.json", NULL, 200, "usage_empty.json");
     run(&r, "");
@@ -267,7 +267,7 @@ static void test_unknowns(void)
     check_period(&r, "month", unk, "no buckets");
     check_cost(&r, "cost_usd_month", U, "usd", "no cost buckets");
     ok(pt_has_note(&r, "no usage bucket for today"), "no buckets: noted");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_headers(void)
@@ -287,7 +287,7 @@ static void test_headers(void)
     double now = (double)time(NULL);
     ok(t && pt_known(t->resets_at) && fabs(t->resets_at.epoch - (now + 360)) < 10,
        "headers: 6m0s reset relative to now");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_errors(void)
@@ -299,32 +299,32 @@ static void test_errors(void)
     ok(contains(r.err_msg, "Incorrect API key provided") && contains(r.err_msg, "Admin key"),
        "401: provider message + hint");
     is_int(n_requests(COSTS), 0, "401: stops before costs");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route2(401, "error_401_echo.json", NULL, 200, "costs.json");
     run(&r, "");
     is_int(r.err, MD_ERR_AUTH, "401 echoing the key -> auth");
     ok(no_key(&r), "401 echo: the key is masked in the message");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route2(403, "error_403.json", NULL, 200, "costs.json");
     run(&r, "");
     is_int(r.err, MD_ERR_AUTH, "403 -> auth");
     ok(contains(r.err_msg, "Missing scopes"), "403: message");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route2(429, "error_429_insufficient_quota.json", "{\"Retry-After\": \"20\"}", 200, "costs.json");
     run(&r, "");
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 insufficient_quota -> rate_limited");
     ok(contains(r.err_msg, "exceeded your current quota"), "429: message");
     ok(r.retry_after > 18 && r.retry_after <= 20.5, "429: Retry-After 20");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route2(429, "error_429_rate_limit.json", NULL, 200, "costs.json");
     run(&r, "");
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 without Retry-After -> rate_limited");
     ok(r.retry_after < 0, "429 without Retry-After: no wait invented");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route2(200, "usage_completions.json", NULL, 500, "error_500.json");
     run(&r, "");
@@ -332,34 +332,34 @@ static void test_errors(void)
     ok(contains(r.err_msg, "HTTP 500") && contains(r.err_msg, "server had an error"),
        "500: status and message");
     ok(r.n_metrics == 0, "500: the failed collection emits nothing");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route2(502, "error_502.html", NULL, 200, "costs.json");
     run(&r, "");
     is_int(r.err, MD_ERR_HTTP, "HTML 502 -> http");
     ok(contains(r.err_msg, "502 Bad Gateway"), "HTML: <title> as message");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route2(200, "error_502.html", NULL, 200, "costs.json");
     run(&r, "");
     is_int(r.err, MD_ERR_BAD_DATA, "HTML with 200 -> bad_data");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route2(200, "truncated.json", NULL, 200, "costs.json");
     run(&r, "");
     is_int(r.err, MD_ERR_BAD_DATA, "truncated JSON -> bad_data");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     route2(200, "usage_completions.json", NULL, 200, "costs.json");
     pt_run("openai_admin", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
     is_int(r.err, MD_ERR_AUTH, "no api_key -> auth");
     ok(contains(r.err_msg, "api_key"), "no api_key: says what to set");
     is_int(n_requests(NULL), 0, "no api_key: no request made");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_run("openai_admin", &r, "{\"base_url\": \"file:///etc\", \"api_key\": \"" KEY "\"}");
     is_int(r.err, MD_ERR_CONFIG, "bad base_url -> config");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

@@ -81,7 +81,7 @@ static void test_normal(void)
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
            "Bearer ****WXYZ", "bearer auth with the key");
     json_decref(req);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* Legacy alias when /key is 404; limit null = unlimited; /credits refused. */
@@ -110,7 +110,7 @@ static void test_legacy_unlimited(void)
     json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 3, "key, auth/key, credits");
     json_decref(req);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* Numbers as strings; daily reset. */
@@ -128,7 +128,7 @@ static void test_strings(void)
     is_num(k->resets_at.epoch, next_boundary('d'), "daily reset: next UTC midnight");
     is_num(pt_need(&r, "spend_week")->used.value, 2.5, "string usage_weekly");
     is_num(pt_need(&r, "balance_usd")->remaining.value, 31.2241, "string credits");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* Missing and null fields stay unknown. */
@@ -149,7 +149,7 @@ static void test_missing(void)
     ok(pt_unknown(b->remaining) && pt_unknown(b->limit) && pt_unknown(b->used),
        "credits null/missing -> unknown");
     ok(pt_has_note(&r, "free tier"), "free tier note");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* Unknown keys ignored; weekly reset; BYOK note; overdrawn credits. */
@@ -168,7 +168,7 @@ static void test_unknown_keys(void)
     const metric *b = pt_need(&r, "balance_usd");
     is_num(b->remaining.value, 0, "overdrawn balance clamps at 0");
     ok(pt_has_note(&r, "overdrawn by $0.5000"), "overdrawn note");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, "[" KEY_ROUTE("key_odd_reset.json") "]");
     run(&r, ", \"credits\": \"false\"");
@@ -181,7 +181,7 @@ static void test_unknown_keys(void)
     json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 1, "credits: false -> only /key requested");
     json_decref(req);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* Rate-limit headers on a successful response reach the core's parser. */
@@ -204,7 +204,7 @@ static void test_rate_limit_headers(void)
         for (int i = 0; i < 4; i++)
             ok(0, "ratelimit_requests fields");
     }
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* ---- errors ---- */
@@ -226,7 +226,7 @@ static void run_error(const char *route_json, md_error want, const char *msg,
         printf("#   err_msg: %s\n", r.err_msg);
     snprintf(label, sizeof label, "%s: no metrics, no secret", name);
     ok(r.n_metrics == 0 && pt_no_secret(&r, KEY), label);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_errors(void)
@@ -254,20 +254,20 @@ static void test_errors(void)
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     ok(r.retry_after > 29.5 && r.retry_after <= 30, "429: Retry-After 30 s");
     ok(r.err_msg && strstr(r.err_msg, "Too many requests"), "429: provider message");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     /* 429 without Retry-After and without body headers */
     pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429_plain.json\"}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 bare: rate_limited");
     ok(r.retry_after < 0, "429 bare: no retry-after invented");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     /* catalog 429: X-RateLimit-Reset (epoch ms) in the body, already past */
     pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429.json\"}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 catalog: rate_limited");
     ok(r.err_msg && strstr(r.err_msg, "free-models-per-day"), "429 catalog: message");
     ok(r.retry_after >= 0 && r.retry_after < 1, "429 catalog: past body reset -> retry now");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     /* body reset in the future, no Retry-After: wait until then */
     char body[512];
     double reset = (double)time(NULL) + 120;
@@ -280,12 +280,12 @@ static void test_errors(void)
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 body reset: rate_limited");
     ok(r.retry_after > 110 && r.retry_after <= 121, "429 body reset: retry-after from X-RateLimit-Reset");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     /* transport: connection cut mid-body */
     pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"body_file\": \"key.json\", \"truncate\": 20}]");
     run(&r, NULL);
     ok(r.err == MD_ERR_NETWORK || r.err == MD_ERR_BAD_DATA, "cut connection: failure");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_config(void)
@@ -298,11 +298,11 @@ static void test_config(void)
     json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 0, "no api_key: no request made");
     json_decref(req);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_run("openrouter", &r, "{\"base_url\": \"ftp://127.0.0.1/\", \"api_key\": \"" KEY "\"}");
     is_int(r.err, MD_ERR_CONFIG, "ftp base_url: config error");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* a provider error that echoes the key is masked */
     pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"status\": 401, \"body\": {\"error\": {\"code\": 401,"
@@ -310,7 +310,7 @@ static void test_config(void)
     run(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "echoed key: auth");
     ok(pt_no_secret(&r, KEY), "echoed key: masked in err_msg");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

@@ -63,7 +63,7 @@ static void test_normal(void)
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
            "Bearer ****QRST", "bearer auth");
     json_decref(req);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_nulls(void)
@@ -87,7 +87,7 @@ static void test_nulls(void)
     ok(pt_has_note(&r, "plan lite expects mcp_monthly"), "missing mcp_monthly note");
     m = pt_metric(&r, "mcp_monthly");
     ok(m && pt_unknown(m->limit) && pt_unknown(m->used), "mcp_monthly unknown");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_strings(void)
@@ -103,7 +103,7 @@ static void test_strings(void)
     is_num(m->used.value, 350, "string currentValue");
     is_num(m->remaining.value, 3650, "string remaining");
     ok(pt_has_note(&r, "plan: max"), "plan max");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_unknown_keys(void)
@@ -126,7 +126,7 @@ static void test_unknown_keys(void)
     ok(pt_has_note(&r, "plan pro expects seven_day"), "pro: missing seven_day noted");
     ok(pt_metric(&r, "seven_day") && pt_unknown(pt_metric(&r, "seven_day")->utilization),
        "seven_day unknown");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_plans(void)
@@ -139,26 +139,26 @@ static void test_plans(void)
        "no plan: five_hour expected and unknown");
     ok(pt_has_note(&r, "plan (unknown) expects five_hour"), "no plan: note");
     ok(pt_metric(&r, "seven_day") == NULL, "no plan: seven_day not expected");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, ROUTE("quota_no_limits.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "no limits: success");
     ok(pt_has_note(&r, "no limits reported"), "no limits: note");
     is_int(r.n_metrics, 3, "no limits: the pro meter set, all unknown");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, ROUTE("quota_no_plan.json"));
     run(&r, ", \"plan\": \"Max\"");
     ok(pt_has_note(&r, "plan: max"), "plan option overrides");
     ok(pt_has_note(&r, "plan max expects mcp_monthly"), "plan option drives the meter set");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     pt_mock_use(port, ROUTE("quota_limit.json"));
     run(&r, ", \"plan\": \"enterprise\"");
     ok(pt_has_note(&r, "plan 'enterprise' has no known meter set"), "unknown plan noted");
     is_int(r.n_metrics, 3, "unknown plan: only what was reported");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void run_error(const char *route_json, md_error want, const char *msg,
@@ -176,7 +176,7 @@ static void run_error(const char *route_json, md_error want, const char *msg,
         printf("#   err_msg: %s\n", r.err_msg);
     snprintf(label, sizeof label, "%s: no metrics, no secret", name);
     ok(r.n_metrics == 0 && pt_no_secret(&r, KEY), label);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 #define EROUTE(status, file) "[{\"path\": \"" PATH "\", \"status\": " #status ", \"body_file\": \"" file "\"}]"
@@ -205,12 +205,12 @@ static void test_errors(void)
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     ok(r.retry_after > 1e9, "429: Retry-After as HTTP-date");
     ok(r.err_msg && strstr(r.err_msg, "Too many requests"), "429: provider msg");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     pt_mock_use(port, EROUTE(429, "error_429.json"));
     run(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 without Retry-After: rate_limited");
     ok(r.retry_after < 0, "429 without Retry-After: none invented");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_config(void)
@@ -223,16 +223,16 @@ static void test_config(void)
     json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 0, "no api_key: no request made");
     json_decref(req);
-    collect_result_free(&r);
+    collect_result_clear(&r);
     pt_run("zai", &r, "{\"base_url\": \"file:///etc\", \"api_key\": \"" KEY "\"}");
     is_int(r.err, MD_ERR_CONFIG, "file base_url: config error");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     pt_mock_use(port, "[{\"path\": \"" PATH "\", \"status\": 401, \"body\": {\"code\": 401, \"msg\": \"bad token "
            KEY "\", \"success\": false}}]");
     run(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "echoed key: auth");
     ok(pt_no_secret(&r, KEY), "echoed key: masked");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     /* header-derived meters ride along */
     pt_mock_use(port, "[{\"path\": \"" PATH "\", \"body_file\": \"quota_limit.json\", \"headers\": "
            "{\"x-ratelimit-limit-requests\": \"60\", \"x-ratelimit-remaining-requests\": \"59\","
@@ -240,7 +240,7 @@ static void test_config(void)
     run(&r, NULL);
     const metric *m = pt_metric(&r, "ratelimit_requests");
     ok(m && m->limit.value == 60 && m->remaining.value == 59, "rate-limit headers -> ratelimit_requests");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 int main(void)

@@ -66,7 +66,7 @@ static void add_metric(fixture *f, provider_view *v, metric m)
 static void fixture_free(fixture *f)
 {
     for (size_t i = 0; i < f->n; i++)
-        collect_result_free(&f->r[i]);
+        collect_result_clear(&f->r[i]);
     f->n = 0;
 }
 
@@ -194,9 +194,9 @@ static void test_compare(void)
     ok(rank_compare(&healthy, &snap, NOW) < 0,
        "an exact local-log snapshot does not outrank the API either");
     ok(rank_compare(&est_full, &snap, NOW) < 0, "exhausted estimate first among log-derived");
-    metric_free(&est_full);
-    metric_free(&healthy);
-    metric_free(&snap);
+    metric_release(&est_full);
+    metric_release(&healthy);
+    metric_release(&snap);
 
     metric r1 = mk("p", "r1", "quota_window", "percent", U, U, U, MD_NUM(50));
     metric r2 = mk("p", "r2", "quota_window", "percent", U, U, U, MD_NUM(50));
@@ -220,7 +220,7 @@ static void test_compare(void)
     metric *all[] = {&hi, &lo, &rem, &rem2, &ex, &est, &r1, &r2, &r3,
                      &pa, &pb, &ia, &over};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        metric_free(all[i]);
+        metric_release(all[i]);
 }
 
 /* The same candidates in any member order pick the same governor. */

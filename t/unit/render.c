@@ -102,8 +102,8 @@ static void world_init(world *w)
 
 static void world_free(world *w)
 {
-    collect_result_free(&w->r[0]);
-    collect_result_free(&w->r[1]);
+    collect_result_clear(&w->r[0]);
+    collect_result_clear(&w->r[1]);
 }
 
 static const char *const ROW_KEYS[] = {

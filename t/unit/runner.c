@@ -20,7 +20,9 @@
 
 #include "http_client.h"
 #include "log.h"
+#include "protocol.h"
 #include "runner.h"
+#include "worker.h"
 #include "tap.h"
 #include "timeutil.h"
 
@@ -285,7 +287,7 @@ static void test_good(void)
        "good: secret masked inside strings, other data kept");
     ok(r.started_at > 0 && r.finished_at >= r.started_at,
        "good: timestamps filled");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* ABI 1.1 services through the real helper process. */
@@ -317,7 +319,7 @@ static void test_abi_1_1(void)
     ok(fh && fh->utilization.state == MD_UNKNOWN,
        "1.1: a meter the plugin reported is not overwritten by its header echo");
     is_num(r.retry_after, 7, "1.1: Retry-After from the headers");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     /* expected meters are not added to a failed collection */
     run_plugin("good",
@@ -326,7 +328,7 @@ static void test_abi_1_1(void)
                ISOLATION_PROCESS, 5000, &r);
     is_int(r.err, MD_ERR_HTTP, "1.1: failure kept");
     is_int(r.n_metrics, 0, "1.1: no metrics from a failed collection");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_failures(void)
@@ -340,24 +342,24 @@ static void test_failures(void)
     is_int(r.err, MD_ERR_AUTH, "fail: class from the plugin");
     is_str(r.err_msg, "bad token [REDACTED]", "fail: message masked");
     is_int(r.n_metrics, 0, "fail: emitted metrics discarded");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run_plugin("good", "{\"fail_silently\": \"yes\"}", ISOLATION_PROCESS,
                5000, &r);
     is_int(r.err, MD_ERR_INTERNAL, "silent failure: internal");
     is_str(r.err_msg, "plugin returned failure without a reason",
            "silent failure: message");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run_plugin("abi2", "{}", ISOLATION_PROCESS, 5000, &r);
     is_int(r.err, MD_ERR_ABI, "abi2 through the runner: abi");
     is_str(r.err_msg, "plugin 'abi2' built for ABI 2, meterd provides 1",
            "abi2 through the runner: message");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run_plugin("nonexistent", "{}", ISOLATION_PROCESS, 5000, &r);
     is_int(r.err, MD_ERR_CONFIG, "missing plugin: config");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_hang_and_crash(void)
@@ -369,18 +371,18 @@ static void test_hang_and_crash(void)
            "hang: message names the configured timeout");
     ok(ms >= 450 && ms < 2500, "hang: killed at the deadline, not later");
     is_int(r.n_metrics, 0, "hang: nothing reported");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run_plugin("segv", "{}", ISOLATION_PROCESS, 5000, &r);
     is_int(r.err, MD_ERR_CRASHED, "segv: crashed");
     is_str(r.err_msg, "helper process died of SIGSEGV", "segv: signal named");
     is_int(r.n_metrics, 0, "segv: metric emitted before the crash is lost");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run_plugin("abort", "{}", ISOLATION_PROCESS, 5000, &r);
     is_int(r.err, MD_ERR_CRASHED, "abort: crashed");
     is_str(r.err_msg, "helper process died of SIGABRT", "abort: signal named");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_bad_output(void)
@@ -405,13 +407,13 @@ static void test_bad_output(void)
         rej += contains(r.notes[i], "rejected") &&
                contains(r.notes[i], "weird");
     is_int(rej, 4, "nan: one note per rejected field");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run_plugin("stdout_noise", "{}", ISOLATION_PROCESS, 5000, &r);
     is_int(r.err, MD_ERR_NONE, "stdout noise: result intact");
     const metric *q = find_metric(&r, "quiet");
     is_num(q ? q->remaining.value : 0, 18.42, "stdout noise: metric intact");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void test_options(void)
@@ -439,7 +441,7 @@ static void test_options(void)
            t->resets_at.epoch == 1773151200.0,
        "parse_time");
     ok(note_has(&r, "fini saw the init state: yes"), "init state reaches fini");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     run_plugin("opts", "{\"api_url\": \"u\"}", ISOLATION_PROCESS, 5000, &r);
     is_num(used_of(&r, "retries"), 3, "default applied for int");
@@ -447,15 +449,15 @@ static void test_options(void)
     is_num(used_of(&r, "verbose"), 0, "default applied for bool");
     is_num(used_of(&r, "ratio"), -1, "unset option without default: unset");
     is_num(used_of(&r, "tags"), -1, "unset list: NULL");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     char *counter = xasprintf("%s/counter", g_state);
     char *opts = xasprintf("{\"counter_file\": \"%s\"}", counter);
     unlink(counter);
     run_plugin("good", opts, ISOLATION_PROCESS, 5000, &r);
-    collect_result_free(&r);
+    collect_result_clear(&r);
     run_plugin("good", opts, ISOLATION_PROCESS, 5000, &r);
-    collect_result_free(&r);
+    collect_result_clear(&r);
     FILE *f = fopen(counter, "r");
     double s1 = 0, e1 = 0, s2 = 0, e2 = 0;
     int n = f ? fscanf(f, "%lf %lf %lf %lf", &s1, &e1, &s2, &e2) : 0;
@@ -489,7 +491,7 @@ static void test_group_and_start(void)
     char *opts = xasprintf("{\"orphan_pid_file\": \"%s\"}", pidfile);
     run_plugin("good", opts, ISOLATION_PROCESS, 5000, &r);
     is_int(r.err, MD_ERR_NONE, "orphan: collection itself fine");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     long pid = 0;
     FILE *f = fopen(pidfile, "r");
     if (f) {
@@ -513,7 +515,7 @@ static void test_group_and_start(void)
          * as the helper's exit status */
         runner_finish(h, &r);
         ok(r.err == MD_ERR_CRASHED, "missing helper executable: crashed");
-        collect_result_free(&r);
+        collect_result_clear(&r);
     } else {
         ok(contains(err, "/nonexistent/meterd"),
            "missing helper executable: start fails with a reason");
@@ -526,21 +528,21 @@ static void test_group_and_start(void)
 
     json_object_set_new(pc->options, "token", json_string(TOKEN));
     json_array_append_new(pc->secret_options, json_string("token"));
-    json_t *job = job_to_json(pc, "/st/plugins/good", 1234);
+    json_t *job = protocol_job_to_json(pc, "/st/plugins/good", 1234, 0);
     is_str(json_string_value(json_array_get(json_object_get(job, "secrets"),
                                             0)),
-           TOKEN, "job_to_json: secret option values listed as secrets");
+           TOKEN, "protocol_job_to_json: secret option values listed as secrets");
     ok(json_is_string(json_object_get(job, "instance")) &&
            json_is_string(json_object_get(job, "plugin_path")) &&
            json_is_object(json_object_get(job, "options")) &&
            json_is_array(json_object_get(job, "secret_options")) &&
            json_is_array(json_object_get(job, "secrets")) &&
            json_is_number(json_object_get(job, "deadline_epoch")),
-       "job_to_json: every field present");
+       "protocol_job_to_json: every field present");
     is_int(json_integer_value(json_object_get(job, "timeout_ms")), 1234,
-           "job_to_json: timeout_ms is the remaining budget");
+           "protocol_job_to_json: timeout_ms is the remaining budget");
     is_str(json_string_value(json_object_get(job, "state_dir")),
-           "/st/plugins/good", "job_to_json: state_dir");
+           "/st/plugins/good", "protocol_job_to_json: state_dir");
     json_decref(job);
     free_pc(pc);
 }
@@ -557,7 +559,7 @@ static void test_inline(void)
     is_int(r.err, MD_ERR_NONE, "inline good: ok");
     const metric *c = find_metric(&r, "c");
     is_num(c ? c->remaining.value : -1, 5, "inline good: metric value");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 
     long long ms = run_plugin("good",
                               "{\"sleep_ms\": \"1200\", \"metrics\": "
@@ -568,7 +570,7 @@ static void test_inline(void)
            "inline late: message");
     ok(ms < 1000, "inline late: reported at the deadline");
     is_int(r.n_metrics, 0, "inline late: no metrics");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     /* let the late thread finish: it must not touch the freed handle
      * (ASan/valgrind would say so) */
     usleep(1500 * 1000);
@@ -577,7 +579,7 @@ static void test_inline(void)
     ms = run_plugin("hang", "{}", ISOLATION_INLINE, 300, &r);
     is_int(r.err, MD_ERR_TIMEOUT, "inline hang: timeout");
     ok(ms < 2300, "inline hang: call returns at the deadline");
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -664,13 +666,13 @@ static void test_http_plugin(void)
     ok(note_has(&r, "x-test=Hello"), "http plugin: header via host");
     ok(note_has(&r, "body=hello Bearer [REDACTED]") && !note_has(&r, TOKEN),
        "http plugin: echoed secret masked");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     free(opts);
 
     opts = xasprintf("{\"url\": \"http://127.0.0.1:%d/slow\"}", g_port);
     run_plugin("http", opts, ISOLATION_PROCESS, 400, &r);
     ok(r.err == MD_ERR_TIMEOUT, "http plugin: slow server ends in timeout");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     free(opts);
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "protocol.h"
 #include "snapshot.h"
 #include "tap.h"
 
@@ -158,7 +159,7 @@ static void test_round_trip(void)
     is_num(e[0].data.finished_at, NOW - 5, "finished_at survives");
 
     /* The whole result re-renders identically. */
-    json_t *a = collect_result_to_json(&r), *b = collect_result_to_json(&e[0].data);
+    json_t *a = protocol_result_to_json(&r), *b = protocol_result_to_json(&e[0].data);
     ok(json_equal(a, b), "collect result JSON identical after round trip");
     json_decref(a);
     json_decref(b);
@@ -170,7 +171,7 @@ static void test_round_trip(void)
     is_int(snapshot_load(g_dir, &e, &n, &err), 0, "reload");
     ok(n == 1 && e[0].status == PSTAT_DISABLED, "new content replaced old");
     snapshot_entries_free(e, n);
-    collect_result_free(&r);
+    collect_result_clear(&r);
 }
 
 static void expect_corrupt(const char *text, const char *what)

@@ -143,7 +143,7 @@ static void check_file(usage_dialect d, const char *file, const char *spec)
     int rc = map_file(d, file, &r);
     is_int(rc, 0, name);
     expect(&r, name, spec);
-    usage_record_free(&r);
+    usage_record_clear(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -231,7 +231,7 @@ static void test_anthropic_report_row(void)
     is_int(map_json(USAGE_ANTHROPIC_MESSAGES, row, &r, NULL), 0,
            "report Sonnet row maps");
     expect(&r, "report Sonnet row", "15230 913400 42100 38211 ? 1008941 ?");
-    usage_record_free(&r);
+    usage_record_clear(&r);
 }
 
 static void test_deepseek(void)
@@ -281,7 +281,7 @@ static void test_no_usage(void)
                r.raw == NULL,
            name);
         expect(&r, name, "? ? ? ? ? ? ?");
-        usage_record_free(&r);
+        usage_record_clear(&r);
     }
     usage_record r;
     char *err = NULL;
@@ -304,7 +304,7 @@ static void test_claude_code(void)
     is_int(map_json(USAGE_CLAUDE_CODE_LINE, load_line(f, 2), &r, NULL), 0,
            "claude line 2 maps");
     expect(&r, "claude line 2", "4 13920 20154 1 ? 34079 ?");
-    usage_record_free(&r);
+    usage_record_clear(&r);
 
     /* catalog oracle (the entry kept after dedup): output 412 */
     is_int(map_json(USAGE_CLAUDE_CODE_LINE, load_line(f, 3), &r, NULL), 0,
@@ -322,12 +322,12 @@ static void test_claude_code(void)
     ok(r.provider == NULL && r.source == NULL && r.route == NULL &&
            r.observed_at.state == MD_UNKNOWN,
        "claude line 3: provider/route/source/observed_at left to the caller");
-    usage_record_free(&r);
+    usage_record_clear(&r);
 
     is_int(map_json(USAGE_CLAUDE_CODE_LINE, load_line(f, 5), &r, NULL), 0,
            "claude line 5 maps");
     expect(&r, "claude line 5", "1 34074 1288 236 ? 35599 ?");
-    usage_record_free(&r);
+    usage_record_clear(&r);
 
     /* synthetic API-error line: real zeros, no model, no requestId */
     is_int(map_json(USAGE_CLAUDE_CODE_LINE, load_line(f, 6), &r, NULL), 0,
@@ -336,7 +336,7 @@ static void test_claude_code(void)
     ok(r.model == NULL, "synthetic line: model NULL");
     is_str(r.dedup_key, "6f1e0a2b-0000-4000-8000-000000000000",
            "synthetic line: dedup key is message.id alone");
-    usage_record_free(&r);
+    usage_record_clear(&r);
 
     ok(map_json(USAGE_CLAUDE_CODE_LINE, load_line(f, 1), &r, &err) == -1 &&
            err && strcmp(err, "no usage in this line") == 0,
@@ -357,7 +357,7 @@ static void test_claude_code(void)
            0, "legacy line maps");
     expect(&r, "legacy line", "12 0 3100 96 ? 3208 0.06715");
     is_str(r.model, "claude-opus-4-20250514", "legacy line: model");
-    usage_record_free(&r);
+    usage_record_clear(&r);
 
     /* strings, negative and junk; no requestId */
     is_int(map_file(USAGE_CLAUDE_CODE_LINE, "claude_code_no_request_id.json",
@@ -365,7 +365,7 @@ static void test_claude_code(void)
            0, "odd line maps");
     expect(&r, "odd line", "7 ? ? ? ? ? ?");
     is_str(r.dedup_key, "msg_01NoReq", "odd line: dedup key without requestId");
-    usage_record_free(&r);
+    usage_record_clear(&r);
 
     /* progress wrapper; the decoy usage inside a tool result is ignored */
     is_int(map_file(USAGE_CLAUDE_CODE_LINE, "claude_code_progress.json", &r),
@@ -374,7 +374,7 @@ static void test_claude_code(void)
     is_str(r.dedup_key, "msg_sub:req_sub", "progress wrapper: dedup key");
     ok(r.at.state == MD_KNOWN && fabs(r.at.epoch - (NOW - 90.5)) < 1e-3,
        "progress wrapper: at = the nested entry's timestamp");
-    usage_record_free(&r);
+    usage_record_clear(&r);
 }
 
 static void test_codex(void)
@@ -407,18 +407,18 @@ static void test_codex(void)
        "codex turn 1: no model (turn_context has it), no dedup key");
     ok(json_integer_value(json_object_get(r.raw, "total_tokens")) == 12800,
        "codex turn 1: raw is last_token_usage");
-    usage_record_free(&r);
+    usage_record_clear(&r);
 
     is_int(map_json(USAGE_CODEX_TOKEN_COUNT, load_line(f, 7), &r, NULL), 0,
            "codex turn 2 maps");
     expect(&r, "codex turn 2", "2700 12800 - 1200 512 16700 ?");
-    usage_record_free(&r);
+    usage_record_clear(&r);
 
     is_int(map_json(USAGE_CODEX_TOKEN_COUNT,
                     load_line("codex_rollout_legacy.jsonl", 3), &r, NULL),
            0, "codex legacy maps");
     expect(&r, "codex legacy", "3000 9000 - 800 320 12800 ?");
-    usage_record_free(&r);
+    usage_record_clear(&r);
 
     check_file(USAGE_CODEX_TOKEN_COUNT, "codex_token_count_cache_write.json",
                "7000 9000 4000 900 100 20900 ?");
@@ -428,7 +428,7 @@ static void test_codex(void)
            0, "codex payload only maps");
     expect(&r, "codex payload only", "3000 9000 - 800 320 12800 ?");
     is_str(r.model, "gpt-5.2-codex", "codex payload only: info.model");
-    usage_record_free(&r);
+    usage_record_clear(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -497,17 +497,17 @@ static void test_round_trip(void)
     is_str(back.dedup_key, NULL, "round trip: NULL string stays NULL");
 
     usage_record_copy(&cp, &back);
-    usage_record_free(&back);
+    usage_record_clear(&back);
     json_t *j4 = usage_to_json(&cp);
     ok(json_equal(j, j4), "copy outlives its source");
-    usage_record_free(&cp);
-    usage_record_free(&r);
+    usage_record_clear(&cp);
+    usage_record_clear(&r);
     free(text);
     json_decref(j);
     json_decref(j2);
     json_decref(j3);
     json_decref(j4);
-    usage_record_free(NULL);
+    usage_record_clear(NULL);
 }
 
 static void test_from_json_errors(void)
@@ -546,7 +546,7 @@ static void test_from_json_errors(void)
            r.at.state == MD_KNOWN && r.at.epoch == NOW &&
            r.tokens_total.state == MD_UNKNOWN,
        "from_json: negative -> unknown, epoch time, missing -> unknown");
-    usage_record_free(&r);
+    usage_record_clear(&r);
     json_decref(j);
 }
 

@@ -13,6 +13,7 @@
 
 #include "hostctx.h"
 #include "log.h"
+#include "protocol.h"
 #include "tap.h"
 #include "tz.h"
 #include "usage_store.h"
@@ -359,7 +360,7 @@ static void test_tz_vs_libc(void)
 
 static void test_host_put_usage(void)
 {
-    hostctx_params hp = {"inst", NULL, NULL, NULL, 0, 0, 42};
+    hostctx_params hp = {.instance = "inst", .usage_generation = 42};
     md_ctx *ctx = hostctx_new(&hp);
     const md_host *h = hostctx_host();
     ok(h->usage_generation(ctx) == 42, "usage_generation from the job");
@@ -378,7 +379,7 @@ static void test_host_put_usage(void)
     collect_result_init(&r);
     hostctx_take_result(ctx, &r);
     ok(!r.has_usage && r.n_notes >= 2, "refusals noted, nothing kept");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     hostctx_free(ctx);
 
     ctx = hostctx_new(&hp);
@@ -400,10 +401,10 @@ static void test_host_put_usage(void)
     hostctx_take_result(ctx, &r);
     ok(r.has_usage && r.n_usage == 2 && r.usage_generation == 5, "cells in the result");
     /* wire round trip */
-    json_t *j = collect_result_to_json(&r);
+    json_t *j = protocol_result_to_json(&r);
     collect_result back;
     char *err = NULL;
-    ok(collect_result_from_json(j, &back, &err) == 0, "result with usage parses back");
+    ok(protocol_result_from_json(j, &back, &err) == 0, "result with usage parses back");
     ok(back.has_usage && back.n_usage == 2 && back.usage[1].model == NULL &&
            back.usage[1].b[UB_INPUT_UNCACHED].state == MD_NOT_APPLICABLE &&
            back.usage[0].b[UB_OUTPUT].value == 5 &&
@@ -412,15 +413,15 @@ static void test_host_put_usage(void)
     collect_result copy;
     collect_result_copy(&copy, &back);
     is_str(copy.usage[0].model, "m", "copy deep-copies models");
-    collect_result_free(&copy);
-    collect_result_free(&back);
+    collect_result_clear(&copy);
+    collect_result_clear(&back);
     json_array_set_new(json_array_get(json_object_get(json_object_get(j, "usage"),
                                                       "cells"), 0),
                        0, json_integer(1));
-    ok(collect_result_from_json(j, &back, &err) == -1, "a bad cell in the pipe is an error");
+    ok(protocol_result_from_json(j, &back, &err) == -1, "a bad cell in the pipe is an error");
     free(err);
     json_decref(j);
-    collect_result_free(&r);
+    collect_result_clear(&r);
     hostctx_free(ctx);
 
     /* a failed collection carries no cells */
@@ -430,7 +431,7 @@ static void test_host_put_usage(void)
     collect_result_init(&r);
     hostctx_take_result(ctx, &r);
     ok(!r.has_usage && r.n_usage == 0, "failed collection: no cells");
-    collect_result_free(&r);
+    collect_result_clear(&r);
     hostctx_free(ctx);
 }
 

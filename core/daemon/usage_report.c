@@ -1,0 +1,227 @@
+/* usage_report.c - the daily usage report: a store's cells grouped by
+ * the local date of their slot, then by model and provider (report form:
+ * usage_store.h). */
+#include "usage_store_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conventions.h"
+#include "log.h"
+#include "tz.h"
+
+/* ---------------------------------------------------------------- */
+/* daily report                                                      */
+/* ---------------------------------------------------------------- */
+
+int usage_parse_date(const char *text, long *days)
+{
+    unsigned y, m, d;
+    int n = 0;
+    if (!text || strlen(text) != 10 || text[4] != '-' || text[7] != '-' ||
+        sscanf(text, "%4u-%2u-%2u%n", &y, &m, &d, &n) != 3 || n != 10)
+        return -1;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (text[i] < '0' || text[i] > '9'))
+            return -1;
+    if (y < 1970 || m < 1 || m > 12 || d < 1)
+        return -1;
+    long back_y;
+    unsigned back_m, back_d;
+    *days = tz_days_from_civil((long)y, m, d);
+    tz_civil_from_days(*days, &back_y, &back_m, &back_d);
+    return back_m == m && back_d == d ? 0 : -1;   /* rejects 02-30 */
+}
+
+/* One cell of the report, with its local day. */
+typedef struct rentry {
+    long day;
+    const char *model;      /* borrowed from the store */
+    const char *provider;   /* borrowed */
+    const ucell *c;
+} rentry;
+
+static int model_cmp(const char *a, const char *b)
+{
+    if (!a || !b)
+        return !a - !b;     /* the unknown model sorts last */
+    return strcmp(a, b);
+}
+
+static int rentry_cmp(const void *pa, const void *pb)
+{
+    const rentry *a = pa, *b = pb;
+    if (a->day != b->day)
+        return a->day < b->day ? -1 : 1;
+    int c = model_cmp(a->model, b->model);
+    return c ? c : strcmp(a->provider, b->provider);
+}
+
+typedef struct acc {
+    md_num b[UB_N];
+    double events;
+    int any;
+} acc;
+
+static void acc_add(acc *a, const ucell *c)
+{
+    if (!a->any)
+        memcpy(a->b, c->b, sizeof a->b);
+    else
+        usage_buckets_add(a->b, c->b);
+    a->events += c->events;
+    a->any = 1;
+}
+
+static json_t *acc_json(const char *key, const char *name, const acc *a)
+{
+    json_t *o = json_object();
+    if (key)
+        json_object_set_new(o, key, name ? json_string(name) : json_null());
+    for (int k = 0; k < UB_N; k++)
+        json_object_set_new(o, usage_bucket_names[k],
+                            usage_num_to_report(a->b[k]));
+    json_object_set_new(o, "events", usage_num_to_report(MD_NUM(a->events)));
+    return o;
+}
+
+static size_t collect(const usage_store *s, const char *provider,
+                      const tz_zone *z, long from, long to, rentry **out)
+{
+    size_t n = 0, cap = 0;
+    rentry *e = NULL;
+    for (size_t i = 0; i < s->n_p; i++) {
+        const uprov *p = &s->p[i];
+        if (provider && strcmp(p->name, provider) != 0)
+            continue;
+        for (size_t k = 0; k < p->n; k++) {
+            const ucell *c = &p->cells[k];
+            long day = (long)floor((c->slot + (double)tz_offset(z, c->slot)) /
+                                   86400.0);
+            if (day < from || day > to)
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 256;
+                e = xrealloc(e, cap * sizeof *e);
+            }
+            e[n++] = (rentry){
+                .day = day,
+                .model = uprov_model_name(p, c->model),
+                .provider = p->name,
+                .c = c,
+            };
+        }
+    }
+    *out = e;
+    return n;
+}
+
+/* The providers of one day, in name order (few: a linear scan). */
+static json_t *day_providers(const rentry *e, size_t n)
+{
+    const char **names = xcalloc(n, sizeof *names);
+    acc *accs = xcalloc(n, sizeof *accs);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < k && strcmp(names[j], e[i].provider) != 0)
+            j++;
+        if (j == k)
+            names[k++] = e[i].provider;
+        acc_add(&accs[j], e[i].c);
+    }
+    json_t *arr = json_array();
+    for (size_t pass = 0; pass < k; pass++) {
+        size_t best = k;
+        for (size_t j = 0; j < k; j++)
+            if (names[j] && (best == k || strcmp(names[j], names[best]) < 0))
+                best = j;
+        json_array_append_new(arr, acc_json("provider", names[best],
+                                            &accs[best]));
+        names[best] = NULL;
+    }
+    free(names);
+    free(accs);
+    return arr;
+}
+
+static json_t *day_json(const rentry *e, size_t n, int with_providers)
+{
+    char date[16];
+    long y;
+    unsigned m, d;
+    tz_civil_from_days(e[0].day, &y, &m, &d);
+    snprintf(date, sizeof date, "%04ld-%02u-%02u", y, m, d);
+    acc day = {0};
+    json_t *models = json_array();
+    for (size_t i = 0; i < n;) {
+        acc ma = {0};
+        size_t j = i;
+        for (; j < n && model_cmp(e[j].model, e[i].model) == 0; j++) {
+            acc_add(&ma, e[j].c);
+            acc_add(&day, e[j].c);
+        }
+        json_array_append_new(models, acc_json("model", e[i].model, &ma));
+        i = j;
+    }
+    json_t *o = acc_json("date", date, &day);
+    json_object_set_new(o, "models", models);
+    if (with_providers)
+        json_object_set_new(o, "providers", day_providers(e, n));
+    return o;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+int usage_store_daily(const usage_store *s, const char *provider,
+                      const char *since, const char *until, const char *tz,
+                      json_t **out, char **err)
+{
+    *out = NULL;
+    tz_zone *z = tz_load(tz ? tz : "UTC", err);
+    if (!z)
+        return -1;
+    int rc = usage_store_daily_zone(s, provider, since, until, z,
+                                    tz ? tz : "UTC", out, err);
+    tz_free(z);
+    return rc;
+}
+
+int usage_store_daily_zone(const usage_store *s, const char *provider,
+                           const char *since, const char *until,
+                           const tz_zone *z, const char *tz, json_t **out,
+                           char **err)
+{
+    long from = 0, to = tz_days_from_civil(9999, 12, 31);
+    *out = NULL;
+    if (since && usage_parse_date(since, &from) != 0)
+        return err_set(err, "since: '%.32s' is not a date (YYYY-MM-DD)",
+                       since);
+    if (until && usage_parse_date(until, &to) != 0)
+        return err_set(err, "until: '%.32s' is not a date (YYYY-MM-DD)",
+                       until);
+    if (from > to)
+        return err_set(err, "since is after until");
+    rentry *e = NULL;
+    size_t n = collect(s, provider, z, from, to, &e);
+    qsort(e, n, sizeof *e, rentry_cmp);
+    json_t *days = json_array();
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && e[j].day == e[i].day)
+            j++;
+        json_array_append_new(days, day_json(e + i, j - i, provider == NULL));
+        i = j;
+    }
+    free(e);
+    *out = json_pack("{s:o, s:o, s:o, s:o, s:o}", "provider",
+                     str_or_null(provider), "tz", str_or_null(tz), "since",
+                     str_or_null(since), "until", str_or_null(until), "days",
+                     days);
+    return 0;
+}

@@ -1,0 +1,387 @@
+/* protocol.c - the daemon <-> helper wire format: the job and the result
+ * as JSON, and the result's framing (see protocol.h). */
+#include "protocol.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conventions.h"
+#include "log.h"
+#include "timeutil.h"
+
+/* ------------------------------------------------------------------ */
+/* The job                                                             */
+/* ------------------------------------------------------------------ */
+
+json_t *protocol_job_to_json(const provider_conf *pc, const char *state_dir,
+                             long long remaining_ms,
+                             unsigned long long usage_generation)
+{
+    json_t *job = json_object();
+    json_t *secrets = json_array();
+    json_object_set_new(job, "instance", json_string(pc->name));
+    json_object_set_new(job, "plugin_path", json_string(pc->plugin_path));
+    json_object_set_new(job, "options", pc->options
+                                            ? json_deep_copy(pc->options)
+                                            : json_object());
+    json_object_set_new(job, "secret_options",
+                        json_is_array(pc->secret_options)
+                            ? json_deep_copy(pc->secret_options)
+                            : json_array());
+    size_t i;
+    json_t *name;
+    json_array_foreach(pc->secret_options, i, name) {
+        json_t *v = json_object_get(pc->options, json_string_value(name));
+        if (json_is_string(v))
+            json_array_append(secrets, v);
+    }
+    json_object_set_new(job, "secrets", secrets);
+    json_object_set_new(job, "state_dir",
+                        state_dir ? json_string(state_dir) : json_null());
+    json_object_set_new(job, "timeout_ms", json_integer(remaining_ms));
+    json_object_set_new(job, "deadline_epoch",
+                        json_real(time_now() + (double)remaining_ms / 1000.0));
+    /* The helper logs at the daemon's level. */
+    json_object_set_new(job, "log_level", json_integer(log_get_level()));
+    char gen[32];
+    snprintf(gen, sizeof gen, "%llu", usage_generation);
+    json_object_set_new(job, "usage_generation", json_string(gen));
+    return job;
+}
+
+static const char *job_fields(const json_t *job, protocol_job *js)
+{
+    js->instance = json_string_value(json_object_get(job, "instance"));
+    js->plugin_path = json_string_value(json_object_get(job, "plugin_path"));
+    js->state_dir = json_string_value(json_object_get(job, "state_dir"));
+    js->options = json_object_get(job, "options");
+    js->secret_options = json_object_get(job, "secret_options");
+    js->secrets = json_object_get(job, "secrets");
+    if (!js->instance || !js->plugin_path)
+        return "job lacks instance or plugin_path";
+    if (js->options && !json_is_object(js->options))
+        return "job options are not an object";
+    json_t *ug = json_object_get(job, "usage_generation");
+    if (ug && usage_generation_from_json(ug, &js->usage_generation) != 0)
+        return "job has a bad usage_generation";
+    json_t *lv = json_object_get(job, "log_level");
+    if (json_is_integer(lv) && json_integer_value(lv) >= MD_LOG_ERROR &&
+        json_integer_value(lv) <= MD_LOG_DEBUG)
+        js->log_level = (int)json_integer_value(lv);
+    return NULL;
+}
+
+int protocol_job_from_json(const json_t *job, protocol_job *out, char **err)
+{
+    *out = (protocol_job){.log_level = -1};
+    if (!json_is_object(job))
+        return err_set(err, "job is not an object");
+    const char *bad = job_fields(job, out);
+    json_t *t = json_object_get(job, "timeout_ms");
+    if (!bad && !json_is_integer(t))
+        bad = "job lacks timeout_ms";
+    if (bad) {
+        *out = (protocol_job){.log_level = -1};
+        return err_set(err, "%s", bad);
+    }
+    out->budget_ms = json_integer_value(t);
+    json_t *de = json_object_get(job, "deadline_epoch");
+    if (json_is_number(de)) {
+        /* The wall-clock deadline also counts the time the job spent in
+         * transit; the smaller budget wins. */
+        double left = (json_number_value(de) - time_now()) * 1000.0;
+        if (isfinite(left) && left < (double)out->budget_ms)
+            out->budget_ms = (long long)left;
+    }
+    if (out->budget_ms < 0)
+        out->budget_ms = 0;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The result: usage cells                                             */
+/* ------------------------------------------------------------------ */
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* A known, finite number as the cells print it (integral: no ".0"). */
+static json_t *plain_number(double v)
+{
+    return usage_num_to_json(MD_NUM(v));
+}
+
+static json_t *usage_to_json(const collect_result *r)
+{
+    json_t *cells = json_array();
+    for (size_t i = 0; i < r->n_usage; i++) {
+        const usage_cell_rec *c = &r->usage[i];
+        json_t *a = json_array();
+        json_array_append_new(a, plain_number(c->slot_start));
+        json_array_append_new(a, str_or_null(c->model));
+        for (int k = 0; k < UB_N; k++)
+            json_array_append_new(a, usage_num_to_json(c->b[k]));
+        json_array_append_new(a, plain_number(c->events));
+        json_array_append_new(cells, a);
+    }
+    char gen[32];
+    snprintf(gen, sizeof gen, "%llu", r->usage_generation);
+    return json_pack("{s:o, s:s, s:o}", "since", plain_number(r->usage_since),
+                     "generation", gen, "cells", cells);
+}
+
+/* One [slot, model, 7 buckets, events] array into *out (model owned). */
+static const char *cell_from_json(const json_t *a, usage_cell_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!json_is_array(a) || json_array_size(a) != 3 + UB_N)
+        return "a cell is not an array of 10 values";
+    json_t *slot = json_array_get(a, 0), *model = json_array_get(a, 1);
+    json_t *ev = json_array_get(a, 2 + UB_N);
+    if (!json_is_number(slot) || !json_is_number(ev) ||
+        (!json_is_null(model) && !json_is_string(model)))
+        return "a cell has a value of the wrong type";
+    out->slot_start = json_number_value(slot);
+    out->events = json_number_value(ev);
+    for (int k = 0; k < UB_N; k++)
+        if (usage_num_from_json(json_array_get(a, 2 + (size_t)k),
+                                &out->b[k]) != 0)
+            return "a cell bucket is not a number, null or \"na\"";
+    out->model = xstrdup(json_string_value(model));
+    return usage_cell_rec_problem(out);
+}
+
+static int usage_from_json(const json_t *u, collect_result *out, char **err)
+{
+    if (!u || json_is_null(u))
+        return 0;
+    json_t *since = json_object_get(u, "since");
+    json_t *cells = json_object_get(u, "cells");
+    if (!json_is_object(u) || !json_is_number(since) ||
+        !isfinite(json_number_value(since)) || json_number_value(since) < 0 ||
+        !json_is_array(cells) ||
+        usage_generation_from_json(json_object_get(u, "generation"),
+                                   &out->usage_generation) != 0)
+        return err_set(err, "collect result: bad \"usage\"");
+    out->has_usage = 1;
+    out->usage_since = json_number_value(since);
+    size_t n = json_array_size(cells);
+    out->usage = n ? xcalloc(n, sizeof *out->usage) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *why = cell_from_json(json_array_get(cells, i),
+                                         &out->usage[i]);
+        out->n_usage++;   /* even a bad one: its model is freed with it */
+        if (why)
+            return err_set(err, "usage.cells[%zu]: %s", i, why);
+        if (out->usage[i].slot_start < out->usage_since)
+            return err_set(err, "usage.cells[%zu]: slot_start before since",
+                           i);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The result                                                          */
+/* ------------------------------------------------------------------ */
+
+static json_t *epoch_to_json(double t)
+{
+    return t > 0 ? time_to_json(MD_TIME(t)) : json_null();
+}
+
+/* The raw payload as a JSON value: parsed when it is JSON, else kept as a
+ * string so nothing the provider said is lost. */
+static json_t *raw_to_json(const char *raw)
+{
+    if (!raw)
+        return json_null();
+    json_t *v = json_loads(raw, JSON_DECODE_ANY, NULL);
+    return v ? v : json_string(raw);
+}
+
+json_t *protocol_result_to_json(const collect_result *r)
+{
+    json_t *o = json_object();
+    if (r->err == MD_ERR_NONE) {
+        json_object_set_new(o, "error", json_null());
+    } else {
+        json_t *e = json_object();
+        json_object_set_new(e, "class", json_string(md_error_name(r->err)));
+        json_object_set_new(e, "message", str_or_null(r->err_msg));
+        json_object_set_new(o, "error", e);
+    }
+    json_object_set_new(o, "retry_after",
+                        r->retry_after >= 0 && isfinite(r->retry_after)
+                            ? json_real(r->retry_after)
+                            : json_null());
+    json_t *ms = json_array(), *ns = json_array();
+    for (size_t i = 0; i < r->n_metrics; i++)
+        json_array_append_new(ms, metric_to_json(&r->metrics[i]));
+    for (size_t i = 0; i < r->n_notes; i++)
+        json_array_append_new(ns, str_or_null(r->notes[i]));
+    json_object_set_new(o, "metrics", ms);
+    json_object_set_new(o, "notes", ns);
+    json_object_set_new(o, "raw", raw_to_json(r->raw_json));
+    json_object_set_new(o, "started_at", epoch_to_json(r->started_at));
+    json_object_set_new(o, "finished_at", epoch_to_json(r->finished_at));
+    if (r->has_usage)
+        json_object_set_new(o, "usage", usage_to_json(r));
+    return o;
+}
+
+static int error_from_json(const json_t *e, collect_result *out)
+{
+    if (!e || json_is_null(e))
+        return 0;
+    json_t *cls = json_object_get(e, "class");
+    json_t *msg = json_object_get(e, "message");
+    if (!json_is_object(e) || !json_is_string(cls) ||
+        (msg && !json_is_null(msg) && !json_is_string(msg)))
+        return -1;
+    out->err = md_error_from_name(json_string_value(cls));
+    out->err_msg = msg && json_is_string(msg)
+                       ? xstrdup(json_string_value(msg))
+                       : NULL;
+    return 0;
+}
+
+static int metrics_from_json(const json_t *arr, collect_result *out,
+                             char **err)
+{
+    if (!arr || json_is_null(arr))
+        return 0;
+    if (!json_is_array(arr))
+        return err_set(err, "\"metrics\" is not an array");
+    size_t n = json_array_size(arr);
+    out->metrics = n ? xcalloc(n, sizeof *out->metrics) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        char *why = NULL;
+        if (metric_from_json(json_array_get(arr, i), &out->metrics[i],
+                             &why) != 0) {
+            int rc = err_set(err, "metrics[%zu]: %s", i, why);
+            free(why);
+            return rc;
+        }
+        out->n_metrics++;
+    }
+    return 0;
+}
+
+static int notes_from_json(const json_t *arr, collect_result *out)
+{
+    if (!arr || json_is_null(arr))
+        return 0;
+    if (!json_is_array(arr))
+        return -1;
+    size_t n = json_array_size(arr);
+    out->notes = n ? xcalloc(n, sizeof *out->notes) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(arr, i);
+        if (!json_is_string(s))
+            return -1;
+        out->notes[out->n_notes++] = xstrdup(json_string_value(s));
+    }
+    return 0;
+}
+
+/* Epoch member: null/absent -> 0, RFC 3339 or number -> seconds. */
+static int get_epoch(const json_t *obj, const char *key, double *out)
+{
+    json_t *v = json_object_get(obj, key);
+    md_time t;
+    *out = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (time_from_json(v, &t) != 0 || !isfinite(t.epoch) || t.epoch < 0)
+        return -1;
+    *out = t.epoch;
+    return 0;
+}
+
+static const char *scalars_from_json(const json_t *obj, collect_result *out)
+{
+    if (error_from_json(json_object_get(obj, "error"), out) != 0)
+        return "bad \"error\"";
+    json_t *ra = json_object_get(obj, "retry_after");
+    if (ra && !json_is_null(ra)) {
+        if (!json_is_number(ra) || !isfinite(json_number_value(ra)) ||
+            json_number_value(ra) < 0)
+            return "bad \"retry_after\"";
+        out->retry_after = json_number_value(ra);
+    }
+    if (notes_from_json(json_object_get(obj, "notes"), out) != 0)
+        return "bad \"notes\"";
+    json_t *raw = json_object_get(obj, "raw");
+    if (raw && !json_is_null(raw))
+        /* Dumping any value (a string too) reproduces the same JSON on
+         * the next protocol_result_to_json. */
+        out->raw_json = json_dumps(raw, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (get_epoch(obj, "started_at", &out->started_at) != 0)
+        return "bad \"started_at\"";
+    if (get_epoch(obj, "finished_at", &out->finished_at) != 0)
+        return "bad \"finished_at\"";
+    return NULL;
+}
+
+int protocol_result_from_json(const json_t *obj, collect_result *out,
+                              char **err)
+{
+    collect_result_init(out);
+    if (!json_is_object(obj))
+        return err_set(err, "collect result is not an object");
+    const char *bad = scalars_from_json(obj, out);
+    if (bad) {
+        collect_result_clear(out);
+        return err_set(err, "collect result: %s", bad);
+    }
+    if (metrics_from_json(json_object_get(obj, "metrics"), out, err) != 0 ||
+        usage_from_json(json_object_get(obj, "usage"), out, err) != 0) {
+        collect_result_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Framing                                                             */
+/* ------------------------------------------------------------------ */
+
+char *protocol_result_encode(const collect_result *r, size_t *len)
+{
+    json_t *j = protocol_result_to_json(r);
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    *len = 0;
+    if (!text)
+        return NULL;
+    size_t n = strlen(text);
+    char *framed = xmalloc(n + 2);
+    memcpy(framed, text, n);
+    framed[n] = '\n';
+    framed[n + 1] = '\0';
+    free(text);
+    *len = n + 1;
+    return framed;
+}
+
+int protocol_result_decode(const char *buf, size_t len, collect_result *out,
+                           char **err)
+{
+    collect_result_init(out);
+    if (len == 0)
+        return err_set(err, "no output");
+    if (len > PROTOCOL_RESULT_MAX)
+        return err_set(err, "result larger than %zu bytes",
+                       PROTOCOL_RESULT_MAX);
+    json_error_t jerr;
+    json_t *j = json_loadb(buf, len, 0, &jerr);
+    if (!j)
+        return err_set(err, "%s", jerr.text);
+    int rc = protocol_result_from_json(j, out, err);
+    json_decref(j);
+    return rc;
+}
