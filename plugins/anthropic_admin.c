@@ -30,6 +30,11 @@
  *   total = the four summed                     -> tokens_total_*
  *   cost_report amount (decimal string, CENTS)  -> cost_usd_today/_month,
  *     kind usage, unit usd, /100 (pu_minor_to_major).
+ *     Anthropic documents that the cost report excludes Priority Tier
+ *     costs: a note says so on every collection.  Both endpoints are
+ *     marked "Legacy" in Anthropic's Admin API reference, in favour of
+ *     /v1/organizations/analytics/{usage,cost}; their response format is
+ *     not verified here, so they are not read yet.
  * Response headers -> host->emit_rate_limits (anthropic-ratelimit-*).
  * Errors: standard Anthropic body {"error":{"message"}}; 401/403 auth (a
  * normal API key gets 401), 429 rate_limited + Retry-After, else http.
@@ -406,6 +411,10 @@ static int aa_collect(const md_host *h, md_ctx *ctx, void *state)
                            "today");
             aa_emit_period(h, ctx, &a.month, u, a.cost_seen_month, c, "month",
                            "this month");
+            /* Anthropic documents that the cost report leaves out
+             * Priority Tier costs */
+            h->note(ctx, "cost_usd_* exclude Priority Tier costs (not in "
+                    "cost_report)");
             char *text = json_dumps(raw, JSON_COMPACT);
             if (text)
                 h->set_raw(ctx, text, strlen(text));

@@ -7,7 +7,11 @@
  *   anthropic-beta: oauth-2025-04-20          (required [C])
  *
  * Auth: the token is read READ-ONLY from Claude Code's own credentials file
- * (option credentials_file, default ~/.claude/.credentials.json).  meterd
+ * (option credentials_file, default ~/.claude/.credentials.json, or
+ * $CLAUDE_CONFIG_DIR/.credentials.json when that is set); with the option
+ * at its default, a CLAUDE_CODE_OAUTH_TOKEN in the environment comes first,
+ * as in Claude Code (expiry unknown; plan from the option).  Access tokens
+ * last hours (about 8-12 h), not days.  meterd
  * never refreshes it: refreshing rotates the refresh token and can log the
  * user's Claude Code out.  Missing file / no claudeAiOauth / missing or past
  * expiresAt (epoch ms) / no user:profile scope -> error class auth telling
@@ -23,22 +27,35 @@
  *     seven_day_opus, seven_day_sonnet and every seven_day_* (604800 s);
  *     codename windows (tangelo, ...) are carried through when non-null.
  *   limits[]: session -> five_hour, weekly_all -> seven_day,
- *     weekly_scoped -> seven_day_<model display name> (so "Opus" fills
- *     seven_day_opus), any other kind -> limit_<kind>.  A legacy window
+ *     weekly_scoped -> seven_day_<model display name, else model id> (so
+ *     "Opus" fills seven_day_opus), an "All models" scope -> seven_day (the
+ *     account-wide window again), a surface-only scope ->
+ *     seven_day_surface_<surface> labelled "surface only"; any other kind
+ *     -> limit_<kind>[_<model> | _surface_<surface>].  A legacy window
  *     object wins over its limits[] twin; limits[] fills what it lacks.
+ *     Two limits[] entries never share an id: a later one gets _2, _3.
  *   extra_usage -> "extra_usage" kind budget, unit = currency (lower case):
  *     used_credits / monthly_limit are MINOR units (cents) -> major units;
- *     utilization as reported.  When extra_usage is absent, spend.{used,
+ *     monthly_limit 0 means no cap (limit not applicable); utilization as
+ *     reported, unless past 100 with used and limit known (the core then
+ *     derives it).  When extra_usage is absent, spend.{used,
  *     limit}.amount_minor / 10^exponent and spend.percent stand in.
  *   plan -> note "plan: <plan>" and the meter set below (host->expect_metric):
- *     pro, team -> five_hour, seven_day; max -> also seven_day_opus,
- *     seven_day_sonnet; enterprise -> extra_usage (spend-limit seats).
+ *     pro, team, max -> five_hour, seven_day (max's model-scoped weekly
+ *     limits come as limits[] entries; the legacy seven_day_opus/_sonnet
+ *     keys have been null since limits[] appeared and are not expected);
+ *     enterprise -> extra_usage (spend-limit seats).
+ *   Drift (drift.h): non-window top-level members, and members of windows,
+ *     limits[] entries and extra_usage the plugin does not know, are noted
+ *     once a day.
  *   Response headers -> host->emit_rate_limits (unified-* family), after the
  *   payload's own meters so the payload wins over its header echo.
  *
  * The endpoint rate-limits its own polling (catalog: 429 with Retry-After,
- * 300 s observed): a 429 without a usable Retry-After asks the core to wait
- * AO_429_DEFAULT seconds, as CodexBar does.  The descriptor sets the
+ * 300 s observed): a 429 without a usable Retry-After (none, or 0) asks
+ * the core to wait AO_429_DEFAULT seconds, as CodexBar does.  The
+ * User-Agent matters: without a claude-code/ prefix the endpoint answers
+ * with persistent 429s, so another user_agent is warned about.  The descriptor sets the
  * default interval to 5 minutes and refuses intervals under 2 minutes.
  */
 #include <ctype.h>
@@ -52,6 +69,7 @@
 
 #include "meterd/plugin.h"
 #include "plugin_util.h"
+#include "drift.h"
 
 #define AO_DEFAULT_URL "https://api.anthropic.com"
 #define AO_DEFAULT_CREDS "~/.claude/.credentials.json"
@@ -89,7 +107,12 @@ static const struct {
     unsigned meters;
 } ao_plans[] = {
     {"pro", AO_M5H | AO_M7D},
-    {"max", AO_M5H | AO_M7D | AO_MOPUS | AO_MSONNET},
+    /* The legacy seven_day_opus / seven_day_sonnet keys have come back
+     * null since limits[] appeared (mid 2026); the model-scoped weekly
+     * limits now arrive as limits[] weekly_scoped entries, emitted as they
+     * come.  Expecting the legacy pair gave every Max account two
+     * permanently unknown meters. */
+    {"max", AO_M5H | AO_M7D},
     /* team seats have session and weekly limits like pro [U] */
     {"team", AO_M5H | AO_M7D},
     /* enterprise spend-limit seats: every window null, extra_usage only
@@ -201,12 +224,30 @@ static void ao_creds_free(ao_creds *c)
     memset(c, 0, sizeof *c);
 }
 
-/* credentials_file with a leading "~/" expanded from $HOME.  Caller frees. */
+/* Whether credentials_file is left at its default (Claude Code's own
+ * environment variables then say where the login is). */
+static int ao_default_creds(const md_host *h, md_ctx *ctx)
+{
+    const char *p = h->opt_str(ctx, "credentials_file");
+    return !p || !*p || strcmp(p, AO_DEFAULT_CREDS) == 0;
+}
+
+/* credentials_file with a leading "~/" expanded from $HOME; at its default,
+ * $CLAUDE_CONFIG_DIR/.credentials.json when Claude Code is told to keep
+ * its configuration there.  Caller frees. */
 static char *ao_creds_path(const md_host *h, md_ctx *ctx)
 {
     const char *p = h->opt_str(ctx, "credentials_file");
+    const char *cfg = getenv("CLAUDE_CONFIG_DIR");
     if (!p || !*p)
         p = AO_DEFAULT_CREDS;
+    if (ao_default_creds(h, ctx) && cfg && *cfg) {
+        size_t n = strlen(cfg) + sizeof "/.credentials.json";
+        char *out = malloc(n);
+        if (out)
+            snprintf(out, n, "%s/.credentials.json", cfg);
+        return out;
+    }
     if (strncmp(p, "~/", 2) != 0)
         return strdup(p);
     const char *home = getenv("HOME");
@@ -296,6 +337,21 @@ static char *ao_dup(const char *s) { return s ? strdup(s) : NULL; }
 
 static int ao_load_creds(const md_host *h, md_ctx *ctx, ao_creds *c)
 {
+    /* Claude Code takes a long-lived token from CLAUDE_CODE_OAUTH_TOKEN
+     * before any file; so does meterd when credentials_file is left at its
+     * default.  Its expiry and plan are not known: the plan option gives
+     * the meter set. */
+    const char *envtok = getenv("CLAUDE_CODE_OAUTH_TOKEN");
+    if (envtok && *envtok && ao_default_creds(h, ctx)) {
+        h->add_secret(ctx, envtok);
+        c->token = strdup(envtok);
+        if (!c->token) {
+            h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+            return -1;
+        }
+        h->note(ctx, "token from CLAUDE_CODE_OAUTH_TOKEN (expiry unknown)");
+        return 0;
+    }
     char *path = ao_creds_path(h, ctx);
     if (!path) {
         h->fail(ctx, MD_ERR_CONFIG, "credentials_file: $HOME is not set; "
@@ -336,6 +392,7 @@ static int ao_load_creds(const md_host *h, md_ctx *ctx, ao_creds *c)
 typedef struct ao_win {
     char id[65];
     char label[96];
+    int from_limits;   /* a limits[] entry claimed this id */
     md_num util;
     md_time resets;
     md_num window_s;
@@ -358,18 +415,24 @@ static void ao_id(char *out, size_t len, const char *prefix, const char *s)
     out[o < len ? o : len - 1] = '\0';
 }
 
-/* Add a window, or fill the fields an earlier twin left unknown (the
- * first source of a value wins). */
-static void ao_put(ao_set *s, const char *id, const char *label, md_num util,
-                   md_time resets, md_num window_s)
+static ao_win *ao_find(ao_set *s, const char *id)
 {
-    ao_win *w = NULL;
-    for (size_t i = 0; i < s->n && !w; i++)
+    for (size_t i = 0; i < s->n; i++)
         if (strcmp(s->w[i].id, id) == 0)
-            w = &s->w[i];
+            return &s->w[i];
+    return NULL;
+}
+
+/* Add a window, or fill the fields an earlier twin left unknown (the
+ * first source of a value wins).  Returns the window, or NULL when the
+ * table is full. */
+static ao_win *ao_put(ao_set *s, const char *id, const char *label,
+                      md_num util, md_time resets, md_num window_s)
+{
+    ao_win *w = ao_find(s, id);
     if (!w) {
         if (s->n >= AO_MAX_WIN)
-            return;
+            return NULL;
         w = &s->w[s->n++];
         memset(w, 0, sizeof *w);
         snprintf(w->id, sizeof w->id, "%s", id);
@@ -381,6 +444,7 @@ static void ao_put(ao_set *s, const char *id, const char *label, md_num util,
         w->resets = resets;
     if (w->window_s.state != MD_KNOWN)
         w->window_s = window_s;
+    return w;
 }
 
 static md_num ao_window_len(const char *id)
@@ -440,29 +504,67 @@ static void ao_windows(const md_host *h, md_ctx *ctx, const json_t *doc,
     }
 }
 
-/* Id for one limits[] entry (see the header comment). */
+/* Whether a scope's model display name is the account-wide one ("All
+ * models"): that entry is the weekly_all window again, not a scope. */
+static int ao_all_models(const char *name)
+{
+    return name && strcasecmp(name, "All models") == 0;
+}
+
+/* Id and label for one limits[] entry (see the header comment): the kind
+ * plus the model (display name, else id) or, for an entry scoped to a
+ * surface only, "surface_<surface>".  ao_limits makes ids unique. */
 static void ao_limit_id(const json_t *e, size_t idx, char *id, size_t len,
                         char *label, size_t llen)
 {
     const char *kind = pu_str(e, "kind");
+    const char *name = pu_str(e, "scope.model.display_name");
+    const char *mid = pu_str(e, "scope.model.id");
+    const char *surface = pu_str(e, "scope.surface");
+    const char *model = name && *name ? name : mid && *mid ? mid : NULL;
+    if (!surface)
+        surface = pu_str(e, "scope.surface.name");
+    if (surface && !*surface)
+        surface = NULL;
     if (kind && strcmp(kind, "session") == 0) {
         snprintf(id, len, "five_hour");
     } else if (kind && strcmp(kind, "weekly_all") == 0) {
         snprintf(id, len, "seven_day");
+    } else if (kind && strcmp(kind, "weekly_scoped") == 0 &&
+               ao_all_models(model)) {
+        snprintf(id, len, "seven_day");
     } else if (kind && strcmp(kind, "weekly_scoped") == 0) {
-        const char *name = pu_str(e, "scope.model.display_name");
-        const char *mid = pu_str(e, "scope.model.id");
-        if (name && *name)
-            ao_id(id, len, "seven_day_", name);
-        else if (mid && *mid)
-            ao_id(id, len, "seven_day_", mid);
+        if (model)
+            ao_id(id, len, "seven_day_", model);
+        else if (surface)
+            ao_id(id, len, "seven_day_surface_", surface);
         else
             snprintf(id, len, "seven_day_scoped_%zu", idx);
-        snprintf(label, llen, "Weekly (%s)",
-                 name && *name ? name : mid && *mid ? mid : "scoped");
+        if (model)
+            snprintf(label, llen, "Weekly (%s)", model);
+        else if (surface)
+            snprintf(label, llen, "Weekly (%s surface only)", surface);
+        else
+            snprintf(label, llen, "Weekly (scoped)");
         return;
     } else if (kind && *kind) {
-        ao_id(id, len, "limit_", kind);
+        char base[65];
+        ao_id(base, sizeof base, "limit_", kind);
+        if (model) {
+            char tail[65];
+            ao_id(tail, sizeof tail, "_", model);
+            snprintf(id, len, "%.40s%.24s", base, tail);
+            snprintf(label, llen, "%s (%s)", kind, model);
+        } else if (surface) {
+            char tail[65];
+            ao_id(tail, sizeof tail, "_surface_", surface);
+            snprintf(id, len, "%.40s%.24s", base, tail);
+            snprintf(label, llen, "%s (%s surface only)", kind, surface);
+        } else {
+            snprintf(id, len, "%s", base);
+            snprintf(label, llen, "%s", base);
+        }
+        return;
     } else {
         snprintf(id, len, "limit_%zu", idx);
     }
@@ -493,9 +595,21 @@ static void ao_limits(const md_host *h, md_ctx *ctx, const json_t *doc,
             continue;
         char id[65], label[96];
         ao_limit_id(e, i, id, sizeof id, label, sizeof label);
-        ao_put(s, id, label, pu_num(h, e, "percent"),
-               pu_time(h, ctx, e, "resets_at", MD_TS_AUTO),
-               ao_limit_len(e, id));
+        /* two limits[] entries never share an id (one would be lost; a
+         * 90 % critical entry was): the later one gets _2, _3, ... */
+        ao_win *twin = ao_find(s, id);
+        for (int k = 2; twin && twin->from_limits && k < AO_MAX_WIN; k++) {
+            char base[57];
+            memcpy(base, id, sizeof base - 1);
+            base[sizeof base - 1] = '\0';
+            snprintf(id, sizeof id, "%.56s_%d", base, k % 100);
+            twin = ao_find(s, id);
+        }
+        ao_win *w = ao_put(s, id, label, pu_num(h, e, "percent"),
+                           pu_time(h, ctx, e, "resets_at", MD_TS_AUTO),
+                           ao_limit_len(e, id));
+        if (w)
+            w->from_limits = 1;
         const char *sev = pu_str(e, "severity");
         if (sev && strcmp(sev, "normal") != 0)
             h->note(ctx, "%s: severity %s", id, sev);
@@ -554,10 +668,22 @@ static void ao_emit_budget(const md_host *h, md_ctx *ctx, const char *currency,
 static void ao_extra_usage(const md_host *h, md_ctx *ctx, const json_t *x)
 {
     md_num dp = pu_num(h, x, "decimal_places");
-    ao_emit_budget(h, ctx, pu_str(x, "currency"),
-                   ao_major(pu_num(h, x, "used_credits"), dp),
-                   ao_major(pu_num(h, x, "monthly_limit"), dp),
-                   pu_num(h, x, "utilization"));
+    md_num limit = ao_major(pu_num(h, x, "monthly_limit"), dp);
+    /* monthly_limit 0 is "no cap" (extra usage enabled without a monthly
+     * ceiling), not a $0 limit: the limit does not apply. */
+    if (limit.state == MD_KNOWN && limit.value == 0) {
+        limit = MD_NUM_NA;
+        h->note(ctx, "extra usage has no monthly cap");
+    }
+    md_num used = ao_major(pu_num(h, x, "used_credits"), dp);
+    md_num util = pu_num(h, x, "utilization");
+    /* Past the cap (a per-member ceiling lowered mid-month gives 143 %):
+     * not a 0..100 utilization, so leave it to the core to derive from
+     * used / limit rather than have it rejected on every poll. */
+    if (util.state == MD_KNOWN && util.value > 100 &&
+        used.state == MD_KNOWN && limit.state == MD_KNOWN)
+        util = (md_num){MD_UNKNOWN, 0};
+    ao_emit_budget(h, ctx, pu_str(x, "currency"), used, limit, util);
     const char *why = pu_str(x, "disabled_reason");
     if (pu_bool(x, "is_enabled") == 0 || why)
         h->note(ctx, "extra usage disabled%s%s", why ? ": " : "",
@@ -627,7 +753,9 @@ static json_t *ao_fetch(const md_host *h, md_ctx *ctx, const char *url,
         h->emit_rate_limits(ctx, (const char *const *)r->header_names,
                             (const char *const *)r->header_values,
                             r->n_headers, NULL, &ra);
-        if (r->status == 429 && ra < 0)
+        /* "Retry-After: 0" comes with the endpoint's persistent 429s (a
+         * client it does not accept): not a usable wait either */
+        if (r->status == 429 && ra <= 0)
             h->retry_after(ctx, AO_429_DEFAULT);
         pu_fail_status(h, ctx, r, AO_RENEW);
         h->http_free(r);
@@ -647,8 +775,57 @@ static json_t *ao_fetch(const md_host *h, md_ctx *ctx, const char *url,
     return doc;
 }
 
+/* Drift: members the plugin neither maps nor knowingly ignores.  Window
+ * objects ({utilization, resets_at}, or null: codenames come and go) are
+ * read by shape, so only non-window top-level members are checked. */
+static void ao_drift(drift *d, const json_t *doc)
+{
+    static const char *const top[] = {"extra_usage", "spend", "limits",
+        "member_dashboard_available", "cedar_ember", NULL};
+    static const char *const win[] = {"utilization", "resets_at",
+        "limit_dollars", "used_dollars", "remaining_dollars", NULL};
+    static const char *const lim[] = {"kind", "group", "percent", "severity",
+        "resets_at", "scope", "is_active", NULL};
+    static const char *const extra[] = {"is_enabled", "monthly_limit",
+        "used_credits", "utilization", "currency", "decimal_places",
+        "disabled_reason", "daily", "weekly", NULL};
+    const char *key;
+    json_t *v;
+    size_t i;
+    json_object_foreach((json_t *)doc, key, v) {
+        int is_win = json_is_null(v) ||
+                     (json_is_object(v) &&
+                      (json_object_get(v, "utilization") ||
+                       json_object_get(v, "resets_at")));
+        size_t k;
+        for (k = 0; top[k] && strcmp(top[k], key) != 0; k++)
+            ;
+        if (is_win && !top[k]) {
+            char pre[80];
+            snprintf(pre, sizeof pre, "%.60s", key);
+            drift_keys(d, v, pre, win);
+            drift_type(d, v, pre, "utilization", DRIFT_T_NUM);
+        } else if (!top[k]) {
+            drift_note(d, key);
+        }
+    }
+    json_array_foreach(json_object_get(doc, "limits"), i, v) {
+        drift_keys(d, v, "limits[]", lim);
+        drift_type(d, v, "limits[]", "percent", DRIFT_T_NUM);
+        drift_type(d, v, "limits[]", "kind", DRIFT_T_STR);
+    }
+    json_t *x = json_object_get(doc, "extra_usage");
+    drift_keys(d, x, "extra_usage", extra);
+    drift_type(d, x, "extra_usage", "used_credits", DRIFT_T_NUM);
+    drift_type(d, x, "extra_usage", "monthly_limit", DRIFT_T_NUM);
+}
+
 static void ao_parse(const md_host *h, md_ctx *ctx, const json_t *doc)
 {
+    drift d;
+    drift_init(&d, h, ctx);
+    ao_drift(&d, doc);
+    drift_release(&d, 1);
     ao_set *s = calloc(1, sizeof *s);
     if (!s)
         return;
@@ -694,6 +871,11 @@ static int ao_collect(const md_host *h, md_ctx *ctx, void *state)
         h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
     } else {
         snprintf(uah, ulen, "User-Agent: %s", ua ? ua : AO_DEFAULT_UA);
+        if (ua && strncmp(ua, "claude-code/", 12) != 0 &&
+            strncmp(ua, "claude-cli/", 11) != 0)
+            h->note(ctx, "user_agent '%.60s' does not start with claude-code/: "
+                    "the usage endpoint answers other clients with "
+                    "persistent 429s", ua);
         const char *headers[] = {auth, "anthropic-beta: oauth-2025-04-20",
                                  "Accept: application/json",
                                  "Content-Type: application/json", uah, NULL};

@@ -13,7 +13,9 @@
  * set and the option is left at its default).  The file is opened
  * READ-ONLY and never written: the Codex CLI owns refresh.  Every token in
  * it is registered with host->add_secret before anything else happens.
- * No "tokens" object (API-key login or keyring storage) or an access token
+ * A personal-access-token login (personal_access_token, no tokens) or a
+ * keyring-stored login (no file) gets a message saying so.
+ * No "tokens" object (API-key login) or an access token
  * whose JWT "exp" is in the past is error class auth with "run `codex
  * login`"; so are HTTP 401/403.
  *
@@ -38,15 +40,29 @@
  *                                   remaining
  *   spend_control.individual_limit (also accepted at the root or inside
  *   rate_limit): limit/used/remaining (strings) -> id spend_control, kind
- *                                   budget, unit usd [U]; used_percent only
- *                                   when used/limit are missing
+ *                                   budget, unit credits (ChatGPT credits,
+ *                                   not dollars); used_percent only when
+ *                                   used/limit are missing
+ *   spend_control.{workspace_shared_limit, workspace_default_limit,
+ *   role_budget_limit, group_shared_limit, group_default_limit}
+ *                                -> spend_control_{workspace,
+ *                                   workspace_default, role, group,
+ *                                   group_default}, the same fields (group
+ *                                   budgets nest them in "details"; the
+ *                                   group_name goes into the label)
+ *   spend_control.reached_limit_type, rate_limit_reached_type.kind -> notes
+ *   credits.has_credits false with no balance -> remaining 0
  *   plan_type (or option plan)   -> note "plan: <plan>" and the meter set
  * Used / limit / remaining of the windows are never reported: unknown.
  *
  * Meter sets (which windows a plan has; [C] fixtures, otherwise [U]):
- *   plus, pro, prolite                    five_hour, seven_day
- *   team, business, enterprise, edu, education, k12, quorum, free,
- *   free_workspace, go, guest             seven_day
+ *   plus, pro, prolite, team, business, enterprise, edu, education, k12,
+ *   quorum, free, free_workspace, go, guest,
+ *   self_serve_business_usage_based,
+ *   enterprise_cbp_usage_based            seven_day (five_hour is reported
+ *                                         when sent, never expected: OpenAI
+ *                                         dropped it from whole plans for
+ *                                         weeks in 2026)
  *   anything else                         no expectation (noted)
  * An expected window the payload does not report (null or missing) is
  * declared with host->expect_metric so it shows up unknown with a note.
@@ -62,6 +78,7 @@
 
 #include "meterd/plugin.h"
 #include "plugin_util.h"
+#include "drift.h"
 
 #define CX_DEFAULT_URL "https://chatgpt.com/backend-api"
 #define CX_DEFAULT_CREDS "~/.codex/auth.json"
@@ -167,7 +184,7 @@ static double jwt_exp(const char *jwt)
  * output (error, note, raw) can carry it. */
 static void register_secrets(const md_host *host, md_ctx *ctx, json_t *doc)
 {
-    static const char *const keys[] = {"tokens.access_token", "tokens.refresh_token",
+    static const char *const keys[] = {"personal_access_token", "tokens.access_token", "tokens.refresh_token",
                                        "tokens.id_token", "tokens.account_id",
                                        "OPENAI_API_KEY"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -188,8 +205,15 @@ static int load_creds(const md_host *host, md_ctx *ctx, cx_creds *c)
     }
     FILE *f = fopen(path, "r");
     if (!f) {
-        host->fail(ctx, MD_ERR_AUTH, "cannot read %s: %s; %s", path,
-                   strerror(errno), CX_RENEW);
+        int e = errno;
+        /* The Codex CLI may keep its login in the OS keyring
+         * (cli_auth_credentials_store = "keyring" or "auto"); then there is
+         * no file at all. */
+        host->fail(ctx, MD_ERR_AUTH, "%s %s: %s; %s", e == ENOENT
+                   ? "no Codex login file (a keyring-stored login leaves none; "
+                     "meterd reads only the file: set cli_auth_credentials_store"
+                     " = \"file\" in Codex's config.toml and log in again) at"
+                   : "cannot read", path, strerror(e), CX_RENEW);
         free(path);
         return -1;
     }
@@ -207,6 +231,15 @@ static int load_creds(const md_host *host, md_ctx *ctx, cx_creds *c)
     register_secrets(host, ctx, c->doc);
     c->access = pu_str(c->doc, "tokens.access_token");
     c->account = pu_str(c->doc, "tokens.account_id");
+    if ((!c->access || !*c->access) &&
+        pu_str(c->doc, "personal_access_token")) {
+        host->fail(ctx, MD_ERR_AUTH, "%s holds a personal-access-token login, "
+                   "which meterd does not support yet (it needs a token "
+                   "exchange before wham/usage); log in with `codex login` "
+                   "(ChatGPT) to meter it", path);
+        free(path);
+        return -1;
+    }
     if (!c->access || !*c->access) {
         host->fail(ctx, MD_ERR_AUTH, "%s has no ChatGPT tokens (API-key login "
                    "has no subscription usage); %s", path, CX_RENEW);
@@ -507,6 +540,9 @@ static void emit_credits(const md_host *host, md_ctx *ctx, const json_t *cr)
         host->note(ctx, "credits: unlimited");
     } else {
         m.remaining = pu_num(host, cr, "balance");
+        /* has_credits false with no balance: none left, not unknown */
+        if (m.remaining.state != MD_KNOWN && pu_bool(cr, "has_credits") == 0)
+            m.remaining = MD_NUM(0);
     }
     if (pu_bool(cr, "overage_limit_reached") == 1)
         host->note(ctx, "credits: overage limit reached");
@@ -528,16 +564,16 @@ static const json_t *find_spend(const json_t *doc)
     return NULL;
 }
 
-static void emit_spend(const md_host *host, md_ctx *ctx, const json_t *doc)
+/* One spend-control budget.  Amounts are ChatGPT credits (OpenAI's own
+ * clients show "8,000 of 25,000 credits used"), not dollars. */
+static void emit_budget(const md_host *host, md_ctx *ctx, const json_t *s,
+                        const char *id, const char *label)
 {
-    const json_t *s = find_spend(doc);
-    if (!s)
-        return;
     md_metric m = {0};
-    m.id = "spend_control";
-    m.label = "Codex workspace spend limit";
+    m.id = id;
+    m.label = label;
     m.kind = "budget";
-    m.unit = "usd";
+    m.unit = "credits";
     m.limit = pu_num(host, s, "limit");
     m.used = pu_num(host, s, "used");
     m.remaining = pu_num(host, s, "remaining");
@@ -546,8 +582,49 @@ static void emit_spend(const md_host *host, md_ctx *ctx, const json_t *doc)
         m.utilization = pu_num(host, s, "used_percent");
     m.resets_at = window_reset(host, ctx, s);
     MD_EMIT(host, ctx, &m);
-    if (pu_bool(doc, "spend_control.reached") == 1)
-        host->note(ctx, "spend control limit reached");
+}
+
+/* spend_control: the member's own limit and the group, workspace and
+ * role budgets the Codex backend reports beside it.  Group budgets nest
+ * their amounts in "details" next to group_id / group_name. */
+static void emit_spend(const md_host *host, md_ctx *ctx, const json_t *doc)
+{
+    static const struct { const char *key, *id, *label; } budgets[] = {
+        {"workspace_shared_limit", "spend_control_workspace",
+         "Codex workspace shared credit limit"},
+        {"workspace_default_limit", "spend_control_workspace_default",
+         "Codex workspace default credit limit"},
+        {"role_budget_limit", "spend_control_role", "Codex role credit budget"},
+        {"group_shared_limit", "spend_control_group",
+         "Codex group shared credit limit"},
+        {"group_default_limit", "spend_control_group_default",
+         "Codex group default credit limit"},
+    };
+    const json_t *s = find_spend(doc);
+    if (s)
+        emit_budget(host, ctx, s, "spend_control", "Codex monthly credit limit");
+    const json_t *sc = pu_path(doc, "spend_control");
+    for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
+        const json_t *b = pu_path(sc, budgets[i].key);
+        if (!json_is_object(b))
+            continue;
+        const json_t *det = pu_path(b, "details");
+        const char *group = pu_str(b, "group_name");
+        char label[128];
+        if (group)
+            snprintf(label, sizeof label, "%s (%.40s)", budgets[i].label, group);
+        else
+            snprintf(label, sizeof label, "%s", budgets[i].label);
+        emit_budget(host, ctx, json_is_object(det) ? det : b, budgets[i].id,
+                    label);
+    }
+    const char *type = pu_str(sc, "reached_limit_type");
+    if (pu_bool(doc, "spend_control.reached") == 1 || type)
+        host->note(ctx, "spend control limit reached%s%s", type ? ": " : "",
+                   type ? type : "");
+    const char *kind = pu_str(doc, "rate_limit_reached_type.kind");
+    if (kind)
+        host->note(ctx, "rate limit reached: %s", kind);
 }
 
 /* ------------------------------------------------------------------ */
@@ -556,12 +633,18 @@ static void emit_spend(const md_host *host, md_ctx *ctx, const json_t *doc)
 
 typedef struct cx_plan_set {
     const char *plans;   /* space-separated plan names */
-    int five_hour;       /* whether the 5-hour window applies */
+    int five_hour;       /* whether the 5-hour window is expected */
 } cx_plan_set;
 
+/* Every plan has the weekly window.  The 5-hour window comes and goes
+ * (OpenAI removed it from Plus, Pro and Business in July-August 2026 and
+ * later brought it back for some): it is reported when sent and never
+ * expected, so a weekly-only plan does not carry a permanently unknown
+ * five_hour. */
 static const cx_plan_set cx_sets[] = {
-    {"plus pro prolite", 1},
-    {"team business enterprise edu education k12 quorum free free_workspace go guest", 0},
+    {"plus pro prolite team business enterprise edu education k12 quorum "
+     "free free_workspace go guest self_serve_business_usage_based "
+     "enterprise_cbp_usage_based", 0},
 };
 
 /* Whether plan is a word of list. */
@@ -612,9 +695,60 @@ static void apply_meter_set(const md_host *host, md_ctx *ctx, const char *plan,
 /* collect()                                                           */
 /* ------------------------------------------------------------------ */
 
+/* Drift: members of the objects the plugin maps that it does not know. */
+static void cx_drift(drift *d, const json_t *doc)
+{
+    static const char *const top[] = {"user_id", "account_id", "email",
+        "plan_type", "rate_limit", "code_review_rate_limit",
+        "additional_rate_limits", "credits", "rate_limit_reset_credits",
+        "spend_control", "individual_limit", "rate_limit_reached_type", NULL};
+    static const char *const rl[] = {"allowed", "limit_reached",
+        "primary_window", "secondary_window", "individual_limit", NULL};
+    static const char *const win[] = {"used_percent", "limit_window_seconds",
+        "reset_after_seconds", "reset_at", NULL};
+    static const char *const cr[] = {"has_credits", "unlimited",
+        "overage_limit_reached", "balance", "approx_local_messages",
+        "approx_cloud_messages", NULL};
+    static const char *const sc[] = {"reached", "reached_limit_type",
+        "individual_limit", "group_default_limit", "workspace_default_limit",
+        "role_budget_limit", "group_shared_limit", "workspace_shared_limit",
+        NULL};
+    static const char *const wins[] = {"primary_window", "secondary_window"};
+    const json_t *r = pu_path(doc, "rate_limit");
+    drift_keys(d, doc, NULL, top);
+    drift_type(d, doc, NULL, "plan_type", DRIFT_T_STR);
+    drift_type(d, doc, NULL, "rate_limit", DRIFT_T_OBJ);
+    /* any new *_window member of rate_limit is read by name */
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)r, key, v) {
+        size_t n = strlen(key);
+        size_t k;
+        for (k = 0; rl[k] && strcmp(rl[k], key) != 0; k++)
+            ;
+        if (!rl[k] && !(n > 7 && strcmp(key + n - 7, "_window") == 0)) {
+            char f[96];
+            snprintf(f, sizeof f, "rate_limit.%.60s", key);
+            drift_note(d, f);
+        }
+    }
+    for (size_t i = 0; i < 2; i++) {
+        char pre[48];
+        snprintf(pre, sizeof pre, "rate_limit.%s", wins[i]);
+        drift_keys(d, pu_path(r, wins[i]), pre, win);
+        drift_type(d, pu_path(r, wins[i]), pre, "used_percent", DRIFT_T_NUM);
+    }
+    drift_keys(d, pu_path(doc, "credits"), "credits", cr);
+    drift_keys(d, pu_path(doc, "spend_control"), "spend_control", sc);
+}
+
 static void parse_usage(const md_host *host, md_ctx *ctx, const json_t *doc)
 {
     cx_seen seen = {0};
+    drift d;
+    drift_init(&d, host, ctx);
+    cx_drift(&d, doc);
+    drift_release(&d, 1);
     const char *plan = host->opt_str(ctx, "plan");
     const char *ptype = pu_str(doc, "plan_type");
     if (!plan || !*plan)

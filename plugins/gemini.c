@@ -5,7 +5,11 @@
  * vendor documentation):
  *   POST {base_url}/v1internal:retrieveUserQuota
  *   Authorization: Bearer <access_token>
- *   body {"project": "<id>"} when the project option is set, else {}
+ *   body {"project": "<id>"}: the project option, else the project
+ *   POST {base_url}/v1internal:loadCodeAssist reports for this login
+ *   (cloudaicompanionProject, a string or {id}; the Gemini CLI's own setup
+ *   step).  The request type makes project required; only when discovery
+ *   fails (not 401/403) does the request go out as {} with a note.
  *   -> {"buckets": [{"modelId": "gemini-2.5-pro", "remainingFraction": 0.842,
  *                    "resetTime": "2026-03-11T07:00:00Z",
  *                    "tokenType": "REQUESTS"}, ...]}
@@ -32,8 +36,15 @@
  * does) and its resetTime is used.  A bucket without a usable
  * remainingFraction does not count towards the minimum; a model that has
  * only such buckets is still emitted, with utilization unknown (CodexBar
- * drops it; we keep it visible because unknown is not zero).  used, limit,
- * remaining and window_seconds are never reported: unknown.
+ * drops it; we keep it visible because unknown is not zero).
+ * remainingAmount (a numeric string, in the bucket's tokenType: REQUESTS
+ * or TOKENS) -> remaining, limit = remainingAmount / remainingFraction,
+ * used = limit - remaining, unit requests / tokens; without it the meter
+ * is percent only.  window_seconds is never reported: unknown.
+ * A 401/403 saying the account is not eligible (UNSUPPORTED_CLIENT, an
+ * ineligible tier, "no valid license": Google ended Gemini CLI OAuth for
+ * personal accounts in June 2026) is auth with a message saying so.
+ * Unknown members of the response or a bucket get a drift note (drift.h).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -45,9 +56,11 @@
 
 #include "meterd/plugin.h"
 #include "plugin_util.h"
+#include "drift.h"
 
 #define GM_DEFAULT_URL "https://cloudcode-pa.googleapis.com"
 #define GM_QUOTA_PATH "/v1internal:retrieveUserQuota"
+#define GM_LOAD_PATH "/v1internal:loadCodeAssist"
 #define GM_CREDS "~/.gemini/oauth_creds.json"
 #define GM_SETTINGS "~/.gemini/settings.json"
 #define GM_RENEW "run `gemini` (the Gemini CLI) and sign in with Google to renew it"
@@ -194,19 +207,36 @@ static void emit_header_meters(const md_host *host, md_ctx *ctx,
                            r->n_headers, NULL, NULL);
 }
 
-/* POST the quota request.  pu_get_json only GETs; status and body errors
- * are still mapped by the shared pu_fail_status.  Returns the document (new
- * reference) or NULL after host->fail(). */
-static json_t *post_quota(const md_host *host, md_ctx *ctx, const char *token)
+/* Google ended Gemini CLI OAuth quota access for individual, Google AI Pro
+ * and Ultra accounts in June 2026: the API answers 401/403 with
+ * UNSUPPORTED_CLIENT or an ineligible-tier error, or "You do not have a
+ * valid license of this product".  Whether this response is one. */
+static int consumer_tier_ended(const md_http_response *r)
 {
-    char *url = pu_url(host, ctx, GM_QUOTA_PATH);
+    static const char *const marks[] = {"UNSUPPORTED_CLIENT",
+        "IneligibleTier", "INELIGIBLE_TIER", "valid license"};
+    if ((r->status != 401 && r->status != 403) || !r->body)
+        return 0;
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (memmem(r->body, r->body_len, marks[i], strlen(marks[i])))
+            return 1;
+    return 0;
+}
+
+/* POST body (a JSON object, borrowed) to path.  A non-2xx fails the
+ * collection (the consumer-tier shutdown with its own message), except
+ * when soft is set and the status is neither 401 nor 403: then a note, and
+ * *soft_failed is set.  Returns the document (new reference), or NULL. */
+static json_t *gm_post(const md_host *host, md_ctx *ctx, const char *token,
+                       const char *path, const json_t *bj, int keep_raw,
+                       int soft, int *soft_failed)
+{
+    char *url = pu_url(host, ctx, path);
     char *auth = pu_bearer(host, ctx, token);
-    const char *project = host->opt_str(ctx, "project");
-    json_t *bj = project && *project ? json_pack("{s:s}", "project", project)
-                                     : json_object();
     char *body = bj ? json_dumps(bj, JSON_COMPACT) : NULL;
-    json_decref(bj);
     json_t *doc = NULL;
+    if (soft_failed)
+        *soft_failed = 0;
     if (!url || !auth || !body) {
         host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
         goto out;
@@ -223,6 +253,19 @@ static json_t *post_quota(const md_host *host, md_ctx *ctx, const char *token)
     if (host->http(ctx, &req, &r) != 0) {
         host->fail(ctx, r && r->error_class ? r->error_class : MD_ERR_NETWORK,
                    "POST %s: %s", url, r && r->error ? r->error : "request failed");
+    } else if (consumer_tier_ended(r)) {
+        char msg[PU_MAX_MESSAGE];
+        pu_error_message(r, msg, sizeof msg);
+        host->fail(ctx, MD_ERR_AUTH, "HTTP %ld: %s; Google no longer serves "
+                   "Gemini CLI quota to personal Google accounts (individual, "
+                   "Google AI Pro and Ultra sign-ins ended in June 2026): use "
+                   "a Gemini Code Assist Standard or Enterprise licence",
+                   r->status, msg[0] ? msg : "not eligible");
+    } else if ((r->status < 200 || r->status > 299) && soft &&
+               r->status != 401 && r->status != 403) {
+        host->note(ctx, "POST %s: HTTP %ld", path, r->status);
+        if (soft_failed)
+            *soft_failed = 1;
     } else if (r->status < 200 || r->status > 299) {
         pu_fail_status(host, ctx, r, GM_RENEW);
     } else {
@@ -233,7 +276,7 @@ static json_t *post_quota(const md_host *host, md_ctx *ctx, const char *token)
                        doc ? "expected a JSON object" : je.text);
             json_decref(doc);
             doc = NULL;
-        } else {
+        } else if (keep_raw) {
             host->set_raw(ctx, r->body, r->body_len);
             emit_header_meters(host, ctx, r);
         }
@@ -246,6 +289,63 @@ out:
     return doc;
 }
 
+/* The project retrieveUserQuota needs (its request type makes it
+ * required; the Gemini CLI never calls it without one): the option, else
+ * what loadCodeAssist reports for this login (cloudaicompanionProject, a
+ * string or {id}), as the CLI's own setup does.  Returns a copy, or NULL:
+ * *failed tells whether the collection was failed (else the request goes
+ * without a project, noted). */
+static char *find_project(const md_host *host, md_ctx *ctx, const char *token,
+                          int *failed)
+{
+    const char *opt = host->opt_str(ctx, "project");
+    *failed = 0;
+    if (opt && *opt)
+        return strdup(opt);
+    json_t *bj = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "ideType",
+                           "IDE_UNSPECIFIED", "platform",
+                           "PLATFORM_UNSPECIFIED", "pluginType", "GEMINI");
+    int soft = 0;
+    json_t *doc = bj ? gm_post(host, ctx, token, GM_LOAD_PATH, bj, 0, 1, &soft)
+                     : NULL;
+    json_decref(bj);
+    if (!doc) {
+        *failed = !soft;
+        if (soft)
+            host->note(ctx, "could not discover the Code Assist project "
+                       "(loadCodeAssist); quota requested without one");
+        return NULL;
+    }
+    const char *p = pu_str(doc, "cloudaicompanionProject");
+    if (!p)
+        p = pu_str(doc, "cloudaicompanionProject.id");
+    const char *tier = pu_str(doc, "currentTier.id");
+    if (tier)
+        host->note(ctx, "tier: %.60s", tier);
+    char *out = p && *p ? strdup(p) : NULL;
+    if (!out)
+        host->note(ctx, "loadCodeAssist reported no project (the account "
+                   "may need onboarding with `gemini`); quota requested "
+                   "without one");
+    json_decref(doc);
+    return out;
+}
+
+/* POST the quota request for project (NULL: none).  Returns the document
+ * (new reference) or NULL after host->fail(). */
+static json_t *post_quota(const md_host *host, md_ctx *ctx, const char *token,
+                          const char *project)
+{
+    json_t *bj = project ? json_pack("{s:s}", "project", project)
+                         : json_object();
+    json_t *doc = bj ? gm_post(host, ctx, token, GM_QUOTA_PATH, bj, 1, 0, NULL)
+                     : NULL;
+    if (!bj)
+        host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+    json_decref(bj);
+    return doc;
+}
+
 /* ---- buckets ---- */
 
 typedef struct gm_model {
@@ -253,6 +353,7 @@ typedef struct gm_model {
     const char *model;     /* borrowed from the document; NULL: none */
     const char *token_type;
     md_num fraction;       /* lowest known remaining fraction */
+    md_num amount;         /* remainingAmount of that bucket */
     md_time resets_at;     /* of the bucket holding that fraction */
 } gm_model;
 
@@ -305,12 +406,14 @@ static size_t fold_bucket(const md_host *host, md_ctx *ctx, const json_t *b,
         models[i].model = model;
         models[i].token_type = pu_str(b, "tokenType");
         models[i].resets_at = reset;
+        models[i].amount = pu_num(host, b, "remainingAmount");
         n++;
     }
     gm_model *m = &models[i];
     if (f.state == MD_KNOWN &&
         (m->fraction.state != MD_KNOWN || f.value < m->fraction.value)) {
         m->fraction = f;
+        m->amount = pu_num(host, b, "remainingAmount");
         m->resets_at = reset;
         m->token_type = pu_str(b, "tokenType");
     }
@@ -332,6 +435,17 @@ static void emit_model(const md_host *host, md_ctx *ctx, const gm_model *g)
     /* remainingFraction is the REMAINING share on a 0-1 scale. */
     m.utilization = pu_remaining_to_used_percent(pu_fraction_to_percent(g->fraction));
     m.resets_at = g->resets_at;
+    /* remainingAmount is what is left in the bucket's own unit; the Gemini
+     * CLI derives the limit as remainingAmount / remainingFraction. */
+    if (g->amount.state == MD_KNOWN) {
+        m.remaining = g->amount;
+        if (g->fraction.state == MD_KNOWN && g->fraction.value > 0) {
+            m.limit = MD_NUM(g->amount.value / g->fraction.value);
+            m.used = MD_NUM(m.limit.value - g->amount.value);
+        }
+        m.unit = g->token_type && strcasecmp(g->token_type, "TOKENS") == 0
+                     ? "tokens" : "requests";
+    }
     MD_EMIT(host, ctx, &m);
     if (g->fraction.state != MD_KNOWN)
         host->note(ctx, "%s: no remainingFraction reported; utilization unknown",
@@ -356,6 +470,23 @@ static void expect_models(const md_host *host, md_ctx *ctx)
         m.kind = "quota_window";
         m.unit = "percent";
         MD_EXPECT(host, ctx, &m, note);
+    }
+}
+
+/* Drift: members of the response and of a bucket the plugin does not
+ * know. */
+static void gm_drift(drift *d, const json_t *doc)
+{
+    static const char *const top[] = {"buckets", NULL};
+    static const char *const bucket[] = {"modelId", "remainingFraction",
+        "remainingAmount", "resetTime", "tokenType", NULL};
+    size_t i;
+    json_t *b;
+    drift_keys(d, doc, NULL, top);
+    json_array_foreach(json_object_get(doc, "buckets"), i, b) {
+        drift_keys(d, b, "buckets[]", bucket);
+        drift_type(d, b, "buckets[]", "remainingFraction", DRIFT_T_NUM);
+        drift_type(d, b, "buckets[]", "remainingAmount", DRIFT_T_NUM);
     }
 }
 
@@ -388,10 +519,17 @@ static int gm_collect(const md_host *host, md_ctx *ctx, void *state)
     char *token = read_token(host, ctx);
     if (!token)
         return -1;
-    json_t *doc = post_quota(host, ctx, token);
+    int failed;
+    char *project = find_project(host, ctx, token, &failed);
+    json_t *doc = failed ? NULL : post_quota(host, ctx, token, project);
+    free(project);
     free(token);
     if (!doc)
         return -1;
+    drift d;
+    drift_init(&d, host, ctx);
+    gm_drift(&d, doc);
+    drift_release(&d, 1);
     const char *plan = host->opt_str(ctx, "plan");
     if (plan && *plan)
         host->note(ctx, "plan: %s", plan);

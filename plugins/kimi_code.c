@@ -11,12 +11,16 @@
  *   resetAt, reset_time or reset_at, RFC 3339 with up to 9 fraction digits.
  * Auth: "Authorization: Bearer <token>".  The token is option api_key
  * (MD_OPT_SECRET, ${KIMI_CODE_API_KEY}) or, when that is unset, the CLI's
- * own file credentials_file (default ~/.kimi-code/credentials/kimi-code.json)
- * read READ-ONLY: its token is never refreshed or written.  The file's
- * layout is not documented [U]: we accept access_token / accessToken /
- * token / api_key at the top level or under "credentials", and an expiry
- * in expires_at / expiresAt / expiry (epoch s or ms, or RFC 3339); an
- * expired token is an auth error telling to sign in again with the CLI.
+ * own file credentials_file read READ-ONLY: its token is never refreshed or
+ * written.  At the option's default the first existing of
+ * $KIMI_SHARE_DIR/credentials/kimi-code.json,
+ * ~/.kimi/credentials/kimi-code.json (the Kimi CLI's file fallback when it
+ * cannot use the OS keychain) and ~/.kimi-code/credentials/kimi-code.json
+ * is read.  The CLI writes {access_token, refresh_token, expires_at (epoch
+ * s, fractional), scope, token_type}; we also accept accessToken / token /
+ * api_key, under "credentials" too, and expiresAt / expiry (epoch s or ms,
+ * or RFC 3339).  Access tokens last about 10-15 minutes and the CLI
+ * refreshes them while it runs: without api_key an idle CLI means auth.
  * Options: api_key, credentials_file, base_url (default
  * https://api.kimi.com), plan (free text, shown as a note).
  *
@@ -24,11 +28,22 @@
  * core from used / limit):
  *   usage          the weekly request quota -> seven_day
  *                  (window_seconds 604800)
- *   limits[]       window duration x timeUnit: 300 min -> five_hour,
+ *   limits[]       window duration x timeUnit (from "window", else the
+ *                  entry, else the detail; the unit matched by substring
+ *                  as the official CLI does): 300 min -> five_hour,
  *                  10080 min -> seven_day (or seven_day_2 when "usage"
  *                  already gave it), else window_<minutes>m; limit / used /
- *                  remaining from detail, resets_at from its reset key.
- *   A null or missing value stays unknown; unknown keys are ignored.
+ *                  remaining from detail, or from the entry itself when it
+ *                  has no detail; resets_at from its reset key.
+ *   used           limit - remaining when used is absent (official CLI).
+ *   resets         resetTime / resetAt / reset_time / reset_at (absolute),
+ *                  else reset_in / resetIn / ttl (seconds from now).
+ *   user.membership.level -> note "plan: <level>" (the plan option wins).
+ *   usages.{limit_5h, limit_7d, limit_month_total}.used_ratio (0-1; one
+ *                  third-party client only) -> five_hour, seven_day,
+ *                  month_total in percent.
+ *   A null or missing value stays unknown; unknown members get a drift
+ *   note (drift.h) once a day.
  * Meter set: every plan -> five_hour, seven_day [C: CodexBar shows both].
  * Errors: 401/403 auth, 429 rate_limited, other non-2xx http, unparseable
  * bad_data.
@@ -37,8 +52,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "plugin_util.h"
+#include "drift.h"
 
 #define KC_DEFAULT_URL "https://api.kimi.com"
 #define KC_PATH "/coding/v1/usages"
@@ -78,6 +95,37 @@ static char *expand_home(const char *p)
     return out;
 }
 
+/* The credentials file.  At the option's default, the Kimi CLI's own
+ * places come first: $KIMI_SHARE_DIR/credentials/kimi-code.json, then
+ * ~/.kimi/credentials/kimi-code.json (the CLI's fallback when it cannot use
+ * the OS keychain), then the older ~/.kimi-code location.  The first file
+ * that exists wins; none: the last candidate (for the message). */
+static char *cred_path(const char *opt)
+{
+    if (opt && *opt && strcmp(opt, KC_CRED_DEFAULT) != 0)
+        return expand_home(opt);
+    const char *share = getenv("KIMI_SHARE_DIR");
+    char *cand[3] = {NULL, NULL, NULL};
+    if (share && *share) {
+        size_t n = strlen(share) + sizeof "/credentials/kimi-code.json";
+        cand[0] = malloc(n);
+        if (cand[0])
+            snprintf(cand[0], n, "%s/credentials/kimi-code.json", share);
+    }
+    cand[1] = expand_home("~/.kimi/credentials/kimi-code.json");
+    cand[2] = expand_home(KC_CRED_DEFAULT);
+    char *pick = NULL;
+    for (int i = 0; i < 3 && !pick; i++)
+        if (cand[i] && access(cand[i], F_OK) == 0)
+            pick = cand[i];
+    if (!pick)
+        pick = cand[0] ? cand[0] : cand[2];
+    for (int i = 0; i < 3; i++)
+        if (cand[i] != pick)
+            free(cand[i]);
+    return pick;
+}
+
 static const char *first_str(const json_t *o, const char *const *keys)
 {
     for (size_t i = 0; keys[i]; i++)
@@ -97,7 +145,7 @@ static int token_from_file(const md_host *h, md_ctx *ctx, char **out)
         "expires_at", "expiresAt", "expiry", "credentials.expires_at",
         "credentials.expiresAt", NULL};
     const char *opt = h->opt_str(ctx, "credentials_file");
-    char *path = expand_home(opt ? opt : KC_CRED_DEFAULT);
+    char *path = cred_path(opt);
     json_error_t err;
     json_t *doc = path ? json_load_file(path, 0, &err) : NULL;
     *out = NULL;
@@ -143,13 +191,21 @@ static int kc_get(const md_host *h, md_ctx *ctx, const char *url,
 
 /* ---- payload ---- */
 
+/* Absolute reset keys first, then the relative ones the official CLI also
+ * reads (reset_in / resetIn / ttl, seconds from now). */
 static md_time reset_of(const md_host *h, md_ctx *ctx, const json_t *o)
 {
     static const char *const keys[] = {"resetTime", "resetAt", "reset_time",
                                        "reset_at"};
+    static const char *const rel[] = {"reset_in", "resetIn", "ttl"};
     md_time t = {MD_UNKNOWN, 0};
     for (size_t i = 0; i < 4 && t.state != MD_KNOWN; i++)
         t = pu_time(h, ctx, o, keys[i], MD_TS_AUTO);
+    for (size_t i = 0; i < 3 && t.state != MD_KNOWN; i++) {
+        md_num secs = pu_num(h, o, rel[i]);
+        if (secs.state == MD_KNOWN)
+            t = MD_TIME(h->now(ctx) + secs.value);
+    }
     return t;
 }
 
@@ -160,11 +216,12 @@ static long window_minutes(const md_host *h, const json_t *w)
     const char *u = pu_str(w, "timeUnit");
     if (d.state != MD_KNOWN || !u)
         return -1;
-    if (strcmp(u, "TIME_UNIT_MINUTE") == 0)
+    /* substring, as the official CLI matches ("MINUTE" in time_unit) */
+    if (strstr(u, "MINUTE"))
         return (long)d.value;
-    if (strcmp(u, "TIME_UNIT_HOUR") == 0)
+    if (strstr(u, "HOUR"))
         return (long)(d.value * 60);
-    if (strcmp(u, "TIME_UNIT_DAY") == 0)
+    if (strstr(u, "DAY"))
         return (long)(d.value * 1440);
     return -1;
 }
@@ -182,6 +239,9 @@ static void emit_counts(const md_host *h, md_ctx *ctx, const json_t *o,
     m.limit = pu_num(h, o, "limit");
     m.used = pu_num(h, o, "used");
     m.remaining = pu_num(h, o, "remaining");
+    /* the official CLI: used = limit - remaining when used is absent */
+    if (m.used.state != MD_KNOWN)
+        m.used = pu_sub(m.limit, m.remaining);
     if (minutes > 0)
         m.window_seconds = MD_NUM(minutes * 60.0);
     m.resets_at = reset_of(h, ctx, o);
@@ -200,12 +260,20 @@ static void parse(const md_host *h, md_ctx *ctx, const json_t *doc)
     }
     json_array_foreach(json_object_get(doc, "limits"), i, e) {
         char id[48];
-        long mins = window_minutes(h, json_object_get(e, "window"));
-        json_t *detail = json_object_get(e, "detail");
-        if (!json_is_object(detail)) {
-            h->note(ctx, "limits[%zu] has no detail; skipped", i);
+        if (!json_is_object(e)) {
+            h->note(ctx, "limits[%zu] is not an object; skipped", i);
             continue;
         }
+        /* as the official CLI: detail, else the entry itself; the window
+         * from "window", else the entry, else the detail */
+        json_t *detail = json_object_get(e, "detail");
+        if (!json_is_object(detail))
+            detail = e;
+        long mins = window_minutes(h, json_object_get(e, "window"));
+        if (mins < 0)
+            mins = window_minutes(h, e);
+        if (mins < 0)
+            mins = window_minutes(h, detail);
         if (mins == 300)
             snprintf(id, sizeof id, "five_hour");
         else if (mins == 10080)
@@ -215,6 +283,56 @@ static void parse(const md_host *h, md_ctx *ctx, const json_t *doc)
         else
             snprintf(id, sizeof id, "window_%zu", i);
         emit_counts(h, ctx, detail, id, mins);
+    }
+}
+
+/* The ratio pool ("usages": {"limit_5h": {"used_ratio": 0-1, ...}}), seen
+ * in one third-party client only: percent windows. */
+static void parse_ratios(const md_host *h, md_ctx *ctx, const json_t *u)
+{
+    static const struct { const char *key, *id; double win; } pools[] = {
+        {"limit_5h", "five_hour", 18000}, {"limit_7d", "seven_day", 604800},
+        {"limit_month_total", "month_total", 0}};
+    for (size_t i = 0; i < 3; i++) {
+        const json_t *o = json_object_get(u, pools[i].key);
+        if (!json_is_object(o))
+            continue;
+        md_metric m = {0};
+        char label[64];
+        snprintf(label, sizeof label, "Kimi Code %s", pools[i].id);
+        m.id = pools[i].id;
+        m.label = label;
+        m.kind = "quota_window";
+        m.unit = "percent";
+        m.utilization = pu_fraction_to_percent(pu_num(h, o, "used_ratio"));
+        if (pools[i].win > 0)
+            m.window_seconds = MD_NUM(pools[i].win);
+        m.resets_at = reset_of(h, ctx, o);
+        MD_EMIT(h, ctx, &m);
+    }
+}
+
+/* Drift: members of the objects the plugin maps that it does not know. */
+static void kc_drift(drift *d, const json_t *doc)
+{
+    static const char *const top[] = {"usage", "limits", "user", "usages",
+                                      NULL};
+    static const char *const counts[] = {"limit", "used", "remaining",
+        "resetTime", "resetAt", "reset_time", "reset_at", "reset_in",
+        "resetIn", "ttl", "name", "title", "scope", NULL};
+    static const char *const entry[] = {"window", "detail", "duration",
+        "timeUnit", "limit", "used", "remaining", "resetTime", "resetAt",
+        "reset_time", "reset_at", "reset_in", "resetIn", "ttl", "name",
+        "title", "scope", NULL};
+    size_t i;
+    json_t *e;
+    drift_keys(d, doc, NULL, top);
+    drift_keys(d, json_object_get(doc, "usage"), "usage", counts);
+    drift_type(d, json_object_get(doc, "usage"), "usage", "limit", DRIFT_T_NUM);
+    drift_type(d, json_object_get(doc, "usage"), "usage", "used", DRIFT_T_NUM);
+    json_array_foreach(json_object_get(doc, "limits"), i, e) {
+        drift_keys(d, e, "limits[]", entry);
+        drift_keys(d, json_object_get(e, "detail"), "limits[].detail", counts);
     }
 }
 
@@ -263,7 +381,17 @@ static int kc_collect(const md_host *h, md_ctx *ctx, void *state)
         const char *headers[] = {auth, "Accept: application/json", NULL};
         expect_meters(h, ctx);
         if (kc_get(h, ctx, url, headers, &doc) == 0) {
+            drift d;
+            drift_init(&d, h, ctx);
+            kc_drift(&d, doc);
+            drift_release(&d, 1);
+            const char *plan = h->opt_str(ctx, "plan");
+            const char *level = pu_str(doc, "user.membership.level");
+            if ((!plan || !*plan) && level)
+                h->note(ctx, "plan: %.40s", level);
             parse(h, ctx, doc);
+            if (json_is_object(json_object_get(doc, "usages")))
+                parse_ratios(h, ctx, json_object_get(doc, "usages"));
             rc = 0;
         }
     }

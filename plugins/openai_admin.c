@@ -37,6 +37,10 @@
  *   credits_usd (kind credits, unit usd): credit_grants total_available ->
  *   remaining, total_granted -> limit, total_used -> used.
  * A period with no bucket at all is unknown; an empty bucket is a real 0.
+ * Scope: token totals come from the completions usage endpoint only;
+ * embeddings, images, audio, moderations, vector stores and code
+ * interpreter have their own usage endpoints under /v1/organization/usage and are
+ * not counted (a note says so); costs cover every line item.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -499,6 +503,12 @@ static int oa_collect(const md_host *host, md_ctx *ctx, void *state)
         if (host->opt_bool(ctx, "credit_grants", &grants) == 0 && grants)
             credit_grants(host, ctx, auth, &acc);
         emit_token_periods(host, ctx, &acc, tok);
+        /* embeddings, images, audio, moderations, vector stores and code
+         * interpreter have usage endpoints of their own; costs cover all */
+        host->note(ctx, "tokens_* count chat/completions usage only "
+                   "(embeddings, images, audio, moderations, vector stores "
+                   "and code interpreter are not included); cost_usd_* "
+                   "covers everything");
         emit_costs(host, ctx, &acc, cost);
         char *raw = json_dumps(acc.raw, JSON_COMPACT);
         if (raw)

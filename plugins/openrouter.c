@@ -20,11 +20,16 @@
  *
  * Mapping (all amounts USD, major units):
  *   key_limit    kind budget, unit usd: limit = data.limit,
- *                remaining = data.limit_remaining, used = the usage of the
- *                limit_reset period (daily -> usage_daily, weekly ->
- *                usage_weekly, monthly -> usage_monthly, null -> usage,
- *                all-time, never resets; missing -> unknown), resets_at = next UTC midnight / Monday / 1st of
- *                month (inferred from limit_reset [U]), window_seconds 86400
+ *                remaining = data.limit_remaining, used = limit -
+ *                limit_remaining (what the cap has consumed: BYOK spend
+ *                included when include_byok_in_limit is set); without
+ *                both, the usage of the limit_reset period (daily ->
+ *                usage_daily, weekly -> usage_weekly, monthly ->
+ *                usage_monthly, null -> usage, all-time, never resets;
+ *                plus byok_usage_<period> when include_byok_in_limit;
+ *                missing -> unknown), resets_at = next UTC midnight /
+ *                Monday / 1st of month (OpenRouter documents resets at
+ *                midnight UTC, weeks Monday to Sunday), window_seconds 86400
  *                / 604800 for daily / weekly.  limit: null means the key is
  *                uncapped [P]: limit, remaining and utilization are then
  *                not applicable.  A missing limit is unknown.
@@ -48,6 +53,7 @@
 #include <time.h>
 
 #include "plugin_util.h"
+#include "drift.h"
 
 #define OR_DEFAULT_URL "https://openrouter.ai/api/v1"
 #define OR_AUTH_HINT "check api_key (OPENROUTER_API_KEY)"
@@ -244,7 +250,39 @@ static void emit_key_limit(const md_host *h, md_ctx *ctx, const json_t *d)
             h->note(ctx, "unknown limit_reset '%.32s': period usage and "
                     "reset time unknown", reset);
     }
+    /* What the cap has consumed is limit - limit_remaining (as OpenRouter's
+     * own accounting): it counts BYOK spend when include_byok_in_limit is
+     * set, and survives a limit changed mid-period.  Without both, the
+     * period usage stands in, plus the period's BYOK usage when counted. */
+    md_num spent = pu_sub(m.limit, m.remaining);
+    if (spent.state == MD_KNOWN) {
+        m.used = spent;
+    } else if (m.used.state == MD_KNOWN &&
+               pu_bool(d, "include_byok_in_limit") == 1 && reset) {
+        char key[40];
+        snprintf(key, sizeof key, "byok_usage_%.20s", reset);
+        m.used = pu_add(m.used, pu_num(h, d, key));
+    }
     MD_EMIT(h, ctx, &m);
+}
+
+/* Drift: members of data the plugin neither maps nor knowingly ignores. */
+static void key_drift(drift *dr, const json_t *doc, const json_t *d)
+{
+    static const char *const top[] = {"data", NULL};
+    static const char *const known[] = {"label", "limit", "limit_remaining",
+        "limit_reset", "include_byok_in_limit", "usage", "usage_daily",
+        "usage_weekly", "usage_monthly", "byok_usage", "byok_usage_daily",
+        "byok_usage_weekly", "byok_usage_monthly", "is_free_tier",
+        "is_management_key", "is_provisioning_key", "creator_user_id",
+        "expires_at", "rate_limit", "hash", "name", "disabled",
+        "created_at", "updated_at", NULL};
+    static const char *const nums[] = {"limit", "limit_remaining", "usage",
+        "usage_daily", "usage_weekly", "usage_monthly"};
+    drift_keys(dr, doc, NULL, top);
+    drift_keys(dr, d, "data", known);
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        drift_type(dr, d, "data", nums[i], DRIFT_T_NUM);
 }
 
 static void key_notes(const md_host *h, md_ctx *ctx, const json_t *d)
@@ -275,6 +313,10 @@ static int collect_key(const md_host *h, md_ctx *ctx, const char *auth,
         h->fail(ctx, MD_ERR_BAD_DATA, "/key: no \"data\" object");
         return -1;
     }
+    drift dr;
+    drift_init(&dr, h, ctx);
+    key_drift(&dr, *doc, d);
+    drift_release(&dr, 1);
     emit_key_limit(h, ctx, d);
     emit_spend(h, ctx, d, "spend_today", "Spend today (UTC)", "usage_daily");
     emit_spend(h, ctx, d, "spend_week", "Spend this week (UTC)",

@@ -4,7 +4,7 @@
  * Source (providers catalog section 10, private endpoint, [C] CodexBar):
  *   GET {base_url}/api/monitor/usage/quota/limit
  *   {"code": 200, "msg": "success", "success": true,
- *    "data": {"planName"?: "Pro",
+ *    "data": {"planName"?: "Pro", "level"?: "pro",
  *             "limits": [{"type": "TOKENS_LIMIT" | "TIME_LIMIT" |
  *                                 "CREDIT_LIMIT" | <new>,
  *                         "unit": 1 day | 3 hour | 5 minute | 6 week,
@@ -14,18 +14,26 @@
  *                         "usage"?: <total quota>, "currentValue"?: <used>,
  *                         "remaining"?, "usageDetails"?: [{modelCode,
  *                         usage}]}]}}
- *   success != true or code != 200 is an error even on HTTP 200.
+ *   success != true or code != 200 is an error even on HTTP 200; a key
+ *   without a coding plan gets success false with code 500 (or none): a
+ *   config error carrying the provider's msg.
  * Auth: "Authorization: Bearer <api_key>" (option api_key, MD_OPT_SECRET,
  * e.g. ${Z_AI_API_KEY}; China: base_url https://open.bigmodel.cn with
  * ${BIGMODEL_API_KEY}).  No key: auth error, no request.
  * Options: api_key, base_url (default https://api.z.ai), plan (lite, pro,
- * max; default: data.planName).
+ * max; default: data.planName, else data.level - current payloads carry
+ * only level - else plan, plan_type, packageName).
  *
  * Mapping (every entry becomes kind quota_window; nothing is dropped):
- *   TOKENS_LIMIT  by window length: 5 h -> five_hour, 1 week -> seven_day,
- *                 else window_<minutes>m; unit percent,
- *                 utilization = percentage (already 0-100 used),
- *                 window_seconds = number x unit, resets_at = nextResetTime.
+ *   TOKENS_LIMIT, CREDIT_LIMIT  the 5-hour / weekly quota (z.ai renamed
+ *                 TOKENS_LIMIT to CREDIT_LIMIT in 2026; both are read alike)
+ *                 by window length: 5 h -> five_hour, 1 week -> seven_day,
+ *                 else window_<minutes>m; utilization = percentage
+ *                 (already 0-100 used), window_seconds = number x unit,
+ *                 resets_at = nextResetTime; counts as for TIME_LIMIT when
+ *                 given.  unit percent without counts; credits for
+ *                 CREDIT_LIMIT with counts (unit unknown for TOKENS_LIMIT
+ *                 with counts: not guessed).
  *   TIME_LIMIT    the MCP / tool-call quota.  unit 5 / number 1 is a
  *                 *monthly* marker [C], not a one-minute window ->
  *                 mcp_monthly (window_seconds unknown: months differ);
@@ -33,10 +41,12 @@
  *                 limit = usage, used = max(usage - remaining,
  *                 currentValue), remaining = remaining, utilization =
  *                 percentage; usageDetails go into a note.
- *   other types   (CREDIT_LIMIT, anything new) carried through as
+ *   other types   (anything new) carried through as
  *                 <type lower-cased>_<minutes>m with the same fields
  *                 (unit percent when only a percentage is given).
  *   A null entry, or a field that is null / missing, stays unknown.
+ *   Members not listed here, and mapped members of another JSON type, get
+ *   a drift note (drift.h) once a day.
  * Meter sets (plan from the option or data.planName, lower-cased):
  *   lite, pro, max -> five_hour, seven_day, mcp_monthly [U: plan contents
  *   are not documented]; no plan -> five_hour; another plan -> none.
@@ -49,6 +59,7 @@
 #include <ctype.h>
 
 #include "plugin_util.h"
+#include "drift.h"
 
 #define ZAI_DEFAULT_URL "https://api.z.ai"
 #define ZAI_PATH "/api/monitor/usage/quota/limit"
@@ -90,6 +101,15 @@ static int envelope_ok(const md_host *h, md_ctx *ctx, const json_t *doc)
     md_error cls = c == 401 || c == 403 ? MD_ERR_AUTH
                    : c == 429           ? MD_ERR_RATE_LIMITED
                                         : MD_ERR_HTTP;
+    if (success == 0 && (c == 0 || c == 500)) {
+        /* z.ai answers a key without a GLM Coding Plan with a 2xx whose
+         * envelope says success false (code 500 or none): nothing is wrong
+         * with the service, the key is not on a coding plan. */
+        h->fail(ctx, MD_ERR_CONFIG, "z.ai reports no coding plan for this "
+                "key (code %ld%s%.200s); use a key of a GLM Coding Plan "
+                "subscription", c, msg ? ": " : "", msg ? msg : "");
+        return -1;
+    }
     h->fail(ctx, cls, "z.ai error code %ld%s%.200s%s%s", c, msg ? ": " : "",
             msg ? msg : "", cls == MD_ERR_AUTH ? "; " : "",
             cls == MD_ERR_AUTH ? ZAI_HINT : "");
@@ -110,11 +130,20 @@ static md_num window_len(const md_host *h, const json_t *e)
     return (md_num){MD_UNKNOWN, 0};
 }
 
+/* The 5-hour / weekly quota type: z.ai renamed TOKENS_LIMIT to
+ * CREDIT_LIMIT (current payloads carry CREDIT_LIMIT with counts as well as
+ * a percentage); both mean the same windows. */
+static int is_window_type(const char *type)
+{
+    return strcmp(type, "TOKENS_LIMIT") == 0 ||
+           strcmp(type, "CREDIT_LIMIT") == 0;
+}
+
 /* Metric id for one entry (see the mapping above). */
 static void entry_id(const char *type, md_num win, char *id, size_t len)
 {
     long mins = win.state == MD_KNOWN ? (long)(win.value / 60) : -1;
-    if (strcmp(type, "TOKENS_LIMIT") == 0) {
+    if (is_window_type(type)) {
         if (mins == 300)
             snprintf(id, len, "five_hour");
         else if (mins == 10080)
@@ -165,6 +194,24 @@ static void details_note(const md_host *h, md_ctx *ctx, const char *id,
         h->note(ctx, "%s usage by tool: %s", id, buf);
 }
 
+/* Members of a limits[] entry the plugin maps, and their types. */
+static const char *const zai_entry_known[] = {
+    "type", "unit", "number", "percentage", "nextResetTime", "usage",
+    "currentValue", "remaining", "usageDetails", NULL};
+
+static void drift_entry(drift *d, const json_t *e, size_t i)
+{
+    const char *prefix = "data.limits[]";   /* one note for all entries */
+    (void)i;
+    drift_keys(d, e, prefix, zai_entry_known);
+    static const char *const nums[] = {"unit", "number", "percentage",
+        "nextResetTime", "usage", "currentValue", "remaining"};
+    for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
+        drift_type(d, e, prefix, nums[k], DRIFT_T_NUM);
+    drift_type(d, e, prefix, "type", DRIFT_T_STR);
+    drift_type(d, e, prefix, "usageDetails", DRIFT_T_ARR);
+}
+
 static void emit_entry(const md_host *h, md_ctx *ctx, const json_t *e,
                        char ids[][64], size_t *n_ids)
 {
@@ -193,9 +240,10 @@ static void emit_entry(const md_host *h, md_ctx *ctx, const json_t *e,
     m.resets_at = pu_time(h, ctx, e, "nextResetTime", MD_TS_EPOCH_MS);
     int counts = total.state == MD_KNOWN || cur.state == MD_KNOWN ||
                  m.remaining.state == MD_KNOWN;
-    m.unit = strcmp(type, "TIME_LIMIT") == 0 ? "requests"
-             : counts                        ? NULL
-                                             : "percent";
+    m.unit = strcmp(type, "TIME_LIMIT") == 0      ? "requests"
+             : !counts                            ? "percent"
+             : strcmp(type, "CREDIT_LIMIT") == 0 ? "credits"
+                                                  : NULL;
     snprintf(label, sizeof label, "z.ai %s (%s)", id, type);
     m.id = id;
     m.label = label;
@@ -236,13 +284,21 @@ static void expect_plan(const md_host *h, md_ctx *ctx, const char *plan)
     }
 }
 
-/* Option plan, else data.planName; lower-cased into buf, or NULL. */
+/* Where z.ai has put the plan name: planName in older payloads, level
+ * ("lite", "pro") in current ones; the others are seen in third-party
+ * clients' readers. */
+static const char *const zai_plan_keys[] = {
+    "planName", "level", "plan", "plan_type", "packageName", NULL};
+
+/* Option plan, else the first plan key of data; lower-cased into buf, or
+ * NULL. */
 static const char *find_plan(const md_host *h, md_ctx *ctx, const json_t *doc,
                              char *buf, size_t len)
 {
     const char *p = h->opt_str(ctx, "plan");
-    if (!p || !*p)
-        p = pu_str(doc, "data.planName");
+    const json_t *data = pu_path(doc, "data");
+    for (size_t k = 0; (!p || !*p) && zai_plan_keys[k]; k++)
+        p = pu_str(data, zai_plan_keys[k]);
     if (!p || !*p)
         return NULL;
     size_t i;
@@ -252,14 +308,26 @@ static const char *find_plan(const md_host *h, md_ctx *ctx, const json_t *doc,
     return buf;
 }
 
-static int parse(const md_host *h, md_ctx *ctx, const json_t *doc)
+static int parse(const md_host *h, md_ctx *ctx, const json_t *doc,
+                 drift *d)
 {
+    static const char *const top_known[] = {"code", "msg", "success", "data",
+                                            NULL};
+    static const char *const data_known[] = {
+        "limits", "planName", "level", "plan", "plan_type", "packageName",
+        NULL};
     char planbuf[48];
     char ids[ZAI_MAX_IDS][64];
     size_t n_ids = 0, i;
     json_t *e;
     if (envelope_ok(h, ctx, doc) != 0)
         return -1;
+    drift_keys(d, doc, NULL, top_known);
+    drift_keys(d, pu_path(doc, "data"), "data", data_known);
+    for (size_t k = 0; zai_plan_keys[k]; k++)
+        drift_type(d, pu_path(doc, "data"), "data", zai_plan_keys[k],
+                   DRIFT_T_STR);
+    drift_type(d, pu_path(doc, "data"), "data", "limits", DRIFT_T_ARR);
     const char *plan = find_plan(h, ctx, doc, planbuf, sizeof planbuf);
     if (plan)
         h->note(ctx, "plan: %s", plan);
@@ -270,9 +338,10 @@ static int parse(const md_host *h, md_ctx *ctx, const json_t *doc)
         return 0;
     }
     json_array_foreach(limits, i, e) {
-        if (json_is_object(e))
+        if (json_is_object(e)) {
+            drift_entry(d, e, i);
             emit_entry(h, ctx, e, ids, &n_ids);
-        else
+        } else
             h->note(ctx, "limits[%zu] is not an object; skipped", i);
     }
     return 0;
@@ -294,8 +363,12 @@ static int zai_collect(const md_host *h, md_ctx *ctx, void *state)
         h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
     } else {
         const char *headers[] = {auth, "Accept: application/json", NULL};
-        if (zai_get(h, ctx, url, headers, &doc) == 0)
-            rc = parse(h, ctx, doc);
+        if (zai_get(h, ctx, url, headers, &doc) == 0) {
+            drift d;
+            drift_init(&d, h, ctx);
+            rc = parse(h, ctx, doc, &d);
+            drift_release(&d, rc == 0);
+        }
     }
     json_decref(doc);
     pu_free_secret(auth);

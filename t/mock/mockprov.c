@@ -30,7 +30,8 @@
  *   GET  /_mock/requests  the request log: [{"count": 1, "method": "GET",
  *                         "path": "/user/balance", "authorization":
  *                         "Bearer ****abcd" | null, "accept": ...,
- *                         "at": 1773151200.123, "status": 200}]
+ *                         "at": 1773151200.123, "status": 200,
+ *                         "body": "<request body>" | null}]
  *   POST /_mock/reset     clear the request log
  *   Bad control input gets 400 with {"error": "..."}; bodies over 1 MiB
  *   get 413.
@@ -456,7 +457,8 @@ static json_t *mask_auth(const char *v)
 
 /* Record a request; returns a new reference to its log entry (so a reset
  * cannot free it under us) for log_status(), which drops it. */
-static json_t *log_request(struct MHD_Connection *c, const char *method, const char *url)
+static json_t *log_request(struct MHD_Connection *c, const char *method, const char *url,
+                           const upload *up)
 {
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
@@ -465,6 +467,9 @@ static json_t *log_request(struct MHD_Connection *c, const char *method, const c
                           (json_int_t)++g.seq, "method", method, "path", url, "authorization",
                           mask_auth(auth), "accept", accept ? json_string(accept) : json_null(),
                           "at", wall_now(), "status");
+    if (e)   /* the request body as text, so a test can check what was sent */
+        json_object_set_new(e, "body", up && up->buf && !up->too_big
+                                           ? json_stringn(up->buf, up->len) : json_null());
     if (e) {
         if (json_array_size(g.log) >= MAX_LOG) json_array_remove(g.log, 0);
         json_array_append(g.log, e);
@@ -544,9 +549,10 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method,
     return send_json(c, 200, json_pack("{s:b, s:I}", "ok", 1, "routes", (json_int_t)total));
 }
 
-static enum MHD_Result serve(struct MHD_Connection *c, const char *method, const char *url)
+static enum MHD_Result serve(struct MHD_Connection *c, const char *method, const char *url,
+                             const upload *up)
 {
-    json_t *entry = log_request(c, method, url);
+    json_t *entry = log_request(c, method, url, up);
     route r;
     pthread_mutex_lock(&g.mu);
     int found = route_take(method, url, &r) == 0;
@@ -599,7 +605,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (strncmp(url, "/_mock/", 7) == 0) return control(c, method, url, up);
-    return serve(c, method, url);
+    return serve(c, method, url, up);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -186,6 +186,7 @@ static void t_normal(void)
     collect_result r;
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "normal: success");
+    ok(pt_has_note(&r, "cost_usd_* exclude Priority Tier costs"), "normal: Priority Tier exclusion noted");
     check_tokens(&r, "today", FIXTURE_SUM, "normal today");
     check_tokens(&r, "month", FIXTURE_SUM, "normal month");
     check_num(&r, "cost_usd_today", 1.08075, "cost cents -> USD");

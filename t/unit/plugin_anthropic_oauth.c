@@ -166,13 +166,16 @@ static void t_enterprise(void)
     ok(!pt_has_note(&r, "did not report"), "enterprise: nothing missing");
     collect_result_clear(&r);
 
-    /* the same payload for a max seat: every window is expected */
+    /* the same payload for a max seat: the session and weekly windows are
+     * expected; the legacy per-model keys (null since limits[]) are not */
     route(200, "usage_enterprise_spendlimit.json", NULL);
     run(&r, "creds_max.json", NULL);
     is_int(r.err, MD_ERR_NONE, "enterprise payload, max plan: success");
-    static const char *const ids[] = {"five_hour", "seven_day",
-                                      "seven_day_opus", "seven_day_sonnet"};
-    for (size_t i = 0; i < 4; i++) {
+    ok(!pt_metric(&r, "seven_day_opus") && !pt_metric(&r, "seven_day_sonnet") &&
+       !pt_has_note(&r, "expects seven_day_opus"),
+       "max: legacy seven_day_opus/sonnet not expected");
+    static const char *const ids[] = {"five_hour", "seven_day"};
+    for (size_t i = 0; i < 2; i++) {
         const metric *m = want(&r, ids[i]);
         char n[160];
         snprintf(n, sizeof n, "%s expected: present, unknown utilization, "
@@ -211,8 +214,8 @@ static void t_null_windows(void)
     route(200, "usage_null_windows.json", NULL);
     run(&r, "creds_pro.json", ", \"plan\": \"max\"");
     ok(pt_has_note(&r, "plan: max"), "plan option wins over the file");
-    ok(pt_has_note(&r, "plan max expects seven_day_opus"),
-       "plan max: opus expected");
+    ok(!pt_has_note(&r, "plan max expects seven_day_opus"),
+       "plan max: legacy opus no longer expected");
     ok(!pt_has_note(&r, "plan max expects seven_day_sonnet"),
        "reported (unknown) sonnet is not duplicated");
     collect_result_clear(&r);
@@ -252,10 +255,108 @@ static void t_new_keys(void)
     check_budget(&r, 0, 150000, 0, "jpy");
     ok(pt_has_note(&r, "extra usage disabled: out_of_credits"),
        "disabled extra usage noted");
-    ok(pt_has_note(&r, "plan max expects seven_day_opus"),
-       "opus missing from this payload is explicit");
+    ok(!pt_metric(&r, "seven_day_opus"),
+       "max: a payload without opus carries no invented opus meter");
     ok(r.raw_json != NULL, "raw kept");
     no_secrets(&r, "token echoed in payload");
+    collect_result_clear(&r);
+}
+
+/* limits[] with only a model-scoped weekly limit, legacy per-model keys
+ * null (the shape since mid 2026). */
+static void t_limits_scoped_only(void)
+{
+    collect_result r;
+    route(200, "usage_limits_scoped_only.json", NULL);
+    run(&r, "creds_max.json", NULL);
+    is_int(r.err, MD_ERR_NONE, "scoped only: success");
+    check_window(&r, "five_hour", 85, 1785852000.412345, 18000, "oauth");
+    check_window(&r, "seven_day", 12, 1786302000.412371, 604800, "oauth");
+    check_window(&r, "seven_day_fable", 18, 1786302000, 604800, "oauth");
+    const metric *m = pt_metric(&r, "seven_day_fable");
+    is_str(m ? m->label : NULL, "Weekly (Fable)", "scoped only: Fable label");
+    ok(!pt_metric(&r, "seven_day_opus") && !pt_metric(&r, "seven_day_sonnet"),
+       "scoped only: null legacy keys are not meters");
+    ok(!pt_has_note(&r, "did not report"), "scoped only: max set complete");
+    ok(pt_has_note(&r, "binding limit: five_hour"), "scoped only: binding limit");
+    is_int(r.n_metrics, 3, "scoped only: three windows");
+    ok(!pt_has_note(&r, "unrecognised field"), "scoped only: no drift note");
+    collect_result_clear(&r);
+}
+
+/* Surface-only scope, two session_scoped entries (one critical), an "All
+ * models" scope, two unscoped entries of one new kind, uncapped extra
+ * usage and the opt-in cedar_ember object. */
+static void t_limits_multi(void)
+{
+    collect_result r;
+    route(200, "usage_limits_multi.json", NULL);
+    run(&r, "creds_max.json", NULL);
+    is_int(r.err, MD_ERR_NONE, "multi: success");
+    check_window(&r, "seven_day_fable", 29, 1786302000, 604800, "oauth");
+    check_window(&r, "seven_day_surface_cowork", 55, 1786302000, 604800, "oauth");
+    const metric *m = pt_metric(&r, "seven_day_surface_cowork");
+    is_str(m ? m->label : NULL, "Weekly (cowork surface only)",
+           "multi: surface-only scope labelled");
+    check_window(&r, "limit_session_scoped_fable", 40, 1785852000, 18000, "oauth");
+    check_window(&r, "limit_session_scoped_opus", 90, 1785848400, 18000, "oauth");
+    ok(pt_has_note(&r, "limit_session_scoped_opus: severity critical"),
+       "multi: the critical entry is kept and noted");
+    ok(pt_has_note(&r, "binding limit: limit_session_scoped_opus"),
+       "multi: binding limit named by its own id");
+    check_window(&r, "seven_day", 20, 1786302000, 604800, "oauth");
+    ok(!pt_metric(&r, "seven_day_all_models"), "multi: All models is seven_day, not a duplicate");
+    check_window(&r, "limit_daily_cap", 5, NAN, NAN, "oauth");
+    check_window(&r, "limit_daily_cap_2", 7, NAN, NAN, "oauth");
+    ok(!pt_metric(&r, "seven_day_scoped_1"), "multi: no position-based id");
+    m = want(&r, "extra_usage");
+    ok(m && pt_known(m->used) && m->used.value == 12.5, "uncapped: used $12.50");
+    ok(m && m->limit.state == MD_NOT_APPLICABLE, "uncapped: monthly_limit 0 -> limit not applicable");
+    ok(m && m->remaining.state != MD_KNOWN, "uncapped: no remaining invented");
+    ok(m && m->utilization.state != MD_KNOWN, "uncapped: utilization not known");
+    is_str(m ? m->unit : NULL, "usd", "uncapped: unit usd");
+    ok(pt_has_note(&r, "extra usage has no monthly cap"), "uncapped: noted");
+    ok(!pt_metric(&r, "cedar_ember") && !pt_has_note(&r, "unrecognised field cedar_ember"),
+       "cedar_ember ignored quietly");
+    is_int(r.n_metrics, 9, "multi: eight windows + extra_usage");
+    collect_result_clear(&r);
+}
+
+/* Extra usage over a lowered cap: 143.48 % is past 0..100 for a
+ * utilization field; used and limit stay exact. */
+static void t_extra_over_cap(void)
+{
+    collect_result r;
+    route(200, "usage_extra_over_cap.json", NULL);
+    run(&r, "creds_pro.json", NULL);
+    is_int(r.err, MD_ERR_NONE, "over cap: success");
+    const metric *m = want(&r, "extra_usage");
+    ok(m && m->used.value == 71.74, "over cap: used $71.74");
+    ok(m && m->limit.value == 50, "over cap: limit $50");
+    ok(m && pt_known(m->utilization) && fabs(m->utilization.value - 143.48) < 1e-9,
+       "over cap: utilization derived from used / limit (143.48 %)");
+    ok(!pt_has_note(&r, "rejected"), "over cap: no rejection note on every poll");
+    collect_result_clear(&r);
+}
+
+/* A renamed field (percent -> percent_used), a new field and a number
+ * turned string: the collection goes through, each is noted. */
+static void t_drift(void)
+{
+    collect_result r;
+    route(200, "usage_drift.json", NULL);
+    run(&r, "creds_pro.json", NULL);
+    is_int(r.err, MD_ERR_NONE, "drift: success");
+    check_window(&r, "five_hour", 22, 1785852000, 18000, "oauth");
+    ok(pt_has_note(&r, "unrecognised field limits[].percent_used (format may have changed)"),
+       "drift: renamed limits[] field noted");
+    ok(pt_has_note(&r, "unrecognised field five_hour.burst_credit (format may have changed)"),
+       "drift: new window member noted");
+    ok(pt_has_note(&r, "unrecognised field quota_banner (format may have changed)"),
+       "drift: new top-level member noted");
+    ok(pt_has_note(&r, "unrecognised field seven_day.utilization (format may have changed)"),
+       "drift: a string utilization noted");
+    ok(r.raw_json && strstr(r.raw_json, "percent_used"), "drift: raw kept");
     collect_result_clear(&r);
 }
 
@@ -340,6 +441,12 @@ static void t_errors(void)
     ok(r.retry_after > 115 && r.retry_after <= 120.5,
        "429: Retry-After 120 honoured");
     ok(r.err_msg && strstr(r.err_msg, "Rate limited"), "429: message");
+    collect_result_clear(&r);
+    route(429, "error_429_retry0.json", "{\"Retry-After\": \"0\"}");
+    run(&r, "creds_max.json", NULL);
+    is_int(r.err, MD_ERR_RATE_LIMITED, "429 retry-after 0: rate_limited");
+    ok(r.retry_after >= 295 && r.retry_after <= 300.5,
+       "429 retry-after 0: the 300 s default applies");
     collect_result_clear(&r);
     route(429, "error_429.json", NULL);
     run(&r, "creds_max.json", NULL);
@@ -428,6 +535,47 @@ static void t_default_path_and_config(void)
     free(cmd);
     free(dir);
 
+    /* CLAUDE_CONFIG_DIR moves Claude Code's credentials file */
+    char cfg[] = "/tmp/meterd-ao-cfg-XXXXXX";
+    ok(mkdtemp(cfg) != NULL, "temp CLAUDE_CONFIG_DIR");
+    cmd = xasprintf("cp %s/creds_max.json %s/.credentials.json", fixdir, cfg);
+    ok(system(cmd) == 0, "credentials copied to CLAUDE_CONFIG_DIR");
+    free(cmd);
+    setenv("CLAUDE_CONFIG_DIR", cfg, 1);
+    route(200, "usage.json", NULL);
+    pt_run("anthropic_oauth", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    is_int(r.err, MD_ERR_NONE, "CLAUDE_CONFIG_DIR: success");
+    ok(pt_has_note(&r, "plan: max"), "CLAUDE_CONFIG_DIR/.credentials.json read");
+    collect_result_clear(&r);
+    unsetenv("CLAUDE_CONFIG_DIR");
+    cmd = xasprintf("rm -rf '%s'", cfg);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", cfg);
+    free(cmd);
+
+    /* CLAUDE_CODE_OAUTH_TOKEN comes before any file */
+    setenv("CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat01-ENVtoken0000111122223333ZZ99", 1);
+    route(200, "usage.json", NULL);
+    pt_run("anthropic_oauth", &r, "{\"base_url\": \"http://127.0.0.1:%d\", "
+           "\"plan\": \"pro\"}", port);
+    is_int(r.err, MD_ERR_NONE, "CLAUDE_CODE_OAUTH_TOKEN: success");
+    ok(pt_has_note(&r, "token from CLAUDE_CODE_OAUTH_TOKEN"), "env token: noted");
+    json_t *log = pt_mock_requests(port);
+    is_str(json_string_value(json_object_get(json_array_get(log, 0), "authorization")),
+           "Bearer ****ZZ99", "env token: sent as bearer");
+    json_decref(log);
+    ok(!mentions(&r, "ENVtoken0000"), "env token: never shown");
+    collect_result_clear(&r);
+    run(&r, "creds_pro.json", NULL);
+    ok(!pt_has_note(&r, "CLAUDE_CODE_OAUTH_TOKEN"), "an explicit credentials_file wins over the env token");
+    collect_result_clear(&r);
+    unsetenv("CLAUDE_CODE_OAUTH_TOKEN");
+
+    route(200, "usage.json", NULL);
+    run(&r, "creds_max.json", ", \"user_agent\": \"meterd/1.0\"");
+    ok(pt_has_note(&r, "does not start with claude-code/"), "user_agent without claude-code/ warned");
+    collect_result_clear(&r);
+
     pt_run("anthropic_oauth", &r, "{\"base_url\": \"ftp://127.0.0.1:%d\", "
            "\"credentials_file\": \"%s/creds_max.json\"}", port, fixdir);
     is_int(r.err, MD_ERR_CONFIG, "ftp base_url: config error");
@@ -455,6 +603,10 @@ int main(void)
     t_null_windows();
     t_strings();
     t_new_keys();
+    t_limits_scoped_only();
+    t_limits_multi();
+    t_extra_over_cap();
+    t_drift();
     t_spend_only();
     t_headers();
     t_errors();

@@ -166,7 +166,8 @@ static void test_team_spend(void)
     const metric *s = pt_metric(&r, "spend_control");
     ok(s != NULL, "team: spend_control present");
     if (s) {
-        ok(strcmp(s->kind, "budget") == 0 && strcmp(s->unit, "usd") == 0, "spend: budget usd");
+        ok(strcmp(s->kind, "budget") == 0 && strcmp(s->unit, "credits") == 0,
+           "spend: budget in ChatGPT credits, not usd");
         is_num(s->limit.value, 1000, "spend: limit \"1000\"");
         is_num(s->used.value, 36.79748725891113, "spend: used string");
         is_num(s->remaining.value, 963.2025127410889, "spend: remaining string");
@@ -203,7 +204,8 @@ static void test_null_windows(void)
     ok(pt_has_note(&r, "plan plus expects seven_day; the provider did not report it"),
        "null secondary: missing-meter note");
     const metric *cr = pt_metric(&r, "credits");
-    ok(cr && pt_unknown(cr->remaining), "null balance: unknown");
+    ok(cr && pt_known(cr->remaining) && cr->remaining.value == 0,
+       "has_credits false, balance null: no credits left (0), as OpenAI's clients show");
     collect_result_clear(&r);
 }
 
@@ -214,9 +216,9 @@ static void test_rate_limit_null(void)
     run(&r, "auth_valid.json", "");
     is_int(r.err, MD_ERR_NONE, "rate_limit null: success");
     const metric *f = pt_metric(&r, "five_hour"), *s = pt_metric(&r, "seven_day");
-    ok(f && s && pt_unknown(f->utilization) && pt_unknown(s->utilization),
-       "pro without rate_limit: both windows present and unknown");
-    ok(pt_has_note(&r, "plan pro expects five_hour"), "pro: five_hour note");
+    ok(f == NULL && s && pt_unknown(s->utilization),
+       "pro without rate_limit: seven_day present and unknown, five_hour not expected");
+    ok(!pt_has_note(&r, "plan pro expects five_hour"), "pro: five_hour not expected");
     ok(pt_has_note(&r, "plan pro expects seven_day"), "pro: seven_day note");
     ok(pt_has_note(&r, "rate_limit is null"), "rate_limit null noted");
     ok(pt_metric(&r, "credits") == NULL, "no credits object: no credits metric");
@@ -269,9 +271,82 @@ static void test_plan_option(void)
     route(USAGE_PATH, 200, "wham_usage_team_spend_control.json", NULL);
     run(&r, "auth_valid.json", ", \"plan\": \"pro\"");
     ok(pt_has_note(&r, "plan: pro"), "plan option overrides plan_type");
-    const metric *f = pt_metric(&r, "five_hour");
-    ok(f && pt_unknown(f->utilization), "plan pro: five_hour expected and unknown");
-    ok(pt_has_note(&r, "plan pro expects five_hour"), "plan pro: note");
+    ok(pt_metric(&r, "five_hour") == NULL, "plan pro: five_hour not invented");
+    ok(!pt_has_note(&r, "expects"), "plan pro: weekly window reported, set satisfied");
+    collect_result_clear(&r);
+}
+
+/* Weekly-only Plus (OpenAI removed the 5-hour window for weeks). */
+static void test_weekly_only(void)
+{
+    collect_result r;
+    route(USAGE_PATH, 200, "wham_weekly_only_plus.json", NULL);
+    run(&r, "auth_valid.json", "");
+    is_int(r.err, MD_ERR_NONE, "weekly-only plus: success");
+    check_window(&r, "seven_day", 37, 604800, 1786500000, "weekly-only plus");
+    ok(pt_metric(&r, "five_hour") == NULL, "weekly-only plus: no unknown five_hour");
+    ok(!pt_has_note(&r, "expects"), "weekly-only plus: no missing-meter note");
+    is_int(r.n_metrics, 1, "weekly-only plus: one meter");
+    collect_result_clear(&r);
+}
+
+/* Business spend control: workspace and group budgets, no individual. */
+static void test_business_spend(void)
+{
+    collect_result r;
+    route(USAGE_PATH, 200, "wham_business_spend.json", NULL);
+    run(&r, "auth_valid.json", "");
+    is_int(r.err, MD_ERR_NONE, "business spend: success");
+    ok(pt_metric(&r, "spend_control") == NULL, "business spend: no individual limit invented");
+    const metric *w = pt_metric(&r, "spend_control_workspace");
+    ok(w && !strcmp(w->kind, "budget") && !strcmp(w->unit, "credits"),
+       "workspace shared: budget in credits");
+    ok(w && w->limit.value == 25000 && w->used.value == 8000 && w->remaining.value == 17000,
+       "workspace shared: 8000 of 25000 credits, 17000 left");
+    ok(w && fabs(w->utilization.value - 32) < 1e-9, "workspace shared: 32 %");
+    ok(w && w->resets_at.epoch == 1774051200, "workspace shared: reset epoch s");
+    const metric *g = pt_metric(&r, "spend_control_group_default");
+    ok(g && g->limit.value == 5000 && g->used.value == 4900 && g->remaining.value == 100,
+       "group default: amounts from details");
+    ok(g && fabs(g->utilization.value - 98) < 1e-9, "group default: 98 %");
+    ok(g && g->label && strstr(g->label, "(Eng)"), "group default: group name in label");
+    ok(pt_has_note(&r, "rate limit reached: workspace_member_usage_limit_reached"),
+       "rate_limit_reached_type noted");
+    ok(!pt_has_note(&r, "spend control limit reached"), "not reached: no note");
+    ok(!pt_has_note(&r, "unrecognised field"), "business spend: no drift note");
+    is_int(r.n_metrics, 3, "business spend: seven_day + two budgets");
+    collect_result_clear(&r);
+
+    route(USAGE_PATH, 200, "wham_usage_based.json", NULL);
+    run(&r, "auth_valid.json", "");
+    is_int(r.err, MD_ERR_NONE, "usage-based plan: success");
+    ok(pt_has_note(&r, "plan: self_serve_business_usage_based"), "usage-based plan noted");
+    ok(!pt_has_note(&r, "no known meter set"), "usage-based plan has a meter set");
+    const metric *ro = pt_metric(&r, "spend_control_role");
+    ok(ro && ro->limit.value == 1000 && ro->used.value == 1000 && ro->remaining.value == 0,
+       "role budget: 1000 of 1000 credits");
+    ok(pt_has_note(&r, "spend control limit reached: role_budget_limit"),
+       "reached_limit_type noted");
+    collect_result_clear(&r);
+}
+
+/* A renamed field (used_percent -> usedPercent) and new ones. */
+static void test_drift(void)
+{
+    collect_result r;
+    route(USAGE_PATH, 200, "wham_drift.json", NULL);
+    run(&r, "auth_valid.json", "");
+    is_int(r.err, MD_ERR_NONE, "drift: success");
+    const metric *s = pt_metric(&r, "seven_day");
+    ok(s && pt_unknown(s->utilization) && s->resets_at.epoch == 1786500000,
+       "drift: what could be read is read, the renamed percent is unknown");
+    ok(pt_has_note(&r, "unrecognised field rate_limit.primary_window.usedPercent (format may have changed)"),
+       "drift: renamed field noted");
+    ok(pt_has_note(&r, "unrecognised field rate_limit.burst_allowance (format may have changed)"),
+       "drift: new rate_limit member noted");
+    ok(pt_has_note(&r, "unrecognised field promo_banner (format may have changed)"),
+       "drift: new top-level member noted");
+    ok(r.raw_json && strstr(r.raw_json, "usedPercent"), "drift: raw kept");
     collect_result_clear(&r);
 }
 
@@ -375,10 +450,18 @@ static void test_credentials(void)
     is_int(n_requests(), 0, "API-key login: no request made");
     collect_result_clear(&r);
 
+    run(&r, "auth_pat.json", "");
+    is_int(r.err, MD_ERR_AUTH, "PAT login -> auth");
+    ok(contains(r.err_msg, "personal-access-token login"), "PAT login: says so, not API-key");
+    ok(r.err_msg && !strstr(r.err_msg, "API-key"), "PAT login: not called an API-key login");
+    ok(pt_no_secret(&r, "codex-pat-EXAMPLE0000000000PATZ"), "PAT: not leaked");
+    is_int(n_requests(), 0, "PAT login: no request made");
+    collect_result_clear(&r);
+
     run(&r, "/nonexistent/meterd-test/auth.json", "");
     is_int(r.err, MD_ERR_AUTH, "missing auth.json -> auth");
-    ok(contains(r.err_msg, "cannot read") && contains(r.err_msg, "codex login"),
-       "missing file: message");
+    ok(contains(r.err_msg, "no Codex login file") && contains(r.err_msg, "keyring") &&
+       contains(r.err_msg, "codex login"), "missing file: says a keyring login leaves no file");
     is_int(n_requests(), 0, "missing file: no request made");
     collect_result_clear(&r);
 
@@ -422,6 +505,9 @@ int main(void)
     test_strings();
     test_new_keys();
     test_plan_option();
+    test_weekly_only();
+    test_business_spend();
+    test_drift();
     test_headers();
     test_http_errors();
     test_credentials();

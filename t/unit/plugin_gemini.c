@@ -9,6 +9,9 @@
 #include "plugtest.h"
 
 #define QUOTA_PATH "/v1internal:retrieveUserQuota"
+#define LOAD_PATH "/v1internal:loadCodeAssist"
+#define LOAD_ROUTE(status, file) "{\"method\": \"POST\", \"path\": \"" LOAD_PATH "\", " \
+    "\"status\": " #status ", \"body_file\": \"" file "\"}"
 #define RESET_0311 1773212400.0 /* 2026-03-11T07:00:00Z */
 
 static int port;
@@ -26,12 +29,14 @@ static size_t n_requests(void)
     return n;
 }
 
-/* One POST route for the quota endpoint. */
+/* One POST route for the quota endpoint, after loadCodeAssist (the
+ * project discovery) answering with a project. */
 static void route(int status, const char *file, const char *headers)
 {
     char buf[1024];
     snprintf(buf, sizeof buf,
-             "[{\"method\": \"POST\", \"path\": \"" QUOTA_PATH "\", "
+             "[" LOAD_ROUTE(200, "load_code_assist.json") ", "
+             "{\"method\": \"POST\", \"path\": \"" QUOTA_PATH "\", "
              "\"status\": %d, \"body_file\": \"%s\", \"headers\": %s}]",
              status, file, headers ? headers : "{}");
     pt_mock_routes(port, buf);
@@ -111,13 +116,111 @@ static void test_ok(void)
     ok(r.raw_json && strstr(r.raw_json, "gemini-2.5-pro"), "ok: raw payload kept");
     ok(!leaks(&r), "ok: no token in notes/raw");
     json_t *log = pt_mock_requests(port);
-    json_t *e = json_array_get(log, 0);
-    is_int(json_array_size(log), 1, "ok: one request");
+    json_t *e = json_array_get(log, 1);
+    is_int(json_array_size(log), 2, "ok: loadCodeAssist, then the quota");
+    is_str(json_string_value(json_object_get(json_array_get(log, 0), "path")), LOAD_PATH,
+           "ok: the project is discovered first (project option unset)");
     is_str(json_string_value(json_object_get(e, "method")), "POST", "ok: POST");
     is_str(json_string_value(json_object_get(e, "path")), QUOTA_PATH, "ok: path");
+    is_str(json_string_value(json_object_get(e, "body")), "{\"project\":\"proj-meterd-4711\"}",
+           "ok: the discovered project is sent");
+    ok(pt_has_note(&r, "tier: standard-tier"), "ok: tier from loadCodeAssist noted");
     is_str(json_string_value(json_object_get(e, "authorization")),
            "Bearer ****oken", "ok: bearer token from the credentials file");
     json_decref(log);
+    collect_result_clear(&r);
+}
+
+/* Project discovery: option wins; {id} object form; a failing discovery
+ * (not 401/403) still asks, without a project, and says so. */
+static void test_project(void)
+{
+    collect_result r;
+    route(200, "quota_ok.json", NULL);
+    run(&r, "creds_ok.json", ", \"project\": \"opt-proj\"");
+    json_t *log = pt_mock_requests(port);
+    is_int(json_array_size(log), 1, "project option: no discovery");
+    is_str(json_string_value(json_object_get(json_array_get(log, 0), "body")),
+           "{\"project\":\"opt-proj\"}", "project option: sent");
+    json_decref(log);
+    collect_result_clear(&r);
+
+    pt_mock_routes(port, "[" LOAD_ROUTE(200, "load_code_assist_object.json") ", "
+                   "{\"method\": \"POST\", \"path\": \"" QUOTA_PATH "\", \"body_file\": \"quota_ok.json\"}]");
+    reset_log();
+    run(&r, "creds_ok.json", "");
+    log = pt_mock_requests(port);
+    is_str(json_string_value(json_object_get(json_array_get(log, 1), "body")),
+           "{\"project\":\"proj-object-0815\"}", "cloudaicompanionProject {id}");
+    json_decref(log);
+    collect_result_clear(&r);
+
+    pt_mock_routes(port, "[" LOAD_ROUTE(500, "error_500.json") ", "
+                   "{\"method\": \"POST\", \"path\": \"" QUOTA_PATH "\", \"body_file\": \"quota_ok.json\"}]");
+    reset_log();
+    run(&r, "creds_ok.json", "");
+    is_int(r.err, MD_ERR_NONE, "discovery 500: the quota is still asked");
+    ok(pt_has_note(&r, "could not discover the Code Assist project"), "discovery 500: noted");
+    log = pt_mock_requests(port);
+    is_str(json_string_value(json_object_get(json_array_get(log, 1), "body")), "{}",
+           "discovery 500: sent without a project");
+    json_decref(log);
+    collect_result_clear(&r);
+
+    /* the consumer-tier shutdown, on discovery or on the quota call */
+    pt_mock_routes(port, "[" LOAD_ROUTE(403, "error_403_unsupported_client.json") "]");
+    reset_log();
+    run(&r, "creds_ok.json", "");
+    is_int(r.err, MD_ERR_AUTH, "UNSUPPORTED_CLIENT: auth");
+    ok(r.err_msg && strstr(r.err_msg, "Gemini CLI access for this account type has ended") &&
+       strstr(r.err_msg, "personal Google accounts"), "UNSUPPORTED_CLIENT: says why");
+    is_int(n_requests(), 1, "UNSUPPORTED_CLIENT: no quota request after it");
+    collect_result_clear(&r);
+    route(403, "error_403_license.json", NULL);
+    run(&r, "creds_ok.json", "");
+    is_int(r.err, MD_ERR_AUTH, "no valid license: auth");
+    ok(r.err_msg && strstr(r.err_msg, "valid license") &&
+       strstr(r.err_msg, "Code Assist Standard or Enterprise"), "no valid license: says what to use");
+    collect_result_clear(&r);
+}
+
+/* remainingAmount gives remaining, limit and used (as the Gemini CLI). */
+static void test_remaining_amount(void)
+{
+    collect_result r;
+    route(200, "quota_remaining_amount.json", NULL);
+    run(&r, "creds_ok.json", "");
+    is_int(r.err, MD_ERR_NONE, "remainingAmount: success");
+    const metric *m = pt_metric(&r, "gemini-2.5-flash");
+    ok(m != NULL, "remainingAmount: model present");
+    if (m) {
+        is_num(m->remaining.value, 500, "remainingAmount: remaining 500");
+        is_num(m->limit.value, 1000, "remainingAmount: limit = 500 / 0.5");
+        is_num(m->used.value, 500, "remainingAmount: used 500");
+        is_num(m->utilization.value, 50, "remainingAmount: 50 %");
+        is_str(m->unit, "requests", "remainingAmount: unit from tokenType");
+        is_num(m->resets_at.epoch, 1769770371, "remainingAmount: reset");
+    }
+    ok(!pt_has_note(&r, "unrecognised field"), "remainingAmount: no drift note");
+    collect_result_clear(&r);
+}
+
+static void test_drift(void)
+{
+    collect_result r;
+    route(200, "quota_drift.json", NULL);
+    run(&r, "creds_ok.json", "");
+    is_int(r.err, MD_ERR_NONE, "drift: success");
+    const metric *m = pt_metric(&r, "gemini-2.5-pro");
+    ok(m && pt_unknown(m->utilization) && m->resets_at.epoch == RESET_0311,
+       "drift: the renamed fraction is unknown, the reset still read");
+    ok(pt_has_note(&r, "unrecognised field buckets[].remainingRatio (format may have changed)"),
+       "drift: renamed field noted");
+    ok(pt_has_note(&r, "unrecognised field buckets[].quotaTier (format may have changed)"),
+       "drift: new bucket member noted");
+    ok(pt_has_note(&r, "unrecognised field nextPageToken (format may have changed)"),
+       "drift: new top-level member noted");
+    ok(r.raw_json && strstr(r.raw_json, "remainingRatio"), "drift: raw kept");
     collect_result_clear(&r);
 }
 
@@ -375,6 +478,9 @@ int main(void)
     if (port <= 0)
         return done_testing();
     test_ok();
+    test_project();
+    test_remaining_amount();
+    test_drift();
     test_strings_and_unknown_keys();
     test_nulls_and_empty();
     test_meter_set();

@@ -90,7 +90,7 @@ static void test_variants(void)
     ok(w && pt_unknown(w->limit) && pt_unknown(w->used), "usage null: seven_day unknown");
     ok(pt_has_note(&r, "Kimi Code plans have seven_day; the provider did not report it"),
        "usage null: expect_metric note");
-    ok(pt_has_note(&r, "limits[1] has no detail"), "null limits entry noted");
+    ok(pt_has_note(&r, "limits[1] is not an object"), "null limits entry noted");
     collect_result_clear(&r);
 
     pt_mock_use(port, ROUTE("usages_unknown_keys.json"));
@@ -105,6 +105,71 @@ static void test_variants(void)
     const metric *u = pt_need(&r, "window_2");
     is_num(u->limit.value, 9, "unknown time unit carried through");
     ok(pt_unknown(u->window_seconds), "unknown time unit: window unknown");
+    collect_result_clear(&r);
+}
+
+/* Payload variants the official kimi-cli parser reads. */
+static void test_official_variants(void)
+{
+    collect_result r;
+    pt_mock_use(port, ROUTE("usages_no_used.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "no used: success");
+    const metric *w = pt_need(&r, "seven_day");
+    is_num(w->limit.value, 100, "no used: limit 100");
+    is_num(w->remaining.value, 1, "no used: remaining 1");
+    is_num(w->used.value, 99, "no used: used = limit - remaining = 99");
+    is_num(w->utilization.value, 99, "no used: 99 % (as the official CLI)");
+    const metric *f = pt_need(&r, "five_hour");
+    is_num(f->used.value, 100, "detail without remaining: used 100");
+    is_num(f->remaining.value, 0, "detail without remaining: remaining derived 0");
+    is_num(f->utilization.value, 100, "detail without remaining: 100 %");
+    ok(fabs(f->resets_at.epoch - 1785834882.960866) < 1e-3, "detail reset");
+    ok(pt_has_note(&r, "plan: LEVEL_INTERMEDIATE"), "plan from user.membership.level");
+    ok(!pt_has_note(&r, "unrecognised field"), "no used: no drift note");
+    collect_result_clear(&r);
+
+    pt_mock_use(port, ROUTE("usages_inline.json"));
+    run(&r, NULL);
+    double now = (double)time(NULL);
+    is_int(r.err, MD_ERR_NONE, "inline: success");
+    f = pt_need(&r, "five_hour");
+    is_num(f->limit.value, 100, "inline: limit from the entry");
+    is_num(f->used.value, 20, "inline: used from the entry");
+    is_num(f->remaining.value, 80, "inline: remaining derived");
+    is_num(f->window_seconds.value, 18000, "inline: window from the entry");
+    ok(fabs(f->resets_at.epoch - (now + 3600)) < 10, "inline: reset_in is seconds from now");
+    ok(!pt_has_note(&r, "skipped"), "inline: not skipped");
+    collect_result_clear(&r);
+
+    pt_mock_use(port, ROUTE("usages_ratio.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "ratio pool: success");
+    f = pt_need(&r, "five_hour");
+    is_num(f->utilization.value, 42, "ratio pool: 5 h 0.42 -> 42 %");
+    is_str(f->unit, "percent", "ratio pool: unit percent");
+    is_num(f->resets_at.epoch, 1785834000, "ratio pool: reset_time");
+    is_num(pt_need(&r, "seven_day")->utilization.value, 10, "ratio pool: 7 d 10 %");
+    is_num(pt_need(&r, "month_total")->utilization.value, 30, "ratio pool: month 30 %");
+    ok(!pt_has_note(&r, "did not report"), "ratio pool: set complete");
+    collect_result_clear(&r);
+}
+
+static void test_drift(void)
+{
+    collect_result r;
+    pt_mock_use(port, ROUTE("usages_drift.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "drift: success");
+    const metric *w = pt_need(&r, "seven_day");
+    is_num(w->used.value, 50, "drift: used derived from limit - remaining despite the rename");
+    ok(pt_has_note(&r, "unrecognised field usage.consumed (format may have changed)"),
+       "drift: renamed field noted");
+    ok(pt_has_note(&r, "unrecognised field limits[].detail.boost (format may have changed)"),
+       "drift: new detail member noted");
+    ok(pt_has_note(&r, "unrecognised field announcement (format may have changed)"),
+       "drift: new top-level member noted");
+    ok(r.raw_json && strstr(r.raw_json, "consumed"), "drift: raw kept");
     collect_result_clear(&r);
 }
 
@@ -205,6 +270,43 @@ static void test_credentials_file(void)
     ok(r.err_msg && !strstr(r.err_msg, "ABCDEFGH12345678"), "echoed file token masked");
     collect_result_clear(&r);
 
+    /* default locations: $KIMI_SHARE_DIR, then ~/.kimi/credentials */
+    char home[] = "/tmp/meterd-kc-home-XXXXXX";
+    ok(mkdtemp(home) != NULL, "temp HOME");
+    char *cmd = xasprintf("mkdir -p %s/.kimi/credentials %s/share/credentials && "
+                          "cp " FIX "credentials_valid.json %s/.kimi/credentials/kimi-code.json",
+                          home, home, home);
+    ok(system(cmd) == 0, "~/.kimi/credentials/kimi-code.json in place");
+    free(cmd);
+    const char *old = getenv("HOME");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("HOME", home, 1);
+    pt_mock_use(port, ROUTE("usages.json"));
+    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    is_int(r.err, MD_ERR_NONE, "~/.kimi/credentials: success");
+    collect_result_clear(&r);
+    char *share = xasprintf("%s/share", home);
+    setenv("KIMI_SHARE_DIR", share, 1);
+    pt_mock_use(port, ROUTE("usages.json"));
+    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    ok(r.err == MD_ERR_NONE, "KIMI_SHARE_DIR without a file: the next place is used");
+    collect_result_clear(&r);
+    cmd = xasprintf("cp " FIX "credentials_expired.json %s/credentials/kimi-code.json", share);
+    ok(system(cmd) == 0, "KIMI_SHARE_DIR file in place");
+    free(cmd);
+    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    is_int(r.err, MD_ERR_AUTH, "KIMI_SHARE_DIR comes first (its token is expired)");
+    collect_result_clear(&r);
+    unsetenv("KIMI_SHARE_DIR");
+    free(share);
+    if (saved)
+        setenv("HOME", saved, 1);
+    free(saved);
+    cmd = xasprintf("rm -rf '%s'", home);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", home);
+    free(cmd);
+
     pt_run("kimi_code", &r, "{\"base_url\": \"gopher://x\", \"api_key\": \"" KEY "\"}");
     is_int(r.err, MD_ERR_CONFIG, "bad base_url: config");
     collect_result_clear(&r);
@@ -220,6 +322,8 @@ int main(void)
     }
     test_normal();
     test_variants();
+    test_official_variants();
+    test_drift();
     test_errors();
     test_credentials_file();
     pt_mock_stop(&mock);

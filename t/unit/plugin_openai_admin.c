@@ -133,6 +133,7 @@ static void test_normal(void)
     route2(200, "usage_completions.json", NULL, 200, "costs.json");
     run(&r, "");
     is_int(r.err, MD_ERR_NONE, "catalog payloads: success");
+    ok(pt_has_note(&r, "tokens_* count chat/completions usage only"), "catalog payloads: completions-only scope noted");
     /* 2026-03-10 has an empty bucket: a real 0, not unknown */
     const double today[6] = {0, 0, NA, 0, U, 0};
     /* 2026-03-09: 182340+9120 input of which 120000+0 cached; 20411+880 out */

@@ -174,13 +174,56 @@ static void test_unknown_keys(void)
     run(&r, ", \"credits\": \"false\"");
     is_int(r.err, MD_ERR_NONE, "unknown limit_reset: success");
     k = pt_need(&r, "key_limit");
-    ok(pt_unknown(k->used) && pt_unknown(k->resets_at), "unknown period: used/reset unknown");
+    is_num(k->used.value, 6, "unknown period: used = limit - limit_remaining");
+    ok(pt_unknown(k->resets_at), "unknown period: reset unknown");
     is_num(k->remaining.value, 4, "remaining still reported");
     ok(pt_has_note(&r, "unknown limit_reset 'fortnightly'"), "unknown period note");
     ok(pt_metric(&r, "balance_usd") == NULL, "credits: false -> no balance meter");
     json_t *req = pt_mock_requests(port);
     is_int(json_array_size(req), 1, "credits: false -> only /key requested");
     json_decref(req);
+    collect_result_clear(&r);
+}
+
+/* The cap counts BYOK spend (include_byok_in_limit): used follows
+ * limit - limit_remaining, not the period usage. */
+static void test_byok(void)
+{
+    collect_result r;
+    pt_mock_use(port, "[" KEY_ROUTE("key_byok_in_limit.json") "]");
+    run(&r, ", \"credits\": \"false\"");
+    is_int(r.err, MD_ERR_NONE, "byok: success");
+    const metric *k = pt_need(&r, "key_limit");
+    is_num(k->limit.value, 100, "byok: limit $100");
+    is_num(k->remaining.value, 40, "byok: remaining $40");
+    is_num(k->used.value, 60, "byok: used = limit - remaining = $60 (not usage_monthly $50)");
+    is_num(k->utilization.value, 60, "byok: 60 % of the cap");
+    is_str(k->unit, "usd", "byok: unit usd");
+    is_num(pt_need(&r, "spend_month")->used.value, 50, "byok: spend_month stays the key's own usage");
+    ok(!pt_has_note(&r, "unrecognised field"), "byok: no drift note");
+    collect_result_clear(&r);
+
+    pt_mock_use(port, "[" KEY_ROUTE("key_byok_no_remaining.json") "]");
+    run(&r, ", \"credits\": \"false\"");
+    k = pt_need(&r, "key_limit");
+    is_num(k->used.value, 60, "byok without remaining: usage_monthly + byok_usage_monthly");
+    collect_result_clear(&r);
+}
+
+static void test_drift(void)
+{
+    collect_result r;
+    pt_mock_use(port, "[" KEY_ROUTE("key_drift.json") "]");
+    run(&r, ", \"credits\": \"false\"");
+    is_int(r.err, MD_ERR_NONE, "drift: success");
+    is_num(pt_need(&r, "key_limit")->used.value, 5, "drift: key_limit still read");
+    ok(pt_has_note(&r, "unrecognised field data.usage_today (format may have changed)"),
+       "drift: renamed usage_daily noted");
+    ok(pt_has_note(&r, "unrecognised field data.spend_alerts (format may have changed)"),
+       "drift: new member noted");
+    ok(pt_has_note(&r, "unrecognised field data.usage_weekly (format may have changed)"),
+       "drift: a non-numeric string noted");
+    ok(r.raw_json && strstr(r.raw_json, "usage_today"), "drift: raw kept");
     collect_result_clear(&r);
 }
 
@@ -326,6 +369,8 @@ int main(void)
     test_strings();
     test_missing();
     test_unknown_keys();
+    test_byok();
+    test_drift();
     test_rate_limit_headers();
     test_errors();
     test_config();

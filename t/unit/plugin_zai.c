@@ -113,20 +113,164 @@ static void test_unknown_keys(void)
     run(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
     window_is(&r, "five_hour", 25, 18000, 1773169200, "unknown keys");
-    const metric *c = pt_need(&r, "credit_limit_43200m");
-    is_str(c->kind, "quota_window", "CREDIT_LIMIT carried through");
+    const metric *c = pt_need(&r, "seven_day");
+    is_str(c->kind, "quota_window", "weekly CREDIT_LIMIT is seven_day");
     is_num(c->limit.value, 500, "credit limit");
     is_num(c->used.value, 120, "credit used");
+    is_num(c->remaining.value, 380, "credit remaining");
     is_num(c->utilization.value, 24, "credit utilization");
+    is_num(c->window_seconds.value, 604800, "credit window one week");
     is_num(c->resets_at.epoch, 1775000000, "credit reset");
-    ok(c->unit == NULL, "credit unit unknown (not guessed)");
+    is_str(c->unit, "credits", "CREDIT_LIMIT with counts: unit credits");
     const metric *v = pt_need(&r, "vision_limit_1440m");
     is_num(v->utilization.value, 70, "new type VISION_LIMIT carried through");
     is_str(v->unit, "percent", "percent-only new type");
-    ok(pt_has_note(&r, "plan pro expects seven_day"), "pro: missing seven_day noted");
-    ok(pt_metric(&r, "seven_day") && pt_unknown(pt_metric(&r, "seven_day")->utilization),
-       "seven_day unknown");
+    ok(!pt_has_note(&r, "expects seven_day"), "pro: seven_day now reported (CREDIT_LIMIT)");
+    ok(pt_has_note(&r, "plan pro expects mcp_monthly"), "pro: only the missing mcp_monthly noted");
+    ok(pt_has_note(&r, "unrecognised field traceId (format may have changed)"),
+       "drift: top-level traceId noted");
+    ok(pt_has_note(&r, "unrecognised field data.subscriptionLevel (format may have changed)"),
+       "drift: data.subscriptionLevel noted");
+    ok(pt_has_note(&r, "unrecognised field data.limits[].burst (format may have changed)"),
+       "drift: entry member burst noted");
+    ok(pt_has_note(&r, "unrecognised field data.limits[].extra (format may have changed)"),
+       "drift: entry member extra noted");
     collect_result_clear(&r);
+}
+
+/* Current payloads: CREDIT_LIMIT is the 5-hour / weekly quota, the plan is
+ * data.level (live capture of a Lite plan, as third-party clients record
+ * it). */
+static void test_credit_limit(void)
+{
+    collect_result r;
+    pt_mock_use(port, ROUTE("quota_credit_limit.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "credit_limit: success");
+    const metric *m = pt_need(&r, "five_hour");
+    is_num(m->utilization.value, 0, "credit_limit: five_hour 0 %");
+    is_num(m->limit.value, 2000, "credit_limit: five_hour limit 2000");
+    is_num(m->used.value, 0, "credit_limit: five_hour used 0");
+    is_num(m->remaining.value, 2000, "credit_limit: five_hour remaining 2000");
+    is_num(m->window_seconds.value, 18000, "credit_limit: five_hour 5 h");
+    ok(pt_unknown(m->resets_at), "credit_limit: no nextResetTime on the active 5 h window");
+    is_str(m->unit, "credits", "credit_limit: unit credits");
+    m = pt_need(&r, "seven_day");
+    is_num(m->utilization.value, 98, "credit_limit: seven_day 98 %");
+    is_num(m->used.value, 9855, "credit_limit: seven_day used 9855");
+    is_num(m->limit.value, 10000, "credit_limit: seven_day limit 10000");
+    is_num(m->remaining.value, 145, "credit_limit: seven_day remaining 145");
+    is_num(m->window_seconds.value, 604800, "credit_limit: seven_day one week");
+    is_num(m->resets_at.epoch, 1786685679.998, "credit_limit: seven_day reset epoch ms");
+    ok(pt_has_note(&r, "plan: lite"), "credit_limit: plan from data.level");
+    ok(pt_metric(&r, "credit_limit_300m") == NULL &&
+       pt_metric(&r, "credit_limit_10080m") == NULL, "credit_limit: no carried-through ids");
+    ok(pt_has_note(&r, "plan lite expects mcp_monthly"), "credit_limit: lite set applies");
+    is_int(r.n_metrics, 3, "credit_limit: five_hour, seven_day, expected mcp_monthly");
+    ok(!pt_has_note(&r, "unrecognised field"), "credit_limit: no drift note on the current shape");
+    collect_result_clear(&r);
+
+    pt_mock_use(port, ROUTE("quota_level_tokens.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "level+TOKENS_LIMIT: success");
+    window_is(&r, "five_hour", 17, 18000, 1782724971.179, "level+TOKENS_LIMIT");
+    window_is(&r, "seven_day", 3, 604800, 1783305486.997, "level+TOKENS_LIMIT");
+    m = pt_need(&r, "mcp_monthly");
+    is_num(m->limit.value, 1000, "level+TOKENS_LIMIT: mcp limit");
+    is_num(m->used.value, 0, "level+TOKENS_LIMIT: mcp used");
+    is_num(m->resets_at.epoch, 1785292686.976, "level+TOKENS_LIMIT: mcp reset");
+    ok(pt_has_note(&r, "plan: pro"), "level+TOKENS_LIMIT: plan pro from level");
+    ok(!pt_has_note(&r, "did not report"), "level+TOKENS_LIMIT: set complete");
+    ok(pt_has_note(&r, "mcp_monthly usage by tool: search-prime 0, web-reader 0, zread 0"),
+       "level+TOKENS_LIMIT: usageDetails note");
+    is_int(r.n_metrics, 3, "level+TOKENS_LIMIT: three meters");
+    collect_result_clear(&r);
+}
+
+/* A renamed field (nextResetTime -> nextResetAt), a new one and a number
+ * turned into a string: the collection goes through, each is noted. */
+static void test_drift(void)
+{
+    collect_result r;
+    pt_mock_use(port, ROUTE("quota_drift.json"));
+    run(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "drift: success with what could be read");
+    const metric *m = pt_need(&r, "five_hour");
+    is_num(m->utilization.value, 40, "drift: five_hour still read");
+    ok(pt_unknown(m->resets_at), "drift: renamed reset is unknown, not guessed");
+    ok(pt_has_note(&r, "unrecognised field data.limits[].nextResetAt (format may have changed)"),
+       "drift: renamed field noted");
+    ok(pt_has_note(&r, "unrecognised field data.limits[].burst (format may have changed)"),
+       "drift: new field noted");
+    ok(pt_has_note(&r, "unrecognised field data.limits[].percentage (format may have changed)"),
+       "drift: percentage of another type noted");
+    ok(pt_unknown(pt_need(&r, "seven_day")->utilization), "drift: string percentage unknown");
+    ok(r.raw_json && strstr(r.raw_json, "nextResetAt"), "drift: raw payload kept for include_raw");
+    collect_result_clear(&r);
+}
+
+/* pt_run with a state directory that outlives the run. */
+static void run_in_state(collect_result *r, const char *state)
+{
+    char *opts = xasprintf("{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \""
+                           KEY "\"}", port);
+    provider_conf pc;
+    memset(&pc, 0, sizeof pc);
+    pc.name = pc.plugin = (char *)"zai";
+    pc.plugin_path = xasprintf("%s/zai.so", getenv("METERD_PLUGIN_DIR") &&
+                               *getenv("METERD_PLUGIN_DIR") ? getenv("METERD_PLUGIN_DIR")
+                                                            : "plugins");
+    pc.options = json_loads(opts, 0, NULL);
+    pc.secret_options = json_array();
+    json_t *job = protocol_job_to_json(&pc, state, 5000, 0);
+    collect_result_init(r);
+    run_job(job, r);
+    json_decref(job);
+    json_decref(pc.options);
+    json_decref(pc.secret_options);
+    free(pc.plugin_path);
+    free(opts);
+}
+
+static void test_drift_once_a_day(void)
+{
+    char tmpl[] = "/tmp/meterd-drift-XXXXXX";
+    char *state = mkdtemp(tmpl);
+    collect_result r;
+    const char *note = "unrecognised field data.limits[].burst (format may have changed)";
+    ok(state != NULL, "drift once a day: state dir");
+    if (!state)
+        return;
+    pt_mock_use(port, ROUTE("quota_drift.json"));
+    run_in_state(&r, state);
+    ok(pt_has_note(&r, note), "drift once a day: first collection notes");
+    collect_result_clear(&r);
+    run_in_state(&r, state);
+    is_int(r.err, MD_ERR_NONE, "drift once a day: second collection succeeds");
+    ok(!pt_has_note(&r, note), "drift once a day: second collection the same day is quiet");
+    collect_result_clear(&r);
+    pt_mock_use(port, ROUTE("quota_unknown_keys.json"));
+    run_in_state(&r, state);
+    ok(pt_has_note(&r, "unrecognised field traceId"),
+       "drift once a day: another field is still noted");
+    collect_result_clear(&r);
+    /* yesterday's list does not silence today */
+    char *path = xasprintf("%s/drift.json", state);
+    json_t *s = json_load_file(path, 0, NULL);
+    ok(json_is_array(json_object_get(s, "noted")) &&
+       json_array_size(json_object_get(s, "noted")) >= 2, "drift once a day: state remembers fields");
+    json_object_set_new(s, "day", json_integer(json_integer_value(json_object_get(s, "day")) - 1));
+    json_dump_file(s, path, 0);
+    json_decref(s);
+    pt_mock_use(port, ROUTE("quota_drift.json"));
+    run_in_state(&r, state);
+    ok(pt_has_note(&r, note), "drift once a day: a new day notes again");
+    collect_result_clear(&r);
+    free(path);
+    char *cmd = xasprintf("rm -rf '%s'", state);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", state);
+    free(cmd);
 }
 
 static void test_plans(void)
@@ -195,6 +339,9 @@ static void test_errors(void)
     run_error(ROUTE("body_error_401.json"), MD_ERR_AUTH,
               "z.ai error code 401: token expired or incorrect; check api_key",
               "envelope code 401 on HTTP 200");
+    run_error(ROUTE("no_coding_plan.json"), MD_ERR_CONFIG,
+              "z.ai reports no coding plan for this key (code 500: No active coding plan",
+              "success false, code 500: no coding plan");
     run_error(ROUTE("body_error_1302.json"), MD_ERR_HTTP,
               "z.ai error code 1302: concurrency limit reached", "envelope code 1302");
 
@@ -255,6 +402,9 @@ int main(void)
     test_nulls();
     test_strings();
     test_unknown_keys();
+    test_credit_limit();
+    test_drift();
+    test_drift_once_a_day();
     test_plans();
     test_errors();
     test_config();
