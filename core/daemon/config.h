@@ -56,7 +56,7 @@ config *config_load(const char *path, const char *plugin_dir_default,
 void config_free(config *c);
 
 /* Read a secret file (path relative to the main file's directory): a
- * regular file that group and others cannot read, at most 64 KiB, one
+ * regular file that group and others cannot read, at most 1 MiB, one
  * trailing newline stripped.  Returns the content (caller frees) or NULL
  * with *err (caller frees). */
 char *config_read_secret_file(const config *c, const char *path, char **err);
