@@ -157,7 +157,7 @@ static void finalize_providers(loader *L)
 
 static void loader_release(loader *L)
 {
-    slots_free(L->top);
+    slot_array_free(L->top);
     for (size_t i = 0; i < L->n_inc; i++)
         free(L->inc[i]);
     free(L->inc);
@@ -165,7 +165,7 @@ static void loader_release(loader *L)
     for (size_t i = 0; i < L->n_pb; i++) {
         pbuild *p = &L->pb[i];
         free(p->name);
-        slots_free(p->slots);
+        slot_array_free(p->slots);
         json_decref(p->options);
         json_decref(p->locs);
         json_decref(p->secret);

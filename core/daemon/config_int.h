@@ -199,7 +199,7 @@ void unknown_key(loader *L, where w, const char *k, const char *const *cands,
 /* The names of the keys of scope that a file may set (owned array of
  * borrowed strings; *n long). */
 const char **key_names(ckey_scope scope, size_t *n);
-void slots_free(slot *slots);
+void slot_array_free(slot *slots);
 /* Free the string values of scope's keys in target (a config or a
  * provider_conf). */
 void keys_release(ckey_scope scope, void *target);

@@ -125,7 +125,7 @@ const char **key_names(ckey_scope scope, size_t *n)
     return v;
 }
 
-void slots_free(slot *slots)
+void slot_array_free(slot *slots)
 {
     if (!slots)
         return;
