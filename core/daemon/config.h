@@ -8,6 +8,10 @@
  * came from) but validated later by plugin_check_config(), which knows the
  * plugin's option table.  Every problem is appended to a diag_list as
  * "file:line:col: message"; the config is only usable when none was added.
+ *
+ * Every core key (top-level and per provider) is one line of the key table
+ * in config_keys.c; config_int.h describes how the loader is split.
+ * A config is immutable once loaded; config_free() releases all of it.
  */
 #ifndef METERD_CONFIG_H
 #define METERD_CONFIG_H
@@ -56,7 +60,7 @@ config *config_load(const char *path, const char *plugin_dir_default,
 void config_free(config *c);
 
 /* Read a secret file (path relative to the main file's directory): a
- * regular file that group and others cannot read, at most 64 KiB, one
+ * regular file that group and others cannot read, at most 1 MiB, one
  * trailing newline stripped.  Returns the content (caller frees) or NULL
  * with *err (caller frees). */
 char *config_read_secret_file(const config *c, const char *path, char **err);

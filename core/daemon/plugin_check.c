@@ -11,6 +11,7 @@
 #include "log.h"
 #include "parse.h"
 #include "plugin_host.h"
+#include "suggest.h"
 #include "timeutil.h"
 
 /* check() must not block; it still gets a deadline for remaining_ms(). */
@@ -19,31 +20,6 @@
 /* ------------------------------------------------------------------ */
 /* Option validation                                                   */
 /* ------------------------------------------------------------------ */
-
-static size_t levenshtein(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    size_t *row = xmalloc((lb + 1) * sizeof *row);
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t prev = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = prev + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            prev = up;
-        }
-    }
-    size_t d = row[lb];
-    free(row);
-    return d;
-}
 
 /* Where a problem with option `name` of pc is reported. */
 typedef struct where {
@@ -98,7 +74,7 @@ static void unknown_option(vctx *v, const char *key)
     size_t best_d = 3;
     size_t len = 1;
     for (const md_option *o = v->desc->options; o && o->name; o++) {
-        size_t d = levenshtein(key, o->name);
+        size_t d = edit_distance(key, o->name);
         if (d < best_d)
             best = o, best_d = d;
         len += strlen(o->name) + 2;

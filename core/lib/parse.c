@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 int parse_int(const char *text, long long *out)
@@ -53,10 +54,16 @@ int parse_bool(const char *text, int *out)
     static const char *const no[] = {"false", "no", "off", "0"};
     if (!text)
         return -1;
+    /* white space around the word is allowed, as for every parser here */
+    while (isspace((unsigned char)*text))
+        text++;
+    size_t n = strlen(text);
+    while (n && isspace((unsigned char)text[n - 1]))
+        n--;
     for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(text, yes[i]) == 0)
+        if (strlen(yes[i]) == n && strncasecmp(text, yes[i], n) == 0)
             return *out = 1, 0;
-        if (strcasecmp(text, no[i]) == 0)
+        if (strlen(no[i]) == n && strncasecmp(text, no[i], n) == 0)
             return *out = 0, 0;
     }
     return -1;

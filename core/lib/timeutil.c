@@ -41,7 +41,8 @@ static const struct {
     const char *name;
     long long ms;
 } units[] = {
-    {"h", 3600000LL}, {"m", 60000LL}, {"s", 1000LL}, {"ms", 1LL},
+    {"d", 86400000LL}, {"h", 3600000LL}, {"m", 60000LL}, {"s", 1000LL},
+    {"ms", 1LL},
 };
 enum { N_UNITS = sizeof units / sizeof units[0] };
 
@@ -51,9 +52,9 @@ static int match_unit(const char **p)
 {
     if (strncmp(*p, "ms", 2) == 0) {
         *p += 2;
-        return 3;
+        return N_UNITS - 1;
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < N_UNITS - 1; i++)
         if (**p == units[i].name[0]) {
             (*p)++;
             return i;
@@ -93,7 +94,10 @@ static int parse_component(const char **p, long long *whole, long long *frac,
     return 0;
 }
 
-int duration_parse(const char *text, long long *ms)
+/* The duration grammar; first_unit is the largest unit allowed (0: days,
+ * 1: hours). */
+static int parse_duration_from(const char *text, int first_unit,
+                               long long *ms)
 {
     if (!text || !*text)
         return -1;
@@ -105,7 +109,8 @@ int duration_parse(const char *text, long long *ms)
         if (parse_component(&p, &whole, &frac, &div) < 0)
             return -1;
         int u = match_unit(&p);
-        if (u < 0 || u <= last)  /* no unit, unknown unit, or out of order */
+        /* no unit, unknown unit, a unit not allowed here, or out of order */
+        if (u < first_unit || u <= last)
             return -1;
         last = u;
         long long mult = units[u].ms;
@@ -128,6 +133,26 @@ int duration_parse(const char *text, long long *ms)
     return 0;
 }
 
+int duration_parse(const char *text, long long *ms)
+{
+    return parse_duration_from(text, 1, ms);
+}
+
+int duration_parse_days(const char *text, long long *ms)
+{
+    return parse_duration_from(text, 0, ms);
+}
+
+void duration_format_days(long long ms, char *buf, size_t len)
+{
+    if (ms > 0 && ms % units[0].ms == 0) {
+        if (buf && len)
+            snprintf(buf, len, "%lldd", ms / units[0].ms);
+        return;
+    }
+    duration_format(ms, buf, len);
+}
+
 void duration_format(long long ms, char *buf, size_t len)
 {
     if (!buf || !len)
@@ -146,7 +171,7 @@ void duration_format(long long ms, char *buf, size_t len)
     }
     /* The largest unit that divides exactly: 90000 -> "90s", which is
      * both exact and shorter than "1m30s". */
-    for (int i = 0; i < N_UNITS; i++)
+    for (int i = 1; i < N_UNITS; i++) /* from hours: see duration_parse */
         if (v % (unsigned long long)units[i].ms == 0) {
             snprintf(buf, len, "%s%llu%s", sign,
                      v / (unsigned long long)units[i].ms, units[i].name);

@@ -21,6 +21,12 @@ long long mono_ms(void);
 int duration_parse(const char *text, long long *ms);
 /* Format ms as the shortest exact form ("1h", "90s", "250ms") into buf. */
 void duration_format(long long ms, char *buf, size_t len);
+/* The same grammar with days as the largest unit ("400d", "1d12h"), for
+ * the few settings measured in days.  Kept apart so that "1d" is not
+ * silently accepted where a poll interval is meant. */
+int duration_parse_days(const char *text, long long *ms);
+/* "400d" for a positive whole number of days, else as duration_format. */
+void duration_format_days(long long ms, char *buf, size_t len);
 
 /* Parse RFC 3339 into epoch seconds. Returns 0, or -1 on malformed text,
  * out-of-range fields or trailing garbage. */

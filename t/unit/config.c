@@ -11,6 +11,8 @@
 #include "tap.h"
 #include "alias.h"
 #include "config.h"
+#include "config_int.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -670,6 +672,144 @@ static void test_shipped(void)
     free(dir);
 }
 
+/* The key table is the single source: every default parses and lies
+ * within the key's bounds, and every key is documented in its section of
+ * doc/meterd.yaml.5. */
+static void test_key_table(void)
+{
+    int defaults_ok = 1;
+    for (size_t i = 0; i < n_config_keys; i++) {
+        const config_key *k = &config_keys[i];
+        long long v = 0;
+        int rc = 0;
+        if (k->type == CK_DURATION && k->dflt)
+            rc = duration_parse(k->dflt, &v);
+        else if (k->type == CK_DAYS && k->dflt)
+            rc = duration_parse_days(k->dflt, &v);
+        else
+            continue;
+        if (rc || v < k->min || (k->max && v > k->max)) {
+            printf("#   default of %s ('%s') invalid\n", k->name, k->dflt);
+            defaults_ok = 0;
+        }
+    }
+    ok(defaults_ok, "every duration default in the key table parses within its bounds");
+    int dflt_ok = 1;
+    for (size_t i = 0; i < n_config_keys; i++) {
+        const config_key *k = &config_keys[i];
+        if (k->dflt_from == DF_TOP && config_key_find(CS_TOP, k->name) < 0) {
+            printf("#   %s inherits a top-level key that does not exist\n", k->name);
+            dflt_ok = 0;
+        }
+    }
+    ok(dflt_ok, "every inherited default names a top-level key");
+
+    FILE *f = fopen("doc/meterd.yaml.5", "r");
+    if (!ok(f != NULL, "doc/meterd.yaml.5 readable (run from the repository root)"))
+        return;
+    char line[1024], prev[1024] = "";
+    const char *section = "";
+    char *top = xstrdup(""), *prov = xstrdup("");
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!strncmp(line, ".SH ", 4))
+            section = !strcmp(line + 4, "TOP-LEVEL KEYS") ? "top"
+                    : !strcmp(line + 4, "PROVIDERS") ? "prov" : "";
+        if (!strcmp(prev, ".TP") && !strncmp(line, ".B ", 3)) {
+            char **into = !strcmp(section, "top") ? &top
+                        : !strcmp(section, "prov") ? &prov : NULL;
+            if (into) {
+                char *n = xasprintf("%s|%s|", *into, line + 3);
+                free(*into);
+                *into = n;
+            }
+        }
+        snprintf(prev, sizeof prev, "%s", line);
+    }
+    fclose(f);
+    int documented = 1;
+    for (size_t i = 0; i < n_config_keys; i++) {
+        const config_key *k = &config_keys[i];
+        char *want = xasprintf("|%s|", k->name);
+        if (!strstr(k->scope == CS_TOP ? top : prov, want)) {
+            printf("#   %s key '%s' has no .TP entry in doc/meterd.yaml.5\n",
+                   k->scope == CS_TOP ? "top-level" : "provider", k->name);
+            documented = 0;
+        }
+        free(want);
+    }
+    ok(documented, "every key of the table is documented in its section of meterd.yaml(5)");
+    free(top);
+    free(prov);
+}
+
+static void test_retention(void)
+{
+    char *dir = new_dir();
+    put(dir, "meterd.yaml", 0644, "usage_retention: 1d12h\n");
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    ok(c && c->usage_retention_ms == 36 * 3600000LL, "usage_retention accepts days with smaller units");
+    char *dump = c ? config_dump(c) : NULL;
+    ok(dump && strstr(dump, "\nusage_retention: 36h\n"), "a retention that is not whole days dumps as hours");
+    free(dump);
+    config_free(c);
+    diag_free(&d);
+    put(dir, "meterd.yaml", 0644, "usage_retention: 90d\n");
+    c = load(dir, &d);
+    dump = c ? config_dump(c) : NULL;
+    ok(dump && strstr(dump, "\nusage_retention: 90d\n"), "whole days dump as days");
+    free(dump);
+    config_free(c);
+    diag_free(&d);
+    put(dir, "meterd.yaml", 0644, "usage_retention: 23h\n");
+    expect_error(dir, "retention below a day", "meterd.yaml:1:18: usage_retention: '23h' must be between 1d and 36525d", NULL);
+    put(dir, "meterd.yaml", 0644, "usage_retention: 400\n");
+    expect_error(dir, "retention without unit", "meterd.yaml:1:18: usage_retention: '400' is not a duration (write e.g. 400d", NULL);
+    put(dir, "meterd.yaml", 0644, "interval: 1d\n");
+    expect_error(dir, "days only where the key allows them", "meterd.yaml:1:11: interval: '1d' is not a duration", NULL);
+    free(dir);
+}
+
+/* Caps: a secret file over 1 MiB, an expanded value over 1 MiB. */
+static void test_caps(void)
+{
+    char *dir = new_dir();
+    size_t big = 1024 * 1024 + 1;
+    char *text = xmalloc(big + 1);
+    memset(text, 'k', big);
+    text[big] = '\0';
+    put(dir, "key-big", 0600, text);
+    text[big - 1] = '\0';
+    put(dir, "key-max", 0600, text);
+    put(dir, "meterd.yaml", 0644, "providers: {}\n");
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    if (c) {
+        char *err = NULL;
+        char *v = config_read_secret_file(c, "key-big", &err);
+        ok(v == NULL && err && strstr(err, "is larger than 1048576 bytes"),
+           "a secret file over 1 MiB is refused, naming the limit");
+        free(err);
+        err = NULL;
+        v = config_read_secret_file(c, "key-max", &err);
+        ok(v && strlen(v) == big - 1 && err == NULL, "a secret file of exactly 1 MiB is read");
+        free(v);
+    } else {
+        ok(0, "config loads for the cap tests");
+        ok(0, "config loads for the cap tests");
+    }
+    config_free(c);
+    diag_free(&d);
+    setenv("METERD_T_BIG", text, 1);
+    put(dir, "meterd.yaml", 0644, "listen: x${METERD_T_BIG}\n");
+    expect_error(dir, "an expanded value over the cap is refused at its place",
+                 "meterd.yaml:1:9: listen: value longer than 1048576 bytes after expansion", NULL);
+    unsetenv("METERD_T_BIG");
+    free(text);
+    free(dir);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmproot)) {
@@ -686,6 +826,9 @@ int main(void)
     test_secret_files();
     test_families();
     test_shipped();
+    test_key_table();
+    test_retention();
+    test_caps();
     char *rm = xasprintf("rm -rf '%s'", tmproot);
     if (system(rm) != 0)
         printf("# could not remove %s\n", tmproot);
