@@ -51,7 +51,7 @@
 #include <jansson.h>
 
 #include "meterd/plugin.h"
-#include "plugin_util.h"
+#include "meterd/util.h"
 
 #define AO_DEFAULT_URL "https://api.anthropic.com"
 #define AO_DEFAULT_CREDS "~/.claude/.credentials.json"
@@ -170,7 +170,7 @@ static void ao_expect(const md_host *h, md_ctx *ctx, const char *plan)
 
 static int ao_check(const md_host *h, md_ctx *ctx)
 {
-    if (pu_check_base_url(h, ctx) != 0)
+    if (mdu_check_base_url(h, ctx) != 0)
         return -1;
     const char *plan = h->opt_str(ctx, "plan");
     if (plan && *plan && ao_plan_meters(ao_plan_name(plan)) == 0) {
@@ -269,7 +269,7 @@ static int ao_has_scope(const json_t *oauth, const char *scope)
 static int ao_check_token(const md_host *h, md_ctx *ctx, const json_t *oauth,
                           const char *path)
 {
-    md_time exp = pu_time(h, ctx, oauth, "expiresAt", MD_TS_EPOCH_MS);
+    md_time exp = mdu_time(h, ctx, oauth, "expiresAt", MD_TS_EPOCH_MS);
     if (exp.state != MD_KNOWN) {
         h->fail(ctx, MD_ERR_AUTH, "Claude OAuth token in %s has no expiresAt "
                 "(treated as expired); " AO_RENEW, path);
@@ -306,8 +306,8 @@ static int ao_load_creds(const md_host *h, md_ctx *ctx, ao_creds *c)
     int rc = -1;
     if (doc) {
         json_t *oauth = json_object_get(doc, "claudeAiOauth");
-        const char *tok = pu_str(oauth, "accessToken");
-        const char *refresh = pu_str(oauth, "refreshToken");
+        const char *tok = mdu_str(oauth, "accessToken");
+        const char *refresh = mdu_str(oauth, "refreshToken");
         if (tok && *tok)
             h->add_secret(ctx, tok);
         if (refresh && *refresh)
@@ -317,8 +317,8 @@ static int ao_load_creds(const md_host *h, md_ctx *ctx, ao_creds *c)
                     "(claudeAiOauth.accessToken); run `claude` to log in", path);
         else if (ao_check_token(h, ctx, oauth, path) == 0) {
             c->token = strdup(tok);
-            c->plan = ao_dup(pu_str(oauth, "subscriptionType"));
-            c->tier = ao_dup(pu_str(oauth, "rateLimitTier"));
+            c->plan = ao_dup(mdu_str(oauth, "subscriptionType"));
+            c->tier = ao_dup(mdu_str(oauth, "rateLimitTier"));
             rc = c->token ? 0 : -1;
             if (rc)
                 h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
@@ -425,8 +425,8 @@ static void ao_windows(const md_host *h, md_ctx *ctx, const json_t *doc,
             continue;
         char id[65];
         ao_id(id, sizeof id, "", key);
-        ao_put(s, id, ao_known_label(id), pu_num(h, v, "utilization"),
-               pu_time(h, ctx, v, "resets_at", MD_TS_AUTO), ao_window_len(id));
+        ao_put(s, id, ao_known_label(id), mdu_num(h, v, "utilization"),
+               mdu_time(h, ctx, v, "resets_at", MD_TS_AUTO), ao_window_len(id));
         /* dollar fields were only ever seen null; their type is unverified
          * [U], so they are reported, not mapped */
         static const char *const dollars[] = {"limit_dollars", "used_dollars",
@@ -444,14 +444,14 @@ static void ao_windows(const md_host *h, md_ctx *ctx, const json_t *doc,
 static void ao_limit_id(const json_t *e, size_t idx, char *id, size_t len,
                         char *label, size_t llen)
 {
-    const char *kind = pu_str(e, "kind");
+    const char *kind = mdu_str(e, "kind");
     if (kind && strcmp(kind, "session") == 0) {
         snprintf(id, len, "five_hour");
     } else if (kind && strcmp(kind, "weekly_all") == 0) {
         snprintf(id, len, "seven_day");
     } else if (kind && strcmp(kind, "weekly_scoped") == 0) {
-        const char *name = pu_str(e, "scope.model.display_name");
-        const char *mid = pu_str(e, "scope.model.id");
+        const char *name = mdu_str(e, "scope.model.display_name");
+        const char *mid = mdu_str(e, "scope.model.id");
         if (name && *name)
             ao_id(id, len, "seven_day_", name);
         else if (mid && *mid)
@@ -472,7 +472,7 @@ static void ao_limit_id(const json_t *e, size_t idx, char *id, size_t len,
 
 static md_num ao_limit_len(const json_t *e, const char *id)
 {
-    const char *group = pu_str(e, "group");
+    const char *group = mdu_str(e, "group");
     if (group && strcmp(group, "session") == 0)
         return MD_NUM(AO_FIVE_HOUR);
     if (group && strcmp(group, "weekly") == 0)
@@ -493,13 +493,13 @@ static void ao_limits(const md_host *h, md_ctx *ctx, const json_t *doc,
             continue;
         char id[65], label[96];
         ao_limit_id(e, i, id, sizeof id, label, sizeof label);
-        ao_put(s, id, label, pu_num(h, e, "percent"),
-               pu_time(h, ctx, e, "resets_at", MD_TS_AUTO),
+        ao_put(s, id, label, mdu_num(h, e, "percent"),
+               mdu_time(h, ctx, e, "resets_at", MD_TS_AUTO),
                ao_limit_len(e, id));
-        const char *sev = pu_str(e, "severity");
+        const char *sev = mdu_str(e, "severity");
         if (sev && strcmp(sev, "normal") != 0)
             h->note(ctx, "%s: severity %s", id, sev);
-        if (pu_bool(e, "is_active") == 1)
+        if (mdu_bool(e, "is_active") == 1)
             h->note(ctx, "binding limit: %s", id);
     }
 }
@@ -528,7 +528,7 @@ static md_num ao_major(md_num minor, md_num places)
 {
     if (places.state != MD_KNOWN || places.value == 2 || places.value > 6 ||
         minor.state != MD_KNOWN)
-        return pu_minor_to_major(minor);
+        return mdu_minor_to_major(minor);
     double div = 1;
     for (int i = 0; i < (int)places.value; i++)
         div *= 10;
@@ -553,13 +553,13 @@ static void ao_emit_budget(const md_host *h, md_ctx *ctx, const char *currency,
 
 static void ao_extra_usage(const md_host *h, md_ctx *ctx, const json_t *x)
 {
-    md_num dp = pu_num(h, x, "decimal_places");
-    ao_emit_budget(h, ctx, pu_str(x, "currency"),
-                   ao_major(pu_num(h, x, "used_credits"), dp),
-                   ao_major(pu_num(h, x, "monthly_limit"), dp),
-                   pu_num(h, x, "utilization"));
-    const char *why = pu_str(x, "disabled_reason");
-    if (pu_bool(x, "is_enabled") == 0 || why)
+    md_num dp = mdu_num(h, x, "decimal_places");
+    ao_emit_budget(h, ctx, mdu_str(x, "currency"),
+                   ao_major(mdu_num(h, x, "used_credits"), dp),
+                   ao_major(mdu_num(h, x, "monthly_limit"), dp),
+                   mdu_num(h, x, "utilization"));
+    const char *why = mdu_str(x, "disabled_reason");
+    if (mdu_bool(x, "is_enabled") == 0 || why)
         h->note(ctx, "extra usage disabled%s%s", why ? ": " : "",
                 why ? why : "");
 }
@@ -567,15 +567,15 @@ static void ao_extra_usage(const md_host *h, md_ctx *ctx, const json_t *x)
 /* spend (one capture [T]) stands in when extra_usage is absent. */
 static void ao_spend(const md_host *h, md_ctx *ctx, const json_t *sp)
 {
-    const char *cur = pu_str(sp, "limit.currency");
+    const char *cur = mdu_str(sp, "limit.currency");
     if (!cur)
-        cur = pu_str(sp, "used.currency");
+        cur = mdu_str(sp, "used.currency");
     ao_emit_budget(h, ctx, cur,
-                   ao_major(pu_num(h, sp, "used.amount_minor"),
-                            pu_num(h, sp, "used.exponent")),
-                   ao_major(pu_num(h, sp, "limit.amount_minor"),
-                            pu_num(h, sp, "limit.exponent")),
-                   pu_num(h, sp, "percent"));
+                   ao_major(mdu_num(h, sp, "used.amount_minor"),
+                            mdu_num(h, sp, "used.exponent")),
+                   ao_major(mdu_num(h, sp, "limit.amount_minor"),
+                            mdu_num(h, sp, "limit.exponent")),
+                   mdu_num(h, sp, "percent"));
 }
 
 static void ao_money(const md_host *h, md_ctx *ctx, const json_t *doc)
@@ -603,7 +603,7 @@ static void ao_rate_limits(const md_host *h, md_ctx *ctx,
                         NULL, NULL);
 }
 
-/* GET the usage document.  Like pu_get_json, but it passes every
+/* GET the usage document.  Like mdu_get_json, but it passes every
  * response's headers to emit_rate_limits (error responses included) and a
  * 429 without a usable Retry-After still backs off AO_429_DEFAULT s. */
 static json_t *ao_fetch(const md_host *h, md_ctx *ctx, const char *url,
@@ -629,7 +629,7 @@ static json_t *ao_fetch(const md_host *h, md_ctx *ctx, const char *url,
                             r->n_headers, NULL, &ra);
         if (r->status == 429 && ra < 0)
             h->retry_after(ctx, AO_429_DEFAULT);
-        pu_fail_status(h, ctx, r, AO_RENEW);
+        mdu_fail_status(h, ctx, r, AO_RENEW);
         h->http_free(r);
         return NULL;
     }
@@ -684,8 +684,8 @@ static int ao_collect(const md_host *h, md_ctx *ctx, void *state)
     ao_creds c = {0};
     if (ao_load_creds(h, ctx, &c) != 0)
         return -1;
-    char *url = pu_url(h, ctx, "/api/oauth/usage");
-    char *auth = pu_bearer(h, ctx, c.token);
+    char *url = mdu_url(h, ctx, "/api/oauth/usage");
+    char *auth = mdu_bearer(h, ctx, c.token);
     const char *ua = h->opt_str(ctx, "user_agent");
     size_t ulen = strlen(ua ? ua : AO_DEFAULT_UA) + sizeof "User-Agent: ";
     char *uah = malloc(ulen);
@@ -710,7 +710,7 @@ static int ao_collect(const md_host *h, md_ctx *ctx, void *state)
         json_decref(doc);
         h->http_free(r);
     }
-    pu_free_secret(auth);
+    mdu_free_secret(auth);
     free(uah);
     free(url);
     ao_creds_free(&c);

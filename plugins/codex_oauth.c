@@ -61,7 +61,7 @@
 #include <jansson.h>
 
 #include "meterd/plugin.h"
-#include "plugin_util.h"
+#include "meterd/util.h"
 
 #define CX_DEFAULT_URL "https://chatgpt.com/backend-api"
 #define CX_DEFAULT_CREDS "~/.codex/auth.json"
@@ -81,7 +81,7 @@ static const md_option cx_options[] = {
 
 static int cx_check(const md_host *host, md_ctx *ctx)
 {
-    return pu_check_base_url(host, ctx);
+    return mdu_check_base_url(host, ctx);
 }
 
 /* ------------------------------------------------------------------ */
@@ -171,7 +171,7 @@ static void register_secrets(const md_host *host, md_ctx *ctx, json_t *doc)
                                        "tokens.id_token", "tokens.account_id",
                                        "OPENAI_API_KEY"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const char *s = pu_str(doc, keys[i]);
+        const char *s = mdu_str(doc, keys[i]);
         if (s && *s)
             host->add_secret(ctx, s);
     }
@@ -205,8 +205,8 @@ static int load_creds(const md_host *host, md_ctx *ctx, cx_creds *c)
         return -1;
     }
     register_secrets(host, ctx, c->doc);
-    c->access = pu_str(c->doc, "tokens.access_token");
-    c->account = pu_str(c->doc, "tokens.account_id");
+    c->access = mdu_str(c->doc, "tokens.access_token");
+    c->account = mdu_str(c->doc, "tokens.account_id");
     if (!c->access || !*c->access) {
         host->fail(ctx, MD_ERR_AUTH, "%s has no ChatGPT tokens (API-key login "
                    "has no subscription usage); %s", path, CX_RENEW);
@@ -239,7 +239,7 @@ static char *usage_url(const md_host *host, md_ctx *ctx)
 {
     const char *base = host->opt_str(ctx, "base_url");
     int backend = base == NULL || strstr(base, "/backend-api") != NULL;
-    return pu_url(host, ctx, backend ? "/wham/usage" : "/api/codex/usage");
+    return mdu_url(host, ctx, backend ? "/wham/usage" : "/api/codex/usage");
 }
 
 /* A 429 without Retry-After: the usage_limit_reached body says when the
@@ -250,9 +250,9 @@ static void retry_from_body(const md_host *host, md_ctx *ctx,
     if (r->status != 429 || host->http_header(r, "retry-after"))
         return;
     json_t *doc = json_loadb(r->body, r->body_len, 0, NULL);
-    md_time t = pu_time(host, ctx, doc, "error.resets_in_seconds", MD_TS_RELATIVE_S);
+    md_time t = mdu_time(host, ctx, doc, "error.resets_in_seconds", MD_TS_RELATIVE_S);
     if (t.state != MD_KNOWN)
-        t = pu_time(host, ctx, doc, "error.resets_at", MD_TS_EPOCH_S_OR_MS);
+        t = mdu_time(host, ctx, doc, "error.resets_at", MD_TS_EPOCH_S_OR_MS);
     if (t.state == MD_KNOWN) {
         double wait = t.epoch - host->now(ctx);
         host->retry_after(ctx, wait > 0 ? wait : 0);
@@ -300,7 +300,7 @@ static json_t *fetch_usage(const md_host *host, md_ctx *ctx, const cx_creds *c,
     } else {
         if (r->status < 200 || r->status > 299) {
             retry_from_body(host, ctx, r);
-            pu_fail_status(host, ctx, r, CX_RENEW);
+            mdu_fail_status(host, ctx, r, CX_RENEW);
         } else {
             json_error_t je;
             doc = json_loadb(r->body, r->body_len, 0, &je);
@@ -402,9 +402,9 @@ static void window_label(md_num secs, const char *group, char *out, size_t cap)
  * reset_after_seconds. */
 static md_time window_reset(const md_host *host, md_ctx *ctx, const json_t *w)
 {
-    md_time t = pu_time(host, ctx, w, "reset_at", MD_TS_EPOCH_S_OR_MS);
+    md_time t = mdu_time(host, ctx, w, "reset_at", MD_TS_EPOCH_S_OR_MS);
     if (t.state != MD_KNOWN)
-        t = pu_time(host, ctx, w, "reset_after_seconds", MD_TS_RELATIVE_S);
+        t = mdu_time(host, ctx, w, "reset_after_seconds", MD_TS_RELATIVE_S);
     return t;
 }
 
@@ -414,7 +414,7 @@ static void emit_window(const md_host *host, md_ctx *ctx, const json_t *w,
                         const char *key, const char *prefix, const char *group,
                         cx_seen *seen)
 {
-    md_num secs = pu_num(host, w, "limit_window_seconds");
+    md_num secs = mdu_num(host, w, "limit_window_seconds");
     char base[48], id[128], label[128];
     window_base_id(secs, key, base, sizeof base);
     snprintf(id, sizeof id, "%s%s", prefix, base);
@@ -430,7 +430,7 @@ static void emit_window(const md_host *host, md_ctx *ctx, const json_t *w,
     m.label = label;
     m.kind = "quota_window";
     m.unit = "percent";
-    m.utilization = pu_num(host, w, "used_percent");
+    m.utilization = mdu_num(host, w, "used_percent");
     m.window_seconds = secs;
     m.resets_at = window_reset(host, ctx, w);
     if (m.utilization.state != MD_KNOWN)
@@ -461,7 +461,7 @@ static void emit_rate_limit(const md_host *host, md_ctx *ctx, const json_t *rl,
             continue;
         emit_window(host, ctx, w, key, prefix, group, seen);
     }
-    if (pu_bool(rl, "limit_reached") == 1)
+    if (mdu_bool(rl, "limit_reached") == 1)
         host->note(ctx, "%s limit reached", group ? group : "Codex");
 }
 
@@ -475,17 +475,17 @@ static void emit_additional(const md_host *host, md_ctx *ctx, const json_t *arr,
     if (!json_is_array(arr))
         return;
     json_array_foreach(arr, i, e) {
-        const char *feat = pu_str(e, "metered_feature");
-        const char *name = pu_str(e, "limit_name");
+        const char *feat = mdu_str(e, "metered_feature");
+        const char *name = mdu_str(e, "limit_name");
         char pfx[48], group[96];
         sanitize(feat ? feat : name, pfx, 40);
-        if (!json_is_object(pu_path(e, "rate_limit")) || !pfx[0]) {
+        if (!json_is_object(mdu_path(e, "rate_limit")) || !pfx[0]) {
             host->note(ctx, "additional_rate_limits[%zu]: no usable limit; skipped", i);
             continue;
         }
         strcat(pfx, "_");
         snprintf(group, sizeof group, "%s", name ? name : feat);
-        emit_rate_limit(host, ctx, pu_path(e, "rate_limit"), pfx, group, seen);
+        emit_rate_limit(host, ctx, mdu_path(e, "rate_limit"), pfx, group, seen);
     }
 }
 
@@ -502,13 +502,13 @@ static void emit_credits(const md_host *host, md_ctx *ctx, const json_t *cr)
     m.label = "ChatGPT credits balance";
     m.kind = "credits";
     m.unit = "credits";
-    if (pu_bool(cr, "unlimited") == 1) {
+    if (mdu_bool(cr, "unlimited") == 1) {
         m.remaining = MD_NUM_NA;   /* no balance to run out of */
         host->note(ctx, "credits: unlimited");
     } else {
-        m.remaining = pu_num(host, cr, "balance");
+        m.remaining = mdu_num(host, cr, "balance");
     }
-    if (pu_bool(cr, "overage_limit_reached") == 1)
+    if (mdu_bool(cr, "overage_limit_reached") == 1)
         host->note(ctx, "credits: overage limit reached");
     MD_EMIT(host, ctx, &m);
 }
@@ -521,7 +521,7 @@ static const json_t *find_spend(const json_t *doc)
                                         "individual_limit",
                                         "rate_limit.individual_limit"};
     for (size_t i = 0; i < 3; i++) {
-        json_t *v = pu_path(doc, paths[i]);
+        json_t *v = mdu_path(doc, paths[i]);
         if (json_is_object(v))
             return v;
     }
@@ -538,15 +538,15 @@ static void emit_spend(const md_host *host, md_ctx *ctx, const json_t *doc)
     m.label = "Codex workspace spend limit";
     m.kind = "budget";
     m.unit = "usd";
-    m.limit = pu_num(host, s, "limit");
-    m.used = pu_num(host, s, "used");
-    m.remaining = pu_num(host, s, "remaining");
+    m.limit = mdu_num(host, s, "limit");
+    m.used = mdu_num(host, s, "used");
+    m.remaining = mdu_num(host, s, "remaining");
     /* used/limit are exact decimals; the integer percent is a fallback. */
     if (m.used.state != MD_KNOWN || m.limit.state != MD_KNOWN)
-        m.utilization = pu_num(host, s, "used_percent");
+        m.utilization = mdu_num(host, s, "used_percent");
     m.resets_at = window_reset(host, ctx, s);
     MD_EMIT(host, ctx, &m);
-    if (pu_bool(doc, "spend_control.reached") == 1)
+    if (mdu_bool(doc, "spend_control.reached") == 1)
         host->note(ctx, "spend control limit reached");
 }
 
@@ -616,17 +616,17 @@ static void parse_usage(const md_host *host, md_ctx *ctx, const json_t *doc)
 {
     cx_seen seen = {0};
     const char *plan = host->opt_str(ctx, "plan");
-    const char *ptype = pu_str(doc, "plan_type");
+    const char *ptype = mdu_str(doc, "plan_type");
     if (!plan || !*plan)
         plan = ptype;
-    const json_t *rl = pu_path(doc, "rate_limit");
+    const json_t *rl = mdu_path(doc, "rate_limit");
     emit_rate_limit(host, ctx, rl, "", NULL, &seen);
     if (!json_is_object(rl))
         host->note(ctx, "rate_limit is null or missing; windows unknown");
-    emit_rate_limit(host, ctx, pu_path(doc, "code_review_rate_limit"),
+    emit_rate_limit(host, ctx, mdu_path(doc, "code_review_rate_limit"),
                     "code_review_", "Code review", &seen);
-    emit_additional(host, ctx, pu_path(doc, "additional_rate_limits"), &seen);
-    emit_credits(host, ctx, pu_path(doc, "credits"));
+    emit_additional(host, ctx, mdu_path(doc, "additional_rate_limits"), &seen);
+    emit_credits(host, ctx, mdu_path(doc, "credits"));
     emit_spend(host, ctx, doc);
     if (plan && *plan) {
         host->note(ctx, "plan: %s", plan);

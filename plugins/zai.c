@@ -48,7 +48,7 @@
 #include <string.h>
 #include <ctype.h>
 
-#include "plugin_util.h"
+#include "meterd/util.h"
 
 #define ZAI_DEFAULT_URL "https://api.z.ai"
 #define ZAI_PATH "/api/monitor/usage/quota/limit"
@@ -67,25 +67,25 @@ static const md_option zai_options[] = {
 
 static int zai_check(const md_host *h, md_ctx *ctx)
 {
-    return pu_check_base_url(h, ctx);
+    return mdu_check_base_url(h, ctx);
 }
 
-/* GET url; see pu_get_json_rl. */
+/* GET url; see mdu_get_json_rl. */
 static int zai_get(const md_host *h, md_ctx *ctx, const char *url,
                    const char *const *headers, json_t **json)
 {
-    return pu_get_json_rl(h, ctx, url, "GET " ZAI_PATH, headers, ZAI_HINT,
+    return mdu_get_json_rl(h, ctx, url, "GET " ZAI_PATH, headers, ZAI_HINT,
                           "msg", json);
 }
 
 /* The envelope's own status: success must be true and code 200. */
 static int envelope_ok(const md_host *h, md_ctx *ctx, const json_t *doc)
 {
-    md_num code = pu_num(h, doc, "code");
-    int success = pu_bool(doc, "success");
+    md_num code = mdu_num(h, doc, "code");
+    int success = mdu_bool(doc, "success");
     if (success != 0 && (code.state != MD_KNOWN || code.value == 200))
         return 0;
-    const char *msg = pu_str(doc, "msg");
+    const char *msg = mdu_str(doc, "msg");
     long c = code.state == MD_KNOWN ? (long)code.value : 0;
     md_error cls = c == 401 || c == 403 ? MD_ERR_AUTH
                    : c == 429           ? MD_ERR_RATE_LIMITED
@@ -101,7 +101,7 @@ static md_num window_len(const md_host *h, const json_t *e)
 {
     static const struct { int code; double secs; } units[] = {
         {1, 86400}, {3, 3600}, {5, 60}, {6, 604800}};
-    md_num u = pu_num(h, e, "unit"), n = pu_num(h, e, "number");
+    md_num u = mdu_num(h, e, "unit"), n = mdu_num(h, e, "number");
     if (u.state != MD_KNOWN || n.state != MD_KNOWN || n.value <= 0)
         return (md_num){MD_UNKNOWN, 0};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
@@ -150,8 +150,8 @@ static void details_note(const md_host *h, md_ctx *ctx, const char *id,
     json_t *d;
     buf[0] = '\0';
     json_array_foreach(details, i, d) {
-        const char *model = pu_str(d, "modelCode");
-        md_num u = pu_num(h, d, "usage");
+        const char *model = mdu_str(d, "modelCode");
+        md_num u = mdu_num(h, d, "usage");
         if (!model || o >= sizeof buf - 1)
             continue;
         int w = u.state == MD_KNOWN
@@ -168,7 +168,7 @@ static void details_note(const md_host *h, md_ctx *ctx, const char *id,
 static void emit_entry(const md_host *h, md_ctx *ctx, const json_t *e,
                        char ids[][64], size_t *n_ids)
 {
-    const char *type = pu_str(e, "type");
+    const char *type = mdu_str(e, "type");
     md_metric m = {0};
     char id[64], label[96];
     if (!type)
@@ -182,15 +182,15 @@ static void emit_entry(const md_host *h, md_ctx *ctx, const json_t *e,
         snprintf(ids[(*n_ids)++], 64, "%s", id);
     if (strcmp(id, "mcp_monthly") == 0)
         m.window_seconds = (md_num){MD_UNKNOWN, 0};   /* a month, not 1 min */
-    md_num total = pu_num(h, e, "usage"), cur = pu_num(h, e, "currentValue");
-    m.remaining = pu_num(h, e, "remaining");
+    md_num total = mdu_num(h, e, "usage"), cur = mdu_num(h, e, "currentValue");
+    m.remaining = mdu_num(h, e, "remaining");
     m.limit = total;
-    m.used = pu_sub(total, m.remaining);
+    m.used = mdu_sub(total, m.remaining);
     if (cur.state == MD_KNOWN &&
         (m.used.state != MD_KNOWN || cur.value > m.used.value))
         m.used = cur;
-    m.utilization = pu_num(h, e, "percentage");
-    m.resets_at = pu_time(h, ctx, e, "nextResetTime", MD_TS_EPOCH_MS);
+    m.utilization = mdu_num(h, e, "percentage");
+    m.resets_at = mdu_time(h, ctx, e, "nextResetTime", MD_TS_EPOCH_MS);
     int counts = total.state == MD_KNOWN || cur.state == MD_KNOWN ||
                  m.remaining.state == MD_KNOWN;
     m.unit = strcmp(type, "TIME_LIMIT") == 0 ? "requests"
@@ -242,7 +242,7 @@ static const char *find_plan(const md_host *h, md_ctx *ctx, const json_t *doc,
 {
     const char *p = h->opt_str(ctx, "plan");
     if (!p || !*p)
-        p = pu_str(doc, "data.planName");
+        p = mdu_str(doc, "data.planName");
     if (!p || !*p)
         return NULL;
     size_t i;
@@ -264,7 +264,7 @@ static int parse(const md_host *h, md_ctx *ctx, const json_t *doc)
     if (plan)
         h->note(ctx, "plan: %s", plan);
     expect_plan(h, ctx, plan);
-    json_t *limits = pu_path(doc, "data.limits");
+    json_t *limits = mdu_path(doc, "data.limits");
     if (!json_is_array(limits)) {
         h->note(ctx, "no limits reported");
         return 0;
@@ -283,11 +283,11 @@ static int zai_collect(const md_host *h, md_ctx *ctx, void *state)
     (void)state;
     if (zai_check(h, ctx) != 0)
         return -1;
-    const char *key = pu_api_key(h, ctx, "${Z_AI_API_KEY}");
+    const char *key = mdu_api_key(h, ctx, "${Z_AI_API_KEY}");
     if (!key)
         return -1;
-    char *auth = pu_bearer(h, ctx, key);
-    char *url = pu_url(h, ctx, ZAI_PATH);
+    char *auth = mdu_bearer(h, ctx, key);
+    char *url = mdu_url(h, ctx, ZAI_PATH);
     json_t *doc = NULL;
     int rc = -1;
     if (!auth || !url) {
@@ -298,7 +298,7 @@ static int zai_collect(const md_host *h, md_ctx *ctx, void *state)
             rc = parse(h, ctx, doc);
     }
     json_decref(doc);
-    pu_free_secret(auth);
+    mdu_free_secret(auth);
     free(url);
     return rc;
 }
