@@ -60,6 +60,20 @@ static void test_open(void)
     free(err);
     free(path);
 
+    /* The test binary, like the daemon, exports no symbol (no
+     * -rdynamic), although it contains xstrdup. */
+    path = plugin_path("daemon_sym");
+    err = NULL;
+    is_int(plugin_open(path, "ds", &lp, &cls, &err), -1,
+           "a plugin calling the core's xstrdup is refused");
+    is_int(cls, MD_ERR_ABI, "daemon_sym: class abi");
+    ok(contains(err, "plugin 'ds' (") &&
+           contains(err, "needs symbol 'xstrdup'") &&
+           contains(err, "libmeterd-plugin.a"),
+       "daemon_sym: message names the symbol and the SDK rule");
+    free(err);
+    free(path);
+
     path = plugin_path("does_not_exist");
     err = NULL;
     is_int(plugin_open(path, "gone", &lp, &cls, &err), -1, "missing refused");
