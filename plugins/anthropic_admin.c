@@ -435,6 +435,7 @@ static const md_plugin aa_plugin = {
     /* reports are daily buckets that lag by minutes: no point polling often */
     5 * 60 * 1000LL,
     0,
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(aa_plugin)

@@ -732,6 +732,7 @@ static const md_plugin ao_plugin = {
      * "poll no more often than every 2-5 minutes") */
     AO_INTERVAL_DEFAULT_MS,
     AO_INTERVAL_MIN_MS,
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(ao_plugin)

@@ -564,6 +564,7 @@ static const md_plugin claude_logs_plugin = {
     .default_source = "local_log",
     .options = claude_options,
     .collect = claude_collect,
+    .produces = MD_PRODUCES_METERS | MD_PRODUCES_USAGE_CELLS,
 };
 
 MD_PLUGIN_DEFINE(claude_logs_plugin)

@@ -574,6 +574,7 @@ static const md_plugin codex_logs_plugin = {
     .default_source = "local_log",
     .options = codex_options,
     .collect = codex_collect,
+    .produces = MD_PRODUCES_METERS | MD_PRODUCES_USAGE_CELLS,
 };
 
 MD_PLUGIN_DEFINE(codex_logs_plugin)

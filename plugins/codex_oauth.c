@@ -671,6 +671,7 @@ static const md_plugin cx_plugin = {
     NULL,
     300000, /* a private endpoint: poll it gently (5 min) by default   */
     0,      /* no hard minimum: the catalog reports no polling limit   */
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(cx_plugin)

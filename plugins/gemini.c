@@ -414,6 +414,7 @@ static const md_plugin gm_plugin = {
     NULL,
     0, /* default_interval_ms: the config's interval */
     0, /* min_interval_ms: none */
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(gm_plugin)

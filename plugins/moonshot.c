@@ -164,6 +164,7 @@ static const md_plugin ms_plugin = {
     NULL,
     0, /* default_interval_ms: the global interval */
     0, /* min_interval_ms */
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(ms_plugin)

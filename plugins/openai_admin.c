@@ -524,6 +524,7 @@ static const md_plugin oa_plugin = {
     NULL,
     300000, /* daily buckets change slowly: 5 min is plenty            */
     0,
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(oa_plugin)

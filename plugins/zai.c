@@ -316,6 +316,7 @@ static const md_plugin zai_plugin = {
     NULL,
     0, /* default_interval_ms: the global interval */
     0, /* min_interval_ms */
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(zai_plugin)

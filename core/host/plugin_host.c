@@ -136,6 +136,14 @@ int plugin_open(const char *path, const char *instance, loaded_plugin *out,
     return 0;
 }
 
+uint32_t plugin_produces(const md_plugin *d)
+{
+    if (d->struct_size < offsetof(md_plugin, produces) + sizeof d->produces ||
+        d->produces == 0)
+        return MD_PRODUCES_METERS;
+    return d->produces;
+}
+
 void plugin_close(loaded_plugin *p)
 {
     if (!p)

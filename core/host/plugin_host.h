@@ -25,4 +25,9 @@ int plugin_open(const char *path, const char *instance, loaded_plugin *out,
                 md_error *cls, char **err);
 void plugin_close(loaded_plugin *p);
 
+/* What a loaded descriptor produces (MD_PRODUCES_* bits): its produces
+ * field when its struct_size reaches it (ABI 1.3) and it is not 0, else
+ * MD_PRODUCES_METERS - what every plugin before 1.3 does. */
+uint32_t plugin_produces(const md_plugin *d);
+
 #endif
