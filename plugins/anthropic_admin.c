@@ -21,7 +21,7 @@
  * or after today 00:00Z.  A period no bucket covers is unknown; a bucket
  * with empty results counts as 0 (the provider reported the day).
  *
- * Mapping (Anthropic reports the buckets disjointly, pu_tokens_anthropic):
+ * Mapping (Anthropic reports the buckets disjointly, mdu_tokens_anthropic):
  *   uncached_input_tokens                       -> tokens_input_uncached_*
  *   cache_read_input_tokens                     -> tokens_cache_read_*
  *   cache_creation.ephemeral_5m + _1h           -> tokens_cache_write_*
@@ -29,7 +29,7 @@
  *   reasoning: never broken out                 -> tokens_reasoning_* unknown
  *   total = the four summed                     -> tokens_total_*
  *   cost_report amount (decimal string, CENTS)  -> cost_usd_today/_month,
- *     kind usage, unit usd, /100 (pu_minor_to_major).
+ *     kind usage, unit usd, /100 (mdu_minor_to_major).
  *     Anthropic documents that the cost report excludes Priority Tier
  *     costs: a note says so on every collection.  Both endpoints are
  *     marked "Legacy" in Anthropic's Admin API reference, in favour of
@@ -47,7 +47,7 @@
 #include <jansson.h>
 
 #include "meterd/plugin.h"
-#include "plugin_util.h"
+#include "meterd/util.h"
 
 #define AA_DEFAULT_URL "https://api.anthropic.com"
 #define AA_VERSION "2023-06-01"
@@ -69,7 +69,7 @@ static const md_option aa_options[] = {
 
 typedef struct aa_period {
     int seen;          /* a bucket covered this period */
-    pu_tokens tok;     /* summed over the period's buckets */
+    mdu_tokens tok;     /* summed over the period's buckets */
     md_num cents;      /* cost, minor units */
 } aa_period;
 
@@ -92,7 +92,7 @@ static long long aa_max_pages(const md_host *h, md_ctx *ctx)
 
 static int aa_check(const md_host *h, md_ctx *ctx)
 {
-    if (pu_check_base_url(h, ctx) != 0)
+    if (mdu_check_base_url(h, ctx) != 0)
         return -1;
     long long n = aa_max_pages(h, ctx);
     if (n < 1 || n > AA_PAGES_MAX) {
@@ -107,12 +107,12 @@ static int aa_check(const md_host *h, md_ctx *ctx)
 /* Sums                                                                */
 /* ------------------------------------------------------------------ */
 
-static pu_tokens aa_tokens_add(pu_tokens a, pu_tokens b)
+static mdu_tokens aa_tokens_add(mdu_tokens a, mdu_tokens b)
 {
-    return pu_tokens_anthropic(pu_add(a.input_uncached, b.input_uncached),
-                               pu_add(a.cache_read, b.cache_read),
-                               pu_add(a.cache_write, b.cache_write),
-                               pu_add(a.output, b.output));
+    return mdu_tokens_anthropic(mdu_add(a.input_uncached, b.input_uncached),
+                               mdu_add(a.cache_read, b.cache_read),
+                               mdu_add(a.cache_write, b.cache_write),
+                               mdu_add(a.output, b.output));
 }
 
 /* Cache writes: the 5m + 1h split, or a flat cache_creation_input_tokens
@@ -120,26 +120,26 @@ static pu_tokens aa_tokens_add(pu_tokens a, pu_tokens b)
 static md_num aa_cache_write(const md_host *h, const json_t *row)
 {
     if (json_is_object(json_object_get(row, "cache_creation")))
-        return pu_add(pu_num(h, row, "cache_creation.ephemeral_5m_input_tokens"),
-                      pu_num(h, row, "cache_creation.ephemeral_1h_input_tokens"));
-    return pu_num(h, row, "cache_creation_input_tokens");
+        return mdu_add(mdu_num(h, row, "cache_creation.ephemeral_5m_input_tokens"),
+                      mdu_num(h, row, "cache_creation.ephemeral_1h_input_tokens"));
+    return mdu_num(h, row, "cache_creation_input_tokens");
 }
 
 /* One bucket's rows summed; an empty bucket is a reported zero. */
-static pu_tokens aa_bucket_tokens(const md_host *h, const json_t *results)
+static mdu_tokens aa_bucket_tokens(const md_host *h, const json_t *results)
 {
-    pu_tokens t = pu_tokens_anthropic(MD_NUM(0), MD_NUM(0), MD_NUM(0),
+    mdu_tokens t = mdu_tokens_anthropic(MD_NUM(0), MD_NUM(0), MD_NUM(0),
                                       MD_NUM(0));
     size_t i;
     json_t *row;
     if (!json_is_array(results))
-        return pu_tokens_anthropic((md_num){0}, (md_num){0}, (md_num){0},
+        return mdu_tokens_anthropic((md_num){0}, (md_num){0}, (md_num){0},
                                    (md_num){0});
     json_array_foreach(results, i, row) {
-        pu_tokens r = pu_tokens_anthropic(
-            pu_num(h, row, "uncached_input_tokens"),
-            pu_num(h, row, "cache_read_input_tokens"), aa_cache_write(h, row),
-            pu_num(h, row, "output_tokens"));
+        mdu_tokens r = mdu_tokens_anthropic(
+            mdu_num(h, row, "uncached_input_tokens"),
+            mdu_num(h, row, "cache_read_input_tokens"), aa_cache_write(h, row),
+            mdu_num(h, row, "output_tokens"));
         t = aa_tokens_add(t, r);
     }
     return t;
@@ -155,8 +155,8 @@ static md_num aa_bucket_cents(const md_host *h, md_ctx *ctx,
     if (!json_is_array(results))
         return (md_num){MD_UNKNOWN, 0};
     json_array_foreach(results, i, row) {
-        const char *cur = pu_str(row, "currency");
-        md_num amt = pu_num(h, row, "amount");
+        const char *cur = mdu_str(row, "currency");
+        md_num amt = mdu_num(h, row, "amount");
         if (cur && strcasecmp(cur, "USD") != 0) {
             h->note(ctx, "cost_report row in %.8s, not USD; cost unknown", cur);
             amt = (md_num){MD_UNKNOWN, 0};
@@ -164,7 +164,7 @@ static md_num aa_bucket_cents(const md_host *h, md_ctx *ctx,
             h->note(ctx, "cost_report row without a usable amount; cost "
                     "unknown");
         }
-        sum = pu_add(sum, amt);
+        sum = mdu_add(sum, amt);
     }
     return sum;
 }
@@ -174,7 +174,7 @@ static md_num aa_bucket_cents(const md_host *h, md_ctx *ctx,
 static int aa_periods(const md_host *h, md_ctx *ctx, const aa_acc *a,
                       const json_t *bucket)
 {
-    md_time st = pu_time(h, ctx, bucket, "starting_at", MD_TS_RFC3339);
+    md_time st = mdu_time(h, ctx, bucket, "starting_at", MD_TS_RFC3339);
     if (st.state != MD_KNOWN) {
         h->note(ctx, "bucket without a usable starting_at; skipped");
         return 0;
@@ -184,7 +184,7 @@ static int aa_periods(const md_host *h, md_ctx *ctx, const aa_acc *a,
     return 1 | (st.epoch >= a->today_start ? 2 : 0);
 }
 
-static void aa_add_tokens(aa_period *p, pu_tokens t)
+static void aa_add_tokens(aa_period *p, mdu_tokens t)
 {
     p->tok = p->seen ? aa_tokens_add(p->tok, t) : t;
     p->seen = 1;
@@ -199,7 +199,7 @@ static void aa_usage_buckets(const md_host *h, md_ctx *ctx, aa_acc *a,
         int per = aa_periods(h, ctx, a, b);
         if (!per)
             continue;
-        pu_tokens t = aa_bucket_tokens(h, json_object_get(b, "results"));
+        mdu_tokens t = aa_bucket_tokens(h, json_object_get(b, "results"));
         aa_add_tokens(&a->month, t);
         if (per & 2)
             aa_add_tokens(&a->today, t);
@@ -216,10 +216,10 @@ static void aa_cost_buckets(const md_host *h, md_ctx *ctx, aa_acc *a,
         if (!per)
             continue;
         md_num c = aa_bucket_cents(h, ctx, json_object_get(b, "results"));
-        a->month.cents = a->cost_seen_month ? pu_add(a->month.cents, c) : c;
+        a->month.cents = a->cost_seen_month ? mdu_add(a->month.cents, c) : c;
         a->cost_seen_month = 1;
         if (per & 2) {
-            a->today.cents = a->cost_seen_today ? pu_add(a->today.cents, c) : c;
+            a->today.cents = a->cost_seen_today ? mdu_add(a->today.cents, c) : c;
             a->cost_seen_today = 1;
         }
     }
@@ -253,7 +253,7 @@ static char *aa_escape(const char *s)
 static char *aa_page_url(const md_host *h, md_ctx *ctx, const char *path,
                          const aa_acc *a, const char *cursor)
 {
-    char *base = pu_url(h, ctx, path), *url = NULL, *enc = NULL;
+    char *base = mdu_url(h, ctx, path), *url = NULL, *enc = NULL;
     char start[32];
     time_t t = (time_t)a->month_start;
     struct tm tm;
@@ -301,7 +301,7 @@ static int aa_report(const md_host *h, md_ctx *ctx, aa_acc *a,
         char *url = aa_page_url(h, ctx, path, a, cursor);
         json_t *doc = NULL;
         md_http_response *r = NULL;
-        if (!url || pu_get_json(h, ctx, url, headers, AA_KEY_HINT, 0, &doc,
+        if (!url || mdu_get_json(h, ctx, url, headers, AA_KEY_HINT, 0, &doc,
                                 &r) != 0) {
             if (!url)
                 h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
@@ -319,9 +319,9 @@ static int aa_report(const md_host *h, md_ctx *ctx, aa_acc *a,
             aa_rate_limits(h, ctx, r);
             if (page == 0)
                 json_object_set(raw, raw_key, doc);
-            const char *next = pu_str(doc, "next_page");
+            const char *next = mdu_str(doc, "next_page");
             free(cursor);
-            cursor = pu_bool(doc, "has_more") == 1 && next && *next
+            cursor = mdu_bool(doc, "has_more") == 1 && next && *next
                          ? strdup(next) : NULL;
         }
         json_decref(doc);
@@ -342,8 +342,8 @@ static void aa_emit_period(const md_host *h, md_ctx *ctx, const aa_period *p,
                            const char *period, const char *label)
 {
     md_num unk = {MD_UNKNOWN, 0};
-    pu_tokens none = pu_tokens_anthropic(unk, unk, unk, unk);
-    pu_emit_tokens(h, ctx, usage_ok && p->seen ? &p->tok : &none, period,
+    mdu_tokens none = mdu_tokens_anthropic(unk, unk, unk, unk);
+    mdu_emit_tokens(h, ctx, usage_ok && p->seen ? &p->tok : &none, period,
                    label, MD_EXACT);
     char id[32], lab[64];
     snprintf(id, sizeof id, "cost_usd_%s", period);
@@ -354,7 +354,7 @@ static void aa_emit_period(const md_host *h, md_ctx *ctx, const aa_period *p,
     m.kind = "usage";
     m.unit = "usd";
     if (cost_ok && cost_seen)
-        m.used = pu_minor_to_major(p->cents); /* cents -> USD */
+        m.used = mdu_minor_to_major(p->cents); /* cents -> USD */
     MD_EMIT(h, ctx, &m);
     if (!p->seen && usage_ok)
         h->note(ctx, "no usage bucket for %s; its tokens are unknown", label);
@@ -381,7 +381,7 @@ static int aa_collect(const md_host *h, md_ctx *ctx, void *state)
     }
     if (aa_check(h, ctx) != 0)
         return -1;
-    const char *key = pu_api_key(h, ctx, "${ANTHROPIC_ADMIN_KEY} (an sk-ant-admin01 key)");
+    const char *key = mdu_api_key(h, ctx, "${ANTHROPIC_ADMIN_KEY} (an sk-ant-admin01 key)");
     if (!key)
         return -1;
     const char *ver = h->opt_str(ctx, "anthropic_version");
@@ -444,6 +444,7 @@ static const md_plugin aa_plugin = {
     /* reports are daily buckets that lag by minutes: no point polling often */
     5 * 60 * 1000LL,
     0,
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(aa_plugin)

@@ -68,7 +68,7 @@
 #include <jansson.h>
 
 #include "meterd/plugin.h"
-#include "plugin_util.h"
+#include "meterd/util.h"
 #include "drift.h"
 
 #define AO_DEFAULT_URL "https://api.anthropic.com"
@@ -193,7 +193,7 @@ static void ao_expect(const md_host *h, md_ctx *ctx, const char *plan)
 
 static int ao_check(const md_host *h, md_ctx *ctx)
 {
-    if (pu_check_base_url(h, ctx) != 0)
+    if (mdu_check_base_url(h, ctx) != 0)
         return -1;
     const char *plan = h->opt_str(ctx, "plan");
     if (plan && *plan && ao_plan_meters(ao_plan_name(plan)) == 0) {
@@ -310,7 +310,7 @@ static int ao_has_scope(const json_t *oauth, const char *scope)
 static int ao_check_token(const md_host *h, md_ctx *ctx, const json_t *oauth,
                           const char *path)
 {
-    md_time exp = pu_time(h, ctx, oauth, "expiresAt", MD_TS_EPOCH_MS);
+    md_time exp = mdu_time(h, ctx, oauth, "expiresAt", MD_TS_EPOCH_MS);
     if (exp.state != MD_KNOWN) {
         h->fail(ctx, MD_ERR_AUTH, "Claude OAuth token in %s has no expiresAt "
                 "(treated as expired); " AO_RENEW, path);
@@ -362,8 +362,8 @@ static int ao_load_creds(const md_host *h, md_ctx *ctx, ao_creds *c)
     int rc = -1;
     if (doc) {
         json_t *oauth = json_object_get(doc, "claudeAiOauth");
-        const char *tok = pu_str(oauth, "accessToken");
-        const char *refresh = pu_str(oauth, "refreshToken");
+        const char *tok = mdu_str(oauth, "accessToken");
+        const char *refresh = mdu_str(oauth, "refreshToken");
         if (tok && *tok)
             h->add_secret(ctx, tok);
         if (refresh && *refresh)
@@ -373,8 +373,8 @@ static int ao_load_creds(const md_host *h, md_ctx *ctx, ao_creds *c)
                     "(claudeAiOauth.accessToken); run `claude` to log in", path);
         else if (ao_check_token(h, ctx, oauth, path) == 0) {
             c->token = strdup(tok);
-            c->plan = ao_dup(pu_str(oauth, "subscriptionType"));
-            c->tier = ao_dup(pu_str(oauth, "rateLimitTier"));
+            c->plan = ao_dup(mdu_str(oauth, "subscriptionType"));
+            c->tier = ao_dup(mdu_str(oauth, "rateLimitTier"));
             rc = c->token ? 0 : -1;
             if (rc)
                 h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
@@ -489,8 +489,8 @@ static void ao_windows(const md_host *h, md_ctx *ctx, const json_t *doc,
             continue;
         char id[65];
         ao_id(id, sizeof id, "", key);
-        ao_put(s, id, ao_known_label(id), pu_num(h, v, "utilization"),
-               pu_time(h, ctx, v, "resets_at", MD_TS_AUTO), ao_window_len(id));
+        ao_put(s, id, ao_known_label(id), mdu_num(h, v, "utilization"),
+               mdu_time(h, ctx, v, "resets_at", MD_TS_AUTO), ao_window_len(id));
         /* dollar fields were only ever seen null; their type is unverified
          * [U], so they are reported, not mapped */
         static const char *const dollars[] = {"limit_dollars", "used_dollars",
@@ -517,13 +517,13 @@ static int ao_all_models(const char *name)
 static void ao_limit_id(const json_t *e, size_t idx, char *id, size_t len,
                         char *label, size_t llen)
 {
-    const char *kind = pu_str(e, "kind");
-    const char *name = pu_str(e, "scope.model.display_name");
-    const char *mid = pu_str(e, "scope.model.id");
-    const char *surface = pu_str(e, "scope.surface");
+    const char *kind = mdu_str(e, "kind");
+    const char *name = mdu_str(e, "scope.model.display_name");
+    const char *mid = mdu_str(e, "scope.model.id");
+    const char *surface = mdu_str(e, "scope.surface");
     const char *model = name && *name ? name : mid && *mid ? mid : NULL;
     if (!surface)
-        surface = pu_str(e, "scope.surface.name");
+        surface = mdu_str(e, "scope.surface.name");
     if (surface && !*surface)
         surface = NULL;
     if (kind && strcmp(kind, "session") == 0) {
@@ -574,7 +574,7 @@ static void ao_limit_id(const json_t *e, size_t idx, char *id, size_t len,
 
 static md_num ao_limit_len(const json_t *e, const char *id)
 {
-    const char *group = pu_str(e, "group");
+    const char *group = mdu_str(e, "group");
     if (group && strcmp(group, "session") == 0)
         return MD_NUM(AO_FIVE_HOUR);
     if (group && strcmp(group, "weekly") == 0)
@@ -605,15 +605,15 @@ static void ao_limits(const md_host *h, md_ctx *ctx, const json_t *doc,
             snprintf(id, sizeof id, "%.56s_%d", base, k % 100);
             twin = ao_find(s, id);
         }
-        ao_win *w = ao_put(s, id, label, pu_num(h, e, "percent"),
-                           pu_time(h, ctx, e, "resets_at", MD_TS_AUTO),
+        ao_win *w = ao_put(s, id, label, mdu_num(h, e, "percent"),
+                           mdu_time(h, ctx, e, "resets_at", MD_TS_AUTO),
                            ao_limit_len(e, id));
         if (w)
             w->from_limits = 1;
-        const char *sev = pu_str(e, "severity");
+        const char *sev = mdu_str(e, "severity");
         if (sev && strcmp(sev, "normal") != 0)
             h->note(ctx, "%s: severity %s", id, sev);
-        if (pu_bool(e, "is_active") == 1)
+        if (mdu_bool(e, "is_active") == 1)
             h->note(ctx, "binding limit: %s", id);
     }
 }
@@ -642,7 +642,7 @@ static md_num ao_major(md_num minor, md_num places)
 {
     if (places.state != MD_KNOWN || places.value == 2 || places.value > 6 ||
         minor.state != MD_KNOWN)
-        return pu_minor_to_major(minor);
+        return mdu_minor_to_major(minor);
     double div = 1;
     for (int i = 0; i < (int)places.value; i++)
         div *= 10;
@@ -667,25 +667,25 @@ static void ao_emit_budget(const md_host *h, md_ctx *ctx, const char *currency,
 
 static void ao_extra_usage(const md_host *h, md_ctx *ctx, const json_t *x)
 {
-    md_num dp = pu_num(h, x, "decimal_places");
-    md_num limit = ao_major(pu_num(h, x, "monthly_limit"), dp);
+    md_num dp = mdu_num(h, x, "decimal_places");
+    md_num limit = ao_major(mdu_num(h, x, "monthly_limit"), dp);
     /* monthly_limit 0 is "no cap" (extra usage enabled without a monthly
      * ceiling), not a $0 limit: the limit does not apply. */
     if (limit.state == MD_KNOWN && limit.value == 0) {
         limit = MD_NUM_NA;
         h->note(ctx, "extra usage has no monthly cap");
     }
-    md_num used = ao_major(pu_num(h, x, "used_credits"), dp);
-    md_num util = pu_num(h, x, "utilization");
+    md_num used = ao_major(mdu_num(h, x, "used_credits"), dp);
+    md_num util = mdu_num(h, x, "utilization");
     /* Past the cap (a per-member ceiling lowered mid-month gives 143 %):
      * not a 0..100 utilization, so leave it to the core to derive from
      * used / limit rather than have it rejected on every poll. */
     if (util.state == MD_KNOWN && util.value > 100 &&
         used.state == MD_KNOWN && limit.state == MD_KNOWN)
         util = (md_num){MD_UNKNOWN, 0};
-    ao_emit_budget(h, ctx, pu_str(x, "currency"), used, limit, util);
-    const char *why = pu_str(x, "disabled_reason");
-    if (pu_bool(x, "is_enabled") == 0 || why)
+    ao_emit_budget(h, ctx, mdu_str(x, "currency"), used, limit, util);
+    const char *why = mdu_str(x, "disabled_reason");
+    if (mdu_bool(x, "is_enabled") == 0 || why)
         h->note(ctx, "extra usage disabled%s%s", why ? ": " : "",
                 why ? why : "");
 }
@@ -693,15 +693,15 @@ static void ao_extra_usage(const md_host *h, md_ctx *ctx, const json_t *x)
 /* spend (one capture [T]) stands in when extra_usage is absent. */
 static void ao_spend(const md_host *h, md_ctx *ctx, const json_t *sp)
 {
-    const char *cur = pu_str(sp, "limit.currency");
+    const char *cur = mdu_str(sp, "limit.currency");
     if (!cur)
-        cur = pu_str(sp, "used.currency");
+        cur = mdu_str(sp, "used.currency");
     ao_emit_budget(h, ctx, cur,
-                   ao_major(pu_num(h, sp, "used.amount_minor"),
-                            pu_num(h, sp, "used.exponent")),
-                   ao_major(pu_num(h, sp, "limit.amount_minor"),
-                            pu_num(h, sp, "limit.exponent")),
-                   pu_num(h, sp, "percent"));
+                   ao_major(mdu_num(h, sp, "used.amount_minor"),
+                            mdu_num(h, sp, "used.exponent")),
+                   ao_major(mdu_num(h, sp, "limit.amount_minor"),
+                            mdu_num(h, sp, "limit.exponent")),
+                   mdu_num(h, sp, "percent"));
 }
 
 static void ao_money(const md_host *h, md_ctx *ctx, const json_t *doc)
@@ -729,7 +729,7 @@ static void ao_rate_limits(const md_host *h, md_ctx *ctx,
                         NULL, NULL);
 }
 
-/* GET the usage document.  Like pu_get_json, but it passes every
+/* GET the usage document.  Like mdu_get_json, but it passes every
  * response's headers to emit_rate_limits (error responses included) and a
  * 429 without a usable Retry-After still backs off AO_429_DEFAULT s. */
 static json_t *ao_fetch(const md_host *h, md_ctx *ctx, const char *url,
@@ -757,7 +757,7 @@ static json_t *ao_fetch(const md_host *h, md_ctx *ctx, const char *url,
          * client it does not accept): not a usable wait either */
         if (r->status == 429 && ra <= 0)
             h->retry_after(ctx, AO_429_DEFAULT);
-        pu_fail_status(h, ctx, r, AO_RENEW);
+        mdu_fail_status(h, ctx, r, AO_RENEW);
         h->http_free(r);
         return NULL;
     }
@@ -861,8 +861,8 @@ static int ao_collect(const md_host *h, md_ctx *ctx, void *state)
     ao_creds c = {0};
     if (ao_load_creds(h, ctx, &c) != 0)
         return -1;
-    char *url = pu_url(h, ctx, "/api/oauth/usage");
-    char *auth = pu_bearer(h, ctx, c.token);
+    char *url = mdu_url(h, ctx, "/api/oauth/usage");
+    char *auth = mdu_bearer(h, ctx, c.token);
     const char *ua = h->opt_str(ctx, "user_agent");
     size_t ulen = strlen(ua ? ua : AO_DEFAULT_UA) + sizeof "User-Agent: ";
     char *uah = malloc(ulen);
@@ -892,7 +892,7 @@ static int ao_collect(const md_host *h, md_ctx *ctx, void *state)
         json_decref(doc);
         h->http_free(r);
     }
-    pu_free_secret(auth);
+    mdu_free_secret(auth);
     free(uah);
     free(url);
     ao_creds_free(&c);
@@ -914,6 +914,7 @@ static const md_plugin ao_plugin = {
      * "poll no more often than every 2-5 minutes") */
     AO_INTERVAL_DEFAULT_MS,
     AO_INTERVAL_MIN_MS,
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(ao_plugin)

@@ -3,14 +3,18 @@
  * (ROOT/projects/ recursively, *.jsonl), scanned incrementally with the dedup and
  * field rules of ccusage 20 (catalog section 8a; doc/providers.md
  * "claude_logs").  The incremental machinery (state file, lock, streaming,
- * cells) is plugins/logscan.h; this file holds what is Claude-specific:
+ * cells) is plugins/sdk/logscan.c; this file holds what is Claude-specific:
  * where the files are and which lines count.
  *
  * Ownership: everything allocated in collect() is released before it
- * returns; a line is scanned in place (plugins/jscan.h), nothing of it
+ * returns; a line is scanned in place (plugins/sdk/jscan.c), nothing of it
  * outlives the callback.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "jscan.h"
 #include "logscan.h"
@@ -85,7 +89,7 @@ static int semver_prefix(const char *v)
     return isdigit((unsigned char)*v);
 }
 
-/* ---- the fields of a line (plugins/jscan.h) ---- */
+/* ---- the fields of a line (plugins/sdk/jscan.c) ---- */
 
 /* One entry block: the envelope fields and message.*; it appears at the
  * top level (direct entries) and under data.message (agent progress). */
@@ -560,6 +564,7 @@ static const md_plugin claude_logs_plugin = {
     .default_source = "local_log",
     .options = claude_options,
     .collect = claude_collect,
+    .produces = MD_PRODUCES_METERS | MD_PRODUCES_USAGE_CELLS,
 };
 
 MD_PLUGIN_DEFINE(claude_logs_plugin)

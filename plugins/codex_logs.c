@@ -3,7 +3,7 @@
  * CLI rollouts (ROOT/sessions/ recursively, rollout-*.jsonl, and
  * ROOT/archived_sessions/ flat, *.jsonl), scanned incrementally (catalog section
  * 8b; doc/providers.md "codex_logs").  Incremental machinery:
- * plugins/logscan.h.
+ * plugins/sdk/logscan.c.
  *
  * Per file, token_count events are deltas of the cumulative
  * total_token_usage (previous total kept in the file's parser state, so
@@ -15,6 +15,12 @@
  * returns.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "jscan.h"
 #include "logscan.h"
@@ -66,7 +72,7 @@ typedef struct tusage {
     int has_cw;
 } tusage;
 
-/* ---- the fields of a line (plugins/jscan.h) ---- */
+/* ---- the fields of a line (plugins/sdk/jscan.c) ---- */
 
 /* A TokenUsage object's fields, in P_* order after the object itself. */
 #define TU_FIELDS(par)                                                   \
@@ -568,6 +574,7 @@ static const md_plugin codex_logs_plugin = {
     .default_source = "local_log",
     .options = codex_options,
     .collect = codex_collect,
+    .produces = MD_PRODUCES_METERS | MD_PRODUCES_USAGE_CELLS,
 };
 
 MD_PLUGIN_DEFINE(codex_logs_plugin)

@@ -77,7 +77,7 @@
 #include <jansson.h>
 
 #include "meterd/plugin.h"
-#include "plugin_util.h"
+#include "meterd/util.h"
 #include "drift.h"
 
 #define CX_DEFAULT_URL "https://chatgpt.com/backend-api"
@@ -98,7 +98,7 @@ static const md_option cx_options[] = {
 
 static int cx_check(const md_host *host, md_ctx *ctx)
 {
-    return pu_check_base_url(host, ctx);
+    return mdu_check_base_url(host, ctx);
 }
 
 /* ------------------------------------------------------------------ */
@@ -188,7 +188,7 @@ static void register_secrets(const md_host *host, md_ctx *ctx, json_t *doc)
                                        "tokens.id_token", "tokens.account_id",
                                        "OPENAI_API_KEY"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const char *s = pu_str(doc, keys[i]);
+        const char *s = mdu_str(doc, keys[i]);
         if (s && *s)
             host->add_secret(ctx, s);
     }
@@ -229,10 +229,10 @@ static int load_creds(const md_host *host, md_ctx *ctx, cx_creds *c)
         return -1;
     }
     register_secrets(host, ctx, c->doc);
-    c->access = pu_str(c->doc, "tokens.access_token");
-    c->account = pu_str(c->doc, "tokens.account_id");
+    c->access = mdu_str(c->doc, "tokens.access_token");
+    c->account = mdu_str(c->doc, "tokens.account_id");
     if ((!c->access || !*c->access) &&
-        pu_str(c->doc, "personal_access_token")) {
+        mdu_str(c->doc, "personal_access_token")) {
         host->fail(ctx, MD_ERR_AUTH, "%s holds a personal-access-token login, "
                    "which meterd does not support yet (it needs a token "
                    "exchange before wham/usage); log in with `codex login` "
@@ -272,7 +272,7 @@ static char *usage_url(const md_host *host, md_ctx *ctx)
 {
     const char *base = host->opt_str(ctx, "base_url");
     int backend = base == NULL || strstr(base, "/backend-api") != NULL;
-    return pu_url(host, ctx, backend ? "/wham/usage" : "/api/codex/usage");
+    return mdu_url(host, ctx, backend ? "/wham/usage" : "/api/codex/usage");
 }
 
 /* A 429 without Retry-After: the usage_limit_reached body says when the
@@ -283,9 +283,9 @@ static void retry_from_body(const md_host *host, md_ctx *ctx,
     if (r->status != 429 || host->http_header(r, "retry-after"))
         return;
     json_t *doc = json_loadb(r->body, r->body_len, 0, NULL);
-    md_time t = pu_time(host, ctx, doc, "error.resets_in_seconds", MD_TS_RELATIVE_S);
+    md_time t = mdu_time(host, ctx, doc, "error.resets_in_seconds", MD_TS_RELATIVE_S);
     if (t.state != MD_KNOWN)
-        t = pu_time(host, ctx, doc, "error.resets_at", MD_TS_EPOCH_S_OR_MS);
+        t = mdu_time(host, ctx, doc, "error.resets_at", MD_TS_EPOCH_S_OR_MS);
     if (t.state == MD_KNOWN) {
         double wait = t.epoch - host->now(ctx);
         host->retry_after(ctx, wait > 0 ? wait : 0);
@@ -333,7 +333,7 @@ static json_t *fetch_usage(const md_host *host, md_ctx *ctx, const cx_creds *c,
     } else {
         if (r->status < 200 || r->status > 299) {
             retry_from_body(host, ctx, r);
-            pu_fail_status(host, ctx, r, CX_RENEW);
+            mdu_fail_status(host, ctx, r, CX_RENEW);
         } else {
             json_error_t je;
             doc = json_loadb(r->body, r->body_len, 0, &je);
@@ -435,9 +435,9 @@ static void window_label(md_num secs, const char *group, char *out, size_t cap)
  * reset_after_seconds. */
 static md_time window_reset(const md_host *host, md_ctx *ctx, const json_t *w)
 {
-    md_time t = pu_time(host, ctx, w, "reset_at", MD_TS_EPOCH_S_OR_MS);
+    md_time t = mdu_time(host, ctx, w, "reset_at", MD_TS_EPOCH_S_OR_MS);
     if (t.state != MD_KNOWN)
-        t = pu_time(host, ctx, w, "reset_after_seconds", MD_TS_RELATIVE_S);
+        t = mdu_time(host, ctx, w, "reset_after_seconds", MD_TS_RELATIVE_S);
     return t;
 }
 
@@ -447,7 +447,7 @@ static void emit_window(const md_host *host, md_ctx *ctx, const json_t *w,
                         const char *key, const char *prefix, const char *group,
                         cx_seen *seen)
 {
-    md_num secs = pu_num(host, w, "limit_window_seconds");
+    md_num secs = mdu_num(host, w, "limit_window_seconds");
     char base[48], id[128], label[128];
     window_base_id(secs, key, base, sizeof base);
     snprintf(id, sizeof id, "%s%s", prefix, base);
@@ -463,7 +463,7 @@ static void emit_window(const md_host *host, md_ctx *ctx, const json_t *w,
     m.label = label;
     m.kind = "quota_window";
     m.unit = "percent";
-    m.utilization = pu_num(host, w, "used_percent");
+    m.utilization = mdu_num(host, w, "used_percent");
     m.window_seconds = secs;
     m.resets_at = window_reset(host, ctx, w);
     if (m.utilization.state != MD_KNOWN)
@@ -494,7 +494,7 @@ static void emit_rate_limit(const md_host *host, md_ctx *ctx, const json_t *rl,
             continue;
         emit_window(host, ctx, w, key, prefix, group, seen);
     }
-    if (pu_bool(rl, "limit_reached") == 1)
+    if (mdu_bool(rl, "limit_reached") == 1)
         host->note(ctx, "%s limit reached", group ? group : "Codex");
 }
 
@@ -508,17 +508,17 @@ static void emit_additional(const md_host *host, md_ctx *ctx, const json_t *arr,
     if (!json_is_array(arr))
         return;
     json_array_foreach(arr, i, e) {
-        const char *feat = pu_str(e, "metered_feature");
-        const char *name = pu_str(e, "limit_name");
+        const char *feat = mdu_str(e, "metered_feature");
+        const char *name = mdu_str(e, "limit_name");
         char pfx[48], group[96];
         sanitize(feat ? feat : name, pfx, 40);
-        if (!json_is_object(pu_path(e, "rate_limit")) || !pfx[0]) {
+        if (!json_is_object(mdu_path(e, "rate_limit")) || !pfx[0]) {
             host->note(ctx, "additional_rate_limits[%zu]: no usable limit; skipped", i);
             continue;
         }
         strcat(pfx, "_");
         snprintf(group, sizeof group, "%s", name ? name : feat);
-        emit_rate_limit(host, ctx, pu_path(e, "rate_limit"), pfx, group, seen);
+        emit_rate_limit(host, ctx, mdu_path(e, "rate_limit"), pfx, group, seen);
     }
 }
 
@@ -535,16 +535,16 @@ static void emit_credits(const md_host *host, md_ctx *ctx, const json_t *cr)
     m.label = "ChatGPT credits balance";
     m.kind = "credits";
     m.unit = "credits";
-    if (pu_bool(cr, "unlimited") == 1) {
+    if (mdu_bool(cr, "unlimited") == 1) {
         m.remaining = MD_NUM_NA;   /* no balance to run out of */
         host->note(ctx, "credits: unlimited");
     } else {
-        m.remaining = pu_num(host, cr, "balance");
+        m.remaining = mdu_num(host, cr, "balance");
         /* has_credits false with no balance: none left, not unknown */
-        if (m.remaining.state != MD_KNOWN && pu_bool(cr, "has_credits") == 0)
+        if (m.remaining.state != MD_KNOWN && mdu_bool(cr, "has_credits") == 0)
             m.remaining = MD_NUM(0);
     }
-    if (pu_bool(cr, "overage_limit_reached") == 1)
+    if (mdu_bool(cr, "overage_limit_reached") == 1)
         host->note(ctx, "credits: overage limit reached");
     MD_EMIT(host, ctx, &m);
 }
@@ -557,7 +557,7 @@ static const json_t *find_spend(const json_t *doc)
                                         "individual_limit",
                                         "rate_limit.individual_limit"};
     for (size_t i = 0; i < 3; i++) {
-        json_t *v = pu_path(doc, paths[i]);
+        json_t *v = mdu_path(doc, paths[i]);
         if (json_is_object(v))
             return v;
     }
@@ -574,12 +574,12 @@ static void emit_budget(const md_host *host, md_ctx *ctx, const json_t *s,
     m.label = label;
     m.kind = "budget";
     m.unit = "credits";
-    m.limit = pu_num(host, s, "limit");
-    m.used = pu_num(host, s, "used");
-    m.remaining = pu_num(host, s, "remaining");
+    m.limit = mdu_num(host, s, "limit");
+    m.used = mdu_num(host, s, "used");
+    m.remaining = mdu_num(host, s, "remaining");
     /* used/limit are exact decimals; the integer percent is a fallback. */
     if (m.used.state != MD_KNOWN || m.limit.state != MD_KNOWN)
-        m.utilization = pu_num(host, s, "used_percent");
+        m.utilization = mdu_num(host, s, "used_percent");
     m.resets_at = window_reset(host, ctx, s);
     MD_EMIT(host, ctx, &m);
 }
@@ -603,13 +603,13 @@ static void emit_spend(const md_host *host, md_ctx *ctx, const json_t *doc)
     const json_t *s = find_spend(doc);
     if (s)
         emit_budget(host, ctx, s, "spend_control", "Codex monthly credit limit");
-    const json_t *sc = pu_path(doc, "spend_control");
+    const json_t *sc = mdu_path(doc, "spend_control");
     for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
-        const json_t *b = pu_path(sc, budgets[i].key);
+        const json_t *b = mdu_path(sc, budgets[i].key);
         if (!json_is_object(b))
             continue;
-        const json_t *det = pu_path(b, "details");
-        const char *group = pu_str(b, "group_name");
+        const json_t *det = mdu_path(b, "details");
+        const char *group = mdu_str(b, "group_name");
         char label[128];
         if (group)
             snprintf(label, sizeof label, "%s (%.40s)", budgets[i].label, group);
@@ -618,11 +618,11 @@ static void emit_spend(const md_host *host, md_ctx *ctx, const json_t *doc)
         emit_budget(host, ctx, json_is_object(det) ? det : b, budgets[i].id,
                     label);
     }
-    const char *type = pu_str(sc, "reached_limit_type");
-    if (pu_bool(doc, "spend_control.reached") == 1 || type)
+    const char *type = mdu_str(sc, "reached_limit_type");
+    if (mdu_bool(doc, "spend_control.reached") == 1 || type)
         host->note(ctx, "spend control limit reached%s%s", type ? ": " : "",
                    type ? type : "");
-    const char *kind = pu_str(doc, "rate_limit_reached_type.kind");
+    const char *kind = mdu_str(doc, "rate_limit_reached_type.kind");
     if (kind)
         host->note(ctx, "rate limit reached: %s", kind);
 }
@@ -714,7 +714,7 @@ static void cx_drift(drift *d, const json_t *doc)
         "role_budget_limit", "group_shared_limit", "workspace_shared_limit",
         NULL};
     static const char *const wins[] = {"primary_window", "secondary_window"};
-    const json_t *r = pu_path(doc, "rate_limit");
+    const json_t *r = mdu_path(doc, "rate_limit");
     drift_keys(d, doc, NULL, top);
     drift_type(d, doc, NULL, "plan_type", DRIFT_T_STR);
     drift_type(d, doc, NULL, "rate_limit", DRIFT_T_OBJ);
@@ -735,11 +735,11 @@ static void cx_drift(drift *d, const json_t *doc)
     for (size_t i = 0; i < 2; i++) {
         char pre[48];
         snprintf(pre, sizeof pre, "rate_limit.%s", wins[i]);
-        drift_keys(d, pu_path(r, wins[i]), pre, win);
-        drift_type(d, pu_path(r, wins[i]), pre, "used_percent", DRIFT_T_NUM);
+        drift_keys(d, mdu_path(r, wins[i]), pre, win);
+        drift_type(d, mdu_path(r, wins[i]), pre, "used_percent", DRIFT_T_NUM);
     }
-    drift_keys(d, pu_path(doc, "credits"), "credits", cr);
-    drift_keys(d, pu_path(doc, "spend_control"), "spend_control", sc);
+    drift_keys(d, mdu_path(doc, "credits"), "credits", cr);
+    drift_keys(d, mdu_path(doc, "spend_control"), "spend_control", sc);
 }
 
 static void parse_usage(const md_host *host, md_ctx *ctx, const json_t *doc)
@@ -750,17 +750,17 @@ static void parse_usage(const md_host *host, md_ctx *ctx, const json_t *doc)
     cx_drift(&d, doc);
     drift_release(&d, 1);
     const char *plan = host->opt_str(ctx, "plan");
-    const char *ptype = pu_str(doc, "plan_type");
+    const char *ptype = mdu_str(doc, "plan_type");
     if (!plan || !*plan)
         plan = ptype;
-    const json_t *rl = pu_path(doc, "rate_limit");
+    const json_t *rl = mdu_path(doc, "rate_limit");
     emit_rate_limit(host, ctx, rl, "", NULL, &seen);
     if (!json_is_object(rl))
         host->note(ctx, "rate_limit is null or missing; windows unknown");
-    emit_rate_limit(host, ctx, pu_path(doc, "code_review_rate_limit"),
+    emit_rate_limit(host, ctx, mdu_path(doc, "code_review_rate_limit"),
                     "code_review_", "Code review", &seen);
-    emit_additional(host, ctx, pu_path(doc, "additional_rate_limits"), &seen);
-    emit_credits(host, ctx, pu_path(doc, "credits"));
+    emit_additional(host, ctx, mdu_path(doc, "additional_rate_limits"), &seen);
+    emit_credits(host, ctx, mdu_path(doc, "credits"));
     emit_spend(host, ctx, doc);
     if (plan && *plan) {
         host->note(ctx, "plan: %s", plan);
@@ -805,6 +805,7 @@ static const md_plugin cx_plugin = {
     NULL,
     300000, /* a private endpoint: poll it gently (5 min) by default   */
     0,      /* no hard minimum: the catalog reports no polling limit   */
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(cx_plugin)

@@ -32,7 +32,7 @@
 #include <jansson.h>
 
 #include "meterd/plugin.h"
-#include "plugin_util.h"
+#include "meterd/util.h"
 
 #define DS_DEFAULT_URL "https://api.deepseek.com"
 #define DS_MSG 200              /* provider text quoted in errors        */
@@ -315,7 +315,7 @@ static int ds_collect(const md_host *host, md_ctx *ctx, void *state)
 {
     (void)state;
     if (ds_check(host, ctx) != 0) return -1;
-    const char *key = pu_api_key(host, ctx, "${DEEPSEEK_API_KEY}");
+    const char *key = mdu_api_key(host, ctx, "${DEEPSEEK_API_KEY}");
     if (!key)
         return -1;
     const char *base = host->opt_str(ctx, "base_url");
@@ -323,10 +323,10 @@ static int ds_collect(const md_host *host, md_ctx *ctx, void *state)
     size_t bl = strlen(base);
     while (bl > 0 && base[bl - 1] == '/') bl--;
     char *url = malloc(bl + sizeof "/user/balance");
-    char *auth = pu_bearer(host, ctx, key);
+    char *auth = mdu_bearer(host, ctx, key);
     if (!url || !auth) {
         free(url);
-        pu_free_secret(auth);
+        mdu_free_secret(auth);
         host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
         return -1;
     }
@@ -339,7 +339,7 @@ static int ds_collect(const md_host *host, md_ctx *ctx, void *state)
     req.max_response_bytes = DS_MAX_BODY;
     md_http_response *r = NULL;
     int rc = host->http(ctx, &req, &r);
-    pu_free_secret(auth);   /* holds the key: gone before anything else happens */
+    mdu_free_secret(auth);   /* holds the key: gone before anything else happens */
     if (rc != 0 || !r || r->status == 0) {
         md_error cls = r && r->error_class != MD_ERR_NONE ? r->error_class : MD_ERR_NETWORK;
         host->fail(ctx, cls, "GET %s failed: %s", url,
@@ -369,6 +369,7 @@ static const md_plugin ds_plugin = {
     NULL,
     0, /* default_interval_ms: the config's interval */
     0, /* min_interval_ms: none */
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(ds_plugin)

@@ -55,7 +55,7 @@
 #include <jansson.h>
 
 #include "meterd/plugin.h"
-#include "plugin_util.h"
+#include "meterd/util.h"
 #include "drift.h"
 
 #define GM_DEFAULT_URL "https://cloudcode-pa.googleapis.com"
@@ -83,7 +83,7 @@ static const md_option gm_options[] = {
 
 static int gm_check(const md_host *host, md_ctx *ctx)
 {
-    return pu_check_base_url(host, ctx);
+    return mdu_check_base_url(host, ctx);
 }
 
 /* ---- files ---- */
@@ -143,9 +143,9 @@ static int check_auth_type(const md_host *host, md_ctx *ctx)
     int why;
     json_t *s = load_json_file(opt, &path, &why);
     free(path);
-    const char *type = pu_str(s, "selectedAuthType");
+    const char *type = mdu_str(s, "selectedAuthType");
     if (!type)
-        type = pu_str(s, "security.auth.selectedType");
+        type = mdu_str(s, "security.auth.selectedType");
     int rc = 0;
     if (type && strcmp(type, "oauth-personal") != 0) {
         host->fail(ctx, MD_ERR_CONFIG, "Gemini CLI auth type is '%.40s': only "
@@ -174,13 +174,13 @@ static char *read_token(const md_host *host, md_ctx *ctx)
     static const char *const secrets[] = {"access_token", "refresh_token",
                                           "id_token"};
     for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
-        const char *s = pu_str(c, secrets[i]);
+        const char *s = mdu_str(c, secrets[i]);
         if (s && *s)
             host->add_secret(ctx, s);
     }
-    const char *tok = pu_str(c, "access_token");
+    const char *tok = mdu_str(c, "access_token");
     /* expiry_date is epoch ms [C]; tolerate seconds too. */
-    md_time exp = pu_time(host, ctx, c, "expiry_date", MD_TS_EPOCH_S_OR_MS);
+    md_time exp = mdu_time(host, ctx, c, "expiry_date", MD_TS_EPOCH_S_OR_MS);
     char *out = NULL;
     if (!tok || !*tok)
         host->fail(ctx, MD_ERR_AUTH, "no access_token in %s; %s", path, GM_RENEW);
@@ -231,8 +231,8 @@ static json_t *gm_post(const md_host *host, md_ctx *ctx, const char *token,
                        const char *path, const json_t *bj, int keep_raw,
                        int soft, int *soft_failed)
 {
-    char *url = pu_url(host, ctx, path);
-    char *auth = pu_bearer(host, ctx, token);
+    char *url = mdu_url(host, ctx, path);
+    char *auth = mdu_bearer(host, ctx, token);
     char *body = bj ? json_dumps(bj, JSON_COMPACT) : NULL;
     json_t *doc = NULL;
     if (soft_failed)
@@ -254,8 +254,8 @@ static json_t *gm_post(const md_host *host, md_ctx *ctx, const char *token,
         host->fail(ctx, r && r->error_class ? r->error_class : MD_ERR_NETWORK,
                    "POST %s: %s", url, r && r->error ? r->error : "request failed");
     } else if (consumer_tier_ended(r)) {
-        char msg[PU_MAX_MESSAGE];
-        pu_error_message(r, msg, sizeof msg);
+        char msg[MDU_MAX_MESSAGE];
+        mdu_error_message(r, msg, sizeof msg);
         host->fail(ctx, MD_ERR_AUTH, "HTTP %ld: %s; Google no longer serves "
                    "Gemini CLI quota to personal Google accounts (individual, "
                    "Google AI Pro and Ultra sign-ins ended in June 2026): use "
@@ -267,7 +267,7 @@ static json_t *gm_post(const md_host *host, md_ctx *ctx, const char *token,
         if (soft_failed)
             *soft_failed = 1;
     } else if (r->status < 200 || r->status > 299) {
-        pu_fail_status(host, ctx, r, GM_RENEW);
+        mdu_fail_status(host, ctx, r, GM_RENEW);
     } else {
         json_error_t je;
         doc = json_loadb(r->body, r->body_len, 0, &je);
@@ -283,7 +283,7 @@ static json_t *gm_post(const md_host *host, md_ctx *ctx, const char *token,
     }
     host->http_free(r);
 out:
-    pu_free_secret(auth); /* holds the token */
+    mdu_free_secret(auth); /* holds the token */
     free(body);
     free(url);
     return doc;
@@ -316,10 +316,10 @@ static char *find_project(const md_host *host, md_ctx *ctx, const char *token,
                        "(loadCodeAssist); quota requested without one");
         return NULL;
     }
-    const char *p = pu_str(doc, "cloudaicompanionProject");
+    const char *p = mdu_str(doc, "cloudaicompanionProject");
     if (!p)
-        p = pu_str(doc, "cloudaicompanionProject.id");
-    const char *tier = pu_str(doc, "currentTier.id");
+        p = mdu_str(doc, "cloudaicompanionProject.id");
+    const char *tier = mdu_str(doc, "currentTier.id");
     if (tier)
         host->note(ctx, "tier: %.60s", tier);
     char *out = p && *p ? strdup(p) : NULL;
@@ -375,7 +375,7 @@ static void sanitise_id(const char *model, size_t idx, char *out, size_t len)
 static md_num bucket_fraction(const md_host *host, md_ctx *ctx,
                               const json_t *b, const char *model)
 {
-    md_num f = pu_num(host, b, "remainingFraction");
+    md_num f = mdu_num(host, b, "remainingFraction");
     if (f.state == MD_KNOWN && f.value > 1.0) {
         host->note(ctx, "%s: remainingFraction %g is outside 0..1; "
                    "utilization unknown", model, f.value);
@@ -388,11 +388,11 @@ static md_num bucket_fraction(const md_host *host, md_ctx *ctx,
 static size_t fold_bucket(const md_host *host, md_ctx *ctx, const json_t *b,
                           size_t idx, gm_model *models, size_t n)
 {
-    const char *model = pu_str(b, "modelId");
+    const char *model = mdu_str(b, "modelId");
     char id[65];
     sanitise_id(model, idx, id, sizeof id);
     md_num f = bucket_fraction(host, ctx, b, id);
-    md_time reset = pu_time(host, ctx, b, "resetTime", MD_TS_RFC3339);
+    md_time reset = mdu_time(host, ctx, b, "resetTime", MD_TS_RFC3339);
     size_t i = 0;
     while (i < n && strcmp(models[i].id, id) != 0)
         i++;
@@ -404,18 +404,18 @@ static size_t fold_bucket(const md_host *host, md_ctx *ctx, const json_t *b,
         memset(&models[i], 0, sizeof models[i]);
         memcpy(models[i].id, id, sizeof id);
         models[i].model = model;
-        models[i].token_type = pu_str(b, "tokenType");
+        models[i].token_type = mdu_str(b, "tokenType");
         models[i].resets_at = reset;
-        models[i].amount = pu_num(host, b, "remainingAmount");
+        models[i].amount = mdu_num(host, b, "remainingAmount");
         n++;
     }
     gm_model *m = &models[i];
     if (f.state == MD_KNOWN &&
         (m->fraction.state != MD_KNOWN || f.value < m->fraction.value)) {
         m->fraction = f;
-        m->amount = pu_num(host, b, "remainingAmount");
+        m->amount = mdu_num(host, b, "remainingAmount");
         m->resets_at = reset;
-        m->token_type = pu_str(b, "tokenType");
+        m->token_type = mdu_str(b, "tokenType");
     }
     return n;
 }
@@ -433,7 +433,7 @@ static void emit_model(const md_host *host, md_ctx *ctx, const gm_model *g)
     m.kind = "quota_window";
     m.unit = "percent";
     /* remainingFraction is the REMAINING share on a 0-1 scale. */
-    m.utilization = pu_remaining_to_used_percent(pu_fraction_to_percent(g->fraction));
+    m.utilization = mdu_remaining_to_used_percent(mdu_fraction_to_percent(g->fraction));
     m.resets_at = g->resets_at;
     /* remainingAmount is what is left in the bucket's own unit; the Gemini
      * CLI derives the limit as remainingAmount / remainingFraction. */
@@ -552,6 +552,7 @@ static const md_plugin gm_plugin = {
     NULL,
     0, /* default_interval_ms: the config's interval */
     0, /* min_interval_ms: none */
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(gm_plugin)

@@ -54,7 +54,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "plugin_util.h"
+#include "meterd/util.h"
 #include "drift.h"
 
 #define KC_DEFAULT_URL "https://api.kimi.com"
@@ -75,7 +75,7 @@ static const md_option kc_options[] = {
 
 static int kc_check(const md_host *h, md_ctx *ctx)
 {
-    return pu_check_base_url(h, ctx);
+    return mdu_check_base_url(h, ctx);
 }
 
 /* ---- credentials ---- */
@@ -129,8 +129,8 @@ static char *cred_path(const char *opt)
 static const char *first_str(const json_t *o, const char *const *keys)
 {
     for (size_t i = 0; keys[i]; i++)
-        if (pu_str(o, keys[i]))
-            return pu_str(o, keys[i]);
+        if (mdu_str(o, keys[i]))
+            return mdu_str(o, keys[i]);
     return NULL;
 }
 
@@ -165,9 +165,9 @@ static int token_from_file(const md_host *h, md_ctx *ctx, char **out)
     h->add_secret(ctx, tok);
     md_time exp = {MD_UNKNOWN, 0};
     for (size_t i = 0; exp_keys[i] && exp.state != MD_KNOWN; i++)
-        exp = pu_time(h, ctx, doc, exp_keys[i], MD_TS_EPOCH_S_OR_MS);
+        exp = mdu_time(h, ctx, doc, exp_keys[i], MD_TS_EPOCH_S_OR_MS);
     for (size_t i = 0; exp_keys[i] && exp.state != MD_KNOWN; i++)
-        exp = pu_time(h, ctx, doc, exp_keys[i], MD_TS_RFC3339);
+        exp = mdu_time(h, ctx, doc, exp_keys[i], MD_TS_RFC3339);
     if (exp.state == MD_KNOWN && exp.epoch <= h->now(ctx)) {
         h->fail(ctx, MD_ERR_AUTH, "the Kimi Code token in the credentials file "
                 "has expired; %s", KC_RENEW);
@@ -181,11 +181,11 @@ static int token_from_file(const md_host *h, md_ctx *ctx, char **out)
 
 /* ---- HTTP ---- */
 
-/* GET url; see pu_get_json_rl. */
+/* GET url; see mdu_get_json_rl. */
 static int kc_get(const md_host *h, md_ctx *ctx, const char *url,
                   const char *const *headers, json_t **json)
 {
-    return pu_get_json_rl(h, ctx, url, "GET " KC_PATH, headers, KC_RENEW,
+    return mdu_get_json_rl(h, ctx, url, "GET " KC_PATH, headers, KC_RENEW,
                           NULL, json);
 }
 
@@ -200,9 +200,9 @@ static md_time reset_of(const md_host *h, md_ctx *ctx, const json_t *o)
     static const char *const rel[] = {"reset_in", "resetIn", "ttl"};
     md_time t = {MD_UNKNOWN, 0};
     for (size_t i = 0; i < 4 && t.state != MD_KNOWN; i++)
-        t = pu_time(h, ctx, o, keys[i], MD_TS_AUTO);
+        t = mdu_time(h, ctx, o, keys[i], MD_TS_AUTO);
     for (size_t i = 0; i < 3 && t.state != MD_KNOWN; i++) {
-        md_num secs = pu_num(h, o, rel[i]);
+        md_num secs = mdu_num(h, o, rel[i]);
         if (secs.state == MD_KNOWN)
             t = MD_TIME(h->now(ctx) + secs.value);
     }
@@ -212,8 +212,8 @@ static md_time reset_of(const md_host *h, md_ctx *ctx, const json_t *o)
 /* Minutes of a limits[].window; -1 when unknown. */
 static long window_minutes(const md_host *h, const json_t *w)
 {
-    md_num d = pu_num(h, w, "duration");
-    const char *u = pu_str(w, "timeUnit");
+    md_num d = mdu_num(h, w, "duration");
+    const char *u = mdu_str(w, "timeUnit");
     if (d.state != MD_KNOWN || !u)
         return -1;
     /* substring, as the official CLI matches ("MINUTE" in time_unit) */
@@ -236,12 +236,12 @@ static void emit_counts(const md_host *h, md_ctx *ctx, const json_t *o,
     m.label = label;
     m.kind = "quota_window";
     m.unit = "requests";
-    m.limit = pu_num(h, o, "limit");
-    m.used = pu_num(h, o, "used");
-    m.remaining = pu_num(h, o, "remaining");
+    m.limit = mdu_num(h, o, "limit");
+    m.used = mdu_num(h, o, "used");
+    m.remaining = mdu_num(h, o, "remaining");
     /* the official CLI: used = limit - remaining when used is absent */
     if (m.used.state != MD_KNOWN)
-        m.used = pu_sub(m.limit, m.remaining);
+        m.used = mdu_sub(m.limit, m.remaining);
     if (minutes > 0)
         m.window_seconds = MD_NUM(minutes * 60.0);
     m.resets_at = reset_of(h, ctx, o);
@@ -304,7 +304,7 @@ static void parse_ratios(const md_host *h, md_ctx *ctx, const json_t *u)
         m.label = label;
         m.kind = "quota_window";
         m.unit = "percent";
-        m.utilization = pu_fraction_to_percent(pu_num(h, o, "used_ratio"));
+        m.utilization = mdu_fraction_to_percent(mdu_num(h, o, "used_ratio"));
         if (pools[i].win > 0)
             m.window_seconds = MD_NUM(pools[i].win);
         m.resets_at = reset_of(h, ctx, o);
@@ -371,8 +371,8 @@ static int kc_collect(const md_host *h, md_ctx *ctx, void *state)
     } else if (token_from_file(h, ctx, &tok) != 0) {
         return -1;
     }
-    char *auth = tok ? pu_bearer(h, ctx, tok) : NULL;
-    char *url = pu_url(h, ctx, KC_PATH);
+    char *auth = tok ? mdu_bearer(h, ctx, tok) : NULL;
+    char *url = mdu_url(h, ctx, KC_PATH);
     json_t *doc = NULL;
     int rc = -1;
     if (!tok || !auth || !url) {
@@ -386,7 +386,7 @@ static int kc_collect(const md_host *h, md_ctx *ctx, void *state)
             kc_drift(&d, doc);
             drift_release(&d, 1);
             const char *plan = h->opt_str(ctx, "plan");
-            const char *level = pu_str(doc, "user.membership.level");
+            const char *level = mdu_str(doc, "user.membership.level");
             if ((!plan || !*plan) && level)
                 h->note(ctx, "plan: %.40s", level);
             parse(h, ctx, doc);
@@ -399,7 +399,7 @@ static int kc_collect(const md_host *h, md_ctx *ctx, void *state)
         memset(tok, 0, strlen(tok));
     json_decref(doc);
     free(tok);
-    pu_free_secret(auth);
+    mdu_free_secret(auth);
     free(url);
     return rc;
 }
@@ -417,6 +417,7 @@ static const md_plugin kc_plugin = {
     NULL,
     0, /* default_interval_ms: the global interval */
     0, /* min_interval_ms */
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(kc_plugin)

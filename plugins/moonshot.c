@@ -27,7 +27,7 @@
 #include <string.h>
 #include <ctype.h>
 
-#include "plugin_util.h"
+#include "meterd/util.h"
 
 #define MS_DEFAULT_URL "https://api.moonshot.ai"
 #define MS_PATH "/v1/users/me/balance"
@@ -56,14 +56,14 @@ static int ms_check(const md_host *h, md_ctx *ctx)
             return -1;
         }
     }
-    return pu_check_base_url(h, ctx);
+    return mdu_check_base_url(h, ctx);
 }
 
-/* GET url; see pu_get_json_rl. */
+/* GET url; see mdu_get_json_rl. */
 static int ms_get(const md_host *h, md_ctx *ctx, const char *url,
                   const char *const *headers, json_t **json)
 {
-    return pu_get_json_rl(h, ctx, url, "GET " MS_PATH, headers, MS_HINT,
+    return mdu_get_json_rl(h, ctx, url, "GET " MS_PATH, headers, MS_HINT,
                           NULL, json);
 }
 
@@ -90,11 +90,11 @@ static void amount_text(md_num v, char *buf, size_t len)
 
 static int parse(const md_host *h, md_ctx *ctx, const json_t *doc)
 {
-    md_num code = pu_num(h, doc, "code");
-    if (pu_bool(doc, "status") == 0 || (code.state == MD_KNOWN && code.value != 0)) {
-        const char *msg = pu_str(doc, "error.message");
+    md_num code = mdu_num(h, doc, "code");
+    if (mdu_bool(doc, "status") == 0 || (code.state == MD_KNOWN && code.value != 0)) {
+        const char *msg = mdu_str(doc, "error.message");
         if (!msg)
-            msg = pu_str(doc, "message");
+            msg = mdu_str(doc, "message");
         h->fail(ctx, MD_ERR_HTTP, "Moonshot error code %.0f%s%.200s",
                 code.state == MD_KNOWN ? code.value : -1.0, msg ? ": " : "",
                 msg ? msg : "");
@@ -110,7 +110,7 @@ static int parse(const md_host *h, md_ctx *ctx, const json_t *doc)
     m.kind = "credits";
     m.unit = cur;
     json_t *data = json_object_get(doc, "data");
-    md_num avail = pu_num_ex(h, json_object_get(data, "available_balance"), 1);
+    md_num avail = mdu_num_ex(h, json_object_get(data, "available_balance"), 1);
     if (avail.state == MD_KNOWN && avail.value < 0) {
         h->note(ctx, "available balance is negative (%.4f): no credit left",
                 avail.value);
@@ -120,8 +120,8 @@ static int parse(const md_host *h, md_ctx *ctx, const json_t *doc)
     MD_EMIT(h, ctx, &m);
     char a[32], v[32], c[32];
     amount_text(avail, a, sizeof a);
-    amount_text(pu_num(h, data, "voucher_balance"), v, sizeof v);
-    amount_text(pu_num_ex(h, json_object_get(data, "cash_balance"), 1), c, sizeof c);
+    amount_text(mdu_num(h, data, "voucher_balance"), v, sizeof v);
+    amount_text(mdu_num_ex(h, json_object_get(data, "cash_balance"), 1), c, sizeof c);
     h->note(ctx, "available %s = voucher %s + cash %s (%s)", a, v, c, cur);
     return 0;
 }
@@ -131,11 +131,11 @@ static int ms_collect(const md_host *h, md_ctx *ctx, void *state)
     (void)state;
     if (ms_check(h, ctx) != 0)
         return -1;
-    const char *key = pu_api_key(h, ctx, "${MOONSHOT_API_KEY}");
+    const char *key = mdu_api_key(h, ctx, "${MOONSHOT_API_KEY}");
     if (!key)
         return -1;
-    char *auth = pu_bearer(h, ctx, key);
-    char *url = pu_url(h, ctx, MS_PATH);
+    char *auth = mdu_bearer(h, ctx, key);
+    char *url = mdu_url(h, ctx, MS_PATH);
     json_t *doc = NULL;
     int rc = -1;
     if (!auth || !url) {
@@ -146,7 +146,7 @@ static int ms_collect(const md_host *h, md_ctx *ctx, void *state)
             rc = parse(h, ctx, doc);
     }
     json_decref(doc);
-    pu_free_secret(auth);
+    mdu_free_secret(auth);
     free(url);
     return rc;
 }
@@ -164,6 +164,7 @@ static const md_plugin ms_plugin = {
     NULL,
     0, /* default_interval_ms: the global interval */
     0, /* min_interval_ms */
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(ms_plugin)

@@ -39,7 +39,7 @@
 #include <jansson.h>
 
 #include "meterd/plugin.h"
-#include "plugin_util.h"
+#include "meterd/util.h"
 
 #define OL_DEFAULT_URL "http://127.0.0.1:11434"
 #define OL_MAX_NOTES 32
@@ -51,7 +51,7 @@ static const md_option ol_options[] = {
 
 static int ol_check(const md_host *host, md_ctx *ctx)
 {
-    return pu_check_base_url(host, ctx);
+    return mdu_check_base_url(host, ctx);
 }
 
 /* Hand the response's headers to the core's rate-limit parser (ABI 1.1);
@@ -72,7 +72,7 @@ static void emit_header_meters(const md_host *host, md_ctx *ctx,
 static json_t *get_json(const md_host *host, md_ctx *ctx, const char *path,
                         int *missing)
 {
-    char *url = pu_url(host, ctx, path);
+    char *url = mdu_url(host, ctx, path);
     if (!url) {
         host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
         return NULL;
@@ -90,7 +90,7 @@ static json_t *get_json(const md_host *host, md_ctx *ctx, const char *path,
     } else if (r->status == 404 && missing) {
         *missing = 1;
     } else if (r->status < 200 || r->status > 299) {
-        pu_fail_status(host, ctx, r, NULL);
+        mdu_fail_status(host, ctx, r, NULL);
     } else {
         json_error_t je;
         doc = json_loadb(r->body, r->body_len, 0, &je);
@@ -172,15 +172,15 @@ static md_num describe_loaded(const md_host *host, md_ctx *ctx,
     size_t n = json_array_size(models);
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(models, i);
-        md_num vram = pu_num(host, e, "size_vram");
-        total = pu_add(total, vram);
+        md_num vram = mdu_num(host, e, "size_vram");
+        total = mdu_add(total, vram);
         if (i >= OL_MAX_NOTES)
             continue;
-        const char *name = pu_str(e, "name");
+        const char *name = mdu_str(e, "name");
         if (!name)
-            name = pu_str(e, "model");
-        md_time exp = pu_time(host, ctx, e, "expires_at", MD_TS_RFC3339);
-        md_num ctxlen = pu_num(host, e, "context_length");
+            name = mdu_str(e, "model");
+        md_time exp = mdu_time(host, ctx, e, "expires_at", MD_TS_RFC3339);
+        md_num ctxlen = mdu_num(host, e, "context_length");
         char vb[32], ctxs[32], when[32];
         human_bytes(vram, vb, sizeof vb);
         time_text(exp, when, sizeof when);
@@ -279,6 +279,7 @@ static const md_plugin ol_plugin = {
     NULL,
     0, /* default_interval_ms: the config's interval */
     0, /* min_interval_ms: none */
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(ol_plugin)

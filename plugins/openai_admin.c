@@ -21,7 +21,7 @@
  *
  * Mappings (periods: today = bucket start_time >= 00:00 UTC today, month =
  * start_time >= the 1st 00:00 UTC; start_time is epoch seconds):
- *   tokens via pu_tokens_openai (input counts cached input, output counts
+ *   tokens via mdu_tokens_openai (input counts cached input, output counts
  *   reasoning) summed over buckets, results (models) and pages:
  *     tokens_input_uncached_<p> = input_tokens - input_cached_tokens
  *                                 - input_cache_write_tokens(_12h) if given
@@ -51,7 +51,7 @@
 #include <jansson.h>
 
 #include "meterd/plugin.h"
-#include "plugin_util.h"
+#include "meterd/util.h"
 
 #define OA_DEFAULT_URL "https://api.openai.com"
 #define OA_HINT "check api_key: the Admin API needs an Admin key (sk-admin-...), e.g. ${OPENAI_ADMIN_KEY}"
@@ -72,7 +72,7 @@ static const md_option oa_options[] = {
 static int oa_check(const md_host *host, md_ctx *ctx)
 {
     long long pages;
-    if (pu_check_base_url(host, ctx) != 0)
+    if (mdu_check_base_url(host, ctx) != 0)
         return -1;
     if (host->opt_int(ctx, "max_pages", &pages) == 0 && (pages < 1 || pages > 100)) {
         host->fail(ctx, MD_ERR_CONFIG, "max_pages must be 1..100, got %lld", pages);
@@ -125,16 +125,16 @@ static md_num sum_num(md_num acc, md_num x)
 
 /* A period's token sum starts "not applicable" for cache writes (OpenAI
  * only reports them in newer fields) and 0 for the rest. */
-static pu_tokens tokens_zero(void)
+static mdu_tokens tokens_zero(void)
 {
-    pu_tokens t;
+    mdu_tokens t;
     t.input_uncached = t.cache_read = t.output = t.total = MD_NUM(0);
     t.cache_write = MD_NUM_NA;
     t.reasoning = (md_num){MD_UNKNOWN, 0};
     return t;
 }
 
-static void tokens_add(pu_tokens *acc, const pu_tokens *x)
+static void tokens_add(mdu_tokens *acc, const mdu_tokens *x)
 {
     acc->input_uncached = sum_num(acc->input_uncached, x->input_uncached);
     acc->cache_read = sum_num(acc->cache_read, x->cache_read);
@@ -143,31 +143,31 @@ static void tokens_add(pu_tokens *acc, const pu_tokens *x)
     acc->total = sum_num(acc->total, x->total);
 }
 
-static pu_tokens tokens_unknown(void)
+static mdu_tokens tokens_unknown(void)
 {
     md_num u = {MD_UNKNOWN, 0};
-    pu_tokens t = {u, u, u, u, u, u};
+    mdu_tokens t = {u, u, u, u, u, u};
     return t;
 }
 
 /* One usage result -> disjoint buckets.  Cache writes are part of
  * input_tokens in the current docs; when the newer fields carry them they
  * move from "uncached" into cache_write. */
-static pu_tokens result_tokens(const md_host *host, const json_t *r)
+static mdu_tokens result_tokens(const md_host *host, const json_t *r)
 {
     /* input_cached_tokens null/absent: cache reads (and so uncached
      * input) are unknown, not 0; the total stays known. */
-    pu_tokens t = pu_tokens_openai(pu_num(host, r, "input_tokens"),
-                                   pu_num(host, r, "input_cached_tokens"),
-                                   pu_num(host, r, "output_tokens"),
+    mdu_tokens t = mdu_tokens_openai(mdu_num(host, r, "input_tokens"),
+                                   mdu_num(host, r, "input_cached_tokens"),
+                                   mdu_num(host, r, "output_tokens"),
                                    (md_num){MD_UNKNOWN, 0});
-    md_num w5 = pu_num(host, r, "input_cache_write_tokens");
-    md_num w12 = pu_num(host, r, "input_cache_write_12h_tokens");
+    md_num w5 = mdu_num(host, r, "input_cache_write_tokens");
+    md_num w12 = mdu_num(host, r, "input_cache_write_12h_tokens");
     if (w5.state == MD_KNOWN || w12.state == MD_KNOWN) {
         md_num w = MD_NUM((w5.state == MD_KNOWN ? w5.value : 0) +
                           (w12.state == MD_KNOWN ? w12.value : 0));
         t.cache_write = w;
-        t.input_uncached = pu_sub(t.input_uncached, w);
+        t.input_uncached = mdu_sub(t.input_uncached, w);
     }
     return t;
 }
@@ -184,7 +184,7 @@ typedef struct oa_cost {
 typedef struct oa_acc {
     oa_periods p;
     int seen_today, seen_month;    /* a bucket covered the period */
-    pu_tokens tok_today, tok_month;
+    mdu_tokens tok_today, tok_month;
     oa_cost cost[OA_MAX_CUR];
     size_t n_cost;
     int cost_today, cost_month;    /* a cost bucket covered the period */
@@ -223,12 +223,12 @@ static json_t *oa_get(const md_host *host, md_ctx *ctx, const char *url,
                                NULL, NULL);
     if (r->status < 200 || r->status > 299) {
         if (soft) {
-            char msg[PU_MAX_MESSAGE];
-            pu_error_message(r, msg, sizeof msg);
+            char msg[MDU_MAX_MESSAGE];
+            mdu_error_message(r, msg, sizeof msg);
             host->note(ctx, "credit grants unavailable: HTTP %ld%s%s", r->status,
                        msg[0] ? ": " : "", msg);
         } else {
-            pu_fail_status(host, ctx, r, OA_HINT);
+            mdu_fail_status(host, ctx, r, OA_HINT);
         }
     } else {
         json_error_t je;
@@ -276,7 +276,7 @@ static int walk_pages(const md_host *host, md_ctx *ctx, const char *path,
 {
     long long max_pages = 10;
     host->opt_int(ctx, "max_pages", &max_pages);
-    char *base = pu_url(host, ctx, path);
+    char *base = mdu_url(host, ctx, path);
     char cursor[512] = "";
     int done = 0;
     for (long long page = 0; base && page < max_pages && !done; page++) {
@@ -296,10 +296,10 @@ static int walk_pages(const md_host *host, md_ctx *ctx, const char *path,
             json_object_set(acc->raw, path, doc);
         size_t i;
         json_t *b;
-        json_array_foreach(pu_path(doc, "data"), i, b)
+        json_array_foreach(mdu_path(doc, "data"), i, b)
             fn(host, ctx, acc, b);
-        const char *next = pu_str(doc, "next_page");
-        done = pu_bool(doc, "has_more") != 1 || !next || !*next;
+        const char *next = mdu_str(doc, "next_page");
+        done = mdu_bool(doc, "has_more") != 1 || !next || !*next;
         if (!done)
             url_escape(next, cursor, sizeof cursor);
         json_decref(doc);
@@ -325,7 +325,7 @@ static int walk_pages(const md_host *host, md_ctx *ctx, const char *path,
 static int bucket_periods(const md_host *host, md_ctx *ctx, const oa_acc *acc,
                           const json_t *b)
 {
-    md_time st = pu_time(host, ctx, b, "start_time", MD_TS_EPOCH_S);
+    md_time st = mdu_time(host, ctx, b, "start_time", MD_TS_EPOCH_S);
     if (st.state != MD_KNOWN) {
         host->note(ctx, "bucket without a usable start_time; skipped");
         return 0;
@@ -345,8 +345,8 @@ static void usage_bucket(const md_host *host, md_ctx *ctx, oa_acc *acc,
     acc->seen_today |= per & 1;
     size_t i;
     json_t *r;
-    json_array_foreach(pu_path(b, "results"), i, r) {
-        pu_tokens t = result_tokens(host, r);
+    json_array_foreach(mdu_path(b, "results"), i, r) {
+        mdu_tokens t = result_tokens(host, r);
         tokens_add(&acc->tok_month, &t);
         if (per & 1)
             tokens_add(&acc->tok_today, &t);
@@ -393,14 +393,14 @@ static void cost_bucket(const md_host *host, md_ctx *ctx, oa_acc *acc,
     acc->cost_today |= per & 1;
     size_t i;
     json_t *r;
-    json_array_foreach(pu_path(b, "results"), i, r) {
-        const char *cur = pu_str(r, "amount.currency");
+    json_array_foreach(mdu_path(b, "results"), i, r) {
+        const char *cur = mdu_str(r, "amount.currency");
         oa_cost *c = cost_slot(acc, cur && valid_currency(cur) ? cur : "usd");
         if (!c) {
             host->note(ctx, "cost in too many currencies; %s ignored", cur);
             continue;
         }
-        md_num v = pu_num(host, r, "amount.value");
+        md_num v = mdu_num(host, r, "amount.value");
         if (v.state != MD_KNOWN)
             host->note(ctx, "cost result without a usable amount.value; "
                        "%s totals unknown", c->cur);
@@ -440,11 +440,11 @@ static void emit_costs(const md_host *host, md_ctx *ctx, oa_acc *acc, int comple
 static void emit_token_periods(const md_host *host, md_ctx *ctx, const oa_acc *acc,
                                int complete)
 {
-    pu_tokens unk = tokens_unknown();
-    const pu_tokens *today = complete && acc->seen_today ? &acc->tok_today : &unk;
-    const pu_tokens *month = complete && acc->seen_month ? &acc->tok_month : &unk;
-    pu_emit_tokens(host, ctx, today, "today", "today", MD_EXACT);
-    pu_emit_tokens(host, ctx, month, "month", "this month", MD_EXACT);
+    mdu_tokens unk = tokens_unknown();
+    const mdu_tokens *today = complete && acc->seen_today ? &acc->tok_today : &unk;
+    const mdu_tokens *month = complete && acc->seen_month ? &acc->tok_month : &unk;
+    mdu_emit_tokens(host, ctx, today, "today", "today", MD_EXACT);
+    mdu_emit_tokens(host, ctx, month, "month", "this month", MD_EXACT);
     if (complete && !acc->seen_today)
         host->note(ctx, "no usage bucket for today yet; today's tokens unknown");
 }
@@ -453,7 +453,7 @@ static void emit_token_periods(const md_host *host, md_ctx *ctx, const oa_acc *a
 static void credit_grants(const md_host *host, md_ctx *ctx, const char *auth,
                           oa_acc *acc)
 {
-    char *url = pu_url(host, ctx, "/v1/dashboard/billing/credit_grants");
+    char *url = mdu_url(host, ctx, "/v1/dashboard/billing/credit_grants");
     json_t *doc = url ? oa_get(host, ctx, url, auth, 1) : NULL;
     free(url);
     if (!doc)
@@ -464,9 +464,9 @@ static void credit_grants(const md_host *host, md_ctx *ctx, const char *auth,
     m.label = "OpenAI credit grants balance";
     m.kind = "credits";
     m.unit = "usd";
-    m.remaining = pu_num(host, doc, "total_available");
-    m.limit = pu_num(host, doc, "total_granted");
-    m.used = pu_num(host, doc, "total_used");
+    m.remaining = mdu_num(host, doc, "total_available");
+    m.limit = mdu_num(host, doc, "total_granted");
+    m.used = mdu_num(host, doc, "total_used");
     MD_EMIT(host, ctx, &m);
     json_decref(doc);
 }
@@ -480,7 +480,7 @@ static int oa_collect(const md_host *host, md_ctx *ctx, void *state)
     (void)state;
     if (oa_check(host, ctx) != 0)
         return -1;
-    const char *key = pu_api_key(host, ctx, "${OPENAI_ADMIN_KEY}");
+    const char *key = mdu_api_key(host, ctx, "${OPENAI_ADMIN_KEY}");
     if (!key)
         return -1;
     char *auth = NULL;
@@ -534,6 +534,7 @@ static const md_plugin oa_plugin = {
     NULL,
     300000, /* daily buckets change slowly: 5 min is plenty            */
     0,
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(oa_plugin)

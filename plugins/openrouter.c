@@ -52,7 +52,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "plugin_util.h"
+#include "meterd/util.h"
 #include "drift.h"
 
 #define OR_DEFAULT_URL "https://openrouter.ai/api/v1"
@@ -69,7 +69,7 @@ static const md_option or_options[] = {
 
 static int or_check(const md_host *host, md_ctx *ctx)
 {
-    return pu_check_base_url(host, ctx);
+    return mdu_check_base_url(host, ctx);
 }
 
 /* ---- HTTP ---- */
@@ -86,7 +86,7 @@ static void body_rate_limits(const md_host *h, md_ctx *ctx,
                              const md_http_response *r)
 {
     json_t *doc = json_loadb(r->body, r->body_len, 0, NULL);
-    json_t *hdrs = pu_path(doc, "error.metadata.headers");
+    json_t *hdrs = mdu_path(doc, "error.metadata.headers");
     size_t n = json_is_object(hdrs) ? json_object_size(hdrs) : 0;
     const char **names = n ? calloc(n, sizeof *names) : NULL;
     const char **vals = n ? calloc(n, sizeof *vals) : NULL;
@@ -128,7 +128,7 @@ static int or_get(const md_host *h, md_ctx *ctx, const char *path,
     const char *headers[] = {auth, "Accept: application/json", NULL};
     md_http_request req = {0};
     md_http_response *r = NULL;
-    char *url = pu_url(h, ctx, path);
+    char *url = mdu_url(h, ctx, path);
     *json = NULL;
     *status = 0;
     if (!url) {
@@ -156,7 +156,7 @@ static int or_get(const md_host *h, md_ctx *ctx, const char *path,
     if (r->status < 200 || r->status > 299) {
         if (r->status == 429)
             body_rate_limits(h, ctx, r);
-        pu_fail_status(h, ctx, r, OR_AUTH_HINT);
+        mdu_fail_status(h, ctx, r, OR_AUTH_HINT);
         goto out;
     }
     json_error_t err;
@@ -205,7 +205,7 @@ static void emit_spend(const md_host *h, md_ctx *ctx, const json_t *d,
     m.label = label;
     m.kind = "usage";
     m.unit = "usd";
-    m.used = pu_num(h, d, field);
+    m.used = mdu_num(h, d, field);
     MD_EMIT(h, ctx, &m);
 }
 
@@ -216,7 +216,7 @@ static void emit_key_limit(const md_host *h, md_ctx *ctx, const json_t *d)
     md_metric m = {0};
     char label[64];
     json_t *lim = json_object_get(d, "limit");
-    const char *reset = pu_str(d, "limit_reset");
+    const char *reset = mdu_str(d, "limit_reset");
     m.id = "key_limit";
     m.kind = "budget";
     m.unit = "usd";
@@ -227,11 +227,11 @@ static void emit_key_limit(const md_host *h, md_ctx *ctx, const json_t *d)
         m.limit = m.remaining = m.utilization = MD_NUM_NA;
         h->note(ctx, "key has no spending limit");
     } else {
-        m.limit = pu_num(h, d, "limit");
-        m.remaining = pu_num(h, d, "limit_remaining");
+        m.limit = mdu_num(h, d, "limit");
+        m.remaining = mdu_num(h, d, "limit_remaining");
     }
     if (json_is_null(json_object_get(d, "limit_reset"))) {
-        m.used = pu_num(h, d, "usage");   /* never resets: all-time usage */
+        m.used = mdu_num(h, d, "usage");   /* never resets: all-time usage */
         m.window_seconds = MD_NUM_NA;
         m.resets_at = MD_TIME_NA;
     } else if (reset) {
@@ -240,7 +240,7 @@ static void emit_key_limit(const md_host *h, md_ctx *ctx, const json_t *d)
                                                 {"monthly", "usage_monthly"}};
         for (size_t i = 0; i < 3; i++)
             if (strcmp(reset, period[i][0]) == 0)
-                m.used = pu_num(h, d, period[i][1]);
+                m.used = mdu_num(h, d, period[i][1]);
         m.resets_at = next_reset(reset, h->now(ctx));
         if (strcmp(reset, "daily") == 0)
             m.window_seconds = MD_NUM(86400);
@@ -254,14 +254,14 @@ static void emit_key_limit(const md_host *h, md_ctx *ctx, const json_t *d)
      * own accounting): it counts BYOK spend when include_byok_in_limit is
      * set, and survives a limit changed mid-period.  Without both, the
      * period usage stands in, plus the period's BYOK usage when counted. */
-    md_num spent = pu_sub(m.limit, m.remaining);
+    md_num spent = mdu_sub(m.limit, m.remaining);
     if (spent.state == MD_KNOWN) {
         m.used = spent;
     } else if (m.used.state == MD_KNOWN &&
-               pu_bool(d, "include_byok_in_limit") == 1 && reset) {
+               mdu_bool(d, "include_byok_in_limit") == 1 && reset) {
         char key[40];
         snprintf(key, sizeof key, "byok_usage_%.20s", reset);
-        m.used = pu_add(m.used, pu_num(h, d, key));
+        m.used = mdu_add(m.used, mdu_num(h, d, key));
     }
     MD_EMIT(h, ctx, &m);
 }
@@ -287,14 +287,14 @@ static void key_drift(drift *dr, const json_t *doc, const json_t *d)
 
 static void key_notes(const md_host *h, md_ctx *ctx, const json_t *d)
 {
-    md_num byok = pu_num(h, d, "byok_usage");
-    if (pu_bool(d, "is_free_tier") == 1)
+    md_num byok = mdu_num(h, d, "byok_usage");
+    if (mdu_bool(d, "is_free_tier") == 1)
         h->note(ctx, "free tier key");
     if (byok.state == MD_KNOWN && byok.value > 0)
         h->note(ctx, "BYOK usage $%.4f all-time (%s the key limit)",
-                byok.value, pu_bool(d, "include_byok_in_limit") == 1
+                byok.value, mdu_bool(d, "include_byok_in_limit") == 1
                                 ? "counted in" : "not counted in");
-    const char *exp = pu_str(d, "expires_at");
+    const char *exp = mdu_str(d, "expires_at");
     if (exp)
         h->note(ctx, "key expires at %.40s", exp);
 }
@@ -349,9 +349,9 @@ static int collect_credits(const md_host *h, md_ctx *ctx, const char *auth,
     m.label = "OpenRouter credits (USD)";
     m.kind = "credits";
     m.unit = "usd";
-    m.limit = pu_num(h, d, "total_credits");
-    m.used = pu_num(h, d, "total_usage");
-    m.remaining = pu_sub(m.limit, m.used);
+    m.limit = mdu_num(h, d, "total_credits");
+    m.used = mdu_num(h, d, "total_usage");
+    m.remaining = mdu_sub(m.limit, m.used);
     if (m.limit.state == MD_KNOWN && m.used.state == MD_KNOWN &&
         m.used.value > m.limit.value)
         h->note(ctx, "credits overdrawn by $%.4f", m.used.value - m.limit.value);
@@ -377,7 +377,7 @@ static int or_collect(const md_host *h, md_ctx *ctx, void *state)
     (void)state;
     if (or_check(h, ctx) != 0)
         return -1;
-    const char *key = pu_api_key(h, ctx, "${OPENROUTER_API_KEY}");
+    const char *key = mdu_api_key(h, ctx, "${OPENROUTER_API_KEY}");
     if (!key)
         return -1;
     int credits = 1;
@@ -392,7 +392,7 @@ static int or_collect(const md_host *h, md_ctx *ctx, void *state)
         MD_EXPECT(h, ctx, &e, "balance_usd expected from /credits; "
                   "OpenRouter did not report it");
     }
-    char *auth = pu_bearer(h, ctx, key);
+    char *auth = mdu_bearer(h, ctx, key);
     if (!auth) {
         h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
         return -1;
@@ -405,7 +405,7 @@ static int or_collect(const md_host *h, md_ctx *ctx, void *state)
         keep_raw(h, ctx, kdoc, cdoc);
     json_decref(kdoc);
     json_decref(cdoc);
-    pu_free_secret(auth);
+    mdu_free_secret(auth);
     return rc;
 }
 
@@ -422,6 +422,7 @@ static const md_plugin or_plugin = {
     NULL,
     0, /* default_interval_ms: the global interval */
     0, /* min_interval_ms */
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(or_plugin)

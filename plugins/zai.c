@@ -58,7 +58,7 @@
 #include <string.h>
 #include <ctype.h>
 
-#include "plugin_util.h"
+#include "meterd/util.h"
 #include "drift.h"
 
 #define ZAI_DEFAULT_URL "https://api.z.ai"
@@ -78,25 +78,25 @@ static const md_option zai_options[] = {
 
 static int zai_check(const md_host *h, md_ctx *ctx)
 {
-    return pu_check_base_url(h, ctx);
+    return mdu_check_base_url(h, ctx);
 }
 
-/* GET url; see pu_get_json_rl. */
+/* GET url; see mdu_get_json_rl. */
 static int zai_get(const md_host *h, md_ctx *ctx, const char *url,
                    const char *const *headers, json_t **json)
 {
-    return pu_get_json_rl(h, ctx, url, "GET " ZAI_PATH, headers, ZAI_HINT,
+    return mdu_get_json_rl(h, ctx, url, "GET " ZAI_PATH, headers, ZAI_HINT,
                           "msg", json);
 }
 
 /* The envelope's own status: success must be true and code 200. */
 static int envelope_ok(const md_host *h, md_ctx *ctx, const json_t *doc)
 {
-    md_num code = pu_num(h, doc, "code");
-    int success = pu_bool(doc, "success");
+    md_num code = mdu_num(h, doc, "code");
+    int success = mdu_bool(doc, "success");
     if (success != 0 && (code.state != MD_KNOWN || code.value == 200))
         return 0;
-    const char *msg = pu_str(doc, "msg");
+    const char *msg = mdu_str(doc, "msg");
     long c = code.state == MD_KNOWN ? (long)code.value : 0;
     md_error cls = c == 401 || c == 403 ? MD_ERR_AUTH
                    : c == 429           ? MD_ERR_RATE_LIMITED
@@ -121,7 +121,7 @@ static md_num window_len(const md_host *h, const json_t *e)
 {
     static const struct { int code; double secs; } units[] = {
         {1, 86400}, {3, 3600}, {5, 60}, {6, 604800}};
-    md_num u = pu_num(h, e, "unit"), n = pu_num(h, e, "number");
+    md_num u = mdu_num(h, e, "unit"), n = mdu_num(h, e, "number");
     if (u.state != MD_KNOWN || n.state != MD_KNOWN || n.value <= 0)
         return (md_num){MD_UNKNOWN, 0};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
@@ -179,8 +179,8 @@ static void details_note(const md_host *h, md_ctx *ctx, const char *id,
     json_t *d;
     buf[0] = '\0';
     json_array_foreach(details, i, d) {
-        const char *model = pu_str(d, "modelCode");
-        md_num u = pu_num(h, d, "usage");
+        const char *model = mdu_str(d, "modelCode");
+        md_num u = mdu_num(h, d, "usage");
         if (!model || o >= sizeof buf - 1)
             continue;
         int w = u.state == MD_KNOWN
@@ -215,7 +215,7 @@ static void drift_entry(drift *d, const json_t *e, size_t i)
 static void emit_entry(const md_host *h, md_ctx *ctx, const json_t *e,
                        char ids[][64], size_t *n_ids)
 {
-    const char *type = pu_str(e, "type");
+    const char *type = mdu_str(e, "type");
     md_metric m = {0};
     char id[64], label[96];
     if (!type)
@@ -229,15 +229,15 @@ static void emit_entry(const md_host *h, md_ctx *ctx, const json_t *e,
         snprintf(ids[(*n_ids)++], 64, "%s", id);
     if (strcmp(id, "mcp_monthly") == 0)
         m.window_seconds = (md_num){MD_UNKNOWN, 0};   /* a month, not 1 min */
-    md_num total = pu_num(h, e, "usage"), cur = pu_num(h, e, "currentValue");
-    m.remaining = pu_num(h, e, "remaining");
+    md_num total = mdu_num(h, e, "usage"), cur = mdu_num(h, e, "currentValue");
+    m.remaining = mdu_num(h, e, "remaining");
     m.limit = total;
-    m.used = pu_sub(total, m.remaining);
+    m.used = mdu_sub(total, m.remaining);
     if (cur.state == MD_KNOWN &&
         (m.used.state != MD_KNOWN || cur.value > m.used.value))
         m.used = cur;
-    m.utilization = pu_num(h, e, "percentage");
-    m.resets_at = pu_time(h, ctx, e, "nextResetTime", MD_TS_EPOCH_MS);
+    m.utilization = mdu_num(h, e, "percentage");
+    m.resets_at = mdu_time(h, ctx, e, "nextResetTime", MD_TS_EPOCH_MS);
     int counts = total.state == MD_KNOWN || cur.state == MD_KNOWN ||
                  m.remaining.state == MD_KNOWN;
     m.unit = strcmp(type, "TIME_LIMIT") == 0      ? "requests"
@@ -296,9 +296,9 @@ static const char *find_plan(const md_host *h, md_ctx *ctx, const json_t *doc,
                              char *buf, size_t len)
 {
     const char *p = h->opt_str(ctx, "plan");
-    const json_t *data = pu_path(doc, "data");
+    const json_t *data = mdu_path(doc, "data");
     for (size_t k = 0; (!p || !*p) && zai_plan_keys[k]; k++)
-        p = pu_str(data, zai_plan_keys[k]);
+        p = mdu_str(data, zai_plan_keys[k]);
     if (!p || !*p)
         return NULL;
     size_t i;
@@ -323,16 +323,16 @@ static int parse(const md_host *h, md_ctx *ctx, const json_t *doc,
     if (envelope_ok(h, ctx, doc) != 0)
         return -1;
     drift_keys(d, doc, NULL, top_known);
-    drift_keys(d, pu_path(doc, "data"), "data", data_known);
+    drift_keys(d, mdu_path(doc, "data"), "data", data_known);
     for (size_t k = 0; zai_plan_keys[k]; k++)
-        drift_type(d, pu_path(doc, "data"), "data", zai_plan_keys[k],
+        drift_type(d, mdu_path(doc, "data"), "data", zai_plan_keys[k],
                    DRIFT_T_STR);
-    drift_type(d, pu_path(doc, "data"), "data", "limits", DRIFT_T_ARR);
+    drift_type(d, mdu_path(doc, "data"), "data", "limits", DRIFT_T_ARR);
     const char *plan = find_plan(h, ctx, doc, planbuf, sizeof planbuf);
     if (plan)
         h->note(ctx, "plan: %s", plan);
     expect_plan(h, ctx, plan);
-    json_t *limits = pu_path(doc, "data.limits");
+    json_t *limits = mdu_path(doc, "data.limits");
     if (!json_is_array(limits)) {
         h->note(ctx, "no limits reported");
         return 0;
@@ -352,11 +352,11 @@ static int zai_collect(const md_host *h, md_ctx *ctx, void *state)
     (void)state;
     if (zai_check(h, ctx) != 0)
         return -1;
-    const char *key = pu_api_key(h, ctx, "${Z_AI_API_KEY}");
+    const char *key = mdu_api_key(h, ctx, "${Z_AI_API_KEY}");
     if (!key)
         return -1;
-    char *auth = pu_bearer(h, ctx, key);
-    char *url = pu_url(h, ctx, ZAI_PATH);
+    char *auth = mdu_bearer(h, ctx, key);
+    char *url = mdu_url(h, ctx, ZAI_PATH);
     json_t *doc = NULL;
     int rc = -1;
     if (!auth || !url) {
@@ -371,7 +371,7 @@ static int zai_collect(const md_host *h, md_ctx *ctx, void *state)
         }
     }
     json_decref(doc);
-    pu_free_secret(auth);
+    mdu_free_secret(auth);
     free(url);
     return rc;
 }
@@ -389,6 +389,7 @@ static const md_plugin zai_plugin = {
     NULL,
     0, /* default_interval_ms: the global interval */
     0, /* min_interval_ms */
+    MD_PRODUCES_METERS, /* produces (ABI 1.3) */
 };
 
 MD_PLUGIN_DEFINE(zai_plugin)

@@ -349,17 +349,29 @@ static int report_parse(int argc, char **argv, report_opts *o)
     return 0;
 }
 
-static int ends_with(const char *s, const char *suffix)
+/* Does the provider's plugin declare usage cells (md_plugin.produces,
+ * ABI 1.3)?  A plugin that does not load declares nothing; were it run,
+ * its load error would only repeat what `meterd -t` says. */
+static int produces_usage_cells(const provider_conf *pc)
 {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
+    loaded_plugin lp;
+    md_error cls;
+    char *err = NULL;
+    if (plugin_open(pc->plugin_path, pc->name, &lp, &cls, &err) != 0) {
+        free(err);
+        return 0;
+    }
+    int yes = (plugin_produces(lp.desc) & MD_PRODUCES_USAGE_CELLS) != 0;
+    plugin_close(&lp);
+    return yes;
 }
 
-/* Which providers the report runs: enabled ones whose plugin reads local
- * logs (its name ends in "_logs") or that already handed the store usage
- * cells (any plugin using put_usage); with --provider only that one.
- * Every other provider is disabled in this process's config copy, so
- * the report never calls a remote API.  Returns how many run. */
+/* Which providers the report runs: enabled ones whose plugin declares
+ * that it produces usage cells, or that already handed the store usage
+ * cells (a plugin from before ABI 1.3 using put_usage); with --provider
+ * only that one.  Every other provider is disabled in this process's
+ * config copy, so the report never calls a remote API.  Returns how many
+ * run. */
 static size_t report_select(config *cfg, const usage_store *u,
                             const char *only)
 {
@@ -367,8 +379,8 @@ static size_t report_select(config *cfg, const usage_store *u,
     for (size_t i = 0; i < cfg->n_providers; i++) {
         provider_conf *pc = &cfg->providers[i];
         int run = pc->enabled && (!only || strcmp(pc->name, only) == 0) &&
-                  (ends_with(pc->plugin, "_logs") ||
-                   usage_store_has_plugin_cells(u, pc->name));
+                  (usage_store_has_plugin_cells(u, pc->name) ||
+                   produces_usage_cells(pc));
         pc->enabled = run;
         n += run != 0;
     }

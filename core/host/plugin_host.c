@@ -47,6 +47,31 @@ static char *descriptor_problem(const md_plugin *d, const char *who,
     return NULL;
 }
 
+/* Why dlopen failed, as a message (malloc'd).  A symbol the plugin needs
+ * and nothing provides is a plugin/core mismatch, not a configuration
+ * problem: the daemon exports no symbol (it is linked without -rdynamic),
+ * so a plugin that calls a core function - xstrdup, log_msg - ends here
+ * rather than binding to core internals.  dlerror() words it
+ * "<file>: undefined symbol: <name>" (glibc); *cls becomes MD_ERR_ABI and
+ * the message names the symbol and what a plugin may use instead. */
+static char *load_problem(const char *who, const char *full, const char *why,
+                          md_error *cls)
+{
+    static const char marker[] = "undefined symbol: ";
+    const char *sym = why ? strstr(why, marker) : NULL;
+    if (!sym)
+        return xasprintf("plugin '%s': cannot load %s: %s", who, full,
+                         why ? why : "unknown error");
+    sym += sizeof marker - 1;
+    *cls = MD_ERR_ABI;
+    return xasprintf("plugin '%s' (%s) needs symbol '%.*s', which meterd does "
+                     "not provide: plugins may use only the SDK header "
+                     "(meterd/plugin.h: everything through md_host), "
+                     "meterd/util.h with libmeterd-plugin.a, and the "
+                     "libraries they link themselves",
+                     who, full, (int)strcspn(sym, " \t\n,;()"), sym);
+}
+
 /* "dir/deepseek.so" -> "deepseek": what to call a plugin before its
  * descriptor can be trusted.  Caller frees. */
 static char *plugin_stem(const char *path)
@@ -76,11 +101,11 @@ int plugin_open(const char *path, const char *instance, loaded_plugin *out,
     void *h = dlopen(full, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *why = dlerror();
-        char *msg = xasprintf("plugin '%s': cannot load %s: %s", who, full,
-                              why ? why : "unknown error");
+        md_error c = MD_ERR_CONFIG;
+        char *msg = load_problem(who, full, why, &c);
         free(full);
         free(stem);
-        return open_fail(MD_ERR_CONFIG, msg, cls, err);
+        return open_fail(c, msg, cls, err);
     }
     md_plugin_entry_fn entry;
     /* POSIX blesses this conversion for dlsym results. */
@@ -109,6 +134,14 @@ int plugin_open(const char *path, const char *instance, loaded_plugin *out,
     *cls = MD_ERR_NONE;
     *err = NULL;
     return 0;
+}
+
+uint32_t plugin_produces(const md_plugin *d)
+{
+    if (d->struct_size < offsetof(md_plugin, produces) + sizeof d->produces ||
+        d->produces == 0)
+        return MD_PRODUCES_METERS;
+    return d->produces;
 }
 
 void plugin_close(loaded_plugin *p)

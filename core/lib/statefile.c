@@ -1,29 +1,19 @@
-/* statefile.c - crash-safe JSON state files (see statefile.h). */
+/* statefile.c - crash-safe JSON state files (see statefile.h).  The atomic
+ * replace itself is atomicfile.c, shared with the plugin SDK. */
 #include "statefile.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "log.h"
+#include "meterd/util.h"
 
 int write_all(int fd, const char *buf, size_t len)
 {
-    while (len > 0) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        buf += w;
-        len -= (size_t)w;
-    }
-    return 0;
+    return mdu_write_all(fd, buf, len);
 }
 
 static int fail(char **err, char *msg)
@@ -35,49 +25,22 @@ static int fail(char **err, char *msg)
     return -1;
 }
 
-/* fsync the directory so the rename itself is durable. */
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
 int statefile_write(const char *dir, const char *name, const char *text,
                     char **err)
 {
-    char *tmp = xasprintf("%s/.%s.XXXXXX", dir, name);
-    char *path = xasprintf("%s/%s", dir, name);
-    int rc = 0, fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc = fail(err, xasprintf("cannot create %s: %s", tmp, strerror(errno)));
-        goto out;
+    mdu_statefile sf;
+    if (mdu_statefile_begin(&sf, dir, name) != 0)
+        return fail(err, xasprintf("cannot create a temporary file for "
+                                   "%s/%s: %s", dir, name, strerror(errno)));
+    if (mdu_write_all(sf.fd, text, strlen(text)) != 0) {
+        char *msg = xasprintf("cannot write %s: %s", sf.tmp, strerror(errno));
+        mdu_statefile_abort(&sf);
+        return fail(err, msg);
     }
-    /* Records may name accounts; keep them private like the state dir. */
-    int bad = fchmod(fd, 0600) != 0 || write_all(fd, text, strlen(text)) != 0 ||
-              fsync(fd) != 0;
-    int e = errno;
-    if (close(fd) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad) {
-        rc = fail(err, xasprintf("cannot write %s: %s", tmp, strerror(e)));
-        unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-        rc = fail(err, xasprintf("cannot rename %s to %s: %s", tmp, path,
-                                 strerror(errno)));
-        unlink(tmp);
-    } else if (fsync_dir(dir) != 0) {
-        rc = fail(err, xasprintf("cannot fsync %s: %s", dir, strerror(errno)));
-    }
-out:
-    free(tmp);
-    free(path);
-    return rc;
+    if (mdu_statefile_commit(&sf) != 0)
+        return fail(err, xasprintf("cannot replace %s/%s (%s): %s", dir, name,
+                                   sf.failed_step, strerror(errno)));
+    return 0;
 }
 
 char *statefile_move_aside(const char *dir, const char *name, const char *why)

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "meterd/util.h"
+
 double time_now(void)
 {
     struct timespec ts;
@@ -206,17 +208,6 @@ static int expect(const char **p, char c)
     return 0;
 }
 
-static int is_leap(int y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : dm[m - 1];
-}
-
 /* "YYYY-MM-DD" */
 static int parse_date(const char **p, struct tm *tm)
 {
@@ -224,7 +215,7 @@ static int parse_date(const char **p, struct tm *tm)
     if (digits(p, 4, &y) || expect(p, '-') || digits(p, 2, &mo) ||
         expect(p, '-') || digits(p, 2, &d))
         return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+    if (mo < 1 || mo > 12 || d < 1 || d > (int)mdu_days_in_month(y, (unsigned)mo))
         return -1;
     tm->tm_year = y - 1900;
     tm->tm_mon = mo - 1;

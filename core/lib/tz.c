@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "meterd/util.h"
 
 #define TZ_FILE_MAX (1024 * 1024)
 #define MAX_OFFSET (14 * 3600)
@@ -40,41 +41,19 @@ struct tz_zone {
 };
 
 /* ---------------------------------------------------------------- */
-/* civil dates (H. Hinnant's algorithms)                             */
+/* civil dates (the shared implementation is core/lib/civil.c)       */
 /* ---------------------------------------------------------------- */
 
 long tz_days_from_civil(long y, unsigned m, unsigned d)
 {
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long)doe - 719468;
+    return (long)mdu_days_from_civil(y, m, d);
 }
 
-void tz_civil_from_days(long z, long *y, unsigned *m, unsigned *d)
+void tz_civil_from_days(long days, long *y, unsigned *m, unsigned *d)
 {
-    z += 719468;
-    long era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (long)yoe + era * 400 + (*m <= 2);
-}
-
-static int is_leap(long y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static unsigned month_days(long y, unsigned m)
-{
-    static const unsigned n[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : n[m - 1];
+    long long yy;
+    mdu_civil_from_days(days, &yy, m, d);
+    *y = (long)yy;
 }
 
 /* ---------------------------------------------------------------- */
@@ -187,7 +166,7 @@ static double rule_local(long y, const tz_rule_date *rd)
     long day;
     if (rd->kind == 'J') {
         day = tz_days_from_civil(y, 1, 1) + rd->n - 1;
-        if (is_leap(y) && rd->n >= 60)
+        if (mdu_is_leap_year(y) && rd->n >= 60)
             day++;
     } else if (rd->kind == 'n') {
         day = tz_days_from_civil(y, 1, 1) + rd->n;
@@ -195,7 +174,7 @@ static double rule_local(long y, const tz_rule_date *rd)
         long first = tz_days_from_civil(y, (unsigned)rd->m, 1);
         int dow1 = (int)(((first % 7) + 7 + 4) % 7);   /* 1970-01-01: Thu */
         long dom = 1 + (rd->d - dow1 + 7) % 7 + (rd->w - 1) * 7;
-        while (dom > (long)month_days(y, (unsigned)rd->m))
+        while (dom > (long)mdu_days_in_month(y, (unsigned)rd->m))
             dom -= 7;
         day = first + dom - 1;
     }

@@ -8,7 +8,6 @@
  * The field tables per dialect are in doc/usage-dialects.md. */
 #include "usage.h"
 
-
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -17,6 +16,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "meterd/util.h"
 #include "metric.h"
 #include "parse.h"
 #include "timeutil.h"
@@ -134,7 +134,7 @@ void usage_record_copy(usage_record *dst, const usage_record *src)
 /* ------------------------------------------------------------------ */
 
 /* A JSON number or numeric string as a non-negative finite number (the
- * rule of pu_num); MD_UNKNOWN for NULL, null, booleans, objects,
+ * rule of mdu_num); MD_UNKNOWN for NULL, null, booleans, objects,
  * malformed text, non-finite or negative values. */
 static md_num json_num(const json_t *v)
 {
@@ -192,49 +192,36 @@ static md_time time_path(const json_t *obj, const char *path)
     return MD_TIME(t);
 }
 
-/* a + b when both known, else unknown (pu_add). */
-static md_num num_add(md_num a, md_num b)
-{
-    if (a.state != MD_KNOWN || b.state != MD_KNOWN)
-        return UNKNOWN_NUM;
-    return MD_NUM(a.value + b.value);
-}
-
-/* a - b when both known, clamped at 0, else unknown (pu_sub). */
-static md_num num_sub(md_num a, md_num b)
-{
-    if (a.state != MD_KNOWN || b.state != MD_KNOWN)
-        return UNKNOWN_NUM;
-    return MD_NUM(a.value > b.value ? a.value - b.value : 0.0);
-}
-
 /* ------------------------------------------------------------------ */
-/* Bucket conversions (same rules as plugins/plugin_util.h)            */
+/* Bucket conversions: the SDK's (core/lib/tokens.c), copied into r     */
 /* ------------------------------------------------------------------ */
+
+static void set_buckets(usage_record *r, const mdu_tokens *t)
+{
+    r->tokens_input_uncached = t->input_uncached;
+    r->tokens_cache_read = t->cache_read;
+    r->tokens_cache_write = t->cache_write;
+    r->tokens_output = t->output;
+    r->tokens_reasoning = t->reasoning;
+    r->tokens_total = t->total;
+}
 
 void usage_set_openai_buckets(usage_record *r, md_num input_incl_cached,
                               md_num cached, md_num output_incl_reasoning,
                               md_num reasoning)
 {
-    r->tokens_input_uncached = num_sub(input_incl_cached, cached);
-    r->tokens_cache_read = cached;
-    r->tokens_cache_write = MD_NUM_NA;
-    r->tokens_output = output_incl_reasoning;
-    r->tokens_reasoning = reasoning;
-    r->tokens_total = num_add(input_incl_cached, output_incl_reasoning);
+    mdu_tokens t = mdu_tokens_openai(input_incl_cached, cached,
+                                     output_incl_reasoning, reasoning);
+    set_buckets(r, &t);
 }
 
 void usage_set_anthropic_buckets(usage_record *r, md_num input_uncached,
                                  md_num cache_read, md_num cache_write,
                                  md_num output)
 {
-    r->tokens_input_uncached = input_uncached;
-    r->tokens_cache_read = cache_read;
-    r->tokens_cache_write = cache_write;
-    r->tokens_output = output;
-    r->tokens_reasoning = UNKNOWN_NUM;
-    r->tokens_total = num_add(num_add(input_uncached, cache_read),
-                              num_add(cache_write, output));
+    mdu_tokens t = mdu_tokens_anthropic(input_uncached, cache_read,
+                                        cache_write, output);
+    set_buckets(r, &t);
 }
 
 /* ------------------------------------------------------------------ */
@@ -287,7 +274,7 @@ static void map_openai_family(const json_t *u, const openai_paths *p,
     if (cw) {
         r->tokens_cache_write = json_num(cw);
         r->tokens_input_uncached =
-            num_sub(r->tokens_input_uncached, r->tokens_cache_write);
+            mdu_sub(r->tokens_input_uncached, r->tokens_cache_write);
     }
     total_fallback(u, p->total, r);
 }
@@ -315,7 +302,7 @@ static void map_openrouter(const json_t *u, usage_record *r)
 static void map_anthropic(const json_t *u, usage_record *r)
 {
     md_num cw = num_path(u, "cache_creation_input_tokens");
-    md_num split = num_add(
+    md_num split = mdu_add(
         num_path(u, "cache_creation.ephemeral_5m_input_tokens"),
         num_path(u, "cache_creation.ephemeral_1h_input_tokens"));
     if (split.state == MD_KNOWN)
@@ -335,7 +322,7 @@ static void map_deepseek(const json_t *u, usage_record *r)
     md_num cached = hit.state == MD_KNOWN
                         ? hit
                         : num_path(u, "prompt_tokens_details.cached_tokens");
-    md_num in = num_add(hit, miss);
+    md_num in = mdu_add(hit, miss);
     if (in.state != MD_KNOWN)
         in = num_path(u, "prompt_tokens");
     usage_set_openai_buckets(
@@ -361,11 +348,11 @@ static void map_gemini(const json_t *u, usage_record *r)
     md_num in = num_path(u, "promptTokenCount");
     const json_t *tool = json_object_get(u, "toolUsePromptTokenCount");
     if (tool)
-        in = num_add(in, json_num(tool));
+        in = mdu_add(in, json_num(tool));
     md_num thoughts = num_path(u, "thoughtsTokenCount");
     usage_set_openai_buckets(
         r, in, num_path(u, "cachedContentTokenCount"),
-        num_add(num_path(u, "candidatesTokenCount"), thoughts), thoughts);
+        mdu_add(num_path(u, "candidatesTokenCount"), thoughts), thoughts);
     total_fallback(u, "totalTokenCount", r);
 }
 
@@ -380,7 +367,7 @@ static void map_ollama(const json_t *u, usage_record *r)
     r->tokens_cache_write = MD_NUM_NA;
     r->tokens_output = out;
     r->tokens_reasoning = UNKNOWN_NUM;
-    r->tokens_total = num_add(in, out);
+    r->tokens_total = mdu_add(in, out);
 }
 
 typedef void (*api_mapper)(const json_t *u, usage_record *r);

@@ -10,9 +10,9 @@
  * Unknown is not zero: a bucket the provider did not report (missing, null,
  * malformed, negative, non-finite) is MD_UNKNOWN; a bucket whose concept
  * does not exist for the source (OpenAI cache writes, Ollama caching) is
- * MD_NOT_APPLICABLE.  The conversion rules are the same as the plugins'
- * pu_tokens_openai / pu_tokens_anthropic (plugins/plugin_util.h); the unit
- * test checks that they agree.  doc/usage-dialects.md has the field tables.
+ * MD_NOT_APPLICABLE.  The two conversion rules are the plugin SDK's
+ * mdu_tokens_openai / mdu_tokens_anthropic (meterd/util.h, implemented
+ * once in core/lib/tokens.c for the core and the SDK alike).  doc/usage-dialects.md has the field tables.
  *
  * JSON form (storage, API; every key always present):
  *   {"provider": "openai", "route": "chat", "model": "gpt-5.2",
@@ -136,7 +136,7 @@ const char *usage_dialect_name(usage_dialect d);
 int usage_from_dialect(usage_dialect d, const json_t *usage_obj,
                        usage_record *out, char **err);
 
-/* The two bucket conversions, exactly as pu_tokens_openai / _anthropic:
+/* The two bucket conversions, mdu_tokens_openai / _anthropic applied to r:
  * they set the six token fields of *r (cost and the rest untouched).
  * OpenAI family: input counts cached input inside it, output counts
  * reasoning inside it, cache writes are not applicable; total = input +

@@ -1,10 +1,13 @@
 /*
- * meterd/plugin.h - the meterd plugin SDK (ABI 1.2).
+ * meterd/plugin.h - the meterd plugin SDK (ABI 1.3).
  *
  * This header is the whole contract between the meterd core and a provider
- * plugin.  A plugin includes only this file (plus libc and whatever libraries
- * it links itself); it never links against daemon symbols.  Everything the
- * core offers reaches the plugin through the md_host function table.
+ * plugin.  A plugin includes only this file (plus libc, whatever libraries
+ * it links itself, and optionally the helper library meterd/util.h with
+ * libmeterd-plugin.a); it never links against daemon symbols - the daemon
+ * exports none, and a plugin that needs one fails to load (class "abi").
+ * Everything the core offers reaches the plugin through the md_host
+ * function table.
  *
  * Versioning rules
  *   - MD_ABI_MAJOR changes only when an existing field or function changes
@@ -45,7 +48,7 @@ extern "C" {
 #endif
 
 #define MD_ABI_MAJOR 1
-#define MD_ABI_MINOR 2
+#define MD_ABI_MINOR 3
 
 /* The one symbol every plugin exports (see MD_PLUGIN_DEFINE below). */
 #define MD_PLUGIN_ENTRY_NAME "meterd_plugin_entry"
@@ -446,7 +449,20 @@ typedef struct md_plugin {
     /* Smallest interval the operator may configure (0: no minimum); a
      * smaller one is a config error. */
     long long min_interval_ms;
+
+    /* ---- ABI 1.3 (read only when struct_size covers it) ---- */
+
+    /* What the plugin produces: MD_PRODUCES_* bits.  0, and every plugin
+     * built before ABI 1.3, means MD_PRODUCES_METERS only.  A plugin that
+     * hands the core usage cells (host->put_usage) sets
+     * MD_PRODUCES_USAGE_CELLS: `meterd report daily` runs exactly those
+     * providers (and those that already stored cells). */
+    uint32_t produces;
 } md_plugin;
+
+/* Bits of md_plugin.produces (ABI 1.3). */
+#define MD_PRODUCES_METERS 0x1u      /* metrics through emit_metric        */
+#define MD_PRODUCES_USAGE_CELLS 0x2u /* per-turn usage through put_usage   */
 
 /* Signature of the exported entry point. */
 typedef const md_plugin *(*md_plugin_entry_fn)(void);

@@ -8,12 +8,13 @@
  * comparing acceptance and every extracted field with jansson.
  */
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
-#include "../../plugins/jscan.h"
+#include "jscan.h"
 
 /* A schema covering the shapes the plugins use. */
 enum {

@@ -1,4 +1,5 @@
 /* t/unit/plugin_host.c - plugin loading and option validation. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -57,6 +58,20 @@ static void test_open(void)
     ok(contains(err, "plugin 'ne' (") &&
            contains(err, "has no meterd_plugin_entry symbol"),
        "noentry: message names the missing symbol");
+    free(err);
+    free(path);
+
+    /* The test binary, like the daemon, exports no symbol (no
+     * -rdynamic), although it contains xstrdup. */
+    path = plugin_path("daemon_sym");
+    err = NULL;
+    is_int(plugin_open(path, "ds", &lp, &cls, &err), -1,
+           "a plugin calling the core's xstrdup is refused");
+    is_int(cls, MD_ERR_ABI, "daemon_sym: class abi");
+    ok(contains(err, "plugin 'ds' (") &&
+           contains(err, "needs symbol 'xstrdup'") &&
+           contains(err, "libmeterd-plugin.a"),
+       "daemon_sym: message names the symbol and the SDK rule");
     free(err);
     free(path);
 
@@ -391,8 +406,38 @@ static void test_intervals(void)
     diag_free(&dl);
 }
 
+/* ABI 1.3: what a descriptor produces, with the default for plugins built
+ * before the field existed (their struct_size stops short of it). */
+static void test_produces(void)
+{
+    md_plugin d = {MD_PLUGIN_HEADER, .name = "p", .produces = 0};
+    is_int((int)plugin_produces(&d), (int)MD_PRODUCES_METERS,
+           "produces 0: meters only");
+    d.produces = MD_PRODUCES_USAGE_CELLS;
+    is_int((int)plugin_produces(&d), (int)MD_PRODUCES_USAGE_CELLS,
+           "a 1.3 descriptor's declaration is read");
+    d.struct_size = (uint32_t)offsetof(md_plugin, produces);
+    is_int((int)plugin_produces(&d), (int)MD_PRODUCES_METERS,
+           "a 1.2 descriptor (shorter struct_size) is meters only, whatever "
+           "lies past its end");
+
+    loaded_plugin lp;
+    md_error cls;
+    char *err = NULL;
+    char *path = plugin_path("cellmaker");
+    if (plugin_open(path, NULL, &lp, &cls, &err) == 0) {
+        ok(plugin_produces(lp.desc) & MD_PRODUCES_USAGE_CELLS,
+           "cellmaker.so declares usage cells");
+        plugin_close(&lp);
+    } else
+        ok(0, "cellmaker.so loads");
+    free(err);
+    free(path);
+}
+
 int main(void)
 {
+    test_produces();
     test_open();
     test_intervals();
     test_validate();

@@ -1,7 +1,9 @@
 /* t/unit/usage.c - the normalised usage record: every dialect mapped from
  * the fixtures in t/fixtures/usage (copies of the catalog payloads plus one
- * file per case), the catalog oracles, the JSON round trip, and parity of
- * the bucket rules with the plugins' pu_tokens_openai / _anthropic. */
+ * file per case), the catalog oracles, the JSON round trip, and that a
+ * usage record carries exactly the SDK's bucket conversions
+ * (mdu_tokens_openai / _anthropic, one implementation in core/lib/tokens.c):
+ * no bucket dropped or swapped on the way into the record. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +12,7 @@
 #include "log.h"
 #include "tap.h"
 #include "usage.h"
-#include "../../plugins/plugin_util.h"
+#include "meterd/util.h"
 
 #define FIX "t/fixtures/usage/"
 #define NOW 1773151200.0 /* 2026-03-10T14:00:00Z */
@@ -564,7 +566,7 @@ static int same_num(md_num a, md_num b)
     return a.state == b.state && (a.state != MD_KNOWN || a.value == b.value);
 }
 
-static int same_buckets(const usage_record *r, const pu_tokens *t)
+static int same_buckets(const usage_record *r, const mdu_tokens *t)
 {
     return same_num(r->tokens_input_uncached, t->input_uncached) &&
            same_num(r->tokens_cache_read, t->cache_read) &&
@@ -585,18 +587,18 @@ static void test_parity(void)
                     usage_record_init(&r);
                     usage_set_openai_buckets(&r, GRID[a], GRID[b], GRID[c],
                                              GRID[d]);
-                    pu_tokens t =
-                        pu_tokens_openai(GRID[a], GRID[b], GRID[c], GRID[d]);
+                    mdu_tokens t =
+                        mdu_tokens_openai(GRID[a], GRID[b], GRID[c], GRID[d]);
                     bad_o += !same_buckets(&r, &t);
                     usage_set_anthropic_buckets(&r, GRID[a], GRID[b],
                                                 GRID[c], GRID[d]);
-                    t = pu_tokens_anthropic(GRID[a], GRID[b], GRID[c],
+                    t = mdu_tokens_anthropic(GRID[a], GRID[b], GRID[c],
                                             GRID[d]);
                     bad_a += !same_buckets(&r, &t);
                     n++;
                 }
-    is_int(bad_o, 0, "openai buckets == pu_tokens_openai on 625 inputs");
-    is_int(bad_a, 0, "anthropic buckets == pu_tokens_anthropic on 625 inputs");
+    is_int(bad_o, 0, "openai buckets == mdu_tokens_openai on 625 inputs");
+    is_int(bad_a, 0, "anthropic buckets == mdu_tokens_anthropic on 625 inputs");
     is_int(n, 625, "parity grid size");
 }
 

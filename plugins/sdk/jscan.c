@@ -1,52 +1,8 @@
 /*
- * plugins/jscan.h - a validating, non-allocating JSON field extractor for
- * one JSONL line (header only, libc only).
- *
- * Why: the log plugins need about twenty scalar fields out of lines that
- * are mostly message content and tool output (often MiBs).  A DOM parser
- * materialises every string and object of the line; jscan walks the line
- * once, descends only into the objects named by a schema, records the
- * requested members as raw tokens (pointer + length into the line) and
- * skips everything else with a validating skip (strings 16 bytes at a time
- * with SSE2, containers with a bit stack).
- *
- * Acceptance is that of jansson's json_loadb(buf, len, 0, ...) (the parser
- * the plugins used before, whose results were checked against ccusage 20),
- * so a line is used exactly when it was used before:
- *   - the top-level value must be an object (jansson without
- *     JSON_DECODE_ANY also takes arrays, which the plugins never use);
- *     whitespace is space, tab, CR, LF; nothing but whitespace may follow;
- *   - strings: no raw control characters (< 0x20), escapes \" \\ \/ \b \f
- *     \n \r \t \uXXXX only, surrogates only as a high+low pair, no \u0000
- *     (jansson rejects NUL without JSON_ALLOW_NUL, in keys and values);
- *     the raw bytes must be valid UTF-8 (no overlongs, no encoded
- *     surrogates, nothing above U+10FFFF);
- *   - numbers: JSON grammar; an integer (no fraction, no exponent) must fit
- *     a long long, a real must not overflow a double (jansson: "too big
- *     integer", "real number overflow");
- *   - nesting: at most JS_MAX_DEPTH levels of values (jansson's
- *     JSON_PARSER_MAX_DEPTH, scalars count as a level);
- *   - duplicate keys: the last occurrence wins (jansson's default); when a
- *     schema object appears twice, everything extracted from the first is
- *     forgotten.  (serde_json derive structs would reject a duplicate known
- *     field instead; jansson's rule is kept so that results do not change.)
- *   - keys are compared after unescaping ("\u0074ype" is "type").
- * t/unit/jscan.c checks this acceptance against jansson itself on fixed
- * cases and on random mutations of real log lines.
- *
- * Use:
- *     static const js_field F[] = {{"timestamp", -1}, {"message", -1},
- *                                  {"id", 1}, ...};   (depth-first order)
- *     js_schema sc; js_schema_init(&sc, F, n);        (once)
- *     js_val v[n];
- *     if (js_scan(&sc, line, len, v) == 0) ... v[i].type ...
- *
- * Ownership: js_val points into the caller's line (valid while the line
- * is); js_str() returns the caller's buffer or a malloc'ed copy (free it
- * when it differs from the buffer).
+ * plugins/sdk/jscan.c - the JSON field extractor (see jscan.h for the
+ * acceptance rules and the invariants).
  */
-#ifndef METERD_JSCAN_H
-#define METERD_JSCAN_H
+#include "jscan.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -58,49 +14,7 @@
 #include <emmintrin.h>
 #endif
 
-#define JS_MAX_DEPTH 2048   /* jansson's JSON_PARSER_MAX_DEPTH          */
-#define JS_MAX_FIELDS 64
-
-enum js_type {
-    JS_ABSENT = 0,
-    JS_NULL,
-    JS_FALSE,
-    JS_TRUE,
-    JS_INT,     /* number without fraction or exponent (fits long long) */
-    JS_REAL,    /* number with fraction or exponent                     */
-    JS_STR,
-    JS_OBJ,
-    JS_ARR
-};
-
-typedef struct js_field {
-    const char *key;
-    int parent;         /* index of the parent field, -1 for the root    */
-} js_field;
-
-typedef struct js_val {
-    unsigned char type; /* enum js_type                                  */
-    unsigned char esc;  /* string: contains backslash escapes            */
-    const char *p;      /* token (strings: first byte after the quote)   */
-    size_t n;           /* token length (strings: raw, without quotes)   */
-} js_val;
-
-typedef struct js_schema {
-    const js_field *f;
-    int n;
-    unsigned char klen[JS_MAX_FIELDS];
-    unsigned char has_kids[JS_MAX_FIELDS];
-    int last_desc[JS_MAX_FIELDS];   /* last index of i's subtree          */
-    /* children of field p (p = -1 for the root) are
-     * kids[kid0[p + 1] .. kid0[p + 2]) */
-    unsigned char kid0[JS_MAX_FIELDS + 2];
-    unsigned char kids[JS_MAX_FIELDS];
-} js_schema;
-
-/* Prepare a schema: fields in depth-first order (a field's descendants
- * follow it contiguously), parents before children, keys < 256 bytes.
- * Returns 0 or -1 when the table breaks these rules. */
-static inline int js_schema_init(js_schema *s, const js_field *f, int n)
+int js_schema_init(js_schema *s, const js_field *f, int n)
 {
     if (n < 0 || n > JS_MAX_FIELDS)
         return -1;
@@ -143,14 +57,14 @@ static inline int js_schema_init(js_schema *s, const js_field *f, int n)
 
 /* ---- lexical pieces ---- */
 
-static inline const char *js_ws(const char *p, const char *e)
+static const char *js_ws(const char *p, const char *e)
 {
     while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     return p;
 }
 
-static inline int js_hex4(const char *p, unsigned *out)
+static int js_hex4(const char *p, unsigned *out)
 {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
@@ -169,8 +83,7 @@ static inline int js_hex4(const char *p, unsigned *out)
 
 /* One escape at p (p[0] == '\\'): returns the byte after it or NULL.
  * *cp is the code point (surrogate pairs combined). */
-static inline const char *js_escape(const char *p, const char *e,
-                                    unsigned *cp)
+static const char *js_escape(const char *p, const char *e, unsigned *cp)
 {
     if (e - p < 2)
         return NULL;
@@ -206,7 +119,7 @@ static inline const char *js_escape(const char *p, const char *e,
 }
 
 /* One UTF-8 sequence at p (*p >= 0x80): the byte after it or NULL. */
-static inline const char *js_utf8(const char *p, const char *e)
+static const char *js_utf8(const char *p, const char *e)
 {
     const unsigned char *u = (const unsigned char *)p;
     unsigned c = u[0], n, v;
@@ -236,7 +149,7 @@ static inline const char *js_utf8(const char *p, const char *e)
 
 /* The closing quote of a string whose body starts at p, validating it;
  * NULL when malformed or unterminated.  *esc |= 1 when it has escapes. */
-static inline const char *js_str_end(const char *p, const char *e, int *esc)
+static const char *js_str_end(const char *p, const char *e, int *esc)
 {
     for (;;) {
 #if defined(__SSE2__)
@@ -286,7 +199,7 @@ static inline const char *js_str_end(const char *p, const char *e, int *esc)
 
 /* A number at p: the byte after it or NULL; *real set when it has a
  * fraction or exponent.  Overflow rules as jansson's. */
-static inline const char *js_number(const char *p, const char *e, int *real)
+static const char *js_number(const char *p, const char *e, int *real)
 {
     const char *s = p, *d0;
     int neg = 0;
@@ -351,15 +264,15 @@ static inline const char *js_number(const char *p, const char *e, int *real)
     return p;
 }
 
-static inline const char *js_lit(const char *p, const char *e, const char *w,
-                                 size_t n)
+static const char *js_lit(const char *p, const char *e, const char *w,
+                          size_t n)
 {
     return (size_t)(e - p) >= n && memcmp(p, w, n) == 0 ? p + n : NULL;
 }
 
 /* Skip one value at p (first byte of the value) at depth `depth`,
  * validating it.  Returns the byte after it or NULL. */
-static inline const char *js_skip(const char *p, const char *e, int depth)
+static const char *js_skip(const char *p, const char *e, int depth)
 {
     unsigned char objbits[JS_MAX_DEPTH / 8 + 1];
     int sp = 0, esc = 0, real;
@@ -444,7 +357,7 @@ key:
 
 /* Decode the escapes of raw string body s[0..n) (already validated) into
  * d (room for n + 1 bytes); returns the decoded length. */
-static inline size_t js_unescape(const char *s, size_t n, char *d)
+static size_t js_unescape(const char *s, size_t n, char *d)
 {
     const char *e = s + n;
     size_t o = 0;
@@ -487,13 +400,11 @@ typedef struct js_run {
 
 /* Record the value at p for field i (or skip it when i < 0).  Returns the
  * byte after the value or NULL. */
-static inline const char *js_member(js_run *r, const char *p, int i,
-                                    int depth);
+static const char *js_member(js_run *r, const char *p, int i, int depth);
 
 /* Object body after '{' at depth `depth` whose members are matched against
  * the children of field `parent` (-1 root). */
-static inline const char *js_object(js_run *r, const char *p, int parent,
-                                    int depth)
+static const char *js_object(js_run *r, const char *p, int parent, int depth)
 {
     const js_schema *s = r->s;
     const char *e = r->e;
@@ -542,8 +453,7 @@ static inline const char *js_object(js_run *r, const char *p, int parent,
     }
 }
 
-static inline const char *js_member(js_run *r, const char *p, int i,
-                                    int depth)
+static const char *js_member(js_run *r, const char *p, int i, int depth)
 {
     const char *e = r->e;
     if (i < 0)
@@ -601,10 +511,7 @@ static inline const char *js_member(js_run *r, const char *p, int i,
     return q;
 }
 
-/* Scan line[0..len): 0 when it is one valid JSON object (out[] filled,
- * JS_ABSENT for fields not present), -1 otherwise (out[] undefined). */
-static inline int js_scan(const js_schema *s, const char *line, size_t len,
-                          js_val *out)
+int js_scan(const js_schema *s, const char *line, size_t len, js_val *out)
 {
     js_run r = {s, out, line + len};
     memset(out, 0, (size_t)s->n * sizeof *out);
@@ -619,10 +526,7 @@ static inline int js_scan(const js_schema *s, const char *line, size_t len,
 
 /* ---- values ---- */
 
-/* The decoded string of v (JS_STR) in buf when it fits (cap bytes), else
- * in a malloc'ed copy; NULL on allocation failure.  NUL-terminated;
- * *len (optional) is its length.  The result never contains NUL. */
-static inline char *js_str(const js_val *v, char *buf, size_t cap, size_t *len)
+char *js_str(const js_val *v, char *buf, size_t cap, size_t *len)
 {
     char *d = v->n < cap ? buf : malloc(v->n + 1);
     if (!d)
@@ -640,9 +544,7 @@ static inline char *js_str(const js_val *v, char *buf, size_t cap, size_t *len)
     return d;
 }
 
-/* Does string v equal lit (decoded)?  lit shorter than 40 bytes: an
- * escaped raw body of 256 bytes or more decodes to at least 42. */
-static inline int js_streq(const js_val *v, const char *lit)
+int js_streq(const js_val *v, const char *lit)
 {
     if (v->type != JS_STR)
         return 0;
@@ -656,8 +558,7 @@ static inline int js_streq(const js_val *v, const char *lit)
     return m == n && memcmp(buf, lit, n) == 0;
 }
 
-/* JS_INT value (validated to fit a long long). */
-static inline long long js_int(const js_val *v)
+long long js_int(const js_val *v)
 {
     const char *p = v->p, *e = v->p + v->n;
     int neg = p < e && *p == '-';
@@ -667,8 +568,7 @@ static inline long long js_int(const js_val *v)
     return neg ? (long long)(0 - a) : (long long)a;
 }
 
-/* JS_INT or JS_REAL as a double (what json_number_value gives). */
-static inline double js_double(const js_val *v)
+double js_double(const js_val *v)
 {
     if (v->type == JS_INT)
         return (double)js_int(v);
@@ -683,9 +583,7 @@ static inline double js_double(const js_val *v)
     return d;
 }
 
-static inline int js_is_num(const js_val *v)
+int js_is_num(const js_val *v)
 {
     return v->type == JS_INT || v->type == JS_REAL;
 }
-
-#endif

@@ -1,155 +1,26 @@
 /*
- * plugins/logscan.h - incremental, crash-safe scanning of local CLI usage
- * logs (JSONL), shared by the claude_logs and codex_logs plugins.
- * Header-only (static functions), SDK + libc + jansson only.
- *
- * Model
- *   - Every deduplicated usage event is one ls_ent (56 bytes): its dedup
- *     keys (64-bit hashes), the file it came from, its 15-minute slot, its
- *     model and its token buckets.  Cells (md_usage_cell) are derived from
- *     the live entries at the end of every run that changed something, so
- *     removing a file's contribution (truncation, rotation) is "mark its
- *     entries dead" and replacing a duplicate is "overwrite the entry".
- *   - One state file (state_dir/logscan.state) holds the file index (path,
- *     device, inode, size, mtime, offset of the next unread line, plugin
- *     parser state), the model names, the cells, a plugin blob and the
- *     entries, in that order.  It is replaced atomically (tmp + fsync +
- *     rename + fsync of the directory) and only at the end of a run, so a
- *     kill at any moment leaves the previous consistent state.  A run over
- *     an unchanged tree reads the index and the cells, stats every file and
- *     never opens a log (nor reads the entries section).
- *   - state_dir/lock is flock()ed for the whole run: the daemon and
- *     `meterd report daily` may run the same plugin at once.
- *   - Reading is streamed through a fixed 1 MiB buffer.  A line longer than
- *     the buffer is first scanned for the plugin's markers without keeping
- *     it; only a long line that carries a marker is read whole (up to
- *     LS_LINE_CAP, beyond which it is skipped with a note).  A last line
- *     without its newline is not consumed: the offset stays before it.
- *
- * Ownership: ls_scan owns every array it allocates (ls_free releases them);
- * strings handed to callbacks are borrowed for the call.
+ * plugins/sdk/logscan.c - the incremental log scanner (see logscan.h for
+ * the model, the state file and the invariants).
  */
-#ifndef METERD_LOGSCAN_H
-#define METERD_LOGSCAN_H
+#include "logscan.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
-#include "plugin_util.h"
-
-#define LS_BUF (1u << 20)           /* read buffer                           */
-#define LS_LINE_CAP (64u << 20)     /* longest usage line we will parse      */
-#define LS_MAGIC "MDLSCAN1"
-#define LS_ORPHAN UINT32_MAX        /* entry of a file that disappeared      */
-#define LS_MAX_MARKERS 4
-
-/* ls_ent.flags */
-#define LS_F_SIDECHAIN 0x01u
-#define LS_F_SPEED 0x02u       /* usage.speed was present (ccusage tie-break) */
-#define LS_F_COST 0x04u        /* cost known                                  */
-#define LS_F_CW_KNOWN 0x08u    /* cache_write reported                        */
-#define LS_F_CW_NA 0x10u       /* cache_write not applicable for the source   */
-#define LS_F_REAS 0x20u        /* reasoning reported                          */
-#define LS_F_DEAD 0x40u        /* removed (compacted away at save)            */
-#define LS_F_REKEYED 0x80u     /* replaced by a copy under another exact key  */
-
-enum { LS_IN, LS_CR, LS_CW, LS_OUT, LS_REAS, LS_NTOK };
-
-typedef struct ls_ent {
-    uint64_t key;     /* exact dedup key, 0 = never deduped                */
-    uint64_t mkey;    /* message-only key (sidechain replays), 0 = none    */
-    uint32_t file;    /* index into ls_state.files, or LS_ORPHAN           */
-    uint32_t slot;    /* slot_start / 900                                  */
-    uint16_t model;   /* 0 = unknown model, else models[model - 1]         */
-    uint16_t flags;
-    uint32_t tok[LS_NTOK];
-    float cost;
-} ls_ent;
-
-/* Per-file parser state the plugins keep (codex: previous cumulative
- * totals and current model). */
-typedef struct ls_pstate {
-    uint64_t prev[LS_NTOK + 1];
-    uint32_t model;     /* model index + 1, 0 none */
-    uint32_t flags;
-} ls_pstate;
-
-typedef struct ls_file_disk {
-    uint64_t dev, ino, size, offset;
-    int64_t mtime_ns;
-    uint32_t path_len;
-    uint32_t flags;     /* LS_FILE_* */
-    ls_pstate ps;
-} ls_file_disk;
-
-#define LS_FILE_SEEN 0x1u   /* present in this run's walk                 */
-#define LS_FILE_EOF 0x2u    /* read to its end at the recorded size       */
-
-typedef struct ls_file {
-    ls_file_disk d;
-    char *path;         /* identity of the file (plugin-defined)          */
-    char *real;         /* where it is now (NULL: same as path)           */
-} ls_file;
-
-typedef struct ls_cell_disk {
-    uint32_t slot;
-    uint16_t model;
-    uint16_t known;     /* bit per LS_* bucket + bit 5 total + bit 6 cost */
-    uint16_t na;        /* bit per bucket: not applicable                 */
-    uint16_t pad;
-    uint32_t events;
-    double v[LS_NTOK + 2]; /* buckets, total, cost                        */
-} ls_cell_disk;
-
-typedef struct ls_hdr {
-    char magic[8];
-    uint32_t n_files, n_models, n_cells, n_ents;
-    uint64_t generation;
-    uint64_t paths_bytes, models_bytes, blob_len;
-    uint32_t complete;   /* every file read to its end at least once      */
-    uint32_t pad;
-} ls_hdr;
-
-typedef struct ls_state {
-    /* persisted */
-    ls_hdr h;
-    ls_file *files;
-    size_t n_files, cap_files;
-    char **models;
-    size_t n_models, cap_models;
-    ls_cell_disk *cells;
-    size_t n_cells;
-    unsigned char *blob;          /* plugin blob (codex rate limits)      */
-    size_t blob_len;
-    ls_ent *ents;
-    size_t n_ents, cap_ents;
-    int ents_loaded;
-    /* run */
-    int fd_state;                 /* open state file for lazy entry load  */
-    off_t ents_off;
-    uint32_t *ix_key, *ix_mkey;   /* open addressing, entry index + 1     */
-    size_t ix_cap;
-    uint32_t min_changed;         /* earliest changed slot, UINT32_MAX    */
-    int changed;                  /* cells must be rebuilt                */
-    int dirty;                    /* state file must be rewritten         */
-    uint32_t cutoff_slot;         /* retention                            */
-    size_t files_read, lines_skipped_long, events_added;
-    const char *markers[LS_MAX_MARKERS];
-    size_t n_markers;
-} ls_state;
-
 /* ---- small helpers ---- */
 
-static PU_UNUSED uint64_t ls_hash(const void *p, size_t n, uint64_t seed)
+uint64_t ls_hash(const void *p, size_t n, uint64_t seed)
 {
     /* FNV-1a 64 with a final avalanche (splitmix) so that open addressing
      * on the low bits behaves. */
@@ -167,7 +38,7 @@ static PU_UNUSED uint64_t ls_hash(const void *p, size_t n, uint64_t seed)
     return h ? h : 1;
 }
 
-static PU_UNUSED char *ls_strdup(const char *s)
+char *ls_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
@@ -176,7 +47,7 @@ static PU_UNUSED char *ls_strdup(const char *s)
     return d;
 }
 
-static PU_UNUSED int ls_grow(void **arr, size_t *cap, size_t need, size_t elem)
+static int ls_grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return 0;
@@ -191,20 +62,7 @@ static PU_UNUSED int ls_grow(void **arr, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-/* Days from civil date (Howard Hinnant's algorithm), for a fast ISO parse. */
-static PU_UNUSED long long ls_days(long long y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long long)doe - 719468;
-}
-
-/* "YYYY-MM-DDTHH:MM:SS[.fff...]Z" quickly; anything else through the host's
- * RFC 3339 parser.  Returns 0 and *out epoch seconds. */
-static PU_UNUSED int ls_parse_ts(const md_host *h, const char *s, double *out)
+int ls_parse_ts(const md_host *h, const char *s, double *out)
 {
     size_t n = strlen(s);
     int fast = n >= 20 && s[4] == '-' && s[7] == '-' && s[10] == 'T' &&
@@ -228,7 +86,7 @@ static PU_UNUSED int ls_parse_ts(const md_host *h, const char *s, double *out)
         double frac = 0, scale = 0.1;
         for (size_t i = 20; i < n - 1; i++, scale /= 10)
             frac += (s[i] - '0') * scale;
-        *out = (double)(ls_days(y, (unsigned)mo, (unsigned)d) * 86400 +
+        *out = (double)(mdu_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
                         hh * 3600 + mi * 60 + ss) + frac;
         return 0;
     }
@@ -239,30 +97,14 @@ static PU_UNUSED int ls_parse_ts(const md_host *h, const char *s, double *out)
     return 0;
 }
 
-/* u64 JSON integer (>= 0) into *out; 0 when missing (serde default);
- * -1 when present but not a non-negative integer. */
-static PU_UNUSED int ls_u64(const json_t *obj, const char *key, uint64_t *out,
-                            int required)
-{
-    json_t *v = json_object_get(obj, key);
-    *out = 0;
-    if (!v)
-        return required ? -1 : 0;
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return -1;
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-}
-
-static PU_UNUSED uint32_t ls_sat32(uint64_t v)
+uint32_t ls_sat32(uint64_t v)
 {
     return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
 /* ---- models ---- */
 
-/* Model index + 1 for name (interned); 0 for NULL. */
-static PU_UNUSED uint16_t ls_model(ls_state *st, const char *name)
+uint16_t ls_model(ls_state *st, const char *name)
 {
     if (!name)
         return 0;
@@ -282,8 +124,7 @@ static PU_UNUSED uint16_t ls_model(ls_state *st, const char *name)
 
 /* ---- dedup index ---- */
 
-static PU_UNUSED void ls_ix_put(uint32_t *ix, size_t cap, uint64_t k,
-                                uint32_t idx1)
+static void ls_ix_put(uint32_t *ix, size_t cap, uint64_t k, uint32_t idx1)
 {
     size_t m = cap - 1, i = (size_t)k & m;
     while (ix[i])
@@ -291,7 +132,7 @@ static PU_UNUSED void ls_ix_put(uint32_t *ix, size_t cap, uint64_t k,
     ix[i] = idx1;
 }
 
-static PU_UNUSED int ls_ix_build(ls_state *st, size_t need)
+static int ls_ix_build(ls_state *st, size_t need)
 {
     size_t cap = 1024;
     while (cap < need * 2)
@@ -319,8 +160,7 @@ static PU_UNUSED int ls_ix_build(ls_state *st, size_t need)
     return 0;
 }
 
-/* Entry with this exact key (not replaced under another key), or NULL. */
-static PU_UNUSED ls_ent *ls_find_key(ls_state *st, uint64_t k)
+ls_ent *ls_find_key(ls_state *st, uint64_t k)
 {
     if (!st->ix_cap)
         return NULL;
@@ -333,9 +173,7 @@ static PU_UNUSED ls_ent *ls_find_key(ls_state *st, uint64_t k)
     return NULL;
 }
 
-/* First entry (in insertion order) with this message key for which
- * either side is a sidechain copy, or NULL. */
-static PU_UNUSED ls_ent *ls_find_mkey(ls_state *st, uint64_t mk, int cand_sc)
+ls_ent *ls_find_mkey(ls_state *st, uint64_t mk, int cand_sc)
 {
     if (!st->ix_cap)
         return NULL;
@@ -353,7 +191,7 @@ static PU_UNUSED ls_ent *ls_find_mkey(ls_state *st, uint64_t mk, int cand_sc)
     return best;
 }
 
-static PU_UNUSED void ls_touch(ls_state *st, uint32_t slot)
+void ls_touch(ls_state *st, uint32_t slot)
 {
     st->changed = 1;
     st->dirty = 1;
@@ -361,8 +199,7 @@ static PU_UNUSED void ls_touch(ls_state *st, uint32_t slot)
         st->min_changed = slot;
 }
 
-/* Append an entry (indexed when it has keys).  Returns 0 or -1 (OOM). */
-static PU_UNUSED int ls_add(ls_state *st, const ls_ent *e)
+int ls_add(ls_state *st, const ls_ent *e)
 {
     if (ls_grow((void **)&st->ents, &st->cap_ents, st->n_ents + 1,
                 sizeof *e))
@@ -383,7 +220,7 @@ static PU_UNUSED int ls_add(ls_state *st, const ls_ent *e)
 }
 
 /* Remove the contribution of file index fi (truncated or rotated). */
-static PU_UNUSED void ls_drop_file(ls_state *st, uint32_t fi)
+static void ls_drop_file(ls_state *st, uint32_t fi)
 {
     for (size_t e = 0; e < st->n_ents; e++) {
         ls_ent *x = &st->ents[e];
@@ -394,7 +231,7 @@ static PU_UNUSED void ls_drop_file(ls_state *st, uint32_t fi)
     }
 }
 
-static PU_UNUSED uint64_t ls_ent_total(const ls_ent *e)
+uint64_t ls_ent_total(const ls_ent *e)
 {
     return (uint64_t)e->tok[LS_IN] + e->tok[LS_CR] + e->tok[LS_CW] +
            e->tok[LS_OUT];
@@ -402,7 +239,7 @@ static PU_UNUSED uint64_t ls_ent_total(const ls_ent *e)
 
 /* ---- state file ---- */
 
-static PU_UNUSED void ls_free(ls_state *st)
+void ls_free(ls_state *st)
 {
     for (size_t i = 0; i < st->n_files; i++) {
         free(st->files[i].path);
@@ -423,42 +260,11 @@ static PU_UNUSED void ls_free(ls_state *st)
     st->fd_state = -1;
 }
 
-static PU_UNUSED int ls_read_all(int fd, void *p, size_t n)
-{
-    char *c = p;
-    while (n) {
-        ssize_t r = read(fd, c, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-static PU_UNUSED int ls_write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t r = write(fd, c, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Read a NUL-separated string blob of n strings into *out. */
-static PU_UNUSED int ls_read_strings(int fd, size_t bytes, size_t n,
-                                     char **out)
+static int ls_read_strings(int fd, size_t bytes, size_t n, char **out)
 {
     char *blob = malloc(bytes + 1);
-    if (!blob || ls_read_all(fd, blob, bytes)) {
+    if (!blob || mdu_read_all(fd, blob, bytes)) {
         free(blob);
         return -1;
     }
@@ -476,9 +282,7 @@ static PU_UNUSED int ls_read_strings(int fd, size_t bytes, size_t n,
     return 0;
 }
 
-/* Load everything but the entries (read lazily by ls_load_ents).  A
- * missing or unreadable state file means "start from scratch". */
-static PU_UNUSED void ls_load(ls_state *st, const char *dir)
+void ls_load(ls_state *st, const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/logscan.state", dir);
@@ -486,7 +290,7 @@ static PU_UNUSED void ls_load(ls_state *st, const char *dir)
     if (fd < 0)
         goto fresh;
     ls_hdr h;
-    if (ls_read_all(fd, &h, sizeof h) || memcmp(h.magic, LS_MAGIC, 8))
+    if (mdu_read_all(fd, &h, sizeof h) || memcmp(h.magic, LS_MAGIC, 8))
         goto bad;
     st->files = calloc(h.n_files ? h.n_files : 1, sizeof *st->files);
     st->models = calloc(h.n_models ? h.n_models : 1, sizeof(char *));
@@ -500,7 +304,7 @@ static PU_UNUSED void ls_load(ls_state *st, const char *dir)
         /* one read for the whole index (a re-scan is mostly this and the
          * stats: a read() per record cost a syscall per file) */
         ls_file_disk *recs = malloc((h.n_files ? h.n_files : 1) * sizeof *recs);
-        if (!recs || ls_read_all(fd, recs, h.n_files * sizeof *recs)) {
+        if (!recs || mdu_read_all(fd, recs, h.n_files * sizeof *recs)) {
             free(recs);
             goto bad;
         }
@@ -524,8 +328,8 @@ static PU_UNUSED void ls_load(ls_state *st, const char *dir)
     if (ls_read_strings(fd, h.models_bytes, h.n_models, st->models))
         goto bad;
     st->n_models = h.n_models;
-    if (ls_read_all(fd, st->cells, h.n_cells * sizeof *st->cells) ||
-        ls_read_all(fd, st->blob, h.blob_len))
+    if (mdu_read_all(fd, st->cells, h.n_cells * sizeof *st->cells) ||
+        mdu_read_all(fd, st->blob, h.blob_len))
         goto bad;
     st->n_cells = h.n_cells;
     st->blob_len = h.blob_len;
@@ -543,7 +347,7 @@ fresh:
 }
 
 /* Read the entries section (once, before the first change). */
-static PU_UNUSED int ls_load_ents(ls_state *st)
+static int ls_load_ents(ls_state *st)
 {
     if (st->ents_loaded)
         return 0;
@@ -554,21 +358,18 @@ static PU_UNUSED int ls_load_ents(ls_state *st)
     if (ls_grow((void **)&st->ents, &st->cap_ents, n, sizeof *st->ents))
         return -1;
     if (lseek(st->fd_state, st->ents_off, SEEK_SET) < 0 ||
-        ls_read_all(st->fd_state, st->ents, n * sizeof *st->ents))
+        mdu_read_all(st->fd_state, st->ents, n * sizeof *st->ents))
         return -1;
     st->n_ents = n;
     return ls_ix_build(st, n);
 }
 
-/* Write the whole state atomically.  Returns 0 or -1 (errno kept). */
-static PU_UNUSED int ls_save(ls_state *st, const char *dir)
+int ls_save(ls_state *st, const char *dir)
 {
-    char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/logscan.state", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
+    mdu_statefile sf;
+    if (mdu_statefile_begin(&sf, dir, "logscan.state") != 0)
         return -1;
+    int fd = sf.fd;
     ls_hdr h = st->h;
     memcpy(h.magic, LS_MAGIC, 8);
     h.n_files = (uint32_t)st->n_files;
@@ -584,50 +385,41 @@ static PU_UNUSED int ls_save(ls_state *st, const char *dir)
     for (size_t e = 0; e < st->n_ents; e++)
         live += !(st->ents[e].flags & LS_F_DEAD);
     h.n_ents = (uint32_t)live;
-    int rc = ls_write_all(fd, &h, sizeof h);
+    int rc = mdu_write_all(fd, &h, sizeof h);
     for (size_t i = 0; !rc && i < st->n_files; i++)
-        rc = ls_write_all(fd, &st->files[i].d, sizeof st->files[i].d);
+        rc = mdu_write_all(fd, &st->files[i].d, sizeof st->files[i].d);
     for (size_t i = 0; !rc && i < st->n_files; i++)
-        rc = ls_write_all(fd, st->files[i].path, strlen(st->files[i].path) + 1);
+        rc = mdu_write_all(fd, st->files[i].path,
+                           strlen(st->files[i].path) + 1);
     for (size_t i = 0; !rc && i < st->n_models; i++)
-        rc = ls_write_all(fd, st->models[i], strlen(st->models[i]) + 1);
+        rc = mdu_write_all(fd, st->models[i], strlen(st->models[i]) + 1);
     if (!rc)
-        rc = ls_write_all(fd, st->cells, st->n_cells * sizeof *st->cells);
+        rc = mdu_write_all(fd, st->cells, st->n_cells * sizeof *st->cells);
     if (!rc && st->blob_len)
-        rc = ls_write_all(fd, st->blob, st->blob_len);
+        rc = mdu_write_all(fd, st->blob, st->blob_len);
     /* Entries: live ones only, in insertion order (keeps ccusage's
      * "first wins" order across runs). */
     for (size_t e = 0, run = 0; !rc && e <= st->n_ents; e++) {
         if (e == st->n_ents || (st->ents[e].flags & LS_F_DEAD)) {
             if (run)
-                rc = ls_write_all(fd, &st->ents[e - run], run * sizeof(ls_ent));
+                rc = mdu_write_all(fd, &st->ents[e - run],
+                                   run * sizeof(ls_ent));
             run = 0;
         } else
             run++;
     }
-    if (!rc)
-        rc = fsync(fd);
-    if (close(fd) && !rc)
-        rc = -1;
-    if (!rc)
-        rc = rename(tmp, path);
     if (rc) {
-        unlink(tmp);
+        int e = errno;
+        mdu_statefile_abort(&sf);
+        errno = e;
         return -1;
     }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
+    return mdu_statefile_commit(&sf);
 }
 
 /* ---- lock ---- */
 
-/* flock state_dir/lock, waiting while the deadline allows.  Returns the
- * fd (kept open for the run) or -1. */
-static PU_UNUSED int ls_lock(const md_host *h, md_ctx *ctx, const char *dir)
+int ls_lock(const md_host *h, md_ctx *ctx, const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/lock", dir);
@@ -650,48 +442,10 @@ static PU_UNUSED int ls_lock(const md_host *h, md_ctx *ctx, const char *dir)
 
 /* ---- file index ---- */
 
-/* The record for identity path, or a new one (offset 0). */
-static PU_UNUSED ls_file *ls_file_get(ls_state *st, const char *id,
-                                      size_t *index)
-{
-    /* Linear probe through a small side table would be faster for 100k+
-     * files; the index is sorted by identity so binary search works. */
-    size_t lo = 0, hi = st->n_files;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(st->files[mid].path, id);
-        if (c == 0) {
-            *index = mid;
-            return &st->files[mid];
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
 /* ---- walking ---- */
 
-typedef struct ls_found {
-    char *id;     /* identity (sorted on)           */
-    char *real;   /* actual path                    */
-    struct stat sb;
-} ls_found;
-
-typedef struct ls_list {
-    ls_found *v;
-    size_t n, cap;
-} ls_list;
-
-typedef int (*ls_accept_fn)(const char *name);
-
-/* Collect regular files (not symlinks, as ccusage's read_dir walk) under
- * dir whose name passes accept; recursive when recurse.  id_prefix_len:
- * identity is real path (0) or strip nothing. */
-static PU_UNUSED void ls_walk(const char *dir, int recurse, ls_accept_fn ok,
-                              ls_list *out, int depth)
+void ls_walk(const char *dir, int recurse, ls_accept_fn ok, ls_list *out,
+             int depth)
 {
     if (depth > 64)
         return;
@@ -739,12 +493,12 @@ static PU_UNUSED void ls_walk(const char *dir, int recurse, ls_accept_fn ok,
     closedir(d);
 }
 
-static PU_UNUSED int ls_found_cmp(const void *a, const void *b)
+static int ls_found_cmp(const void *a, const void *b)
 {
     return strcmp(((const ls_found *)a)->id, ((const ls_found *)b)->id);
 }
 
-static PU_UNUSED void ls_list_free(ls_list *l)
+void ls_list_free(ls_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
         free(l->v[i].id);
@@ -756,19 +510,7 @@ static PU_UNUSED void ls_list_free(ls_list *l)
 
 /* ---- reading lines ---- */
 
-/* Plugin callback for one complete line (without its newline).  fi is the
- * file's index, ps its parser state.  Returns 0, or -1 on a fatal error
- * (out of memory). */
-typedef int (*ls_line_fn)(const md_host *h, md_ctx *ctx, ls_state *st,
-                          uint32_t fi, ls_pstate *ps, const char *line,
-                          size_t len, void *user);
-
-/* memmem for short needles (2..64 bytes), 16 positions at a time: a
- * position is a candidate when both the needle's first and last bytes
- * match (W. Mula's "SIMD-friendly" substring search); candidates are
- * confirmed with memcmp.  glibc's memmem was a quarter of the cold scan. */
-static PU_UNUSED const char *ls_memmem(const char *h, size_t hn,
-                                       const char *nd, size_t nn)
+const char *ls_memmem(const char *h, size_t hn, const char *nd, size_t nn)
 {
     if (nn < 2 || nn > 64 || hn < nn)
         return nn > hn ? NULL : memmem(h, hn, nd, nn);
@@ -795,7 +537,7 @@ static PU_UNUSED const char *ls_memmem(const char *h, size_t hn,
     return NULL;
 }
 
-static PU_UNUSED int ls_has_marker(const ls_state *st, const char *p, size_t n)
+static int ls_has_marker(const ls_state *st, const char *p, size_t n)
 {
     for (size_t i = 0; i < st->n_markers; i++)
         if (ls_memmem(p, n, st->markers[i], strlen(st->markers[i])))
@@ -805,8 +547,7 @@ static PU_UNUSED int ls_has_marker(const ls_state *st, const char *p, size_t n)
 
 /* Earliest marker occurrence in p[0..n), or NULL.  Markers never contain
  * a newline, so the line around it is the line that carries it. */
-static PU_UNUSED const char *ls_first_marker(const ls_state *st,
-                                             const char *p, size_t n)
+static const char *ls_first_marker(const ls_state *st, const char *p, size_t n)
 {
     const char *best = NULL;
     for (size_t i = 0; i < st->n_markers; i++) {
@@ -827,8 +568,8 @@ typedef struct ls_reader {
 /* Scan a long line starting at file offset start without keeping it: find
  * its end (*end = offset of the newline) and whether a marker occurs.
  * Returns 1 found end, 0 EOF without newline, -1 read error. */
-static PU_UNUSED int ls_scan_long(const ls_state *st, int fd, ls_reader *r,
-                                  off_t start, off_t *end, int *marker)
+static int ls_scan_long(const ls_state *st, int fd, ls_reader *r, off_t start,
+                        off_t *end, int *marker)
 {
     size_t keep = 0;
     off_t pos = start;
@@ -861,9 +602,9 @@ static PU_UNUSED int ls_scan_long(const ls_state *st, int fd, ls_reader *r,
  * carries a marker.  Stops early (offset kept) when the budget runs out.
  * Returns 1 when the file was read to its end, 0 when stopped early, -1
  * on a fatal error. */
-static PU_UNUSED int ls_read_file(const md_host *h, md_ctx *ctx, ls_state *st,
-                                  uint32_t fi, ls_reader *r, ls_line_fn fn,
-                                  void *user, long long stop_below_ms)
+static int ls_read_file(const md_host *h, md_ctx *ctx, ls_state *st,
+                        uint32_t fi, ls_reader *r, ls_line_fn fn, void *user,
+                        long long stop_below_ms)
 {
     ls_file *f = &st->files[fi];
     const char *p = f->real ? f->real : f->path;
@@ -955,7 +696,7 @@ typedef struct ls_cellkey {
     uint32_t idx;
 } ls_cellkey;
 
-static PU_UNUSED int ls_cell_cmp(const void *a, const void *b)
+static int ls_cell_cmp(const void *a, const void *b)
 {
     const ls_cell_disk *x = a, *y = b;
     if (x->slot != y->slot)
@@ -965,7 +706,7 @@ static PU_UNUSED int ls_cell_cmp(const void *a, const void *b)
 
 /* Rebuild the cells from the live entries (entries older than the
  * retention cutoff are dropped).  Returns 0 or -1 (OOM). */
-static PU_UNUSED int ls_build_cells(ls_state *st)
+static int ls_build_cells(ls_state *st)
 {
     size_t cap = 1024;
     while (cap < st->n_cells * 2 + 64)
@@ -1061,7 +802,7 @@ static PU_UNUSED int ls_build_cells(ls_state *st)
     return 0;
 }
 
-static PU_UNUSED md_num ls_cell_num(const ls_cell_disk *c, int b)
+static md_num ls_cell_num(const ls_cell_disk *c, int b)
 {
     if (c->na & (1u << b))
         return MD_NUM_NA;
@@ -1070,10 +811,8 @@ static PU_UNUSED md_num ls_cell_num(const ls_cell_disk *c, int b)
     return MD_NUM(c->v[b]);
 }
 
-/* Hand the cells to the core (ABI 1.2).  since_slot: earliest changed
- * slot; everything when the core's generation differs from ours. */
-static PU_UNUSED void ls_put_usage(const md_host *h, md_ctx *ctx, ls_state *st,
-                                   int changed, uint32_t since_slot)
+void ls_put_usage(const md_host *h, md_ctx *ctx, ls_state *st, int changed,
+                  uint32_t since_slot)
 {
     if (h->abi_minor < 2 || !h->put_usage || !h->usage_generation)
         return;
@@ -1111,10 +850,10 @@ static PU_UNUSED void ls_put_usage(const md_host *h, md_ctx *ctx, ls_state *st,
 
 /* ---- metrics ---- */
 
-/* Sum the cells with from <= slot_start < to into pu_tokens.  Empty ->
+/* Sum the cells with from <= slot_start < to into mdu_tokens.  Empty ->
  * known zeros (logs fully read); cache_write/reasoning follow the cells. */
-static PU_UNUSED pu_tokens ls_sum(const ls_state *st, double from, double to,
-                                  int cw_na_when_empty, int reas_known_empty)
+static mdu_tokens ls_sum(const ls_state *st, double from, double to,
+                        int cw_na_when_empty, int reas_known_empty)
 {
     md_num acc[LS_NTOK + 1];
     for (int b = 0; b <= LS_NTOK; b++)
@@ -1135,7 +874,7 @@ static PU_UNUSED pu_tokens ls_sum(const ls_state *st, double from, double to,
                 }
                 any_cw_app = 1;
             }
-            acc[b] = pu_add(acc[b], v);
+            acc[b] = mdu_add(acc[b], v);
         }
     }
     if (any_cw_na && !any_cw_app)
@@ -1148,7 +887,7 @@ static PU_UNUSED pu_tokens ls_sum(const ls_state *st, double from, double to,
         if (!reas_known_empty)
             acc[LS_REAS] = (md_num){MD_UNKNOWN, 0};
     }
-    pu_tokens t;
+    mdu_tokens t;
     t.input_uncached = acc[LS_IN];
     t.cache_read = acc[LS_CR];
     t.cache_write = acc[LS_CW];
@@ -1163,7 +902,7 @@ static PU_UNUSED pu_tokens ls_sum(const ls_state *st, double from, double to,
  * more than 5 h after the block start).  Activity is known per 15-minute
  * cell, so the boundaries are those of the cells.  Returns -1 when there is
  * no block covering now. */
-static PU_UNUSED double ls_block_start(const ls_state *st, double now)
+static double ls_block_start(const ls_state *st, double now)
 {
     const double dur = 5 * 3600;
     double start = -1, last = -1;
@@ -1182,14 +921,12 @@ static PU_UNUSED double ls_block_start(const ls_state *st, double now)
     return start;
 }
 
-/* Emit today / 5h / 7d token buckets (confidence estimated). */
-static PU_UNUSED void ls_emit_periods(const md_host *h, md_ctx *ctx,
-                                      const ls_state *st, double now,
-                                      int cw_na_empty, int reas_known_empty)
+void ls_emit_periods(const md_host *h, md_ctx *ctx, const ls_state *st,
+                     double now, int cw_na_empty, int reas_known_empty)
 {
     double day = now - fmod(now, 86400);
-    pu_tokens t = ls_sum(st, day, day + 86400, cw_na_empty, reas_known_empty);
-    pu_emit_tokens(h, ctx, &t, "today", "today, UTC", MD_ESTIMATED);
+    mdu_tokens t = ls_sum(st, day, day + 86400, cw_na_empty, reas_known_empty);
+    mdu_emit_tokens(h, ctx, &t, "today", "today, UTC", MD_ESTIMATED);
     double bs = ls_block_start(st, now);
     if (bs >= 0) {
         t = ls_sum(st, bs, bs + 5 * 3600, cw_na_empty, reas_known_empty);
@@ -1203,25 +940,19 @@ static PU_UNUSED void ls_emit_periods(const md_host *h, md_ctx *ctx,
         t = ls_sum(st, 1, 0, cw_na_empty, reas_known_empty); /* empty */
         h->note(ctx, "no activity in the current 5-hour block");
     }
-    pu_emit_tokens(h, ctx, &t, "5h", "current 5-hour block", MD_ESTIMATED);
+    mdu_emit_tokens(h, ctx, &t, "5h", "current 5-hour block", MD_ESTIMATED);
     double from = now - 7 * 86400;
     from -= fmod(from, MD_USAGE_SLOT_SECONDS);
     t = ls_sum(st, from, now + 1, cw_na_empty, reas_known_empty);
-    pu_emit_tokens(h, ctx, &t, "7d", "last 7 days", MD_ESTIMATED);
+    mdu_emit_tokens(h, ctx, &t, "7d", "last 7 days", MD_ESTIMATED);
 }
 
 /* ---- the run ---- */
 
-typedef struct ls_plugin {
-    const char *const *markers;  /* NULL-terminated                      */
-    ls_line_fn on_line;
-    void *user;
-} ls_plugin;
-
 /* Reconcile the walk (sorted by identity) with the index: new files get a
  * record, vanished ones orphan their entries and drop out.  Returns 0 or
  * -1 (OOM).  The index stays sorted by identity. */
-static PU_UNUSED int ls_reconcile(ls_state *st, ls_list *found)
+static int ls_reconcile(ls_state *st, ls_list *found)
 {
     ls_file *nf = calloc(found->n ? found->n : 1, sizeof *nf);
     uint32_t *remap = calloc(st->n_files ? st->n_files : 1, sizeof *remap);
@@ -1289,8 +1020,7 @@ static PU_UNUSED int ls_reconcile(ls_state *st, ls_list *found)
 
 /* Does file f (stat sb) need reading, and from where?  Drops its previous
  * contribution when it shrank or was replaced (new inode). */
-static PU_UNUSED int ls_plan_file(ls_state *st, uint32_t fi,
-                                  const struct stat *sb)
+static int ls_plan_file(ls_state *st, uint32_t fi, const struct stat *sb)
 {
     ls_file *f = &st->files[fi];
     int64_t mt = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
@@ -1321,19 +1051,8 @@ static PU_UNUSED int ls_plan_file(ls_state *st, uint32_t fi,
     return 1;
 }
 
-typedef struct ls_result {
-    size_t files_total, files_done, files_read;
-    int complete;   /* every file read to its end                       */
-    int failed;     /* fatal error (message logged)                     */
-} ls_result;
-
-/* Scan every file of found (identities set, any order; consumed) into st:
- * the incremental core of both plugins.  Stops at ~80 % of the budget
- * (budget_ms = remaining at the start of the collection). */
-static PU_UNUSED ls_result ls_scan(const md_host *h, md_ctx *ctx,
-                                   ls_state *st, ls_list *found,
-                                   ls_line_fn fn, void *user,
-                                   long long budget_ms)
+ls_result ls_scan(const md_host *h, md_ctx *ctx, ls_state *st, ls_list *found,
+                  ls_line_fn fn, void *user, long long budget_ms)
 {
     ls_result res = {0};
     ls_reader rd = {0};
@@ -1415,9 +1134,7 @@ static PU_UNUSED ls_result ls_scan(const md_host *h, md_ctx *ctx,
     return res;
 }
 
-/* After ls_scan: rebuild the cells when entries changed or some fell out
- * of the retention window; bump the generation.  Returns 0 or -1. */
-static PU_UNUSED int ls_finish(ls_state *st, double now, double retention_s)
+int ls_finish(ls_state *st, double now, double retention_s)
 {
     double cut = now - retention_s;
     st->cutoff_slot = cut > 0 ? (uint32_t)(cut / MD_USAGE_SLOT_SECONDS) : 0;
@@ -1434,13 +1151,10 @@ static PU_UNUSED int ls_finish(ls_state *st, double now, double retention_s)
     return 0;
 }
 
-/* The notes every log plugin attaches after a scan: roots (or what was
- * missing), files and events of this run, an unfinished first scan, skipped
- * over-long lines, and why the figures are estimates. */
-static void ls_report(const md_host *h, md_ctx *ctx, const ls_state *st,
-                      const ls_result *res, size_t n_roots, const char *roots,
-                      const char *missing, size_t events,
-                      const char *events_what, const char *estimate)
+void ls_report(const md_host *h, md_ctx *ctx, const ls_state *st,
+               const ls_result *res, size_t n_roots, const char *roots,
+               const char *missing, size_t events, const char *events_what,
+               const char *estimate)
 {
     if (!n_roots)
         h->note(ctx, "%s", missing);
@@ -1457,5 +1171,3 @@ static void ls_report(const md_host *h, md_ctx *ctx, const ls_state *st,
                 st->lines_skipped_long, LS_LINE_CAP >> 20);
     h->note(ctx, "%s", estimate);
 }
-
-#endif

@@ -1,0 +1,275 @@
+/*
+ * plugins/sdk/logscan.h - incremental, crash-safe scanning of local CLI
+ * usage logs (JSONL), shared by the claude_logs and codex_logs plugins.
+ * Private to libmeterd-plugin.a (not installed, not part of
+ * meterd/util.h); SDK + libc + jansson only.
+ *
+ * Model
+ *   - Every deduplicated usage event is one ls_ent (56 bytes): its dedup
+ *     keys (64-bit hashes), the file it came from, its 15-minute slot, its
+ *     model and its token buckets.  Cells (md_usage_cell) are derived from
+ *     the live entries at the end of every run that changed something, so
+ *     removing a file's contribution (truncation, rotation) is "mark its
+ *     entries dead" and replacing a duplicate is "overwrite the entry".
+ *   - One state file (state_dir/logscan.state) holds the file index (path,
+ *     device, inode, size, mtime, offset of the next unread line, plugin
+ *     parser state), the model names, the cells, a plugin blob and the
+ *     entries, in that order.  It is replaced atomically (mdu_statefile:
+ *     tmp + fsync + rename + fsync of the directory, the core's own code) and only at the end of a run, so a
+ *     kill at any moment leaves the previous consistent state.  A run over
+ *     an unchanged tree reads the index and the cells, stats every file and
+ *     never opens a log (nor reads the entries section).
+ *   - state_dir/lock is flock()ed for the whole run: the daemon and
+ *     `meterd report daily` may run the same plugin at once.
+ *   - Reading is streamed through a fixed 1 MiB buffer.  A line longer than
+ *     the buffer is first scanned for the plugin's markers without keeping
+ *     it; only a long line that carries a marker is read whole (up to
+ *     LS_LINE_CAP, beyond which it is skipped with a note).  A last line
+ *     without its newline is not consumed: the offset stays before it.
+ *
+ * Ownership: ls_scan owns every array it allocates (ls_free releases them);
+ * strings handed to callbacks are borrowed for the call.
+ */
+
+#ifndef METERD_LOGSCAN_H
+#define METERD_LOGSCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "meterd/util.h"
+
+#define LS_BUF (1u << 20)           /* read buffer                           */
+
+#define LS_LINE_CAP (64u << 20)     /* longest usage line we will parse      */
+
+#define LS_MAGIC "MDLSCAN1"
+
+#define LS_ORPHAN UINT32_MAX        /* entry of a file that disappeared      */
+
+#define LS_MAX_MARKERS 4
+
+/* ls_ent.flags */
+#define LS_F_SIDECHAIN 0x01u
+
+#define LS_F_SPEED 0x02u       /* usage.speed was present (ccusage tie-break) */
+
+#define LS_F_COST 0x04u        /* cost known                                  */
+
+#define LS_F_CW_KNOWN 0x08u    /* cache_write reported                        */
+
+#define LS_F_CW_NA 0x10u       /* cache_write not applicable for the source   */
+
+#define LS_F_REAS 0x20u        /* reasoning reported                          */
+
+#define LS_F_DEAD 0x40u        /* removed (compacted away at save)            */
+
+#define LS_F_REKEYED 0x80u     /* replaced by a copy under another exact key  */
+
+enum { LS_IN, LS_CR, LS_CW, LS_OUT, LS_REAS, LS_NTOK };
+
+typedef struct ls_ent {
+    uint64_t key;     /* exact dedup key, 0 = never deduped                */
+    uint64_t mkey;    /* message-only key (sidechain replays), 0 = none    */
+    uint32_t file;    /* index into ls_state.files, or LS_ORPHAN           */
+    uint32_t slot;    /* slot_start / 900                                  */
+    uint16_t model;   /* 0 = unknown model, else models[model - 1]         */
+    uint16_t flags;
+    uint32_t tok[LS_NTOK];
+    float cost;
+} ls_ent;
+
+/* Per-file parser state the plugins keep (codex: previous cumulative
+ * totals and current model). */
+typedef struct ls_pstate {
+    uint64_t prev[LS_NTOK + 1];
+    uint32_t model;     /* model index + 1, 0 none */
+    uint32_t flags;
+} ls_pstate;
+
+typedef struct ls_file_disk {
+    uint64_t dev, ino, size, offset;
+    int64_t mtime_ns;
+    uint32_t path_len;
+    uint32_t flags;     /* LS_FILE_* */
+    ls_pstate ps;
+} ls_file_disk;
+
+#define LS_FILE_SEEN 0x1u   /* present in this run's walk                 */
+
+#define LS_FILE_EOF 0x2u    /* read to its end at the recorded size       */
+
+typedef struct ls_file {
+    ls_file_disk d;
+    char *path;         /* identity of the file (plugin-defined)          */
+    char *real;         /* where it is now (NULL: same as path)           */
+} ls_file;
+
+typedef struct ls_cell_disk {
+    uint32_t slot;
+    uint16_t model;
+    uint16_t known;     /* bit per LS_* bucket + bit 5 total + bit 6 cost */
+    uint16_t na;        /* bit per bucket: not applicable                 */
+    uint16_t pad;
+    uint32_t events;
+    double v[LS_NTOK + 2]; /* buckets, total, cost                        */
+} ls_cell_disk;
+
+typedef struct ls_hdr {
+    char magic[8];
+    uint32_t n_files, n_models, n_cells, n_ents;
+    uint64_t generation;
+    uint64_t paths_bytes, models_bytes, blob_len;
+    uint32_t complete;   /* every file read to its end at least once      */
+    uint32_t pad;
+} ls_hdr;
+
+typedef struct ls_state {
+    /* persisted */
+    ls_hdr h;
+    ls_file *files;
+    size_t n_files, cap_files;
+    char **models;
+    size_t n_models, cap_models;
+    ls_cell_disk *cells;
+    size_t n_cells;
+    unsigned char *blob;          /* plugin blob (codex rate limits)      */
+    size_t blob_len;
+    ls_ent *ents;
+    size_t n_ents, cap_ents;
+    int ents_loaded;
+    /* run */
+    int fd_state;                 /* open state file for lazy entry load  */
+    off_t ents_off;
+    uint32_t *ix_key, *ix_mkey;   /* open addressing, entry index + 1     */
+    size_t ix_cap;
+    uint32_t min_changed;         /* earliest changed slot, UINT32_MAX    */
+    int changed;                  /* cells must be rebuilt                */
+    int dirty;                    /* state file must be rewritten         */
+    uint32_t cutoff_slot;         /* retention                            */
+    size_t files_read, lines_skipped_long, events_added;
+    const char *markers[LS_MAX_MARKERS];
+    size_t n_markers;
+} ls_state;
+
+/* 64-bit hash of p[0..n) (FNV-1a with a final avalanche); never 0, so 0
+ * can mean "no key". */
+uint64_t ls_hash(const void *p, size_t n, uint64_t seed);
+
+/* strdup that returns NULL on out-of-memory (no abort in a plugin). */
+char *ls_strdup(const char *s);
+
+/* "YYYY-MM-DDTHH:MM:SS[.fff...]Z" quickly; anything else through the host's
+ * RFC 3339 parser.  Returns 0 and *out epoch seconds. */
+int ls_parse_ts(const md_host *h, const char *s, double *out);
+
+/* v saturated at UINT32_MAX (token counts of one entry). */
+uint32_t ls_sat32(uint64_t v);
+
+/* Model index + 1 for name (interned); 0 for NULL. */
+uint16_t ls_model(ls_state *st, const char *name);
+
+/* Entry with this exact key (not replaced under another key), or NULL. */
+ls_ent *ls_find_key(ls_state *st, uint64_t k);
+
+/* First entry (in insertion order) with this message key for which
+ * either side is a sidechain copy, or NULL. */
+ls_ent *ls_find_mkey(ls_state *st, uint64_t mk, int cand_sc);
+
+/* Note that the cell of slot changed (cells are rebuilt from it on). */
+void ls_touch(ls_state *st, uint32_t slot);
+
+/* Append an entry (indexed when it has keys).  Returns 0 or -1 (OOM). */
+int ls_add(ls_state *st, const ls_ent *e);
+
+/* The sum of an entry's input, cache and output buckets. */
+uint64_t ls_ent_total(const ls_ent *e);
+
+/* Release everything st owns and reset it (fd_state closed, -1). */
+void ls_free(ls_state *st);
+
+/* Load everything but the entries (read lazily by ls_load_ents).  A
+ * missing or unreadable state file means "start from scratch". */
+void ls_load(ls_state *st, const char *dir);
+
+/* Write the whole state atomically.  Returns 0 or -1 (errno kept). */
+int ls_save(ls_state *st, const char *dir);
+
+/* flock state_dir/lock, waiting while the deadline allows.  Returns the
+ * fd (kept open for the run) or -1. */
+int ls_lock(const md_host *h, md_ctx *ctx, const char *dir);
+
+/* One file ls_walk found; id and real are malloc'd, owned by the list. */
+typedef struct ls_found {
+    char *id;     /* identity (sorted on)           */
+    char *real;   /* actual path                    */
+    struct stat sb;
+} ls_found;
+
+typedef struct ls_list {
+    ls_found *v;
+    size_t n, cap;
+} ls_list;
+
+/* Which file names ls_walk keeps (non-zero: keep). */
+typedef int (*ls_accept_fn)(const char *name);
+
+/* Collect regular files (not symlinks, as ccusage's read_dir walk) under
+ * dir whose name passes ok into out (identity and path both the real path);
+ * recursive when recurse, at most 64 levels deep (depth: start at 0). */
+void ls_walk(const char *dir, int recurse, ls_accept_fn ok, ls_list *out,
+             int depth);
+
+/* Release the identities and paths of l and its array. */
+void ls_list_free(ls_list *l);
+
+/* Plugin callback for one complete line (without its newline).  fi is the
+ * file's index, ps its parser state.  Returns 0, or -1 on a fatal error
+ * (out of memory). */
+typedef int (*ls_line_fn)(const md_host *h, md_ctx *ctx, ls_state *st,
+                          uint32_t fi, ls_pstate *ps, const char *line,
+                          size_t len, void *user);
+
+/* memmem for short needles (2..64 bytes), 16 positions at a time: a
+ * position is a candidate when both the needle's first and last bytes
+ * match (W. Mula's "SIMD-friendly" substring search); candidates are
+ * confirmed with memcmp.  glibc's memmem was a quarter of the cold scan. */
+const char *ls_memmem(const char *h, size_t hn, const char *nd, size_t nn);
+
+/* Hand the cells to the core (ABI 1.2).  since_slot: earliest changed
+ * slot; everything when the core's generation differs from ours. */
+void ls_put_usage(const md_host *h, md_ctx *ctx, ls_state *st, int changed,
+                  uint32_t since_slot);
+
+/* Emit today / 5h / 7d token buckets (confidence estimated). */
+void ls_emit_periods(const md_host *h, md_ctx *ctx, const ls_state *st,
+                     double now, int cw_na_empty, int reas_known_empty);
+
+/* What ls_scan did, for the notes and for the plugin's success. */
+typedef struct ls_result {
+    size_t files_total, files_done, files_read;
+    int complete;   /* every file read to its end                       */
+    int failed;     /* fatal error (message logged)                     */
+} ls_result;
+
+/* Scan every file of found (identities set, any order; consumed) into st:
+ * the incremental core of both plugins.  Stops at ~80 % of the budget
+ * (budget_ms = remaining at the start of the collection). */
+ls_result ls_scan(const md_host *h, md_ctx *ctx, ls_state *st, ls_list *found,
+                  ls_line_fn fn, void *user, long long budget_ms);
+
+/* After ls_scan: rebuild the cells when entries changed or some fell out
+ * of the retention window; bump the generation.  Returns 0 or -1. */
+int ls_finish(ls_state *st, double now, double retention_s);
+
+/* The notes every log plugin attaches after a scan: roots (or what was
+ * missing), files and events of this run, an unfinished first scan, skipped
+ * over-long lines, and why the figures are estimates. */
+void ls_report(const md_host *h, md_ctx *ctx, const ls_state *st,
+               const ls_result *res, size_t n_roots, const char *roots,
+               const char *missing, size_t events, const char *events_what,
+               const char *estimate);
+
+#endif
