@@ -433,7 +433,7 @@ static void test_credentials(void)
 {
     collect_result r;
     route(USAGE_PATH, 200, "wham_usage.json", NULL);
-    run(&r, "auth_expired.json", "");
+    run(&r, "auth_expired.json", ", \"refresh\": \"off\"");
     is_int(r.err, MD_ERR_AUTH, "expired token -> auth");
     ok(contains(r.err_msg, "expired at 2001-09-09T01:46:40Z") &&
        contains(r.err_msg, "run `codex login`"), "expired: when, and the renew command");

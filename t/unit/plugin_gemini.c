@@ -400,9 +400,12 @@ static void test_credentials(void)
     cred_case("nonexistent.json", "", MD_ERR_AUTH, "no Gemini CLI credentials",
               "missing file");
     cred_case("nonexistent.json", "", MD_ERR_AUTH, "run `gemini`", "missing file hint");
-    cred_case("creds_expired.json", "", MD_ERR_AUTH, "expired", "expired (catalog file)");
-    cred_case("creds_expired.json", "", MD_ERR_AUTH, "run `gemini`", "expired: renew command");
-    cred_case("creds_seconds.json", "", MD_ERR_AUTH, "expired", "expired (epoch seconds)");
+    cred_case("creds_expired.json", ", \"refresh\": \"off\"", MD_ERR_AUTH, "expired",
+              "expired (catalog file)");
+    cred_case("creds_expired.json", ", \"refresh\": \"off\"", MD_ERR_AUTH, "run `gemini`",
+              "expired: renew command");
+    cred_case("creds_seconds.json", ", \"refresh\": \"off\"", MD_ERR_AUTH, "expired",
+              "expired (epoch seconds)");
     cred_case("creds_no_token.json", "", MD_ERR_AUTH, "no access_token", "no access_token");
     cred_case("creds_garbage.json", "", MD_ERR_AUTH, "not a JSON object", "garbage file");
     char extra[PATH_MAX + 64];

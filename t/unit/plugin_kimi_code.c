@@ -236,8 +236,8 @@ static void test_credentials_file(void)
     collect_result_clear(&r);
 
     pt_mock_use(port, ROUTE("usages.json"));
-    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
-           FIX "credentials_expired.json\"}", port);
+    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"refresh\": \"off\", "
+           "\"credentials_file\": \"" FIX "credentials_expired.json\"}", port);
     is_int(r.err, MD_ERR_AUTH, "expired token: auth");
     ok(r.err_msg && strstr(r.err_msg, "expired") && strstr(r.err_msg, "kimi login"),
        "expired token: says how to renew");
@@ -294,7 +294,8 @@ static void test_credentials_file(void)
     cmd = xasprintf("cp " FIX "credentials_expired.json %s/credentials/kimi-code.json", share);
     ok(system(cmd) == 0, "KIMI_SHARE_DIR file in place");
     free(cmd);
-    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"refresh\": \"off\"}",
+           port);
     is_int(r.err, MD_ERR_AUTH, "KIMI_SHARE_DIR comes first (its token is expired)");
     collect_result_clear(&r);
     unsetenv("KIMI_SHARE_DIR");
