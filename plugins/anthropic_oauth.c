@@ -377,7 +377,7 @@ static double ao_expiry(const md_host *h, md_ctx *ctx, const json_t *doc)
  * Claude Code takes no lock, hence our sibling lock file. */
 static const or_provider ao_refresher = {
     .cli = "Claude Code",
-    .renew = "run `claude` to log in again",
+    .renew = "run `claude`",
     .lifetime = "about 8-12 hours",
     .token_url = AO_TOKEN_URL,
     .lock_path = NULL,
