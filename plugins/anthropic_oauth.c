@@ -6,20 +6,39 @@
  *   Authorization: Bearer <claudeAiOauth.accessToken>
  *   anthropic-beta: oauth-2025-04-20          (required [C])
  *
- * Auth: the token is read READ-ONLY from Claude Code's own credentials file
- * (option credentials_file, default ~/.claude/.credentials.json, or
+ * Auth: the token is read from Claude Code's own credentials file (option
+ * credentials_file, default ~/.claude/.credentials.json, or
  * $CLAUDE_CONFIG_DIR/.credentials.json when that is set); with the option
  * at its default, a CLAUDE_CODE_OAUTH_TOKEN in the environment comes first,
- * as in Claude Code (expiry unknown; plan from the option).  Access tokens
- * last hours (about 8-12 h), not days.  meterd
- * never refreshes it: refreshing rotates the refresh token and can log the
- * user's Claude Code out.  Missing file / no claudeAiOauth / missing or past
- * expiresAt (epoch ms) / no user:profile scope -> error class auth telling
- * the operator to run `claude`, without making a request.  Both tokens are
- * registered with host->add_secret before anything else happens.
+ * as in Claude Code (expiry unknown, never refreshed; plan from the
+ * option).  Both tokens are registered with host->add_secret before
+ * anything else happens.
+ *
+ * Refresh (option refresh, default auto; oauth_refresh.h holds the shared
+ * policy): access tokens last hours (about 8-12 h) and Claude Code renews
+ * them only while it runs, so an idle machine would read auth all night.
+ * When claudeAiOauth.expiresAt (epoch ms) is less than 5 minutes away,
+ * meterd does what Claude Code does: POST {"grant_type": "refresh_token",
+ * "refresh_token", "client_id": Claude Code's public client id} as JSON to
+ * the token endpoint (option token_url, default
+ * https://platform.claude.com/v1/oauth/token), and writes accessToken,
+ * refreshToken (rotated: the old one stops working) and expiresAt back
+ * into the same file, atomically, every other key kept.  Claude Code takes
+ * no lock on the file, so meterd serialises with itself on a sibling
+ * "<file>.meterd.lock" and re-reads the file under it: when Claude Code
+ * renewed the token first, its token is used and nothing is sent.  A file
+ * meterd cannot write back (read-only file or directory, another owner)
+ * is never refreshed: auth, saying the token lasts hours and how to fix
+ * it.  A rejected refresh token (HTTP 400 invalid_grant) is auth telling
+ * the operator to run `claude`; the file is left untouched.  refresh: off
+ * keeps the file read-only: a missing or past expiresAt (a missing one
+ * counts as expired) is auth telling the operator to run `claude`, without
+ * making a request.  No user:profile scope is auth too (a setup-token
+ * login cannot read usage).
  *
  * Options: credentials_file, base_url, plan (pro|max|team|enterprise;
- * default: subscriptionType from the credentials file), user_agent.
+ * default: subscriptionType from the credentials file), user_agent,
+ * refresh (auto|off), token_url.
  *
  * Mapping (utilization is already 0-100 percent; resets_at is RFC 3339):
  *   top-level window objects ({utilization, resets_at}) -> quota_window
@@ -70,10 +89,14 @@
 #include "meterd/plugin.h"
 #include "meterd/util.h"
 #include "drift.h"
+#include "oauth_refresh.h"
 
 #define AO_DEFAULT_URL "https://api.anthropic.com"
 #define AO_DEFAULT_CREDS "~/.claude/.credentials.json"
 #define AO_DEFAULT_UA "claude-code/2.1.0"
+#define AO_TOKEN_URL "https://platform.claude.com/v1/oauth/token"
+/* Claude Code's public OAuth client (the id its own refresh sends) */
+#define AO_CLIENT_ID "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 #define AO_RENEW "run `claude` to log in again"
 #define AO_MAX_CREDS (1024 * 1024)
 #define AO_MAX_BODY (2 * 1024 * 1024)
@@ -86,13 +109,18 @@
 
 static const md_option ao_options[] = {
     {"credentials_file", MD_OPT_STRING, 0, AO_DEFAULT_CREDS,
-     "Claude Code credentials file (read only; never refreshed)"},
+     "Claude Code credentials file (refreshed tokens are written back)"},
     {"base_url", MD_OPT_STRING, 0, AO_DEFAULT_URL, "API base URL"},
     {"plan", MD_OPT_STRING, 0, NULL,
      "pro, max, team or enterprise (default: subscriptionType from the "
      "credentials file)"},
     {"user_agent", MD_OPT_STRING, 0, AO_DEFAULT_UA,
      "User-Agent sent to the usage endpoint"},
+    {"refresh", MD_OPT_STRING, 0, "auto",
+     "auto: renew an expiring access token as Claude Code does and write it "
+     "back; off: never touch the file"},
+    {"token_url", MD_OPT_STRING, 0, AO_TOKEN_URL,
+     "OAuth token endpoint used to refresh"},
     {0}
 };
 
@@ -193,7 +221,7 @@ static void ao_expect(const md_host *h, md_ctx *ctx, const char *plan)
 
 static int ao_check(const md_host *h, md_ctx *ctx)
 {
-    if (mdu_check_base_url(h, ctx) != 0)
+    if (mdu_check_base_url(h, ctx) != 0 || or_check_options(h, ctx) != 0)
         return -1;
     const char *plan = h->opt_str(ctx, "plan");
     if (plan && *plan && ao_plan_meters(ao_plan_name(plan)) == 0) {
@@ -322,7 +350,9 @@ static int ao_check_token(const md_host *h, md_ctx *ctx, const json_t *oauth,
         struct tm tm;
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
         h->fail(ctx, MD_ERR_AUTH, "Claude OAuth token expired at %s; " AO_RENEW
-                " (meterd never refreshes a token Claude Code owns)", when);
+                "%s", when, or_enabled(h, ctx)
+                    ? " (there is no refresh token to renew it with)"
+                    : " (refresh: off; tokens last about 8-12 hours)");
         return -1;
     }
     if (!ao_has_scope(oauth, "user:profile")) {
@@ -334,6 +364,33 @@ static int ao_check_token(const md_host *h, md_ctx *ctx, const json_t *oauth,
 }
 
 static char *ao_dup(const char *s) { return s ? strdup(s) : NULL; }
+
+/* claudeAiOauth.expiresAt (epoch ms) in seconds; -1 when absent. */
+static double ao_expiry(const md_host *h, md_ctx *ctx, const json_t *doc)
+{
+    md_time t = mdu_time(h, ctx, json_object_get(doc, "claudeAiOauth"),
+                        "expiresAt", MD_TS_EPOCH_MS);
+    return t.state == MD_KNOWN ? t.epoch : -1;
+}
+
+/* Claude Code's refresh: JSON body, public client, rotated refresh token;
+ * Claude Code takes no lock, hence our sibling lock file. */
+static const or_provider ao_refresher = {
+    .cli = "Claude Code",
+    .renew = "run `claude`",
+    .lifetime = "about 8-12 hours",
+    .token_url = AO_TOKEN_URL,
+    .lock_path = NULL,
+    .client_id = AO_CLIENT_ID,
+    .json_body = 1,
+    .obj = "claudeAiOauth",
+    .access_key = "accessToken",
+    .refresh_key = "refreshToken",
+    .expiry_key = "expiresAt",
+    .expiry_kind = OR_EXP_EPOCH_MS,
+    .default_lifetime_s = 8 * 3600.0,
+    .expiry = ao_expiry,
+};
 
 static int ao_load_creds(const md_host *h, md_ctx *ctx, ao_creds *c)
 {
@@ -361,6 +418,19 @@ static int ao_load_creds(const md_host *h, md_ctx *ctx, ao_creds *c)
     json_t *doc = ao_read_creds(h, ctx, path);
     int rc = -1;
     if (doc) {
+        or_secrets(h, ctx, &ao_refresher, doc);
+        if (or_enabled(h, ctx) && json_is_object(json_object_get(doc,
+                                                 "claudeAiOauth"))) {
+            or_provider p = ao_refresher;
+            p.token_url = h->opt_str(ctx, "token_url");
+            if (!p.token_url)
+                p.token_url = AO_TOKEN_URL;
+            if (or_refresh(h, ctx, &p, path, &doc) < 0) {
+                json_decref(doc);
+                free(path);
+                return -1;
+            }
+        }
         json_t *oauth = json_object_get(doc, "claudeAiOauth");
         const char *tok = mdu_str(oauth, "accessToken");
         const char *refresh = mdu_str(oauth, "refreshToken");

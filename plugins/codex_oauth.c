@@ -10,16 +10,33 @@
  *
  * Auth: the Codex CLI's own credential file (option credentials_file,
  * default ~/.codex/auth.json, or $CODEX_HOME/auth.json when CODEX_HOME is
- * set and the option is left at its default).  The file is opened
- * READ-ONLY and never written: the Codex CLI owns refresh.  Every token in
- * it is registered with host->add_secret before anything else happens.
+ * set and the option is left at its default).  Every token in it is
+ * registered with host->add_secret before anything else happens.
  * A personal-access-token login (personal_access_token, no tokens) or a
  * keyring-stored login (no file) gets a message saying so.
- * No "tokens" object (API-key login) or an access token
- * whose JWT "exp" is in the past is error class auth with "run `codex
+ * No "tokens" object (API-key login) is error class auth with "run `codex
  * login`"; so are HTTP 401/403.
  *
- * Options: base_url, credentials_file, plan (overrides plan_type).
+ * Refresh (option refresh, default auto; policy in oauth_refresh.h): the
+ * access token is a JWT whose "exp" lies days ahead (about 10 days), and
+ * the Codex CLI renews it when it has passed (or after 8 days).  When exp
+ * is less than 5 minutes away, meterd does what the Codex CLI's login code
+ * does: POST {"client_id": the Codex CLI's public client id, "grant_type":
+ * "refresh_token", "refresh_token"} as JSON to the token endpoint (option
+ * token_url, default https://auth.openai.com/oauth/token), and writes
+ * tokens.id_token, tokens.access_token, tokens.refresh_token (rotated: a
+ * reused one is refused) and last_refresh (RFC 3339) back into auth.json,
+ * atomically, every other key kept.  The Codex CLI takes no lock on the
+ * file, so meterd serialises with itself on "auth.json.meterd.lock" and
+ * re-reads under it: a token the CLI renewed first is used as is.  A file
+ * meterd cannot write back is never refreshed (auth saying the token lasts
+ * about 10 days and how to fix it); a rejected refresh token (400/401,
+ * refresh_token_reused / _expired / _invalidated) is auth telling the
+ * operator to run `codex login`; the file is left untouched.  With refresh:
+ * off an access token whose exp is past is auth with "run `codex login`".
+ *
+ * Options: base_url, credentials_file, plan (overrides plan_type), refresh
+ * (auto|off), token_url.
  *
  * Mappings (all windows kind quota_window, unit percent, source oauth):
  *   rate_limit.<x>_window        -> id by limit_window_seconds:
@@ -79,10 +96,14 @@
 #include "meterd/plugin.h"
 #include "meterd/util.h"
 #include "drift.h"
+#include "oauth_refresh.h"
 
 #define CX_DEFAULT_URL "https://chatgpt.com/backend-api"
 #define CX_DEFAULT_CREDS "~/.codex/auth.json"
-#define CX_RENEW "run `codex login` to renew the ChatGPT login (meterd never refreshes it)"
+#define CX_RENEW "run `codex login` to renew the ChatGPT login"
+#define CX_TOKEN_URL "https://auth.openai.com/oauth/token"
+/* The Codex CLI's public OAuth client id */
+#define CX_CLIENT_ID "app_EMoamEEZ73f0CkXaXp7hrann"
 #define CX_MAX_FILE (1024 * 1024)
 #define CX_MAX_IDS 32
 
@@ -90,15 +111,22 @@ static const md_option cx_options[] = {
     {"base_url", MD_OPT_STRING, 0, CX_DEFAULT_URL,
      "ChatGPT backend base URL"},
     {"credentials_file", MD_OPT_STRING, 0, CX_DEFAULT_CREDS,
-     "Codex CLI auth.json (read-only)"},
+     "Codex CLI auth.json (refreshed tokens are written back)"},
     {"plan", MD_OPT_STRING, 0, NULL,
      "plan for the meter set (plus, pro, team, ...); default: plan_type"},
+    {"refresh", MD_OPT_STRING, 0, "auto",
+     "auto: renew an expiring access token as the Codex CLI does and write "
+     "it back; off: never touch the file"},
+    {"token_url", MD_OPT_STRING, 0, CX_TOKEN_URL,
+     "OAuth token endpoint used to refresh"},
     {0}
 };
 
 static int cx_check(const md_host *host, md_ctx *ctx)
 {
-    return mdu_check_base_url(host, ctx);
+    if (mdu_check_base_url(host, ctx) != 0)
+        return -1;
+    return or_check_options(host, ctx);
 }
 
 /* ------------------------------------------------------------------ */
@@ -180,6 +208,35 @@ static double jwt_exp(const char *jwt)
     return out;
 }
 
+/* The JWT exp of tokens.access_token, -1 when unknown. */
+static double cx_expiry(const md_host *h, md_ctx *ctx, const json_t *doc)
+{
+    (void)h;
+    (void)ctx;
+    const char *a = mdu_str(doc, "tokens.access_token");
+    return a ? jwt_exp(a) : -1;
+}
+
+/* The Codex CLI's refresh (JSON body, rotated refresh token, no lock of
+ * its own). */
+static const or_provider cx_refresher = {
+    .cli = "Codex",
+    .renew = "run `codex login`",
+    .lifetime = "about 10 days",
+    .token_url = CX_TOKEN_URL,
+    .lock_path = NULL,
+    .client_id = CX_CLIENT_ID,
+    .json_body = 1,
+    .obj = "tokens",
+    .access_key = "access_token",
+    .refresh_key = "refresh_token",
+    .id_token_key = "id_token",
+    .expiry_kind = OR_EXP_NONE,
+    .last_refresh_key = "last_refresh",
+    .default_lifetime_s = 0,
+    .expiry = cx_expiry,
+};
+
 /* Register every token-like string of auth.json as a secret so that no
  * output (error, note, raw) can carry it. */
 static void register_secrets(const md_host *host, md_ctx *ctx, json_t *doc)
@@ -194,7 +251,8 @@ static void register_secrets(const md_host *host, md_ctx *ctx, json_t *doc)
     }
 }
 
-/* Read auth.json read-only.  Returns 0, or -1 after host->fail(). */
+/* Read auth.json, refreshing its token when due and refresh is on.
+ * Returns 0, or -1 after host->fail(). */
 static int load_creds(const md_host *host, md_ctx *ctx, cx_creds *c)
 {
     memset(c, 0, sizeof *c);
@@ -246,6 +304,24 @@ static int load_creds(const md_host *host, md_ctx *ctx, cx_creds *c)
         free(path);
         return -1;
     }
+    if (or_enabled(host, ctx)) {
+        or_provider p = cx_refresher;
+        p.token_url = host->opt_str(ctx, "token_url");
+        if (!p.token_url)
+            p.token_url = CX_TOKEN_URL;
+        if (or_refresh(host, ctx, &p, path, &c->doc) < 0) {
+            free(path);
+            return -1;
+        }
+        c->access = mdu_str(c->doc, "tokens.access_token");
+        c->account = mdu_str(c->doc, "tokens.account_id");
+        if (!c->access || !*c->access) {
+            host->fail(ctx, MD_ERR_AUTH, "%s lost its access token; %s",
+                       path, CX_RENEW);
+            free(path);
+            return -1;
+        }
+    }
     double exp = jwt_exp(c->access);
     if (exp >= 0 && exp <= host->now(ctx)) {
         char when[32];
@@ -253,8 +329,10 @@ static int load_creds(const md_host *host, md_ctx *ctx, cx_creds *c)
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        host->fail(ctx, MD_ERR_AUTH, "access token in %s expired at %s; %s",
-                   path, when, CX_RENEW);
+        host->fail(ctx, MD_ERR_AUTH, "access token in %s expired at %s; %s%s",
+                   path, when, CX_RENEW, or_enabled(host, ctx)
+                       ? " (there is no refresh token to renew it with)"
+                       : " (refresh: off)");
         free(path);
         return -1;
     }

@@ -17,15 +17,32 @@
  * Auth: the Gemini CLI's own OAuth credentials file (option
  * credentials_file, default ~/.gemini/oauth_creds.json):
  *   {access_token, refresh_token, id_token, expiry_date: <epoch ms>, ...}
- * READ-ONLY: refreshing needs the CLI's embedded OAuth client, and the
- * token belongs to the CLI, so an expired token is error class auth telling
- * the operator to run `gemini` (which renews it).  Every token in the file
- * is registered with host->add_secret before anything else happens.  When
- * ~/.gemini/settings.json (option settings_file) names an auth type other
- * than oauth-personal, there is no quota API for it: config error.
+ * Every token in the file is registered with host->add_secret before
+ * anything else happens.  When ~/.gemini/settings.json (option
+ * settings_file) names an auth type other than oauth-personal, there is no
+ * quota API for it: config error.
+ *
+ * Refresh (option refresh, default auto; policy in oauth_refresh.h):
+ * Google access tokens last 1 hour and the Gemini CLI renews them only
+ * while it runs.  When expiry_date is less than 5 minutes away, meterd
+ * does what the CLI's Google auth library does: POST the refresh-token
+ * grant form-encoded (grant_type, refresh_token, and the Gemini CLI's
+ * public installed-app client id and secret, which Google's installed-app
+ * OAuth documentation says are not secret) to the token endpoint (option
+ * token_url, default https://oauth2.googleapis.com/token), and writes
+ * access_token, expiry_date (now + expires_in, epoch ms), id_token and a
+ * refresh_token if one is returned back into the same file, atomically,
+ * every other key kept, with the file's 2-space layout.  The CLI takes no
+ * lock on the file (it rewrites it whole), so meterd serialises with
+ * itself on "<file>.meterd.lock" and re-reads under it: a token the CLI
+ * renewed first is used as is.  A file meterd cannot write back is never
+ * refreshed (auth, saying the token lasts 1 hour and how to fix it); a
+ * rejected refresh token (400 invalid_grant) is auth telling the operator
+ * to run `gemini` and sign in; the file is left untouched.  With refresh:
+ * off an expired token is auth telling the operator to run `gemini`.
  *
  * Options: credentials_file, settings_file, base_url, project, plan (free
- * text, noted), expect_models (list: models the operator's tier should
+ * text, noted), refresh (auto|off), token_url, expect_models (list: models the operator's tier should
  * report; a missing one appears with unknown values and a note).
  *
  * Mapping: one metric per model, id = modelId lower-cased with anything
@@ -57,6 +74,7 @@
 #include "meterd/plugin.h"
 #include "meterd/util.h"
 #include "drift.h"
+#include "oauth_refresh.h"
 
 #define GM_DEFAULT_URL "https://cloudcode-pa.googleapis.com"
 #define GM_QUOTA_PATH "/v1internal:retrieveUserQuota"
@@ -65,17 +83,28 @@
 #define GM_SETTINGS "~/.gemini/settings.json"
 #define GM_RENEW "run `gemini` (the Gemini CLI) and sign in with Google to renew it"
 #define GM_MAX_FILE (256 * 1024)
+#define GM_TOKEN_URL "https://oauth2.googleapis.com/token"
+/* The Gemini CLI's public installed-app OAuth client (its source embeds
+ * both; Google documents that an installed app's secret is not secret). */
+#define GM_CLIENT_ID \
+    "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com"
+#define GM_CLIENT_SECRET "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"
 #define GM_MAX_MODELS 64
 
 static const md_option gm_options[] = {
     {"credentials_file", MD_OPT_STRING, 0, GM_CREDS,
-     "Gemini CLI OAuth credentials (read-only)"},
+     "Gemini CLI OAuth credentials (refreshed tokens are written back)"},
     {"settings_file", MD_OPT_STRING, 0, GM_SETTINGS,
      "Gemini CLI settings, checked for the auth type"},
     {"base_url", MD_OPT_STRING, 0, GM_DEFAULT_URL, "Code Assist API base URL"},
     {"project", MD_OPT_STRING, 0, NULL,
      "Google Cloud project id sent with the request (optional)"},
     {"plan", MD_OPT_STRING, 0, NULL, "tier name for display (optional)"},
+    {"refresh", MD_OPT_STRING, 0, "auto",
+     "auto: renew an expiring access token as the Gemini CLI does and write "
+     "it back; off: never touch the file"},
+    {"token_url", MD_OPT_STRING, 0, GM_TOKEN_URL,
+     "OAuth token endpoint used to refresh"},
     {"expect_models", MD_OPT_LIST, 0, NULL,
      "models whose quota window must appear (unknown when not reported)"},
     {0}
@@ -83,7 +112,9 @@ static const md_option gm_options[] = {
 
 static int gm_check(const md_host *host, md_ctx *ctx)
 {
-    return mdu_check_base_url(host, ctx);
+    if (mdu_check_base_url(host, ctx) != 0)
+        return -1;
+    return or_check_options(host, ctx);
 }
 
 /* ---- files ---- */
@@ -156,8 +187,35 @@ static int check_auth_type(const md_host *host, md_ctx *ctx)
     return rc;
 }
 
-/* Read the access token (registered as a secret) and refuse an expired
- * one.  Returns a copy the caller frees, or NULL after host->fail(). */
+/* expiry_date (epoch ms; seconds tolerated) in seconds, -1 when absent. */
+static double gm_expiry(const md_host *h, md_ctx *ctx, const json_t *doc)
+{
+    md_time t = mdu_time(h, ctx, doc, "expiry_date", MD_TS_EPOCH_S_OR_MS);
+    return t.state == MD_KNOWN ? t.epoch : -1;
+}
+
+/* The Gemini CLI's refresh (Google's token endpoint, form body). */
+static const or_provider gm_refresher = {
+    .cli = "Gemini CLI",
+    .renew = "run `gemini` (the Gemini CLI) and sign in with Google",
+    .lifetime = "1 hour",
+    .token_url = GM_TOKEN_URL,
+    .lock_path = NULL,
+    .client_id = GM_CLIENT_ID,
+    .client_secret = GM_CLIENT_SECRET,
+    .json_body = 0,
+    .obj = "",
+    .access_key = "access_token",
+    .refresh_key = "refresh_token",
+    .id_token_key = "id_token",
+    .expiry_key = "expiry_date",
+    .expiry_kind = OR_EXP_EPOCH_MS,
+    .default_lifetime_s = 3600.0,
+    .expiry = gm_expiry,
+};
+
+/* Read the access token (registered as a secret), refresh it when it is
+ * due and refresh is on, and refuse an expired one.  Returns a copy the caller frees, or NULL after host->fail(). */
 static char *read_token(const md_host *host, md_ctx *ctx)
 {
     const char *opt = host->opt_str(ctx, "credentials_file");
@@ -178,6 +236,17 @@ static char *read_token(const md_host *host, md_ctx *ctx)
         if (s && *s)
             host->add_secret(ctx, s);
     }
+    if (or_enabled(host, ctx)) {
+        or_provider p = gm_refresher;
+        p.token_url = host->opt_str(ctx, "token_url");
+        if (!p.token_url)
+            p.token_url = GM_TOKEN_URL;
+        if (or_refresh(host, ctx, &p, path, &c) < 0) {
+            free(path);
+            json_decref(c);
+            return NULL;
+        }
+    }
     const char *tok = mdu_str(c, "access_token");
     /* expiry_date is epoch ms [C]; tolerate seconds too. */
     md_time exp = mdu_time(host, ctx, c, "expiry_date", MD_TS_EPOCH_S_OR_MS);
@@ -186,7 +255,9 @@ static char *read_token(const md_host *host, md_ctx *ctx)
         host->fail(ctx, MD_ERR_AUTH, "no access_token in %s; %s", path, GM_RENEW);
     else if (exp.state == MD_KNOWN && exp.epoch <= host->now(ctx))
         host->fail(ctx, MD_ERR_AUTH, "Gemini CLI token in %s expired %.0f s "
-                   "ago; %s", path, host->now(ctx) - exp.epoch, GM_RENEW);
+                   "ago; %s%s", path, host->now(ctx) - exp.epoch, GM_RENEW,
+                   or_enabled(host, ctx) ? " (there is no refresh token)"
+                       : " (refresh: off; Google tokens last 1 hour)");
     else if (!(out = strdup(tok)))
         host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
     free(path);

@@ -11,18 +11,34 @@
  *   resetAt, reset_time or reset_at, RFC 3339 with up to 9 fraction digits.
  * Auth: "Authorization: Bearer <token>".  The token is option api_key
  * (MD_OPT_SECRET, ${KIMI_CODE_API_KEY}) or, when that is unset, the CLI's
- * own file credentials_file read READ-ONLY: its token is never refreshed or
- * written.  At the option's default the first existing of
- * $KIMI_SHARE_DIR/credentials/kimi-code.json,
+ * own file credentials_file.  At the option's default the first existing
+ * of $KIMI_SHARE_DIR/credentials/kimi-code.json,
  * ~/.kimi/credentials/kimi-code.json (the Kimi CLI's file fallback when it
  * cannot use the OS keychain) and ~/.kimi-code/credentials/kimi-code.json
  * is read.  The CLI writes {access_token, refresh_token, expires_at (epoch
- * s, fractional), scope, token_type}; we also accept accessToken / token /
- * api_key, under "credentials" too, and expiresAt / expiry (epoch s or ms,
- * or RFC 3339).  Access tokens last about 10-15 minutes and the CLI
- * refreshes them while it runs: without api_key an idle CLI means auth.
+ * s, fractional), scope, token_type, expires_in}; we also accept
+ * accessToken / token / api_key, under "credentials" too, and expiresAt /
+ * expiry (epoch s or ms, or RFC 3339).
+ * Refresh (option refresh, default auto; policy in oauth_refresh.h):
+ * access tokens last about 10-15 minutes and the CLI renews them only
+ * while it runs.  When the CLI's own layout is there (access_token,
+ * refresh_token, expires_at) and expires_at is less than 5 minutes away,
+ * meterd does what the Kimi CLI does: take the CLI's cross-process lock
+ * (an flock on kimi-code.lock beside the credentials file), re-read the
+ * file (a token the CLI renewed meanwhile is used as is), POST the
+ * refresh-token grant form-encoded (client_id = the Kimi CLI's public
+ * client id, grant_type, refresh_token; X-Msh-Platform and the CLI's
+ * X-Msh-Device-Id headers) to the token endpoint (option token_url,
+ * default https://auth.kimi.com/api/oauth/token), and write access_token,
+ * refresh_token (rotated), expires_at and expires_in back atomically,
+ * every other key kept.  A file meterd cannot write back, or another
+ * layout, is never refreshed: auth saying the token lasts 10-15 minutes
+ * and how to fix it.  A rejected refresh token (HTTP 400/401) is auth
+ * telling the operator to run `kimi login`; the file is left untouched.
+ * refresh: off never touches the file: an expired token is auth.
  * Options: api_key, credentials_file, base_url (default
- * https://api.kimi.com), plan (free text, shown as a note).
+ * https://api.kimi.com), plan (free text, shown as a note), refresh
+ * (auto|off), token_url.
  *
  * Mapping (kind quota_window, unit requests; utilization is derived by the
  * core from used / limit):
@@ -56,26 +72,38 @@
 
 #include "meterd/util.h"
 #include "drift.h"
+#include "oauth_refresh.h"
 
 #define KC_DEFAULT_URL "https://api.kimi.com"
 #define KC_PATH "/coding/v1/usages"
 #define KC_CRED_DEFAULT "~/.kimi-code/credentials/kimi-code.json"
 #define KC_RENEW "sign in again with the Kimi Code CLI (kimi login) or set api_key"
 #define KC_MAX_FILE (64 * 1024)
+#define KC_TOKEN_URL "https://auth.kimi.com/api/oauth/token"
+/* The Kimi CLI's public OAuth client id */
+#define KC_CLIENT_ID "17e5f671-d194-4dfb-9706-5516cb48c098"
 
 static const md_option kc_options[] = {
     {"api_key", MD_OPT_SECRET, 0, NULL,
      "Kimi Code API key, e.g. ${KIMI_CODE_API_KEY} (or api_key_file)"},
     {"credentials_file", MD_OPT_STRING, 0, KC_CRED_DEFAULT,
-     "the Kimi Code CLI's credential file (read-only), used without api_key"},
+     "the Kimi Code CLI's credential file, used without api_key (refreshed "
+     "tokens are written back)"},
     {"base_url", MD_OPT_STRING, 0, KC_DEFAULT_URL, "API base URL"},
     {"plan", MD_OPT_STRING, 0, NULL, "subscription plan name (note only)"},
+    {"refresh", MD_OPT_STRING, 0, "auto",
+     "auto: renew an expiring access token as the Kimi CLI does and write it "
+     "back; off: never touch the file"},
+    {"token_url", MD_OPT_STRING, 0, KC_TOKEN_URL,
+     "OAuth token endpoint used to refresh"},
     {0}
 };
 
 static int kc_check(const md_host *h, md_ctx *ctx)
 {
-    return mdu_check_base_url(h, ctx);
+    if (mdu_check_base_url(h, ctx) != 0)
+        return -1;
+    return or_check_options(h, ctx);
 }
 
 /* ---- credentials ---- */
@@ -134,6 +162,89 @@ static const char *first_str(const json_t *o, const char *const *keys)
     return NULL;
 }
 
+/* expires_at (epoch s, fractional) of the CLI's layout; -1 when absent. */
+static double kc_expiry(const md_host *h, md_ctx *ctx, const json_t *doc)
+{
+    md_time t = mdu_time(h, ctx, doc, "expires_at", MD_TS_EPOCH_S_OR_MS);
+    return t.state == MD_KNOWN ? t.epoch : -1;
+}
+
+/* path with its last ".json" replaced by suffix (the CLI names its lock
+ * kimi-code.lock beside kimi-code.json).  Caller frees. */
+static char *kc_sibling(const char *path, const char *suffix)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = strlen(path);
+    if (n > 5 && strcmp(path + n - 5, ".json") == 0)
+        n -= 5;
+    if (slash && suffix[0] == '/')
+        n = (size_t)(slash - path);
+    char *out = malloc(n + strlen(suffix) + 1);
+    if (out)
+        snprintf(out, n + strlen(suffix) + 1, "%.*s%s", (int)n, path, suffix);
+    return out;
+}
+
+/* Refresh the CLI's token in *doc when due (see the header comment).
+ * 0 (nothing due, or renewed), 1 (not refreshable), -1 after fail(). */
+static int kc_refresh(const md_host *h, md_ctx *ctx, const char *path,
+                      json_t **doc)
+{
+    if (!or_enabled(h, ctx) || !mdu_str(*doc, "access_token") ||
+        !mdu_str(*doc, "refresh_token") || !json_object_get(*doc, "expires_at"))
+        return 1;
+    /* the CLI keeps device_id in its share directory, the parent of
+     * credentials/ */
+    char *cred_dir = kc_sibling(path, "/");
+    char *share_id = NULL, *devhdr = NULL;
+    if (cred_dir) {
+        size_t n = strlen(cred_dir);
+        while (n > 1 && cred_dir[n - 1] == '/')
+            cred_dir[--n] = '\0';
+        char *up = strrchr(cred_dir, '/');
+        if (up)
+            *up = '\0';
+        share_id = or_strdup_printf("%s/device_id", cred_dir);
+    }
+    FILE *f = share_id ? fopen(share_id, "r") : NULL;
+    char dev[128] = "";
+    if (f) {
+        if (fgets(dev, sizeof dev, f))
+            dev[strcspn(dev, "\r\n")] = '\0';
+        fclose(f);
+    }
+    if (dev[0])
+        devhdr = or_strdup_printf("X-Msh-Device-Id: %s", dev);
+    const char *headers[] = {"X-Msh-Platform: kimi_cli", devhdr, NULL};
+    char *lock = kc_sibling(path, ".lock");
+    or_provider p = {
+        .cli = "Kimi Code",
+        .renew = "run `kimi login`",
+        .lifetime = "about 10-15 minutes",
+        .token_url = h->opt_str(ctx, "token_url"),
+        .lock_path = lock,
+        .client_id = KC_CLIENT_ID,
+        .json_body = 0,
+        .headers = headers,
+        .obj = "",
+        .access_key = "access_token",
+        .refresh_key = "refresh_token",
+        .expiry_key = "expires_at",
+        .expiry_kind = OR_EXP_EPOCH_S,
+        .expires_in_key = "expires_in",
+        .default_lifetime_s = 900.0,
+        .expiry = kc_expiry,
+    };
+    if (!p.token_url)
+        p.token_url = KC_TOKEN_URL;
+    int rc = lock ? or_refresh(h, ctx, &p, path, doc) : 1;
+    free(lock);
+    free(devhdr);
+    free(share_id);
+    free(cred_dir);
+    return rc;
+}
+
 /* The token from the CLI's file into *out (malloc'd).  0, or -1 after
  * failing the collection (missing file: auth; expired: auth + renew). */
 static int token_from_file(const md_host *h, md_ctx *ctx, char **out)
@@ -155,6 +266,15 @@ static int token_from_file(const md_host *h, md_ctx *ctx, char **out)
         free(path);
         return -1;
     }
+    if (mdu_str(doc, "refresh_token"))
+        h->add_secret(ctx, mdu_str(doc, "refresh_token"));
+    if (mdu_str(doc, "access_token"))
+        h->add_secret(ctx, mdu_str(doc, "access_token"));
+    if (kc_refresh(h, ctx, path, &doc) < 0) {
+        free(path);
+        json_decref(doc);
+        return -1;
+    }
     free(path);
     const char *tok = first_str(doc, tok_keys);
     if (!tok || !*tok) {
@@ -170,7 +290,9 @@ static int token_from_file(const md_host *h, md_ctx *ctx, char **out)
         exp = mdu_time(h, ctx, doc, exp_keys[i], MD_TS_RFC3339);
     if (exp.state == MD_KNOWN && exp.epoch <= h->now(ctx)) {
         h->fail(ctx, MD_ERR_AUTH, "the Kimi Code token in the credentials file "
-                "has expired; %s", KC_RENEW);
+                "has expired; %s%s", KC_RENEW, or_enabled(h, ctx)
+                    ? " (it has no refresh token meterd can use)"
+                    : " (refresh: off; tokens last about 10-15 minutes)");
         json_decref(doc);
         return -1;
     }

@@ -31,7 +31,8 @@
  *                         "path": "/user/balance", "authorization":
  *                         "Bearer ****abcd" | null, "accept": ...,
  *                         "at": 1773151200.123, "status": 200,
- *                         "body": "<request body>" | null}]
+ *                         "body": "<request body>" | null,
+ *                         "content_type": "<Content-Type>" | null}]
  *   POST /_mock/reset     clear the request log
  *   Bad control input gets 400 with {"error": "..."}; bodies over 1 MiB
  *   get 413.
@@ -462,6 +463,7 @@ static json_t *log_request(struct MHD_Connection *c, const char *method, const c
 {
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+    const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     pthread_mutex_lock(&g.mu);
     json_t *e = json_pack("{s:I, s:s, s:s, s:o, s:o, s:f, s:n}", "count",
                           (json_int_t)++g.seq, "method", method, "path", url, "authorization",
@@ -470,6 +472,8 @@ static json_t *log_request(struct MHD_Connection *c, const char *method, const c
     if (e)   /* the request body as text, so a test can check what was sent */
         json_object_set_new(e, "body", up && up->buf && !up->too_big
                                            ? json_stringn(up->buf, up->len) : json_null());
+    if (e)   /* form or JSON: token endpoints care */
+        json_object_set_new(e, "content_type", ctype ? json_string(ctype) : json_null());
     if (e) {
         if (json_array_size(g.log) >= MAX_LOG) json_array_remove(g.log, 0);
         json_array_append(g.log, e);

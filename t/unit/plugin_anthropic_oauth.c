@@ -5,6 +5,7 @@
  * usage $12.34 of $50.00 = 24.68 %). */
 #include "tap.h"
 #include "plugtest.h"
+#include "refreshtest.h"
 
 #include <limits.h>
 #include <sys/stat.h>
@@ -476,7 +477,8 @@ static void check_creds(const char *file, const char *frag, const char *what)
     collect_result r;
     char n[160];
     route(200, "usage.json", NULL);
-    run(&r, file, NULL);
+    /* refresh: off, the read-only behaviour these cases pin down */
+    run(&r, file, ", \"refresh\": \"off\"");
     snprintf(n, sizeof n, "%s: auth", what);
     is_int(r.err, MD_ERR_AUTH, n);
     snprintf(n, sizeof n, "%s: message has '%s'", what, frag);
@@ -585,6 +587,40 @@ static void t_default_path_and_config(void)
     collect_result_clear(&r);
 }
 
+/* Refresh of an expiring token, written back (oauth_refresh.h). */
+static void test_refresh(void)
+{
+    static const char *const body[] = {
+        "\"grant_type\":\"refresh_token\"",
+        "\"refresh_token\":\"sk-ant-ort01-EXAMPLErefreshTOKEN",
+        "\"client_id\":\"9d1c250a-e61b-44d9-88ed-5944d1962f5e\"", NULL};
+    rt_case c = {
+        .plugin = "anthropic_oauth",
+        .fixdir = fixdir,
+        .expired = "creds_expired.json",
+        .fresh = "creds_max.json",
+        .fresh_auth = "Bearer ****6789",
+        .file_name = ".credentials.json",
+        .lock_name = ".credentials.json.meterd.lock",
+        .base_path = "",
+        .usage_routes = "{\"path\": \"/api/oauth/usage\", \"method\": \"GET\", "
+                        "\"body_file\": \"usage.json\"}",
+        .token_path = "/v1/oauth/token",
+        .token_reply = "{\"token_type\": \"Bearer\", \"access_token\": "
+                       "\"sk-ant-oat01-NEWaccessTOKEN0000NEWA\", \"expires_in\": "
+                       "28800, \"refresh_token\": \"sk-ant-ort01-ROTATED-refresh-1\", "
+                       "\"scope\": \"user:inference user:profile\"}",
+        .new_access = "sk-ant-oat01-NEWaccessTOKEN0000NEWA",
+        .new_auth = "Bearer ****NEWA",
+        .body_has = body,
+        .content_type = "application/json",
+        .kept_key = "\"rateLimitTier\": \"default_claude_max_5x\"",
+        .lifetime = "about 8-12 hours",
+        .renew = "run `claude`",
+    };
+    rt_all(port, &c);
+}
+
 int main(void)
 {
     pt_mock mock;
@@ -612,6 +648,7 @@ int main(void)
     t_errors();
     t_credentials();
     t_default_path_and_config();
+    test_refresh();
     pt_mock_stop(&mock);
     return done_testing();
 }

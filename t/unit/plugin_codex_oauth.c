@@ -4,6 +4,10 @@
  * and the appendix oracle for codex_wham_usage.json). */
 #include "tap.h"
 #include "plugtest.h"
+#include "refreshtest.h"
+
+/* exp 2100-01-01, as the token endpoint would issue it */
+#define CX_NEW_JWT "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjQxMDI0NDQ4MDAsInN1YiI6InVzZXItTkVXIn0.SIGNEWcodexNEWX"
 
 #include <limits.h>
 #include <sys/stat.h>
@@ -433,7 +437,7 @@ static void test_credentials(void)
 {
     collect_result r;
     route(USAGE_PATH, 200, "wham_usage.json", NULL);
-    run(&r, "auth_expired.json", "");
+    run(&r, "auth_expired.json", ", \"refresh\": \"off\"");
     is_int(r.err, MD_ERR_AUTH, "expired token -> auth");
     ok(contains(r.err_msg, "expired at 2001-09-09T01:46:40Z") &&
        contains(r.err_msg, "run `codex login`"), "expired: when, and the renew command");
@@ -486,6 +490,39 @@ static void test_credentials(void)
     collect_result_clear(&r);
 }
 
+/* Refresh of an expiring token, written back (oauth_refresh.h). */
+static void test_refresh(void)
+{
+    static const char *const body[] = {
+        "\"client_id\":\"app_EMoamEEZ73f0CkXaXp7hrann\"",
+        "\"grant_type\":\"refresh_token\"",
+        "\"refresh_token\":\"rt_EXAMPLErefreshtokenxxxxxxxxxxxxxxxx\"", NULL};
+    rt_case c = {
+        .plugin = "codex_oauth",
+        .fixdir = fixdir,
+        .expired = "auth_expired.json",
+        .fresh = "auth_valid.json",
+        .fresh_auth = "Bearer ****alid",
+        .file_name = "auth.json",
+        .lock_name = "auth.json.meterd.lock",
+        .base_path = "/backend-api",
+        .usage_routes = "{\"path\": \"/backend-api/wham/usage\", "
+                        "\"body_file\": \"wham_usage.json\"}",
+        .token_path = "/oauth/token",
+        .token_reply = "{\"id_token\": \"eyJhbGciOiJSUzI1NiJ9.NEWID.SIG\", "
+                       "\"access_token\": \"" CX_NEW_JWT "\", "
+                       "\"refresh_token\": \"rt_ROTATED-refresh-3\"}",
+        .new_access = CX_NEW_JWT,
+        .new_auth = "Bearer ****NEWX",
+        .body_has = body,
+        .content_type = "application/json",
+        .kept_key = "\"account_id\": \"a1b2c3d4-0000-4000-8000-00000000abcd\"",
+        .lifetime = "about 10 days",
+        .renew = "run `codex login`",
+    };
+    rt_all(port, &c);
+}
+
 int main(void)
 {
     pt_mock m;
@@ -511,6 +548,7 @@ int main(void)
     test_headers();
     test_http_errors();
     test_credentials();
+    test_refresh();
     pt_mock_stop(&m);
     curl_global_cleanup();
     return done_testing();

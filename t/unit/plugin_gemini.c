@@ -7,6 +7,7 @@
 
 #include "tap.h"
 #include "plugtest.h"
+#include "refreshtest.h"
 
 #define QUOTA_PATH "/v1internal:retrieveUserQuota"
 #define LOAD_PATH "/v1internal:loadCodeAssist"
@@ -400,9 +401,12 @@ static void test_credentials(void)
     cred_case("nonexistent.json", "", MD_ERR_AUTH, "no Gemini CLI credentials",
               "missing file");
     cred_case("nonexistent.json", "", MD_ERR_AUTH, "run `gemini`", "missing file hint");
-    cred_case("creds_expired.json", "", MD_ERR_AUTH, "expired", "expired (catalog file)");
-    cred_case("creds_expired.json", "", MD_ERR_AUTH, "run `gemini`", "expired: renew command");
-    cred_case("creds_seconds.json", "", MD_ERR_AUTH, "expired", "expired (epoch seconds)");
+    cred_case("creds_expired.json", ", \"refresh\": \"off\"", MD_ERR_AUTH, "expired",
+              "expired (catalog file)");
+    cred_case("creds_expired.json", ", \"refresh\": \"off\"", MD_ERR_AUTH, "run `gemini`",
+              "expired: renew command");
+    cred_case("creds_seconds.json", ", \"refresh\": \"off\"", MD_ERR_AUTH, "expired",
+              "expired (epoch seconds)");
     cred_case("creds_no_token.json", "", MD_ERR_AUTH, "no access_token", "no access_token");
     cred_case("creds_garbage.json", "", MD_ERR_AUTH, "not a JSON object", "garbage file");
     char extra[PATH_MAX + 64];
@@ -466,6 +470,46 @@ static void test_refused(void)
     collect_result_clear(&r);
 }
 
+/* Refresh of an expiring token, written back (oauth_refresh.h). */
+static void test_refresh(void)
+{
+    static const char *const body[] = {
+        "grant_type=refresh_token",
+        "refresh_token=1%2F%2F0EXAMPLE-refresh-token",
+        "client_id=681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps."
+        "googleusercontent.com",
+        "client_secret=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", NULL};
+    rt_case c = {
+        .plugin = "gemini",
+        .fixdir = fixdir,
+        .expired = "creds_expired.json",
+        .fresh = "creds_fresh.json",
+        .fresh_auth = "Bearer ****FRSH",
+        .file_name = "oauth_creds.json",
+        .lock_name = "oauth_creds.json.meterd.lock",
+        .base_path = "",
+        .usage_routes = "{\"path\": \"/v1internal:loadCodeAssist\", "
+                        "\"body_file\": \"load_code_assist.json\"}, "
+                        "{\"path\": \"/v1internal:retrieveUserQuota\", "
+                        "\"body_file\": \"quota_ok.json\"}",
+        .token_path = "/token",
+        .token_reply = "{\"access_token\": \"ya29.NEW-access-token-NEWG\", "
+                       "\"expires_in\": 3599, \"scope\": \"openid\", "
+                       "\"token_type\": \"Bearer\", \"id_token\": "
+                       "\"eyJhbGciOiJSUzI1NiJ9.NEWID.SIG\"}",
+        .new_access = "ya29.NEW-access-token-NEWG",
+        .new_auth = "Bearer ****NEWG",
+        .body_has = body,
+        .content_type = "application/x-www-form-urlencoded",
+        /* Google does not rotate: the refresh token stays */
+        .kept_key = "\"refresh_token\": \"1//0EXAMPLE-refresh-token\"",
+        .extra_opts = ", \"settings_file\": \"/nonexistent/settings.json\"",
+        .lifetime = "1 hour",
+        .renew = "run `gemini`",
+    };
+    rt_all(port, &c);
+}
+
 int main(void)
 {
     if (!realpath("t/fixtures/gemini", fixdir)) {
@@ -489,6 +533,7 @@ int main(void)
     test_credentials();
     test_default_path();
     test_refused();
+    test_refresh();
     pt_mock_stop(&mock);
     return done_testing();
 }

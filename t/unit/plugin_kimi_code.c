@@ -2,6 +2,7 @@
  * (run_job) against t/mock/mockprov serving t/fixtures/kimi_code. */
 #include "tap.h"
 #include "plugtest.h"
+#include "refreshtest.h"
 
 #include <sys/stat.h>
 
@@ -236,8 +237,8 @@ static void test_credentials_file(void)
     collect_result_clear(&r);
 
     pt_mock_use(port, ROUTE("usages.json"));
-    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
-           FIX "credentials_expired.json\"}", port);
+    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"refresh\": \"off\", "
+           "\"credentials_file\": \"" FIX "credentials_expired.json\"}", port);
     is_int(r.err, MD_ERR_AUTH, "expired token: auth");
     ok(r.err_msg && strstr(r.err_msg, "expired") && strstr(r.err_msg, "kimi login"),
        "expired token: says how to renew");
@@ -294,7 +295,8 @@ static void test_credentials_file(void)
     cmd = xasprintf("cp " FIX "credentials_expired.json %s/credentials/kimi-code.json", share);
     ok(system(cmd) == 0, "KIMI_SHARE_DIR file in place");
     free(cmd);
-    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"refresh\": \"off\"}",
+           port);
     is_int(r.err, MD_ERR_AUTH, "KIMI_SHARE_DIR comes first (its token is expired)");
     collect_result_clear(&r);
     unsetenv("KIMI_SHARE_DIR");
@@ -312,6 +314,43 @@ static void test_credentials_file(void)
     collect_result_clear(&r);
 }
 
+/* Refresh of an expiring token, written back under the Kimi CLI's lock
+ * (oauth_refresh.h). */
+static void test_refresh(void)
+{
+    static const char *const body[] = {
+        "client_id=17e5f671-d194-4dfb-9706-5516cb48c098",
+        "grant_type=refresh_token", "refresh_token=kimi-refresh-YYYY", NULL};
+    char fixdir[PATH_MAX];
+    if (!realpath("t/fixtures/kimi_code", fixdir))
+        return;
+    rt_case c = {
+        .plugin = "kimi_code",
+        .fixdir = fixdir,
+        .expired = "credentials_cli_expired.json",
+        .fresh = "credentials_valid.json",
+        .fresh_auth = "Bearer ****5678",
+        .file_name = "kimi-code.json",
+        .lock_name = "kimi-code.lock",
+        .base_path = "",
+        .usage_routes = "{\"path\": \"/coding/v1/usages\", "
+                        "\"body_file\": \"usages.json\"}",
+        .token_path = "/api/oauth/token",
+        .token_reply = "{\"access_token\": \"kimi-NEW-access-token-NEWK\", "
+                       "\"refresh_token\": \"kimi-ROTATED-refresh-2\", "
+                       "\"expires_in\": 900, \"scope\": \"kimi-code\", "
+                       "\"token_type\": \"Bearer\"}",
+        .new_access = "kimi-NEW-access-token-NEWK",
+        .new_auth = "Bearer ****NEWK",
+        .body_has = body,
+        .content_type = "application/x-www-form-urlencoded",
+        .kept_key = "\"scope\": \"kimi-code\"",
+        .lifetime = "about 10-15 minutes",
+        .renew = "run `kimi login`",
+    };
+    rt_all(port, &c);
+}
+
 int main(void)
 {
     pt_mock mock;
@@ -326,6 +365,7 @@ int main(void)
     test_drift();
     test_errors();
     test_credentials_file();
+    test_refresh();
     pt_mock_stop(&mock);
     return done_testing();
 }
