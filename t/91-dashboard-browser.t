@@ -185,6 +185,31 @@ is_deeply([map { $tokens{$_} } @nonzero], [1500, 2500], 'the two days with usage
 like($dom, qr/4,000 tokens/, '30-day token total');
 like($dom, qr/\$2\.00/, '30-day cost total');
 
+# Restart with steady failing: its last good data comes back from the
+# snapshot and, once the live attempt fails, is marked stale; the card
+# says so, with the age, and keeps the numbers.
+is($d->stop, 0, 'clean stop before the restart');
+exec_script($dir, 'steady.sh', "echo 'upstream said no' >&2; exit 3\n");
+$d->start;
+ok(Meterd::wait_until(sub { my $m = $d->member('steady'); $m && $m->{stale} }, 30),
+   'steady: stale after a failed attempt');
+my $srow = (grep { $_->{provider} eq 'steady' } @{ $d->usage->{providers} })[0];
+($rc, $dom, $err) = chromium("$dir/dom2", '--dump-dom');
+is($rc, 0, 'second rendering') or diag $err;
+my ($stale_card) = $dom =~ /(<article class="family[^"]*" data-family="steady">.*?<\/article>)/s;
+my $stale = $text->($stale_card);
+like($stale, qr/stale data/, 'steady: the card has a stale badge');
+like($stale, qr/steady \(exec\) error stale, \d+ s old/, 'steady: the member says stale, with its age');
+like($stale, qr/upstream said no/, 'steady: and why');
+like($stale, qr/580 requests remaining/, 'steady: last good numbers still shown');
+if (($srow->{served_from} // '') eq 'snapshot') {
+    like($stale, qr/from snapshot, \d+ s old/, 'steady: served from the snapshot, with its age');
+} else {
+    unlike($stale, qr/from snapshot/, 'steady: no snapshot badge when the API says ' .
+                                      ($srow->{served_from} // 'null'));
+}
+ok($dom =~ /<div id="js-errors"[^>]*hidden[^>]*><\/div>/, 'still no script error');
+
 # Screenshots for people (and the same page must render at both widths).
 for my $shot (['dashboard.png', '1280,900'], ['dashboard-phone.png', '390,844']) {
     my $png = root() . "/t/tmp/$shot->[0]";
