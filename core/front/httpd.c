@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "dashboard.h"
 #include "ingest.h"
 #include "log.h"
 #include "render.h"
@@ -501,7 +502,8 @@ static int is_known_path(const char *url)
     return strcmp(url, USAGE_PATH) == 0 || strcmp(url, "/healthz") == 0 ||
            strcmp(url, DAILY_PATH) == 0 || strcmp(url, TELEMETRY_PATH) == 0 ||
            strcmp(url, PROVIDERS_PATH) == 0 ||
-           strncmp(url, PROVIDERS_PATH "/", strlen(PROVIDERS_PATH "/")) == 0;
+           strncmp(url, PROVIDERS_PATH "/", strlen(PROVIDERS_PATH "/")) == 0 ||
+           dashboard_find(url) != NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
@@ -543,6 +545,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     if (strcmp(url, USAGE_PATH) == 0)
         return handle_usage(d, c, rq);
+    const dashboard_file *page = dashboard_find(url);
+    if (page) { /* static and immortal: MHD may send it without a copy */
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            page->len, (void *)page->data, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Content-Type", page->content_type);
+        for (const dashboard_header *h = dashboard_headers; h->name; h++)
+            MHD_add_response_header(r, h->name, h->value);
+        enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return rc;
+    }
     if (strcmp(url, "/healthz") == 0)
         return handle_health(d, c);
     if (strcmp(url, DAILY_PATH) == 0)
