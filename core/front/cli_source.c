@@ -207,7 +207,10 @@ static config *load_cli_config(const char *path, char **err)
     config *cfg = config_load(path, METERD_PLUGINDIR, METERD_STATEDIR, &diags);
     if (!cfg) {
         char *first = diags.n ? diag_format(&diags.items[0]) : NULL;
-        err_set(err, "cannot load %s: %s", path, first ? first : "invalid");
+        /* The commands need only listen and state_dir: say how to do
+         * without the file (a ${VAR} unset in this shell is typical). */
+        err_set(err, "cannot load %s: %s (pass --url to ask the daemon directly)",
+                path, first ? first : "invalid");
         free(first);
     }
     diag_free(&diags);
