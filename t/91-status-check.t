@@ -115,6 +115,22 @@ for my $bad (['good', '--min-remaining', 'abc'], ['good', '--min-remaining', '15
     is($r->{rc}, 3, "usage error (@$bad) exits 3");
 }
 
+# The commands once more under AddressSanitizer + LeakSanitizer (the
+# t/meterd-asan build of the same sources): same exit code, no report.
+my $asan = root() . '/t/meterd-asan';
+sub asan_ok {
+    my ($want, @args) = @_;
+    SKIP: {
+        skip 't/meterd-asan not built', 2 unless -x $asan;
+        local $ENV{METERD_BIN} = $asan;
+        my $a = run_meterd(args => \@args);
+        is($a->{rc}, $want, "under ASan: @args[0,1] ... exits $want");
+        unlike($a->{err} // '', qr/Sanitizer/, 'with no sanitizer report') or diag $a->{err};
+    }
+}
+asan_ok(0, 'status', '-c', $cfg, @url);
+asan_ok(1, 'check', '-c', $cfg, @url, 'good', '--min-remaining', '80%');
+
 # ---- the address from the config: unix socket, host:port ----
 my $sock = "$dir/m.sock";
 my $d2 = start_meterd(config => "listen: unix:$sock\nstate_dir: \@STATE\@\n"
@@ -175,6 +191,8 @@ is($r->{rc}, 0, 'check on the snapshot: usable');
 like($r->{out}, qr/\[from the snapshot: daemon not reachable\]$/, 'and says where it looked');
 $r = check(@dead, 'spent');
 is($r->{rc}, 1, 'check on the snapshot: exhausted');
+asan_ok(0, 'status', '-c', $cfg, @dead);
+asan_ok(2, 'check', '-c', $cfg, @dead, 'blind');
 
 # listen 127.0.0.1:0 in the config names no port to ask: snapshot.
 $r = status();
