@@ -207,10 +207,7 @@ static config *load_cli_config(const char *path, char **err)
     config *cfg = config_load(path, METERD_PLUGINDIR, METERD_STATEDIR, &diags);
     if (!cfg) {
         char *first = diags.n ? diag_format(&diags.items[0]) : NULL;
-        /* The commands need only listen and state_dir: say how to do
-         * without the file (a ${VAR} unset in this shell is typical). */
-        err_set(err, "cannot load %s: %s (pass --url to ask the daemon directly)",
-                path, first ? first : "invalid");
+        err_set(err, "cannot load %s: %s", path, first ? first : "invalid");
         free(first);
     }
     diag_free(&diags);
@@ -277,7 +274,9 @@ int cli_source_load(cli_source *s, const cli_target *t, char **err)
     } else {
         cfg = load_cli_config(t->config_path, &cfg_err);
         if (!cfg) {
-            err_set(err, "%s", cfg_err);
+            /* Only listen and state_dir are needed: say how to do without
+             * the file (a ${VAR} unset in this shell is typical). */
+            err_set(err, "%s (pass --url to ask the daemon directly)", cfg_err);
             free(cfg_err);
             return -1;
         }
