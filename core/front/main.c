@@ -11,11 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli_check.h"
+#include "cli_status.h"
 #include "ingest.h"
 #include "log.h"
 #include "plugin_check.h"
 #include "plugin_host.h"
 #include "render.h"
+#include "sdnotify.h"
 #include "timeutil.h"
 #include "tz.h"
 #include "usage_store.h"
@@ -34,6 +37,17 @@
 /* Signal handlers only set flags and write to the wake pipe; this is the
  * one process-wide pointer they need. */
 static daemon_t *g_daemon;
+/* The service manager's notification socket (off when not run by one). */
+static sdnotify g_notify;
+
+static void notify(const char *message)
+{
+    char *err = NULL;
+    if (sdnotify_send(&g_notify, message, &err) != 0) {
+        log_msg(MD_LOG_WARN, NULL, "%s", err);
+        free(err);
+    }
+}
 
 static void on_signal(int sig)
 {
@@ -52,6 +66,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: meterd [-c FILE] [-t] [--once] [-v] [-V] [-h]\n"
+            "       meterd status [-c FILE] [--url URL] [--json] [--no-color]\n"
+            "       meterd check FAMILY [--min-remaining N|N%%] [--quiet]\n"
+            "                           [-c FILE] [--url URL]\n"
             "       meterd report daily [-c FILE] [--provider NAME] [--since D]\n"
             "                           [--until D] [--tz TZ] [--json] [-v]\n"
             "  -c FILE   configuration file (default %s/meterd.yaml)\n"
@@ -151,6 +168,20 @@ static void reload(daemon_t *d)
     size_t n = d->n_ps;
     pthread_mutex_unlock(&d->lock);
     log_msg(MD_LOG_INFO, NULL, "configuration reloaded: %zu providers", n);
+}
+
+/* A reload as the service manager sees it: RELOADING=1 (with the
+ * monotonic time it asks for) before, READY=1 after, whether the new
+ * configuration was taken or refused. */
+static void reload_notified(daemon_t *d)
+{
+    char *err = NULL;
+    if (sdnotify_reloading(&g_notify, &err) != 0) {
+        log_msg(MD_LOG_WARN, NULL, "%s", err);
+        free(err);
+    }
+    reload(d);
+    notify("READY=1");
 }
 
 static int install_signals(void)
@@ -257,6 +288,11 @@ static int run_once(daemon_t *d)
 static int run_daemon(daemon_t *d)
 {
     char *err = NULL;
+    if (sdnotify_open(&g_notify, &err) != 0) {
+        log_msg(MD_LOG_WARN, NULL, "%s", err);
+        free(err);
+        err = NULL;
+    }
     if (httpd_start(d, &err) != 0) {
         log_msg(MD_LOG_ERROR, NULL, "%s", err);
         free(err);
@@ -264,7 +300,13 @@ static int run_daemon(daemon_t *d)
     }
     log_msg(MD_LOG_INFO, NULL, "meterd %s listening on http://%s (%zu providers)",
             METERD_VERSION, httpd_address(d), d->n_ps);
-    scheduler_run(d, reload);
+    /* Ready: the listener answers and the snapshot (daemon_setup) is
+     * loaded, so the first request already gets the last known data. */
+    char *ready = xasprintf("READY=1\nSTATUS=listening on %s", httpd_address(d));
+    notify(ready);
+    free(ready);
+    scheduler_run(d, reload_notified);
+    notify("STOPPING=1");
     log_msg(MD_LOG_INFO, NULL, "shutting down");
     scheduler_kill_all(d);
     httpd_stop(d);
@@ -550,6 +592,10 @@ int main(int argc, char **argv)
         return worker_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "report") == 0)
         return report_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "status") == 0)
+        return cli_status_main(argc - 1, argv + 1, METERD_CONFDIR "/meterd.yaml");
+    if (argc > 1 && strcmp(argv[1], "check") == 0)
+        return cli_check_main(argc - 1, argv + 1, METERD_CONFDIR "/meterd.yaml");
 
     static const struct option longopts[] = {
         {"once", no_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
