@@ -181,6 +181,34 @@ exit($bad ? 1 : 0);
 PERL
 cmp_reports() { perl "$W/cmp.pl" "$@"; }
 
+# Per-day cost: meterd cost_usd against ccusage's (Claude totalCost, Codex
+# costUSD).  A day passes within 0.5 % or $0.01; prints every day that does
+# not and the worst relative deviation.  Exit 1 when a day fails.
+cat >"$W/cost.pl" <<'PERL'
+use strict; use warnings; use JSON::PP;
+my ($m, $c) = @ARGV;
+sub slurp { open my $fh, '<', $_[0] or die "$_[0]: $!"; local $/; decode_json(<$fh>) }
+my ($M, $C) = (slurp($m), slurp($c));
+my %mc = map { $_->{date} => $_->{cost_usd} } @{ $M->{days} };
+my %cc = map { $_->{date} => (defined $_->{totalCost} ? $_->{totalCost} : $_->{costUSD}) } @{ $C->{daily} };
+my %dates = map { $_ => 1 } keys %mc, keys %cc;
+my ($bad, $worst, $wday) = (0, 0, '-');
+for my $d (sort keys %dates) {
+  my $y = $cc{$d} // 0;
+  my $x = $mc{$d};
+  if (!defined $x) { printf "    %s meterd=null ccusage=%.4f\n", $d, $y; $bad++; next; }
+  my $dev = abs($x - $y); my $rel = $y ? $dev / $y : ($dev ? 1 : 0);
+  ($worst, $wday) = ($rel, $d) if $rel > $worst;
+  next if $rel <= 0.005 || $dev <= 0.01;
+  printf "    %s meterd=%.4f ccusage=%.4f (%.3f %%)\n", $d, $x, $y, 100 * $rel unless $bad >= 40;
+  $bad++;
+}
+printf "  worst cost deviation %.3f %% (%s), %d of %d days outside 0.5 %% / \$0.01\n",
+  100 * $worst, $wday, $bad, scalar keys %dates;
+exit($bad ? 1 : 0);
+PERL
+cmp_costs() { perl "$W/cost.pl" "$@"; }
+
 FAIL=0
 say "logs benchmark $STAMP: kinds [$KINDS] sizes [$SIZES] seed $SEED, best of $RUNS runs; $(nproc) CPUs"
 say "results in $OUT"
@@ -262,6 +290,12 @@ Y
 				say "  per-day totals: meterd = ccusage on every day"
 			else
 				say "  per-day totals DIFFER (meterd vs ccusage):"; tee -a "$SUMMARY" <"$OUT/$tag.compare.txt"; FAIL=1
+			fi
+			if cmp_costs "$OUT/$tag.meterd.json" "$OUT/$tag.ccusage.json" >"$OUT/$tag.cost.txt"; then
+				say "  per-day cost: within 0.5 % / \$0.01 of ccusage on every day"
+				tail -n 1 "$OUT/$tag.cost.txt" | tee -a "$SUMMARY"
+			else
+				say "  per-day cost DIFFERS (meterd vs ccusage):"; tee -a "$SUMMARY" <"$OUT/$tag.cost.txt"; FAIL=1
 			fi
 		fi
 	done

@@ -1,6 +1,9 @@
 /* usage_report.c - the daily usage report: a store's cells grouped by
  * the local date of their slot, then by model and provider (report form:
- * usage_store.h). */
+ * usage_store.h).  cost_usd is the provider's own figure where the cell
+ * carries one (old Claude Code logs wrote costUSD; ccusage prefers it too),
+ * else computed here from the cell's tokens and the model's price
+ * (pricing.h); a model without a price leaves it unknown with a note. */
 #include "usage_store_impl.h"
 
 #include <math.h>
@@ -10,6 +13,7 @@
 
 #include "conventions.h"
 #include "log.h"
+#include "pricing.h"
 #include "tz.h"
 
 /* ---------------------------------------------------------------- */
@@ -63,15 +67,45 @@ typedef struct acc {
     md_num b[UB_N];
     double events;
     int any;
+    int unpriced;       /* a cell's cost is unknown for want of a price */
 } acc;
 
-static void acc_add(acc *a, const ucell *c)
+/* The cost of one cell: the provider's figure when known, else tokens x
+ * price; *unpriced is set when the model has no price. */
+static md_num cell_cost(const rentry *e, int *unpriced)
 {
+    const ucell *c = e->c;
+    if (c->b[UB_COST].state == MD_KNOWN)
+        return c->b[UB_COST];
+    pricing_row p;
+    static const pricing_row free_of_charge = {.model = NULL};
+    int zero = 1;   /* no token to pay for: 0 whatever the price */
+    static const usage_bucket paid[] = {UB_INPUT_UNCACHED, UB_CACHE_WRITE,
+                                        UB_CACHE_READ, UB_OUTPUT};
+    for (size_t k = 0; k < sizeof paid / sizeof paid[0]; k++)
+        if (c->b[paid[k]].state == MD_UNKNOWN ||
+            (c->b[paid[k]].state == MD_KNOWN && c->b[paid[k]].value > 0))
+            zero = 0;
+    if (zero)
+        p = free_of_charge;
+    else if (pricing_lookup(e->model, &p) < 0) {
+        *unpriced = 1;
+        return (md_num){MD_UNKNOWN, 0};
+    }
+    return pricing_cell_cost(&p, c->b[UB_INPUT_UNCACHED], c->b[UB_CACHE_WRITE],
+                             c->b[UB_CACHE_READ], c->b[UB_OUTPUT], c->events);
+}
+
+static void acc_add(acc *a, const rentry *e)
+{
+    md_num b[UB_N];
+    memcpy(b, e->c->b, sizeof b);
+    b[UB_COST] = cell_cost(e, &a->unpriced);
     if (!a->any)
-        memcpy(a->b, c->b, sizeof a->b);
+        memcpy(a->b, b, sizeof a->b);
     else
-        usage_buckets_add(a->b, c->b);
-    a->events += c->events;
+        usage_buckets_add(a->b, b);
+    a->events += e->c->events;
     a->any = 1;
 }
 
@@ -84,6 +118,11 @@ static json_t *acc_json(const char *key, const char *name, const acc *a)
         json_object_set_new(o, usage_bucket_names[k],
                             usage_num_to_report(a->b[k]));
     json_object_set_new(o, "events", usage_num_to_report(MD_NUM(a->events)));
+    if (a->unpriced && a->b[UB_COST].state != MD_KNOWN)
+        json_object_set_new(o, "cost_note",
+                            json_string(key && strcmp(key, "model") == 0
+                                            ? "no price for this model"
+                                            : "no price for some models"));
     return o;
 }
 
@@ -130,7 +169,7 @@ static json_t *day_providers(const rentry *e, size_t n)
             j++;
         if (j == k)
             names[k++] = e[i].provider;
-        acc_add(&accs[j], e[i].c);
+        acc_add(&accs[j], &e[i]);
     }
     json_t *arr = json_array();
     for (size_t pass = 0; pass < k; pass++) {
@@ -160,8 +199,8 @@ static json_t *day_json(const rentry *e, size_t n, int with_providers)
         acc ma = {0};
         size_t j = i;
         for (; j < n && model_cmp(e[j].model, e[i].model) == 0; j++) {
-            acc_add(&ma, e[j].c);
-            acc_add(&day, e[j].c);
+            acc_add(&ma, &e[j]);
+            acc_add(&day, &e[j]);
         }
         json_array_append_new(models, acc_json("model", e[i].model, &ma));
         i = j;

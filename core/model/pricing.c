@@ -1,0 +1,137 @@
+/* pricing.c - price lookup and cell cost (pricing.h). */
+#include "pricing.h"
+
+#include <ctype.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t overrides_lock = PTHREAD_MUTEX_INITIALIZER;
+static pricing_row *overrides;
+static size_t n_overrides;
+
+void pricing_rows_free(pricing_row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++)
+        free((char *)rows[i].model);
+    free(rows);
+}
+
+void pricing_set_overrides(pricing_row *rows, size_t n)
+{
+    pthread_mutex_lock(&overrides_lock);
+    pricing_row *old = overrides;
+    size_t n_old = n_overrides;
+    overrides = rows;
+    n_overrides = rows ? n : 0;
+    pthread_mutex_unlock(&overrides_lock);
+    pricing_rows_free(old, n_old);
+}
+
+static const pricing_row *builtin_find(const char *name, size_t len)
+{
+    size_t lo = 0, hi = pricing_builtin_n;
+    while (lo < hi) {   /* the generator writes the table sorted */
+        size_t mid = (lo + hi) / 2;
+        const char *m = pricing_builtin[mid].model;
+        int c = strncmp(m, name, len);
+        if (c == 0)
+            c = m[len] ? 1 : 0;
+        if (c == 0)
+            return &pricing_builtin[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Length of name without a trailing "-YYYYMMDD" or "-YYYY-MM-DD", or 0
+ * when it has none. */
+static size_t undated_len(const char *name, size_t len)
+{
+    static const char *const shapes[] = {"-dddddddd", "-dddd-dd-dd"};
+    for (size_t s = 0; s < 2; s++) {
+        size_t k = strlen(shapes[s]);
+        if (len <= k)
+            continue;
+        const char *t = name + len - k;
+        size_t i = 0;
+        for (; i < k; i++)
+            if (shapes[s][i] == 'd' ? !isdigit((unsigned char)t[i])
+                                    : t[i] != shapes[s][i])
+                break;
+        if (i == k)
+            return len - k;
+    }
+    return 0;
+}
+
+int pricing_lookup(const char *model, pricing_row *out)
+{
+    if (!model)
+        return -1;
+    pthread_mutex_lock(&overrides_lock);
+    for (size_t i = 0; i < n_overrides; i++)
+        if (fnmatch(overrides[i].model, model, 0) == 0) {
+            *out = overrides[i];
+            out->model = NULL;   /* the override's string is not ours */
+            pthread_mutex_unlock(&overrides_lock);
+            return 1;
+        }
+    pthread_mutex_unlock(&overrides_lock);
+    const char *name = model;
+    size_t len = strlen(name);
+    const pricing_row *r = builtin_find(name, len);
+    if (!r) {
+        const char *slash = strrchr(name, '/');
+        if (slash) {
+            name = slash + 1;
+            len = strlen(name);
+            r = builtin_find(name, len);
+        }
+    }
+    if (!r) {
+        size_t u = undated_len(name, len);
+        if (u)
+            r = builtin_find(name, u);
+    }
+    if (!r)
+        return -1;
+    *out = *r;
+    return 0;
+}
+
+/* tokens of one bucket over `events` messages at base / above-threshold
+ * prices (see pricing.h for the per-message mean). */
+static double bucket_cost(double tokens, double events, double base,
+                          double above)
+{
+    if (tokens <= 0)
+        return 0;
+    if (above < 0 || events < 1)
+        return tokens * base;
+    double mean = tokens / events;
+    if (mean <= PRICING_THRESHOLD)
+        return tokens * base;
+    return events * (PRICING_THRESHOLD * base +
+                     (mean - PRICING_THRESHOLD) * above);
+}
+
+md_num pricing_cell_cost(const pricing_row *p, md_num input_uncached,
+                         md_num cache_write, md_num cache_read,
+                         md_num output, double events)
+{
+    const md_num b[4] = {input_uncached, output, cache_write, cache_read};
+    double sum = 0;
+    for (int k = 0; k < 4; k++) {
+        if (b[k].state == MD_NOT_APPLICABLE)
+            continue;
+        if (b[k].state != MD_KNOWN)
+            return (md_num){MD_UNKNOWN, 0};
+        sum += bucket_cost(b[k].value, events, p->p[k], p->p[k + 4]);
+    }
+    return MD_NUM(sum);
+}

@@ -1,0 +1,163 @@
+/* t/unit/pricing.c - price lookup (exact, provider prefix, date suffix,
+ * overrides), the cost of a cell with the long-context tier, and cost_usd
+ * in the daily report: priced, unpriced (null with a note), provider
+ * figure kept.  Expected costs are worked out by hand from the built-in
+ * table (core/model/pricing_table.c) in the comments. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pricing.h"
+#include "tap.h"
+#include "usage_store.h"
+
+#define T0 1773100800.0   /* 2026-03-10T00:00:00Z */
+#define NOW (T0 + 86400.0)
+#define EPS 1e-12
+
+static const md_num U = {MD_UNKNOWN, 0};
+
+static void test_lookup(void)
+{
+    pricing_row p;
+    is_int(pricing_lookup("claude-sonnet-4-5-20250929", &p), 0,
+           "an exact name is found in the built-in table");
+    ok(p.p[PR_IN] == 3e-6 && p.p[PR_CR_HI] == 6e-7,
+       "with its base and above-200k prices");
+    is_int(pricing_lookup("openrouter/anthropic/claude-opus-4-5", &p), 0,
+           "a provider-prefixed name is found without its prefix");
+    ok(p.p[PR_OUT] == 25e-6, "claude-opus-4-5 output is $25 per million");
+    is_int(pricing_lookup("claude-haiku-4-5-2026-01-01", &p), 0,
+           "a dated name is found without its date suffix");
+    ok(p.p[PR_IN] == 1e-6 && p.p[PR_IN_HI] == PRICING_NO_TIER,
+       "claude-haiku-4-5 has no long-context tier");
+    is_int(pricing_lookup("mystery-model-1", &p), -1,
+           "an unknown model has no price");
+    is_int(pricing_lookup(NULL, &p), -1, "nor has the unknown model");
+
+    pricing_row *o = calloc(1, sizeof *o);
+    o[0].model = strdup("mystery-*");
+    o[0].p[PR_IN] = 1e-6;
+    for (int k = PR_IN_HI; k < PR_N; k++)
+        o[0].p[k] = PRICING_NO_TIER;
+    pricing_set_overrides(o, 1);
+    is_int(pricing_lookup("mystery-model-1", &p), 1,
+           "a configured glob prices a model the table lacks");
+    ok(p.model == NULL && p.p[PR_IN] == 1e-6, "with the configured price");
+    pricing_set_overrides(NULL, 0);
+    is_int(pricing_lookup("mystery-model-1", &p), -1,
+           "cleared overrides no longer match");
+}
+
+static void test_cell_cost(void)
+{
+    pricing_row p;
+    pricing_lookup("claude-sonnet-4-5-20250929", &p);
+    /* One message with 250 000 cache-read tokens:
+     *   input  1 000 x 3e-6                          = 0.003
+     *   write  2 000 x 3.75e-6                       = 0.0075
+     *   read 200 000 x 0.3e-6 + 50 000 x 0.6e-6      = 0.06 + 0.03 = 0.09
+     *   output   500 x 15e-6                         = 0.0075
+     *   total                                        = 0.108 */
+    md_num c = pricing_cell_cost(&p, MD_NUM(1000), MD_NUM(2000),
+                                 MD_NUM(250000), MD_NUM(500), 1);
+    ok(c.state == MD_KNOWN && fabs(c.value - 0.108) < EPS,
+       "a long-context message pays the above-200k price past 200k tokens");
+    /* Two messages, 300 000 cache reads in all: a mean of 150 000 each,
+     * under the threshold: 300 000 x 0.3e-6 = 0.09 */
+    c = pricing_cell_cost(&p, MD_NUM(0), MD_NUM(0), MD_NUM(300000),
+                          MD_NUM(0), 2);
+    ok(c.state == MD_KNOWN && fabs(c.value - 0.09) < EPS,
+       "messages under the threshold pay the base price whatever their sum");
+    c = pricing_cell_cost(&p, MD_NUM(1), U, MD_NUM(0), MD_NUM(1), 1);
+    ok(c.state == MD_UNKNOWN, "an unknown bucket makes the cost unknown");
+    /* gpt-5-codex: 1 000 x 1.25e-6 + 4 000 x 0.125e-6 + 100 x 1e-5
+     *            = 0.00125 + 0.0005 + 0.001 = 0.00275; no cache write */
+    pricing_lookup("gpt-5-codex", &p);
+    c = pricing_cell_cost(&p, MD_NUM(1000), MD_NUM_NA, MD_NUM(4000),
+                          MD_NUM(100), 3);
+    ok(c.state == MD_KNOWN && fabs(c.value - 0.00275) < EPS,
+       "a not-applicable cache write costs nothing");
+}
+
+static usage_cell_rec cell(const char *model, double in, double cw,
+                           double cr, double out, double events)
+{
+    usage_cell_rec c;
+    memset(&c, 0, sizeof c);
+    c.slot_start = T0 + 900;
+    c.model = (char *)model;
+    c.b[UB_INPUT_UNCACHED] = MD_NUM(in);
+    c.b[UB_CACHE_WRITE] = MD_NUM(cw);
+    c.b[UB_CACHE_READ] = MD_NUM(cr);
+    c.b[UB_OUTPUT] = MD_NUM(out);
+    c.b[UB_REASONING] = U;
+    c.b[UB_TOTAL] = MD_NUM(in + cw + cr + out);
+    c.b[UB_COST] = U;
+    c.events = events;
+    return c;
+}
+
+static double num(const json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+static void test_report(const char *dir)
+{
+    usage_store *s = usage_store_new(dir, 400LL * 86400 * 1000);
+    usage_cell_rec c[3] = {
+        cell("claude-sonnet-4-5-20250929", 1000, 2000, 250000, 500, 1),
+        cell("mystery-model-1", 10, 0, 0, 10, 1),
+        cell("claude-opus-4-1", 100, 0, 0, 0, 1),
+    };
+    /* a provider-reported figure is kept: 0.5 instead of 100 x 15e-6 */
+    c[2].b[UB_COST] = MD_NUM(0.5);
+    usage_store_put(s, "p", c, 3, 0, 1, NOW);
+    json_t *doc = NULL;
+    char *err = NULL;
+    is_int(usage_store_daily(s, NULL, NULL, NULL, "UTC", &doc, &err), 0,
+           "the daily report builds");
+    json_t *day = json_array_get(json_object_get(doc, "days"), 0);
+    json_t *models = json_object_get(day, "models");
+    json_t *sonnet = NULL, *mystery = NULL, *opus = NULL;
+    for (size_t i = 0; i < json_array_size(models); i++) {
+        json_t *m = json_array_get(models, i);
+        const char *name = json_string_value(json_object_get(m, "model"));
+        if (name && !strcmp(name, "claude-sonnet-4-5-20250929"))
+            sonnet = m;
+        else if (name && !strcmp(name, "mystery-model-1"))
+            mystery = m;
+        else if (name && !strcmp(name, "claude-opus-4-1"))
+            opus = m;
+    }
+    ok(sonnet && fabs(num(sonnet, "cost_usd") - 0.108) < EPS,
+       "a priced model's cost_usd is tokens x price (0.108, see above)");
+    ok(opus && fabs(num(opus, "cost_usd") - 0.5) < EPS,
+       "a provider's own cost is kept");
+    ok(mystery && json_is_null(json_object_get(mystery, "cost_usd")),
+       "an unpriced model's cost_usd is null, not 0");
+    ok(mystery && json_is_string(json_object_get(mystery, "cost_note")),
+       "and carries a cost_note");
+    ok(json_is_null(json_object_get(day, "cost_usd")) &&
+           json_is_string(json_object_get(day, "cost_note")),
+       "the day's cost is unknown with a note when a model is unpriced");
+    json_decref(doc);
+    usage_store_free(s);
+}
+
+int main(void)
+{
+    char tmpl[] = "/tmp/meterd-pricing-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    test_lookup();
+    test_cell_cost();
+    test_report(dir);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        diag_line("could not remove the temporary directory");
+    return done_testing();
+}
