@@ -1,9 +1,12 @@
 #!/bin/sh
 # bench/http.sh - HTTP API figures for the closing notes.
 #  1. cached GET /api/automation/usage: wrk, 50 keep-alive connections,
-#     daemon pinned to CPU 0 and wrk to CPU 1 (as in shared/NOTES.md);
-#  2. force_refresh with one hung provider: latency vs endpoint_timeout.
-# Needs: a built tree (make), wrk (apt-get install wrk), curl, taskset.
+#     every thread of the daemon pinned to CPU 0 and wrk to CPU 1;
+#  2. the same body as a static file from nginx, pinned the same way, in
+#     the same run: the yardstick for p99 (skipped when nginx is missing);
+#  3. force_refresh with one hung provider: latency vs endpoint_timeout.
+# Needs: a built tree (make), wrk, curl, taskset; nginx for step 2
+# (apt-get install wrk nginx; see bench/README).
 # Usage: bench/http.sh [seconds]   (default 10)
 set -eu
 cd "$(dirname "$0")/.."
@@ -11,7 +14,14 @@ DUR=${1:-10}
 command -v wrk >/dev/null || { echo "bench/http.sh: install wrk (apt-get install wrk)" >&2; exit 1; }
 [ -x ./meterd ] || { echo "bench/http.sh: run make first" >&2; exit 1; }
 W=$(mktemp -d /tmp/meterd-bench.XXXXXX)
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$W"' EXIT INT TERM
+NGINX_PID=
+cleanup() {
+  kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null
+  [ -n "$NGINX_PID" ] && { kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; }
+  rm -rf "$W"
+}
+trap cleanup EXIT INT TERM
+PID=
 ROOT=$(pwd)
 
 # Six providers in three families plus one that hangs forever.
@@ -52,10 +62,54 @@ URL="http://$ADDR/api/automation/usage"
 BYTES=$(curl -s "$URL" | wc -c)
 echo "response size: $BYTES bytes (7 providers, 4 families)"
 
-echo "== cached GET, 50 keep-alive connections, ${DUR}s, daemon on CPU 0, wrk on CPU 1"
-taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "$URL" | sed -n '/Latency/p;/50%/p;/90%/p;/99%/p;/Requests\/sec/p;/Non-2xx/p;/Socket errors/p'
+# MHD starts its threads after the daemon is up: pin all of them.
+taskset -a -pc 0 "$PID" >/dev/null
+WRK_FILTER='/Latency/p;/50%/p;/90%/p;/99%/p;/Requests\/sec/p;/Non-2xx/p;/Socket errors/p'
+
+echo "== meterd: cached GET, 50 keep-alive connections, ${DUR}s, daemon on CPU 0, wrk on CPU 1"
+taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "$URL" | sed -n "$WRK_FILTER"
 RSS=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
 echo "daemon RSS after load: ${RSS} kB"
+
+NGINX=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)
+if [ -n "$NGINX" ]; then
+  # The same body as a static file; nginx on its own loopback port, its
+  # own prefix and config, one worker, pinned to CPU 0 like meterd.
+  mkdir -p "$W/nginx/logs" "$W/nginx/html"
+  curl -s "$URL" >"$W/nginx/html/usage.json"
+  NPORT=$(( 20000 + $$ % 20000 ))
+  cat >"$W/nginx/nginx.conf" <<N
+daemon off;
+master_process off;
+worker_processes 1;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/logs/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $W/nginx/tmp_body;
+  proxy_temp_path $W/nginx/tmp_proxy;
+  fastcgi_temp_path $W/nginx/tmp_fcgi;
+  uwsgi_temp_path $W/nginx/tmp_uwsgi;
+  scgi_temp_path $W/nginx/tmp_scgi;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$NPORT;
+    root $W/nginx/html;
+    location / { default_type application/json; add_header Cache-Control no-store; }
+  }
+}
+N
+  taskset -c 0 "$NGINX" -p "$W/nginx" -c "$W/nginx/nginx.conf" 2>"$W/nginx/logs/stderr" &
+  NGINX_PID=$!
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$NPORT/usage.json" >/dev/null && break; sleep 0.1; done
+  taskset -a -pc 0 "$NGINX_PID" >/dev/null
+  echo "== nginx: the same body as a static file, same connections, nginx on CPU 0, wrk on CPU 1"
+  taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "http://127.0.0.1:$NPORT/usage.json" | sed -n "$WRK_FILTER"
+  kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; NGINX_PID=
+else
+  echo "== nginx not installed: no side-by-side figure (apt-get install nginx)"
+fi
 
 echo "== force_refresh with one hung provider (endpoint_timeout 2s; target <= 2.100 s)"
 for i in 1 2 3 4 5; do

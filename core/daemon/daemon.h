@@ -1,20 +1,41 @@
 /*
- * daemon.h - the running daemon's shared state and the operations on it.
+ * daemon.h - the running daemon's state, its one owner, and the immutable
+ * views the HTTP threads read.
  *
- * One daemon object exists per process.  Its mutex guards everything
- * below it; the scheduler thread (main thread) mutates provider state, the
- * HTTP threads read it to render responses and to request forced
- * refreshes.  Nothing here does network or plugin I/O under the lock.
+ * Invariants
+ * - One thread owns the provider state: the thread that runs
+ *   scheduler_run() (the main thread; before and after it, the thread that
+ *   set the daemon up and tears it down).  Only it reads or writes ps,
+ *   cfg, usage, ingest, waiters, orphans and the counters below.  Other
+ *   threads never touch them: they read a published view set, and they
+ *   hand work to the owner as messages (state_call / state_post).
+ * - d->lock guards exactly three things: the message queue (msgs,
+ *   mailbox_closed), the pointer to the current view set (views), and each
+ *   message's done flag.  Only state.c takes it, and never for longer than
+ *   a pointer swap, a list splice or a condition wait; no I/O, no waiting
+ *   for a child, no rendering happens under it, and no function returns
+ *   holding it.
+ * - A view set is immutable once published.  view_set_acquire() returns
+ *   the current one with its reference count raised (under d->lock, O(1));
+ *   the caller renders from it without any lock and drops it with
+ *   view_set_release().  The last release frees it, whichever thread that
+ *   is.  Its version is d->version at publication: equal versions mean
+ *   equal content (apart from clocks, see view_set_views_at).
+ * - Lock order: a module's own lock (e.g. httpd's) may be held while
+ *   taking d->lock; never the reverse.  Callbacks (refresh waiters,
+ *   message functions) are never run under d->lock.
  *
- * Files: state.c (provider state: results, snapshot, reload, views),
- * scheduler.c (when to collect, running and reaping helpers, backoff,
- * forced refreshes), httpd.c (the HTTP API), main.c (CLI, signals).
+ * Files: state.c (provider state, the mailbox, view sets, snapshot and
+ * usage persistence), scheduler.c (when to collect, running, killing and
+ * reaping helpers, backoff and Retry-After, forced refreshes), ingest.c
+ * (POST /api/telemetry).
  */
 #ifndef METERD_DAEMON_H
 #define METERD_DAEMON_H
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -22,7 +43,20 @@
 #include "runner.h"
 #include "view.h"
 
-/* Runtime state of one provider instance. */
+/* What the scheduler keeps per provider (scheduler.c alone writes it;
+ * state.c moves it across reloads and reads it for views). */
+typedef struct sched_slot {
+    run_handle *run;            /* in flight, or NULL */
+    long long next_due_ms;      /* mono_ms of the next scheduled run */
+    long long not_before_ms;    /* backoff / Retry-After floor (mono) */
+    long long last_start_ms;    /* mono_ms of the last start, 0 never */
+    int skip_counted;           /* this due time already counted a skip */
+    int force;                  /* start as soon as possible (refresh) */
+} sched_slot;
+
+struct shared_result;
+
+/* Runtime state of one provider instance (owner thread only). */
 typedef struct pstate {
     char *name;                 /* owned */
     char *family;               /* owned, from the alias map */
@@ -32,100 +66,166 @@ typedef struct pstate {
     char *err_msg;              /* owned or NULL */
     int has_data;
     collect_result data;        /* last good data, owned */
+    struct shared_result *pub;  /* immutable copy of data for view sets,
+                                   or NULL when data changed since */
     served_from served;
     double last_attempt_at;     /* epoch, 0 never */
-    double next_attempt_at;     /* epoch, for the API */
-    long long next_due_ms;      /* mono_ms of the next scheduled run */
-    long long not_before_ms;    /* backoff / Retry-After floor (mono) */
-    long long last_start_ms;    /* mono_ms of the last start, 0 never */
     unsigned consecutive_failures;
     unsigned long runs, failures, skips;
-    int skip_counted;           /* this due time already counted a skip */
-    int force;                  /* start as soon as possible (refresh) */
-    run_handle *run;            /* in flight, or NULL */
     unsigned long run_seq;      /* increments per finished run */
     size_t n_plugin_metrics;    /* data.metrics[0..n) came from the plugin;
                                    the rest are copies of ingest_metrics */
-    metric *ingest_metrics;     /* owned: rate-limit meters a gateway
-                                   reported (POST /api/telemetry) */
+    metric *ingest_metrics;     /* owned, sorted by id: rate-limit meters
+                                   a gateway reported (POST /api/telemetry) */
     size_t n_ingest_metrics;
+    sched_slot sched;
 } pstate;
 
-/* A forced refresh waiting for providers (one per HTTP request). */
+/* A forced refresh waiting for providers (one per HTTP request).  Two
+ * references: the requester's and the scheduler's. */
 typedef struct refresh_waiter {
-    struct refresh_waiter *next;
-    char **pending;             /* owned instance names not yet finished */
+    struct refresh_waiter *next;   /* in d->waiters (owner thread) */
+    char **pending;             /* owner thread: names not yet finished */
     size_t n_pending;
-    char **fallback;            /* owned: names that missed the deadline */
+    char **fallback;            /* names that missed the deadline; written
+                                   by the owner before done, then frozen */
     size_t n_fallback;
     long long deadline_ms;      /* mono */
-    int done;                   /* resolved; the HTTP thread may render */
-    int abandoned;              /* the HTTP side went away: free on resolve */
-    void *connection;           /* struct MHD_Connection * to resume */
+    int resolved;               /* owner thread: callback still to run */
+    atomic_int done;            /* 1 once fallback is final (release) */
+    atomic_int refs;
+    void (*on_done)(void *arg); /* run on the owner thread, never under
+                                   d->lock, after the views are published */
+    void *arg;
 } refresh_waiter;
 
+/* An immutable picture of the daemon for the HTTP threads. */
+typedef struct view_set {
+    atomic_uint refs;
+    unsigned long version;      /* d->version it was built from */
+    provider_view *v;           /* v[i].* point into this set */
+    size_t n;
+    double built_at;            /* epoch */
+    long long built_mono_ms;
+    long long *due_mono_ms;     /* per provider: next run (mono), 0 none */
+    struct shared_result **data;
+    char **strs;                /* owned strings the views point to */
+    size_t n_strs;
+    /* for /healthz, telemetry and forced refreshes */
+    const char *config_path, *state_dir, *last_reload_error, *ingest_token;
+    const char *const *secrets; /* to mask error messages with */
+    size_t n_secrets;
+    size_t n_enabled, n_ok, n_running;
+    double started_at;
+    unsigned long reloads, reload_failures;
+    long long endpoint_timeout_ms;
+} view_set;
+
+struct daemon;
+
+/* A unit of work for the owner thread. */
+typedef struct state_msg {
+    struct state_msg *next;
+    void (*fn)(struct daemon *d, void *arg);
+    void *arg;
+    int sync;                   /* the poster waits for done */
+    int done;                   /* guarded by d->lock */
+} state_msg;
+
+struct ingest_state;
+
 typedef struct daemon {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;       /* see the invariants above */
+    pthread_cond_t answered;    /* a synchronous message is done */
+    state_msg *msgs, **msgs_tail;  /* under lock */
+    int mailbox_closed;         /* under lock */
+    view_set *views;            /* under lock: the current set */
+    /* ---- owner thread only ---- */
     config *cfg;                /* owned; swapped on reload */
     pstate *ps;                 /* owned array, in name order */
     size_t n_ps;
     unsigned long version;      /* bumped on every visible change */
-    refresh_waiter *waiters;    /* owned list */
-    int wake_pipe[2];           /* any thread -> scheduler wake-up */
+    unsigned long published;    /* version of d->views */
+    refresh_waiter *waiters;    /* scheduler's references */
+    run_handle **orphans;       /* killed runs of removed or changed
+                                   providers, still to be reaped */
+    size_t n_orphans;
     char *self_exe;             /* owned: /proc/self/exe */
     double started_at;
     unsigned long reloads, reload_failures;
     char *last_reload_error;    /* owned or NULL */
     int once;                   /* --once mode: no HTTP, no snapshot save */
-    struct usage_store *usage;  /* owned: per-turn usage history
-                                   (usage_store.h), used under the lock */
-    void *httpd;                /* httpd handle, or NULL */
-    void *ingest;               /* ingest.c's remembered ids, or NULL */
-    volatile sig_atomic_t stop, reload;  /* set from signal handlers */
+    struct usage_store *usage;  /* owned: per-turn usage history */
+    struct ingest_state *ingest;   /* ingest.c's remembered ids, or NULL
+                                      (created and freed by ingest.c) */
+    /* ---- any thread ---- */
+    int wake_pipe[2];           /* any thread -> scheduler wake-up */
+    volatile sig_atomic_t stop, reload, child_exited; /* signal handlers */
 } daemon_t;
 
-/* ---- state.c ---- */
+/* ---- state.c: lifecycle (owner thread) ---- */
 
-/* Create provider states for cfg (taking ownership of cfg). */
+/* Create provider states for cfg (taking ownership of cfg) and the
+ * mailbox; publishes the first view set. */
 void state_init(daemon_t *d, config *cfg);
+/* Free everything (no other thread may use d any more). */
 void state_free(daemon_t *d);
 
-/* Load the snapshot into matching providers (served_from snapshot).
- * Logs what it did.  Call before the scheduler starts. */
+/* Load the snapshot into matching providers (served_from snapshot). */
 void state_load_snapshot(daemon_t *d);
-/* Persist every provider (copies under the lock, writes outside it).
- * Caller must NOT hold the lock. */
+/* Persist the current view set to the snapshot (no lock held while
+ * writing). */
 void state_save_snapshot(daemon_t *d);
-
-/* Persist the usage store if it changed (image under the lock, write
- * outside it).  Caller must NOT hold the lock. */
+/* Persist the usage store if it changed. */
 void state_save_usage(daemon_t *d);
 
-/* Apply a finished collection to p (lock held): success replaces data,
- * failure keeps the last good data and records the error; computes the
- * next due time with backoff and Retry-After.  The usage cells of a
- * successful collection go to d->usage (when set) and are not kept in
- * p->data. */
-void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
-                        long long now_ms);
+/* Record a finished collection: success replaces data, failure keeps the
+ * last good data and records the error.  When to run next is the
+ * scheduler's business.  Usage cells go to d->usage. */
+void state_apply_result(daemon_t *d, pstate *p, collect_result *r);
 
-/* Swap in a new config (lock held), keeping the state of providers whose
- * fingerprint is unchanged and the data of providers that changed.
- * Runs of removed or changed providers are killed and reaped.  Takes
- * ownership of cfg and frees the old one. */
+/* Swap in a new config, keeping the state of providers whose fingerprint
+ * is unchanged and the data of providers that changed.  Runs of removed
+ * or changed providers are killed and left in d->orphans for the
+ * scheduler to reap.  Takes ownership of cfg. */
 void state_swap_config(daemon_t *d, config *cfg);
+/* Record a failed reload (takes ownership of error). */
+void state_reload_failed(daemon_t *d, char *error);
 
-/* Build views of every provider (lock held).  The views borrow from d;
- * *out is owned by the caller (free() it). */
-size_t state_views(daemon_t *d, provider_view **out, double now);
+/* Fold gateway-reported meters into p (m[] is copied): each replaces an
+ * earlier ingest meter of the same id (a later one in m[] wins) and is
+ * shown with p's metrics unless the plugin itself reports that id.  The
+ * merged metric array is built once per call. */
+void state_put_ingest_metrics(daemon_t *d, pstate *p, const metric *m,
+                              size_t n);
 
-/* Fold one gateway-reported meter into p (lock held; m is copied): it
- * replaces an earlier ingest meter of the same id and is shown with p's
- * metrics unless the plugin itself reports that id. */
-void state_put_ingest_metric(daemon_t *d, pstate *p, const metric *m);
-
-/* Find a provider by exact name (lock held), or NULL. */
+/* Find a provider by exact name, or NULL. */
 pstate *state_find(daemon_t *d, const char *name);
+
+/* Publish a new view set if d->version moved since the last one. */
+void state_publish(daemon_t *d);
+
+/* ---- state.c: the mailbox ---- */
+
+/* Run fn(d, arg) on the owner thread and wait for it (any other thread).
+ * Returns 0, or -1 when the daemon is shutting down (fn did not run). */
+int state_call(daemon_t *d, void (*fn)(daemon_t *, void *), void *arg);
+/* Queue fn(d, arg) for the owner thread without waiting.  Returns 0, or
+ * -1 when shutting down (fn will not run; arg stays the caller's). */
+int state_post(daemon_t *d, void (*fn)(daemon_t *, void *), void *arg);
+/* Owner thread: run the queued messages. */
+void state_run_messages(daemon_t *d);
+/* Owner thread: refuse new messages and run the queued ones. */
+void state_close_mailbox(daemon_t *d);
+
+/* ---- state.c: view sets (any thread) ---- */
+
+view_set *view_set_acquire(daemon_t *d);
+void view_set_release(view_set *vs);
+/* A copy of vs->v (free() it) with the clock-dependent fields (next
+ * attempt) stated for now. */
+provider_view *view_set_views_at(const view_set *vs, double now);
+const provider_view *view_set_find(const view_set *vs, const char *name);
 
 /* ---- scheduler.c ---- */
 
@@ -135,27 +235,24 @@ pstate *state_find(daemon_t *d, const char *name);
 void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *));
 /* Wake the scheduler (any thread, async-signal-safe). */
 void scheduler_wake(daemon_t *d);
+/* Note that a child exited (async-signal-safe: the SIGCHLD handler). */
+void scheduler_child_exited(daemon_t *d);
 
-/* Request a forced refresh (lock held): marks every enabled provider that
- * may be polled now (not in backoff, last attempt older than
- * min_refresh_interval) and returns a waiter for the ones running or
- * started, with the given deadline.  The waiter is linked into d->waiters
- * and resolved by the scheduler; connection is what to resume. */
-refresh_waiter *scheduler_request_refresh(daemon_t *d, long long deadline_ms,
-                                          void *connection);
-void refresh_waiter_free(refresh_waiter *w);
+/* Request a forced refresh (any thread): every enabled provider that may
+ * be polled now (not in backoff, last start older than
+ * min_refresh_interval) is started; on_done(arg) runs on the owner thread
+ * once they all finished or deadline_ms passed (then the missing ones are
+ * in fallback), after the view set showing their results is published.
+ * *out gets the requester's reference (refresh_waiter_release it).
+ * Returns 0, or -1 when shutting down (on_done will not run). */
+int scheduler_request_refresh(daemon_t *d, long long deadline_ms,
+                              void (*on_done)(void *), void *arg,
+                              refresh_waiter **out);
+int refresh_waiter_done(const refresh_waiter *w);
+void refresh_waiter_release(refresh_waiter *w);
 
-/* Kill every running helper and reap it (used at shutdown). */
+/* Kill every running helper, reap it (bounded), resolve every waiter
+ * (used at shutdown, owner thread). */
 void scheduler_kill_all(daemon_t *d);
-
-/* ---- httpd.c ---- */
-
-/* Start the HTTP API on cfg->listen.  Returns 0, or -1 with *err. */
-int httpd_start(daemon_t *d, char **err);
-/* Resume a suspended connection whose waiter resolved (lock held). */
-void httpd_resume(daemon_t *d, void *connection);
-void httpd_stop(daemon_t *d);
-/* The bound address as text ("127.0.0.1:41234" or "unix:/path"). */
-const char *httpd_address(const daemon_t *d);
 
 #endif

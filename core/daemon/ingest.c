@@ -43,6 +43,7 @@ typedef struct item {
     size_t n_headers;
 } item;
 
+/* Owner thread only (daemon.h). */
 static ingest_state *state_of(daemon_t *d)
 {
     if (!d->ingest)
@@ -156,7 +157,8 @@ static void seen_add(ingest_state *s, const char *id, json_t *response)
 }
 
 /* The dialect of an item: explicit, the route, or the provider's kind. */
-static int pick_dialect(const json_t *it, const pstate *p, usage_dialect *out)
+static int pick_dialect(const json_t *it, const provider_view *p,
+                        usage_dialect *out)
 {
     const char *name = json_string_value(json_object_get(it, "dialect"));
     if (name)
@@ -170,7 +172,7 @@ static int pick_dialect(const json_t *it, const pstate *p, usage_dialect *out)
         {"deepseek", "deepseek"}, {"gemini", "gemini"},
         {"openrouter", "openrouter"}, {"ollama", "ollama"},
         {"moonshot", "openai"},  {"kimi", "openai"}, {"zai", "openai"}};
-    const char *kinds[] = {p->conf->plugin, p->family, p->name};
+    const char *kinds[] = {p->plugin, p->family, p->name};
     for (size_t k = 0; k < 3; k++)
         for (size_t i = 0; kinds[k] && i < sizeof by_kind / sizeof by_kind[0]; i++)
             if (strcasestr(kinds[k], by_kind[i].needle))
@@ -201,9 +203,9 @@ static const char *const item_keys[] = {"provider", "route", "model", "at",
                                         "dialect", "id", "usage", "headers",
                                         NULL};
 
-/* Validate one item (lock held, for the provider lookup).  Returns NULL
- * or an error message (caller frees). */
-static char *check_item(daemon_t *d, const json_t *j, item *it)
+/* Validate one item against the published views (any thread).  Returns
+ * NULL or an error message (caller frees). */
+static char *check_item(const view_set *vs, const json_t *j, item *it)
 {
     if (!json_is_object(j))
         return xstrdup("each item must be an object");
@@ -222,7 +224,7 @@ static char *check_item(daemon_t *d, const json_t *j, item *it)
     it->provider = json_string_value(json_object_get(j, "provider"));
     if (!it->provider)
         return xstrdup("provider is required");
-    pstate *p = state_find(d, it->provider);
+    const provider_view *p = view_set_find(vs, it->provider);
     if (!p)
         return xasprintf("unknown provider '%.64s' (configure the instance "
                          "first)", it->provider);
@@ -283,21 +285,41 @@ static void item_free(item *it)
     free(it->hvalues);
 }
 
-/* Fold header meters into the provider's ingest metrics (lock held). */
-static size_t apply_headers(daemon_t *d, pstate *p, const item *it)
+/* Meters of one provider gathered from every item of a request, folded
+ * into its state once (state_put_ingest_metrics). */
+typedef struct meter_batch {
+    pstate *p;
+    metric *m;
+    size_t n, cap;
+} meter_batch;
+
+static meter_batch *batch_for(meter_batch **b, size_t *nb, pstate *p)
+{
+    for (size_t i = 0; i < *nb; i++)
+        if ((*b)[i].p == p)
+            return &(*b)[i];
+    *b = xrealloc(*b, (*nb + 1) * sizeof **b);
+    (*b)[*nb] = (meter_batch){.p = p, .m = NULL, .n = 0, .cap = 0};
+    return &(*b)[(*nb)++];
+}
+
+/* Parse an item's header meters into the provider's batch. */
+static size_t gather_headers(meter_batch *b, const item *it, double now)
 {
     rl_metric *rl = NULL;
-    size_t n = ratelimit_parse(it->hnames, it->hvalues, it->n_headers,
-                               time_now(), NULL, &rl, NULL);
+    size_t n = ratelimit_parse(it->hnames, it->hvalues, it->n_headers, now,
+                               NULL, &rl, NULL);
     size_t folded = 0;
     for (size_t i = 0; i < n; i++) {
-        metric m;
+        if (b->n == b->cap) {
+            b->cap = b->cap ? 2 * b->cap : 16;
+            b->m = xrealloc(b->m, b->cap * sizeof *b->m);
+        }
         char **rej = NULL;
         size_t n_rej = 0;
-        if (metric_from_sdk(&m, &rl[i].m, sizeof rl[i].m, p->name, "headers",
-                            time_now(), &rej, &n_rej) >= 0) {
-            state_put_ingest_metric(d, p, &m); /* copies m */
-            metric_release(&m);
+        if (metric_from_sdk(&b->m[b->n], &rl[i].m, sizeof rl[i].m, b->p->name,
+                            "headers", now, &rej, &n_rej) >= 0) {
+            b->n++;
             folded++;
         }
         for (size_t r = 0; r < n_rej; r++)
@@ -308,13 +330,15 @@ static size_t apply_headers(daemon_t *d, pstate *p, const item *it)
     return folded;
 }
 
-static json_t *apply_item(daemon_t *d, item *it)
+static json_t *apply_item(daemon_t *d, item *it, meter_batch **b, size_t *nb)
 {
     pstate *p = state_find(d, it->provider);
-    size_t folded = it->n_headers ? apply_headers(d, p, it) : 0;
+    size_t folded = it->n_headers ? gather_headers(batch_for(b, nb, p), it,
+                                                   time_now())
+                                  : 0;
     json_t *out;
     if (it->has_usage) {
-        md_num b[UB_N] = {
+        md_num u[UB_N] = {
             [UB_INPUT_UNCACHED] = it->rec.tokens_input_uncached,
             [UB_CACHE_READ] = it->rec.tokens_cache_read,
             [UB_CACHE_WRITE] = it->rec.tokens_cache_write,
@@ -325,7 +349,7 @@ static json_t *apply_item(daemon_t *d, item *it)
         const char *why = NULL;
         int rc = d->usage ? usage_store_add_event(d->usage, it->provider,
                                                   it->rec.at.epoch, it->rec.model,
-                                                  b, time_now(), &why)
+                                                  u, time_now(), &why)
                           : -1;
         out = usage_to_json(&it->rec);
         json_object_set_new(out, "stored", json_boolean(rc == 0));
@@ -348,6 +372,62 @@ static json_t *duplicate_response(const seen_id *s)
     return out;
 }
 
+/* One validated request, handed to the owner thread as one message. */
+typedef struct ingest_msg {
+    item *items;
+    size_t n;
+    /* answer */
+    int status;
+    char *error;
+    json_t *response;
+    char **fresh;           /* ids accepted now, to append to IDS_FILE */
+    size_t n_fresh;
+    usage_image *img;       /* the usage to write before the ids */
+} ingest_msg;
+
+/* Owner thread: apply every item, or none. */
+static void ingest_apply(daemon_t *d, void *arg)
+{
+    ingest_msg *m = arg;
+    for (size_t i = 0; i < m->n; i++) {
+        if (state_find(d, m->items[i].provider))
+            continue;
+        m->status = 409;   /* removed by a reload since validation */
+        m->error = xasprintf("%sunknown provider '%.64s' (removed by a reload)",
+                             m->n > 1 ? "item: " : "", m->items[i].provider);
+        return;
+    }
+    ingest_state *s = state_of(d);
+    if (!s->loaded)
+        load_ids(s, d->cfg->state_dir);
+    m->fresh = xcalloc(m->n, sizeof *m->fresh);
+    meter_batch *b = NULL;
+    size_t nb = 0;
+    json_t *records = json_array();
+    for (size_t i = 0; i < m->n; i++) {
+        item *it = &m->items[i];
+        const seen_id *seen = it->id ? seen_find(s, it->id) : NULL;
+        json_t *r = seen ? duplicate_response(seen) : apply_item(d, it, &b, &nb);
+        if (!seen && it->id) {
+            seen_add(s, it->id, r);
+            m->fresh[m->n_fresh++] = xstrdup(it->id);
+        }
+        redact_json(r, (const char *const *)d->cfg->secrets, d->cfg->n_secrets);
+        json_array_append_new(records, r);
+    }
+    for (size_t i = 0; i < nb; i++) {
+        state_put_ingest_metrics(d, b[i].p, b[i].m, b[i].n);
+        for (size_t k = 0; k < b[i].n; k++)
+            metric_release(&b[i].m[k]);
+        free(b[i].m);
+    }
+    free(b);
+    d->version++;
+    m->response = json_pack("{s:o}", "records", records);
+    m->img = d->usage ? usage_store_image(d->usage, time_now()) : NULL;
+    m->status = 200;
+}
+
 int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
                   char **error)
 {
@@ -356,9 +436,8 @@ int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
     json_error_t je;
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!doc) {
-        char *msg = xasprintf("invalid JSON at line %d column %d: %s", je.line,
-                              je.column, je.text);
-        *error = msg;
+        *error = xasprintf("invalid JSON at line %d column %d: %s", je.line,
+                           je.column, je.text);
         return 400;
     }
     json_t *list = json_is_array(doc) ? json_incref(doc) : json_pack("[O]", doc);
@@ -369,57 +448,46 @@ int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
         *error = xstrdup("send one item or an array of 1-1000 items");
         return 400;
     }
-    item *items = xcalloc(n, sizeof *items);
-    int status = 200;
-    pthread_mutex_lock(&d->lock);
-    for (size_t i = 0; i < n && status == 200; i++) {
-        char *err = check_item(d, json_array_get(list, i), &items[i]);
-        if (err) {
-            char *msg = n > 1 ? xasprintf("item %zu: %s", i, err) : xstrdup(err);
-            char *masked = mask_secrets(msg, (const char *const *)d->cfg->secrets,
-                                        d->cfg->n_secrets);
-            *error = masked;
-            free(msg);
-            free(err);
-            status = 400;
-        }
+    ingest_msg m = {.items = xcalloc(n, sizeof *m.items), .n = n, .status = 200,
+                    .error = NULL, .response = NULL, .fresh = NULL,
+                    .n_fresh = 0, .img = NULL};
+    /* Validation reads the published views only: no lock, no owner. */
+    view_set *vs = view_set_acquire(d);
+    for (size_t i = 0; i < n && m.status == 200; i++) {
+        char *err = check_item(vs, json_array_get(list, i), &m.items[i]);
+        if (!err)
+            continue;
+        char *msg = n > 1 ? xasprintf("item %zu: %s", i, err) : xstrdup(err);
+        m.error = mask_secrets(msg, vs->secrets, vs->n_secrets);
+        free(msg);
+        free(err);
+        m.status = 400;
     }
-    char **fresh = NULL;
-    size_t n_fresh = 0;
-    char *state_dir = NULL;
-    if (status == 200) {
-        ingest_state *s = state_of(d);
-        if (!s->loaded)
-            load_ids(s, d->cfg->state_dir);
-        fresh = xcalloc(n, sizeof *fresh);
-        state_dir = xstrdup(d->cfg->state_dir);
-        json_t *records = json_array();
-        for (size_t i = 0; i < n; i++) {
-            const seen_id *seen = items[i].id ? seen_find(s, items[i].id) : NULL;
-            json_t *r = seen ? duplicate_response(seen) : apply_item(d, &items[i]);
-            if (!seen && items[i].id) {
-                seen_add(s, items[i].id, r);
-                fresh[n_fresh++] = xstrdup(items[i].id);
-            }
-            redact_json(r, (const char *const *)d->cfg->secrets, d->cfg->n_secrets);
-            json_array_append_new(records, r);
-        }
-        d->version++;
-        *response = json_pack("{s:o}", "records", records);
+    char *state_dir = xstrdup(vs->state_dir);
+    view_set_release(vs);
+    if (m.status == 200 && state_call(d, ingest_apply, &m) != 0) {
+        m.status = 503;
+        m.error = xstrdup("shutting down");
     }
-    pthread_mutex_unlock(&d->lock);
     for (size_t i = 0; i < n; i++)
-        item_free(&items[i]);
-    free(items);
+        item_free(&m.items[i]);
+    free(m.items);
     json_decref(list);
     json_decref(doc);
-    if (status == 200) {
-        state_save_usage(d);      /* the usage first, then the ids */
-        append_ids(state_dir, fresh, n_fresh);
+    if (m.status == 200) {
+        char *err = NULL;
+        if (m.img && usage_store_write(m.img, &err) != 0) {  /* usage first */
+            log_msg(MD_LOG_WARN, NULL, "cannot save the usage store: %s",
+                    err ? err : "unknown error");
+            free(err);
+        }
+        append_ids(state_dir, m.fresh, m.n_fresh);       /* then the ids */
     }
-    for (size_t i = 0; i < n_fresh; i++)
-        free(fresh[i]);
-    free(fresh);
+    for (size_t i = 0; i < m.n_fresh; i++)
+        free(m.fresh[i]);
+    free(m.fresh);
     free(state_dir);
-    return status;
+    *response = m.response;
+    *error = m.error;
+    return m.status;
 }

@@ -31,14 +31,16 @@
 #define INGEST_MAX_ITEMS 1000
 #define INGEST_MAX_IDS 10000
 
-/* Handle one request body (lock NOT held; takes d->lock itself).  Returns
+/* Handle one request body (any thread but the owner: the body is parsed
+ * and validated against the published views here, then applied by the
+ * owner thread as one message, all items at once).  Returns
  * the HTTP status: 200 with *response set (new reference) to
  * {"records": [...]}, or an error status with *error set (malloc'd, secrets
  * masked) and *response NULL. */
 int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
                   char **error);
 
-/* Forget remembered ids (daemon teardown). */
+/* Forget remembered ids (daemon teardown, owner thread). */
 void ingest_free(daemon_t *d);
 
 #endif

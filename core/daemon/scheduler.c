@@ -1,9 +1,12 @@
-/* scheduler.c - when to collect; running, timing out and reaping helpers;
- * forced refreshes. Runs on the main thread. */
+/* scheduler.c - when to collect (intervals, backoff, Retry-After, forced
+ * refreshes); starting, killing and reaping helpers.  Runs on the owner
+ * thread (see daemon.h) and never waits for a child: a helper is killed
+ * with kill() at its deadline and reaped with a non-blocking wait once
+ * SIGCHLD said something exited. */
 #include "daemon.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,17 @@
 #include "usage_store.h"
 
 #define MAX_POLL_MS 1000
+/* A run whose stream ended but whose helper was not reaped yet is checked
+ * at least this often, in case its SIGCHLD went to no handler (the
+ * daemon's handlers are installed by main; a library caller may have
+ * none). */
+#define REAP_POLL_MS 50
+/* At shutdown, how long SIGKILLed helpers are waited for in all. */
+#define SHUTDOWN_REAP_MS 1000
+/* Backoff never grows past this many intervals. */
+#define BACKOFF_CAP_FACTOR 8
+/* Even with Retry-After: 0, a 429 waits at least this long. */
+#define MIN_RATE_LIMIT_BACKOFF_MS 30000
 
 void scheduler_wake(daemon_t *d)
 {
@@ -23,10 +37,16 @@ void scheduler_wake(daemon_t *d)
     (void)rc;
 }
 
-void refresh_waiter_free(refresh_waiter *w)
+void scheduler_child_exited(daemon_t *d)
 {
-    if (!w)
-        return;
+    d->child_exited = 1;
+    scheduler_wake(d);
+}
+
+/* ---- refresh waiters ---- */
+
+static void waiter_free(refresh_waiter *w)
+{
     for (size_t i = 0; i < w->n_pending; i++)
         free(w->pending[i]);
     for (size_t i = 0; i < w->n_fallback; i++)
@@ -36,61 +56,111 @@ void refresh_waiter_free(refresh_waiter *w)
     free(w);
 }
 
+void refresh_waiter_release(refresh_waiter *w)
+{
+    if (w && atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) == 1)
+        waiter_free(w);
+}
+
+int refresh_waiter_done(const refresh_waiter *w)
+{
+    return atomic_load_explicit(&w->done, memory_order_acquire);
+}
+
 static long long due_ms(const pstate *p)
 {
-    long long due = p->force ? 0 : p->next_due_ms;
-    return due > p->not_before_ms ? due : p->not_before_ms;
+    long long due = p->sched.force ? 0 : p->sched.next_due_ms;
+    return due > p->sched.not_before_ms ? due : p->sched.not_before_ms;
 }
 
-refresh_waiter *scheduler_request_refresh(daemon_t *d, long long deadline_ms,
-                                          void *connection)
+/* Resolution happens in two steps: resolve (the waiter's lists are
+ * final) and notify (after the next publication, so whoever is woken
+ * renders the results that resolved it). */
+static void waiter_resolve(refresh_waiter *w, int timed_out)
 {
-    refresh_waiter *w = xcalloc(1, sizeof *w);
-    w->deadline_ms = deadline_ms;
-    w->connection = connection;
-    w->pending = xcalloc(d->n_ps ? d->n_ps : 1, sizeof *w->pending);
-    long long now = mono_ms();
-    for (size_t i = 0; i < d->n_ps; i++) {
-        pstate *p = &d->ps[i];
-        if (!p->conf->enabled)
-            continue;
-        if (p->run) {
-            p->skips++; /* a refresh while running never overlaps it */
-        } else {
-            if (now < p->not_before_ms)
-                continue; /* backoff or Retry-After: serve what we have */
-            if (p->last_start_ms && now - p->last_start_ms < d->cfg->min_refresh_ms)
-                continue; /* polled moments ago: no refresh storm */
-            p->force = 1;
-        }
-        w->pending[w->n_pending++] = xstrdup(p->name);
-    }
-    if (w->n_pending == 0)
-        w->done = 1;
-    w->next = d->waiters;
-    d->waiters = w;
-    scheduler_wake(d);
-    return w;
-}
-
-static void waiter_resolve(daemon_t *d, refresh_waiter *w, int timed_out)
-{
+    if (w->resolved)
+        return;
     if (timed_out) {
         w->fallback = w->pending; /* whatever did not finish */
         w->n_fallback = w->n_pending;
         w->pending = NULL;
         w->n_pending = 0;
     }
-    w->done = 1;
-    if (w->connection && d->httpd)
-        httpd_resume(d, w->connection);
+    w->resolved = 1;
 }
 
-/* A provider finished: tick it off every waiter (lock held). */
+/* Owner thread, views published: run the callbacks of resolved waiters
+ * and drop the scheduler's references. */
+static void waiters_notify(daemon_t *d)
+{
+    refresh_waiter **pp = &d->waiters;
+    while (*pp) {
+        refresh_waiter *w = *pp;
+        if (!w->resolved) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        atomic_store_explicit(&w->done, 1, memory_order_release);
+        if (w->on_done)
+            w->on_done(w->arg);
+        refresh_waiter_release(w);
+    }
+}
+
+/* The refresh message, on the owner thread. */
+static void refresh_start(daemon_t *d, void *arg)
+{
+    refresh_waiter *w = arg;
+    w->pending = xcalloc(d->n_ps ? d->n_ps : 1, sizeof *w->pending);
+    long long now = mono_ms();
+    for (size_t i = 0; i < d->n_ps && !d->stop; i++) {
+        pstate *p = &d->ps[i];
+        if (!p->conf->enabled)
+            continue;
+        if (p->sched.run) {
+            p->skips++; /* a refresh while running never overlaps it */
+            d->version++;
+        } else {
+            if (now < p->sched.not_before_ms)
+                continue; /* backoff or Retry-After: serve what we have */
+            if (p->sched.last_start_ms &&
+                now - p->sched.last_start_ms < d->cfg->min_refresh_ms)
+                continue; /* polled moments ago: no refresh storm */
+            p->sched.force = 1;
+        }
+        w->pending[w->n_pending++] = xstrdup(p->name);
+    }
+    w->next = d->waiters;
+    d->waiters = w;
+    if (w->n_pending == 0)
+        waiter_resolve(w, 0);
+}
+
+int scheduler_request_refresh(daemon_t *d, long long deadline_ms,
+                              void (*on_done)(void *), void *arg,
+                              refresh_waiter **out)
+{
+    refresh_waiter *w = xcalloc(1, sizeof *w);
+    w->deadline_ms = deadline_ms;
+    w->on_done = on_done;
+    w->arg = arg;
+    atomic_init(&w->done, 0);
+    atomic_init(&w->refs, 2); /* the requester's and the scheduler's */
+    *out = NULL;
+    if (state_post(d, refresh_start, w) != 0) {
+        waiter_free(w);
+        return -1;
+    }
+    *out = w;
+    return 0;
+}
+
+/* A provider finished: tick it off every waiter. */
 static void waiters_finished(daemon_t *d, const char *name)
 {
     for (refresh_waiter *w = d->waiters; w; w = w->next) {
-        if (w->done)
+        if (w->resolved)
             continue;
         for (size_t i = 0; i < w->n_pending; i++) {
             if (strcmp(w->pending[i], name) != 0)
@@ -100,48 +170,92 @@ static void waiters_finished(daemon_t *d, const char *name)
             break;
         }
         if (w->n_pending == 0)
-            waiter_resolve(d, w, 0);
+            waiter_resolve(w, 0);
     }
 }
 
-/* Resolve expired waiters, drop resolved ones the HTTP side abandoned;
- * returns the earliest pending deadline (or LLONG_MAX). */
+/* Resolve expired waiters; returns the earliest pending deadline or -1. */
 static long long waiters_tick(daemon_t *d, long long now)
 {
     long long next = -1;
-    refresh_waiter **pp = &d->waiters;
-    while (*pp) {
-        refresh_waiter *w = *pp;
+    for (refresh_waiter *w = d->waiters; w; w = w->next) {
         /* A provider removed by a reload never finishes: its waiter
          * resolves here at the deadline, listing it as a fallback. */
-        if (!w->done && now >= w->deadline_ms)
-            waiter_resolve(d, w, 1);
-        if (w->done && w->abandoned) {
-            *pp = w->next;
-            refresh_waiter_free(w);
-            continue;
-        }
-        if (!w->done && (next < 0 || w->deadline_ms < next))
+        if (!w->resolved && (now >= w->deadline_ms || d->stop))
+            waiter_resolve(w, 1);
+        if (!w->resolved && (next < 0 || w->deadline_ms < next))
             next = w->deadline_ms;
-        pp = &w->next;
     }
     return next;
 }
+
+/* ---- when next: backoff and Retry-After ---- */
+
+/* Delay after the n-th consecutive failure: interval * 2^(n-1), capped. */
+static long long backoff_ms(long long interval_ms, unsigned failures)
+{
+    long long delay = interval_ms;
+    for (unsigned i = 1; i < failures && delay < interval_ms * BACKOFF_CAP_FACTOR; i++)
+        delay *= 2;
+    if (delay > interval_ms * BACKOFF_CAP_FACTOR)
+        delay = interval_ms * BACKOFF_CAP_FACTOR;
+    return delay;
+}
+
+/* After a recorded result: when p runs next.  A success runs one interval
+ * after its start; a failure backs off exponentially, and a rate limit
+ * (or any Retry-After) sets a floor that forced refreshes respect too. */
+static void schedule_next(pstate *p, const collect_result *r, long long now_ms)
+{
+    long long interval = p->conf->interval_ms;
+    long long next = p->sched.last_start_ms + interval;
+    if (r->err == MD_ERR_NONE) {
+        p->sched.not_before_ms = 0;
+    } else {
+        long long delay = backoff_ms(interval, p->consecutive_failures);
+        long long floor_ms = 0;
+        if (r->retry_after >= 0)
+            floor_ms = (long long)ceil(r->retry_after * 1000.0);
+        if (r->err == MD_ERR_RATE_LIMITED && floor_ms < MIN_RATE_LIMIT_BACKOFF_MS)
+            floor_ms = MIN_RATE_LIMIT_BACKOFF_MS;
+        if (delay < floor_ms)
+            delay = floor_ms;
+        next = now_ms + delay;
+        p->sched.not_before_ms = next;
+        log_msg(MD_LOG_WARN, p->name, "collection failed (%s): %s; next attempt in %lld s",
+                md_error_name(r->err), p->err_msg ? p->err_msg : "",
+                (delay + 999) / 1000);
+    }
+    if (next < now_ms)
+        next = now_ms;
+    p->sched.next_due_ms = next;
+    p->sched.skip_counted = 0;
+}
+
+static void record(daemon_t *d, pstate *p, collect_result *r, long long now)
+{
+    state_apply_result(d, p, r);
+    schedule_next(p, r, now);
+    collect_result_clear(r);
+    waiters_finished(d, p->name);
+}
+
+/* ---- runs ---- */
 
 static void start_run(daemon_t *d, pstate *p, long long now)
 {
     char *err = NULL;
     long long deadline = now + p->conf->timeout_ms;
-    p->force = 0;
-    p->last_start_ms = now;
-    p->skip_counted = 0;
+    p->sched.force = 0;
+    p->sched.last_start_ms = now;
+    p->sched.skip_counted = 0;
     unsigned long long gen = d->usage ? usage_store_generation(d->usage, p->name)
                                       : 0;
-    p->run = runner_start_ex(p->conf, d->self_exe, d->cfg->state_dir, deadline,
-                             gen, &err);
-    if (p->run) {
+    p->sched.run = runner_start(p->conf, d->self_exe, d->cfg->state_dir,
+                                deadline, gen, &err);
+    d->version++;
+    if (p->sched.run) {
         log_msg(MD_LOG_DEBUG, p->name, "collection started");
-        d->version++;
         return;
     }
     collect_result r;
@@ -150,52 +264,80 @@ static void start_run(daemon_t *d, pstate *p, long long now)
     r.err_msg = xasprintf("cannot start collection: %s", err ? err : "unknown error");
     r.started_at = r.finished_at = time_now();
     free(err);
-    state_apply_result(d, p, &r, now);
-    waiters_finished(d, p->name);
+    record(d, p, &r, now);
 }
 
-/* Reap a finished (or killed) run and apply its result (lock held). */
-static void finish_run(daemon_t *d, pstate *p, int *changed)
+/* Apply a done run (stream over and helper reaped). */
+static void finish_run(daemon_t *d, pstate *p)
 {
     collect_result r;
-    collect_result_init(&r);
-    runner_finish(p->run, &r);
-    p->run = NULL;
+    runner_finish(p->sched.run, &r);
+    p->sched.run = NULL;
     if (r.err == MD_ERR_NONE)
         log_msg(MD_LOG_DEBUG, p->name, "collected %zu metrics", r.n_metrics);
-    state_apply_result(d, p, &r, mono_ms());
-    waiters_finished(d, p->name);
-    *changed = 1;
+    record(d, p, &r, mono_ms());
 }
 
-/* Start due runs, kill overdue ones; returns ms until the next event. */
-static long long plan(daemon_t *d, long long now, int *changed)
+/* Reap what exited: runs of providers and orphans.  Only pids the runner
+ * knows are waited for (runner_reap), never "any child". */
+static void reap(daemon_t *d)
+{
+    for (size_t i = 0; i < d->n_ps; i++) {
+        pstate *p = &d->ps[i];
+        if (p->sched.run && runner_reap(p->sched.run) && runner_done(p->sched.run))
+            finish_run(d, p);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < d->n_orphans; i++) {
+        run_handle *h = d->orphans[i];
+        if (!runner_reap(h)) {
+            d->orphans[k++] = h;
+            continue;
+        }
+        collect_result r;
+        runner_finish(h, &r);
+        collect_result_clear(&r);
+    }
+    d->n_orphans = k;
+}
+
+/* Start due runs, kill overdue ones (kill only: the reap comes with
+ * SIGCHLD); returns ms until the next event. */
+static long long plan(daemon_t *d, long long now)
 {
     long long next = now + MAX_POLL_MS;
     for (size_t i = 0; i < d->n_ps; i++) {
         pstate *p = &d->ps[i];
         if (!p->conf->enabled)
             continue;
-        if (p->run) {
-            long long dl = runner_deadline(p->run);
-            if (now >= dl) {
-                runner_kill(p->run);
-                finish_run(d, p, changed);
+        run_handle *run = p->sched.run;
+        if (run) {
+            long long dl = runner_deadline(run);
+            if (now >= dl && !runner_done(run))
+                runner_kill(run);   /* a kill, never a wait */
+            if (runner_done(run)) {
+                finish_run(d, p);
             } else {
-                if (dl < next)
-                    next = dl;
-                if (!p->skip_counted && now >= p->next_due_ms) {
+                /* stream over or killed: waiting for the reap */
+                long long at = runner_fd(run) < 0 || now >= dl
+                                   ? now + REAP_POLL_MS : dl;
+                if (at < next)
+                    next = at;
+                if (!p->sched.skip_counted && now >= p->sched.next_due_ms) {
                     p->skips++; /* due again while still running */
-                    p->skip_counted = 1;
+                    p->sched.skip_counted = 1;
+                    d->version++;
                 }
                 continue;
             }
         }
-        if (!p->run && now >= due_ms(p))
+        if (now >= due_ms(p))
             start_run(d, p, now);
-        if (!p->run && due_ms(p) < next)
+        if (!p->sched.run && due_ms(p) < next)
             next = due_ms(p);
     }
+    if (d->n_orphans && now + REAP_POLL_MS < next)
+        next = now + REAP_POLL_MS;
     long long wd = waiters_tick(d, now);
     if (wd >= 0 && wd < next)
         next = wd;
@@ -205,7 +347,7 @@ static long long plan(daemon_t *d, long long now, int *changed)
 static int all_done_once(daemon_t *d)
 {
     for (size_t i = 0; i < d->n_ps; i++)
-        if (d->ps[i].conf->enabled && (d->ps[i].run || d->ps[i].runs == 0))
+        if (d->ps[i].conf->enabled && (d->ps[i].sched.run || d->ps[i].runs == 0))
             return 0;
     return 1;
 }
@@ -217,24 +359,38 @@ static void drain_wake_pipe(daemon_t *d)
         ;
 }
 
+/* Publish what changed, wake the waiters it resolved, persist. */
+static void settle(daemon_t *d, unsigned long before)
+{
+    state_publish(d);
+    waiters_notify(d);
+    if (d->version != before && !d->once) {
+        state_save_snapshot(d);
+        state_save_usage(d);
+    }
+}
+
 void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
 {
     size_t cap = 0;
     struct pollfd *fds = NULL;
     pstate **owners = NULL;
     while (!d->stop) {
+        unsigned long before = d->version;
         if (d->reload) {
             d->reload = 0;
             reload_fn(d);
         }
-        int changed = 0;
-        pthread_mutex_lock(&d->lock);
-        long long now = mono_ms();
-        long long wait = plan(d, now, &changed);
-        if (d->once && all_done_once(d)) {
-            pthread_mutex_unlock(&d->lock);
-            break;
+        state_run_messages(d);
+        if (d->child_exited) {
+            d->child_exited = 0;
+            reap(d);
         }
+        long long now = mono_ms();
+        long long wait = plan(d, now);
+        settle(d, before);
+        if (d->once && all_done_once(d))
+            break;
         if (cap < d->n_ps + 1) {
             cap = d->n_ps + 1;
             fds = xrealloc(fds, cap * sizeof *fds);
@@ -245,18 +401,12 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
         fds[nfds].events = POLLIN;
         owners[nfds++] = NULL;
         for (size_t i = 0; i < d->n_ps; i++) {
-            if (!d->ps[i].run)
+            if (!d->ps[i].sched.run || runner_fd(d->ps[i].sched.run) < 0)
                 continue;
-            fds[nfds].fd = runner_fd(d->ps[i].run);
+            fds[nfds].fd = runner_fd(d->ps[i].sched.run);
             fds[nfds].events = POLLIN;
             owners[nfds++] = &d->ps[i];
         }
-        pthread_mutex_unlock(&d->lock);
-        if (changed && !d->once) {
-            state_save_snapshot(d);
-            state_save_usage(d);
-        }
-
         if (wait < 0)
             wait = 0;
         if (wait > MAX_POLL_MS)
@@ -270,20 +420,18 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
             continue;
         if (fds[0].revents)
             drain_wake_pipe(d);
-        changed = 0;
-        pthread_mutex_lock(&d->lock);
+        before = d->version;
+        int ended = 0;
         for (size_t i = 1; i < nfds; i++) {
             pstate *p = owners[i];
-            if (!fds[i].revents || !p->run)
-                continue;
-            if (runner_read(p->run))
-                finish_run(d, p, &changed);
+            if (fds[i].revents && p->sched.run && runner_read(p->sched.run))
+                ended = 1;
         }
-        pthread_mutex_unlock(&d->lock);
-        if (changed && !d->once) {
-            state_save_snapshot(d);
-            state_save_usage(d);
-        }
+        /* A helper usually exits right after its result: try now rather
+         * than wait for the SIGCHLD round trip. */
+        if (ended)
+            reap(d);
+        settle(d, before);
     }
     free(fds);
     free(owners);
@@ -291,17 +439,28 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
 
 void scheduler_kill_all(daemon_t *d)
 {
-    pthread_mutex_lock(&d->lock);
     for (size_t i = 0; i < d->n_ps; i++) {
         pstate *p = &d->ps[i];
-        if (!p->run)
+        if (!p->sched.run)
             continue;
-        runner_kill(p->run);
-        collect_result r;
-        collect_result_init(&r);
-        runner_finish(p->run, &r);
-        collect_result_clear(&r);
-        p->run = NULL;
+        runner_kill(p->sched.run);
+        d->orphans = xrealloc(d->orphans, (d->n_orphans + 1) * sizeof *d->orphans);
+        d->orphans[d->n_orphans++] = p->sched.run;
+        p->sched.run = NULL;
+        d->version++;
     }
-    pthread_mutex_unlock(&d->lock);
+    /* SIGKILLed helpers die at once; bounded anyway, so a helper stuck in
+     * the kernel cannot hold up the exit (init reaps it later). */
+    long long end = mono_ms() + SHUTDOWN_REAP_MS;
+    for (;;) {
+        reap(d);
+        if (!d->n_orphans || mono_ms() >= end)
+            break;
+        struct pollfd none = {-1, 0, 0};
+        poll(&none, 0, 5);
+    }
+    for (refresh_waiter *w = d->waiters; w; w = w->next)
+        waiter_resolve(w, 1);
+    state_publish(d);
+    waiters_notify(d);
 }

@@ -1,9 +1,11 @@
-/* state.c - provider runtime state: results, snapshot, reload, views. */
+/* state.c - provider runtime state, its mailbox and its published views
+ * (see the invariants in daemon.h).  Everything here but the mailbox and
+ * view_set_* runs on the owner thread. */
 #include "daemon.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alias.h"
 #include "log.h"
@@ -12,10 +14,42 @@
 #include "timeutil.h"
 #include "usage_store.h"
 
-/* Backoff never grows past this many intervals. */
-#define BACKOFF_CAP_FACTOR 8
-/* Even with Retry-After: 0, a 429 waits at least this long. */
-#define MIN_RATE_LIMIT_BACKOFF_MS 30000
+/* An immutable, reference-counted copy of one provider's data, shared by
+ * every view set published until the data changes. */
+struct shared_result {
+    atomic_uint refs;
+    collect_result r;
+};
+
+static struct shared_result *shared_new(const collect_result *r)
+{
+    struct shared_result *s = xcalloc(1, sizeof *s);
+    atomic_init(&s->refs, 1);
+    collect_result_copy(&s->r, r);
+    return s;
+}
+
+static struct shared_result *shared_ref(struct shared_result *s)
+{
+    if (s)
+        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+
+static void shared_release(struct shared_result *s)
+{
+    if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    collect_result_clear(&s->r);
+    free(s);
+}
+
+/* p->data changed: the next view set needs a new copy. */
+static void data_changed(pstate *p)
+{
+    shared_release(p->pub);
+    p->pub = NULL;
+}
 
 static void pstate_init(pstate *p, const provider_conf *pc,
                         const alias_map *aliases, long long now_ms)
@@ -26,30 +60,38 @@ static void pstate_init(pstate *p, const provider_conf *pc,
     p->conf = pc;
     collect_result_init(&p->data);
     p->status = pc->enabled ? PSTAT_PENDING : PSTAT_DISABLED;
-    p->next_due_ms = now_ms; /* first collection right away */
+    p->sched.next_due_ms = now_ms; /* first collection right away */
 }
 
-static void pstate_free(pstate *p)
+/* A run nobody will apply: killed now, reaped later by the scheduler. */
+static void orphan_run(daemon_t *d, run_handle *run)
+{
+    if (!run)
+        return;
+    runner_kill(run);
+    d->orphans = xrealloc(d->orphans, (d->n_orphans + 1) * sizeof *d->orphans);
+    d->orphans[d->n_orphans++] = run;
+}
+
+static void pstate_free(daemon_t *d, pstate *p)
 {
     free(p->name);
     free(p->family);
     free(p->err_msg);
     collect_result_clear(&p->data);
+    data_changed(p);
     for (size_t i = 0; i < p->n_ingest_metrics; i++)
         metric_release(&p->ingest_metrics[i]);
     free(p->ingest_metrics);
-    if (p->run) {
-        runner_kill(p->run);
-        collect_result r;
-        collect_result_init(&r);
-        runner_finish(p->run, &r);
-        collect_result_clear(&r);
-    }
+    orphan_run(d, p->sched.run);
     memset(p, 0, sizeof *p);
 }
 
 void state_init(daemon_t *d, config *cfg)
 {
+    pthread_cond_init(&d->answered, NULL);
+    d->msgs = NULL;
+    d->msgs_tail = &d->msgs;
     d->cfg = cfg;
     d->n_ps = cfg->n_providers;
     d->ps = xcalloc(d->n_ps ? d->n_ps : 1, sizeof *d->ps);
@@ -57,20 +99,38 @@ void state_init(daemon_t *d, config *cfg)
     for (size_t i = 0; i < d->n_ps; i++)
         pstate_init(&d->ps[i], &cfg->providers[i], cfg->aliases, now);
     d->version++;
+    state_publish(d);
 }
 
 void state_free(daemon_t *d)
 {
+    state_close_mailbox(d);
     for (size_t i = 0; i < d->n_ps; i++)
-        pstate_free(&d->ps[i]);
+        pstate_free(d, &d->ps[i]);
     free(d->ps);
     d->ps = NULL;
     d->n_ps = 0;
+    /* scheduler_kill_all reaped what it could; what is left was killed
+     * and is init's to reap once we exit. */
+    for (size_t i = 0; i < d->n_orphans; i++) {
+        collect_result r;
+        runner_finish(d->orphans[i], &r);
+        collect_result_clear(&r);
+    }
+    free(d->orphans);
+    d->orphans = NULL;
+    d->n_orphans = 0;
     while (d->waiters) {
         refresh_waiter *w = d->waiters;
         d->waiters = w->next;
-        refresh_waiter_free(w);
+        refresh_waiter_release(w);
     }
+    pthread_mutex_lock(&d->lock);
+    view_set *vs = d->views;
+    d->views = NULL;
+    pthread_mutex_unlock(&d->lock);
+    view_set_release(vs);
+    pthread_cond_destroy(&d->answered);
     config_free(d->cfg);
     d->cfg = NULL;
 }
@@ -98,7 +158,6 @@ void state_load_snapshot(daemon_t *d)
     if (rc > 0)
         return;
     size_t used = 0;
-    pthread_mutex_lock(&d->lock);
     for (size_t i = 0; i < n; i++) {
         pstate *p = state_find(d, e[i].name);
         if (!p)
@@ -119,6 +178,7 @@ void state_load_snapshot(daemon_t *d)
                           d->cfg->n_secrets);
             collect_result_clear(&p->data);
             p->data = e[i].data; /* take ownership */
+            data_changed(p);
             p->n_plugin_metrics = p->data.n_metrics;
             collect_result_init(&e[i].data);
             e[i].has_data = 0;
@@ -127,58 +187,31 @@ void state_load_snapshot(daemon_t *d)
         }
     }
     d->version++;
-    pthread_mutex_unlock(&d->lock);
+    state_publish(d);
     log_msg(MD_LOG_INFO, NULL, "loaded snapshot: %zu of %zu providers", used, n);
     snapshot_entries_free(e, n);
 }
 
 void state_save_snapshot(daemon_t *d)
 {
-    pthread_mutex_lock(&d->lock);
-    double now = time_now();
-    provider_view *v = NULL;
-    size_t n = state_views(d, &v, now);
-    /* Deep-copy what the views borrow so the write happens unlocked. */
-    collect_result *copies = xcalloc(n ? n : 1, sizeof *copies);
-    char **strs = xcalloc(3 * (n ? n : 1), sizeof *strs);
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].data) {
-            collect_result_copy(&copies[i], v[i].data);
-            v[i].data = &copies[i];
-        }
-        v[i].name = strs[3 * i] = xstrdup(v[i].name);
-        v[i].plugin = strs[3 * i + 1] = xstrdup(v[i].plugin);
-        v[i].err_msg = strs[3 * i + 2] = xstrdup(v[i].err_msg);
-        v[i].family = NULL;
-    }
-    char *state_dir = xstrdup(d->cfg->state_dir);
-    pthread_mutex_unlock(&d->lock);
-
+    /* The published set is immutable: it is written as it is. */
+    state_publish(d);
+    view_set *vs = view_set_acquire(d);
+    provider_view *v = view_set_views_at(vs, time_now());
     char *err = NULL;
-    if (snapshot_save(state_dir, v, n, &err) != 0) {
+    if (snapshot_save(vs->state_dir, v, vs->n, &err) != 0) {
         log_msg(MD_LOG_WARN, NULL, "cannot save snapshot: %s",
                 err ? err : "unknown error");
         free(err);
     }
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].data)
-            collect_result_clear(&copies[i]);
-        free(strs[3 * i]);
-        free(strs[3 * i + 1]);
-        free(strs[3 * i + 2]);
-    }
-    free(copies);
-    free(strs);
-    free(state_dir);
     free(v);
+    view_set_release(vs);
 }
 
 void state_save_usage(daemon_t *d)
 {
-    pthread_mutex_lock(&d->lock);
     usage_image *img = d->usage ? usage_store_image(d->usage, time_now())
                                 : NULL;
-    pthread_mutex_unlock(&d->lock);
     char *err = NULL;
     if (img && usage_store_write(img, &err) != 0) {
         log_msg(MD_LOG_WARN, NULL, "cannot save the usage store: %s",
@@ -204,51 +237,79 @@ static void take_usage(daemon_t *d, pstate *p, collect_result *r)
     r->has_usage = 0;
 }
 
-/* Delay after the n-th consecutive failure: interval * 2^(n-1), capped. */
-static long long backoff_ms(long long interval_ms, unsigned failures)
+static int cmp_str_ptr(const void *a, const void *b)
 {
-    long long delay = interval_ms;
-    for (unsigned i = 1; i < failures && delay < interval_ms * BACKOFF_CAP_FACTOR; i++)
-        delay *= 2;
-    if (delay > interval_ms * BACKOFF_CAP_FACTOR)
-        delay = interval_ms * BACKOFF_CAP_FACTOR;
-    return delay;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* data.metrics = the plugin's metrics + copies of the ingest meters whose
- * id the plugin did not report itself. */
+ * id the plugin did not report itself.  The array is built once. */
 static void merge_ingest(pstate *p)
 {
     for (size_t i = p->n_plugin_metrics; i < p->data.n_metrics; i++)
         metric_release(&p->data.metrics[i]);
-    p->data.n_metrics = p->n_plugin_metrics;
+    size_t np = p->n_plugin_metrics;
+    const char **ids = xcalloc(np ? np : 1, sizeof *ids);
+    for (size_t i = 0; i < np; i++)
+        ids[i] = p->data.metrics[i].id;
+    qsort(ids, np, sizeof *ids, cmp_str_ptr);
+    p->data.metrics = xrealloc(p->data.metrics,
+                               (np + p->n_ingest_metrics + 1) *
+                                   sizeof *p->data.metrics);
+    p->data.n_metrics = np;
     for (size_t k = 0; k < p->n_ingest_metrics; k++) {
         const metric *m = &p->ingest_metrics[k];
-        int shadowed = 0;
-        for (size_t i = 0; i < p->n_plugin_metrics && !shadowed; i++)
-            shadowed = strcmp(p->data.metrics[i].id, m->id) == 0;
-        if (shadowed)
-            continue;
-        p->data.metrics = xrealloc(p->data.metrics, (p->data.n_metrics + 1) *
-                                                        sizeof *p->data.metrics);
+        if (np && bsearch(&m->id, ids, np, sizeof *ids, cmp_str_ptr))
+            continue; /* the plugin's own meter wins */
         metric_copy(&p->data.metrics[p->data.n_metrics++], m);
     }
+    free(ids);
+    data_changed(p);
 }
 
-void state_put_ingest_metric(daemon_t *d, pstate *p, const metric *m)
+/* Sort key of a batch entry: its id, then its position (stable). */
+typedef struct batch_key {
+    const char *id;
+    size_t pos;
+} batch_key;
+
+static int cmp_batch(const void *a, const void *b)
 {
-    size_t i;
-    for (i = 0; i < p->n_ingest_metrics; i++)
-        if (strcmp(p->ingest_metrics[i].id, m->id) == 0)
-            break;
-    if (i == p->n_ingest_metrics) {
-        p->ingest_metrics = xrealloc(p->ingest_metrics,
-                                     (i + 1) * sizeof *p->ingest_metrics);
-        p->n_ingest_metrics++;
-    } else {
-        metric_release(&p->ingest_metrics[i]);
+    const batch_key *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+void state_put_ingest_metrics(daemon_t *d, pstate *p, const metric *m,
+                              size_t n)
+{
+    if (!n)
+        return;
+    /* Sort the batch by id (a later entry of the same id wins), then merge
+     * it with the sorted old meters: O((n + old) log n), never per meter. */
+    batch_key *keys = xcalloc(n, sizeof *keys);
+    for (size_t i = 0; i < n; i++)
+        keys[i] = (batch_key){m[i].id, i};
+    qsort(keys, n, sizeof *keys, cmp_batch);
+    metric *old = p->ingest_metrics;
+    size_t n_old = p->n_ingest_metrics, i = 0, k = 0, out = 0;
+    metric *merged = xcalloc(n_old + n, sizeof *merged);
+    while (i < n_old || k < n) {
+        while (k + 1 < n && strcmp(keys[k].id, keys[k + 1].id) == 0)
+            k++; /* the last of equal ids */
+        int c = i == n_old ? 1 : k == n ? -1 : strcmp(old[i].id, keys[k].id);
+        if (c < 0) {
+            merged[out++] = old[i++]; /* kept: moved */
+            continue;
+        }
+        if (c == 0)
+            metric_release(&old[i++]); /* replaced */
+        metric_copy(&merged[out++], &m[keys[k++].pos]);
     }
-    metric_copy(&p->ingest_metrics[i], m);
+    free(old);
+    free(keys);
+    p->ingest_metrics = merged;
+    p->n_ingest_metrics = out;
     if (!p->has_data) { /* a gateway reported before any collection */
         p->has_data = 1;
         p->served = SERVED_LIVE;
@@ -258,10 +319,8 @@ void state_put_ingest_metric(daemon_t *d, pstate *p, const metric *m)
     d->version++;
 }
 
-void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
-                        long long now_ms)
+void state_apply_result(daemon_t *d, pstate *p, collect_result *r)
 {
-    const provider_conf *pc = p->conf;
     double now = time_now();
     /* The helper masked its own provider's secrets; mask everyone's. */
     collect_result_redact(r, (const char *const *)d->cfg->secrets, d->cfg->n_secrets);
@@ -269,7 +328,6 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
     p->runs++;
     p->run_seq++;
     p->last_attempt_at = r->started_at > 0 ? r->started_at : now;
-    long long next = p->last_start_ms + pc->interval_ms;
     if (r->err == MD_ERR_NONE) {
         collect_result_clear(&p->data);
         p->data = *r;
@@ -283,7 +341,6 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
         free(p->err_msg);
         p->err_msg = NULL;
         p->consecutive_failures = 0;
-        p->not_before_ms = 0;
     } else {
         p->failures++;
         p->consecutive_failures++;
@@ -291,26 +348,21 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
         p->err = r->err;
         free(p->err_msg);
         p->err_msg = xstrdup(r->err_msg ? r->err_msg : md_error_name(r->err));
-        long long delay = backoff_ms(pc->interval_ms, p->consecutive_failures);
-        long long floor_ms = 0;
-        if (r->retry_after >= 0)
-            floor_ms = (long long)ceil(r->retry_after * 1000.0);
-        if (r->err == MD_ERR_RATE_LIMITED && floor_ms < MIN_RATE_LIMIT_BACKOFF_MS)
-            floor_ms = MIN_RATE_LIMIT_BACKOFF_MS;
-        if (delay < floor_ms)
-            delay = floor_ms;
-        next = now_ms + delay;
-        /* Forced refreshes may not cut a backoff or Retry-After short. */
-        p->not_before_ms = next;
-        log_msg(MD_LOG_WARN, p->name, "collection failed (%s): %s; next attempt in %lld s",
-                md_error_name(r->err), p->err_msg, (delay + 999) / 1000);
+        /* r keeps retry_after for the scheduler; the rest goes */
+        double retry_after = r->retry_after;
         collect_result_clear(r);
+        collect_result_init(r);
+        r->err = p->err;
+        r->retry_after = retry_after;
     }
-    if (next < now_ms)
-        next = now_ms;
-    p->next_due_ms = next;
-    p->next_attempt_at = now + (double)(next - now_ms) / 1000.0;
-    p->skip_counted = 0;
+    d->version++;
+}
+
+void state_reload_failed(daemon_t *d, char *error)
+{
+    d->reload_failures++;
+    free(d->last_reload_error);
+    d->last_reload_error = error;
     d->version++;
 }
 
@@ -335,63 +387,246 @@ void state_swap_config(daemon_t *d, config *cfg)
         if (same)
             continue;
         /* Changed: restart its collection under the new settings. */
-        if (nps[i].run) {
-            runner_kill(nps[i].run);
-            collect_result r;
-            collect_result_init(&r);
-            runner_finish(nps[i].run, &r);
-            collect_result_clear(&r);
-            nps[i].run = NULL;
-        }
+        orphan_run(d, nps[i].sched.run);
+        nps[i].sched.run = NULL;
         nps[i].consecutive_failures = 0;
-        nps[i].not_before_ms = 0;
-        nps[i].next_due_ms = now;
+        nps[i].sched.not_before_ms = 0;
+        nps[i].sched.next_due_ms = now;
         if (!pc->enabled)
             nps[i].status = PSTAT_DISABLED;
         else if (nps[i].status == PSTAT_DISABLED)
             nps[i].status = PSTAT_PENDING;
     }
     for (size_t i = 0; i < d->n_ps; i++)
-        pstate_free(&d->ps[i]); /* removed providers (moved ones are empty) */
+        pstate_free(d, &d->ps[i]); /* removed providers (moved ones are empty) */
     free(d->ps);
     d->ps = nps;
     d->n_ps = cfg->n_providers;
     config_free(d->cfg);
     d->cfg = cfg;
+    d->reloads++;
+    free(d->last_reload_error);
+    d->last_reload_error = NULL;
     d->version++;
 }
 
-size_t state_views(daemon_t *d, provider_view **out, double now)
+/* ------------------------------------------------------------------ */
+/* View sets                                                           */
+/* ------------------------------------------------------------------ */
+
+static const char *keep(view_set *vs, const char *s)
 {
-    provider_view *v = xcalloc(d->n_ps ? d->n_ps : 1, sizeof *v);
-    long long mnow = mono_ms();
-    for (size_t i = 0; i < d->n_ps; i++) {
-        const pstate *p = &d->ps[i];
-        provider_view *pv = &v[i];
-        pv->name = p->name;
-        pv->plugin = p->conf ? p->conf->plugin : NULL;
-        pv->family = p->family;
+    if (!s)
+        return NULL;
+    return vs->strs[vs->n_strs++] = xstrdup(s);
+}
+
+#define STRS_PER_PROVIDER 4
+#define STRS_GLOBAL 4
+
+static view_set *build_views(daemon_t *d)
+{
+    view_set *vs = xcalloc(1, sizeof *vs);
+    atomic_init(&vs->refs, 1);
+    size_t n = d->n_ps;
+    vs->version = d->version;
+    vs->n = n;
+    vs->v = xcalloc(n ? n : 1, sizeof *vs->v);
+    vs->data = xcalloc(n ? n : 1, sizeof *vs->data);
+    vs->due_mono_ms = xcalloc(n ? n : 1, sizeof *vs->due_mono_ms);
+    vs->strs = xcalloc(STRS_PER_PROVIDER * n + STRS_GLOBAL + d->cfg->n_secrets,
+                       sizeof *vs->strs);
+    vs->built_at = time_now();
+    vs->built_mono_ms = mono_ms();
+    for (size_t i = 0; i < n; i++) {
+        pstate *p = &d->ps[i];
+        provider_view *pv = &vs->v[i];
+        pv->name = keep(vs, p->name);
+        pv->plugin = keep(vs, p->conf ? p->conf->plugin : NULL);
+        pv->family = keep(vs, p->family);
+        pv->err_msg = keep(vs, p->err_msg);
         pv->status = p->status;
         pv->err = p->err;
-        pv->err_msg = p->err_msg;
-        pv->data = p->has_data ? &p->data : NULL;
+        if (p->has_data) {
+            if (!p->pub)
+                p->pub = shared_new(&p->data);
+            vs->data[i] = shared_ref(p->pub);
+            pv->data = &vs->data[i]->r;
+        }
         pv->collected_at = p->has_data ? p->data.finished_at : 0;
         pv->served = p->has_data ? p->served : SERVED_NONE;
         pv->stale = p->has_data && p->status == PSTAT_ERROR;
         pv->last_attempt_at = p->last_attempt_at;
         if (p->conf && p->conf->enabled) {
-            long long due = p->next_due_ms > p->not_before_ms ? p->next_due_ms
-                                                               : p->not_before_ms;
-            pv->next_attempt_at = p->run ? now : now + (double)(due - mnow) / 1000.0;
-            if (pv->next_attempt_at < now)
-                pv->next_attempt_at = now;
+            long long due = p->sched.force ? vs->built_mono_ms
+                                           : p->sched.next_due_ms;
+            if (due < p->sched.not_before_ms)
+                due = p->sched.not_before_ms;
+            vs->due_mono_ms[i] = p->sched.run ? vs->built_mono_ms : due;
+            vs->n_enabled++;
         }
-        pv->running = p->run != NULL;
+        pv->running = p->sched.run != NULL;
         pv->runs = p->runs;
         pv->failures = p->failures;
         pv->skips = p->skips;
         pv->consecutive_failures = p->consecutive_failures;
+        vs->n_running += pv->running;
+        vs->n_ok += p->status == PSTAT_OK;
     }
-    *out = v;
-    return d->n_ps;
+    vs->config_path = keep(vs, d->cfg->path);
+    vs->state_dir = keep(vs, d->cfg->state_dir);
+    vs->last_reload_error = keep(vs, d->last_reload_error);
+    vs->ingest_token = keep(vs, d->cfg->ingest_token);
+    vs->secrets = (const char *const *)vs->strs + vs->n_strs;
+    vs->n_secrets = d->cfg->n_secrets;
+    for (size_t i = 0; i < d->cfg->n_secrets; i++)
+        keep(vs, d->cfg->secrets[i]);
+    vs->started_at = d->started_at;
+    vs->reloads = d->reloads;
+    vs->reload_failures = d->reload_failures;
+    vs->endpoint_timeout_ms = d->cfg->endpoint_timeout_ms;
+    return vs;
+}
+
+void state_publish(daemon_t *d)
+{
+    if (d->views && d->published == d->version)
+        return;
+    view_set *vs = build_views(d);
+    pthread_mutex_lock(&d->lock);
+    view_set *old = d->views;
+    d->views = vs;
+    pthread_mutex_unlock(&d->lock);
+    d->published = vs->version;
+    view_set_release(old);
+}
+
+view_set *view_set_acquire(daemon_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    view_set *vs = d->views;
+    atomic_fetch_add_explicit(&vs->refs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&d->lock);
+    return vs;
+}
+
+void view_set_release(view_set *vs)
+{
+    if (!vs || atomic_fetch_sub_explicit(&vs->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < vs->n; i++)
+        shared_release(vs->data[i]);
+    for (size_t i = 0; i < vs->n_strs; i++)
+        free(vs->strs[i]);
+    free(vs->strs);
+    free(vs->data);
+    free(vs->due_mono_ms);
+    free(vs->v);
+    free(vs);
+}
+
+provider_view *view_set_views_at(const view_set *vs, double now)
+{
+    provider_view *v = xcalloc(vs->n ? vs->n : 1, sizeof *v);
+    memcpy(v, vs->v, vs->n * sizeof *v);
+    long long mnow = mono_ms();
+    for (size_t i = 0; i < vs->n; i++) {
+        if (!vs->due_mono_ms[i])
+            continue;   /* disabled: not scheduled */
+        v[i].next_attempt_at = now + (double)(vs->due_mono_ms[i] - mnow) / 1000.0;
+        if (v[i].next_attempt_at < now)
+            v[i].next_attempt_at = now;
+    }
+    return v;
+}
+
+const provider_view *view_set_find(const view_set *vs, const char *name)
+{
+    for (size_t i = 0; i < vs->n; i++)
+        if (strcmp(vs->v[i].name, name) == 0)
+            return &vs->v[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The mailbox                                                         */
+/* ------------------------------------------------------------------ */
+
+static int enqueue(daemon_t *d, state_msg *m)
+{
+    pthread_mutex_lock(&d->lock);
+    int closed = d->mailbox_closed;
+    if (!closed) {
+        *d->msgs_tail = m;
+        d->msgs_tail = &m->next;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (!closed)
+        scheduler_wake(d);
+    return closed ? -1 : 0;
+}
+
+int state_call(daemon_t *d, void (*fn)(daemon_t *, void *), void *arg)
+{
+    state_msg m = {.next = NULL, .fn = fn, .arg = arg, .sync = 1, .done = 0};
+    if (enqueue(d, &m) != 0)
+        return -1;
+    pthread_mutex_lock(&d->lock);
+    while (!m.done)
+        pthread_cond_wait(&d->answered, &d->lock);
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+int state_post(daemon_t *d, void (*fn)(daemon_t *, void *), void *arg)
+{
+    state_msg *m = xcalloc(1, sizeof *m);
+    *m = (state_msg){.next = NULL, .fn = fn, .arg = arg, .sync = 0, .done = 0};
+    if (enqueue(d, m) == 0)
+        return 0;
+    free(m);
+    return -1;
+}
+
+/* Take the queue; with close, refuse further messages. */
+static state_msg *take_queue(daemon_t *d, int close)
+{
+    pthread_mutex_lock(&d->lock);
+    state_msg *list = d->msgs;
+    d->msgs = NULL;
+    d->msgs_tail = &d->msgs;
+    if (close)
+        d->mailbox_closed = 1;
+    pthread_mutex_unlock(&d->lock);
+    return list;
+}
+
+static void run_list(daemon_t *d, state_msg *m)
+{
+    while (m) {
+        state_msg *next = m->next;
+        m->fn(d, m->arg);
+        state_publish(d); /* the answer sees its own effect */
+        if (m->sync) {
+            pthread_mutex_lock(&d->lock);
+            m->done = 1;
+            pthread_cond_broadcast(&d->answered);
+            pthread_mutex_unlock(&d->lock);
+        } else {
+            free(m);
+        }
+        m = next;
+    }
+}
+
+void state_run_messages(daemon_t *d)
+{
+    run_list(d, take_queue(d, 0));
+}
+
+void state_close_mailbox(daemon_t *d)
+{
+    if (!d->msgs_tail)
+        return;   /* never initialised */
+    run_list(d, take_queue(d, 1));
 }

@@ -1,11 +1,11 @@
-/* httpd.c - the local HTTP API (libmicrohttpd).
+/* httpd.c - the local HTTP API (libmicrohttpd); see httpd.h.
  *
- * Cached GETs are rendered once per state change (and at most once per
- * second, since ages and generated_at move with the clock) and the same
- * MHD_Response is queued for every request until then.  A forced refresh
- * suspends its connection until the scheduler resolves its waiter, so a
+ * Cached GETs are rendered once per published view set (and at most once
+ * per second, since ages and generated_at move with the clock) and the
+ * same MHD_Response is queued for every request until then.  A forced
+ * refresh suspends its connection until the scheduler calls back, so a
  * hung provider never occupies an HTTP thread. */
-#include "daemon.h"
+#include "httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,18 +43,23 @@ typedef struct cache_slot {
 enum { SLOT_USAGE = 0, /* + 2*compact + include_raw: 4 slots */
        SLOT_PROVIDERS = 4, SLOT_PROVIDERS_RAW = 5, N_SLOTS = 6 };
 
-typedef struct httpd {
+struct httpd {
+    daemon_t *d;
     struct MHD_Daemon *mhd;
     int listen_fd;
     char *address;
     char *unix_path;            /* to unlink at stop */
-    pthread_mutex_t cache_lock; /* guards slots (taken after d->lock) */
+    pthread_mutex_t cache_lock; /* guards slots */
+    pthread_mutex_t suspend_lock; /* suspend before resume, see httpd.h */
     cache_slot slots[N_SLOTS];
-} httpd;
+};
 
 /* Per-request context (MHD's req_cls). */
 typedef struct request {
-    refresh_waiter *waiter;     /* forced refresh in progress */
+    httpd *h;
+    struct MHD_Connection *c;
+    refresh_waiter *waiter;     /* forced refresh in progress (our ref) */
+    int refresh_refused;        /* shutting down: resumed without one */
     int compact, include_raw;
     char *body;                 /* POST body so far (owned), telemetry only */
     size_t body_len;
@@ -156,85 +161,91 @@ static int bool_arg(struct MHD_Connection *c, const char *name)
     return v && parse_bool(v, &b) == 0 ? b : 0;
 }
 
-/* ---- rendering under the daemon lock ---- */
+/* ---- rendering from a view set ---- */
 
-static json_t *render_usage_locked(daemon_t *d, render_opts o,
-                                   const usage_meta *meta)
+static json_t *render_usage_at(const view_set *vs, render_opts o,
+                               const usage_meta *meta)
 {
-    provider_view *v;
     double now = time_now();
-    size_t n = state_views(d, &v, now);
-    json_t *doc = render_usage(v, n, o, meta, now);
+    provider_view *v = view_set_views_at(vs, now);
+    json_t *doc = render_usage(v, vs->n, o, meta, now);
     free(v);
     return doc;
 }
 
 static const usage_meta live_meta = {"live_or_cache", NULL, NULL, 0};
 
-/* Cached response for slot, re-rendered when state or second changed. */
-static struct MHD_Response *cached(daemon_t *d, int slot, render_opts o)
+/* Queue the cached response of slot, rendered anew when the view set or
+ * the second changed.  MHD responses are reference counted: once queued,
+ * it stays alive even if the slot is replaced. */
+static enum MHD_Result send_cached(httpd *h, struct MHD_Connection *c,
+                                   int slot, render_opts o)
 {
-    httpd *h = d->httpd;
     long long sec = (long long)time_now();
-    pthread_mutex_lock(&d->lock);
+    view_set *vs = view_set_acquire(h->d);
     pthread_mutex_lock(&h->cache_lock);
     cache_slot *s = &h->slots[slot];
-    if (!s->resp || s->version != d->version || s->second != sec) {
+    if (!s->resp || s->version != vs->version || s->second != sec) {
         json_t *doc;
         if (slot < SLOT_PROVIDERS) {
-            doc = render_usage_locked(d, o, &live_meta);
+            doc = render_usage_at(vs, o, &live_meta);
         } else {
-            provider_view *v;
             double now = time_now();
-            size_t n = state_views(d, &v, now);
-            doc = render_providers(v, n, slot == SLOT_PROVIDERS_RAW, now);
+            provider_view *v = view_set_views_at(vs, now);
+            doc = render_providers(v, vs->n, slot == SLOT_PROVIDERS_RAW, now);
             free(v);
         }
         if (s->resp)
             MHD_destroy_response(s->resp);
         s->resp = json_response(doc);
-        s->version = d->version;
+        s->version = vs->version;
         s->second = sec;
     }
-    struct MHD_Response *r = s->resp;
-    /* MHD responses are reference counted: queueing keeps it alive even if
-     * the slot is replaced meanwhile, but we must queue under cache_lock. */
-    pthread_mutex_unlock(&d->lock);
-    return r; /* caller queues, then unlocks cache_lock */
-}
-
-static enum MHD_Result send_cached(daemon_t *d, struct MHD_Connection *c,
-                                   int slot, render_opts o)
-{
-    httpd *h = d->httpd;
-    struct MHD_Response *r = cached(d, slot, o);
-    enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+    enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, s->resp);
     pthread_mutex_unlock(&h->cache_lock);
+    view_set_release(vs);
     return rc;
 }
 
 /* ---- handlers ---- */
 
-static enum MHD_Result handle_usage(daemon_t *d, struct MHD_Connection *c,
+/* The scheduler's callback (owner thread): the refresh is resolved. */
+static void resume_request(void *arg)
+{
+    request *rq = arg;
+    httpd *h = rq->h; /* once resumed, rq may be answered and freed */
+    pthread_mutex_lock(&h->suspend_lock);
+    MHD_resume_connection(rq->c);
+    pthread_mutex_unlock(&h->suspend_lock);
+}
+
+static enum MHD_Result send_refreshed(struct MHD_Connection *c, request *rq,
+                                      const view_set *vs)
+{
+    refresh_waiter *w = rq->waiter;
+    usage_meta meta = {"live_refresh", NULL, NULL, 0};
+    if (w && refresh_waiter_done(w) && w->n_fallback) {
+        meta.data_source = "snapshot_fallback";
+        meta.fallback_reason = "timeout";
+        meta.fallback_providers = (const char *const *)w->fallback;
+        meta.n_fallback_providers = w->n_fallback;
+    }
+    render_opts o = {rq->compact, rq->include_raw};
+    json_t *doc = render_usage_at(vs, o, &meta);
+    refresh_waiter_release(w);
+    rq->waiter = NULL;
+    rq->refresh_refused = 0;
+    return send_json(c, MHD_HTTP_OK, doc);
+}
+
+static enum MHD_Result handle_usage(httpd *h, struct MHD_Connection *c,
                                     request *rq)
 {
-    if (rq->waiter) { /* resumed: the scheduler resolved our refresh */
-        pthread_mutex_lock(&d->lock);
-        refresh_waiter *w = rq->waiter;
-        usage_meta meta = {"live_refresh", NULL, NULL, 0};
-        if (w->n_fallback) {
-            meta.data_source = "snapshot_fallback";
-            meta.fallback_reason = "timeout";
-            meta.fallback_providers = (const char *const *)w->fallback;
-            meta.n_fallback_providers = w->n_fallback;
-        }
-        render_opts o = {rq->compact, rq->include_raw};
-        json_t *doc = render_usage_locked(d, o, &meta);
-        w->abandoned = 1; /* the scheduler frees it */
-        rq->waiter = NULL;
-        pthread_mutex_unlock(&d->lock);
-        scheduler_wake(d);
-        return send_json(c, MHD_HTTP_OK, doc);
+    if (rq->waiter || rq->refresh_refused) { /* resumed */
+        view_set *vs = view_set_acquire(h->d);
+        enum MHD_Result rc = send_refreshed(c, rq, vs);
+        view_set_release(vs);
+        return rc;
     }
     static const char *const allowed[] = {"force_refresh", "compact",
                                           "include_raw", NULL};
@@ -248,23 +259,26 @@ static enum MHD_Result handle_usage(daemon_t *d, struct MHD_Connection *c,
     rq->include_raw = bool_arg(c, "include_raw");
     render_opts o = {rq->compact, rq->include_raw};
     if (!bool_arg(c, "force_refresh"))
-        return send_cached(d, c, SLOT_USAGE + 2 * o.compact + o.include_raw, o);
+        return send_cached(h, c, SLOT_USAGE + 2 * o.compact + o.include_raw, o);
 
-    pthread_mutex_lock(&d->lock);
-    long long deadline = mono_ms() + d->cfg->endpoint_timeout_ms;
-    refresh_waiter *w = scheduler_request_refresh(d, deadline, c);
-    rq->waiter = w;
-    if (w->done) { /* nothing to wait for */
-        pthread_mutex_unlock(&d->lock);
-        return handle_usage(d, c, rq);
-    }
-    /* Suspend under the lock so the scheduler cannot resume us first. */
+    view_set *vs = view_set_acquire(h->d);
+    long long deadline = mono_ms() + vs->endpoint_timeout_ms;
+    view_set_release(vs);
+    /* Suspend first, under suspend_lock, which the callback also takes:
+     * it cannot resume us before we are suspended. */
+    pthread_mutex_lock(&h->suspend_lock);
     MHD_suspend_connection(c);
-    pthread_mutex_unlock(&d->lock);
+    int rc = scheduler_request_refresh(h->d, deadline, resume_request, rq,
+                                       &rq->waiter);
+    if (rc != 0) { /* shutting down: answer from the views as they are */
+        rq->refresh_refused = 1;
+        MHD_resume_connection(c);
+    }
+    pthread_mutex_unlock(&h->suspend_lock);
     return MHD_YES;
 }
 
-static enum MHD_Result handle_providers(daemon_t *d, struct MHD_Connection *c,
+static enum MHD_Result handle_providers(httpd *h, struct MHD_Connection *c,
                                         const char *url)
 {
     static const char *const allowed[] = {"include_raw", NULL};
@@ -277,19 +291,18 @@ static enum MHD_Result handle_providers(daemon_t *d, struct MHD_Connection *c,
     int raw = bool_arg(c, "include_raw");
     if (strcmp(url, PROVIDERS_PATH) == 0 || strcmp(url, PROVIDERS_PATH "/") == 0) {
         render_opts o = {0, raw};
-        return send_cached(d, c, raw ? SLOT_PROVIDERS_RAW : SLOT_PROVIDERS, o);
+        return send_cached(h, c, raw ? SLOT_PROVIDERS_RAW : SLOT_PROVIDERS, o);
     }
     const char *name = url + strlen(PROVIDERS_PATH "/");
-    pthread_mutex_lock(&d->lock);
-    provider_view *v;
+    view_set *vs = view_set_acquire(h->d);
     double now = time_now();
-    size_t n = state_views(d, &v, now);
+    provider_view *v = view_set_views_at(vs, now);
     json_t *doc = NULL;
-    for (size_t i = 0; i < n && !doc; i++)
+    for (size_t i = 0; i < vs->n && !doc; i++)
         if (strcmp(v[i].name, name) == 0)
             doc = render_provider(&v[i], raw, now);
     free(v);
-    pthread_mutex_unlock(&d->lock);
+    view_set_release(vs);
     if (!doc) {
         char *msg = xasprintf("no provider named '%.64s'", name);
         enum MHD_Result rc = send_error(c, MHD_HTTP_NOT_FOUND, msg);
@@ -339,9 +352,32 @@ static enum MHD_Result send_error_free(struct MHD_Connection *c,
     return rc;
 }
 
-/* The zone file is read before taking the lock; the report is built
- * under it (the store is only ever used under daemon.lock). */
-static enum MHD_Result handle_daily(daemon_t *d, struct MHD_Connection *c)
+/* The daily report, built by the owner thread (the usage store is
+ * its alone). */
+typedef struct daily_call {
+    const daily_args *a;
+    const tz_zone *z;
+    const char *tzname;
+    json_t *doc;
+    char *err;
+    int rc;
+} daily_call;
+
+static void daily_on_owner(daemon_t *d, void *arg)
+{
+    daily_call *q = arg;
+    const daily_args *a = q->a;
+    q->rc = -2;
+    if (!d->usage)
+        q->rc = -3;   /* main() always creates one; be safe, not crash */
+    else if (!a->v[0] || state_find(d, a->v[0]) ||
+             usage_store_has_provider(d->usage, a->v[0]))
+        q->rc = usage_store_daily_zone(d->usage, a->v[0], a->v[1], a->v[2],
+                                       q->z, q->tzname, &q->doc, &q->err);
+}
+
+/* The zone file is read here, the report built by the owner thread. */
+static enum MHD_Result handle_daily(httpd *h, struct MHD_Connection *c)
 {
     daily_args a = {{NULL, NULL, NULL, NULL}, NULL};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, daily_arg, &a);
@@ -359,20 +395,17 @@ static enum MHD_Result handle_daily(daemon_t *d, struct MHD_Connection *c)
     tz_zone *z = tz_load(tzname, &err);
     if (!z)
         return send_error_free(c, MHD_HTTP_BAD_REQUEST, err);
-    pthread_mutex_lock(&d->lock);
-    json_t *doc = NULL;
-    int rc = -2;
-    if (!d->usage)
-        rc = -3;   /* main() always creates one; be safe, not crash */
-    else if (!a.v[0] || state_find(d, a.v[0]) ||
-             usage_store_has_provider(d->usage, a.v[0]))
-        rc = usage_store_daily_zone(d->usage, a.v[0], a.v[1], a.v[2], z,
-                                    tzname, &doc, &err);
-    pthread_mutex_unlock(&d->lock);
+    daily_call q = {.a = &a, .z = z, .tzname = tzname, .doc = NULL,
+                    .err = NULL, .rc = -3};
+    if (state_call(h->d, daily_on_owner, &q) != 0)
+        q.rc = -3;
     tz_free(z);
+    int rc = q.rc;
+    json_t *doc = q.doc;
+    err = q.err;
     if (rc == -3)
         return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                          "no usage store");
+                          "no usage store (or shutting down)");
     if (rc == -2)
         return send_error_free(c, MHD_HTTP_NOT_FOUND,
                                xasprintf("no provider named '%.64s'", a.v[0]));
@@ -381,28 +414,24 @@ static enum MHD_Result handle_daily(daemon_t *d, struct MHD_Connection *c)
     return send_json(c, MHD_HTTP_OK, doc);
 }
 
-static enum MHD_Result handle_health(daemon_t *d, struct MHD_Connection *c)
+static enum MHD_Result handle_health(httpd *h, struct MHD_Connection *c)
 {
-    pthread_mutex_lock(&d->lock);
+    view_set *vs = view_set_acquire(h->d);
     double now = time_now();
-    size_t running = 0, ok = 0, enabled = 0;
-    for (size_t i = 0; i < d->n_ps; i++) {
-        running += d->ps[i].run != NULL;
-        enabled += d->ps[i].conf->enabled != 0;
-        ok += d->ps[i].status == PSTAT_OK;
-    }
     char started[40];
-    rfc3339_format(d->started_at, started, sizeof started);
+    rfc3339_format(vs->started_at, started, sizeof started);
     json_t *doc = json_pack(
         "{s:s, s:s, s:s, s:I, s:s, s:f, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:s?}}",
-        "status", "ok", "version", METERD_VERSION, "config", d->cfg->path,
+        "status", "ok", "version", METERD_VERSION, "config", vs->config_path,
         "pid", (json_int_t)getpid(), "started_at", started,
-        "uptime_seconds", now - d->started_at,
-        "providers", "configured", (json_int_t)d->n_ps, "enabled", (json_int_t)enabled,
-        "ok", (json_int_t)ok, "running", (json_int_t)running,
-        "reloads", "succeeded", (json_int_t)d->reloads,
-        "failed", (json_int_t)d->reload_failures, "last_error", d->last_reload_error);
-    pthread_mutex_unlock(&d->lock);
+        "uptime_seconds", now - vs->started_at,
+        "providers", "configured", (json_int_t)vs->n,
+        "enabled", (json_int_t)vs->n_enabled,
+        "ok", (json_int_t)vs->n_ok, "running", (json_int_t)vs->n_running,
+        "reloads", "succeeded", (json_int_t)vs->reloads,
+        "failed", (json_int_t)vs->reload_failures,
+        "last_error", vs->last_reload_error);
+    view_set_release(vs);
     return send_json(c, MHD_HTTP_OK, doc);
 }
 
@@ -441,11 +470,11 @@ static int same_secret(const char *a, const char *b)
 
 /* Who may post: with ingest_token configured, whoever sends it as a
  * bearer token; without one, only local peers.  0 or an HTTP status. */
-static unsigned telemetry_access(daemon_t *d, struct MHD_Connection *c)
+static unsigned telemetry_access(httpd *h, struct MHD_Connection *c)
 {
-    pthread_mutex_lock(&d->lock);
-    char *token = xstrdup(d->cfg->ingest_token);
-    pthread_mutex_unlock(&d->lock);
+    view_set *vs = view_set_acquire(h->d);
+    char *token = xstrdup(vs->ingest_token);
+    view_set_release(vs);
     unsigned status = 0;
     if (token) {
         const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -460,7 +489,7 @@ static unsigned telemetry_access(daemon_t *d, struct MHD_Connection *c)
     return status;
 }
 
-static enum MHD_Result handle_telemetry(daemon_t *d, struct MHD_Connection *c,
+static enum MHD_Result handle_telemetry(httpd *h, struct MHD_Connection *c,
                                         request *rq, const char *upload,
                                         size_t *upload_size)
 {
@@ -475,7 +504,7 @@ static enum MHD_Result handle_telemetry(daemon_t *d, struct MHD_Connection *c,
         *upload_size = 0;
         return MHD_YES;
     }
-    unsigned denied = telemetry_access(d, c);
+    unsigned denied = telemetry_access(h, c);
     if (denied)
         return send_error(c, denied, denied == MHD_HTTP_UNAUTHORIZED
                                          ? "missing or wrong bearer token"
@@ -489,7 +518,7 @@ static enum MHD_Result handle_telemetry(daemon_t *d, struct MHD_Connection *c,
         return send_error(c, MHD_HTTP_BAD_REQUEST, "empty body: send JSON");
     json_t *resp = NULL;
     char *error = NULL;
-    int status = ingest_handle(d, rq->body, rq->body_len, &resp, &error);
+    int status = ingest_handle(h->d, rq->body, rq->body_len, &resp, &error);
     if (error) {
         resp = render_error(status, error);
         free(error);
@@ -511,21 +540,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
 {
-    daemon_t *d = cls;
+    httpd *h = cls;
     (void)version;
-        request *rq = *req_cls;
+    request *rq = *req_cls;
     if (!rq) {
         /* Answer only once the whole request is in: a response queued on
          * the first call counts as "early" and MHD closes the connection,
          * which would defeat keep-alive. */
         rq = xcalloc(1, sizeof *rq);
+        rq->h = h;
+        rq->c = c;
         *req_cls = rq;
         return MHD_YES;
     }
-    if (rq->waiter)
-        return handle_usage(d, c, rq);
+    if (rq->waiter || rq->refresh_refused)
+        return handle_usage(h, c, rq);
     if (strcmp(url, TELEMETRY_PATH) == 0 && strcmp(method, "POST") == 0)
-        return handle_telemetry(d, c, rq, upload_data, upload_data_size);
+        return handle_telemetry(h, c, rq, upload_data, upload_data_size);
     if (*upload_data_size) { /* we accept no bodies: discard them */
         *upload_data_size = 0;
         return MHD_YES;
@@ -544,50 +575,39 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return rc;
     }
     if (strcmp(url, USAGE_PATH) == 0)
-        return handle_usage(d, c, rq);
+        return handle_usage(h, c, rq);
     const dashboard_file *page = dashboard_find(url);
     if (page) { /* static and immortal: MHD may send it without a copy */
         struct MHD_Response *r = MHD_create_response_from_buffer(
             page->len, (void *)page->data, MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(r, "Content-Type", page->content_type);
-        for (const dashboard_header *h = dashboard_headers; h->name; h++)
-            MHD_add_response_header(r, h->name, h->value);
+        for (const dashboard_header *hd = dashboard_headers; hd->name; hd++)
+            MHD_add_response_header(r, hd->name, hd->value);
         enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, r);
         MHD_destroy_response(r);
         return rc;
     }
     if (strcmp(url, "/healthz") == 0)
-        return handle_health(d, c);
+        return handle_health(h, c);
     if (strcmp(url, DAILY_PATH) == 0)
-        return handle_daily(d, c);
-    return handle_providers(d, c, url);
+        return handle_daily(h, c);
+    return handle_providers(h, c, url);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    daemon_t *d = cls;
     request *rq = *req_cls;
+    (void)cls;
     (void)c;
     (void)toe;
     if (!rq)
         return;
-    if (rq->waiter) {
-        pthread_mutex_lock(&d->lock);
-        rq->waiter->abandoned = 1;
-        rq->waiter->connection = NULL;
-        pthread_mutex_unlock(&d->lock);
-        scheduler_wake(d);
-    }
+    /* The scheduler holds its own reference until it called back. */
+    refresh_waiter_release(rq->waiter);
     free(rq->body);
     free(rq);
     *req_cls = NULL;
-}
-
-void httpd_resume(daemon_t *d, void *connection)
-{
-    (void)d;
-    MHD_resume_connection(connection);
 }
 
 /* ---- listening socket ---- */
@@ -671,11 +691,11 @@ static int listen_tcp(const char *spec, char **address, char **err)
     return fd;
 }
 
-int httpd_start(daemon_t *d, char **err)
+httpd *httpd_start(daemon_t *d, char **err)
 {
     httpd *h = xcalloc(1, sizeof *h);
-    pthread_mutex_init(&h->cache_lock, NULL);
-    const char *spec = d->cfg->listen;
+    h->d = d;
+    char *spec = xstrdup(d->cfg->listen); /* main.c calls us as the owner */
     if (strncmp(spec, "unix:", 5) == 0) {
         h->listen_fd = listen_unix(spec + 5, err);
         h->unix_path = xstrdup(spec + 5);
@@ -683,59 +703,49 @@ int httpd_start(daemon_t *d, char **err)
     } else {
         h->listen_fd = listen_tcp(spec, &h->address, err);
     }
+    free(spec);
     if (h->listen_fd < 0) {
         free(h->unix_path);
         free(h->address);
         free(h);
-        return -1;
+        return NULL;
     }
+    pthread_mutex_init(&h->cache_lock, NULL);
+    pthread_mutex_init(&h->suspend_lock, NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
     h->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, d,
+        flags, 0, NULL, NULL, on_request, h,
         MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_END);
     if (!h->mhd) {
         *err = xasprintf("cannot start the HTTP server on %s", h->address);
         close(h->listen_fd);
+        pthread_mutex_destroy(&h->cache_lock);
+        pthread_mutex_destroy(&h->suspend_lock);
         free(h->unix_path);
         free(h->address);
         free(h);
-        return -1;
+        return NULL;
     }
-    d->httpd = h;
-    return 0;
+    return h;
 }
 
-const char *httpd_address(const daemon_t *d)
+const char *httpd_address(const httpd *h)
 {
-    const httpd *h = d->httpd;
     return h ? h->address : NULL;
 }
 
-void httpd_stop(daemon_t *d)
+void httpd_stop(httpd *h)
 {
-    httpd *h = d->httpd;
     if (!h)
         return;
-    /* Suspended connections must be resumed before MHD can stop. */
-    pthread_mutex_lock(&d->lock);
-    for (refresh_waiter *w = d->waiters; w; w = w->next) {
-        if (w->connection && !w->done) {
-            w->done = 1;
-            w->fallback = w->pending;
-            w->n_fallback = w->n_pending;
-            w->pending = NULL;
-            w->n_pending = 0;
-            MHD_resume_connection(w->connection);
-        }
-    }
-    pthread_mutex_unlock(&d->lock);
+    /* Every suspended connection was resumed by scheduler_kill_all. */
     MHD_stop_daemon(h->mhd);
     close(h->listen_fd);
     if (h->unix_path)
@@ -744,8 +754,8 @@ void httpd_stop(daemon_t *d)
         if (h->slots[i].resp)
             MHD_destroy_response(h->slots[i].resp);
     pthread_mutex_destroy(&h->cache_lock);
+    pthread_mutex_destroy(&h->suspend_lock);
     free(h->unix_path);
     free(h->address);
     free(h);
-    d->httpd = NULL;
 }

@@ -1,5 +1,6 @@
 /* main.c - command line, signals and the daemon's lifecycle. */
 #include "daemon.h"
+#include "httpd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,11 +54,15 @@ static void on_signal(int sig)
 {
     int saved = errno;
     if (g_daemon) {
-        if (sig == SIGHUP)
-            g_daemon->reload = 1;
-        else
-            g_daemon->stop = 1;
-        scheduler_wake(g_daemon);
+        if (sig == SIGCHLD) {
+            scheduler_child_exited(g_daemon);
+        } else {
+            if (sig == SIGHUP)
+                g_daemon->reload = 1;
+            else
+                g_daemon->stop = 1;
+            scheduler_wake(g_daemon);
+        }
     }
     errno = saved;
 }
@@ -143,12 +148,8 @@ static void reload(daemon_t *d)
     log_msg(MD_LOG_INFO, NULL, "SIGHUP: reloading %s", d->cfg->path);
     char *first = NULL;
     config *cfg = load_config(d->cfg->path, 0, &first);
-    pthread_mutex_lock(&d->lock);
     if (!cfg) {
-        d->reload_failures++;
-        free(d->last_reload_error);
-        d->last_reload_error = first;
-        pthread_mutex_unlock(&d->lock);
+        state_reload_failed(d, first);
         log_msg(MD_LOG_ERROR, NULL, "reload failed; keeping the running configuration");
         return;
     }
@@ -162,11 +163,7 @@ static void reload(daemon_t *d)
     if (d->usage)
         usage_store_set_retention(d->usage, cfg->usage_retention_ms);
     state_swap_config(d, cfg);
-    d->reloads++;
-    free(d->last_reload_error);
-    d->last_reload_error = NULL;
     size_t n = d->n_ps;
-    pthread_mutex_unlock(&d->lock);
     log_msg(MD_LOG_INFO, NULL, "configuration reloaded: %zu providers", n);
 }
 
@@ -184,6 +181,8 @@ static void reload_notified(daemon_t *d)
     notify("READY=1");
 }
 
+/* SIGCHLD only raises a flag and wakes the scheduler, which then reaps
+ * the helpers it knows with non-blocking waits (scheduler.c). */
 static int install_signals(void)
 {
     struct sigaction sa = {0};
@@ -192,6 +191,10 @@ static int install_signals(void)
     if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL) ||
         sigaction(SIGHUP, &sa, NULL))
         return -1;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    if (sigaction(SIGCHLD, &sa, NULL))
+        return -1;
+    sa.sa_flags = 0;
     sa.sa_handler = SIG_IGN;
     return sigaction(SIGPIPE, &sa, NULL);
 }
@@ -264,21 +267,18 @@ static void daemon_teardown(daemon_t *d)
 static int run_once(daemon_t *d)
 {
     d->once = 1;
-    pthread_mutex_lock(&d->lock);
     for (size_t i = 0; i < d->n_ps; i++)
-        d->ps[i].force = 1;
-    pthread_mutex_unlock(&d->lock);
+        d->ps[i].sched.force = 1;
     scheduler_run(d, reload);
     scheduler_kill_all(d);
-    pthread_mutex_lock(&d->lock);
-    provider_view *v;
+    view_set *vs = view_set_acquire(d);
     double now = time_now();
-    size_t n = state_views(d, &v, now);
+    provider_view *v = view_set_views_at(vs, now);
     usage_meta meta = {"live_refresh", NULL, NULL, 0};
     render_opts o = {0, 0};
-    json_t *doc = render_usage(v, n, o, &meta, now);
+    json_t *doc = render_usage(v, vs->n, o, &meta, now);
     free(v);
-    pthread_mutex_unlock(&d->lock);
+    view_set_release(vs);
     int rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(doc);
     fputc('\n', stdout);
@@ -293,23 +293,39 @@ static int run_daemon(daemon_t *d)
         free(err);
         err = NULL;
     }
-    if (httpd_start(d, &err) != 0) {
+    /* Signals are the main thread's: the HTTP threads start with them
+     * blocked (they inherit this mask), so a SIGCHLD per helper exit never
+     * interrupts their socket calls. */
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGCHLD);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, &old);
+    httpd *h = httpd_start(d, &err);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!h) {
         log_msg(MD_LOG_ERROR, NULL, "%s", err);
         free(err);
         return 1;
     }
     log_msg(MD_LOG_INFO, NULL, "meterd %s listening on http://%s (%zu providers)",
-            METERD_VERSION, httpd_address(d), d->n_ps);
+            METERD_VERSION, httpd_address(h), d->n_ps);
     /* Ready: the listener answers and the snapshot (daemon_setup) is
      * loaded, so the first request already gets the last known data. */
-    char *ready = xasprintf("READY=1\nSTATUS=listening on %s", httpd_address(d));
+    char *ready = xasprintf("READY=1\nSTATUS=listening on %s", httpd_address(h));
     notify(ready);
     free(ready);
     scheduler_run(d, reload_notified);
     notify("STOPPING=1");
     log_msg(MD_LOG_INFO, NULL, "shutting down");
+    /* Order: kill and reap the helpers and resolve every forced refresh
+     * (resuming its connection), refuse further messages while answering
+     * the queued ones, then stop the HTTP threads. */
     scheduler_kill_all(d);
-    httpd_stop(d);
+    state_close_mailbox(d);
+    httpd_stop(h);
     state_save_snapshot(d);
     state_save_usage(d);
     return 0;
@@ -572,7 +588,7 @@ static int report_main(int argc, char **argv)
          * incremental state (the plugins lock it). */
         d.once = 1;
         for (size_t i = 0; i < d.n_ps; i++)
-            d.ps[i].force = 1;
+            d.ps[i].sched.force = 1;
         scheduler_run(&d, report_no_reload);
         scheduler_kill_all(&d);
         char *err = NULL;

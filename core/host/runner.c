@@ -31,7 +31,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -52,8 +51,11 @@ struct run_handle {
     char *buf;               /* result bytes so far (owned) */
     size_t len, cap;
     int overflow;            /* the helper sent more than RESULT_CAP */
-    int timed_out;           /* runner_kill was called */
-    int lingered;            /* killed by finish: alive past the deadline */
+    int eof;                 /* the result stream ended (fd closed) */
+    int timed_out;           /* killed at the deadline before its result */
+    int lingered;            /* killed at the deadline after its result */
+    int reaped;              /* helper waited for; status is valid */
+    int status;              /* waitpid status once reaped */
     long long deadline_ms;
     long long budget_ms;     /* the timeout reported on a kill */
     double started_at;
@@ -335,14 +337,7 @@ static run_handle *start_inline(const provider_conf *pc,
 
 run_handle *runner_start(const provider_conf *pc, const char *self_exe,
                          const char *state_root, long long deadline_ms,
-                         char **err)
-{
-    return runner_start_ex(pc, self_exe, state_root, deadline_ms, 0, err);
-}
-
-run_handle *runner_start_ex(const provider_conf *pc, const char *self_exe,
-                            const char *state_root, long long deadline_ms,
-                            unsigned long long usage_generation, char **err)
+                         unsigned long long usage_generation, char **err)
 {
     *err = NULL;
     long long budget = deadline_ms - mono_ms();
@@ -376,6 +371,15 @@ int runner_fd(const run_handle *h) { return h->fd; }
 
 long long runner_deadline(const run_handle *h) { return h->deadline_ms; }
 
+/* The stream is over: stop polling it.  A stray child of the plugin that
+ * still holds the pipe gets EPIPE, which is its business. */
+static int stream_ended(run_handle *h)
+{
+    h->eof = 1;
+    close_fd(&h->fd);
+    return 1;
+}
+
 int runner_read(run_handle *h)
 {
     char chunk[65536];
@@ -386,7 +390,7 @@ int runner_read(run_handle *h)
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return 0;
         if (r <= 0)
-            return 1;   /* end of stream (or an error: nothing more) */
+            return stream_ended(h); /* end of stream, or an error */
         size_t n = (size_t)r;
         if (h->len + n > RESULT_CAP) {
             h->overflow = 1;   /* keep draining so the helper can exit */
@@ -403,62 +407,64 @@ int runner_read(run_handle *h)
         /* The result ends with its only newline (see worker_main): done,
          * even if a stray child of the plugin still holds the pipe. */
         if (h->buf[h->len - 1] == '\n')
-            return 1;
+            return stream_ended(h);
     }
     return 1;
 }
 
 void runner_kill(run_handle *h)
 {
-    h->timed_out = 1;
+    /* After a complete result the helper merely failed to exit: its
+     * result still counts (see process_outcome). */
+    if (h->timed_out || h->lingered)
+        ;   /* killed before: only the signal again */
+    else if (h->eof && h->len > 0)
+        h->lingered = 1;
+    else
+        h->timed_out = 1;
     if (h->inline_mode)
         close_fd(&h->fd);   /* the thread's late send() fails; see top */
-    else if (h->pid > 0)
+    else if (h->pid > 0 && !h->reaped)
         kill(-h->pid, SIGKILL);
 }
 
-static void sleep_ms(long ms)
+pid_t runner_pid(const run_handle *h)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    return h->inline_mode || h->reaped ? 0 : h->pid;
 }
 
-/* Wait until the helper has exited, leaving it a zombie (WNOWAIT) so its
- * pid, and thus its process group id, cannot be reused while we kill
- * stray members of the group.  A helper that lingers after EOF is given
- * until the deadline, then killed. */
-static void wait_exit(run_handle *h)
+int runner_reap(run_handle *h)
 {
+    if (h->inline_mode || h->reaped)
+        return 1;
+    /* WNOWAIT leaves the helper a zombie, so its pid, and thus its process
+     * group id, cannot be reused while we kill stray members of the
+     * group; then the real wait collects the zombie at once. */
     siginfo_t si;
-    for (;;) {
-        memset(&si, 0, sizeof si);
-        int rc = waitid(P_PID, (id_t)h->pid, &si, WEXITED | WNOWAIT | WNOHANG);
-        if (rc != 0 && errno == EINTR)
-            continue;
-        if (rc != 0 || si.si_pid == h->pid)
-            return;
-        if (mono_ms() >= h->deadline_ms) {
-            h->lingered = 1;
-            kill(-h->pid, SIGKILL);
-            while (waitid(P_PID, (id_t)h->pid, &si, WEXITED | WNOWAIT) != 0 &&
-                   errno == EINTR)
-                ;
-            return;
-        }
-        sleep_ms(5);
+    memset(&si, 0, sizeof si);
+    int rc;
+    while ((rc = waitid(P_PID, (id_t)h->pid, &si,
+                        WEXITED | WNOWAIT | WNOHANG)) != 0 && errno == EINTR)
+        ;
+    if (rc != 0) {          /* ECHILD: not ours to wait for any more */
+        h->reaped = 1;
+        h->status = 0;
+        return 1;
     }
-}
-
-static int reap(run_handle *h)
-{
-    wait_exit(h);
+    if (si.si_pid != h->pid)
+        return 0;           /* still running */
     /* grandchildren that stayed in the group die with the collection */
     kill(-h->pid, SIGKILL);
-    int status = 0;
-    while (waitpid(h->pid, &status, 0) < 0 && errno == EINTR)
+    while (waitpid(h->pid, &h->status, 0) < 0 && errno == EINTR)
         ;
-    return status;
+    h->reaped = 1;
+    return 1;
+}
+
+int runner_done(const run_handle *h)
+{
+    int stream_over = h->eof || h->timed_out || h->lingered;
+    return stream_over && (h->inline_mode || h->reaped);
 }
 
 static void set_failure(collect_result *out, md_error cls, char *msg)
@@ -506,7 +512,7 @@ static void parse_output(run_handle *h, collect_result *out, const char *who)
 static void process_outcome(run_handle *h, int status, collect_result *out)
 {
     char sig[32];
-    if (h->lingered && !h->timed_out) {
+    if (h->lingered) {
         /* A complete result counts even if the helper then hung on its
          * way out; without one, the run simply took too long. */
         parse_output(h, out, "helper process");
@@ -542,8 +548,7 @@ void runner_finish(run_handle *h, collect_result *out)
         else
             parse_output(h, out, "inline collection");
     } else {
-        int status = reap(h);
-        process_outcome(h, status, out);
+        process_outcome(h, h->status, out);
     }
     if (out->err == MD_ERR_TIMEOUT || out->err == MD_ERR_CRASHED) {
         out->started_at = h->started_at;

@@ -5,12 +5,24 @@
  * flag "--worker" through posix_spawn (never fork from the threaded
  * daemon), in a new process group.  The job (provider config, secrets,
  * deadline) goes to the helper over a pipe, the result (collect_result
- * JSON) comes back over another; at the deadline the whole process group
- * is SIGKILLed and reaped.  A helper that dies by a signal is "crashed".
+ * JSON) comes back over another.  A helper that dies by a signal is
+ * "crashed".
  * ISOLATION_INLINE: a thread of the daemon runs the plugin (for
  * debugging); its deadline can only be observed, not enforced: a late
  * result is discarded.
- * The scheduler polls runner_fd() and calls runner_read() when readable.
+ *
+ * Invariants (the runner_* functions):
+ * - No runner_* function ever blocks: the caller polls runner_fd() and
+ *   calls runner_read() when readable; at the deadline runner_kill() sends
+ *   SIGKILL to the process group and returns; runner_reap() collects the
+ *   helper only if it has already exited (waitpid WNOHANG semantics).
+ * - A run is done (runner_done) when its result stream ended, or it was
+ *   killed, AND its helper was reaped.  Only then may runner_finish() turn
+ *   it into a result; runner_finish() frees the handle.
+ * - runner_reap() waits for this handle's pid only, never for any child,
+ *   so other children of the process (inline runs, the report CLI's
+ *   callers, test harnesses) are left alone.
+ * - A handle belongs to one thread at a time; the runner has no locks.
  */
 #ifndef METERD_RUNNER_H
 #define METERD_RUNNER_H
@@ -25,30 +37,36 @@ typedef struct run_handle run_handle;
 /* Start a collection of pc.  self_exe is the daemon binary (from
  * /proc/self/exe), state_root the daemon's state_dir (the plugin gets
  * state_root/plugins/<instance>, created 0700), deadline_ms a mono_ms()
- * value.  Returns NULL with *err (malloc'd) when it could not start. */
+ * value, usage_generation which generation of the plugin's usage cells
+ * the daemon's usage store holds (host->usage_generation; 0: none).
+ * Returns NULL with *err (malloc'd) when it could not start. */
 run_handle *runner_start(const provider_conf *pc, const char *self_exe,
                          const char *state_root, long long deadline_ms,
-                         char **err);
+                         unsigned long long usage_generation, char **err);
 
-/* The same, telling the plugin (host->usage_generation) which generation
- * of its usage cells the daemon's usage store holds (0: none). */
-run_handle *runner_start_ex(const provider_conf *pc, const char *self_exe,
-                            const char *state_root, long long deadline_ms,
-                            unsigned long long usage_generation, char **err);
-
-/* File descriptor to poll for POLLIN (result pipe). */
+/* File descriptor to poll for POLLIN (result stream); -1 once it ended. */
 int runner_fd(const run_handle *h);
-/* Read what is available. Returns 1 at end of stream, 0 for more to come.
- * Output beyond the result size cap (16 MiB) is an error at finish. */
+/* Read what is available. Returns 1 when the stream ended (EOF or the
+ * result's final newline; the descriptor is then closed), 0 for more to
+ * come.  Output beyond the result size cap (16 MiB) is an error at finish. */
 int runner_read(run_handle *h);
-/* Kill at the deadline: SIGKILL to the process group; finish will report
- * MD_ERR_TIMEOUT. */
+/* Kill at the deadline: SIGKILL to the process group, never a wait.
+ * finish then reports MD_ERR_TIMEOUT, unless the complete result had
+ * already arrived (a helper lingering on its way out). */
 void runner_kill(run_handle *h);
 long long runner_deadline(const run_handle *h);
-/* Reap (blocking waitpid; call after EOF or kill) and produce the result:
- * parsed collect_result on a clean exit; MD_ERR_TIMEOUT when killed for
- * the deadline; MD_ERR_CRASHED with the signal name when it died by a
- * signal or exited without a valid result.  Frees h. */
+/* The helper pid still to be reaped, or 0 (reaped, or inline mode). */
+pid_t runner_pid(const run_handle *h);
+/* Reap the helper if it has exited (non-blocking).  Returns 1 when there
+ * is nothing left to reap, 0 while it still runs.  Stray members of its
+ * process group are killed before the pid is released. */
+int runner_reap(run_handle *h);
+/* Whether the run is over: stream ended or killed, and helper reaped. */
+int runner_done(const run_handle *h);
+/* Produce the result of a done run (never blocks): the parsed
+ * collect_result on a clean exit; MD_ERR_TIMEOUT when killed for the
+ * deadline; MD_ERR_CRASHED with the signal name when it died by a signal
+ * or exited without a valid result.  Frees h. */
 void runner_finish(run_handle *h, collect_result *out);
 
 #endif

@@ -72,14 +72,25 @@ static void free_pc(provider_conf *pc)
     free(pc);
 }
 
+/* Reap h like the scheduler does: non-blocking reaps until it is gone,
+ * a kill() at the deadline, never a blocking wait. */
+static void reap_like_scheduler(run_handle *h)
+{
+    while (!runner_reap(h)) {
+        if (mono_ms() >= runner_deadline(h))
+            runner_kill(h);
+        usleep(2000);
+    }
+}
+
 /* Run pc like the scheduler does: poll until end of stream or deadline,
- * kill at the deadline, finish.  Returns the elapsed milliseconds. */
+ * kill at the deadline, reap, finish.  Returns the elapsed milliseconds. */
 static long long run_pc(const provider_conf *pc, long long budget_ms,
                         collect_result *out)
 {
     long long t0 = mono_ms();
     char *err = NULL;
-    run_handle *h = runner_start(pc, g_self, g_state, t0 + budget_ms, &err);
+    run_handle *h = runner_start(pc, g_self, g_state, t0 + budget_ms, 0, &err);
     if (!h) {
         collect_result_init(out);
         out->err = MD_ERR_INTERNAL;
@@ -96,6 +107,7 @@ static long long run_pc(const provider_conf *pc, long long budget_ms,
         if (poll(&p, 1, (int)left) > 0 && runner_read(h))
             break;
     }
+    reap_like_scheduler(h);
     runner_finish(h, out);
     return mono_ms() - t0;
 }
@@ -509,10 +521,13 @@ static void test_group_and_start(void)
     provider_conf *pc = mkpc("good", "good", "{}", ISOLATION_PROCESS);
     char *err = NULL;
     run_handle *h = runner_start(pc, "/nonexistent/meterd", g_state,
-                                 mono_ms() + 1000, &err);
+                                 mono_ms() + 1000, 0, &err);
     if (h) {
         /* under valgrind --trace-children the exec failure shows up only
          * as the helper's exit status */
+        while (runner_fd(h) >= 0 && !runner_read(h))
+            usleep(2000);
+        reap_like_scheduler(h);
         runner_finish(h, &r);
         ok(r.err == MD_ERR_CRASHED, "missing helper executable: crashed");
         collect_result_clear(&r);
@@ -522,7 +537,7 @@ static void test_group_and_start(void)
     }
     free(err);
     err = NULL;
-    h = runner_start(pc, g_self, g_state, mono_ms() - 1, &err);
+    h = runner_start(pc, g_self, g_state, mono_ms() - 1, 0, &err);
     ok(h == NULL && err != NULL, "deadline already passed: not started");
     free(err);
 
