@@ -59,9 +59,13 @@ is(scalar(() = $r->{out} =~ /^\s+plugin: /mg), 12, 'with all twelve provider sec
 # (and so is what `make install` writes: the same template).
 my $root = root();
 system("make -s -C '$root' run/meterd.yaml >/dev/null 2>&1") == 0 or diag 'make run/meterd.yaml failed';
-$r = run_meterd(args => ['-t', '-c', "$root/run/meterd.yaml"], env => { DEEPSEEK_API_KEY => '' });
+# An empty home: what the default detects on this machine must not leak in.
+mkdir "$dir/home";
+my %offline = (DEEPSEEK_API_KEY => '', HOME => "$dir/home", CLAUDE_CONFIG_DIR => '',
+               CODEX_HOME => '', XDG_CONFIG_HOME => '');
+$r = run_meterd(args => ['-t', '-c', "$root/run/meterd.yaml"], env => \%offline);
 is($r->{rc}, 0, 'the default config (make run) validates') or diag $r->{err};
-$r = run_meterd(args => ['--once', '-c', "$root/run/meterd.yaml"], env => { DEEPSEEK_API_KEY => '' }); # never the real host
+$r = run_meterd(args => ['--once', '-c', "$root/run/meterd.yaml"], env => \%offline); # never the real host
 my $once = eval { json->decode($r->{out}) } || {};
 my ($budget) = grep { $_->{provider} eq 'local-budget' } @{ $once->{providers} || [] };
 ok($budget && $budget->{status} eq 'ok' && defined $budget->{usage_remaining},

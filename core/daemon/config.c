@@ -16,6 +16,7 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---------------------------------------------------------------- */
 /* the alias file                                                    */
@@ -130,6 +131,53 @@ static void finalize_provider(loader *L, pbuild *p, provider_conf *pc)
     check_timeout(L, p, pc);
 }
 
+/* Release what finalize_provider() gave pc. */
+static void provider_conf_release(provider_conf *pc)
+{
+    free(pc->name);
+    keys_release(CS_PROVIDER, pc);
+    json_decref(pc->options);
+    json_decref(pc->option_locs);
+    json_decref(pc->secret_options);
+    free(pc->file);
+    free(pc->fingerprint);
+    memset(pc, 0, sizeof *pc);
+}
+
+/* Evaluate p's when_exists, if any, into a new detection of c.  Returns
+ * 1 when the instance exists (no key, or a path exists), else 0.  stat()
+ * follows symlinks: a dangling link is not a Claude Code install. */
+static int detect(loader *L, const pbuild *p)
+{
+    const slot *s = pslot(p, "when_exists");
+    if (!s->set)
+        return 1;
+    config *c = L->c;
+    c->detections = xrealloc(c->detections,
+                             (c->n_detections + 1) * sizeof *c->detections);
+    config_detection *d = &c->detections[c->n_detections++];
+    const slot *pl = pslot(p, "plugin");
+    *d = (config_detection){
+        .provider = xstrdup(p->name),
+        .plugin = xstrdup(pl->set ? pl->s : ""),
+        .paths = xcalloc(s->n_list ? s->n_list : 1, sizeof *d->paths),
+        .n_paths = s->n_list,
+    };
+    for (size_t i = 0; i < s->n_list; i++) {
+        struct stat st;
+        d->paths[i] = xstrdup(s->list[i]);
+        if (!d->found && stat(s->list[i], &st) == 0)
+            d->found = xstrdup(s->list[i]);
+    }
+    return d->found != NULL;
+}
+
+static int cmp_detection(const void *a, const void *b)
+{
+    return strcmp(((const config_detection *)a)->provider,
+                  ((const config_detection *)b)->provider);
+}
+
 static int cmp_provider(const void *a, const void *b)
 {
     return strcmp(((const provider_conf *)a)->name,
@@ -140,14 +188,28 @@ static void finalize_providers(loader *L)
 {
     config *c = L->c;
     c->providers = xcalloc(L->n_pb ? L->n_pb : 1, sizeof *c->providers);
-    c->n_providers = L->n_pb;
-    for (size_t i = 0; i < L->n_pb; i++)
-        finalize_provider(L, &L->pb[i], &c->providers[i]);
+    c->n_providers = 0;
+    for (size_t i = 0; i < L->n_pb; i++) {
+        provider_conf *pc = &c->providers[c->n_providers];
+        /* a skipped instance is still checked, so that a config valid on
+         * one machine is valid on every machine */
+        finalize_provider(L, &L->pb[i], pc);
+        if (detect(L, &L->pb[i]))
+            c->n_providers++;
+        else
+            provider_conf_release(pc);
+    }
     qsort(c->providers, c->n_providers, sizeof *c->providers, cmp_provider);
-    const char **names = xcalloc(c->n_providers + 1, sizeof *names);
-    for (size_t i = 0; i < c->n_providers; i++)
-        names[i] = c->providers[i].name;
-    alias_check(c->aliases, names, c->n_providers, L->d);
+    if (c->n_detections)
+        qsort(c->detections, c->n_detections, sizeof *c->detections,
+              cmp_detection);
+    /* skipped instances too: an alias conflict is a conflict on every
+     * machine */
+    const char **names = xcalloc(L->n_pb + 1, sizeof *names);
+    for (size_t i = 0; i < L->n_pb; i++)
+        names[i] = L->pb[i].name;
+    qsort(names, L->n_pb, sizeof *names, cmp_str);
+    alias_check(c->aliases, names, L->n_pb, L->d);
     free(names);
 }
 
@@ -227,17 +289,19 @@ void config_free(config *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->n_providers; i++) {
-        provider_conf *p = &c->providers[i];
-        free(p->name);
-        keys_release(CS_PROVIDER, p);
-        json_decref(p->options);
-        json_decref(p->option_locs);
-        json_decref(p->secret_options);
-        free(p->file);
-        free(p->fingerprint);
-    }
+    for (size_t i = 0; i < c->n_providers; i++)
+        provider_conf_release(&c->providers[i]);
     free(c->providers);
+    for (size_t i = 0; i < c->n_detections; i++) {
+        config_detection *d = &c->detections[i];
+        free(d->provider);
+        free(d->plugin);
+        free(d->found);
+        for (size_t j = 0; j < d->n_paths; j++)
+            free(d->paths[j]);
+        free(d->paths);
+    }
+    free(c->detections);
     alias_free(c->aliases);
     for (size_t i = 0; i < c->n_secrets; i++)
         free(c->secrets[i]);

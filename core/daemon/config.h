@@ -23,6 +23,19 @@
 
 struct alias_map;
 
+/* One provider instance with a `when_exists` key, as config_load() found
+ * the machine: the instance is in config.providers only when one of its
+ * paths exists (`found`); otherwise it is skipped entirely - no row, no
+ * scheduling, not unavailable - and a reload (SIGHUP) looks again.  Only
+ * existence is tested: nothing is opened, read or copied. */
+typedef struct config_detection {
+    char *provider;        /* instance name */
+    char *plugin;          /* its plugin as written */
+    char *found;           /* the first path that exists, or NULL: skipped */
+    char **paths;          /* every path looked for, expanded; n_paths */
+    size_t n_paths;
+} config_detection;
+
 typedef struct config {
     char *path;            /* main file as given */
     char *dir;             /* its directory */
@@ -42,8 +55,13 @@ typedef struct config {
     long long usage_retention_ms;   /* `usage_retention`, default 400d:
                                        usage cells older than this are
                                        dropped (usage_store.h) */
-    provider_conf *providers;       /* owned array, in name order */
+    provider_conf *providers;       /* owned array, in name order; the
+                                       instances skipped by when_exists
+                                       are not here */
     size_t n_providers;
+    config_detection *detections;   /* owned: every instance with a
+                                       when_exists key, in name order */
+    size_t n_detections;
     struct alias_map *aliases;      /* owned, never NULL after success */
     char **secrets;                 /* every secret value, for masking */
     size_t n_secrets;
@@ -68,8 +86,14 @@ char *config_read_secret_file(const config *c, const char *path, char **err);
 /* Find a provider by instance name (exact), or NULL. */
 const provider_conf *config_provider(const config *c, const char *name);
 
+/* What when_exists found, as "# "-prefixed lines ("detected: PATH
+ * (NAME [plugin] enabled)", "not detected: ...", or "detected: nothing");
+ * "" when no instance has the key.  Caller frees. */
+char *config_detection_text(const config *c);
+
 /* The merged configuration as YAML-ish text for `meterd -t -v`, with every
- * secret option shown as "[REDACTED]".  Caller frees. */
+ * secret option shown as "[REDACTED]", after config_detection_text().
+ * Caller frees. */
 char *config_dump(const config *c);
 
 #endif

@@ -71,7 +71,8 @@ char *provider_fingerprint(const provider_conf *pc)
     json_t *j = json_object();
     json_object_set_new(j, "name", json_string(pc->name));
     for (size_t i = 0; i < n_config_keys; i++)
-        if (config_keys[i].scope == CS_PROVIDER)
+        if (config_keys[i].scope == CS_PROVIDER &&
+            !(config_keys[i].flags & CKF_NO_FIELD))
             json_object_set_new(j, config_keys[i].name,
                                 key_json(&config_keys[i], pc));
     json_object_set(j, "options", pc->options);
@@ -110,7 +111,8 @@ static void dump_keys(buf *b, ckey_scope scope, const void *target,
     for (size_t i = 0; i < n_config_keys; i++) {
         const config_key *k = &config_keys[i];
         if (k->scope != scope || k->type == CK_INCLUDE ||
-            k->type == CK_PROVIDERS || k->type == CK_FAMILIES)
+            k->type == CK_PROVIDERS || k->type == CK_FAMILIES ||
+            k->flags & CKF_NO_FIELD)
             continue;
         json_t *v = key_json(k, target);
         if (k->type == CK_SECRET) {
@@ -165,6 +167,61 @@ static void dump_provider(buf *b, const config *c, const provider_conf *p)
     free(keys);
 }
 
+/* ---------------------------------------------------------------- */
+/* when_exists                                                       */
+/* ---------------------------------------------------------------- */
+
+/* One line per path found, naming every instance it enabled (instances
+ * are in name order, so the line is stable); then one line per skipped
+ * instance with what was looked for. */
+static void detection_lines(buf *b, const config *c)
+{
+    size_t n_found = 0;
+    for (size_t i = 0; i < c->n_detections; i++) {
+        const config_detection *d = &c->detections[i];
+        if (!d->found)
+            continue;
+        n_found++;
+        int first = 1;
+        for (size_t j = 0; j < i && first; j++)
+            first = !c->detections[j].found ||
+                    strcmp(c->detections[j].found, d->found) != 0;
+        if (!first)
+            continue; /* already named on an earlier path's line */
+        buf_printf(b, "# detected: %s (", d->found);
+        const char *sep = "";
+        for (size_t j = i; j < c->n_detections; j++) {
+            const config_detection *e = &c->detections[j];
+            if (e->found && strcmp(e->found, d->found) == 0) {
+                buf_printf(b, "%s%s [%s]", sep, e->provider, e->plugin);
+                sep = ", ";
+            }
+        }
+        buf_addstr(b, " enabled)\n");
+    }
+    if (!n_found)
+        buf_addstr(b, "# detected: nothing\n");
+    for (size_t i = 0; i < c->n_detections; i++) {
+        const config_detection *d = &c->detections[i];
+        if (d->found)
+            continue;
+        buf_addstr(b, "# not detected: ");
+        for (size_t j = 0; j < d->n_paths; j++)
+            buf_printf(b, "%s%s", j ? " or " : "", d->paths[j]);
+        buf_printf(b, " (%s [%s] skipped)\n", d->provider, d->plugin);
+    }
+}
+
+char *config_detection_text(const config *c)
+{
+    if (!c || !c->n_detections)
+        return xstrdup("");
+    buf b;
+    buf_init(&b, CONFIG_DUMP_MAX);
+    detection_lines(&b, c);
+    return buf_take(&b);
+}
+
 char *config_dump(const config *c)
 {
     if (!c)
@@ -174,6 +231,8 @@ char *config_dump(const config *c)
     buf_addstr(&b, "# meterd configuration, merged from:\n");
     for (size_t i = 0; i < c->n_files; i++)
         buf_printf(&b, "#   %s\n", c->files[i]);
+    if (c->n_detections)
+        detection_lines(&b, c);
     dump_keys(&b, CS_TOP, c, 0);
     buf_addstr(&b, c->n_providers ? "providers:\n" : "providers: {}\n");
     for (size_t i = 0; i < c->n_providers; i++)

@@ -63,6 +63,9 @@ typedef enum {
                        when it exists */
     CK_PLUGIN_PATH, /* char *, derived from plugin and plugin_dir; never
                        read from a file, but dumped and fingerprinted */
+    CK_WHEN_EXISTS, /* a path or a list of paths (provider only): the
+                       instance exists only when one of them does; kept
+                       in the slot's list, evaluated by config_load() */
     CK_INCLUDE,     /* a glob or a list of globs, main file only */
     CK_PROVIDERS,   /* the providers: section */
     CK_FAMILIES     /* the families: section */
@@ -83,6 +86,9 @@ enum {
     CKF_REQUIRED = 1 << 0,  /* a provider must set it */
     CKF_NONEMPTY = 1 << 1,  /* "" is an error */
     CKF_SET_FLAG = 1 << 2,  /* record at set_off whether a file set it */
+    CKF_NO_FIELD = 1 << 3,  /* the loader consumes it: no field in the
+                               target, not dumped per provider, not part
+                               of the fingerprint */
 };
 
 typedef struct config_key {
@@ -116,6 +122,8 @@ typedef struct slot {
     where at;      /* where the value was written */
     char *s;       /* owned: the string types */
     long long n;   /* durations (ms), booleans, enum index */
+    char **list;   /* owned: CK_WHEN_EXISTS, n_list expanded paths */
+    size_t n_list;
 } slot;
 
 /* One provider as merged so far. */
@@ -200,6 +208,8 @@ void unknown_key(loader *L, where w, const char *k, const char *const *cands,
  * borrowed strings; *n long). */
 const char **key_names(ckey_scope scope, size_t *n);
 void slot_array_free(slot *slots);
+/* Free a slot's path list (it stays usable, empty). */
+void slot_list_clear(slot *s);
 /* Free the string values of scope's keys in target (a config or a
  * provider_conf). */
 void keys_release(ckey_scope scope, void *target);

@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,9 @@ const config_key config_keys[] = {
     {.name = "timeout", .type = CK_DURATION, .scope = CS_PROVIDER, .min = 1,
      .dflt_from = DF_TOP, .off = PROV(timeout_ms),
      .doc = "collection timeout of this instance"},
+    {.name = "when_exists", .type = CK_WHEN_EXISTS, .scope = CS_PROVIDER,
+     .flags = CKF_NO_FIELD,
+     .doc = "the instance exists only when one of these paths does"},
 };
 const size_t n_config_keys = sizeof config_keys / sizeof config_keys[0];
 
@@ -125,12 +129,23 @@ const char **key_names(ckey_scope scope, size_t *n)
     return v;
 }
 
+void slot_list_clear(slot *s)
+{
+    for (size_t i = 0; i < s->n_list; i++)
+        free(s->list[i]);
+    free(s->list);
+    s->list = NULL;
+    s->n_list = 0;
+}
+
 void slot_array_free(slot *slots)
 {
     if (!slots)
         return;
-    for (size_t i = 0; i < n_config_keys; i++)
+    for (size_t i = 0; i < n_config_keys; i++) {
         free(slots[i].s);
+        slot_list_clear(&slots[i]);
+    }
     free(slots);
 }
 
@@ -251,9 +266,89 @@ static int check_bounds(loader *L, where at, const config_key *k,
     return -1;
 }
 
+/* The home directory for a leading "~": $HOME, else the password
+ * database (a daemon started without HOME), else NULL. */
+static const char *home_dir(void)
+{
+    const char *h = getenv("HOME");
+    if (h && *h)
+        return h;
+    struct passwd *pw = getpwuid(getuid());
+    return pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
+}
+
+/* One when_exists path: ${VAR} expanded (by get_string), then a leading
+ * "~" or "~/" is the home directory (after the expansion, so that
+ * ${CLAUDE_CONFIG_DIR:-~/.claude} works), then relative to the main
+ * file's directory.  Caller frees; NULL after a diagnostic. */
+static char *when_exists_path(loader *L, yfile *y, const config_key *k,
+                              yaml_node_t *n)
+{
+    char *text = get_string(L, y, n, k->name, 0, NULL);
+    if (!text)
+        return NULL;
+    if (!*text) {
+        DIAG(L, at_node(y, n), "%s: empty path", k->name);
+        free(text);
+        return NULL;
+    }
+    const char *home = home_dir();
+    if (text[0] == '~' && (text[1] == '/' || !text[1]) && home) {
+        char *t = xasprintf("%s%s", home, text + 1);
+        free(text);
+        text = t;
+    }
+    char *out = config_resolve(L->c, text);
+    free(text);
+    return out;
+}
+
+/* when_exists: one path or a list of them; null removes the condition
+ * (a drop-in can make an instance unconditional again). */
+static void read_when_exists(loader *L, yfile *y, const config_key *k,
+                             yaml_node_t *n, slot *s)
+{
+    slot_list_clear(s);
+    s->set = 0;
+    if (node_is_null(n))
+        return;
+    where at = at_node(y, n);
+    if (n->type == YAML_SCALAR_NODE) {
+        char *p = when_exists_path(L, y, k, n);
+        if (!p)
+            return;
+        s->list = xcalloc(1, sizeof *s->list);
+        s->list[s->n_list++] = p;
+    } else if (n->type == YAML_SEQUENCE_NODE) {
+        size_t max = (size_t)(n->data.sequence.items.top -
+                              n->data.sequence.items.start);
+        s->list = xcalloc(max ? max : 1, sizeof *s->list);
+        FOR_ITEMS(it, n) {
+            char *p = when_exists_path(L, y, k, ynode(y, *it));
+            if (p)
+                s->list[s->n_list++] = p;
+        }
+        if (!max) {
+            DIAG(L, at, "%s: an empty list (write at least one path, or "
+                 "remove the key)", k->name);
+            return;
+        }
+    } else {
+        DIAG(L, at, "%s must be a path or a list of paths, not a %s",
+             k->name, node_kind(n));
+        return;
+    }
+    s->set = 1;
+    s->at = at;
+}
+
 void key_read(loader *L, yfile *y, const config_key *k, yaml_node_t *n,
               slot *s)
 {
+    if (k->type == CK_WHEN_EXISTS) {
+        read_when_exists(L, y, k, n, s);
+        return;
+    }
     char *text = get_string(L, y, n, k->name, 0, NULL);
     if (!text)
         return;
@@ -398,7 +493,8 @@ void keys_finalize(loader *L, ckey_scope scope, slot *slots, void *target,
     for (size_t i = 0; i < n_config_keys; i++) {
         const config_key *k = &config_keys[i];
         const slot *s = &slots[i];
-        if (k->scope != scope || !config_key_is_value(k))
+        if (k->scope != scope || !config_key_is_value(k) ||
+            k->flags & CKF_NO_FIELD)
             continue;
         if (k->flags & CKF_SET_FLAG) {
             int set = s->set;

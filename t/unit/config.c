@@ -620,6 +620,11 @@ static void test_shipped(void)
     ok(system(cmd) == 0, "copied aliases.yaml and the example drop-in");
     free(cmd);
     unsetenv("DEEPSEEK_API_KEY");
+    /* an empty home: what this machine has must not leak in */
+    setenv("HOME", dir, 1);
+    unsetenv("CLAUDE_CONFIG_DIR");
+    unsetenv("CODEX_HOME");
+    unsetenv("XDG_CONFIG_HOME");
     diag_list d = {0};
     config *c = load(dir, &d);
     char *txt = diags_text(&d);
@@ -629,7 +634,9 @@ static void test_shipped(void)
     if (c) {
         const provider_conf *lb = config_provider(c, "local-budget");
         const provider_conf *ds = config_provider(c, "deepseek");
-        ok(lb && ds && c->n_providers == 2, "local-budget and deepseek configured");
+        ok(lb && ds && c->n_providers == 2,
+           "local-budget and deepseek configured, nothing detected in an empty home");
+        is_int(c->n_detections, 4, "four instances wait for what the machine has");
         is_int(c->n_files, 2, "the .example drop-in is inactive");
         is_str(c->plugin_dir, "/opt/plugins", "plugin_dir substituted");
         if (lb && ds) {
@@ -651,6 +658,25 @@ static void test_shipped(void)
     config_free(c);
     diag_free(&d);
 
+    /* Claude Code's directory appears: its logs instance exists, and joins
+     * the claude family; the login instance waits for the credentials */
+    char *claude = xasprintf("%s/.claude", dir);
+    mkdir(claude, 0700);
+    c = load(dir, &d);
+    ok(c && config_provider(c, "claude-logs") && !config_provider(c, "claude-oauth") &&
+       c->n_providers == 3, "~/.claude enables claude-logs only");
+    if (c)
+        is_str(alias_family(c->aliases, "claude-logs"), "claude", "claude-logs is claude");
+    config_free(c);
+    diag_free(&d);
+    put(claude, ".credentials.json", 0600, "{}");
+    c = load(dir, &d);
+    ok(c && config_provider(c, "claude-oauth") && c->n_providers == 4,
+       "the credentials file enables claude-oauth");
+    config_free(c);
+    diag_free(&d);
+    free(claude);
+
     /* the example drop-in, activated, is valid against the default */
     char *from = xasprintf("%s/conf.d/10-example.yaml.example", dir);
     char *to = xasprintf("%s/conf.d/10-example.yaml", dir);
@@ -669,6 +695,84 @@ static void test_shipped(void)
     }
     config_free(c);
     diag_free(&d);
+    free(dir);
+}
+
+/* when_exists: one path or a list; ${VAR:-default} then ~; the instance
+ * is absent unless one exists; a drop-in's null removes the condition;
+ * a skipped instance is still checked; bad values are errors. */
+static void test_when_exists(void)
+{
+    char *dir = new_dir();
+    setenv("HOME", dir, 1);
+    unsetenv("MD_T_WHERE");
+    put(dir, "here/x", 0644, "");
+    put(dir, "meterd.yaml", 0644,
+        "include: conf.d/*.yaml\n"
+        "providers:\n"
+        "  always: {plugin: x}\n"
+        "  home: {plugin: x, when_exists: ~/here}\n"
+        "  list: {plugin: x, when_exists: [/nonexistent/a, here/x]}\n"
+        "  var: {plugin: x, when_exists: \"${MD_T_WHERE:-~/none}\"}\n"
+        "  rel: {plugin: x, when_exists: nothing-here}\n");
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    char *txt = diags_text(&d);
+    if (!ok(c != NULL, "when_exists config loads"))
+        printf("%s", txt);
+    free(txt);
+    if (c) {
+        ok(config_provider(c, "always") && config_provider(c, "home") &&
+           config_provider(c, "list") && !config_provider(c, "var") &&
+           !config_provider(c, "rel") && c->n_providers == 3,
+           "instances exist only where a path exists");
+        is_int(c->n_detections, 4, "every conditional instance is recorded");
+        char *want = xasprintf("%s/here", dir);
+        is_str(c->n_detections == 4 ? c->detections[0].found : NULL, want,
+               "~/ is the home directory");
+        free(want);
+        char *t = config_detection_text(c);
+        char *w1 = xasprintf("# detected: %s/here (home [x] enabled)\n", dir);
+        char *w2 = xasprintf("# not detected: %s/none (var [x] skipped)\n", dir);
+        ok(strstr(t, w1) && strstr(t, w2), "the detection text names paths and instances");
+        if (!strstr(t, w1) || !strstr(t, w2))
+            printf("# %s", t);
+        free(w1);
+        free(w2);
+        free(t);
+    }
+    config_free(c);
+    diag_free(&d);
+
+    /* the variable moves the path; a reload (a new load) looks again */
+    char *moved = xasprintf("%s/here", dir);
+    setenv("MD_T_WHERE", moved, 1);
+    free(moved);
+    put(dir, "conf.d/50.yaml", 0644, "providers:\n  rel: {when_exists: ~}\n");
+    c = load(dir, &d);
+    ok(c && config_provider(c, "var") && config_provider(c, "rel") && c->n_detections == 3,
+       "${VAR} honoured; a drop-in's null makes an instance unconditional");
+    config_free(c);
+    diag_free(&d);
+    unsetenv("MD_T_WHERE");
+    char *dropin = xasprintf("%s/conf.d/50.yaml", dir);
+    unlink(dropin);
+    free(dropin);
+
+    put(dir, "meterd.yaml", 0644,
+        "providers:\n  p: {plugin: x, when_exists: /nonexistent, interval: 5s, timeout: 9s}\n");
+    expect_error(dir, "a skipped instance is still checked",
+                 "provider 'p': timeout 9s must be shorter than interval 5s", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, when_exists: []}\n");
+    expect_error(dir, "an empty when_exists list is an error",
+                 "meterd.yaml:2:31: when_exists: an empty list", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, when_exists: {a: b}}\n");
+    expect_error(dir, "a mapping is an error",
+                 "when_exists must be a path or a list of paths, not a mapping", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, when_exists: ''}\n");
+    expect_error(dir, "an empty path is an error", "when_exists: empty path", NULL);
+    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, when_exist: /}\n");
+    expect_error(dir, "a typo of when_exists is caught", "did you mean 'when_exists'", NULL);
     free(dir);
 }
 
@@ -826,6 +930,7 @@ int main(void)
     test_secret_files();
     test_families();
     test_shipped();
+    test_when_exists();
     test_key_table();
     test_retention();
     test_caps();
