@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alias.h"
+#include "history.h"
 #include "log.h"
 #include "redact.h"
 #include "snapshot.h"
@@ -276,6 +277,8 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r,
         collect_result_init(r);
         p->n_plugin_metrics = p->data.n_metrics;
         merge_ingest(p);
+        history_record(usage_store_history(d->usage), p->name,
+                       p->data.metrics, p->data.n_metrics, now);
         p->has_data = 1;
         p->served = SERVED_LIVE;
         p->status = PSTAT_OK;

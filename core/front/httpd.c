@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "history_api.h"
 #include "ingest.h"
 #include "log.h"
 #include "render.h"
@@ -401,7 +402,9 @@ static enum MHD_Result handle_health(daemon_t *d, struct MHD_Connection *c)
         "ok", (json_int_t)ok, "running", (json_int_t)running,
         "reloads", "succeeded", (json_int_t)d->reloads,
         "failed", (json_int_t)d->reload_failures, "last_error", d->last_reload_error);
+    struct usage_store *u = d->usage;   /* lives as long as d */
     pthread_mutex_unlock(&d->lock);
+    json_object_set_new(doc, "history", usage_store_health(u));
     return send_json(c, MHD_HTTP_OK, doc);
 }
 
@@ -500,7 +503,7 @@ static int is_known_path(const char *url)
 {
     return strcmp(url, USAGE_PATH) == 0 || strcmp(url, "/healthz") == 0 ||
            strcmp(url, DAILY_PATH) == 0 || strcmp(url, TELEMETRY_PATH) == 0 ||
-           strcmp(url, PROVIDERS_PATH) == 0 ||
+           strcmp(url, PROVIDERS_PATH) == 0 || strcmp(url, HISTORY_API_PATH) == 0 ||
            strncmp(url, PROVIDERS_PATH "/", strlen(PROVIDERS_PATH "/")) == 0;
 }
 
@@ -547,6 +550,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return handle_health(d, c);
     if (strcmp(url, DAILY_PATH) == 0)
         return handle_daily(d, c);
+    if (strcmp(url, HISTORY_API_PATH) == 0) {
+        json_t *doc = NULL;
+        unsigned status = history_api_get(d, c, &doc);
+        return send_json(c, status, doc);
+    }
     return handle_providers(d, c, url);
 }
 
