@@ -103,7 +103,7 @@ for my $q ('tz=Mars/Olympus', 'tz=%2B05:10', 'since=2026-02-30', 'until=yesterda
 is($st, 404, 'unknown provider 404');
 ($st) = $d->get('/api/usage/daily', method => 'POST');
 is($st, 405, 'POST not allowed');
-ok(-s $d->state_dir . '/usage.json', 'usage.json written');
+ok(-s $d->state_dir . '/meterd.db', 'usage persisted in meterd.db');
 
 # Restart: the store comes back; the plugin sees our generation and makes
 # no call at all.

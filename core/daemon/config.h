@@ -55,6 +55,10 @@ typedef struct config {
     long long usage_retention_ms;   /* `usage_retention`, default 400d:
                                        usage cells older than this are
                                        dropped (usage_store.h) */
+    long long sample_every_ms;      /* `sample_every`, default 5m: an
+                                       unchanged meter is sampled at most
+                                       this often (history.h) */
+    long long history_retention_ms; /* `history_retention`, default 400d */
     provider_conf *providers;       /* owned array, in name order; the
                                        instances skipped by when_exists
                                        are not here */

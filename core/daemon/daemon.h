@@ -119,6 +119,10 @@ typedef struct view_set {
     double started_at;
     unsigned long reloads, reload_failures;
     long long endpoint_timeout_ms;
+    struct usage_store *usage;  /* borrowed: the daemon's store, which
+                                   outlives every view set (it serialises
+                                   its own database use); NULL in once
+                                   mode without a store */
 } view_set;
 
 struct daemon;

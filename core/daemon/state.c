@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "alias.h"
+#include "history.h"
 #include "log.h"
 #include "redact.h"
 #include "snapshot.h"
@@ -334,6 +335,8 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r)
         collect_result_init(r);
         p->n_plugin_metrics = p->data.n_metrics;
         merge_ingest(p);
+        history_record(usage_store_history(d->usage), p->name,
+                       p->data.metrics, p->data.n_metrics, now);
         p->has_data = 1;
         p->served = SERVED_LIVE;
         p->status = PSTAT_OK;
@@ -485,6 +488,7 @@ static view_set *build_views(daemon_t *d)
     vs->reloads = d->reloads;
     vs->reload_failures = d->reload_failures;
     vs->endpoint_timeout_ms = d->cfg->endpoint_timeout_ms;
+    vs->usage = d->usage;
     return vs;
 }
 

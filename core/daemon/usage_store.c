@@ -94,7 +94,7 @@ uprov *uprov_get(usage_store *s, const char *name)
     return &s->p[pos];
 }
 
-static uint32_t model_index(uprov *p, const char *model)
+uint32_t uprov_model_index(uprov *p, const char *model)
 {
     if (!model)
         return NO_MODEL;
@@ -142,9 +142,17 @@ usage_store *usage_store_new(const char *state_dir, long long retention_ms)
         .state_dir = xstrdup(state_dir),
         .retention_ms = retention_ms > 0 ? retention_ms
                                          : USAGE_RETENTION_DEFAULT_MS,
+        .hist = history_new(),
     };
     pthread_mutex_init(&s->io, NULL);
+    pthread_cond_init(&s->io_cv, NULL);
     return s;
+}
+
+void uop_release(uop *o)
+{
+    free(o->provider);
+    free(o->model);
 }
 
 void usage_store_free(usage_store *s)
@@ -154,9 +162,50 @@ void usage_store_free(usage_store *s)
     for (size_t i = 0; i < s->n_p; i++)
         uprov_release(&s->p[i]);
     free(s->p);
+    for (size_t i = 0; i < s->n_ops; i++)
+        uop_release(&s->ops[i]);
+    free(s->ops);
+    history_db_free(s->db);
+    history_free(s->hist);
     free(s->state_dir);
+    free(s->last_error);
+    pthread_cond_destroy(&s->io_cv);
     pthread_mutex_destroy(&s->io);
     free(s);
+}
+
+/* ---------------------------------------------------------------- */
+/* the journal                                                       */
+/* ---------------------------------------------------------------- */
+
+static uop *journal_add(usage_store *s, uop_kind kind, const char *provider)
+{
+    if (s->n_ops == s->cap_ops) {
+        s->cap_ops = s->cap_ops ? 2 * s->cap_ops : 64;
+        s->ops = xrealloc(s->ops, s->cap_ops * sizeof *s->ops);
+    }
+    uop *o = &s->ops[s->n_ops++];
+    *o = (uop){.kind = kind, .provider = xstrdup(provider)};
+    return o;
+}
+
+void usage_journal(usage_store *s, uop_kind kind, const char *provider,
+                   double slot, unsigned long long generation)
+{
+    uop *o = journal_add(s, kind, provider);
+    o->slot = slot;
+    o->generation = generation;
+}
+
+void usage_journal_cell(usage_store *s, const char *provider,
+                        const ucell *c, const char *model)
+{
+    uop *o = journal_add(s, UOP_UPSERT, provider);
+    o->slot = c->slot;
+    o->src = c->src;
+    o->model = model ? xstrdup(model) : NULL;
+    memcpy(o->b, c->b, sizeof o->b);
+    o->events = c->events;
 }
 
 void usage_store_set_retention(usage_store *s, long long retention_ms)
@@ -180,6 +229,8 @@ int usage_store_has_provider(const usage_store *s, const char *provider)
 int usage_store_has_plugin_cells(const usage_store *s, const char *provider)
 {
     const uprov *p = uprov_find(s, provider, NULL);
+    if (p && p->db_plugin_cells)
+        return 1;
     for (size_t i = 0; p && i < p->n; i++)
         if (p->cells[i].src == SRC_PLUGIN)
             return 1;
@@ -242,9 +293,17 @@ static int prune_prov(uprov *p, double from)
 void usage_store_prune(usage_store *s, double now)
 {
     double from = keep_from(s, now);
-    for (size_t i = 0; i < s->n_p; i++)
-        if (prune_prov(&s->p[i], from))
+    /* The database may hold cells memory does not (usage_store_load_meta):
+     * journal the cut whenever it moves, at most once per slot. */
+    int moved = from > s->pruned_from;
+    for (size_t i = 0; i < s->n_p; i++) {
+        if (prune_prov(&s->p[i], from) || moved) {
             s->seq++;
+            usage_journal(s, UOP_DEL_BEFORE, s->p[i].name, from, 0);
+        }
+    }
+    if (moved)
+        s->pruned_from = from;
 }
 
 /* ---------------------------------------------------------------- */
@@ -281,12 +340,18 @@ void usage_store_put(usage_store *s, const char *provider,
         if (cells[i].slot_start < from || cells[i].slot_start < since)
             continue;   /* past retention (or not the plugin's to give) */
         add[k].slot = cells[i].slot_start;
-        add[k].model = model_index(p, cells[i].model);
+        add[k].model = uprov_model_index(p, cells[i].model);
         add[k].src = SRC_PLUGIN;
         memcpy(add[k].b, cells[i].b, sizeof add[k].b);
         add[k++].events = cells[i].events;
     }
     k = sort_merge(add, k);
+    usage_journal(s, UOP_DEL_FROM, provider, since, 0);
+    for (size_t i = 0; i < k; i++)
+        usage_journal_cell(s, provider, &add[i],
+                           uprov_model_name(p, add[i].model));
+    usage_journal(s, UOP_GEN, provider, 0, generation);
+    usage_journal(s, UOP_DEL_BEFORE, provider, from, 0);
     /* Only the tail from since on changes: keep its ingest cells, replace
      * its plugin cells, and re-sort just that tail. */
     size_t tail = lower_slot(p, since), kept = tail;
@@ -325,7 +390,7 @@ int usage_store_add_event(usage_store *s, const char *provider, double at,
     uprov *p = uprov_get(s, provider);
     ucell key = {
         .slot = probe.slot_start,
-        .model = model_index(p, model),
+        .model = uprov_model_index(p, model),
         .src = SRC_INGEST,
         .events = 1,
     };
@@ -346,6 +411,7 @@ int usage_store_add_event(usage_store *s, const char *provider, double at,
         p->cells[lo] = key;
         p->n++;
     }
+    usage_journal_cell(s, provider, &p->cells[lo], model);
     s->seq++;
     return 0;
 }

@@ -1,9 +1,12 @@
 /*
  * usage_store.h - per-turn usage history: 15-minute cells per provider and
- * model, persisted in STATE_DIR/usage.json, and the daily report.
- * Implemented in three parts sharing usage_store_impl.h: usage_store.c
- * (cells, put, add_event, retention), usage_store_file.c (images, the
- * file) and usage_report.c (the daily report).
+ * model, persisted in the history database STATE_DIR/meterd.db
+ * (history_db.h), and the daily report.  Implemented in three parts
+ * sharing usage_store_impl.h: usage_store.c (cells, put, add_event,
+ * retention, the change journal), usage_store_file.c (images, the
+ * database rows, migrating usage.json) and usage_report.c (the daily
+ * report).  The store also owns the meter-sample recorder (history.h),
+ * whose samples are written in the same transactions.
  *
  * Two kinds of cells live side by side for each provider:
  *   - plugin cells, handed over by host->put_usage (log plugins): a put
@@ -24,8 +27,19 @@
  * grows without bound (a year of 15-minute cells is 35040 slots per
  * model).
  *
- * File (written to a temp file, fsync'd, renamed, directory fsync'd; a
- * file that does not validate is moved aside to usage.json.corrupt-EPOCH):
+ * Persistence: every change is journaled (usage_store_impl.h); an image
+ * takes the journal and usage_store_write replays it on the database in
+ * one transaction, so a collection or an ingest POST writes the rows it
+ * changed, not the store.  The memory is the read path of the daemon;
+ * `meterd report daily` loads only providers and generations
+ * (usage_store_load_meta) and reads the report from the database
+ * (usage_store_daily_db).
+ *
+ * Migration: the store was a JSON file before (STATE_DIR/usage.json,
+ * below).  When one is found at load it becomes the database's usage rows
+ * and is renamed usage.json.migrated, so the next start finds nothing to
+ * migrate; one that does not validate is moved aside to
+ * usage.json.corrupt-EPOCH as before:
  *   {"schema": "meterd.usage.v1", "saved_at": "...",
  *    "providers": [{"name": "claude", "generation": "42",
  *                   "models": ["claude-sonnet-4-5", ...],
@@ -44,10 +58,9 @@
  * the report's JSON is the caller's.
  *
  * Threads: a usage_store is NOT internally locked.  In the daemon every
- * call except usage_store_write is made under daemon.lock; the write of a
- * usage_image happens outside it (like the snapshot) and serialises
- * itself with the store's own I/O mutex, never writing an image older
- * than one already written.
+ * call except usage_store_write and usage_store_health is made under
+ * daemon.lock; the write of a usage_image happens outside it (like the
+ * snapshot) and images are written in the order they were taken.
  */
 #ifndef METERD_USAGE_STORE_H
 #define METERD_USAGE_STORE_H
@@ -55,6 +68,9 @@
 #include <stddef.h>
 #include <jansson.h>
 #include "usage_cell.h"
+
+struct history;
+struct history_db;
 
 #define USAGE_RETENTION_DEFAULT_MS (400LL * 86400 * 1000)
 
@@ -67,10 +83,16 @@ void usage_store_free(usage_store *s);
 /* A reload may change retention (applied at the next change or save). */
 void usage_store_set_retention(usage_store *s, long long retention_ms);
 
-/* Load STATE_DIR/usage.json into the (empty) store.  Returns 1 when there
- * is no file, 0 when loaded, -1 when the file is corrupt (moved aside;
- * *err says so, the store stays empty) or unreadable (*err). */
+/* Open STATE_DIR/meterd.db, migrate STATE_DIR/usage.json into it when
+ * present, and load every cell.  Returns 1 when there is nothing stored,
+ * 0 when loaded, -1 when usage.json is corrupt (moved aside; *err says
+ * so) or the database cannot be opened or read (*err; the store stays
+ * empty). */
 int usage_store_load(usage_store *s, double now, char **err);
+/* The same without the cells: providers, generations and whether the
+ * database holds plugin cells of each (for `meterd report daily`, which
+ * reads the report with usage_store_daily_db). */
+int usage_store_load_meta(usage_store *s, double now, char **err);
 
 /* The generation of provider's plugin cells (0 when none was recorded). */
 unsigned long long usage_store_generation(const usage_store *s,
@@ -97,13 +119,30 @@ int usage_store_add_event(usage_store *s, const char *provider, double at,
                           const char *model, const md_num b[UB_N],
                           double now, const char **err);
 
-/* Persistence.  usage_store_image copies what changed since the last
- * image (cheap: arrays are memcpy'd) and returns NULL when nothing did;
- * usage_store_write writes it (outside any lock) and frees it.  Returns 0
- * or -1 with *err.  usage_store_save does both (single-threaded use). */
+/* Persistence.  usage_store_image takes the journal of changes since the
+ * last image and the queued meter samples (or, after a failed write,
+ * copies every cell) and returns NULL when there is nothing to write;
+ * usage_store_write writes it in one transaction (outside any lock),
+ * after every image taken before it, and frees it.  Returns 0 once
+ * committed, or -1 with *err (also kept for usage_store_health).
+ * usage_store_save does both (single-threaded use). */
 usage_image *usage_store_image(usage_store *s, double now);
 int usage_store_write(usage_image *img, char **err);
 int usage_store_save(usage_store *s, double now, char **err);
+
+/* The meter-sample recorder (history.h) and the database (NULL until the
+ * first load or image opened it), both owned by the store. */
+struct history *usage_store_history(usage_store *s);
+struct history_db *usage_store_db(usage_store *s);
+/* {"db_bytes": n|null, "last_error": text|null} (new reference; any
+ * thread). */
+json_t *usage_store_health(usage_store *s);
+
+/* usage_store_daily read from the database: the per-day rollup when tz
+ * is UTC, the cells of the range otherwise; no whole-store load. */
+int usage_store_daily_db(usage_store *s, const char *provider,
+                         const char *since, const char *until, const char *tz,
+                         json_t **out, char **err);
 
 /* The daily report: cells grouped by the local date of their slot in tz
  * (tz.h), since/until inclusive "YYYY-MM-DD" local dates (NULL: open),

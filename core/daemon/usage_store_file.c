@@ -1,8 +1,14 @@
-/* usage_store_file.c - the usage store on disk: images taken under the
- * caller's lock, written outside it, and loading STATE_DIR/usage.json
- * (file format and threading: usage_store.h). */
+/* usage_store_file.c - the usage store in the history database
+ * (history_db.h): images taken under the caller's lock and written
+ * outside it as the rows they change, loading (everything, or only what
+ * `meterd report daily` needs), the daily report read from the per-day
+ * rollup, and the one-time migration of STATE_DIR/usage.json (contract
+ * and threading: usage_store.h; journal and tickets: usage_store_impl.h).
+ */
 #include "usage_store_impl.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,20 +17,33 @@
 #include "log.h"
 #include "statefile.h"
 #include "timeutil.h"
+#include "tz.h"
 
 #define USAGE_SCHEMA "meterd.usage.v1"
 #define USAGE_FILE "usage.json"
+#define USAGE_FILE_MIGRATED "usage.json.migrated"
+/* Samples are thinned and aged out at most this often. */
+#define MAINTAIN_EVERY_S 3600.0
+#define DAY_S 86400
+/* A day after any stored slot (9999-12-31 is day 2932896). */
+#define DAY_MAX 3000000LL
 
 struct usage_image {
     usage_store *owner;
-    unsigned long seq;
-    char *state_dir;
-    uprov *p;            /* deep copies */
+    unsigned long ticket;
+    uop *ops;            /* the journal taken (owned) */
+    size_t n_ops;
+    int full;            /* write every cell of p instead of ops */
+    uprov *p;            /* full: deep copies */
     size_t n_p;
+    history_batch *samples;
+    int maintain;
+    long long sample_retention_ms;
+    double now;
 };
 
 /* ---------------------------------------------------------------- */
-/* saving                                                            */
+/* images                                                            */
 /* ---------------------------------------------------------------- */
 
 static void prov_copy(uprov *dst, const uprov *src)
@@ -42,19 +61,63 @@ static void prov_copy(uprov *dst, const uprov *src)
     memcpy(dst->cells, src->cells, src->n * sizeof *dst->cells);
 }
 
+static void open_db(usage_store *s)
+{
+    if (s->db)
+        return;
+    char *err = NULL;
+    if (history_db_open(s->state_dir, &s->db, &err) != 0) {
+        pthread_mutex_lock(&s->io);
+        free(s->last_error);
+        s->last_error = err;
+        pthread_mutex_unlock(&s->io);
+    }
+}
+
+static void journal_drop(usage_store *s)
+{
+    for (size_t i = 0; i < s->n_ops; i++)
+        uop_release(&s->ops[i]);
+    s->n_ops = 0;
+}
+
 usage_image *usage_store_image(usage_store *s, double now)
 {
+    open_db(s);
     usage_store_prune(s, now);
-    if (s->seq == s->imaged_seq)
+    pthread_mutex_lock(&s->io);
+    int full = s->resync;
+    s->resync = 0;
+    pthread_mutex_unlock(&s->io);
+    int maintain = s->db && now - s->maintained_at >= MAINTAIN_EVERY_S;
+    history_batch *samples = history_take(s->hist);
+    if (!full && !maintain && !samples && s->seq == s->imaged_seq &&
+        !s->n_ops)
         return NULL;
     usage_image *img = xcalloc(1, sizeof *img);
-    img->owner = s;
-    img->seq = s->imaged_seq = s->seq;
-    img->state_dir = xstrdup(s->state_dir);
-    img->p = xcalloc(s->n_p ? s->n_p : 1, sizeof *img->p);
-    for (size_t i = 0; i < s->n_p; i++)
-        if (s->p[i].n || s->p[i].generation)
+    *img = (usage_image){
+        .owner = s,
+        .ticket = ++s->tickets,
+        .full = full,
+        .samples = samples,
+        .maintain = maintain,
+        .sample_retention_ms = history_retention_ms(s->hist),
+        .now = now,
+    };
+    if (maintain)
+        s->maintained_at = now;
+    s->imaged_seq = s->seq;
+    if (full) {
+        journal_drop(s);
+        img->p = xcalloc(s->n_p ? s->n_p : 1, sizeof *img->p);
+        for (size_t i = 0; i < s->n_p; i++)
             prov_copy(&img->p[img->n_p++], &s->p[i]);
+    } else {
+        img->ops = s->ops;
+        img->n_ops = s->n_ops;
+        s->ops = NULL;
+        s->n_ops = s->cap_ops = 0;
+    }
     return img;
 }
 
@@ -63,52 +126,254 @@ static void image_free(usage_image *img)
     for (size_t i = 0; i < img->n_p; i++)
         uprov_release(&img->p[i]);
     free(img->p);
-    free(img->state_dir);
+    for (size_t i = 0; i < img->n_ops; i++)
+        uop_release(&img->ops[i]);
+    free(img->ops);
+    history_batch_free(img->samples);
     free(img);
 }
 
-static json_t *gen_json(unsigned long long g)
+/* ---------------------------------------------------------------- */
+/* writing rows                                                      */
+/* ---------------------------------------------------------------- */
+
+/* The rollup of cells into usage_day, for provider ?1 and days ?2..?3
+ * (one statement text, built once). */
+static const char *rollup_sql(void)
 {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%llu", g);
-    return json_string(buf);
+    static char sql[4096];
+    if (sql[0])
+        return sql;
+    size_t o = 0;
+    o += (size_t)snprintf(sql + o, sizeof sql - o,
+                          "INSERT INTO usage_day SELECT provider,"
+                          " slot / %d AS d, model", DAY_S);
+    /* unknown wins; all not applicable stays not applicable; else the
+     * sum of the known values */
+    for (int k = 0; k < UB_N; k++)
+        o += (size_t)snprintf(sql + o, sizeof sql - o,
+                              ", CASE WHEN sum(b%d IS NULL AND (na & %d) = 0)"
+                              " > 0 OR min(na & %d) > 0 THEN NULL ELSE"
+                              " total(b%d) END", k, 1 << k, 1 << k, k);
+    o += (size_t)snprintf(sql + o, sizeof sql - o, ", 0");
+    for (int k = 0; k < UB_N; k++)
+        o += (size_t)snprintf(sql + o, sizeof sql - o,
+                              " | (CASE WHEN sum(b%d IS NULL AND (na & %d) ="
+                              " 0) = 0 AND min(na & %d) > 0 THEN %d ELSE 0"
+                              " END)", k, 1 << k, 1 << k, 1 << k);
+    snprintf(sql + o, sizeof sql - o,
+             ", sum(events) FROM usage_cell WHERE provider = ?1 AND"
+             " slot >= ?2 * %d AND slot < (?3 + 1) * %d GROUP BY d, model",
+             DAY_S, DAY_S);
+    return sql;
 }
 
-static json_t *prov_to_json(const uprov *p)
+enum { ST_DEL_FROM, ST_DEL_BEFORE, ST_UPSERT, ST_PROV, ST_GEN,
+       ST_DAY_DEL, ST_DAY_CUT, ST_ROLLUP, ST_N };
+
+typedef struct writer {
+    history_db *db;
+    sqlite3_stmt *st[ST_N];
+    /* days whose rollup must be rebuilt, per provider */
+    struct dirty { char *provider; long long lo, hi; } *d;
+    size_t n_d;
+} writer;
+
+static int writer_init(writer *w, history_db *db, char **err)
 {
-    json_t *models = json_array(), *cells = json_array();
-    for (size_t i = 0; i < p->n_models; i++)
-        json_array_append_new(models, json_string(p->models[i]));
-    for (size_t i = 0; i < p->n; i++) {
-        const ucell *c = &p->cells[i];
-        json_t *a = json_array();
-        json_array_append_new(a, json_integer((json_int_t)c->slot));
-        json_array_append_new(a, c->model == NO_MODEL
-                                     ? json_null()
-                                     : json_integer(c->model));
-        json_array_append_new(a, json_integer(c->src));
-        for (int k = 0; k < UB_N; k++)
-            json_array_append_new(a, usage_num_to_json(c->b[k]));
-        json_array_append_new(a, usage_num_to_json(MD_NUM(c->events)));
-        json_array_append_new(cells, a);
+    static const char *const sql[ST_N] = {
+        [ST_DEL_FROM] = "DELETE FROM usage_cell WHERE provider = ?1 AND"
+                        " slot >= ?2 AND src = 0",
+        [ST_DEL_BEFORE] = "DELETE FROM usage_cell WHERE provider = ?1 AND"
+                          " slot < ?2",
+        [ST_UPSERT] = "INSERT OR REPLACE INTO usage_cell VALUES (?1, ?2, ?3,"
+                      " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        [ST_PROV] = "INSERT OR IGNORE INTO usage_provider(name) VALUES (?1)",
+        [ST_GEN] = "INSERT INTO usage_provider VALUES (?1, ?2) ON CONFLICT"
+                   " (name) DO UPDATE SET generation = excluded.generation",
+        [ST_DAY_DEL] = "DELETE FROM usage_day WHERE provider = ?1 AND"
+                       " day >= ?2 AND day <= ?3",
+        [ST_DAY_CUT] = "DELETE FROM usage_day WHERE provider = ?1 AND"
+                       " day < ?2",
+    };
+    memset(w, 0, sizeof *w);
+    w->db = db;
+    for (int i = 0; i < ST_N; i++)
+        if (sqlite3_prepare_v2(history_db_handle(db),
+                               i == ST_ROLLUP ? rollup_sql() : sql[i], -1,
+                               &w->st[i], NULL) != SQLITE_OK)
+            return history_db_error(db, "preparing the usage writer", err);
+    return 0;
+}
+
+static void writer_release(writer *w)
+{
+    for (int i = 0; i < ST_N; i++)
+        sqlite3_finalize(w->st[i]);
+    for (size_t i = 0; i < w->n_d; i++)
+        free(w->d[i].provider);
+    free(w->d);
+}
+
+static void dirty(writer *w, const char *provider, long long lo, long long hi)
+{
+    for (size_t i = 0; i < w->n_d; i++) {
+        if (strcmp(w->d[i].provider, provider) != 0)
+            continue;
+        if (lo < w->d[i].lo)
+            w->d[i].lo = lo;
+        if (hi > w->d[i].hi)
+            w->d[i].hi = hi;
+        return;
     }
-    return json_pack("{s:s, s:o, s:o, s:o}", "name", p->name, "generation",
-                     gen_json(p->generation), "models", models, "cells",
-                     cells);
+    w->d = xrealloc(w->d, (w->n_d + 1) * sizeof *w->d);
+    w->d[w->n_d++] = (struct dirty){xstrdup(provider), lo, hi};
 }
 
-static char *image_text(const usage_image *img)
+static long long day_of(double slot)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < img->n_p; i++)
-        json_array_append_new(arr, prov_to_json(&img->p[i]));
-    char saved[48];
-    rfc3339_format(time_now(), saved, sizeof saved);
-    json_t *doc = json_pack("{s:s, s:s, s:o}", "schema", USAGE_SCHEMA,
-                            "saved_at", saved, "providers", arr);
-    char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    json_decref(doc);
-    return text;
+    return (long long)floor(slot / DAY_S);
+}
+
+/* Step st once with its bindings, then reset it. */
+static int run(writer *w, sqlite3_stmt *st, const char *what, char **err)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : history_db_error(w->db, what, err);
+}
+
+static int put_cell(writer *w, const char *provider, double slot, int src,
+                    const char *model, const md_num *b, double events,
+                    char **err)
+{
+    sqlite3_stmt *st = w->st[ST_UPSERT];
+    int na = 0;
+    sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)slot);
+    sqlite3_bind_int(st, 3, src);
+    sqlite3_bind_text(st, 4, model ? model : "", -1, SQLITE_STATIC);
+    for (int k = 0; k < UB_N; k++) {
+        if (b[k].state == MD_KNOWN)
+            sqlite3_bind_double(st, 5 + k, b[k].value);
+        else
+            sqlite3_bind_null(st, 5 + k);
+        if (b[k].state == MD_NOT_APPLICABLE)
+            na |= 1 << k;
+    }
+    sqlite3_bind_int(st, 12, na);
+    sqlite3_bind_double(st, 13, events);
+    if (run(w, st, "writing a usage cell", err) != 0)
+        return -1;
+    sqlite3_bind_text(w->st[ST_PROV], 1, provider, -1, SQLITE_STATIC);
+    dirty(w, provider, day_of(slot), day_of(slot));
+    return run(w, w->st[ST_PROV], "writing a usage provider", err);
+}
+
+static int put_gen(writer *w, const char *provider, unsigned long long g,
+                   char **err)
+{
+    sqlite3_stmt *st = w->st[ST_GEN];
+    sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)g);   /* the bit pattern */
+    return run(w, st, "writing a generation", err);
+}
+
+static int apply_op(writer *w, const uop *o, char **err)
+{
+    sqlite3_stmt *st;
+    switch (o->kind) {
+    case UOP_UPSERT:
+        return put_cell(w, o->provider, o->slot, o->src, o->model, o->b,
+                        o->events, err);
+    case UOP_GEN:
+        return put_gen(w, o->provider, o->generation, err);
+    case UOP_DEL_FROM:
+        st = w->st[ST_DEL_FROM];
+        dirty(w, o->provider, o->slot < 0 ? 0 : day_of(o->slot), DAY_MAX);
+        break;
+    case UOP_DEL_BEFORE:
+        st = w->st[ST_DEL_BEFORE];
+        /* whole days before the cut go; the cut's own day is rebuilt */
+        sqlite3_bind_text(w->st[ST_DAY_CUT], 1, o->provider, -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(w->st[ST_DAY_CUT], 2, day_of(o->slot));
+        if (run(w, w->st[ST_DAY_CUT], "cutting the day rollup", err) != 0)
+            return -1;
+        dirty(w, o->provider, day_of(o->slot), day_of(o->slot));
+        break;
+    default:
+        return err_set(err, "unknown journal entry");
+    }
+    sqlite3_bind_text(st, 1, o->provider, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, o->slot);
+    return run(w, st, "deleting usage cells", err);
+}
+
+static int rebuild_days(writer *w, char **err)
+{
+    for (size_t i = 0; i < w->n_d; i++) {
+        static const int order[] = {ST_DAY_DEL, ST_ROLLUP};
+        for (int k = 0; k < 2; k++) {
+            sqlite3_stmt *st = w->st[order[k]];
+            sqlite3_bind_text(st, 1, w->d[i].provider, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, w->d[i].lo);
+            sqlite3_bind_int64(st, 3, w->d[i].hi);
+            if (run(w, st, "rebuilding the day rollup", err) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Replace every usage row by the image's copies. */
+static int write_full(writer *w, const uprov *p, size_t n_p, char **err)
+{
+    if (history_db_exec(w->db, "DELETE FROM usage_cell; DELETE FROM usage_day;"
+                               " DELETE FROM usage_provider;", err) != 0)
+        return -1;
+    for (size_t i = 0; i < n_p; i++) {
+        if (put_gen(w, p[i].name, p[i].generation, err) != 0)
+            return -1;
+        for (size_t k = 0; k < p[i].n; k++) {
+            const ucell *c = &p[i].cells[k];
+            if (put_cell(w, p[i].name, c->slot, c->src,
+                         uprov_model_name(&p[i], c->model), c->b, c->events,
+                         err) != 0)
+                return -1;
+        }
+        dirty(w, p[i].name, 0, DAY_MAX);
+    }
+    return 0;
+}
+
+/* One transaction: the cells (journal or full), the samples, maintenance. */
+static int write_rows(usage_image *img, history_db *db, char **err)
+{
+    writer w;
+    if (writer_init(&w, db, err) != 0) {
+        writer_release(&w);
+        return -1;
+    }
+    int rc = history_db_begin(db, err);
+    if (rc == 0 && img->full)
+        rc = write_full(&w, img->p, img->n_p, err);
+    for (size_t i = 0; rc == 0 && i < img->n_ops; i++)
+        rc = apply_op(&w, &img->ops[i], err);
+    if (rc == 0)
+        rc = rebuild_days(&w, err);
+    if (rc == 0)
+        rc = history_batch_write(db, img->samples, err);
+    if (rc == 0 && img->maintain &&
+        history_maintain(db, img->sample_retention_ms, img->now, err) < 0)
+        rc = -1;
+    writer_release(&w);
+    if (rc == 0)
+        rc = history_db_commit(db, err);
+    if (rc != 0)
+        history_db_rollback(db);
+    return rc;
 }
 
 int usage_store_write(usage_image *img, char **err)
@@ -116,26 +381,72 @@ int usage_store_write(usage_image *img, char **err)
     if (!img)
         return 0;
     usage_store *s = img->owner;
-    int rc = 0;
+    /* Images are written in the order they were taken: a journal only
+     * makes sense on top of the ones before it. */
     pthread_mutex_lock(&s->io);
-    /* Two writers raced: the one holding the newer image has already
-     * written (or will); never replace newer data by older. */
-    if (img->seq > s->written_seq) {
-        char *text = image_text(img);
-        rc = text ? statefile_write(img->state_dir, USAGE_FILE, text, err)
-                  : err_set(err, "cannot encode the usage store");
-        free(text);
-        if (rc == 0)
-            s->written_seq = img->seq;
+    while (s->written + 1 != img->ticket)
+        pthread_cond_wait(&s->io_cv, &s->io);
+    pthread_mutex_unlock(&s->io);
+    char *why = NULL;
+    int rc;
+    if (!s->db) {
+        rc = err_set(&why, "no history database (%s/%s)", s->state_dir,
+                     HISTORY_DB_FILE);
+    } else {
+        history_db_lock(s->db);
+        rc = write_rows(img, s->db, &why);
+        history_db_unlock(s->db);
     }
+    pthread_mutex_lock(&s->io);
+    s->written = img->ticket;
+    if (rc != 0) {
+        /* The database missed this change: the next image is full. */
+        s->resync = 1;
+        free(s->last_error);
+        s->last_error = xstrdup(why);
+    }
+    pthread_cond_broadcast(&s->io_cv);
     pthread_mutex_unlock(&s->io);
     image_free(img);
+    if (rc != 0) {
+        if (err)
+            *err = why;
+        else
+            free(why);
+    }
     return rc;
 }
 
 int usage_store_save(usage_store *s, double now, char **err)
 {
     return usage_store_write(usage_store_image(s, now), err);
+}
+
+history *usage_store_history(usage_store *s)
+{
+    return s ? s->hist : NULL;
+}
+
+history_db *usage_store_db(usage_store *s)
+{
+    return s ? s->db : NULL;
+}
+
+json_t *usage_store_health(usage_store *s)
+{
+    long long size = s && s->db ? history_db_size(s->db) : -1;
+    json_t *o = json_object();
+    json_object_set_new(o, "db_bytes",
+                        size >= 0 ? json_integer(size) : json_null());
+    char *last = NULL;
+    if (s) {
+        pthread_mutex_lock(&s->io);
+        last = s->last_error ? xstrdup(s->last_error) : NULL;
+        pthread_mutex_unlock(&s->io);
+    }
+    json_object_set_new(o, "last_error", last ? json_string(last) : json_null());
+    free(last);
+    return o;
 }
 
 /* ---------------------------------------------------------------- */
@@ -237,25 +548,253 @@ static void drop_providers(usage_store *s)
     s->n_p = 0;
 }
 
+/* ---------------------------------------------------------------- */
+/* reading rows                                                      */
+/* ---------------------------------------------------------------- */
+
+static md_num col_bucket(sqlite3_stmt *st, int col, int na, int k)
+{
+    if (sqlite3_column_type(st, col) != SQLITE_NULL)
+        return MD_NUM(sqlite3_column_double(st, col));
+    return (na & (1 << k)) ? MD_NUM_NA : (md_num){MD_UNKNOWN, 0.0};
+}
+
+/* Append a cell read from a row (slot, src, model, b0..b6, na, events
+ * from column first on) to p; sorted later. */
+static void append_row(uprov *p, sqlite3_stmt *st, int first, double slot,
+                       int src)
+{
+    const char *model = (const char *)sqlite3_column_text(st, first);
+    int na = sqlite3_column_int(st, first + 1 + UB_N);
+    uprov_reserve(p, p->n + 1);
+    ucell *c = &p->cells[p->n++];
+    c->slot = slot;
+    c->src = (uint8_t)src;
+    c->model = uprov_model_index(p, model && *model ? model : NULL);
+    for (int k = 0; k < UB_N; k++)
+        c->b[k] = col_bucket(st, first + 1 + k, na, k);
+    c->events = sqlite3_column_double(st, first + 2 + UB_N);
+}
+
+/* Sort every provider's cells (rows come in text order of the model, the
+ * store sorts by model index). */
+static void sort_all(usage_store *s)
+{
+    for (size_t i = 0; i < s->n_p; i++)
+        qsort(s->p[i].cells, s->p[i].n, sizeof *s->p[i].cells, ucell_cmp);
+}
+
+static int load_providers(usage_store *s, int meta_only, char **err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *h = history_db_handle(s->db);
+    const char *sql =
+        meta_only ? "SELECT name, generation, EXISTS (SELECT 1 FROM usage_cell"
+                    " WHERE provider = name AND src = 0) FROM usage_provider"
+                  : "SELECT name, generation, 0 FROM usage_provider";
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+        return history_db_error(s->db, "reading usage providers", err);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        uprov *p = uprov_get(s, (const char *)sqlite3_column_text(st, 0));
+        p->generation = (unsigned long long)sqlite3_column_int64(st, 1);
+        p->db_plugin_cells = sqlite3_column_int(st, 2);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0
+                             : history_db_error(s->db, "reading usage providers",
+                                                err);
+}
+
+static int load_cells(usage_store *s, char **err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(history_db_handle(s->db),
+                           "SELECT provider, slot, src, model, b0, b1, b2, b3,"
+                           " b4, b5, b6, na, events FROM usage_cell",
+                           -1, &st, NULL) != SQLITE_OK)
+        return history_db_error(s->db, "reading usage cells", err);
+    int rc;
+    uprov *p = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (!p || strcmp(p->name, name) != 0)
+            p = uprov_get(s, name);
+        append_row(p, st, 3, (double)sqlite3_column_int64(st, 1),
+                   sqlite3_column_int(st, 2));
+    }
+    sqlite3_finalize(st);
+    sort_all(s);
+    return rc == SQLITE_DONE ? 0
+                             : history_db_error(s->db, "reading usage cells", err);
+}
+
+/* usage.json, when present, becomes the database's usage rows (the file
+ * held the whole store), then usage.json.migrated.  0 when there was
+ * nothing to migrate or it was migrated, -1 with *err when the file is
+ * corrupt (moved aside) or the rows cannot be written. */
+static int migrate_json(usage_store *s, double now, int *migrated, char **err)
+{
+    json_t *doc = NULL;
+    *migrated = 0;
+    int rc = statefile_read(s->state_dir, USAGE_FILE, &doc, err);
+    if (rc != 0)
+        return rc > 0 ? 0 : -1;
+    usage_store *tmp = usage_store_new(s->state_dir, s->retention_ms);
+    char *why = doc_from_json(tmp, doc);
+    json_decref(doc);
+    if (why) {
+        char *moved = statefile_move_aside(s->state_dir, USAGE_FILE, why);
+        rc = err_set(err, "%s", moved);
+        free(moved);
+        free(why);
+        usage_store_free(tmp);
+        return rc;
+    }
+    usage_store_prune(tmp, now);
+    journal_drop(tmp);
+    usage_image img = {.owner = tmp, .full = 1, .p = tmp->p, .n_p = tmp->n_p};
+    history_db_lock(s->db);
+    rc = write_rows(&img, s->db, err);
+    history_db_unlock(s->db);
+    usage_store_free(tmp);
+    if (rc != 0)
+        return -1;
+    char *from = xasprintf("%s/%s", s->state_dir, USAGE_FILE);
+    char *to = xasprintf("%s/%s", s->state_dir, USAGE_FILE_MIGRATED);
+    if (rename(from, to) != 0)
+        rc = err_set(err, "migrated %s into %s but cannot rename it: %s",
+                     from, HISTORY_DB_FILE, strerror(errno));
+    free(from);
+    free(to);
+    *migrated = rc == 0;
+    return rc;
+}
+
+static int load(usage_store *s, double now, int meta_only, char **err)
+{
+    drop_providers(s);
+    open_db(s);
+    if (!s->db) {
+        pthread_mutex_lock(&s->io);
+        int rc = err_set(err, "%s", s->last_error ? s->last_error
+                                                  : "cannot open the database");
+        pthread_mutex_unlock(&s->io);
+        return rc;
+    }
+    int migrated = 0;
+    int rc = migrate_json(s, now, &migrated, err);
+    char *err2 = NULL;
+    history_db_lock(s->db);
+    int rc2 = load_providers(s, meta_only, rc ? &err2 : err);
+    if (rc2 == 0 && !meta_only)
+        rc2 = load_cells(s, rc ? &err2 : err);
+    history_db_unlock(s->db);
+    free(err2);
+    if (rc2 != 0) {
+        drop_providers(s);
+        rc = -1;
+    }
+    usage_store_prune(s, now);
+    /* What was loaded is in the database already; the retention cut is
+     * journaled again by the next image (a meta load holds no cells). */
+    journal_drop(s);
+    s->pruned_from = 0;
+    s->imaged_seq = s->seq;
+    if (rc < 0)
+        return -1;
+    return s->n_p || migrated ? 0 : 1;
+}
+
 int usage_store_load(usage_store *s, double now, char **err)
 {
-    json_t *doc;
-    int rc = statefile_read(s->state_dir, USAGE_FILE, &doc, err);
-    if (rc == 0) {
-        char *why = doc_from_json(s, doc);
-        if (why) {
-            drop_providers(s);
-            char *moved = statefile_move_aside(s->state_dir, USAGE_FILE, why);
-            rc = err_set(err, "%s", moved);
-            free(moved);
-            free(why);
-        }
+    return load(s, now, 0, err);
+}
+
+int usage_store_load_meta(usage_store *s, double now, char **err)
+{
+    return load(s, now, 1, err);
+}
+
+/* ---------------------------------------------------------------- */
+/* the daily report from the database                                */
+/* ---------------------------------------------------------------- */
+
+/* Whether z is UTC at every instant the store can hold (probed twice a
+ * year from 1970 to 2200): the per-day rollup is kept in UTC days. */
+static int zone_is_utc(const tz_zone *z)
+{
+    for (double t = 0; t < 7.3e9; t += 182.5 * DAY_S)
+        if (tz_offset(z, t) != 0)
+            return 0;
+    return 1;
+}
+
+/* Fill the empty store tmp with what a report of days from..to needs:
+ * the day rollup as one cell per (provider, day, model) in UTC, or the
+ * cells themselves (a day's edges shifted by up to 14 hours) for any
+ * other zone. */
+static int load_range(history_db *db, usage_store *tmp, const char *provider,
+                      long from, long to, int utc, char **err)
+{
+    sqlite3_stmt *st = NULL;
+    const char *sql =
+        utc ? "SELECT provider, day, 0, model, b0, b1, b2, b3, b4, b5, b6, na,"
+              " events FROM usage_day WHERE day >= ?1 AND day <= ?2 AND"
+              " (?3 IS NULL OR provider = ?3)"
+            : "SELECT provider, slot, src, model, b0, b1, b2, b3, b4, b5, b6,"
+              " na, events FROM usage_cell WHERE slot >= ?1 AND slot < ?2 AND"
+              " (?3 IS NULL OR provider = ?3)";
+    if (sqlite3_prepare_v2(history_db_handle(db), sql, -1, &st, NULL) !=
+        SQLITE_OK)
+        return history_db_error(db, "reading the usage report", err);
+    if (utc) {
+        sqlite3_bind_int64(st, 1, from);
+        sqlite3_bind_int64(st, 2, to);
+    } else {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)from * DAY_S - 15 * 3600);
+        sqlite3_bind_int64(st, 2, ((sqlite3_int64)to + 1) * DAY_S + 15 * 3600);
     }
-    json_decref(doc);
-    if (rc < 0)
-        drop_providers(s);
-    usage_store_prune(s, now);
-    /* What was loaded is on disk already. */
-    s->imaged_seq = s->seq;
+    if (provider)
+        sqlite3_bind_text(st, 3, provider, -1, SQLITE_STATIC);
+    int rc;
+    uprov *p = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (!p || strcmp(p->name, name) != 0)
+            p = uprov_get(tmp, name);
+        double at = (double)sqlite3_column_int64(st, 1);
+        append_row(p, st, 3, utc ? at * DAY_S : at, sqlite3_column_int(st, 2));
+    }
+    sqlite3_finalize(st);
+    sort_all(tmp);
+    return rc == SQLITE_DONE ? 0
+                             : history_db_error(db, "reading the usage report",
+                                                err);
+}
+
+int usage_store_daily_db(usage_store *s, const char *provider,
+                         const char *since, const char *until, const char *tz,
+                         json_t **out, char **err)
+{
+    long from = 0, to = tz_days_from_civil(9999, 12, 31);
+    *out = NULL;
+    if ((since && usage_parse_date(since, &from) != 0) ||
+        (until && usage_parse_date(until, &to) != 0) || from > to)
+        return usage_store_daily(s, provider, since, until, tz, out, err);
+    if (!s->db)
+        return err_set(err, "no history database");
+    tz_zone *z = tz_load(tz ? tz : "UTC", err);
+    if (!z)
+        return -1;
+    usage_store *tmp = usage_store_new(s->state_dir, s->retention_ms);
+    history_db_lock(s->db);
+    int rc = load_range(s->db, tmp, provider, from, to, zone_is_utc(z), err);
+    history_db_unlock(s->db);
+    if (rc == 0)
+        rc = usage_store_daily_zone(tmp, provider, since, until, z,
+                                    tz ? tz : "UTC", out, err);
+    usage_store_free(tmp);
+    tz_free(z);
     return rc;
 }

@@ -1,20 +1,26 @@
 /*
  * usage_store_impl.h - the in-memory layout of a usage_store, shared by
  * its three parts and nothing else: usage_store.c (cells, put, add_event,
- * retention), usage_store_file.c (STATE_DIR/usage.json) and
- * usage_report.c (the daily report).  The contract is usage_store.h.
+ * retention), usage_store_file.c (the cells in the history database,
+ * history_db.h; migration of STATE_DIR/usage.json) and usage_report.c
+ * (the daily report).  The contract is usage_store.h.
  *
  * Invariants:
  *   - usage_store.p is sorted by provider name, names unique;
  *   - each uprov's cells are sorted by ucell_cmp (slot, source, model
  *     index) with no two equal keys; a cell's model is NO_MODEL or an
  *     index below n_models; n <= cap;
- *   - seq counts changes; imaged_seq is the seq of the last image taken
- *     (nothing to save while they are equal); written_seq, guarded by io,
- *     is the seq of the newest image on disk.
+ *   - every change to the cells is also appended to ops (the journal) in
+ *     the order it was made; replaying ops on the database in that order
+ *     turns the rows of the last image into the cells in memory; an image
+ *     takes the journal, so each change is written once;
+ *   - images are numbered by ticket in the order they are taken and
+ *     written in that order (io_cv); a failed write sets resync, and the
+ *     next image is then a full one (every cell) instead of a journal.
  * Ownership: a usage_store owns its state_dir, providers, their names,
- * model names and cell arrays; uprov_release() frees what one provider
- * owns.
+ * model names, cell arrays, journal, history database and sample
+ * recorder; uprov_release() frees what one provider owns, uop_release()
+ * what one journal entry owns.
  * Threads: as usage_store.h: the caller serialises every access except
  * the write of an image, which takes io.
  */
@@ -24,6 +30,8 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "history.h"
+#include "history_db.h"
 #include "usage_store.h"
 
 #define USAGE_SLOT_SECONDS 900.0
@@ -40,9 +48,37 @@ typedef struct ucell {
     double events;
 } ucell;
 
+/* One change, as the database must replay it. */
+typedef enum uop_kind {
+    UOP_DEL_FROM,    /* delete provider's plugin cells with slot >= slot */
+    UOP_DEL_BEFORE,  /* delete provider's cells with slot < slot */
+    UOP_UPSERT,      /* write one cell (replacing the one of its key) */
+    UOP_GEN,         /* record provider's generation */
+} uop_kind;
+
+typedef struct uop {
+    uop_kind kind;
+    char *provider;      /* owned */
+    double slot;
+    uint8_t src;         /* UPSERT */
+    char *model;         /* UPSERT: owned, NULL = unknown model */
+    md_num b[UB_N];      /* UPSERT */
+    double events;       /* UPSERT */
+    unsigned long long generation;   /* GEN */
+} uop;
+
+void uop_release(uop *o);
+/* Append a change to s's journal (strings copied). */
+void usage_journal(usage_store *s, uop_kind kind, const char *provider,
+                   double slot, unsigned long long generation);
+void usage_journal_cell(usage_store *s, const char *provider,
+                        const struct ucell *c, const char *model);
+
 typedef struct uprov {
     char *name;
     unsigned long long generation;
+    int db_plugin_cells; /* the database holds plugin cells not loaded
+                            (usage_store_load_meta) */
     char **models;       /* owned; never shrinks while in memory */
     size_t n_models;
     ucell *cells;        /* sorted by ucell_cmp */
@@ -55,8 +91,19 @@ struct usage_store {
     uprov *p;            /* sorted by name */
     size_t n_p;
     unsigned long seq, imaged_seq;  /* changes made / copied for saving */
-    pthread_mutex_t io;             /* serialises writers */
-    unsigned long written_seq;      /* guarded by io */
+    uop *ops;                       /* the journal since the last image */
+    size_t n_ops, cap_ops;
+    history_db *db;                 /* owned, NULL until loaded / if it
+                                       cannot be opened */
+    history *hist;                  /* owned sample recorder */
+    double pruned_from;             /* the last retention cut journaled */
+    double maintained_at;           /* last sample maintenance (epoch) */
+    unsigned long tickets;          /* images taken */
+    pthread_mutex_t io;             /* guards what follows */
+    pthread_cond_t io_cv;           /* a write finished */
+    unsigned long written;          /* images written (or failed) */
+    int resync;                     /* the database missed a change */
+    char *last_error;               /* owned: the last write's failure */
 };
 
 /* acc[i] += b[i] for every bucket: unknown wins, not applicable is
@@ -70,6 +117,8 @@ int ucell_cmp(const void *pa, const void *pb);
 uprov *uprov_find(const usage_store *s, const char *name, size_t *pos);
 /* The provider called name, added empty when missing. */
 uprov *uprov_get(usage_store *s, const char *name);
+/* The index of model (NULL: NO_MODEL), added to the table when new. */
+uint32_t uprov_model_index(uprov *p, const char *model);
 /* A cell's model name (borrowed), NULL for NO_MODEL. */
 const char *uprov_model_name(const uprov *p, uint32_t idx);
 /* Room for n cells. */

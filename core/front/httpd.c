@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dashboard.h"
+#include "history_api.h"
 #include "ingest.h"
 #include "log.h"
 #include "render.h"
@@ -431,6 +432,7 @@ static enum MHD_Result handle_health(httpd *h, struct MHD_Connection *c)
         "reloads", "succeeded", (json_int_t)vs->reloads,
         "failed", (json_int_t)vs->reload_failures,
         "last_error", vs->last_reload_error);
+    json_object_set_new(doc, "history", usage_store_health(vs->usage));
     view_set_release(vs);
     return send_json(c, MHD_HTTP_OK, doc);
 }
@@ -530,7 +532,7 @@ static int is_known_path(const char *url)
 {
     return strcmp(url, USAGE_PATH) == 0 || strcmp(url, "/healthz") == 0 ||
            strcmp(url, DAILY_PATH) == 0 || strcmp(url, TELEMETRY_PATH) == 0 ||
-           strcmp(url, PROVIDERS_PATH) == 0 ||
+           strcmp(url, PROVIDERS_PATH) == 0 || strcmp(url, HISTORY_API_PATH) == 0 ||
            strncmp(url, PROVIDERS_PATH "/", strlen(PROVIDERS_PATH "/")) == 0 ||
            dashboard_find(url) != NULL;
 }
@@ -591,6 +593,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return handle_health(h, c);
     if (strcmp(url, DAILY_PATH) == 0)
         return handle_daily(h, c);
+    if (strcmp(url, HISTORY_API_PATH) == 0) {
+        json_t *doc = NULL;
+        view_set *vs = view_set_acquire(h->d);
+        unsigned status = history_api_get(vs, c, &doc);
+        view_set_release(vs);
+        return send_json(c, status, doc);
+    }
     return handle_providers(h, c, url);
 }
 

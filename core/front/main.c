@@ -22,6 +22,7 @@
 #include "sdnotify.h"
 #include "timeutil.h"
 #include "tz.h"
+#include "history.h"
 #include "usage_store.h"
 #include "worker.h"
 
@@ -160,8 +161,11 @@ static void reload(daemon_t *d)
         log_msg(MD_LOG_WARN, NULL, "cannot create state_dir %s: %s", cfg->state_dir,
                 strerror(errno));
     register_secrets(cfg);
-    if (d->usage)
+    if (d->usage) {
         usage_store_set_retention(d->usage, cfg->usage_retention_ms);
+        history_set_policy(usage_store_history(d->usage), cfg->sample_every_ms,
+                           cfg->history_retention_ms);
+    }
     state_swap_config(d, cfg);
     size_t n = d->n_ps;
     log_msg(MD_LOG_INFO, NULL, "configuration reloaded: %zu providers", n);
@@ -199,13 +203,17 @@ static int install_signals(void)
     return sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* The usage store of cfg's state_dir, loaded (a corrupt file is moved
- * aside with a warning, like the snapshot). */
-static usage_store *open_usage_store(const config *cfg)
+/* The usage store of cfg's state_dir, loaded (a corrupt usage.json is
+ * moved aside with a warning, like the snapshot); meta_only: without the
+ * cells (the report reads them from the database). */
+static usage_store *open_usage_store(const config *cfg, int meta_only)
 {
     usage_store *u = usage_store_new(cfg->state_dir, cfg->usage_retention_ms);
+    history_set_policy(usage_store_history(u), cfg->sample_every_ms,
+                       cfg->history_retention_ms);
     char *err = NULL;
-    int rc = usage_store_load(u, time_now(), &err);
+    int rc = meta_only ? usage_store_load_meta(u, time_now(), &err)
+                       : usage_store_load(u, time_now(), &err);
     if (rc < 0) {
         log_msg(MD_LOG_WARN, NULL, "%s; starting with empty usage history",
                 err ? err : "corrupt usage store");
@@ -243,7 +251,7 @@ static int daemon_setup(daemon_t *d, config *cfg, usage_store *usage)
     }
     register_secrets(cfg);
     if (!d->usage)
-        d->usage = open_usage_store(cfg);
+        d->usage = open_usage_store(cfg, 0);
     state_init(d, cfg);
     state_load_snapshot(d);
     return 0;
@@ -537,11 +545,11 @@ static void print_table(const json_t *doc, FILE *out)
     free(rows);
 }
 
-static int report_print(const usage_store *u, const report_opts *o)
+static int report_print(usage_store *u, const report_opts *o)
 {
     json_t *doc = NULL;
     char *err = NULL;
-    if (usage_store_daily(u, o->provider, o->since, o->until, o->tz, &doc,
+    if (usage_store_daily_db(u, o->provider, o->since, o->until, o->tz, &doc,
                           &err) != 0) {
         fprintf(stderr, "meterd report: %s\n", err);
         free(err);
@@ -569,7 +577,7 @@ static int report_main(int argc, char **argv)
     config *cfg = load_config(o.path, 0, NULL);
     if (!cfg)
         return 1;
-    usage_store *u = open_usage_store(cfg);
+    usage_store *u = open_usage_store(cfg, 1);
     if (o.provider && !config_provider(cfg, o.provider) &&
         !usage_store_has_provider(u, o.provider)) {
         fprintf(stderr, "meterd report: no provider named '%s'\n", o.provider);

@@ -209,7 +209,15 @@ static void test_persistence(void)
     json_decref(before);
     json_decref(after);
 
-    /* corrupt -> moved aside, empty store */
+    /* corrupt usage.json (an upgrade from the file store) -> moved aside,
+     * empty store */
+    static const char *const db_files[] = {"meterd.db", "meterd.db-wal",
+                                           "meterd.db-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char *dbp = xasprintf("%s/%s", g_dir, db_files[i]);
+        unlink(dbp);
+        free(dbp);
+    }
     char *path = xasprintf("%s/usage.json", g_dir);
     FILE *f = fopen(path, "w");
     fputs("{\"schema\":\"meterd.usage.v1\",\"providers\":[{\"name\":\"p\","

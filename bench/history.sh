@@ -1,0 +1,136 @@
+#!/bin/sh
+# bench/history.sh - the history database under load (figures, not a test).
+#
+#  1. writes a usage.json holding two years of synthetic usage for 5
+#     providers x 5 models (each provider busy 12 hours a day, every model
+#     in every busy 15-minute slot: DAYS*48*25 cells) and lets the daemon
+#     migrate it into meterd.db (time printed);
+#  2. times POST /api/telemetry, one event per request, answered after the
+#     commit (client-side round trip: an upper bound of the commit time);
+#     target < 5 ms;
+#  3. generates a 1 GiB Claude log tree (bench/gen-logs), runs `meterd
+#     report daily` on it once (cold, builds the plugin's state), then
+#     times the warm runs (unchanged tree, the whole command); target
+#     < 30 ms;
+#  4. prints meterd.db's size and the size per provider-year.
+# Usage: bench/history.sh [SIZE]   (log tree size, default 1G)
+# Environment: DAYS=730 RUNS=5 POSTS=200 METERD=./meterd
+set -eu
+cd "$(dirname "$0")/.."
+TOP=$(pwd)
+SIZE=${1:-1G}
+DAYS=${DAYS:-730}
+RUNS=${RUNS:-5}
+POSTS=${POSTS:-200}
+METERD=${METERD:-$TOP/meterd}
+[ -x "$METERD" ] || { echo "bench/history.sh: build first (make)" >&2; exit 2; }
+command -v sqlite3 >/dev/null || { echo "bench/history.sh: needs sqlite3" >&2; exit 2; }
+W=$(mktemp -d /tmp/meterd-history.XXXXXX)
+PID=
+cleanup() { [ -z "$PID" ] || kill "$PID" 2>/dev/null || true; rm -rf "$W"; }
+trap cleanup EXIT
+trap 'exit 2' INT TERM
+ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
+
+S=$W/state
+mkdir -p "$S"
+echo "== synthetic history: $DAYS days, 5 providers x 5 models"
+perl -MJSON::PP -e '
+  my ($days, $out) = @ARGV;
+  my $now = int(time / 900) * 900; my $start = $now - $days * 86400;
+  $start -= $start % 86400;
+  open my $fh, ">", $out or die;
+  print $fh "{\"schema\":\"meterd.usage.v1\",\"saved_at\":\"2026-01-01T00:00:00Z\",\"providers\":[";
+  for my $p (1 .. 5) {
+    print $fh "," if $p > 1;
+    print $fh "{\"name\":\"prov$p\",\"generation\":\"1\",\"models\":[\"model-1\",\"model-2\",\"model-3\",\"model-4\",\"model-5\"],\"cells\":[";
+    my $first = 1;
+    for (my $t = $start; $t < $now; $t += 900) {
+      my $h = int(($t % 86400) / 3600);
+      next if $h < 6 || $h >= 18;
+      for my $m (0 .. 4) {
+        my $in = 1000 + ($t / 900 + $m) % 997;
+        print $fh "," unless $first; $first = 0;
+        printf $fh "[%d,%d,0,%d,%d,null,%d,0,%d,%.3f,3]", $t, $m, $in, 5 * $in, $in / 4, 6 * $in + $in / 4, $in / 1e4;
+      }
+    }
+    print $fh "]}";
+  }
+  print $fh "]}\n";
+' "$DAYS" "$S/usage.json"
+echo "  usage.json: $(du -m "$S/usage.json" | cut -f1) MiB"
+
+cat >"$W/meterd.yaml" <<Y
+listen: 127.0.0.1:0
+state_dir: $S
+plugin_dir: $TOP/plugins
+usage_retention: 800d
+providers:
+  claude_logs:
+    plugin: claude_logs
+    interval: 1h
+    timeout: 300s
+    roots: ["$W/tree"]
+  prov1:
+    plugin: exec
+    enabled: false
+    command: ["/bin/true"]
+Y
+mkdir -p "$W/tree"
+t0=$(date +%s%N)
+"$METERD" -c "$W/meterd.yaml" >"$W/log" 2>&1 &
+touch "$W/log"
+PID=$!
+i=0
+until grep -q 'listening on' "$W/log"; do
+	i=$((i + 1)); [ $i -lt 6000 ] || { cat "$W/log"; exit 1; }
+	sleep 0.05
+done
+t1=$(date +%s%N)
+ADDR=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$W/log" | head -n 1)
+echo "  migration + start: $(ms "$t0" "$t1") ms; cells: $(sqlite3 "$S/meterd.db" 'SELECT count(*) FROM usage_cell')"
+
+echo "== POST /api/telemetry, one event each, $POSTS requests"
+# curl sends headers and body in one segment (a client that writes them
+# apart meets Nagle + delayed ACK: ~40 ms that are not the server's).
+i=0
+: >"$W/posts"
+while [ $i -lt "$POSTS" ]; do
+	i=$((i + 1))
+	at=$(date -u -d '-1 min' +%Y-%m-%dT%H:%M:%SZ)
+	curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -H 'Content-Type: application/json' \
+		--data "{\"provider\":\"prov1\",\"route\":\"chat\",\"dialect\":\"openai\",\"model\":\"model-1\",\"at\":\"$at\",\"usage\":{\"prompt_tokens\":$((100 + i)),\"completion_tokens\":7}}" \
+		"http://$ADDR/api/telemetry" >>"$W/posts"
+done
+grep -vc '^200 ' "$W/posts" | grep -q '^0$' || { echo "  some POSTs failed:"; grep -v '^200 ' "$W/posts" | head -3; }
+sort -k2 -n "$W/posts" | awk '{ t[NR] = $2 * 1000 } END {
+	printf "  round trip (commit included): median %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		t[int(NR / 2) + 1], t[int(NR * 0.9) + 1], t[int(NR * 0.99) + 1], t[NR] }'
+kill "$PID"; wait "$PID" || true; PID=
+
+echo "== meterd report daily on a $SIZE Claude log tree with that history"
+GEN=$TOP/bench/gen-logs
+[ -x "$GEN" ] || { GEN=$W/gen-logs; ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -o "$GEN" bench/gen-logs.c; }
+rm -rf "$W/tree"
+"$GEN" --kind claude --size "$SIZE" --seed 1 --out "$W/tree" 2>/dev/null
+t0=$(date +%s%N)
+"$METERD" report daily -c "$W/meterd.yaml" --tz UTC >"$W/cold.txt"
+t1=$(date +%s%N)
+echo "  cold (scan of the tree): $(ms "$t0" "$t1") ms, $(wc -l <"$W/cold.txt") lines"
+best=
+for i in $(seq "$RUNS"); do
+	t0=$(date +%s%N)
+	"$METERD" report daily -c "$W/meterd.yaml" --tz UTC >"$W/warm.txt"
+	t1=$(date +%s%N)
+	v=$(( (t1 - t0) / 1000 ))
+	[ -z "$best" ] || [ "$v" -lt "$best" ] && best=$v
+done
+echo "  warm (unchanged tree, whole command): best of $RUNS $(awk -v u="$best" 'BEGIN { printf "%.1f", u / 1e3 }') ms"
+t0=$(date +%s%N)
+"$METERD" report daily -c "$W/meterd.yaml" --tz Europe/Berlin >/dev/null
+t1=$(date +%s%N)
+echo "  warm, --tz Europe/Berlin (cells, not the UTC rollup): $(ms "$t0" "$t1") ms"
+
+echo "== size"
+B=$(sqlite3 "$S/meterd.db" 'SELECT page_count * page_size FROM pragma_page_count, pragma_page_size')
+echo "  meterd.db: $B bytes; per provider-year (5 models, 12 busy hours a day): $(awk -v b="$B" -v d="$DAYS" 'BEGIN { printf "%.1f MiB", b / (5 * d / 365) / 1048576 }')"

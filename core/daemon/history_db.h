@@ -1,0 +1,82 @@
+/*
+ * history_db.h - the one SQLite database under STATE_DIR (meterd.db):
+ * opening it, its pragmas, its schema and the migrations between schema
+ * versions.  The usage store (usage_store_file.c: usage cells, their
+ * provider generations, the per-day rollup) and the meter samples
+ * (history.c) keep their rows here.
+ *
+ * Why SQLite: a change (one collection, one ingest POST) is written as
+ * the rows it changed in one transaction, instead of rewriting a file
+ * whose size grows with the history; a crash mid-write leaves the last
+ * committed state; range queries (a day, a meter over a week) read only
+ * that range.
+ *
+ * Durability: WAL journal with synchronous=FULL.  In WAL mode NORMAL only
+ * syncs the WAL at checkpoints, so a commit survives a killed process but
+ * not a power loss; FULL fsyncs the WAL at every commit, so once a commit
+ * returned (and only then does POST /api/telemetry answer 200) the event
+ * survives both.  The price is one fsync per commit.
+ *
+ * Schema (PRAGMA user_version = HISTORY_SCHEMA_VERSION; history_db_open
+ * migrates older versions forward, one step per version, in a
+ * transaction):
+ *   usage_provider(name PK, generation)            generation as the bit
+ *                                                  pattern of a uint64
+ *   usage_cell(provider, slot, src, model, b0..b6, na, events)
+ *     PK (provider, slot, src, model); model '' = unknown model (a real
+ *     model name is 1..128 printable bytes, never empty); a bucket column
+ *     bK is NULL when the bucket is not known: unknown when bit K of na
+ *     is clear, not applicable when it is set.  Unknown is never 0.
+ *   usage_day(provider, day, model, b0..b6, na, events)
+ *     the cells summed per UTC day (day = slot / 86400), with the
+ *     store's summing rule (unknown wins, not applicable is neutral);
+ *     kept in step with usage_cell by every write (usage_store_file.c).
+ *   sample(provider, meter, at, used, lim, remaining, utilization,
+ *          resets_at)  PK (provider, meter, at); NULL = unknown.
+ *   meta(key PK, value)   e.g. the thinning watermark.
+ *
+ * Invariants: a history_db's handle is only used with its mutex held
+ * (history_db_lock); every write is one transaction.
+ * Ownership: history_db_open returns an object the caller frees with
+ * history_db_free (closes the handle).
+ * Threads: any thread, serialised by history_db_lock/unlock.
+ */
+#ifndef METERD_HISTORY_DB_H
+#define METERD_HISTORY_DB_H
+
+#include <sqlite3.h>
+
+#define HISTORY_DB_FILE "meterd.db"
+#define HISTORY_SCHEMA_VERSION 1
+/* How long a statement waits for another connection's lock (a running
+ * daemon and `meterd report daily` share the file). */
+#define HISTORY_BUSY_TIMEOUT_MS 5000
+
+typedef struct history_db history_db;
+
+/* Open (create) STATE_DIR/meterd.db and bring its schema to the current
+ * version.  0 with *out, or -1 with *err. */
+int history_db_open(const char *state_dir, history_db **out, char **err);
+void history_db_free(history_db *db);
+
+/* The raw handle; use it only between lock and unlock. */
+sqlite3 *history_db_handle(history_db *db);
+void history_db_lock(history_db *db);
+void history_db_unlock(history_db *db);
+
+/* Run sql (no rows expected); 0 or -1 with *err naming what. */
+int history_db_exec(history_db *db, const char *sql, char **err);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK (lock held). */
+int history_db_begin(history_db *db, char **err);
+int history_db_commit(history_db *db, char **err);
+void history_db_rollback(history_db *db);
+
+/* page_count * page_size in bytes (takes the lock), -1 on error. */
+long long history_db_size(history_db *db);
+/* The schema version of the file (for tests and healthz). */
+int history_db_version(history_db *db);
+
+/* *err for the current SQLite error of db, prefixed by what. -1. */
+int history_db_error(history_db *db, const char *what, char **err);
+
+#endif
