@@ -277,6 +277,11 @@ static int parse_offset(const char **p, long *off)
     return 0;
 }
 
+/* 0000-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z: the four-digit years
+ * RFC 3339 can express. */
+#define RFC3339_MIN_EPOCH (-62167219200.0)
+#define RFC3339_END_EPOCH 253402300800.0
+
 int rfc3339_parse(const char *text, double *epoch)
 {
     if (!text)
@@ -296,7 +301,13 @@ int rfc3339_parse(const char *text, double *epoch)
     /* Every field was range-checked and years 0000-9999 fit a 64-bit
      * time_t, so timegm cannot fail here. */
     time_t t = timegm(&tm);
-    *epoch = (double)t - (double)off + frac;
+    double e = (double)t - (double)off + frac;
+    /* A leap second or an offset can carry a time past the four-digit
+     * years ("9999-12-31T23:59:60Z", "0000-01-01T00:00:00+01:00"):
+     * refused, so every time read here can be written back. */
+    if (e < RFC3339_MIN_EPOCH || e >= RFC3339_END_EPOCH)
+        return -1;
+    *epoch = e;
     return 0;
 }
 
@@ -304,13 +315,14 @@ void rfc3339_format(double epoch, char *buf, size_t len)
 {
     if (!buf || !len)
         return;
-    /* 0000-01-01T00:00:00Z .. 9999-12-31T23:59:59Z: the four-digit years
-     * RFC 3339 can express. */
-    if (!isfinite(epoch) || epoch < -62167219200.0 || epoch >= 253402300800.0) {
+    if (!isfinite(epoch) || epoch < RFC3339_MIN_EPOCH || epoch >= RFC3339_END_EPOCH) {
         snprintf(buf, len, "invalid");
         return;
     }
     long long total_ms = llround(epoch * 1000.0);
+    /* rounding must not carry the last millisecond into year 10000 */
+    if (total_ms >= (long long)(RFC3339_END_EPOCH * 1000.0))
+        total_ms = (long long)(RFC3339_END_EPOCH * 1000.0) - 1;
     /* floor division, so times before 1970 keep a positive ms part */
     long long secs = total_ms / 1000, ms = total_ms % 1000;
     if (ms < 0) {
