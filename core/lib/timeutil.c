@@ -335,8 +335,11 @@ void rfc3339_format(double epoch, char *buf, size_t len)
         snprintf(buf, len, "invalid");
         return;
     }
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    /* not strftime's %Y: it writes year 999 as "999", not "0999"
+     * (sized for any int fields, though they are in range here) */
+    char base[80];
+    snprintf(base, sizeof base, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (ms)
         snprintf(buf, len, "%s.%03lldZ", base, ms);
     else
