@@ -277,11 +277,6 @@ static int parse_offset(const char **p, long *off)
     return 0;
 }
 
-/* 0000-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z: the four-digit years
- * RFC 3339 can express. */
-#define RFC3339_MIN_EPOCH (-62167219200.0)
-#define RFC3339_END_EPOCH 253402300800.0
-
 int rfc3339_parse(const char *text, double *epoch)
 {
     if (!text)
