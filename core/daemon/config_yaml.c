@@ -212,10 +212,9 @@ static int expand_one(loader *L, where at, const char *key, const char *ref,
     memcpy(name, ref, nl);
     name[nl] = '\0';
     const char *val = getenv(name);
-    const char *dflt = sep + 2;
     size_t vlen;
     if (sep && (!val || !*val)) {  /* shell semantics: unset or empty */
-        val = dflt;
+        val = sep + 2;
         vlen = len - nl - 2;
     } else if (!val) {
         DIAG(L, at, "%s: environment variable '%s' is not set (write "

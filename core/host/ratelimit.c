@@ -2,6 +2,7 @@
 #include "ratelimit.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@ static const char *hget(const headers *h, const char *name)
     return NULL;
 }
 
-/* A non-negative number, else unknown. */
+/* A finite non-negative number, else unknown (strtod reads "1e400" as
+ * infinity and accepts "inf" and "nan"). */
 static md_num hnum(const headers *h, const char *name)
 {
     const char *v = hget(h, name);
@@ -39,7 +41,7 @@ static md_num hnum(const headers *h, const char *name)
     double d = strtod(v, &end);
     while (isspace((unsigned char)*end))
         end++;
-    if (end == v || *end || d < 0 || d != d)
+    if (end == v || *end || d < 0 || !isfinite(d))
         return (md_num){MD_UNKNOWN, 0};
     return MD_NUM(d);
 }

@@ -296,7 +296,13 @@ int rfc3339_parse(const char *text, double *epoch)
     /* Every field was range-checked and years 0000-9999 fit a 64-bit
      * time_t, so timegm cannot fail here. */
     time_t t = timegm(&tm);
-    *epoch = (double)t - (double)off + frac;
+    double e = (double)t - (double)off + frac;
+    /* A leap second or an offset can carry a time past the four-digit
+     * years ("9999-12-31T23:59:60Z", "0000-01-01T00:00:00+01:00"):
+     * refused, so every time read here can be written back. */
+    if (e < RFC3339_MIN_EPOCH || e >= RFC3339_END_EPOCH)
+        return -1;
+    *epoch = e;
     return 0;
 }
 
@@ -304,13 +310,14 @@ void rfc3339_format(double epoch, char *buf, size_t len)
 {
     if (!buf || !len)
         return;
-    /* 0000-01-01T00:00:00Z .. 9999-12-31T23:59:59Z: the four-digit years
-     * RFC 3339 can express. */
-    if (!isfinite(epoch) || epoch < -62167219200.0 || epoch >= 253402300800.0) {
+    if (!isfinite(epoch) || epoch < RFC3339_MIN_EPOCH || epoch >= RFC3339_END_EPOCH) {
         snprintf(buf, len, "invalid");
         return;
     }
     long long total_ms = llround(epoch * 1000.0);
+    /* rounding must not carry the last millisecond into year 10000 */
+    if (total_ms >= (long long)(RFC3339_END_EPOCH * 1000.0))
+        total_ms = (long long)(RFC3339_END_EPOCH * 1000.0) - 1;
     /* floor division, so times before 1970 keep a positive ms part */
     long long secs = total_ms / 1000, ms = total_ms % 1000;
     if (ms < 0) {
@@ -323,8 +330,11 @@ void rfc3339_format(double epoch, char *buf, size_t len)
         snprintf(buf, len, "invalid");
         return;
     }
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    /* not strftime's %Y: it writes year 999 as "999", not "0999"
+     * (sized for any int fields, though they are in range here) */
+    char base[80];
+    snprintf(base, sizeof base, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (ms)
         snprintf(buf, len, "%s.%03lldZ", base, ms);
     else

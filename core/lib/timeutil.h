@@ -28,6 +28,13 @@ int duration_parse_days(const char *text, long long *ms);
 /* "400d" for a positive whole number of days, else as duration_format. */
 void duration_format_days(long long ms, char *buf, size_t len);
 
+/* The times RFC 3339 can express (four-digit years, 0000-01-01T00:00:00Z
+ * to 9999-12-31T23:59:59.999Z), as epoch seconds t with
+ * RFC3339_MIN_EPOCH <= t < RFC3339_END_EPOCH.  rfc3339_parse returns only
+ * such times; rfc3339_format writes "invalid" for any other. */
+#define RFC3339_MIN_EPOCH (-62167219200.0)
+#define RFC3339_END_EPOCH 253402300800.0
+
 /* Parse RFC 3339 into epoch seconds. Returns 0, or -1 on malformed text,
  * out-of-range fields or trailing garbage. */
 int rfc3339_parse(const char *text, double *epoch);

@@ -372,7 +372,12 @@ int time_from_json(const json_t *v, md_time *out)
 {
     double t;
     if (json_is_number(v)) {
-        *out = MD_TIME(json_number_value(v));
+        /* only a time the JSON form can write back (time_to_json): a
+         * snapshot saved with "invalid" in it would not load again */
+        t = json_number_value(v);
+        if (!(t >= RFC3339_MIN_EPOCH && t < RFC3339_END_EPOCH))
+            return -1;
+        *out = MD_TIME(t);
         return 0;
     }
     if (!json_is_string(v) || rfc3339_parse(json_string_value(v), &t) != 0)

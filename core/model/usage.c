@@ -625,7 +625,8 @@ static int time_member_from_json(const json_t *v, int is_na, md_time *out)
     else if (!json_is_string(v) ||
              rfc3339_parse(json_string_value(v), &t) != 0)
         return -1;
-    *out = isfinite(t) && t >= 0 ? MD_TIME(t) : UNKNOWN_TIME;
+    /* beyond year 9999 the JSON form could not write it back */
+    *out = isfinite(t) && t >= 0 && t < RFC3339_END_EPOCH ? MD_TIME(t) : UNKNOWN_TIME;
     return 0;
 }
 
