@@ -110,7 +110,8 @@ static void dump_keys(buf *b, ckey_scope scope, const void *target,
     for (size_t i = 0; i < n_config_keys; i++) {
         const config_key *k = &config_keys[i];
         if (k->scope != scope || k->type == CK_INCLUDE ||
-            k->type == CK_PROVIDERS || k->type == CK_FAMILIES)
+            k->type == CK_PROVIDERS || k->type == CK_FAMILIES ||
+            k->type == CK_PRICING)
             continue;
         json_t *v = key_json(k, target);
         if (k->type == CK_SECRET) {
