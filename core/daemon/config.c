@@ -302,6 +302,8 @@ void config_free(config *c)
         free(d->paths);
     }
     free(c->detections);
+    pricing_rows_free(c->pricing, c->n_pricing);
+    free(c->pricing_at);
     alias_free(c->aliases);
     for (size_t i = 0; i < c->n_secrets; i++)
         free(c->secrets[i]);

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include "log.h"
 #include "provider_conf.h"
+#include "pricing.h"
 
 struct alias_map;
 
@@ -35,6 +36,12 @@ typedef struct config_detection {
     char **paths;          /* every path looked for, expanded; n_paths */
     size_t n_paths;
 } config_detection;
+
+/* A place in a configuration file; file is borrowed from config->files. */
+typedef struct config_where {
+    const char *file;
+    int line, col;
+} config_where;
 
 typedef struct config {
     char *path;            /* main file as given */
@@ -67,6 +74,12 @@ typedef struct config {
                                        when_exists key, in name order */
     size_t n_detections;
     struct alias_map *aliases;      /* owned, never NULL after success */
+    /* `pricing:` overrides, in file order (a drop-in's entry for a glob
+     * already given replaces it in place): rows in US dollars per token,
+     * model = the glob; pricing_at[i] is where row i was written. */
+    pricing_row *pricing;           /* owned, with the glob strings */
+    config_where *pricing_at;       /* owned array, files borrowed */
+    size_t n_pricing;
     char **secrets;                 /* every secret value, for masking */
     size_t n_secrets;
     char **files;                   /* every file read, in order */
@@ -86,6 +99,12 @@ void config_free(config *c);
  * trailing newline stripped.  Returns the content (caller frees) or NULL
  * with *err (caller frees). */
 char *config_read_secret_file(const config *c, const char *path, char **err);
+
+/* Make c's `pricing:` overrides the ones pricing_lookup() uses (copied;
+ * none clears them).  Called when a loaded config is adopted: on start,
+ * after a good SIGHUP reload (a bad one keeps the old overrides), and by
+ * the report command. */
+void config_install_pricing(const config *c);
 
 /* Find a provider by instance name (exact), or NULL. */
 const provider_conf *config_provider(const config *c, const char *name);

@@ -317,6 +317,9 @@ static void apply_top_key(loader *L, yfile *y, const char *k, yaml_node_t *kn,
     case CK_FAMILIES:
         apply_families(L, y, v);
         break;
+    case CK_PRICING:
+        apply_pricing(L, y, v);
+        break;
     default:
         key_read(L, y, ck, v, &L->top[i]);
         break;

@@ -12,6 +12,7 @@
  *                    include;
  *   config_yaml.c    libyaml documents with node locations, ${VAR}
  *                    expansion, drop-in file discovery;
+ *   config_pricing.c the `pricing:` section (model price overrides);
  *   config_secret.c  secret values: remembering them for masking, reading
  *                    *_file secrets;
  *   config_dump.c    `meterd -t -v` text and the provider fingerprint.
@@ -68,7 +69,8 @@ typedef enum {
                        in the slot's list, evaluated by config_load() */
     CK_INCLUDE,     /* a glob or a list of globs, main file only */
     CK_PROVIDERS,   /* the providers: section */
-    CK_FAMILIES     /* the families: section */
+    CK_FAMILIES,    /* the families: section */
+    CK_PRICING      /* the pricing: section (config_pricing.c) */
 } ckey_type;
 
 typedef enum { CS_TOP, CS_PROVIDER } ckey_scope;
@@ -222,6 +224,12 @@ void apply_root(loader *L, yfile *y, int is_main);
 void apply_alias_file(loader *L, yfile *y);
 /* An instance or plugin name: [A-Za-z0-9_.-]+. */
 int config_name_ok(const char *s);
+
+/* ---- config_pricing.c ------------------------------------------- */
+
+/* Apply a `pricing:` mapping (model glob -> prices per million tokens)
+ * onto L->c->pricing. */
+void apply_pricing(loader *L, yfile *y, yaml_node_t *n);
 
 /* ---- config_secret.c -------------------------------------------- */
 

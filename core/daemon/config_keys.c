@@ -85,6 +85,8 @@ const config_key config_keys[] = {
      .doc = "provider instances by name"},
     {.name = "families", .type = CK_FAMILIES, .scope = CS_TOP,
      .doc = "family name -> instance names or globs"},
+    {.name = "pricing", .type = CK_PRICING, .scope = CS_TOP,
+     .doc = "model glob -> prices per million tokens"},
 
     {.name = "plugin", .type = CK_STRING, .scope = CS_PROVIDER,
      .flags = CKF_REQUIRED, .off = PROV(plugin),
@@ -122,7 +124,8 @@ int config_key_find(ckey_scope scope, const char *name)
 int config_key_is_value(const config_key *k)
 {
     return k->type != CK_INCLUDE && k->type != CK_PROVIDERS &&
-           k->type != CK_FAMILIES && k->type != CK_PLUGIN_PATH;
+           k->type != CK_FAMILIES && k->type != CK_PLUGIN_PATH &&
+           k->type != CK_PRICING;
 }
 
 const char **key_names(ckey_scope scope, size_t *n)

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -105,8 +106,12 @@ static config *load_config(const char *path, int strict, char **first_error)
         free(line);
     }
     diag_free(&load_errors);
-    if (diags.n == 0)
+    if (diags.n == 0) {
+        /* Every caller adopts the config it gets (start, reload, report,
+         * -t), so its price overrides take effect here. */
+        config_install_pricing(cfg);
         return cfg;
+    }
     for (size_t i = 0; i < diags.n; i++) {
         char *line = diag_format(&diags.items[i]);
         if (first_error && i == 0)
@@ -566,6 +571,46 @@ static int report_print(usage_store *u, const report_opts *o)
     return rc == 0 && fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* Does glob match a model of the usage already recorded in report? */
+static int glob_matches_recorded(const char *glob, json_t *report)
+{
+    size_t i, j;
+    json_t *day, *m;
+    json_array_foreach(json_object_get(report, "days"), i, day)
+        json_array_foreach(json_object_get(day, "models"), j, m) {
+            const char *name = json_string_value(json_object_get(m, "model"));
+            if (name && fnmatch(glob, name, 0) == 0)
+                return 1;
+        }
+    return 0;
+}
+
+/* meterd -t: a `pricing:` glob that matches no known model and no
+ * recorded usage is most likely a typo; warn, it is not an error. */
+static void warn_unused_pricing(const config *cfg)
+{
+    if (cfg->n_pricing == 0)
+        return;
+    json_t *report = NULL;
+    usage_store *u = usage_store_new(cfg->state_dir, cfg->usage_retention_ms);
+    char *err = NULL;
+    if (usage_store_load(u, time_now(), &err) < 0 ||
+        usage_store_daily(u, NULL, NULL, NULL, "UTC", &report, &err) != 0)
+        report = NULL;
+    free(err);
+    usage_store_free(u);
+    for (size_t i = 0; i < cfg->n_pricing; i++) {
+        const char *glob = cfg->pricing[i].model;
+        if (pricing_glob_matches_builtin(glob) ||
+            (report && glob_matches_recorded(glob, report)))
+            continue;
+        const config_where *w = &cfg->pricing_at[i];
+        log_msg(MD_LOG_WARN, NULL, "%s:%d:%d: pricing: '%s' matches no known "
+                "model and no recorded usage", w->file, w->line, w->col, glob);
+    }
+    json_decref(report);
+}
+
 static int report_main(int argc, char **argv)
 {
     report_opts o;
@@ -652,6 +697,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: configuration has errors\n", path);
             return 1;
         }
+        warn_unused_pricing(cfg);
         if (verbose) {
             char *dump = config_dump(cfg);
             fputs(dump, stdout);

@@ -69,6 +69,14 @@ static size_t undated_len(const char *name, size_t len)
     return 0;
 }
 
+int pricing_glob_matches_builtin(const char *glob)
+{
+    for (size_t i = 0; i < pricing_builtin_n; i++)
+        if (fnmatch(glob, pricing_builtin[i].model, 0) == 0)
+            return 1;
+    return 0;
+}
+
 int pricing_lookup(const char *model, pricing_row *out)
 {
     if (!model)

@@ -39,8 +39,11 @@
 #define PRICING_THRESHOLD 200000.0
 #define PRICING_NO_TIER (-1.0)
 
+/* PR_CW_1H is the one-hour cache-write price where the table lists one
+ * (else PRICING_NO_TIER); usage cells do not yet tell one-hour writes
+ * from five-minute ones, so pricing_cell_cost charges PR_CW for both. */
 enum { PR_IN = 0, PR_OUT, PR_CW, PR_CR, PR_IN_HI, PR_OUT_HI, PR_CW_HI,
-       PR_CR_HI, PR_N };
+       PR_CR_HI, PR_CW_1H, PR_N };
 
 typedef struct pricing_row {
     const char *model;     /* name, or glob for an override              */
@@ -55,6 +58,9 @@ extern const size_t pricing_builtin_n;
 void pricing_set_overrides(pricing_row *rows, size_t n);
 /* Free an array of override rows (as pricing_set_overrides would). */
 void pricing_rows_free(pricing_row *rows, size_t n);
+
+/* Does glob (fnmatch) match any model name of the built-in table? */
+int pricing_glob_matches_builtin(const char *glob);
 
 /* Find model's price into *out.  Returns 1 (from an override), 0 (built
  * in) or -1 (no price; *out untouched). */

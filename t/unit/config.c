@@ -15,6 +15,7 @@
 #include "timeutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -875,6 +876,77 @@ static void test_retention(void)
     free(dir);
 }
 
+/* pricing: per million tokens in the file, per token in the config; file
+ * order kept, a drop-in replaces a glob in place; bad entries are
+ * diagnosed at their value. */
+static void test_pricing(void)
+{
+    char *dir = new_dir();
+    put(dir, "meterd.yaml", 0644,
+        "include: conf.d/*.yaml\n"
+        "pricing:\n"
+        "  'claude-sonnet-4-5*':\n"
+        "    input: 2\n"
+        "    output: 10\n"
+        "    above_200k: {input: 4, output: 15, cache_read: 0.4}\n"
+        "  'kimi-*': {input: 0.6, output: 2.5, cache_write: 0, cache_read: 0.15,\n"
+        "             cache_write_1h: 1}\n");
+    put(dir, "conf.d/10-price.yaml", 0644,
+        "pricing:\n  'kimi-*': {input: 1, output: 3}\n  'glm-*': {input: 0.5, output: 2}\n");
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    ok(c && c->n_pricing == 3, "three pricing globs (a drop-in replaces one, adds one)");
+    if (c && c->n_pricing == 3) {
+        const pricing_row *s = &c->pricing[0], *k = &c->pricing[1], *g = &c->pricing[2];
+        ok(!strcmp(s->model, "claude-sonnet-4-5*") && !strcmp(k->model, "kimi-*") &&
+           !strcmp(g->model, "glm-*"), "in file order, the replaced glob in place");
+        ok(fabs(s->p[PR_IN] - 2e-6) < 1e-18 && fabs(s->p[PR_OUT] - 10e-6) < 1e-18,
+           "prices are per million tokens in the file, per token in the config");
+        ok(fabs(s->p[PR_CW] - 2.5e-6) < 1e-18 && fabs(s->p[PR_CR] - 0.2e-6) < 1e-18,
+           "missing cache prices default to input x 1.25 and x 0.1");
+        ok(fabs(s->p[PR_IN_HI] - 4e-6) < 1e-18 && fabs(s->p[PR_CR_HI] - 0.4e-6) < 1e-18 &&
+           fabs(s->p[PR_CW_HI] - 5e-6) < 1e-18, "above_200k sets the long-context tier");
+        ok(s->p[PR_CW_1H] == PRICING_NO_TIER && g->p[PR_IN_HI] == PRICING_NO_TIER,
+           "no tier and no one-hour price unless given");
+        ok(fabs(k->p[PR_IN] - 1e-6) < 1e-18 && k->p[PR_CW_1H] == PRICING_NO_TIER,
+           "the drop-in's entry replaced the main file's whole entry");
+        ok(c->pricing_at[0].line == 3 && c->pricing_at[0].col == 3,
+           "where each glob was written is kept");
+        config_install_pricing(c);
+        pricing_row p;
+        is_int(pricing_lookup("claude-sonnet-4-5-20250929", &p), 1,
+               "installed overrides win over the built-in table");
+        ok(fabs(p.p[PR_OUT] - 10e-6) < 1e-18, "with the configured output price");
+        config_install_pricing(NULL);
+        is_int(pricing_lookup("claude-sonnet-4-5-20250929", &p), 0,
+               "installing no config clears them");
+    }
+    config_free(c);
+    diag_free(&d);
+    free(dir);
+
+    dir = new_dir();
+    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {input: 1, ouptut: 2}\n");
+    expect_error(dir, "unknown price key: did you mean",
+                 "meterd.yaml:2:21: pricing: unknown price key 'ouptut' (did you mean 'output'?)", NULL);
+    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {input: 1, output: 2, wibble: 3}\n");
+    expect_error(dir, "far unknown price key lists the known ones",
+                 "unknown price key 'wibble' (known: input, output, cache_write", NULL);
+    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {input: -1, output: 2}\n");
+    expect_error(dir, "negative price", "meterd.yaml:2:18: pricing: input: a price cannot be negative (-1)", NULL);
+    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {input: 1, output: cheap}\n");
+    expect_error(dir, "non-numeric price", "meterd.yaml:2:29: pricing: output: 'cheap' is not a number", NULL);
+    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {input: 1, output: [2]}\n");
+    expect_error(dir, "price must be a scalar", "pricing: output: expected a number", NULL);
+    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {output: 2}\n");
+    expect_error(dir, "input is required", "meterd.yaml:2:10: pricing: input and output prices are required", NULL);
+    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {input: 1, output: 2, above_200k: {input: 2, outptu: 3}}\n");
+    expect_error(dir, "tier key typo", "unknown price key 'outptu' (did you mean 'output'?)", NULL);
+    put(dir, "meterd.yaml", 0644, "pricing: [a]\n");
+    expect_error(dir, "pricing must be a mapping", "meterd.yaml:1:10:", NULL);
+    free(dir);
+}
+
 /* Caps: a secret file over 1 MiB, an expanded value over 1 MiB. */
 static void test_caps(void)
 {
@@ -933,6 +1005,7 @@ int main(void)
     test_when_exists();
     test_key_table();
     test_retention();
+    test_pricing();
     test_caps();
     char *rm = xasprintf("rm -rf '%s'", tmproot);
     if (system(rm) != 0)

@@ -51,6 +51,46 @@ static void test_lookup(void)
            "cleared overrides no longer match");
 }
 
+/* The providers added from LiteLLM's full table: exact names, names the
+ * plugins report without LiteLLM's provider prefix, prefixed and dated
+ * names, a long-context tier outside Claude, and the unknown. */
+static void test_providers(void)
+{
+    pricing_row p;
+    is_int(pricing_lookup("gemini-2.5-pro", &p), 0, "gemini-2.5-pro is priced");
+    ok(p.p[PR_IN] == 1.25e-6 && p.p[PR_OUT] == 10e-6,
+       "at $1.25 / $10 per million");
+    ok(p.p[PR_IN_HI] == 2.5e-6 && p.p[PR_OUT_HI] == 15e-6,
+       "with its above-200k tier ($2.50 / $15)");
+    is_int(pricing_lookup("openrouter/google/gemini-2.5-pro", &p), 0,
+           "an OpenRouter name of a Gemini model is found without its prefix");
+    is_int(pricing_lookup("deepseek-chat", &p), 0, "deepseek-chat is priced");
+    ok(p.p[PR_IN] == 2.8e-7 && p.p[PR_CR] == 2.8e-8 && p.p[PR_OUT] == 4.2e-7,
+       "at DeepSeek's $0.28 / $0.028 cached / $0.42");
+    is_int(pricing_lookup("deepseek/deepseek-reasoner", &p), 0,
+           "a LiteLLM provider-prefixed name is found as listed");
+    is_int(pricing_lookup("kimi-k2.5", &p), 0,
+           "a Moonshot model is found by the bare id the plugin reports");
+    ok(p.p[PR_IN] == 6e-7 && p.p[PR_OUT] == 3e-6, "kimi-k2.5 at $0.60 / $3");
+    is_int(pricing_lookup("moonshot-v1-8k", &p), 0, "moonshot-v1-8k is priced");
+    is_int(pricing_lookup("gpt-5", &p), 0,
+           "gpt-5 is priced (LiteLLM lists it dated only)");
+    ok(p.p[PR_IN] == 1.25e-6 && p.p[PR_CR] == 1.25e-7, "at $1.25, $0.125 cached");
+    is_int(pricing_lookup("gpt-5-mini-2025-08-07", &p), 0, "a dated GPT name");
+    is_int(pricing_lookup("gpt-5.1-codex-mini-2026-01-01", &p), 0,
+           "an unlisted date of a listed Codex model");
+    ok(p.p[PR_OUT] == 2e-6, "gpt-5.1-codex-mini output at $2");
+    is_int(pricing_lookup("o4-mini", &p), 0, "an o-series model is priced");
+    is_int(pricing_lookup("claude-opus-4-1", &p), 0, "claude-opus-4-1 is priced");
+    ok(p.p[PR_CW_1H] == 3e-5, "with its one-hour cache-write price kept");
+    is_int(pricing_lookup("gpt-4o-realtime-preview", &p), -1,
+           "audio / realtime models are not in the table");
+    is_int(pricing_lookup("glm-9-imaginary", &p), -1,
+           "an unpriced model is unknown, not free");
+    ok(pricing_glob_matches_builtin("kimi-*") && !pricing_glob_matches_builtin("kiwi-*"),
+       "a glob is checked against the table's names");
+}
+
 static void test_cell_cost(void)
 {
     pricing_row p;
@@ -153,6 +193,7 @@ int main(void)
     char tmpl[] = "/tmp/meterd-pricing-XXXXXX";
     char *dir = mkdtemp(tmpl);
     test_lookup();
+    test_providers();
     test_cell_cost();
     test_report(dir);
     char cmd[128];
