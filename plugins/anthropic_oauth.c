@@ -14,7 +14,7 @@
  * option).  Both tokens are registered with host->add_secret before
  * anything else happens.
  *
- * Refresh (option refresh, default auto; oauth_refresh.h holds the shared
+ * Refresh (option refresh, default auto; mdu_oauth_refresh holds the shared
  * policy): access tokens last hours (about 8-12 h) and Claude Code renews
  * them only while it runs, so an idle machine would read auth all night.
  * When claudeAiOauth.expiresAt (epoch ms) is less than 5 minutes away,

@@ -17,7 +17,7 @@
  * No "tokens" object (API-key login) is error class auth with "run `codex
  * login`"; so are HTTP 401/403.
  *
- * Refresh (option refresh, default auto; policy in oauth_refresh.h): the
+ * Refresh (option refresh, default auto; policy in mdu_oauth_refresh): the
  * access token is a JWT whose "exp" lies days ahead (about 10 days), and
  * the Codex CLI renews it when it has passed (or after 8 days).  When exp
  * is less than 5 minutes away, meterd does what the Codex CLI's login code
@@ -807,7 +807,8 @@ static void cx_drift(mdu_drift *d, const json_t *doc)
         char pre[48];
         snprintf(pre, sizeof pre, "rate_limit.%s", wins[i]);
         mdu_drift_keys(d, mdu_path(r, wins[i]), pre, win);
-        mdu_drift_type(d, mdu_path(r, wins[i]), pre, "used_percent", MDU_DRIFT_NUM);
+        mdu_drift_type(d, mdu_path(r, wins[i]), pre, "used_percent",
+                       MDU_DRIFT_NUM);
     }
     mdu_drift_keys(d, mdu_path(doc, "credits"), "credits", cr);
     mdu_drift_keys(d, mdu_path(doc, "spend_control"), "spend_control", sc);

@@ -22,7 +22,7 @@
  * settings_file) names an auth type other than oauth-personal, there is no
  * quota API for it: config error.
  *
- * Refresh (option refresh, default auto; policy in oauth_refresh.h):
+ * Refresh (option refresh, default auto; policy in mdu_oauth_refresh):
  * Google access tokens last 1 hour and the Gemini CLI renews them only
  * while it runs.  When expiry_date is less than 5 minutes away, meterd
  * does what the CLI's Google auth library does: POST the refresh-token

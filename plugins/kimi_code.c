@@ -19,7 +19,7 @@
  * s, fractional), scope, token_type, expires_in}; we also accept
  * accessToken / token / api_key, under "credentials" too, and expiresAt /
  * expiry (epoch s or ms, or RFC 3339).
- * Refresh (option refresh, default auto; policy in oauth_refresh.h):
+ * Refresh (option refresh, default auto; policy in mdu_oauth_refresh):
  * access tokens last about 10-15 minutes and the CLI renews them only
  * while it runs.  When the CLI's own layout is there (access_token,
  * refresh_token, expires_at) and expires_at is less than 5 minutes away,
@@ -439,12 +439,14 @@ static void kc_drift(mdu_drift *d, const json_t *doc)
     size_t i;
     json_t *e;
     mdu_drift_keys(d, doc, NULL, top);
-    mdu_drift_keys(d, json_object_get(doc, "usage"), "usage", counts);
-    mdu_drift_type(d, json_object_get(doc, "usage"), "usage", "limit", MDU_DRIFT_NUM);
-    mdu_drift_type(d, json_object_get(doc, "usage"), "usage", "used", MDU_DRIFT_NUM);
+    json_t *usage = json_object_get(doc, "usage");
+    mdu_drift_keys(d, usage, "usage", counts);
+    mdu_drift_type(d, usage, "usage", "limit", MDU_DRIFT_NUM);
+    mdu_drift_type(d, usage, "usage", "used", MDU_DRIFT_NUM);
     json_array_foreach(json_object_get(doc, "limits"), i, e) {
         mdu_drift_keys(d, e, "limits[]", entry);
-        mdu_drift_keys(d, json_object_get(e, "detail"), "limits[].detail", counts);
+        mdu_drift_keys(d, json_object_get(e, "detail"), "limits[].detail",
+                       counts);
     }
 }
 

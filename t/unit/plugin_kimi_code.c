@@ -315,7 +315,7 @@ static void test_credentials_file(void)
 }
 
 /* Refresh of an expiring token, written back under the Kimi CLI's lock
- * (oauth_refresh.h). */
+ * (mdu_oauth_refresh). */
 static void test_refresh(void)
 {
     static const char *const body[] = {
