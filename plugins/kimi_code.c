@@ -293,14 +293,6 @@ static int token_from_file(const md_host *h, md_ctx *ctx, char **out)
 
 /* ---- HTTP ---- */
 
-/* GET url; see mdu_get_json_rl. */
-static int kc_get(const md_host *h, md_ctx *ctx, const char *url,
-                  const char *const *headers, json_t **json)
-{
-    return mdu_get_json_rl(h, ctx, url, "GET " KC_PATH, headers, KC_RENEW,
-                          NULL, json);
-}
-
 /* ---- payload ---- */
 
 /* Absolute reset keys first, then the relative ones the official CLI also
@@ -485,16 +477,14 @@ static int kc_collect(const md_host *h, md_ctx *ctx, void *state)
     } else if (token_from_file(h, ctx, &tok) != 0) {
         return -1;
     }
-    char *auth = tok ? mdu_bearer(h, ctx, tok) : NULL;
-    char *url = mdu_url(h, ctx, KC_PATH);
     json_t *doc = NULL;
     int rc = -1;
-    if (!tok || !auth || !url) {
+    if (!tok) {
         h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
     } else {
-        const char *headers[] = {auth, "Accept: application/json", NULL};
         expect_meters(h, ctx);
-        if (kc_get(h, ctx, url, headers, &doc) == 0) {
+        if (mdu_get_bearer_json(h, ctx, KC_PATH, tok, KC_RENEW, NULL,
+                                &doc) == 0) {
             mdu_drift d;
             mdu_drift_init(&d, h, ctx);
             kc_drift(&d, doc);
@@ -509,12 +499,8 @@ static int kc_collect(const md_host *h, md_ctx *ctx, void *state)
             rc = 0;
         }
     }
-    if (tok)
-        memset(tok, 0, strlen(tok));
+    mdu_free_secret(tok);
     json_decref(doc);
-    free(tok);
-    mdu_free_secret(auth);
-    free(url);
     return rc;
 }
 

@@ -82,13 +82,6 @@ static int zai_check(const md_host *h, md_ctx *ctx)
 }
 
 /* GET url; see mdu_get_json_rl. */
-static int zai_get(const md_host *h, md_ctx *ctx, const char *url,
-                   const char *const *headers, json_t **json)
-{
-    return mdu_get_json_rl(h, ctx, url, "GET " ZAI_PATH, headers, ZAI_HINT,
-                          "msg", json);
-}
-
 /* The envelope's own status: success must be true and code 200. */
 static int envelope_ok(const md_host *h, md_ctx *ctx, const json_t *doc)
 {
@@ -353,26 +346,15 @@ static int zai_collect(const md_host *h, md_ctx *ctx, void *state)
     if (zai_check(h, ctx) != 0)
         return -1;
     const char *key = mdu_api_key(h, ctx, "${Z_AI_API_KEY}");
-    if (!key)
-        return -1;
-    char *auth = mdu_bearer(h, ctx, key);
-    char *url = mdu_url(h, ctx, ZAI_PATH);
     json_t *doc = NULL;
-    int rc = -1;
-    if (!auth || !url) {
-        h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
-    } else {
-        const char *headers[] = {auth, "Accept: application/json", NULL};
-        if (zai_get(h, ctx, url, headers, &doc) == 0) {
-            mdu_drift d;
-            mdu_drift_init(&d, h, ctx);
-            rc = parse(h, ctx, doc, &d);
-            mdu_drift_release(&d, rc == 0);
-        }
-    }
+    if (!key ||
+        mdu_get_bearer_json(h, ctx, ZAI_PATH, key, ZAI_HINT, "msg", &doc) != 0)
+        return -1;
+    mdu_drift d;
+    mdu_drift_init(&d, h, ctx);
+    int rc = parse(h, ctx, doc, &d);
+    mdu_drift_release(&d, rc == 0);
     json_decref(doc);
-    mdu_free_secret(auth);
-    free(url);
     return rc;
 }
 

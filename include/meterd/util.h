@@ -229,6 +229,15 @@ int mdu_get_json_rl(const md_host *h, md_ctx *ctx, const char *url,
                     const char *auth_hint, const char *msg_path,
                     json_t **json);
 
+/* The common case of mdu_get_json_rl: GET base_url + path with
+ * "Authorization: Bearer <token>" (token registered as a secret) and
+ * "Accept: application/json"; label "GET <path>".  Returns 0 with *json
+ * (new reference), or -1 with *json NULL after failing the collection
+ * (MD_ERR_INTERNAL when out of memory). */
+int mdu_get_bearer_json(const md_host *h, md_ctx *ctx, const char *path,
+                        const char *token, const char *auth_hint,
+                        const char *msg_path, json_t **json);
+
 /* ------------------------------------------------------------------ */
 /* Format drift                                                        */
 /* ------------------------------------------------------------------ */
