@@ -14,7 +14,7 @@
  * option).  Both tokens are registered with host->add_secret before
  * anything else happens.
  *
- * Refresh (option refresh, default auto; oauth_refresh.h holds the shared
+ * Refresh (option refresh, default auto; mdu_oauth_refresh holds the shared
  * policy): access tokens last hours (about 8-12 h) and Claude Code renews
  * them only while it runs, so an idle machine would read auth all night.
  * When claudeAiOauth.expiresAt (epoch ms) is less than 5 minutes away,
@@ -64,7 +64,7 @@
  *     limits come as limits[] entries; the legacy seven_day_opus/_sonnet
  *     keys have been null since limits[] appeared and are not expected);
  *     enterprise -> extra_usage (spend-limit seats).
- *   Drift (drift.h): non-window top-level members, and members of windows,
+ *   Drift (mdu_drift_*): non-window top-level members, and members of windows,
  *     limits[] entries and extra_usage the plugin does not know, are noted
  *     once a day.
  *   Response headers -> host->emit_rate_limits (unified-* family), after the
@@ -88,8 +88,7 @@
 
 #include "meterd/plugin.h"
 #include "meterd/util.h"
-#include "drift.h"
-#include "oauth_refresh.h"
+
 
 #define AO_DEFAULT_URL "https://api.anthropic.com"
 #define AO_DEFAULT_CREDS "~/.claude/.credentials.json"
@@ -221,7 +220,7 @@ static void ao_expect(const md_host *h, md_ctx *ctx, const char *plan)
 
 static int ao_check(const md_host *h, md_ctx *ctx)
 {
-    if (mdu_check_base_url(h, ctx) != 0 || or_check_options(h, ctx) != 0)
+    if (mdu_check_base_url(h, ctx) != 0 || mdu_oauth_check_options(h, ctx) != 0)
         return -1;
     const char *plan = h->opt_str(ctx, "plan");
     if (plan && *plan && ao_plan_meters(ao_plan_name(plan)) == 0) {
@@ -350,7 +349,7 @@ static int ao_check_token(const md_host *h, md_ctx *ctx, const json_t *oauth,
         struct tm tm;
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
         h->fail(ctx, MD_ERR_AUTH, "Claude OAuth token expired at %s; " AO_RENEW
-                "%s", when, or_enabled(h, ctx)
+                "%s", when, mdu_oauth_enabled(h, ctx)
                     ? " (there is no refresh token to renew it with)"
                     : " (refresh: off; tokens last about 8-12 hours)");
         return -1;
@@ -375,7 +374,7 @@ static double ao_expiry(const md_host *h, md_ctx *ctx, const json_t *doc)
 
 /* Claude Code's refresh: JSON body, public client, rotated refresh token;
  * Claude Code takes no lock, hence our sibling lock file. */
-static const or_provider ao_refresher = {
+static const mdu_oauth_cli ao_refresher = {
     .cli = "Claude Code",
     .renew = "run `claude`",
     .lifetime = "about 8-12 hours",
@@ -387,7 +386,7 @@ static const or_provider ao_refresher = {
     .access_key = "accessToken",
     .refresh_key = "refreshToken",
     .expiry_key = "expiresAt",
-    .expiry_kind = OR_EXP_EPOCH_MS,
+    .expiry_kind = MDU_OAUTH_EXPIRY_EPOCH_MS,
     .default_lifetime_s = 8 * 3600.0,
     .expiry = ao_expiry,
 };
@@ -418,18 +417,11 @@ static int ao_load_creds(const md_host *h, md_ctx *ctx, ao_creds *c)
     json_t *doc = ao_read_creds(h, ctx, path);
     int rc = -1;
     if (doc) {
-        or_secrets(h, ctx, &ao_refresher, doc);
-        if (or_enabled(h, ctx) && json_is_object(json_object_get(doc,
-                                                 "claudeAiOauth"))) {
-            or_provider p = ao_refresher;
-            p.token_url = h->opt_str(ctx, "token_url");
-            if (!p.token_url)
-                p.token_url = AO_TOKEN_URL;
-            if (or_refresh(h, ctx, &p, path, &doc) < 0) {
-                json_decref(doc);
-                free(path);
-                return -1;
-            }
+        mdu_oauth_add_secrets(h, ctx, &ao_refresher, doc);
+        if (mdu_oauth_refresh(h, ctx, &ao_refresher, path, &doc) < 0) {
+            json_decref(doc);
+            free(path);
+            return -1;
         }
         json_t *oauth = json_object_get(doc, "claudeAiOauth");
         const char *tok = mdu_str(oauth, "accessToken");
@@ -848,7 +840,7 @@ static json_t *ao_fetch(const md_host *h, md_ctx *ctx, const char *url,
 /* Drift: members the plugin neither maps nor knowingly ignores.  Window
  * objects ({utilization, resets_at}, or null: codenames come and go) are
  * read by shape, so only non-window top-level members are checked. */
-static void ao_drift(drift *d, const json_t *doc)
+static void ao_drift(mdu_drift *d, const json_t *doc)
 {
     static const char *const top[] = {"extra_usage", "spend", "limits",
         "member_dashboard_available", "cedar_ember", NULL};
@@ -873,29 +865,29 @@ static void ao_drift(drift *d, const json_t *doc)
         if (is_win && !top[k]) {
             char pre[80];
             snprintf(pre, sizeof pre, "%.60s", key);
-            drift_keys(d, v, pre, win);
-            drift_type(d, v, pre, "utilization", DRIFT_T_NUM);
+            mdu_drift_keys(d, v, pre, win);
+            mdu_drift_type(d, v, pre, "utilization", MDU_DRIFT_NUM);
         } else if (!top[k]) {
-            drift_note(d, key);
+            mdu_drift_note(d, key);
         }
     }
     json_array_foreach(json_object_get(doc, "limits"), i, v) {
-        drift_keys(d, v, "limits[]", lim);
-        drift_type(d, v, "limits[]", "percent", DRIFT_T_NUM);
-        drift_type(d, v, "limits[]", "kind", DRIFT_T_STR);
+        mdu_drift_keys(d, v, "limits[]", lim);
+        mdu_drift_type(d, v, "limits[]", "percent", MDU_DRIFT_NUM);
+        mdu_drift_type(d, v, "limits[]", "kind", MDU_DRIFT_STR);
     }
     json_t *x = json_object_get(doc, "extra_usage");
-    drift_keys(d, x, "extra_usage", extra);
-    drift_type(d, x, "extra_usage", "used_credits", DRIFT_T_NUM);
-    drift_type(d, x, "extra_usage", "monthly_limit", DRIFT_T_NUM);
+    mdu_drift_keys(d, x, "extra_usage", extra);
+    mdu_drift_type(d, x, "extra_usage", "used_credits", MDU_DRIFT_NUM);
+    mdu_drift_type(d, x, "extra_usage", "monthly_limit", MDU_DRIFT_NUM);
 }
 
 static void ao_parse(const md_host *h, md_ctx *ctx, const json_t *doc)
 {
-    drift d;
-    drift_init(&d, h, ctx);
+    mdu_drift d;
+    mdu_drift_init(&d, h, ctx);
     ao_drift(&d, doc);
-    drift_release(&d, 1);
+    mdu_drift_release(&d, 1);
     ao_set *s = calloc(1, sizeof *s);
     if (!s)
         return;

@@ -17,7 +17,7 @@
  * No "tokens" object (API-key login) is error class auth with "run `codex
  * login`"; so are HTTP 401/403.
  *
- * Refresh (option refresh, default auto; policy in oauth_refresh.h): the
+ * Refresh (option refresh, default auto; policy in mdu_oauth_refresh): the
  * access token is a JWT whose "exp" lies days ahead (about 10 days), and
  * the Codex CLI renews it when it has passed (or after 8 days).  When exp
  * is less than 5 minutes away, meterd does what the Codex CLI's login code
@@ -95,8 +95,7 @@
 
 #include "meterd/plugin.h"
 #include "meterd/util.h"
-#include "drift.h"
-#include "oauth_refresh.h"
+
 
 #define CX_DEFAULT_URL "https://chatgpt.com/backend-api"
 #define CX_DEFAULT_CREDS "~/.codex/auth.json"
@@ -126,7 +125,7 @@ static int cx_check(const md_host *host, md_ctx *ctx)
 {
     if (mdu_check_base_url(host, ctx) != 0)
         return -1;
-    return or_check_options(host, ctx);
+    return mdu_oauth_check_options(host, ctx);
 }
 
 /* ------------------------------------------------------------------ */
@@ -219,7 +218,7 @@ static double cx_expiry(const md_host *h, md_ctx *ctx, const json_t *doc)
 
 /* The Codex CLI's refresh (JSON body, rotated refresh token, no lock of
  * its own). */
-static const or_provider cx_refresher = {
+static const mdu_oauth_cli cx_refresher = {
     .cli = "Codex",
     .renew = "run `codex login`",
     .lifetime = "about 10 days",
@@ -231,7 +230,7 @@ static const or_provider cx_refresher = {
     .access_key = "access_token",
     .refresh_key = "refresh_token",
     .id_token_key = "id_token",
-    .expiry_kind = OR_EXP_NONE,
+    .expiry_kind = MDU_OAUTH_EXPIRY_NONE,
     .last_refresh_key = "last_refresh",
     .default_lifetime_s = 0,
     .expiry = cx_expiry,
@@ -304,23 +303,17 @@ static int load_creds(const md_host *host, md_ctx *ctx, cx_creds *c)
         free(path);
         return -1;
     }
-    if (or_enabled(host, ctx)) {
-        or_provider p = cx_refresher;
-        p.token_url = host->opt_str(ctx, "token_url");
-        if (!p.token_url)
-            p.token_url = CX_TOKEN_URL;
-        if (or_refresh(host, ctx, &p, path, &c->doc) < 0) {
-            free(path);
-            return -1;
-        }
-        c->access = mdu_str(c->doc, "tokens.access_token");
-        c->account = mdu_str(c->doc, "tokens.account_id");
-        if (!c->access || !*c->access) {
-            host->fail(ctx, MD_ERR_AUTH, "%s lost its access token; %s",
-                       path, CX_RENEW);
-            free(path);
-            return -1;
-        }
+    if (mdu_oauth_refresh(host, ctx, &cx_refresher, path, &c->doc) < 0) {
+        free(path);
+        return -1;
+    }
+    c->access = mdu_str(c->doc, "tokens.access_token");
+    c->account = mdu_str(c->doc, "tokens.account_id");
+    if (!c->access || !*c->access) {
+        host->fail(ctx, MD_ERR_AUTH, "%s lost its access token; %s", path,
+                   CX_RENEW);
+        free(path);
+        return -1;
     }
     double exp = jwt_exp(c->access);
     if (exp >= 0 && exp <= host->now(ctx)) {
@@ -330,7 +323,7 @@ static int load_creds(const md_host *host, md_ctx *ctx, cx_creds *c)
         gmtime_r(&t, &tm);
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
         host->fail(ctx, MD_ERR_AUTH, "access token in %s expired at %s; %s%s",
-                   path, when, CX_RENEW, or_enabled(host, ctx)
+                   path, when, CX_RENEW, mdu_oauth_enabled(host, ctx)
                        ? " (there is no refresh token to renew it with)"
                        : " (refresh: off)");
         free(path);
@@ -774,7 +767,7 @@ static void apply_meter_set(const md_host *host, md_ctx *ctx, const char *plan,
 /* ------------------------------------------------------------------ */
 
 /* Drift: members of the objects the plugin maps that it does not know. */
-static void cx_drift(drift *d, const json_t *doc)
+static void cx_drift(mdu_drift *d, const json_t *doc)
 {
     static const char *const top[] = {"user_id", "account_id", "email",
         "plan_type", "rate_limit", "code_review_rate_limit",
@@ -793,9 +786,9 @@ static void cx_drift(drift *d, const json_t *doc)
         NULL};
     static const char *const wins[] = {"primary_window", "secondary_window"};
     const json_t *r = mdu_path(doc, "rate_limit");
-    drift_keys(d, doc, NULL, top);
-    drift_type(d, doc, NULL, "plan_type", DRIFT_T_STR);
-    drift_type(d, doc, NULL, "rate_limit", DRIFT_T_OBJ);
+    mdu_drift_keys(d, doc, NULL, top);
+    mdu_drift_type(d, doc, NULL, "plan_type", MDU_DRIFT_STR);
+    mdu_drift_type(d, doc, NULL, "rate_limit", MDU_DRIFT_OBJ);
     /* any new *_window member of rate_limit is read by name */
     const char *key;
     json_t *v;
@@ -807,26 +800,27 @@ static void cx_drift(drift *d, const json_t *doc)
         if (!rl[k] && !(n > 7 && strcmp(key + n - 7, "_window") == 0)) {
             char f[96];
             snprintf(f, sizeof f, "rate_limit.%.60s", key);
-            drift_note(d, f);
+            mdu_drift_note(d, f);
         }
     }
     for (size_t i = 0; i < 2; i++) {
         char pre[48];
         snprintf(pre, sizeof pre, "rate_limit.%s", wins[i]);
-        drift_keys(d, mdu_path(r, wins[i]), pre, win);
-        drift_type(d, mdu_path(r, wins[i]), pre, "used_percent", DRIFT_T_NUM);
+        mdu_drift_keys(d, mdu_path(r, wins[i]), pre, win);
+        mdu_drift_type(d, mdu_path(r, wins[i]), pre, "used_percent",
+                       MDU_DRIFT_NUM);
     }
-    drift_keys(d, mdu_path(doc, "credits"), "credits", cr);
-    drift_keys(d, mdu_path(doc, "spend_control"), "spend_control", sc);
+    mdu_drift_keys(d, mdu_path(doc, "credits"), "credits", cr);
+    mdu_drift_keys(d, mdu_path(doc, "spend_control"), "spend_control", sc);
 }
 
 static void parse_usage(const md_host *host, md_ctx *ctx, const json_t *doc)
 {
     cx_seen seen = {0};
-    drift d;
-    drift_init(&d, host, ctx);
+    mdu_drift d;
+    mdu_drift_init(&d, host, ctx);
     cx_drift(&d, doc);
-    drift_release(&d, 1);
+    mdu_drift_release(&d, 1);
     const char *plan = host->opt_str(ctx, "plan");
     const char *ptype = mdu_str(doc, "plan_type");
     if (!plan || !*plan)

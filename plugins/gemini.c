@@ -22,7 +22,7 @@
  * settings_file) names an auth type other than oauth-personal, there is no
  * quota API for it: config error.
  *
- * Refresh (option refresh, default auto; policy in oauth_refresh.h):
+ * Refresh (option refresh, default auto; policy in mdu_oauth_refresh):
  * Google access tokens last 1 hour and the Gemini CLI renews them only
  * while it runs.  When expiry_date is less than 5 minutes away, meterd
  * does what the CLI's Google auth library does: POST the refresh-token
@@ -61,7 +61,7 @@
  * A 401/403 saying the account is not eligible (UNSUPPORTED_CLIENT, an
  * ineligible tier, "no valid license": Google ended Gemini CLI OAuth for
  * personal accounts in June 2026) is auth with a message saying so.
- * Unknown members of the response or a bucket get a drift note (drift.h).
+ * Unknown members of the response or a bucket get a drift note (mdu_drift_*).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -73,8 +73,7 @@
 
 #include "meterd/plugin.h"
 #include "meterd/util.h"
-#include "drift.h"
-#include "oauth_refresh.h"
+
 
 #define GM_DEFAULT_URL "https://cloudcode-pa.googleapis.com"
 #define GM_QUOTA_PATH "/v1internal:retrieveUserQuota"
@@ -114,7 +113,7 @@ static int gm_check(const md_host *host, md_ctx *ctx)
 {
     if (mdu_check_base_url(host, ctx) != 0)
         return -1;
-    return or_check_options(host, ctx);
+    return mdu_oauth_check_options(host, ctx);
 }
 
 /* ---- files ---- */
@@ -187,15 +186,8 @@ static int check_auth_type(const md_host *host, md_ctx *ctx)
     return rc;
 }
 
-/* expiry_date (epoch ms; seconds tolerated) in seconds, -1 when absent. */
-static double gm_expiry(const md_host *h, md_ctx *ctx, const json_t *doc)
-{
-    md_time t = mdu_time(h, ctx, doc, "expiry_date", MD_TS_EPOCH_S_OR_MS);
-    return t.state == MD_KNOWN ? t.epoch : -1;
-}
-
 /* The Gemini CLI's refresh (Google's token endpoint, form body). */
-static const or_provider gm_refresher = {
+static const mdu_oauth_cli gm_refresher = {
     .cli = "Gemini CLI",
     .renew = "run `gemini` (the Gemini CLI) and sign in with Google",
     .lifetime = "1 hour",
@@ -209,9 +201,8 @@ static const or_provider gm_refresher = {
     .refresh_key = "refresh_token",
     .id_token_key = "id_token",
     .expiry_key = "expiry_date",
-    .expiry_kind = OR_EXP_EPOCH_MS,
+    .expiry_kind = MDU_OAUTH_EXPIRY_EPOCH_MS, /* read as s or ms */
     .default_lifetime_s = 3600.0,
-    .expiry = gm_expiry,
 };
 
 /* Read the access token (registered as a secret), refresh it when it is
@@ -229,23 +220,11 @@ static char *read_token(const md_host *host, md_ctx *ctx)
         free(path);
         return NULL;
     }
-    static const char *const secrets[] = {"access_token", "refresh_token",
-                                          "id_token"};
-    for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
-        const char *s = mdu_str(c, secrets[i]);
-        if (s && *s)
-            host->add_secret(ctx, s);
-    }
-    if (or_enabled(host, ctx)) {
-        or_provider p = gm_refresher;
-        p.token_url = host->opt_str(ctx, "token_url");
-        if (!p.token_url)
-            p.token_url = GM_TOKEN_URL;
-        if (or_refresh(host, ctx, &p, path, &c) < 0) {
-            free(path);
-            json_decref(c);
-            return NULL;
-        }
+    mdu_oauth_add_secrets(host, ctx, &gm_refresher, c);
+    if (mdu_oauth_refresh(host, ctx, &gm_refresher, path, &c) < 0) {
+        free(path);
+        json_decref(c);
+        return NULL;
     }
     const char *tok = mdu_str(c, "access_token");
     /* expiry_date is epoch ms [C]; tolerate seconds too. */
@@ -256,7 +235,7 @@ static char *read_token(const md_host *host, md_ctx *ctx)
     else if (exp.state == MD_KNOWN && exp.epoch <= host->now(ctx))
         host->fail(ctx, MD_ERR_AUTH, "Gemini CLI token in %s expired %.0f s "
                    "ago; %s%s", path, host->now(ctx) - exp.epoch, GM_RENEW,
-                   or_enabled(host, ctx) ? " (there is no refresh token)"
+                   mdu_oauth_enabled(host, ctx) ? " (there is no refresh token)"
                        : " (refresh: off; Google tokens last 1 hour)");
     else if (!(out = strdup(tok)))
         host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
@@ -546,18 +525,18 @@ static void expect_models(const md_host *host, md_ctx *ctx)
 
 /* Drift: members of the response and of a bucket the plugin does not
  * know. */
-static void gm_drift(drift *d, const json_t *doc)
+static void gm_drift(mdu_drift *d, const json_t *doc)
 {
     static const char *const top[] = {"buckets", NULL};
     static const char *const bucket[] = {"modelId", "remainingFraction",
         "remainingAmount", "resetTime", "tokenType", NULL};
     size_t i;
     json_t *b;
-    drift_keys(d, doc, NULL, top);
+    mdu_drift_keys(d, doc, NULL, top);
     json_array_foreach(json_object_get(doc, "buckets"), i, b) {
-        drift_keys(d, b, "buckets[]", bucket);
-        drift_type(d, b, "buckets[]", "remainingFraction", DRIFT_T_NUM);
-        drift_type(d, b, "buckets[]", "remainingAmount", DRIFT_T_NUM);
+        mdu_drift_keys(d, b, "buckets[]", bucket);
+        mdu_drift_type(d, b, "buckets[]", "remainingFraction", MDU_DRIFT_NUM);
+        mdu_drift_type(d, b, "buckets[]", "remainingAmount", MDU_DRIFT_NUM);
     }
 }
 
@@ -597,10 +576,10 @@ static int gm_collect(const md_host *host, md_ctx *ctx, void *state)
     free(token);
     if (!doc)
         return -1;
-    drift d;
-    drift_init(&d, host, ctx);
+    mdu_drift d;
+    mdu_drift_init(&d, host, ctx);
     gm_drift(&d, doc);
-    drift_release(&d, 1);
+    mdu_drift_release(&d, 1);
     const char *plan = host->opt_str(ctx, "plan");
     if (plan && *plan)
         host->note(ctx, "plan: %s", plan);

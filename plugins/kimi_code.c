@@ -19,7 +19,7 @@
  * s, fractional), scope, token_type, expires_in}; we also accept
  * accessToken / token / api_key, under "credentials" too, and expiresAt /
  * expiry (epoch s or ms, or RFC 3339).
- * Refresh (option refresh, default auto; policy in oauth_refresh.h):
+ * Refresh (option refresh, default auto; policy in mdu_oauth_refresh):
  * access tokens last about 10-15 minutes and the CLI renews them only
  * while it runs.  When the CLI's own layout is there (access_token,
  * refresh_token, expires_at) and expires_at is less than 5 minutes away,
@@ -59,7 +59,7 @@
  *                  third-party client only) -> five_hour, seven_day,
  *                  month_total in percent.
  *   A null or missing value stays unknown; unknown members get a drift
- *   note (drift.h) once a day.
+ *   note (mdu_drift_*) once a day.
  * Meter set: every plan -> five_hour, seven_day [C: CodexBar shows both].
  * Errors: 401/403 auth, 429 rate_limited, other non-2xx http, unparseable
  * bad_data.
@@ -71,8 +71,7 @@
 #include <unistd.h>
 
 #include "meterd/util.h"
-#include "drift.h"
-#include "oauth_refresh.h"
+
 
 #define KC_DEFAULT_URL "https://api.kimi.com"
 #define KC_PATH "/coding/v1/usages"
@@ -103,7 +102,7 @@ static int kc_check(const md_host *h, md_ctx *ctx)
 {
     if (mdu_check_base_url(h, ctx) != 0)
         return -1;
-    return or_check_options(h, ctx);
+    return mdu_oauth_check_options(h, ctx);
 }
 
 /* ---- credentials ---- */
@@ -162,13 +161,6 @@ static const char *first_str(const json_t *o, const char *const *keys)
     return NULL;
 }
 
-/* expires_at (epoch s, fractional) of the CLI's layout; -1 when absent. */
-static double kc_expiry(const md_host *h, md_ctx *ctx, const json_t *doc)
-{
-    md_time t = mdu_time(h, ctx, doc, "expires_at", MD_TS_EPOCH_S_OR_MS);
-    return t.state == MD_KNOWN ? t.epoch : -1;
-}
-
 /* path with its last ".json" replaced by suffix (the CLI names its lock
  * kimi-code.lock beside kimi-code.json).  Caller frees. */
 static char *kc_sibling(const char *path, const char *suffix)
@@ -190,7 +182,7 @@ static char *kc_sibling(const char *path, const char *suffix)
 static int kc_refresh(const md_host *h, md_ctx *ctx, const char *path,
                       json_t **doc)
 {
-    if (!or_enabled(h, ctx) || !mdu_str(*doc, "access_token") ||
+    if (!mdu_oauth_enabled(h, ctx) || !mdu_str(*doc, "access_token") ||
         !mdu_str(*doc, "refresh_token") || !json_object_get(*doc, "expires_at"))
         return 1;
     /* the CLI keeps device_id in its share directory, the parent of
@@ -204,7 +196,8 @@ static int kc_refresh(const md_host *h, md_ctx *ctx, const char *path,
         char *up = strrchr(cred_dir, '/');
         if (up)
             *up = '\0';
-        share_id = or_strdup_printf("%s/device_id", cred_dir);
+        if (asprintf(&share_id, "%s/device_id", cred_dir) < 0)
+            share_id = NULL;
     }
     FILE *f = share_id ? fopen(share_id, "r") : NULL;
     char dev[128] = "";
@@ -213,15 +206,15 @@ static int kc_refresh(const md_host *h, md_ctx *ctx, const char *path,
             dev[strcspn(dev, "\r\n")] = '\0';
         fclose(f);
     }
-    if (dev[0])
-        devhdr = or_strdup_printf("X-Msh-Device-Id: %s", dev);
+    if (dev[0] && asprintf(&devhdr, "X-Msh-Device-Id: %s", dev) < 0)
+        devhdr = NULL;
     const char *headers[] = {"X-Msh-Platform: kimi_cli", devhdr, NULL};
     char *lock = kc_sibling(path, ".lock");
-    or_provider p = {
+    mdu_oauth_cli p = {
         .cli = "Kimi Code",
         .renew = "run `kimi login`",
         .lifetime = "about 10-15 minutes",
-        .token_url = h->opt_str(ctx, "token_url"),
+        .token_url = KC_TOKEN_URL,
         .lock_path = lock,
         .client_id = KC_CLIENT_ID,
         .json_body = 0,
@@ -230,14 +223,11 @@ static int kc_refresh(const md_host *h, md_ctx *ctx, const char *path,
         .access_key = "access_token",
         .refresh_key = "refresh_token",
         .expiry_key = "expires_at",
-        .expiry_kind = OR_EXP_EPOCH_S,
+        .expiry_kind = MDU_OAUTH_EXPIRY_EPOCH_S,
         .expires_in_key = "expires_in",
         .default_lifetime_s = 900.0,
-        .expiry = kc_expiry,
     };
-    if (!p.token_url)
-        p.token_url = KC_TOKEN_URL;
-    int rc = lock ? or_refresh(h, ctx, &p, path, doc) : 1;
+    int rc = lock ? mdu_oauth_refresh(h, ctx, &p, path, doc) : 1;
     free(lock);
     free(devhdr);
     free(share_id);
@@ -290,7 +280,7 @@ static int token_from_file(const md_host *h, md_ctx *ctx, char **out)
         exp = mdu_time(h, ctx, doc, exp_keys[i], MD_TS_RFC3339);
     if (exp.state == MD_KNOWN && exp.epoch <= h->now(ctx)) {
         h->fail(ctx, MD_ERR_AUTH, "the Kimi Code token in the credentials file "
-                "has expired; %s%s", KC_RENEW, or_enabled(h, ctx)
+                "has expired; %s%s", KC_RENEW, mdu_oauth_enabled(h, ctx)
                     ? " (it has no refresh token meterd can use)"
                     : " (refresh: off; tokens last about 10-15 minutes)");
         json_decref(doc);
@@ -302,14 +292,6 @@ static int token_from_file(const md_host *h, md_ctx *ctx, char **out)
 }
 
 /* ---- HTTP ---- */
-
-/* GET url; see mdu_get_json_rl. */
-static int kc_get(const md_host *h, md_ctx *ctx, const char *url,
-                  const char *const *headers, json_t **json)
-{
-    return mdu_get_json_rl(h, ctx, url, "GET " KC_PATH, headers, KC_RENEW,
-                          NULL, json);
-}
 
 /* ---- payload ---- */
 
@@ -435,7 +417,7 @@ static void parse_ratios(const md_host *h, md_ctx *ctx, const json_t *u)
 }
 
 /* Drift: members of the objects the plugin maps that it does not know. */
-static void kc_drift(drift *d, const json_t *doc)
+static void kc_drift(mdu_drift *d, const json_t *doc)
 {
     static const char *const top[] = {"usage", "limits", "user", "usages",
                                       NULL};
@@ -448,13 +430,15 @@ static void kc_drift(drift *d, const json_t *doc)
         "title", "scope", NULL};
     size_t i;
     json_t *e;
-    drift_keys(d, doc, NULL, top);
-    drift_keys(d, json_object_get(doc, "usage"), "usage", counts);
-    drift_type(d, json_object_get(doc, "usage"), "usage", "limit", DRIFT_T_NUM);
-    drift_type(d, json_object_get(doc, "usage"), "usage", "used", DRIFT_T_NUM);
+    mdu_drift_keys(d, doc, NULL, top);
+    json_t *usage = json_object_get(doc, "usage");
+    mdu_drift_keys(d, usage, "usage", counts);
+    mdu_drift_type(d, usage, "usage", "limit", MDU_DRIFT_NUM);
+    mdu_drift_type(d, usage, "usage", "used", MDU_DRIFT_NUM);
     json_array_foreach(json_object_get(doc, "limits"), i, e) {
-        drift_keys(d, e, "limits[]", entry);
-        drift_keys(d, json_object_get(e, "detail"), "limits[].detail", counts);
+        mdu_drift_keys(d, e, "limits[]", entry);
+        mdu_drift_keys(d, json_object_get(e, "detail"), "limits[].detail",
+                       counts);
     }
 }
 
@@ -493,20 +477,18 @@ static int kc_collect(const md_host *h, md_ctx *ctx, void *state)
     } else if (token_from_file(h, ctx, &tok) != 0) {
         return -1;
     }
-    char *auth = tok ? mdu_bearer(h, ctx, tok) : NULL;
-    char *url = mdu_url(h, ctx, KC_PATH);
     json_t *doc = NULL;
     int rc = -1;
-    if (!tok || !auth || !url) {
+    if (!tok) {
         h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
     } else {
-        const char *headers[] = {auth, "Accept: application/json", NULL};
         expect_meters(h, ctx);
-        if (kc_get(h, ctx, url, headers, &doc) == 0) {
-            drift d;
-            drift_init(&d, h, ctx);
+        if (mdu_get_bearer_json(h, ctx, KC_PATH, tok, KC_RENEW, NULL,
+                                &doc) == 0) {
+            mdu_drift d;
+            mdu_drift_init(&d, h, ctx);
             kc_drift(&d, doc);
-            drift_release(&d, 1);
+            mdu_drift_release(&d, 1);
             const char *plan = h->opt_str(ctx, "plan");
             const char *level = mdu_str(doc, "user.membership.level");
             if ((!plan || !*plan) && level)
@@ -517,12 +499,8 @@ static int kc_collect(const md_host *h, md_ctx *ctx, void *state)
             rc = 0;
         }
     }
-    if (tok)
-        memset(tok, 0, strlen(tok));
+    mdu_free_secret(tok);
     json_decref(doc);
-    free(tok);
-    mdu_free_secret(auth);
-    free(url);
     return rc;
 }
 

@@ -60,13 +60,6 @@ static int ms_check(const md_host *h, md_ctx *ctx)
 }
 
 /* GET url; see mdu_get_json_rl. */
-static int ms_get(const md_host *h, md_ctx *ctx, const char *url,
-                  const char *const *headers, json_t **json)
-{
-    return mdu_get_json_rl(h, ctx, url, "GET " MS_PATH, headers, MS_HINT,
-                          NULL, json);
-}
-
 /* Lower-case currency: the option, else from the host name. */
 static void currency(const md_host *h, md_ctx *ctx, char *out, size_t len)
 {
@@ -132,22 +125,12 @@ static int ms_collect(const md_host *h, md_ctx *ctx, void *state)
     if (ms_check(h, ctx) != 0)
         return -1;
     const char *key = mdu_api_key(h, ctx, "${MOONSHOT_API_KEY}");
-    if (!key)
-        return -1;
-    char *auth = mdu_bearer(h, ctx, key);
-    char *url = mdu_url(h, ctx, MS_PATH);
     json_t *doc = NULL;
-    int rc = -1;
-    if (!auth || !url) {
-        h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
-    } else {
-        const char *headers[] = {auth, "Accept: application/json", NULL};
-        if (ms_get(h, ctx, url, headers, &doc) == 0)
-            rc = parse(h, ctx, doc);
-    }
+    if (!key ||
+        mdu_get_bearer_json(h, ctx, MS_PATH, key, MS_HINT, NULL, &doc) != 0)
+        return -1;
+    int rc = parse(h, ctx, doc);
     json_decref(doc);
-    mdu_free_secret(auth);
-    free(url);
     return rc;
 }
 

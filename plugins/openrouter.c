@@ -53,7 +53,7 @@
 #include <time.h>
 
 #include "meterd/util.h"
-#include "drift.h"
+
 
 #define OR_DEFAULT_URL "https://openrouter.ai/api/v1"
 #define OR_AUTH_HINT "check api_key (OPENROUTER_API_KEY)"
@@ -267,7 +267,7 @@ static void emit_key_limit(const md_host *h, md_ctx *ctx, const json_t *d)
 }
 
 /* Drift: members of data the plugin neither maps nor knowingly ignores. */
-static void key_drift(drift *dr, const json_t *doc, const json_t *d)
+static void key_drift(mdu_drift *dr, const json_t *doc, const json_t *d)
 {
     static const char *const top[] = {"data", NULL};
     static const char *const known[] = {"label", "limit", "limit_remaining",
@@ -279,10 +279,10 @@ static void key_drift(drift *dr, const json_t *doc, const json_t *d)
         "created_at", "updated_at", NULL};
     static const char *const nums[] = {"limit", "limit_remaining", "usage",
         "usage_daily", "usage_weekly", "usage_monthly"};
-    drift_keys(dr, doc, NULL, top);
-    drift_keys(dr, d, "data", known);
+    mdu_drift_keys(dr, doc, NULL, top);
+    mdu_drift_keys(dr, d, "data", known);
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
-        drift_type(dr, d, "data", nums[i], DRIFT_T_NUM);
+        mdu_drift_type(dr, d, "data", nums[i], MDU_DRIFT_NUM);
 }
 
 static void key_notes(const md_host *h, md_ctx *ctx, const json_t *d)
@@ -313,10 +313,10 @@ static int collect_key(const md_host *h, md_ctx *ctx, const char *auth,
         h->fail(ctx, MD_ERR_BAD_DATA, "/key: no \"data\" object");
         return -1;
     }
-    drift dr;
-    drift_init(&dr, h, ctx);
+    mdu_drift dr;
+    mdu_drift_init(&dr, h, ctx);
     key_drift(&dr, *doc, d);
-    drift_release(&dr, 1);
+    mdu_drift_release(&dr, 1);
     emit_key_limit(h, ctx, d);
     emit_spend(h, ctx, d, "spend_today", "Spend today (UTC)", "usage_daily");
     emit_spend(h, ctx, d, "spend_week", "Spend this week (UTC)",

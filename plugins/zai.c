@@ -46,7 +46,7 @@
  *                 (unit percent when only a percentage is given).
  *   A null entry, or a field that is null / missing, stays unknown.
  *   Members not listed here, and mapped members of another JSON type, get
- *   a drift note (drift.h) once a day.
+ *   a drift note (mdu_drift_*) once a day.
  * Meter sets (plan from the option or data.planName, lower-cased):
  *   lite, pro, max -> five_hour, seven_day, mcp_monthly [U: plan contents
  *   are not documented]; no plan -> five_hour; another plan -> none.
@@ -59,7 +59,7 @@
 #include <ctype.h>
 
 #include "meterd/util.h"
-#include "drift.h"
+
 
 #define ZAI_DEFAULT_URL "https://api.z.ai"
 #define ZAI_PATH "/api/monitor/usage/quota/limit"
@@ -82,13 +82,6 @@ static int zai_check(const md_host *h, md_ctx *ctx)
 }
 
 /* GET url; see mdu_get_json_rl. */
-static int zai_get(const md_host *h, md_ctx *ctx, const char *url,
-                   const char *const *headers, json_t **json)
-{
-    return mdu_get_json_rl(h, ctx, url, "GET " ZAI_PATH, headers, ZAI_HINT,
-                          "msg", json);
-}
-
 /* The envelope's own status: success must be true and code 200. */
 static int envelope_ok(const md_host *h, md_ctx *ctx, const json_t *doc)
 {
@@ -199,17 +192,17 @@ static const char *const zai_entry_known[] = {
     "type", "unit", "number", "percentage", "nextResetTime", "usage",
     "currentValue", "remaining", "usageDetails", NULL};
 
-static void drift_entry(drift *d, const json_t *e, size_t i)
+static void drift_entry(mdu_drift *d, const json_t *e, size_t i)
 {
     const char *prefix = "data.limits[]";   /* one note for all entries */
     (void)i;
-    drift_keys(d, e, prefix, zai_entry_known);
+    mdu_drift_keys(d, e, prefix, zai_entry_known);
     static const char *const nums[] = {"unit", "number", "percentage",
         "nextResetTime", "usage", "currentValue", "remaining"};
     for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
-        drift_type(d, e, prefix, nums[k], DRIFT_T_NUM);
-    drift_type(d, e, prefix, "type", DRIFT_T_STR);
-    drift_type(d, e, prefix, "usageDetails", DRIFT_T_ARR);
+        mdu_drift_type(d, e, prefix, nums[k], MDU_DRIFT_NUM);
+    mdu_drift_type(d, e, prefix, "type", MDU_DRIFT_STR);
+    mdu_drift_type(d, e, prefix, "usageDetails", MDU_DRIFT_ARR);
 }
 
 static void emit_entry(const md_host *h, md_ctx *ctx, const json_t *e,
@@ -309,7 +302,7 @@ static const char *find_plan(const md_host *h, md_ctx *ctx, const json_t *doc,
 }
 
 static int parse(const md_host *h, md_ctx *ctx, const json_t *doc,
-                 drift *d)
+                 mdu_drift *d)
 {
     static const char *const top_known[] = {"code", "msg", "success", "data",
                                             NULL};
@@ -322,12 +315,12 @@ static int parse(const md_host *h, md_ctx *ctx, const json_t *doc,
     json_t *e;
     if (envelope_ok(h, ctx, doc) != 0)
         return -1;
-    drift_keys(d, doc, NULL, top_known);
-    drift_keys(d, mdu_path(doc, "data"), "data", data_known);
+    mdu_drift_keys(d, doc, NULL, top_known);
+    mdu_drift_keys(d, mdu_path(doc, "data"), "data", data_known);
     for (size_t k = 0; zai_plan_keys[k]; k++)
-        drift_type(d, mdu_path(doc, "data"), "data", zai_plan_keys[k],
-                   DRIFT_T_STR);
-    drift_type(d, mdu_path(doc, "data"), "data", "limits", DRIFT_T_ARR);
+        mdu_drift_type(d, mdu_path(doc, "data"), "data", zai_plan_keys[k],
+                   MDU_DRIFT_STR);
+    mdu_drift_type(d, mdu_path(doc, "data"), "data", "limits", MDU_DRIFT_ARR);
     const char *plan = find_plan(h, ctx, doc, planbuf, sizeof planbuf);
     if (plan)
         h->note(ctx, "plan: %s", plan);
@@ -353,26 +346,15 @@ static int zai_collect(const md_host *h, md_ctx *ctx, void *state)
     if (zai_check(h, ctx) != 0)
         return -1;
     const char *key = mdu_api_key(h, ctx, "${Z_AI_API_KEY}");
-    if (!key)
-        return -1;
-    char *auth = mdu_bearer(h, ctx, key);
-    char *url = mdu_url(h, ctx, ZAI_PATH);
     json_t *doc = NULL;
-    int rc = -1;
-    if (!auth || !url) {
-        h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
-    } else {
-        const char *headers[] = {auth, "Accept: application/json", NULL};
-        if (zai_get(h, ctx, url, headers, &doc) == 0) {
-            drift d;
-            drift_init(&d, h, ctx);
-            rc = parse(h, ctx, doc, &d);
-            drift_release(&d, rc == 0);
-        }
-    }
+    if (!key ||
+        mdu_get_bearer_json(h, ctx, ZAI_PATH, key, ZAI_HINT, "msg", &doc) != 0)
+        return -1;
+    mdu_drift d;
+    mdu_drift_init(&d, h, ctx);
+    int rc = parse(h, ctx, doc, &d);
+    mdu_drift_release(&d, rc == 0);
     json_decref(doc);
-    mdu_free_secret(auth);
-    free(url);
     return rc;
 }
 

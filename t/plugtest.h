@@ -14,6 +14,23 @@
  * pt_run_ms is pt_run with another collection timeout; pt_validate checks
  * options through plugin_check_config (table, then the plugin's check());
  * pt_plugin_open loads a plugin to look at its descriptor.
+ *
+ * Most plugin tests run one plugin against one mock server with the same
+ * base options every time; pt_start / pt_go / pt_finish say that once:
+ *
+ *   static const pt_suite suite = {
+ *       .plugin = "zai", .fixtures = "t/fixtures/zai",
+ *       .options = ", \"api_key\": \"" KEY "\"",
+ *   };
+ *   int main(void) {
+ *       if (!pt_start(&suite))
+ *           return 0;                        (the TAP skip is printed)
+ *       pt_mock_use(pt_port, ROUTE("quota.json"));
+ *       collect_result r; pt_go(&r, ", \"plan\": \"max\""); ...
+ *       return pt_finish();
+ *   }
+ *
+ * One suite per test binary (its state is static).
  */
 #ifndef METERD_PLUGTEST_H
 #define METERD_PLUGTEST_H
@@ -35,6 +52,7 @@
 #include "protocol.h"
 #include "runner.h"
 #include "worker.h"
+#include "tap.h"
 
 typedef struct pt_mock {
     pid_t pid;
@@ -344,6 +362,75 @@ static inline const metric *pt_need(const collect_result *r, const char *id)
     if (!m)
         printf("# metric %s missing\n", id);
     return m ? m : &empty;
+}
+
+/* ------------------------------------------------------------------ */
+/* One plugin, one mock server, the same base options                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct pt_suite {
+    const char *plugin;    /* plugins/<plugin>.so                          */
+    const char *fixtures;  /* the directory the mock serves                */
+    const char *base_path; /* appended to the mock's URL for base_url; NULL:
+                              none                                          */
+    const char *options;   /* more options, each after a comma
+                              (", \"api_key\": \"k\""), or NULL             */
+    long long timeout_ms;  /* the collection timeout; 0: 5000              */
+} pt_suite;
+
+static int pt_port;                   /* the mock's port after pt_start */
+static pt_mock pt_suite_mock = {.pid = -1};
+static const pt_suite *pt_the_suite;  /* borrowed from the test         */
+
+/* Start the suite's mock server.  Returns its port, or 0 after printing
+ * the TAP skip line (the test then returns 0 from main). */
+static inline int pt_start(const pt_suite *s)
+{
+    pt_the_suite = s;
+    pt_port = pt_mock_start(s->fixtures, &pt_suite_mock);
+    if (!pt_port)
+        printf("1..0 # SKIP mock server did not start\n");
+    return pt_port;
+}
+
+/* Run the suite's plugin with base_url pointing at the mock, the suite's
+ * options, then extra (", \"k\": \"v\"" or NULL). */
+static inline void pt_go(collect_result *r, const char *extra)
+{
+    const pt_suite *s = pt_the_suite;
+    pt_run_ms(s->plugin, s->timeout_ms > 0 ? s->timeout_ms : 5000, r,
+              "{\"base_url\": \"http://127.0.0.1:%d%s\"%s%s}", pt_port,
+              s->base_path ? s->base_path : "", s->options ? s->options : "",
+              extra ? extra : "");
+}
+
+/* Stop the mock; the test's exit status (done_testing). */
+static inline int pt_finish(void)
+{
+    pt_mock_stop(&pt_suite_mock);
+    return done_testing();
+}
+
+/* Serve routes_json (a JSON array), run the suite's plugin, and check
+ * that it failed with class want, a message containing msg, no metrics,
+ * and secret nowhere in the result.  name prefixes the assertions. */
+static inline void pt_expect_error(const char *routes_json, md_error want,
+                                   const char *msg, const char *secret,
+                                   const char *name)
+{
+    collect_result r;
+    char label[160];
+    pt_mock_use(pt_port, routes_json);
+    pt_go(&r, NULL);
+    snprintf(label, sizeof label, "%s: error class", name);
+    is_int(r.err, want, label);
+    snprintf(label, sizeof label, "%s: message has '%s'", name, msg);
+    ok(r.err_msg && strstr(r.err_msg, msg), label);
+    if (r.err_msg && !strstr(r.err_msg, msg))
+        printf("#   err_msg: %s\n", r.err_msg);
+    snprintf(label, sizeof label, "%s: no metrics, no secret", name);
+    ok(r.n_metrics == 0 && pt_no_secret(&r, secret), label);
+    collect_result_clear(&r);
 }
 
 #define pt_known(n) ((n).state == MD_KNOWN)

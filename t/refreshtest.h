@@ -1,7 +1,7 @@
 /*
  * t/refreshtest.h - the OAuth refresh cases every refreshing plugin must
- * pass (plugins/oauth_refresh.h), run through the real host against the
- * mock server.  Header only; include after plugtest.h and tap.h.
+ * pass (mdu_oauth_refresh, plugins/sdk/oauth.c), run through the real host
+ * against the mock server.  Header only; include after plugtest.h and tap.h.
  *
  * Each case copies an expired credentials fixture into a fresh temp
  * directory (mode 0640, so keeping the mode is visible), points token_url
@@ -198,12 +198,20 @@ static void rt_refresh(int port, const rt_case *c)
     struct stat st;
     ok(stat(path, &st) == 0 && (st.st_mode & 07777) == 0640,
        "mode 0640 kept");
+    /* Whatever the temporary file's name: only the file and a lock. */
     DIR *d = opendir(rt_dir);
     struct dirent *de;
     int stray = 0;
-    while (d && (de = readdir(d)))
-        if (strstr(de->d_name, ".meterd-"))
+    while (d && (de = readdir(d))) {
+        const char *n = de->d_name;
+        size_t len = strlen(n);
+        if (strcmp(n, ".") != 0 && strcmp(n, "..") != 0 &&
+            strcmp(n, c->file_name) != 0 && strcmp(n, c->lock_name) != 0 &&
+            !(len > 5 && strcmp(n + len - 5, ".lock") == 0)) {
+            printf("# stray file %s\n", n);
             stray++;
+        }
+    }
     if (d)
         closedir(d);
     is_int(stray, 0, "no temp file left behind");

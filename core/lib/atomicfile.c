@@ -2,11 +2,13 @@
  * atomicfile.c - crash-safe replacement of a file in a state directory
  * (temp file + fsync + rename + fsync of the directory), and full-length
  * read/write.  The one implementation for the core's JSON state files
- * (statefile.c) and the plugins' binary ones (the log scanner's
- * logscan.state); declared in meterd/util.h, and libmeterd-plugin.a is
- * built from this file too.  libc and meterd/ headers only: errors are returned
- * as -1 with errno (and a step name), never logged, so that both the
- * daemon and a plugin can word the message their own way.
+ * (statefile.c), the plugins' own (the log scanner's logscan.state, the
+ * drift notes' drift.json) and the write-back of a CLI's credentials
+ * file after an OAuth refresh (begin_keep: mode and owner kept); declared
+ * in meterd/util.h, and libmeterd-plugin.a is built from this file too.
+ * libc and meterd/ headers only: errors are returned as -1 with errno
+ * (and a step name), never logged, so that both the daemon and a plugin
+ * can word the message their own way.
  */
 #include "meterd/util.h"
 
@@ -92,6 +94,34 @@ int mdu_statefile_begin(mdu_statefile *sf, const char *dir, const char *name)
             unlink(sf->tmp);
         }
         release(sf);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+int mdu_statefile_begin_keep(mdu_statefile *sf, const char *dir,
+                             const char *name)
+{
+    char *path = cat3(dir, "/", name);
+    struct stat st;
+    if (!path) {
+        *sf = (mdu_statefile){.fd = -1};
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc = stat(path, &st);
+    free(path);
+    if (rc != 0) {
+        *sf = (mdu_statefile){.fd = -1};
+        return -1;
+    }
+    if (mdu_statefile_begin(sf, dir, name) != 0)
+        return -1;
+    if (fchmod(sf->fd, st.st_mode & 07777) != 0 ||
+        fchown(sf->fd, st.st_uid, st.st_gid) != 0) {
+        int e = errno;
+        mdu_statefile_abort(sf);
         errno = e;
         return -1;
     }

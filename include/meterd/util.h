@@ -229,6 +229,173 @@ int mdu_get_json_rl(const md_host *h, md_ctx *ctx, const char *url,
                     const char *auth_hint, const char *msg_path,
                     json_t **json);
 
+/* The common case of mdu_get_json_rl: GET base_url + path with
+ * "Authorization: Bearer <token>" (token registered as a secret) and
+ * "Accept: application/json"; label "GET <path>".  Returns 0 with *json
+ * (new reference), or -1 with *json NULL after failing the collection
+ * (MD_ERR_INTERNAL when out of memory). */
+int mdu_get_bearer_json(const md_host *h, md_ctx *ctx, const char *path,
+                        const char *token, const char *auth_hint,
+                        const char *msg_path, json_t **json);
+
+/* ------------------------------------------------------------------ */
+/* Format drift                                                        */
+/* ------------------------------------------------------------------ */
+
+/* A provider that renames, adds or retypes a field should not be read
+ * silently wrong: the plugin lists, for each object it maps, the member
+ * names it knows (mapped or knowingly ignored), and the rest become notes
+ *     unrecognised field data.level (format may have changed)
+ * once per field per day, remembered in <state_dir>/drift.json (without
+ * a state directory, as in check-only runs, every collection notes
+ * again).  At most MDU_DRIFT_MAX_NOTES notes per collection, the rest
+ * summarised in one; field names longer than MDU_DRIFT_MAX_FIELD are cut.
+ *     mdu_drift d;
+ *     mdu_drift_init(&d, h, ctx);
+ *     mdu_drift_keys(&d, doc, "data", data_known);
+ *     mdu_drift_type(&d, data, "data", "usage", MDU_DRIFT_NUM);
+ *     mdu_drift_release(&d, 1);
+ * The fields are private to the helpers; a zeroed mdu_drift may be
+ * released.  Nothing here fails the collection: drift is advice. */
+#define MDU_DRIFT_MAX_FIELD 120
+#define MDU_DRIFT_MAX_NOTES 8
+
+typedef struct mdu_drift {
+    const md_host *h;
+    md_ctx *ctx;
+    json_t *state;      /* {"day": n, "noted": [...]} (owned)        */
+    long long day;      /* today, days since the epoch (UTC)         */
+    int dirty;          /* state gained a field this collection      */
+    int n_notes;        /* notes made this collection                */
+    int n_dropped;      /* notes over MDU_DRIFT_MAX_NOTES            */
+} mdu_drift;
+
+/* JSON types a mapped member may have (a mask); null always passes. */
+enum {
+    MDU_DRIFT_NUM = 1,  /* a number, or a string host->parse_number reads */
+    MDU_DRIFT_STR = 2,
+    MDU_DRIFT_BOOL = 4,
+    MDU_DRIFT_OBJ = 8,
+    MDU_DRIFT_ARR = 16,
+};
+
+/* Start a collection's drift notes: read today's already-noted fields.
+ * A missing, unreadable or stale drift.json is an empty list.  Cannot
+ * fail (out of memory: every field is noted, none remembered). */
+void mdu_drift_init(mdu_drift *d, const md_host *h, md_ctx *ctx);
+
+/* Note one unrecognised field, a dotted path ("data.level", "limits[].x"),
+ * unless it was noted today.  field is copied. */
+void mdu_drift_note(mdu_drift *d, const char *field);
+
+/* Note every member of obj (when it is an object; anything else is
+ * ignored) whose name is not in known (NULL-terminated); fields are named
+ * "prefix.member", or "member" when prefix is NULL or "".  Returns the
+ * number of unknown members, noted today already or not. */
+int mdu_drift_keys(mdu_drift *d, const json_t *obj, const char *prefix,
+                   const char *const *known);
+
+/* Note obj.member when it is present, not null, and of a type outside
+ * accepted (MDU_DRIFT_* bits).  Returns 1 when it is of the wrong type
+ * (noted now or earlier today), else 0. */
+int mdu_drift_type(mdu_drift *d, const json_t *obj, const char *prefix,
+                   const char *member, int accepted);
+
+/* End the collection's drift notes: note how many were over the limit,
+ * and, when remember is set (pass whether the collection succeeded: a
+ * failed one is retried and should note again), replace drift.json with
+ * today's list.  A failed write is not reported; it only repeats a note.
+ * Frees what d owns and zeroes d. */
+void mdu_drift_release(mdu_drift *d, int remember);
+
+/* ------------------------------------------------------------------ */
+/* OAuth refresh of a CLI's credentials file                           */
+/* ------------------------------------------------------------------ */
+
+/* For plugins that read the OAuth login a provider's own CLI keeps in a
+ * JSON file (Claude Code, Codex, the Gemini CLI, Kimi Code): renew an
+ * access token that is expired or has less than 5 minutes left, the way
+ * the CLI does, without ever breaking the CLI's login.
+ *   - Only when the new tokens can be written back (providers rotate
+ *     refresh tokens: an unsaved refresh logs the CLI out): the file and
+ *     its directory must be writable and the file's owner and group ones
+ *     this process can give a replacement; else the collection fails
+ *     with auth saying how long the token lasts and how to fix it.
+ *   - Under an exclusive flock on the CLI's own lock file (lock_path), or
+ *     on "<file>.meterd.lock" when the CLI takes none; waiting is bounded
+ *     by a third of the collection's time, 5 s at most.
+ *   - The file is re-read under the lock; when the CLI renewed the token
+ *     meanwhile, its token is used and no request is sent.
+ *   - The refresh-token grant goes through host->http to the token_url
+ *     option (cli->token_url when unset).  400/401/403 fails with auth
+ *     ("log in again"), the file untouched.
+ *   - Only the token fields of the re-read document change; other keys,
+ *     key order, indentation and a final newline are kept, and the file is
+ *     replaced atomically with its mode and owner
+ *     (mdu_statefile_begin_keep).  A symlink is resolved, so it survives.
+ * The plugin declares two options, which these functions read:
+ *   {"refresh", MD_OPT_STRING, 0, "auto", "auto: renew ...; off: never
+ *    touch the file"},
+ *   {"token_url", MD_OPT_STRING, 0, "<the CLI's endpoint>", "..."}
+ * Every token read or received is registered with host->add_secret. */
+
+/* How a credentials file stores the access token's expiry. */
+typedef enum mdu_oauth_expiry_kind {
+    MDU_OAUTH_EXPIRY_NONE = 0,  /* not stored (a JWT carries it)          */
+    MDU_OAUTH_EXPIRY_EPOCH_MS,  /* integer epoch milliseconds             */
+    MDU_OAUTH_EXPIRY_EPOCH_S    /* fractional epoch seconds               */
+} mdu_oauth_expiry_kind;
+
+/* One CLI's credentials layout and token endpoint.  Every string is
+ * borrowed for the duration of a call; NULL where "or NULL" is said. */
+typedef struct mdu_oauth_cli {
+    const char *cli;            /* "Claude Code", for messages             */
+    const char *renew;          /* "run `claude`", for messages            */
+    const char *lifetime;       /* "about 8-12 hours", for messages        */
+    const char *token_url;      /* default when the option is unset        */
+    const char *lock_path;      /* the CLI's lock file, or NULL            */
+    const char *client_id;      /* the CLI's public OAuth client           */
+    const char *client_secret;  /* or NULL                                 */
+    int json_body;              /* 1: JSON grant body, 0: form-urlencoded  */
+    const char *const *headers; /* extra "Name: value" lines (at most 6,
+                                   NULL-terminated), or NULL               */
+    const char *obj;            /* dotted path of the object holding the
+                                   tokens; NULL or "": the root            */
+    const char *access_key;     /* member names under obj                  */
+    const char *refresh_key;
+    const char *id_token_key;   /* or NULL: the file keeps no id token     */
+    const char *expiry_key;     /* under obj; NULL with EXPIRY_NONE        */
+    mdu_oauth_expiry_kind expiry_kind; /* how a new expiry is written      */
+    const char *expires_in_key; /* rewritten when the file has it; or NULL */
+    const char *last_refresh_key; /* at the root, RFC 3339; or NULL       */
+    double default_lifetime_s;  /* when the answer has no expires_in       */
+    /* The access token's expiry (epoch s) in a document, < 0 unknown; or
+     * NULL: expiry_key under obj, epoch seconds or milliseconds. */
+    double (*expiry)(const md_host *h, md_ctx *ctx, const json_t *doc);
+} mdu_oauth_cli;
+
+/* Make *doc, the plugin's parsed copy of the credentials file at path,
+ * hold a usable access token.  Returns 0 when nothing was due (a fresh or
+ * an unknown expiry), the CLI had renewed it meanwhile, or it was
+ * refreshed and written back (in the last two cases *doc was replaced:
+ * the old document is released, the new one is the caller's); 1 when
+ * refresh is off or a due token has no refresh token (the caller applies
+ * its own expiry check, as it does after 0); -1 after host->fail(). */
+int mdu_oauth_refresh(const md_host *h, md_ctx *ctx, const mdu_oauth_cli *cli,
+                      const char *path, json_t **doc);
+
+/* Register the access, refresh and id tokens of a credentials document
+ * (those cli names) with host->add_secret. */
+void mdu_oauth_add_secrets(const md_host *h, md_ctx *ctx,
+                           const mdu_oauth_cli *cli, const json_t *doc);
+
+/* For check(): refresh must be auto or off, token_url http(s)://.
+ * Returns 0, or -1 after failing with MD_ERR_CONFIG. */
+int mdu_oauth_check_options(const md_host *h, md_ctx *ctx);
+
+/* Whether the refresh option is auto (also when unset): 1, else 0. */
+int mdu_oauth_enabled(const md_host *h, md_ctx *ctx);
+
 /* ------------------------------------------------------------------ */
 /* Crash-safe state files                                              */
 /* ------------------------------------------------------------------ */
@@ -254,6 +421,14 @@ typedef struct mdu_statefile {
  * -1 with errno set and nothing to release. */
 int mdu_statefile_begin(mdu_statefile *sf, const char *dir,
                         const char *name);
+/* mdu_statefile_begin for replacing a file that belongs to someone else's
+ * program (a CLI's credentials): the temporary file gets the mode and the
+ * owner and group of the existing dir/name instead of 0600, so that the
+ * commit changes its content only.  Returns 0, or -1 with errno set and
+ * nothing to release: ENOENT and the like when dir/name cannot be
+ * stat'ed, EPERM when this process cannot give that owner or group. */
+int mdu_statefile_begin_keep(mdu_statefile *sf, const char *dir,
+                             const char *name);
 /* fsync and close the temporary file, rename it over dir/name, fsync dir.
  * Returns 0, or -1 with errno and failed_step set; the temporary file is
  * gone either way unless the rename happened.  Releases sf's strings

@@ -201,3 +201,26 @@ int mdu_get_json_rl(const md_host *h, md_ctx *ctx, const char *url,
     h->http_free(r);
     return rc;
 }
+
+int mdu_get_bearer_json(const md_host *h, md_ctx *ctx, const char *path,
+                        const char *token, const char *auth_hint,
+                        const char *msg_path, json_t **json)
+{
+    char *auth = mdu_bearer(h, ctx, token);
+    char *url = mdu_url(h, ctx, path);
+    char *label = NULL;
+    int rc = -1;
+    *json = NULL;
+    if (!auth || !url || asprintf(&label, "GET %s", path) < 0) {
+        label = NULL;
+        h->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+    } else {
+        const char *headers[] = {auth, "Accept: application/json", NULL};
+        rc = mdu_get_json_rl(h, ctx, url, label, headers, auth_hint, msg_path,
+                             json);
+    }
+    mdu_free_secret(auth);
+    free(url);
+    free(label);
+    return rc;
+}

@@ -587,7 +587,7 @@ static void t_default_path_and_config(void)
     collect_result_clear(&r);
 }
 
-/* Refresh of an expiring token, written back (oauth_refresh.h). */
+/* Refresh of an expiring token, written back (mdu_oauth_refresh). */
 static void test_refresh(void)
 {
     static const char *const body[] = {

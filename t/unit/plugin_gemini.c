@@ -470,7 +470,7 @@ static void test_refused(void)
     collect_result_clear(&r);
 }
 
-/* Refresh of an expiring token, written back (oauth_refresh.h). */
+/* Refresh of an expiring token, written back (mdu_oauth_refresh). */
 static void test_refresh(void)
 {
     static const char *const body[] = {

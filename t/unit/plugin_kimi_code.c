@@ -12,16 +12,11 @@
 #define EROUTE(status, file) "[{\"path\": \"" PATH "\", \"status\": " #status ", \"body_file\": \"" file "\"}]"
 #define FIX "t/fixtures/kimi_code/"
 
-static int port;
-
-/* ---- helpers ---- */
-
-static void run(collect_result *r, const char *extra)
-{
-    pt_run("kimi_code", r,
-           "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY
-           "\"%s}", port, extra ? extra : "");
-}
+static const pt_suite suite = {
+    .plugin = "kimi_code",
+    .fixtures = "t/fixtures/kimi_code",
+    .options = ", \"api_key\": \"" KEY "\"",
+};
 
 static void counts_are(const collect_result *r, const char *id, double limit,
                        double used, double remaining, double win, double reset,
@@ -48,15 +43,15 @@ static void counts_are(const collect_result *r, const char *id, double limit,
 static void test_normal(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("usages.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("usages.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "normal: success");
     counts_are(&r, "seven_day", 2048, 375, 1673, 604800, 1773674593.373329, "normal");
     counts_are(&r, "five_hour", 200, 19, 181, 18000, 1773158724.374187, "normal");
     is_int(r.n_metrics, 2, "two meters");
     ok(!pt_has_note(&r, "did not report"), "nothing missing");
     ok(pt_no_secret(&r, KEY), "key not leaked");
-    json_t *req = pt_mock_requests(port);
+    json_t *req = pt_mock_requests(pt_port);
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
            "Bearer ****JKLM", "bearer api_key");
     json_decref(req);
@@ -66,8 +61,8 @@ static void test_normal(void)
 static void test_variants(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("usages_numbers.json"));
-    run(&r, ", \"plan\": \"Andante\"");
+    pt_mock_use(pt_port, ROUTE("usages_numbers.json"));
+    pt_go(&r, ", \"plan\": \"Andante\"");
     is_int(r.err, MD_ERR_NONE, "numbers: success");
     const metric *w = pt_need(&r, "seven_day");
     is_num(w->limit.value, 2048, "numeric limit");
@@ -79,8 +74,8 @@ static void test_variants(void)
     ok(pt_has_note(&r, "plan: Andante"), "plan note");
     collect_result_clear(&r);
 
-    pt_mock_use(port, ROUTE("usages_nulls.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("usages_nulls.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "nulls: success");
     f = pt_need(&r, "five_hour");
     ok(pt_unknown(f->limit) && pt_unknown(f->remaining) && pt_unknown(f->utilization),
@@ -94,8 +89,8 @@ static void test_variants(void)
     ok(pt_has_note(&r, "limits[1] is not an object"), "null limits entry noted");
     collect_result_clear(&r);
 
-    pt_mock_use(port, ROUTE("usages_unknown_keys.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("usages_unknown_keys.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
     counts_are(&r, "seven_day", 2048, 375, 1673, 604800, 1773674593.373329, "unknown keys");
     counts_are(&r, "five_hour", 200, 19, 181, 18000, 1773158724.374187, "unknown keys");
@@ -113,8 +108,8 @@ static void test_variants(void)
 static void test_official_variants(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("usages_no_used.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("usages_no_used.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "no used: success");
     const metric *w = pt_need(&r, "seven_day");
     is_num(w->limit.value, 100, "no used: limit 100");
@@ -130,8 +125,8 @@ static void test_official_variants(void)
     ok(!pt_has_note(&r, "unrecognised field"), "no used: no drift note");
     collect_result_clear(&r);
 
-    pt_mock_use(port, ROUTE("usages_inline.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("usages_inline.json"));
+    pt_go(&r, NULL);
     double now = (double)time(NULL);
     is_int(r.err, MD_ERR_NONE, "inline: success");
     f = pt_need(&r, "five_hour");
@@ -143,8 +138,8 @@ static void test_official_variants(void)
     ok(!pt_has_note(&r, "skipped"), "inline: not skipped");
     collect_result_clear(&r);
 
-    pt_mock_use(port, ROUTE("usages_ratio.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("usages_ratio.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "ratio pool: success");
     f = pt_need(&r, "five_hour");
     is_num(f->utilization.value, 42, "ratio pool: 5 h 0.42 -> 42 %");
@@ -159,8 +154,8 @@ static void test_official_variants(void)
 static void test_drift(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("usages_drift.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("usages_drift.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "drift: success");
     const metric *w = pt_need(&r, "seven_day");
     is_num(w->used.value, 50, "drift: used derived from limit - remaining despite the rename");
@@ -174,44 +169,27 @@ static void test_drift(void)
     collect_result_clear(&r);
 }
 
-static void run_error(const char *route_json, md_error want, const char *msg,
-                      const char *name)
-{
-    collect_result r;
-    pt_mock_use(port, route_json);
-    run(&r, NULL);
-    char label[160];
-    snprintf(label, sizeof label, "%s: error class", name);
-    is_int(r.err, want, label);
-    snprintf(label, sizeof label, "%s: message has '%s'", name, msg);
-    ok(r.err_msg && strstr(r.err_msg, msg), label);
-    if (r.err_msg && !strstr(r.err_msg, msg))
-        printf("#   err_msg: %s\n", r.err_msg);
-    snprintf(label, sizeof label, "%s: no metrics, no secret", name);
-    ok(r.n_metrics == 0 && pt_no_secret(&r, KEY), label);
-    collect_result_clear(&r);
-}
 
 static void test_errors(void)
 {
-    run_error(EROUTE(401, "error_401.json"), MD_ERR_AUTH,
-              "HTTP 401: Invalid Authentication; sign in again", "401");
-    run_error(EROUTE(403, "error_403.json"), MD_ERR_AUTH,
-              "HTTP 403: Your subscription does not include Kimi Code", "403");
-    run_error(EROUTE(500, "error_500.json"), MD_ERR_HTTP, "HTTP 500: internal error", "500");
-    run_error(EROUTE(504, "error.html"), MD_ERR_HTTP, "HTTP 504: 504 Gateway Time-out", "HTML 504");
-    run_error(ROUTE("error.html"), MD_ERR_BAD_DATA, PATH, "HTML with 200");
-    run_error(ROUTE("truncated.json"), MD_ERR_BAD_DATA, PATH, "truncated JSON");
+    pt_expect_error(EROUTE(401, "error_401.json"), MD_ERR_AUTH,
+              "HTTP 401: Invalid Authentication; sign in again", KEY, "401");
+    pt_expect_error(EROUTE(403, "error_403.json"), MD_ERR_AUTH,
+              "HTTP 403: Your subscription does not include Kimi Code", KEY, "403");
+    pt_expect_error(EROUTE(500, "error_500.json"), MD_ERR_HTTP, "HTTP 500: internal error", KEY, "500");
+    pt_expect_error(EROUTE(504, "error.html"), MD_ERR_HTTP, "HTTP 504: 504 Gateway Time-out", KEY, "HTML 504");
+    pt_expect_error(ROUTE("error.html"), MD_ERR_BAD_DATA, PATH, KEY, "HTML with 200");
+    pt_expect_error(ROUTE("truncated.json"), MD_ERR_BAD_DATA, PATH, KEY, "truncated JSON");
     collect_result r;
-    pt_mock_use(port, "[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
+    pt_mock_use(pt_port, "[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
            " \"headers\": {\"Retry-After\": \"90\"}}]");
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     ok(r.retry_after > 89 && r.retry_after <= 90, "429: Retry-After 90");
     ok(r.err_msg && strstr(r.err_msg, "slow down"), "429: message");
     collect_result_clear(&r);
-    pt_mock_use(port, EROUTE(429, "error_429.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, EROUTE(429, "error_429.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 bare: rate_limited");
     ok(r.retry_after < 0, "429 bare: no retry-after");
     collect_result_clear(&r);
@@ -222,12 +200,12 @@ static void test_credentials_file(void)
 {
     collect_result r;
     struct stat before, after;
-    pt_mock_use(port, ROUTE("usages.json"));
+    pt_mock_use(pt_port, ROUTE("usages.json"));
     stat(FIX "credentials_valid.json", &before);
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
-           FIX "credentials_valid.json\"}", port);
+           FIX "credentials_valid.json\"}", pt_port);
     is_int(r.err, MD_ERR_NONE, "credentials file: success");
-    json_t *req = pt_mock_requests(port);
+    json_t *req = pt_mock_requests(pt_port);
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
            "Bearer ****5678", "token from the file");
     json_decref(req);
@@ -236,37 +214,37 @@ static void test_credentials_file(void)
        "credentials file untouched");
     collect_result_clear(&r);
 
-    pt_mock_use(port, ROUTE("usages.json"));
+    pt_mock_use(pt_port, ROUTE("usages.json"));
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"refresh\": \"off\", "
-           "\"credentials_file\": \"" FIX "credentials_expired.json\"}", port);
+           "\"credentials_file\": \"" FIX "credentials_expired.json\"}", pt_port);
     is_int(r.err, MD_ERR_AUTH, "expired token: auth");
     ok(r.err_msg && strstr(r.err_msg, "expired") && strstr(r.err_msg, "kimi login"),
        "expired token: says how to renew");
     ok(r.err_msg && !strstr(r.err_msg, "EXPIRED000011112222"), "expired token not shown");
-    req = pt_mock_requests(port);
+    req = pt_mock_requests(pt_port);
     is_int(json_array_size(req), 0, "expired token: no request");
     json_decref(req);
     collect_result_clear(&r);
 
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
-           FIX "credentials_empty.json\"}", port);
+           FIX "credentials_empty.json\"}", pt_port);
     is_int(r.err, MD_ERR_AUTH, "file without token: auth");
     collect_result_clear(&r);
 
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
-           FIX "does-not-exist.json\"}", port);
+           FIX "does-not-exist.json\"}", pt_port);
     is_int(r.err, MD_ERR_AUTH, "no key, no file: auth");
     ok(r.err_msg && strstr(r.err_msg, "no api_key"), "no key, no file: message");
-    req = pt_mock_requests(port);
+    req = pt_mock_requests(pt_port);
     is_int(json_array_size(req), 0, "no credentials: no request");
     json_decref(req);
     collect_result_clear(&r);
 
     /* a token echoed by the provider is masked (registered with add_secret) */
-    pt_mock_use(port, "[{\"path\": \"" PATH "\", \"status\": 401, \"body\": {\"error\": {\"message\":"
+    pt_mock_use(pt_port, "[{\"path\": \"" PATH "\", \"status\": 401, \"body\": {\"error\": {\"message\":"
            " \"bad token kimi-cli-token-ABCDEFGH12345678\"}}}]");
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"credentials_file\": \""
-           FIX "credentials_valid.json\"}", port);
+           FIX "credentials_valid.json\"}", pt_port);
     is_int(r.err, MD_ERR_AUTH, "echoed file token: auth");
     ok(r.err_msg && !strstr(r.err_msg, "ABCDEFGH12345678"), "echoed file token masked");
     collect_result_clear(&r);
@@ -282,21 +260,21 @@ static void test_credentials_file(void)
     const char *old = getenv("HOME");
     char *saved = old ? strdup(old) : NULL;
     setenv("HOME", home, 1);
-    pt_mock_use(port, ROUTE("usages.json"));
-    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    pt_mock_use(pt_port, ROUTE("usages.json"));
+    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", pt_port);
     is_int(r.err, MD_ERR_NONE, "~/.kimi/credentials: success");
     collect_result_clear(&r);
     char *share = xasprintf("%s/share", home);
     setenv("KIMI_SHARE_DIR", share, 1);
-    pt_mock_use(port, ROUTE("usages.json"));
-    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    pt_mock_use(pt_port, ROUTE("usages.json"));
+    pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", pt_port);
     ok(r.err == MD_ERR_NONE, "KIMI_SHARE_DIR without a file: the next place is used");
     collect_result_clear(&r);
     cmd = xasprintf("cp " FIX "credentials_expired.json %s/credentials/kimi-code.json", share);
     ok(system(cmd) == 0, "KIMI_SHARE_DIR file in place");
     free(cmd);
     pt_run("kimi_code", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"refresh\": \"off\"}",
-           port);
+           pt_port);
     is_int(r.err, MD_ERR_AUTH, "KIMI_SHARE_DIR comes first (its token is expired)");
     collect_result_clear(&r);
     unsetenv("KIMI_SHARE_DIR");
@@ -315,7 +293,7 @@ static void test_credentials_file(void)
 }
 
 /* Refresh of an expiring token, written back under the Kimi CLI's lock
- * (oauth_refresh.h). */
+ * (mdu_oauth_refresh). */
 static void test_refresh(void)
 {
     static const char *const body[] = {
@@ -348,17 +326,13 @@ static void test_refresh(void)
         .lifetime = "about 10-15 minutes",
         .renew = "run `kimi login`",
     };
-    rt_all(port, &c);
+    rt_all(pt_port, &c);
 }
 
 int main(void)
 {
-    pt_mock mock;
-    port = pt_mock_start("t/fixtures/kimi_code", &mock);
-    if (!port) {
-        printf("1..0 # SKIP mock server did not start\n");
+    if (!pt_start(&suite))
         return 0;
-    }
     test_normal();
     test_variants();
     test_official_variants();
@@ -366,6 +340,5 @@ int main(void)
     test_errors();
     test_credentials_file();
     test_refresh();
-    pt_mock_stop(&mock);
-    return done_testing();
+    return pt_finish();
 }

@@ -8,22 +8,17 @@
 #define ROUTE(file) "[{\"path\": \"" PATH "\", \"body_file\": \"" file "\"}]"
 #define EROUTE(status, file) "[{\"path\": \"" PATH "\", \"status\": " #status ", \"body_file\": \"" file "\"}]"
 
-static int port;
-
-/* ---- helpers ---- */
-
-static void run(collect_result *r, const char *extra)
-{
-    pt_run("moonshot", r,
-           "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY
-           "\"%s}", port, extra ? extra : "");
-}
+static const pt_suite suite = {
+    .plugin = "moonshot",
+    .fixtures = "t/fixtures/moonshot",
+    .options = ", \"api_key\": \"" KEY "\"",
+};
 
 static void test_balances(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("balance.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("balance.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "normal: success");
     const metric *m = pt_need(&r, "balance_usd");
     is_str(m->kind, "credits", "kind credits");
@@ -34,74 +29,57 @@ static void test_balances(void)
        "breakdown note with negative cash");
     ok(r.raw_json && strstr(r.raw_json, "available_balance"), "raw kept");
     ok(pt_no_secret(&r, KEY), "key not leaked");
-    json_t *req = pt_mock_requests(port);
+    json_t *req = pt_mock_requests(pt_port);
     is_int(json_array_size(req), 1, "one request");
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
            "Bearer ****NOPQ", "bearer auth");
     json_decref(req);
     collect_result_clear(&r);
 
-    pt_mock_use(port, ROUTE("balance_strings.json"));
-    run(&r, ", \"currency\": \"CNY\"");
+    pt_mock_use(pt_port, ROUTE("balance_strings.json"));
+    pt_go(&r, ", \"currency\": \"CNY\"");
     is_int(r.err, MD_ERR_NONE, "strings: success");
     m = pt_need(&r, "balance_cny");
     is_num(m->remaining.value, 12.5, "string balance");
     is_str(m->unit, "cny", "currency option lower-cased");
     collect_result_clear(&r);
 
-    pt_mock_use(port, ROUTE("balance_nulls.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("balance_nulls.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "nulls: success");
     ok(pt_unknown(pt_need(&r, "balance_usd")->remaining), "null balance unknown, not 0");
     ok(pt_has_note(&r, "available unknown = voucher 5.0000 + cash unknown"), "unknown in note");
     collect_result_clear(&r);
 
-    pt_mock_use(port, ROUTE("balance_unknown_keys.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("balance_unknown_keys.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
     is_num(pt_need(&r, "balance_usd")->remaining.value, 7.25, "unknown keys ignored");
     is_int(r.n_metrics, 1, "one metric");
     collect_result_clear(&r);
 }
 
-static void run_error(const char *route_json, md_error want, const char *msg,
-                      const char *name)
-{
-    collect_result r;
-    pt_mock_use(port, route_json);
-    run(&r, NULL);
-    char label[160];
-    snprintf(label, sizeof label, "%s: error class", name);
-    is_int(r.err, want, label);
-    snprintf(label, sizeof label, "%s: message has '%s'", name, msg);
-    ok(r.err_msg && strstr(r.err_msg, msg), label);
-    if (r.err_msg && !strstr(r.err_msg, msg))
-        printf("#   err_msg: %s\n", r.err_msg);
-    snprintf(label, sizeof label, "%s: no metrics, no secret", name);
-    ok(r.n_metrics == 0 && pt_no_secret(&r, KEY), label);
-    collect_result_clear(&r);
-}
 
 static void test_errors(void)
 {
-    run_error(EROUTE(401, "error_401.json"), MD_ERR_AUTH,
-              "HTTP 401: Invalid Authentication; check api_key", "401");
-    run_error(EROUTE(403, "error_403.json"), MD_ERR_AUTH, "HTTP 403: permission denied", "403");
-    run_error(EROUTE(500, "error_500.json"), MD_ERR_HTTP, "HTTP 500: server is busy", "500");
-    run_error(EROUTE(500, "error.html"), MD_ERR_HTTP, "HTTP 500: 500 Internal Server Error", "HTML 500");
-    run_error(ROUTE("error.html"), MD_ERR_BAD_DATA, PATH, "HTML with 200");
-    run_error(ROUTE("truncated.json"), MD_ERR_BAD_DATA, PATH, "truncated JSON");
-    run_error(ROUTE("body_error.json"), MD_ERR_HTTP, "Moonshot error code 5: account suspended",
+    pt_expect_error(EROUTE(401, "error_401.json"), MD_ERR_AUTH,
+              "HTTP 401: Invalid Authentication; check api_key", KEY, "401");
+    pt_expect_error(EROUTE(403, "error_403.json"), MD_ERR_AUTH, "HTTP 403: permission denied", KEY, "403");
+    pt_expect_error(EROUTE(500, "error_500.json"), MD_ERR_HTTP, "HTTP 500: server is busy", KEY, "500");
+    pt_expect_error(EROUTE(500, "error.html"), MD_ERR_HTTP, "HTTP 500: 500 Internal Server Error", KEY, "HTML 500");
+    pt_expect_error(ROUTE("error.html"), MD_ERR_BAD_DATA, PATH, KEY, "HTML with 200");
+    pt_expect_error(ROUTE("truncated.json"), MD_ERR_BAD_DATA, PATH, KEY, "truncated JSON");
+    pt_expect_error(ROUTE("body_error.json"), MD_ERR_HTTP, "Moonshot error code 5: account suspended", KEY,
               "status false on HTTP 200");
     collect_result r;
-    pt_mock_use(port, "[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
+    pt_mock_use(pt_port, "[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
            " \"headers\": {\"Retry-After\": \"5\"}}]");
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     ok(r.retry_after > 4 && r.retry_after <= 5, "429: Retry-After 5");
     collect_result_clear(&r);
-    pt_mock_use(port, EROUTE(429, "error_429.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, EROUTE(429, "error_429.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 bare: rate_limited");
     ok(r.retry_after < 0, "429 bare: no retry-after");
     collect_result_clear(&r);
@@ -110,15 +88,15 @@ static void test_errors(void)
 static void test_config(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("balance.json"));
-    pt_run("moonshot", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    pt_mock_use(pt_port, ROUTE("balance.json"));
+    pt_run("moonshot", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", pt_port);
     is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
     ok(r.err_msg && strstr(r.err_msg, "MOONSHOT_API_KEY"), "no api_key: says how");
-    json_t *req = pt_mock_requests(port);
+    json_t *req = pt_mock_requests(pt_port);
     is_int(json_array_size(req), 0, "no api_key: no request");
     json_decref(req);
     collect_result_clear(&r);
-    run(&r, ", \"currency\": \"u$d\"");
+    pt_go(&r, ", \"currency\": \"u$d\"");
     is_int(r.err, MD_ERR_CONFIG, "bad currency: config");
     collect_result_clear(&r);
     pt_run("moonshot", &r, "{\"base_url\": \"api.moonshot.cn\", \"api_key\": \"" KEY "\"}");
@@ -128,15 +106,10 @@ static void test_config(void)
 
 int main(void)
 {
-    pt_mock mock;
-    port = pt_mock_start("t/fixtures/moonshot", &mock);
-    if (!port) {
-        printf("1..0 # SKIP mock server did not start\n");
+    if (!pt_start(&suite))
         return 0;
-    }
     test_balances();
     test_errors();
     test_config();
-    pt_mock_stop(&mock);
-    return done_testing();
+    return pt_finish();
 }

@@ -7,16 +7,12 @@
 
 #define KEY "sk-or-v1-testkey0123456789abcdefWXYZ"
 
-static int port;
-
-/* ---- helpers ---- */
-
-static void run(collect_result *r, const char *extra)
-{
-    pt_run("openrouter", r,
-           "{\"base_url\": \"http://127.0.0.1:%d/api/v1\", \"api_key\": \"" KEY
-           "\"%s}", port, extra ? extra : "");
-}
+static const pt_suite suite = {
+    .plugin = "openrouter",
+    .fixtures = "t/fixtures/openrouter",
+    .base_path = "/api/v1",
+    .options = ", \"api_key\": \"" KEY "\"",
+};
 
 /* Start of the next UTC day / Monday / month from the wall clock. */
 static double next_boundary(int what)
@@ -46,8 +42,8 @@ static double next_boundary(int what)
 static void test_normal(void)
 {
     collect_result r;
-    pt_mock_use(port, "[" KEY_ROUTE("key.json") "," CREDITS_ROUTE("credits.json") "]");
-    run(&r, NULL);
+    pt_mock_use(pt_port, "[" KEY_ROUTE("key.json") "," CREDITS_ROUTE("credits.json") "]");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "normal: success");
     const metric *k = pt_need(&r, "key_limit");
     is_str(k->kind, "budget", "key_limit kind budget");
@@ -72,7 +68,7 @@ static void test_normal(void)
     ok(r.raw_json && strstr(r.raw_json, "total_credits") &&
            strstr(r.raw_json, "limit_remaining"), "raw holds both payloads");
     ok(pt_no_secret(&r, KEY), "normal: key not leaked");
-    json_t *req = pt_mock_requests(port);
+    json_t *req = pt_mock_requests(pt_port);
     is_int(json_array_size(req), 2, "two requests");
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "path")),
            "/api/v1/key", "first /key");
@@ -88,9 +84,9 @@ static void test_normal(void)
 static void test_legacy_unlimited(void)
 {
     collect_result r;
-    pt_mock_use(port, "[{\"path\": \"/api/v1/auth/key\", \"body_file\": \"auth_key_legacy.json\"},"
+    pt_mock_use(pt_port, "[{\"path\": \"/api/v1/auth/key\", \"body_file\": \"auth_key_legacy.json\"},"
            "{\"path\": \"/api/v1/credits\", \"status\": 403, \"body_file\": \"error_403.json\"}]");
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "legacy: success after /key 404");
     const metric *k = pt_need(&r, "key_limit");
     is_int(k->limit.state, MD_NOT_APPLICABLE, "limit null -> not applicable");
@@ -107,7 +103,7 @@ static void test_legacy_unlimited(void)
     ok(b != NULL, "expected balance_usd still present");
     ok(b && pt_unknown(b->remaining) && pt_unknown(b->limit), "expected meter is unknown");
     ok(pt_has_note(&r, "balance_usd expected"), "expect_metric note");
-    json_t *req = pt_mock_requests(port);
+    json_t *req = pt_mock_requests(pt_port);
     is_int(json_array_size(req), 3, "key, auth/key, credits");
     json_decref(req);
     collect_result_clear(&r);
@@ -117,8 +113,8 @@ static void test_legacy_unlimited(void)
 static void test_strings(void)
 {
     collect_result r;
-    pt_mock_use(port, "[" KEY_ROUTE("key_strings.json") "," CREDITS_ROUTE("credits_strings.json") "]");
-    run(&r, NULL);
+    pt_mock_use(pt_port, "[" KEY_ROUTE("key_strings.json") "," CREDITS_ROUTE("credits_strings.json") "]");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "strings: success");
     const metric *k = pt_need(&r, "key_limit");
     is_num(k->limit.value, 20, "string limit");
@@ -135,8 +131,8 @@ static void test_strings(void)
 static void test_missing(void)
 {
     collect_result r;
-    pt_mock_use(port, "[" KEY_ROUTE("key_missing.json") "," CREDITS_ROUTE("credits_null.json") "]");
-    run(&r, NULL);
+    pt_mock_use(pt_port, "[" KEY_ROUTE("key_missing.json") "," CREDITS_ROUTE("credits_null.json") "]");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "missing: success");
     const metric *k = pt_need(&r, "key_limit");
     is_num(k->limit.value, 25, "limit known");
@@ -156,8 +152,8 @@ static void test_missing(void)
 static void test_unknown_keys(void)
 {
     collect_result r;
-    pt_mock_use(port, "[" KEY_ROUTE("key_unknown_keys.json") "," CREDITS_ROUTE("credits_overdrawn.json") "]");
-    run(&r, NULL);
+    pt_mock_use(pt_port, "[" KEY_ROUTE("key_unknown_keys.json") "," CREDITS_ROUTE("credits_overdrawn.json") "]");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
     const metric *k = pt_need(&r, "key_limit");
     is_num(k->used.value, 40, "weekly: used = usage_weekly");
@@ -170,8 +166,8 @@ static void test_unknown_keys(void)
     ok(pt_has_note(&r, "overdrawn by $0.5000"), "overdrawn note");
     collect_result_clear(&r);
 
-    pt_mock_use(port, "[" KEY_ROUTE("key_odd_reset.json") "]");
-    run(&r, ", \"credits\": \"false\"");
+    pt_mock_use(pt_port, "[" KEY_ROUTE("key_odd_reset.json") "]");
+    pt_go(&r, ", \"credits\": \"false\"");
     is_int(r.err, MD_ERR_NONE, "unknown limit_reset: success");
     k = pt_need(&r, "key_limit");
     is_num(k->used.value, 6, "unknown period: used = limit - limit_remaining");
@@ -179,7 +175,7 @@ static void test_unknown_keys(void)
     is_num(k->remaining.value, 4, "remaining still reported");
     ok(pt_has_note(&r, "unknown limit_reset 'fortnightly'"), "unknown period note");
     ok(pt_metric(&r, "balance_usd") == NULL, "credits: false -> no balance meter");
-    json_t *req = pt_mock_requests(port);
+    json_t *req = pt_mock_requests(pt_port);
     is_int(json_array_size(req), 1, "credits: false -> only /key requested");
     json_decref(req);
     collect_result_clear(&r);
@@ -190,8 +186,8 @@ static void test_unknown_keys(void)
 static void test_byok(void)
 {
     collect_result r;
-    pt_mock_use(port, "[" KEY_ROUTE("key_byok_in_limit.json") "]");
-    run(&r, ", \"credits\": \"false\"");
+    pt_mock_use(pt_port, "[" KEY_ROUTE("key_byok_in_limit.json") "]");
+    pt_go(&r, ", \"credits\": \"false\"");
     is_int(r.err, MD_ERR_NONE, "byok: success");
     const metric *k = pt_need(&r, "key_limit");
     is_num(k->limit.value, 100, "byok: limit $100");
@@ -203,8 +199,8 @@ static void test_byok(void)
     ok(!pt_has_note(&r, "unrecognised field"), "byok: no drift note");
     collect_result_clear(&r);
 
-    pt_mock_use(port, "[" KEY_ROUTE("key_byok_no_remaining.json") "]");
-    run(&r, ", \"credits\": \"false\"");
+    pt_mock_use(pt_port, "[" KEY_ROUTE("key_byok_no_remaining.json") "]");
+    pt_go(&r, ", \"credits\": \"false\"");
     k = pt_need(&r, "key_limit");
     is_num(k->used.value, 60, "byok without remaining: usage_monthly + byok_usage_monthly");
     collect_result_clear(&r);
@@ -213,8 +209,8 @@ static void test_byok(void)
 static void test_drift(void)
 {
     collect_result r;
-    pt_mock_use(port, "[" KEY_ROUTE("key_drift.json") "]");
-    run(&r, ", \"credits\": \"false\"");
+    pt_mock_use(pt_port, "[" KEY_ROUTE("key_drift.json") "]");
+    pt_go(&r, ", \"credits\": \"false\"");
     is_int(r.err, MD_ERR_NONE, "drift: success");
     is_num(pt_need(&r, "key_limit")->used.value, 5, "drift: key_limit still read");
     ok(pt_has_note(&r, "unrecognised field data.usage_today (format may have changed)"),
@@ -231,10 +227,10 @@ static void test_drift(void)
 static void test_rate_limit_headers(void)
 {
     collect_result r;
-    pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"body_file\": \"key.json\", \"headers\": "
+    pt_mock_use(pt_port, "[{\"path\": \"/api/v1/key\", \"body_file\": \"key.json\", \"headers\": "
            "{\"X-RateLimit-Limit\": \"200\", \"X-RateLimit-Remaining\": \"150\", "
            "\"X-RateLimit-Reset\": \"4102444800000\"}}," CREDITS_ROUTE("credits.json") "]");
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "headers: success");
     const metric *m = pt_metric(&r, "ratelimit_requests");
     ok(m != NULL, "ratelimit_requests from response headers");
@@ -252,61 +248,42 @@ static void test_rate_limit_headers(void)
 
 /* ---- errors ---- */
 
-static void run_error(const char *route_json, md_error want, const char *msg,
-                      const char *name)
-{
-    collect_result r;
-    char buf[512];
-    snprintf(buf, sizeof buf, "[%s]", route_json);
-    pt_mock_use(port, buf);
-    run(&r, NULL);
-    char label[160];
-    snprintf(label, sizeof label, "%s: error class", name);
-    is_int(r.err, want, label);
-    snprintf(label, sizeof label, "%s: message has '%s'", name, msg);
-    ok(r.err_msg && strstr(r.err_msg, msg), label);
-    if (r.err_msg && !strstr(r.err_msg, msg))
-        printf("#   err_msg: %s\n", r.err_msg);
-    snprintf(label, sizeof label, "%s: no metrics, no secret", name);
-    ok(r.n_metrics == 0 && pt_no_secret(&r, KEY), label);
-    collect_result_clear(&r);
-}
 
 static void test_errors(void)
 {
-    run_error("{\"path\": \"/api/v1/key\", \"status\": 401, \"body_file\": \"error_401.json\"}",
-              MD_ERR_AUTH, "HTTP 401: No auth credentials found; check api_key", "401");
-    run_error("{\"path\": \"/api/v1/key\", \"status\": 403, \"body_file\": \"error_403.json\"}",
-              MD_ERR_AUTH, "HTTP 403: Only management keys", "403");
-    run_error("{\"path\": \"/api/v1/key\", \"status\": 500, \"body_file\": \"error_500.json\"}",
-              MD_ERR_HTTP, "HTTP 500: Internal Server Error", "500");
-    run_error("{\"path\": \"/api/v1/key\", \"status\": 502, \"body_file\": \"error.html\"}",
-              MD_ERR_HTTP, "HTTP 502: 502 Bad Gateway", "HTML 502");
-    run_error(KEY_ROUTE("error.html"), MD_ERR_BAD_DATA, "/key", "HTML with 200");
-    run_error(KEY_ROUTE("truncated.json"), MD_ERR_BAD_DATA, "/key", "truncated JSON");
-    run_error(KEY_ROUTE("not_object.json"), MD_ERR_BAD_DATA, "expected a JSON object",
+    pt_expect_error("[" "{\"path\": \"/api/v1/key\", \"status\": 401, \"body_file\": \"error_401.json\"}" "]",
+              MD_ERR_AUTH, "HTTP 401: No auth credentials found; check api_key", KEY, "401");
+    pt_expect_error("[" "{\"path\": \"/api/v1/key\", \"status\": 403, \"body_file\": \"error_403.json\"}" "]",
+              MD_ERR_AUTH, "HTTP 403: Only management keys", KEY, "403");
+    pt_expect_error("[" "{\"path\": \"/api/v1/key\", \"status\": 500, \"body_file\": \"error_500.json\"}" "]",
+              MD_ERR_HTTP, "HTTP 500: Internal Server Error", KEY, "500");
+    pt_expect_error("[" "{\"path\": \"/api/v1/key\", \"status\": 502, \"body_file\": \"error.html\"}" "]",
+              MD_ERR_HTTP, "HTTP 502: 502 Bad Gateway", KEY, "HTML 502");
+    pt_expect_error("[" KEY_ROUTE("error.html") "]", MD_ERR_BAD_DATA, "/key", KEY, "HTML with 200");
+    pt_expect_error("[" KEY_ROUTE("truncated.json") "]", MD_ERR_BAD_DATA, "/key", KEY, "truncated JSON");
+    pt_expect_error("[" KEY_ROUTE("not_object.json") "]", MD_ERR_BAD_DATA, "expected a JSON object", KEY,
               "array body");
-    run_error(KEY_ROUTE("key.json") ", {\"path\": \"/api/v1/credits\", \"status\": 500, "
-              "\"body_file\": \"error_500.json\"}", MD_ERR_HTTP, "HTTP 500", "/credits 500");
+    pt_expect_error("[" KEY_ROUTE("key.json") ", {\"path\": \"/api/v1/credits\", \"status\": 500, "
+              "\"body_file\": \"error_500.json\"}" "]", MD_ERR_HTTP, "HTTP 500", KEY, "/credits 500");
 
     collect_result r;
     /* 429 with Retry-After */
-    pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429_plain.json\","
+    pt_mock_use(pt_port, "[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429_plain.json\","
            " \"headers\": {\"Retry-After\": \"30\"}}]");
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     ok(r.retry_after > 29.5 && r.retry_after <= 30, "429: Retry-After 30 s");
     ok(r.err_msg && strstr(r.err_msg, "Too many requests"), "429: provider message");
     collect_result_clear(&r);
     /* 429 without Retry-After and without body headers */
-    pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429_plain.json\"}]");
-    run(&r, NULL);
+    pt_mock_use(pt_port, "[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429_plain.json\"}]");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 bare: rate_limited");
     ok(r.retry_after < 0, "429 bare: no retry-after invented");
     collect_result_clear(&r);
     /* catalog 429: X-RateLimit-Reset (epoch ms) in the body, already past */
-    pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429.json\"}]");
-    run(&r, NULL);
+    pt_mock_use(pt_port, "[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429.json\"}]");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 catalog: rate_limited");
     ok(r.err_msg && strstr(r.err_msg, "free-models-per-day"), "429 catalog: message");
     ok(r.retry_after >= 0 && r.retry_after < 1, "429 catalog: past body reset -> retry now");
@@ -319,14 +296,14 @@ static void test_errors(void)
              " \"message\": \"slow down\", \"metadata\": {\"headers\": {\"X-RateLimit-Limit\": \"50\","
              " \"X-RateLimit-Remaining\": \"0\", \"X-RateLimit-Reset\": \"%.0f\"}}}}}]",
              reset * 1000);
-    pt_mock_use(port, body);
-    run(&r, NULL);
+    pt_mock_use(pt_port, body);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 body reset: rate_limited");
     ok(r.retry_after > 110 && r.retry_after <= 121, "429 body reset: retry-after from X-RateLimit-Reset");
     collect_result_clear(&r);
     /* transport: connection cut mid-body */
-    pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"body_file\": \"key.json\", \"truncate\": 20}]");
-    run(&r, NULL);
+    pt_mock_use(pt_port, "[{\"path\": \"/api/v1/key\", \"body_file\": \"key.json\", \"truncate\": 20}]");
+    pt_go(&r, NULL);
     ok(r.err == MD_ERR_NETWORK || r.err == MD_ERR_BAD_DATA, "cut connection: failure");
     collect_result_clear(&r);
 }
@@ -334,11 +311,11 @@ static void test_errors(void)
 static void test_config(void)
 {
     collect_result r;
-    pt_mock_use(port, "[" KEY_ROUTE("key.json") "]");
-    pt_run("openrouter", &r, "{\"base_url\": \"http://127.0.0.1:%d/api/v1\"}", port);
+    pt_mock_use(pt_port, "[" KEY_ROUTE("key.json") "]");
+    pt_run("openrouter", &r, "{\"base_url\": \"http://127.0.0.1:%d/api/v1\"}", pt_port);
     is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
     ok(r.err_msg && strstr(r.err_msg, "OPENROUTER_API_KEY"), "no api_key: says how");
-    json_t *req = pt_mock_requests(port);
+    json_t *req = pt_mock_requests(pt_port);
     is_int(json_array_size(req), 0, "no api_key: no request made");
     json_decref(req);
     collect_result_clear(&r);
@@ -348,9 +325,9 @@ static void test_config(void)
     collect_result_clear(&r);
 
     /* a provider error that echoes the key is masked */
-    pt_mock_use(port, "[{\"path\": \"/api/v1/key\", \"status\": 401, \"body\": {\"error\": {\"code\": 401,"
+    pt_mock_use(pt_port, "[{\"path\": \"/api/v1/key\", \"status\": 401, \"body\": {\"error\": {\"code\": 401,"
            " \"message\": \"Invalid key " KEY "\"}}}]");
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "echoed key: auth");
     ok(pt_no_secret(&r, KEY), "echoed key: masked in err_msg");
     collect_result_clear(&r);
@@ -358,12 +335,8 @@ static void test_config(void)
 
 int main(void)
 {
-    pt_mock mock;
-    port = pt_mock_start("t/fixtures/openrouter", &mock);
-    if (!port) {
-        printf("1..0 # SKIP mock server did not start\n");
+    if (!pt_start(&suite))
         return 0;
-    }
     test_normal();
     test_legacy_unlimited();
     test_strings();
@@ -374,6 +347,5 @@ int main(void)
     test_rate_limit_headers();
     test_errors();
     test_config();
-    pt_mock_stop(&mock);
-    return done_testing();
+    return pt_finish();
 }

@@ -7,16 +7,11 @@
 #define PATH "/api/monitor/usage/quota/limit"
 #define ROUTE(file) "[{\"path\": \"" PATH "\", \"body_file\": \"" file "\"}]"
 
-static int port;
-
-/* ---- helpers ---- */
-
-static void run(collect_result *r, const char *extra)
-{
-    pt_run("zai", r,
-           "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY
-           "\"%s}", port, extra ? extra : "");
-}
+static const pt_suite suite = {
+    .plugin = "zai",
+    .fixtures = "t/fixtures/zai",
+    .options = ", \"api_key\": \"" KEY "\"",
+};
 
 /* a metric that must be there and be a percent quota window */
 static void window_is(const collect_result *r, const char *id, double util,
@@ -38,8 +33,8 @@ static void window_is(const collect_result *r, const char *id, double util,
 static void test_normal(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("quota_limit.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("quota_limit.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "normal: success");
     window_is(&r, "five_hour", 25, 18000, 1773169200, "normal");
     window_is(&r, "seven_day", 9, 604800, 1773756000, "normal");
@@ -58,7 +53,7 @@ static void test_normal(void)
     is_int(r.n_metrics, 3, "three meters");
     ok(r.raw_json && strstr(r.raw_json, "TOKENS_LIMIT"), "raw kept");
     ok(pt_no_secret(&r, KEY), "key not leaked");
-    json_t *req = pt_mock_requests(port);
+    json_t *req = pt_mock_requests(pt_port);
     is_int(json_array_size(req), 1, "one request");
     is_str(json_string_value(json_object_get(json_array_get(req, 0), "authorization")),
            "Bearer ****QRST", "bearer auth");
@@ -69,8 +64,8 @@ static void test_normal(void)
 static void test_nulls(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("quota_nulls.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("quota_nulls.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "nulls: success");
     const metric *m = pt_need(&r, "five_hour");
     ok(pt_unknown(m->utilization), "percentage null -> unknown, not 0");
@@ -93,8 +88,8 @@ static void test_nulls(void)
 static void test_strings(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("quota_strings.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("quota_strings.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "strings: success (code \"200\")");
     window_is(&r, "five_hour", 40, 18000, 1773169200, "strings");
     window_is(&r, "seven_day", 12.5, 604800, 1773756000, "strings");
@@ -109,8 +104,8 @@ static void test_strings(void)
 static void test_unknown_keys(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("quota_unknown_keys.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("quota_unknown_keys.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unknown keys: success");
     window_is(&r, "five_hour", 25, 18000, 1773169200, "unknown keys");
     const metric *c = pt_need(&r, "seven_day");
@@ -144,8 +139,8 @@ static void test_unknown_keys(void)
 static void test_credit_limit(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("quota_credit_limit.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("quota_credit_limit.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "credit_limit: success");
     const metric *m = pt_need(&r, "five_hour");
     is_num(m->utilization.value, 0, "credit_limit: five_hour 0 %");
@@ -170,8 +165,8 @@ static void test_credit_limit(void)
     ok(!pt_has_note(&r, "unrecognised field"), "credit_limit: no drift note on the current shape");
     collect_result_clear(&r);
 
-    pt_mock_use(port, ROUTE("quota_level_tokens.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("quota_level_tokens.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "level+TOKENS_LIMIT: success");
     window_is(&r, "five_hour", 17, 18000, 1782724971.179, "level+TOKENS_LIMIT");
     window_is(&r, "seven_day", 3, 604800, 1783305486.997, "level+TOKENS_LIMIT");
@@ -192,8 +187,8 @@ static void test_credit_limit(void)
 static void test_drift(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("quota_drift.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("quota_drift.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "drift: success with what could be read");
     const metric *m = pt_need(&r, "five_hour");
     is_num(m->utilization.value, 40, "drift: five_hour still read");
@@ -213,7 +208,7 @@ static void test_drift(void)
 static void run_in_state(collect_result *r, const char *state)
 {
     char *opts = xasprintf("{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \""
-                           KEY "\"}", port);
+                           KEY "\"}", pt_port);
     provider_conf pc;
     memset(&pc, 0, sizeof pc);
     pc.name = pc.plugin = (char *)"zai";
@@ -241,7 +236,7 @@ static void test_drift_once_a_day(void)
     ok(state != NULL, "drift once a day: state dir");
     if (!state)
         return;
-    pt_mock_use(port, ROUTE("quota_drift.json"));
+    pt_mock_use(pt_port, ROUTE("quota_drift.json"));
     run_in_state(&r, state);
     ok(pt_has_note(&r, note), "drift once a day: first collection notes");
     collect_result_clear(&r);
@@ -249,7 +244,7 @@ static void test_drift_once_a_day(void)
     is_int(r.err, MD_ERR_NONE, "drift once a day: second collection succeeds");
     ok(!pt_has_note(&r, note), "drift once a day: second collection the same day is quiet");
     collect_result_clear(&r);
-    pt_mock_use(port, ROUTE("quota_unknown_keys.json"));
+    pt_mock_use(pt_port, ROUTE("quota_unknown_keys.json"));
     run_in_state(&r, state);
     ok(pt_has_note(&r, "unrecognised field traceId"),
        "drift once a day: another field is still noted");
@@ -262,7 +257,7 @@ static void test_drift_once_a_day(void)
     json_object_set_new(s, "day", json_integer(json_integer_value(json_object_get(s, "day")) - 1));
     json_dump_file(s, path, 0);
     json_decref(s);
-    pt_mock_use(port, ROUTE("quota_drift.json"));
+    pt_mock_use(pt_port, ROUTE("quota_drift.json"));
     run_in_state(&r, state);
     ok(pt_has_note(&r, note), "drift once a day: a new day notes again");
     collect_result_clear(&r);
@@ -276,8 +271,8 @@ static void test_drift_once_a_day(void)
 static void test_plans(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("quota_no_plan.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("quota_no_plan.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "no plan: success");
     ok(pt_metric(&r, "five_hour") && pt_unknown(pt_metric(&r, "five_hour")->utilization),
        "no plan: five_hour expected and unknown");
@@ -285,76 +280,59 @@ static void test_plans(void)
     ok(pt_metric(&r, "seven_day") == NULL, "no plan: seven_day not expected");
     collect_result_clear(&r);
 
-    pt_mock_use(port, ROUTE("quota_no_limits.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, ROUTE("quota_no_limits.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "no limits: success");
     ok(pt_has_note(&r, "no limits reported"), "no limits: note");
     is_int(r.n_metrics, 3, "no limits: the pro meter set, all unknown");
     collect_result_clear(&r);
 
-    pt_mock_use(port, ROUTE("quota_no_plan.json"));
-    run(&r, ", \"plan\": \"Max\"");
+    pt_mock_use(pt_port, ROUTE("quota_no_plan.json"));
+    pt_go(&r, ", \"plan\": \"Max\"");
     ok(pt_has_note(&r, "plan: max"), "plan option overrides");
     ok(pt_has_note(&r, "plan max expects mcp_monthly"), "plan option drives the meter set");
     collect_result_clear(&r);
 
-    pt_mock_use(port, ROUTE("quota_limit.json"));
-    run(&r, ", \"plan\": \"enterprise\"");
+    pt_mock_use(pt_port, ROUTE("quota_limit.json"));
+    pt_go(&r, ", \"plan\": \"enterprise\"");
     ok(pt_has_note(&r, "plan 'enterprise' has no known meter set"), "unknown plan noted");
     is_int(r.n_metrics, 3, "unknown plan: only what was reported");
     collect_result_clear(&r);
 }
 
-static void run_error(const char *route_json, md_error want, const char *msg,
-                      const char *name)
-{
-    collect_result r;
-    pt_mock_use(port, route_json);
-    run(&r, NULL);
-    char label[160];
-    snprintf(label, sizeof label, "%s: error class", name);
-    is_int(r.err, want, label);
-    snprintf(label, sizeof label, "%s: message has '%s'", name, msg);
-    ok(r.err_msg && strstr(r.err_msg, msg), label);
-    if (r.err_msg && !strstr(r.err_msg, msg))
-        printf("#   err_msg: %s\n", r.err_msg);
-    snprintf(label, sizeof label, "%s: no metrics, no secret", name);
-    ok(r.n_metrics == 0 && pt_no_secret(&r, KEY), label);
-    collect_result_clear(&r);
-}
 
 #define EROUTE(status, file) "[{\"path\": \"" PATH "\", \"status\": " #status ", \"body_file\": \"" file "\"}]"
 
 static void test_errors(void)
 {
-    run_error(EROUTE(401, "error_401.json"), MD_ERR_AUTH,
-              "HTTP 401: Authorization Token Missing; check api_key", "401");
-    run_error(EROUTE(403, "error_403.json"), MD_ERR_AUTH,
-              "HTTP 403: You do not have permission", "403");
-    run_error(EROUTE(500, "error_500.json"), MD_ERR_HTTP, "HTTP 500: Internal server error", "500");
-    run_error(EROUTE(503, "error.html"), MD_ERR_HTTP,
-              "HTTP 503: 503 Service Temporarily Unavailable", "HTML 503");
-    run_error(ROUTE("error.html"), MD_ERR_BAD_DATA, PATH, "HTML with 200");
-    run_error(ROUTE("truncated.json"), MD_ERR_BAD_DATA, PATH, "truncated JSON");
-    run_error(ROUTE("body_error_401.json"), MD_ERR_AUTH,
-              "z.ai error code 401: token expired or incorrect; check api_key",
+    pt_expect_error(EROUTE(401, "error_401.json"), MD_ERR_AUTH,
+              "HTTP 401: Authorization Token Missing; check api_key", KEY, "401");
+    pt_expect_error(EROUTE(403, "error_403.json"), MD_ERR_AUTH,
+              "HTTP 403: You do not have permission", KEY, "403");
+    pt_expect_error(EROUTE(500, "error_500.json"), MD_ERR_HTTP, "HTTP 500: Internal server error", KEY, "500");
+    pt_expect_error(EROUTE(503, "error.html"), MD_ERR_HTTP,
+              "HTTP 503: 503 Service Temporarily Unavailable", KEY, "HTML 503");
+    pt_expect_error(ROUTE("error.html"), MD_ERR_BAD_DATA, PATH, KEY, "HTML with 200");
+    pt_expect_error(ROUTE("truncated.json"), MD_ERR_BAD_DATA, PATH, KEY, "truncated JSON");
+    pt_expect_error(ROUTE("body_error_401.json"), MD_ERR_AUTH,
+              "z.ai error code 401: token expired or incorrect; check api_key", KEY,
               "envelope code 401 on HTTP 200");
-    run_error(ROUTE("no_coding_plan.json"), MD_ERR_CONFIG,
-              "z.ai reports no coding plan for this key (code 500: No active coding plan",
+    pt_expect_error(ROUTE("no_coding_plan.json"), MD_ERR_CONFIG,
+              "z.ai reports no coding plan for this key (code 500: No active coding plan", KEY,
               "success false, code 500: no coding plan");
-    run_error(ROUTE("body_error_1302.json"), MD_ERR_HTTP,
-              "z.ai error code 1302: concurrency limit reached", "envelope code 1302");
+    pt_expect_error(ROUTE("body_error_1302.json"), MD_ERR_HTTP,
+              "z.ai error code 1302: concurrency limit reached", KEY, "envelope code 1302");
 
     collect_result r;
-    pt_mock_use(port, "[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
+    pt_mock_use(pt_port, "[{\"path\": \"" PATH "\", \"status\": 429, \"body_file\": \"error_429.json\","
            " \"headers\": {\"Retry-After\": \"Tue, 10 Mar 2099 14:00:00 GMT\"}}]");
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     ok(r.retry_after > 1e9, "429: Retry-After as HTTP-date");
     ok(r.err_msg && strstr(r.err_msg, "Too many requests"), "429: provider msg");
     collect_result_clear(&r);
-    pt_mock_use(port, EROUTE(429, "error_429.json"));
-    run(&r, NULL);
+    pt_mock_use(pt_port, EROUTE(429, "error_429.json"));
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 without Retry-After: rate_limited");
     ok(r.retry_after < 0, "429 without Retry-After: none invented");
     collect_result_clear(&r);
@@ -363,28 +341,28 @@ static void test_errors(void)
 static void test_config(void)
 {
     collect_result r;
-    pt_mock_use(port, ROUTE("quota_limit.json"));
-    pt_run("zai", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    pt_mock_use(pt_port, ROUTE("quota_limit.json"));
+    pt_run("zai", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", pt_port);
     is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
     ok(r.err_msg && strstr(r.err_msg, "Z_AI_API_KEY"), "no api_key: says how");
-    json_t *req = pt_mock_requests(port);
+    json_t *req = pt_mock_requests(pt_port);
     is_int(json_array_size(req), 0, "no api_key: no request made");
     json_decref(req);
     collect_result_clear(&r);
     pt_run("zai", &r, "{\"base_url\": \"file:///etc\", \"api_key\": \"" KEY "\"}");
     is_int(r.err, MD_ERR_CONFIG, "file base_url: config error");
     collect_result_clear(&r);
-    pt_mock_use(port, "[{\"path\": \"" PATH "\", \"status\": 401, \"body\": {\"code\": 401, \"msg\": \"bad token "
+    pt_mock_use(pt_port, "[{\"path\": \"" PATH "\", \"status\": 401, \"body\": {\"code\": 401, \"msg\": \"bad token "
            KEY "\", \"success\": false}}]");
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "echoed key: auth");
     ok(pt_no_secret(&r, KEY), "echoed key: masked");
     collect_result_clear(&r);
     /* header-derived meters ride along */
-    pt_mock_use(port, "[{\"path\": \"" PATH "\", \"body_file\": \"quota_limit.json\", \"headers\": "
+    pt_mock_use(pt_port, "[{\"path\": \"" PATH "\", \"body_file\": \"quota_limit.json\", \"headers\": "
            "{\"x-ratelimit-limit-requests\": \"60\", \"x-ratelimit-remaining-requests\": \"59\","
            " \"x-ratelimit-reset-requests\": \"1s\"}}]");
-    run(&r, NULL);
+    pt_go(&r, NULL);
     const metric *m = pt_metric(&r, "ratelimit_requests");
     ok(m && m->limit.value == 60 && m->remaining.value == 59, "rate-limit headers -> ratelimit_requests");
     collect_result_clear(&r);
@@ -392,12 +370,8 @@ static void test_config(void)
 
 int main(void)
 {
-    pt_mock mock;
-    port = pt_mock_start("t/fixtures/zai", &mock);
-    if (!port) {
-        printf("1..0 # SKIP mock server did not start\n");
+    if (!pt_start(&suite))
         return 0;
-    }
     test_normal();
     test_nulls();
     test_strings();
@@ -408,6 +382,5 @@ int main(void)
     test_plans();
     test_errors();
     test_config();
-    pt_mock_stop(&mock);
-    return done_testing();
+    return pt_finish();
 }
