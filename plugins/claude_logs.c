@@ -11,6 +11,7 @@
  * outlives the callback.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,9 @@ static const md_option claude_options[] = {
     {"now", MD_OPT_NUMBER, 0, NULL,
      "reference time in epoch seconds for today/5h/7d (tests, replays); "
      "default the wall clock"},
+    {"threads", MD_OPT_INT, 0, "0",
+     "files parsed in parallel by this many threads (0: the online CPUs, "
+     "at most 4); the result does not depend on it"},
     {0},
 };
 
@@ -315,12 +319,19 @@ static void dstr_free(dstr *d)
         free(d->s);
 }
 
-static int on_line(const md_host *h, md_ctx *ctx, ls_state *st, uint32_t fi,
-                   ls_pstate *ps, const char *line, size_t len, void *user)
+/* What a usage line yields (the record handed from parse to apply): the
+ * entry without its model number, and the model name (not NUL-terminated,
+ * mlen bytes, none when 0). */
+typedef struct crec {
+    ls_ent e;
+    uint32_t mlen;
+    char model[256];
+} crec;
+
+static int parse_line(const ls_parse_env *env, ls_sink *out, ls_pstate *ps,
+                      const char *line, size_t len)
 {
-    (void)ctx;
     (void)ps;
-    size_t *events = user;
     if (has_unsupported_null(line, len))
         return 0;
     js_val v[F_N];
@@ -337,49 +348,63 @@ static int on_line(const md_host *h, md_ctx *ctx, ls_state *st, uint32_t fi,
         rc = -1; /* out of memory (only strings > 127 bytes allocate) */
         goto out;
     }
-    if (ls_parse_ts(h, ts.s, &t) || t < 0 ||
+    if (ls_parse_ts(env->h, ts.s, &t) || t < 0 ||
         t / MD_USAGE_SLOT_SECONDS >= UINT32_MAX)
         goto out;
     uint32_t slot = (uint32_t)(t / MD_USAGE_SLOT_SECONDS);
-    if (slot < st->cutoff_slot)
+    if (slot < env->cutoff_slot)
         goto out;
-    ls_ent x;
-    memset(&x, 0, sizeof x);
-    x.file = fi;
-    x.slot = slot;
-    x.tok[LS_IN] = ls_sat32(e.in);
-    x.tok[LS_CR] = ls_sat32(e.cr);
-    x.tok[LS_CW] = ls_sat32(e.cw);
-    x.tok[LS_OUT] = ls_sat32(e.out);
-    x.flags = LS_F_CW_KNOWN | (e.sidechain ? LS_F_SIDECHAIN : 0) |
-              (e.speed_present ? LS_F_SPEED : 0) | (e.has_cost ? LS_F_COST : 0);
-    x.cost = (float)e.cost;
+    crec r;
+    memset(&r.e, 0, sizeof r.e);
+    r.mlen = 0;
+    ls_ent *x = &r.e;
+    x->slot = slot;
+    x->tok[LS_IN] = ls_sat32(e.in);
+    x->tok[LS_CR] = ls_sat32(e.cr);
+    x->tok[LS_CW] = ls_sat32(e.cw);
+    x->tok[LS_OUT] = ls_sat32(e.out);
+    x->flags = LS_F_CW_KNOWN | (e.sidechain ? LS_F_SIDECHAIN : 0) |
+               (e.speed_present ? LS_F_SPEED : 0) | (e.has_cost ? LS_F_COST : 0);
+    x->cost = (float)e.cost;
     if (model.s && strcmp(model.s, "<synthetic>") != 0) {
         /* "%s%s" into 256 bytes, as before: the name is cut at 255 */
-        char buf[256];
         size_t n = model.n < 255 ? model.n : 255;
-        memcpy(buf, model.s, n);
+        memcpy(r.model, model.s, n);
         if (e.speed_fast) {
             size_t k = 255 - n < 5 ? 255 - n : 5;
-            memcpy(buf + n, "-fast", k);
+            memcpy(r.model + n, "-fast", k);
             n += k;
         }
-        buf[n] = '\0';
-        x.model = ls_model(st, buf);
+        r.mlen = (uint32_t)n;
     }
     if (id.s) {
-        x.mkey = ls_hash(id.s, id.n, 0);
-        x.key = req.s ? ls_hash(req.s, req.n, x.mkey)
-                      : ls_hash("", 0, x.mkey ^ 0x9e3779b97f4a7c15ull);
+        x->mkey = ls_hash(id.s, id.n, 0);
+        x->key = req.s ? ls_hash(req.s, req.n, x->mkey)
+                       : ls_hash("", 0, x->mkey ^ 0x9e3779b97f4a7c15ull);
     }
-    (*events)++;
-    rc = insert_deduped(st, &x);
+    rc = ls_emit(out, &r, offsetof(crec, model) + r.mlen);
 out:
     dstr_free(&ts);
     dstr_free(&model);
     dstr_free(&id);
     dstr_free(&req);
     return rc;
+}
+
+static int apply_rec(ls_state *st, uint32_t fi, ls_pstate *ps, const void *rec,
+                     size_t n, void *user)
+{
+    (void)ps;
+    size_t *events = user;
+    crec r;
+    memcpy(&r, rec, n < sizeof r ? n : sizeof r);
+    r.e.file = fi;
+    if (r.mlen) {
+        r.model[r.mlen] = '\0';
+        r.e.model = ls_model(st, r.model);
+    }
+    (*events)++;
+    return insert_deduped(st, &r.e);
 }
 
 /* ---- roots ---- */
@@ -519,7 +544,12 @@ static int claude_collect(const md_host *h, md_ctx *ctx, void *unused)
     char roots[1024];
     size_t n_roots = collect_files(h, ctx, &found, roots, sizeof roots);
     size_t events = 0;
-    ls_result res = ls_scan(h, ctx, &st, &found, on_line, &events, budget);
+    long long threads = 0;
+    h->opt_int(ctx, "threads", &threads);
+    ls_plugin_fns fns = {.parse = parse_line, .apply = apply_rec,
+                         .conf = NULL, .user = &events};
+    ls_result res = ls_scan(h, ctx, &st, &found, &fns, ls_threads(threads),
+                            budget);
     ls_list_free(&found);
     if (res.failed || ls_finish(&st, now, (double)ret_ms / 1000.0)) {
         h->fail(ctx, MD_ERR_INTERNAL, "log scan failed (out of memory or "

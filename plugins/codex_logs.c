@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,6 +37,9 @@ static const md_option codex_options[] = {
     {"now", MD_OPT_NUMBER, 0, NULL,
      "reference time in epoch seconds for today/5h/7d and staleness "
      "(tests, replays); default the wall clock"},
+    {"threads", MD_OPT_INT, 0, "0",
+     "files parsed in parallel by this many threads (0: the online CPUs, "
+     "at most 4); the result does not depend on it"},
     {0},
 };
 
@@ -66,6 +70,27 @@ typedef struct cx_run {
     size_t events;
     int snap_changed;
 } cx_run;
+
+/* Records from parse to apply, in line order (a tag, then the body). */
+enum { R_MODEL = 1, R_DELTA, R_SNAP };
+
+typedef struct rec_delta {
+    uint32_t tag;
+    uint32_t pad;
+    ls_ent e;      /* model 0: the file's current model at apply time */
+} rec_delta;
+
+typedef struct rec_snap {
+    uint32_t tag;
+    uint32_t pad;
+    rl_snap s;
+} rec_snap;
+
+typedef struct rec_model {
+    uint32_t tag;
+    uint32_t len;
+    char name[LS_REC_MAX - 8];
+} rec_model;
 
 typedef struct tusage {
     uint64_t v[6];
@@ -163,98 +188,109 @@ static void parse_win(const js_val *w, double line_t, rl_win *out)
     out->known |= ok ? 4u : 0;
 }
 
-/* rate_limits (three shapes) into snap when it is the newest. */
-static void parse_rate_limits(const js_val *v, double t, cx_run *run)
+/* rate_limits (three shapes): a snapshot record (the apply step keeps the
+ * newest). */
+static int parse_rate_limits(const js_val *v, double t, ls_sink *out)
 {
-    if (v[F_RL].type != JS_OBJ || (run->snap->have && t < run->snap->at))
-        return;
-    rl_snap s;
-    memset(&s, 0, sizeof s);
+    if (v[F_RL].type != JS_OBJ)
+        return 0;
+    rec_snap r;
+    memset(&r, 0, sizeof r);
+    r.tag = R_SNAP;
+    rl_snap *s = &r.s;
     if (v[F_PRIM].type != JS_ABSENT || v[F_SEC].type != JS_ABSENT) {
-        parse_win(&v[F_PRIM], t, &s.w[0]);
-        parse_win(&v[F_SEC], t, &s.w[1]);
+        parse_win(&v[F_PRIM], t, &s->w[0]);
+        parse_win(&v[F_SEC], t, &s->w[1]);
     } else {
         for (int i = 0; i < 2; i++) {
             const js_val *f = &v[F_FLAT + 3 * i];
             int ok;
-            s.w[i].used = num_or(&f[L_USED], &ok);
-            s.w[i].known |= ok ? 1u : 0;
-            s.w[i].window_min = num_or(&f[L_MIN], &ok);
-            s.w[i].known |= ok ? 2u : 0;
+            s->w[i].used = num_or(&f[L_USED], &ok);
+            s->w[i].known |= ok ? 1u : 0;
+            s->w[i].window_min = num_or(&f[L_MIN], &ok);
+            s->w[i].known |= ok ? 2u : 0;
             double rel = num_or(&f[L_AFTER], &ok);
-            s.w[i].resets_at = t + rel;
-            s.w[i].known |= ok ? 4u : 0;
+            s->w[i].resets_at = t + rel;
+            s->w[i].known |= ok ? 4u : 0;
         }
     }
-    if (!(s.w[0].known & 1u) && !(s.w[1].known & 1u))
-        return;
+    if (!(s->w[0].known & 1u) && !(s->w[1].known & 1u))
+        return 0;
     if (v[F_CREDITS].type == JS_OBJ && v[F_BALANCE].type == JS_STR) {
         char buf[64], *bal = js_str(&v[F_BALANCE], buf, sizeof buf, NULL);
         if (bal) {
             char *end;
             double b = strtod(bal, &end);
             if (end != bal && isfinite(b)) {
-                s.credits = b;
-                s.credits_known = 1;
+                s->credits = b;
+                s->credits_known = 1;
             }
             if (bal != buf)
                 free(bal);
         }
     }
-    s.at = t;
-    s.have = 1;
-    *run->snap = s;
-    run->snap_changed = 1;
+    s->at = t;
+    s->have = 1;
+    return ls_emit(out, &r, sizeof r);
 }
 
-/* Intern a non-empty model string (decoded). */
-static void set_model(ls_state *st, ls_pstate *ps, const js_val *v)
+/* A non-empty model string (decoded): a model record. */
+static int set_model(ls_sink *out, const js_val *v)
 {
     if (v->type != JS_STR || !v->n)
-        return;
-    char buf[128], *m = js_str(v, buf, sizeof buf, NULL);
-    if (m)
-        ps->model = ls_model(st, m);
-    if (m != buf)
+        return 0;
+    rec_model r;
+    r.tag = R_MODEL;
+    size_t n;
+    char *m = js_str(v, r.name, sizeof r.name, &n);
+    if (!m)
+        return -1;
+    if (m != r.name) {
+        /* a "model" of 4 KiB is not one: ignored */
         free(m);
+        return 0;
+    }
+    r.len = (uint32_t)n;
+    return ls_emit(out, &r, offsetof(rec_model, name) + n);
 }
 
-static void count_delta(ls_state *st, uint32_t fi, ls_pstate *ps,
-                        const uint64_t *d, int has_cw, double t, cx_run *run)
+static int count_delta(const ls_parse_env *env, ls_sink *out,
+                       const uint64_t *d, int has_cw, double t)
 {
     uint64_t in = d[P_IN], cached = d[P_CACHED] < in ? d[P_CACHED] : in;
     uint64_t cw = has_cw ? d[P_CW] : 0;
     if (!in && !d[P_OUT] && !cached && !cw && !d[P_REAS])
-        return; /* all-zero delta */
+        return 0; /* all-zero delta */
     uint64_t unc = in - cached;
     unc = cw < unc ? unc - cw : 0;
     if (t < 0 || t / MD_USAGE_SLOT_SECONDS >= UINT32_MAX)
-        return;
+        return 0;
     uint32_t slot = (uint32_t)(t / MD_USAGE_SLOT_SECONDS);
-    if (slot < st->cutoff_slot)
-        return;
-    ls_ent x;
-    memset(&x, 0, sizeof x);
-    x.file = fi;
-    x.slot = slot;
-    x.tok[LS_IN] = ls_sat32(unc);
-    x.tok[LS_CR] = ls_sat32(cached);
-    x.tok[LS_CW] = ls_sat32(cw);
-    x.tok[LS_OUT] = ls_sat32(d[P_OUT]);
-    x.tok[LS_REAS] = ls_sat32(d[P_REAS]);
-    x.flags = LS_F_REAS | (has_cw ? LS_F_CW_KNOWN : LS_F_CW_NA);
-    x.model = ps->model ? (uint16_t)ps->model : ls_model(st, CX_FALLBACK_MODEL);
-    run->events++;
-    ls_add(st, &x);
+    if (slot < env->cutoff_slot)
+        return 0;
+    rec_delta r;
+    memset(&r, 0, sizeof r);
+    r.tag = R_DELTA;
+    ls_ent *x = &r.e;
+    x->slot = slot;
+    x->tok[LS_IN] = ls_sat32(unc);
+    x->tok[LS_CR] = ls_sat32(cached);
+    x->tok[LS_CW] = ls_sat32(cw);
+    x->tok[LS_OUT] = ls_sat32(d[P_OUT]);
+    x->tok[LS_REAS] = ls_sat32(d[P_REAS]);
+    x->flags = LS_F_REAS | (has_cw ? LS_F_CW_KNOWN : LS_F_CW_NA);
+    return ls_emit(out, &r, sizeof r);
 }
 
-static void on_token_count(ls_state *st, uint32_t fi, ls_pstate *ps,
-                           const js_val *v, double t, cx_run *run)
+static int on_token_count(const ls_parse_env *env, ls_sink *out,
+                          ls_pstate *ps, const js_val *v, double t)
 {
-    parse_rate_limits(v, t, run);
+    if (parse_rate_limits(v, t, out))
+        return -1;
     if (v[F_INFO].type != JS_OBJ)
-        return;
-    set_model(st, ps, &v[F_IMODEL]);
+        return 0;
+    if (set_model(out, &v[F_IMODEL]))
+        return -1;
     tusage tot, last;
     int has_tot = parse_usage(&v[F_TOT], &tot) == 0;
     int has_last = parse_usage(&v[F_LAST], &last) == 0;
@@ -266,7 +302,7 @@ static void on_token_count(ls_state *st, uint32_t fi, ls_pstate *ps,
             back |= tot.v[i] < ps->prev[i];
         }
         if (same)
-            return; /* total did not advance: duplicate event */
+            return 0; /* total did not advance: duplicate event */
         uint64_t d[6];
         int has_cw = tot.has_cw;
         if (!(ps->flags & PS_HAS_PREV) || !back) {
@@ -280,32 +316,64 @@ static void on_token_count(ls_state *st, uint32_t fi, ls_pstate *ps,
             memcpy(d, tot.v, sizeof d);
         memcpy(ps->prev, tot.v, sizeof tot.v);
         ps->flags |= PS_HAS_PREV | (tot.has_cw ? PS_PREV_CW : 0);
-        count_delta(st, fi, ps, d, has_cw, t, run);
-    } else if (has_last)
-        count_delta(st, fi, ps, last.v, last.has_cw, t, run);
+        return count_delta(env, out, d, has_cw, t);
+    }
+    if (has_last)
+        return count_delta(env, out, last.v, last.has_cw, t);
+    return 0;
 }
 
-static int on_line(const md_host *h, md_ctx *ctx, ls_state *st, uint32_t fi,
-                   ls_pstate *ps, const char *line, size_t len, void *user)
+static int parse_line(const ls_parse_env *env, ls_sink *out, ls_pstate *ps,
+                      const char *line, size_t len)
 {
-    (void)ctx;
-    cx_run *run = user;
     js_val v[F_N];
     if (js_scan(&schema, line, len, v) || v[F_TYPE].type != JS_STR ||
         v[F_PAYLOAD].type != JS_OBJ)
         return 0; /* malformed or not an event line */
-    if (js_streq(&v[F_TYPE], "turn_context")) {
-        set_model(st, ps, &v[F_PMODEL]);
-    } else if (js_streq(&v[F_TYPE], "event_msg") && v[F_TS].type == JS_STR &&
-               js_streq(&v[F_PTYPE], "token_count")) {
+    if (js_streq(&v[F_TYPE], "turn_context"))
+        return set_model(out, &v[F_PMODEL]);
+    if (js_streq(&v[F_TYPE], "event_msg") && v[F_TS].type == JS_STR &&
+        js_streq(&v[F_PTYPE], "token_count")) {
         char buf[128], *ts = js_str(&v[F_TS], buf, sizeof buf, NULL);
         double t;
         if (!ts)
             return -1;
-        if (ls_parse_ts(h, ts, &t) == 0)
-            on_token_count(st, fi, ps, v, t, run);
+        int rc = 0;
+        if (ls_parse_ts(env->h, ts, &t) == 0)
+            rc = on_token_count(env, out, ps, v, t);
         if (ts != buf)
             free(ts);
+        return rc;
+    }
+    return 0;
+}
+
+static int apply_rec(ls_state *st, uint32_t fi, ls_pstate *ps, const void *rec,
+                     size_t n, void *user)
+{
+    cx_run *run = user;
+    uint32_t tag;
+    memcpy(&tag, rec, sizeof tag);
+    if (tag == R_MODEL) {
+        rec_model r;
+        memcpy(&r, rec, n < sizeof r ? n : sizeof r);
+        r.name[r.len] = '\0';
+        ps->model = ls_model(st, r.name);
+    } else if (tag == R_SNAP) {
+        rec_snap r;
+        memcpy(&r, rec, sizeof r);
+        if (run->snap->have && r.s.at < run->snap->at)
+            return 0; /* an older snapshot than the one we have */
+        *run->snap = r.s;
+        run->snap_changed = 1;
+    } else if (tag == R_DELTA) {
+        rec_delta r;
+        memcpy(&r, rec, sizeof r);
+        r.e.file = fi;
+        r.e.model = ps->model ? (uint16_t)ps->model
+                              : ls_model(st, CX_FALLBACK_MODEL);
+        run->events++;
+        ls_add(st, &r.e);
     }
     return 0;
 }
@@ -519,7 +587,12 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
     char roots[1024];
     size_t n_roots = collect_files(h, ctx, &found, roots, sizeof roots);
     cx_run run = {&snap, 0, 0};
-    ls_result res = ls_scan(h, ctx, &st, &found, on_line, &run, budget);
+    long long threads = 0;
+    h->opt_int(ctx, "threads", &threads);
+    ls_plugin_fns fns = {.parse = parse_line, .apply = apply_rec,
+                         .conf = NULL, .user = &run};
+    ls_result res = ls_scan(h, ctx, &st, &found, &fns, ls_threads(threads),
+                            budget);
     ls_list_free(&found);
     if (res.failed || ls_finish(&st, now, (double)ret_ms / 1000.0)) {
         h->fail(ctx, MD_ERR_INTERNAL, "log scan failed (out of memory or "

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -537,45 +538,292 @@ const char *ls_memmem(const char *h, size_t hn, const char *nd, size_t nn)
     return NULL;
 }
 
-static int ls_has_marker(const ls_state *st, const char *p, size_t n)
+/* How common a byte is in JSON log text (higher: more common); a rough
+ * English-letter order with JSON punctuation and digits near the top.
+ * Only used to pick which two bytes of a marker the vector filter tests:
+ * the first and last bytes of a JSON marker are quotes, the commonest
+ * byte of the text, and verifying every quote pair cost as much as the
+ * scan itself. */
+static int ls_byte_rank(unsigned char c)
 {
-    for (size_t i = 0; i < st->n_markers; i++)
-        if (ls_memmem(p, n, st->markers[i], strlen(st->markers[i])))
-            return 1;
+    static const char order[] = "\" e:,taoinsr0123456789hldcum.pfgywb-{}"
+                                "TAOISNRHLDCUMPFGYWBvk_VKx/jqzXJQZ";
+    const char *p = c ? strchr(order, c) : NULL;
+    return p ? (int)(sizeof order - (size_t)(p - order)) : 0;
+}
+
+void ls_needles_init(ls_needles *nd, const char *const *markers, size_t n)
+{
+    memset(nd, 0, sizeof *nd);
+    for (size_t i = 0; i < n && i < LS_MAX_MARKERS; i++) {
+        ls_needle *x = &nd->v[nd->n++];
+        x->s = markers[i];
+        x->n = strlen(markers[i]);
+        if (x->n < 2)
+            continue; /* scalar path only */
+        /* the two rarest bytes at distinct positions, a before b */
+        size_t r1 = 0, r2 = 1;
+        if (ls_byte_rank((unsigned char)x->s[r2]) <
+            ls_byte_rank((unsigned char)x->s[r1])) {
+            r1 = 1;
+            r2 = 0;
+        }
+        for (size_t k = 2; k < x->n; k++) {
+            int rk = ls_byte_rank((unsigned char)x->s[k]);
+            if (rk < ls_byte_rank((unsigned char)x->s[r1])) {
+                r2 = r1;
+                r1 = k;
+            } else if (rk < ls_byte_rank((unsigned char)x->s[r2]))
+                r2 = k;
+        }
+        x->a = r1 < r2 ? r1 : r2;
+        x->b = r1 < r2 ? r2 : r1;
+        if (x->b > nd->maxb)
+            nd->maxb = x->b;
+    }
+}
+
+/* Does needle x occur at p (with n bytes available)? */
+static int ls_needle_at(const ls_needle *x, const char *p, size_t n)
+{
+    return x->n <= n && memcmp(p, x->s, x->n) == 0;
+}
+
+static const char *ls_first_tail(const ls_needles *nd, const char *p,
+                                 size_t i, size_t n)
+{
+    for (; i < n; i++)
+        for (size_t j = 0; j < nd->n; j++)
+            if (p[i] == nd->v[j].s[0] && ls_needle_at(&nd->v[j], p + i, n - i))
+                return p + i;
+    return NULL;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LS_HAVE_AVX2 1
+#include <immintrin.h>
+__attribute__((target("avx2"))) static const char *
+ls_first_avx2(const ls_needles *nd, const char *p, size_t n)
+{
+    size_t i = 0;
+    __m256i A[LS_MAX_MARKERS], B[LS_MAX_MARKERS];
+    for (size_t j = 0; j < nd->n; j++) {
+        A[j] = _mm256_set1_epi8(nd->v[j].s[nd->v[j].a]);
+        B[j] = _mm256_set1_epi8(nd->v[j].s[nd->v[j].b]);
+    }
+    for (; i + nd->maxb + 32 <= n; i += 32) {
+        uint32_t m[LS_MAX_MARKERS], all = 0;
+        for (size_t j = 0; j < nd->n; j++) {
+            const ls_needle *x = &nd->v[j];
+            __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)(p + i + x->a));
+            __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)(p + i + x->b));
+            m[j] = (uint32_t)_mm256_movemask_epi8(_mm256_and_si256(
+                _mm256_cmpeq_epi8(va, A[j]), _mm256_cmpeq_epi8(vb, B[j])));
+            all |= m[j];
+        }
+        while (all) {
+            unsigned k = (unsigned)__builtin_ctz(all);
+            for (size_t j = 0; j < nd->n; j++)
+                if (((m[j] >> k) & 1u) &&
+                    ls_needle_at(&nd->v[j], p + i + k, n - i - k))
+                    return p + i + k;
+            all &= all - 1;
+        }
+    }
+    return ls_first_tail(nd, p, i, n);
+}
+#endif
+
+static const char *ls_first_sse2(const ls_needles *nd, const char *p, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    __m128i A[LS_MAX_MARKERS], B[LS_MAX_MARKERS];
+    for (size_t j = 0; j < nd->n; j++) {
+        A[j] = _mm_set1_epi8(nd->v[j].s[nd->v[j].a]);
+        B[j] = _mm_set1_epi8(nd->v[j].s[nd->v[j].b]);
+    }
+    for (; i + nd->maxb + 16 <= n; i += 16) {
+        unsigned m[LS_MAX_MARKERS], all = 0;
+        for (size_t j = 0; j < nd->n; j++) {
+            const ls_needle *x = &nd->v[j];
+            __m128i va = _mm_loadu_si128((const __m128i *)(const void *)(p + i + x->a));
+            __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)(p + i + x->b));
+            m[j] = (unsigned)_mm_movemask_epi8(_mm_and_si128(
+                _mm_cmpeq_epi8(va, A[j]), _mm_cmpeq_epi8(vb, B[j])));
+            all |= m[j];
+        }
+        while (all) {
+            unsigned k = (unsigned)__builtin_ctz(all);
+            for (size_t j = 0; j < nd->n; j++)
+                if (((m[j] >> k) & 1u) &&
+                    ls_needle_at(&nd->v[j], p + i + k, n - i - k))
+                    return p + i + k;
+            all &= all - 1;
+        }
+    }
+#endif
+    return ls_first_tail(nd, p, i, n);
+}
+
+const char *ls_needles_find(const ls_needles *nd, const char *p, size_t n)
+{
+    for (size_t j = 0; j < nd->n; j++)
+        if (nd->v[j].n < 2) /* a one-byte or empty marker: plain scan */
+            return ls_first_tail(nd, p, 0, n);
+#ifdef LS_HAVE_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        return ls_first_avx2(nd, p, n);
+#endif
+    return ls_first_sse2(nd, p, n);
+}
+
+/* ---- the scanning threads ---- */
+
+typedef struct ls_chunk {
+    struct ls_chunk *next;
+    size_t len;
+    unsigned char data[LS_CHUNK];
+} ls_chunk;
+
+/* One file to read: planned and applied by the owner of the state, read by
+ * one scanning thread. */
+typedef struct ls_task {
+    uint32_t fi;
+    const char *path;       /* borrowed from st->files[fi]                */
+    uint64_t offset;        /* start; then the next unread line            */
+    ls_pstate ps;           /* the parser's copy                           */
+    int done;               /* the reader finished (under the lock)        */
+    int rc;                 /* 1 read to the end, 0 stopped, -1 fatal      */
+    int opened;
+    size_t skipped_long;
+    ls_chunk *head, *tail;  /* records not applied yet (under the lock)    */
+} ls_task;
+
+typedef struct ls_pipe {
+    /* read-only while threads run */
+    const ls_plugin_fns *fns;
+    ls_parse_env env;
+    ls_needles nd;
+    int64_t stop_at_ms;     /* CLOCK_MONOTONIC ms: stop reading from here  */
+    int threaded;
+    ls_task *tasks;
+    size_t n_tasks;
+    /* under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv_apply, cv_room;
+    size_t next;            /* next task to hand out                        */
+    size_t applying;        /* the task whose records are being applied     */
+    size_t in_flight;       /* chunks handed over, not applied yet          */
+    int quit;
+    /* the direct (single-threaded) path applies chunks as they fill */
+    ls_state *st;
+    int apply_failed;
+} ls_pipe;
+
+struct ls_sink {
+    ls_pipe *pp;
+    ls_task *t;
+    ls_chunk *cur;
+    int failed;
+};
+
+static int64_t ls_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Apply every record of chunk c to st (file order is the caller's). */
+static int ls_apply_chunk(ls_pipe *pp, ls_state *st, const ls_task *t,
+                          const ls_chunk *c)
+{
+    size_t off = 0;
+    while (off < c->len) {
+        uint32_t n;
+        memcpy(&n, c->data + off, sizeof n);
+        off += sizeof n;
+        if (pp->fns->apply(st, t->fi, &st->files[t->fi].d.ps, c->data + off,
+                           n, pp->fns->user))
+            return -1;
+        off += (n + 7u) & ~(size_t)7u;
+    }
     return 0;
 }
 
-/* Earliest marker occurrence in p[0..n), or NULL.  Markers never contain
- * a newline, so the line around it is the line that carries it. */
-static const char *ls_first_marker(const ls_state *st, const char *p, size_t n)
+/* Hand the current chunk over (threaded: queue it and maybe wait for room;
+ * direct: apply it now). */
+static int ls_sink_flush(ls_sink *k)
 {
-    const char *best = NULL;
-    for (size_t i = 0; i < st->n_markers; i++) {
-        size_t lim = best ? (size_t)(best - p) + strlen(st->markers[i]) : n;
-        const char *m = ls_memmem(p, lim < n ? lim : n, st->markers[i],
-                                  strlen(st->markers[i]));
-        if (m && (!best || m < best))
-            best = m;
+    ls_chunk *c = k->cur;
+    if (!c || !c->len)
+        return 0;
+    ls_pipe *pp = k->pp;
+    if (!pp->threaded) {
+        int rc = ls_apply_chunk(pp, pp->st, k->t, c);
+        c->len = 0;
+        if (rc)
+            pp->apply_failed = 1;
+        return rc;
     }
-    return best;
+    k->cur = NULL;
+    c->next = NULL;
+    size_t me = (size_t)(k->t - pp->tasks);
+    pthread_mutex_lock(&pp->mu);
+    if (k->t->tail)
+        k->t->tail->next = c;
+    else
+        k->t->head = c;
+    k->t->tail = c;
+    pp->in_flight++;
+    if (me == pp->applying)
+        pthread_cond_signal(&pp->cv_apply);
+    /* the file being applied never waits: its chunks make the room */
+    while (!pp->quit && pp->in_flight >= LS_CHUNKS_MAX && me != pp->applying)
+        pthread_cond_wait(&pp->cv_room, &pp->mu);
+    int quit = pp->quit;
+    pthread_mutex_unlock(&pp->mu);
+    return quit ? -1 : 0;
 }
 
-typedef struct ls_reader {
-    char *buf;
-    size_t cap;
-} ls_reader;
+int ls_emit(ls_sink *k, const void *rec, size_t n)
+{
+    if (k->failed || n > LS_REC_MAX)
+        return -1;
+    size_t need = sizeof(uint32_t) + ((n + 7u) & ~(size_t)7u);
+    if (k->cur && k->cur->len + need > LS_CHUNK && ls_sink_flush(k)) {
+        k->failed = 1;
+        return -1;
+    }
+    if (!k->cur) {
+        k->cur = malloc(sizeof *k->cur);
+        if (!k->cur) {
+            k->failed = 1;
+            return -1;
+        }
+        k->cur->len = 0;
+        k->cur->next = NULL;
+    }
+    ls_chunk *c = k->cur;
+    uint32_t n32 = (uint32_t)n;
+    memcpy(c->data + c->len, &n32, sizeof n32);
+    memcpy(c->data + c->len + sizeof n32, rec, n);
+    c->len += need;
+    return 0;
+}
 
 /* Scan a long line starting at file offset start without keeping it: find
  * its end (*end = offset of the newline) and whether a marker occurs.
  * Returns 1 found end, 0 EOF without newline, -1 read error. */
-static int ls_scan_long(const ls_state *st, int fd, ls_reader *r, off_t start,
+static int ls_scan_long(const ls_needles *nd, int fd, char *buf, off_t start,
                         off_t *end, int *marker)
 {
     size_t keep = 0;
     off_t pos = start;
     *marker = 0;
     for (;;) {
-        ssize_t n = pread(fd, r->buf + keep, LS_BUF - keep, pos);
+        ssize_t n = pread(fd, buf + keep, LS_BUF - keep, pos);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -583,44 +831,40 @@ static int ls_scan_long(const ls_state *st, int fd, ls_reader *r, off_t start,
         if (n == 0)
             return 0;
         size_t have = keep + (size_t)n;
-        char *nl = memchr(r->buf + keep, '\n', (size_t)n);
-        size_t upto = nl ? (size_t)(nl - r->buf) : have;
-        if (!*marker && ls_has_marker(st, r->buf, upto))
+        char *nl = memchr(buf + keep, '\n', (size_t)n);
+        size_t upto = nl ? (size_t)(nl - buf) : have;
+        if (!*marker && ls_needles_find(nd, buf, upto))
             *marker = 1;
         if (nl) {
-            *end = pos + (off_t)(nl - (r->buf + keep));
+            *end = pos + (off_t)(nl - (buf + keep));
             return 1;
         }
         pos += n;
         /* keep a tail so a marker split across reads is still seen */
-        keep = have < 32 ? have : 32;
-        memmove(r->buf, r->buf + have - keep, keep);
+        keep = have < 64 ? have : 64;
+        memmove(buf, buf + have - keep, keep);
     }
 }
 
-/* Read file f from its offset, calling fn for every complete line that
- * carries a marker.  Stops early (offset kept) when the budget runs out.
- * Returns 1 when the file was read to its end, 0 when stopped early, -1
- * on a fatal error. */
-static int ls_read_file(const md_host *h, md_ctx *ctx, ls_state *st,
-                        uint32_t fi, ls_reader *r, ls_line_fn fn, void *user,
-                        long long stop_below_ms)
+/* Read task t's file from its offset into sink k, parsing every complete
+ * line that carries a marker.  Sets t->rc: 1 read to the end, 0 stopped
+ * early (deadline), -1 fatal (out of memory). */
+static void ls_read_file(ls_pipe *pp, ls_task *t, char *buf, ls_sink *k)
 {
-    ls_file *f = &st->files[fi];
-    const char *p = f->real ? f->real : f->path;
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    const ls_parse_fn parse = pp->fns->parse;
+    int fd = open(t->path, O_RDONLY | O_CLOEXEC);
+    t->rc = 1;
     if (fd < 0)
-        return 1; /* vanished between stat and open: try next time */
-    st->files_read++;
-    off_t off = (off_t)f->d.offset;
+        return; /* vanished between stat and open: try next time */
+    t->opened = 1;
+    off_t off = (off_t)t->offset;
     size_t len = 0;           /* bytes in buf, starting at file offset off */
-    int rc = 1;
     for (;;) {
-        if (h->remaining_ms(ctx) < stop_below_ms) {
-            rc = 0;
+        if (ls_mono_ms() >= pp->stop_at_ms) {
+            t->rc = 0;
             break;
         }
-        ssize_t n = pread(fd, r->buf + len, LS_BUF - len, off + (off_t)len);
+        ssize_t n = pread(fd, buf + len, LS_BUF - len, off + (off_t)len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -630,39 +874,37 @@ static int ls_read_file(const md_host *h, md_ctx *ctx, ls_state *st,
          * delimited; the rest is consumed up to the last newline. */
         size_t pos = 0;
         for (;;) {
-            char *b = r->buf;
-            const char *m = ls_first_marker(st, b + pos, len - pos);
+            const char *m = ls_needles_find(&pp->nd, buf + pos, len - pos);
             if (!m) {
-                char *ln = memrchr(b + pos, '\n', len - pos);
+                char *ln = memrchr(buf + pos, '\n', len - pos);
                 if (ln)
-                    pos = (size_t)(ln - b) + 1;
+                    pos = (size_t)(ln - buf) + 1;
                 break;
             }
-            char *ls = memrchr(b + pos, '\n', (size_t)(m - (b + pos)));
-            size_t start = ls ? (size_t)(ls - b) + 1 : pos;
-            char *nl = memchr(m, '\n', len - (size_t)(m - b));
+            char *ls = memrchr(buf + pos, '\n', (size_t)(m - (buf + pos)));
+            size_t start = ls ? (size_t)(ls - buf) + 1 : pos;
+            char *nl = memchr(m, '\n', len - (size_t)(m - buf));
             if (!nl) {
                 pos = start; /* its line is not complete yet */
                 break;
             }
-            size_t ll = (size_t)(nl - (b + start));
-            if (fn(h, ctx, st, fi, &f->d.ps, b + start, ll, user)) {
-                rc = -1;
+            size_t ll = (size_t)(nl - (buf + start));
+            if (parse(&pp->env, k, &t->ps, buf + start, ll)) {
+                t->rc = -1;
                 goto out;
             }
-            f = &st->files[fi];
-            pos = (size_t)(nl - b) + 1;
+            pos = (size_t)(nl - buf) + 1;
         }
         off += (off_t)pos;
         len -= pos;
-        memmove(r->buf, r->buf + pos, len);
-        f->d.offset = (uint64_t)off;
+        memmove(buf, buf + pos, len);
+        t->offset = (uint64_t)off;
         if (len < LS_BUF)
             continue;
         /* A line longer than the buffer. */
         off_t end;
         int marker;
-        int s = ls_scan_long(st, fd, r, off, &end, &marker);
+        int s = ls_scan_long(&pp->nd, fd, buf, off, &end, &marker);
         len = 0;
         if (s <= 0)
             break; /* cut off: not consumed */
@@ -670,24 +912,185 @@ static int ls_read_file(const md_host *h, md_ctx *ctx, ls_state *st,
         if (marker && ll <= LS_LINE_CAP) {
             char *big = malloc(ll + 1);
             if (big && pread(fd, big, ll, off) == (ssize_t)ll) {
-                if (fn(h, ctx, st, fi, &st->files[fi].d.ps, big, ll, user)) {
+                if (parse(&pp->env, k, &t->ps, big, ll)) {
                     free(big);
-                    rc = -1;
+                    t->rc = -1;
                     goto out;
                 }
             } else
-                st->lines_skipped_long++;
+                t->skipped_long++;
             free(big);
         } else if (marker)
-            st->lines_skipped_long++;
+            t->skipped_long++;
         off = end + 1;
-        f = &st->files[fi];
-        f->d.offset = (uint64_t)off;
+        t->offset = (uint64_t)off;
     }
 out:
     close(fd);
+}
+
+/* Read task t completely into its sink and flush it; t->rc as above. */
+static void ls_run_task(ls_pipe *pp, ls_task *t, char *buf)
+{
+    ls_sink k = {.pp = pp, .t = t, .cur = NULL, .failed = 0};
+    ls_read_file(pp, t, buf, &k);
+    if (k.failed || ls_sink_flush(&k))
+        t->rc = -1;
+    free(k.cur);
+}
+
+static void *ls_worker(void *arg)
+{
+    ls_pipe *pp = arg;
+    char *buf = malloc(LS_BUF);
+    pthread_mutex_lock(&pp->mu);
+    while (!pp->quit && pp->next < pp->n_tasks) {
+        ls_task *t = &pp->tasks[pp->next++];
+        pthread_mutex_unlock(&pp->mu);
+        if (buf)
+            ls_run_task(pp, t, buf);
+        else
+            t->rc = -1;
+        pthread_mutex_lock(&pp->mu);
+        t->done = 1;
+        if ((size_t)(t - pp->tasks) == pp->applying)
+            pthread_cond_signal(&pp->cv_apply);
+    }
+    pthread_mutex_unlock(&pp->mu);
+    free(buf);
+    return NULL;
+}
+
+/* The file's reading is over (its records applied): record where it got. */
+static void ls_task_end(ls_state *st, const ls_task *t)
+{
+    ls_file *f = &st->files[t->fi];
+    uint32_t model = f->d.ps.model; /* the apply step's */
+    f->d.offset = t->offset;
+    f->d.ps = t->ps;
+    f->d.ps.model = model;
+    st->files_read += (size_t)t->opened;
+    st->lines_skipped_long += t->skipped_long;
+    if (t->rc == 1)
+        f->d.flags |= LS_FILE_EOF;
+}
+
+/* Apply the tasks in order while threads read them.  Returns 0, 1 when a
+ * file stopped early (later files discarded), -1 on a fatal error. */
+static int ls_apply_threaded(ls_pipe *pp, ls_state *st)
+{
+    int rc = 0;
+    for (size_t j = 0; j < pp->n_tasks && !rc; j++) {
+        ls_task *t = &pp->tasks[j];
+        for (;;) {
+            pthread_mutex_lock(&pp->mu);
+            while (!t->head && !t->done)
+                pthread_cond_wait(&pp->cv_apply, &pp->mu);
+            ls_chunk *c = t->head;
+            int done = t->done;
+            size_t got = 0;
+            for (ls_chunk *x = c; x; x = x->next)
+                got++;
+            t->head = t->tail = NULL;
+            pp->in_flight -= got;
+            if (got)
+                pthread_cond_broadcast(&pp->cv_room);
+            pthread_mutex_unlock(&pp->mu);
+            while (c) {
+                ls_chunk *nx = c->next;
+                if (!rc && ls_apply_chunk(pp, st, t, c))
+                    rc = -1;
+                free(c);
+                c = nx;
+            }
+            if (done)
+                break;
+        }
+        if (!rc && t->rc < 0)
+            rc = -1;
+        if (!rc) {
+            ls_task_end(st, t);
+            if (t->rc == 0)
+                rc = 1;
+        }
+        pthread_mutex_lock(&pp->mu);
+        pp->applying = j + 1;
+        if (rc)
+            pp->quit = 1;
+        pthread_cond_broadcast(&pp->cv_room);
+        pthread_mutex_unlock(&pp->mu);
+    }
     return rc;
 }
+
+/* Read and apply every task with `threads` scanning threads (1: on this
+ * thread, no pthreads).  Returns 0, 1 (stopped early) or -1. */
+static int ls_pipe_run(ls_pipe *pp, ls_state *st, unsigned threads)
+{
+    if (threads > pp->n_tasks)
+        threads = (unsigned)pp->n_tasks;
+    pthread_t tid[LS_MAX_THREADS];
+    unsigned started = 0;
+    if (threads > 1) {
+        pthread_mutex_init(&pp->mu, NULL);
+        pthread_cond_init(&pp->cv_apply, NULL);
+        pthread_cond_init(&pp->cv_room, NULL);
+        pp->threaded = 1;
+        for (; started < threads; started++)
+            if (pthread_create(&tid[started], NULL, ls_worker, pp))
+                break;
+    }
+    if (started) {
+        int rc = ls_apply_threaded(pp, st);
+        pthread_mutex_lock(&pp->mu);
+        pp->quit = 1;
+        pthread_cond_broadcast(&pp->cv_room);
+        pthread_mutex_unlock(&pp->mu);
+        for (unsigned i = 0; i < started; i++)
+            pthread_join(tid[i], NULL);
+        for (size_t j = 0; j < pp->n_tasks; j++)
+            for (ls_chunk *c = pp->tasks[j].head, *nx; c; c = nx) {
+                nx = c->next;
+                free(c);
+            }
+        pthread_cond_destroy(&pp->cv_room);
+        pthread_cond_destroy(&pp->cv_apply);
+        pthread_mutex_destroy(&pp->mu);
+        return rc;
+    }
+    if (pp->threaded) { /* no thread could start: fall back */
+        pthread_cond_destroy(&pp->cv_room);
+        pthread_cond_destroy(&pp->cv_apply);
+        pthread_mutex_destroy(&pp->mu);
+        pp->threaded = 0;
+    }
+    char *buf = malloc(LS_BUF);
+    if (!buf)
+        return -1;
+    int rc = 0;
+    for (size_t j = 0; j < pp->n_tasks && !rc; j++) {
+        ls_task *t = &pp->tasks[j];
+        ls_run_task(pp, t, buf);
+        if (t->rc < 0 || pp->apply_failed)
+            rc = -1;
+        else {
+            ls_task_end(st, t);
+            rc = t->rc == 0;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+unsigned ls_threads(long long v)
+{
+    if (v <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        v = n > 0 ? n : 1;
+    }
+    return v > LS_MAX_THREADS ? LS_MAX_THREADS : (unsigned)v;
+}
+
 
 /* ---- cells ---- */
 
@@ -1052,10 +1455,10 @@ static int ls_plan_file(ls_state *st, uint32_t fi, const struct stat *sb)
 }
 
 ls_result ls_scan(const md_host *h, md_ctx *ctx, ls_state *st, ls_list *found,
-                  ls_line_fn fn, void *user, long long budget_ms)
+                  const ls_plugin_fns *fns, unsigned threads,
+                  long long budget_ms)
 {
     ls_result res = {0};
-    ls_reader rd = {0};
     long long stop_below = budget_ms / 5;
     st->min_changed = UINT32_MAX;
     if (found->n)
@@ -1074,7 +1477,6 @@ ls_result ls_scan(const md_host *h, md_ctx *ctx, ls_state *st, ls_list *found,
     struct stat *sbs = malloc((found->n ? found->n : 1) * sizeof *sbs);
     if (!sbs) {
         res.failed = 1;
-        free(sbs);
         return res;
     }
     for (size_t i = 0; i < found->n; i++)
@@ -1085,50 +1487,44 @@ ls_result ls_scan(const md_host *h, md_ctx *ctx, ls_state *st, ls_list *found,
         return res;
     }
     res.files_total = st->n_files;
-    int stopped = 0;
-    for (uint32_t fi = 0; fi < st->n_files; fi++) {
-        if (stopped) {
-            res.files_done += (st->files[fi].d.flags & LS_FILE_EOF) ? 1 : 0;
-            continue;
-        }
-        int plan = ls_plan_file(st, fi, &sbs[fi]);
-        if (plan < 0) {
-            res.failed = 1;
-            break;
-        }
-        if (plan == 0) {
-            res.files_done++;
-            continue;
-        }
-        if (h->remaining_ms(ctx) < stop_below) {
-            stopped = 1;
-            continue;
-        }
-        if (ls_load_ents(st)) {
-            res.failed = 1;
-            break;
-        }
-        if (!rd.buf) {
-            rd.buf = malloc(LS_BUF);
-            rd.cap = LS_BUF;
-            if (!rd.buf) {
-                res.failed = 1;
-                break;
-            }
-        }
-        int r = ls_read_file(h, ctx, st, fi, &rd, fn, user, stop_below);
-        if (r < 0) {
-            res.failed = 1;
-            break;
-        }
-        if (r == 1) {
-            st->files[fi].d.flags |= LS_FILE_EOF;
-            res.files_done++;
-        } else
-            stopped = 1;
+    ls_pipe pp = {
+        .fns = fns,
+        .env = {.h = h, .cutoff_slot = st->cutoff_slot, .conf = fns->conf},
+        .stop_at_ms = ls_mono_ms() + (h->remaining_ms(ctx) - stop_below),
+        .st = st,
+    };
+    ls_needles_init(&pp.nd, st->markers, st->n_markers);
+    pp.tasks = calloc(st->n_files ? st->n_files : 1, sizeof *pp.tasks);
+    if (!pp.tasks) {
+        res.failed = 1;
+        free(sbs);
+        return res;
     }
-    free(rd.buf);
+    /* Plan every file first (this may drop a rewritten file's entries),
+     * then read the changed ones. */
+    for (uint32_t fi = 0; fi < st->n_files && !res.failed; fi++) {
+        int plan = ls_plan_file(st, fi, &sbs[fi]);
+        if (plan < 0)
+            res.failed = 1;
+        else if (plan > 0) {
+            ls_file *f = &st->files[fi];
+            pp.tasks[pp.n_tasks++] = (ls_task){
+                .fi = fi,
+                .path = f->real ? f->real : f->path,
+                .offset = f->d.offset,
+                .ps = f->d.ps,
+            };
+        }
+    }
     free(sbs);
+    if (!res.failed && pp.n_tasks && ls_load_ents(st))
+        res.failed = 1;
+    if (!res.failed && pp.n_tasks &&
+        ls_pipe_run(&pp, st, threads ? threads : 1) < 0)
+        res.failed = 1;
+    free(pp.tasks);
+    for (size_t fi = 0; fi < st->n_files; fi++)
+        res.files_done += (st->files[fi].d.flags & LS_FILE_EOF) ? 1 : 0;
     res.files_read = st->files_read;
     res.complete = !res.failed && res.files_done == res.files_total;
     return res;

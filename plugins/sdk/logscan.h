@@ -21,7 +21,18 @@
  *     never opens a log (nor reads the entries section).
  *   - state_dir/lock is flock()ed for the whole run: the daemon and
  *     `meterd report daily` may run the same plugin at once.
- *   - Reading is streamed through a fixed 1 MiB buffer.  A line longer than
+ *   - Threads: the files to read are parsed by up to LS_MAX_THREADS
+ *     threads (pthreads, inside the plugin's helper process), each taking
+ *     the next unread file; the parser turns lines into records (ls_emit)
+ *     and touches nothing shared.  The thread that called ls_scan applies
+ *     the records file by file in index order, line by line, so dedup,
+ *     model numbering, entry order and float sums are exactly those of a
+ *     single-threaded scan.  Records travel in 64 KiB chunks; at most
+ *     LS_CHUNKS_MAX chunks wait at any time (a thread whose file is not the
+ *     one being applied waits for room), so memory stays bounded whatever
+ *     the tree.  When a file stops early (budget), files after it are
+ *     discarded unapplied: their offsets stay where they were.
+ *   - Reading is streamed through a fixed LS_BUF buffer per thread.  A line longer than
  *     the buffer is first scanned for the plugin's markers without keeping
  *     it; only a long line that carries a marker is read whole (up to
  *     LS_LINE_CAP, beyond which it is skipped with a note).  A last line
@@ -41,7 +52,11 @@
 
 #include "meterd/util.h"
 
-#define LS_BUF (1u << 20)           /* read buffer                           */
+#define LS_BUF (1u << 20)           /* read buffer (per scanning thread)     */
+
+#define LS_CHUNK (64u << 10)        /* record chunk                          */
+
+#define LS_CHUNKS_MAX 32u           /* chunks in flight (2 MiB)              */
 
 #define LS_LINE_CAP (64u << 20)     /* longest usage line we will parse      */
 
@@ -83,7 +98,7 @@ typedef struct ls_ent {
 
 /* Per-file parser state the plugins keep (codex: previous cumulative
  * totals and current model). */
-typedef struct ls_pstate {
+typedef struct ls_pstate {   /* .model: apply step; the rest: parser */
     uint64_t prev[LS_NTOK + 1];
     uint32_t model;     /* model index + 1, 0 none */
     uint32_t flags;
@@ -225,18 +240,73 @@ void ls_walk(const char *dir, int recurse, ls_accept_fn ok, ls_list *out,
 /* Release the identities and paths of l and its array. */
 void ls_list_free(ls_list *l);
 
-/* Plugin callback for one complete line (without its newline).  fi is the
- * file's index, ps its parser state.  Returns 0, or -1 on a fatal error
- * (out of memory). */
-typedef int (*ls_line_fn)(const md_host *h, md_ctx *ctx, ls_state *st,
-                          uint32_t fi, ls_pstate *ps, const char *line,
-                          size_t len, void *user);
+/* Where a parser puts its records (see "Threads" above). */
+typedef struct ls_sink ls_sink;
+
+/* What a parser may read: the host (pure services only: parse_time), the
+ * retention cut-off and the plugin's read-only configuration. */
+typedef struct ls_parse_env {
+    const md_host *h;
+    uint32_t cutoff_slot;
+    const void *conf;
+} ls_parse_env;
+
+/* Parse one complete line (without its newline) of a file, in a scanning
+ * thread: append what it yields to out with ls_emit.  ps is the file's
+ * parser state (all but ps->model, which belongs to the apply step).
+ * Returns 0, or -1 on a fatal error (out of memory). */
+typedef int (*ls_parse_fn)(const ls_parse_env *env, ls_sink *out,
+                           ls_pstate *ps, const char *line, size_t len);
+
+/* Append one record of n bytes (n <= LS_REC_MAX) to out.  0 or -1 (OOM). */
+int ls_emit(ls_sink *out, const void *rec, size_t n);
+
+#define LS_REC_MAX 4096u
+
+/* Apply one record, on the thread that owns st, in file order and line
+ * order: the same sequence whatever the number of threads.  ps is the
+ * file's state in st (only ps->model may be changed here).  Returns 0 or
+ * -1 (out of memory). */
+typedef int (*ls_apply_fn)(ls_state *st, uint32_t fi, ls_pstate *ps,
+                           const void *rec, size_t n, void *user);
+
+/* The plugin's half of a scan. */
+typedef struct ls_plugin_fns {
+    ls_parse_fn parse;
+    ls_apply_fn apply;
+    const void *conf;   /* handed to parse (read-only, shared by threads) */
+    void *user;         /* handed to apply                                */
+} ls_plugin_fns;
+
+/* Scanning threads for a `threads` option value v (<= 0: the online CPUs),
+ * at most LS_MAX_THREADS. */
+unsigned ls_threads(long long v);
+
+#define LS_MAX_THREADS 4
 
 /* memmem for short needles (2..64 bytes), 16 positions at a time: a
  * position is a candidate when both the needle's first and last bytes
  * match (W. Mula's "SIMD-friendly" substring search); candidates are
  * confirmed with memcmp.  glibc's memmem was a quarter of the cold scan. */
 const char *ls_memmem(const char *h, size_t hn, const char *nd, size_t nn);
+
+/* The markers of a scan, prepared for a vector search: each tested first
+ * on its two rarest bytes (a < b), then compared whole. */
+typedef struct ls_needle {
+    const char *s;
+    size_t n, a, b;
+} ls_needle;
+
+typedef struct ls_needles {
+    ls_needle v[LS_MAX_MARKERS];
+    size_t n, maxb;
+} ls_needles;
+
+void ls_needles_init(ls_needles *nd, const char *const *markers, size_t n);
+
+/* The earliest occurrence of any marker in p[0..n), or NULL (AVX2 when
+ * the CPU has it, else SSE2). */
+const char *ls_needles_find(const ls_needles *nd, const char *p, size_t n);
 
 /* Hand the cells to the core (ABI 1.2).  since_slot: earliest changed
  * slot; everything when the core's generation differs from ours. */
@@ -258,7 +328,8 @@ typedef struct ls_result {
  * the incremental core of both plugins.  Stops at ~80 % of the budget
  * (budget_ms = remaining at the start of the collection). */
 ls_result ls_scan(const md_host *h, md_ctx *ctx, ls_state *st, ls_list *found,
-                  ls_line_fn fn, void *user, long long budget_ms);
+                  const ls_plugin_fns *fns, unsigned threads,
+                  long long budget_ms);
 
 /* After ls_scan: rebuild the cells when entries changed or some fell out
  * of the retention window; bump the generation.  Returns 0 or -1. */

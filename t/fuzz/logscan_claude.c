@@ -21,7 +21,11 @@ int fuzz_claude_logs_scan(const md_host *h, md_ctx *ctx, const char *path)
     ls_list found = {0};
     if (fuzz_logscan_found(&found, path) != 0) abort();
     size_t events = 0;
-    ls_result res = ls_scan(h, ctx, &st, &found, on_line, &events, 60000);
+    /* One thread: the same parse and apply halves the plugin runs, in a
+     * deterministic order, so a crash reproduces. */
+    ls_plugin_fns fns = {.parse = parse_line, .apply = apply_rec,
+                         .conf = NULL, .user = &events};
+    ls_result res = ls_scan(h, ctx, &st, &found, &fns, 1, 60000);
     ls_list_free(&found);
     int rc = -1;
     if (!res.failed && ls_finish(&st, FUZZ_LOG_NOW, FUZZ_LOG_RETENTION) == 0) {

@@ -282,6 +282,152 @@ static void test_budget_and_kill(void)
     lt_rmrf(bulk);
 }
 
+/* The whole state file of path, malloc'd (*n its size), or NULL. */
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc(sz > 0 ? (size_t)sz : 1);
+    *n = b ? fread(b, 1, (size_t)sz, f) : 0;
+    fclose(f);
+    return b;
+}
+
+/* A tree whose duplicates cross files: every response is written as
+ * 1-4 lines sharing message.id and requestId, and the lines of one
+ * response are spread over files 7 apart (so different scanning threads
+ * read them); some responses are replayed in another file as sidechain
+ * copies under a new requestId, some lines have no requestId, some carry
+ * costUSD; several models.  Files differ in size so the threads drift. */
+static void build_crossdup(const char *dir, int files, int responses)
+{
+    FILE *fp[64];
+    char p[64];
+    static const char *const models[] = {"claude-sonnet-4-5", "claude-opus-4-1",
+                                         "claude-haiku-4-5", "<synthetic>"};
+    for (int f = 0; f < files && f < 64; f++) {
+        snprintf(p, sizeof p, "projects/-x%d/%03d.jsonl", f % 3, f);
+        lt_puts(dir, p, "w", "");
+        char full[4200];
+        snprintf(full, sizeof full, "%s/%s", dir, p);
+        fp[f] = fopen(full, "a");
+    }
+    uint64_t x = 88172645463325252ull;
+    for (int m = 0; m < responses; m++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int parts = 1 + (int)(x % 4), home = (int)((x >> 8) % (unsigned)files);
+        const char *model = models[(x >> 16) % 4];
+        int noreq = (x >> 20) % 17 == 0, cost = (x >> 24) % 5 == 0;
+        int sc = (x >> 28) % 6 == 0;
+        for (int k = 0; k <= parts; k++) {
+            int last = k == parts;
+            if (last && !sc)
+                break;
+            int f = last ? (home + 11) % files : (home + 7 * k) % files;
+            char req[48] = "";
+            if (!noreq || last)
+                snprintf(req, sizeof req, "\"requestId\":\"req_%d%s\",", m,
+                         last ? "_sc" : "");
+            char cst[48] = "";
+            if (cost)
+                snprintf(cst, sizeof cst, "\"costUSD\":0.%04d,", 1 + (m * 37 + k) % 9000);
+            fprintf(fp[f], "{\"type\":\"assistant\",\"sessionId\":\"s%d\","
+                    "\"version\":\"2.1.70\",%s%s\"isSidechain\":%s,"
+                    "\"timestamp\":\"2026-03-%02dT%02d:%02d:%02d.%03dZ\","
+                    "\"message\":{\"id\":\"msg_%d\",\"model\":\"%s\","
+                    "\"content\":[{\"type\":\"text\",\"text\":\"%0*d\"}],"
+                    "\"usage\":{\"input_tokens\":%d,"
+                    "\"cache_creation_input_tokens\":%d,"
+                    "\"cache_read_input_tokens\":%d,\"output_tokens\":%d}}}\n",
+                    home, req, cst, last ? "true" : "false", 4 + m % 5,
+                    (m / 60) % 24, m % 60, k, (int)(x % 1000), m, model,
+                    40 + (int)((x >> 32) % 2000), 0, 3 + m % 11,
+                    (m * 7) % 500, 900 + m % 300, 5 + 40 * k + (last ? 3 : 0));
+        }
+    }
+    for (int f = 0; f < files && f < 64; f++)
+        if (fp[f])
+            fclose(fp[f]);
+}
+
+/* Scanning threads change nothing: the state file (entries, their order,
+ * models, cells, file index) after a cold scan with threads = 2 or 3 is
+ * byte for byte the one of threads = 1, and so is an incremental run
+ * after appends to files that different threads read. */
+static void test_threads_equal(void)
+{
+    char *tree = lt_tmpdir();
+    build_crossdup(tree, 23, 6000);
+    char *st[3];
+    double tot[3];
+    char *img[3];
+    size_t len[3];
+    for (int i = 0; i < 3; i++) {
+        st[i] = lt_tmpdir();
+        collect_result r;
+        lt_run("claude_logs", st[i], 60000, &r,
+               "{\"roots\": [\"%s\"], \"now\": \"1773151200\", "
+               "\"threads\": \"%d\"}", tree, i + 1);
+        char name[96];
+        snprintf(name, sizeof name, "threads=%d: scan succeeds", i + 1);
+        if (!ok(r.err == MD_ERR_NONE, name))
+            lt_dump_notes(&r);
+        tot[i] = lt_tok(&r, "total", "7d");
+        collect_result_clear(&r);
+    }
+    ok(tot[0] > 0, "the tree has usage");
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 3; i++) {
+            char p[4200];
+            snprintf(p, sizeof p, "%s/logscan.state", st[i]);
+            img[i] = slurp(p, &len[i]);
+        }
+        for (int i = 1; i < 3; i++) {
+            char name[128];
+            const char *when = round ? "incremental" : "cold";
+            snprintf(name, sizeof name, "%s: threads=%d total = threads=1 total",
+                     when, i + 1);
+            is_num(tot[i], tot[0], name);
+            snprintf(name, sizeof name, "%s: threads=%d state file = "
+                     "threads=1 state file (%zu bytes)", when, i + 1, len[0]);
+            ok(img[0] && img[i] && len[i] == len[0] &&
+                   memcmp(img[i], img[0], len[0]) == 0, name);
+        }
+        for (int i = 0; i < 3; i++)
+            free(img[i]);
+        if (round)
+            break;
+        /* appends: a continuation of an early response and a replay */
+        lt_puts(tree, "projects/-x0/000.jsonl", "a",
+                "{\"type\":\"assistant\",\"sessionId\":\"s\",\"version\":"
+                "\"2.1.70\",\"requestId\":\"req_3\",\"timestamp\":"
+                "\"2026-03-09T10:00:00.000Z\",\"message\":{\"id\":\"msg_3\","
+                "\"usage\":{\"input_tokens\":5000,\"output_tokens\":5}}}\n");
+        lt_puts(tree, "projects/-x1/013.jsonl", "a",
+                "{\"type\":\"assistant\",\"sessionId\":\"s\",\"version\":"
+                "\"2.1.70\",\"requestId\":\"req_9z\",\"isSidechain\":true,"
+                "\"timestamp\":\"2026-03-09T11:00:00.000Z\",\"message\":{\"id\":"
+                "\"msg_9\",\"usage\":{\"input_tokens\":7,\"output_tokens\":7}}}\n");
+        for (int i = 0; i < 3; i++) {
+            collect_result r;
+            lt_run("claude_logs", st[i], 60000, &r,
+                   "{\"roots\": [\"%s\"], \"now\": \"1773151200\", "
+                   "\"threads\": \"%d\"}", tree, i + 1);
+            tot[i] = lt_tok(&r, "total", "7d");
+            collect_result_clear(&r);
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        lt_rmrf(st[i]);
+    lt_rmrf(tree);
+}
+
 static void test_lock(void)
 {
     /* the state is locked by someone else for the whole deadline */
@@ -321,6 +467,7 @@ int main(void)
     test_fixture_tree();
     test_incremental();
     test_lock();
+    test_threads_equal();
     test_budget_and_kill();
     lt_rmrf(root);
     lt_rmrf(state);
