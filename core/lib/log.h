@@ -3,7 +3,10 @@
  *
  * Log lines go to stderr as "level: instance: message" (instance "meterd"
  * for the core).  Every line passes through the secret masker first, so a
- * secret registered with log_add_secret() never reaches the log.
+ * secret registered with log_add_secret() never reaches the log, and then
+ * through text_escape_controls() (textesc.h), so that every line is one
+ * line: a newline, carriage return, ESC or any other C0/C1 control or DEL
+ * in a message is written as \xNN (\u00NN for C1).
  * Deep code returns errors; only top-level code (main, scheduler, httpd)
  * decides what to log.
  */
