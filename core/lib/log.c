@@ -203,8 +203,10 @@ char *diag_format(const diag *d)
 {
     if (!d->file)
         return xasprintf("%s", d->msg);
+    /* One shape for every diagnostic an editor can jump to; line 0 when
+     * the problem is the file as a whole (its mode, its absence). */
     if (d->line <= 0)
-        return xasprintf("%s: %s", d->file, d->msg);
+        return xasprintf("%s:0:0: %s", d->file, d->msg);
     return xasprintf("%s:%d:%d: %s", d->file, d->line, d->col > 0 ? d->col : 1,
                      d->msg);
 }

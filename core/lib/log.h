@@ -55,7 +55,8 @@ typedef struct diag_list {
 
 void diag_add(diag_list *dl, const char *file, int line, int col,
               const char *fmt, ...) MD_PRINTF(5, 6);
-/* Format item i as "file:line:col: msg" into a malloc'd string. */
+/* Format item i as "file:line:col: msg" ("file:0:0: msg" when the line
+ * is unknown, "msg" without a file) into a malloc'd string. */
 char *diag_format(const diag *d);
 void diag_free(diag_list *dl);   /* frees items; dl itself is caller's */
 
