@@ -53,6 +53,9 @@
  *   stdout not JSON / not an object / a field of the wrong type -> bad_data
  *   (message names the field, e.g. metrics[2].used); a metric with an
  *   invalid id or kind is skipped with a note and the others are kept.
+ *   Control characters (C0, DEL, C1): a kind holding one skips the metric,
+ *   a unit or source holding one is dropped, each with a note; labels and
+ *   notes are escaped by the host (\xNN), never passed through raw.
  *   Exit status != 0 -> internal, death by a signal -> crashed, both with
  *   the last 512 bytes of stderr; but a status "error" object on stdout
  *   wins over the exit status, so scripts may exit 1 after reporting.
@@ -495,6 +498,18 @@ static int get_str(const json_t *obj, const char *key, const char **out,
     return 0;
 }
 
+/* Does s hold a C0 control, DEL or a UTF-8-encoded C1 control?  Such a
+ * byte in an identifier (kind, unit, source) could forge a log line or
+ * drive a terminal wherever the value is shown, so it is refused here;
+ * free text (label, notes) is escaped by the host instead. */
+static int has_controls(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            return 1;
+    return 0;
+}
+
 static int valid_metric_id(const char *id)
 {
     size_t n = strlen(id);
@@ -529,6 +544,11 @@ static int parse_metric(const md_host *host, md_ctx *ctx, const json_t *o,
                    json_string_value(id));
         return 0;
     }
+    if (has_controls(json_string_value(kind))) {
+        host->note(ctx, "%s (%s) skipped: control characters in kind", where,
+                   json_string_value(id));
+        return 0;
+    }
     memset(m, 0, sizeof *m);
     m->id = json_string_value(id);
     m->kind = json_string_value(kind);
@@ -544,6 +564,14 @@ static int parse_metric(const md_host *host, md_ctx *ctx, const json_t *o,
         get_time(host, o, "resets_at", 1, &m->resets_at, where, pe) ||
         get_time(host, o, "collected_at", 0, &m->collected_at, where, pe))
         return -1;
+    if (has_controls(m->unit)) {
+        host->note(ctx, "%s.unit rejected: control characters", where);
+        m->unit = NULL;
+    }
+    if (has_controls(m->source)) {
+        host->note(ctx, "%s.source rejected: control characters", where);
+        m->source = NULL;
+    }
     if (!conf || strcmp(conf, "exact") == 0) {
         m->confidence = MD_EXACT;
     } else if (strcmp(conf, "estimated") == 0) {

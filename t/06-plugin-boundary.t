@@ -70,7 +70,7 @@ providers:
   careless:
     plugin: $careless
 Y
-mkdir "$dir/state";
+mkdir "$dir/state", 0700;
 my $r = run_meterd(args => ['-t', '-c', "$dir/check.yaml"]);
 is($r->{rc}, 1, 'meterd -t refuses a plugin that needs a daemon symbol');
 like($r->{err}, qr/plugin 'careless' .*needs symbol 'xstrdup'/, '... naming the missing symbol');

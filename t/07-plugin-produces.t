@@ -12,7 +12,7 @@ use Meterd qw(json root run_meterd tmpdir write_file);
 
 my $root = root();
 my $dir = tmpdir('produces');
-mkdir "$dir/state";
+mkdir "$dir/state", 0700;
 write_file("$dir/meterd.yaml", <<"Y");
 listen: 127.0.0.1:0
 state_dir: $dir/state

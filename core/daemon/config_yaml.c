@@ -16,6 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "conventions.h"
+#include "securepath.h"
 
 const char *config_add_file(config *c, const char *path)
 {
@@ -116,6 +120,19 @@ int yfile_load(loader *L, yfile *y, const char *path, const where *ref)
         return -1;
     }
     y->file = config_add_file(L->c, path);
+    /* StrictModes: checked on the open file, so that what is judged is
+     * what is parsed. */
+    struct stat st;
+    char *why = NULL;
+    if (secure_path_wanted() &&
+        (fstat(fileno(f), &st) != 0
+             ? err_set(&why, "cannot stat: %s", strerror(errno))
+             : secure_path_check(path, &st, geteuid(), &why)) != 0) {
+        diag_add(L->d, y->file, 0, 0, "%s", why);
+        free(why);
+        fclose(f);
+        return -1;
+    }
     yaml_parser_t p;
     yaml_parser_initialize(&p);
     yaml_parser_set_input_file(&p, f);

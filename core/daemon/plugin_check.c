@@ -6,10 +6,13 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "hostctx.h"
 #include "log.h"
 #include "parse.h"
+#include "securepath.h"
 #include "plugin_host.h"
 #include "suggest.h"
 #include "timeutil.h"
@@ -331,6 +334,17 @@ static size_t validate_provider(config *c, provider_conf *pc,
     loaded_plugin lp;
     md_error cls;
     char *err = NULL;
+    /* StrictModes: code that root would run must be root's alone.  A hard
+     * error even where a plugin that fails to load is only a warning: the
+     * file is there, and loading it is the danger. */
+    if (secure_path_wanted() && pc->plugin_path && *pc->plugin_path &&
+        access(pc->plugin_path, F_OK) == 0 &&
+        secure_path_check(pc->plugin_path, NULL, geteuid(), &err) != 0) {
+        diag_add(diags, pc->plugin_path, 0, 0, "plugin of provider '%s' %s",
+                 pc->name, err);
+        free(err);
+        return 1;
+    }
     if (plugin_open(pc->plugin_path, pc->name, &lp, &cls, &err) != 0) {
         diag_add(load_errors ? load_errors : diags, pc->file, pc->line,
                  pc->col, "%s", err);
@@ -349,6 +363,15 @@ size_t plugin_check_config(config *c, diag_list *diags,
                             diag_list *load_errors)
 {
     size_t n = 0;
+    char *err = NULL;
+    struct stat st;
+    if (secure_path_wanted() && c->plugin_dir &&
+        stat(c->plugin_dir, &st) == 0 &&
+        secure_path_check(c->plugin_dir, &st, geteuid(), &err) != 0) {
+        diag_add(diags, c->plugin_dir, 0, 0, "plugin directory %s", err);
+        free(err);
+        n++;
+    }
     for (size_t i = 0; i < c->n_providers; i++)
         if (c->providers[i].enabled)
             n += validate_provider(c, &c->providers[i], diags, load_errors);

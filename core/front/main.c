@@ -21,6 +21,7 @@
 #include "plugin_host.h"
 #include "render.h"
 #include "sdnotify.h"
+#include "securepath.h"
 #include "timeutil.h"
 #include "tz.h"
 #include "history.h"
@@ -252,6 +253,12 @@ static int daemon_setup(daemon_t *d, config *cfg, usage_store *usage)
     if (mkdir_p(cfg->state_dir, 0700) != 0) {
         log_msg(MD_LOG_ERROR, NULL, "cannot create state_dir %s: %s", cfg->state_dir,
                 strerror(errno));
+        return -1;
+    }
+    char *err = NULL;
+    if (private_dir_check(cfg->state_dir, &err) != 0) {
+        log_msg(MD_LOG_ERROR, NULL, "%s", err);
+        free(err);
         return -1;
     }
     register_secrets(cfg);
@@ -693,6 +700,15 @@ int main(int argc, char **argv)
 
     config *cfg = load_config(path, check, NULL);
     if (check) {
+        /* A state_dir that does not exist yet is created 0700 at start. */
+        char *err = NULL;
+        if (cfg && access(cfg->state_dir, F_OK) == 0 &&
+            private_dir_check(cfg->state_dir, &err) != 0) {
+            log_msg(MD_LOG_ERROR, NULL, "%s", err);
+            free(err);
+            config_free(cfg);
+            cfg = NULL;
+        }
         if (!cfg) {
             fprintf(stderr, "%s: configuration has errors\n", path);
             return 1;

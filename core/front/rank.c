@@ -18,15 +18,18 @@ enum { TIER_EXHAUSTED = 0, TIER_UTILIZATION, TIER_REMAINING, TIER_OTHER };
 
 static int known(md_num v) { return v.state == MD_KNOWN; }
 
-/* Exhausted: nothing left (remaining 0, utilization at or over 100 %, or
- * an allowance of 0 with known use - nothing can be left of it). */
+/* Exhausted: nothing left (remaining 0, utilization at or over 100 % -
+ * over quota, 100.4 % say, is exhausted, not unknown - or use at or past
+ * a known limit, an allowance of 0 included: nothing can be left of it,
+ * even when remaining and utilization are not applicable). */
 static int is_exhausted(const metric *m)
 {
     if (known(m->remaining) && m->remaining.value <= 0)
         return 1;
     if (known(m->utilization) && m->utilization.value >= 100)
         return 1;
-    return known(m->used) && known(m->limit) && m->limit.value <= 0;
+    return known(m->used) && known(m->limit) &&
+           (m->limit.value <= 0 || m->used.value >= m->limit.value);
 }
 
 static int tier(const metric *m)

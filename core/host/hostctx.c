@@ -21,6 +21,7 @@
 #include "protocol.h"
 #include "ratelimit.h"
 #include "redact.h"
+#include "textesc.h"
 #include "timeutil.h"
 
 #define MAX_LOG_LINE 4096
@@ -50,6 +51,7 @@ struct md_ctx {
     metric *metrics;
     size_t n_metrics;
     char **notes;
+    int *note_counts;            /* parallel to notes: how often each came */
     size_t n_notes;
     int notes_dropped;
     json_t *raw;                 /* parsed payload, redacted at the end */
@@ -96,19 +98,25 @@ static char *bound_text(char *s, size_t max)
     return s;
 }
 
-/* Mask first, then bound: a cut made before masking could leave the
- * start of a secret behind. */
+/* Mask first, then escape control characters (a newline or ANSI escape
+ * from a provider's body must not reach a log line or a terminal as
+ * such), then bound: a cut made before masking could leave the start of
+ * a secret behind. */
 static char *clean_text(const md_ctx *ctx, const char *text, size_t max)
 {
     char *m = mask_secrets(text ? text : "",
                            (const char *const *)ctx->secrets, ctx->n_secrets);
-    return bound_text(m, max);
+    char *e = text_escape_controls(m);
+    free(m);
+    return bound_text(e, max);
 }
 
 char *hostctx_message(const char *msg, const char *const *secrets, size_t n)
 {
-    return bound_text(mask_secrets(msg ? msg : "", secrets, n),
-                      HOSTCTX_MAX_MESSAGE);
+    char *m = mask_secrets(msg ? msg : "", secrets, n);
+    char *e = text_escape_controls(m);
+    free(m);
+    return bound_text(e, HOSTCTX_MAX_MESSAGE);
 }
 
 static void remask(const md_ctx *ctx, char **s)
@@ -157,6 +165,7 @@ void hostctx_free(md_ctx *ctx)
     for (size_t i = 0; i < ctx->n_notes; i++)
         free(ctx->notes[i]);
     free(ctx->notes);
+    free(ctx->note_counts);
     json_decref(ctx->raw);
     plugin_options_release(&ctx->opts);
     for (size_t i = 0; i < ctx->n_expected; i++) {
@@ -199,14 +208,43 @@ void hostctx_fail(md_ctx *ctx, md_error cls, const char *msg)
                                HOSTCTX_MAX_MESSAGE);
 }
 
+/* A note said again in the same collection (the same skipped record in
+ * every line of a log, say) is counted, not repeated: folded into the
+ * first with " (xN)" at hand-over, so it neither floods the result nor
+ * pushes other notes past MAX_NOTES. */
 static void add_note_text(md_ctx *ctx, const char *text)
 {
+    char *clean = clean_text(ctx, text, HOSTCTX_MAX_MESSAGE);
+    for (size_t i = 0; i < ctx->n_notes; i++)
+        if (strcmp(ctx->notes[i], clean) == 0) {
+            ctx->note_counts[i]++;
+            free(clean);
+            return;
+        }
     if (ctx->n_notes >= MAX_NOTES) {
         ctx->notes_dropped++;
+        free(clean);
         return;
     }
     ctx->notes = xrealloc(ctx->notes, (ctx->n_notes + 1) * sizeof(char *));
-    ctx->notes[ctx->n_notes++] = clean_text(ctx, text, HOSTCTX_MAX_MESSAGE);
+    ctx->note_counts = xrealloc(ctx->note_counts,
+                                (ctx->n_notes + 1) * sizeof(int));
+    ctx->note_counts[ctx->n_notes] = 1;
+    ctx->notes[ctx->n_notes++] = clean;
+}
+
+/* Append " (xN)" to every note that came N > 1 times. */
+static void fold_note_counts(md_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_notes; i++) {
+        if (ctx->note_counts[i] <= 1)
+            continue;
+        char *folded = xasprintf("%s (x%d)", ctx->notes[i],
+                                 ctx->note_counts[i]);
+        free(ctx->notes[i]);
+        ctx->notes[i] = folded;
+        ctx->note_counts[i] = 1;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -241,6 +279,7 @@ void hostctx_take_result(md_ctx *ctx, collect_result *out)
 {
     if (ctx->fail_class == MD_ERR_NONE)
         add_missing_expected(ctx);
+    fold_note_counts(ctx);
     if (ctx->notes_dropped) {
         char buf[96];
         snprintf(buf, sizeof buf, "%d further notes dropped",
@@ -261,6 +300,8 @@ void hostctx_take_result(md_ctx *ctx, collect_result *out)
     out->n_notes = ctx->n_notes;
     ctx->notes = NULL;
     ctx->n_notes = 0;
+    free(ctx->note_counts);
+    ctx->note_counts = NULL;
     if (ctx->raw) {
         redact_json(ctx->raw, (const char *const *)ctx->secrets, ctx->n_secrets);
         out->raw_json = json_dumps(ctx->raw, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -410,7 +451,13 @@ static int h_emit_metric(md_ctx *ctx, const md_metric *m, size_t size)
     }
     free(rej);
     if (bad < 0) {
-        add_note_text(ctx, "metric without a valid id or kind dropped");
+        md_metric in = {0};
+        if (m)
+            memcpy(&in, m, size < sizeof in ? size : sizeof in);
+        add_note_text(ctx, text_has_controls(in.kind)
+                               ? "metric with control characters in its "
+                                 "kind dropped"
+                               : "metric without a valid id or kind dropped");
         return -1;
     }
     for (size_t i = 0; i < ctx->n_metrics; i++)

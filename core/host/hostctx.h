@@ -10,6 +10,12 @@
  *     labels) is masked with every secret registered so far, and again
  *     with all of them at hostctx_take_result(); notes and the failure
  *     message are cut to HOSTCTX_MAX_MESSAGE bytes after masking;
+ *   - control characters (textesc.h) never pass: notes, the failure
+ *     message, log lines and labels have them escaped; a metric whose
+ *     kind holds one is dropped, a unit or source holding one is refused
+ *     (metric.h), each with a note;
+ *   - a note given again in one collection is kept once, with " (xN)"
+ *     appended at hostctx_take_result() when it came N > 1 times;
  *   - the first failure is the cause: later fail() calls are ignored;
  *   - a failed collection hands over no metrics and no usage;
  *   - check_only contexts never do I/O (http() refused, no directory

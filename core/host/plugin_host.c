@@ -8,10 +8,12 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hostctx.h"
 #include "log.h"
 #include "parse.h"
+#include "securepath.h"
 #include "timeutil.h"
 
 /* Size of md_plugin in ABI 1.0 (through fini).  When fields are appended
@@ -97,6 +99,18 @@ int plugin_open(const char *path, const char *instance, loaded_plugin *out,
     const char *who = instance ? instance : stem;
     /* A bare name would make dlopen search the system library path. */
     char *full = strchr(path, '/') ? xstrdup(path) : xasprintf("./%s", path);
+    /* StrictModes again at the moment of loading (each collection's
+     * helper loads anew): the file may have changed since the
+     * configuration was checked. */
+    char *untrusted = NULL;
+    if (secure_path_wanted() && access(full, F_OK) == 0 &&
+        secure_path_check(full, NULL, geteuid(), &untrusted) != 0) {
+        char *msg = xasprintf("plugin '%s' (%s) %s", who, full, untrusted);
+        free(untrusted);
+        free(full);
+        free(stem);
+        return open_fail(MD_ERR_CONFIG, msg, cls, err);
+    }
     dlerror();
     void *h = dlopen(full, RTLD_NOW | RTLD_LOCAL);
     if (!h) {

@@ -85,7 +85,9 @@ int mdu_statefile_begin(mdu_statefile *sf, const char *dir, const char *name)
         errno = ENOMEM;
         return -1;
     }
-    sf->fd = mkostemp(sf->tmp, O_CLOEXEC);
+    /* mkostemp's O_EXCL already refuses an existing name (a symlink
+     * included); O_NOFOLLOW says so once more, as for every state file. */
+    sf->fd = mkostemp(sf->tmp, O_CLOEXEC | O_NOFOLLOW);
     /* State may name accounts: private, whatever the umask. */
     if (sf->fd < 0 || fchmod(sf->fd, 0600) != 0) {
         int e = errno;

@@ -1,6 +1,7 @@
 /* log.c - logging, secret masking, diagnostics and allocation helpers. */
 #include "log.h"
 #include "conventions.h"
+#include "textesc.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -156,11 +157,19 @@ void log_vmsg(md_log_level level, const char *instance, const char *fmt,
     char *raw = xvasprintf(fmt, ap);
     pthread_mutex_lock(&g_lock);
     char *masked = mask_secrets(raw, (const char *const *)g_secrets, g_n_secrets);
+    pthread_mutex_unlock(&g_lock);
+    /* Masked first (a secret split by an escape would escape the mask),
+     * then escaped: a newline or ANSI escape in text from outside (a
+     * provider's error body, a file name) must not forge a second log
+     * line or drive the operator's terminal.  The instance name too. */
+    char *line = text_escape_controls(masked);
+    char *inst = text_escape_controls(instance ? instance : "meterd");
     /* one fprintf per line so concurrent writers do not interleave */
     fprintf(stderr, "%s: %s: %s\n",
-            level_names[level <= MD_LOG_DEBUG ? level : MD_LOG_DEBUG],
-            instance ? instance : "meterd", masked);
-    pthread_mutex_unlock(&g_lock);
+            level_names[level <= MD_LOG_DEBUG ? level : MD_LOG_DEBUG], inst,
+            line);
+    free(inst);
+    free(line);
     free(masked);
     free(raw);
 }
@@ -194,8 +203,10 @@ char *diag_format(const diag *d)
 {
     if (!d->file)
         return xasprintf("%s", d->msg);
+    /* One shape for every diagnostic an editor can jump to; line 0 when
+     * the problem is the file as a whole (its mode, its absence). */
     if (d->line <= 0)
-        return xasprintf("%s: %s", d->file, d->msg);
+        return xasprintf("%s:0:0: %s", d->file, d->msg);
     return xasprintf("%s:%d:%d: %s", d->file, d->line, d->col > 0 ? d->col : 1,
                      d->msg);
 }

@@ -3,7 +3,10 @@
  *
  * Log lines go to stderr as "level: instance: message" (instance "meterd"
  * for the core).  Every line passes through the secret masker first, so a
- * secret registered with log_add_secret() never reaches the log.
+ * secret registered with log_add_secret() never reaches the log, and then
+ * through text_escape_controls() (textesc.h), so that every line is one
+ * line: a newline, carriage return, ESC or any other C0/C1 control or DEL
+ * in a message is written as \xNN (\u00NN for C1).
  * Deep code returns errors; only top-level code (main, scheduler, httpd)
  * decides what to log.
  */
@@ -52,7 +55,8 @@ typedef struct diag_list {
 
 void diag_add(diag_list *dl, const char *file, int line, int col,
               const char *fmt, ...) MD_PRINTF(5, 6);
-/* Format item i as "file:line:col: msg" into a malloc'd string. */
+/* Format item i as "file:line:col: msg" ("file:0:0: msg" when the line
+ * is unknown, "msg" without a file) into a malloc'd string. */
 char *diag_format(const diag *d);
 void diag_free(diag_list *dl);   /* frees items; dl itself is caller's */
 

@@ -3,10 +3,12 @@
 #include "statefile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "meterd/util.h"
@@ -62,13 +64,21 @@ int statefile_read(const char *dir, const char *name, json_t **doc,
 {
     char *path = xasprintf("%s/%s", dir, name);
     *doc = NULL;
-    /* Not json_loadfd: it reads one byte per read(2) call. */
-    FILE *f = fopen(path, "re");
+    /* O_NOFOLLOW: a symlink planted in state_dir must not make the daemon
+     * read (and, when it does not parse, rename) a file elsewhere.  Not
+     * json_loadfd: it reads one byte per read(2) call. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!f) {
         int e = errno;
+        if (fd >= 0)
+            close(fd);
         int rc = e == ENOENT ? 1
-                             : fail(err, xasprintf("cannot open %s: %s", path,
-                                                   strerror(e)));
+                 : e == ELOOP
+                     ? fail(err, xasprintf("cannot open %s: it is a symbolic "
+                                           "link, refused", path))
+                     : fail(err, xasprintf("cannot open %s: %s", path,
+                                           strerror(e)));
         free(path);
         return rc;
     }

@@ -3,7 +3,9 @@
  * the usage store): written as temp file + fsync + rename + fsync(dir), so
  * a crash leaves the old or the new file, never a mix; read back whole;
  * a file that does not parse or validate is moved aside as
- * NAME.corrupt-<epoch> so the operator can look at it.
+ * NAME.corrupt-<epoch> so the operator can look at it.  State files are
+ * opened O_NOFOLLOW | O_CLOEXEC: a symlink in state_dir is refused, never
+ * followed.
  */
 #ifndef METERD_STATEFILE_H
 #define METERD_STATEFILE_H
@@ -21,8 +23,9 @@ int statefile_write(const char *dir, const char *name, const char *text,
 
 /* Read and parse dir/name (rejecting duplicate keys).  Returns 0 with *doc
  * (new reference); 1 when the file does not exist; -1 with *err when it
- * cannot be read, or when it does not parse (then it has been moved aside
- * and *err says so). */
+ * cannot be read (a symbolic link included: it is left in place), or
+ * when it does not parse (then it has been moved aside and *err says
+ * so). */
 int statefile_read(const char *dir, const char *name, json_t **doc,
                    char **err);
 

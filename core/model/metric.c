@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "textesc.h"
 #include "timeutil.h"
 
 #define ID_MAX 64
@@ -87,6 +88,19 @@ static int id_valid(const char *id)
     return 1;
 }
 
+/* The METRIC_DERIVED_* bit of the numeric field at offset off (0 for a
+ * field that is never derived). */
+static unsigned derived_bit(size_t off)
+{
+    if (off == offsetof(metric, remaining))
+        return METRIC_DERIVED_REMAINING;
+    if (off == offsetof(metric, utilization))
+        return METRIC_DERIVED_UTILIZATION;
+    return 0;
+}
+
+static int derive(metric *m, char ***rej, size_t *n_rej);
+
 static void add_rejection(char ***rej, size_t *n, char *msg)
 {
     if (!rej || !n) {
@@ -98,10 +112,10 @@ static void add_rejection(char ***rej, size_t *n, char *msg)
 }
 
 /* Check one number in place.  Returns NULL when acceptable, else a static
- * reason; the caller then stores MD_UNKNOWN.  allow_over_100 lets a derived
- * utilization (used beyond the limit) through on reload. */
-static const char *num_problem(const md_num *v, int is_util,
-                               int allow_over_100)
+ * reason; the caller then stores MD_UNKNOWN.  A utilization above 100 is
+ * a real state (a meter used past its limit: 100.4 % from a provider, or
+ * used 6 of 5); only one beyond METRIC_UTILIZATION_MAX is not believable. */
+static const char *num_problem(const md_num *v, int is_util)
 {
     if (v->state != MD_UNKNOWN && v->state != MD_KNOWN &&
         v->state != MD_NOT_APPLICABLE)
@@ -112,8 +126,8 @@ static const char *num_problem(const md_num *v, int is_util,
         return "not a finite number";
     if (v->value < 0)
         return "negative";
-    if (is_util && v->value > 100 && !allow_over_100)
-        return "outside 0..100";
+    if (is_util && v->value > METRIC_UTILIZATION_MAX)
+        return "above " METRIC_UTILIZATION_MAX_TEXT " %, not believable";
     return NULL;
 }
 
@@ -135,14 +149,13 @@ static const char *time_problem(const md_time *t)
 
 /* Validate every numeric and time field of m, resetting bad ones to
  * unknown.  Returns the number of rejected fields. */
-static int validate_fields(metric *m, int util_over_100_ok, char ***rej,
-                           size_t *n_rej)
+static int validate_fields(metric *m, char ***rej, size_t *n_rej)
 {
     int bad = 0;
     for (size_t i = 0; i < N_NUM_FIELDS; i++) {
         md_num *v = num_at(m, NUM_FIELDS[i].off);
         int is_util = NUM_FIELDS[i].off == offsetof(metric, utilization);
-        const char *why = num_problem(v, is_util, util_over_100_ok);
+        const char *why = num_problem(v, is_util);
         if (!why)
             continue;
         if (v->state == MD_KNOWN)
@@ -154,6 +167,8 @@ static int validate_fields(metric *m, int util_over_100_ok, char ***rej,
                           xasprintf("metric %s: %s rejected (%s)", m->id,
                                     NUM_FIELDS[i].name, why));
         *v = (md_num){MD_UNKNOWN, 0.0};
+        /* A field that ended unknown was not derived either. */
+        m->derived &= ~derived_bit(NUM_FIELDS[i].off);
         bad++;
     }
     for (size_t i = 0; i < N_TIME_FIELDS; i++) {
@@ -165,6 +180,36 @@ static int validate_fields(metric *m, int util_over_100_ok, char ***rej,
                       xasprintf("metric %s: %s rejected (%s)", m->id,
                                 TIME_FIELDS[i].name, why));
         *t = (md_time){MD_UNKNOWN, 0.0};
+        bad++;
+    }
+    return bad;
+}
+
+/* Control characters in the strings (see textesc.h): the label is free
+ * text and is escaped; unit and source are identifiers, and one holding a
+ * control character is refused (unit: unknown, source: the default).
+ * Returns the number of refused fields.  The kind was checked before. */
+static int clean_strings(metric *m, const char *default_source, char ***rej,
+                         size_t *n_rej)
+{
+    int bad = 0;
+    char *label = text_escape_controls(m->label);
+    free(m->label);
+    m->label = label;
+    if (text_has_controls(m->unit)) {
+        add_rejection(rej, n_rej,
+                      xasprintf("metric %s: unit rejected (control "
+                                "characters)", m->id));
+        free(m->unit);
+        m->unit = NULL;
+        bad++;
+    }
+    if (text_has_controls(m->source)) {
+        add_rejection(rej, n_rej,
+                      xasprintf("metric %s: source rejected (control "
+                                "characters)", m->id));
+        free(m->source);
+        m->source = xstrdup(default_source);
         bad++;
     }
     return bad;
@@ -184,7 +229,8 @@ int metric_from_sdk(metric *out, const md_metric *m, size_t size,
 
     /* Nothing is stored (and nothing appended to *rejections) for a
      * metric without identity: the caller reports the drop. */
-    if (!in.kind || !*in.kind || !id_valid(in.id))
+    if (!in.kind || !*in.kind || text_has_controls(in.kind) ||
+        !id_valid(in.id))
         return -1;
 
     memset(out, 0, sizeof *out);
@@ -202,7 +248,8 @@ int metric_from_sdk(metric *out, const md_metric *m, size_t size,
     out->resets_at = in.resets_at;
     out->collected_at = in.collected_at;
 
-    int bad = validate_fields(out, 0, rejections, n_rejections);
+    int bad = clean_strings(out, default_source, rejections, n_rejections);
+    bad += validate_fields(out, rejections, n_rejections);
     if (in.confidence != MD_EXACT && in.confidence != MD_ESTIMATED) {
         /* An unknown confidence cannot claim exactness. */
         add_rejection(rejections, n_rejections,
@@ -216,27 +263,44 @@ int metric_from_sdk(metric *out, const md_metric *m, size_t size,
     }
     if (out->collected_at.state != MD_KNOWN)
         out->collected_at = MD_TIME(now);
-    metric_derive(out);
-    return bad;
+    return bad + derive(out, rejections, n_rejections);
 }
 
-void metric_derive(metric *m)
+/* metric_derive(), describing a utilization it refused to derive in
+ * *rej (when rej is not NULL).  Returns the number of such refusals. */
+static int derive(metric *m, char ***rej, size_t *n_rej)
 {
     if (m->used.state != MD_KNOWN || m->limit.state != MD_KNOWN ||
         !(m->limit.value > 0))
-        return;
+        return 0;
     double used = m->used.value, limit = m->limit.value;
     if (m->remaining.state == MD_UNKNOWN) {
+        /* Used past the limit leaves nothing, never a negative amount. */
         m->remaining = MD_NUM(used > limit ? 0.0 : limit - used);
         m->derived |= METRIC_DERIVED_REMAINING;
     }
-    if (m->utilization.state == MD_UNKNOWN) {
-        /* Not clamped: 120 % says more than 100 %; ranking treats >= 100
-         * as exhausted anyway. */
-        m->utilization = MD_NUM(100.0 * used / limit);
-        m->derived |= METRIC_DERIVED_UTILIZATION;
+    if (m->utilization.state != MD_UNKNOWN)
+        return 0;
+    /* Not clamped at 100: 120 % says more than 100 %, and ranking treats
+     * >= 100 as exhausted anyway.  Past METRIC_UTILIZATION_MAX the
+     * numbers are not believable (a limit in the wrong unit), so the
+     * utilization stays unknown rather than being made up. */
+    double u = 100.0 * used / limit;
+    if (!isfinite(u) || u > METRIC_UTILIZATION_MAX) {
+        if (rej)
+            add_rejection(rej, n_rej,
+                          xasprintf("metric %s: utilization not derived from "
+                                    "used %g and limit %g (above "
+                                    METRIC_UTILIZATION_MAX_TEXT " %%, not "
+                                    "believable)", m->id, used, limit));
+        return 1;
     }
+    m->utilization = MD_NUM(u);
+    m->derived |= METRIC_DERIVED_UTILIZATION;
+    return 0;
 }
+
+void metric_derive(metric *m) { derive(m, NULL, NULL); }
 
 void metric_copy(metric *dst, const metric *src)
 {
@@ -318,9 +382,12 @@ json_t *metric_to_json(const metric *m)
     for (size_t i = 0; i < N_TIME_FIELDS; i++)
         if (ctime_at(m, TIME_FIELDS[i].off)->state == MD_NOT_APPLICABLE)
             json_array_append_new(na, json_string(TIME_FIELDS[i].name));
-    if (m->derived & METRIC_DERIVED_REMAINING)
+    /* Only a value that is there can have been derived. */
+    if ((m->derived & METRIC_DERIVED_REMAINING) &&
+        m->remaining.state == MD_KNOWN)
         json_array_append_new(derived, json_string("remaining"));
-    if (m->derived & METRIC_DERIVED_UTILIZATION)
+    if ((m->derived & METRIC_DERIVED_UTILIZATION) &&
+        m->utilization.state == MD_KNOWN)
         json_array_append_new(derived, json_string("utilization"));
     json_object_set_new(o, "derived", derived);
     json_object_set_new(o, "not_applicable", na);
@@ -472,17 +539,18 @@ int metric_from_json(const json_t *obj, metric *out, char **err)
         metric_release(out);
         return set_err(err, msg);
     }
-    if (!id_valid(out->id) || !out->kind || !*out->kind) {
+    if (!id_valid(out->id) || !out->kind || !*out->kind ||
+        text_has_controls(out->kind)) {
         char *msg = xstrdup(!id_valid(out->id) ? "metric: missing or invalid id"
-                                               : "metric: missing kind");
+                                               : "metric: missing or invalid "
+                                                 "kind");
         metric_release(out);
         return set_err(err, msg);
     }
     if (!out->label)
         out->label = xstrdup(out->id);
-    /* Same rules as for plugins; a derived utilization may legitimately
-     * exceed 100 (used beyond the limit). */
-    validate_fields(out, (out->derived & METRIC_DERIVED_UTILIZATION) != 0,
-                    NULL, NULL);
+    /* Same rules as for plugins. */
+    clean_strings(out, NULL, NULL, NULL);
+    validate_fields(out, NULL, NULL);
     return 0;
 }

@@ -18,9 +18,14 @@
  *     (then its METRIC_DERIVED_* bit is set); anything doubtful is
  *     MD_UNKNOWN;
  *   - a metric made by metric_from_sdk() or metric_from_json() has a valid
- *     id (1..64 bytes of [A-Za-z0-9_.-]), a kind and a label, known
- *     numbers finite and >= 0, a reported utilization in 0..100, and
- *     times between 1970 and 9999.
+ *     id (1..64 bytes of [A-Za-z0-9_.-]), a kind without control
+ *     characters, a label with them escaped (textesc.h), a unit and a
+ *     source without them (or none), known numbers finite and >= 0, a
+ *     utilization in 0..METRIC_UTILIZATION_MAX, and times between 1970
+ *     and 9999;
+ *   - over quota is a real state: utilization above 100 is kept (a meter
+ *     used past its limit), a derived remaining is never below 0, and a
+ *     field is listed as derived only while it is known.
  * Ownership: a metric owns its strings.  A zeroed metric is valid and
  * empty; metric_release() frees the strings and leaves it zeroed.
  * Threads: no shared state; a metric is used by one thread at a time.
@@ -31,6 +36,13 @@
 #include <stddef.h>
 #include <jansson.h>
 #include "meterd/plugin.h"
+
+/* The greatest believable utilization, in percent.  Above 100 a meter is
+ * over quota (kept: it is exhausted, not unknown); past this bound the
+ * numbers are wrong (a limit in the wrong unit) and the value is unknown,
+ * with a note. */
+#define METRIC_UTILIZATION_MAX 10000.0
+#define METRIC_UTILIZATION_MAX_TEXT "10000"
 
 /* Bits of metric.derived: fields the core computed rather than received. */
 enum { METRIC_DERIVED_REMAINING = 1u, METRIC_DERIVED_UTILIZATION = 2u };
@@ -46,12 +58,15 @@ typedef struct metric {
 
 /* Copy an SDK metric (size = caller's sizeof(md_metric), fields beyond it
  * are treated as zero) into *out, validating every field: non-finite or
- * negative numbers and utilization outside 0..100 become MD_UNKNOWN and
+ * negative numbers and a utilization above METRIC_UTILIZATION_MAX become
+ * MD_UNKNOWN, a unit or source with control characters is dropped (the
+ * label has them escaped), and
  * each rejection is described in a malloc'd string appended to
  * *rejections (array grown with xrealloc, count in *n_rejections).
  * default_source is used when m->source is NULL; now for collected_at when
  * unknown.  Returns the number of rejected fields, or -1 when id/kind are
- * missing or id has characters outside [A-Za-z0-9_.-] (nothing stored,
+ * missing, kind has a control character, or id has characters outside
+ * [A-Za-z0-9_.-] (nothing stored,
  * nothing appended to *rejections).  label NULL becomes a copy of id.
  * Times (resets_at, collected_at) are rejected when non-finite, negative
  * or after year 9999; a rejected collected_at then becomes now.
@@ -65,10 +80,10 @@ int metric_from_sdk(metric *out, const md_metric *m, size_t size,
 /* Derive remaining = limit - used and utilization = 100*used/limit when
  * both are known and limit > 0 and the target is unknown; sets derived
  * bits.  remaining is clamped at 0 when used exceeds the limit. Never turns
- * an unknown into 0.  A derived utilization is NOT clamped: used 6 of 5
- * gives 120 (more information than 100; ranking treats >= 100 as
- * exhausted).  Only a reported utilization must lie in 0..100;
- * metric_from_json accepts > 100 when "derived" lists "utilization". */
+ * an unknown into 0.  A derived utilization is NOT clamped at 100: used 6
+ * of 5 gives 120 (more information than 100; ranking treats >= 100 as
+ * exhausted); one above METRIC_UTILIZATION_MAX is not derived (stays
+ * unknown; metric_from_sdk notes why). */
 void metric_derive(metric *m);
 
 void metric_copy(metric *dst, const metric *src);   /* deep copy */

@@ -142,7 +142,7 @@ sub start_meterd {
     my (%o) = @_;
     my $dir = $o{dir} // tmpdir('meterd');
     my $state = "$dir/state";
-    make_path($state);
+    make_path($state, { mode => 0700 });   # meterd refuses a state_dir open to others
     for my $f (sort keys %{ $o{files} || {} }) {
         write_file("$dir/$f", subst($o{files}{$f}, $dir));
     }

@@ -13,7 +13,7 @@ static int nan_collect(const md_host *host, md_ctx *ctx, void *state)
     m.used = MD_NUM(NAN);          /* rejected */
     m.limit = MD_NUM(-5);          /* rejected */
     m.remaining = MD_NUM(INFINITY); /* rejected */
-    m.utilization = MD_NUM(150);   /* rejected */
+    m.utilization = MD_NUM(20000); /* past 10000 %, not believable: rejected */
     m.window_seconds = MD_NUM(3600); /* valid */
     m.resets_at = MD_TIME(1773151200.0); /* valid */
     int rejected = MD_EMIT(host, ctx, &m);

@@ -3,7 +3,8 @@
  * with file:line:col, ${VAR} and *_file secrets, include filtering, alias
  * conflicts, and the shipped conf/ files.
  *
- * Every test writes its own files into a fresh mkdtemp directory, so
+ * Every test writes its own files into a fresh mkdtemp directory (under
+ * t/tmp, whose parents are the checkout's), so
  * tests do not depend on each other or on file modes in the checkout.
  * The shipped-file tests read conf/ relative to the repository root,
  * which is where `make check` runs.
@@ -23,7 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmproot[] = "/tmp/meterd-config-XXXXXX";
+/* Under the checkout, not /tmp: running as root, config_load refuses a
+ * file below a world-writable directory (StrictModes), sticky or not. */
+static char tmproot[] = "t/tmp/meterd-config-XXXXXX";
 static int case_no;
 
 /* A fresh directory for one case (under tmproot); caller frees. */
@@ -343,7 +346,7 @@ static void test_yaml_errors(void)
     free(dir);
 
     dir = new_dir();
-    expect_error(dir, "missing main file", "meterd.yaml: cannot read: No such file", NULL);
+    expect_error(dir, "missing main file", "meterd.yaml:0:0: cannot read: No such file", NULL);
     free(dir);
 }
 
@@ -986,8 +989,79 @@ static void test_caps(void)
     free(dir);
 }
 
+/* StrictModes, as root: a configuration file, drop-in or alias map that
+ * someone else can change - by its mode, its owner, or a directory above
+ * it - is refused, naming the file and the reason at file:0:0. */
+static void test_strict_modes(void)
+{
+    if (geteuid() != 0) {
+        for (int i = 0; i < 12; i++)
+            ok(1, "# SKIP StrictModes apply only when running as root");
+        return;
+    }
+    char *dir = new_dir();
+    chmod(dir, 0755);
+    const char *main_yaml = "listen: 127.0.0.1:9477\ninclude: conf.d/*.yaml\n"
+                            "aliases: aliases.yaml\n";
+    put(dir, "meterd.yaml", 0644, main_yaml);
+    put(dir, "conf.d/a.yaml", 0644, "interval: 60s\n");
+    put(dir, "aliases.yaml", 0644, "families:\n  f: [a]\n");
+    char *cd = xasprintf("%s/conf.d", dir);
+    chmod(cd, 0755);
+    diag_list d = {0};
+    config *c = load(dir, &d);
+    ok(c != NULL, "StrictModes: root-owned 0644 files in 0755 directories load");
+    if (!c) {
+        char *t = diags_text(&d);
+        printf("# %s", t);
+        free(t);
+    }
+    config_free(c);
+    diag_free(&d);
+
+    put(dir, "meterd.yaml", 0664, main_yaml);
+    expect_error(dir, "StrictModes: a group-writable main file is refused",
+                 "meterd.yaml:0:0: refused: is writable by group (mode 0664)", NULL);
+    put(dir, "meterd.yaml", 0646, main_yaml);
+    expect_error(dir, "StrictModes: an other-writable main file is refused",
+                 "meterd.yaml:0:0: refused: is writable by others (mode 0646)", NULL);
+    put(dir, "meterd.yaml", 0644, main_yaml);
+    char *m = xasprintf("%s/meterd.yaml", dir);
+    ok(chown(m, 4242, 4242) == 0, "chown the main file to uid 4242");
+    expect_error(dir, "StrictModes: a main file owned by another user is refused",
+                 "meterd.yaml:0:0: refused: is owned by uid 4242", NULL);
+    ok(chown(m, 0, 0) == 0, "chown it back");
+
+    put(dir, "conf.d/a.yaml", 0666, "interval: 60s\n");
+    expect_error(dir, "StrictModes: a writable drop-in is refused, by name",
+                 "conf.d/a.yaml:0:0: refused: is writable by group and others", NULL);
+    put(dir, "conf.d/a.yaml", 0644, "interval: 60s\n");
+    put(dir, "aliases.yaml", 0664, "families:\n  f: [a]\n");
+    expect_error(dir, "StrictModes: a writable alias map is refused",
+                 "aliases.yaml:0:0: refused: is writable by group", NULL);
+    put(dir, "aliases.yaml", 0644, "families:\n  f: [a]\n");
+
+    chmod(cd, 0777);
+    expect_error(dir, "StrictModes: a drop-in in a world-writable directory is refused",
+                 "conf.d/a.yaml:0:0: refused: directory ", "/conf.d is writable by "
+                 "group and others (mode 0777)", NULL);
+    chmod(cd, 01777);
+    expect_error(dir, "StrictModes: ... sticky or not (as sshd's secure_path)",
+                 "/conf.d is writable by group and others (mode 1777)", NULL);
+    chmod(cd, 0755);
+    ok(chown(cd, 4242, 4242) == 0, "chown conf.d to uid 4242");
+    expect_error(dir, "StrictModes: a directory owned by another user is refused",
+                 "/conf.d is owned by uid 4242", NULL);
+    if (chown(cd, 0, 0) != 0)
+        printf("# chown back failed\n");
+    free(cd);
+    free(m);
+    free(dir);
+}
+
 int main(void)
 {
+    mkdir("t/tmp", 0755);
     if (!mkdtemp(tmproot)) {
         printf("Bail out! mkdtemp: %s\n", strerror(errno));
         return 1;
@@ -1007,6 +1081,7 @@ int main(void)
     test_retention();
     test_pricing();
     test_caps();
+    test_strict_modes();
     char *rm = xasprintf("rm -rf '%s'", tmproot);
     if (system(rm) != 0)
         printf("# could not remove %s\n", tmproot);

@@ -64,7 +64,7 @@ static void test_validation(void)
     in.used = MD_NUM(NAN);
     in.limit = MD_NUM(INFINITY);
     in.remaining = MD_NUM(-1);
-    in.utilization = MD_NUM(150);
+    in.utilization = MD_NUM(1e6);
     in.window_seconds = MD_NUM(18000);
     in.resets_at = MD_TIME(-5);
     in.collected_at = MD_TIME(1e300);
@@ -73,12 +73,12 @@ static void test_validation(void)
     char **rej = NULL;
     size_t nrej = 0;
     int r = metric_from_sdk(&m, &in, sizeof in, "p", "api", NOW, &rej, &nrej);
-    is_int(r, 6, "NaN, inf, negative, 150%, bad times: 6 rejections");
+    is_int(r, 6, "NaN, inf, negative, 1e6 %, bad times: 6 rejections");
     is_int(nrej, 6, "each rejection described");
     ok(m.used.state == MD_UNKNOWN, "NaN used -> unknown");
     ok(m.limit.state == MD_UNKNOWN, "inf limit -> unknown");
     ok(m.remaining.state == MD_UNKNOWN, "negative remaining -> unknown");
-    ok(m.utilization.state == MD_UNKNOWN, "utilization 150 -> unknown");
+    ok(m.utilization.state == MD_UNKNOWN, "utilization 1e6 % -> unknown");
     ok(m.resets_at.state == MD_UNKNOWN, "negative resets_at -> unknown");
     ok(m.window_seconds.state == MD_KNOWN && m.window_seconds.value == 18000,
        "valid field kept");
@@ -87,7 +87,7 @@ static void test_validation(void)
        "year-10000 collected_at rejected and replaced by now");
     int found = 0;
     for (size_t i = 0; i < nrej; i++)
-        if (strstr(rej[i], "utilization") && strstr(rej[i], "0..100"))
+        if (strstr(rej[i], "utilization") && strstr(rej[i], "10000"))
             found = 1;
     ok(found, "utilization rejection names field and rule");
     metric_release(&m);
@@ -262,7 +262,7 @@ static void test_json(void)
     json_decref(j);
     metric_release(&m);
 
-    /* derived utilization > 100 survives reload, reported one does not */
+    /* utilization > 100 survives reload, derived or reported */
     metric over = mk(MD_NUM(6), MD_NUM(5), UNK, UNK);
     over.id = "w";
     over.kind = "quota_window";
@@ -273,8 +273,8 @@ static void test_json(void)
     metric_release(&back);
     json_array_clear(json_object_get(j, "derived"));
     is_int(metric_from_json(j, &back, &err), 0, "still parses");
-    ok(back.utilization.state == MD_UNKNOWN,
-       "non-derived 120% rejected on reload");
+    ok(back.utilization.state == MD_KNOWN && back.utilization.value == 120,
+       "a reported 120% is kept on reload too (over quota is a state)");
     metric_release(&back);
     json_decref(j);
 
@@ -306,9 +306,124 @@ static void test_json(void)
     is_int(metric_from_json(NULL, &back, NULL), -1, "NULL rejected");
 }
 
+/* Over quota is a real state: a utilization above 100 is kept, a derived
+ * remaining is 0 (never negative), past the absurd bound the value is
+ * unknown with a note, and "derived" never names an unknown field. */
+static void test_over_quota_is_kept(void)
+{
+    md_metric in = {.id = "w", .kind = "quota_window",
+                    .utilization = MD_NUM(100.4)};
+    metric m;
+    char **rej = NULL;
+    size_t nrej = 0;
+    is_int(metric_from_sdk(&m, &in, sizeof in, "p", "api", NOW, &rej, &nrej),
+           0, "a reported 100.4 % is not a rejection");
+    ok(m.utilization.state == MD_KNOWN && m.utilization.value == 100.4,
+       "a reported 100.4 % is kept as 100.4");
+    metric_release(&m);
+    free_rejections(rej, nrej);
+
+    md_metric over = {.id = "w", .kind = "quota_window", .used = MD_NUM(105),
+                      .limit = MD_NUM(100)};
+    rej = NULL;
+    nrej = 0;
+    is_int(metric_from_sdk(&m, &over, sizeof over, "p", "api", NOW, &rej,
+                           &nrej), 0, "used above limit is not a rejection");
+    ok(m.remaining.state == MD_KNOWN && m.remaining.value == 0,
+       "used above limit: derived remaining is 0, not negative");
+    is_num(m.utilization.value, 105, "used above limit: utilization 105");
+    json_t *j = metric_to_json(&m);
+    ok(has_str(json_object_get(j, "derived"), "remaining") &&
+           has_str(json_object_get(j, "derived"), "utilization"),
+       "both listed as derived");
+    json_decref(j);
+    metric_release(&m);
+    free_rejections(rej, nrej);
+
+    md_metric edge = {.id = "w", .kind = "quota_window",
+                      .utilization = MD_NUM(METRIC_UTILIZATION_MAX)};
+    is_int(metric_from_sdk(&m, &edge, sizeof edge, "p", "api", NOW, NULL,
+                           NULL), 0, "utilization at the bound (10000 %) is kept");
+    metric_release(&m);
+    edge.utilization = MD_NUM(10000.5);
+    rej = NULL;
+    nrej = 0;
+    is_int(metric_from_sdk(&m, &edge, sizeof edge, "p", "api", NOW, &rej,
+                           &nrej), 1, "utilization past the bound is rejected");
+    ok(m.utilization.state == MD_UNKNOWN && nrej == 1 &&
+           strstr(rej[0], "10000"), "... unknown, with a note naming the bound");
+    metric_release(&m);
+    free_rejections(rej, nrej);
+
+    md_metric absurd = {.id = "w", .kind = "quota_window", .used = MD_NUM(1e9),
+                        .limit = MD_NUM(1)};
+    rej = NULL;
+    nrej = 0;
+    is_int(metric_from_sdk(&m, &absurd, sizeof absurd, "p", "api", NOW, &rej,
+                           &nrej), 1, "an absurd derived utilization is refused");
+    ok(m.utilization.state == MD_UNKNOWN && nrej == 1 &&
+           strstr(rej[0], "not derived"), "... unknown, with a note");
+    j = metric_to_json(&m);
+    ok(!has_str(json_object_get(j, "derived"), "utilization") &&
+           has_str(json_object_get(j, "derived"), "remaining"),
+       "derived names remaining but not the unknown utilization");
+    json_decref(j);
+    metric_release(&m);
+    free_rejections(rej, nrej);
+
+    /* a stored metric claiming a derived 20000 % */
+    j = json_pack("{s:s, s:s, s:f, s:[s]}", "id", "x", "kind", "usage",
+                  "utilization", 20000.0, "derived", "utilization");
+    metric back;
+    char *err = NULL;
+    is_int(metric_from_json(j, &back, &err), 0, "derived 20000 % parses");
+    ok(back.utilization.state == MD_UNKNOWN && !back.derived,
+       "... as unknown, and no longer marked derived");
+    json_t *j2 = metric_to_json(&back);
+    is_int((int)json_array_size(json_object_get(j2, "derived")), 0,
+           "derived list empty in its JSON");
+    json_decref(j2);
+    metric_release(&back);
+    json_decref(j);
+}
+
+/* Control characters: kind refused, unit and source dropped, label escaped. */
+static void test_control_characters(void)
+{
+    md_metric in = {.id = "w", .kind = "quota_window", .label = "Weekly\n\x1b[2Jlimit",
+                    .unit = "usd\x1b[0m", .source = "api\r"};
+    metric m;
+    char **rej = NULL;
+    size_t nrej = 0;
+    is_int(metric_from_sdk(&m, &in, sizeof in, "p", "api", NOW, &rej, &nrej),
+           2, "a unit and a source with control characters are 2 rejections");
+    is_str(m.label, "Weekly\\x0a\\x1b[2Jlimit", "the label is escaped");
+    ok(m.unit == NULL, "the unit is dropped");
+    is_str(m.source, "api", "the source falls back to the default");
+    ok(nrej == 2 && strstr(rej[0], "unit") && strstr(rej[0], "control"),
+       "the note names the field and the reason");
+    metric_release(&m);
+    free_rejections(rej, nrej);
+
+    in.kind = "quota\nwindow";
+    rej = NULL;
+    nrej = 0;
+    is_int(metric_from_sdk(&m, &in, sizeof in, "p", "api", NOW, &rej, &nrej),
+           -1, "a kind with a newline drops the metric");
+
+    json_t *j = json_pack("{s:s, s:s, s:s}", "id", "x", "kind", "a\x1b" "b",
+                          "label", "l");
+    char *err = NULL;
+    is_int(metric_from_json(j, &m, &err), -1, "... also when read back");
+    free(err);
+    json_decref(j);
+}
+
 int main(void)
 {
     test_zero_init_is_unknown();
+    test_over_quota_is_kept();
+    test_control_characters();
     test_validation();
     test_derive();
     test_json();

@@ -236,6 +236,48 @@ static void test_bad(void)
     collect_result_clear(&r);
 }
 
+/* Control characters never pass: a kind with one skips the metric, a unit
+ * with one is dropped, labels and notes are escaped, repeated notes are
+ * folded; and an over-quota meter keeps its value. */
+static void test_controls_and_over_quota(void)
+{
+    collect_result r;
+    run_cmd(&r, "controls.sh", 5000, NULL, NULL);
+    is_int(r.err, MD_ERR_NONE, "controls.sh: success");
+    int forged = 0;
+    for (size_t i = 0; i < r.n_metrics; i++)
+        forged |= strcmp(r.metrics[i].id, "forged") == 0;
+    ok(!forged && r.n_metrics == 3,
+       "controls.sh: the metric with a newline in its kind is skipped");
+    ok(pt_has_note(&r, "metrics[0] (forged) skipped: control characters in kind"),
+       "controls.sh: ... with a note");
+    const metric *b = pt_metric(&r, "budget");
+    is_str(b->label, "Team\\x0a\\x1b[31mbudget", "controls.sh: label escaped");
+    ok(b->unit == NULL, "controls.sh: unit with an ANSI escape dropped");
+    ok(pt_has_note(&r, "metrics[1].unit rejected: control characters"),
+       "controls.sh: ... with a note");
+    ok(pt_has_note(&r, "forged\\x0awarning: meterd: line\\x1b[2J"),
+       "controls.sh: a note's newline and ESC escaped");
+    int raw = 0;
+    for (size_t i = 0; i < r.n_notes; i++)
+        for (const char *c = r.notes[i]; *c; c++)
+            raw |= (unsigned char)*c < 0x20;
+    ok(!raw, "controls.sh: no note holds a raw control character");
+    ok(pt_has_note(&r, "same (x3)"), "controls.sh: identical notes folded (x3)");
+    size_t same = 0;
+    for (size_t i = 0; i < r.n_notes; i++)
+        same += strncmp(r.notes[i], "same", 4) == 0;
+    is_int((int)same, 1, "controls.sh: ... into one note");
+    const metric *w = pt_metric(&r, "weekly");
+    ok(w->utilization.state == MD_KNOWN && w->utilization.value == 100.4,
+       "controls.sh: a reported 100.4 % is kept");
+    const metric *sp = pt_metric(&r, "spend");
+    ok(sp->remaining.state == MD_KNOWN && sp->remaining.value == 0,
+       "controls.sh: used 120 of 100: remaining 0");
+    is_num(sp->utilization.value, 120, "controls.sh: used 120 of 100: 120 %");
+    collect_result_clear(&r);
+}
+
 static void test_env_cwd(void)
 {
     collect_result r;
@@ -380,6 +422,7 @@ int main(void)
     test_ok();
     test_error();
     test_bad();
+    test_controls_and_over_quota();
     test_env_cwd();
     test_kill();
     test_ledger();

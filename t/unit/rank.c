@@ -135,6 +135,43 @@ static void test_exhausted_weekly(void)
     fixture_free(&f);
 }
 
+/* Over quota is exhausted: a reported 100.4 % and use past a limit whose
+ * remaining and utilization are not applicable both govern as exhausted,
+ * ahead of a meter at 99 %, and usage_remaining is 0, never negative. */
+static void test_over_quota_is_exhausted(void)
+{
+    fixture f = {0};
+    provider_view *v = add_view(&f, "p", NULL, PSTAT_OK);
+    add_metric(&f, v, mk("p", "a_near", "quota_window", "percent", U, U, U,
+                         MD_NUM(99)));
+    add_metric(&f, v, mk("p", "b_over", "quota_window", "percent", U, U, U,
+                         MD_NUM(100.4)));
+    size_t nf;
+    family_summary *fs = rank1(&f, &nf);
+    is_str(fs[0].governing->id, "b_over", "100.4 % governs over 99 %");
+    is_str(fs[0].governing_reason, "exhausted", "... as exhausted");
+    ok(fs[0].exhausted, "exhausted flag set for 100.4 %");
+    is_num(fs[0].usage_remaining.value, 0, "0 percent left, not -0.4");
+    is_num(fs[0].governing->utilization.value, 100.4, "utilization stays 100.4");
+    family_summaries_free(fs, nf);
+    fixture_free(&f);
+
+    metric na = mk("p", "spend", "budget", "usd", MD_NUM(105), MD_NUM(100),
+                   MD_NUM_NA, MD_NUM_NA);
+    metric near = mk("p", "near", "quota_window", "percent", U, U, U,
+                     MD_NUM(99));
+    ok(rank_compare(&na, &near, NOW) < 0,
+       "used past the limit is exhausted even with no remaining/utilization");
+    metric_release(&na);
+    metric_release(&near);
+    metric derived = mk("p", "d", "budget", "usd", MD_NUM(105), MD_NUM(100), U, U);
+    is_num(derived.remaining.value, 0, "derived remaining of 105/100 is 0");
+    near = mk("p", "near", "quota_window", "percent", U, U, U, MD_NUM(99));
+    ok(rank_compare(&derived, &near, NOW) < 0, "105 of 100 ranks as exhausted");
+    metric_release(&derived);
+    metric_release(&near);
+}
+
 static void test_available_again(void)
 {
     fixture f = {0};
@@ -371,6 +408,7 @@ int main(void)
 {
     test_seed();
     test_exhausted_weekly();
+    test_over_quota_is_exhausted();
     test_available_again();
     test_compare();
     test_deterministic();
