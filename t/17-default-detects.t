@@ -19,7 +19,8 @@ my $root = root();
 my $tmp = tmpdir('detect');
 # The default config as `make install` writes it, with this tree's plugins.
 my $conf = "$tmp/conf";
-make_path("$conf/conf.d", "$tmp/state");
+make_path("$conf/conf.d");
+mkdir "$tmp/state", 0700 or die "mkdir $tmp/state: $!";
 my $yaml = read_file("$root/conf/meterd.yaml.in");
 $yaml =~ s/\@PLUGINDIR\@/$root\/plugins/g;
 $yaml =~ s/\@STATEDIR\@/$tmp\/state/g;

@@ -32,7 +32,12 @@ static int case_no;
 /* A fresh directory for one case (under tmproot); caller frees. */
 static char *new_dir(void)
 {
-    char *d = xasprintf("%s/c%d", tmproot, ++case_no);
+    /* Absolute: HOME and when_exists paths must not resolve relative to
+     * a config file's directory. */
+    static char cwd[4096];
+    if (!cwd[0] && !getcwd(cwd, sizeof cwd))
+        strcpy(cwd, ".");
+    char *d = xasprintf("%s/%s/c%d", cwd, tmproot, ++case_no);
     mkdir(d, 0700);
     return d;
 }
