@@ -80,15 +80,25 @@ like($r->{err}, qr{exec\.so:0:0: plugin of provider 'over' refused: directory \Q
      '-t: ... naming the directory');
 chown 0, 0, "$dir/plugins";
 
-# A world-writable directory above the main file: refused even when sticky.
-my $sub = "$dir/sticky";
+# A world-writable directory above the main file: refused unless it is
+# sticky and root's (as /tmp is), and refused when sticky but another
+# user's.
+my $sub = "$dir/open";
 mkdir $sub;
-chmod 01777, $sub;
+chmod 0777, $sub;
 write_file("$sub/m.yaml", "listen: 127.0.0.1:0\nstate_dir: $dir/state\n", 0644);
 $r = run_meterd(args => ['-t', '-c', "$sub/m.yaml"]);
-is($r->{rc}, 1, '-t: a config in a sticky world-writable directory is refused');
-like($r->{err}, qr{m\.yaml:0:0: refused: directory \Q$sub\E is writable by group and others \(mode 1777\)},
+is($r->{rc}, 1, '-t: a config in a world-writable directory is refused');
+like($r->{err}, qr{m\.yaml:0:0: refused: directory \Q$sub\E is writable by group and others \(mode 0777\)},
      '-t: ... naming the directory and its mode');
+chmod 01777, $sub;
+$r = run_meterd(args => ['-t', '-c', "$sub/m.yaml"]);
+unlike($r->{err}, qr{refused}, '-t: a root-owned sticky directory (as /tmp) is accepted');
+chown 4242, 4242, $sub;
+$r = run_meterd(args => ['-t', '-c', "$sub/m.yaml"]);
+like($r->{err}, qr{refused: directory \Q$sub\E is owned by uid 4242},
+     '-t: a sticky directory of another user is refused');
+chown 0, 0, $sub;
 
 # state_dir open to group or others: -t and start-up refuse it.
 chmod 0755, "$dir/state";

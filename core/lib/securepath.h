@@ -10,11 +10,13 @@
  *   - every directory above its canonical path (realpath(3), so every
  *     symlink is resolved), up to and including /, is owned by root, by
  *     uid or by the file's owner, and is not writable by group or others.
- * A world-writable directory is refused even with the sticky bit (/tmp):
- * sshd's secure_path does the same.  The sticky bit stops others from
- * renaming our file, but not from creating the names a drop-in glob or a
- * plugin directory would pick up next, and a check that depends on how
- * each such name came to be is not one an operator can reason about.
+ * One exception, for a directory above the file: a root-owned directory
+ * with the sticky bit (/tmp) may be writable by everyone.  Others can add
+ * names to it but can neither rename nor remove ours, and a name another
+ * user adds is owned by that user, so the check of that file refuses it.
+ * (sshd's secure_path is stricter; meterd's files are often checked out
+ * or unpacked below /tmp, and the sticky bit gives the guarantee that
+ * matters here.)
  *
  * The daemon applies these checks only when it runs as root (euid 0):
  * that is when a file writable by someone else hands root to them.
