@@ -259,7 +259,7 @@ static int ao_default_creds(const md_host *h, md_ctx *ctx)
     return !p || !*p || strcmp(p, AO_DEFAULT_CREDS) == 0;
 }
 
-/* credentials_file with a leading "~/" expanded from $HOME; at its default,
+/* credentials_file with a leading "~/" expanded (mdu_expand_home); at its default,
  * $CLAUDE_CONFIG_DIR/.credentials.json when Claude Code is told to keep
  * its configuration there.  Caller frees. */
 static char *ao_creds_path(const md_host *h, md_ctx *ctx)
@@ -275,16 +275,7 @@ static char *ao_creds_path(const md_host *h, md_ctx *ctx)
             snprintf(out, n, "%s/.credentials.json", cfg);
         return out;
     }
-    if (strncmp(p, "~/", 2) != 0)
-        return strdup(p);
-    const char *home = getenv("HOME");
-    if (!home || !*home)
-        return NULL;
-    size_t n = strlen(home) + strlen(p);
-    char *out = malloc(n);
-    if (out)
-        snprintf(out, n, "%s%s", home, p + 1);
-    return out;
+    return mdu_expand_home(p);
 }
 
 /* Parse the file (bounded); auth failure with the renew hint otherwise. */
@@ -410,8 +401,8 @@ static int ao_load_creds(const md_host *h, md_ctx *ctx, ao_creds *c)
     }
     char *path = ao_creds_path(h, ctx);
     if (!path) {
-        h->fail(ctx, MD_ERR_CONFIG, "credentials_file: $HOME is not set; "
-                "give an absolute path");
+        h->fail(ctx, MD_ERR_CONFIG, "credentials_file: no home directory "
+                "($HOME unset, no passwd entry); give an absolute path");
         return -1;
     }
     json_t *doc = ao_read_creds(h, ctx, path);
@@ -786,9 +777,7 @@ static void ao_money(const md_host *h, md_ctx *ctx, const json_t *doc)
 static void ao_rate_limits(const md_host *h, md_ctx *ctx,
                            const md_http_response *r)
 {
-    h->emit_rate_limits(ctx, (const char *const *)r->header_names,
-                        (const char *const *)r->header_values, r->n_headers,
-                        NULL, NULL);
+    mdu_emit_rate_limit_headers(h, ctx, r);
 }
 
 /* GET the usage document.  Like mdu_get_json, but it passes every

@@ -150,12 +150,8 @@ static char *creds_path(const md_host *host, md_ctx *ctx)
     if (strcmp(opt, CX_DEFAULT_CREDS) == 0 && codex_home && *codex_home) {
         if (asprintf(&out, "%s/auth.json", codex_home) < 0)
             out = NULL;
-    } else if (strncmp(opt, "~/", 2) == 0) {
-        const char *home = getenv("HOME");
-        if (asprintf(&out, "%s/%s", home ? home : "", opt + 2) < 0)
-            out = NULL;
     } else {
-        out = strdup(opt);
+        out = mdu_expand_home(opt);
     }
     return out;
 }
@@ -257,7 +253,12 @@ static int load_creds(const md_host *host, md_ctx *ctx, cx_creds *c)
     memset(c, 0, sizeof *c);
     char *path = creds_path(host, ctx);
     if (!path) {
-        host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+        if (errno == ENOMEM)
+            host->fail(ctx, MD_ERR_INTERNAL, "out of memory");
+        else
+            host->fail(ctx, MD_ERR_CONFIG, "credentials_file: no home "
+                       "directory ($HOME unset, no passwd entry); give an "
+                       "absolute path");
         return -1;
     }
     FILE *f = fopen(path, "r");
@@ -370,10 +371,7 @@ static void retry_from_body(const md_host *host, md_ctx *ctx,
 static void emit_headers(const md_host *host, md_ctx *ctx,
                          const md_http_response *r)
 {
-    if (r && host->emit_rate_limits)
-        host->emit_rate_limits(ctx, (const char *const *)r->header_names,
-                               (const char *const *)r->header_values,
-                               r->n_headers, NULL, NULL);
+    mdu_emit_rate_limit_headers(host, ctx, r);
 }
 
 /* GET the usage document.  Returns the JSON object with *resp kept for
@@ -406,16 +404,9 @@ static json_t *fetch_usage(const md_host *host, md_ctx *ctx, const cx_creds *c,
             retry_from_body(host, ctx, r);
             mdu_fail_status(host, ctx, r, CX_RENEW);
         } else {
-            json_error_t je;
-            doc = json_loadb(r->body, r->body_len, 0, &je);
-            if (!json_is_object(doc)) {
-                host->fail(ctx, MD_ERR_BAD_DATA, "%s: %s", url,
-                           doc ? "expected a JSON object" : je.text);
-                json_decref(doc);
-                doc = NULL;
-            } else {
+            doc = mdu_body_json(host, ctx, r, url);
+            if (doc)
                 host->set_raw(ctx, r->body, r->body_len);
-            }
         }
     }
     if (doc) {

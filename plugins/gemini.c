@@ -118,28 +118,12 @@ static int gm_check(const md_host *host, md_ctx *ctx)
 
 /* ---- files ---- */
 
-/* "~/x" -> "$HOME/x"; other paths copied.  Caller frees; NULL when ~ is
- * used without HOME. */
-static char *expand_home(const char *path)
-{
-    if (strncmp(path, "~/", 2) != 0)
-        return strdup(path);
-    const char *home = getenv("HOME");
-    if (!home || !*home)
-        return NULL;
-    size_t n = strlen(home) + strlen(path);
-    char *out = malloc(n);
-    if (out)
-        snprintf(out, n, "%s%s", home, path + 1);
-    return out;
-}
-
 /* Load a small JSON object from a file option.  Returns the document (new
  * reference), or NULL with *why set to errno (0: not a JSON object). */
 static json_t *load_json_file(const char *opt_path, char **resolved, int *why)
 {
     *why = ENOENT;
-    *resolved = expand_home(opt_path);
+    *resolved = mdu_expand_home(opt_path);
     if (!*resolved)
         return NULL;
     FILE *f = fopen(*resolved, "r");
@@ -246,17 +230,6 @@ static char *read_token(const md_host *host, md_ctx *ctx)
 
 /* ---- request ---- */
 
-/* Hand the response's headers to the core's rate-limit parser (ABI 1.1). */
-static void emit_header_meters(const md_host *host, md_ctx *ctx,
-                               const md_http_response *r)
-{
-    if (host->abi_minor < 1 || !host->emit_rate_limits || !r->n_headers)
-        return;
-    host->emit_rate_limits(ctx, (const char *const *)r->header_names,
-                           (const char *const *)r->header_values,
-                           r->n_headers, NULL, NULL);
-}
-
 /* Google ended Gemini CLI OAuth quota access for individual, Google AI Pro
  * and Ultra accounts in June 2026: the API answers 401/403 with
  * UNSUPPORTED_CLIENT or an ineligible-tier error, or "You do not have a
@@ -319,16 +292,10 @@ static json_t *gm_post(const md_host *host, md_ctx *ctx, const char *token,
     } else if (r->status < 200 || r->status > 299) {
         mdu_fail_status(host, ctx, r, GM_RENEW);
     } else {
-        json_error_t je;
-        doc = json_loadb(r->body, r->body_len, 0, &je);
-        if (!json_is_object(doc)) {
-            host->fail(ctx, MD_ERR_BAD_DATA, "%s: %s", url,
-                       doc ? "expected a JSON object" : je.text);
-            json_decref(doc);
-            doc = NULL;
-        } else if (keep_raw) {
+        doc = mdu_body_json(host, ctx, r, url);
+        if (doc && keep_raw) {
             host->set_raw(ctx, r->body, r->body_len);
-            emit_header_meters(host, ctx, r);
+            mdu_emit_rate_limit_headers(host, ctx, r);
         }
     }
     host->http_free(r);

@@ -107,21 +107,6 @@ static int kc_check(const md_host *h, md_ctx *ctx)
 
 /* ---- credentials ---- */
 
-/* "~/x" -> "$HOME/x" (malloc'd). */
-static char *expand_home(const char *p)
-{
-    const char *home = getenv("HOME");
-    size_t n;
-    char *out;
-    if (p[0] != '~' || p[1] != '/' || !home)
-        return strdup(p);
-    n = strlen(home) + strlen(p);
-    out = malloc(n);
-    if (out)
-        snprintf(out, n, "%s%s", home, p + 1);
-    return out;
-}
-
 /* The credentials file.  At the option's default, the Kimi CLI's own
  * places come first: $KIMI_SHARE_DIR/credentials/kimi-code.json, then
  * ~/.kimi/credentials/kimi-code.json (the CLI's fallback when it cannot use
@@ -130,7 +115,7 @@ static char *expand_home(const char *p)
 static char *cred_path(const char *opt)
 {
     if (opt && *opt && strcmp(opt, KC_CRED_DEFAULT) != 0)
-        return expand_home(opt);
+        return mdu_expand_home(opt);
     const char *share = getenv("KIMI_SHARE_DIR");
     char *cand[3] = {NULL, NULL, NULL};
     if (share && *share) {
@@ -139,8 +124,8 @@ static char *cred_path(const char *opt)
         if (cand[0])
             snprintf(cand[0], n, "%s/credentials/kimi-code.json", share);
     }
-    cand[1] = expand_home("~/.kimi/credentials/kimi-code.json");
-    cand[2] = expand_home(KC_CRED_DEFAULT);
+    cand[1] = mdu_expand_home("~/.kimi/credentials/kimi-code.json");
+    cand[2] = mdu_expand_home(KC_CRED_DEFAULT);
     char *pick = NULL;
     for (int i = 0; i < 3 && !pick; i++)
         if (cand[i] && access(cand[i], F_OK) == 0)

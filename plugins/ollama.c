@@ -54,18 +54,6 @@ static int ol_check(const md_host *host, md_ctx *ctx)
     return mdu_check_base_url(host, ctx);
 }
 
-/* Hand the response's headers to the core's rate-limit parser (ABI 1.1);
- * Ollama sends none today, but a proxy in front of it might. */
-static void emit_header_meters(const md_host *host, md_ctx *ctx,
-                               const md_http_response *r)
-{
-    if (host->abi_minor < 1 || !host->emit_rate_limits || !r || !r->n_headers)
-        return;
-    host->emit_rate_limits(ctx, (const char *const *)r->header_names,
-                           (const char *const *)r->header_values,
-                           r->n_headers, NULL, NULL);
-}
-
 /* GET path as a JSON object.  *missing is set (and nothing failed) when
  * the server answered 404 and missing is not NULL; otherwise any failure
  * fails the collection.  Returns the document (new reference) or NULL. */
@@ -92,16 +80,11 @@ static json_t *get_json(const md_host *host, md_ctx *ctx, const char *path,
     } else if (r->status < 200 || r->status > 299) {
         mdu_fail_status(host, ctx, r, NULL);
     } else {
-        json_error_t je;
-        doc = json_loadb(r->body, r->body_len, 0, &je);
-        if (!json_is_object(doc)) {
-            host->fail(ctx, MD_ERR_BAD_DATA, "%s: %s", url,
-                       doc ? "expected a JSON object" : je.text);
-            json_decref(doc);
-            doc = NULL;
-        } else {
-            emit_header_meters(host, ctx, r);
-        }
+        /* Ollama sends no rate-limit headers today; a proxy in front
+         * of it might */
+        doc = mdu_body_json(host, ctx, r, url);
+        if (doc)
+            mdu_emit_rate_limit_headers(host, ctx, r);
     }
     host->http_free(r);
     free(url);

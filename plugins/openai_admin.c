@@ -2,8 +2,9 @@
  * plugins/openai_admin.c - OpenAI organization usage and costs (Admin API).
  *
  * Source (providers catalog section 3, [P]):
- *   GET {base_url}/v1/organization/usage/completions
+ *   GET {base_url}/v1/organization/usage/{completions,embeddings,moderations}
  *       ?start_time=<1st of month 00:00 UTC>&bucket_width=1d&limit=31
+ *       (option endpoints: which of the three; default all)
  *   GET {base_url}/v1/organization/costs
  *       ?start_time=<1st of month 00:00 UTC>&bucket_width=1d&limit=31
  *   optional, undocumented [C]: GET {base_url}/v1/dashboard/billing/credit_grants
@@ -16,7 +17,9 @@
  * and no request.
  *
  * Options: api_key, base_url (https://api.openai.com), credit_grants (bool,
- * default false), max_pages (default 10), reference_time (epoch s; tests
+ * default false), max_pages (default 10), endpoints (comma list of the
+ * token-bearing usage endpoints to read, default
+ * "completions,embeddings,moderations"), reference_time (epoch s; tests
  * and replays only: the "now" that picks today and the month).
  *
  * Mappings (periods: today = bucket start_time >= 00:00 UTC today, month =
@@ -36,11 +39,23 @@
  *   as cost_<currency>_<p>.
  *   credits_usd (kind credits, unit usd): credit_grants total_available ->
  *   remaining, total_granted -> limit, total_used -> used.
+ *   embeddings and moderations results carry input_tokens only (OpenAI's
+ *   Usage API reference: input_tokens, num_model_requests and the group-by
+ *   ids): they add to tokens_input_uncached_<p> and tokens_total_<p>; the
+ *   other buckets are not applicable to them and stay as completions has
+ *   them.
  * A period with no bucket at all is unknown; an empty bucket is a real 0.
- * Scope: token totals come from the completions usage endpoint only;
- * embeddings, images, audio, moderations, vector stores and code
- * interpreter have their own usage endpoints under /v1/organization/usage and are
- * not counted (a note says so); costs cover every line item.
+ * With several endpoints, a period is known only when every endpoint read
+ * reported it (one missing day would understate the sum).
+ * Scope: images (count), audio speeches (characters), audio
+ * transcriptions (seconds), vector stores (bytes) and code interpreter
+ * (sessions) have usage endpoints of their own in other units; they are
+ * not tokens and are not read (a note says so).  Costs cover every line
+ * item.
+ * Format drift: members of the page, bucket and result objects that are
+ * neither mapped nor knowingly ignored, and mapped members of another
+ * type, become "unrecognised field X (format may have changed)" notes
+ * (mdu_drift_*); the collection still succeeds.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -56,6 +71,7 @@
 #define OA_DEFAULT_URL "https://api.openai.com"
 #define OA_HINT "check api_key: the Admin API needs an Admin key (sk-admin-...), e.g. ${OPENAI_ADMIN_KEY}"
 #define OA_MAX_CUR 4
+#define OA_ENDPOINTS_DEFAULT "completions,embeddings,moderations"
 
 static const md_option oa_options[] = {
     {"api_key", MD_OPT_SECRET, 0, NULL,
@@ -64,15 +80,73 @@ static const md_option oa_options[] = {
     {"credit_grants", MD_OPT_BOOL, 0, "false",
      "also read the legacy dashboard credit balance (undocumented endpoint)"},
     {"max_pages", MD_OPT_INT, 0, "10", "pages followed per endpoint (1-100)"},
+    {"endpoints", MD_OPT_STRING, 0, OA_ENDPOINTS_DEFAULT,
+     "token usage endpoints to read: completions, embeddings, moderations "
+     "(comma-separated)"},
     {"reference_time", MD_OPT_INT, 0, NULL,
      "epoch seconds used as now for today/month (tests, replays)"},
     {0}
 };
 
+/* The token-bearing usage endpoints.  chat: the result has the
+ * completions fields (cached input, output); else input_tokens only. */
+typedef struct oa_endpoint {
+    const char *name;  /* as in the endpoints option     */
+    const char *path;
+    int chat;
+} oa_endpoint;
+
+static const oa_endpoint oa_endpoints[] = {
+    {"completions", "/v1/organization/usage/completions", 1},
+    {"embeddings", "/v1/organization/usage/embeddings", 0},
+    {"moderations", "/v1/organization/usage/moderations", 0},
+};
+#define OA_N_ENDPOINTS (sizeof oa_endpoints / sizeof oa_endpoints[0])
+
+/* The endpoints option as a bit set over oa_endpoints.  Returns 0, or -1
+ * after failing with MD_ERR_CONFIG (unknown name, empty list). */
+static int oa_endpoint_set(const md_host *host, md_ctx *ctx, unsigned *set)
+{
+    const char *opt = host->opt_str(ctx, "endpoints");
+    const char *p = opt ? opt : OA_ENDPOINTS_DEFAULT;
+    *set = 0;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        size_t b = 0, e = n;
+        while (b < e && isspace((unsigned char)p[b]))
+            b++;
+        while (e > b && isspace((unsigned char)p[e - 1]))
+            e--;
+        size_t i = 0;
+        for (; e > b && i < OA_N_ENDPOINTS; i++)
+            if (strlen(oa_endpoints[i].name) == e - b &&
+                strncmp(oa_endpoints[i].name, p + b, e - b) == 0)
+                break;
+        if (e > b && i == OA_N_ENDPOINTS) {
+            host->fail(ctx, MD_ERR_CONFIG, "endpoints: unknown '%.*s' "
+                       "(expected completions, embeddings, moderations)",
+                       (int)(e - b > 40 ? 40 : e - b), p + b);
+            return -1;
+        }
+        if (e > b)
+            *set |= 1u << i;
+        p += n + (p[n] == ',');
+    }
+    if (!*set) {
+        host->fail(ctx, MD_ERR_CONFIG, "endpoints: name at least one of "
+                   "completions, embeddings, moderations");
+        return -1;
+    }
+    return 0;
+}
+
 static int oa_check(const md_host *host, md_ctx *ctx)
 {
     long long pages;
+    unsigned set;
     if (mdu_check_base_url(host, ctx) != 0)
+        return -1;
+    if (oa_endpoint_set(host, ctx, &set) != 0)
         return -1;
     if (host->opt_int(ctx, "max_pages", &pages) == 0 && (pages < 1 || pages > 100)) {
         host->fail(ctx, MD_ERR_CONFIG, "max_pages must be 1..100, got %lld", pages);
@@ -172,6 +246,18 @@ static mdu_tokens result_tokens(const md_host *host, const json_t *r)
     return t;
 }
 
+/* An embeddings or moderations result: input only, nothing cached, no
+ * output; the buckets that do not apply add nothing to a sum. */
+static mdu_tokens input_only_tokens(const md_host *host, const json_t *r)
+{
+    md_num in = mdu_num(host, r, "input_tokens");
+    mdu_tokens t;
+    t.input_uncached = t.total = in;
+    t.cache_read = t.cache_write = t.output = MD_NUM_NA;
+    t.reasoning = (md_num){MD_UNKNOWN, 0};
+    return t;
+}
+
 /* ------------------------------------------------------------------ */
 /* Collection state                                                    */
 /* ------------------------------------------------------------------ */
@@ -183,7 +269,10 @@ typedef struct oa_cost {
 
 typedef struct oa_acc {
     oa_periods p;
-    int seen_today, seen_month;    /* a bucket covered the period */
+    const oa_endpoint *ep;         /* the usage endpoint being read     */
+    int seen_today, seen_month;    /* ep had a bucket for the period    */
+    int all_today, all_month;      /* every endpoint so far had one     */
+    mdu_drift drift;
     mdu_tokens tok_today, tok_month;
     oa_cost cost[OA_MAX_CUR];
     size_t n_cost;
@@ -269,6 +358,67 @@ static void url_escape(const char *in, char *out, size_t cap)
 typedef void (*oa_bucket_fn)(const md_host *host, md_ctx *ctx, oa_acc *acc,
                              const json_t *bucket);
 
+/* ------------------------------------------------------------------ */
+/* Format drift                                                        */
+/* ------------------------------------------------------------------ */
+
+static void drift_page(mdu_drift *d, const json_t *doc)
+{
+    static const char *const page_known[] = {"object", "data", "has_more",
+                                             "next_page", NULL};
+    mdu_drift_keys(d, doc, NULL, page_known);
+    mdu_drift_type(d, doc, NULL, "data", MDU_DRIFT_ARR);
+    mdu_drift_type(d, doc, NULL, "has_more", MDU_DRIFT_BOOL);
+    mdu_drift_type(d, doc, NULL, "next_page", MDU_DRIFT_STR);
+}
+
+static void drift_bucket(mdu_drift *d, const json_t *b)
+{
+    static const char *const bucket_known[] = {
+        "object", "start_time", "end_time", "start_time_iso", "end_time_iso",
+        "results", NULL};
+    mdu_drift_keys(d, b, "data[]", bucket_known);
+    mdu_drift_type(d, b, "data[]", "start_time", MDU_DRIFT_NUM);
+    mdu_drift_type(d, b, "data[]", "results", MDU_DRIFT_ARR);
+}
+
+/* Members every usage result may carry: the group-by ids. */
+#define OA_GROUP_KEYS "object", "num_model_requests", "project_id", \
+    "user_id", "api_key_id", "model"
+
+static void drift_usage_result(mdu_drift *d, const json_t *r, int chat)
+{
+    static const char *const chat_known[] = {
+        OA_GROUP_KEYS, "input_tokens", "output_tokens", "input_cached_tokens",
+        "input_audio_tokens", "output_audio_tokens", "input_cache_write_tokens",
+        "input_cache_write_12h_tokens", "batch", "service_tier", NULL};
+    static const char *const input_known[] = {OA_GROUP_KEYS, "input_tokens",
+                                              NULL};
+    static const char *const nums[] = {"input_tokens", "output_tokens",
+        "input_cached_tokens", "input_cache_write_tokens",
+        "input_cache_write_12h_tokens", NULL};
+    const char *prefix = "data[].results[]";
+    mdu_drift_keys(d, r, prefix, chat ? chat_known : input_known);
+    for (size_t k = 0; nums[k]; k++)
+        mdu_drift_type(d, r, prefix, nums[k], MDU_DRIFT_NUM);
+}
+
+static void drift_cost_result(mdu_drift *d, const json_t *r)
+{
+    static const char *const known[] = {"object", "amount", "line_item",
+                                        "project_id", "organization_id",
+                                        NULL};
+    static const char *const amount_known[] = {"value", "currency", NULL};
+    mdu_drift_keys(d, r, "data[].results[]", known);
+    mdu_drift_type(d, r, "data[].results[]", "amount", MDU_DRIFT_OBJ);
+    mdu_drift_keys(d, json_object_get(r, "amount"), "data[].results[].amount",
+                   amount_known);
+    mdu_drift_type(d, json_object_get(r, "amount"), "data[].results[].amount",
+                   "value", MDU_DRIFT_NUM);
+    mdu_drift_type(d, json_object_get(r, "amount"), "data[].results[].amount",
+                   "currency", MDU_DRIFT_STR);
+}
+
 /* Walk every page of one endpoint, calling fn for each bucket.  Returns 1
  * when all pages were read, 0 when max_pages ran out, -1 after fail(). */
 static int walk_pages(const md_host *host, md_ctx *ctx, const char *path,
@@ -294,6 +444,7 @@ static int walk_pages(const md_host *host, md_ctx *ctx, const char *path,
         }
         if (page == 0)   /* include_raw: the first page of each endpoint */
             json_object_set(acc->raw, path, doc);
+        drift_page(&acc->drift, doc);
         size_t i;
         json_t *b;
         json_array_foreach(mdu_path(doc, "data"), i, b)
@@ -338,6 +489,7 @@ static int bucket_periods(const md_host *host, md_ctx *ctx, const oa_acc *acc,
 static void usage_bucket(const md_host *host, md_ctx *ctx, oa_acc *acc,
                          const json_t *b)
 {
+    drift_bucket(&acc->drift, b);
     int per = bucket_periods(host, ctx, acc, b);
     if (!per)
         return;
@@ -346,7 +498,9 @@ static void usage_bucket(const md_host *host, md_ctx *ctx, oa_acc *acc,
     size_t i;
     json_t *r;
     json_array_foreach(mdu_path(b, "results"), i, r) {
-        mdu_tokens t = result_tokens(host, r);
+        drift_usage_result(&acc->drift, r, acc->ep->chat);
+        mdu_tokens t = acc->ep->chat ? result_tokens(host, r)
+                                     : input_only_tokens(host, r);
         tokens_add(&acc->tok_month, &t);
         if (per & 1)
             tokens_add(&acc->tok_today, &t);
@@ -386,6 +540,7 @@ static int valid_currency(const char *s)
 static void cost_bucket(const md_host *host, md_ctx *ctx, oa_acc *acc,
                         const json_t *b)
 {
+    drift_bucket(&acc->drift, b);
     int per = bucket_periods(host, ctx, acc, b);
     if (!per)
         return;
@@ -394,6 +549,7 @@ static void cost_bucket(const md_host *host, md_ctx *ctx, oa_acc *acc,
     size_t i;
     json_t *r;
     json_array_foreach(mdu_path(b, "results"), i, r) {
+        drift_cost_result(&acc->drift, r);
         const char *cur = mdu_str(r, "amount.currency");
         oa_cost *c = cost_slot(acc, cur && valid_currency(cur) ? cur : "usd");
         if (!c) {
@@ -441,11 +597,11 @@ static void emit_token_periods(const md_host *host, md_ctx *ctx, const oa_acc *a
                                int complete)
 {
     mdu_tokens unk = tokens_unknown();
-    const mdu_tokens *today = complete && acc->seen_today ? &acc->tok_today : &unk;
-    const mdu_tokens *month = complete && acc->seen_month ? &acc->tok_month : &unk;
+    const mdu_tokens *today = complete && acc->all_today ? &acc->tok_today : &unk;
+    const mdu_tokens *month = complete && acc->all_month ? &acc->tok_month : &unk;
     mdu_emit_tokens(host, ctx, today, "today", "today", MD_EXACT);
     mdu_emit_tokens(host, ctx, month, "month", "this month", MD_EXACT);
-    if (complete && !acc->seen_today)
+    if (complete && !acc->all_today)
         host->note(ctx, "no usage bucket for today yet; today's tokens unknown");
 }
 
@@ -475,10 +631,39 @@ static void credit_grants(const md_host *host, md_ctx *ctx, const char *auth,
 /* collect()                                                           */
 /* ------------------------------------------------------------------ */
 
+/* Every selected usage endpoint in turn.  Returns 1 when all were read
+ * whole, 0 when one ran out of pages, -1 after fail(). */
+static int walk_usage(const md_host *host, md_ctx *ctx, const char *auth,
+                      oa_acc *acc, unsigned set, char *names, size_t cap)
+{
+    int complete = 1;
+    size_t used = 0;
+    names[0] = '\0';
+    acc->all_today = acc->all_month = 1;
+    for (size_t i = 0; i < OA_N_ENDPOINTS; i++) {
+        if (!(set & (1u << i)))
+            continue;
+        acc->ep = &oa_endpoints[i];
+        acc->seen_today = acc->seen_month = 0;
+        int rc = walk_pages(host, ctx, acc->ep->path, auth, acc, usage_bucket);
+        if (rc < 0)
+            return -1;
+        complete &= rc;
+        acc->all_today &= acc->seen_today;
+        acc->all_month &= acc->seen_month;
+        int n = snprintf(names + used, cap - used, "%s%s", used ? ", " : "",
+                         acc->ep->name);
+        if (n > 0 && (size_t)n < cap - used)
+            used += (size_t)n;
+    }
+    return complete;
+}
+
 static int oa_collect(const md_host *host, md_ctx *ctx, void *state)
 {
     (void)state;
-    if (oa_check(host, ctx) != 0)
+    unsigned set;
+    if (oa_check(host, ctx) != 0 || oa_endpoint_set(host, ctx, &set) != 0)
         return -1;
     const char *key = mdu_api_key(host, ctx, "${OPENAI_ADMIN_KEY}");
     if (!key)
@@ -493,9 +678,10 @@ static int oa_collect(const md_host *host, md_ctx *ctx, void *state)
     acc.p = periods_at(host, ctx);
     acc.tok_today = acc.tok_month = tokens_zero();
     acc.raw = json_object();
+    mdu_drift_init(&acc.drift, host, ctx);
     int rc = -1;
-    int tok = walk_pages(host, ctx, "/v1/organization/usage/completions", auth,
-                         &acc, usage_bucket);
+    char names[64];
+    int tok = walk_usage(host, ctx, auth, &acc, set, names, sizeof names);
     int cost = tok < 0 ? -1 : walk_pages(host, ctx, "/v1/organization/costs",
                                          auth, &acc, cost_bucket);
     if (tok >= 0 && cost >= 0) {
@@ -503,12 +689,11 @@ static int oa_collect(const md_host *host, md_ctx *ctx, void *state)
         if (host->opt_bool(ctx, "credit_grants", &grants) == 0 && grants)
             credit_grants(host, ctx, auth, &acc);
         emit_token_periods(host, ctx, &acc, tok);
-        /* embeddings, images, audio, moderations, vector stores and code
-         * interpreter have usage endpoints of their own; costs cover all */
-        host->note(ctx, "tokens_* count chat/completions usage only "
-                   "(embeddings, images, audio, moderations, vector stores "
-                   "and code interpreter are not included); cost_usd_* "
-                   "covers everything");
+        /* images, audio, vector stores and code interpreter are counted
+         * in other units by endpoints of their own; costs cover all */
+        host->note(ctx, "tokens_* count %s usage (images, audio, vector "
+                   "stores and code interpreter are not tokens and not "
+                   "included); cost_usd_* covers everything", names);
         emit_costs(host, ctx, &acc, cost);
         char *raw = json_dumps(acc.raw, JSON_COMPACT);
         if (raw)
@@ -516,6 +701,7 @@ static int oa_collect(const md_host *host, md_ctx *ctx, void *state)
         free(raw);
         rc = 0;
     }
+    mdu_drift_release(&acc.drift, rc == 0);
     json_decref(acc.raw);
     free(auth);
     return rc;

@@ -19,6 +19,9 @@ my $mock = start_mock(fixtures => $fx, routes => [
       headers => { 'x-ratelimit-limit-requests' => '60', 'x-ratelimit-remaining-requests' => '55',
                    'x-ratelimit-reset-requests' => '20s' } },
     { path => '/v1/organization/costs', body_file => 'openai_admin/costs.json' },
+    # read by default too: empty days, so the completions sums stand
+    { path => '/v1/organization/usage/embeddings', body_file => 'openai_admin/usage_zero.json' },
+    { path => '/v1/organization/usage/moderations', body_file => 'openai_admin/usage_zero.json' },
 ]);
 my $m = $mock->url;
 my $d = start_meterd(env => { OA_KEY => 'sk-admin-openai-e2e-0001', AA_KEY => 'sk-ant-admin01-e2e-0002' },

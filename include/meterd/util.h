@@ -442,6 +442,38 @@ void mdu_statefile_abort(mdu_statefile *sf);
 int mdu_write_all(int fd, const void *buf, size_t n);
 int mdu_read_all(int fd, void *buf, size_t n);
 
+/* ------------------------------------------------------------------ */
+/* HTTP responses read by hand                                         */
+/* ------------------------------------------------------------------ */
+
+/* For plugins that call host->http themselves (a POST, a soft failure):
+ * the pieces mdu_get_json_rl does for them. */
+
+/* Hand the headers of r (any status) to host->emit_rate_limits, which
+ * turns the provider's rate-limit headers into metrics.  Does nothing for
+ * a NULL r, a response without headers, or a host older than ABI 1.1. */
+void mdu_emit_rate_limit_headers(const md_host *h, md_ctx *ctx,
+                                 const md_http_response *r);
+
+/* The body of r as a JSON object (new reference), or NULL after failing
+ * the collection with MD_ERR_BAD_DATA: "<label>: expected a JSON object"
+ * for another JSON value, "<label>: <parser message>" for text that is
+ * not JSON.  The status is not looked at: check it first. */
+json_t *mdu_body_json(const md_host *h, md_ctx *ctx,
+                      const md_http_response *r, const char *label);
+
+/* ------------------------------------------------------------------ */
+/* Paths                                                               */
+/* ------------------------------------------------------------------ */
+
+/* path with a leading "~" or "~/" replaced by the home directory: $HOME
+ * when set and not empty, else the passwd entry of the real user id (as
+ * the shells do; a service's helper often runs without HOME).  Any other
+ * path, "~user/..." included, is copied unchanged.  Returns a malloc'd
+ * string, or NULL with errno set (ENOENT: no home directory is known;
+ * ENOMEM). */
+char *mdu_expand_home(const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -140,12 +140,8 @@ int mdu_get_json(const md_host *h, md_ctx *ctx, const char *url,
         h->http_free(r);
         return -1;
     }
-    json_error_t err;
-    json_t *j = json_loadb(r->body, r->body_len, 0, &err);
-    if (!j || !json_is_object(j)) {
-        h->fail(ctx, MD_ERR_BAD_DATA, "%s: %s", url,
-                j ? "expected a JSON object" : err.text);
-        json_decref(j);
+    json_t *j = mdu_body_json(h, ctx, r, url);
+    if (!j) {
         h->http_free(r);
         return -1;
     }
@@ -175,10 +171,7 @@ int mdu_get_json_rl(const md_host *h, md_ctx *ctx, const char *url,
             h->http_free(r);
         return -1;
     }
-    if (h->abi_minor >= 1 && h->emit_rate_limits)
-        h->emit_rate_limits(ctx, (const char *const *)r->header_names,
-                            (const char *const *)r->header_values,
-                            r->n_headers, NULL, NULL);
+    mdu_emit_rate_limit_headers(h, ctx, r);
     int rc = -1;
     if (r->status < 200 || r->status > 299) {
         if (msg_path)
@@ -186,16 +179,11 @@ int mdu_get_json_rl(const md_host *h, md_ctx *ctx, const char *url,
         else
             mdu_fail_status(h, ctx, r, auth_hint);
     } else {
-        json_error_t err;
-        json_t *j = json_loadb(r->body, r->body_len, 0, &err);
-        if (json_is_object(j)) {
+        json_t *j = mdu_body_json(h, ctx, r, label);
+        if (j) {
             h->set_raw(ctx, r->body, r->body_len);
             *json = j;
             rc = 0;
-        } else {
-            h->fail(ctx, MD_ERR_BAD_DATA, "%s: %s", label,
-                    j ? "expected a JSON object" : err.text);
-            json_decref(j);
         }
     }
     h->http_free(r);
@@ -223,4 +211,29 @@ int mdu_get_bearer_json(const md_host *h, md_ctx *ctx, const char *path,
     free(url);
     free(label);
     return rc;
+}
+
+void mdu_emit_rate_limit_headers(const md_host *h, md_ctx *ctx,
+                                 const md_http_response *r)
+{
+    if (!r || !r->n_headers || h->abi_minor < 1 || !h->emit_rate_limits)
+        return;
+    h->emit_rate_limits(ctx, (const char *const *)r->header_names,
+                        (const char *const *)r->header_values, r->n_headers,
+                        NULL, NULL);
+}
+
+json_t *mdu_body_json(const md_host *h, md_ctx *ctx,
+                      const md_http_response *r, const char *label)
+{
+    json_error_t err;
+    json_t *j = r && r->body ? json_loadb(r->body, r->body_len, 0, &err)
+                             : NULL;
+    if (json_is_object(j))
+        return j;
+    h->fail(ctx, MD_ERR_BAD_DATA, "%s: %s", label,
+            j ? "expected a JSON object"
+              : r && r->body ? err.text : "empty response body");
+    json_decref(j);
+    return NULL;
 }

@@ -17,7 +17,14 @@
 #define USAGE "/v1/organizations/usage_report/messages"
 #define COST "/v1/organizations/cost_report"
 
-static int port;
+#define A_USAGE "/v1/organizations/analytics/usage_report"
+#define A_COST "/v1/organizations/analytics/cost_report"
+
+static const pt_suite suite = {
+    .plugin = "anthropic_admin",
+    .fixtures = FIX,
+    .options = ", \"api_key\": \"" KEY "\"",
+};
 static char fixdir[PATH_MAX];
 static double today0, month0; /* UTC midnight today, the 1st */
 
@@ -78,11 +85,11 @@ static json_t *rt(const char *path, int status, json_t *body,
 static void routes(json_t *arr)
 {
     char *text = json_dumps(arr, JSON_COMPACT);
-    if (pt_mock_routes(port, text) != 200)
+    if (pt_mock_routes(pt_port, text) != 200)
         printf("# could not set routes\n");
     free(text);
     json_decref(arr);
-    pt_mock_post(port, "/_mock/reset", "");
+    pt_mock_post(pt_port, "/_mock/reset", "");
 }
 
 static size_t collect_body(char *p, size_t s, size_t n, void *u)
@@ -101,7 +108,7 @@ static size_t n_requests(void)
 {
     json_t *log = NULL;
     char url[96];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/_mock/requests", pt_port);
     CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body);
@@ -112,13 +119,6 @@ static size_t n_requests(void)
     size_t n = json_array_size(log);
     json_decref(log);
     return n;
-}
-
-static void run(collect_result *r, const char *extra)
-{
-    pt_run("anthropic_admin", r,
-           "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY
-           "\"%s}", port, extra ? extra : "");
 }
 
 static int mentions(const collect_result *r, const char *s)
@@ -184,7 +184,7 @@ static void t_normal(void)
                      rt(COST, 200, dated("cost_report.json", d, 2), NULL,
                         NULL, 0)));
     collect_result r;
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "normal: success");
     ok(pt_has_note(&r, "cost_usd_* exclude Priority Tier costs"), "normal: Priority Tier exclusion noted");
     check_tokens(&r, "today", FIXTURE_SUM, "normal today");
@@ -215,7 +215,7 @@ static void t_month_vs_today(void)
                      rt(COST, 200, dated("cost_report.json", d, 2), NULL,
                         NULL, 0)));
     collect_result r;
-    run(&r, NULL);
+    pt_go(&r, NULL);
     int first = month0 == today0; /* on the 1st both buckets are today */
     tok zero = {0, 0, 0, 0, 0};
     check_tokens(&r, "month", FIXTURE_SUM, "month sums every bucket");
@@ -233,7 +233,7 @@ static void t_outside_month(void)
                      rt(USAGE, 200, NULL, "usage_report.json", NULL, 0),
                      rt(COST, 200, NULL, "cost_report.json", NULL, 0)));
     collect_result r;
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "old buckets: success");
     check_tokens(&r, "month", UNKNOWN_TOK, "buckets outside the month");
     check_tokens(&r, "today", UNKNOWN_TOK, "no bucket for today");
@@ -249,7 +249,7 @@ static void usage_only(const char *file, const double *d, size_t n,
     routes(json_pack("[o, o]", rt(USAGE, 200, dated(file, d, n), NULL, NULL, 0),
                      rt(COST, 200, dated("cost_report.json", c, 1), NULL,
                         NULL, 0)));
-    run(r, NULL);
+    pt_go(r, NULL);
 }
 
 static void t_variants(void)
@@ -286,7 +286,7 @@ static void t_pages(void)
     json_t *copy = json_deep_copy(arr);
     routes(arr);
     collect_result r;
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "pages: success");
     tok month = {1001, 2004, 5, 305, 3315}, today = {1, 4, 5, 5, 15};
     check_tokens(&r, "month", month, "two pages summed");
@@ -296,7 +296,7 @@ static void t_pages(void)
     collect_result_clear(&r);
 
     routes(copy);
-    run(&r, ", \"max_pages\": \"1\"");
+    pt_go(&r, ", \"max_pages\": \"1\"");
     is_int(r.err, MD_ERR_NONE, "page cap: success");
     check_tokens(&r, "month", UNKNOWN_TOK, "page cap: partial month unknown");
     ok(pt_has_note(&r, "more than 1 pages"), "page cap noted");
@@ -311,7 +311,7 @@ static void cost_case(const char *file, double want, const char *what)
                         NULL, 0),
                      rt(COST, 200, dated(file, d, 1), NULL, NULL, 0)));
     collect_result r;
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, what);
     check_num(&r, "cost_usd_today", want, what);
     check_num(&r, "tokens_output_today", 38211, what);
@@ -332,7 +332,7 @@ static void check_error(const char *path, int status, const char *file,
     json_t *bad = rt(path, status, NULL, file, headers, 0);
     routes(json_pack("[o, o, o]", bad, ok_usage, ok_cost));
     collect_result r;
-    run(&r, NULL);
+    pt_go(&r, NULL);
     char n[200];
     snprintf(n, sizeof n, "%s: class", what);
     is_int(r.err, cls, n);
@@ -381,13 +381,13 @@ static void t_config(void)
     routes(json_pack("[o]", rt(USAGE, 200, NULL, "usage_report.json", NULL,
                                0)));
     pt_run("anthropic_admin", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}",
-           port);
+           pt_port);
     is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
     ok(r.err_msg && strstr(r.err_msg, "ANTHROPIC_ADMIN_KEY"),
        "no api_key: says how to set it");
     is_int(n_requests(), 0, "no api_key: no request");
     collect_result_clear(&r);
-    run(&r, ", \"max_pages\": \"0\"");
+    pt_go(&r, ", \"max_pages\": \"0\"");
     is_int(r.err, MD_ERR_CONFIG, "max_pages 0: config");
     collect_result_clear(&r);
     pt_run("anthropic_admin", &r, "{\"base_url\": \"file:///etc\", "
@@ -397,18 +397,93 @@ static void t_config(void)
     collect_result_clear(&r);
 }
 
+/* api: analytics reads the analytics reports (documented shape: one
+ * combined row per bucket, amount in fractional cents, data_refreshed_at) */
+static void t_analytics(void)
+{
+    double d[] = {today0, today0 + 86400};
+    routes(json_pack("[o, o, o, o]",
+                     rt(A_USAGE, 200, dated("analytics_usage.json", d, 2), NULL, NULL, 0),
+                     rt(A_COST, 200, dated("analytics_cost.json", d, 2), NULL, NULL, 0),
+                     rt(USAGE, 500, NULL, "error_500.html", NULL, 0),
+                     rt(COST, 500, NULL, "error_500.html", NULL, 0)));
+    collect_result r;
+    pt_go(&r, ", \"api\": \"analytics\"");
+    is_int(r.err, MD_ERR_NONE, "analytics: success");
+    const tok want = {7000, 20000, 1500, 3000, 31500};
+    check_tokens(&r, "today", want, "analytics today");
+    check_tokens(&r, "month", want, "analytics month");
+    check_num(&r, "cost_usd_month", 2.505, "analytics: fractional cents -> USD");
+    ok(!pt_has_note(&r, "Priority Tier"), "analytics: no legacy Priority Tier note");
+    ok(!pt_has_note(&r, "unrecognised field"), "analytics: documented fields are not drift");
+    is_int(n_requests(), 2, "analytics: two requests, no legacy report read");
+    collect_result_clear(&r);
+
+    routes(json_pack("[o, o]",
+                     rt(A_USAGE, 200, dated("analytics_unrefreshed.json", d, 2), NULL, NULL, 0),
+                     rt(A_COST, 200, dated("analytics_cost.json", d, 2), NULL, NULL, 0)));
+    pt_go(&r, ", \"api\": \"analytics\"");
+    is_int(r.err, MD_ERR_NONE, "analytics unrefreshed: success");
+    check_tokens(&r, "month", UNKNOWN_TOK, "no export yet: unknown, not 0");
+    ok(pt_has_note(&r, "data_refreshed_at null"), "analytics unrefreshed: noted");
+    check_num(&r, "cost_usd_month", 2.505, "analytics unrefreshed: cost still read");
+    collect_result_clear(&r);
+
+    routes(json_pack("[o]", rt(A_USAGE, 403, NULL, "error_403.json", NULL, 0)));
+    pt_go(&r, ", \"api\": \"analytics\"");
+    is_int(r.err, MD_ERR_AUTH, "analytics with a key without read:analytics: auth");
+    collect_result_clear(&r);
+
+    pt_go(&r, ", \"api\": \"v2\"");
+    is_int(r.err, MD_ERR_CONFIG, "api v2: config");
+    ok(r.err_msg && strstr(r.err_msg, "legacy or analytics"), "api v2: says what is allowed");
+    collect_result_clear(&r);
+}
+
+/* A renamed field (output_tokens -> output_token_count), a new one and a
+ * number turned into a word: noted, the collection goes through, and what
+ * could not be read is unknown. */
+static void t_drift(void)
+{
+    double d[] = {today0};
+    routes(json_pack("[o, o]",
+                     rt(USAGE, 200, dated("usage_drift.json", d, 1), NULL, NULL, 0),
+                     rt(COST, 200, dated("cost_report.json", d, 1), NULL, NULL, 0)));
+    collect_result r;
+    pt_go(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "drift: success with what could be read");
+    static const char *const fields[] = {
+        "data[].results[].output_token_count", "data[].results[].priority_tokens",
+        "data[].results[].cache_creation.ephemeral_5m_input_tokens"};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        char want[160], name[160];
+        snprintf(want, sizeof want, "unrecognised field %s (format may have changed)",
+                 fields[i]);
+        snprintf(name, sizeof name, "drift: %s noted", fields[i]);
+        ok(pt_has_note(&r, want), name);
+    }
+    const tok want = {100, 400, NAN, NAN, NAN};
+    check_tokens(&r, "month", want, "drift");
+    check_num(&r, "cost_usd_month", 1.08075, "drift: cost still read");
+    collect_result_clear(&r);
+
+    double d2[] = {today0, today0 + 86400};
+    routes(json_pack("[o, o]",
+                     rt(USAGE, 200, dated("usage_report.json", d2, 2), NULL, NULL, 0),
+                     rt(COST, 200, dated("cost_report.json", d2, 2), NULL, NULL, 0)));
+    pt_go(&r, NULL);
+    ok(!pt_has_note(&r, "unrecognised field"), "drift: the catalog payloads note nothing");
+    collect_result_clear(&r);
+}
+
 int main(void)
 {
-    pt_mock mock;
     if (!realpath(FIX, fixdir)) {
         printf("1..0 # SKIP no %s\n", FIX);
         return 0;
     }
-    port = pt_mock_start(FIX, &mock);
-    if (!port) {
-        printf("1..0 # SKIP mock server did not start\n");
+    if (!pt_start(&suite))
         return 0;
-    }
     log_set_level(MD_LOG_ERROR);
     clock_init();
     t_normal();
@@ -420,6 +495,7 @@ int main(void)
     cost_case("cost_bad_amount.json", NAN, "unusable amount: cost unknown");
     t_errors();
     t_config();
-    pt_mock_stop(&mock);
-    return done_testing();
+    t_analytics();
+    t_drift();
+    return pt_finish();
 }

@@ -12,7 +12,15 @@
 
 #define KEY "sk-testkey0123456789wxyz"
 
-static int port;
+/* One collection against the mock with api_key KEY (a secret option) and
+ * a 10 s deadline: pt_go(r, extra), extra more JSON members
+ * (", \"currency\": \"cny\"") or NULL. */
+static const pt_suite suite = {
+    .plugin = "deepseek",
+    .fixtures = "t/fixtures/deepseek",
+    .options = ", \"api_key\": \"" KEY "\"",
+    .timeout_ms = 10000,
+};
 
 /* ---- the mock server ---- */
 
@@ -24,7 +32,7 @@ static void route_file(const char *file, int status, const char *headers)
              "[{\"method\": \"GET\", \"path\": \"/user/balance\", \"status\": %d, "
              "\"body_file\": \"%s\", \"headers\": %s}]",
              status, file, headers ? headers : "{}");
-    pt_mock_use(port, buf);
+    pt_mock_use(pt_port, buf);
 }
 
 /* ---- running the plugin ---- */
@@ -36,15 +44,6 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* One collection against the mock with api_key KEY (a secret option) and
- * a 10 s deadline; extra is more JSON members (", \"currency\": \"cny\"")
- * or NULL. */
-static void run(collect_result *r, const char *extra)
-{
-    pt_run_ms("deepseek", 10000, r,
-              "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY "\"%s}",
-              port, extra ? extra : "");
-}
 
 static int has(const char *s, const char *needle)
 {
@@ -108,17 +107,17 @@ static void test_no_key(void)
 {
     route_file("balance_ok.json", 200, NULL);
     collect_result r;
-    pt_run_ms("deepseek", 10000, &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    pt_run_ms("deepseek", 10000, &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", pt_port);
     ok(r.err != MD_ERR_NONE, "no api_key: failure");
     is_int(r.err, MD_ERR_AUTH, "no api_key: auth");
     ok(has(r.err_msg, "no api_key configured"), "no api_key: message");
     collect_result_clear(&r);
     pt_run_ms("deepseek", 10000, &r,
-              "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"\"}", port);
+              "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"\"}", pt_port);
     ok(r.err != MD_ERR_NONE, "empty api_key: failure");
     is_int(r.err, MD_ERR_AUTH, "empty api_key: auth");
     collect_result_clear(&r);
-    json_t *log = pt_mock_requests(port);
+    json_t *log = pt_mock_requests(pt_port);
     is_int(json_array_size(log), 0, "no api_key: the mock saw no request");
     json_decref(log);
 }
@@ -127,7 +126,7 @@ static void test_ok(void)
 {
     route_file("balance_ok.json", 200, NULL);
     collect_result r;
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "balance_ok: success");
     is_int(r.n_metrics, 2, "balance_ok: two metrics");
     const metric *u = pt_metric(&r, "balance_usd");
@@ -158,7 +157,7 @@ static void test_ok(void)
     is_str(r.raw_json, want, "raw is the response body");
     free(want);
     ok(pt_no_secret(&r, KEY), "key not in the result");
-    json_t *log = pt_mock_requests(port);
+    json_t *log = pt_mock_requests(pt_port);
     json_t *e = json_array_get(log, 0);
     is_int(json_array_size(log), 1, "one request");
     is_str(json_string_value(json_object_get(e, "method")), "GET", "GET");
@@ -171,7 +170,7 @@ static void test_ok(void)
 
     /* trailing slash on base_url is tolerated */
     pt_run_ms("deepseek", 10000, &r,
-              "{\"base_url\": \"http://127.0.0.1:%d/\", \"api_key\": \"" KEY "\"}", port);
+              "{\"base_url\": \"http://127.0.0.1:%d/\", \"api_key\": \"" KEY "\"}", pt_port);
     is_int(r.err, MD_ERR_NONE, "base_url with trailing slash: success");
     collect_result_clear(&r);
 }
@@ -180,12 +179,12 @@ static void test_currency(void)
 {
     route_file("balance_ok.json", 200, NULL);
     collect_result r;
-    run(&r, ", \"currency\": \"cny\"");
+    pt_go(&r, ", \"currency\": \"cny\"");
     is_int(r.err, MD_ERR_NONE, "currency cny: success");
     is_int(r.n_metrics, 1, "currency cny: one metric");
     ok(pt_metric(&r, "balance_cny") != NULL, "currency cny: balance_cny");
     collect_result_clear(&r);
-    run(&r, ", \"currency\": \"EUR\"");
+    pt_go(&r, ", \"currency\": \"EUR\"");
     is_int(r.err, MD_ERR_NONE, "currency EUR: success");
     is_int(r.n_metrics, 0, "currency EUR: no metric");
     ok(pt_has_note(&r, "no EUR balance reported"), "currency EUR: noted");
@@ -196,7 +195,7 @@ static void test_shapes(void)
 {
     collect_result r;
     route_file("balance_unavailable.json", 200, NULL);
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "unavailable: success");
     ok(pt_has_note(&r, "cannot pay for API calls (is_available=false)"), "unavailable: noted");
     const metric *m = pt_metric(&r, "balance_usd");
@@ -205,14 +204,14 @@ static void test_shapes(void)
     collect_result_clear(&r);
 
     route_file("balance_empty.json", 200, NULL);
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "empty: success");
     is_int(r.n_metrics, 0, "empty: no metrics");
     ok(pt_has_note(&r, "no balance reported"), "empty: noted");
     collect_result_clear(&r);
 
     route_file("balance_strings_odd.json", 200, NULL);
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "odd strings: success");
     is_int(r.n_metrics, 3, "odd strings: three metrics");
     m = pt_metric(&r, "balance_usd");
@@ -227,7 +226,7 @@ static void test_shapes(void)
     collect_result_clear(&r);
 
     route_file("balance_missing_fields.json", 200, NULL);
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "missing fields: success");
     is_int(r.n_metrics, 2, "missing fields: entry without currency skipped");
     m = pt_metric(&r, "balance_usd");
@@ -241,14 +240,14 @@ static void test_shapes(void)
     collect_result_clear(&r);
 
     route_file("truncated.json", 200, NULL);
-    run(&r, NULL);
+    pt_go(&r, NULL);
     ok(r.err != MD_ERR_NONE, "truncated: failure");
     is_int(r.err, MD_ERR_BAD_DATA, "truncated: bad_data");
     is_int(r.n_metrics, 0, "truncated: nothing emitted");
     collect_result_clear(&r);
 
-    pt_mock_use(port, "[{\"path\": \"/user/balance\", \"body\": [1, 2]}]");
-    run(&r, NULL);
+    pt_mock_use(pt_port, "[{\"path\": \"/user/balance\", \"body\": [1, 2]}]");
+    pt_go(&r, NULL);
     ok(r.err != MD_ERR_NONE, "array body: failure");
     is_int(r.err, MD_ERR_BAD_DATA, "array body: bad_data");
     ok(has(r.err_msg, "not a JSON object"), "array body: message");
@@ -259,7 +258,7 @@ static void test_errors(void)
 {
     collect_result r;
     route_file("error_401.json", 401, NULL);
-    run(&r, NULL);
+    pt_go(&r, NULL);
     ok(r.err != MD_ERR_NONE, "401: failure");
     is_int(r.err, MD_ERR_AUTH, "401: auth");
     ok(has(r.err_msg, "HTTP 401: Authentication Fails"), "401: provider message");
@@ -267,12 +266,12 @@ static void test_errors(void)
     collect_result_clear(&r);
 
     route_file("error_401.json", 403, NULL);
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "403: auth");
     collect_result_clear(&r);
 
     route_file("error_429.json", 429, "{\"Retry-After\": \"2\"}");
-    run(&r, NULL);
+    pt_go(&r, NULL);
     ok(r.err != MD_ERR_NONE, "429: failure");
     is_int(r.err, MD_ERR_RATE_LIMITED, "429: rate_limited");
     is_num(r.retry_after, 2, "429: retry_after 2");
@@ -287,38 +286,38 @@ static void test_errors(void)
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     snprintf(hdr, sizeof hdr, "{\"Retry-After\": \"%s\"}", date);
     route_file("error_429.json", 429, hdr);
-    run(&r, NULL);
+    pt_go(&r, NULL);
     ok(r.retry_after > 110 && r.retry_after <= 121, "429: HTTP-date Retry-After ~120 s");
     collect_result_clear(&r);
 
     route_file("error_500.html", 500, NULL);
-    run(&r, NULL);
+    pt_go(&r, NULL);
     ok(r.err != MD_ERR_NONE, "500 html: failure");
     is_int(r.err, MD_ERR_HTTP, "500 html: http");
     is_str(r.err_msg, "HTTP 500: 500 Internal Server Error", "500 html: title quoted");
     collect_result_clear(&r);
 
     /* 503 once, then 200: exercises the mock's times and the plugin */
-    pt_mock_use(port, "[{\"path\": \"/user/balance\", \"status\": 503, \"times\": 1, "
+    pt_mock_use(pt_port, "[{\"path\": \"/user/balance\", \"status\": 503, \"times\": 1, "
            "\"body\": {\"error\": {\"message\": \"Server overloaded\"}}},"
            " {\"path\": \"/user/balance\", \"body_file\": \"balance_ok.json\"}]");
-    run(&r, NULL);
+    pt_go(&r, NULL);
     ok(r.err != MD_ERR_NONE, "503: failure");
     is_str(r.err_msg, "HTTP 503: Server overloaded", "503: message");
     is_int(r.err, MD_ERR_HTTP, "503: http");
     collect_result_clear(&r);
-    run(&r, NULL);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "then 200: success");
     collect_result_clear(&r);
 
     /* Key-like tokens in the provider's message are masked by the plugin
      * itself: sk-otherkey99887766 is no configured secret, so the host
      * cannot know it (the host masks the configured api_key as well). */
-    pt_mock_use(port, "[{\"path\": \"/user/balance\", \"status\": 401, \"body\": {\"error\": "
+    pt_mock_use(pt_port, "[{\"path\": \"/user/balance\", \"status\": 401, \"body\": {\"error\": "
            "{\"message\": \"bad key sk-plainkey0123456789abcd, try sk-otherkey99887766\"}}}]");
     pt_run_ms("deepseek", 10000, &r,
               "{\"base_url\": \"http://127.0.0.1:%d\", "
-              "\"api_key\": \"sk-plainkey0123456789abcd\"}", port);
+              "\"api_key\": \"sk-plainkey0123456789abcd\"}", pt_port);
     ok(r.err_msg && pt_no_secret(&r, "sk-plainkey0123456789abcd") &&
        pt_no_secret(&r, "sk-otherkey99887766"), "key-like tokens masked");
     ok(has(r.err_msg, "abcd") && has(r.err_msg, "7766"), "masked tokens keep last 4");
@@ -328,17 +327,17 @@ static void test_errors(void)
 static void test_transport(void)
 {
     collect_result r;
-    pt_mock_use(port, "[{\"path\": \"/user/balance\", \"body_file\": \"balance_ok.json\", \"truncate\": 40}]");
-    run(&r, NULL);
+    pt_mock_use(pt_port, "[{\"path\": \"/user/balance\", \"body_file\": \"balance_ok.json\", \"truncate\": 40}]");
+    pt_go(&r, NULL);
     ok(r.err != MD_ERR_NONE, "connection cut: failure");
     is_int(r.err, MD_ERR_NETWORK, "connection cut: network (from the host)");
     ok(has(r.err_msg, "/user/balance failed"), "connection cut: message names the request");
     collect_result_clear(&r);
 
-    pt_mock_use(port, "[{\"path\": \"/user/balance\", \"hang\": true}]");
+    pt_mock_use(pt_port, "[{\"path\": \"/user/balance\", \"hang\": true}]");
     long long t0 = now_ms();
     pt_run_ms("deepseek", 1500, &r,
-              "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY "\"}", port);
+              "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY "\"}", pt_port);
     ok(r.err != MD_ERR_NONE, "hang: failure");
     is_int(r.err, MD_ERR_TIMEOUT, "hang: timeout");
     ok(now_ms() - t0 < 5000, "hang: bounded by the deadline");
@@ -357,9 +356,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     test_descriptor();
     test_check();
-    pt_mock mock;
-    port = pt_mock_start("t/fixtures/deepseek", &mock);
-    if (port == 0) {
+    if (!pt_start(&suite)) {
         ok(0, "start t/mock/mockprov");
     } else {
         test_no_key();
@@ -369,7 +366,6 @@ int main(void)
         test_errors();
         test_transport();
     }
-    pt_mock_stop(&mock);
     curl_global_cleanup();
-    return done_testing();
+    return pt_finish();
 }

@@ -9,7 +9,11 @@
 #include "tap.h"
 #include "plugtest.h"
 
-static int port;
+static const pt_suite suite = {
+    .plugin = "ollama",
+    .fixtures = "t/fixtures/ollama",
+    .base_path = "/",
+};
 static char fixdir[PATH_MAX];
 
 /* Routes for /api/tags and /api/ps: status + body file each; extra is a
@@ -24,14 +28,10 @@ static void routes(int ts, const char *tags, int ps_status, const char *ps,
              " {\"method\": \"GET\", \"path\": \"/api/ps\", \"status\": %d, "
              "\"body_file\": \"%s\"}]",
              ts, tags, headers ? headers : "{}", ps_status, ps);
-    pt_mock_routes(port, buf);
-    pt_mock_post(port, "/_mock/reset", "");
+    pt_mock_routes(pt_port, buf);
+    pt_mock_post(pt_port, "/_mock/reset", "");
 }
 
-static void run(collect_result *r)
-{
-    pt_run("ollama", r, "{\"base_url\": \"http://127.0.0.1:%d/\"}", port);
-}
 
 /* The not-applicable quota meter and its note. */
 static void check_na_quota(const collect_result *r, const char *what)
@@ -57,7 +57,7 @@ static void test_ok(void)
 {
     collect_result r;
     routes(200, "tags_ok.json", 200, "ps_ok.json", NULL);
-    run(&r);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "ok: success");
     check_na_quota(&r, "ok");
     const metric *inst = pt_metric(&r, "models_installed");
@@ -91,7 +91,7 @@ static void test_ok(void)
     ok(all_na, "ok: every metric quota-free, so the family reads not_applicable");
     ok(r.raw_json && strstr(r.raw_json, "\"tags\"") && strstr(r.raw_json, "\"ps\""),
        "ok: raw holds both payloads");
-    json_t *log = pt_mock_requests(port);
+    json_t *log = pt_mock_requests(pt_port);
     is_int(json_array_size(log), 2, "ok: two requests");
     is_str(json_string_value(json_object_get(json_array_get(log, 0), "path")),
            "/api/tags", "ok: /api/tags (trailing slash in base_url handled)");
@@ -107,7 +107,7 @@ static void test_empty_and_missing(void)
 {
     collect_result r;
     routes(200, "tags_empty.json", 200, "ps_empty.json", NULL);
-    run(&r);
+    pt_go(&r, NULL);
     const metric *inst = pt_metric(&r, "models_installed");
     const metric *load = pt_metric(&r, "models_loaded");
     const metric *vram = pt_metric(&r, "vram_bytes");
@@ -121,7 +121,7 @@ static void test_empty_and_missing(void)
     collect_result_clear(&r);
 
     routes(200, "tags_null.json", 200, "ps_missing.json", NULL);
-    run(&r);
+    pt_go(&r, NULL);
     inst = pt_metric(&r, "models_installed");
     load = pt_metric(&r, "models_loaded");
     vram = pt_metric(&r, "vram_bytes");
@@ -141,7 +141,7 @@ static void test_strings_unknown_keys(void)
 {
     collect_result r;
     routes(200, "tags_strings.json", 200, "ps_strings_unknown_keys.json", NULL);
-    run(&r);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "strings: success");
     const metric *inst = pt_metric(&r, "models_installed");
     const metric *load = pt_metric(&r, "models_loaded");
@@ -161,7 +161,7 @@ static void test_old_ollama(void)
 {
     collect_result r;
     routes(200, "tags_ok.json", 404, "error_404.txt", NULL);
-    run(&r);
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "no /api/ps: still a success");
     const metric *load = pt_metric(&r, "models_loaded");
     ok(load && pt_unknown(load->used), "no /api/ps: loaded unknown");
@@ -177,7 +177,7 @@ static void test_headers(void)
     routes(200, "tags_ok.json", 200, "ps_ok.json",
            "{\"x-ratelimit-limit-requests\": \"100\", "
            "\"x-ratelimit-remaining-requests\": \"99\"}");
-    run(&r);
+    pt_go(&r, NULL);
     const metric *m = pt_metric(&r, "ratelimit_requests");
     ok(m && m->limit.value == 100 && m->remaining.value == 99,
        "headers: a proxy's rate-limit headers are attached");
@@ -190,7 +190,7 @@ static void error_case(int status, const char *tags, int ps_status, const char *
     collect_result r;
     char name[200];
     routes(status, tags, ps_status, ps, headers);
-    run(&r);
+    pt_go(&r, NULL);
     snprintf(name, sizeof name, "tags %d %s / ps %d %s: class %s", status, tags,
              ps_status, ps, md_error_name(cls));
     is_int(r.err, cls, name);
@@ -255,11 +255,9 @@ int main(void)
         printf("1..0 # SKIP run from the source tree\n");
         return 0;
     }
-    pt_mock mock;
-    port = pt_mock_start(fixdir, &mock);
-    ok(port > 0, "mock provider started");
-    if (port <= 0)
-        return done_testing();
+    ok(pt_start(&suite) > 0, "mock provider started");
+    if (pt_port <= 0)
+        return pt_finish();
     test_ok();
     test_empty_and_missing();
     test_strings_unknown_keys();
@@ -267,6 +265,5 @@ int main(void)
     test_headers();
     test_errors();
     test_refused_and_config();
-    pt_mock_stop(&mock);
-    return done_testing();
+    return pt_finish();
 }

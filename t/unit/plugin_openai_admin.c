@@ -14,9 +14,19 @@
 #define USAGE "/v1/organization/usage/completions"
 #define COSTS "/v1/organization/costs"
 #define GRANTS "/v1/dashboard/billing/credit_grants"
+#define EMB "/v1/organization/usage/embeddings"
+#define MOD "/v1/organization/usage/moderations"
 #define REF "1773151200"
+/* embeddings and moderations read by default: empty days unless a test
+ * says otherwise, so that the completions figures stay the sums */
+#define EXTRA ", {\"path\": \"" EMB "\", \"body_file\": \"usage_zero.json\"}," \
+              " {\"path\": \"" MOD "\", \"body_file\": \"usage_zero.json\"}"
 
-static int port;
+static const pt_suite suite = {
+    .plugin = "openai_admin",
+    .fixtures = "t/fixtures/openai_admin",
+    .options = ", \"api_key\": \"" KEY "\", \"reference_time\": \"" REF "\"",
+};
 
 /* ---- mock helpers ---- */
 
@@ -25,7 +35,7 @@ typedef struct buf { char *p; size_t n; } buf;
 /* Requests made to path since the last route change. */
 static int n_requests(const char *path)
 {
-    json_t *log = pt_mock_requests(port), *e;
+    json_t *log = pt_mock_requests(pt_port), *e;
     size_t i;
     int n = 0;
     json_array_foreach(log, i, e) {
@@ -44,16 +54,9 @@ static void route2(int ust, const char *ufile, const char *uhdr, int cst, const 
     snprintf(r, sizeof r,
              "[{\"path\": \"" USAGE "\", \"status\": %d, \"body_file\": \"%s\", \"headers\": %s},"
              " {\"path\": \"" COSTS "\", \"status\": %d, \"body_file\": \"%s\"},"
-             " {\"path\": \"" GRANTS "\", \"body_file\": \"credit_grants.json\"}]",
+             " {\"path\": \"" GRANTS "\", \"body_file\": \"credit_grants.json\"}" EXTRA "]",
              ust, ufile, uhdr ? uhdr : "{}", cst, cfile);
-    pt_mock_use(port, r);
-}
-
-static void run(collect_result *r, const char *extra)
-{
-    pt_run("openai_admin", r,
-           "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY "\", "
-           "\"reference_time\": \"" REF "\"%s}", port, extra);
+    pt_mock_use(pt_port, r);
 }
 
 static int contains(const char *s, const char *needle)
@@ -131,9 +134,10 @@ static void test_normal(void)
 {
     collect_result r;
     route2(200, "usage_completions.json", NULL, 200, "costs.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "catalog payloads: success");
-    ok(pt_has_note(&r, "tokens_* count chat/completions usage only"), "catalog payloads: completions-only scope noted");
+    ok(pt_has_note(&r, "tokens_* count completions, embeddings, moderations usage"),
+       "catalog payloads: the endpoints read are noted");
     /* 2026-03-10 has an empty bucket: a real 0, not unknown */
     const double today[6] = {0, 0, NA, 0, U, 0};
     /* 2026-03-09: 182340+9120 input of which 120000+0 cached; 20411+880 out */
@@ -151,9 +155,11 @@ static void test_normal(void)
        "raw holds both endpoints");
     ok(no_key(&r), "key not in raw/notes");
     is_int(n_requests(USAGE), 1, "one usage request");
+    is_int(n_requests(EMB), 1, "embeddings read by default");
+    is_int(n_requests(MOD), 1, "moderations read by default");
     is_int(n_requests(COSTS), 1, "one costs request");
     is_int(n_requests(GRANTS), 0, "no credit grants request");
-    json_t *log = pt_mock_requests(port);
+    json_t *log = pt_mock_requests(pt_port);
     is_str(json_string_value(json_object_get(json_array_get(log, 0), "authorization")),
            "Bearer ****wxyz", "admin key sent as Bearer");
     json_decref(log);
@@ -164,7 +170,7 @@ static void test_grants(void)
 {
     collect_result r;
     route2(200, "usage_completions.json", NULL, 200, "costs.json");
-    run(&r, ", \"credit_grants\": \"true\"");
+    pt_go(&r, ", \"credit_grants\": \"true\"");
     is_int(r.err, MD_ERR_NONE, "grants: success");
     const metric *c = pt_metric(&r, "credits_usd");
     ok(c && strcmp(c->kind, "credits") == 0 && strcmp(c->unit, "usd") == 0,
@@ -177,20 +183,20 @@ static void test_grants(void)
     is_int(n_requests(GRANTS), 1, "grants: requested");
     collect_result_clear(&r);
 
-    pt_mock_use(port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
+    pt_mock_use(pt_port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
            " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"},"
-           " {\"path\": \"" GRANTS "\", \"status\": 403, \"body_file\": \"error_403.json\"}]");
-    run(&r, ", \"credit_grants\": \"true\"");
+           " {\"path\": \"" GRANTS "\", \"status\": 403, \"body_file\": \"error_403.json\"}" EXTRA "]");
+    pt_go(&r, ", \"credit_grants\": \"true\"");
     is_int(r.err, MD_ERR_NONE, "grants 403: the collection still succeeds");
     ok(pt_metric(&r, "credits_usd") == NULL, "grants 403: no balance invented");
     ok(pt_has_note(&r, "credit grants unavailable: HTTP 403"), "grants 403: noted");
     ok(pt_metric(&r, "cost_usd_month") != NULL, "grants 403: costs still reported");
     collect_result_clear(&r);
 
-    pt_mock_use(port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
+    pt_mock_use(pt_port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
            " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"},"
-           " {\"path\": \"" GRANTS "\", \"body_file\": \"credit_grants_strings.json\"}]");
-    run(&r, ", \"credit_grants\": \"true\"");
+           " {\"path\": \"" GRANTS "\", \"body_file\": \"credit_grants_strings.json\"}" EXTRA "]");
+    pt_go(&r, ", \"credit_grants\": \"true\"");
     c = pt_metric(&r, "credits_usd");
     ok(c && pt_known(c->remaining) && c->remaining.value == 18.25, "grants strings: \"18.25\"");
     ok(c && pt_known(c->limit) && c->limit.value == 25.5, "grants strings: \"25.5\"");
@@ -201,10 +207,10 @@ static void test_grants(void)
 static void test_pages(void)
 {
     collect_result r;
-    pt_mock_use(port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_page1.json\", \"times\": 1},"
+    pt_mock_use(pt_port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_page1.json\", \"times\": 1},"
            " {\"path\": \"" USAGE "\", \"body_file\": \"usage_page2.json\"},"
-           " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"}]");
-    run(&r, "");
+           " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"}" EXTRA "]");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "pages: success");
     is_int(n_requests(USAGE), 2, "pages: next_page followed once");
     const double today[6] = {500, 1500, NA, 700, U, 2700};
@@ -214,9 +220,9 @@ static void test_pages(void)
     check_period(&r, "month", month, "pages");
     collect_result_clear(&r);
 
-    pt_mock_use(port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_more_forever.json\"},"
-           " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"}]");
-    run(&r, ", \"max_pages\": \"2\"");
+    pt_mock_use(pt_port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_more_forever.json\"},"
+           " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"}" EXTRA "]");
+    pt_go(&r, ", \"max_pages\": \"2\"");
     is_int(r.err, MD_ERR_NONE, "endless pages: success");
     is_int(n_requests(USAGE), 2, "endless pages: stops at max_pages");
     check_tok(&r, "tokens_total_month", U, "endless pages: partial month");
@@ -226,7 +232,7 @@ static void test_pages(void)
     collect_result_clear(&r);
 
     pt_run("openai_admin", &r, "{\"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"" KEY
-           "\", \"max_pages\": \"0\"}", port);
+           "\", \"max_pages\": \"0\"}", pt_port);
     is_int(r.err, MD_ERR_CONFIG, "max_pages 0 -> config");
     collect_result_clear(&r);
 }
@@ -235,7 +241,7 @@ static void test_strings_and_new_fields(void)
 {
     collect_result r;
     route2(200, "usage_strings.json", NULL, 200, "costs_strings.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "strings: success");
     /* 5000 input = 3000 cached + 500 + 100 cache writes + 1400 uncached */
     const double today[6] = {1400, 3000, 600, 1200, U, 6200};
@@ -251,7 +257,7 @@ static void test_unknowns(void)
 {
     collect_result r;
     route2(200, "usage_cached_null.json", NULL, 200, "costs_bad_amount.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "null cached: success");
     const double today[6] = {U, U, NA, 250, U, 1150};
     check_period(&r, "today", today, "null/absent input_cached_tokens");
@@ -261,7 +267,7 @@ static void test_unknowns(void)
     collect_result_clear(&r);
 
     route2(200, "usage_empty.json", NULL, 200, "usage_empty.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "no buckets: success");
     const double unk[6] = {U, U, U, U, U, U};
     check_period(&r, "today", unk, "no buckets");
@@ -279,7 +285,7 @@ static void test_headers(void)
            " \"x-ratelimit-reset-requests\": \"12ms\", \"x-ratelimit-limit-tokens\": \"4000000\","
            " \"x-ratelimit-remaining-tokens\": \"3998765\", \"x-ratelimit-reset-tokens\": \"6m0s\"}",
            200, "costs.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_NONE, "headers: success");
     const metric *q = pt_metric(&r, "ratelimit_requests");
     ok(q && strcmp(q->source, "headers") == 0, "headers: ratelimit_requests from x-ratelimit-*");
@@ -295,7 +301,7 @@ static void test_errors(void)
 {
     collect_result r;
     route2(401, "error_401.json", NULL, 200, "costs.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "401 -> auth");
     ok(contains(r.err_msg, "Incorrect API key provided") && contains(r.err_msg, "Admin key"),
        "401: provider message + hint");
@@ -303,32 +309,32 @@ static void test_errors(void)
     collect_result_clear(&r);
 
     route2(401, "error_401_echo.json", NULL, 200, "costs.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "401 echoing the key -> auth");
     ok(no_key(&r), "401 echo: the key is masked in the message");
     collect_result_clear(&r);
 
     route2(403, "error_403.json", NULL, 200, "costs.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_AUTH, "403 -> auth");
     ok(contains(r.err_msg, "Missing scopes"), "403: message");
     collect_result_clear(&r);
 
     route2(429, "error_429_insufficient_quota.json", "{\"Retry-After\": \"20\"}", 200, "costs.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 insufficient_quota -> rate_limited");
     ok(contains(r.err_msg, "exceeded your current quota"), "429: message");
     ok(r.retry_after > 18 && r.retry_after <= 20.5, "429: Retry-After 20");
     collect_result_clear(&r);
 
     route2(429, "error_429_rate_limit.json", NULL, 200, "costs.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 without Retry-After -> rate_limited");
     ok(r.retry_after < 0, "429 without Retry-After: no wait invented");
     collect_result_clear(&r);
 
     route2(200, "usage_completions.json", NULL, 500, "error_500.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_HTTP, "costs 500 -> http");
     ok(contains(r.err_msg, "HTTP 500") && contains(r.err_msg, "server had an error"),
        "500: status and message");
@@ -336,23 +342,23 @@ static void test_errors(void)
     collect_result_clear(&r);
 
     route2(502, "error_502.html", NULL, 200, "costs.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_HTTP, "HTML 502 -> http");
     ok(contains(r.err_msg, "502 Bad Gateway"), "HTML: <title> as message");
     collect_result_clear(&r);
 
     route2(200, "error_502.html", NULL, 200, "costs.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_BAD_DATA, "HTML with 200 -> bad_data");
     collect_result_clear(&r);
 
     route2(200, "truncated.json", NULL, 200, "costs.json");
-    run(&r, "");
+    pt_go(&r, NULL);
     is_int(r.err, MD_ERR_BAD_DATA, "truncated JSON -> bad_data");
     collect_result_clear(&r);
 
     route2(200, "usage_completions.json", NULL, 200, "costs.json");
-    pt_run("openai_admin", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", port);
+    pt_run("openai_admin", &r, "{\"base_url\": \"http://127.0.0.1:%d\"}", pt_port);
     is_int(r.err, MD_ERR_AUTH, "no api_key -> auth");
     ok(contains(r.err_msg, "api_key"), "no api_key: says what to set");
     is_int(n_requests(NULL), 0, "no api_key: no request made");
@@ -363,15 +369,107 @@ static void test_errors(void)
     collect_result_clear(&r);
 }
 
+/* embeddings and moderations add their input tokens to the totals; a
+ * day one endpoint did not report leaves that period unknown */
+static void test_endpoints(void)
+{
+    collect_result r;
+    pt_mock_use(pt_port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
+           " {\"path\": \"" EMB "\", \"body_file\": \"usage_embeddings.json\"},"
+           " {\"path\": \"" MOD "\", \"body_file\": \"usage_moderations.json\"},"
+           " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"}]");
+    pt_go(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "endpoints: success");
+    /* completions as in test_normal; + 4000 + 1000 + 300 embeddings,
+     * + 50 moderations, all uncached input */
+    const double today[6] = {300, 0, NA, 0, U, 300};
+    const double month[6] = {71460 + 5300 + 50, 120000, NA, 21291, U, 212751 + 5350};
+    check_period(&r, "today", today, "three endpoints");
+    check_period(&r, "month", month, "three endpoints");
+    ok(r.raw_json && contains(r.raw_json, EMB) && contains(r.raw_json, MOD),
+       "endpoints: raw holds every endpoint");
+    collect_result_clear(&r);
+
+    pt_mock_reset(pt_port);
+    pt_go(&r, ", \"endpoints\": \"completions\"");
+    is_int(r.err, MD_ERR_NONE, "endpoints=completions: success");
+    is_int(n_requests(EMB) + n_requests(MOD), 0, "endpoints=completions: nothing else read");
+    check_tok(&r, "tokens_total_month", 212751, "endpoints=completions");
+    ok(pt_has_note(&r, "tokens_* count completions usage"), "endpoints=completions: noted");
+    collect_result_clear(&r);
+
+    pt_mock_reset(pt_port);
+    pt_go(&r, ", \"endpoints\": \" embeddings , moderations\"");
+    is_int(r.err, MD_ERR_NONE, "endpoints without completions: success");
+    is_int(n_requests(USAGE), 0, "endpoints without completions: completions not read");
+    check_tok(&r, "tokens_total_month", 5350, "embeddings + moderations only");
+    check_tok(&r, "tokens_input_uncached_today", 300, "embeddings + moderations today");
+    collect_result_clear(&r);
+
+    pt_mock_use(pt_port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
+           " {\"path\": \"" EMB "\", \"body_file\": \"usage_embeddings.json\"},"
+           " {\"path\": \"" MOD "\", \"body_file\": \"usage_moderations_no_today.json\"},"
+           " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"}]");
+    pt_go(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "moderations without today: success");
+    check_tok(&r, "tokens_total_today", U, "moderations without today: today unknown, not 300");
+    check_tok(&r, "tokens_total_month", 212751 + 5350, "moderations without today: month known");
+    collect_result_clear(&r);
+
+    pt_mock_use(pt_port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_completions.json\"},"
+           " {\"path\": \"" COSTS "\", \"body_file\": \"costs.json\"}]");
+    pt_go(&r, NULL);
+    is_int(r.err, MD_ERR_HTTP, "embeddings endpoint missing (404) -> http, not a short sum");
+    collect_result_clear(&r);
+
+    pt_go(&r, ", \"endpoints\": \"completions,images\"");
+    is_int(r.err, MD_ERR_CONFIG, "endpoints=images -> config (not tokens)");
+    ok(contains(r.err_msg, "unknown 'images'"), "endpoints: the bad name is named");
+    collect_result_clear(&r);
+    pt_go(&r, ", \"endpoints\": \" , \"");
+    is_int(r.err, MD_ERR_CONFIG, "endpoints empty -> config");
+    collect_result_clear(&r);
+}
+
+/* A renamed field (input_cached_tokens -> cached_input_tokens), new
+ * fields and a number turned into a word: noted, the collection goes
+ * through, and what could not be read is unknown rather than 0. */
+static void test_drift(void)
+{
+    collect_result r;
+    pt_mock_use(pt_port, "[{\"path\": \"" USAGE "\", \"body_file\": \"usage_drift.json\"},"
+           " {\"path\": \"" COSTS "\", \"body_file\": \"costs_drift.json\"}" EXTRA "]");
+    pt_go(&r, NULL);
+    is_int(r.err, MD_ERR_NONE, "drift: success with what could be read");
+    static const char *const fields[] = {
+        "data[].results[].cached_input_tokens", "data[].results[].reasoning_tokens",
+        "data[].results[].output_tokens", "usage_summary",
+        "data[].results[].amount.value_minor", "data[].results[].quantity"};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        char want[160], name[160];
+        snprintf(want, sizeof want, "unrecognised field %s (format may have changed)", fields[i]);
+        snprintf(name, sizeof name, "drift: %s noted", fields[i]);
+        ok(pt_has_note(&r, want), name);
+    }
+    ok(!pt_has_note(&r, "start_time_iso"), "drift: documented bucket fields are not noted");
+    ok(!pt_has_note(&r, "unrecognised field data[].results[].model"),
+       "drift: documented result fields are not noted");
+    check_tok(&r, "tokens_output_today", U, "drift: output_tokens \"lots\"");
+    check_tok(&r, "tokens_cache_read_today", U, "drift: renamed cached count");
+    check_cost(&r, "cost_usd_today", 1.25, "usd", "drift: costs still read");
+    collect_result_clear(&r);
+
+    route2(200, "usage_completions.json", NULL, 200, "costs.json");
+    pt_go(&r, NULL);
+    ok(!pt_has_note(&r, "unrecognised field"), "drift: the catalog payloads note nothing");
+    collect_result_clear(&r);
+}
+
 int main(void)
 {
-    pt_mock m;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    port = pt_mock_start("t/fixtures/openai_admin", &m);
-    if (!port) {
-        printf("1..0 # SKIP mock server did not start\n");
+    if (!pt_start(&suite))
         return 0;
-    }
     test_normal();
     test_grants();
     test_pages();
@@ -379,7 +477,8 @@ int main(void)
     test_unknowns();
     test_headers();
     test_errors();
-    pt_mock_stop(&m);
+    test_endpoints();
+    test_drift();
     curl_global_cleanup();
-    return done_testing();
+    return pt_finish();
 }
