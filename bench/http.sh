@@ -15,7 +15,9 @@ cd "$(dirname "$0")/.."
 DUR=${1:-10}
 command -v wrk >/dev/null || { echo "bench/http.sh: install wrk (apt-get install wrk)" >&2; exit 1; }
 [ -x ./meterd ] || { echo "bench/http.sh: run make first" >&2; exit 1; }
-W=$(mktemp -d /tmp/meterd-bench.XXXXXX)
+# Not under /tmp: run as root, meterd refuses a config in a directory
+# others can write (StrictModes), and /tmp is one.
+W=$(mktemp -d "$(pwd)/bench/.run.XXXXXX")
 NGINX_PID=
 cleanup() {
   kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null
