@@ -4,7 +4,9 @@
 #     every thread of the daemon pinned to CPU 0 and wrk to CPU 1;
 #  2. the same body as a static file from nginx, pinned the same way, in
 #     the same run: the yardstick for p99 (skipped when nginx is missing);
-#  3. force_refresh with one hung provider: latency vs endpoint_timeout.
+#  3. force_refresh with one hung provider: latency vs endpoint_timeout;
+#  4. cached GET /metrics (Prometheus text), pinned as in 1: a scrape
+#     should cost what a cached usage query costs.
 # Needs: a built tree (make), wrk, curl, taskset; nginx for step 2
 # (apt-get install wrk nginx; see bench/README).
 # Usage: bench/http.sh [seconds]   (default 10)
@@ -13,7 +15,9 @@ cd "$(dirname "$0")/.."
 DUR=${1:-10}
 command -v wrk >/dev/null || { echo "bench/http.sh: install wrk (apt-get install wrk)" >&2; exit 1; }
 [ -x ./meterd ] || { echo "bench/http.sh: run make first" >&2; exit 1; }
-W=$(mktemp -d /tmp/meterd-bench.XXXXXX)
+# Not under /tmp: run as root, meterd refuses a config in a directory
+# others can write (StrictModes), and /tmp is one.
+W=$(mktemp -d "$(pwd)/bench/.run.XXXXXX")
 NGINX_PID=
 cleanup() {
   kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null
@@ -110,6 +114,12 @@ N
 else
   echo "== nginx not installed: no side-by-side figure (apt-get install nginx)"
 fi
+
+echo "== meterd: cached GET /metrics, same connections and pinning as the usage query"
+echo "metrics size: $(curl -s "http://$ADDR/metrics" | wc -c) bytes"
+taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "http://$ADDR/metrics" | sed -n "$WRK_FILTER"
+echo "== meterd: cached GET /api/automation/usage again, right after (same conditions)"
+taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "$URL" | sed -n "$WRK_FILTER"
 
 echo "== force_refresh with one hung provider (endpoint_timeout 2s; target <= 2.100 s)"
 for i in 1 2 3 4 5; do

@@ -55,6 +55,8 @@ typedef struct sched_slot {
 } sched_slot;
 
 struct shared_result;
+struct usage_counters;
+struct usage_total;
 
 /* Runtime state of one provider instance (owner thread only). */
 typedef struct pstate {
@@ -73,6 +75,7 @@ typedef struct pstate {
     unsigned consecutive_failures;
     unsigned long runs, failures, skips;
     unsigned long run_seq;      /* increments per finished run */
+    collection_stats stats;     /* finished runs by result, durations */
     size_t n_plugin_metrics;    /* data.metrics[0..n) came from the plugin;
                                    the rest are copies of ingest_metrics */
     metric *ingest_metrics;     /* owned, sorted by id: rate-limit meters
@@ -123,6 +126,9 @@ typedef struct view_set {
                                    outlives every view set (it serialises
                                    its own database use); NULL in once
                                    mode without a store */
+    struct usage_total *usage_totals;  /* owned copy of the running usage
+                                          totals (usage_counter.h) */
+    size_t n_usage_totals;
 } view_set;
 
 struct daemon;
@@ -162,6 +168,9 @@ typedef struct daemon {
     struct usage_store *usage;  /* owned: per-turn usage history */
     struct ingest_state *ingest;   /* ingest.c's remembered ids, or NULL
                                       (created and freed by ingest.c) */
+    struct usage_counters *counters;  /* owned: running usage totals,
+                                         loaded at the first publication
+                                         (NULL in once mode) */
     /* ---- any thread ---- */
     int wake_pipe[2];           /* any thread -> scheduler wake-up */
     volatile sig_atomic_t stop, reload, child_exited; /* signal handlers */
@@ -180,7 +189,8 @@ void state_load_snapshot(daemon_t *d);
 /* Persist the current view set to the snapshot (no lock held while
  * writing). */
 void state_save_snapshot(daemon_t *d);
-/* Persist the usage store if it changed. */
+/* Persist the usage store if it changed, and the running usage totals
+ * (usage_counter.h) at most every 30 s, or now once d->stop is set. */
 void state_save_usage(daemon_t *d);
 
 /* Record a finished collection: success replaces data, failure keeps the
@@ -206,7 +216,8 @@ void state_put_ingest_metrics(daemon_t *d, pstate *p, const metric *m,
 /* Find a provider by exact name, or NULL. */
 pstate *state_find(daemon_t *d, const char *name);
 
-/* Publish a new view set if d->version moved since the last one. */
+/* Publish a new view set if d->version moved since the last one (the
+ * running usage totals are brought up to date first). */
 void state_publish(daemon_t *d);
 
 /* ---- state.c: the mailbox ---- */

@@ -13,6 +13,7 @@
 #include "redact.h"
 #include "snapshot.h"
 #include "timeutil.h"
+#include "usage_counter.h"
 #include "usage_store.h"
 
 /* An immutable, reference-counted copy of one provider's data, shared by
@@ -132,6 +133,11 @@ void state_free(daemon_t *d)
     pthread_mutex_unlock(&d->lock);
     view_set_release(vs);
     pthread_cond_destroy(&d->answered);
+    if (d->counters) {
+        usage_counters_release(d->counters);
+        free(d->counters);
+        d->counters = NULL;
+    }
     config_free(d->cfg);
     d->cfg = NULL;
 }
@@ -185,6 +191,7 @@ void state_load_snapshot(daemon_t *d)
             e[i].has_data = 0;
             p->has_data = 1;
             p->served = SERVED_SNAPSHOT;
+            p->stats.last_success_at = p->data.finished_at;
         }
     }
     d->version++;
@@ -218,7 +225,37 @@ void state_save_usage(daemon_t *d)
         log_msg(MD_LOG_WARN, NULL, "cannot save the usage store: %s",
                 err ? err : "unknown error");
         free(err);
+        err = NULL;
     }
+    /* The totals can be re-derived from the store back to their last
+     * save (usage_counter.h), so they need not be written every time. */
+    if (d->counters &&
+        usage_counters_save(d->counters, d->cfg->state_dir, time_now(), 30.0,
+                            d->stop != 0, &err) != 0) {
+        log_msg(MD_LOG_WARN, NULL, "cannot save the usage totals: %s",
+                err ? err : "unknown error");
+        free(err);
+    }
+}
+
+/* One finished run into the collection health figures. */
+static void record_run(collection_stats *st, const collect_result *r)
+{
+    static const double bounds[VIEW_DURATION_BUCKETS] = VIEW_DURATION_BOUNDS;
+    unsigned cls = (unsigned)r->err < VIEW_RESULT_CLASSES ? (unsigned)r->err
+                                                          : MD_ERR_INTERNAL;
+    st->by_result[cls]++;
+    if (r->err == MD_ERR_NONE && r->finished_at > 0)
+        st->last_success_at = r->finished_at;
+    if (!(r->started_at > 0 && r->finished_at >= r->started_at))
+        return; /* duration unknown: not in the histogram */
+    double secs = r->finished_at - r->started_at;
+    size_t b = 0;
+    while (b < VIEW_DURATION_BUCKETS && secs > bounds[b])
+        b++;
+    st->duration_in[b]++;
+    st->duration_sum += secs;
+    st->duration_count++;
 }
 
 /* Move the usage cells of a result into the store; they never stay in
@@ -326,6 +363,7 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r)
     /* The helper masked its own provider's secrets; mask everyone's. */
     collect_result_redact(r, (const char *const *)d->cfg->secrets, d->cfg->n_secrets);
     take_usage(d, p, r);
+    record_run(&p->stats, r);
     p->runs++;
     p->run_seq++;
     p->last_attempt_at = r->started_at > 0 ? r->started_at : now;
@@ -473,6 +511,7 @@ static view_set *build_views(daemon_t *d)
         pv->failures = p->failures;
         pv->skips = p->skips;
         pv->consecutive_failures = p->consecutive_failures;
+        pv->stats = p->stats;
         vs->n_running += pv->running;
         vs->n_ok += p->status == PSTAT_OK;
     }
@@ -489,13 +528,40 @@ static view_set *build_views(daemon_t *d)
     vs->reload_failures = d->reload_failures;
     vs->endpoint_timeout_ms = d->cfg->endpoint_timeout_ms;
     vs->usage = d->usage;
+    if (d->counters)
+        vs->usage_totals = usage_counters_copy(d->counters, &vs->n_usage_totals);
     return vs;
+}
+
+/* Bring the running usage totals up to date (owner thread). */
+static void observe_usage(daemon_t *d)
+{
+    if (d->once || !d->usage)
+        return;
+    if (!d->counters) {
+        d->counters = xcalloc(1, sizeof *d->counters);
+        usage_counters_init(d->counters);
+        char *err = NULL;
+        if (usage_counters_load(d->counters, d->cfg->state_dir, &err) < 0) {
+            log_msg(MD_LOG_WARN, NULL, "%s; usage totals start again from "
+                    "the usage history", err ? err : "corrupt usage totals");
+            free(err);
+        }
+    }
+    /* The window stays well inside the retention, so pruning never
+     * reaches the cells it sums. */
+    double window = 2 * 86400.0;
+    double half_retention = (double)d->cfg->usage_retention_ms / 2000.0;
+    if (half_retention > 0 && half_retention < window)
+        window = half_retention;
+    usage_counters_observe(d->counters, d->usage, time_now(), window);
 }
 
 void state_publish(daemon_t *d)
 {
     if (d->views && d->published == d->version)
         return;
+    observe_usage(d);
     view_set *vs = build_views(d);
     pthread_mutex_lock(&d->lock);
     view_set *old = d->views;
@@ -526,6 +592,7 @@ void view_set_release(view_set *vs)
     free(vs->data);
     free(vs->due_mono_ms);
     free(vs->v);
+    usage_totals_free(vs->usage_totals, vs->n_usage_totals);
     free(vs);
 }
 

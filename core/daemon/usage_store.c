@@ -415,3 +415,32 @@ int usage_store_add_event(usage_store *s, const char *provider, double at,
     s->seq++;
     return 0;
 }
+
+/* ---------------------------------------------------------------- */
+/* Sums for running totals (usage_counter.h)                         */
+/* ---------------------------------------------------------------- */
+
+size_t usage_store_n_providers(const usage_store *s)
+{
+    return s ? s->n_p : 0;
+}
+
+const char *usage_store_provider_name(const usage_store *s, size_t i)
+{
+    return s->p[i].name;
+}
+
+void usage_store_sum_range(const usage_store *s, size_t i, double from,
+                           double until, double sum[UB_N], unsigned *known)
+{
+    const uprov *p = &s->p[i];
+    for (int b = 0; b < UB_N; b++)
+        sum[b] = 0;
+    *known = 0;
+    for (size_t k = lower_slot(p, from); k < p->n && p->cells[k].slot < until; k++)
+        for (int b = 0; b < UB_N; b++)
+            if (p->cells[k].b[b].state == MD_KNOWN) {
+                sum[b] += p->cells[k].b[b].value;
+                *known |= 1u << b;
+            }
+}

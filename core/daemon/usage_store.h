@@ -168,6 +168,18 @@ int usage_store_daily_zone(const usage_store *s, const char *provider,
                            const struct tz_zone *zone, const char *tz_name,
                            json_t **out, char **err);
 
+/* Running totals (usage_counter.h) read the cells through these: the
+ * number of providers held, the name of the i-th (borrowed, valid until
+ * the next change), and the sum of the KNOWN values of each bucket over
+ * its cells (both kinds) with from <= slot_start < until; bit b of *known
+ * is set when at least one of those cells reported bucket b.  Unknown and
+ * not-applicable values add nothing here: the caller says what that
+ * means. */
+size_t usage_store_n_providers(const usage_store *s);
+const char *usage_store_provider_name(const usage_store *s, size_t i);
+void usage_store_sum_range(const usage_store *s, size_t i, double from,
+                           double until, double sum[UB_N], unsigned *known);
+
 /* Parse a "YYYY-MM-DD" date (1970..9999) into days since 1970-01-01.
  * 0 or -1. */
 int usage_parse_date(const char *text, long *days);

@@ -23,6 +23,7 @@
 #include "history_api.h"
 #include "ingest.h"
 #include "log.h"
+#include "metrics.h"
 #include "render.h"
 #include "timeutil.h"
 #include "tz.h"
@@ -33,6 +34,7 @@
 #define PROVIDERS_PATH "/api/providers"
 #define DAILY_PATH "/api/usage/daily"
 #define TELEMETRY_PATH "/api/telemetry"
+#define METRICS_PATH "/metrics"
 
 /* One cached rendering. */
 typedef struct cache_slot {
@@ -42,7 +44,8 @@ typedef struct cache_slot {
 } cache_slot;
 
 enum { SLOT_USAGE = 0, /* + 2*compact + include_raw: 4 slots */
-       SLOT_PROVIDERS = 4, SLOT_PROVIDERS_RAW = 5, N_SLOTS = 6 };
+       SLOT_PROVIDERS = 4, SLOT_PROVIDERS_RAW = 5, SLOT_METRICS = 6,
+       N_SLOTS = 7 };
 
 struct httpd {
     daemon_t *d;
@@ -199,6 +202,31 @@ static enum MHD_Result send_cached(httpd *h, struct MHD_Connection *c,
         if (s->resp)
             MHD_destroy_response(s->resp);
         s->resp = json_response(doc);
+        s->version = vs->version;
+        s->second = sec;
+    }
+    enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, s->resp);
+    pthread_mutex_unlock(&h->cache_lock);
+    view_set_release(vs);
+    return rc;
+}
+
+/* GET /metrics: cached like the usage JSON (ages move with the clock). */
+static enum MHD_Result send_metrics(httpd *h, struct MHD_Connection *c)
+{
+    long long sec = (long long)time_now();
+    view_set *vs = view_set_acquire(h->d);
+    pthread_mutex_lock(&h->cache_lock);
+    cache_slot *s = &h->slots[SLOT_METRICS];
+    if (!s->resp || s->version != vs->version || s->second != sec) {
+        size_t len = 0;
+        char *text = metrics_render(vs->v, vs->n, vs->usage_totals,
+                                    vs->n_usage_totals, time_now(), &len);
+        if (s->resp)
+            MHD_destroy_response(s->resp);
+        s->resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(s->resp, "Content-Type", METRICS_CONTENT_TYPE);
+        MHD_add_response_header(s->resp, "Cache-Control", "no-store");
         s->version = vs->version;
         s->second = sec;
     }
@@ -533,6 +561,7 @@ static int is_known_path(const char *url)
     return strcmp(url, USAGE_PATH) == 0 || strcmp(url, "/healthz") == 0 ||
            strcmp(url, DAILY_PATH) == 0 || strcmp(url, TELEMETRY_PATH) == 0 ||
            strcmp(url, PROVIDERS_PATH) == 0 || strcmp(url, HISTORY_API_PATH) == 0 ||
+           strcmp(url, METRICS_PATH) == 0 ||
            strncmp(url, PROVIDERS_PATH "/", strlen(PROVIDERS_PATH "/")) == 0 ||
            dashboard_find(url) != NULL;
 }
@@ -591,6 +620,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     if (strcmp(url, "/healthz") == 0)
         return handle_health(h, c);
+    if (strcmp(url, METRICS_PATH) == 0)
+        return send_metrics(h, c);
     if (strcmp(url, DAILY_PATH) == 0)
         return handle_daily(h, c);
     if (strcmp(url, HISTORY_API_PATH) == 0) {

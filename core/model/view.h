@@ -29,6 +29,28 @@ typedef enum {
     SERVED_SNAPSHOT     /* data loaded from the snapshot ("snapshot") */
 } served_from;
 
+/* Collection health of one provider instance since the daemon started
+ * (Prometheus counters restart with the process; the state owner adds one
+ * finished run at a time, so every field only grows, except
+ * last_success_at which moves forward). */
+#define VIEW_RESULT_CLASSES (MD_ERR_INTERNAL + 1)  /* by_result index: an
+                                                      md_error, 0 = ok */
+#define VIEW_DURATION_BUCKETS 10
+/* Upper bounds (seconds) of the duration histogram: from a fast local
+ * scan to the longest plugin timeout anyone sets; +Inf is implied. */
+#define VIEW_DURATION_BOUNDS {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
+typedef struct collection_stats {
+    unsigned long by_result[VIEW_RESULT_CLASSES];  /* finished runs */
+    unsigned long duration_in[VIEW_DURATION_BUCKETS + 1];  /* runs whose
+                                  duration fell in bucket i (not
+                                  cumulative; the last is above 60 s) */
+    double duration_sum;       /* seconds, over duration_count runs */
+    unsigned long duration_count;  /* runs with a known duration */
+    double last_success_at;    /* epoch of the last successful run (this
+                                  process or the snapshot), 0 never */
+} collection_stats;
+
 typedef struct provider_view {
     const char *name;          /* instance name */
     const char *plugin;        /* plugin name */
@@ -47,6 +69,7 @@ typedef struct provider_view {
     int running;               /* a collection is in flight */
     unsigned long runs, failures, skips;
     unsigned consecutive_failures;
+    collection_stats stats;    /* a copy: owns nothing */
 } provider_view;
 
 const char *provider_status_name(provider_status s);

@@ -1,0 +1,344 @@
+/* t/unit/metrics.c - the /metrics exposition: label escaping (backslash,
+ * quote, newline, invalid UTF-8), no sample for unknown or not-applicable
+ * values, ratios above 1 when over quota, HELP/TYPE once per family with
+ * contiguous samples, the duration histogram; and the running usage
+ * totals: they never go down when cells are pruned or a range is re-sent
+ * with less, do not count a recovered range twice, and survive a
+ * save/load. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "tap.h"
+#include "usage_counter.h"
+#include "usage_store.h"
+
+#define DAY 86400.0
+#define T0 1773100800.0   /* 2026-03-10T00:00:00Z */
+
+static char *escaped(const char *s)
+{
+    buf b;
+    buf_init(&b, 1024);
+    metrics_escape_label(&b, s);
+    return buf_take(&b);
+}
+
+static void test_escape(void)
+{
+    char *e = escaped("a\\b\"c\nd");
+    is_str(e, "a\\\\b\\\"c\\nd", "backslash, quote and newline escaped");
+    free(e);
+    e = escaped("caf\xC3\xA9 \xE2\x82\xAC");
+    is_str(e, "caf\xC3\xA9 \xE2\x82\xAC", "valid UTF-8 kept as it is");
+    free(e);
+    e = escaped("x\xFFy\xC3");
+    is_str(e, "x\xEF\xBF\xBDy\xEF\xBF\xBD", "invalid bytes become U+FFFD");
+    free(e);
+    e = escaped("\xED\xA0\x80"); /* a UTF-16 surrogate, not UTF-8 */
+    is_str(e, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", "surrogates are invalid");
+    free(e);
+    e = escaped("\t");
+    is_str(e, "\t", "a tab needs no escape");
+    free(e);
+}
+
+/* Lines of text starting with prefix. */
+static int count_lines(const char *text, const char *prefix)
+{
+    int n = 0;
+    size_t pl = strlen(prefix);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        n += strncmp(p, prefix, pl) == 0;
+    return n;
+}
+
+static int has_line(const char *text, const char *line)
+{
+    size_t l = strlen(line);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, line, l) == 0 && (p[l] == '\n' || p[l] == '\0'))
+            return 1;
+    return 0;
+}
+
+/* Every sample's family appears in one run, after its # TYPE line. */
+static int families_contiguous(const char *text)
+{
+    char seen[64][96];
+    size_t n_seen = 0;
+    char cur[96] = "";
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, "# TYPE ", 7) == 0) {
+            size_t l = strcspn(p + 7, " ");
+            if (l >= sizeof cur || n_seen == 64)
+                return 0;
+            memcpy(cur, p + 7, l);
+            cur[l] = '\0';
+            for (size_t i = 0; i < n_seen; i++)
+                if (strcmp(seen[i], cur) == 0)
+                    return 0; /* a family twice */
+            strcpy(seen[n_seen++], cur);
+            continue;
+        }
+        if (*p == '#')
+            continue;
+        if (!*cur || strncmp(p, cur, strlen(cur)) != 0)
+            return 0; /* a sample of another family */
+    }
+    return 1;
+}
+
+static metric meter(const char *id, const char *unit)
+{
+    metric m;
+    memset(&m, 0, sizeof m);
+    m.provider = (char *)"p";
+    m.id = (char *)id;
+    m.label = (char *)id;
+    m.kind = (char *)"quota_window";
+    m.unit = (char *)unit;
+    m.source = (char *)"api";
+    return m;
+}
+
+static void test_render(void)
+{
+    metric ms[4];
+    ms[0] = meter("unknown_all", "percent");          /* nothing known */
+    ms[1] = meter("na_limit", "requests");             /* used known only */
+    ms[1].used = MD_NUM(3);
+    ms[1].limit = MD_NUM_NA;
+    ms[1].remaining = MD_NUM_NA;
+    ms[1].utilization = MD_NUM_NA;
+    ms[1].resets_at = MD_TIME_NA;
+    ms[2] = meter("over", "requests");                 /* over quota */
+    ms[2].used = MD_NUM(120);
+    ms[2].limit = MD_NUM(100);
+    ms[2].remaining = MD_NUM(0);
+    ms[2].utilization = MD_NUM(120);
+    ms[2].resets_at = MD_TIME(T0 + 3600);
+    ms[3] = meter("over", "requests");                 /* same id again */
+    ms[3].used = MD_NUM(1);
+    collect_result r;
+    collect_result_init(&r);
+    r.metrics = ms;
+    r.n_metrics = 4;
+    provider_view v[2];
+    memset(v, 0, sizeof v);
+    v[0] = (provider_view){.name = "we\"ird\\p", .plugin = "exec", .family = "fam",
+                           .status = PSTAT_OK, .data = &r, .collected_at = T0 - 10};
+    v[0].stats.by_result[MD_ERR_NONE] = 2;
+    v[0].stats.by_result[MD_ERR_AUTH] = 1;
+    v[0].stats.duration_in[0] = 1;               /* <= 0.05 s */
+    v[0].stats.duration_in[VIEW_DURATION_BUCKETS] = 1; /* > 60 s */
+    v[0].stats.duration_sum = 61.02;
+    v[0].stats.duration_count = 2;
+    v[0].stats.last_success_at = T0 - 10;
+    v[1] = (provider_view){.name = "pending", .plugin = "exec", .family = "other",
+                           .status = PSTAT_PENDING};
+    usage_total t[1] = {{.provider = "p", .has = 1u << UB_OUTPUT}};
+    t[0].total[UB_OUTPUT] = 42;
+    size_t len = 0;
+    char *text = metrics_render(v, 2, t, 1, T0, &len);
+    ok(text && strlen(text) == len, "rendered, length right");
+    ok(families_contiguous(text), "each family once, its samples contiguous");
+    is_int(count_lines(text, "# HELP "), count_lines(text, "# TYPE "),
+           "a HELP line for every TYPE line");
+    ok(has_line(text, "meterd_up{provider=\"we\\\"ird\\\\p\",plugin=\"exec\"} 1"),
+       "provider name escaped in a label");
+    ok(!strstr(text, "meterd_up{provider=\"pending\""), "pending: no up sample (unknown)");
+    ok(has_line(text, "meterd_provider_info{provider=\"pending\",plugin=\"exec\",family=\"other\"} 1"),
+       "pending provider has its info");
+    ok(!strstr(text, "meter=\"unknown_all\""), "a meter with nothing known has no sample");
+    ok(has_line(text, "meterd_meter_used{provider=\"we\\\"ird\\\\p\",family=\"fam\","
+                      "meter=\"na_limit\",kind=\"quota_window\",unit=\"requests\"} 3"),
+       "the known used of a meter is there");
+    ok(!strstr(text, "meterd_meter_limit{provider=\"we\\\"ird\\\\p\",family=\"fam\",meter=\"na_limit\""),
+       "a not-applicable limit has no sample");
+    ok(!strstr(text, "meterd_meter_reset_timestamp_seconds{provider=\"we\\\"ird\\\\p\",family=\"fam\",meter=\"na_limit\""),
+       "a not-applicable reset has no sample");
+    ok(has_line(text, "meterd_meter_utilization_ratio{provider=\"we\\\"ird\\\\p\",family=\"fam\","
+                      "meter=\"over\",kind=\"quota_window\",unit=\"requests\"} 1.2"),
+       "over quota: ratio above 1");
+    is_int(count_lines(text, "meterd_meter_used{provider=\"we\\\"ird\\\\p\",family=\"fam\",meter=\"over\""), 1,
+           "a meter id reported twice is shown once");
+    ok(has_line(text, "meterd_meter_used{provider=\"we\\\"ird\\\\p\",family=\"fam\","
+                      "meter=\"over\",kind=\"quota_window\",unit=\"requests\"} 120"),
+       "the first of the two wins");
+    ok(has_line(text, "meterd_family_utilization_ratio{family=\"fam\"} 1.2"), "family ratio 1.2");
+    ok(has_line(text, "meterd_family_usage_remaining{family=\"fam\",unit=\"requests\"} 0"),
+       "family remaining 0 (exhausted, known)");
+    ok(has_line(text, "meterd_family_available_again_timestamp_seconds{family=\"fam\"} 1773104400"),
+       "available again at the reset");
+    ok(has_line(text, "meterd_family_status{family=\"other\",status=\"unavailable\"} 1"),
+       "pending family unavailable");
+    is_int(count_lines(text, "meterd_family_status{family=\"fam\""), 1, "one status sample per family");
+    ok(!strstr(text, "meterd_family_usage_remaining{family=\"other\""),
+       "family without data: no remaining sample");
+    ok(has_line(text, "meterd_collections_total{provider=\"we\\\"ird\\\\p\",result=\"auth\"} 1"),
+       "failures counted by class");
+    ok(has_line(text, "meterd_collections_total{provider=\"we\\\"ird\\\\p\",result=\"ok\"} 2"), "ok counted");
+    ok(has_line(text, "meterd_collection_duration_seconds_bucket{provider=\"we\\\"ird\\\\p\",le=\"0.05\"} 1"),
+       "histogram: first bucket");
+    ok(has_line(text, "meterd_collection_duration_seconds_bucket{provider=\"we\\\"ird\\\\p\",le=\"60\"} 1"),
+       "histogram: buckets are cumulative");
+    ok(has_line(text, "meterd_collection_duration_seconds_bucket{provider=\"we\\\"ird\\\\p\",le=\"+Inf\"} 2"),
+       "histogram: +Inf has every run");
+    ok(has_line(text, "meterd_collection_duration_seconds_count{provider=\"we\\\"ird\\\\p\"} 2"), "count");
+    ok(has_line(text, "meterd_data_age_seconds{provider=\"we\\\"ird\\\\p\"} 10"), "data age");
+    ok(!strstr(text, "meterd_data_age_seconds{provider=\"pending\""), "no data: no age");
+    ok(!strstr(text, "meterd_last_success_timestamp_seconds{provider=\"pending\""),
+       "never succeeded: no last success");
+    ok(has_line(text, "meterd_usage_tokens_total{provider=\"p\",bucket=\"output\"} 42"), "known bucket total");
+    ok(!strstr(text, "bucket=\"input_uncached\""), "a bucket never known has no sample");
+    ok(!strstr(text, "meterd_usage_cost_usd_total{"), "cost never known: no sample");
+    ok(!strstr(text, "NaN"), "no NaN anywhere");
+    free(text);
+}
+
+/* ---- running usage totals ---- */
+
+static usage_cell_rec ucell(double slot, double out, md_num total)
+{
+    usage_cell_rec c;
+    memset(&c, 0, sizeof c);
+    c.slot_start = slot;
+    c.model = (char *)"m";
+    for (int b = 0; b < UB_N; b++)
+        c.b[b] = (md_num){MD_UNKNOWN, 0};
+    c.b[UB_OUTPUT] = MD_NUM(out);
+    c.b[UB_TOTAL] = total;
+    c.events = 1;
+    return c;
+}
+
+static double total_of(const usage_counters *uc, const char *p, int b)
+{
+    for (size_t i = 0; i < uc->n; i++)
+        if (strcmp(uc->rows[i].provider, p) == 0)
+            return uc->rows[i].total[b];
+    return -1;
+}
+
+static unsigned has_of(const usage_counters *uc, const char *p)
+{
+    for (size_t i = 0; i < uc->n; i++)
+        if (strcmp(uc->rows[i].provider, p) == 0)
+            return uc->rows[i].has;
+    return 0;
+}
+
+static void test_counters(const char *dir)
+{
+    /* Retention 3 days, window 1 day. */
+    usage_store *s = usage_store_new(dir, (long long)(3 * DAY * 1000));
+    usage_counters uc;
+    usage_counters_init(&uc);
+    double now = T0;
+    usage_cell_rec c1[2] = {ucell(T0 - 2 * DAY, 100, MD_NUM(100)),
+                            ucell(T0 - 900, 10, (md_num){MD_UNKNOWN, 0})};
+    usage_store_put(s, "p", c1, 2, 0, 1, now);
+    usage_counters_observe(&uc, s, now, DAY);
+    is_num(total_of(&uc, "p", UB_OUTPUT), 110, "first observation counts every cell");
+    is_num(total_of(&uc, "p", UB_TOTAL), 100, "only known values add to a bucket");
+    ok(has_of(&uc, "p") == ((1u << UB_OUTPUT) | (1u << UB_TOTAL)), "buckets ever known");
+    ok(!(has_of(&uc, "p") & (1u << UB_INPUT_UNCACHED)), "an always-unknown bucket has no total");
+
+    /* A re-send of the last slot with more: only the growth counts. */
+    usage_cell_rec c2[1] = {ucell(T0 - 900, 25, MD_NUM(25))};
+    usage_store_put(s, "p", c2, 1, T0 - 900, 2, now);
+    usage_counters_observe(&uc, s, now, DAY);
+    is_num(total_of(&uc, "p", UB_OUTPUT), 125, "growth of a re-sent slot added");
+
+    /* A re-send with less (a transcript deleted): the total stays... */
+    usage_cell_rec c3[1] = {ucell(T0 - 900, 5, MD_NUM(5))};
+    usage_store_put(s, "p", c3, 1, T0 - 900, 3, now);
+    usage_counters_observe(&uc, s, now, DAY);
+    is_num(total_of(&uc, "p", UB_OUTPUT), 125, "a smaller re-send does not lower the total");
+    /* ...and coming back to where it was is not counted twice. */
+    usage_store_put(s, "p", c2, 1, T0 - 900, 4, now);
+    usage_counters_observe(&uc, s, now, DAY);
+    is_num(total_of(&uc, "p", UB_OUTPUT), 125, "recovering to the old level adds nothing");
+    usage_cell_rec c4[1] = {ucell(T0, 7, MD_NUM(7))};
+    usage_store_put(s, "p", c4, 1, T0, 5, now);
+    usage_counters_observe(&uc, s, now + 60, DAY);
+    is_num(total_of(&uc, "p", UB_OUTPUT), 132, "new usage adds");
+
+    /* Time passes: the window moves on (no change yet)... */
+    now = T0 + 1.2 * DAY;
+    usage_counters_observe(&uc, s, now, DAY);
+    is_num(total_of(&uc, "p", UB_OUTPUT), 132, "nothing new, nothing added");
+    /* ...then a put prunes the cell of T0 - 2 days (retention) and adds
+     * one in the same change. */
+    now = T0 + 1.5 * DAY;
+    usage_cell_rec c5[1] = {ucell(T0 + DAY, 3, MD_NUM(3))};
+    usage_store_put(s, "p", c5, 1, T0 + DAY, 6, now);
+    is_int(usage_store_count(s, "p"), 3, "the old cell was pruned");
+    usage_counters_observe(&uc, s, now, DAY);
+    is_num(total_of(&uc, "p", UB_OUTPUT), 135,
+           "pruning does not lower the total, and what came with it adds");
+
+    /* Save and load: same totals, and the store is not counted again. */
+    char *err = NULL;
+    ok(usage_counters_save(&uc, dir, now, 30, 1, &err) == 0, "saved");
+    free(err);
+    struct stat st;
+    ok(stat(dir, &st) == 0, "state dir there");
+    usage_counters uc2;
+    usage_counters_init(&uc2);
+    ok(usage_counters_load(&uc2, dir, &err) == 0, "loaded");
+    free(err);
+    usage_counters_observe(&uc2, s, now + 10, DAY);
+    is_num(total_of(&uc2, "p", UB_OUTPUT), 135, "after a restart the store is not counted twice");
+    ok(has_of(&uc2, "p") == has_of(&uc, "p"), "known buckets survive a restart");
+
+    /* An ingest event counts too. */
+    md_num b[UB_N];
+    for (int k = 0; k < UB_N; k++)
+        b[k] = (md_num){MD_UNKNOWN, 0};
+    b[UB_OUTPUT] = MD_NUM(4);
+    b[UB_COST] = MD_NUM(0.5);
+    const char *why = NULL;
+    ok(usage_store_add_event(s, "p", now - 60, "m", b, now, &why) == 0, "event added");
+    usage_counters_observe(&uc2, s, now, DAY);
+    is_num(total_of(&uc2, "p", UB_OUTPUT), 139, "an ingest event adds");
+    is_num(total_of(&uc2, "p", UB_COST), 0.5, "cost counted");
+    usage_counters_release(&uc2);
+
+    /* A corrupt file is moved aside, and counting starts from the store. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, USAGE_COUNTERS_FILE);
+    FILE *f = fopen(path, "w");
+    fputs("{\"schema\":\"meterd.usage-counters.v1\",\"providers\":[{\"name\":\"p\"}]}", f);
+    fclose(f);
+    usage_counters_init(&uc2);
+    ok(usage_counters_load(&uc2, dir, &err) == -1 && err, "an invalid file is refused");
+    free(err);
+    ok(access(path, F_OK) != 0, "and moved aside");
+    usage_counters_release(&uc2);
+    usage_counters_release(&uc);
+    usage_store_free(s);
+}
+
+int main(void)
+{
+    log_set_level(MD_LOG_ERROR);
+    char tmpl[] = "/tmp/meterd-metrics-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    if (!dir)
+        return 1;
+    test_escape();
+    test_render();
+    test_counters(dir);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        diag_line("could not remove the temporary directory");
+    return done_testing();
+}
