@@ -364,7 +364,8 @@ static void settle(daemon_t *d, unsigned long before)
 {
     state_publish(d);
     waiters_notify(d);
-    if (d->version != before && !d->once) {
+    if (!d->once &&
+        (d->version != before || state_persist_retry_due(d, time_now()))) {
         state_save_snapshot(d);
         state_save_usage(d);
     }

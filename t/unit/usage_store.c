@@ -137,19 +137,19 @@ static void test_ingest(void)
     md_num b[UB_N] = {MD_NUM(100), MD_NUM(50), MD_NUM_NA, MD_NUM(10), MD_NUM(4),
                       MD_NUM(160), U};
     const char *err = NULL;
-    is_int(usage_store_add_event(s, "gw", T0 + 100, "gpt", b, NOW, &err), 0,
+    is_int(usage_store_add_event(s, "gw", T0 + 100, "gpt", b, NOW, &err, NULL), 0,
            "ingest event added");
-    is_int(usage_store_add_event(s, "gw", T0 + 800, "gpt", b, NOW, &err), 0,
+    is_int(usage_store_add_event(s, "gw", T0 + 800, "gpt", b, NOW, &err, NULL), 0,
            "second event, same slot");
     is_int(usage_store_count(s, "gw"), 1, "both in one 15-minute cell");
     md_num bad[UB_N] = {MD_NUM(-1)};
-    is_int(usage_store_add_event(s, "gw", T0, "gpt", bad, NOW, &err), -1,
+    is_int(usage_store_add_event(s, "gw", T0, "gpt", bad, NOW, &err, NULL), -1,
            "negative bucket refused");
-    is_int(usage_store_add_event(s, "gw", NAN, "gpt", b, NOW, &err), -1,
+    is_int(usage_store_add_event(s, "gw", NAN, "gpt", b, NOW, &err, NULL), -1,
            "NaN time refused");
-    is_int(usage_store_add_event(s, "gw", T0, "bad\nmodel", b, NOW, &err), -1,
+    is_int(usage_store_add_event(s, "gw", T0, "bad\nmodel", b, NOW, &err, NULL), -1,
            "control byte in model refused");
-    is_int(usage_store_add_event(s, "gw", NOW - 401 * DAY, "gpt", b, NOW, &err), 1,
+    is_int(usage_store_add_event(s, "gw", NOW - 401 * DAY, "gpt", b, NOW, &err, NULL), 1,
            "event older than retention ignored");
     /* a plugin put for the same provider keeps ingest cells */
     usage_cell_rec c[1] = {cell(T0, "gpt", 1, 1, 1)};
@@ -192,7 +192,7 @@ static void test_persistence(void)
     md_num b[UB_N] = {MD_NUM(1), MD_NUM(1), MD_NUM(1), MD_NUM(1), MD_NUM(0),
                       MD_NUM(4), MD_NUM(0.125)};
     const char *e = NULL;
-    usage_store_add_event(s, "gw", T0 + 50, "x", b, NOW, &e);
+    usage_store_add_event(s, "gw", T0 + 50, "x", b, NOW, &e, NULL);
     char *err = NULL;
     ok(usage_store_save(s, NOW, &err) == 0, "save");
     ok(usage_store_save(s, NOW, &err) == 0, "a save without changes is a no-op");
