@@ -160,6 +160,10 @@ void state_load_snapshot(daemon_t *d)
     }
     if (rc > 0)
         return;
+    if (err) {   /* some providers' sections were left out */
+        log_msg(MD_LOG_WARN, NULL, "%s", err);
+        free(err);
+    }
     size_t used = 0;
     for (size_t i = 0; i < n; i++) {
         pstate *p = state_find(d, e[i].name);
