@@ -122,6 +122,8 @@ typedef struct view_set {
     double started_at;
     unsigned long reloads, reload_failures;
     long long endpoint_timeout_ms;
+    const char *snapshot_error; /* the last snapshot save failed, or NULL */
+    double snapshot_failing_since;
     struct usage_store *usage;  /* borrowed: the daemon's store, which
                                    outlives every view set (it serialises
                                    its own database use); NULL in once
@@ -171,6 +173,9 @@ typedef struct daemon {
     struct usage_counters *counters;  /* owned: running usage totals,
                                          loaded at the first publication
                                          (NULL in once mode) */
+    char *snapshot_error;       /* owned: why the last snapshot save
+                                   failed, NULL when it succeeded */
+    double snapshot_failing_since, snapshot_tried_at;
     /* ---- any thread ---- */
     int wake_pipe[2];           /* any thread -> scheduler wake-up */
     volatile sig_atomic_t stop, reload, child_exited; /* signal handlers */
@@ -189,9 +194,13 @@ void state_load_snapshot(daemon_t *d);
 /* Persist the current view set to the snapshot (no lock held while
  * writing). */
 void state_save_snapshot(daemon_t *d);
-/* Persist the usage store if it changed, and the running usage totals
+/* Persist the usage store if it changed (or a failed write is due
+ * again: then every cell), and the running usage totals
  * (usage_counter.h) at most every 30 s, or now once d->stop is set. */
 void state_save_usage(daemon_t *d);
+/* Whether a failed save (usage store or snapshot) should be tried again
+ * now, although nothing changed (owner thread). */
+int state_persist_retry_due(daemon_t *d, double now);
 
 /* Record a finished collection: success replaces data, failure keeps the
  * last good data and records the error.  When to run next is the

@@ -36,6 +36,9 @@ static const char *const steps[HISTORY_SCHEMA_VERSION] = {
     " PRIMARY KEY(provider, meter, at)) WITHOUT ROWID;"
     "CREATE INDEX sample_at ON sample(at);"
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;",
+    /* 1 -> 2: caller ids of POST /api/telemetry, written in the
+     * transaction of the usage they carried (rowid = arrival order). */
+    "CREATE TABLE ingest_id(id TEXT NOT NULL UNIQUE);",
 };
 
 int history_db_error(history_db *db, const char *what, char **err)

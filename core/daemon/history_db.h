@@ -34,6 +34,10 @@
  *   sample(provider, meter, at, used, lim, remaining, utilization,
  *          resets_at)  PK (provider, meter, at); NULL = unknown.
  *   meta(key PK, value)   e.g. the thinning watermark.
+ *   ingest_id(id UNIQUE)  caller ids of POST /api/telemetry (version 2),
+ *     inserted in the transaction of the usage they carried, so an id is
+ *     recorded exactly when its usage is; rowid is the arrival order and
+ *     only the last INGEST_MAX_IDS are kept.
  *
  * Invariants: a history_db's handle is only used with its mutex held
  * (history_db_lock); every write is one transaction.
@@ -47,7 +51,7 @@
 #include <sqlite3.h>
 
 #define HISTORY_DB_FILE "meterd.db"
-#define HISTORY_SCHEMA_VERSION 1
+#define HISTORY_SCHEMA_VERSION 2
 /* How long a statement waits for another connection's lock (a running
  * daemon and `meterd report daily` share the file). */
 #define HISTORY_BUSY_TIMEOUT_MS 5000

@@ -26,12 +26,10 @@ typedef struct seen_id {
 typedef struct ingest_state {
     seen_id *ids;       /* ring of INGEST_MAX_IDS */
     size_t n, next;
-    int loaded;         /* ids of earlier runs read from IDS_FILE */
 } ingest_state;
 
-/* Caller ids survive restarts: one id per line, appended after the usage
- * they carried was saved.  (A crash between the two can count a replayed
- * turn twice; never lose one.) */
+/* Where earlier versions kept the caller ids (one per line); migrated
+ * into the history database once, then renamed IDS_FILE ".migrated". */
 #define IDS_FILE "ingest_ids.log"
 
 /* One validated item, ready to apply. */
@@ -51,16 +49,23 @@ static ingest_state *state_of(daemon_t *d)
     return d->ingest;
 }
 
-void ingest_free(daemon_t *d)
+static void seen_clear(ingest_state *s)
 {
-    ingest_state *s = d->ingest;
-    if (!s)
-        return;
     for (size_t i = 0; i < s->n; i++) {
         free(s->ids[i].id);
         json_decref(s->ids[i].response);
     }
     free(s->ids);
+    s->ids = NULL;
+    s->n = s->next = 0;
+}
+
+void ingest_free(daemon_t *d)
+{
+    ingest_state *s = d->ingest;
+    if (!s)
+        return;
+    seen_clear(s);
     free(s);
     d->ingest = NULL;
 }
@@ -71,73 +76,6 @@ static const seen_id *seen_find(const ingest_state *s, const char *id)
         if (strcmp(s->ids[i].id, id) == 0)
             return &s->ids[i];
     return NULL;
-}
-
-static void seen_add(ingest_state *s, const char *id, json_t *response);
-
-/* Read the ids of earlier runs (lock held; once).  Responses of those are
- * not kept: a replay answers {"id", "duplicate": true} only. */
-static void load_ids(ingest_state *s, const char *state_dir)
-{
-    s->loaded = 1;
-    char *path = xasprintf("%s/" IDS_FILE, state_dir);
-    FILE *f = fopen(path, "re");
-    free(path);
-    if (!f)
-        return;
-    char line[256];
-    size_t lines = 0;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (!*line || seen_find(s, line))
-            continue;
-        json_t *r = json_pack("{s:s}", "id", line);
-        seen_add(s, line, r);
-        json_decref(r);
-        lines++;
-    }
-    fclose(f);
-    if (lines > INGEST_MAX_IDS) { /* compact: keep what the ring holds */
-        size_t len = 0;
-        for (size_t i = 0; i < s->n; i++)
-            len += strlen(s->ids[i].id) + 1;
-        char *text = xmalloc(len + 1), *p = text;
-        for (size_t i = 0; i < s->n; i++) {
-            const seen_id *e = &s->ids[(s->next + i) % s->n];
-            p += sprintf(p, "%s\n", e->id);
-        }
-        *p = '\0';
-        char *err = NULL;
-        if (statefile_write(state_dir, IDS_FILE, text, &err) != 0)
-            log_msg(MD_LOG_WARN, NULL, "%s", err);
-        free(err);
-        free(text);
-    }
-}
-
-/* Append the ids accepted by this request (lock NOT held). */
-static void append_ids(const char *state_dir, char **ids, size_t n)
-{
-    if (!n)
-        return;
-    char *path = xasprintf("%s/" IDS_FILE, state_dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        log_msg(MD_LOG_WARN, NULL, "cannot record ingest ids in %s: %s", path,
-                strerror(errno));
-        free(path);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char *line = xasprintf("%s\n", ids[i]);
-        if (write_all(fd, line, strlen(line)) != 0)
-            log_msg(MD_LOG_WARN, NULL, "cannot record ingest ids in %s: %s",
-                    path, strerror(errno));
-        free(line);
-    }
-    fsync(fd);
-    close(fd);
-    free(path);
 }
 
 static void seen_add(ingest_state *s, const char *id, json_t *response)
@@ -154,6 +92,84 @@ static void seen_add(ingest_state *s, const char *id, json_t *response)
     slot->id = xstrdup(id);
     slot->response = json_incref(response);
     s->next = (s->next + 1) % INGEST_MAX_IDS;
+}
+
+/* Remember an id of an earlier run: a replay answers {"id",
+ * "duplicate": true} only (its first response is not kept). */
+static void seen_add_bare(ingest_state *s, const char *id)
+{
+    if (seen_find(s, id))
+        return;
+    json_t *r = json_pack("{s:s}", "id", id);
+    seen_add(s, id, r);
+    json_decref(r);
+}
+
+/* Read IDS_FILE of an earlier version into s (its last INGEST_MAX_IDS
+ * lines).  Returns 1 when there was one, 0 when not. */
+static int read_ids_file(ingest_state *s, const char *state_dir)
+{
+    char *path = xasprintf("%s/" IDS_FILE, state_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    free(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (*line)
+            seen_add_bare(s, line);
+    }
+    fclose(f);
+    return 1;
+}
+
+void ingest_load(daemon_t *d)
+{
+    ingest_state *s = state_of(d);
+    seen_clear(s);
+    const char *dir = d->cfg->state_dir;
+    if (read_ids_file(s, dir) && d->usage) {
+        for (size_t i = 0; i < s->n; i++)
+            usage_store_add_ingest_id(d->usage,
+                                      s->ids[(s->next + i) % s->n].id,
+                                      INGEST_MAX_IDS);
+        char *err = NULL;
+        if (usage_store_save(d->usage, time_now(), &err) == 0) {
+            char *from = xasprintf("%s/" IDS_FILE, dir);
+            char *to = xasprintf("%s/" IDS_FILE ".migrated", dir);
+            if (rename(from, to) != 0)
+                log_msg(MD_LOG_WARN, NULL, "cannot rename %s: %s", from,
+                        strerror(errno));
+            free(from);
+            free(to);
+        } else {
+            log_msg(MD_LOG_WARN, NULL, "cannot migrate %s: %s", IDS_FILE,
+                    err ? err : "unknown error");
+            free(err);
+            return;   /* keep what the file said */
+        }
+    }
+    if (!d->usage)
+        return;
+    char **ids = NULL, *err = NULL;
+    size_t n = 0;
+    if (usage_store_ingest_ids(d->usage, INGEST_MAX_IDS, &ids, &n, &err) != 0) {
+        log_msg(MD_LOG_WARN, NULL, "cannot read the ingest ids: %s",
+                err ? err : "unknown error");
+        free(err);
+        return;
+    }
+    seen_clear(s);
+    for (size_t i = 0; i < n; i++) {
+        seen_add_bare(s, ids[i]);
+        free(ids[i]);
+    }
+    free(ids);
 }
 
 /* The dialect of an item: explicit, the route, or the provider's kind. */
@@ -275,6 +291,8 @@ static char *check_item(const view_set *vs, const json_t *j, item *it)
     if (it->rec.at.state != MD_KNOWN)
         it->rec.at = MD_TIME(when);
     it->rec.observed_at = MD_TIME(time_now());
+    if (it->rec.at.epoch > time_now() + INGEST_MAX_FUTURE_S)
+        return xstrdup("at: the event time is more than a day in the future");
     return NULL;
 }
 
@@ -286,11 +304,13 @@ static void item_free(item *it)
 }
 
 /* Meters of one provider gathered from every item of a request, folded
- * into its state once (state_put_ingest_metrics). */
+ * into its state once (state_put_ingest_metrics).  fresh counts the ids
+ * the provider does not hold yet: with its own meters they stay within
+ * INGEST_MAX_METERS. */
 typedef struct meter_batch {
     pstate *p;
     metric *m;
-    size_t n, cap;
+    size_t n, cap, fresh;
 } meter_batch;
 
 static meter_batch *batch_for(meter_batch **b, size_t *nb, pstate *p)
@@ -299,17 +319,42 @@ static meter_batch *batch_for(meter_batch **b, size_t *nb, pstate *p)
         if ((*b)[i].p == p)
             return &(*b)[i];
     *b = xrealloc(*b, (*nb + 1) * sizeof **b);
-    (*b)[*nb] = (meter_batch){.p = p, .m = NULL, .n = 0, .cap = 0};
+    (*b)[*nb] = (meter_batch){.p = p, .m = NULL, .n = 0, .cap = 0, .fresh = 0};
     return &(*b)[(*nb)++];
 }
 
-/* Parse an item's header meters into the provider's batch. */
-static size_t gather_headers(meter_batch *b, const item *it, double now)
+static int cmp_metric_id(const void *key, const void *m)
+{
+    return strcmp(key, ((const metric *)m)->id);
+}
+
+/* Whether a meter of this id may be folded into b's provider. */
+static int meter_room(meter_batch *b, const char *id)
+{
+    const pstate *p = b->p;
+    if (p->n_ingest_metrics &&
+        bsearch(id, p->ingest_metrics, p->n_ingest_metrics,
+                sizeof *p->ingest_metrics, cmp_metric_id))
+        return 1;
+    for (size_t i = 0; i < b->n; i++)
+        if (strcmp(b->m[i].id, id) == 0)
+            return 1;
+    if (p->n_ingest_metrics + b->fresh >= INGEST_MAX_METERS)
+        return 0;
+    b->fresh++;
+    return 1;
+}
+
+/* Parse an item's header meters into the provider's batch; *dropped
+ * counts the meters past INGEST_MAX_METERS. */
+static size_t gather_headers(meter_batch *b, const item *it, double now,
+                             size_t *dropped)
 {
     rl_metric *rl = NULL;
     size_t n = ratelimit_parse(it->hnames, it->hvalues, it->n_headers, now,
                                NULL, &rl, NULL);
     size_t folded = 0;
+    *dropped = 0;
     for (size_t i = 0; i < n; i++) {
         if (b->n == b->cap) {
             b->cap = b->cap ? 2 * b->cap : 16;
@@ -319,8 +364,13 @@ static size_t gather_headers(meter_batch *b, const item *it, double now)
         size_t n_rej = 0;
         if (metric_from_sdk(&b->m[b->n], &rl[i].m, sizeof rl[i].m, b->p->name,
                             "headers", now, &rej, &n_rej) >= 0) {
-            b->n++;
-            folded++;
+            if (meter_room(b, b->m[b->n].id)) {
+                b->n++;
+                folded++;
+            } else {
+                metric_release(&b->m[b->n]);
+                (*dropped)++;
+            }
         }
         for (size_t r = 0; r < n_rej; r++)
             free(rej[r]);
@@ -330,44 +380,49 @@ static size_t gather_headers(meter_batch *b, const item *it, double now)
     return folded;
 }
 
-static json_t *apply_item(daemon_t *d, item *it, meter_batch **b, size_t *nb)
+static void add_note(json_t *out, const char *note)
 {
-    pstate *p = state_find(d, it->provider);
-    size_t folded = it->n_headers ? gather_headers(batch_for(b, nb, p), it,
-                                                   time_now())
-                                  : 0;
-    json_t *out;
-    if (it->has_usage) {
-        md_num u[UB_N] = {
-            [UB_INPUT_UNCACHED] = it->rec.tokens_input_uncached,
-            [UB_CACHE_READ] = it->rec.tokens_cache_read,
-            [UB_CACHE_WRITE] = it->rec.tokens_cache_write,
-            [UB_OUTPUT] = it->rec.tokens_output,
-            [UB_REASONING] = it->rec.tokens_reasoning,
-            [UB_TOTAL] = it->rec.tokens_total,
-            [UB_COST] = it->rec.cost_usd};
-        const char *why = NULL;
-        int rc = d->usage ? usage_store_add_event(d->usage, it->provider,
-                                                  it->rec.at.epoch, it->rec.model,
-                                                  u, time_now(), &why)
-                          : -1;
-        out = usage_to_json(&it->rec);
-        json_object_set_new(out, "stored", json_boolean(rc == 0));
-        if (rc != 0)
-            json_object_set_new(out, "not_stored_because",
-                                json_string(rc == 1 ? "older than usage_retention"
-                                            : why ? why : "no usage store"));
-    } else {
-        out = json_pack("{s:s, s:n}", "provider", it->provider, "usage");
+    json_t *notes = json_object_get(out, "notes");
+    if (!notes) {
+        notes = json_array();
+        json_object_set_new(out, "notes", notes);
     }
-    json_object_set_new(out, "rate_limit_meters", json_integer((json_int_t)folded));
-    json_object_set_new(out, "duplicate", json_false());
+    json_array_append_new(notes, json_string(note));
+}
+
+/* The usage part of an item: added to the store (undone with the rest
+ * when the write fails). */
+static json_t *store_usage(daemon_t *d, item *it)
+{
+    if (!it->has_usage)
+        return json_pack("{s:s, s:n}", "provider", it->provider, "usage");
+    md_num u[UB_N] = {
+        [UB_INPUT_UNCACHED] = it->rec.tokens_input_uncached,
+        [UB_CACHE_READ] = it->rec.tokens_cache_read,
+        [UB_CACHE_WRITE] = it->rec.tokens_cache_write,
+        [UB_OUTPUT] = it->rec.tokens_output,
+        [UB_REASONING] = it->rec.tokens_reasoning,
+        [UB_TOTAL] = it->rec.tokens_total,
+        [UB_COST] = it->rec.cost_usd};
+    const char *why = NULL, *note = NULL;
+    int rc = d->usage ? usage_store_add_event(d->usage, it->provider,
+                                              it->rec.at.epoch, it->rec.model,
+                                              u, time_now(), &why, &note)
+                      : -1;
+    json_t *out = usage_to_json(&it->rec);
+    json_object_set_new(out, "stored", json_boolean(rc == 0));
+    if (rc != 0)
+        json_object_set_new(out, "not_stored_because",
+                            json_string(rc == 1 ? "older than usage_retention"
+                                        : why ? why : "no usage store"));
+    if (note)
+        add_note(out, note);
     return out;
 }
 
-static json_t *duplicate_response(const seen_id *s)
+static json_t *duplicate_response(const json_t *first)
 {
-    json_t *out = json_deep_copy(s->response);
+    json_t *out = json_deep_copy(first);
     json_object_set_new(out, "duplicate", json_true());
     return out;
 }
@@ -380,12 +435,68 @@ typedef struct ingest_msg {
     int status;
     char *error;
     json_t *response;
-    char **fresh;           /* ids accepted now, to append to IDS_FILE */
-    size_t n_fresh;
-    usage_image *img;       /* the usage to write before the ids */
 } ingest_msg;
 
-/* Owner thread: apply every item, or none. */
+/* The index of the earlier item of this request with the same id, or
+ * i itself. */
+static size_t first_of_id(const ingest_msg *m, size_t i)
+{
+    for (size_t k = 0; m->items[i].id && k < i; k++)
+        if (m->items[k].id && strcmp(m->items[k].id, m->items[i].id) == 0)
+            return k;
+    return i;
+}
+
+/* Make what this request added durable: its cells and its ids in one
+ * transaction.  0, or -1 with everything it added taken back. */
+static int persist(daemon_t *d, char **err)
+{
+    int rc = usage_store_write(usage_store_image(d->usage, time_now()), err);
+    if (rc != 0)
+        usage_store_undo_events(d->usage);
+    else
+        usage_store_keep_events(d->usage);
+    return rc;
+}
+
+/* Fold the items' header meters into their providers. */
+static void apply_meters(daemon_t *d, ingest_msg *m, json_t **recs,
+                         const int *skip)
+{
+    meter_batch *b = NULL;
+    size_t nb = 0;
+    double now = time_now();
+    for (size_t i = 0; i < m->n; i++) {
+        if (skip[i])
+            continue;
+        item *it = &m->items[i];
+        size_t dropped = 0, folded = 0;
+        if (it->n_headers)
+            folded = gather_headers(batch_for(&b, &nb,
+                                              state_find(d, it->provider)),
+                                    it, now, &dropped);
+        json_object_set_new(recs[i], "rate_limit_meters",
+                            json_integer((json_int_t)folded));
+        if (dropped) {
+            char *note = xasprintf("%zu rate-limit meters dropped: a provider "
+                                   "keeps at most %d header meters", dropped,
+                                   INGEST_MAX_METERS);
+            add_note(recs[i], note);
+            log_msg(MD_LOG_WARN, it->provider, "%s", note);
+            free(note);
+        }
+    }
+    for (size_t i = 0; i < nb; i++) {
+        state_put_ingest_metrics(d, b[i].p, b[i].m, b[i].n);
+        for (size_t k = 0; k < b[i].n; k++)
+            metric_release(&b[i].m[k]);
+        free(b[i].m);
+    }
+    free(b);
+}
+
+/* Owner thread: apply every item, or none.  The 200 is only answered
+ * once the usage and ids are committed to the history database. */
 static void ingest_apply(daemon_t *d, void *arg)
 {
     ingest_msg *m = arg;
@@ -398,33 +509,59 @@ static void ingest_apply(daemon_t *d, void *arg)
         return;
     }
     ingest_state *s = state_of(d);
-    if (!s->loaded)
-        load_ids(s, d->cfg->state_dir);
-    m->fresh = xcalloc(m->n, sizeof *m->fresh);
-    meter_batch *b = NULL;
-    size_t nb = 0;
-    json_t *records = json_array();
+    json_t **recs = xcalloc(m->n, sizeof *recs);
+    int *dup = xcalloc(m->n, sizeof *dup);
+    int durable = 0;
+    if (d->usage)
+        usage_store_begin_events(d->usage);
     for (size_t i = 0; i < m->n; i++) {
         item *it = &m->items[i];
         const seen_id *seen = it->id ? seen_find(s, it->id) : NULL;
-        json_t *r = seen ? duplicate_response(seen) : apply_item(d, it, &b, &nb);
-        if (!seen && it->id) {
-            seen_add(s, it->id, r);
-            m->fresh[m->n_fresh++] = xstrdup(it->id);
+        if (seen || first_of_id(m, i) != i) {
+            dup[i] = 1;
+            recs[i] = seen ? duplicate_response(seen->response) : NULL;
+            continue;
         }
-        redact_json(r, (const char *const *)d->cfg->secrets, d->cfg->n_secrets);
-        json_array_append_new(records, r);
+        recs[i] = store_usage(d, it);
+        durable |= it->has_usage;
+        if (it->id && d->usage) {
+            usage_store_add_ingest_id(d->usage, it->id, INGEST_MAX_IDS);
+            durable = 1;
+        }
     }
-    for (size_t i = 0; i < nb; i++) {
-        state_put_ingest_metrics(d, b[i].p, b[i].m, b[i].n);
-        for (size_t k = 0; k < b[i].n; k++)
-            metric_release(&b[i].m[k]);
-        free(b[i].m);
+    char *err = NULL;
+    if (durable && d->usage && persist(d, &err) != 0) {
+        m->status = 503;
+        m->error = xasprintf("cannot persist the usage, nothing was recorded "
+                             "(retry later): %s", err ? err : "unknown error");
+        log_msg(MD_LOG_WARN, NULL, "%s", m->error);
+        free(err);
+        for (size_t i = 0; i < m->n; i++)
+            json_decref(recs[i]);
+        free(recs);
+        free(dup);
+        return;
     }
-    free(b);
+    if (d->usage && !durable)
+        usage_store_keep_events(d->usage);
+    apply_meters(d, m, recs, dup);
+    json_t *records = json_array();
+    for (size_t i = 0; i < m->n; i++) {
+        if (!dup[i]) {
+            json_object_set_new(recs[i], "duplicate", json_false());
+            if (m->items[i].id)
+                seen_add(s, m->items[i].id, recs[i]);
+        } else if (!recs[i]) {
+            recs[i] = duplicate_response(recs[first_of_id(m, i)]);
+        }
+        redact_json(recs[i], (const char *const *)d->cfg->secrets,
+                    d->cfg->n_secrets);
+        json_array_append_new(records, recs[i]);
+    }
+    free(recs);
+    free(dup);
     d->version++;
     m->response = json_pack("{s:o}", "records", records);
-    m->img = d->usage ? usage_store_image(d->usage, time_now()) : NULL;
     m->status = 200;
 }
 
@@ -449,8 +586,7 @@ int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
         return 400;
     }
     ingest_msg m = {.items = xcalloc(n, sizeof *m.items), .n = n, .status = 200,
-                    .error = NULL, .response = NULL, .fresh = NULL,
-                    .n_fresh = 0, .img = NULL};
+                    .error = NULL, .response = NULL};
     /* Validation reads the published views only: no lock, no owner. */
     view_set *vs = view_set_acquire(d);
     for (size_t i = 0; i < n && m.status == 200; i++) {
@@ -463,7 +599,6 @@ int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
         free(err);
         m.status = 400;
     }
-    char *state_dir = xstrdup(vs->state_dir);
     view_set_release(vs);
     if (m.status == 200 && state_call(d, ingest_apply, &m) != 0) {
         m.status = 503;
@@ -474,19 +609,6 @@ int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
     free(m.items);
     json_decref(list);
     json_decref(doc);
-    if (m.status == 200) {
-        char *err = NULL;
-        if (m.img && usage_store_write(m.img, &err) != 0) {  /* usage first */
-            log_msg(MD_LOG_WARN, NULL, "cannot save the usage store: %s",
-                    err ? err : "unknown error");
-            free(err);
-        }
-        append_ids(state_dir, m.fresh, m.n_fresh);       /* then the ids */
-    }
-    for (size_t i = 0; i < m.n_fresh; i++)
-        free(m.fresh[i]);
-    free(m.fresh);
-    free(state_dir);
     *response = m.response;
     *error = m.error;
     return m.status;

@@ -15,9 +15,24 @@
  * provider's cells in the usage store; headers become rate-limit meters
  * (core/ratelimit.c) folded into the provider's metrics.  An item whose id
  * was seen before is not applied again: its stored response is returned
- * with "duplicate": true (ids of earlier runs come from
- * STATE_DIR/ingest_ids.log, one per line, appended after the usage they
- * carried was saved; the last INGEST_MAX_IDS are remembered).
+ * with "duplicate": true.
+ *
+ * Durability: the usage of a request and its ids are committed to the
+ * history database (STATE_DIR/meterd.db, table ingest_id) in ONE
+ * transaction before the 200 is sent, so an id is recorded exactly when
+ * its usage is.  When that write fails the request answers 503, its
+ * usage is taken back from memory, its ids are not remembered (the
+ * caller's retry is applied, not refused as a duplicate), and the store
+ * retries the write (usage_store_retry_due) and at shutdown.  The last
+ * INGEST_MAX_IDS ids are kept (the database prunes older ones at every
+ * write) and loaded at start (ingest_load), never under a request.
+ * Limits: an event time more than INGEST_MAX_FUTURE_S ahead is a 400; a
+ * provider keeps at most INGEST_MAX_METERS header meters (further ids are
+ * dropped with a note in the record); counts and models per day are
+ * bounded by the usage store (USAGE_COUNT_MAX, USAGE_MAX_MODELS_PER_DAY).
+ *
+ * Ownership: d->ingest (the remembered ids and their first responses) is
+ * created and freed here, used on the owner thread only.
  */
 #ifndef METERD_INGEST_H
 #define METERD_INGEST_H
@@ -30,6 +45,8 @@
 #define INGEST_MAX_BODY (1024 * 1024)
 #define INGEST_MAX_ITEMS 1000
 #define INGEST_MAX_IDS 10000
+#define INGEST_MAX_METERS 64
+#define INGEST_MAX_FUTURE_S 86400.0
 
 /* Handle one request body (any thread but the owner: the body is parsed
  * and validated against the published views here, then applied by the
@@ -39,6 +56,11 @@
  * masked) and *response NULL. */
 int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
                   char **error);
+
+/* Read the remembered ids at start (owner thread, after the usage store
+ * was loaded): from the history database, migrating an ingest_ids.log
+ * of an earlier version into it first (renamed ingest_ids.log.migrated). */
+void ingest_load(daemon_t *d);
 
 /* Forget remembered ids (daemon teardown, owner thread). */
 void ingest_free(daemon_t *d);

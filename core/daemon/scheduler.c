@@ -248,6 +248,9 @@ static void start_run(daemon_t *d, pstate *p, long long now)
     long long deadline = now + p->conf->timeout_ms;
     p->sched.force = 0;
     p->sched.last_start_ms = now;
+    /* The run is due again one interval after its start: only a run
+     * still going then skips one (schedule_next sets the real time). */
+    p->sched.next_due_ms = now + p->conf->interval_ms;
     p->sched.skip_counted = 0;
     unsigned long long gen = d->usage ? usage_store_generation(d->usage, p->name)
                                       : 0;
@@ -364,7 +367,8 @@ static void settle(daemon_t *d, unsigned long before)
 {
     state_publish(d);
     waiters_notify(d);
-    if (d->version != before && !d->once) {
+    if (!d->once &&
+        (d->version != before || state_persist_retry_due(d, time_now()))) {
         state_save_snapshot(d);
         state_save_usage(d);
     }

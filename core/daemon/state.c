@@ -140,6 +140,8 @@ void state_free(daemon_t *d)
     }
     config_free(d->cfg);
     d->cfg = NULL;
+    free(d->snapshot_error);
+    d->snapshot_error = NULL;
 }
 
 pstate *state_find(daemon_t *d, const char *name)
@@ -164,6 +166,10 @@ void state_load_snapshot(daemon_t *d)
     }
     if (rc > 0)
         return;
+    if (err) {   /* some providers' sections were left out */
+        log_msg(MD_LOG_WARN, NULL, "%s", err);
+        free(err);
+    }
     size_t used = 0;
     for (size_t i = 0; i < n; i++) {
         pstate *p = state_find(d, e[i].name);
@@ -207,13 +213,32 @@ void state_save_snapshot(daemon_t *d)
     view_set *vs = view_set_acquire(d);
     provider_view *v = view_set_views_at(vs, time_now());
     char *err = NULL;
-    if (snapshot_save(vs->state_dir, v, vs->n, &err) != 0) {
-        log_msg(MD_LOG_WARN, NULL, "cannot save snapshot: %s",
-                err ? err : "unknown error");
-        free(err);
-    }
+    int rc = snapshot_save(vs->state_dir, v, vs->n, &err);
     free(v);
     view_set_release(vs);
+    d->snapshot_tried_at = time_now();
+    if (rc != 0) {
+        log_msg(MD_LOG_WARN, NULL, "cannot save snapshot: %s",
+                err ? err : "unknown error");
+        if (!d->snapshot_error)
+            d->snapshot_failing_since = d->snapshot_tried_at;
+        if (!d->snapshot_error || strcmp(d->snapshot_error,
+                                         err ? err : "") != 0)
+            d->version++;   /* /healthz shows the new reason */
+        free(d->snapshot_error);
+        d->snapshot_error = xstrdup(err ? err : "unknown error");
+        free(err);
+    } else if (d->snapshot_error) {
+        free(d->snapshot_error);
+        d->snapshot_error = NULL;
+        d->version++;
+    }
+}
+
+int state_persist_retry_due(daemon_t *d, double now)
+{
+    return usage_store_retry_due(d->usage, now) ||
+           (d->snapshot_error && now - d->snapshot_tried_at >= USAGE_RETRY_S);
 }
 
 void state_save_usage(daemon_t *d)
@@ -463,7 +488,7 @@ static const char *keep(view_set *vs, const char *s)
 }
 
 #define STRS_PER_PROVIDER 4
-#define STRS_GLOBAL 4
+#define STRS_GLOBAL 5
 
 static view_set *build_views(daemon_t *d)
 {
@@ -527,6 +552,8 @@ static view_set *build_views(daemon_t *d)
     vs->reloads = d->reloads;
     vs->reload_failures = d->reload_failures;
     vs->endpoint_timeout_ms = d->cfg->endpoint_timeout_ms;
+    vs->snapshot_error = keep(vs, d->snapshot_error);
+    vs->snapshot_failing_since = d->snapshot_failing_since;
     vs->usage = d->usage;
     if (d->counters)
         vs->usage_totals = usage_counters_copy(d->counters, &vs->n_usage_totals);

@@ -17,21 +17,30 @@
 /* sums and ordering                                                 */
 /* ---------------------------------------------------------------- */
 
-/* Unknown wins; not applicable is neutral (see usage_store.h). */
-static md_num num_add(md_num a, md_num b)
+/* Unknown wins; not applicable is neutral (see usage_store.h); a known
+ * sum is held at USAGE_COUNT_MAX (*held set), so two large counts never
+ * make an infinity, which would be stored as unknown. */
+static md_num num_add(md_num a, md_num b, int *held)
 {
     if (a.state == MD_UNKNOWN || b.state == MD_UNKNOWN)
         return (md_num){MD_UNKNOWN, 0.0};
     if (a.state == MD_NOT_APPLICABLE && b.state == MD_NOT_APPLICABLE)
         return MD_NUM_NA;
-    return MD_NUM((a.state == MD_KNOWN ? a.value : 0) +
-                  (b.state == MD_KNOWN ? b.value : 0));
+    double v = (a.state == MD_KNOWN ? a.value : 0) +
+               (b.state == MD_KNOWN ? b.value : 0);
+    if (!(v <= USAGE_COUNT_MAX)) {
+        v = USAGE_COUNT_MAX;
+        *held = 1;
+    }
+    return MD_NUM(v);
 }
 
-void usage_buckets_add(md_num *acc, const md_num *b)
+int usage_buckets_add(md_num *acc, const md_num *b)
 {
+    int held = 0;
     for (int i = 0; i < UB_N; i++)
-        acc[i] = num_add(acc[i], b[i]);
+        acc[i] = num_add(acc[i], b[i], &held);
+    return held;
 }
 
 int ucell_cmp(const void *pa, const void *pb)
@@ -155,10 +164,21 @@ void uop_release(uop *o)
     free(o->model);
 }
 
+static void undo_drop(usage_store *s)
+{
+    for (size_t i = 0; i < s->n_undo; i++) {
+        free(s->undo[i].provider);
+        free(s->undo[i].model);
+    }
+    s->n_undo = 0;
+}
+
 void usage_store_free(usage_store *s)
 {
     if (!s)
         return;
+    undo_drop(s);
+    free(s->undo);
     for (size_t i = 0; i < s->n_p; i++)
         uprov_release(&s->p[i]);
     free(s->p);
@@ -369,11 +389,66 @@ void usage_store_put(usage_store *s, const char *provider,
     s->seq++;
 }
 
+/* Whether provider p has an ingest cell of model idx on the UTC day of
+ * slot, and how many distinct models its ingest cells of that day use. */
+static size_t day_models(const uprov *p, double slot, uint32_t idx, int *has)
+{
+    double day = floor(slot / 86400.0) * 86400.0;
+    size_t lo = lower_slot(p, day), hi = lower_slot(p, day + 86400.0);
+    unsigned char *seen = xcalloc(p->n_models + 1, 1);
+    size_t distinct = 0;
+    *has = 0;
+    for (size_t i = lo; i < hi; i++) {
+        const ucell *c = &p->cells[i];
+        if (c->src != SRC_INGEST || c->model == NO_MODEL)
+            continue;
+        if (c->model == idx)
+            *has = 1;
+        if (!seen[c->model]) {
+            seen[c->model] = 1;
+            distinct++;
+        }
+    }
+    free(seen);
+    return distinct;
+}
+
+/* The index of an existing model name, or NO_MODEL (never adds). */
+static uint32_t model_lookup(const uprov *p, const char *model)
+{
+    for (size_t i = 0; model && i < p->n_models; i++)
+        if (strcmp(p->models[i], model) == 0)
+            return (uint32_t)i;
+    return NO_MODEL;
+}
+
+/* Remember what the cell key holds before add_event changes it. */
+static void undo_note(usage_store *s, const uprov *p, const ucell *key,
+                      const ucell *old, const char *model, int created)
+{
+    if (!s->undoing)
+        return;
+    if (s->n_undo == s->cap_undo) {
+        s->cap_undo = s->cap_undo ? 2 * s->cap_undo : 16;
+        s->undo = xrealloc(s->undo, s->cap_undo * sizeof *s->undo);
+    }
+    uundo *u = &s->undo[s->n_undo++];
+    *u = (uundo){.provider = xstrdup(p->name),
+                 .model = model ? xstrdup(model) : NULL,
+                 .slot = key->slot, .had = old != NULL, .created = created};
+    if (old) {
+        memcpy(u->old.b, old->b, sizeof u->old.b);
+        u->old.events = old->events;
+    }
+}
+
 int usage_store_add_event(usage_store *s, const char *provider, double at,
                           const char *model, const md_num b[UB_N],
-                          double now, const char **err)
+                          double now, const char **err, const char **note)
 {
     static const char *const bad_at = "the event time is not a valid time";
+    if (note)
+        *note = NULL;
     if (!isfinite(at) || at < 0 || at > USAGE_MAX_EPOCH)
         return *err = bad_at, -1;
     usage_cell_rec probe = {
@@ -387,24 +462,46 @@ int usage_store_add_event(usage_store *s, const char *provider, double at,
         return *err = why, -1;
     if (probe.slot_start < keep_from(s, now))
         return 1;
+    int created = !uprov_find(s, provider, NULL);
     uprov *p = uprov_get(s, provider);
+    if (model) {
+        int has = 0;
+        size_t n = day_models(p, probe.slot_start, model_lookup(p, model),
+                              &has);
+        if (!has && n >= USAGE_MAX_MODELS_PER_DAY &&
+            strcmp(model, USAGE_OTHER_MODELS) != 0) {
+            model = USAGE_OTHER_MODELS;
+            if (note)
+                *note = "more than 256 models on this day: counted under "
+                        "\"" USAGE_OTHER_MODELS "\"";
+        }
+    }
     ucell key = {
         .slot = probe.slot_start,
         .model = uprov_model_index(p, model),
         .src = SRC_INGEST,
         .events = 1,
     };
-    memcpy(key.b, b, sizeof key.b);
-    for (int i = 0; i < UB_N; i++)
-        if (key.b[i].state != MD_KNOWN)
+    for (int i = 0; i < UB_N; i++) {
+        key.b[i] = b[i];
+        if (key.b[i].state != MD_KNOWN) {
             key.b[i].value = 0;
+        } else if (key.b[i].value > USAGE_COUNT_MAX) {
+            key.b[i].value = USAGE_COUNT_MAX;
+            if (note)
+                *note = USAGE_HELD_NOTE;
+        }
+    }
     size_t lo = lower_slot(p, key.slot);
     while (lo < p->n && ucell_cmp(&p->cells[lo], &key) < 0)
         lo++;
     if (lo < p->n && ucell_cmp(&p->cells[lo], &key) == 0) {
-        usage_buckets_add(p->cells[lo].b, key.b);
+        undo_note(s, p, &key, &p->cells[lo], model, 0);
+        if (usage_buckets_add(p->cells[lo].b, key.b) && note)
+            *note = USAGE_HELD_NOTE;
         p->cells[lo].events += 1;
     } else {
+        undo_note(s, p, &key, NULL, model, created);
         uprov_reserve(p, p->n + 1);
         memmove(&p->cells[lo + 1], &p->cells[lo],
                 (p->n - lo) * sizeof *p->cells);
@@ -443,4 +540,65 @@ void usage_store_sum_range(const usage_store *s, size_t i, double from,
                 sum[b] += p->cells[k].b[b].value;
                 *known |= 1u << b;
             }
+}
+
+void usage_store_begin_events(usage_store *s)
+{
+    undo_drop(s);
+    s->undoing = 1;
+}
+
+void usage_store_keep_events(usage_store *s)
+{
+    undo_drop(s);
+    s->undoing = 0;
+}
+
+static void remove_provider(usage_store *s, const char *name)
+{
+    size_t pos;
+    uprov *p = uprov_find(s, name, NULL);
+    if (!p || p->n)
+        return;
+    pos = (size_t)(p - s->p);
+    uprov_release(p);
+    memmove(&s->p[pos], &s->p[pos + 1], (s->n_p - pos - 1) * sizeof *s->p);
+    s->n_p--;
+}
+
+void usage_store_undo_events(usage_store *s)
+{
+    for (size_t i = s->n_undo; i-- > 0;) {
+        const uundo *u = &s->undo[i];
+        uprov *p = uprov_find(s, u->provider, NULL);
+        if (!p)
+            continue;
+        ucell key = {.slot = u->slot, .src = SRC_INGEST,
+                     .model = u->model ? model_lookup(p, u->model) : NO_MODEL};
+        if (u->model && key.model == NO_MODEL)
+            continue;   /* gone with its cells (pruned) */
+        size_t lo = lower_slot(p, key.slot);
+        while (lo < p->n && ucell_cmp(&p->cells[lo], &key) < 0)
+            lo++;
+        if (lo == p->n || ucell_cmp(&p->cells[lo], &key) != 0)
+            continue;   /* pruned meanwhile */
+        if (u->had) {
+            memcpy(p->cells[lo].b, u->old.b, sizeof u->old.b);
+            p->cells[lo].events = u->old.events;
+        } else {
+            memmove(&p->cells[lo], &p->cells[lo + 1],
+                    (p->n - lo - 1) * sizeof *p->cells);
+            p->n--;
+        }
+        if (u->created)
+            remove_provider(s, u->provider);
+    }
+    s->seq++;
+    usage_store_keep_events(s);
+}
+
+void usage_store_add_ingest_id(usage_store *s, const char *id, size_t keep)
+{
+    s->seq++;
+    usage_journal(s, UOP_INGEST_ID, id, 0, keep);
 }

@@ -73,6 +73,17 @@ struct history;
 struct history_db;
 
 #define USAGE_RETENTION_DEFAULT_MS (400LL * 86400 * 1000)
+/* A known count or cost is held at 2^53 when a sum would pass it: past
+ * that a double no longer counts by ones, and an infinity would be stored
+ * as unknown for good. */
+#define USAGE_COUNT_MAX 9007199254740992.0
+/* Ingest cells of one provider use at most this many models per UTC day;
+ * the events of further models are counted under USAGE_OTHER_MODELS. */
+#define USAGE_MAX_MODELS_PER_DAY 256
+#define USAGE_OTHER_MODELS "(other models)"
+/* After a failed write, the next attempt comes at most this often
+ * (usage_store_retry_due). */
+#define USAGE_RETRY_S 2.0
 
 typedef struct usage_store usage_store;
 typedef struct usage_image usage_image;
@@ -114,10 +125,28 @@ void usage_store_put(usage_store *s, const char *provider,
  * provider's ingest cell of its 15-minute slot and model (NULL: unknown).
  * b holds the UB_N buckets.  Returns 0, 1 when the event is older than
  * the retention (ignored), or -1 with *err (static text) when at, model
- * or a number is invalid (nothing added). */
+ * or a number is invalid (nothing added).  *note (static text; note may
+ * be NULL) says when a count was held at USAGE_COUNT_MAX or the model
+ * was folded into USAGE_OTHER_MODELS, else NULL. */
 int usage_store_add_event(usage_store *s, const char *provider, double at,
                           const char *model, const md_num b[UB_N],
-                          double now, const char **err);
+                          double now, const char **err, const char **note);
+
+/* Events as one unit: after begin, every add_event is remembered so that
+ * undo takes them all back (the write that should have made them durable
+ * failed) or keep forgets them (it committed).  Owner thread; the
+ * journal is not rewound: a failed write makes the next image full. */
+void usage_store_begin_events(usage_store *s);
+void usage_store_keep_events(usage_store *s);
+void usage_store_undo_events(usage_store *s);
+
+/* Journal a caller id of POST /api/telemetry, written in the same
+ * transaction as the usage it carried; the database keeps the last keep
+ * ids.  usage_store_ingest_ids reads the last max of them, oldest first
+ * (*ids: malloc'd array of malloc'd strings).  0 or -1 with *err. */
+void usage_store_add_ingest_id(usage_store *s, const char *id, size_t keep);
+int usage_store_ingest_ids(usage_store *s, size_t max, char ***ids,
+                           size_t *n, char **err);
 
 /* Persistence.  usage_store_image takes the journal of changes since the
  * last image and the queued meter samples (or, after a failed write,
@@ -137,6 +166,12 @@ struct history_db *usage_store_db(usage_store *s);
 /* {"db_bytes": n|null, "last_error": text|null} (new reference; any
  * thread). */
 json_t *usage_store_health(usage_store *s);
+/* Whether the last write failed (*since: when the failures began, *error:
+ * malloc'd copy of the last one; either may be NULL).  Any thread. */
+int usage_store_failing(usage_store *s, double *since, char **error);
+/* Whether a write should be tried again now: the last one failed at
+ * least USAGE_RETRY_S ago.  Any thread. */
+int usage_store_retry_due(usage_store *s, double now);
 
 /* usage_store_daily read from the database: the per-day rollup when tz
  * is UTC, the cells of the range otherwise; no whole-store load. */

@@ -108,7 +108,16 @@ usage_image *usage_store_image(usage_store *s, double now)
         s->maintained_at = now;
     s->imaged_seq = s->seq;
     if (full) {
-        journal_drop(s);
+        /* Caller ids are not cells: the full write keeps them. */
+        for (size_t i = 0; i < s->n_ops; i++) {
+            if (s->ops[i].kind != UOP_INGEST_ID) {
+                uop_release(&s->ops[i]);
+                continue;
+            }
+            img->ops = xrealloc(img->ops, (img->n_ops + 1) * sizeof *img->ops);
+            img->ops[img->n_ops++] = s->ops[i];
+        }
+        s->n_ops = 0;
         img->p = xcalloc(s->n_p ? s->n_p : 1, sizeof *img->p);
         for (size_t i = 0; i < s->n_p; i++)
             prov_copy(&img->p[img->n_p++], &s->p[i]);
@@ -169,7 +178,7 @@ static const char *rollup_sql(void)
 }
 
 enum { ST_DEL_FROM, ST_DEL_BEFORE, ST_UPSERT, ST_PROV, ST_GEN,
-       ST_DAY_DEL, ST_DAY_CUT, ST_ROLLUP, ST_N };
+       ST_DAY_DEL, ST_DAY_CUT, ST_ID, ST_ID_CUT, ST_ROLLUP, ST_N };
 
 typedef struct writer {
     history_db *db;
@@ -195,6 +204,10 @@ static int writer_init(writer *w, history_db *db, char **err)
                        " day >= ?2 AND day <= ?3",
         [ST_DAY_CUT] = "DELETE FROM usage_day WHERE provider = ?1 AND"
                        " day < ?2",
+        [ST_ID] = "INSERT OR IGNORE INTO ingest_id(id) VALUES (?1)",
+        /* rowids grow with every insert: the last ?1 ids stay */
+        [ST_ID_CUT] = "DELETE FROM ingest_id WHERE rowid <= (SELECT"
+                      " max(rowid) FROM ingest_id) - ?1",
     };
     memset(w, 0, sizeof *w);
     w->db = db;
@@ -289,6 +302,12 @@ static int apply_op(writer *w, const uop *o, char **err)
                         o->events, err);
     case UOP_GEN:
         return put_gen(w, o->provider, o->generation, err);
+    case UOP_INGEST_ID:
+        sqlite3_bind_text(w->st[ST_ID], 1, o->provider, -1, SQLITE_STATIC);
+        if (run(w, w->st[ST_ID], "recording an ingest id", err) != 0)
+            return -1;
+        sqlite3_bind_int64(w->st[ST_ID_CUT], 1, (sqlite3_int64)o->generation);
+        return run(w, w->st[ST_ID_CUT], "bounding the ingest ids", err);
     case UOP_DEL_FROM:
         st = w->st[ST_DEL_FROM];
         dirty(w, o->provider, o->slot < 0 ? 0 : day_of(o->slot), DAY_MAX);
@@ -397,13 +416,21 @@ int usage_store_write(usage_image *img, char **err)
         rc = write_rows(img, s->db, &why);
         history_db_unlock(s->db);
     }
+    double now = time_now();
     pthread_mutex_lock(&s->io);
     s->written = img->ticket;
+    s->last_try_at = now;
     if (rc != 0) {
         /* The database missed this change: the next image is full. */
         s->resync = 1;
         free(s->last_error);
         s->last_error = xstrdup(why);
+        if (!s->failing)
+            s->failing_since = now;
+        s->failing = 1;
+    } else {
+        s->failing = 0;
+        s->last_ok_at = now;
     }
     pthread_cond_broadcast(&s->io_cv);
     pthread_mutex_unlock(&s->io);
@@ -447,6 +474,74 @@ json_t *usage_store_health(usage_store *s)
     json_object_set_new(o, "last_error", last ? json_string(last) : json_null());
     free(last);
     return o;
+}
+
+int usage_store_failing(usage_store *s, double *since, char **error)
+{
+    if (since)
+        *since = 0;
+    if (error)
+        *error = NULL;
+    if (!s)
+        return 0;
+    pthread_mutex_lock(&s->io);
+    int failing = s->failing;
+    if (failing && since)
+        *since = s->failing_since;
+    if (failing && error && s->last_error)
+        *error = xstrdup(s->last_error);
+    pthread_mutex_unlock(&s->io);
+    return failing;
+}
+
+int usage_store_retry_due(usage_store *s, double now)
+{
+    if (!s)
+        return 0;
+    pthread_mutex_lock(&s->io);
+    int due = s->failing && now - s->last_try_at >= USAGE_RETRY_S;
+    pthread_mutex_unlock(&s->io);
+    return due;
+}
+
+int usage_store_ingest_ids(usage_store *s, size_t max, char ***ids,
+                           size_t *n, char **err)
+{
+    *ids = NULL;
+    *n = 0;
+    open_db(s);
+    if (!s->db)
+        return err_set(err, "no history database (%s/%s)", s->state_dir,
+                       HISTORY_DB_FILE);
+    sqlite3_stmt *st = NULL;
+    history_db_lock(s->db);
+    int rc = sqlite3_prepare_v2(history_db_handle(s->db),
+                                "SELECT id FROM (SELECT rowid AS r, id FROM"
+                                " ingest_id ORDER BY rowid DESC LIMIT ?1)"
+                                " ORDER BY r", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = history_db_error(s->db, "reading ingest ids", err);
+        history_db_unlock(s->db);
+        return rc;
+    }
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    char **out = xcalloc(max ? max : 1, sizeof *out);
+    size_t k = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && k < max)
+        out[k++] = xstrdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        rc = history_db_error(s->db, "reading ingest ids", err);
+        history_db_unlock(s->db);
+        for (size_t i = 0; i < k; i++)
+            free(out[i]);
+        free(out);
+        return rc;
+    }
+    history_db_unlock(s->db);
+    *ids = out;
+    *n = k;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- */

@@ -48,12 +48,26 @@ typedef struct ucell {
     double events;
 } ucell;
 
+/* One change of ingest cells made since usage_store_begin_events, as
+ * usage_store_undo_events must take it back: the cell's key (the model by
+ * name: a prune may renumber the table) and what it held before. */
+typedef struct uundo {
+    char *provider;      /* owned */
+    char *model;         /* owned, NULL = unknown model */
+    double slot;
+    int had;             /* the cell existed: old is its value */
+    int created;         /* the provider was added by this change */
+    struct ucell_vals { md_num b[UB_N]; double events; } old;
+} uundo;
+
 /* One change, as the database must replay it. */
 typedef enum uop_kind {
     UOP_DEL_FROM,    /* delete provider's plugin cells with slot >= slot */
     UOP_DEL_BEFORE,  /* delete provider's cells with slot < slot */
     UOP_UPSERT,      /* write one cell (replacing the one of its key) */
     UOP_GEN,         /* record provider's generation */
+    UOP_INGEST_ID,   /* record a caller id (provider holds the id) and keep
+                        the last `generation` ids */
 } uop_kind;
 
 typedef struct uop {
@@ -104,11 +118,23 @@ struct usage_store {
     unsigned long written;          /* images written (or failed) */
     int resync;                     /* the database missed a change */
     char *last_error;               /* owned: the last write's failure */
+    int failing;                    /* the last write failed */
+    double failing_since;           /* first failure of the current run */
+    double last_try_at;             /* last write attempt (epoch) */
+    double last_ok_at;              /* last committed write (epoch) */
+    /* owner's thread only (outside io): */
+    uundo *undo;                    /* changes since begin_events */
+    size_t n_undo, cap_undo;
+    int undoing;                    /* begin_events is active */
 };
 
 /* acc[i] += b[i] for every bucket: unknown wins, not applicable is
- * neutral (see usage_store.h). */
-void usage_buckets_add(md_num *acc, const md_num *b);
+ * neutral, a known sum is held at USAGE_COUNT_MAX (see usage_store.h).
+ * Returns 1 when a sum was held there. */
+int usage_buckets_add(md_num *acc, const md_num *b);
+#define USAGE_HELD_NOTE "a count reached 2^53 (9007199254740992) and is " \
+                        "held there"
+
 /* The cell order (qsort comparator on ucell). */
 int ucell_cmp(const void *pa, const void *pb);
 

@@ -443,6 +443,38 @@ static enum MHD_Result handle_daily(httpd *h, struct MHD_Connection *c)
     return send_json(c, MHD_HTTP_OK, doc);
 }
 
+static json_t *time_or_null(double t)
+{
+    char text[40];
+    if (t <= 0)
+        return json_null();
+    rfc3339_format(t, text, sizeof text);
+    return json_string(text);
+}
+
+/* {"ok": bool, "usage": {"ok", "error", "failing_since"},
+ *  "snapshot": {"ok", "error", "failing_since"}}: whether what the daemon
+ * accepted is being saved (status "degraded" when not). */
+static json_t *persistence_json(const view_set *vs)
+{
+    double since = 0;
+    char *err = NULL;
+    int usage_failing = vs->usage ? usage_store_failing(vs->usage, &since, &err)
+                                  : 0;
+    json_t *usage = json_pack("{s:b, s:o, s:o}", "ok", !usage_failing,
+                              "error", err ? json_string(err) : json_null(),
+                              "failing_since", time_or_null(since));
+    free(err);
+    json_t *snap = json_pack(
+        "{s:b, s:o, s:o}", "ok", vs->snapshot_error == NULL, "error",
+        vs->snapshot_error ? json_string(vs->snapshot_error) : json_null(),
+        "failing_since", time_or_null(vs->snapshot_error
+                                          ? vs->snapshot_failing_since : 0));
+    return json_pack("{s:b, s:o, s:o}", "ok",
+                     !usage_failing && !vs->snapshot_error, "usage", usage,
+                     "snapshot", snap);
+}
+
 static enum MHD_Result handle_health(httpd *h, struct MHD_Connection *c)
 {
     view_set *vs = view_set_acquire(h->d);
@@ -461,6 +493,10 @@ static enum MHD_Result handle_health(httpd *h, struct MHD_Connection *c)
         "failed", (json_int_t)vs->reload_failures,
         "last_error", vs->last_reload_error);
     json_object_set_new(doc, "history", usage_store_health(vs->usage));
+    json_t *persist = persistence_json(vs);
+    if (!json_is_true(json_object_get(persist, "ok")))
+        json_object_set_new(doc, "status", json_string("degraded"));
+    json_object_set_new(doc, "persistence", persist);
     view_set_release(vs);
     return send_json(c, MHD_HTTP_OK, doc);
 }

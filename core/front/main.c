@@ -15,6 +15,7 @@
 
 #include "cli_check.h"
 #include "cli_status.h"
+#include "conventions.h"
 #include "ingest.h"
 #include "log.h"
 #include "plugin_check.h"
@@ -231,6 +232,17 @@ static usage_store *open_usage_store(const config *cfg, int meta_only)
     return u;
 }
 
+/* Whether dir takes new files: access(2) also says EROFS for root on a
+ * read-only file system, where the mode bits would not. */
+static int state_dir_writable(const char *dir, char **err)
+{
+    if (access(dir, W_OK | X_OK) == 0)
+        return 0;
+    return err_set(err, "state_dir %s is not writable: %s (usage, ingest ids "
+                        "and the snapshot cannot be saved)", dir,
+                   strerror(errno));
+}
+
 /* usage: the store to use (owned by d from now on), or NULL to open it. */
 static int daemon_setup(daemon_t *d, config *cfg, usage_store *usage)
 {
@@ -261,11 +273,19 @@ static int daemon_setup(daemon_t *d, config *cfg, usage_store *usage)
         free(err);
         return -1;
     }
+    if (state_dir_writable(cfg->state_dir, &err) != 0) {
+        /* Served anyway (live data needs no disk); /healthz says degraded
+         * and POST /api/telemetry answers 503 until it is writable. */
+        log_msg(MD_LOG_ERROR, NULL, "%s", err);
+        free(err);
+        err = NULL;
+    }
     register_secrets(cfg);
     if (!d->usage)
         d->usage = open_usage_store(cfg, 0);
     state_init(d, cfg);
     state_load_snapshot(d);
+    ingest_load(d);
     return 0;
 }
 
@@ -703,7 +723,8 @@ int main(int argc, char **argv)
         /* A state_dir that does not exist yet is created 0700 at start. */
         char *err = NULL;
         if (cfg && access(cfg->state_dir, F_OK) == 0 &&
-            private_dir_check(cfg->state_dir, &err) != 0) {
+            (private_dir_check(cfg->state_dir, &err) != 0 ||
+             state_dir_writable(cfg->state_dir, &err) != 0)) {
             log_msg(MD_LOG_ERROR, NULL, "%s", err);
             free(err);
             config_free(cfg);

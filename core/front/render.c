@@ -303,8 +303,15 @@ static json_t *meta_json(const usage_meta *meta)
 json_t *render_usage(const provider_view *v, size_t n, render_opts opts,
                      const usage_meta *meta, double now)
 {
+    /* A provider with enabled: false is not tracked: no row, not
+     * unavailable (GET /api/providers still lists it as "disabled"). */
+    provider_view *on = xcalloc(n ? n : 1, sizeof *on);
+    size_t n_on = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].status != PSTAT_DISABLED)
+            on[n_on++] = v[i];
     family_summary *fs;
-    size_t nf = rank_families(v, n, now, &fs);
+    size_t nf = rank_families(on, n_on, now, &fs);
     json_t *rows = json_array(), *unavailable = json_array();
     for (size_t i = 0; i < nf; i++) {
         json_array_append_new(rows, render_row(&fs[i], opts, meta, now));
@@ -312,6 +319,7 @@ json_t *render_usage(const provider_view *v, size_t n, render_opts opts,
             json_array_append_new(unavailable, json_string(fs[i].family));
     }
     family_summaries_free(fs, nf);
+    free(on);
     json_t *doc = json_object();
     json_object_set_new(doc, "schema", json_string(USAGE_SCHEMA));
     json_object_set_new(doc, "generated_at", generated_at(now));

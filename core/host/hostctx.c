@@ -27,7 +27,12 @@
 #define MAX_LOG_LINE 4096
 #define MAX_NOTES 100
 #define MAX_METRICS 1000
-#define MAX_RAW ((size_t)8 * 1024 * 1024)
+/* A raw payload is kept for include_raw and the snapshot: at most this
+ * size and nesting.  The snapshot nests it a few levels deeper, and a
+ * document past the JSON parser's depth limit would make the whole
+ * snapshot unreadable at the next start. */
+#define MAX_RAW ((size_t)256 * 1024)
+#define MAX_RAW_DEPTH 64
 /* About 90 bytes of result JSON each: keeps a full re-send well inside
  * the result size cap (PROTOCOL_RESULT_MAX, 16 MiB; a year of 15-minute
  * slots is 35040). */
@@ -486,6 +491,27 @@ static void h_note(md_ctx *ctx, const char *fmt, ...)
     free(raw);
 }
 
+/* Whether j nests deeper than max levels (a scalar is level 1).  The
+ * recursion is bounded by the parser's own depth limit. */
+static int deeper_than(const json_t *j, int max)
+{
+    if (max <= 0)
+        return 1;
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (json_is_object(j)) {
+        json_object_foreach((json_t *)j, k, v)
+            if (deeper_than(v, max - 1))
+                return 1;
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+            if (deeper_than(v, max - 1))
+                return 1;
+    }
+    return 0;
+}
+
 static void h_set_raw(md_ctx *ctx, const char *text, size_t len)
 {
     json_decref(ctx->raw);
@@ -493,7 +519,7 @@ static void h_set_raw(md_ctx *ctx, const char *text, size_t len)
     if (!text)
         return;
     if (len > MAX_RAW) {
-        add_note_text(ctx, "raw payload too large; dropped");
+        add_note_text(ctx, "raw payload larger than 256 KiB; dropped");
         return;
     }
     json_error_t jerr;
@@ -503,6 +529,10 @@ static void h_set_raw(md_ctx *ctx, const char *text, size_t len)
                               jerr.text);
         add_note_text(ctx, msg);
         free(msg);
+    } else if (deeper_than(ctx->raw, MAX_RAW_DEPTH)) {
+        json_decref(ctx->raw);
+        ctx->raw = NULL;
+        add_note_text(ctx, "raw payload nested deeper than 64 levels; dropped");
     }
 }
 

@@ -199,7 +199,7 @@ static void test_incremental(void)
     md_num b[UB_N] = {MD_NUM(1), MD_NUM(2), MD_NUM_NA, MD_NUM(3),
                       {MD_UNKNOWN, 0}, MD_NUM(6), {MD_UNKNOWN, 0}};
     const char *why = NULL;
-    usage_store_add_event(s, "gw", NOW - 60, "x", b, NOW, &why);
+    usage_store_add_event(s, "gw", NOW - 60, "x", b, NOW, &why, NULL);
     ok(usage_store_save(s, NOW, &err) == 0, "one event saved");
     int changed = sqlite3_total_changes(h) - before;
     ok(changed > 0 && changed <= 5, "one event writes a handful of rows, not the store");

@@ -305,7 +305,8 @@ static void test_counters(const char *dir)
     b[UB_OUTPUT] = MD_NUM(4);
     b[UB_COST] = MD_NUM(0.5);
     const char *why = NULL;
-    ok(usage_store_add_event(s, "p", now - 60, "m", b, now, &why) == 0, "event added");
+    const char *note = NULL;
+    ok(usage_store_add_event(s, "p", now - 60, "m", b, now, &why, &note) == 0, "event added");
     usage_counters_observe(&uc2, s, now, DAY);
     is_num(total_of(&uc2, "p", UB_OUTPUT), 139, "an ingest event adds");
     is_num(total_of(&uc2, "p", UB_COST), 0.5, "cost counted");

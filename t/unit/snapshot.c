@@ -1,5 +1,7 @@
 /* t/unit/snapshot.c - atomic save, validated load, corrupt files moved
- * aside, and unknown surviving a round trip. */
+ * aside, unknown surviving a round trip, one provider's bad section not
+ * costing the others theirs, and raw payloads cut to a depth and size
+ * the snapshot can hold. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hostctx.h"
 #include "log.h"
 #include "protocol.h"
 #include "snapshot.h"
@@ -201,14 +204,9 @@ static void test_corrupt(void)
     expect_corrupt("{\"schema\":\"other.v1\",\"providers\":[]}", "wrong schema");
     expect_corrupt("{\"schema\":\"meterd.snapshot.v1\",\"providers\":{}}",
                    "providers not array");
-    expect_corrupt("{\"schema\":\"meterd.snapshot.v1\",\"providers\":"
-                   "[{\"name\":\"a\",\"plugin\":\"m\",\"status\":\"bogus\"}]}",
-                   "bad status");
-    expect_corrupt("{\"schema\":\"meterd.snapshot.v1\",\"providers\":"
-                   "[{\"name\":\"a\",\"plugin\":\"m\",\"status\":\"ok\","
-                   "\"data\":{\"metrics\":[{\"id\":\"x\",\"kind\":\"usage\","
-                   "\"used\":\"12\"}]}}]}",
-                   "bad metric");
+    expect_corrupt("{\"schema\":\"meterd.snapshot.v1\",\"providers\":[\n"
+                   "{\"name\":\"a\",\"plugin\":\"m\",\"status\":\"ok\"}\n",
+                   "cut short");
     expect_corrupt("", "empty file");
 
     /* a valid empty snapshot is not corrupt */
@@ -220,6 +218,140 @@ static void test_corrupt(void)
     is_int(snapshot_load(g_dir, &e, &n, &err), 0, "empty snapshot loads");
     is_int(n, 0, "zero entries");
     snapshot_entries_free(e, n);
+}
+
+/* One entry in a document that parses is bad: the others load. */
+static void test_bad_entry_spares_the_rest(void)
+{
+    write_file("snapshot.json",
+               "{\"schema\":\"meterd.snapshot.v1\",\"providers\":["
+               "{\"name\":\"a\",\"plugin\":\"m\",\"status\":\"bogus\"},"
+               "{\"name\":\"b\",\"plugin\":\"m\",\"status\":\"ok\","
+               "\"data\":{\"metrics\":[{\"id\":\"x\",\"kind\":\"usage\","
+               "\"used\":\"12\"}]}},"
+               "{\"name\":\"c\",\"plugin\":\"m\",\"status\":\"error\"}]}");
+    snapshot_entry *e = NULL;
+    size_t n = 0;
+    char *err = NULL;
+    is_int(snapshot_load(g_dir, &e, &n, &err), 0,
+           "bad status and bad metric: still loads");
+    ok(n == 1 && strcmp(e[0].name, "c") == 0, "the valid provider is kept");
+    ok(err && strstr(err, "providers[0]") && strstr(err, "providers[1]"),
+       "the left-out sections are named");
+    ok(file_exists("snapshot.json"), "the file is not moved aside");
+    free(err);
+    snapshot_entries_free(e, n);
+}
+
+/* A raw payload nested `depth` levels deep in one provider's section (an
+ * old daemon stored such payloads): at 2045 the whole document is past
+ * the parser's depth limit (2048) but each line is not, so all three
+ * providers are recovered; at 2100 the line itself is unreadable and
+ * only that provider is left out. */
+static void deep_entry_spares_the_rest(int depth)
+{
+    collect_result r;
+    collect_result_init(&r);
+    r.started_at = NOW - 6;
+    r.finished_at = NOW - 5;
+    provider_view v[3] = {
+        {.name = "p1", .plugin = "mock", .status = PSTAT_OK, .data = &r},
+        {.name = "deep", .plugin = "mock", .status = PSTAT_OK, .data = &r},
+        {.name = "p3", .plugin = "mock", .status = PSTAT_ERROR,
+         .err = MD_ERR_TIMEOUT, .err_msg = "late"},
+    };
+    char *err = NULL;
+    is_int(snapshot_save(g_dir, v, 3, &err), 0, "save three providers");
+    /* Nest the middle line's data 2045 levels deep, as the old daemon
+     * stored such a raw payload. */
+    char *p = xasprintf("%s/snapshot.json", g_dir);
+    FILE *f = fopen(p, "r");
+    char *text = xcalloc(1, 1 << 20);
+    size_t len = fread(text, 1, (1 << 20) - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    /* header, p1, deep, p3, closing line */
+    char *line2 = strchr(strchr(text, '\n') + 1, '\n') + 1;
+    char *line3 = strchr(line2, '\n') + 1;
+    char *deep = xcalloc(1, 3 * (size_t)depth + 128);
+    size_t k = 0;
+    k += (size_t)sprintf(deep, "{\"name\":\"deep\",\"plugin\":\"mock\","
+                                  "\"status\":\"ok\",\"data\":{\"raw\":");
+    for (int i = 0; i < depth; i++)
+        deep[k++] = '[';
+    for (int i = 0; i < depth; i++)
+        deep[k++] = ']';
+    strcpy(deep + k, "}},\n");
+    *line2 = '\0';
+    f = fopen(p, "w");
+    fputs(text, f);
+    fputs(deep, f);
+    fputs(line3, f);
+    fclose(f);
+    free(deep);
+    free(text);
+    free(p);
+
+    snapshot_entry *e = NULL;
+    size_t n = 0;
+    char name[160];
+    err = NULL;
+    snprintf(name, sizeof name, "raw nested %d deep: the snapshot loads",
+             depth);
+    is_int(snapshot_load(g_dir, &e, &n, &err), 0, name);
+    size_t want = depth < 2048 - 2 ? 3 : 2;
+    snprintf(name, sizeof name, "raw nested %d deep: %zu providers kept",
+             depth, want);
+    ok(n == want && strcmp(e[0].name, "p1") == 0 &&
+           strcmp(e[n - 1].name, "p3") == 0, name);
+    ok(n == want && e[0].has_data && e[n - 1].err == MD_ERR_TIMEOUT,
+       "with their data and errors");
+    if (want == 2)
+        ok(err && strstr(err, "providers[1]"), "the left-out section is named");
+    else
+        ok(err == NULL, "nothing left out");
+    is_int(count_prefix("snapshot.json.corrupt-", 1), 0, "nothing moved aside");
+    free(err);
+    snapshot_entries_free(e, n);
+    collect_result_clear(&r);
+}
+
+/* The host keeps a raw payload only within 64 levels and 256 KiB, with a
+ * note otherwise, so the snapshot never holds one it cannot read back. */
+static void test_raw_payload_bounded(void)
+{
+    hostctx_params hp = {.instance = "inst"};
+    const md_host *h = hostctx_host();
+    struct { const char *what; size_t depth, pad; int kept; } cases[] = {
+        {"depth 64: kept", 63, 0, 1},
+        {"depth 2045: dropped", 2045, 0, 0},
+        {"300 KiB: dropped", 1, 300 * 1024, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        md_ctx *ctx = hostctx_new(&hp);
+        size_t d = cases[c].depth, pad = cases[c].pad;
+        char *text = xcalloc(1, 2 * d + pad + 16);
+        size_t k = 0;
+        for (size_t i = 0; i < d; i++)
+            text[k++] = '[';
+        text[k++] = '"';
+        memset(text + k, 'x', pad);
+        k += pad;
+        text[k++] = '"';
+        for (size_t i = 0; i < d; i++)
+            text[k++] = ']';
+        h->set_raw(ctx, text, k);
+        collect_result r;
+        hostctx_take_result(ctx, &r);
+        ok((r.raw_json != NULL) == cases[c].kept, cases[c].what);
+        if (!cases[c].kept)
+            ok(r.n_notes == 1 && (strstr(r.notes[0], "deeper than 64") ||
+                                  strstr(r.notes[0], "256 KiB")),
+               "... with a note saying why");
+        collect_result_clear(&r);
+        hostctx_free(ctx);
+        free(text);
+    }
 }
 
 static void test_save_error(void)
@@ -244,6 +376,10 @@ int main(void)
     test_missing();
     test_round_trip();
     test_corrupt();
+    test_bad_entry_spares_the_rest();
+    deep_entry_spares_the_rest(2045);
+    deep_entry_spares_the_rest(2100);
+    test_raw_payload_bounded();
     test_save_error();
     count_prefix("snapshot.json", 1);
     rmdir(g_dir);

@@ -137,19 +137,19 @@ static void test_ingest(void)
     md_num b[UB_N] = {MD_NUM(100), MD_NUM(50), MD_NUM_NA, MD_NUM(10), MD_NUM(4),
                       MD_NUM(160), U};
     const char *err = NULL;
-    is_int(usage_store_add_event(s, "gw", T0 + 100, "gpt", b, NOW, &err), 0,
+    is_int(usage_store_add_event(s, "gw", T0 + 100, "gpt", b, NOW, &err, NULL), 0,
            "ingest event added");
-    is_int(usage_store_add_event(s, "gw", T0 + 800, "gpt", b, NOW, &err), 0,
+    is_int(usage_store_add_event(s, "gw", T0 + 800, "gpt", b, NOW, &err, NULL), 0,
            "second event, same slot");
     is_int(usage_store_count(s, "gw"), 1, "both in one 15-minute cell");
     md_num bad[UB_N] = {MD_NUM(-1)};
-    is_int(usage_store_add_event(s, "gw", T0, "gpt", bad, NOW, &err), -1,
+    is_int(usage_store_add_event(s, "gw", T0, "gpt", bad, NOW, &err, NULL), -1,
            "negative bucket refused");
-    is_int(usage_store_add_event(s, "gw", NAN, "gpt", b, NOW, &err), -1,
+    is_int(usage_store_add_event(s, "gw", NAN, "gpt", b, NOW, &err, NULL), -1,
            "NaN time refused");
-    is_int(usage_store_add_event(s, "gw", T0, "bad\nmodel", b, NOW, &err), -1,
+    is_int(usage_store_add_event(s, "gw", T0, "bad\nmodel", b, NOW, &err, NULL), -1,
            "control byte in model refused");
-    is_int(usage_store_add_event(s, "gw", NOW - 401 * DAY, "gpt", b, NOW, &err), 1,
+    is_int(usage_store_add_event(s, "gw", NOW - 401 * DAY, "gpt", b, NOW, &err, NULL), 1,
            "event older than retention ignored");
     /* a plugin put for the same provider keeps ingest cells */
     usage_cell_rec c[1] = {cell(T0, "gpt", 1, 1, 1)};
@@ -192,7 +192,7 @@ static void test_persistence(void)
     md_num b[UB_N] = {MD_NUM(1), MD_NUM(1), MD_NUM(1), MD_NUM(1), MD_NUM(0),
                       MD_NUM(4), MD_NUM(0.125)};
     const char *e = NULL;
-    usage_store_add_event(s, "gw", T0 + 50, "x", b, NOW, &e);
+    usage_store_add_event(s, "gw", T0 + 50, "x", b, NOW, &e, NULL);
     char *err = NULL;
     ok(usage_store_save(s, NOW, &err) == 0, "save");
     ok(usage_store_save(s, NOW, &err) == 0, "a save without changes is a no-op");
@@ -443,6 +443,99 @@ static void test_host_put_usage(void)
     hostctx_free(ctx);
 }
 
+/* Two counts whose sum passes 2^53 (or a double's range) are held at
+ * USAGE_COUNT_MAX, known, with a note; never an infinity stored as
+ * unknown. */
+static void test_large_counts_saturate(void)
+{
+    usage_store *s = usage_store_new(g_dir, 0);
+    md_num b[UB_N] = {MD_NUM(1e308), MD_NUM(0), MD_NUM(0), MD_NUM(6e15),
+                      MD_NUM(0), MD_NUM(0), MD_NUM(0)};
+    const char *err = NULL, *note = NULL;
+    is_int(usage_store_add_event(s, "gw", T0, "m", b, NOW, &err, &note), 0,
+           "a huge count is accepted");
+    ok(note && strstr(note, "2^53"), "with a note that it is held at 2^53");
+    is_int(usage_store_add_event(s, "gw", T0 + 1, "m", b, NOW, &err, &note), 0,
+           "a second huge count");
+    ok(note && strstr(note, "2^53"), "the sum is held too, noted");
+    json_t *doc = daily(s, "gw", NULL, NULL, NULL);
+    json_t *d0 = day_at(doc, 0);
+    is_num(num_of(d0, "tokens_input_uncached"), USAGE_COUNT_MAX,
+           "1e308 + 1e308 is 2^53, known, not unknown");
+    is_num(num_of(d0, "tokens_output"), USAGE_COUNT_MAX,
+           "6e15 + 6e15 is held at 2^53");
+    json_decref(doc);
+    usage_store_free(s);
+}
+
+/* More than USAGE_MAX_MODELS_PER_DAY models on one day: the rest are
+ * counted under "(other models)"; the next day starts afresh. */
+static void test_models_per_day_bounded(void)
+{
+    usage_store *s = usage_store_new(g_dir, 0);
+    md_num b[UB_N] = {MD_NUM(1), MD_NUM(0), MD_NUM(0), MD_NUM(1), MD_NUM(0),
+                      MD_NUM(2), MD_NUM(0)};
+    const char *err = NULL, *note = NULL;
+    int notes = 0;
+    for (int i = 0; i < 300; i++) {
+        char model[32];
+        snprintf(model, sizeof model, "model-%03d", i);
+        usage_store_add_event(s, "gw", T0 + i, model, b, NOW, &err, &note);
+        notes += note && strstr(note, USAGE_OTHER_MODELS) != NULL;
+    }
+    is_int(notes, 300 - USAGE_MAX_MODELS_PER_DAY, "each folded event is noted");
+    usage_store_add_event(s, "gw", T0 + 400, "model-000", b, NOW, &err, &note);
+    ok(note == NULL, "a model already counted that day still counts as itself");
+    usage_store_add_event(s, "gw", T0 + DAY, "model-299", b, NOW, &err, &note);
+    ok(note == NULL, "the next day has room again");
+    json_t *doc = daily(s, "gw", NULL, NULL, NULL);
+    json_t *models = json_object_get(day_at(doc, 0), "models");
+    is_int(json_array_size(models), USAGE_MAX_MODELS_PER_DAY + 1,
+           "256 models and the overflow bucket on the first day");
+    json_t *other = NULL;
+    size_t i;
+    json_t *m;
+    json_array_foreach(models, i, m)
+        if (strcmp(json_string_value(json_object_get(m, "model")),
+                   USAGE_OTHER_MODELS) == 0)
+            other = m;
+    ok(other && json_integer_value(json_object_get(other, "events")) == 44,
+       "\"(other models)\" holds the 44 folded events");
+    json_decref(doc);
+    usage_store_free(s);
+}
+
+/* begin/undo takes back every event added since begin, including a new
+ * provider and a new cell; keep forgets the undo log. */
+static void test_undo_events(void)
+{
+    usage_store *s = usage_store_new(g_dir, 0);
+    md_num b[UB_N] = {MD_NUM(5), MD_NUM(0), MD_NUM(0), MD_NUM(1), MD_NUM(0),
+                      MD_NUM(6), MD_NUM(0)};
+    const char *err = NULL;
+    usage_store_add_event(s, "gw", T0, "m", b, NOW, &err, NULL);
+    usage_store_begin_events(s);
+    usage_store_add_event(s, "gw", T0, "m", b, NOW, &err, NULL);
+    usage_store_add_event(s, "gw", T0 + DAY, "m2", b, NOW, &err, NULL);
+    usage_store_add_event(s, "new", T0, "m", b, NOW, &err, NULL);
+    usage_store_undo_events(s);
+    ok(!usage_store_has_provider(s, "new"), "a provider added since begin is gone");
+    is_int(usage_store_count(s, "gw"), 1, "a cell added since begin is gone");
+    json_t *doc = daily(s, "gw", NULL, NULL, NULL);
+    is_num(num_of(day_at(doc, 0), "tokens_input_uncached"), 5,
+           "a changed cell holds its old sum again");
+    json_decref(doc);
+    usage_store_begin_events(s);
+    usage_store_add_event(s, "gw", T0, "m", b, NOW, &err, NULL);
+    usage_store_keep_events(s);
+    usage_store_undo_events(s);   /* nothing remembered any more */
+    doc = daily(s, "gw", NULL, NULL, NULL);
+    is_num(num_of(day_at(doc, 0), "tokens_input_uncached"), 10,
+           "kept events stay");
+    json_decref(doc);
+    usage_store_free(s);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/meterd-usage-XXXXXX";
@@ -460,6 +553,9 @@ int main(void)
     test_models_and_providers();
     test_tz_vs_libc();
     test_host_put_usage();
+    test_large_counts_saturate();
+    test_models_per_day_bounded();
+    test_undo_events();
     char *cmd = xasprintf("rm -rf '%s'", g_dir);
     if (system(cmd) != 0)
         diag_line("could not remove the scratch directory");
