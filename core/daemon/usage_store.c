@@ -415,3 +415,14 @@ int usage_store_add_event(usage_store *s, const char *provider, double at,
     s->seq++;
     return 0;
 }
+
+void usage_store_each(const usage_store *s, const char *provider,
+                      double from, double to, usage_cell_fn fn, void *arg)
+{
+    const uprov *p = s ? uprov_find(s, provider, NULL) : NULL;
+    for (size_t i = 0; p && i < p->n; i++) {
+        const ucell *c = &p->cells[i];
+        if (c->slot >= from && c->slot < to)
+            fn(arg, c->slot, uprov_model_name(p, c->model), c->b, c->events);
+    }
+}

@@ -185,6 +185,14 @@ int usage_store_daily_zone(const usage_store *s, const char *provider,
 int usage_cost_report(const json_t *daily, const char *by, json_t **out,
                       char **err);
 
+/* Call fn for every cell (both kinds) of provider whose slot start is in
+ * [from, to): its slot, model (NULL unknown; borrowed for the call), the
+ * UB_N buckets and events.  Nothing happens for an unknown provider. */
+typedef void (*usage_cell_fn)(void *arg, double slot, const char *model,
+                              const md_num *b, double events);
+void usage_store_each(const usage_store *s, const char *provider,
+                      double from, double to, usage_cell_fn fn, void *arg);
+
 /* Parse a "YYYY-MM-DD" date (1970..9999) into days since 1970-01-01.
  * 0 or -1. */
 int usage_parse_date(const char *text, long *days);
