@@ -252,7 +252,7 @@ for kind in $KINDS; do
 		prov=${kind}_logs
 		S=$W/t/state-$tag
 		rm -rf "$S"
-		mkdir -p "$S"
+		mkdir -p "$S" && chmod 700 "$S"   # meterd refuses a state_dir open to others
 		cat >"$W/$tag.yaml" <<Y
 listen: 127.0.0.1:0
 state_dir: $S

@@ -170,7 +170,7 @@ typedef struct centry {
     const js_val *ts, *model, *id, *request_id, *version, *session_id;
     int has_cost, sidechain, speed_fast, speed_present;
     double cost;
-    uint64_t in, out, cw, cr;
+    uint64_t in, out, cw, cr, cw1h;
 } centry;
 
 /* message (DailyUsageMessage): usage (required), model, id.  b: block. */
@@ -197,6 +197,7 @@ static int parse_message(const js_val *b, centry *e)
             opt_u64(&b[B_C1], &c1, 0))
             return -1;
         e->cw = c5 + c1;
+        e->cw1h = c1;
     } else
         e->cw = cci;
     if (opt_string(&b[B_MODEL], &e->model) || opt_string(&b[B_ID], &e->id))
@@ -363,6 +364,7 @@ static int parse_line(const ls_parse_env *env, ls_sink *out, ls_pstate *ps,
     x->tok[LS_CR] = ls_sat32(e.cr);
     x->tok[LS_CW] = ls_sat32(e.cw);
     x->tok[LS_OUT] = ls_sat32(e.out);
+    x->cw1h = ls_sat32(e.cw1h);
     x->flags = LS_F_CW_KNOWN | (e.sidechain ? LS_F_SIDECHAIN : 0) |
                (e.speed_present ? LS_F_SPEED : 0) | (e.has_cost ? LS_F_COST : 0);
     x->cost = (float)e.cost;

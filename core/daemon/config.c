@@ -304,6 +304,7 @@ void config_free(config *c)
     free(c->detections);
     pricing_rows_free(c->pricing, c->n_pricing);
     free(c->pricing_at);
+    packages_free(c->packages, c->n_packages);
     alias_free(c->aliases);
     for (size_t i = 0; i < c->n_secrets; i++)
         free(c->secrets[i]);

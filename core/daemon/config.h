@@ -21,6 +21,7 @@
 #include "log.h"
 #include "provider_conf.h"
 #include "pricing.h"
+#include "packages.h"
 
 struct alias_map;
 
@@ -80,6 +81,10 @@ typedef struct config {
     pricing_row *pricing;           /* owned, with the glob strings */
     config_where *pricing_at;       /* owned array, files borrowed */
     size_t n_pricing;
+    /* `packages:` declared packages (packages.h), in file order; a
+     * drop-in's package of the same name replaces it. */
+    package *packages;              /* owned */
+    size_t n_packages;
     char **secrets;                 /* every secret value, for masking */
     size_t n_secrets;
     char **files;                   /* every file read, in order */

@@ -320,6 +320,9 @@ static void apply_top_key(loader *L, yfile *y, const char *k, yaml_node_t *kn,
     case CK_PRICING:
         apply_pricing(L, y, v);
         break;
+    case CK_PACKAGES:
+        apply_packages(L, y, v);
+        break;
     default:
         key_read(L, y, ck, v, &L->top[i]);
         break;

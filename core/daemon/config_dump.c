@@ -112,7 +112,8 @@ static void dump_keys(buf *b, ckey_scope scope, const void *target,
         const config_key *k = &config_keys[i];
         if (k->scope != scope || k->type == CK_INCLUDE ||
             k->type == CK_PROVIDERS || k->type == CK_FAMILIES ||
-            (k->flags & CKF_NO_FIELD) || k->type == CK_PRICING)
+            (k->flags & CKF_NO_FIELD) || k->type == CK_PRICING ||
+            k->type == CK_PACKAGES)
             continue;
         json_t *v = key_json(k, target);
         if (k->type == CK_SECRET) {

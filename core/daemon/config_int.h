@@ -70,7 +70,8 @@ typedef enum {
     CK_INCLUDE,     /* a glob or a list of globs, main file only */
     CK_PROVIDERS,   /* the providers: section */
     CK_FAMILIES,    /* the families: section */
-    CK_PRICING      /* the pricing: section (config_pricing.c) */
+    CK_PRICING,     /* the pricing: section (config_pricing.c) */
+    CK_PACKAGES     /* the packages: section (config_packages.c) */
 } ckey_type;
 
 typedef enum { CS_TOP, CS_PROVIDER } ckey_scope;
@@ -230,6 +231,12 @@ int config_name_ok(const char *s);
 /* Apply a `pricing:` mapping (model glob -> prices per million tokens)
  * onto L->c->pricing. */
 void apply_pricing(loader *L, yfile *y, yaml_node_t *n);
+
+/* ---- config_packages.c ------------------------------------------ */
+
+/* Apply a `packages:` mapping (name -> declared package) onto
+ * L->c->packages. */
+void apply_packages(loader *L, yfile *y, yaml_node_t *n);
 
 /* ---- config_secret.c -------------------------------------------- */
 

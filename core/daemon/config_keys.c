@@ -87,6 +87,8 @@ const config_key config_keys[] = {
      .doc = "family name -> instance names or globs"},
     {.name = "pricing", .type = CK_PRICING, .scope = CS_TOP,
      .doc = "model glob -> prices per million tokens"},
+    {.name = "packages", .type = CK_PACKAGES, .scope = CS_TOP,
+     .doc = "declared packages counted from recorded usage"},
 
     {.name = "plugin", .type = CK_STRING, .scope = CS_PROVIDER,
      .flags = CKF_REQUIRED, .off = PROV(plugin),
@@ -125,7 +127,7 @@ int config_key_is_value(const config_key *k)
 {
     return k->type != CK_INCLUDE && k->type != CK_PROVIDERS &&
            k->type != CK_FAMILIES && k->type != CK_PLUGIN_PATH &&
-           k->type != CK_PRICING;
+           k->type != CK_PRICING && k->type != CK_PACKAGES;
 }
 
 const char **key_names(ckey_scope scope, size_t *n)

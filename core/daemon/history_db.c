@@ -39,6 +39,12 @@ static const char *const steps[HISTORY_SCHEMA_VERSION] = {
     /* 1 -> 2: caller ids of POST /api/telemetry, written in the
      * transaction of the usage they carried (rowid = arrival order). */
     "CREATE TABLE ingest_id(id TEXT NOT NULL UNIQUE);",
+    /* 2 -> 3: the 1-hour cache-write bucket (usage_cell.h
+     * UB_CACHE_WRITE_1H); old rows read it as unknown.  Generations drop
+     * to 0 so every log plugin re-sends its cells, now with the bucket. */
+    "ALTER TABLE usage_cell ADD COLUMN b7 REAL;"
+    "ALTER TABLE usage_day ADD COLUMN b7 REAL;"
+    "UPDATE usage_provider SET generation = 0;",
 };
 
 int history_db_error(history_db *db, const char *what, char **err)

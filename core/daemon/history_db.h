@@ -22,12 +22,14 @@
  * transaction):
  *   usage_provider(name PK, generation)            generation as the bit
  *                                                  pattern of a uint64
- *   usage_cell(provider, slot, src, model, b0..b6, na, events)
+ *   usage_cell(provider, slot, src, model, b0..b6, na, events, b7)
  *     PK (provider, slot, src, model); model '' = unknown model (a real
  *     model name is 1..128 printable bytes, never empty); a bucket column
  *     bK is NULL when the bucket is not known: unknown when bit K of na
- *     is clear, not applicable when it is set.  Unknown is never 0.
- *   usage_day(provider, day, model, b0..b6, na, events)
+ *     is clear, not applicable when it is set.  Unknown is never 0.  bK
+ *     holds usage_bucket K; b7 (schema 3) was appended by ALTER TABLE,
+ *     hence after events: statements name their columns.
+ *   usage_day(provider, day, model, b0..b6, na, events, b7)
  *     the cells summed per UTC day (day = slot / 86400), with the
  *     store's summing rule (unknown wins, not applicable is neutral);
  *     kept in step with usage_cell by every write (usage_store_file.c).
@@ -51,7 +53,7 @@
 #include <sqlite3.h>
 
 #define HISTORY_DB_FILE "meterd.db"
-#define HISTORY_SCHEMA_VERSION 2
+#define HISTORY_SCHEMA_VERSION 3
 /* How long a statement waits for another connection's lock (a running
  * daemon and `meterd report daily` share the file). */
 #define HISTORY_BUSY_TIMEOUT_MS 5000

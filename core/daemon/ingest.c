@@ -403,7 +403,8 @@ static json_t *store_usage(daemon_t *d, item *it)
         [UB_OUTPUT] = it->rec.tokens_output,
         [UB_REASONING] = it->rec.tokens_reasoning,
         [UB_TOTAL] = it->rec.tokens_total,
-        [UB_COST] = it->rec.cost_usd};
+        [UB_COST] = it->rec.cost_usd,
+        [UB_CACHE_WRITE_1H] = it->rec.tokens_cache_write_1h};
     const char *why = NULL, *note = NULL;
     int rc = d->usage ? usage_store_add_event(d->usage, it->provider,
                                               it->rec.at.epoch, it->rec.model,

@@ -10,6 +10,7 @@
 #include "alias.h"
 #include "history.h"
 #include "log.h"
+#include "packages.h"
 #include "redact.h"
 #include "snapshot.h"
 #include "timeutil.h"
@@ -89,6 +90,19 @@ static void pstate_free(daemon_t *d, pstate *p)
     memset(p, 0, sizeof *p);
 }
 
+/* Credits packages without `since` count from their first appearance,
+ * kept across restarts in the state directory. */
+static void first_seen(daemon_t *d)
+{
+    char *err = NULL;
+    if (d->cfg->n_packages && d->cfg->state_dir &&
+        packages_first_seen(d->cfg->packages, d->cfg->n_packages,
+                            d->cfg->state_dir, time_now(), &err) != 0) {
+        log_msg(MD_LOG_WARN, NULL, "packages: %s", err);
+        free(err);
+    }
+}
+
 void state_init(daemon_t *d, config *cfg)
 {
     pthread_cond_init(&d->answered, NULL);
@@ -100,6 +114,7 @@ void state_init(daemon_t *d, config *cfg)
     long long now = mono_ms();
     for (size_t i = 0; i < d->n_ps; i++)
         pstate_init(&d->ps[i], &cfg->providers[i], cfg->aliases, now);
+    first_seen(d);
     d->version++;
     state_publish(d);
 }
@@ -470,6 +485,7 @@ void state_swap_config(daemon_t *d, config *cfg)
     d->n_ps = cfg->n_providers;
     config_free(d->cfg);
     d->cfg = cfg;
+    first_seen(d);
     d->reloads++;
     free(d->last_reload_error);
     d->last_reload_error = NULL;
@@ -489,18 +505,47 @@ static const char *keep(view_set *vs, const char *s)
 
 #define STRS_PER_PROVIDER 4
 #define STRS_GLOBAL 5
+/* Declared packages are recounted at least this often while the owner
+ * publishes, so their windows slide with time (packages.h). */
+#define PACKAGES_REFRESH_S 60.0
+
+/* The declared packages as views of their own (after the providers):
+ * each one meter of its family, measured now over the usage store. */
+static void package_views(daemon_t *d, view_set *vs, size_t first)
+{
+    for (size_t k = 0; k < d->cfg->n_packages; k++) {
+        const package *pk = &d->cfg->packages[k];
+        size_t i = first + k;
+        collect_result r;
+        collect_result_init(&r);
+        r.metrics = xcalloc(1, sizeof *r.metrics);
+        package_measure(pk, d->usage, vs->built_at, &r.metrics[0]);
+        r.n_metrics = 1;
+        r.started_at = r.finished_at = vs->built_at;
+        vs->data[i] = shared_new(&r);
+        collect_result_release(&r);
+        provider_view *pv = &vs->v[i];
+        pv->name = keep(vs, pk->name);
+        pv->plugin = keep(vs, "declared");
+        pv->family = keep(vs, pk->family);
+        pv->status = PSTAT_OK;
+        pv->data = &vs->data[i]->r;
+        pv->collected_at = vs->built_at;
+        pv->served = SERVED_LIVE;
+    }
+}
 
 static view_set *build_views(daemon_t *d)
 {
     view_set *vs = xcalloc(1, sizeof *vs);
     atomic_init(&vs->refs, 1);
-    size_t n = d->n_ps;
+    size_t n = d->n_ps, all = n + d->cfg->n_packages;
     vs->version = d->version;
-    vs->n = n;
-    vs->v = xcalloc(n ? n : 1, sizeof *vs->v);
-    vs->data = xcalloc(n ? n : 1, sizeof *vs->data);
-    vs->due_mono_ms = xcalloc(n ? n : 1, sizeof *vs->due_mono_ms);
-    vs->strs = xcalloc(STRS_PER_PROVIDER * n + STRS_GLOBAL + d->cfg->n_secrets,
+    vs->n = all;
+    vs->v = xcalloc(all ? all : 1, sizeof *vs->v);
+    vs->data = xcalloc(all ? all : 1, sizeof *vs->data);
+    vs->due_mono_ms = xcalloc(all ? all : 1, sizeof *vs->due_mono_ms);
+    vs->strs = xcalloc(STRS_PER_PROVIDER * all + STRS_GLOBAL + d->cfg->n_secrets,
                        sizeof *vs->strs);
     vs->built_at = time_now();
     vs->built_mono_ms = mono_ms();
@@ -557,6 +602,7 @@ static view_set *build_views(daemon_t *d)
     vs->usage = d->usage;
     if (d->counters)
         vs->usage_totals = usage_counters_copy(d->counters, &vs->n_usage_totals);
+    package_views(d, vs, n);
     return vs;
 }
 
@@ -586,7 +632,9 @@ static void observe_usage(daemon_t *d)
 
 void state_publish(daemon_t *d)
 {
-    if (d->views && d->published == d->version)
+    if (d->views && d->published == d->version &&
+        !(d->cfg->n_packages &&
+          time_now() - d->views->built_at >= PACKAGES_REFRESH_S))
         return;
     observe_usage(d);
     view_set *vs = build_views(d);

@@ -3,7 +3,8 @@
  * usage_store.h).  cost_usd is the provider's own figure where the cell
  * carries one (old Claude Code logs wrote costUSD; ccusage prefers it too),
  * else computed here from the cell's tokens and the model's price
- * (pricing.h); a model without a price leaves it unknown with a note. */
+ * (pricing.h; one-hour cache writes at their own price); a model without
+ * a price leaves it unknown with a note. */
 #include "usage_store_impl.h"
 
 #include <math.h>
@@ -92,8 +93,10 @@ static md_num cell_cost(const rentry *e, int *unpriced)
         *unpriced = 1;
         return (md_num){MD_UNKNOWN, 0};
     }
-    return pricing_cell_cost(&p, c->b[UB_INPUT_UNCACHED], c->b[UB_CACHE_WRITE],
-                             c->b[UB_CACHE_READ], c->b[UB_OUTPUT], c->events);
+    return pricing_cell_cost_1h(&p, c->b[UB_INPUT_UNCACHED],
+                                c->b[UB_CACHE_WRITE], c->b[UB_CACHE_WRITE_1H],
+                                c->b[UB_CACHE_READ], c->b[UB_OUTPUT],
+                                c->events);
 }
 
 static void acc_add(acc *a, const rentry *e)
@@ -262,5 +265,132 @@ int usage_store_daily_zone(const usage_store *s, const char *provider,
                      str_or_null(provider), "tz", str_or_null(tz), "since",
                      str_or_null(since), "until", str_or_null(until), "days",
                      days);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* cost report                                                       */
+/* ---------------------------------------------------------------- */
+
+/* One group of the cost report while it is summed. */
+typedef struct cgroup {
+    const char *name;       /* borrowed from the daily document; NULL:
+                               the unknown model */
+    double cost, tokens, events;
+    int cost_known, tokens_known;
+    const char *note;       /* why the cost is unknown (first seen) */
+} cgroup;
+
+static const char *cost_reason(const json_t *row)
+{
+    const char *note = json_string_value(json_object_get(row, "cost_note"));
+    return note ? note : "not reported and not computable: a token bucket "
+                         "is unknown";
+}
+
+static void cgroup_add(cgroup *g, const json_t *row)
+{
+    json_t *c = json_object_get(row, "cost_usd");
+    json_t *t = json_object_get(row, "tokens_total");
+    if (json_is_number(c))
+        g->cost += json_number_value(c);
+    else {
+        g->cost_known = 0;
+        if (!g->note)
+            g->note = cost_reason(row);
+    }
+    if (json_is_number(t))
+        g->tokens += json_number_value(t);
+    else
+        g->tokens_known = 0;
+    g->events += json_number_value(json_object_get(row, "events"));
+}
+
+static json_t *cgroup_json(const char *key, const cgroup *g)
+{
+    json_t *o = json_object();
+    if (key)
+        json_object_set_new(o, key, g->name ? json_string(g->name)
+                                            : json_null());
+    json_object_set_new(o, "cost_usd", g->cost_known ? json_real(g->cost)
+                                                     : json_null());
+    json_object_set_new(o, "cost_note", g->cost_known ? json_null()
+                                                      : json_string(g->note));
+    json_object_set_new(o, "tokens_total",
+                        usage_num_to_report(g->tokens_known
+                                                ? MD_NUM(g->tokens)
+                                                : (md_num){MD_UNKNOWN, 0}));
+    json_object_set_new(o, "events", usage_num_to_report(MD_NUM(g->events)));
+    return o;
+}
+
+static int name_cmp(const void *pa, const void *pb)
+{
+    const cgroup *a = pa, *b = pb;
+    return model_cmp(a->name, b->name);
+}
+
+int usage_cost_report(const json_t *daily, const char *by, json_t **out,
+                      char **err)
+{
+    *out = NULL;
+    const char *sub = NULL, *key = NULL;
+    if (!by || strcmp(by, "day") == 0)
+        by = "day", key = "date";
+    else if (strcmp(by, "model") == 0)
+        sub = "models", key = "model";
+    else if (strcmp(by, "provider") == 0)
+        sub = "providers", key = "provider";
+    else
+        return err_set(err, "--by: '%.32s' is not day, model or provider", by);
+    const char *only = json_string_value(json_object_get(daily, "provider"));
+    json_t *days = json_object_get(daily, "days");
+    size_t n = 0, i, j;
+    json_t *day, *row;
+    json_array_foreach(days, i, day)
+        n += sub && !(only && strcmp(sub, "providers") == 0)
+                 ? json_array_size(json_object_get(day, sub))
+                 : 1;
+    cgroup *g = xcalloc(n ? n : 1, sizeof *g);
+    size_t k = 0;
+    cgroup total = {.cost_known = 1, .tokens_known = 1};
+    json_array_foreach(days, i, day) {
+        cgroup_add(&total, day);
+        if (!sub || (only && strcmp(sub, "providers") == 0)) {
+            /* a day, or the one provider of a --provider report */
+            g[k] = (cgroup){
+                .name = sub ? only
+                            : json_string_value(json_object_get(day, "date")),
+                .cost_known = 1,
+                .tokens_known = 1,
+            };
+            cgroup_add(&g[k++], day);
+            continue;
+        }
+        json_array_foreach(json_object_get(day, sub), j, row) {
+            const char *name = json_string_value(json_object_get(row, key));
+            size_t x = 0;
+            while (x < k && model_cmp(g[x].name, name) != 0)
+                x++;
+            if (x == k)
+                g[k++] = (cgroup){.name = name, .cost_known = 1,
+                                  .tokens_known = 1};
+            cgroup_add(&g[x], row);
+        }
+    }
+    if (sub)
+        qsort(g, k, sizeof *g, name_cmp);   /* days come sorted */
+    json_t *rows = json_array();
+    for (size_t x = 0; x < k; x++)
+        json_array_append_new(rows, cgroup_json(key, &g[x]));
+    free(g);
+    if (!total.cost_known)
+        total.note = "unknown for some rows";
+    *out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:o, s:o}", "by", by,
+                     "provider", json_object_get(daily, "provider"), "tz",
+                     json_object_get(daily, "tz"), "since",
+                     json_object_get(daily, "since"), "until",
+                     json_object_get(daily, "until"), "rows", rows, "total",
+                     cgroup_json(NULL, &total));
     return 0;
 }

@@ -602,3 +602,14 @@ void usage_store_add_ingest_id(usage_store *s, const char *id, size_t keep)
     s->seq++;
     usage_journal(s, UOP_INGEST_ID, id, 0, keep);
 }
+
+void usage_store_each(const usage_store *s, const char *provider,
+                      double from, double to, usage_cell_fn fn, void *arg)
+{
+    const uprov *p = s ? uprov_find(s, provider, NULL) : NULL;
+    for (size_t i = 0; p && i < p->n; i++) {
+        const ucell *c = &p->cells[i];
+        if (c->slot >= from && c->slot < to)
+            fn(arg, c->slot, uprov_model_name(p, c->model), c->b, c->events);
+    }
+}

@@ -215,6 +215,31 @@ const char *usage_store_provider_name(const usage_store *s, size_t i);
 void usage_store_sum_range(const usage_store *s, size_t i, double from,
                            double until, double sum[UB_N], unsigned *known);
 
+/* The cost report from a daily report (usage_store_daily's document):
+ * its days, models or providers (by "day", "model" or "provider"; NULL is
+ * "day") summed over the range.  *out (new reference):
+ *   {"by": BY, "provider": NAME|null, "tz": TZ, "since": D|null,
+ *    "until": D|null,
+ *    "rows": [{"date"|"model"|"provider": NAME|null, "cost_usd": n|null,
+ *              "cost_note": why|null, "tokens_total": n|null,
+ *              "events": n}],
+ *    "total": {"cost_usd": n|null, "cost_note": why|null,
+ *              "tokens_total": n|null, "events": n}}
+ * Rows are sorted by name (the unknown model last).  A cost is known only
+ * when every addend is; cost_note then says why (no price for a model, or
+ * a token bucket unknown), never a 0.  Returns 0, or -1 with *err for an
+ * unknown grouping. */
+int usage_cost_report(const json_t *daily, const char *by, json_t **out,
+                      char **err);
+
+/* Call fn for every cell (both kinds) of provider whose slot start is in
+ * [from, to): its slot, model (NULL unknown; borrowed for the call), the
+ * UB_N buckets and events.  Nothing happens for an unknown provider. */
+typedef void (*usage_cell_fn)(void *arg, double slot, const char *model,
+                              const md_num *b, double events);
+void usage_store_each(const usage_store *s, const char *provider,
+                      double from, double to, usage_cell_fn fn, void *arg);
+
 /* Parse a "YYYY-MM-DD" date (1970..9999) into days since 1970-01-01.
  * 0 or -1. */
 int usage_parse_date(const char *text, long *days);

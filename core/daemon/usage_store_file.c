@@ -27,6 +27,9 @@
 #define DAY_S 86400
 /* A day after any stored slot (9999-12-31 is day 2932896). */
 #define DAY_MAX 3000000LL
+/* The bucket columns in usage_bucket order (b7 was added by schema 2). */
+#define BUCKET_COLS "b0, b1, b2, b3, b4, b5, b6, b7"
+_Static_assert(UB_N == 8, "BUCKET_COLS names every bucket");
 
 struct usage_image {
     usage_store *owner;
@@ -155,7 +158,8 @@ static const char *rollup_sql(void)
         return sql;
     size_t o = 0;
     o += (size_t)snprintf(sql + o, sizeof sql - o,
-                          "INSERT INTO usage_day SELECT provider,"
+                          "INSERT INTO usage_day(provider, day, model, "
+                          BUCKET_COLS ", na, events) SELECT provider,"
                           " slot / %d AS d, model", DAY_S);
     /* unknown wins; all not applicable stays not applicable; else the
      * sum of the known values */
@@ -195,8 +199,9 @@ static int writer_init(writer *w, history_db *db, char **err)
                         " slot >= ?2 AND src = 0",
         [ST_DEL_BEFORE] = "DELETE FROM usage_cell WHERE provider = ?1 AND"
                           " slot < ?2",
-        [ST_UPSERT] = "INSERT OR REPLACE INTO usage_cell VALUES (?1, ?2, ?3,"
-                      " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        [ST_UPSERT] = "INSERT OR REPLACE INTO usage_cell(provider, slot, src,"
+                      " model, " BUCKET_COLS ", na, events) VALUES (?1, ?2,"
+                      " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         [ST_PROV] = "INSERT OR IGNORE INTO usage_provider(name) VALUES (?1)",
         [ST_GEN] = "INSERT INTO usage_provider VALUES (?1, ?2) ON CONFLICT"
                    " (name) DO UPDATE SET generation = excluded.generation",
@@ -275,8 +280,8 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
         if (b[k].state == MD_NOT_APPLICABLE)
             na |= 1 << k;
     }
-    sqlite3_bind_int(st, 12, na);
-    sqlite3_bind_double(st, 13, events);
+    sqlite3_bind_int(st, 5 + UB_N, na);
+    sqlite3_bind_double(st, 6 + UB_N, events);
     if (run(w, st, "writing a usage cell", err) != 0)
         return -1;
     sqlite3_bind_text(w->st[ST_PROV], 1, provider, -1, SQLITE_STATIC);
@@ -550,8 +555,11 @@ int usage_store_ingest_ids(usage_store *s, size_t max, char ***ids,
 
 static const char *cell_from_json(const json_t *a, const uprov *p, ucell *c)
 {
-    if (!json_is_array(a) || json_array_size(a) != 4 + UB_N)
-        return "a cell is not an array of 11 values";
+    /* usage.json was written before the 1-hour cache-write bucket: 11
+     * values, that bucket unknown; 12 are read as well. */
+    size_t nb = json_is_array(a) ? json_array_size(a) - 4 : 0;
+    if (!json_is_array(a) || (nb != UB_N && nb != UB_CACHE_WRITE_1H))
+        return "a cell is not an array of 11 or 12 values";
     json_t *slot = json_array_get(a, 0), *model = json_array_get(a, 1);
     json_t *src = json_array_get(a, 2);
     md_num ev;
@@ -561,7 +569,7 @@ static const char *cell_from_json(const json_t *a, const uprov *p, ucell *c)
         (!json_is_null(model) &&
          (!json_is_integer(model) || json_integer_value(model) < 0 ||
           (size_t)json_integer_value(model) >= p->n_models)) ||
-        usage_num_from_json(json_array_get(a, 3 + UB_N), &ev) != 0 ||
+        usage_num_from_json(json_array_get(a, 3 + nb), &ev) != 0 ||
         ev.state != MD_KNOWN)
         return "a cell has a value of the wrong type";
     c->slot = json_number_value(slot);
@@ -569,8 +577,8 @@ static const char *cell_from_json(const json_t *a, const uprov *p, ucell *c)
                                    : (uint32_t)json_integer_value(model);
     c->src = (uint8_t)json_integer_value(src);
     c->events = ev.value;
-    for (int k = 0; k < UB_N; k++)
-        if (usage_num_from_json(json_array_get(a, 3 + (size_t)k), &c->b[k]))
+    for (size_t k = 0; k < nb; k++)
+        if (usage_num_from_json(json_array_get(a, 3 + k), &c->b[k]))
             return "a cell bucket is not a number, null or \"na\"";
     usage_cell_rec r = {.slot_start = c->slot, .events = c->events};
     memcpy(r.b, c->b, sizeof r.b);
@@ -654,7 +662,7 @@ static md_num col_bucket(sqlite3_stmt *st, int col, int na, int k)
     return (na & (1 << k)) ? MD_NUM_NA : (md_num){MD_UNKNOWN, 0.0};
 }
 
-/* Append a cell read from a row (slot, src, model, b0..b6, na, events
+/* Append a cell read from a row (slot, src, model, b0..b7, na, events
  * from column first on) to p; sorted later. */
 static void append_row(uprov *p, sqlite3_stmt *st, int first, double slot,
                        int src)
@@ -705,8 +713,8 @@ static int load_cells(usage_store *s, char **err)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(history_db_handle(s->db),
-                           "SELECT provider, slot, src, model, b0, b1, b2, b3,"
-                           " b4, b5, b6, na, events FROM usage_cell",
+                           "SELECT provider, slot, src, model, " BUCKET_COLS
+                           ", na, events FROM usage_cell",
                            -1, &st, NULL) != SQLITE_OK)
         return history_db_error(s->db, "reading usage cells", err);
     int rc;
@@ -834,10 +842,10 @@ static int load_range(history_db *db, usage_store *tmp, const char *provider,
 {
     sqlite3_stmt *st = NULL;
     const char *sql =
-        utc ? "SELECT provider, day, 0, model, b0, b1, b2, b3, b4, b5, b6, na,"
+        utc ? "SELECT provider, day, 0, model, " BUCKET_COLS ", na,"
               " events FROM usage_day WHERE day >= ?1 AND day <= ?2 AND"
               " (?3 IS NULL OR provider = ?3)"
-            : "SELECT provider, slot, src, model, b0, b1, b2, b3, b4, b5, b6,"
+            : "SELECT provider, slot, src, model, " BUCKET_COLS ","
               " na, events FROM usage_cell WHERE slot >= ?1 AND slot < ?2 AND"
               " (?3 IS NULL OR provider = ?3)";
     if (sqlite3_prepare_v2(history_db_handle(db), sql, -1, &st, NULL) !=

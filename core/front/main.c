@@ -80,6 +80,9 @@ static void usage(FILE *out)
             "                           [-c FILE] [--url URL]\n"
             "       meterd report daily [-c FILE] [--provider NAME] [--since D]\n"
             "                           [--until D] [--tz TZ] [--json] [-v]\n"
+            "       meterd report cost [-c FILE] [--provider NAME] [--since D]\n"
+            "                          [--until D] [--by day|model|provider]\n"
+            "                          [--tz TZ] [--json] [-v]\n"
             "  -c FILE   configuration file (default %s/meterd.yaml)\n"
             "  -t        check the configuration, drop-ins, aliases and plugins; exit\n"
             "  --once    collect every provider once, print the usage JSON, exit\n"
@@ -88,7 +91,10 @@ static void usage(FILE *out)
             "  -h        this help\n"
             "  report daily  per-day token usage (local logs and ingest), after\n"
             "            scanning the log providers once; D is YYYY-MM-DD, TZ\n"
-            "            UTC, +05:30 or an IANA name; --json prints the API's JSON\n",
+            "            UTC, +05:30 or an IANA name; --json prints the API's JSON\n"
+            "  report cost   cost in US dollars over the range, per day, model or\n"
+            "            provider, with a total; '-' (JSON null) and a reason when\n"
+            "            a cost is unknown\n",
             METERD_CONFDIR);
 }
 
@@ -371,11 +377,12 @@ static int run_daemon(daemon_t *d)
     return 0;
 }
 
-/* ---- meterd report daily ---- */
+/* ---- meterd report daily | cost ---- */
 
 typedef struct report_opts {
     const char *path, *provider, *since, *until, *tz;
-    int json, verbose;
+    const char *by;     /* report cost: day, model or provider */
+    int json, verbose, cost;
 } report_opts;
 
 static void report_usage(FILE *out)
@@ -383,7 +390,12 @@ static void report_usage(FILE *out)
     fprintf(out, "usage: meterd report daily [-c FILE] [--provider NAME] "
                  "[--since YYYY-MM-DD]\n"
                  "                           [--until YYYY-MM-DD] [--tz TZ] "
-                 "[--json] [-v]\n");
+                 "[--json] [-v]\n"
+                 "       meterd report cost [-c FILE] [--provider NAME] "
+                 "[--since YYYY-MM-DD]\n"
+                 "                          [--until YYYY-MM-DD] "
+                 "[--by day|model|provider] [--tz TZ]\n"
+                 "                          [--json] [-v]\n");
 }
 
 /* 0, or 2 after printing a usage error. */
@@ -395,16 +407,20 @@ static int report_parse(int argc, char **argv, report_opts *o)
         {"until", required_argument, NULL, 'u'},
         {"tz", required_argument, NULL, 'z'},
         {"json", no_argument, NULL, 'j'},
+        {"by", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->path = METERD_CONFDIR "/meterd.yaml";
     o->tz = "UTC";
-    if (argc < 2 || strcmp(argv[1], "daily") != 0) {
-        fprintf(stderr, "meterd report: the only report is 'daily'\n");
+    o->by = "day";
+    if (argc < 2 ||
+        (strcmp(argv[1], "daily") != 0 && strcmp(argv[1], "cost") != 0)) {
+        fprintf(stderr, "meterd report: the reports are 'daily' and 'cost'\n");
         report_usage(stderr);
         return 2;
     }
+    o->cost = strcmp(argv[1], "cost") == 0;
     optind = 2;
     int c;
     while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
@@ -415,6 +431,7 @@ static int report_parse(int argc, char **argv, report_opts *o)
         case 'u': o->until = optarg; break;
         case 'z': o->tz = optarg; break;
         case 'j': o->json = 1; break;
+        case 'b': o->by = optarg; break;
         case 'v': o->verbose = 1; break;
         case 'h': report_usage(stdout); exit(0);
         default: report_usage(stderr); return 2;
@@ -422,6 +439,16 @@ static int report_parse(int argc, char **argv, report_opts *o)
     }
     if (optind < argc) {
         report_usage(stderr);
+        return 2;
+    }
+    if (strcmp(o->by, "day") != 0 && strcmp(o->by, "model") != 0 &&
+        strcmp(o->by, "provider") != 0) {
+        fprintf(stderr, "meterd report: --by: '%s' is not day, model or "
+                        "provider\n", o->by);
+        return 2;
+    }
+    if (!o->cost && strcmp(o->by, "day") != 0) {
+        fprintf(stderr, "meterd report: --by is for 'report cost'\n");
         return 2;
     }
     long day_s = 0, day_u = 0;
@@ -577,6 +604,47 @@ static void print_table(const json_t *doc, FILE *out)
     free(rows);
 }
 
+/* The cost table: one line per row, then TOTAL; an unknown cost is
+ * '-' with its reason at the end of the line. */
+static void print_cost_table(const json_t *doc, FILE *out)
+{
+    json_t *rows = json_object_get(doc, "rows");
+    const char *by = json_string_value(json_object_get(doc, "by"));
+    const char *key = strcmp(by, "day") == 0 ? "date" : by;
+    if (json_array_size(rows) == 0) {
+        fprintf(out, "no usage recorded in this range\n");
+        return;
+    }
+    size_t n = json_array_size(rows) + 1, w[3] = {strlen(key), 6, 8};
+    char **cells = xcalloc(n * 4, sizeof *cells);
+    for (size_t r = 0; r < n; r++) {
+        const json_t *o = r + 1 < n ? json_array_get(rows, r)
+                                    : json_object_get(doc, "total");
+        const char *name = r + 1 < n ? json_string_value(json_object_get(o, key))
+                                     : "TOTAL";
+        const char *note = json_string_value(json_object_get(o, "cost_note"));
+        cells[r * 4] = xstrdup(name ? name : "(unknown model)");
+        cells[r * 4 + 1] = cell_text(json_object_get(o, "tokens_total"), 0);
+        cells[r * 4 + 2] = cell_text(json_object_get(o, "cost_usd"), 1);
+        cells[r * 4 + 3] = note ? xasprintf("  (%s)", note) : xstrdup("");
+        for (int k = 0; k < 3; k++)
+            if (strlen(cells[r * 4 + k]) > w[k])
+                w[k] = strlen(cells[r * 4 + k]);
+    }
+    fprintf(out, "%-*s  %*s  %*s\n", (int)w[0], key, (int)w[1], "tokens",
+            (int)w[2], "cost USD");
+    for (size_t r = 0; r < n; r++) {
+        fprintf(out, "%-*s  %*s  %*s%s\n", (int)w[0], cells[r * 4], (int)w[1],
+                cells[r * 4 + 1], (int)w[2], cells[r * 4 + 2], cells[r * 4 + 3]);
+        for (int k = 0; k < 4; k++)
+            free(cells[r * 4 + k]);
+    }
+    free(cells);
+    fprintf(out, "time zone %s; '-' = unknown (reason in parentheses), "
+                 "never 0\n",
+            json_string_value(json_object_get(doc, "tz")));
+}
+
 static int report_print(usage_store *u, const report_opts *o)
 {
     json_t *doc = NULL;
@@ -587,10 +655,23 @@ static int report_print(usage_store *u, const report_opts *o)
         free(err);
         return 2;
     }
+    if (o->cost) {
+        json_t *cost = NULL;
+        if (usage_cost_report(doc, o->by, &cost, &err) != 0) {
+            fprintf(stderr, "meterd report: %s\n", err);
+            free(err);
+            json_decref(doc);
+            return 2;
+        }
+        json_decref(doc);
+        doc = cost;
+    }
     int rc = 0;
     if (o->json) {
         rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
+    } else if (o->cost) {
+        print_cost_table(doc, stdout);
     } else {
         print_table(doc, stdout);
     }

@@ -61,12 +61,14 @@ static int cmp_reset(const metric *a, const metric *b, double now)
     return cmp_double(a->resets_at.epoch - now, b->resets_at.epoch - now);
 }
 
-/* Estimates and local-log snapshots (logs cannot see other devices, and a
- * snapshot can predate a reset) never outrank what a provider reports. */
+/* Estimates, local-log snapshots (logs cannot see other devices, and a
+ * snapshot can predate a reset) and declared packages (counted by meterd
+ * from what it saw, packages.h) never outrank what a provider reports. */
 static int log_derived(const metric *m)
 {
     return m->confidence == MD_ESTIMATED ||
-           (m->source && strcmp(m->source, "local_log") == 0);
+           (m->source && (strcmp(m->source, "local_log") == 0 ||
+                          strcmp(m->source, "declared") == 0));
 }
 
 int rank_compare(const metric *a, const metric *b, double now)

@@ -134,22 +134,24 @@ static json_t *usage_to_json(const collect_result *r)
                      "generation", gen, "cells", cells);
 }
 
-/* One [slot, model, 7 buckets, events] array into *out (model owned). */
+/* One [slot, model, 8 buckets, events] array into *out (model owned).
+ * The array of a helper from before the 1-hour cache-write bucket (7
+ * buckets) is read too, that bucket unknown. */
 static const char *cell_from_json(const json_t *a, usage_cell_rec *out)
 {
     memset(out, 0, sizeof *out);
-    if (!json_is_array(a) || json_array_size(a) != 3 + UB_N)
-        return "a cell is not an array of 10 values";
+    size_t nb = json_is_array(a) ? json_array_size(a) - 3 : 0;
+    if (!json_is_array(a) || (nb != UB_N && nb != UB_CACHE_WRITE_1H))
+        return "a cell is not an array of 10 or 11 values";
     json_t *slot = json_array_get(a, 0), *model = json_array_get(a, 1);
-    json_t *ev = json_array_get(a, 2 + UB_N);
+    json_t *ev = json_array_get(a, 2 + nb);
     if (!json_is_number(slot) || !json_is_number(ev) ||
         (!json_is_null(model) && !json_is_string(model)))
         return "a cell has a value of the wrong type";
     out->slot_start = json_number_value(slot);
     out->events = json_number_value(ev);
-    for (int k = 0; k < UB_N; k++)
-        if (usage_num_from_json(json_array_get(a, 2 + (size_t)k),
-                                &out->b[k]) != 0)
+    for (size_t k = 0; k < nb; k++)
+        if (usage_num_from_json(json_array_get(a, 2 + k), &out->b[k]) != 0)
             return "a cell bucket is not a number, null or \"na\"";
     out->model = xstrdup(json_string_value(model));
     return usage_cell_rec_problem(out);

@@ -37,9 +37,10 @@
  * plus, only when has_usage: "usage": {"since": n, "generation": "N",
  * "cells": [[slot_start, model|null, tokens_input_uncached,
  * tokens_cache_read, tokens_cache_write, tokens_output, tokens_reasoning,
- * tokens_total, cost_usd, events], ...]} with each bucket a number, null
- * (unknown) or "na" (not applicable).  The reader validates every cell as
- * put_usage does.
+ * tokens_total, cost_usd, tokens_cache_write_1h, events], ...]} with each
+ * bucket a number, null (unknown) or "na" (not applicable); a cell without
+ * tokens_cache_write_1h (an older helper) reads it as unknown.  The reader
+ * validates every cell as put_usage does.
  *
  * Ownership: the *_to_json functions return new references; a
  * protocol_job borrows every pointer from the job object it was read from

@@ -143,3 +143,23 @@ md_num pricing_cell_cost(const pricing_row *p, md_num input_uncached,
     }
     return MD_NUM(sum);
 }
+
+md_num pricing_cell_cost_1h(const pricing_row *p, md_num input_uncached,
+                            md_num cache_write, md_num cache_write_1h,
+                            md_num cache_read, md_num output, double events)
+{
+    double h1 = cache_write_1h.state == MD_KNOWN ? cache_write_1h.value : 0;
+    if (h1 <= 0 || cache_write.state != MD_KNOWN)
+        return pricing_cell_cost(p, input_uncached, cache_write, cache_read,
+                                 output, events);
+    if (h1 > cache_write.value)
+        h1 = cache_write.value;   /* a subset; never charge more tokens */
+    md_num rest = pricing_cell_cost(p, input_uncached,
+                                    MD_NUM(cache_write.value - h1),
+                                    cache_read, output, events);
+    if (rest.state != MD_KNOWN)
+        return rest;
+    double base = p->p[PR_CW_1H] >= 0 ? p->p[PR_CW_1H] : 2 * p->p[PR_IN];
+    double above = p->p[PR_IN_HI] >= 0 ? 2 * p->p[PR_IN_HI] : PRICING_NO_TIER;
+    return MD_NUM(rest.value + bucket_cost(h1, events, base, above));
+}

@@ -40,8 +40,9 @@
 #define PRICING_NO_TIER (-1.0)
 
 /* PR_CW_1H is the one-hour cache-write price where the table lists one
- * (else PRICING_NO_TIER); usage cells do not yet tell one-hour writes
- * from five-minute ones, so pricing_cell_cost charges PR_CW for both. */
+ * (else PRICING_NO_TIER: then twice PR_IN, Anthropic's published rule for
+ * one-hour writes).  Above the threshold a one-hour write costs twice
+ * PR_IN_HI (no tier without PR_IN_HI), which is what ccusage 20 charges. */
 enum { PR_IN = 0, PR_OUT, PR_CW, PR_CR, PR_IN_HI, PR_OUT_HI, PR_CW_HI,
        PR_CR_HI, PR_CW_1H, PR_N };
 
@@ -72,5 +73,13 @@ int pricing_lookup(const char *model, pricing_row *out);
 md_num pricing_cell_cost(const pricing_row *p, md_num input_uncached,
                          md_num cache_write, md_num cache_read,
                          md_num output, double events);
+/* The same with cache_write_1h, the part of cache_write written with the
+ * one-hour TTL, charged at the one-hour price (the rest at PR_CW); each
+ * part is its own bucket for the long-context tier, as ccusage does.  A
+ * cache_write_1h that is not known counts as 0 (every write at PR_CW, the
+ * cost before the split existed). */
+md_num pricing_cell_cost_1h(const pricing_row *p, md_num input_uncached,
+                            md_num cache_write, md_num cache_write_1h,
+                            md_num cache_read, md_num output, double events);
 
 #endif

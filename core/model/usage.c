@@ -42,7 +42,7 @@ static const field STR_FIELDS[] = {
 };
 #define N_STR_FIELDS (sizeof STR_FIELDS / sizeof STR_FIELDS[0])
 
-/* The six token buckets first: TOKEN_FIELDS[0..N_TOKEN_FIELDS). */
+/* The seven token buckets first: TOKEN_FIELDS[0..N_TOKEN_FIELDS). */
 static const field NUM_FIELDS[] = {
     {"tokens_input_uncached", offsetof(usage_record, tokens_input_uncached)},
     {"tokens_cache_read", offsetof(usage_record, tokens_cache_read)},
@@ -50,10 +50,11 @@ static const field NUM_FIELDS[] = {
     {"tokens_output", offsetof(usage_record, tokens_output)},
     {"tokens_reasoning", offsetof(usage_record, tokens_reasoning)},
     {"tokens_total", offsetof(usage_record, tokens_total)},
+    {"tokens_cache_write_1h", offsetof(usage_record, tokens_cache_write_1h)},
     {"cost_usd", offsetof(usage_record, cost_usd)},
 };
 #define N_NUM_FIELDS (sizeof NUM_FIELDS / sizeof NUM_FIELDS[0])
-#define N_TOKEN_FIELDS 6
+#define N_TOKEN_FIELDS 7
 
 static const field TIME_FIELDS[] = {
     {"at", offsetof(usage_record, at)},
@@ -298,18 +299,20 @@ static void map_openrouter(const json_t *u, usage_record *r)
 
 /* Anthropic Messages usage; the cache_creation 5m + 1h split, when both
  * parts are usable, replaces cache_creation_input_tokens (the same rule
- * the ccusage tool applies). */
+ * the ccusage tool applies) and gives the one-hour part. */
 static void map_anthropic(const json_t *u, usage_record *r)
 {
     md_num cw = num_path(u, "cache_creation_input_tokens");
+    md_num h1 = num_path(u, "cache_creation.ephemeral_1h_input_tokens");
     md_num split = mdu_add(
-        num_path(u, "cache_creation.ephemeral_5m_input_tokens"),
-        num_path(u, "cache_creation.ephemeral_1h_input_tokens"));
+        num_path(u, "cache_creation.ephemeral_5m_input_tokens"), h1);
     if (split.state == MD_KNOWN)
         cw = split;
     usage_set_anthropic_buckets(r, num_path(u, "input_tokens"),
                                 num_path(u, "cache_read_input_tokens"), cw,
                                 num_path(u, "output_tokens"));
+    if (split.state == MD_KNOWN)
+        r->tokens_cache_write_1h = h1;
 }
 
 /* DeepSeek: prompt_cache_hit_tokens (cache read) + prompt_cache_miss_tokens
@@ -510,6 +513,21 @@ const char *usage_dialect_name(usage_dialect d)
     return (unsigned)d < USAGE_N_DIALECTS ? DIALECT_NAMES[d] : NULL;
 }
 
+/* The one-hour part of cache writes where the mapper did not set it: it
+ * follows cache_write - not applicable with it, unknown with it, else 0
+ * (writes reported without the 5m/1h split used the default five-minute
+ * TTL; Anthropic's prompt-caching documentation reports the split for
+ * every one-hour write). */
+static void default_cache_write_1h(usage_record *r)
+{
+    if (r->tokens_cache_write_1h.state != MD_UNKNOWN)
+        return;
+    if (r->tokens_cache_write.state == MD_KNOWN)
+        r->tokens_cache_write_1h = MD_NUM(0);
+    else if (r->tokens_cache_write.state == MD_NOT_APPLICABLE)
+        r->tokens_cache_write_1h = MD_NUM_NA;
+}
+
 /* Nothing usable reported: every token bucket unknown, including the ones
  * the dialect would call not applicable (no telemetry is not zero, and
  * not "nothing to report" either). */
@@ -540,6 +558,7 @@ int usage_from_dialect(usage_dialect d, const json_t *usage_obj,
         usage_record_clear(out);
         return -1;
     }
+    default_cache_write_1h(out);
     unknown_when_empty(out);
     out->raw = raw ? json_incref((json_t *)raw) : NULL;
     return 0;

@@ -6,7 +6,10 @@
  *   tokens_total = tokens_input_uncached + tokens_cache_read
  *                + tokens_cache_write + tokens_output      (when all known;
  *                                          a not-applicable bucket adds 0)
- *   tokens_reasoning is an informational SUBSET of tokens_output.
+ *   tokens_reasoning is an informational SUBSET of tokens_output, and
+ *   tokens_cache_write_1h (writes with the one-hour TTL) one of
+ *   tokens_cache_write: known wherever cache_write is (0 when the
+ *   provider did not split its writes), not applicable where it is.
  * Unknown is not zero: a bucket the provider did not report (missing, null,
  * malformed, negative, non-finite) is MD_UNKNOWN; a bucket whose concept
  * does not exist for the source (OpenAI cache writes, Ollama caching) is
@@ -20,9 +23,10 @@
  *    "at": "2026-03-10T13:58:05.377Z", "observed_at": "2026-03-10T14:00:00Z",
  *    "tokens_input_uncached": 80, "tokens_cache_read": 1920,
  *    "tokens_cache_write": null, "tokens_output": 300,
- *    "tokens_reasoning": 192, "tokens_total": 2300, "cost_usd": null,
+ *    "tokens_reasoning": 192, "tokens_total": 2300,
+ *    "tokens_cache_write_1h": null, "cost_usd": null,
  *    "raw": {...provider usage object...} | null,
- *    "not_applicable": ["tokens_cache_write"]}
+ *    "not_applicable": ["tokens_cache_write", "tokens_cache_write_1h"]}
  * Unknown and not-applicable values are both null; "not_applicable" says
  * which are which (as in metric_to_json).
  *
@@ -57,6 +61,8 @@ typedef struct usage_record {
     md_num tokens_output;         /* all output, reasoning included        */
     md_num tokens_reasoning;      /* subset of output, informational       */
     md_num tokens_total;          /* see the sum above                     */
+    md_num tokens_cache_write_1h; /* subset of cache_write made with the
+                                     one-hour TTL (priced higher)          */
     md_num cost_usd;              /* provider-reported cost, US dollars    */
     json_t *raw;      /* owned reference to the raw usage object, or NULL;
                          treated as immutable (it may be shared with the

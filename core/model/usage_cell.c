@@ -15,7 +15,7 @@
 
 const char *const usage_bucket_names[UB_N] = {
     "tokens_input_uncached", "tokens_cache_read", "tokens_cache_write",
-    "tokens_output", "tokens_reasoning", "tokens_total", "cost_usd",
+    "tokens_output", "tokens_reasoning", "tokens_total", "cost_usd", "tokens_cache_write_1h",
 };
 
 static const char *slot_problem(double slot)
@@ -67,6 +67,7 @@ static void sdk_buckets(const md_usage_cell *c, md_num *b)
     b[UB_REASONING] = c->tokens_reasoning;
     b[UB_TOTAL] = c->tokens_total;
     b[UB_COST] = c->cost_usd;
+    b[UB_CACHE_WRITE_1H] = c->tokens_cache_write_1h;
 }
 
 const char *usage_cell_problem(const md_usage_cell *c)

@@ -1,6 +1,6 @@
 /*
  * usage_cell.h - per-turn usage aggregated into 15-minute cells (the SDK's
- * md_usage_cell, ABI 1.2) as the core carries them from a plugin's
+ * md_usage_cell, ABI 1.2; its 1-hour cache-write bucket, ABI 1.5) as the core carries them from a plugin's
  * put_usage through the helper pipe to the usage store, and the compact
  * JSON form of one bucket value.
  *
@@ -29,8 +29,12 @@
 /* The buckets of a cell, indexed by usage_bucket. */
 typedef enum usage_bucket {
     UB_INPUT_UNCACHED = 0, UB_CACHE_READ, UB_CACHE_WRITE, UB_OUTPUT,
-    UB_REASONING, UB_TOTAL, UB_COST, UB_N
+    UB_REASONING, UB_TOTAL, UB_COST, UB_CACHE_WRITE_1H, UB_N
 } usage_bucket;
+/* UB_CACHE_WRITE_1H (SDK ABI 1.5) is a subset of UB_CACHE_WRITE, like
+ * reasoning of output: the writes made with the one-hour TTL, priced
+ * higher.  It comes last so the stored indices of the others never move;
+ * data written before it existed reads as unknown there. */
 
 /* "tokens_input_uncached", ..., "cost_usd" (JSON keys of the reports). */
 extern const char *const usage_bucket_names[UB_N];

@@ -1,5 +1,5 @@
 /*
- * meterd/plugin.h - the meterd plugin SDK (ABI 1.3).
+ * meterd/plugin.h - the meterd plugin SDK (ABI 1.5).
  *
  * This header is the whole contract between the meterd core and a provider
  * plugin.  A plugin includes only this file (plus libc, whatever libraries
@@ -12,8 +12,8 @@
  * Versioning rules
  *   - MD_ABI_MAJOR changes only when an existing field or function changes
  *     meaning or position.  The core refuses plugins built for another major.
- *   - MD_ABI_MINOR grows when fields are appended to md_plugin, md_host or
- *     md_metric.  Structs are append-only; every versioned struct starts with
+ *   - MD_ABI_MINOR grows when fields are appended to md_plugin, md_host,
+ *     md_metric or md_usage_cell.  Structs are append-only; every versioned struct starts with
  *     its size so either side can tell which fields the other one knows.
  *
  * Lifecycle of one collection (see doc/meterd-plugin.7)
@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define MD_ABI_MAJOR 1
-#define MD_ABI_MINOR 3
+#define MD_ABI_MINOR 5
 
 /* The one symbol every plugin exports (see MD_PLUGIN_DEFINE below). */
 #define MD_PLUGIN_ENTRY_NAME "meterd_plugin_entry"
@@ -227,6 +227,14 @@ typedef struct md_usage_cell {
     md_num tokens_total;
     md_num cost_usd;
     double events;             /* usage events summed into this cell        */
+    /* ---- ABI 1.5 (the core reads it only when cell_size covers it; a
+     * shorter cell leaves it unknown) ---- */
+    md_num tokens_cache_write_1h; /* subset of cache_write written with the
+                                     one-hour TTL (billed higher); 0 when
+                                     the provider split its writes and
+                                     none had that TTL, or when it reports
+                                     writes without the split (the
+                                     default TTL is five minutes)          */
 } md_usage_cell;
 
 /* Timestamp dialects for host->parse_timestamp (ABI 1.1). */

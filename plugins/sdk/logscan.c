@@ -1168,6 +1168,7 @@ static int ls_build_cells(ls_state *st)
             c->events++;
             for (int b = 0; b < LS_NTOK; b++)
                 c->v[b] += x->tok[b];
+            c->cw1h += x->cw1h;
             c->v[LS_NTOK] += (double)ls_ent_total(x);
             if (x->flags & LS_F_COST)
                 c->v[LS_NTOK + 1] += x->cost;
@@ -1245,6 +1246,9 @@ void ls_put_usage(const md_host *h, md_ctx *ctx, ls_state *st, int changed,
         u->tokens_total = ls_cell_num(c, LS_NTOK);
         u->cost_usd = ls_cell_num(c, LS_NTOK + 1);
         u->events = c->events;
+        u->tokens_cache_write_1h = u->tokens_cache_write;
+        if (u->tokens_cache_write.state == MD_KNOWN)
+            u->tokens_cache_write_1h.value = c->cw1h;
     }
     if (h->put_usage(ctx, out, n, sizeof *out, since, st->h.generation) != 0)
         h->log(ctx, MD_LOG_WARN, "put_usage rejected %zu cells", n);

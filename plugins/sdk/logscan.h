@@ -60,7 +60,9 @@
 
 #define LS_LINE_CAP (64u << 20)     /* longest usage line we will parse      */
 
-#define LS_MAGIC "MDLSCAN1"
+/* 2: ls_ent and ls_cell_disk carry the one-hour cache writes; a state
+ * file of another layout is discarded (a full re-scan). */
+#define LS_MAGIC "MDLSCAN2"
 
 #define LS_ORPHAN UINT32_MAX        /* entry of a file that disappeared      */
 
@@ -94,6 +96,8 @@ typedef struct ls_ent {
     uint16_t flags;
     uint32_t tok[LS_NTOK];
     float cost;
+    uint32_t cw1h;    /* part of tok[LS_CW] with the one-hour TTL; its
+                         state follows LS_CW's (0 when not split)      */
 } ls_ent;
 
 /* Per-file parser state the plugins keep (codex: previous cumulative
@@ -130,6 +134,7 @@ typedef struct ls_cell_disk {
     uint16_t pad;
     uint32_t events;
     double v[LS_NTOK + 2]; /* buckets, total, cost                        */
+    double cw1h;           /* one-hour cache writes (state: LS_CW's)      */
 } ls_cell_disk;
 
 typedef struct ls_hdr {

@@ -145,6 +145,32 @@ static double num(const json_t *o, const char *k)
     return json_number_value(json_object_get(o, k));
 }
 
+/* ccusage 20.0.24 on one-message Claude lines (checked by hand):
+ * sonnet-4-5, 1M 1h writes -> $10.80 (200k x 6e-6 + 800k x 12e-6);
+ * 150k 5m + 150k 1h -> $1.4625 (each part its own tier bucket). */
+static void test_cache_write_1h(void)
+{
+    pricing_row p;
+    is_int(pricing_lookup("claude-sonnet-4-5-20250929", &p), 0,
+           "sonnet 4.5 has a price");
+    md_num z = MD_NUM(0);
+    md_num c = pricing_cell_cost_1h(&p, z, MD_NUM(1e6), MD_NUM(1e6), z, z, 1);
+    ok(c.state == MD_KNOWN && fabs(c.value - 10.8) < EPS,
+       "1M one-hour writes in one message cost $10.80, as ccusage");
+    c = pricing_cell_cost_1h(&p, z, MD_NUM(3e5), MD_NUM(1.5e5), z, z, 1);
+    ok(c.state == MD_KNOWN && fabs(c.value - 1.4625) < EPS,
+       "150k five-minute + 150k one-hour writes: no tier, $1.4625");
+    c = pricing_cell_cost_1h(&p, z, MD_NUM(1e6), U, z, z, 1);
+    md_num flat = pricing_cell_cost(&p, z, MD_NUM(1e6), z, z, 1);
+    ok(c.state == MD_KNOWN && fabs(c.value - flat.value) < EPS &&
+           fabs(c.value - 6.75) < EPS,
+       "an unknown 1h part prices every write at the five-minute rate");
+    is_int(pricing_lookup("claude-4-opus", &p), 0, "claude-4-opus has a price");
+    c = pricing_cell_cost_1h(&p, z, MD_NUM(1e5), MD_NUM(1e5), z, z, 1);
+    ok(c.state == MD_KNOWN && fabs(c.value - 3.0) < EPS,
+       "no listed 1h price: twice the input price ($3.00 for 100k on opus 4)");
+}
+
 static void test_report(const char *dir)
 {
     usage_store *s = usage_store_new(dir, 400LL * 86400 * 1000);
@@ -195,6 +221,7 @@ int main(void)
     test_lookup();
     test_providers();
     test_cell_cost();
+    test_cache_write_1h();
     test_report(dir);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -209,6 +209,25 @@ static void test_anthropic(void)
     check_file(USAGE_ANTHROPIC_MESSAGES,
                "anthropic_messages_missing_cache.json",
                "10 ? ? 5 ? ? ?");
+    usage_record r;
+    is_int(map_file(USAGE_ANTHROPIC_MESSAGES, "anthropic_messages_split.json",
+                    &r), 0, "split: maps");
+    ok(r.tokens_cache_write_1h.state == MD_KNOWN &&
+           r.tokens_cache_write_1h.value == 2500,
+       "split: the 1h bucket is ephemeral_1h_input_tokens (2500 of 3500)");
+    usage_record_clear(&r);
+    is_int(map_file(USAGE_ANTHROPIC_MESSAGES, "anthropic_messages.json", &r),
+           0, "no split: maps");
+    ok(r.tokens_cache_write_1h.state == MD_KNOWN &&
+           r.tokens_cache_write_1h.value == 0,
+       "no split: the 1h bucket is a known 0 (default five-minute TTL)");
+    usage_record_clear(&r);
+    is_int(map_file(USAGE_ANTHROPIC_MESSAGES,
+                    "anthropic_messages_missing_cache.json", &r),
+           0, "no cache-write counter: maps");
+    ok(r.tokens_cache_write_1h.state == MD_UNKNOWN,
+       "no cache-write counter: the 1h bucket is unknown, not 0");
+    usage_record_clear(&r);
     /* catalog oracle: the Sonnet row of the usage report, as Messages usage */
     check_file(USAGE_ANTHROPIC_MESSAGES,
                "anthropic_report_sonnet_as_messages.json",
@@ -459,11 +478,12 @@ static void test_round_trip(void)
         "provider", "route", "model", "source", "dedup_key", "at",
         "observed_at", "tokens_input_uncached", "tokens_cache_read",
         "tokens_cache_write", "tokens_output", "tokens_reasoning",
-        "tokens_total", "cost_usd", "raw", "not_applicable"};
+        "tokens_total", "tokens_cache_write_1h", "cost_usd", "raw",
+        "not_applicable"};
     int all = 1;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         all &= json_object_get(j, keys[i]) != NULL;
-    ok(all && json_object_size(j) == 16, "to_json: every key present");
+    ok(all && json_object_size(j) == 17, "to_json: every key present");
     ok(json_is_null(json_object_get(j, "tokens_reasoning")) &&
            json_is_null(json_object_get(j, "tokens_cache_write")) &&
            json_is_null(json_object_get(j, "dedup_key")),
