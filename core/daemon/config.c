@@ -257,6 +257,7 @@ config *config_load(const char *path, const char *plugin_dir_default,
     c->path = xstrdup(path);
     c->dir = dir_of(path);
     c->aliases = alias_new();
+    forecast_conf_init(&c->forecast);
     loader L = {
         .c = c,
         .d = diags,
@@ -304,6 +305,7 @@ void config_free(config *c)
     free(c->detections);
     pricing_rows_free(c->pricing, c->n_pricing);
     free(c->pricing_at);
+    forecast_conf_release(&c->forecast);
     alias_free(c->aliases);
     for (size_t i = 0; i < c->n_secrets; i++)
         free(c->secrets[i]);

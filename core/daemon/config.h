@@ -21,6 +21,7 @@
 #include "log.h"
 #include "provider_conf.h"
 #include "pricing.h"
+#include "forecast_conf.h"
 
 struct alias_map;
 
@@ -80,6 +81,9 @@ typedef struct config {
     pricing_row *pricing;           /* owned, with the glob strings */
     config_where *pricing_at;       /* owned array, files borrowed */
     size_t n_pricing;
+    /* `forecast:` sections (top level and per provider) and `notify:`
+     * (config_forecast.c; forecast_conf.h resolves them per meter). */
+    forecast_conf forecast;
     char **secrets;                 /* every secret value, for masking */
     size_t n_secrets;
     char **files;                   /* every file read, in order */

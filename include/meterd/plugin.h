@@ -1,5 +1,5 @@
 /*
- * meterd/plugin.h - the meterd plugin SDK (ABI 1.3).
+ * meterd/plugin.h - the meterd plugin SDK (ABI 1.4).
  *
  * This header is the whole contract between the meterd core and a provider
  * plugin.  A plugin includes only this file (plus libc, whatever libraries
@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define MD_ABI_MAJOR 1
-#define MD_ABI_MINOR 3
+#define MD_ABI_MINOR 4
 
 /* The one symbol every plugin exports (see MD_PLUGIN_DEFINE below). */
 #define MD_PLUGIN_ENTRY_NAME "meterd_plugin_entry"
@@ -126,6 +126,8 @@ typedef struct md_metric {
     md_confidence confidence;
     const char *source;    /* NULL means the plugin's default_source        */
     md_time collected_at;  /* when the provider measured it; unknown = now  */
+    /* ---- ABI 1.4 (a plugin built before it leaves this unknown) ---- */
+    md_time expires_at;    /* when what is left lapses (credits, grants)    */
 } md_metric;
 
 /* ------------------------------------------------------------------ */
