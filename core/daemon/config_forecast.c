@@ -44,7 +44,7 @@ static const struct fkey {
     unsigned bit;
     long long min, max;         /* durations (ms) and counts */
 } fkeys[] = {
-    {"burn_window", FV_DURATION, FCS_BURN_WINDOW, 1000, 7 * DAY_MS},
+    {"burn_window", FV_DURATION, FCS_BURN_WINDOW, 1, 7 * DAY_MS},
     {"min_samples", FV_COUNT, FCS_MIN_SAMPLES, 2, 100000},
     {"min_span", FV_DURATION, FCS_MIN_SPAN, 0, 7 * DAY_MS},
     {"watch_at", FV_NUMBER, FCS_WATCH_AT, 0, 10000},
@@ -52,7 +52,7 @@ static const struct fkey {
     {"use_or_lose_min", FV_NUMBER, FCS_USE_OR_LOSE_MIN, 0, 0},
     {"use_or_lose_horizon", FV_DAYS, FCS_HORIZON, 1000, 3660 * DAY_MS},
     {"alert_hold", FV_DURATION, FCS_ALERT_HOLD, 0, DAY_MS},
-    {"fast_lane_interval", FV_DURATION, FCS_FAST_LANE, 1000, DAY_MS},
+    {"fast_lane_interval", FV_DURATION, FCS_FAST_LANE, 1, DAY_MS},
 };
 #define N_FKEYS (sizeof fkeys / sizeof fkeys[0])
 

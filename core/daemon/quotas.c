@@ -12,6 +12,9 @@
 #include "timeutil.h"
 
 #define REASON_MAX 200
+/* A collected_at further than this from the collection's end is not
+ * believed (a cached or skewed provider clock). */
+#define FEED_SKEW_MAX_S 600.0
 
 typedef struct qmeter {
     char *provider, *meter;     /* owned */
@@ -113,7 +116,14 @@ void quotas_feed(quotas *q, const char *provider, const metric *m, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (!m[i].id)
             continue;
-        fc_sample s = fc_sample_of(&m[i], now);
+        /* When the value was measured, if the provider (or the helper)
+         * said so believably: a collection's own latency then does not
+         * bend the slope. */
+        double at = now;
+        if (m[i].collected_at.state == MD_KNOWN &&
+            fabs(m[i].collected_at.epoch - now) < FEED_SKEW_MAX_S)
+            at = m[i].collected_at.epoch;
+        fc_sample s = fc_sample_of(&m[i], at);
         fc_series_add(&get(q, provider, m[i].id)->series, &s);
     }
 }

@@ -6,7 +6,8 @@
  * view set for GET /api/quotas, /api/advice and the family rows.
  *
  * Feeding: quotas_feed() is called where history_record() is (after
- * each successful collection) with the same metrics; quotas_load() reads
+ * each successful collection) with the same metrics, each sampled at its
+ * collected_at when that is within ten minutes of now, else at now; quotas_load() reads
  * the recent samples back from the history database at start, so burn
  * rates survive a restart.  quotas_evaluate() forecasts and classifies a
  * provider's meters and returns the poll interval of its fast lane (0:
