@@ -35,6 +35,8 @@
  *                 "utilization": null,             (not applicable); the
  *                 "window_seconds": "n/a",         same for all five numbers
  *                 "resets_at": "2026-04-01T00:00:00Z",  RFC 3339|null|"n/a"
+ *                 "expires_at": "2026-06-30T00:00:00Z", RFC 3339|null|"n/a":
+ *                                  when what is left lapses (credits)
  *                 "confidence": "exact",           "exact"|"estimated"|null
  *                 "source": "exec",                string|null (optional)
  *                 "collected_at": "2026-03-10T14:00:00Z"}],  RFC 3339|null
@@ -562,6 +564,7 @@ static int parse_metric(const md_host *host, md_ctx *ctx, const json_t *o,
         get_num(host, o, "utilization", &m->utilization, where, pe) ||
         get_num(host, o, "window_seconds", &m->window_seconds, where, pe) ||
         get_time(host, o, "resets_at", 1, &m->resets_at, where, pe) ||
+        get_time(host, o, "expires_at", 1, &m->expires_at, where, pe) ||
         get_time(host, o, "collected_at", 0, &m->collected_at, where, pe))
         return -1;
     if (has_controls(m->unit)) {

@@ -257,6 +257,7 @@ config *config_load(const char *path, const char *plugin_dir_default,
     c->path = xstrdup(path);
     c->dir = dir_of(path);
     c->aliases = alias_new();
+    forecast_conf_init(&c->forecast);
     loader L = {
         .c = c,
         .d = diags,
@@ -305,6 +306,7 @@ void config_free(config *c)
     pricing_rows_free(c->pricing, c->n_pricing);
     free(c->pricing_at);
     packages_free(c->packages, c->n_packages);
+    forecast_conf_release(&c->forecast);
     alias_free(c->aliases);
     for (size_t i = 0; i < c->n_secrets; i++)
         free(c->secrets[i]);

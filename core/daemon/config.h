@@ -22,6 +22,7 @@
 #include "provider_conf.h"
 #include "pricing.h"
 #include "packages.h"
+#include "forecast_conf.h"
 
 struct alias_map;
 
@@ -85,6 +86,9 @@ typedef struct config {
      * drop-in's package of the same name replaces it. */
     package *packages;              /* owned */
     size_t n_packages;
+    /* `forecast:` sections (top level and per provider) and `notify:`
+     * (config_forecast.c; forecast_conf.h resolves them per meter). */
+    forecast_conf forecast;
     char **secrets;                 /* every secret value, for masking */
     size_t n_secrets;
     char **files;                   /* every file read, in order */

@@ -199,7 +199,9 @@ static void apply_provider(loader *L, yfile *y, pbuild *p, yaml_node_t *m)
         if (!k)
             continue; /* reported by check_mapping */
         int i = config_key_find(CS_PROVIDER, k);
-        if (i >= 0 && config_key_is_value(&config_keys[i]))
+        if (i >= 0 && config_keys[i].type == CK_FORECAST)
+            apply_forecast(L, y, v, p->name);
+        else if (i >= 0 && config_key_is_value(&config_keys[i]))
             key_read(L, y, &config_keys[i], v, &p->slots[i]);
         else
             set_option(L, y, p, kn, v);
@@ -322,6 +324,12 @@ static void apply_top_key(loader *L, yfile *y, const char *k, yaml_node_t *kn,
         break;
     case CK_PACKAGES:
         apply_packages(L, y, v);
+        break;
+    case CK_FORECAST:
+        apply_forecast(L, y, v, NULL);
+        break;
+    case CK_NOTIFY:
+        apply_notify(L, y, v);
         break;
     default:
         key_read(L, y, ck, v, &L->top[i]);

@@ -13,6 +13,7 @@
  *   config_yaml.c    libyaml documents with node locations, ${VAR}
  *                    expansion, drop-in file discovery;
  *   config_pricing.c the `pricing:` section (model price overrides);
+ *   config_forecast.c the `forecast:` sections and `notify:`;
  *   config_secret.c  secret values: remembering them for masking, reading
  *                    *_file secrets;
  *   config_dump.c    `meterd -t -v` text and the provider fingerprint.
@@ -71,7 +72,10 @@ typedef enum {
     CK_PROVIDERS,   /* the providers: section */
     CK_FAMILIES,    /* the families: section */
     CK_PRICING,     /* the pricing: section (config_pricing.c) */
-    CK_PACKAGES     /* the packages: section (config_packages.c) */
+    CK_PACKAGES,    /* the packages: section (config_packages.c) */
+    CK_FORECAST,    /* a forecast: section, top level or per provider
+                       (config_forecast.c) */
+    CK_NOTIFY       /* the notify: section (config_forecast.c) */
 } ckey_type;
 
 typedef enum { CS_TOP, CS_PROVIDER } ckey_scope;
@@ -237,6 +241,13 @@ void apply_pricing(loader *L, yfile *y, yaml_node_t *n);
 /* Apply a `packages:` mapping (name -> declared package) onto
  * L->c->packages. */
 void apply_packages(loader *L, yfile *y, yaml_node_t *n);
+
+/* ---- config_forecast.c ------------------------------------------ */
+
+/* Apply a `forecast:` mapping of the top level (provider NULL) or of a
+ * provider onto L->c->forecast; `notify:` likewise. */
+void apply_forecast(loader *L, yfile *y, yaml_node_t *n, const char *provider);
+void apply_notify(loader *L, yfile *y, yaml_node_t *n);
 
 /* ---- config_secret.c -------------------------------------------- */
 

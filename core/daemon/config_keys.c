@@ -89,6 +89,12 @@ const config_key config_keys[] = {
      .doc = "model glob -> prices per million tokens"},
     {.name = "packages", .type = CK_PACKAGES, .scope = CS_TOP,
      .doc = "declared packages counted from recorded usage"},
+    {.name = "forecast", .type = CK_FORECAST, .scope = CS_TOP,
+     .flags = CKF_NO_FIELD,
+     .doc = "burn rate, alert and fast lane settings"},
+    {.name = "notify", .type = CK_NOTIFY, .scope = CS_TOP,
+     .flags = CKF_NO_FIELD,
+     .doc = "command run on every alert transition"},
 
     {.name = "plugin", .type = CK_STRING, .scope = CS_PROVIDER,
      .flags = CKF_REQUIRED, .off = PROV(plugin),
@@ -111,6 +117,9 @@ const config_key config_keys[] = {
     {.name = "when_exists", .type = CK_WHEN_EXISTS, .scope = CS_PROVIDER,
      .flags = CKF_NO_FIELD,
      .doc = "the instance exists only when one of these paths does"},
+    {.name = "forecast", .type = CK_FORECAST, .scope = CS_PROVIDER,
+     .flags = CKF_NO_FIELD,
+     .doc = "forecast settings of this instance (override the top level)"},
 };
 const size_t n_config_keys = sizeof config_keys / sizeof config_keys[0];
 
@@ -127,7 +136,8 @@ int config_key_is_value(const config_key *k)
 {
     return k->type != CK_INCLUDE && k->type != CK_PROVIDERS &&
            k->type != CK_FAMILIES && k->type != CK_PLUGIN_PATH &&
-           k->type != CK_PRICING && k->type != CK_PACKAGES;
+           k->type != CK_PRICING && k->type != CK_PACKAGES &&
+           k->type != CK_FORECAST && k->type != CK_NOTIFY;
 }
 
 const char **key_names(ckey_scope scope, size_t *n)

@@ -28,7 +28,8 @@
  * Files: state.c (provider state, the mailbox, view sets, snapshot and
  * usage persistence), scheduler.c (when to collect, running, killing and
  * reaping helpers, backoff and Retry-After, forced refreshes), ingest.c
- * (POST /api/telemetry).
+ * (POST /api/telemetry), quotas.c (forecasts and alerts, fed and
+ * evaluated by state.c).
  */
 #ifndef METERD_DAEMON_H
 #define METERD_DAEMON_H
@@ -82,6 +83,8 @@ typedef struct pstate {
                                    a gateway reported (POST /api/telemetry) */
     size_t n_ingest_metrics;
     sched_slot sched;
+    long long fast_lane_ms;     /* poll interval while a meter is urgent
+                                   (quotas.h), 0 when none is */
 } pstate;
 
 /* A forced refresh waiting for providers (one per HTTP request).  Two
@@ -131,6 +134,8 @@ typedef struct view_set {
     struct usage_total *usage_totals;  /* owned copy of the running usage
                                           totals (usage_counter.h) */
     size_t n_usage_totals;
+    struct quota_set *quotas;   /* owned reference: forecasts and alerts
+                                   of the providers above (quotas.h) */
 } view_set;
 
 struct daemon;
@@ -176,6 +181,8 @@ typedef struct daemon {
     char *snapshot_error;       /* owned: why the last snapshot save
                                    failed, NULL when it succeeded */
     double snapshot_failing_since, snapshot_tried_at;
+    struct quotas *quotas;      /* owned: samples, alerts, notify commands
+                                   (quotas.h; created by state_init) */
     /* ---- any thread ---- */
     int wake_pipe[2];           /* any thread -> scheduler wake-up */
     volatile sig_atomic_t stop, reload, child_exited; /* signal handlers */
@@ -191,6 +198,10 @@ void state_free(daemon_t *d);
 
 /* Load the snapshot into matching providers (served_from snapshot). */
 void state_load_snapshot(daemon_t *d);
+/* Read the recent meter samples of every provider back from the history
+ * database and evaluate their forecasts (state_load_snapshot ends with
+ * it; a start without a snapshot calls it too). */
+void state_load_forecasts(daemon_t *d);
 /* Persist the current view set to the snapshot (no lock held while
  * writing). */
 void state_save_snapshot(daemon_t *d);

@@ -296,6 +296,7 @@ static void check_interval(vctx *v)
     if (d->struct_size < offsetof(md_plugin, min_interval_ms) + sizeof d->min_interval_ms)
         return;
     provider_conf *pc = v->pc;
+    pc->min_interval_ms = d->min_interval_ms > 0 ? d->min_interval_ms : 0;
     if (!pc->interval_set && d->default_interval_ms > pc->interval_ms)
         pc->interval_ms = d->default_interval_ms;
     if (d->min_interval_ms > 0 && pc->interval_ms < d->min_interval_ms) {

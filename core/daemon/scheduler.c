@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "quotas.h"
 #include "timeutil.h"
 #include "usage_store.h"
 
@@ -204,12 +205,17 @@ static long long backoff_ms(long long interval_ms, unsigned failures)
 
 /* After a recorded result: when p runs next.  A success runs one interval
  * after its start; a failure backs off exponentially, and a rate limit
- * (or any Retry-After) sets a floor that forced refreshes respect too. */
+ * (or any Retry-After) sets a floor that forced refreshes respect too.
+ * After a success while a meter is urgent (quotas.h) the fast lane's
+ * shorter interval applies; state_apply_result set it from this very
+ * result.  Backoff keeps counting in whole intervals. */
 static void schedule_next(pstate *p, const collect_result *r, long long now_ms)
 {
     long long interval = p->conf->interval_ms;
     long long next = p->sched.last_start_ms + interval;
     if (r->err == MD_ERR_NONE) {
+        if (p->fast_lane_ms > 0 && p->fast_lane_ms < interval)
+            next = p->sched.last_start_ms + p->fast_lane_ms;
         p->sched.not_before_ms = 0;
     } else {
         long long delay = backoff_ms(interval, p->consecutive_failures);
@@ -340,6 +346,13 @@ static long long plan(daemon_t *d, long long now)
             next = due_ms(p);
     }
     if (d->n_orphans && now + REAP_POLL_MS < next)
+        next = now + REAP_POLL_MS;
+    /* Notify commands: reaped by pid without blocking, killed at their
+     * timeout; polled while any runs. */
+    long long nd = quotas_tick(d->quotas, now);
+    if (nd >= 0 && nd < next)
+        next = nd;
+    if (quotas_notify_running(d->quotas) && now + REAP_POLL_MS < next)
         next = now + REAP_POLL_MS;
     long long wd = waiters_tick(d, now);
     if (wd >= 0 && wd < next)

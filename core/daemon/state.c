@@ -11,6 +11,7 @@
 #include "history.h"
 #include "log.h"
 #include "packages.h"
+#include "quotas.h"
 #include "redact.h"
 #include "snapshot.h"
 #include "timeutil.h"
@@ -66,6 +67,30 @@ static void pstate_init(pstate *p, const provider_conf *pc,
     p->sched.next_due_ms = now_ms; /* first collection right away */
 }
 
+/* Forecast and classify p's meters now; sets its fast lane. */
+static void evaluate_quotas(daemon_t *d, pstate *p)
+{
+    p->fast_lane_ms = 0;
+    if (!p->has_data || !p->conf)
+        return;
+    p->fast_lane_ms = quotas_evaluate(d->quotas, &d->cfg->forecast, p->name,
+                                      p->family, p->data.metrics,
+                                      p->data.n_metrics, p->conf->interval_ms,
+                                      p->conf->min_interval_ms, time_now(),
+                                      mono_ms());
+}
+
+/* How far back stored samples matter: the longest burn_window. */
+static double forecast_lookback_s(const config *cfg)
+{
+    long long ms = fc_settings_default().burn_window_ms;
+    for (size_t i = 0; i < cfg->forecast.n_rules; i++)
+        if ((cfg->forecast.rules[i].set & FCS_BURN_WINDOW) &&
+            cfg->forecast.rules[i].v.burn_window_ms > ms)
+            ms = cfg->forecast.rules[i].v.burn_window_ms;
+    return (double)ms / 1000.0;
+}
+
 /* A run nobody will apply: killed now, reaped later by the scheduler. */
 static void orphan_run(daemon_t *d, run_handle *run)
 {
@@ -111,6 +136,7 @@ void state_init(daemon_t *d, config *cfg)
     d->cfg = cfg;
     d->n_ps = cfg->n_providers;
     d->ps = xcalloc(d->n_ps ? d->n_ps : 1, sizeof *d->ps);
+    d->quotas = quotas_new();
     long long now = mono_ms();
     for (size_t i = 0; i < d->n_ps; i++)
         pstate_init(&d->ps[i], &cfg->providers[i], cfg->aliases, now);
@@ -137,6 +163,8 @@ void state_free(daemon_t *d)
     free(d->orphans);
     d->orphans = NULL;
     d->n_orphans = 0;
+    quotas_free(d->quotas);
+    d->quotas = NULL;
     while (d->waiters) {
         refresh_waiter *w = d->waiters;
         d->waiters = w->next;
@@ -173,14 +201,18 @@ void state_load_snapshot(daemon_t *d)
     size_t n = 0;
     char *err = NULL;
     int rc = snapshot_load(d->cfg->state_dir, &e, &n, &err);
-    if (rc < 0) {
-        log_msg(MD_LOG_WARN, NULL, "%s; starting without a snapshot",
-                err ? err : "corrupt snapshot");
+    if (rc != 0) {
+        if (rc < 0)
+            log_msg(MD_LOG_WARN, NULL, "%s; starting without a snapshot",
+                    err ? err : "corrupt snapshot");
         free(err);
+        state_load_forecasts(d);
         return;
     }
-    if (rc > 0)
+    if (rc > 0) {
+        state_load_forecasts(d);
         return;
+    }
     if (err) {   /* some providers' sections were left out */
         log_msg(MD_LOG_WARN, NULL, "%s", err);
         free(err);
@@ -215,10 +247,22 @@ void state_load_snapshot(daemon_t *d)
             p->stats.last_success_at = p->data.finished_at;
         }
     }
-    d->version++;
-    state_publish(d);
     log_msg(MD_LOG_INFO, NULL, "loaded snapshot: %zu of %zu providers", used, n);
     snapshot_entries_free(e, n);
+    state_load_forecasts(d);
+}
+
+void state_load_forecasts(daemon_t *d)
+{
+    double now = time_now();
+    double since = now - forecast_lookback_s(d->cfg);
+    struct history_db *db = d->usage ? usage_store_db(d->usage) : NULL;
+    for (size_t i = 0; i < d->n_ps; i++) {
+        quotas_load(d->quotas, db, d->ps[i].name, since, now);
+        evaluate_quotas(d, &d->ps[i]);
+    }
+    d->version++;
+    state_publish(d);
 }
 
 void state_save_snapshot(daemon_t *d)
@@ -415,6 +459,8 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r)
         merge_ingest(p);
         history_record(usage_store_history(d->usage), p->name,
                        p->data.metrics, p->data.n_metrics, now);
+        quotas_feed(d->quotas, p->name, p->data.metrics, p->data.n_metrics,
+                    now);
         p->has_data = 1;
         p->served = SERVED_LIVE;
         p->status = PSTAT_OK;
@@ -422,6 +468,7 @@ void state_apply_result(daemon_t *d, pstate *p, collect_result *r)
         free(p->err_msg);
         p->err_msg = NULL;
         p->consecutive_failures = 0;
+        evaluate_quotas(d, p);
     } else {
         p->failures++;
         p->consecutive_failures++;
@@ -489,6 +536,14 @@ void state_swap_config(daemon_t *d, config *cfg)
     d->reloads++;
     free(d->last_reload_error);
     d->last_reload_error = NULL;
+    /* Forget the meters of removed providers; settings may have changed */
+    const char **names = xcalloc(d->n_ps ? d->n_ps : 1, sizeof *names);
+    for (size_t i = 0; i < d->n_ps; i++)
+        names[i] = d->ps[i].name;
+    quotas_retain(d->quotas, names, d->n_ps);
+    free(names);
+    for (size_t i = 0; i < d->n_ps; i++)
+        evaluate_quotas(d, &d->ps[i]);
     d->version++;
 }
 
@@ -603,6 +658,16 @@ static view_set *build_views(daemon_t *d)
     if (d->counters)
         vs->usage_totals = usage_counters_copy(d->counters, &vs->n_usage_totals);
     package_views(d, vs, n);
+    quotas_provider *qp = xcalloc(n ? n : 1, sizeof *qp);
+    for (size_t i = 0; i < n; i++)
+        qp[i] = (quotas_provider){.provider = d->ps[i].name,
+                                  .family = d->ps[i].family,
+                                  .m = d->ps[i].has_data ? d->ps[i].data.metrics
+                                                         : NULL,
+                                  .n = d->ps[i].has_data ? d->ps[i].data.n_metrics
+                                                         : 0};
+    vs->quotas = quotas_build(d->quotas, qp, n, vs->built_at);
+    free(qp);
     return vs;
 }
 
@@ -664,6 +729,7 @@ void view_set_release(view_set *vs)
     for (size_t i = 0; i < vs->n_strs; i++)
         free(vs->strs[i]);
     free(vs->strs);
+    quota_set_release(vs->quotas);
     free(vs->data);
     free(vs->due_mono_ms);
     free(vs->v);

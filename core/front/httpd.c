@@ -21,6 +21,8 @@
 
 #include "dashboard.h"
 #include "history_api.h"
+#include "quotas.h"
+#include "quotas_api.h"
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
@@ -172,7 +174,16 @@ static json_t *render_usage_at(const view_set *vs, render_opts o,
 {
     double now = time_now();
     provider_view *v = view_set_views_at(vs, now);
-    json_t *doc = render_usage(v, vs->n, o, meta, now);
+    /* The family alerts of the view set's quota set (quotas.h). */
+    const quota_set *q = vs->quotas;
+    size_t nf = q ? q->n_fam : 0;
+    family_alert *fa = xcalloc(nf ? nf : 1, sizeof *fa);
+    for (size_t i = 0; i < nf; i++)
+        fa[i] = (family_alert){q->fam[i].family, alert_name(q->fam[i].alert),
+                               q->fam[i].exhausts_at.state == MD_KNOWN
+                                   ? q->fam[i].exhausts_at.epoch : 0};
+    json_t *doc = render_usage_alerts(v, vs->n, o, meta, fa, nf, now);
+    free(fa);
     free(v);
     return doc;
 }
@@ -598,6 +609,7 @@ static int is_known_path(const char *url)
            strcmp(url, DAILY_PATH) == 0 || strcmp(url, TELEMETRY_PATH) == 0 ||
            strcmp(url, PROVIDERS_PATH) == 0 || strcmp(url, HISTORY_API_PATH) == 0 ||
            strcmp(url, METRICS_PATH) == 0 ||
+           strcmp(url, QUOTAS_API_PATH) == 0 || strcmp(url, ADVICE_API_PATH) == 0 ||
            strncmp(url, PROVIDERS_PATH "/", strlen(PROVIDERS_PATH "/")) == 0 ||
            dashboard_find(url) != NULL;
 }
@@ -664,6 +676,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         json_t *doc = NULL;
         view_set *vs = view_set_acquire(h->d);
         unsigned status = history_api_get(vs, c, &doc);
+        view_set_release(vs);
+        return send_json(c, status, doc);
+    }
+    if (strcmp(url, QUOTAS_API_PATH) == 0 || strcmp(url, ADVICE_API_PATH) == 0) {
+        json_t *doc = NULL;
+        view_set *vs = view_set_acquire(h->d);
+        unsigned status = strcmp(url, QUOTAS_API_PATH) == 0
+                              ? quotas_api_get(vs, c, &doc)
+                              : advice_api_get(vs, c, &doc);
         view_set_release(vs);
         return send_json(c, status, doc);
     }

@@ -15,7 +15,7 @@
  *        governing_metric {provider, id, utilization, remaining, limit,
  *        unit, resets_at, reason} | null, available_again_at, served_from,
  *        age_seconds, members [member...], metrics [metric + provider,
- *        stale], notes [{provider, note}]
+ *        stale], notes [{provider, note}], alert, exhausts_at
  *   compact rows keep provider, status, actual_current_usage(_unit),
  *        usage_remaining(_unit), usage_remaining_reason, governing_metric,
  *        served_from, age_seconds.
@@ -271,8 +271,29 @@ static void row_details(json_t *row, const family_summary *fs,
     json_object_set_new(row, "notes", notes);
 }
 
+typedef struct alert_list {
+    const family_alert *a;
+    size_t n;
+} alert_list;
+
+static void row_alert(json_t *row, const family_summary *fs,
+                      const alert_list *al)
+{
+    const family_alert *a = NULL;
+    for (size_t i = 0; i < al->n && !a; i++)
+        if (al->a[i].family && strcmp(al->a[i].family, fs->family) == 0)
+            a = &al->a[i];
+    json_object_set_new(row, "alert",
+                        json_string(a && a->alert ? a->alert : "unknown"));
+    json_object_set_new(row, "exhausts_at",
+                        a && a->exhausts_at > 0
+                            ? time_to_json(MD_TIME(a->exhausts_at))
+                            : json_null());
+}
+
 static json_t *render_row(const family_summary *fs, render_opts opts,
-                          const usage_meta *meta, double now)
+                          const usage_meta *meta, const alert_list *al,
+                          double now)
 {
     json_t *row = json_object();
     row_headline(row, fs);
@@ -280,8 +301,10 @@ static json_t *render_row(const family_summary *fs, render_opts opts,
         json_object_set_new(row, "available_again_at",
                             time_to_json(fs->available_again_at));
     row_freshness(row, fs, meta, now);
-    if (!opts.compact)
+    if (!opts.compact) {
         row_details(row, fs, opts, meta, now);
+        row_alert(row, fs, al);
+    }
     return row;
 }
 
@@ -303,6 +326,15 @@ static json_t *meta_json(const usage_meta *meta)
 json_t *render_usage(const provider_view *v, size_t n, render_opts opts,
                      const usage_meta *meta, double now)
 {
+    return render_usage_alerts(v, n, opts, meta, NULL, 0, now);
+}
+
+json_t *render_usage_alerts(const provider_view *v, size_t n,
+                            render_opts opts, const usage_meta *meta,
+                            const family_alert *alerts, size_t n_alerts,
+                            double now)
+{
+    alert_list al = {alerts, alerts ? n_alerts : 0};
     /* A provider with enabled: false is not tracked: no row, not
      * unavailable (GET /api/providers still lists it as "disabled"). */
     provider_view *on = xcalloc(n ? n : 1, sizeof *on);
@@ -314,7 +346,7 @@ json_t *render_usage(const provider_view *v, size_t n, render_opts opts,
     size_t nf = rank_families(on, n_on, now, &fs);
     json_t *rows = json_array(), *unavailable = json_array();
     for (size_t i = 0; i < nf; i++) {
-        json_array_append_new(rows, render_row(&fs[i], opts, meta, now));
+        json_array_append_new(rows, render_row(&fs[i], opts, meta, &al, now));
         if (strcmp(fs[i].status, "unavailable") == 0)
             json_array_append_new(unavailable, json_string(fs[i].family));
     }

@@ -9,7 +9,9 @@
  *   usage_remaining(_unit), usage_remaining_reason, governing_metric
  *   {provider, id, utilization, remaining, limit, unit, resets_at, reason},
  *   available_again_at, served_from, age_seconds, members[], metrics[],
- *   notes[].  compact keeps only the headline fields.
+ *   notes[], alert (the family's alert class, "unknown" without one),
+ *   exhausts_at (earliest of its meters, or null).  compact keeps only
+ *   the headline fields.
  * Unknown numbers are null, never 0, and no key is ever dropped in full
  * output.
  */
@@ -19,6 +21,14 @@
 #include <stddef.h>
 #include <jansson.h>
 #include "view.h"
+
+/* A family's alert class (quotas.h) and when it first runs out, for the
+ * full usage rows. */
+typedef struct family_alert {
+    const char *family;
+    const char *alert;             /* class name, e.g. "watch" */
+    double exhausts_at;            /* epoch, 0 unknown */
+} family_alert;
 
 typedef struct usage_meta {
     const char *data_source;       /* "live_or_cache" | "live_refresh" |
@@ -37,6 +47,12 @@ typedef struct render_opts {
 
 json_t *render_usage(const provider_view *v, size_t n, render_opts opts,
                      const usage_meta *meta, double now);
+/* The same with the families' alerts (alerts may be NULL: every alert
+ * "unknown"). */
+json_t *render_usage_alerts(const provider_view *v, size_t n,
+                            render_opts opts, const usage_meta *meta,
+                            const family_alert *alerts, size_t n_alerts,
+                            double now);
 /* GET /api/providers: {generated_at, providers: [member...]} */
 json_t *render_providers(const provider_view *v, size_t n, int include_raw,
                          double now);

@@ -46,6 +46,7 @@ typedef struct time_field {
 static const time_field TIME_FIELDS[] = {
     {"resets_at", offsetof(metric, resets_at)},
     {"collected_at", offsetof(metric, collected_at)},
+    {"expires_at", offsetof(metric, expires_at)},
 };
 #define N_TIME_FIELDS (sizeof TIME_FIELDS / sizeof TIME_FIELDS[0])
 
@@ -247,6 +248,7 @@ int metric_from_sdk(metric *out, const md_metric *m, size_t size,
     out->window_seconds = in.window_seconds;
     out->resets_at = in.resets_at;
     out->collected_at = in.collected_at;
+    out->expires_at = in.expires_at;
 
     int bad = clean_strings(out, default_source, rejections, n_rejections);
     bad += validate_fields(out, rejections, n_rejections);
@@ -373,6 +375,7 @@ json_t *metric_to_json(const metric *m)
             json_array_append_new(na, json_string(NUM_FIELDS[i].name));
     }
     json_object_set_new(o, "resets_at", time_to_json(m->resets_at));
+    json_object_set_new(o, "expires_at", time_to_json(m->expires_at));
     json_object_set_new(o, "confidence",
                         json_string(m->confidence == MD_ESTIMATED
                                         ? "estimated"

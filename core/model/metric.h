@@ -6,6 +6,7 @@
  *   {"provider": "deepseek", "id": "credits", "label": "...", "kind": "credits",
  *    "unit": "usd", "used": null, "limit": null, "remaining": 18.42,
  *    "utilization": null, "window_seconds": null, "resets_at": null,
+ *    "expires_at": null,
  *    "confidence": "exact", "source": "api",
  *    "collected_at": "2026-03-10T14:00:00Z",
  *    "derived": ["utilization"], "not_applicable": ["limit"]}
@@ -52,6 +53,7 @@ typedef struct metric {
     char *id, *label, *kind, *unit, *source;   /* owned; unit may be NULL */
     md_num used, limit, remaining, utilization, window_seconds;
     md_time resets_at, collected_at;
+    md_time expires_at;  /* when what is left lapses (credits), or unknown */
     md_confidence confidence;
     unsigned derived;    /* METRIC_DERIVED_* bits */
 } metric;

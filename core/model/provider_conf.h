@@ -21,6 +21,8 @@ typedef struct provider_conf {
     long long timeout_ms;  /* < interval_ms */
     int interval_set;      /* interval given for this provider (else the
                               plugin's default or the global one applies) */
+    long long min_interval_ms; /* the plugin's minimum interval (0: none);
+                              set by plugin_check_config, not a key */
     int enabled;
     isolation_mode isolation;
     /* Plugin options, every key not consumed by the core:

@@ -126,6 +126,8 @@ typedef struct md_metric {
     md_confidence confidence;
     const char *source;    /* NULL means the plugin's default_source        */
     md_time collected_at;  /* when the provider measured it; unknown = now  */
+    /* ---- ABI 1.4 (a plugin built before it leaves this unknown) ---- */
+    md_time expires_at;    /* when what is left lapses (credits, grants)    */
 } md_metric;
 
 /* ------------------------------------------------------------------ */

@@ -223,7 +223,8 @@ static void test_json(void)
     static const char *keys[] = {
         "provider", "id", "label", "kind", "unit", "used", "limit",
         "remaining", "utilization", "window_seconds", "resets_at",
-        "confidence", "source", "collected_at", "derived", "not_applicable"};
+        "expires_at", "confidence", "source", "collected_at", "derived",
+        "not_applicable"};
     int all = 1;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!json_object_get(j, keys[i]))

@@ -110,7 +110,7 @@ static const char *const ROW_KEYS[] = {
     "provider", "status", "actual_current_usage", "actual_current_usage_unit",
     "usage_remaining", "usage_remaining_unit", "usage_remaining_reason",
     "governing_metric", "available_again_at", "served_from", "age_seconds",
-    "members", "metrics", "notes"};
+    "members", "metrics", "notes", "alert", "exhausts_at"};
 static const char *const COMPACT_KEYS[] = {
     "provider", "status", "actual_current_usage", "actual_current_usage_unit",
     "usage_remaining", "usage_remaining_unit", "usage_remaining_reason",
