@@ -4,20 +4,23 @@
 #     every thread of the daemon pinned to CPU 0 and wrk to CPU 1;
 #  2. the same body as a static file from nginx, pinned the same way, in
 #     the same run: the yardstick for p99 (skipped when nginx is missing);
+#     steps 1 and 2 alternate RUNS times (default 3) and end with one
+#     summary line per server and run (req/s, p50, p99);
 #  3. force_refresh with one hung provider: latency vs endpoint_timeout;
 #  4. cached GET /metrics (Prometheus text), pinned as in 1: a scrape
 #     should cost what a cached usage query costs.
 # Needs: a built tree (make), wrk, curl, taskset; nginx for step 2
 # (apt-get install wrk nginx; see bench/README).
-# Usage: bench/http.sh [seconds]   (default 10)
+# Usage: [RUNS=n] bench/http.sh [seconds]   (default 10 s, 3 runs)
 set -eu
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
+RUNS=${RUNS:-3}
 command -v wrk >/dev/null || { echo "bench/http.sh: install wrk (apt-get install wrk)" >&2; exit 1; }
 [ -x ./meterd ] || { echo "bench/http.sh: run make first" >&2; exit 1; }
-# Not under /tmp: run as root, meterd refuses a config in a directory
-# others can write (StrictModes), and /tmp is one.
-W=$(mktemp -d "$(pwd)/bench/.run.XXXXXX")
+# Not under /tmp: run as root, meterd refuses a config whose directory has
+# a group- or world-writable ancestor (StrictModes, meterd.yaml(5)).
+W=$(mktemp -d "$(pwd)/bench/.http.XXXXXX")
 NGINX_PID=
 cleanup() {
   kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null
@@ -70,12 +73,9 @@ echo "response size: $BYTES bytes (7 providers, 4 families)"
 taskset -a -pc 0 "$PID" >/dev/null
 WRK_FILTER='/Latency/p;/50%/p;/90%/p;/99%/p;/Requests\/sec/p;/Non-2xx/p;/Socket errors/p'
 
-echo "== meterd: cached GET, 50 keep-alive connections, ${DUR}s, daemon on CPU 0, wrk on CPU 1"
-taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "$URL" | sed -n "$WRK_FILTER"
-RSS=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
-echo "daemon RSS after load: ${RSS} kB"
-
+echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 NGINX=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)
+NURL=
 if [ -n "$NGINX" ]; then
   # The same body as a static file; nginx on its own loopback port, its
   # own prefix and config, one worker, pinned to CPU 0 like meterd.
@@ -108,18 +108,39 @@ N
   NGINX_PID=$!
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$NPORT/usage.json" >/dev/null && break; sleep 0.1; done
   taskset -a -pc 0 "$NGINX_PID" >/dev/null
-  echo "== nginx: the same body as a static file, same connections, nginx on CPU 0, wrk on CPU 1"
-  taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "http://127.0.0.1:$NPORT/usage.json" | sed -n "$WRK_FILTER"
-  kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; NGINX_PID=
+  NURL="http://127.0.0.1:$NPORT/usage.json"
 else
   echo "== nginx not installed: no side-by-side figure (apt-get install nginx)"
 fi
 
+# "run server req/s p50 p99" from wrk's output
+summary() {
+  awk -v run="$1" -v who="$2" '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2}
+       END {printf "  run %s  %-6s %10s req/s  p50 %8s  p99 %8s\n", run, who, r, p50, p99}' "$3"
+}
+: >"$W/summary"
+for run in $(seq "$RUNS"); do
+  echo "== run $run/$RUNS meterd: cached GET, 50 keep-alive connections, ${DUR}s, daemon on CPU 0, wrk on CPU 1"
+  taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "$URL" >"$W/wrk.m"
+  sed -n "$WRK_FILTER" "$W/wrk.m"
+  summary "$run" meterd "$W/wrk.m" >>"$W/summary"
+  if [ -n "$NURL" ]; then
+    echo "== run $run/$RUNS nginx: the same body as a static file, same connections, nginx on CPU 0, wrk on CPU 1"
+    taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "$NURL" >"$W/wrk.n"
+    sed -n "$WRK_FILTER" "$W/wrk.n"
+    summary "$run" nginx "$W/wrk.n" >>"$W/summary"
+  fi
+done
+RSS=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
+echo "daemon RSS after load: ${RSS} kB; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== summary"
+cat "$W/summary"
 echo "== meterd: cached GET /metrics, same connections and pinning as the usage query"
 echo "metrics size: $(curl -s "http://$ADDR/metrics" | wc -c) bytes"
 taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "http://$ADDR/metrics" | sed -n "$WRK_FILTER"
 echo "== meterd: cached GET /api/automation/usage again, right after (same conditions)"
 taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "$URL" | sed -n "$WRK_FILTER"
+if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; NGINX_PID=; fi
 
 echo "== force_refresh with one hung provider (endpoint_timeout 2s; target <= 2.100 s)"
 for i in 1 2 3 4 5; do

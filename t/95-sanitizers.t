@@ -91,7 +91,7 @@ my $http = HTTP::Tiny->new(timeout => 20);
 for my $body ('{"provider": "deepseek", "usage": {"prompt_cache_hit_tokens": 5, "prompt_cache_miss_tokens": 7, "completion_tokens": 3}, "id": "x1", "headers": {"retry-after": "5", "x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "7"}}',
               '[{"provider": "deepseek", "usage": {"prompt_cache_hit_tokens": 5}, "id": "x1"}, {"provider": "nope"}]',
               '{broken', '[]') {
-    my $r = $http->post($d->base . '/api/telemetry', { content => $body });
+    my $r = $http->post($d->base . '/api/telemetry', { content => $body, headers => { 'Content-Type' => 'application/json' } });
     ok($r->{status} =~ /^(200|400)$/, "POST /api/telemetry answered $r->{status}");
 }
 ($st) = $d->get('/api/usage/daily?provider=claude-logs&tz=Europe/Berlin');

@@ -68,6 +68,17 @@ typedef struct config {
                                        unchanged meter is sampled at most
                                        this often (history.h) */
     long long history_retention_ms; /* `history_retention`, default 400d */
+    /* The HTTP API's admission (httpd.c reads them once, at start, like
+     * listen). */
+    char **allowed_hosts;           /* `allowed_hosts`: more names for Host
+                                       and Origin than the localhost names
+                                       and the listen address; owned,
+                                       NULL-terminated, never NULL */
+    long long http_max_connections; /* `http_max_connections`, default 512 */
+    long long http_max_connections_per_ip; /* default 128 */
+    long long http_request_timeout_ms; /* `http_request_timeout`, default 5s:
+                                          a connection silent this long is
+                                          closed */
     provider_conf *providers;       /* owned array, in name order; the
                                        instances skipped by when_exists
                                        are not here */

@@ -56,6 +56,17 @@ static json_t *key_json(const config_key *k, const void *target)
     case CK_ENUM:
         memcpy(&i, at, sizeof i);
         return json_string(k->names[i]);
+    case CK_COUNT:
+        memcpy(&ms, at, sizeof ms);
+        return json_integer(ms);
+    case CK_STRING_LIST: {
+        char **v;
+        memcpy(&v, at, sizeof v);
+        json_t *a = json_array();
+        for (size_t n = 0; v && v[n]; n++)
+            json_array_append_new(a, json_string(v[n]));
+        return a;
+    }
     default:
         memcpy(&s, at, sizeof s);
         return s ? json_string(s) : json_null();

@@ -75,7 +75,10 @@ typedef enum {
     CK_PACKAGES,    /* the packages: section (config_packages.c) */
     CK_FORECAST,    /* a forecast: section, top level or per provider
                        (config_forecast.c) */
-    CK_NOTIFY       /* the notify: section (config_forecast.c) */
+    CK_NOTIFY,      /* the notify: section (config_forecast.c) */
+    CK_COUNT,       /* long long: a whole number within [min, max] */
+    CK_STRING_LIST  /* char **, NULL-terminated, never NULL after
+                       finalising: one string or a list of them */
 } ckey_type;
 
 typedef enum { CS_TOP, CS_PROVIDER } ckey_scope;
@@ -103,8 +106,8 @@ typedef struct config_key {
     ckey_type type;
     ckey_scope scope;
     unsigned flags;
-    /* Durations: least and greatest ms (max 0: unbounded).  Strings:
-     * least length in bytes. */
+    /* Durations: least and greatest ms (max 0: unbounded).  Counts:
+     * least and greatest value.  Strings: least length in bytes. */
     long long min, max;
     ckey_default dflt_from;
     const char *dflt;
@@ -129,7 +132,8 @@ typedef struct slot {
     where at;      /* where the value was written */
     char *s;       /* owned: the string types */
     long long n;   /* durations (ms), booleans, enum index */
-    char **list;   /* owned: CK_WHEN_EXISTS, n_list expanded paths */
+    char **list;   /* owned: CK_WHEN_EXISTS, n_list expanded paths;
+                      CK_STRING_LIST, n_list strings */
     size_t n_list;
 } slot;
 

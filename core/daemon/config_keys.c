@@ -81,6 +81,21 @@ const config_key config_keys[] = {
      .min = DAY_MS, .max = 36525 * DAY_MS, .dflt = "400d",
      .off = TOP(history_retention_ms),
      .doc = "meter samples older than this are dropped"},
+    /* The HTTP API's admission (doc/meterd.8, LIMITS). */
+    {.name = "allowed_hosts", .type = CK_STRING_LIST, .scope = CS_TOP,
+     .off = TOP(allowed_hosts),
+     .doc = "more Host/Origin names the HTTP API answers to"},
+    {.name = "http_max_connections", .type = CK_COUNT, .scope = CS_TOP,
+     .min = 1, .max = 65536, .dflt = "512", .off = TOP(http_max_connections),
+     .doc = "open HTTP connections at most"},
+    {.name = "http_max_connections_per_ip", .type = CK_COUNT, .scope = CS_TOP,
+     .min = 1, .max = 65536, .dflt = "128",
+     .off = TOP(http_max_connections_per_ip),
+     .doc = "open HTTP connections per client address at most"},
+    {.name = "http_request_timeout", .type = CK_DURATION, .scope = CS_TOP,
+     .min = 1000, .max = 3600000, .dflt = "5s",
+     .off = TOP(http_request_timeout_ms),
+     .doc = "an HTTP connection silent this long is closed"},
     {.name = "providers", .type = CK_PROVIDERS, .scope = CS_TOP,
      .doc = "provider instances by name"},
     {.name = "families", .type = CK_FAMILIES, .scope = CS_TOP,
@@ -173,10 +188,25 @@ void slot_array_free(slot *slots)
 
 static int is_string_type(ckey_type t);
 
+static void string_list_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
 void keys_release(ckey_scope scope, void *target)
 {
     for (size_t i = 0; i < n_config_keys; i++) {
         const config_key *k = &config_keys[i];
+        if (k->scope == scope && k->type == CK_STRING_LIST) {
+            char **v;
+            memcpy(&v, (char *)target + k->off, sizeof v);
+            string_list_free(v);
+            v = NULL;
+            memcpy((char *)target + k->off, &v, sizeof v);
+            continue;
+        }
         if (k->scope != scope || !is_string_type(k->type))
             continue;
         char *s;
@@ -214,6 +244,8 @@ static int parse_typed(const config_key *k, const char *text, long long *v)
         return duration_parse(text, v);
     case CK_DAYS:
         return duration_parse_days(text, v);
+    case CK_COUNT:
+        return parse_int(text, v);
     case CK_BOOL:
         if (parse_bool(text, &b))
             return -1;
@@ -260,6 +292,9 @@ static void syntax_error(loader *L, where at, const config_key *k,
         DIAG(L, at, "%s: '%s' is not a boolean (write true or false)",
              k->name, raw);
         break;
+    case CK_COUNT:
+        DIAG(L, at, "%s: '%s' is not a whole number", k->name, raw);
+        break;
     default:
         words = enum_words(k);
         DIAG(L, at, "%s: '%s' is not %s", k->name, raw, words);
@@ -272,6 +307,13 @@ static void syntax_error(loader *L, where at, const config_key *k,
 static int check_bounds(loader *L, where at, const config_key *k,
                         const char *raw, long long v)
 {
+    if (k->type == CK_COUNT) {
+        if (v >= k->min && v <= k->max)
+            return 0;
+        DIAG(L, at, "%s: '%s' must be between %lld and %lld", k->name, raw,
+             k->min, k->max);
+        return -1;
+    }
     if (k->type != CK_DURATION && k->type != CK_DAYS)
         return 0;
     if (v >= k->min && (!k->max || v <= k->max))
@@ -364,11 +406,70 @@ static void read_when_exists(loader *L, yfile *y, const config_key *k,
     s->at = at;
 }
 
+/* A list of strings: one string or a sequence of them; null or [] is
+ * the empty list (a drop-in can clear what the main file said). */
+static void read_string_list(loader *L, yfile *y, const config_key *k,
+                             yaml_node_t *n, slot *s)
+{
+    slot_list_clear(s);
+    s->set = 1;
+    s->at = at_node(y, n);
+    if (node_is_null(n))
+        return;
+    if (n->type == YAML_SCALAR_NODE) {
+        char *v = get_string(L, y, n, k->name, 0, NULL);
+        if (v && !*v) {
+            DIAG(L, at_node(y, n), "%s: an empty string", k->name);
+            free(v);
+        } else if (v) {
+            s->list = xcalloc(1, sizeof *s->list);
+            s->list[s->n_list++] = v;
+        }
+        return;
+    }
+    if (n->type != YAML_SEQUENCE_NODE) {
+        DIAG(L, at_node(y, n), "%s must be a string or a list of strings, "
+             "not a %s", k->name, node_kind(n));
+        return;
+    }
+    size_t max = (size_t)(n->data.sequence.items.top -
+                          n->data.sequence.items.start);
+    s->list = xcalloc(max ? max : 1, sizeof *s->list);
+    FOR_ITEMS(it, n) {
+        yaml_node_t *item = ynode(y, *it);
+        if (item->type != YAML_SCALAR_NODE) {
+            DIAG(L, at_node(y, item), "%s: each item must be a string, not "
+                 "a %s", k->name, node_kind(item));
+            continue;
+        }
+        char *v = get_string(L, y, item, k->name, 0, NULL);
+        if (v && !*v) {
+            DIAG(L, at_node(y, item), "%s: an empty string", k->name);
+            free(v);
+        } else if (v) {
+            s->list[s->n_list++] = v;
+        }
+    }
+}
+
+/* The merged list as a NULL-terminated copy (never NULL). */
+static char **string_list_value(const slot *s)
+{
+    char **v = xcalloc(s->n_list + 1, sizeof *v);
+    for (size_t i = 0; i < s->n_list; i++)
+        v[i] = xstrdup(s->list[i]);
+    return v;
+}
+
 void key_read(loader *L, yfile *y, const config_key *k, yaml_node_t *n,
               slot *s)
 {
     if (k->type == CK_WHEN_EXISTS) {
         read_when_exists(L, y, k, n, s);
+        return;
+    }
+    if (k->type == CK_STRING_LIST) {
+        read_string_list(L, y, k, n, s);
         return;
     }
     char *text = get_string(L, y, n, k->name, 0, NULL);
@@ -525,6 +626,11 @@ void keys_finalize(loader *L, ckey_scope scope, slot *slots, void *target,
         if (!s->set && k->flags & CKF_REQUIRED && p)
             DIAG(L, p->def, "provider '%s' has no '%s' key", p->name,
                  k->name);
+        if (k->type == CK_STRING_LIST) {
+            char **list = string_list_value(s);
+            memcpy((char *)target + k->off, &list, sizeof list);
+            continue;
+        }
         if (!is_string_type(k->type)) {
             store_number(k, target, s->set ? s->n : number_default(L, k));
             continue;

@@ -11,14 +11,17 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "admission.h"
 #include "dashboard.h"
 #include "history_api.h"
 #include "quotas.h"
@@ -26,6 +29,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
+#include "parse.h"
 #include "render.h"
 #include "timeutil.h"
 #include "tz.h"
@@ -58,12 +62,15 @@ struct httpd {
     pthread_mutex_t cache_lock; /* guards slots */
     pthread_mutex_t suspend_lock; /* suspend before resume, see httpd.h */
     cache_slot slots[N_SLOTS];
+    admission adm;              /* fixed at start: read-only after */
 };
 
 /* Per-request context (MHD's req_cls). */
 typedef struct request {
     httpd *h;
     struct MHD_Connection *c;
+    target_verdict target;      /* the raw request target, see on_target */
+    int admitted;               /* admit_request let it in */
     refresh_waiter *waiter;     /* forced refresh in progress (our ref) */
     int refresh_refused;        /* shutting down: resumed without one */
     int compact, include_raw;
@@ -108,23 +115,6 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 }
 
 /* ---- query parameters ---- */
-
-static int parse_bool(const char *v, int *out)
-{
-    static const char *const yes[] = {"true", "1", "yes", "on"};
-    static const char *const no[] = {"false", "0", "no", "off"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(v, yes[i]) == 0) {
-            *out = 1;
-            return 0;
-        }
-        if (strcasecmp(v, no[i]) == 0) {
-            *out = 0;
-            return 0;
-        }
-    }
-    return -1;
-}
 
 typedef struct query_check {
     const char *const *allowed;
@@ -581,13 +571,7 @@ static enum MHD_Result handle_telemetry(httpd *h, struct MHD_Connection *c,
         *upload_size = 0;
         return MHD_YES;
     }
-    unsigned denied = telemetry_access(h, c);
-    if (denied)
-        return send_error(c, denied, denied == MHD_HTTP_UNAUTHORIZED
-                                         ? "missing or wrong bearer token"
-                                         : "telemetry is accepted from this "
-                                           "machine only unless ingest_token "
-                                           "is configured");
+    /* who may post was settled by admit_request, before the body */
     if (rq->body_too_big)
         return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
                           "body larger than 1 MiB");
@@ -614,6 +598,112 @@ static int is_known_path(const char *url)
            dashboard_find(url) != NULL;
 }
 
+/* ---- admission: what is refused before any body is read ---- */
+
+/* MHD's URI log callback: it sees the raw request target before MHD
+ * parses the query into the connection's memory pool, which is where a
+ * request's context starts.  MHD 0.9.75 stores every parameter in that
+ * pool (16 KiB) and, when it runs out, closes the connection without a
+ * response; so a query with too many parameters is cut off here (the
+ * buffer is MHD's own, writable, and parsed right after this returns)
+ * and admit_request answers 400 for it. */
+static void *on_target(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    request *rq = xcalloc(1, sizeof *rq);
+    rq->h = cls;
+    rq->c = c;
+    long query_at;
+    rq->target = admission_check_target(uri, &query_at);
+    if (rq->target == TARGET_TOO_MANY_PARAMS)
+        ((char *)uri)[query_at + 1] = '\0';
+    return rq;
+}
+
+static enum MHD_Result send_not_allowed(struct MHD_Connection *c,
+                                        const char *method, int post_only)
+{
+    char *msg = xasprintf("method %.16s not allowed; use %s", method,
+                          post_only ? "POST" : "GET");
+    struct MHD_Response *r = json_response(render_error(405, msg));
+    free(msg);
+    MHD_add_response_header(r, "Allow", post_only ? "POST" : "GET, HEAD");
+    enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* The checks on a POST /api/telemetry: who posts, what and how much. */
+static enum MHD_Result admit_telemetry(httpd *h, struct MHD_Connection *c,
+                                       request *rq)
+{
+    unsigned denied = telemetry_access(h, c);
+    if (denied)
+        return send_error(c, denied, denied == MHD_HTTP_UNAUTHORIZED
+                                         ? "missing or wrong bearer token"
+                                         : "telemetry is accepted from this "
+                                           "machine only unless ingest_token "
+                                           "is configured");
+    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!admission_is_json(type))
+        return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                          "send the body as Content-Type: application/json");
+    const char *length = MHD_lookup_connection_value(
+        c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    long long n;
+    if (length && parse_int(length, &n) == 0 && n > INGEST_MAX_BODY) {
+        const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                         "Expect");
+        if (expect && strcasecmp(expect, "100-continue") == 0)
+            return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                              "body larger than 1 MiB");
+        /* A client already sending would see the connection reset
+         * before our answer: read and drop the body unbuffered (as nginx
+         * does), then answer 413 (handle_telemetry). */
+        rq->body_too_big = 1;
+    }
+    rq->admitted = 1;
+    return MHD_YES;
+}
+
+/* The first call for a request: the request line and headers are in,
+ * no byte of a body was accepted.  A refusal queued here is an "early"
+ * response: MHD sends it, reads no body and closes the connection. */
+static enum MHD_Result admit_request(httpd *h, struct MHD_Connection *c,
+                                     request *rq, const char *url,
+                                     const char *method)
+{
+    if (rq->target == TARGET_TOO_MANY_PARAMS)
+        return send_error(c, MHD_HTTP_BAD_REQUEST,
+                          "too many query parameters (at most 64)");
+    if (rq->target == TARGET_NUL)
+        return send_error(c, MHD_HTTP_BAD_REQUEST,
+                          "the request target contains %00 (a NUL byte)");
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_HOST);
+    if (!admission_host_ok(&h->adm, host))
+        return send_error_free(
+            c, MHD_HTTP_BAD_REQUEST,
+            xasprintf("Host '%.64s' is not this server; add it to "
+                      "allowed_hosts to reach meterd by that name", host));
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     "Origin");
+    if (origin && !admission_origin_ok(&h->adm, origin))
+        return send_error_free(
+            c, MHD_HTTP_FORBIDDEN,
+            xasprintf("requests from origin '%.64s' are not allowed; add "
+                      "its host to allowed_hosts to allow them", origin));
+    if (!is_known_path(url))
+        return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+    int post_only = strcmp(url, TELEMETRY_PATH) == 0;
+    if (post_only && strcmp(method, "POST") == 0)
+        return admit_telemetry(h, c, rq);
+    if (post_only || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
+        return send_not_allowed(c, method, post_only);
+    rq->admitted = 1;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
@@ -622,36 +712,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     httpd *h = cls;
     (void)version;
     request *rq = *req_cls;
-    if (!rq) {
-        /* Answer only once the whole request is in: a response queued on
-         * the first call counts as "early" and MHD closes the connection,
-         * which would defeat keep-alive. */
-        rq = xcalloc(1, sizeof *rq);
-        rq->h = h;
-        rq->c = c;
-        *req_cls = rq;
-        return MHD_YES;
+    if (!rq) /* on_target always runs first; be safe, not crash */
+        *req_cls = rq = on_target(h, url, c);
+    if (!rq->admitted) {
+        /* Answer an admitted request only once the whole request is in:
+         * a response queued on this first call counts as "early" and MHD
+         * closes the connection, which would defeat keep-alive. */
+        return admit_request(h, c, rq, url, method);
     }
     if (rq->waiter || rq->refresh_refused)
         return handle_usage(h, c, rq);
-    if (strcmp(url, TELEMETRY_PATH) == 0 && strcmp(method, "POST") == 0)
+    if (strcmp(url, TELEMETRY_PATH) == 0)
         return handle_telemetry(h, c, rq, upload_data, upload_data_size);
-    if (*upload_data_size) { /* we accept no bodies: discard them */
+    if (*upload_data_size) { /* a GET with a body: discard it */
         *upload_data_size = 0;
         return MHD_YES;
-    }
-    if (!is_known_path(url))
-        return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
-    int post_only = strcmp(url, TELEMETRY_PATH) == 0;
-    if (post_only || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)) {
-        char *msg = xasprintf("method %.16s not allowed; use %s", method,
-                              post_only ? "POST" : "GET");
-        struct MHD_Response *r = json_response(render_error(405, msg));
-        free(msg);
-        MHD_add_response_header(r, "Allow", post_only ? "POST" : "GET, HEAD");
-        enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
-        MHD_destroy_response(r);
-        return rc;
     }
     if (strcmp(url, USAGE_PATH) == 0)
         return handle_usage(h, c, rq);
@@ -788,6 +863,73 @@ static int listen_tcp(const char *spec, char **address, char **err)
     return fd;
 }
 
+/* ---- MHD options: what a client can hold ---- */
+
+/* File descriptors kept back from the connection limit for the rest of
+ * the daemon: helpers' pipes, plugins' sockets, the database, logs. */
+#define FD_RESERVE 64
+
+/* The limits of the HTTP server (doc/meterd.8, LIMITS). */
+typedef struct http_limits {
+    unsigned threads;          /* MHD pool threads (1: no pool) */
+    unsigned connections;      /* open at most, all clients */
+    unsigned per_ip;           /* open at most, one client address */
+    unsigned timeout_s;        /* a connection silent this long is closed */
+} http_limits;
+
+/* One thread per CPU the daemon may run on, at most HTTP_THREADS: two
+ * threads sharing one CPU only preempt each other mid-response. */
+static unsigned http_threads(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return HTTP_THREADS;
+    int n = CPU_COUNT(&set);
+    return n < 1 ? 1 : n < HTTP_THREADS ? (unsigned)n : HTTP_THREADS;
+}
+
+static http_limits http_limits_from(const config *cfg)
+{
+    http_limits l = {
+        .threads = http_threads(),
+        .connections = (unsigned)cfg->http_max_connections,
+        .per_ip = (unsigned)cfg->http_max_connections_per_ip,
+        .timeout_s = (unsigned)((cfg->http_request_timeout_ms + 999) / 1000),
+    };
+    /* Past RLIMIT_NOFILE accept() fails and MHD stops answering: stay
+     * below it (main.c raised the soft limit to the hard one). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)l.connections + 2 * FD_RESERVE) {
+        unsigned fit = rl.rlim_cur > 2 * FD_RESERVE
+                           ? (unsigned)(rl.rlim_cur - 2 * FD_RESERVE) : 16;
+        log_msg(MD_LOG_WARN, NULL, "http_max_connections %u lowered to %u: "
+                "the open file limit is %llu", l.connections, fit,
+                (unsigned long long)rl.rlim_cur);
+        l.connections = fit;
+    }
+    if (l.per_ip > l.connections)
+        l.per_ip = l.connections;
+    return l;
+}
+
+static struct MHD_Daemon *start_mhd(httpd *h, const http_limits *l)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, l->threads,
+        MHD_OPTION_CONNECTION_LIMIT, l->connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, l->per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, l->timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+        MHD_OPTION_URI_LOG_CALLBACK, on_target, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_END);
+}
+
 httpd *httpd_start(daemon_t *d, char **err)
 {
     httpd *h = xcalloc(1, sizeof *h);
@@ -809,22 +951,16 @@ httpd *httpd_start(daemon_t *d, char **err)
     }
     pthread_mutex_init(&h->cache_lock, NULL);
     pthread_mutex_init(&h->suspend_lock, NULL);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
-    h->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h,
-        MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_END);
+    admission_init(&h->adm, h->address,
+                   (const char *const *)d->cfg->allowed_hosts);
+    http_limits limits = http_limits_from(d->cfg);
+    h->mhd = start_mhd(h, &limits);
     if (!h->mhd) {
         *err = xasprintf("cannot start the HTTP server on %s", h->address);
         close(h->listen_fd);
         pthread_mutex_destroy(&h->cache_lock);
         pthread_mutex_destroy(&h->suspend_lock);
+        admission_release(&h->adm);
         free(h->unix_path);
         free(h->address);
         free(h);
@@ -852,6 +988,7 @@ void httpd_stop(httpd *h)
             MHD_destroy_response(h->slots[i].resp);
     pthread_mutex_destroy(&h->cache_lock);
     pthread_mutex_destroy(&h->suspend_lock);
+    admission_release(&h->adm);
     free(h->unix_path);
     free(h->address);
     free(h);

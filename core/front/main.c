@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -331,8 +332,26 @@ static int run_once(daemon_t *d)
     return rc == 0 && fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* The soft open-file limit up to the hard one: every HTTP connection is
+ * a descriptor, and a soft limit of 1024 (a common default) is reached
+ * by 1024 idle clients, after which accept() fails for everyone.  Only
+ * the soft limit changes, so no privilege is needed; poll and epoll have
+ * no FD_SETSIZE ceiling. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_msg(MD_LOG_WARN, NULL, "cannot raise the open file limit from "
+                "%llu: %s", (unsigned long long)was, strerror(errno));
+}
+
 static int run_daemon(daemon_t *d)
 {
+    raise_nofile();
     char *err = NULL;
     if (sdnotify_open(&g_notify, &err) != 0) {
         log_msg(MD_LOG_WARN, NULL, "%s", err);
