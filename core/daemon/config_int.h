@@ -59,6 +59,8 @@ typedef enum {
     CK_DURATION,    /* long long ms: 250ms, 10s, 5m, 1h, 1m30s */
     CK_DAYS,        /* long long ms: a duration that may use days (400d) */
     CK_BOOL,        /* int 0/1, parse_bool() */
+    CK_BYTES,       /* long long bytes: 1073741824, 512M, 1G, 1GiB */
+    CK_COUNT,       /* long long: a plain non-negative integer */
     CK_ENUM,        /* int, index into key->names */
     CK_ALIAS_FILE,  /* char * or NULL: "" none; unset: the default file
                        when it exists */
@@ -98,8 +100,8 @@ typedef struct config_key {
     ckey_type type;
     ckey_scope scope;
     unsigned flags;
-    /* Durations: least and greatest ms (max 0: unbounded).  Strings:
-     * least length in bytes. */
+    /* Durations, byte sizes, counts: least and greatest value (max 0:
+     * unbounded).  Strings: least length in bytes. */
     long long min, max;
     ckey_default dflt_from;
     const char *dflt;

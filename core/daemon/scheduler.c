@@ -291,6 +291,7 @@ static void reap(daemon_t *d)
     for (size_t i = 0; i < d->n_orphans; i++) {
         run_handle *h = d->orphans[i];
         if (!runner_reap(h)) {
+            runner_kill(h);   /* SIGKILLs the group once past its grace */
             d->orphans[k++] = h;
             continue;
         }

@@ -48,6 +48,9 @@ json_t *protocol_job_to_json(const provider_conf *pc, const char *state_dir,
     char gen[32];
     snprintf(gen, sizeof gen, "%llu", usage_generation);
     json_object_set_new(job, "usage_generation", json_string(gen));
+    if (pc->memory_limit > 0)
+        json_object_set_new(job, "memory_limit",
+                            json_integer(pc->memory_limit));
     return job;
 }
 
@@ -66,6 +69,10 @@ static const char *job_fields(const json_t *job, protocol_job *js)
     json_t *ug = json_object_get(job, "usage_generation");
     if (ug && usage_generation_from_json(ug, &js->usage_generation) != 0)
         return "job has a bad usage_generation";
+    json_t *ml = json_object_get(job, "memory_limit");
+    if (ml && (!json_is_integer(ml) || json_integer_value(ml) <= 0))
+        return "job has a bad memory_limit";
+    js->memory_limit = ml ? json_integer_value(ml) : 0;
     json_t *lv = json_object_get(job, "log_level");
     if (json_is_integer(lv) && json_integer_value(lv) >= MD_LOG_ERROR &&
         json_integer_value(lv) <= MD_LOG_DEBUG)

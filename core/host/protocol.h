@@ -25,9 +25,11 @@
  *   {"instance", "plugin_path", "options": {..}, "secret_options": [names],
  *    "secrets": [values], "state_dir": path|null, "timeout_ms": n,
  *    "deadline_epoch": epoch seconds, "log_level": n,
- *    "usage_generation": "N" (decimal string: exact for any 64-bit value)}
- * "log_level", "deadline_epoch" and "usage_generation" are optional for
- * the reader (absent: the helper's default level, timeout_ms alone, 0).
+ *    "usage_generation": "N" (decimal string: exact for any 64-bit value),
+ *    "memory_limit": bytes}
+ * "log_level", "deadline_epoch", "usage_generation" and "memory_limit"
+ * are optional for the reader (absent: the helper's default level,
+ * timeout_ms alone, 0, no limit).
  *
  * The result (also the "data" of each provider in the snapshot file, so
  * its keys are append-only and readers ignore keys they do not know):
@@ -73,6 +75,7 @@ typedef struct protocol_job {
     long long budget_ms;            /* >= 0 */
     unsigned long long usage_generation;   /* 0 when absent */
     int log_level;                  /* an md_log_level, -1 when absent */
+    long long memory_limit;         /* bytes of address space; 0: none */
 } protocol_job;
 
 /* The job for a collection of pc: state_dir is the plugin's directory

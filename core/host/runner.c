@@ -41,6 +41,9 @@
 #define RESULT_CAP ((size_t)16 * 1024 * 1024)
 #define RESULT_FD 3
 #define MAX_CRASH_MSG 512
+/* A supervisor that has not exited this long after SIGTERM is SIGKILLed
+ * with its group (it should take milliseconds). */
+#define RUNNER_KILL_GRACE_MS (WORKER_KILL_MS + 1000)
 
 extern char **environ;
 
@@ -55,6 +58,7 @@ struct run_handle {
     int timed_out;           /* killed at the deadline before its result */
     int lingered;            /* killed at the deadline after its result */
     int reaped;              /* helper waited for; status is valid */
+    long long killed_at_ms;  /* first runner_kill (SIGTERM), 0: none */
     int status;              /* waitpid status once reaped */
     long long deadline_ms;
     long long budget_ms;     /* the timeout reported on a kill */
@@ -194,7 +198,9 @@ static pid_t spawn_worker(const char *self_exe, int job_fd, int result_fd,
         *err = xasprintf("cannot prepare helper process: %s", strerror(rc));
         return -1;
     }
-    char *argv[] = {(char *)self_exe, "--worker", NULL};
+    char parent[40];
+    snprintf(parent, sizeof parent, "--parent=%ld", (long)getpid());
+    char *argv[] = {(char *)self_exe, "--worker", parent, NULL};
     pid_t pid;
     rc = posix_spawn(&pid, self_exe, &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -422,10 +428,23 @@ void runner_kill(run_handle *h)
         h->lingered = 1;
     else
         h->timed_out = 1;
-    if (h->inline_mode)
+    if (h->inline_mode) {
         close_fd(&h->fd);   /* the thread's late send() fails; see top */
-    else if (h->pid > 0 && !h->reaped)
+        return;
+    }
+    if (h->pid <= 0 || h->reaped)
+        return;
+    /* SIGTERM to the supervisor, which runs no plugin code: it kills and
+     * reaps everything below it, whatever group or session that moved
+     * to (worker.h).  Only if it has not exited after RUNNER_KILL_GRACE_MS
+     * does the whole group get SIGKILL. */
+    long long now = mono_ms();
+    if (!h->killed_at_ms) {
+        h->killed_at_ms = now;
+        kill(h->pid, SIGTERM);
+    } else if (now - h->killed_at_ms >= RUNNER_KILL_GRACE_MS) {
         kill(-h->pid, SIGKILL);
+    }
 }
 
 pid_t runner_pid(const run_handle *h)

@@ -14,7 +14,9 @@
  * Invariants (the runner_* functions):
  * - No runner_* function ever blocks: the caller polls runner_fd() and
  *   calls runner_read() when readable; at the deadline runner_kill() sends
- *   SIGKILL to the process group and returns; runner_reap() collects the
+ *   SIGTERM to the helper's supervisor (which kills and reaps everything
+ *   the collection started, worker.h) and returns; called again after
+ *   RUNNER_KILL_GRACE_MS it SIGKILLs the process group; runner_reap() collects the
  *   helper only if it has already exited (waitpid WNOHANG semantics).
  * - A run is done (runner_done) when its result stream ended, or it was
  *   killed, AND its helper was reaped.  Only then may runner_finish() turn
@@ -50,7 +52,8 @@ int runner_fd(const run_handle *h);
  * result's final newline; the descriptor is then closed), 0 for more to
  * come.  Output beyond the result size cap (16 MiB) is an error at finish. */
 int runner_read(run_handle *h);
-/* Kill at the deadline: SIGKILL to the process group, never a wait.
+/* Kill at the deadline: SIGTERM to the supervisor, never a wait; a later
+ * call past the grace period SIGKILLs the helper's process group.
  * finish then reports MD_ERR_TIMEOUT, unless the complete result had
  * already arrived (a helper lingering on its way out). */
 void runner_kill(run_handle *h);

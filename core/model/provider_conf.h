@@ -23,6 +23,8 @@ typedef struct provider_conf {
                               plugin's default or the global one applies) */
     int enabled;
     isolation_mode isolation;
+    long long memory_limit; /* bytes of address space of one collection's
+                               helper (RLIMIT_AS); 0: unlimited */
     /* Plugin options, every key not consumed by the core:
      * scalars as JSON strings (exactly as written, after ${VAR}),
      * sequences as arrays of strings, mappings as objects of strings.
