@@ -91,14 +91,33 @@ static void usage(FILE *out)
             METERD_CONFDIR);
 }
 
+/* isolation: inline runs plugin code in the daemon: a plugin's exit() or
+ * endless loop would take the daemon with it.  Only `meterd --once`, a
+ * debugging run, accepts it. */
+static void refuse_inline(const config *cfg, diag_list *diags)
+{
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const provider_conf *pc = &cfg->providers[i];
+        if (pc->enabled && pc->isolation == ISOLATION_INLINE)
+            diag_add(diags, pc->file, pc->line, pc->col,
+                     "provider '%s': isolation: inline runs the plugin inside "
+                     "the daemon, where its exit() or endless loop would "
+                     "stop it; it is accepted only with --once (debugging)",
+                     pc->name);
+    }
+}
+
 /* Load config + validate plugins; print every problem. NULL on failure.
  * With strict (meterd -t) a plugin that cannot be loaded is an error;
  * otherwise it is a warning and only that provider fails (class abi or
- * config) while the others run. */
-static config *load_config(const char *path, int strict, char **first_error)
+ * config) while the others run.  allow_inline: `meterd --once`. */
+static config *load_config(const char *path, int strict, int allow_inline,
+                           char **first_error)
 {
     diag_list diags = {0}, load_errors = {0};
     config *cfg = config_load(path, METERD_PLUGINDIR, METERD_STATEDIR, &diags);
+    if (cfg && !allow_inline)
+        refuse_inline(cfg, &diags);
     if (cfg)
         plugin_check_config(cfg, &diags, strict ? NULL : &load_errors);
     for (size_t i = 0; i < load_errors.n; i++) {
@@ -154,7 +173,7 @@ static void reload(daemon_t *d)
 {
     log_msg(MD_LOG_INFO, NULL, "SIGHUP: reloading %s", d->cfg->path);
     char *first = NULL;
-    config *cfg = load_config(d->cfg->path, 0, &first);
+    config *cfg = load_config(d->cfg->path, 0, d->once, &first);
     if (!cfg) {
         state_reload_failed(d, first);
         log_msg(MD_LOG_ERROR, NULL, "reload failed; keeping the running configuration");
@@ -626,7 +645,7 @@ static int report_main(int argc, char **argv)
         return rc;
     /* The report's own output is the point; chatter only when asked. */
     log_set_level(o.verbose ? MD_LOG_DEBUG : MD_LOG_WARN);
-    config *cfg = load_config(o.path, 0, NULL);
+    config *cfg = load_config(o.path, 0, 0, NULL);
     if (!cfg)
         return 1;
     usage_store *u = open_usage_store(cfg, 1);
@@ -698,7 +717,7 @@ int main(int argc, char **argv)
     if (verbose && !check)
         log_set_level(MD_LOG_DEBUG);
 
-    config *cfg = load_config(path, check, NULL);
+    config *cfg = load_config(path, check, once && !check, NULL);
     if (check) {
         /* A state_dir that does not exist yet is created 0700 at start. */
         char *err = NULL;

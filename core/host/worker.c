@@ -214,7 +214,13 @@ static void apply_limits(const json_t *job)
         return;
     rlim_t mem = js.memory_limit > 0 ? (rlim_t)js.memory_limit
                                      : (rlim_t)WORKER_DEFAULT_MEMORY_LIMIT;
+#ifndef __SANITIZE_ADDRESS__
+    /* AddressSanitizer's shadow memory is terabytes of address space: a
+     * sanitizer build (t/meterd-asan) runs without this one limit. */
     set_limit(RLIMIT_AS, mem, mem);
+#else
+    (void)mem;
+#endif
     rlim_t cpu = (rlim_t)(js.budget_ms / 1000 + 2);
     set_limit(RLIMIT_CPU, cpu, cpu + 1);
 }
