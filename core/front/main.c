@@ -18,7 +18,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "plugin_check.h"
-#include "plugin_host.h"
+#include "probe.h"
 #include "render.h"
 #include "sdnotify.h"
 #include "securepath.h"
@@ -447,20 +447,11 @@ static int report_parse(int argc, char **argv, report_opts *o)
 }
 
 /* Does the provider's plugin declare usage cells (md_plugin.produces,
- * ABI 1.3)?  A plugin that does not load declares nothing; were it run,
- * its load error would only repeat what `meterd -t` says. */
+ * ABI 1.3)?  plugin_check_config() learnt it from the probe; a plugin
+ * that does not load declares nothing. */
 static int produces_usage_cells(const provider_conf *pc)
 {
-    loaded_plugin lp;
-    md_error cls;
-    char *err = NULL;
-    if (plugin_open(pc->plugin_path, pc->name, &lp, &cls, &err) != 0) {
-        free(err);
-        return 0;
-    }
-    int yes = (plugin_produces(lp.desc) & MD_PRODUCES_USAGE_CELLS) != 0;
-    plugin_close(&lp);
-    return yes;
+    return (pc->produces & MD_PRODUCES_USAGE_CELLS) != 0;
 }
 
 /* Which providers the report runs: enabled ones whose plugin declares
@@ -685,6 +676,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--worker") == 0)
         return worker_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "--probe") == 0)
+        return probe_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "report") == 0)
         return report_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "status") == 0)

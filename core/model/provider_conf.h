@@ -38,6 +38,8 @@ typedef struct provider_conf {
      * ${VAR} or a *_file, or the plugin declared MD_OPT_SECRET - the
      * latter added by plugin_check_config). */
     json_t *secret_options;
+    unsigned produces;     /* MD_PRODUCES_* of its plugin, learnt by
+                              plugin_check_config(); 0: not known */
     char *file;            /* where the provider was first defined */
     int line, col;
     char *fingerprint;     /* canonical text of everything above: equal
