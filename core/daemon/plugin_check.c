@@ -259,6 +259,20 @@ static void apply_secret_files(vctx *v, json_t *resolved)
     }
 }
 
+/* The exec plugin's command is the argv of a process: a ${VAR} there
+ * (a secret option, config.h) is on every process list (ps,
+ * /proc/PID/cmdline) while the command runs.  Secrets go in env:. */
+static void check_exec_command(vctx *v)
+{
+    if (!v->desc->name || strcmp(v->desc->name, "exec") != 0 ||
+        !is_secret_option(v->pc, "command"))
+        return;
+    problem(v, "command", "%s%s", "command: a ${VAR} in the command puts its "
+            "value on every process list (ps, /proc/PID/cmdline); pass it "
+            "with env: (env: {NAME: ${VAR}}) and read $NAME in the command",
+            "");
+}
+
 static size_t check_given(vctx *v)
 {
     size_t before = v->problems;
@@ -276,6 +290,7 @@ static size_t check_given(vctx *v)
     }
     apply_secret_files(v, resolved);
     json_decref(resolved);
+    check_exec_command(v);
     for (const md_option *o = v->desc->options; o && o->name; o++)
         if (o->required && !o->default_value &&
             !json_object_get(v->pc->options, o->name))
@@ -411,6 +426,8 @@ static size_t validate_provider(config *c, provider_conf *pc,
     if (!f)
         return 1;
     pc->produces = f->produces;
+    json_decref(pc->env_names);
+    pc->env_names = json_incref(f->env);
     md_plugin desc = probe_facts_descriptor(f);
     vctx v = {c, pc, &desc, diags, 0};
     check_interval(&v);

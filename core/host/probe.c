@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "conventions.h"
+#include "helperenv.h"
 #include "hostctx.h"
 #include "log.h"
 #include "plugin_host.h"
@@ -32,8 +33,6 @@
 #define PROBE_CPU_SECONDS 10
 #define REQUEST_MAX ((size_t)8 * 1024 * 1024)
 #define REPLY_MAX ((size_t)4 * 1024 * 1024)
-
-extern char **environ;
 
 static char *g_helper;
 
@@ -106,7 +105,9 @@ static pid_t spawn_probe(const char *exe, int req_fd, int rep_fd, char **err)
     snprintf(parent, sizeof parent, "--parent=%ld", (long)getpid());
     char *argv[] = {(char *)exe, "--probe", parent, NULL};
     pid_t pid;
-    int rc = posix_spawn(&pid, exe, &fa, &attr, argv, environ);
+    char **env = helper_env_new(NULL);   /* no plugin's variables yet */
+    int rc = posix_spawn(&pid, exe, &fa, &attr, argv, env);
+    helper_env_free(env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc) {

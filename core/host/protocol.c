@@ -410,7 +410,12 @@ json_t *protocol_facts_to_json(const md_plugin *d)
             str_or_null(o->default_value), "help", str_or_null(o->help)));
     int has_intervals = d->struct_size >= offsetof(md_plugin, min_interval_ms) +
                                               sizeof d->min_interval_ms;
-    return json_pack("{s:o, s:o, s:i, s:i, s:o, s:I, s:I, s:I, s:b}",
+    json_t *env = json_array();
+    if (d->struct_size >= offsetof(md_plugin, env) + sizeof d->env)
+        for (const char *const *e = d->env; e && *e; e++)
+            json_array_append_new(env, json_string(*e));
+    return json_pack("{s:o, s:o, s:o, s:i, s:i, s:o, s:I, s:I, s:I, s:b}",
+                     "env", env,
                      "name", str_or_null(d->name),
                      "version", str_or_null(d->version),
                      "abi_major", (int)d->abi_major,
@@ -438,6 +443,7 @@ void probe_facts_release(probe_facts *f)
         free((char *)f->options[i].help);
     }
     free(f->options);
+    json_decref(f->env);
     free(f->name);
     free(f->version);
     memset(f, 0, sizeof *f);
@@ -459,6 +465,8 @@ int protocol_facts_from_json(const json_t *j, probe_facts *out, char **err)
         json_integer_value(json_object_get(j, "min_interval_ms"));
     out->produces = (unsigned)json_integer_value(json_object_get(j, "produces"));
     out->has_check = json_is_true(json_object_get(j, "has_check"));
+    json_t *env = json_object_get(j, "env");
+    out->env = json_is_array(env) ? json_incref(env) : json_array();
     out->options = xcalloc(json_array_size(opts) + 1, sizeof *out->options);
     size_t i;
     json_t *o;

@@ -117,7 +117,7 @@ int protocol_result_decode(const char *buf, size_t len, collect_result *out,
  *   {"loaded": true, "descriptor": {"name", "version", "abi_major",
  *    "abi_minor", "options": [{"name", "type", "required", "default",
  *    "help"}], "default_interval_ms", "min_interval_ms", "produces",
- *    "has_check"},
+ *    "has_check", "env": [variable names]},
  *    "check": null (not run) | {"error": null | text}}
  * default_interval_ms and min_interval_ms are 0 for a descriptor whose
  * struct_size does not reach them (before ABI 1.1); produces is what
@@ -133,6 +133,7 @@ typedef struct probe_facts {
     long long default_interval_ms, min_interval_ms;
     unsigned produces;           /* MD_PRODUCES_* bits */
     int has_check;
+    json_t *env;                 /* array of variable names (ABI 1.4) */
 } probe_facts;
 
 void probe_facts_release(probe_facts *f);

@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helperenv.h"
 #include "log.h"
 #include "protocol.h"
 #include "timeutil.h"
@@ -44,8 +45,6 @@
 /* A supervisor that has not exited this long after SIGTERM is SIGKILLed
  * with its group (it should take milliseconds). */
 #define RUNNER_KILL_GRACE_MS (WORKER_KILL_MS + 1000)
-
-extern char **environ;
 
 struct run_handle {
     int inline_mode;
@@ -186,8 +185,8 @@ static int spawn_actions(posix_spawn_file_actions_t *fa, int job_fd,
 }
 
 /* Spawn the helper with its ends of the channels; returns pid or -1. */
-static pid_t spawn_worker(const char *self_exe, int job_fd, int result_fd,
-                          char **err)
+static pid_t spawn_worker(const char *self_exe, const json_t *env_names,
+                          int job_fd, int result_fd, char **err)
 {
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t fa;
@@ -202,7 +201,9 @@ static pid_t spawn_worker(const char *self_exe, int job_fd, int result_fd,
     snprintf(parent, sizeof parent, "--parent=%ld", (long)getpid());
     char *argv[] = {(char *)self_exe, "--worker", parent, NULL};
     pid_t pid;
-    rc = posix_spawn(&pid, self_exe, &fa, &attr, argv, environ);
+    char **env = helper_env_new(env_names);
+    rc = posix_spawn(&pid, self_exe, &fa, &attr, argv, env);
+    helper_env_free(env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc) {
@@ -235,12 +236,13 @@ static int make_channels(int job[2], int res[2], char **err)
 }
 
 static run_handle *start_process(const char *text, const char *self_exe,
-                                 long long budget_ms, char **err)
+                                 const json_t *env_names, long long budget_ms,
+                                 char **err)
 {
     int job[2], res[2];
     run_handle *h = NULL;
     if (make_channels(job, res, err) == 0) {
-        pid_t pid = spawn_worker(self_exe, job[1], res[1], err);
+        pid_t pid = spawn_worker(self_exe, env_names, job[1], res[1], err);
         if (pid > 0) {
             h = handle_new(0);
             h->pid = pid;
@@ -363,7 +365,7 @@ run_handle *runner_start(const provider_conf *pc, const char *self_exe,
         return NULL;
     } else {
         char *text = job_text(pc, state_root, budget, usage_generation);
-        h = start_process(text, self_exe, budget, err);
+        h = start_process(text, self_exe, pc->env_names, budget, err);
         free(text);
     }
     if (h) {

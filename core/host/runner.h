@@ -3,7 +3,8 @@
  *
  * ISOLATION_PROCESS: the daemon binary re-executes itself with the hidden
  * flag "--worker" through posix_spawn (never fork from the threaded
- * daemon), in a new process group.  The job (provider config, secrets,
+ * daemon), in a new process group, with a scrubbed environment
+ * (helperenv.h: PATH, HOME, LANG, LC_*, TZ and pc->env_names only).  The job (provider config, secrets,
  * deadline) goes to the helper over a pipe, the result (collect_result
  * JSON) comes back over another.  A helper that dies by a signal is
  * "crashed".

@@ -40,6 +40,10 @@ typedef struct provider_conf {
     json_t *secret_options;
     unsigned produces;     /* MD_PRODUCES_* of its plugin, learnt by
                               plugin_check_config(); 0: not known */
+    json_t *env_names;     /* array: environment variables its helper
+                              gets besides PATH, HOME, LANG, LC_*, TZ
+                              (the plugin's md_plugin.env), set by
+                              plugin_check_config(); NULL: none */
     char *file;            /* where the provider was first defined */
     int line, col;
     char *fingerprint;     /* canonical text of everything above: equal
