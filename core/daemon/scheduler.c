@@ -5,11 +5,13 @@
  * SIGCHLD said something exited. */
 #include "daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -28,6 +30,18 @@
 #define BACKOFF_CAP_FACTOR 8
 /* Even with Retry-After: 0, a 429 waits at least this long. */
 #define MIN_RATE_LIMIT_BACKOFF_MS 30000
+/* Concurrency (max_concurrent_collections): a due provider that finds no
+ * free slot, or too few free descriptors, looks again this soon. */
+#define SLOT_POLL_MS 100
+/* Descriptors kept free for the HTTP front, the snapshot, the database
+ * and the helpers already running (each holds about two). */
+#define FD_RESERVE 64
+/* A helper that could not start for lack of descriptors or processes is
+ * retried after this long, not after its interval. */
+#define START_RETRY_MS 2000
+/* The first start of each provider is spread over at most this long when
+ * there are more providers than slots. */
+#define START_JITTER_MS 1000
 
 void scheduler_wake(daemon_t *d)
 {
@@ -242,6 +256,32 @@ static void record(daemon_t *d, pstate *p, collect_result *r, long long now)
 
 /* ---- runs ---- */
 
+/* Free descriptors: RLIMIT_NOFILE minus those open (/proc/self/fd). */
+static long long fds_free(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 1 << 20;
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return 1 << 20;
+    long long open_fds = 0;
+    while (readdir(dir))
+        open_fds++;
+    closedir(dir);
+    return (long long)rl.rlim_cur - open_fds;
+}
+
+/* A per-provider offset in [0, START_JITTER_MS): a stable hash of its
+ * name, so the first starts of a large configuration are spread. */
+static long long start_jitter(const pstate *p)
+{
+    unsigned h = 2166136261u;
+    for (const char *c = p->name; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    return (long long)(h % START_JITTER_MS);
+}
+
 static void start_run(daemon_t *d, pstate *p, long long now)
 {
     char *err = NULL;
@@ -256,6 +296,15 @@ static void start_run(daemon_t *d, pstate *p, long long now)
     d->version++;
     if (p->sched.run) {
         log_msg(MD_LOG_DEBUG, p->name, "collection started");
+        return;
+    }
+    if (errno == EMFILE || errno == ENFILE || errno == EAGAIN) {
+        /* Out of descriptors or processes: a passing shortage, not this
+         * provider's failure; try again in seconds. */
+        log_msg(MD_LOG_WARN, p->name, "%s; retrying in %d s", err,
+                START_RETRY_MS / 1000);
+        free(err);
+        p->sched.next_due_ms = now + START_RETRY_MS;
         return;
     }
     collect_result r;
@@ -307,6 +356,14 @@ static void reap(daemon_t *d)
 static long long plan(daemon_t *d, long long now)
 {
     long long next = now + MAX_POLL_MS;
+    /* Slots: helpers of providers and orphans still to be reaped. */
+    long long running = (long long)d->n_orphans;
+    for (size_t i = 0; i < d->n_ps; i++)
+        running += d->ps[i].sched.run != NULL;
+    long long slots = d->cfg->max_concurrent > 0 ? d->cfg->max_concurrent
+                                                 : 16;
+    int crowded = (long long)d->n_ps > slots;
+    int fd_checked = 0, fd_room = 1;
     for (size_t i = 0; i < d->n_ps; i++) {
         pstate *p = &d->ps[i];
         if (!p->conf->enabled)
@@ -332,10 +389,25 @@ static long long plan(daemon_t *d, long long now)
                 continue;
             }
         }
-        if (now >= due_ms(p))
-            start_run(d, p, now);
-        if (!p->sched.run && due_ms(p) < next)
-            next = due_ms(p);
+        if (crowded && !p->sched.force && p->runs == 0 &&
+            !p->sched.last_start_ms && !p->sched.next_due_ms)
+            p->sched.next_due_ms = now + start_jitter(p);
+        long long due = due_ms(p);
+        if (now >= due) {
+            if (!fd_checked && p->conf->isolation == ISOLATION_PROCESS) {
+                fd_checked = 1;
+                fd_room = fds_free() > FD_RESERVE;
+            }
+            if (running < slots && (fd_room ||
+                                    p->conf->isolation != ISOLATION_PROCESS)) {
+                start_run(d, p, now);
+                running += p->sched.run != NULL;
+            } else if (now + SLOT_POLL_MS < next) {
+                next = now + SLOT_POLL_MS;   /* waits for a slot */
+            }
+        }
+        if (!p->sched.run && due > now && due < next)
+            next = due;
     }
     if (d->n_orphans && now + REAP_POLL_MS < next)
         next = now + REAP_POLL_MS;

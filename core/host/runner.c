@@ -208,6 +208,7 @@ static pid_t spawn_worker(const char *self_exe, const json_t *env_names,
     posix_spawnattr_destroy(&attr);
     if (rc) {
         *err = xasprintf("cannot start helper %s: %s", self_exe, strerror(rc));
+        errno = rc;
         return -1;
     }
     return pid;
@@ -220,7 +221,12 @@ static int make_channels(int job[2], int res[2], char **err)
     job[0] = job[1] = res[0] = res[1] = -1;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, job) != 0 ||
         pipe2(res, O_CLOEXEC) != 0) {
-        *err = xasprintf("cannot create helper channels: %s", strerror(errno));
+        int e = errno;
+        *err = xasprintf("cannot create helper channels: %s", strerror(e));
+        for (int i = 0; i < 2; i++)
+            if (job[i] >= 0)
+                close(job[i]);
+        errno = e;
         return -1;
     }
     for (int i = 0; i < 2; i++) {
@@ -250,9 +256,11 @@ static run_handle *start_process(const char *text, const char *self_exe,
             res[0] = -1;
         }
     }
+    int e = errno;
     close_fd(&job[1]);
     close_fd(&res[1]);
     close_fd(&res[0]);
+    errno = e;
     if (h) {
         /* A short or failed send leaves the helper with a truncated job,
          * which it reports as an error result; nothing to do here. */
@@ -260,6 +268,8 @@ static run_handle *start_process(const char *text, const char *self_exe,
         shutdown(job[0], SHUT_WR);
     }
     close_fd(&job[0]);
+    if (!h)
+        errno = e;
     return h;
 }
 

@@ -42,7 +42,9 @@ typedef struct run_handle run_handle;
  * state_root/plugins/<instance>, created 0700), deadline_ms a mono_ms()
  * value, usage_generation which generation of the plugin's usage cells
  * the daemon's usage store holds (host->usage_generation; 0: none).
- * Returns NULL with *err (malloc'd) when it could not start. */
+ * Returns NULL with *err (malloc'd) when it could not start; errno then
+ * says why (EMFILE, ENFILE, EAGAIN: out of descriptors or processes,
+ * worth retrying soon). */
 run_handle *runner_start(const provider_conf *pc, const char *self_exe,
                          const char *state_root, long long deadline_ms,
                          unsigned long long usage_generation, char **err);
