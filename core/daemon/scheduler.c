@@ -316,10 +316,32 @@ static void start_run(daemon_t *d, pstate *p, long long now)
     record(d, p, &r, now);
 }
 
+/* The helper's output lines, labelled with the instance (log_msg escapes
+ * control characters and masks secrets); final: the run is over, so
+ * read what is left and say how much was cut. */
+static void log_output(const char *name, run_handle *h, int final)
+{
+    if (final)
+        runner_read_output(h);
+    size_t n;
+    char **lines = runner_take_output(h, &n);
+    for (size_t i = 0; i < n; i++) {
+        log_msg(MD_LOG_INFO, name, "plugin output: %s", lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+    size_t dropped = final ? runner_output_dropped(h) : 0;
+    if (dropped)
+        log_msg(MD_LOG_WARN, name, "plugin output: %zu more bytes not logged "
+                "(at most %zu bytes per collection)", dropped,
+                (size_t)RUNNER_OUTPUT_CAP);
+}
+
 /* Apply a done run (stream over and helper reaped). */
 static void finish_run(daemon_t *d, pstate *p)
 {
     collect_result r;
+    log_output(p->name, p->sched.run, 1);
     runner_finish(p->sched.run, &r);
     p->sched.run = NULL;
     if (r.err == MD_ERR_NONE)
@@ -345,6 +367,7 @@ static void reap(daemon_t *d)
             continue;
         }
         collect_result r;
+        log_output(NULL, h, 1);
         runner_finish(h, &r);
         collect_result_clear(&r);
     }
@@ -464,8 +487,8 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
         settle(d, before);
         if (d->once && all_done_once(d))
             break;
-        if (cap < d->n_ps + 1) {
-            cap = d->n_ps + 1;
+        if (cap < 2 * d->n_ps + 1) {
+            cap = 2 * d->n_ps + 1;
             fds = xrealloc(fds, cap * sizeof *fds);
             owners = xrealloc(owners, cap * sizeof *owners);
         }
@@ -474,11 +497,17 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
         fds[nfds].events = POLLIN;
         owners[nfds++] = NULL;
         for (size_t i = 0; i < d->n_ps; i++) {
-            if (!d->ps[i].sched.run || runner_fd(d->ps[i].sched.run) < 0)
-                continue;
-            fds[nfds].fd = runner_fd(d->ps[i].sched.run);
-            fds[nfds].events = POLLIN;
-            owners[nfds++] = &d->ps[i];
+            run_handle *run = d->ps[i].sched.run;
+            if (run && runner_fd(run) >= 0) {
+                fds[nfds].fd = runner_fd(run);
+                fds[nfds].events = POLLIN;
+                owners[nfds++] = &d->ps[i];
+            }
+            if (run && runner_out_fd(run) >= 0) {   /* helper output */
+                fds[nfds].fd = runner_out_fd(run);
+                fds[nfds].events = POLLIN;
+                owners[nfds++] = &d->ps[i];
+            }
         }
         if (wait < 0)
             wait = 0;
@@ -497,8 +526,14 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
         int ended = 0;
         for (size_t i = 1; i < nfds; i++) {
             pstate *p = owners[i];
-            if (fds[i].revents && p->sched.run && runner_read(p->sched.run))
+            if (!fds[i].revents || !p->sched.run)
+                continue;
+            if (fds[i].fd == runner_out_fd(p->sched.run)) {
+                runner_read_output(p->sched.run);
+                log_output(p->name, p->sched.run, 0);
+            } else if (runner_read(p->sched.run)) {
                 ended = 1;
+            }
         }
         /* A helper usually exits right after its result: try now rather
          * than wait for the SIGCHLD round trip. */

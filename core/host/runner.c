@@ -61,6 +61,15 @@ struct run_handle {
     int status;              /* waitpid status once reaped */
     long long deadline_ms;
     long long budget_ms;     /* the timeout reported on a kill */
+    /* The helper's stdout and stderr (process mode): read by
+     * runner_read_output, cut into lines for the log. */
+    int out_fd;              /* our read end; -1 when none or at EOF */
+    char partial[RUNNER_OUTPUT_CAP + 1]; /* the line being read */
+    size_t partial_len;
+    char **lines;            /* complete lines not yet taken (owned) */
+    size_t n_lines;
+    size_t out_kept;         /* bytes accepted for the log so far */
+    size_t out_dropped;      /* bytes past RUNNER_OUTPUT_CAP */
     double started_at;
 };
 
@@ -137,6 +146,7 @@ static run_handle *handle_new(int inline_mode)
     run_handle *h = xcalloc(1, sizeof *h);
     h->inline_mode = inline_mode;
     h->fd = -1;
+    h->out_fd = -1;
     h->started_at = time_now();
     return h;
 }
@@ -169,7 +179,7 @@ static int spawn_attrs(posix_spawnattr_t *attr)
 }
 
 static int spawn_actions(posix_spawn_file_actions_t *fa, int job_fd,
-                         int result_fd)
+                         int result_fd, int out_fd)
 {
     int rc = posix_spawn_file_actions_init(fa);
     if (rc)
@@ -178,20 +188,20 @@ static int spawn_actions(posix_spawn_file_actions_t *fa, int job_fd,
      * close-on-exec and vanish at exec. */
     if ((rc = posix_spawn_file_actions_adddup2(fa, job_fd, STDIN_FILENO)) ||
         (rc = posix_spawn_file_actions_adddup2(fa, result_fd, RESULT_FD)) ||
-        (rc = posix_spawn_file_actions_adddup2(fa, STDERR_FILENO,
-                                               STDOUT_FILENO)))
+        (rc = posix_spawn_file_actions_adddup2(fa, out_fd, STDOUT_FILENO)) ||
+        (rc = posix_spawn_file_actions_adddup2(fa, out_fd, STDERR_FILENO)))
         posix_spawn_file_actions_destroy(fa);
     return rc;
 }
 
 /* Spawn the helper with its ends of the channels; returns pid or -1. */
 static pid_t spawn_worker(const char *self_exe, const json_t *env_names,
-                          int job_fd, int result_fd, char **err)
+                          int job_fd, int result_fd, int out_fd, char **err)
 {
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t fa;
     int rc = spawn_attrs(&attr);
-    if (rc == 0 && (rc = spawn_actions(&fa, job_fd, result_fd)) != 0)
+    if (rc == 0 && (rc = spawn_actions(&fa, job_fd, result_fd, out_fd)) != 0)
         posix_spawnattr_destroy(&attr);
     if (rc) {
         *err = xasprintf("cannot prepare helper process: %s", strerror(rc));
@@ -245,21 +255,32 @@ static run_handle *start_process(const char *text, const char *self_exe,
                                  const json_t *env_names, long long budget_ms,
                                  char **err)
 {
-    int job[2], res[2];
+    int job[2], res[2], out[2] = {-1, -1};
     run_handle *h = NULL;
     if (make_channels(job, res, err) == 0) {
-        pid_t pid = spawn_worker(self_exe, env_names, job[1], res[1], err);
-        if (pid > 0) {
-            h = handle_new(0);
-            h->pid = pid;
-            h->fd = res[0];
-            res[0] = -1;
+        if (pipe2(out, O_CLOEXEC) != 0 || (out[0] = move_high(out[0])) < 0 ||
+            (out[1] = move_high(out[1])) < 0 || set_nonblock(out[0]) != 0) {
+            *err = xasprintf("cannot create the helper's output pipe: %s",
+                             strerror(errno));
+        } else {
+            pid_t pid = spawn_worker(self_exe, env_names, job[1], res[1],
+                                     out[1], err);
+            if (pid > 0) {
+                h = handle_new(0);
+                h->pid = pid;
+                h->fd = res[0];
+                res[0] = -1;
+                h->out_fd = out[0];
+                out[0] = -1;
+            }
         }
     }
     int e = errno;
     close_fd(&job[1]);
     close_fd(&res[1]);
     close_fd(&res[0]);
+    close_fd(&out[0]);
+    close_fd(&out[1]);
     errno = e;
     if (h) {
         /* A short or failed send leaves the helper with a truncated job,
@@ -430,6 +451,67 @@ int runner_read(run_handle *h)
     return 1;
 }
 
+/* ------------------------------------------------------------------ */
+/* The helper's output                                                 */
+/* ------------------------------------------------------------------ */
+
+int runner_out_fd(const run_handle *h) { return h->out_fd; }
+
+static void push_line(run_handle *h)
+{
+    h->partial[h->partial_len] = '\0';
+    h->lines = xrealloc(h->lines, (h->n_lines + 1) * sizeof *h->lines);
+    h->lines[h->n_lines++] = xstrdup(h->partial);
+    h->partial_len = 0;
+}
+
+/* Take byte c of the output: kept while the collection's budget of
+ * RUNNER_OUTPUT_CAP bytes lasts, counted after. */
+static void output_byte(run_handle *h, char c)
+{
+    if (h->out_kept >= RUNNER_OUTPUT_CAP) {
+        h->out_dropped++;
+        return;
+    }
+    h->out_kept++;
+    if (c == '\n')
+        push_line(h);
+    else
+        h->partial[h->partial_len++] = c;
+}
+
+int runner_read_output(run_handle *h)
+{
+    char chunk[16384];
+    while (h->out_fd >= 0) {
+        ssize_t r = read(h->out_fd, chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (r <= 0) {
+            close_fd(&h->out_fd);
+            break;
+        }
+        for (ssize_t i = 0; i < r; i++)
+            output_byte(h, chunk[i]);
+    }
+    if (h->partial_len)
+        push_line(h);   /* the last line had no newline */
+    return 1;
+}
+
+char **runner_take_output(run_handle *h, size_t *n)
+{
+    char **lines = h->lines;
+    *n = h->n_lines;
+    h->lines = NULL;
+    h->n_lines = 0;
+    return lines;
+}
+
+size_t runner_output_dropped(const run_handle *h) { return h->out_dropped; }
+
 void runner_kill(run_handle *h)
 {
     /* After a complete result the helper merely failed to exit: its
@@ -586,6 +668,10 @@ void runner_finish(run_handle *h, collect_result *out)
         out->finished_at = time_now();
     }
     close_fd(&h->fd);
+    close_fd(&h->out_fd);
+    for (size_t i = 0; i < h->n_lines; i++)
+        free(h->lines[i]);
+    free(h->lines);
     free(h->buf);
     free(h);
 }

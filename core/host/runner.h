@@ -49,6 +49,22 @@ run_handle *runner_start(const provider_conf *pc, const char *self_exe,
                          const char *state_root, long long deadline_ms,
                          unsigned long long usage_generation, char **err);
 
+/* The helper's stdout and stderr go to a pipe of their own (never to the
+ * daemon's log directly): at most RUNNER_OUTPUT_CAP bytes of it per
+ * collection are kept, as lines for the caller to log (labelled with the
+ * instance; log_msg escapes control characters); the rest is read and
+ * counted, so a helper never blocks on a full pipe. */
+#define RUNNER_OUTPUT_CAP ((size_t)8 * 1024)
+/* Descriptor to poll for the output (POLLIN); -1 when none or at EOF. */
+int runner_out_fd(const run_handle *h);
+/* Read what output is available (never blocks); 1 at EOF, else 0. */
+int runner_read_output(run_handle *h);
+/* The complete lines read so far (caller frees each and the array; NULL
+ * with *n 0 when none); a last line without newline is taken at EOF. */
+char **runner_take_output(run_handle *h, size_t *n);
+/* Bytes of output past RUNNER_OUTPUT_CAP (read and dropped). */
+size_t runner_output_dropped(const run_handle *h);
+
 /* File descriptor to poll for POLLIN (result stream); -1 once it ended. */
 int runner_fd(const run_handle *h);
 /* Read what is available. Returns 1 when the stream ended (EOF or the
