@@ -393,8 +393,7 @@ static json_t *answer(const json_t *rq)
         check = run_check(rq, &lp);
     json_t *yes = json_pack("{s:b, s:o, s:o}", "loaded", 1, "descriptor",
                             protocol_facts_to_json(lp.desc), "check", check);
-    /* No dlclose: the process ends now, and a plugin's destructors run at
-     * exit as they would anywhere. */
+    plugin_close(&lp);
     return yes;
 }
 
