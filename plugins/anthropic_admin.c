@@ -574,6 +574,7 @@ static const md_plugin aa_plugin = {
     5 * 60 * 1000LL,
     0,
     MD_PRODUCES_METERS, /* produces (ABI 1.3) */
+    NULL, /* env (ABI 1.6): reads none */
 };
 
 MD_PLUGIN_DEFINE(aa_plugin)

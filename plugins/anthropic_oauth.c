@@ -950,6 +950,9 @@ static int ao_collect(const md_host *h, md_ctx *ctx, void *state)
     return rc;
 }
 
+/* Environment variables this plugin reads (md_plugin.env). */
+static const char *const anthropic_oauth_env[] = {"CLAUDE_CONFIG_DIR", "CLAUDE_CODE_OAUTH_TOKEN", NULL};
+
 static const md_plugin ao_plugin = {
     MD_PLUGIN_HEADER,
     "anthropic_oauth",
@@ -966,6 +969,7 @@ static const md_plugin ao_plugin = {
     AO_INTERVAL_DEFAULT_MS,
     AO_INTERVAL_MIN_MS,
     MD_PRODUCES_METERS, /* produces (ABI 1.3) */
+    anthropic_oauth_env, /* env (ABI 1.6) */
 };
 
 MD_PLUGIN_DEFINE(ao_plugin)

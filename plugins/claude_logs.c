@@ -587,6 +587,9 @@ static int claude_collect(const md_host *h, md_ctx *ctx, void *unused)
     return 0;
 }
 
+/* Environment variables this plugin reads (md_plugin.env). */
+static const char *const claude_logs_env[] = {"CLAUDE_CONFIG_DIR", "XDG_CONFIG_HOME", NULL};
+
 static const md_plugin claude_logs_plugin = {
     MD_PLUGIN_HEADER,
     .name = "claude_logs",
@@ -597,6 +600,7 @@ static const md_plugin claude_logs_plugin = {
     .options = claude_options,
     .collect = claude_collect,
     .produces = MD_PRODUCES_METERS | MD_PRODUCES_USAGE_CELLS,
+    .env = claude_logs_env,
 };
 
 MD_PLUGIN_DEFINE(claude_logs_plugin)

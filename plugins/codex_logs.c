@@ -638,6 +638,9 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
     return 0;
 }
 
+/* Environment variables this plugin reads (md_plugin.env). */
+static const char *const codex_logs_env[] = {"CODEX_HOME", NULL};
+
 static const md_plugin codex_logs_plugin = {
     MD_PLUGIN_HEADER,
     .name = "codex_logs",
@@ -648,6 +651,7 @@ static const md_plugin codex_logs_plugin = {
     .options = codex_options,
     .collect = codex_collect,
     .produces = MD_PRODUCES_METERS | MD_PRODUCES_USAGE_CELLS,
+    .env = codex_logs_env,
 };
 
 MD_PLUGIN_DEFINE(codex_logs_plugin)

@@ -855,6 +855,9 @@ static int cx_collect(const md_host *host, md_ctx *ctx, void *state)
     return 0;
 }
 
+/* Environment variables this plugin reads (md_plugin.env). */
+static const char *const codex_oauth_env[] = {"CODEX_HOME", NULL};
+
 static const md_plugin cx_plugin = {
     MD_PLUGIN_HEADER,
     "codex_oauth",
@@ -869,6 +872,7 @@ static const md_plugin cx_plugin = {
     300000, /* a private endpoint: poll it gently (5 min) by default   */
     0,      /* no hard minimum: the catalog reports no polling limit   */
     MD_PRODUCES_METERS, /* produces (ABI 1.3) */
+    codex_oauth_env, /* env (ABI 1.6) */
 };
 
 MD_PLUGIN_DEFINE(cx_plugin)

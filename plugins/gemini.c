@@ -570,6 +570,7 @@ static const md_plugin gm_plugin = {
     0, /* default_interval_ms: the config's interval */
     0, /* min_interval_ms: none */
     MD_PRODUCES_METERS, /* produces (ABI 1.3) */
+    NULL, /* env (ABI 1.6): reads none */
 };
 
 MD_PLUGIN_DEFINE(gm_plugin)

@@ -489,6 +489,9 @@ static int kc_collect(const md_host *h, md_ctx *ctx, void *state)
     return rc;
 }
 
+/* Environment variables this plugin reads (md_plugin.env). */
+static const char *const kimi_code_env[] = {"KIMI_SHARE_DIR", NULL};
+
 static const md_plugin kc_plugin = {
     MD_PLUGIN_HEADER,
     "kimi_code",
@@ -503,6 +506,7 @@ static const md_plugin kc_plugin = {
     0, /* default_interval_ms: the global interval */
     0, /* min_interval_ms */
     MD_PRODUCES_METERS, /* produces (ABI 1.3) */
+    kimi_code_env, /* env (ABI 1.6) */
 };
 
 MD_PLUGIN_DEFINE(kc_plugin)

@@ -721,6 +721,7 @@ static const md_plugin oa_plugin = {
     300000, /* daily buckets change slowly: 5 min is plenty            */
     0,
     MD_PRODUCES_METERS, /* produces (ABI 1.3) */
+    NULL, /* env (ABI 1.6): reads none */
 };
 
 MD_PLUGIN_DEFINE(oa_plugin)

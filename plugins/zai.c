@@ -372,6 +372,7 @@ static const md_plugin zai_plugin = {
     0, /* default_interval_ms: the global interval */
     0, /* min_interval_ms */
     MD_PRODUCES_METERS, /* produces (ABI 1.3) */
+    NULL, /* env (ABI 1.6): reads none */
 };
 
 MD_PLUGIN_DEFINE(zai_plugin)

@@ -37,12 +37,6 @@ providers:
     plugin: @ROOT@/t/plugins/abi2.so
     interval: 2s
     timeout: 1s
-  inline-good:
-    plugin: @ROOT@/t/plugins/good.so
-    isolation: inline
-    interval: 1s
-    timeout: 500ms
-    metrics: ["m:quota_window:percent:-:-:-"]
 Y
 
 ok(wait_until(sub { ($d->member('hung') || {})->{status} eq 'error' }), 'hung provider reaches an error');
@@ -67,7 +61,6 @@ is($rows{good}{status}, 'ok', 'good row ok');
 is($rows{hung}{status}, 'unavailable', 'hung row unavailable');
 is($rows{hung}{usage_remaining_reason}, 'collection_failed', 'reason says why');
 ok((grep { $_ eq 'hung' } @{ $u->{unavailable_providers} }), 'listed as unavailable');
-is($rows{'inline-good'}{status}, 'ok', 'inline isolation works too');
 
 # No zombies or stray helpers left behind.
 # A helper that just exited may be a zombie for an instant until the

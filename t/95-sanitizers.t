@@ -56,12 +56,6 @@ providers:
     plugin: \@ROOT\@/t/plugins/nan.so
     interval: 1s
     timeout: 900ms
-  inline:
-    plugin: \@ROOT\@/t/plugins/good.so
-    isolation: inline
-    interval: 1s
-    timeout: 900ms
-    metrics: ["m:credits:usd:-:10:4"]
   deepseek:
     plugin: deepseek
     base_url: ${\ $mock->url }
@@ -108,6 +102,23 @@ ok(wait_until(sub { $d->log_text =~ /configuration reloaded/ }, 30), 'good reloa
 ($st) = $d->get('/api/automation/usage?force_refresh=true');
 is($st, 200, 'forced refresh after reload');
 is($d->stop(30), 0, 'exit status 0 (a sanitizer report would make it 66)');
+# isolation: inline is accepted only by --once: a thread of the process
+# runs the plugin.
+my $once_dir = tmpdir('asan-once');
+mkdir "$once_dir/state", 0700;
+write_file("$once_dir/meterd.yaml", <<"Y");
+state_dir: $once_dir/state
+plugin_dir: ${\ root() }/plugins
+providers:
+  inline:
+    plugin: ${\ root() }/t/plugins/good.so
+    isolation: inline
+    timeout: 900ms
+    metrics: ["m:credits:usd:-:10:4"]
+Y
+my $once = Meterd::run_meterd(args => ['--once', '-c', "$once_dir/meterd.yaml"]);
+is($once->{rc}, 0, 'an inline collection under --once: exit status 0');
+unlike($once->{err} // '', qr/AddressSanitizer|LeakSanitizer|runtime error:/, '... and no sanitizer report');
 my $log = $d->log_text;
 unlike($log, qr/AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer/, 'no sanitizer report in the daemon or any helper')
     or diag $log;

@@ -49,6 +49,7 @@
 #include "metric.h"
 #include "plugin_check.h"
 #include "plugin_host.h"
+#include "probe.h"
 #include "protocol.h"
 #include "runner.h"
 #include "worker.h"
@@ -257,6 +258,9 @@ static inline size_t pt_validate(const char *plugin, char **diags,
     c.n_providers = 1;
     diag_list dl;
     memset(&dl, 0, sizeof dl);
+    /* Plugins are probed by the daemon binary (probe.h), not by this
+     * test program. */
+    probe_set_helper(getenv("METERD_BIN") ? getenv("METERD_BIN") : "./meterd");
     size_t n = plugin_check_config(&c, &dl, NULL);
     if (diags) {
         char *all = xstrdup("");

@@ -139,6 +139,7 @@ static void provider_conf_release(provider_conf *pc)
     json_decref(pc->options);
     json_decref(pc->option_locs);
     json_decref(pc->secret_options);
+    json_decref(pc->env_names);
     free(pc->file);
     free(pc->fingerprint);
     memset(pc, 0, sizeof *pc);

@@ -58,6 +58,8 @@ typedef struct config {
     long long endpoint_timeout_ms;  /* default 2s */
     long long interval_ms;          /* default 60s */
     long long timeout_ms;           /* default 10s */
+    long long max_concurrent;       /* `max_concurrent_collections` */
+    long long memory_limit;         /* default of the provider key */
     long long min_refresh_ms;       /* `min_refresh_interval`, default 10s:
                                        force_refresh never re-polls a provider
                                        whose last attempt is younger */

@@ -53,12 +53,13 @@ static json_t *key_json(const config_key *k, const void *target)
     case CK_BOOL:
         memcpy(&i, at, sizeof i);
         return json_boolean(i);
-    case CK_ENUM:
-        memcpy(&i, at, sizeof i);
-        return json_string(k->names[i]);
+    case CK_BYTES:
     case CK_COUNT:
         memcpy(&ms, at, sizeof ms);
         return json_integer(ms);
+    case CK_ENUM:
+        memcpy(&i, at, sizeof i);
+        return json_string(k->names[i]);
     case CK_STRING_LIST: {
         char **v;
         memcpy(&v, at, sizeof v);

@@ -60,6 +60,9 @@ typedef enum {
     CK_DURATION,    /* long long ms: 250ms, 10s, 5m, 1h, 1m30s */
     CK_DAYS,        /* long long ms: a duration that may use days (400d) */
     CK_BOOL,        /* int 0/1, parse_bool() */
+    CK_BYTES,       /* long long bytes: 1073741824, 512M, 1G, 1GiB */
+    CK_COUNT,       /* long long: a whole number >= 0, within [min, max]
+                       (max 0: unbounded) */
     CK_ENUM,        /* int, index into key->names */
     CK_ALIAS_FILE,  /* char * or NULL: "" none; unset: the default file
                        when it exists */
@@ -76,7 +79,6 @@ typedef enum {
     CK_FORECAST,    /* a forecast: section, top level or per provider
                        (config_forecast.c) */
     CK_NOTIFY,      /* the notify: section (config_forecast.c) */
-    CK_COUNT,       /* long long: a whole number within [min, max] */
     CK_STRING_LIST  /* char **, NULL-terminated, never NULL after
                        finalising: one string or a list of them */
 } ckey_type;
@@ -106,8 +108,8 @@ typedef struct config_key {
     ckey_type type;
     ckey_scope scope;
     unsigned flags;
-    /* Durations: least and greatest ms (max 0: unbounded).  Counts:
-     * least and greatest value.  Strings: least length in bytes. */
+    /* Durations, byte sizes, counts: least and greatest value (max 0:
+     * unbounded).  Strings: least length in bytes. */
     long long min, max;
     ckey_default dflt_from;
     const char *dflt;

@@ -20,6 +20,8 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,6 +69,13 @@ const config_key config_keys[] = {
     {.name = "timeout", .type = CK_DURATION, .scope = CS_TOP, .min = 1,
      .dflt = "10s", .off = TOP(timeout_ms),
      .doc = "default collection timeout"},
+    /* Containment of collections (core/host/worker.h): */
+    {.name = "max_concurrent_collections", .type = CK_COUNT, .scope = CS_TOP,
+     .min = 1, .max = 4096, .dflt = "16", .off = TOP(max_concurrent),
+     .doc = "at most this many helpers run at once"},
+    {.name = "memory_limit", .type = CK_BYTES, .scope = CS_TOP,
+     .min = 16 << 20, .dflt = "1G", .off = TOP(memory_limit),
+     .doc = "default address-space limit of a collection's helper"},
     {.name = "min_refresh_interval", .type = CK_DURATION, .scope = CS_TOP,
      .min = 0, .dflt = "10s", .off = TOP(min_refresh_ms),
      .doc = "force_refresh never re-polls a younger attempt"},
@@ -129,6 +138,9 @@ const config_key config_keys[] = {
     {.name = "timeout", .type = CK_DURATION, .scope = CS_PROVIDER, .min = 1,
      .dflt_from = DF_TOP, .off = PROV(timeout_ms),
      .doc = "collection timeout of this instance"},
+    {.name = "memory_limit", .type = CK_BYTES, .scope = CS_PROVIDER,
+     .min = 16 << 20, .dflt_from = DF_TOP, .off = PROV(memory_limit),
+     .doc = "address-space limit of this instance's helper"},
     {.name = "when_exists", .type = CK_WHEN_EXISTS, .scope = CS_PROVIDER,
      .flags = CKF_NO_FIELD,
      .doc = "the instance exists only when one of these paths does"},
@@ -235,17 +247,42 @@ static void fmt_dur(const config_key *k, long long ms, char *b, size_t n)
         duration_format(ms, b, n);
 }
 
+/* "1073741824", "512M", "1G", "1GiB", "64MiB": binary multiples. */
+static int parse_bytes(const char *text, long long *v)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(text, &end, 10);
+    if (end == text || n < 0 || errno)
+        return -1;
+    static const struct { const char *suffix; int shift; } units[] = {
+        {"", 0}, {"K", 10}, {"KiB", 10}, {"M", 20}, {"MiB", 20},
+        {"G", 30}, {"GiB", 30}, {"T", 40}, {"TiB", 40},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) != 0)
+            continue;
+        if (n > (LLONG_MAX >> units[i].shift))
+            return -1;
+        *v = n << units[i].shift;
+        return 0;
+    }
+    return -1;
+}
+
 /* Parse text as k's number type.  Returns 0 or -1 (bad syntax). */
 static int parse_typed(const config_key *k, const char *text, long long *v)
 {
     int b;
     switch (k->type) {
+    case CK_BYTES:
+        return parse_bytes(text, v);
+    case CK_COUNT:
+        return parse_int(text, v) != 0 || *v < 0 ? -1 : 0;
     case CK_DURATION:
         return duration_parse(text, v);
     case CK_DAYS:
         return duration_parse_days(text, v);
-    case CK_COUNT:
-        return parse_int(text, v);
     case CK_BOOL:
         if (parse_bool(text, &b))
             return -1;
@@ -292,6 +329,10 @@ static void syntax_error(loader *L, where at, const config_key *k,
         DIAG(L, at, "%s: '%s' is not a boolean (write true or false)",
              k->name, raw);
         break;
+    case CK_BYTES:
+        DIAG(L, at, "%s: '%s' is not a size (write e.g. 512M, 1G or a "
+             "number of bytes)", k->name, raw);
+        break;
     case CK_COUNT:
         DIAG(L, at, "%s: '%s' is not a whole number", k->name, raw);
         break;
@@ -307,17 +348,21 @@ static void syntax_error(loader *L, where at, const config_key *k,
 static int check_bounds(loader *L, where at, const config_key *k,
                         const char *raw, long long v)
 {
-    if (k->type == CK_COUNT) {
-        if (v >= k->min && v <= k->max)
-            return 0;
-        DIAG(L, at, "%s: '%s' must be between %lld and %lld", k->name, raw,
-             k->min, k->max);
-        return -1;
-    }
-    if (k->type != CK_DURATION && k->type != CK_DAYS)
+    if (k->type != CK_DURATION && k->type != CK_DAYS &&
+        k->type != CK_BYTES && k->type != CK_COUNT)
         return 0;
     if (v >= k->min && (!k->max || v <= k->max))
         return 0;
+    if (k->type == CK_BYTES || k->type == CK_COUNT) {
+        if (k->max)
+            DIAG(L, at, "%s: '%s' must be between %lld and %lld", k->name,
+                 raw, k->min, k->max);
+        else
+            DIAG(L, at, "%s: '%s' must be at least %lld%s", k->name, raw,
+                 k->type == CK_BYTES ? k->min >> 20 : k->min,
+                 k->type == CK_BYTES ? " MiB" : "");
+        return -1;
+    }
     char lo[32], hi[32];
     fmt_dur(k, k->min, lo, sizeof lo);
     fmt_dur(k, k->max, hi, sizeof hi);

@@ -13,12 +13,9 @@
 #include "log.h"
 #include "parse.h"
 #include "securepath.h"
-#include "plugin_host.h"
+#include "probe.h"
 #include "suggest.h"
 #include "timeutil.h"
-
-/* check() must not block; it still gets a deadline for remaining_ms(). */
-#define CHECK_BUDGET_MS 1000
 
 /* ------------------------------------------------------------------ */
 /* Option validation                                                   */
@@ -262,6 +259,20 @@ static void apply_secret_files(vctx *v, json_t *resolved)
     }
 }
 
+/* The exec plugin's command is the argv of a process: a ${VAR} there
+ * (a secret option, config.h) is on every process list (ps,
+ * /proc/PID/cmdline) while the command runs.  Secrets go in env:. */
+static void check_exec_command(vctx *v)
+{
+    if (!v->desc->name || strcmp(v->desc->name, "exec") != 0 ||
+        !is_secret_option(v->pc, "command"))
+        return;
+    problem(v, "command", "%s%s", "command: a ${VAR} in the command puts its "
+            "value on every process list (ps, /proc/PID/cmdline); pass it "
+            "with env: (env: {NAME: ${VAR}}) and read $NAME in the command",
+            "");
+}
+
 static size_t check_given(vctx *v)
 {
     size_t before = v->problems;
@@ -279,6 +290,7 @@ static size_t check_given(vctx *v)
     }
     apply_secret_files(v, resolved);
     json_decref(resolved);
+    check_exec_command(v);
     for (const md_option *o = v->desc->options; o && o->name; o++)
         if (o->required && !o->default_value &&
             !json_object_get(v->pc->options, o->name))
@@ -311,29 +323,89 @@ static void check_interval(vctx *v)
     }
 }
 
-/* The plugin's own semantic check, with readable options. */
+/* The plugin's own semantic check, with readable options: in a probe
+ * process, like everything that runs plugin code. */
 static void run_check(vctx *v)
 {
-    hostctx_params hp = {v->pc->name, v->desc, v->pc->options, NULL,
-                         mono_ms() + CHECK_BUDGET_MS, 1, 0};
-    md_ctx *ctx = hostctx_new(&hp);
-    for (size_t i = 0; i < v->c->n_secrets; i++)
-        hostctx_add_secret(ctx, v->c->secrets[i]);
-    int rc = v->desc->check(hostctx_host(), ctx);
-    const char *msg;
-    if (hostctx_error(ctx, &msg) != MD_ERR_NONE)
+    probe_request rq = {
+        .plugin_path = v->pc->plugin_path,
+        .instance = v->pc->name,
+        .check = 1,
+        .options = v->pc->options,
+        .secrets = v->c->secrets,
+        .n_secrets = v->c->n_secrets,
+    };
+    probe_reply r;
+    char *err = NULL;
+    if (probe_run(&rq, PROBE_TIMEOUT_MS, &r, &err) != 0) {
+        char *msg = xasprintf("plugin %s %s while checking the options",
+                              v->pc->plugin_path, err);
         problem(v, NULL, "%s%s", msg, "");
-    else if (rc != 0)
-        problem(v, NULL, "plugin '%s' rejected the options without a reason%s",
-                v->desc->name ? v->desc->name : v->pc->plugin, "");
-    hostctx_free(ctx);
+        free(msg);
+        free(err);
+        return;
+    }
+    if (r.check_error)
+        problem(v, NULL, "%s%s", r.check_error, "");
+    probe_reply_release(&r);
+}
+
+/* Descriptor facts learnt in this check, by plugin path: instances of one
+ * plugin share one probe. */
+typedef struct probed {
+    char *path;
+    probe_reply reply;
+} probed;
+
+typedef struct probe_cache {
+    probed *v;
+    size_t n;
+} probe_cache;
+
+static void probe_cache_release(probe_cache *pc)
+{
+    for (size_t i = 0; i < pc->n; i++) {
+        free(pc->v[i].path);
+        probe_reply_release(&pc->v[i].reply);
+    }
+    free(pc->v);
+    memset(pc, 0, sizeof *pc);
+}
+
+/* The facts of pc's plugin (borrowed from cache), or NULL after adding
+ * the problem: a probe that crashed, exited or hung is an error wherever
+ * it happens; a plugin that does not load goes to load_errors when given. */
+static const probe_facts *describe(probe_cache *cache, provider_conf *pc,
+                                   diag_list *diags, diag_list *load_errors)
+{
+    for (size_t i = 0; i < cache->n; i++)
+        if (strcmp(cache->v[i].path, pc->plugin_path) == 0)
+            return &cache->v[i].reply.facts;
+    probe_request rq = {.plugin_path = pc->plugin_path, .instance = pc->name};
+    probe_reply r;
+    char *err = NULL;
+    if (probe_run(&rq, PROBE_TIMEOUT_MS, &r, &err) != 0) {
+        diag_add(diags, pc->file, pc->line, pc->col,
+                 "provider '%s': plugin %s %s while being loaded", pc->name,
+                 pc->plugin_path, err);
+        free(err);
+        return NULL;
+    }
+    if (!r.loaded) {
+        diag_add(load_errors ? load_errors : diags, pc->file, pc->line,
+                 pc->col, "%s", r.message);
+        probe_reply_release(&r);
+        return NULL;
+    }
+    cache->v = xrealloc(cache->v, (cache->n + 1) * sizeof *cache->v);
+    cache->v[cache->n] = (probed){.path = xstrdup(pc->plugin_path), .reply = r};
+    return &cache->v[cache->n++].reply.facts;
 }
 
 static size_t validate_provider(config *c, provider_conf *pc,
-                                diag_list *diags, diag_list *load_errors)
+                                diag_list *diags, diag_list *load_errors,
+                                probe_cache *cache)
 {
-    loaded_plugin lp;
-    md_error cls;
     char *err = NULL;
     /* StrictModes: code that root would run must be root's alone.  A hard
      * error even where a plugin that fails to load is only a warning: the
@@ -346,17 +418,22 @@ static size_t validate_provider(config *c, provider_conf *pc,
         free(err);
         return 1;
     }
-    if (plugin_open(pc->plugin_path, pc->name, &lp, &cls, &err) != 0) {
+    if (!pc->plugin_path || !*pc->plugin_path) {
         diag_add(load_errors ? load_errors : diags, pc->file, pc->line,
-                 pc->col, "%s", err);
-        free(err);
+                 pc->col, "plugin '%s': no plugin path", pc->name);
         return 1;
     }
-    vctx v = {c, pc, lp.desc, diags, 0};
+    const probe_facts *f = describe(cache, pc, diags, load_errors);
+    if (!f)
+        return 1;
+    pc->produces = f->produces;
+    json_decref(pc->env_names);
+    pc->env_names = json_incref(f->env);
+    md_plugin desc = probe_facts_descriptor(f);
+    vctx v = {c, pc, &desc, diags, 0};
     check_interval(&v);
-    if (check_given(&v) == 0 && lp.desc->check)
+    if (check_given(&v) == 0 && f->has_check)
         run_check(&v);
-    plugin_close(&lp);
     return v.problems;
 }
 
@@ -373,8 +450,11 @@ size_t plugin_check_config(config *c, diag_list *diags,
         free(err);
         n++;
     }
+    probe_cache cache = {0};
     for (size_t i = 0; i < c->n_providers; i++)
         if (c->providers[i].enabled)
-            n += validate_provider(c, &c->providers[i], diags, load_errors);
+            n += validate_provider(c, &c->providers[i], diags, load_errors,
+                                   &cache);
+    probe_cache_release(&cache);
     return n;
 }

@@ -10,11 +10,16 @@
 #include "config.h"
 #include "log.h"
 
-/* For every enabled provider: open its plugin, check its options against
+/* For every enabled provider: learn its plugin's descriptor from a probe
+ * process (probe.h: this process never loads a plugin; instances of one
+ * plugin share one probe), check its options against
  * the table (unknown keys with a "did you mean" hint, required keys,
  * types, durations, booleans), record MD_OPT_SECRET options in
- * secret_options (and their values in c->secrets), run the plugin's
- * check(), close it.  Problems go to diags with the option's location.
+ * secret_options (and their values in c->secrets), record what the plugin
+ * produces in pc->produces, run the plugin's check() in a probe.  A probe
+ * that crashes, exits or does not answer within PROBE_TIMEOUT_MS is a
+ * problem at the provider's place naming the plugin file and the signal
+ * or exit status, never a warning.  Problems go to diags with the option's location.
  * Returns the number of problems added.
  * A plugin that cannot be loaded at all (missing file, wrong ABI, no entry
  * symbol) is reported to load_errors instead when that is not NULL: the

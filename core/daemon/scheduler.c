@@ -5,11 +5,13 @@
  * SIGCHLD said something exited. */
 #include "daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -29,6 +31,18 @@
 #define BACKOFF_CAP_FACTOR 8
 /* Even with Retry-After: 0, a 429 waits at least this long. */
 #define MIN_RATE_LIMIT_BACKOFF_MS 30000
+/* Concurrency (max_concurrent_collections): a due provider that finds no
+ * free slot, or too few free descriptors, looks again this soon. */
+#define SLOT_POLL_MS 100
+/* Descriptors kept free for the HTTP front, the snapshot, the database
+ * and the helpers already running (each holds about two). */
+#define FD_RESERVE 64
+/* A helper that could not start for lack of descriptors or processes is
+ * retried after this long, not after its interval. */
+#define START_RETRY_MS 2000
+/* The first start of each provider is spread over at most this long when
+ * there are more providers than slots. */
+#define START_JITTER_MS 1000
 
 void scheduler_wake(daemon_t *d)
 {
@@ -248,6 +262,32 @@ static void record(daemon_t *d, pstate *p, collect_result *r, long long now)
 
 /* ---- runs ---- */
 
+/* Free descriptors: RLIMIT_NOFILE minus those open (/proc/self/fd). */
+static long long fds_free(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 1 << 20;
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return 1 << 20;
+    long long open_fds = 0;
+    while (readdir(dir))
+        open_fds++;
+    closedir(dir);
+    return (long long)rl.rlim_cur - open_fds;
+}
+
+/* A per-provider offset in [0, START_JITTER_MS): a stable hash of its
+ * name, so the first starts of a large configuration are spread. */
+static long long start_jitter(const pstate *p)
+{
+    unsigned h = 2166136261u;
+    for (const char *c = p->name; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    return (long long)(h % START_JITTER_MS);
+}
+
 static void start_run(daemon_t *d, pstate *p, long long now)
 {
     char *err = NULL;
@@ -267,6 +307,15 @@ static void start_run(daemon_t *d, pstate *p, long long now)
         log_msg(MD_LOG_DEBUG, p->name, "collection started");
         return;
     }
+    if (errno == EMFILE || errno == ENFILE || errno == EAGAIN) {
+        /* Out of descriptors or processes: a passing shortage, not this
+         * provider's failure; try again in seconds. */
+        log_msg(MD_LOG_WARN, p->name, "%s; retrying in %d s", err,
+                START_RETRY_MS / 1000);
+        free(err);
+        p->sched.next_due_ms = now + START_RETRY_MS;
+        return;
+    }
     collect_result r;
     collect_result_init(&r);
     r.err = MD_ERR_INTERNAL;
@@ -276,10 +325,32 @@ static void start_run(daemon_t *d, pstate *p, long long now)
     record(d, p, &r, now);
 }
 
+/* The helper's output lines, labelled with the instance (log_msg escapes
+ * control characters and masks secrets); final: the run is over, so
+ * read what is left and say how much was cut. */
+static void log_output(const char *name, run_handle *h, int final)
+{
+    if (final)
+        runner_read_output(h);
+    size_t n;
+    char **lines = runner_take_output(h, &n);
+    for (size_t i = 0; i < n; i++) {
+        log_msg(MD_LOG_INFO, name, "plugin output: %s", lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+    size_t dropped = final ? runner_output_dropped(h) : 0;
+    if (dropped)
+        log_msg(MD_LOG_WARN, name, "plugin output: %zu more bytes not logged "
+                "(at most %zu bytes per collection)", dropped,
+                (size_t)RUNNER_OUTPUT_CAP);
+}
+
 /* Apply a done run (stream over and helper reaped). */
 static void finish_run(daemon_t *d, pstate *p)
 {
     collect_result r;
+    log_output(p->name, p->sched.run, 1);
     runner_finish(p->sched.run, &r);
     p->sched.run = NULL;
     if (r.err == MD_ERR_NONE)
@@ -300,10 +371,12 @@ static void reap(daemon_t *d)
     for (size_t i = 0; i < d->n_orphans; i++) {
         run_handle *h = d->orphans[i];
         if (!runner_reap(h)) {
+            runner_kill(h);   /* SIGKILLs the group once past its grace */
             d->orphans[k++] = h;
             continue;
         }
         collect_result r;
+        log_output(NULL, h, 1);
         runner_finish(h, &r);
         collect_result_clear(&r);
     }
@@ -315,6 +388,14 @@ static void reap(daemon_t *d)
 static long long plan(daemon_t *d, long long now)
 {
     long long next = now + MAX_POLL_MS;
+    /* Slots: helpers of providers and orphans still to be reaped. */
+    long long running = (long long)d->n_orphans;
+    for (size_t i = 0; i < d->n_ps; i++)
+        running += d->ps[i].sched.run != NULL;
+    long long slots = d->cfg->max_concurrent > 0 ? d->cfg->max_concurrent
+                                                 : 16;
+    int crowded = (long long)d->n_ps > slots;
+    int fd_checked = 0, fd_room = 1;
     for (size_t i = 0; i < d->n_ps; i++) {
         pstate *p = &d->ps[i];
         if (!p->conf->enabled)
@@ -340,10 +421,25 @@ static long long plan(daemon_t *d, long long now)
                 continue;
             }
         }
-        if (now >= due_ms(p))
-            start_run(d, p, now);
-        if (!p->sched.run && due_ms(p) < next)
-            next = due_ms(p);
+        if (crowded && !p->sched.force && p->runs == 0 &&
+            !p->sched.last_start_ms && !p->sched.next_due_ms)
+            p->sched.next_due_ms = now + start_jitter(p);
+        long long due = due_ms(p);
+        if (now >= due) {
+            if (!fd_checked && p->conf->isolation == ISOLATION_PROCESS) {
+                fd_checked = 1;
+                fd_room = fds_free() > FD_RESERVE;
+            }
+            if (running < slots && (fd_room ||
+                                    p->conf->isolation != ISOLATION_PROCESS)) {
+                start_run(d, p, now);
+                running += p->sched.run != NULL;
+            } else if (now + SLOT_POLL_MS < next) {
+                next = now + SLOT_POLL_MS;   /* waits for a slot */
+            }
+        }
+        if (!p->sched.run && due > now && due < next)
+            next = due;
     }
     if (d->n_orphans && now + REAP_POLL_MS < next)
         next = now + REAP_POLL_MS;
@@ -408,8 +504,8 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
         settle(d, before);
         if (d->once && all_done_once(d))
             break;
-        if (cap < d->n_ps + 1) {
-            cap = d->n_ps + 1;
+        if (cap < 2 * d->n_ps + 1) {
+            cap = 2 * d->n_ps + 1;
             fds = xrealloc(fds, cap * sizeof *fds);
             owners = xrealloc(owners, cap * sizeof *owners);
         }
@@ -418,11 +514,17 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
         fds[nfds].events = POLLIN;
         owners[nfds++] = NULL;
         for (size_t i = 0; i < d->n_ps; i++) {
-            if (!d->ps[i].sched.run || runner_fd(d->ps[i].sched.run) < 0)
-                continue;
-            fds[nfds].fd = runner_fd(d->ps[i].sched.run);
-            fds[nfds].events = POLLIN;
-            owners[nfds++] = &d->ps[i];
+            run_handle *run = d->ps[i].sched.run;
+            if (run && runner_fd(run) >= 0) {
+                fds[nfds].fd = runner_fd(run);
+                fds[nfds].events = POLLIN;
+                owners[nfds++] = &d->ps[i];
+            }
+            if (run && runner_out_fd(run) >= 0) {   /* helper output */
+                fds[nfds].fd = runner_out_fd(run);
+                fds[nfds].events = POLLIN;
+                owners[nfds++] = &d->ps[i];
+            }
         }
         if (wait < 0)
             wait = 0;
@@ -441,8 +543,14 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
         int ended = 0;
         for (size_t i = 1; i < nfds; i++) {
             pstate *p = owners[i];
-            if (fds[i].revents && p->sched.run && runner_read(p->sched.run))
+            if (!fds[i].revents || !p->sched.run)
+                continue;
+            if (fds[i].fd == runner_out_fd(p->sched.run)) {
+                runner_read_output(p->sched.run);
+                log_output(p->name, p->sched.run, 0);
+            } else if (runner_read(p->sched.run)) {
                 ended = 1;
+            }
         }
         /* A helper usually exits right after its result: try now rather
          * than wait for the SIGCHLD round trip. */

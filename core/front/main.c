@@ -20,7 +20,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "plugin_check.h"
-#include "plugin_host.h"
+#include "probe.h"
 #include "render.h"
 #include "sdnotify.h"
 #include "securepath.h"
@@ -99,14 +99,33 @@ static void usage(FILE *out)
             METERD_CONFDIR);
 }
 
+/* isolation: inline runs plugin code in the daemon: a plugin's exit() or
+ * endless loop would take the daemon with it.  Only `meterd --once`, a
+ * debugging run, accepts it. */
+static void refuse_inline(const config *cfg, diag_list *diags)
+{
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const provider_conf *pc = &cfg->providers[i];
+        if (pc->enabled && pc->isolation == ISOLATION_INLINE)
+            diag_add(diags, pc->file, pc->line, pc->col,
+                     "provider '%s': isolation: inline runs the plugin inside "
+                     "the daemon, where its exit() or endless loop would "
+                     "stop it; it is accepted only with --once (debugging)",
+                     pc->name);
+    }
+}
+
 /* Load config + validate plugins; print every problem. NULL on failure.
  * With strict (meterd -t) a plugin that cannot be loaded is an error;
  * otherwise it is a warning and only that provider fails (class abi or
- * config) while the others run. */
-static config *load_config(const char *path, int strict, char **first_error)
+ * config) while the others run.  allow_inline: `meterd --once`. */
+static config *load_config(const char *path, int strict, int allow_inline,
+                           char **first_error)
 {
     diag_list diags = {0}, load_errors = {0};
     config *cfg = config_load(path, METERD_PLUGINDIR, METERD_STATEDIR, &diags);
+    if (cfg && !allow_inline)
+        refuse_inline(cfg, &diags);
     if (cfg)
         plugin_check_config(cfg, &diags, strict ? NULL : &load_errors);
     for (size_t i = 0; i < load_errors.n; i++) {
@@ -162,7 +181,7 @@ static void reload(daemon_t *d)
 {
     log_msg(MD_LOG_INFO, NULL, "SIGHUP: reloading %s", d->cfg->path);
     char *first = NULL;
-    config *cfg = load_config(d->cfg->path, 0, &first);
+    config *cfg = load_config(d->cfg->path, 0, d->once, &first);
     if (!cfg) {
         state_reload_failed(d, first);
         log_msg(MD_LOG_ERROR, NULL, "reload failed; keeping the running configuration");
@@ -494,20 +513,11 @@ static int report_parse(int argc, char **argv, report_opts *o)
 }
 
 /* Does the provider's plugin declare usage cells (md_plugin.produces,
- * ABI 1.3)?  A plugin that does not load declares nothing; were it run,
- * its load error would only repeat what `meterd -t` says. */
+ * ABI 1.3)?  plugin_check_config() learnt it from the probe; a plugin
+ * that does not load declares nothing. */
 static int produces_usage_cells(const provider_conf *pc)
 {
-    loaded_plugin lp;
-    md_error cls;
-    char *err = NULL;
-    if (plugin_open(pc->plugin_path, pc->name, &lp, &cls, &err) != 0) {
-        free(err);
-        return 0;
-    }
-    int yes = (plugin_produces(lp.desc) & MD_PRODUCES_USAGE_CELLS) != 0;
-    plugin_close(&lp);
-    return yes;
+    return (pc->produces & MD_PRODUCES_USAGE_CELLS) != 0;
 }
 
 /* Which providers the report runs: enabled ones whose plugin declares
@@ -746,7 +756,7 @@ static int report_main(int argc, char **argv)
         return rc;
     /* The report's own output is the point; chatter only when asked. */
     log_set_level(o.verbose ? MD_LOG_DEBUG : MD_LOG_WARN);
-    config *cfg = load_config(o.path, 0, NULL);
+    config *cfg = load_config(o.path, 0, 0, NULL);
     if (!cfg)
         return 1;
     usage_store *u = open_usage_store(cfg, 1);
@@ -786,6 +796,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--worker") == 0)
         return worker_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "--probe") == 0)
+        return probe_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "report") == 0)
         return report_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "status") == 0)
@@ -818,7 +830,7 @@ int main(int argc, char **argv)
     if (verbose && !check)
         log_set_level(MD_LOG_DEBUG);
 
-    config *cfg = load_config(path, check, NULL);
+    config *cfg = load_config(path, check, once && !check, NULL);
     if (check) {
         /* A state_dir that does not exist yet is created 0700 at start. */
         char *err = NULL;

@@ -2,6 +2,9 @@
  * as JSON, and the result's framing (see protocol.h). */
 #include "protocol.h"
 
+#include <stddef.h>
+#include "plugin_host.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +51,9 @@ json_t *protocol_job_to_json(const provider_conf *pc, const char *state_dir,
     char gen[32];
     snprintf(gen, sizeof gen, "%llu", usage_generation);
     json_object_set_new(job, "usage_generation", json_string(gen));
+    if (pc->memory_limit > 0)
+        json_object_set_new(job, "memory_limit",
+                            json_integer(pc->memory_limit));
     return job;
 }
 
@@ -66,6 +72,10 @@ static const char *job_fields(const json_t *job, protocol_job *js)
     json_t *ug = json_object_get(job, "usage_generation");
     if (ug && usage_generation_from_json(ug, &js->usage_generation) != 0)
         return "job has a bad usage_generation";
+    json_t *ml = json_object_get(job, "memory_limit");
+    if (ml && (!json_is_integer(ml) || json_integer_value(ml) <= 0))
+        return "job has a bad memory_limit";
+    js->memory_limit = ml ? json_integer_value(ml) : 0;
     json_t *lv = json_object_get(job, "log_level");
     if (json_is_integer(lv) && json_integer_value(lv) >= MD_LOG_ERROR &&
         json_integer_value(lv) <= MD_LOG_DEBUG)
@@ -386,4 +396,110 @@ int protocol_result_decode(const char *buf, size_t len, collect_result *out,
     int rc = protocol_result_from_json(j, out, err);
     json_decref(j);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The probe: descriptor facts                                         */
+/* ------------------------------------------------------------------ */
+
+json_t *protocol_facts_to_json(const md_plugin *d)
+{
+    json_t *opts = json_array();
+    for (const md_option *o = d->options; o && o->name; o++)
+        json_array_append_new(opts, json_pack(
+            "{s:s, s:i, s:b, s:o, s:o}", "name", o->name, "type", (int)o->type,
+            "required", o->required != 0, "default",
+            str_or_null(o->default_value), "help", str_or_null(o->help)));
+    int has_intervals = d->struct_size >= offsetof(md_plugin, min_interval_ms) +
+                                              sizeof d->min_interval_ms;
+    json_t *env = json_array();
+    if (d->struct_size >= offsetof(md_plugin, env) + sizeof d->env)
+        for (const char *const *e = d->env; e && *e; e++)
+            json_array_append_new(env, json_string(*e));
+    return json_pack("{s:o, s:o, s:o, s:i, s:i, s:o, s:I, s:I, s:I, s:b}",
+                     "env", env,
+                     "name", str_or_null(d->name),
+                     "version", str_or_null(d->version),
+                     "abi_major", (int)d->abi_major,
+                     "abi_minor", (int)d->abi_minor, "options", opts,
+                     "default_interval_ms",
+                     (json_int_t)(has_intervals ? d->default_interval_ms : 0),
+                     "min_interval_ms",
+                     (json_int_t)(has_intervals ? d->min_interval_ms : 0),
+                     "produces", (json_int_t)plugin_produces(d),
+                     "has_check", d->check != NULL);
+}
+
+static char *dup_or_null(const json_t *v)
+{
+    return json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
+}
+
+void probe_facts_release(probe_facts *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->n_options; i++) {
+        free((char *)f->options[i].name);
+        free((char *)f->options[i].default_value);
+        free((char *)f->options[i].help);
+    }
+    free(f->options);
+    json_decref(f->env);
+    free(f->name);
+    free(f->version);
+    memset(f, 0, sizeof *f);
+}
+
+int protocol_facts_from_json(const json_t *j, probe_facts *out, char **err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *opts = json_object_get(j, "options");
+    if (!json_is_object(j) || !json_is_array(opts))
+        return err_set(err, "descriptor facts are not an object with options");
+    out->name = dup_or_null(json_object_get(j, "name"));
+    out->version = dup_or_null(json_object_get(j, "version"));
+    out->abi_major = (unsigned)json_integer_value(json_object_get(j, "abi_major"));
+    out->abi_minor = (unsigned)json_integer_value(json_object_get(j, "abi_minor"));
+    out->default_interval_ms =
+        json_integer_value(json_object_get(j, "default_interval_ms"));
+    out->min_interval_ms =
+        json_integer_value(json_object_get(j, "min_interval_ms"));
+    out->produces = (unsigned)json_integer_value(json_object_get(j, "produces"));
+    out->has_check = json_is_true(json_object_get(j, "has_check"));
+    json_t *env = json_object_get(j, "env");
+    out->env = json_is_array(env) ? json_incref(env) : json_array();
+    out->options = xcalloc(json_array_size(opts) + 1, sizeof *out->options);
+    size_t i;
+    json_t *o;
+    json_array_foreach(opts, i, o) {
+        json_t *name = json_object_get(o, "name");
+        json_t *type = json_object_get(o, "type");
+        if (!json_is_string(name) || !json_is_integer(type)) {
+            probe_facts_release(out);
+            return err_set(err, "descriptor option %zu has no name or type", i);
+        }
+        md_option *m = &out->options[out->n_options++];
+        m->name = xstrdup(json_string_value(name));
+        m->type = (md_opt_type)json_integer_value(type);
+        m->required = json_is_true(json_object_get(o, "required"));
+        m->default_value = dup_or_null(json_object_get(o, "default"));
+        m->help = dup_or_null(json_object_get(o, "help"));
+    }
+    return 0;
+}
+
+md_plugin probe_facts_descriptor(const probe_facts *f)
+{
+    return (md_plugin){
+        .abi_major = (uint16_t)f->abi_major,
+        .abi_minor = (uint16_t)f->abi_minor,
+        .struct_size = sizeof(md_plugin),
+        .name = f->name,
+        .version = f->version,
+        .options = f->options,
+        .default_interval_ms = f->default_interval_ms,
+        .min_interval_ms = f->min_interval_ms,
+        .produces = f->produces,
+    };
 }

@@ -25,9 +25,11 @@
  *   {"instance", "plugin_path", "options": {..}, "secret_options": [names],
  *    "secrets": [values], "state_dir": path|null, "timeout_ms": n,
  *    "deadline_epoch": epoch seconds, "log_level": n,
- *    "usage_generation": "N" (decimal string: exact for any 64-bit value)}
- * "log_level", "deadline_epoch" and "usage_generation" are optional for
- * the reader (absent: the helper's default level, timeout_ms alone, 0).
+ *    "usage_generation": "N" (decimal string: exact for any 64-bit value),
+ *    "memory_limit": bytes}
+ * "log_level", "deadline_epoch", "usage_generation" and "memory_limit"
+ * are optional for the reader (absent: the helper's default level,
+ * timeout_ms alone, 0, no limit).
  *
  * The result (also the "data" of each provider in the snapshot file, so
  * its keys are append-only and readers ignore keys they do not know):
@@ -74,6 +76,7 @@ typedef struct protocol_job {
     long long budget_ms;            /* >= 0 */
     unsigned long long usage_generation;   /* 0 when absent */
     int log_level;                  /* an md_log_level, -1 when absent */
+    long long memory_limit;         /* bytes of address space; 0: none */
 } protocol_job;
 
 /* The job for a collection of pc: state_dir is the plugin's directory
@@ -100,5 +103,47 @@ char *protocol_result_encode(const collect_result *r, size_t *len);
  * than PROTOCOL_RESULT_MAX, truncated or malformed: -1). */
 int protocol_result_decode(const char *buf, size_t len, collect_result *out,
                            char **err);
+
+/* ---- The probe (meterd --probe, probe.h) ---------------------------
+ *
+ * Framing as for a collection: the request on fd 0 (ended by the end of
+ * the stream), the reply on fd 3 as one compact JSON object and "\n".
+ *
+ * The request:
+ *   {"plugin_path", "instance", "check": bool, "options": {..},
+ *    "secrets": [values], "log_level": n}
+ * The reply:
+ *   {"loaded": false, "class": "config"|"abi", "message": text}
+ * or
+ *   {"loaded": true, "descriptor": {"name", "version", "abi_major",
+ *    "abi_minor", "options": [{"name", "type", "required", "default",
+ *    "help"}], "default_interval_ms", "min_interval_ms", "produces",
+ *    "has_check", "env": [variable names]},
+ *    "check": null (not run) | {"error": null | text}}
+ * default_interval_ms and min_interval_ms are 0 for a descriptor whose
+ * struct_size does not reach them (before ABI 1.1); produces is what
+ * plugin_produces() says. */
+
+/* What the daemon knows of a plugin: the descriptor's facts, owned.
+ * options ends with a zeroed entry; every string is owned. */
+typedef struct probe_facts {
+    char *name, *version;
+    unsigned abi_major, abi_minor;
+    md_option *options;
+    size_t n_options;
+    long long default_interval_ms, min_interval_ms;
+    unsigned produces;           /* MD_PRODUCES_* bits */
+    int has_check;
+    json_t *env;                 /* array of variable names (ABI 1.6) */
+} probe_facts;
+
+void probe_facts_release(probe_facts *f);
+/* The descriptor's facts as JSON (new reference). */
+json_t *protocol_facts_to_json(const md_plugin *d);
+/* Read facts; 0, or -1 with *err (out left zeroed). */
+int protocol_facts_from_json(const json_t *j, probe_facts *out, char **err);
+/* A synthetic descriptor for code that validates against a table (no
+ * function pointers; borrows from f, which must outlive it). */
+md_plugin probe_facts_descriptor(const probe_facts *f);
 
 #endif

@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helperenv.h"
 #include "log.h"
 #include "protocol.h"
 #include "timeutil.h"
@@ -41,8 +42,9 @@
 #define RESULT_CAP ((size_t)16 * 1024 * 1024)
 #define RESULT_FD 3
 #define MAX_CRASH_MSG 512
-
-extern char **environ;
+/* A supervisor that has not exited this long after SIGTERM is SIGKILLed
+ * with its group (it should take milliseconds). */
+#define RUNNER_KILL_GRACE_MS (WORKER_KILL_MS + 1000)
 
 struct run_handle {
     int inline_mode;
@@ -55,9 +57,19 @@ struct run_handle {
     int timed_out;           /* killed at the deadline before its result */
     int lingered;            /* killed at the deadline after its result */
     int reaped;              /* helper waited for; status is valid */
+    long long killed_at_ms;  /* first runner_kill (SIGTERM), 0: none */
     int status;              /* waitpid status once reaped */
     long long deadline_ms;
     long long budget_ms;     /* the timeout reported on a kill */
+    /* The helper's stdout and stderr (process mode): read by
+     * runner_read_output, cut into lines for the log. */
+    int out_fd;              /* our read end; -1 when none or at EOF */
+    char partial[RUNNER_OUTPUT_CAP + 1]; /* the line being read */
+    size_t partial_len;
+    char **lines;            /* complete lines not yet taken (owned) */
+    size_t n_lines;
+    size_t out_kept;         /* bytes accepted for the log so far */
+    size_t out_dropped;      /* bytes past RUNNER_OUTPUT_CAP */
     double started_at;
 };
 
@@ -134,6 +146,7 @@ static run_handle *handle_new(int inline_mode)
     run_handle *h = xcalloc(1, sizeof *h);
     h->inline_mode = inline_mode;
     h->fd = -1;
+    h->out_fd = -1;
     h->started_at = time_now();
     return h;
 }
@@ -166,7 +179,7 @@ static int spawn_attrs(posix_spawnattr_t *attr)
 }
 
 static int spawn_actions(posix_spawn_file_actions_t *fa, int job_fd,
-                         int result_fd)
+                         int result_fd, int out_fd)
 {
     int rc = posix_spawn_file_actions_init(fa);
     if (rc)
@@ -175,32 +188,37 @@ static int spawn_actions(posix_spawn_file_actions_t *fa, int job_fd,
      * close-on-exec and vanish at exec. */
     if ((rc = posix_spawn_file_actions_adddup2(fa, job_fd, STDIN_FILENO)) ||
         (rc = posix_spawn_file_actions_adddup2(fa, result_fd, RESULT_FD)) ||
-        (rc = posix_spawn_file_actions_adddup2(fa, STDERR_FILENO,
-                                               STDOUT_FILENO)))
+        (rc = posix_spawn_file_actions_adddup2(fa, out_fd, STDOUT_FILENO)) ||
+        (rc = posix_spawn_file_actions_adddup2(fa, out_fd, STDERR_FILENO)))
         posix_spawn_file_actions_destroy(fa);
     return rc;
 }
 
 /* Spawn the helper with its ends of the channels; returns pid or -1. */
-static pid_t spawn_worker(const char *self_exe, int job_fd, int result_fd,
-                          char **err)
+static pid_t spawn_worker(const char *self_exe, const json_t *env_names,
+                          int job_fd, int result_fd, int out_fd, char **err)
 {
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t fa;
     int rc = spawn_attrs(&attr);
-    if (rc == 0 && (rc = spawn_actions(&fa, job_fd, result_fd)) != 0)
+    if (rc == 0 && (rc = spawn_actions(&fa, job_fd, result_fd, out_fd)) != 0)
         posix_spawnattr_destroy(&attr);
     if (rc) {
         *err = xasprintf("cannot prepare helper process: %s", strerror(rc));
         return -1;
     }
-    char *argv[] = {(char *)self_exe, "--worker", NULL};
+    char parent[40];
+    snprintf(parent, sizeof parent, "--parent=%ld", (long)getpid());
+    char *argv[] = {(char *)self_exe, "--worker", parent, NULL};
     pid_t pid;
-    rc = posix_spawn(&pid, self_exe, &fa, &attr, argv, environ);
+    char **env = helper_env_new(env_names);
+    rc = posix_spawn(&pid, self_exe, &fa, &attr, argv, env);
+    helper_env_free(env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc) {
         *err = xasprintf("cannot start helper %s: %s", self_exe, strerror(rc));
+        errno = rc;
         return -1;
     }
     return pid;
@@ -213,7 +231,12 @@ static int make_channels(int job[2], int res[2], char **err)
     job[0] = job[1] = res[0] = res[1] = -1;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, job) != 0 ||
         pipe2(res, O_CLOEXEC) != 0) {
-        *err = xasprintf("cannot create helper channels: %s", strerror(errno));
+        int e = errno;
+        *err = xasprintf("cannot create helper channels: %s", strerror(e));
+        for (int i = 0; i < 2; i++)
+            if (job[i] >= 0)
+                close(job[i]);
+        errno = e;
         return -1;
     }
     for (int i = 0; i < 2; i++) {
@@ -229,22 +252,36 @@ static int make_channels(int job[2], int res[2], char **err)
 }
 
 static run_handle *start_process(const char *text, const char *self_exe,
-                                 long long budget_ms, char **err)
+                                 const json_t *env_names, long long budget_ms,
+                                 char **err)
 {
-    int job[2], res[2];
+    int job[2], res[2], out[2] = {-1, -1};
     run_handle *h = NULL;
     if (make_channels(job, res, err) == 0) {
-        pid_t pid = spawn_worker(self_exe, job[1], res[1], err);
-        if (pid > 0) {
-            h = handle_new(0);
-            h->pid = pid;
-            h->fd = res[0];
-            res[0] = -1;
+        if (pipe2(out, O_CLOEXEC) != 0 || (out[0] = move_high(out[0])) < 0 ||
+            (out[1] = move_high(out[1])) < 0 || set_nonblock(out[0]) != 0) {
+            *err = xasprintf("cannot create the helper's output pipe: %s",
+                             strerror(errno));
+        } else {
+            pid_t pid = spawn_worker(self_exe, env_names, job[1], res[1],
+                                     out[1], err);
+            if (pid > 0) {
+                h = handle_new(0);
+                h->pid = pid;
+                h->fd = res[0];
+                res[0] = -1;
+                h->out_fd = out[0];
+                out[0] = -1;
+            }
         }
     }
+    int e = errno;
     close_fd(&job[1]);
     close_fd(&res[1]);
     close_fd(&res[0]);
+    close_fd(&out[0]);
+    close_fd(&out[1]);
+    errno = e;
     if (h) {
         /* A short or failed send leaves the helper with a truncated job,
          * which it reports as an error result; nothing to do here. */
@@ -252,6 +289,8 @@ static run_handle *start_process(const char *text, const char *self_exe,
         shutdown(job[0], SHUT_WR);
     }
     close_fd(&job[0]);
+    if (!h)
+        errno = e;
     return h;
 }
 
@@ -357,7 +396,7 @@ run_handle *runner_start(const provider_conf *pc, const char *self_exe,
         return NULL;
     } else {
         char *text = job_text(pc, state_root, budget, usage_generation);
-        h = start_process(text, self_exe, budget, err);
+        h = start_process(text, self_exe, pc->env_names, budget, err);
         free(text);
     }
     if (h) {
@@ -412,6 +451,67 @@ int runner_read(run_handle *h)
     return 1;
 }
 
+/* ------------------------------------------------------------------ */
+/* The helper's output                                                 */
+/* ------------------------------------------------------------------ */
+
+int runner_out_fd(const run_handle *h) { return h->out_fd; }
+
+static void push_line(run_handle *h)
+{
+    h->partial[h->partial_len] = '\0';
+    h->lines = xrealloc(h->lines, (h->n_lines + 1) * sizeof *h->lines);
+    h->lines[h->n_lines++] = xstrdup(h->partial);
+    h->partial_len = 0;
+}
+
+/* Take byte c of the output: kept while the collection's budget of
+ * RUNNER_OUTPUT_CAP bytes lasts, counted after. */
+static void output_byte(run_handle *h, char c)
+{
+    if (h->out_kept >= RUNNER_OUTPUT_CAP) {
+        h->out_dropped++;
+        return;
+    }
+    h->out_kept++;
+    if (c == '\n')
+        push_line(h);
+    else
+        h->partial[h->partial_len++] = c;
+}
+
+int runner_read_output(run_handle *h)
+{
+    char chunk[16384];
+    while (h->out_fd >= 0) {
+        ssize_t r = read(h->out_fd, chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (r <= 0) {
+            close_fd(&h->out_fd);
+            break;
+        }
+        for (ssize_t i = 0; i < r; i++)
+            output_byte(h, chunk[i]);
+    }
+    if (h->partial_len)
+        push_line(h);   /* the last line had no newline */
+    return 1;
+}
+
+char **runner_take_output(run_handle *h, size_t *n)
+{
+    char **lines = h->lines;
+    *n = h->n_lines;
+    h->lines = NULL;
+    h->n_lines = 0;
+    return lines;
+}
+
+size_t runner_output_dropped(const run_handle *h) { return h->out_dropped; }
+
 void runner_kill(run_handle *h)
 {
     /* After a complete result the helper merely failed to exit: its
@@ -422,10 +522,23 @@ void runner_kill(run_handle *h)
         h->lingered = 1;
     else
         h->timed_out = 1;
-    if (h->inline_mode)
+    if (h->inline_mode) {
         close_fd(&h->fd);   /* the thread's late send() fails; see top */
-    else if (h->pid > 0 && !h->reaped)
+        return;
+    }
+    if (h->pid <= 0 || h->reaped)
+        return;
+    /* SIGTERM to the supervisor, which runs no plugin code: it kills and
+     * reaps everything below it, whatever group or session that moved
+     * to (worker.h).  Only if it has not exited after RUNNER_KILL_GRACE_MS
+     * does the whole group get SIGKILL. */
+    long long now = mono_ms();
+    if (!h->killed_at_ms) {
+        h->killed_at_ms = now;
+        kill(h->pid, SIGTERM);
+    } else if (now - h->killed_at_ms >= RUNNER_KILL_GRACE_MS) {
         kill(-h->pid, SIGKILL);
+    }
 }
 
 pid_t runner_pid(const run_handle *h)
@@ -555,6 +668,10 @@ void runner_finish(run_handle *h, collect_result *out)
         out->finished_at = time_now();
     }
     close_fd(&h->fd);
+    close_fd(&h->out_fd);
+    for (size_t i = 0; i < h->n_lines; i++)
+        free(h->lines[i]);
+    free(h->lines);
     free(h->buf);
     free(h);
 }

@@ -3,7 +3,8 @@
  *
  * ISOLATION_PROCESS: the daemon binary re-executes itself with the hidden
  * flag "--worker" through posix_spawn (never fork from the threaded
- * daemon), in a new process group.  The job (provider config, secrets,
+ * daemon), in a new process group, with a scrubbed environment
+ * (helperenv.h: PATH, HOME, LANG, LC_*, TZ and pc->env_names only).  The job (provider config, secrets,
  * deadline) goes to the helper over a pipe, the result (collect_result
  * JSON) comes back over another.  A helper that dies by a signal is
  * "crashed".
@@ -14,7 +15,9 @@
  * Invariants (the runner_* functions):
  * - No runner_* function ever blocks: the caller polls runner_fd() and
  *   calls runner_read() when readable; at the deadline runner_kill() sends
- *   SIGKILL to the process group and returns; runner_reap() collects the
+ *   SIGTERM to the helper's supervisor (which kills and reaps everything
+ *   the collection started, worker.h) and returns; called again after
+ *   RUNNER_KILL_GRACE_MS it SIGKILLs the process group; runner_reap() collects the
  *   helper only if it has already exited (waitpid WNOHANG semantics).
  * - A run is done (runner_done) when its result stream ended, or it was
  *   killed, AND its helper was reaped.  Only then may runner_finish() turn
@@ -39,10 +42,28 @@ typedef struct run_handle run_handle;
  * state_root/plugins/<instance>, created 0700), deadline_ms a mono_ms()
  * value, usage_generation which generation of the plugin's usage cells
  * the daemon's usage store holds (host->usage_generation; 0: none).
- * Returns NULL with *err (malloc'd) when it could not start. */
+ * Returns NULL with *err (malloc'd) when it could not start; errno then
+ * says why (EMFILE, ENFILE, EAGAIN: out of descriptors or processes,
+ * worth retrying soon). */
 run_handle *runner_start(const provider_conf *pc, const char *self_exe,
                          const char *state_root, long long deadline_ms,
                          unsigned long long usage_generation, char **err);
+
+/* The helper's stdout and stderr go to a pipe of their own (never to the
+ * daemon's log directly): at most RUNNER_OUTPUT_CAP bytes of it per
+ * collection are kept, as lines for the caller to log (labelled with the
+ * instance; log_msg escapes control characters); the rest is read and
+ * counted, so a helper never blocks on a full pipe. */
+#define RUNNER_OUTPUT_CAP ((size_t)8 * 1024)
+/* Descriptor to poll for the output (POLLIN); -1 when none or at EOF. */
+int runner_out_fd(const run_handle *h);
+/* Read what output is available (never blocks); 1 at EOF, else 0. */
+int runner_read_output(run_handle *h);
+/* The complete lines read so far (caller frees each and the array; NULL
+ * with *n 0 when none); a last line without newline is taken at EOF. */
+char **runner_take_output(run_handle *h, size_t *n);
+/* Bytes of output past RUNNER_OUTPUT_CAP (read and dropped). */
+size_t runner_output_dropped(const run_handle *h);
 
 /* File descriptor to poll for POLLIN (result stream); -1 once it ended. */
 int runner_fd(const run_handle *h);
@@ -50,7 +71,8 @@ int runner_fd(const run_handle *h);
  * result's final newline; the descriptor is then closed), 0 for more to
  * come.  Output beyond the result size cap (16 MiB) is an error at finish. */
 int runner_read(run_handle *h);
-/* Kill at the deadline: SIGKILL to the process group, never a wait.
+/* Kill at the deadline: SIGTERM to the supervisor, never a wait; a later
+ * call past the grace period SIGKILLs the helper's process group.
  * finish then reports MD_ERR_TIMEOUT, unless the complete result had
  * already arrived (a helper lingering on its way out). */
 void runner_kill(run_handle *h);

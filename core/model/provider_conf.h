@@ -25,6 +25,8 @@ typedef struct provider_conf {
                               set by plugin_check_config, not a key */
     int enabled;
     isolation_mode isolation;
+    long long memory_limit; /* bytes of address space of one collection's
+                               helper (RLIMIT_AS); 0: unlimited */
     /* Plugin options, every key not consumed by the core:
      * scalars as JSON strings (exactly as written, after ${VAR}),
      * sequences as arrays of strings, mappings as objects of strings.
@@ -38,6 +40,12 @@ typedef struct provider_conf {
      * ${VAR} or a *_file, or the plugin declared MD_OPT_SECRET - the
      * latter added by plugin_check_config). */
     json_t *secret_options;
+    unsigned produces;     /* MD_PRODUCES_* of its plugin, learnt by
+                              plugin_check_config(); 0: not known */
+    json_t *env_names;     /* array: environment variables its helper
+                              gets besides PATH, HOME, LANG, LC_*, TZ
+                              (the plugin's md_plugin.env), set by
+                              plugin_check_config(); NULL: none */
     char *file;            /* where the provider was first defined */
     int line, col;
     char *fingerprint;     /* canonical text of everything above: equal

@@ -1,5 +1,5 @@
 /*
- * meterd/plugin.h - the meterd plugin SDK (ABI 1.5).
+ * meterd/plugin.h - the meterd plugin SDK (ABI 1.6).
  *
  * This header is the whole contract between the meterd core and a provider
  * plugin.  A plugin includes only this file (plus libc, whatever libraries
@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define MD_ABI_MAJOR 1
-#define MD_ABI_MINOR 5
+#define MD_ABI_MINOR 6
 
 /* The one symbol every plugin exports (see MD_PLUGIN_DEFINE below). */
 #define MD_PLUGIN_ENTRY_NAME "meterd_plugin_entry"
@@ -468,6 +468,14 @@ typedef struct md_plugin {
      * MD_PRODUCES_USAGE_CELLS: `meterd report daily` runs exactly those
      * providers (and those that already stored cells). */
     uint32_t produces;
+
+    /* ---- ABI 1.6 (read only when struct_size covers it) ---- */
+
+    /* Environment variables the plugin reads (getenv), NULL-terminated;
+     * NULL: none.  A helper's environment is scrubbed: it holds PATH,
+     * HOME, LANG, LC_*, TZ and exactly these, so one provider's helper
+     * never sees another provider's credentials. */
+    const char *const *env;
 } md_plugin;
 
 /* Bits of md_plugin.produces (ABI 1.3). */

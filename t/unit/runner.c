@@ -397,6 +397,27 @@ static void test_hang_and_crash(void)
     collect_result_clear(&r);
 }
 
+/* A plugin that allocates 4 GiB under the default 1 GiB limit is
+ * "crashed" with the limit named; a provider's own limit is named too. */
+static void test_memory_limit(void)
+{
+    collect_result r;
+    long long ms = run_plugin("bigalloc", "{}", ISOLATION_PROCESS, 5000, &r);
+    is_int(r.err, MD_ERR_CRASHED, "bigalloc: crashed");
+    ok(contains(r.err_msg, "memory limit 1024 MiB reached"),
+       "bigalloc: the message says the memory limit was reached");
+    ok(ms < 4000, "bigalloc: ends at once, not at the deadline");
+    collect_result_clear(&r);
+
+    provider_conf *pc = mkpc("bigalloc", "bigalloc", "{}", ISOLATION_PROCESS);
+    pc->memory_limit = 64LL << 20;
+    run_pc(pc, 5000, &r);
+    ok(contains(r.err_msg, "memory limit 64 MiB reached"),
+       "bigalloc: a provider's memory_limit is the one applied and named");
+    collect_result_clear(&r);
+    free_pc(pc);
+}
+
 static void test_bad_output(void)
 {
     collect_result r;
@@ -725,6 +746,7 @@ int main(int argc, char **argv)
     test_abi_1_1();
     test_failures();
     test_hang_and_crash();
+    test_memory_limit();
     test_bad_output();
     test_options();
     test_group_and_start();

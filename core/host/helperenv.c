@@ -1,0 +1,65 @@
+/*
+ * helperenv.c - see helperenv.h.
+ */
+#include "helperenv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+extern char **environ;
+
+/* Is "NAME=value" entry e one of the variables every helper gets? */
+static int always_kept(const char *e)
+{
+    static const char *const names[] = {"PATH", "HOME", "LANG", "TZ",
+#if defined(__SANITIZE_ADDRESS__)
+                                        "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                                        "LSAN_OPTIONS",
+#endif
+                                        NULL};
+    if (strncmp(e, "LC_", 3) == 0)
+        return 1;
+    for (const char *const *n = names; *n; n++) {
+        size_t l = strlen(*n);
+        if (strncmp(e, *n, l) == 0 && e[l] == '=')
+            return 1;
+    }
+    return 0;
+}
+
+static int named(const char *e, const json_t *names)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(names, i, v) {
+        const char *n = json_string_value(v);
+        size_t l = n ? strlen(n) : 0;
+        if (l && strncmp(e, n, l) == 0 && e[l] == '=')
+            return 1;
+    }
+    return 0;
+}
+
+char **helper_env_new(const json_t *names)
+{
+    size_t n = 0, k = 0;
+    for (char **e = environ; e && *e; e++)
+        n++;
+    char **out = xcalloc(n + 1, sizeof *out);
+    for (char **e = environ; e && *e; e++)
+        if (always_kept(*e) || (json_is_array(names) && named(*e, names)))
+            out[k++] = xstrdup(*e);
+    out[k] = NULL;
+    return out;
+}
+
+void helper_env_free(char **env)
+{
+    if (!env)
+        return;
+    for (char **e = env; *e; e++)
+        free(*e);
+    free(env);
+}

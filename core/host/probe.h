@@ -1,0 +1,71 @@
+/*
+ * probe.h - learning what a plugin is, and running its check(), without
+ * loading it into the calling process.
+ *
+ * The daemon, `meterd -t` and `meterd report` never dlopen a plugin: a
+ * plugin's constructor or check() may exit(), crash or hang, and none of
+ * that may stop or stall them.  probe_run() re-executes the daemon binary
+ * with "--probe" (posix_spawn, a new process group, like a collection's
+ * helper), sends it a request and reads one reply (the wire format is in
+ * protocol.h): the descriptor's facts (name, ABI, option table, default
+ * and minimum interval, produces, whether it has check()) and, when asked,
+ * the verdict of check() on the given options.
+ *
+ * Invariants:
+ *   - probe_run never takes longer than timeout_ms: past it the probe's
+ *     process group is SIGKILLed and reaped (a SIGKILLed process is
+ *     reaped at once);
+ *   - it waits for its own pid only, never for "any child";
+ *   - the probe process has PR_SET_PDEATHSIG(SIGKILL) (re-checked against
+ *     --parent=PID), RLIMIT_AS of WORKER_DEFAULT_MEMORY_LIMIT and an
+ *     RLIMIT_CPU of a few seconds; its stdout goes to its stderr.
+ * Errors: probe_run returns -1 with *err (malloc'd) when the probe gave no
+ * valid reply: it died of a signal ("died of SIGSEGV"), exited ("exited
+ * with status 0 without answering"), did not answer in time, or could not
+ * be started.  A plugin that merely fails to load (missing file, wrong
+ * ABI, no entry symbol) is a valid reply with loaded = 0.
+ * Ownership: probe_reply owns everything in it; probe_reply_release frees.
+ * Threads: probe_run blocks its caller (configuration loading); any
+ * thread may call it; probe_set_helper is for start-up.
+ */
+#ifndef METERD_PROBE_H
+#define METERD_PROBE_H
+
+#include <jansson.h>
+#include "protocol.h"
+
+/* Bound of one probe (loading a plugin and its check() together). */
+#define PROBE_TIMEOUT_MS 5000
+
+typedef struct probe_request {
+    const char *plugin_path;
+    const char *instance;
+    int check;                   /* also run check() with options */
+    const json_t *options;       /* borrowed; NULL: none */
+    char *const *secrets;        /* masked in check()'s message */
+    size_t n_secrets;
+} probe_request;
+
+typedef struct probe_reply {
+    int loaded;                  /* the plugin loaded and passed the ABI */
+    md_error cls;                /* !loaded: MD_ERR_CONFIG or MD_ERR_ABI */
+    char *message;               /* !loaded: why (owned) */
+    probe_facts facts;           /* loaded: the descriptor's facts */
+    int checked;                 /* check() ran */
+    char *check_error;           /* check() refused: why (owned); NULL: ok */
+} probe_reply;
+
+/* The executable to run with --probe; NULL (the default) is this process's
+ * own binary (/proc/self/exe).  Test programs that are not the daemon set
+ * the daemon binary here. */
+void probe_set_helper(const char *path);
+
+/* Run one probe.  0 with *out filled, or -1 with *err (see above). */
+int probe_run(const probe_request *rq, long long timeout_ms,
+              probe_reply *out, char **err);
+void probe_reply_release(probe_reply *r);
+
+/* Entry point of the probe process (argv[1] == "--probe"). */
+int probe_main(int argc, char **argv);
+
+#endif
