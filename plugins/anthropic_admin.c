@@ -1,6 +1,6 @@
 /*
  * plugins/anthropic_admin.c - Anthropic Admin API: organisation token usage
- * and cost for today and the current month (providers catalog section 4).
+ * and cost for today and the current month (Anthropic Admin API reference).
  *
  * Source [P]:
  *   GET {base_url}/v1/organizations/usage_report/messages

@@ -1,7 +1,7 @@
 /*
  * plugins/anthropic_oauth.c - Claude subscription usage (Claude Code login).
  *
- * Source (providers catalog section 1; private endpoint, [C]/[T] only):
+ * Source (private endpoint, [C]/[T] only):
  *   GET {base_url}/api/oauth/usage
  *   Authorization: Bearer <claudeAiOauth.accessToken>
  *   anthropic-beta: oauth-2025-04-20          (required [C])
@@ -70,7 +70,7 @@
  *   Response headers -> host->emit_rate_limits (unified-* family), after the
  *   payload's own meters so the payload wins over its header echo.
  *
- * The endpoint rate-limits its own polling (catalog: 429 with Retry-After,
+ * The endpoint rate-limits its own polling (429 with Retry-After,
  * 300 s observed): a 429 without a usable Retry-After (none, or 0) asks
  * the core to wait AO_429_DEFAULT seconds, as CodexBar does.  The
  * User-Agent matters: without a claude-code/ prefix the endpoint answers
@@ -143,7 +143,7 @@ static const struct {
     /* team seats have session and weekly limits like pro [U] */
     {"team", AO_M5H | AO_M7D},
     /* enterprise spend-limit seats: every window null, extra_usage only
-     * (catalog section 1, claude_oauth_usage_enterprise_spendlimit.json) */
+     * (claude_oauth_usage_enterprise_spendlimit.json) */
     {"enterprise", AO_MEXTRA},
 };
 
@@ -324,7 +324,7 @@ static int ao_has_scope(const json_t *oauth, const char *scope)
 }
 
 /* Token validity: present, not expired (expiresAt epoch ms; a missing one
- * counts as expired, catalog section 1), user:profile scope. */
+ * counts as expired), user:profile scope. */
 static int ao_check_token(const md_host *h, md_ctx *ctx, const json_t *oauth,
                           const char *path)
 {
@@ -964,8 +964,8 @@ static const md_plugin ao_plugin = {
     NULL,
     ao_collect,
     NULL,
-    /* the usage endpoint rate-limits its own polling (catalog section 1:
-     * "poll no more often than every 2-5 minutes") */
+    /* the usage endpoint rate-limits its own polling: clients that know
+     * it poll no more often than every 2-5 minutes */
     AO_INTERVAL_DEFAULT_MS,
     AO_INTERVAL_MIN_MS,
     MD_PRODUCES_METERS, /* produces (ABI 1.3) */

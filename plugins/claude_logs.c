@@ -1,7 +1,7 @@
 /*
  * claude_logs - token usage from Claude Code's local transcripts
  * (ROOT/projects/ recursively, *.jsonl), scanned incrementally with the dedup and
- * field rules of ccusage 20 (catalog section 8a; doc/providers.md
+ * field rules of ccusage 20 (doc/providers.md
  * "claude_logs").  The incremental machinery (state file, lock, streaming,
  * cells) is plugins/sdk/logscan.c; this file holds what is Claude-specific:
  * where the files are and which lines count.

@@ -1,8 +1,8 @@
 /*
  * codex_logs - token usage and the latest rate-limit snapshot from Codex
  * CLI rollouts (ROOT/sessions/ recursively, rollout-*.jsonl, and
- * ROOT/archived_sessions/ flat, *.jsonl), scanned incrementally (catalog section
- * 8b; doc/providers.md "codex_logs").  Incremental machinery:
+ * ROOT/archived_sessions/ flat, *.jsonl), scanned incrementally
+ * (doc/providers.md "codex_logs").  Incremental machinery:
  * plugins/sdk/logscan.c.
  *
  * Per file, token_count events are deltas of the cumulative

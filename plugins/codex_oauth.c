@@ -1,7 +1,7 @@
 /*
  * plugins/codex_oauth.c - ChatGPT / Codex subscription usage (wham/usage).
  *
- * Source (providers catalog section 2, private endpoint, [C]/[T] only):
+ * Source (private endpoint, [C]/[T] only):
  *   GET {base_url}/wham/usage                 when base_url contains
  *                                             "/backend-api" (the default)
  *   GET {base_url}/api/codex/usage            otherwise (as the Codex CLI)
@@ -870,7 +870,7 @@ static const md_plugin cx_plugin = {
     cx_collect,
     NULL,
     300000, /* a private endpoint: poll it gently (5 min) by default   */
-    0,      /* no hard minimum: the catalog reports no polling limit   */
+    0,      /* no hard minimum: no polling limit is documented   */
     MD_PRODUCES_METERS, /* produces (ABI 1.3) */
     codex_oauth_env, /* env (ABI 1.6) */
 };

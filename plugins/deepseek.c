@@ -1,7 +1,7 @@
 /*
  * plugins/deepseek.c - DeepSeek account balance (GET /user/balance).
  *
- * Wire format (providers catalog section 5, [P]):
+ * Wire format (DeepSeek API docs, [P]):
  *   {"is_available": bool,
  *    "balance_infos": [{"currency": "USD", "total_balance": "18.42",
  *                       "granted_balance": "0.00",
@@ -13,7 +13,7 @@
  *   balance has no allowance the API tells us about).
  * The granted / topped-up split goes into a note.
  *
- * Tolerance (catalog rule 0): unknown keys are ignored, a missing or
+ * Tolerance: unknown keys are ignored, a missing or
  * non-numeric amount is unknown (never 0), a missing is_available is
  * unknown.  Only a body that is not a JSON object is bad_data.
  *

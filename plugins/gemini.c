@@ -1,7 +1,7 @@
 /*
  * plugins/gemini.c - Gemini CLI (Code Assist) per-model quota windows.
  *
- * Source (providers catalog section 9, [C] CodexBar; private endpoint, no
+ * Source ([C] CodexBar; private endpoint, no
  * vendor documentation):
  *   POST {base_url}/v1internal:retrieveUserQuota
  *   Authorization: Bearer <access_token>

@@ -1,7 +1,7 @@
 /*
  * plugins/kimi_code.c - Kimi Code (kimi.com subscription) request quotas.
  *
- * Source (providers catalog section 10, private endpoint, [C] CodexBar):
+ * Source (private endpoint, [C] CodexBar):
  *   GET {base_url}/coding/v1/usages
  *   {"usage": {"limit", "used", "remaining", "resetTime"},
  *    "limits": [{"window": {"duration": int, "timeUnit":

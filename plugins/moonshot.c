@@ -1,7 +1,7 @@
 /*
  * plugins/moonshot.c - Moonshot / Kimi Open Platform account balance.
  *
- * Source (providers catalog section 10, [C] CodexBar):
+ * Source ([C] CodexBar):
  *   GET {base_url}/v1/users/me/balance
  *   {"code": 0, "data": {"available_balance": float,
  *    "voucher_balance": float, "cash_balance": float}, "scode": "0x0",
@@ -11,7 +11,7 @@
  * ${MOONSHOT_API_KEY}).  No key: auth error, no request.
  * Options: api_key, base_url (default https://api.moonshot.ai; China:
  * https://api.moonshot.cn), currency (default: usd for .ai, cny when
- * base_url names moonshot.cn [U: the catalog presumes this]).
+ * base_url names moonshot.cn [U]).
  *
  * Mapping (major units):
  *   balance_<currency>  kind credits, unit <currency>,

@@ -1,7 +1,7 @@
 /*
  * plugins/ollama.c - a local Ollama runtime: reachability and models.
  *
- * Source (providers catalog section 9, [P] docs.ollama.com):
+ * Source ([P] docs.ollama.com):
  *   GET {base_url}/api/tags -> {"models": [{name, model, modified_at, size,
  *                                           digest, details{...}}]}
  *   GET {base_url}/api/ps   -> {"models": [{name, ..., size, size_vram,

@@ -1,7 +1,7 @@
 /*
  * plugins/openai_admin.c - OpenAI organization usage and costs (Admin API).
  *
- * Source (providers catalog section 3, [P]):
+ * Source (OpenAI Usage and Costs API reference, [P]):
  *   GET {base_url}/v1/organization/usage/{completions,embeddings,moderations}
  *       ?start_time=<1st of month 00:00 UTC>&bucket_width=1d&limit=31
  *       (option endpoints: which of the three; default all)

@@ -1,7 +1,7 @@
 /*
  * plugins/openrouter.c - OpenRouter API key cap, spend and account credits.
  *
- * Source (providers catalog section 6):
+ * Source (OpenRouter API reference):
  *   GET {base_url}/key      [P]  {"data": {"limit", "limit_remaining",
  *                                "limit_reset", "usage", "usage_daily",
  *                                "usage_weekly", "usage_monthly", ...}}

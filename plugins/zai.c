@@ -1,7 +1,7 @@
 /*
  * plugins/zai.c - z.ai / GLM Coding Plan quota windows.
  *
- * Source (providers catalog section 10, private endpoint, [C] CodexBar):
+ * Source (private endpoint, [C] CodexBar):
  *   GET {base_url}/api/monitor/usage/quota/limit
  *   {"code": 200, "msg": "success", "success": true,
  *    "data": {"planName"?: "Pro", "level"?: "pro",

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# Local CLI logs end to end: daemon + claude_logs/codex_logs on the catalog
-# transcripts -> GET /api/usage/daily (the catalog's oracles), the same
+# Local CLI logs end to end: daemon + claude_logs/codex_logs on recorded
+# transcripts -> GET /api/usage/daily (the expected figures), the same
 # report from `meterd report daily` sharing the plugins' state, and an
 # appended turn picked up incrementally.
 use strict;

@@ -3,7 +3,7 @@
  * t/fixtures/anthropic_admin/.  The fixtures' buckets are dated March 2026;
  * the plugin counts buckets of the CURRENT month only, so most cases serve
  * a fixture with its bucket dates moved to today / the 1st (inline body).
- * Oracles (catalog appendix): Sonnet row in 15230, cache_write 42100,
+ * Oracles (recorded payloads): Sonnet row in 15230, cache_write 42100,
  * cache_read 913400, output 38211, total 1008941; cost bucket
  * (4.569 + 27.402 + 15.7875 + 57.3165 + 3.0) cents = $1.080750. */
 #include "tap.h"
@@ -228,7 +228,7 @@ static void t_month_vs_today(void)
 
 static void t_outside_month(void)
 {
-    /* the catalog fixtures as recorded: March 2026, not this month */
+    /* the recorded fixtures: March 2026, not this month */
     routes(json_pack("[o, o]",
                      rt(USAGE, 200, NULL, "usage_report.json", NULL, 0),
                      rt(COST, 200, NULL, "cost_report.json", NULL, 0)));
@@ -472,7 +472,7 @@ static void t_drift(void)
                      rt(USAGE, 200, dated("usage_report.json", d2, 2), NULL, NULL, 0),
                      rt(COST, 200, dated("cost_report.json", d2, 2), NULL, NULL, 0)));
     pt_go(&r, NULL);
-    ok(!pt_has_note(&r, "unrecognised field"), "drift: the catalog payloads note nothing");
+    ok(!pt_has_note(&r, "unrecognised field"), "drift: the recorded payloads note nothing");
     collect_result_clear(&r);
 }
 

@@ -1,6 +1,6 @@
 /* t/unit/plugin_anthropic_oauth.c - plugins/anthropic_oauth.so through the
  * real host (run_job) against t/mock/mockprov serving
- * t/fixtures/anthropic_oauth/.  Oracles: providers catalog appendix
+ * t/fixtures/anthropic_oauth/.  Oracles: the recorded payloads
  * (claude_oauth_usage.json: 5 h 37 %, 7 d 62 %, scoped Opus 81 %, extra
  * usage $12.34 of $50.00 = 24.68 %). */
 #include "tap.h"

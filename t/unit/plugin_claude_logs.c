@@ -1,6 +1,6 @@
 /*
  * t/unit/plugin_claude_logs.c - the claude_logs plugin through the real
- * host on trees built from t/fixtures/claude_logs: catalog oracles, the
+ * host on trees built from t/fixtures/claude_logs: expected figures, the
  * ccusage 20 dedup rules (streaming partials, resumed session, sidechain
  * replay, entries without message.id, null-field skip), decoy usage in a
  * tool result, multi-MiB lines, malformed and cut-off lines, a non-usage
@@ -129,7 +129,7 @@ static void test_fixture_tree(void)
     collect_result r;
     run(&r, 10000);
     ok(r.err == MD_ERR_NONE, "cold scan succeeds");
-    /* catalog: 5/21442/47994/648; subagent own message 10/0/100/20;
+    /* recorded: 5/21442/47994/648; subagent own message 10/0/100/20;
      * msg_P1 keeps its largest copy 2/50/1000/300; two id-less entries
      * 14/0/0/6; msg_BIG 1/0/0/1000; sidechain replay, resumed copy,
      * null requestId, malformed line, decoy and cut-off line: nothing */
@@ -187,7 +187,7 @@ static void test_incremental(void)
     snprintf(p, sizeof p, "%s/" PROJ "8d2a4b6c.jsonl", root);
     ok(truncate(p, 0) == 0, "truncate");
     run(&r, 5000);
-    /* left: catalog + subagent own message; msg_01AbCd still counted once
+    /* left: recorded + subagent own message; msg_01AbCd still counted once
      * (its copy in the truncated file was the duplicate) */
     check_today(&r, 15, 21442, 48094, 668, "after truncation");
     collect_result_clear(&r);

@@ -1,6 +1,6 @@
 /*
  * t/unit/plugin_codex_logs.c - the codex_logs plugin through the real host
- * on trees built from t/fixtures/codex_logs: catalog oracles (two turns
+ * on trees built from t/fixtures/codex_logs: expected figures (two turns
  * after the duplicate token_count is skipped; rate limits 23 % / 41 %),
  * the late-2025 resets_in_seconds shape, sessions/ winning over
  * archived_sessions/, and an incremental append that must continue from

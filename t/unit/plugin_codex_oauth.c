@@ -1,7 +1,7 @@
 /* t/unit/plugin_codex_oauth.c - the codex_oauth plugin (plugins/codex_oauth.so)
  * through the real host (pt_run -> run_job) against t/mock/mockprov serving
- * t/fixtures/codex_oauth/.  Fixture values follow the catalog (section 2
- * and the appendix oracle for codex_wham_usage.json). */
+ * t/fixtures/codex_oauth/.  Fixture values follow the recorded payloads
+ * (codex_wham_usage.json). */
 #include "tap.h"
 #include "plugtest.h"
 #include "refreshtest.h"

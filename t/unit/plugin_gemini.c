@@ -1,7 +1,7 @@
 /*
  * t/unit/plugin_gemini.c - the gemini plugin through the real host against
- * the mock provider (t/fixtures/gemini).  Oracles: providers catalog
- * section 9 and its appendix (remainingFraction is the REMAINING share).
+ * the mock provider (t/fixtures/gemini).  Expected figures: the recorded
+ * payloads (remainingFraction is the REMAINING share).
  */
 #include <limits.h>
 
@@ -402,7 +402,7 @@ static void test_credentials(void)
               "missing file");
     cred_case("nonexistent.json", "", MD_ERR_AUTH, "run `gemini`", "missing file hint");
     cred_case("creds_expired.json", ", \"refresh\": \"off\"", MD_ERR_AUTH, "expired",
-              "expired (catalog file)");
+              "expired (recorded file)");
     cred_case("creds_expired.json", ", \"refresh\": \"off\"", MD_ERR_AUTH, "run `gemini`",
               "expired: renew command");
     cred_case("creds_seconds.json", ", \"refresh\": \"off\"", MD_ERR_AUTH, "expired",

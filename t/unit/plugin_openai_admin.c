@@ -2,7 +2,7 @@
  * (plugins/openai_admin.so) through the real host (pt_run -> run_job)
  * against t/mock/mockprov serving t/fixtures/openai_admin/.  "now" is
  * pinned with reference_time = 1773151200 (2026-03-10T14:00:00Z, the
- * catalog's reference): today starts 1773100800, the month 1772323200. */
+ * recorded reference): today starts 1773100800, the month 1772323200. */
 #include "tap.h"
 #include "plugtest.h"
 
@@ -135,20 +135,20 @@ static void test_normal(void)
     collect_result r;
     route2(200, "usage_completions.json", NULL, 200, "costs.json");
     pt_go(&r, NULL);
-    is_int(r.err, MD_ERR_NONE, "catalog payloads: success");
+    is_int(r.err, MD_ERR_NONE, "recorded payloads: success");
     ok(pt_has_note(&r, "tokens_* count completions, embeddings, moderations usage"),
-       "catalog payloads: the endpoints read are noted");
+       "recorded payloads: the endpoints read are noted");
     /* 2026-03-10 has an empty bucket: a real 0, not unknown */
     const double today[6] = {0, 0, NA, 0, U, 0};
     /* 2026-03-09: 182340+9120 input of which 120000+0 cached; 20411+880 out */
     const double month[6] = {71460, 120000, NA, 21291, U, 212751};
-    check_period(&r, "today", today, "catalog");
-    check_period(&r, "month", month, "catalog");
+    check_period(&r, "today", today, "recorded");
+    check_period(&r, "month", month, "recorded");
     const metric *t = pt_metric(&r, "tokens_total_month");
     ok(t && strcmp(t->kind, "usage") == 0 && strcmp(t->unit, "tokens") == 0 &&
        strcmp(t->source, "api") == 0, "tokens: kind usage, unit tokens, source api");
-    check_cost(&r, "cost_usd_today", 0, "usd", "catalog");
-    check_cost(&r, "cost_usd_month", 0.6228725, "usd", "catalog");
+    check_cost(&r, "cost_usd_today", 0, "usd", "recorded");
+    check_cost(&r, "cost_usd_month", 0.6228725, "usd", "recorded");
     ok(pt_metric(&r, "credits_usd") == NULL, "credit grants off by default");
     is_int(r.n_metrics, 14, "12 token buckets + 2 costs");
     ok(r.raw_json && contains(r.raw_json, USAGE) && contains(r.raw_json, COSTS),
@@ -461,7 +461,7 @@ static void test_drift(void)
 
     route2(200, "usage_completions.json", NULL, 200, "costs.json");
     pt_go(&r, NULL);
-    ok(!pt_has_note(&r, "unrecognised field"), "drift: the catalog payloads note nothing");
+    ok(!pt_has_note(&r, "unrecognised field"), "drift: the recorded payloads note nothing");
     collect_result_clear(&r);
 }
 

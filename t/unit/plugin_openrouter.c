@@ -37,7 +37,7 @@ static double next_boundary(int what)
 #define CREDITS_ROUTE(file) \
     "{\"path\": \"/api/v1/credits\", \"body_file\": \"" file "\"}"
 
-/* ---- normal case (catalog payloads) ---- */
+/* ---- normal case (recorded payloads) ---- */
 
 static void test_normal(void)
 {
@@ -281,12 +281,12 @@ static void test_errors(void)
     is_int(r.err, MD_ERR_RATE_LIMITED, "429 bare: rate_limited");
     ok(r.retry_after < 0, "429 bare: no retry-after invented");
     collect_result_clear(&r);
-    /* catalog 429: X-RateLimit-Reset (epoch ms) in the body, already past */
+    /* recorded 429: X-RateLimit-Reset (epoch ms) in the body, already past */
     pt_mock_use(pt_port, "[{\"path\": \"/api/v1/key\", \"status\": 429, \"body_file\": \"error_429.json\"}]");
     pt_go(&r, NULL);
-    is_int(r.err, MD_ERR_RATE_LIMITED, "429 catalog: rate_limited");
-    ok(r.err_msg && strstr(r.err_msg, "free-models-per-day"), "429 catalog: message");
-    ok(r.retry_after >= 0 && r.retry_after < 1, "429 catalog: past body reset -> retry now");
+    is_int(r.err, MD_ERR_RATE_LIMITED, "429 recorded: rate_limited");
+    ok(r.err_msg && strstr(r.err_msg, "free-models-per-day"), "429 recorded: message");
+    ok(r.retry_after >= 0 && r.retry_after < 1, "429 recorded: past body reset -> retry now");
     collect_result_clear(&r);
     /* body reset in the future, no Retry-After: wait until then */
     char body[512];

@@ -1,4 +1,4 @@
-/* ratelimit.c - every rate-limit header dialect of the catalog, from the
+/* ratelimit.c - every rate-limit header dialect, from the
  * recorded response heads in t/fixtures/headers (now = 1773151200). */
 #include <stdio.h>
 #include <stdlib.h>

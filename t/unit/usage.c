@@ -1,6 +1,6 @@
 /* t/unit/usage.c - the normalised usage record: every dialect mapped from
- * the fixtures in t/fixtures/usage (copies of the catalog payloads plus one
- * file per case), the catalog oracles, the JSON round trip, and that a
+ * the fixtures in t/fixtures/usage (copies of the recorded payloads plus one
+ * file per case), the expected figures, the JSON round trip, and that a
  * usage record carries exactly the SDK's bucket conversions
  * (mdu_tokens_openai / _anthropic, one implementation in core/lib/tokens.c):
  * no bucket dropped or swapped on the way into the record. */
@@ -228,14 +228,14 @@ static void test_anthropic(void)
     ok(r.tokens_cache_write_1h.state == MD_UNKNOWN,
        "no cache-write counter: the 1h bucket is unknown, not 0");
     usage_record_clear(&r);
-    /* catalog oracle: the Sonnet row of the usage report, as Messages usage */
+    /* expected figure: the Sonnet row of the usage report, as Messages usage */
     check_file(USAGE_ANTHROPIC_MESSAGES,
                "anthropic_report_sonnet_as_messages.json",
                "15230 913400 42100 38211 ? 1008941 ?");
 }
 
 /* The report row itself (uncached_input_tokens instead of input_tokens):
- * rename the one key and the Messages mapping gives the catalog oracle. */
+ * rename the one key and the Messages mapping gives the expected figure. */
 static void test_anthropic_report_row(void)
 {
     json_t *doc = load_file("anthropic_usage_report_messages.json");
@@ -327,7 +327,7 @@ static void test_claude_code(void)
     expect(&r, "claude line 2", "4 13920 20154 1 ? 34079 ?");
     usage_record_clear(&r);
 
-    /* catalog oracle (the entry kept after dedup): output 412 */
+    /* expected figure (the entry kept after dedup): output 412 */
     is_int(map_json(USAGE_CLAUDE_CODE_LINE, load_line(f, 3), &r, NULL), 0,
            "claude line 3 maps");
     expect(&r, "claude line 3", "4 13920 20154 412 ? 34490 ?");
@@ -418,7 +418,7 @@ static void test_codex(void)
            -1,
        "turn_context: not a token_count event");
 
-    /* catalog oracle: turn 1 */
+    /* expected figure: turn 1 */
     is_int(map_json(USAGE_CODEX_TOKEN_COUNT, load_line(f, 5), &r, NULL), 0,
            "codex turn 1 maps");
     expect(&r, "codex turn 1", "3000 9000 - 800 320 12800 ?");
