@@ -1,9 +1,9 @@
 /*
  * usage_store_impl.h - the in-memory layout of a usage_store, shared by
- * its three parts and nothing else: usage_store.c (cells, put, add_event,
+ * its four parts and nothing else: usage_store.c (cells, put, add_event,
  * retention), usage_store_file.c (the cells in the history database,
- * history_db.h; migration of STATE_DIR/usage.json) and usage_report.c
- * (the daily report).  The contract is usage_store.h.
+ * history_db.h), usage_store_migrate.c (the import of STATE_DIR/usage.json)
+ * and usage_report.c (the daily report).  The contract is usage_store.h.
  *
  * Invariants:
  *   - usage_store.p is sorted by provider name, names unique;
@@ -153,5 +153,16 @@ void uprov_release(uprov *p);
 
 /* Drop cells past the retention (a change: seq moves). */
 void usage_store_prune(usage_store *s, double now);
+
+/* Write every cell of src into db as its usage rows, in one transaction
+ * under db's lock; src's journal is dropped (the rows are the cells).
+ * 0, or -1 with *err. */
+int usage_store_write_full(usage_store *src, history_db *db, char **err);
+/* STATE_DIR/usage.json, when present, becomes s's database rows, then
+ * usage.json.migrated (*migrated set).  0 when there was nothing to
+ * migrate or it was migrated, -1 with *err when the file is corrupt
+ * (moved aside) or the rows cannot be written.  s->db is open. */
+int usage_store_migrate_json(usage_store *s, double now, int *migrated,
+                             char **err);
 
 #endif

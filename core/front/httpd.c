@@ -1,17 +1,21 @@
-/* httpd.c - the local HTTP API (libmicrohttpd); see httpd.h.
+/* httpd.c - the local HTTP API (libmicrohttpd); see httpd.h: the
+ * listening socket, the MHD set-up, admission (what is refused before any
+ * body is read), dispatch to the endpoints and the response cache.  The
+ * JSON endpoints themselves are routes.c.
  *
  * Cached GETs are rendered once per published view set (and at most once
  * per second, since ages and generated_at move with the clock) and the
  * same MHD_Response is queued for every request until then.  A forced
  * refresh suspends its connection until the scheduler calls back, so a
  * hung provider never occupies an HTTP thread. */
-#include "httpd.h"
+#include "httpd_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -32,53 +36,8 @@
 #include "parse.h"
 #include "render.h"
 #include "timeutil.h"
-#include "tz.h"
-#include "usage_store.h"
 
 #define HTTP_THREADS 2
-#define USAGE_PATH "/api/automation/usage"
-#define PROVIDERS_PATH "/api/providers"
-#define DAILY_PATH "/api/usage/daily"
-#define TELEMETRY_PATH "/api/telemetry"
-#define METRICS_PATH "/metrics"
-
-/* One cached rendering. */
-typedef struct cache_slot {
-    struct MHD_Response *resp;
-    unsigned long version;
-    long long second;
-} cache_slot;
-
-enum { SLOT_USAGE = 0, /* + 2*compact + include_raw: 4 slots */
-       SLOT_PROVIDERS = 4, SLOT_PROVIDERS_RAW = 5, SLOT_METRICS = 6,
-       N_SLOTS = 7 };
-
-struct httpd {
-    daemon_t *d;
-    struct MHD_Daemon *mhd;
-    int listen_fd;
-    char *address;
-    char *unix_path;            /* to unlink at stop */
-    pthread_mutex_t cache_lock; /* guards slots */
-    pthread_mutex_t suspend_lock; /* suspend before resume, see httpd.h */
-    cache_slot slots[N_SLOTS];
-    admission adm;              /* fixed at start: read-only after */
-};
-
-/* Per-request context (MHD's req_cls). */
-typedef struct request {
-    httpd *h;
-    struct MHD_Connection *c;
-    target_verdict target;      /* the raw request target, see on_target */
-    int admitted;               /* admit_request let it in */
-    refresh_waiter *waiter;     /* forced refresh in progress (our ref) */
-    int refresh_refused;        /* shutting down: resumed without one */
-    int compact, include_raw;
-    char *body;                 /* POST body so far (owned), telemetry only */
-    size_t body_len;
-    int body_too_big;
-} request;
-
 /* ---- responses ---- */
 
 static struct MHD_Response *json_response(json_t *doc)
@@ -99,8 +58,8 @@ static struct MHD_Response *json_response(json_t *doc)
     return r;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status,
-                                 json_t *doc)
+enum MHD_Result httpd_send_json(struct MHD_Connection *c, unsigned status,
+                                json_t *doc)
 {
     struct MHD_Response *r = json_response(doc);
     enum MHD_Result rc = MHD_queue_response(c, status, r);
@@ -108,59 +67,24 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status,
     return rc;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
-                                  const char *msg)
+enum MHD_Result httpd_send_error(struct MHD_Connection *c, unsigned status,
+                                 const char *msg)
 {
-    return send_json(c, status, render_error((int)status, msg));
+    return httpd_send_json(c, status, render_error((int)status, msg));
 }
 
-/* ---- query parameters ---- */
-
-typedef struct query_check {
-    const char *const *allowed;
-    char *error; /* first problem, owned */
-} query_check;
-
-static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind,
-                                 const char *key, const char *value)
+enum MHD_Result httpd_send_error_free(struct MHD_Connection *c,
+                                      unsigned status, char *msg)
 {
-    query_check *q = cls;
-    (void)kind;
-    if (q->error)
-        return MHD_YES;
-    for (size_t i = 0; q->allowed[i]; i++) {
-        if (strcmp(key, q->allowed[i]) != 0)
-            continue;
-        int b;
-        if (!value || parse_bool(value, &b) != 0)
-            q->error = xasprintf("query parameter '%s' must be a boolean "
-                                 "(true/false/1/0/yes/no/on/off), got '%.64s'",
-                                 key, value ? value : "");
-        return MHD_YES;
-    }
-    q->error = xasprintf("unknown query parameter '%.64s'", key);
-    return MHD_YES;
-}
-
-/* Validate the query; every allowed parameter is a boolean. */
-static char *validate_query(struct MHD_Connection *c, const char *const *allowed)
-{
-    query_check q = {allowed, NULL};
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_arg, &q);
-    return q.error;
-}
-
-static int bool_arg(struct MHD_Connection *c, const char *name)
-{
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-    int b = 0;
-    return v && parse_bool(v, &b) == 0 ? b : 0;
+    enum MHD_Result rc = httpd_send_error(c, status, msg ? msg : "bad request");
+    free(msg);
+    return rc;
 }
 
 /* ---- rendering from a view set ---- */
 
-static json_t *render_usage_at(const view_set *vs, render_opts o,
-                               const usage_meta *meta)
+json_t *httpd_render_usage_at(const view_set *vs, render_opts o,
+                              const usage_meta *meta)
 {
     double now = time_now();
     provider_view *v = view_set_views_at(vs, now);
@@ -183,8 +107,8 @@ static const usage_meta live_meta = {"live_or_cache", NULL, NULL, 0};
 /* Queue the cached response of slot, rendered anew when the view set or
  * the second changed.  MHD responses are reference counted: once queued,
  * it stays alive even if the slot is replaced. */
-static enum MHD_Result send_cached(httpd *h, struct MHD_Connection *c,
-                                   int slot, render_opts o)
+enum MHD_Result httpd_send_cached(httpd *h, struct MHD_Connection *c,
+                                  int slot, render_opts o)
 {
     long long sec = (long long)time_now();
     view_set *vs = view_set_acquire(h->d);
@@ -193,7 +117,7 @@ static enum MHD_Result send_cached(httpd *h, struct MHD_Connection *c,
     if (!s->resp || s->version != vs->version || s->second != sec) {
         json_t *doc;
         if (slot < SLOT_PROVIDERS) {
-            doc = render_usage_at(vs, o, &live_meta);
+            doc = httpd_render_usage_at(vs, o, &live_meta);
         } else {
             double now = time_now();
             provider_view *v = view_set_views_at(vs, now);
@@ -237,272 +161,7 @@ static enum MHD_Result send_metrics(httpd *h, struct MHD_Connection *c)
     return rc;
 }
 
-/* ---- handlers ---- */
-
-/* The scheduler's callback (owner thread): the refresh is resolved. */
-static void resume_request(void *arg)
-{
-    request *rq = arg;
-    httpd *h = rq->h; /* once resumed, rq may be answered and freed */
-    pthread_mutex_lock(&h->suspend_lock);
-    MHD_resume_connection(rq->c);
-    pthread_mutex_unlock(&h->suspend_lock);
-}
-
-static enum MHD_Result send_refreshed(struct MHD_Connection *c, request *rq,
-                                      const view_set *vs)
-{
-    refresh_waiter *w = rq->waiter;
-    usage_meta meta = {"live_refresh", NULL, NULL, 0};
-    if (w && refresh_waiter_done(w) && w->n_fallback) {
-        meta.data_source = "snapshot_fallback";
-        meta.fallback_reason = "timeout";
-        meta.fallback_providers = (const char *const *)w->fallback;
-        meta.n_fallback_providers = w->n_fallback;
-    }
-    render_opts o = {rq->compact, rq->include_raw};
-    json_t *doc = render_usage_at(vs, o, &meta);
-    refresh_waiter_release(w);
-    rq->waiter = NULL;
-    rq->refresh_refused = 0;
-    return send_json(c, MHD_HTTP_OK, doc);
-}
-
-static enum MHD_Result handle_usage(httpd *h, struct MHD_Connection *c,
-                                    request *rq)
-{
-    if (rq->waiter || rq->refresh_refused) { /* resumed */
-        view_set *vs = view_set_acquire(h->d);
-        enum MHD_Result rc = send_refreshed(c, rq, vs);
-        view_set_release(vs);
-        return rc;
-    }
-    static const char *const allowed[] = {"force_refresh", "compact",
-                                          "include_raw", NULL};
-    char *err = validate_query(c, allowed);
-    if (err) {
-        enum MHD_Result rc = send_error(c, MHD_HTTP_BAD_REQUEST, err);
-        free(err);
-        return rc;
-    }
-    rq->compact = bool_arg(c, "compact");
-    rq->include_raw = bool_arg(c, "include_raw");
-    render_opts o = {rq->compact, rq->include_raw};
-    if (!bool_arg(c, "force_refresh"))
-        return send_cached(h, c, SLOT_USAGE + 2 * o.compact + o.include_raw, o);
-
-    view_set *vs = view_set_acquire(h->d);
-    long long deadline = mono_ms() + vs->endpoint_timeout_ms;
-    view_set_release(vs);
-    /* Suspend first, under suspend_lock, which the callback also takes:
-     * it cannot resume us before we are suspended. */
-    pthread_mutex_lock(&h->suspend_lock);
-    MHD_suspend_connection(c);
-    int rc = scheduler_request_refresh(h->d, deadline, resume_request, rq,
-                                       &rq->waiter);
-    if (rc != 0) { /* shutting down: answer from the views as they are */
-        rq->refresh_refused = 1;
-        MHD_resume_connection(c);
-    }
-    pthread_mutex_unlock(&h->suspend_lock);
-    return MHD_YES;
-}
-
-static enum MHD_Result handle_providers(httpd *h, struct MHD_Connection *c,
-                                        const char *url)
-{
-    static const char *const allowed[] = {"include_raw", NULL};
-    char *err = validate_query(c, allowed);
-    if (err) {
-        enum MHD_Result rc = send_error(c, MHD_HTTP_BAD_REQUEST, err);
-        free(err);
-        return rc;
-    }
-    int raw = bool_arg(c, "include_raw");
-    if (strcmp(url, PROVIDERS_PATH) == 0 || strcmp(url, PROVIDERS_PATH "/") == 0) {
-        render_opts o = {0, raw};
-        return send_cached(h, c, raw ? SLOT_PROVIDERS_RAW : SLOT_PROVIDERS, o);
-    }
-    const char *name = url + strlen(PROVIDERS_PATH "/");
-    view_set *vs = view_set_acquire(h->d);
-    double now = time_now();
-    provider_view *v = view_set_views_at(vs, now);
-    json_t *doc = NULL;
-    for (size_t i = 0; i < vs->n && !doc; i++)
-        if (strcmp(v[i].name, name) == 0)
-            doc = render_provider(&v[i], raw, now);
-    free(v);
-    view_set_release(vs);
-    if (!doc) {
-        char *msg = xasprintf("no provider named '%.64s'", name);
-        enum MHD_Result rc = send_error(c, MHD_HTTP_NOT_FOUND, msg);
-        free(msg);
-        return rc;
-    }
-    return send_json(c, MHD_HTTP_OK, doc);
-}
-
-/* ---- GET /api/usage/daily ---- */
-
-typedef struct daily_args {
-    const char *v[4];   /* provider, since, until, tz (MHD-owned) */
-    char *error;        /* first problem, owned */
-} daily_args;
-
-static const char *const daily_names[] = {"provider", "since", "until", "tz"};
-
-static enum MHD_Result daily_arg(void *cls, enum MHD_ValueKind kind,
-                                 const char *key, const char *value)
-{
-    daily_args *a = cls;
-    (void)kind;
-    if (a->error)
-        return MHD_YES;
-    for (size_t i = 0; i < 4; i++) {
-        if (strcmp(key, daily_names[i]) != 0)
-            continue;
-        if (a->v[i])
-            a->error = xasprintf("query parameter '%s' given twice", key);
-        else if (!value || !*value)
-            a->error = xasprintf("query parameter '%s' must not be empty", key);
-        else
-            a->v[i] = value;
-        return MHD_YES;
-    }
-    a->error = xasprintf("unknown query parameter '%.64s' (known: provider, "
-                         "since, until, tz)", key);
-    return MHD_YES;
-}
-
-static enum MHD_Result send_error_free(struct MHD_Connection *c,
-                                       unsigned status, char *msg)
-{
-    enum MHD_Result rc = send_error(c, status, msg ? msg : "bad request");
-    free(msg);
-    return rc;
-}
-
-/* The daily report, built by the owner thread (the usage store is
- * its alone). */
-typedef struct daily_call {
-    const daily_args *a;
-    const tz_zone *z;
-    const char *tzname;
-    json_t *doc;
-    char *err;
-    int rc;
-} daily_call;
-
-static void daily_on_owner(daemon_t *d, void *arg)
-{
-    daily_call *q = arg;
-    const daily_args *a = q->a;
-    q->rc = -2;
-    if (!d->usage)
-        q->rc = -3;   /* main() always creates one; be safe, not crash */
-    else if (!a->v[0] || state_find(d, a->v[0]) ||
-             usage_store_has_provider(d->usage, a->v[0]))
-        q->rc = usage_store_daily_zone(d->usage, a->v[0], a->v[1], a->v[2],
-                                       q->z, q->tzname, &q->doc, &q->err);
-}
-
-/* The zone file is read here, the report built by the owner thread. */
-static enum MHD_Result handle_daily(httpd *h, struct MHD_Connection *c)
-{
-    daily_args a = {{NULL, NULL, NULL, NULL}, NULL};
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, daily_arg, &a);
-    if (a.error)
-        return send_error_free(c, MHD_HTTP_BAD_REQUEST, a.error);
-    long day;
-    for (size_t i = 1; i <= 2; i++)
-        if (a.v[i] && usage_parse_date(a.v[i], &day) != 0)
-            return send_error_free(
-                c, MHD_HTTP_BAD_REQUEST,
-                xasprintf("%s: '%.32s' is not a date (YYYY-MM-DD)",
-                          daily_names[i], a.v[i]));
-    char *err = NULL;
-    const char *tzname = a.v[3] ? a.v[3] : "UTC";
-    tz_zone *z = tz_load(tzname, &err);
-    if (!z)
-        return send_error_free(c, MHD_HTTP_BAD_REQUEST, err);
-    daily_call q = {.a = &a, .z = z, .tzname = tzname, .doc = NULL,
-                    .err = NULL, .rc = -3};
-    if (state_call(h->d, daily_on_owner, &q) != 0)
-        q.rc = -3;
-    tz_free(z);
-    int rc = q.rc;
-    json_t *doc = q.doc;
-    err = q.err;
-    if (rc == -3)
-        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                          "no usage store (or shutting down)");
-    if (rc == -2)
-        return send_error_free(c, MHD_HTTP_NOT_FOUND,
-                               xasprintf("no provider named '%.64s'", a.v[0]));
-    if (rc != 0)
-        return send_error_free(c, MHD_HTTP_BAD_REQUEST, err);
-    return send_json(c, MHD_HTTP_OK, doc);
-}
-
-static json_t *time_or_null(double t)
-{
-    char text[40];
-    if (t <= 0)
-        return json_null();
-    rfc3339_format(t, text, sizeof text);
-    return json_string(text);
-}
-
-/* {"ok": bool, "usage": {"ok", "error", "failing_since"},
- *  "snapshot": {"ok", "error", "failing_since"}}: whether what the daemon
- * accepted is being saved (status "degraded" when not). */
-static json_t *persistence_json(const view_set *vs)
-{
-    double since = 0;
-    char *err = NULL;
-    int usage_failing = vs->usage ? usage_store_failing(vs->usage, &since, &err)
-                                  : 0;
-    json_t *usage = json_pack("{s:b, s:o, s:o}", "ok", !usage_failing,
-                              "error", err ? json_string(err) : json_null(),
-                              "failing_since", time_or_null(since));
-    free(err);
-    json_t *snap = json_pack(
-        "{s:b, s:o, s:o}", "ok", vs->snapshot_error == NULL, "error",
-        vs->snapshot_error ? json_string(vs->snapshot_error) : json_null(),
-        "failing_since", time_or_null(vs->snapshot_error
-                                          ? vs->snapshot_failing_since : 0));
-    return json_pack("{s:b, s:o, s:o}", "ok",
-                     !usage_failing && !vs->snapshot_error, "usage", usage,
-                     "snapshot", snap);
-}
-
-static enum MHD_Result handle_health(httpd *h, struct MHD_Connection *c)
-{
-    view_set *vs = view_set_acquire(h->d);
-    double now = time_now();
-    char started[40];
-    rfc3339_format(vs->started_at, started, sizeof started);
-    json_t *doc = json_pack(
-        "{s:s, s:s, s:s, s:I, s:s, s:f, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:s?}}",
-        "status", "ok", "version", METERD_VERSION, "config", vs->config_path,
-        "pid", (json_int_t)getpid(), "started_at", started,
-        "uptime_seconds", now - vs->started_at,
-        "providers", "configured", (json_int_t)vs->n,
-        "enabled", (json_int_t)vs->n_enabled,
-        "ok", (json_int_t)vs->n_ok, "running", (json_int_t)vs->n_running,
-        "reloads", "succeeded", (json_int_t)vs->reloads,
-        "failed", (json_int_t)vs->reload_failures,
-        "last_error", vs->last_reload_error);
-    json_object_set_new(doc, "history", usage_store_health(vs->usage));
-    json_t *persist = persistence_json(vs);
-    if (!json_is_true(json_object_get(persist, "ok")))
-        json_object_set_new(doc, "status", json_string("degraded"));
-    json_object_set_new(doc, "persistence", persist);
-    view_set_release(vs);
-    return send_json(c, MHD_HTTP_OK, doc);
-}
-
-/* ---- POST /api/telemetry ---- */
+/* ---- telemetry: who may post ---- */
 
 /* Whether the peer is on this machine: loopback TCP or the unix socket. */
 static int peer_is_local(struct MHD_Connection *c)
@@ -556,37 +215,6 @@ static unsigned telemetry_access(httpd *h, struct MHD_Connection *c)
     return status;
 }
 
-static enum MHD_Result handle_telemetry(httpd *h, struct MHD_Connection *c,
-                                        request *rq, const char *upload,
-                                        size_t *upload_size)
-{
-    if (*upload_size) { /* collect the body, bounded */
-        if (!rq->body_too_big && rq->body_len + *upload_size <= INGEST_MAX_BODY) {
-            rq->body = xrealloc(rq->body, rq->body_len + *upload_size + 1);
-            memcpy(rq->body + rq->body_len, upload, *upload_size);
-            rq->body_len += *upload_size;
-        } else {
-            rq->body_too_big = 1;
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    /* who may post was settled by admit_request, before the body */
-    if (rq->body_too_big)
-        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
-                          "body larger than 1 MiB");
-    if (!rq->body_len)
-        return send_error(c, MHD_HTTP_BAD_REQUEST, "empty body: send JSON");
-    json_t *resp = NULL;
-    char *error = NULL;
-    int status = ingest_handle(h->d, rq->body, rq->body_len, &resp, &error);
-    if (error) {
-        resp = render_error(status, error);
-        free(error);
-    }
-    return send_json(c, (unsigned)status, resp);
-}
-
 static int is_known_path(const char *url)
 {
     return strcmp(url, USAGE_PATH) == 0 || strcmp(url, "/healthz") == 0 ||
@@ -614,8 +242,12 @@ static void *on_target(void *cls, const char *uri, struct MHD_Connection *c)
     rq->c = c;
     long query_at;
     rq->target = admission_check_target(uri, &query_at);
-    if (rq->target == TARGET_TOO_MANY_PARAMS)
-        ((char *)uri)[query_at + 1] = '\0';
+    if (rq->target == TARGET_TOO_MANY_PARAMS) {
+        /* MHD hands its writable buffer as const: the cut is by design
+         * (see above), so the const is dropped on purpose, via uintptr_t. */
+        char *target = (char *)(uintptr_t)uri;
+        target[query_at + 1] = '\0';
+    }
     return rq;
 }
 
@@ -638,16 +270,18 @@ static enum MHD_Result admit_telemetry(httpd *h, struct MHD_Connection *c,
 {
     unsigned denied = telemetry_access(h, c);
     if (denied)
-        return send_error(c, denied, denied == MHD_HTTP_UNAUTHORIZED
-                                         ? "missing or wrong bearer token"
-                                         : "telemetry is accepted from this "
-                                           "machine only unless ingest_token "
-                                           "is configured");
+        return httpd_send_error(c, denied,
+                                denied == MHD_HTTP_UNAUTHORIZED
+                                    ? "missing or wrong bearer token"
+                                    : "telemetry is accepted from this "
+                                      "machine only unless ingest_token "
+                                      "is configured");
     const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!admission_is_json(type))
-        return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                          "send the body as Content-Type: application/json");
+        return httpd_send_error(
+            c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+            "send the body as Content-Type: application/json");
     const char *length = MHD_lookup_connection_value(
         c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     long long n;
@@ -655,11 +289,11 @@ static enum MHD_Result admit_telemetry(httpd *h, struct MHD_Connection *c,
         const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                          "Expect");
         if (expect && strcasecmp(expect, "100-continue") == 0)
-            return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
-                              "body larger than 1 MiB");
+            return httpd_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                                    "body larger than 1 MiB");
         /* A client already sending would see the connection reset
          * before our answer: read and drop the body unbuffered (as nginx
-         * does), then answer 413 (handle_telemetry). */
+         * does), then answer 413 (route_telemetry). */
         rq->body_too_big = 1;
     }
     rq->admitted = 1;
@@ -674,27 +308,28 @@ static enum MHD_Result admit_request(httpd *h, struct MHD_Connection *c,
                                      const char *method)
 {
     if (rq->target == TARGET_TOO_MANY_PARAMS)
-        return send_error(c, MHD_HTTP_BAD_REQUEST,
-                          "too many query parameters (at most 64)");
+        return httpd_send_error(c, MHD_HTTP_BAD_REQUEST,
+                                "too many query parameters (at most 64)");
     if (rq->target == TARGET_NUL)
-        return send_error(c, MHD_HTTP_BAD_REQUEST,
-                          "the request target contains %00 (a NUL byte)");
+        return httpd_send_error(
+            c, MHD_HTTP_BAD_REQUEST,
+            "the request target contains %00 (a NUL byte)");
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_HOST);
     if (!admission_host_ok(&h->adm, host))
-        return send_error_free(
+        return httpd_send_error_free(
             c, MHD_HTTP_BAD_REQUEST,
             xasprintf("Host '%.64s' is not this server; add it to "
                       "allowed_hosts to reach meterd by that name", host));
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      "Origin");
     if (origin && !admission_origin_ok(&h->adm, origin))
-        return send_error_free(
+        return httpd_send_error_free(
             c, MHD_HTTP_FORBIDDEN,
             xasprintf("requests from origin '%.64s' are not allowed; add "
                       "its host to allowed_hosts to allow them", origin));
     if (!is_known_path(url))
-        return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+        return httpd_send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
     int post_only = strcmp(url, TELEMETRY_PATH) == 0;
     if (post_only && strcmp(method, "POST") == 0)
         return admit_telemetry(h, c, rq);
@@ -721,19 +356,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return admit_request(h, c, rq, url, method);
     }
     if (rq->waiter || rq->refresh_refused)
-        return handle_usage(h, c, rq);
+        return route_usage(h, c, rq);
     if (strcmp(url, TELEMETRY_PATH) == 0)
-        return handle_telemetry(h, c, rq, upload_data, upload_data_size);
+        return route_telemetry(h, c, rq, upload_data, upload_data_size);
     if (*upload_data_size) { /* a GET with a body: discard it */
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (strcmp(url, USAGE_PATH) == 0)
-        return handle_usage(h, c, rq);
+        return route_usage(h, c, rq);
     const dashboard_file *page = dashboard_find(url);
     if (page) { /* static and immortal: MHD may send it without a copy */
+        /* MHD_RESPMEM_PERSISTENT: MHD only reads the buffer; this MHD
+         * (0.9.75) has no const variant, so the const is dropped here. */
         struct MHD_Response *r = MHD_create_response_from_buffer(
-            page->len, (void *)page->data, MHD_RESPMEM_PERSISTENT);
+            page->len, (void *)(uintptr_t)page->data, MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(r, "Content-Type", page->content_type);
         for (const dashboard_header *hd = dashboard_headers; hd->name; hd++)
             MHD_add_response_header(r, hd->name, hd->value);
@@ -742,17 +379,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return rc;
     }
     if (strcmp(url, "/healthz") == 0)
-        return handle_health(h, c);
+        return route_health(h, c);
     if (strcmp(url, METRICS_PATH) == 0)
         return send_metrics(h, c);
     if (strcmp(url, DAILY_PATH) == 0)
-        return handle_daily(h, c);
+        return route_daily(h, c);
     if (strcmp(url, HISTORY_API_PATH) == 0) {
         json_t *doc = NULL;
         view_set *vs = view_set_acquire(h->d);
         unsigned status = history_api_get(vs, c, &doc);
         view_set_release(vs);
-        return send_json(c, status, doc);
+        return httpd_send_json(c, status, doc);
     }
     if (strcmp(url, QUOTAS_API_PATH) == 0 || strcmp(url, ADVICE_API_PATH) == 0) {
         json_t *doc = NULL;
@@ -761,9 +398,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                               ? quotas_api_get(vs, c, &doc)
                               : advice_api_get(vs, c, &doc);
         view_set_release(vs);
-        return send_json(c, status, doc);
+        return httpd_send_json(c, status, doc);
     }
-    return handle_providers(h, c, url);
+    return route_providers(h, c, url);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,

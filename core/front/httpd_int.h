@@ -1,0 +1,104 @@
+/*
+ * httpd_int.h - what the two parts of the HTTP API share and nothing
+ * else: httpd.c (socket, MHD set-up, admission, dispatch, the response
+ * cache) and routes.c (the JSON endpoints).  The contract is httpd.h.
+ *
+ * Invariants:
+ *   - struct httpd is fixed once httpd_start returns, except slots
+ *     (under cache_lock) and the suspend/resume pairing (suspend_lock);
+ *     see the locking rules in httpd.h;
+ *   - a request belongs to its connection (MHD's req_cls): made by
+ *     on_target, freed by on_completed; it holds one reference to its
+ *     refresh_waiter and owns its body;
+ *   - the httpd_send_* functions queue a response on the connection and
+ *     return MHD's verdict; the _free variant frees msg.
+ */
+#ifndef METERD_HTTPD_INT_H
+#define METERD_HTTPD_INT_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <jansson.h>
+
+#include "admission.h"
+#include "httpd.h"
+#include "render.h"
+
+#define USAGE_PATH "/api/automation/usage"
+#define PROVIDERS_PATH "/api/providers"
+#define DAILY_PATH "/api/usage/daily"
+#define TELEMETRY_PATH "/api/telemetry"
+#define METRICS_PATH "/metrics"
+
+/* One cached rendering. */
+typedef struct cache_slot {
+    struct MHD_Response *resp;
+    unsigned long version;
+    long long second;
+} cache_slot;
+
+enum { SLOT_USAGE = 0, /* + 2*compact + include_raw: 4 slots */
+       SLOT_PROVIDERS = 4, SLOT_PROVIDERS_RAW = 5, SLOT_METRICS = 6,
+       N_SLOTS = 7 };
+
+struct httpd {
+    daemon_t *d;
+    struct MHD_Daemon *mhd;
+    int listen_fd;
+    char *address;
+    char *unix_path;            /* to unlink at stop */
+    pthread_mutex_t cache_lock; /* guards slots */
+    pthread_mutex_t suspend_lock; /* suspend before resume, see httpd.h */
+    cache_slot slots[N_SLOTS];
+    admission adm;              /* fixed at start: read-only after */
+};
+
+/* Per-request context (MHD's req_cls). */
+typedef struct request {
+    httpd *h;
+    struct MHD_Connection *c;
+    target_verdict target;      /* the raw request target, see on_target */
+    int admitted;               /* admit_request let it in */
+    refresh_waiter *waiter;     /* forced refresh in progress (our ref) */
+    int refresh_refused;        /* shutting down: resumed without one */
+    int compact, include_raw;
+    char *body;                 /* POST body so far (owned), telemetry only */
+    size_t body_len;
+    int body_too_big;
+} request;
+
+/* Queue doc (consumed) as a JSON response with status. */
+enum MHD_Result httpd_send_json(struct MHD_Connection *c, unsigned status,
+                                json_t *doc);
+/* Queue the error document {"error": {status, message}}. */
+enum MHD_Result httpd_send_error(struct MHD_Connection *c, unsigned status,
+                                 const char *msg);
+/* The same, then free(msg); msg NULL says "bad request". */
+enum MHD_Result httpd_send_error_free(struct MHD_Connection *c,
+                                      unsigned status, char *msg);
+/* The usage document of vs as of now, with the family alerts. */
+json_t *httpd_render_usage_at(const view_set *vs, render_opts o,
+                              const usage_meta *meta);
+/* Queue the cached rendering of slot (SLOT_USAGE.. SLOT_PROVIDERS_RAW),
+ * rendered anew when the view set or the second changed. */
+enum MHD_Result httpd_send_cached(httpd *h, struct MHD_Connection *c,
+                                  int slot, render_opts o);
+
+/* The endpoints (routes.c), called by dispatch once the request is
+ * admitted and, for telemetry, once per piece of the body. */
+/* GET /api/automation/usage, and its resumption after a forced refresh. */
+enum MHD_Result route_usage(httpd *h, struct MHD_Connection *c, request *rq);
+/* GET /api/providers and /api/providers/NAME. */
+enum MHD_Result route_providers(httpd *h, struct MHD_Connection *c,
+                                const char *url);
+/* GET /api/usage/daily. */
+enum MHD_Result route_daily(httpd *h, struct MHD_Connection *c);
+/* GET /healthz. */
+enum MHD_Result route_health(httpd *h, struct MHD_Connection *c);
+/* POST /api/telemetry: collects the body, then hands it to ingest. */
+enum MHD_Result route_telemetry(httpd *h, struct MHD_Connection *c,
+                                request *rq, const char *upload,
+                                size_t *upload_size);
+
+#endif
