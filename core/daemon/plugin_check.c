@@ -430,7 +430,7 @@ static size_t validate_provider(config *c, provider_conf *pc,
     json_decref(pc->env_names);
     pc->env_names = json_incref(f->env);
     md_plugin desc = probe_facts_descriptor(f);
-    vctx v = {c, pc, &desc, diags, 0};
+    vctx v = {.c = c, .pc = pc, .desc = &desc, .diags = diags};
     check_interval(&v);
     if (check_given(&v) == 0 && f->has_check)
         run_check(&v);

@@ -251,7 +251,7 @@ static int render_snapshot(cli_source *s, config *cfg, char **err)
     view_set *vs = view_set_acquire(&d);
     double now = time_now();
     provider_view *v = view_set_views_at(vs, now);
-    usage_meta meta = {"snapshot_fallback", NULL, NULL, 0};
+    usage_meta meta = {.data_source = "snapshot_fallback"};
     render_opts o = {0, 0};
     s->doc = render_usage(v, vs->n, o, &meta, now);
     free(v);

@@ -102,7 +102,7 @@ json_t *httpd_render_usage_at(const view_set *vs, render_opts o,
     return doc;
 }
 
-static const usage_meta live_meta = {"live_or_cache", NULL, NULL, 0};
+static const usage_meta live_meta = {.data_source = "live_or_cache"};
 
 /* Queue the cached response of slot, rendered anew when the view set or
  * the second changed.  MHD responses are reference counted: once queued,

@@ -333,7 +333,7 @@ static int run_once(daemon_t *d)
     view_set *vs = view_set_acquire(d);
     double now = time_now();
     provider_view *v = view_set_views_at(vs, now);
-    usage_meta meta = {"live_refresh", NULL, NULL, 0};
+    usage_meta meta = {.data_source = "live_refresh"};
     render_opts o = {0, 0};
     json_t *doc = render_usage(v, vs->n, o, &meta, now);
     free(v);

@@ -75,7 +75,7 @@ static enum MHD_Result send_refreshed(struct MHD_Connection *c, request *rq,
                                       const view_set *vs)
 {
     refresh_waiter *w = rq->waiter;
-    usage_meta meta = {"live_refresh", NULL, NULL, 0};
+    usage_meta meta = {.data_source = "live_refresh"};
     if (w && refresh_waiter_done(w) && w->n_fallback) {
         meta.data_source = "snapshot_fallback";
         meta.fallback_reason = "timeout";

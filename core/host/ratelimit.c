@@ -282,7 +282,8 @@ size_t ratelimit_parse(const char *const *names, const char *const *values,
                        size_t n, double now, const char *id_prefix,
                        rl_metric **out, double *retry_after)
 {
-    headers h = {names, values, n, now, id_prefix, NULL, 0};
+    headers h = {.names = names, .values = values, .n = n, .now = now,
+                 .prefix = id_prefix};
     parse_openai(&h);
     parse_anthropic(&h);
     parse_unified(&h);

@@ -216,7 +216,8 @@ static void test_compact_and_fallback(void)
     world w;
     world_init(&w);
     const char *fb[] = {"codex"};
-    usage_meta meta = {"live_refresh", "timeout", fb, 1};
+    usage_meta meta = {.data_source = "live_refresh", .fallback_reason = "timeout",
+                      .fallback_providers = fb, .n_fallback_providers = 1};
     render_opts o = {1, 0};
     json_t *d = render_usage(w.v, 3, o, &meta, NOW);
     json_t *oa = json_array_get(json_object_get(d, "providers"), 1);
