@@ -88,6 +88,7 @@
 
 #include "meterd/plugin.h"
 #include "meterd/util.h"
+#include "mdu_unconst.h"
 
 
 #define AO_DEFAULT_URL "https://api.anthropic.com"
@@ -535,7 +536,7 @@ static void ao_windows(const md_host *h, md_ctx *ctx, const json_t *doc,
 {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)doc, key, v) {
+    json_object_foreach(mdu_json_unconst(doc), key, v) {
         if (!json_is_object(v) || ao_not_window(key) ||
             (!json_object_get(v, "utilization") &&
              !json_object_get(v, "resets_at")))
@@ -843,7 +844,7 @@ static void ao_drift(mdu_drift *d, const json_t *doc)
     const char *key;
     json_t *v;
     size_t i;
-    json_object_foreach((json_t *)doc, key, v) {
+    json_object_foreach(mdu_json_unconst(doc), key, v) {
         int is_win = json_is_null(v) ||
                      (json_is_object(v) &&
                       (json_object_get(v, "utilization") ||

@@ -95,6 +95,7 @@
 
 #include "meterd/plugin.h"
 #include "meterd/util.h"
+#include "mdu_unconst.h"
 
 
 #define CX_DEFAULT_URL "https://chatgpt.com/backend-api"
@@ -549,7 +550,7 @@ static void emit_rate_limit(const md_host *host, md_ctx *ctx, const json_t *rl,
     }
     const char *key;
     json_t *w;
-    json_object_foreach((json_t *)rl, key, w) {
+    json_object_foreach(mdu_json_unconst(rl), key, w) {
         size_t kl = strlen(key);
         if (!json_is_object(w) || kl < 7 || strcmp(key + kl - 7, "_window") != 0 ||
             strcmp(key, first[0]) == 0 || strcmp(key, first[1]) == 0)
@@ -783,7 +784,7 @@ static void cx_drift(mdu_drift *d, const json_t *doc)
     /* any new *_window member of rate_limit is read by name */
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)r, key, v) {
+    json_object_foreach(mdu_json_unconst(r), key, v) {
         size_t n = strlen(key);
         size_t k;
         for (k = 0; rl[k] && strcmp(rl[k], key) != 0; k++)

@@ -80,6 +80,7 @@
 #include <jansson.h>
 
 #include "meterd/plugin.h"
+#include "mdu_unconst.h"
 
 #define EXEC_MARGIN_MS 100          /* left for reaping and reporting     */
 #define EXEC_ERR_TAIL 512           /* stderr bytes quoted in errors      */
@@ -788,7 +789,7 @@ static int exec_collect(const md_host *host, md_ctx *ctx, void *state)
         return -1;
     }
     /* posix_spawn takes char *const[] but never writes through it. */
-    for (size_t i = 0; i < argc; i++) argv[i] = (char *)args[i];
+    for (size_t i = 0; i < argc; i++) argv[i] = mdu_spawn_arg(args[i]);
 
     int rc = -1;
     char *prog = find_program(args[0], env_get(&env, "PATH"));

@@ -112,8 +112,8 @@ static inline void lt_run(const char *plugin, const char *state_dir,
     const char *dir = getenv("METERD_PLUGIN_DIR");
     provider_conf pc;
     memset(&pc, 0, sizeof pc);
-    pc.name = (char *)plugin;
-    pc.plugin = (char *)plugin;
+    pc.name = xstrdup(plugin);
+    pc.plugin = xstrdup(plugin);
     pc.plugin_path = xasprintf("%s/%s.so", dir && *dir ? dir : "plugins", plugin);
     json_error_t e;
     pc.options = opts ? json_loads(opts, 0, &e) : NULL;
@@ -128,6 +128,8 @@ static inline void lt_run(const char *plugin, const char *state_dir,
     json_decref(job);
     json_decref(pc.options);
     json_decref(pc.secret_options);
+    free(pc.name);
+    free(pc.plugin);
     free(pc.plugin_path);
     free(opts);
 }

@@ -166,8 +166,8 @@ static inline void pt_vrun_ms(const char *plugin, long long timeout_ms,
     const char *dir = getenv("METERD_PLUGIN_DIR");
     provider_conf pc;
     memset(&pc, 0, sizeof pc);
-    pc.name = (char *)plugin;
-    pc.plugin = (char *)plugin;
+    pc.name = xstrdup(plugin);
+    pc.plugin = xstrdup(plugin);
     pc.plugin_path = xasprintf("%s/%s.so", dir && *dir ? dir : "plugins", plugin);
     json_error_t e;
     pc.options = opts ? json_loads(opts, 0, &e) : NULL;
@@ -184,6 +184,8 @@ static inline void pt_vrun_ms(const char *plugin, long long timeout_ms,
     json_decref(job);
     json_decref(pc.options);
     json_decref(pc.secret_options);
+    free(pc.name);
+    free(pc.plugin);
     free(pc.plugin_path);
     free(opts);
     if (state) {
@@ -235,8 +237,8 @@ static inline size_t pt_validate(const char *plugin, char **diags,
     const char *dir = getenv("METERD_PLUGIN_DIR");
     provider_conf pc;
     memset(&pc, 0, sizeof pc);
-    pc.name = (char *)plugin;
-    pc.plugin = (char *)plugin;
+    pc.name = xstrdup(plugin);
+    pc.plugin = xstrdup(plugin);
     pc.plugin_path = xasprintf("%s/%s.so", dir && *dir ? dir : "plugins", plugin);
     pc.enabled = 1;
     pc.interval_ms = 60000;
@@ -280,6 +282,8 @@ static inline size_t pt_validate(const char *plugin, char **diags,
     json_decref(pc.options);
     json_decref(pc.option_locs);
     json_decref(pc.secret_options);
+    free(pc.name);
+    free(pc.plugin);
     free(pc.plugin_path);
     free(opts);
     return n;

@@ -14,6 +14,7 @@
 #include "redact.h"
 #include "statefile.h"
 #include "timeutil.h"
+#include "unconst.h"
 #include "usage.h"
 #include "usage_store.h"
 
@@ -205,7 +206,7 @@ static char *check_headers(const json_t *h, item *it)
     it->hvalues = xcalloc(n ? n : 1, sizeof *it->hvalues);
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)h, k, v) {
+    json_object_foreach(json_unconst(h), k, v) {
         if (!json_is_string(v))
             return xasprintf("headers.%.64s must be a string", k);
         it->hnames[i] = k;
@@ -227,7 +228,7 @@ static char *check_item(const view_set *vs, const json_t *j, item *it)
         return xstrdup("each item must be an object");
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)j, k, v) {
+    json_object_foreach(json_unconst(j), k, v) {
         size_t i;
         for (i = 0; item_keys[i] && strcmp(item_keys[i], k) != 0; i++)
             ;

@@ -16,6 +16,7 @@
 #include "probe.h"
 #include "suggest.h"
 #include "timeutil.h"
+#include "unconst.h"
 
 /* ------------------------------------------------------------------ */
 /* Option validation                                                   */
@@ -148,7 +149,7 @@ static int strings_only(const json_t *v)
         json_array_foreach(v, i, e) if (!json_is_string(e)) return 0;
         return 1;
     }
-    json_object_foreach((json_t *)v, k, e) if (!json_is_string(e)) return 0;
+    json_object_foreach(json_unconst(v), k, e) if (!json_is_string(e)) return 0;
     return 1;
 }
 

@@ -451,23 +451,17 @@ int usage_store_add_event(usage_store *s, const char *provider, double at,
         *note = NULL;
     if (!isfinite(at) || at < 0 || at > USAGE_MAX_EPOCH)
         return *err = bad_at, -1;
-    usage_cell_rec probe = {
-        .slot_start = floor(at / USAGE_SLOT_SECONDS) * USAGE_SLOT_SECONDS,
-        .model = (char *)model,
-        .events = 1,
-    };
-    memcpy(probe.b, b, sizeof probe.b);
-    const char *why = usage_cell_rec_problem(&probe);
+    double slot = floor(at / USAGE_SLOT_SECONDS) * USAGE_SLOT_SECONDS;
+    const char *why = usage_cell_fields_problem(slot, model, b, 1);
     if (why)
         return *err = why, -1;
-    if (probe.slot_start < keep_from(s, now))
+    if (slot < keep_from(s, now))
         return 1;
     int created = !uprov_find(s, provider, NULL);
     uprov *p = uprov_get(s, provider);
     if (model) {
         int has = 0;
-        size_t n = day_models(p, probe.slot_start, model_lookup(p, model),
-                              &has);
+        size_t n = day_models(p, slot, model_lookup(p, model), &has);
         if (!has && n >= USAGE_MAX_MODELS_PER_DAY &&
             strcmp(model, USAGE_OTHER_MODELS) != 0) {
             model = USAGE_OTHER_MODELS;
@@ -477,7 +471,7 @@ int usage_store_add_event(usage_store *s, const char *provider, double at,
         }
     }
     ucell key = {
-        .slot = probe.slot_start,
+        .slot = slot,
         .model = uprov_model_index(p, model),
         .src = SRC_INGEST,
         .events = 1,

@@ -23,6 +23,7 @@
 #include "redact.h"
 #include "textesc.h"
 #include "timeutil.h"
+#include "unconst.h"
 
 #define MAX_LOG_LINE 4096
 #define MAX_NOTES 100
@@ -501,7 +502,7 @@ static int deeper_than(const json_t *j, int max)
     json_t *v;
     size_t i;
     if (json_is_object(j)) {
-        json_object_foreach((json_t *)j, k, v)
+        json_object_foreach(json_unconst(j), k, v)
             if (deeper_than(v, max - 1))
                 return 1;
     } else if (json_is_array(j)) {

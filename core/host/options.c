@@ -7,6 +7,7 @@
 #include "log.h"
 #include "parse.h"
 #include "timeutil.h"
+#include "unconst.h"
 
 /* Arrays handed to the plugin by list/map, cached per option so a plugin
  * asking twice does not make us allocate twice. */
@@ -138,7 +139,7 @@ int plugin_options_map(plugin_options *o, const char *name,
         size_t i = 0;
         const char *k;
         json_t *val;
-        json_object_foreach((json_t *)v, k, val) {
+        json_object_foreach(json_unconst(v), k, val) {
             c->keys[i] = k;
             c->values[i++] = json_is_string(val) ? json_string_value(val) : "";
         }

@@ -26,6 +26,7 @@
 #include "plugin_host.h"
 #include "statefile.h"
 #include "timeutil.h"
+#include "unconst.h"
 #include "worker.h"
 
 /* check() must not block; it still gets a deadline for remaining_ms(). */
@@ -103,7 +104,7 @@ static pid_t spawn_probe(const char *exe, int req_fd, int rep_fd, char **err)
     posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
     char parent[40];
     snprintf(parent, sizeof parent, "--parent=%ld", (long)getpid());
-    char *argv[] = {(char *)exe, "--probe", parent, NULL};
+    char *argv[] = {spawn_arg(exe), "--probe", parent, NULL};
     pid_t pid;
     char **env = helper_env_new(NULL);   /* no plugin's variables yet */
     int rc = posix_spawn(&pid, exe, &fa, &attr, argv, env);

@@ -13,6 +13,7 @@
 #include "conventions.h"
 #include "log.h"
 #include "timeutil.h"
+#include "unconst.h"
 
 /* ------------------------------------------------------------------ */
 /* The job                                                             */
@@ -440,9 +441,9 @@ void probe_facts_release(probe_facts *f)
     if (!f)
         return;
     for (size_t i = 0; i < f->n_options; i++) {
-        free((char *)f->options[i].name);
-        free((char *)f->options[i].default_value);
-        free((char *)f->options[i].help);
+        free_owned_str(f->options[i].name);
+        free_owned_str(f->options[i].default_value);
+        free_owned_str(f->options[i].help);
     }
     free(f->options);
     json_decref(f->env);

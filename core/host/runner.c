@@ -37,6 +37,7 @@
 #include "log.h"
 #include "protocol.h"
 #include "timeutil.h"
+#include "unconst.h"
 #include "worker.h"
 
 #define RESULT_CAP ((size_t)16 * 1024 * 1024)
@@ -209,7 +210,7 @@ static pid_t spawn_worker(const char *self_exe, const json_t *env_names,
     }
     char parent[40];
     snprintf(parent, sizeof parent, "--parent=%ld", (long)getpid());
-    char *argv[] = {(char *)self_exe, "--worker", parent, NULL};
+    char *argv[] = {spawn_arg(self_exe), "--worker", parent, NULL};
     pid_t pid;
     char **env = helper_env_new(env_names);
     rc = posix_spawn(&pid, self_exe, &fa, &attr, argv, env);

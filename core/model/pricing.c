@@ -14,7 +14,7 @@ static size_t n_overrides;
 void pricing_rows_free(pricing_row *rows, size_t n)
 {
     for (size_t i = 0; rows && i < n; i++)
-        free((char *)rows[i].model);
+        free(rows[i].model);
     free(rows);
 }
 

@@ -47,7 +47,10 @@ enum { PR_IN = 0, PR_OUT, PR_CW, PR_CR, PR_IN_HI, PR_OUT_HI, PR_CW_HI,
        PR_CR_HI, PR_CW_1H, PR_N };
 
 typedef struct pricing_row {
-    const char *model;     /* name, or glob for an override              */
+    /* name, or glob for an override; malloc'd and owned in override rows
+     * (freed by pricing_rows_free), a literal in the built-in table that
+     * nothing writes or frees */
+    char *model;
     double p[PR_N];        /* indexed by PR_*                            */
 } pricing_row;
 

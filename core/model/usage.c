@@ -20,6 +20,7 @@
 #include "metric.h"
 #include "parse.h"
 #include "timeutil.h"
+#include "unconst.h"
 
 #define UNKNOWN_NUM ((md_num){MD_UNKNOWN, 0.0})
 #define UNKNOWN_TIME ((md_time){MD_UNKNOWN, 0.0})
@@ -560,7 +561,7 @@ int usage_from_dialect(usage_dialect d, const json_t *usage_obj,
     }
     default_cache_write_1h(out);
     unknown_when_empty(out);
-    out->raw = raw ? json_incref((json_t *)raw) : NULL;
+    out->raw = raw ? json_incref(json_unconst(raw)) : NULL;
     return 0;
 }
 

@@ -95,12 +95,18 @@ void usage_cell_from_sdk(usage_cell_rec *out, const md_usage_cell *c)
     out->events = c->events;
 }
 
+const char *usage_cell_fields_problem(double slot_start, const char *model,
+                                      const md_num b[UB_N], double events)
+{
+    const char *why = slot_problem(slot_start);
+    if (!why)
+        why = model_problem(model);
+    return why ? why : numbers_problem(b, events);
+}
+
 const char *usage_cell_rec_problem(const usage_cell_rec *c)
 {
-    const char *why = slot_problem(c->slot_start);
-    if (!why)
-        why = model_problem(c->model);
-    return why ? why : numbers_problem(c->b, c->events);
+    return usage_cell_fields_problem(c->slot_start, c->model, c->b, c->events);
 }
 
 void usage_cell_rec_array_free(usage_cell_rec *cells, size_t n)

@@ -53,6 +53,10 @@ const char *usage_cell_problem(const md_usage_cell *c);
 void usage_cell_from_sdk(usage_cell_rec *out, const md_usage_cell *c);
 /* Same check for a core cell (JSON input): NULL or a static reason. */
 const char *usage_cell_rec_problem(const usage_cell_rec *c);
+/* The same check on a cell's fields given one by one (a cell about to be
+ * made from a borrowed model string): NULL or a static reason. */
+const char *usage_cell_fields_problem(double slot_start, const char *model,
+                                      const md_num b[UB_N], double events);
 /* Free the n cells' models and the array itself; NULL is a no-op. */
 void usage_cell_rec_array_free(usage_cell_rec *cells, size_t n);
 

@@ -20,6 +20,7 @@
  *     it.  Field names are copied into it; nothing is borrowed past a call.
  */
 #include "meterd/util.h"
+#include "mdu_unconst.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -101,7 +102,7 @@ int mdu_drift_keys(mdu_drift *d, const json_t *obj, const char *prefix,
     int n = 0;
     if (!json_is_object(obj))
         return 0;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach(mdu_json_unconst(obj), key, v) {
         size_t i;
         for (i = 0; known[i]; i++)
             if (strcmp(known[i], key) == 0)

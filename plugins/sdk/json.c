@@ -5,6 +5,7 @@
  * from the caller's document.
  */
 #include "meterd/util.h"
+#include "mdu_unconst.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@ json_t *mdu_path(const json_t *root, const char *path)
         cur = json_object_get(cur, key);
         path += n + (path[n] == '.');
     }
-    return (json_t *)cur;
+    return mdu_json_unconst(cur);   /* strchr-like: the caller's own value */
 }
 
 const char *mdu_str(const json_t *obj, const char *path)

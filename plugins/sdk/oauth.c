@@ -36,6 +36,7 @@
  * tokens are zeroed before they are freed.
  */
 #include "meterd/util.h"
+#include "mdu_unconst.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,7 +84,7 @@ static char *oa_printf(const char *fmt, ...)
 static json_t *oa_tokens(const mdu_oauth_cli *cli, const json_t *doc)
 {
     json_t *o = cli->obj && *cli->obj ? mdu_path(doc, cli->obj)
-                                      : (json_t *)doc;
+                                      : mdu_json_unconst(doc);
     return json_is_object(o) ? o : NULL;
 }
 

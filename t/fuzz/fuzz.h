@@ -26,6 +26,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The entry point libFuzzer calls with each input (its documented
+ * signature); declared here so every harness defines it against a
+ * prototype. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static char fuzz_dir_path[256];
 
 /* Remove every plain file of dir (no recursion below depth 1). */

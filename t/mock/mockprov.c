@@ -52,6 +52,8 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "unconst.h"
+
 #define MAX_UPLOAD (1024 * 1024)
 #define MAX_BODY_FILE (16 * 1024 * 1024)
 #define MAX_LOG 10000
@@ -189,7 +191,7 @@ static int route_headers(const json_t *h, route *r, char *err, size_t el)
     if (!r->hname || !r->hvalue) abort();
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)h, k, v) {
+    json_object_foreach(json_unconst(h), k, v) {
         if (!json_is_string(v)) {
             snprintf(err, el, "headers.%.100s: expected a string", k);
             return -1;
@@ -255,7 +257,7 @@ static int route_from_json(const json_t *o, route *r, char *err, size_t el)
     }
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach(json_unconst(o), k, v) {
         size_t i = 0;
         while (i < sizeof known / sizeof *known && strcmp(k, known[i]) != 0) i++;
         if (i == sizeof known / sizeof *known) {
@@ -344,7 +346,7 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status,
                                  const char *type, const char *text)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
-        strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+        strlen(text), mhd_buffer(text), MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", type);
     enum MHD_Result rc = MHD_queue_response(c, status, resp);

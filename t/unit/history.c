@@ -230,11 +230,11 @@ static void test_incremental(void)
     free(dir);
 }
 
-static metric meter(const char *id, md_num used, md_num limit)
+static metric meter(char *id, md_num used, md_num limit)
 {
     metric m;
     memset(&m, 0, sizeof m);
-    m.id = (char *)id;
+    m.id = id;
     m.used = used;
     m.limit = limit;
     m.remaining = (md_num){MD_UNKNOWN, 0};

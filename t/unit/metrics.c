@@ -94,15 +94,15 @@ static int families_contiguous(const char *text)
     return 1;
 }
 
-static metric meter(const char *id, const char *unit)
+static metric meter(char *id, char *unit)
 {
     metric m;
     memset(&m, 0, sizeof m);
     m.provider = (char *)"p";
-    m.id = (char *)id;
-    m.label = (char *)id;
+    m.id = id;
+    m.label = id;
     m.kind = (char *)"quota_window";
-    m.unit = (char *)unit;
+    m.unit = unit;
     m.source = (char *)"api";
     return m;
 }

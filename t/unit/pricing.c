@@ -122,13 +122,13 @@ static void test_cell_cost(void)
        "a not-applicable cache write costs nothing");
 }
 
-static usage_cell_rec cell(const char *model, double in, double cw,
+static usage_cell_rec cell(char *model, double in, double cw,
                            double cr, double out, double events)
 {
     usage_cell_rec c;
     memset(&c, 0, sizeof c);
     c.slot_start = T0 + 900;
-    c.model = (char *)model;
+    c.model = model;
     c.b[UB_INPUT_UNCACHED] = MD_NUM(in);
     c.b[UB_CACHE_WRITE] = MD_NUM(cw);
     c.b[UB_CACHE_READ] = MD_NUM(cr);

@@ -26,13 +26,13 @@
 static const md_num U = {MD_UNKNOWN, 0};
 static char *g_dir;
 
-static usage_cell_rec cell(double slot, const char *model, double in,
+static usage_cell_rec cell(double slot, char *model, double in,
                            double out, double events)
 {
     usage_cell_rec c;
     memset(&c, 0, sizeof c);
     c.slot_start = slot;
-    c.model = (char *)model;
+    c.model = model;
     c.b[UB_INPUT_UNCACHED] = MD_NUM(in);
     c.b[UB_CACHE_READ] = MD_NUM(0);
     c.b[UB_CACHE_WRITE] = MD_NUM_NA;
