@@ -87,6 +87,17 @@ for my $q ('', 'meter=five_hour', 'provider=meter&since=yesterday', 'provider=me
     is($st, 400, "400 for '$q'");
     ok($doc && $doc->{error}{message}, "JSON error for '$q'");
 }
+# The query checks shared by every endpoint name what is wrong.
+my %says = ('provider=meter&foo=1' => qr/unknown query parameter 'foo' \(known: provider, meter, since, until, step\)/,
+            'provider=meter&provider=meter' => qr/query parameter 'provider' given twice/,
+            'provider=' => qr/query parameter 'provider' must not be empty/);
+for my $q (sort keys %says) {
+    ($st, $doc) = $d->get("/api/history?$q");
+    like($doc && $doc->{error}{message}, $says{$q}, "the message for '$q' says why");
+}
+($st, $doc) = $d->get('/api/usage/daily?day=1');
+like($doc && $doc->{error}{message}, qr/unknown query parameter 'day' \(known: provider, since, until, tz\)/,
+     '/api/usage/daily names its own parameters');
 ($st, $doc) = $d->get('/api/history?provider=nope');
 is($st, 404, 'unknown provider 404');
 ok($doc && $doc->{error}{message}, 'JSON error for an unknown provider');

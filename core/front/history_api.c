@@ -9,6 +9,7 @@
 #include "history.h"
 #include "log.h"
 #include "parse.h"
+#include "query.h"
 #include "render.h"
 #include "timeutil.h"
 #include "usage_store.h"
@@ -17,36 +18,8 @@
 #define MAX_STEPS 10000.0
 
 enum { A_PROVIDER, A_METER, A_SINCE, A_UNTIL, A_STEP, A_N };
-static const char *const names[A_N] = {"provider", "meter", "since", "until",
-                                       "step"};
-
-typedef struct args {
-    const char *v[A_N];   /* MHD-owned */
-    char *error;          /* first problem, owned */
-} args;
-
-static enum MHD_Result take_arg(void *cls, enum MHD_ValueKind kind,
-                                const char *key, const char *value)
-{
-    args *a = cls;
-    (void)kind;
-    if (a->error)
-        return MHD_YES;
-    for (int i = 0; i < A_N; i++) {
-        if (strcmp(key, names[i]) != 0)
-            continue;
-        if (a->v[i])
-            a->error = xasprintf("query parameter '%s' given twice", key);
-        else if (!value || !*value)
-            a->error = xasprintf("query parameter '%s' must not be empty", key);
-        else
-            a->v[i] = value;
-        return MHD_YES;
-    }
-    a->error = xasprintf("unknown query parameter '%.64s' (known: provider, "
-                         "meter, since, until, step)", key);
-    return MHD_YES;
-}
+static const char *const names[A_N + 1] = {"provider", "meter", "since",
+                                           "until", "step", NULL};
 
 /* An RFC 3339 time or epoch seconds.  0 or -1. */
 static int parse_instant(const char *text, double *out)
@@ -67,9 +40,8 @@ static unsigned fail(json_t **doc, unsigned status, char *msg)
 
 unsigned history_api_get(const view_set *vs, struct MHD_Connection *c, json_t **doc)
 {
-    args a = {.error = NULL};
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, take_arg, &a);
-    if (a.error)
+    query_args a = {.names = names};
+    if (query_args_collect(c, &a) != 0)
         return fail(doc, MHD_HTTP_BAD_REQUEST, a.error);
     if (!a.v[A_PROVIDER])
         return fail(doc, MHD_HTTP_BAD_REQUEST,

@@ -12,6 +12,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "parse.h"
+#include "query.h"
 #include "timeutil.h"
 #include "tz.h"
 #include "usage_store.h"
@@ -165,40 +166,13 @@ enum MHD_Result route_providers(httpd *h, struct MHD_Connection *c,
 
 /* ---- GET /api/usage/daily ---- */
 
-typedef struct daily_args {
-    const char *v[4];   /* provider, since, until, tz (MHD-owned) */
-    char *error;        /* first problem, owned */
-} daily_args;
-
-static const char *const daily_names[] = {"provider", "since", "until", "tz"};
-
-static enum MHD_Result daily_arg(void *cls, enum MHD_ValueKind kind,
-                                 const char *key, const char *value)
-{
-    daily_args *a = cls;
-    (void)kind;
-    if (a->error)
-        return MHD_YES;
-    for (size_t i = 0; i < 4; i++) {
-        if (strcmp(key, daily_names[i]) != 0)
-            continue;
-        if (a->v[i])
-            a->error = xasprintf("query parameter '%s' given twice", key);
-        else if (!value || !*value)
-            a->error = xasprintf("query parameter '%s' must not be empty", key);
-        else
-            a->v[i] = value;
-        return MHD_YES;
-    }
-    a->error = xasprintf("unknown query parameter '%.64s' (known: provider, "
-                         "since, until, tz)", key);
-    return MHD_YES;
-}
+static const char *const daily_names[] = {"provider", "since", "until", "tz",
+                                          NULL};
 
 /* The daily report, built by the owner thread (the usage store is
  * its alone). */
 typedef struct daily_call {
-    const daily_args *a;
+    const query_args *a;
     const tz_zone *z;
     const char *tzname;
     json_t *doc;
@@ -209,7 +183,7 @@ typedef struct daily_call {
 static void daily_on_owner(daemon_t *d, void *arg)
 {
     daily_call *q = arg;
-    const daily_args *a = q->a;
+    const query_args *a = q->a;
     q->rc = -2;
     if (!d->usage)
         q->rc = -3;   /* main() always creates one; be safe, not crash */
@@ -222,9 +196,8 @@ static void daily_on_owner(daemon_t *d, void *arg)
 /* The zone file is read here, the report built by the owner thread. */
 enum MHD_Result route_daily(httpd *h, struct MHD_Connection *c)
 {
-    daily_args a = {{NULL, NULL, NULL, NULL}, NULL};
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, daily_arg, &a);
-    if (a.error)
+    query_args a = {.names = daily_names};
+    if (query_args_collect(c, &a) != 0)
         return httpd_send_error_free(c, MHD_HTTP_BAD_REQUEST, a.error);
     long day;
     for (size_t i = 1; i <= 2; i++)
