@@ -65,7 +65,7 @@ is(sql("SELECT count(*) FROM sample WHERE resets_at = 0"), '0', 'never as 0');
 ok(sql("SELECT count(*) FROM sample WHERE used = 42 AND lim = 100") >= 1,
    'known values stored as numbers');
 is(sql("PRAGMA journal_mode"), 'wal', 'the database is in WAL mode');
-is(sql("PRAGMA user_version"), '3', 'schema version 3 (ingest ids, 1-hour cache writes)');
+is(sql("PRAGMA user_version"), '4', 'schema version 4 (ingest ids, 1-hour cache writes, alert states)');
 
 # /api/history parameters
 my $since = int(time / 3600) * 3600;

@@ -45,6 +45,12 @@ static const char *const steps[HISTORY_SCHEMA_VERSION] = {
     "ALTER TABLE usage_cell ADD COLUMN b7 REAL;"
     "ALTER TABLE usage_day ADD COLUMN b7 REAL;"
     "UPDATE usage_provider SET generation = 0;",
+    /* 3 -> 4: the alert state of every meter (alerts.h), so a restart
+     * keeps the announced class and a pending leave's start.  Its own
+     * step: other steps may be numbered before it. */
+    "CREATE TABLE alert_state(provider TEXT NOT NULL, meter TEXT NOT NULL,"
+    " class TEXT NOT NULL, since REAL NOT NULL, out_since REAL,"
+    " PRIMARY KEY(provider, meter)) WITHOUT ROWID;",
 };
 
 int history_db_error(history_db *db, const char *what, char **err)

@@ -40,6 +40,9 @@
  *     inserted in the transaction of the usage they carried, so an id is
  *     recorded exactly when its usage is; rowid is the arrival order and
  *     only the last INGEST_MAX_IDS are kept.
+ *   alert_state(provider, meter, class, since, out_since)  (version 4)
+ *     PK (provider, meter): the flapping guard of each meter (alerts.h);
+ *     class by name, out_since NULL when no leave is pending.
  *
  * Invariants: a history_db's handle is only used with its mutex held
  * (history_db_lock); every write is one transaction.
@@ -53,7 +56,7 @@
 #include <sqlite3.h>
 
 #define HISTORY_DB_FILE "meterd.db"
-#define HISTORY_SCHEMA_VERSION 3
+#define HISTORY_SCHEMA_VERSION 4
 /* How long a statement waits for another connection's lock (a running
  * daemon and `meterd report daily` share the file). */
 #define HISTORY_BUSY_TIMEOUT_MS 5000

@@ -20,6 +20,10 @@ typedef struct qmeter {
     char *provider, *meter;     /* owned */
     fc_series series;
     alert_track track;
+    alert_track stored;         /* as last committed (has_stored) */
+    int has_stored;
+    int restored;               /* track came from the database and no
+                                   live collection has confirmed it */
     int evaluated;              /* fc and alert below are set */
     fc_result fc;
     char reason[REASON_MAX];
@@ -30,6 +34,7 @@ struct quotas {
     size_t n;
     unsigned long transitions;
     notifier *notify;           /* owned */
+    struct history_db *db;      /* borrowed; NULL: alert states not kept */
 };
 
 quotas *quotas_new(void)
@@ -182,6 +187,106 @@ void quotas_load(quotas *q, struct history_db *db, const char *provider,
                 loaded);
 }
 
+void quotas_restore(quotas *q, struct history_db *db,
+                    const char *const *names, size_t n)
+{
+    q->db = db;
+    if (!db)
+        return;
+    alert_saved *v;
+    size_t nv;
+    char *err = NULL;
+    if (alert_state_read(db, &v, &nv, &err) != 0) {
+        log_msg(MD_LOG_WARN, NULL, "cannot read alert states: %s", err);
+        free(err);
+        return;
+    }
+    size_t restored = 0;
+    alert_row *gone = NULL;
+    size_t n_gone = 0;
+    for (size_t i = 0; i < nv; i++) {
+        int configured = 0;
+        for (size_t j = 0; j < n && !configured; j++)
+            configured = strcmp(v[i].provider, names[j]) == 0;
+        if (!configured) {
+            gone = xrealloc(gone, (n_gone + 1) * sizeof *gone);
+            gone[n_gone++] = (alert_row){.provider = v[i].provider,
+                                         .meter = v[i].meter};
+            continue;
+        }
+        qmeter *qm = get(q, v[i].provider, v[i].meter);
+        qm->track = qm->stored = v[i].track;
+        qm->has_stored = qm->restored = 1;
+        restored++;
+    }
+    if (alert_state_write(db, gone, n_gone, &err) != 0) {
+        log_msg(MD_LOG_WARN, NULL, "cannot drop alert states: %s", err);
+        free(err);
+    }
+    free(gone);
+    alert_saved_free(v, nv);
+    if (restored)
+        log_msg(MD_LOG_DEBUG, NULL, "alerts: %zu stored states restored",
+                restored);
+}
+
+static int track_same(const alert_track *a, const alert_track *b)
+{
+    return a->cur == b->cur && a->out_since == b->out_since &&
+           a->since == b->since;
+}
+
+static int meter_in(const char *id, const metric *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (m[i].id && strcmp(m[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Commit the tracks of provider that changed since their last commit;
+ * on live data, forget the restored tracks of meters it no longer has. */
+static void persist(quotas *q, const char *provider, const metric *m,
+                    size_t n, int live)
+{
+    if (!q->db)
+        return;
+    int found;
+    size_t lo = find(q, provider, "", &found);
+    alert_row *rows = NULL;
+    size_t k = 0;
+    for (size_t i = lo; i < q->n && strcmp(q->m[i].provider, provider) == 0;
+         i++) {
+        qmeter *qm = &q->m[i];
+        if (live && qm->restored && !meter_in(qm->meter, m, n)) {
+            alert_track_init(&qm->track);
+            qm->restored = 0;
+            qm->evaluated = 0;
+        }
+        if (qm->track.seen && qm->has_stored &&
+            track_same(&qm->track, &qm->stored))
+            continue;
+        if (!qm->track.seen && !qm->has_stored)
+            continue;
+        rows = xrealloc(rows, (k + 1) * sizeof *rows);
+        rows[k++] = (alert_row){.provider = qm->provider, .meter = qm->meter,
+                                .track = qm->track.seen ? &qm->track : NULL};
+    }
+    char *err = NULL;
+    if (alert_state_write(q->db, rows, k, &err) != 0) {
+        /* Kept unequal to stored: the next evaluation retries. */
+        log_msg(MD_LOG_WARN, provider, "cannot save alert states: %s", err);
+        free(err);
+    } else {
+        for (size_t i = 0; i < k; i++) {
+            qmeter *qm = get(q, rows[i].provider, rows[i].meter);
+            qm->stored = qm->track;
+            qm->has_stored = qm->track.seen;
+        }
+    }
+    free(rows);
+}
+
 static void notify_transition(quotas *q, const forecast_conf *fc,
                               const char *family, const qmeter *m,
                               alert_class from, double now, long long now_ms)
@@ -218,7 +323,7 @@ long long quotas_evaluate(quotas *q, const forecast_conf *fc,
                           const char *provider, const char *family,
                           const metric *m, size_t n, long long interval_ms,
                           long long min_interval_ms, double now,
-                          long long now_ms)
+                          long long now_ms, int live)
 {
     int urgent = 0;
     long long fast = 0;
@@ -232,8 +337,16 @@ long long quotas_evaluate(quotas *q, const forecast_conf *fc,
         alert_class seen = alert_classify(&m[i], &qm->fc, &st, why, sizeof why);
         alert_class from;
         int first = !qm->track.seen;
-        if (alert_track_update(&qm->track, seen, now, st.alert_hold_ms,
-                               &from)) {
+        if (qm->restored && !live) {
+            /* Stored data older than the stored class is no news: the
+             * class stays until a collection says otherwise. */
+            if (seen == qm->track.cur)
+                memcpy(qm->reason, why, sizeof why);
+            else
+                snprintf(qm->reason, sizeof qm->reason,
+                         "as before the restart");
+        } else if (alert_track_update(&qm->track, seen, now,
+                                      st.alert_hold_ms, &from)) {
             memcpy(qm->reason, why, sizeof why);
             /* A meter first seen healthy is not news. */
             if (!(first && qm->track.cur == ALERT_OK))
@@ -241,6 +354,8 @@ long long quotas_evaluate(quotas *q, const forecast_conf *fc,
         } else if (seen == qm->track.cur) {
             memcpy(qm->reason, why, sizeof why);
         }
+        if (live)
+            qm->restored = 0;
         qm->evaluated = 1;
         alert_class a = qm->track.cur;
         if (a == ALERT_WATCH || a == ALERT_TOPUP || a == ALERT_USE_OR_LOSE ||
@@ -253,6 +368,7 @@ long long quotas_evaluate(quotas *q, const forecast_conf *fc,
                 fast = f;
         }
     }
+    persist(q, provider, m, n, live);
     if (!urgent)
         return 0;
     if (fast < min_interval_ms)
@@ -269,10 +385,21 @@ void quotas_retain(quotas *q, const char *const *names, size_t n)
         int keep = 0;
         for (size_t j = 0; j < n && !keep; j++)
             keep = strcmp(q->m[i].provider, names[j]) == 0;
-        if (keep)
+        if (keep) {
             q->m[k++] = q->m[i];
-        else
-            qmeter_release(&q->m[i]);
+            continue;
+        }
+        if (q->db && q->m[i].has_stored) {
+            alert_row r = {.provider = q->m[i].provider,
+                           .meter = q->m[i].meter};
+            char *err = NULL;
+            if (alert_state_write(q->db, &r, 1, &err) != 0) {
+                log_msg(MD_LOG_WARN, q->m[i].provider,
+                        "cannot drop alert state: %s", err);
+                free(err);
+            }
+        }
+        qmeter_release(&q->m[i]);
     }
     q->n = k;
 }

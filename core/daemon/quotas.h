@@ -87,15 +87,26 @@ void quotas_feed(quotas *q, const char *provider, const metric *m, size_t n,
 void quotas_load(quotas *q, struct history_db *db, const char *provider,
                  double since, double now);
 
+/* Restore the stored alert states (alerts.h) of the providers in
+ * names[0..n) from db and drop the others'; from now on every change of
+ * a meter's track is committed to db (NULL: nothing kept).  A failure is
+ * logged; the meters then start unknown. */
+void quotas_restore(quotas *q, struct history_db *db,
+                    const char *const *names, size_t n);
+
 /* Forecast and classify provider's meters at now; transitions are
- * logged, counted and notified (notify_argv NULL: not notified).
+ * logged, counted and notified (notify_argv NULL: not notified), then
+ * changed tracks committed.  live is 0 for data that is not a new
+ * collection (the snapshot at start): a restored track then stays as it
+ * was; on live data a restored track of a meter the provider no longer
+ * has is dropped.
  * Returns the fast-lane interval the provider should be polled at (ms,
  * at least min_interval_ms), or 0 when none of its meters is urgent. */
 long long quotas_evaluate(quotas *q, const forecast_conf *fc,
                           const char *provider, const char *family,
                           const metric *m, size_t n, long long interval_ms,
                           long long min_interval_ms, double now,
-                          long long now_ms);
+                          long long now_ms, int live);
 
 /* Drop records of providers not in names[0..n). */
 void quotas_retain(quotas *q, const char *const *names, size_t n);

@@ -47,7 +47,7 @@ static void evaluate_quotas(daemon_t *d, pstate *p)
                                       p->family, p->data.metrics,
                                       p->data.n_metrics, p->conf->interval_ms,
                                       p->conf->min_interval_ms, time_now(),
-                                      mono_ms());
+                                      mono_ms(), p->served == SERVED_LIVE);
 }
 
 /* How far back stored samples matter: the longest burn_window. */
@@ -227,6 +227,13 @@ void state_load_forecasts(daemon_t *d)
     double now = time_now();
     double since = now - forecast_lookback_s(d->cfg);
     struct history_db *db = d->usage ? usage_store_db(d->usage) : NULL;
+    /* The announced alert classes first: evaluating the snapshot below
+     * must not re-announce them. */
+    const char **names = xcalloc(d->n_ps ? d->n_ps : 1, sizeof *names);
+    for (size_t i = 0; i < d->n_ps; i++)
+        names[i] = d->ps[i].name;
+    quotas_restore(d->quotas, db, names, d->n_ps);
+    free(names);
     for (size_t i = 0; i < d->n_ps; i++) {
         quotas_load(d->quotas, db, d->ps[i].name, since, now);
         evaluate_quotas(d, &d->ps[i]);
