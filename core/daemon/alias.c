@@ -41,6 +41,14 @@ void alias_free(alias_map *m)
     free(m);
 }
 
+int alias_is_family(const alias_map *m, const char *family)
+{
+    for (size_t i = 0; m && family && i < m->n; i++)
+        if (strcmp(m->e[i].family, family) == 0)
+            return 1;
+    return 0;
+}
+
 void alias_add(alias_map *m, const char *family, const char *pattern,
                const char *file, int line, int col)
 {

@@ -27,6 +27,9 @@ void alias_add(alias_map *m, const char *family, const char *pattern,
  * the name itself.  Returned pointer is owned by the map or is `name`. */
 const char *alias_family(const alias_map *m, const char *name);
 
+/* Is family the family of some entry of m? */
+int alias_is_family(const alias_map *m, const char *family);
+
 /* Report every name of names[] that matches patterns of two different
  * families, naming both places.  Returns the number of conflicts. */
 size_t alias_check(const alias_map *m, const char *const *names, size_t n,

@@ -85,7 +85,10 @@ static int read_time(loader *L, yfile *y, yaml_node_t *n, const package *p,
 static int read_count(loader *L, yfile *y, yaml_node_t *n, package *p)
 {
     if (n->type == YAML_SCALAR_NODE && node_scalar(n) && *node_scalar(n)) {
+        where w = at_node(y, n);
         p->count = xcalloc(1, sizeof *p->count);
+        p->count_at = xcalloc(1, sizeof *p->count_at);
+        p->count_at[0] = (package_at){w.line, w.col};
         p->count[p->n_count++] = xstrdup(node_scalar(n));
         return 0;
     }
@@ -102,7 +105,11 @@ static int read_count(loader *L, yfile *y, yaml_node_t *n, package *p)
                  "name", p->name);
             return -1;
         }
+        where w = at_node(y, v);
         p->count = xrealloc(p->count, (p->n_count + 1) * sizeof *p->count);
+        p->count_at = xrealloc(p->count_at,
+                               (p->n_count + 1) * sizeof *p->count_at);
+        p->count_at[p->n_count] = (package_at){w.line, w.col};
         p->count[p->n_count++] = xstrdup(s);
     }
     return 0;
@@ -122,8 +129,10 @@ static int read_weights(loader *L, yfile *y, yaml_node_t *n, package *p)
         }
         p->weights = xrealloc(p->weights, (p->n_weights + 1) *
                                               sizeof *p->weights);
+        where at = at_node(y, kn);
         p->weights[p->n_weights++] = (package_weight){
-            xstrdup(node_scalar(kn)), w};
+            .glob = xstrdup(node_scalar(kn)), .weight = w,
+            .at = {at.line, at.col}};
     }
     return 0;
 }
@@ -146,8 +155,10 @@ static int read_package(loader *L, yfile *y, yaml_node_t *n, package *p)
                      "name", p->name);
                 bad = 1;
             } else {
+                where w = at_node(y, v);
                 free(p->family);
                 p->family = xstrdup(s);
+                p->family_at = (package_at){w.line, w.col};
             }
         } else if (!strcmp(k, "count")) {
             bad |= read_count(L, y, v, p) != 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alias.h"
 #include "conventions.h"
 #include "log.h"
 #include "pricing.h"
@@ -30,6 +31,7 @@ void package_release(package *p)
     for (size_t i = 0; i < p->n_count; i++)
         free(p->count[i]);
     free(p->count);
+    free(p->count_at);
     for (size_t i = 0; i < p->n_weights; i++)
         free(p->weights[i].glob);
     free(p->weights);
@@ -204,4 +206,88 @@ int packages_first_seen(package *p, size_t n, const char *state_dir,
     }
     json_decref(seen);
     return rc < 0 ? -1 : 0;
+}
+
+/* ---- meterd -t ---- */
+
+typedef struct model_seen {
+    const char *glob;
+    int any, matched;
+} model_seen;
+
+static void match_cell(void *arg, double slot, const char *model,
+                       const md_num *b, double events)
+{
+    (void)slot, (void)b, (void)events;
+    model_seen *m = arg;
+    m->any = 1;
+    if (fnmatch(m->glob, model ? model : "", 0) == 0)
+        m->matched = 1;
+}
+
+static void lint_add(char ***out, size_t *n, const package *p,
+                     package_at at, char *text)
+{
+    *out = xrealloc(*out, (*n + 1) * sizeof **out);
+    (*out)[(*n)++] = xasprintf("%s:%d:%d: packages: %s: %s",
+                               p->file ? p->file : "?", at.line, at.col,
+                               p->name, text);
+    free(text);
+}
+
+static int is_provider(const char *name, const char *const *providers,
+                       size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(providers[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+size_t packages_lint(const package *p, size_t n,
+                     const char *const *providers, size_t n_providers,
+                     const struct alias_map *aliases,
+                     const struct usage_store *us, char ***out)
+{
+    *out = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const package *pk = &p[i];
+        for (size_t c = 0; c < pk->n_count; c++)
+            if (!is_provider(pk->count[c], providers, n_providers))
+                lint_add(out, &k, pk, pk->count_at[c],
+                         xasprintf("count: '%s' is not a configured provider "
+                                   "(nothing of it is counted)",
+                                   pk->count[c]));
+        if (pk->family) {
+            int known = alias_is_family(aliases, pk->family);
+            for (size_t j = 0; j < n_providers && !known; j++)
+                known = strcmp(alias_family(aliases, providers[j]),
+                               pk->family) == 0;
+            if (!known)
+                lint_add(out, &k, pk, pk->family_at,
+                         xasprintf("family: '%s' is no family of the alias "
+                                   "map and no provider's (the package gets "
+                                   "a row of its own)", pk->family));
+        }
+        for (size_t w = 0; w < pk->n_weights; w++) {
+            model_seen m = {.glob = pk->weights[w].glob};
+            for (size_t c = 0; us && c < pk->n_count && !m.matched; c++)
+                usage_store_each(us, pk->count[c], 0, INFINITY, match_cell,
+                                 &m);
+            if (m.matched)
+                continue;
+            if (m.any)
+                lint_add(out, &k, pk, pk->weights[w].at,
+                         xasprintf("weights: '%s' matches no model of the "
+                                   "recorded usage of its counted providers",
+                                   m.glob));
+            else if (!pricing_glob_matches_builtin(m.glob))
+                lint_add(out, &k, pk, pk->weights[w].at,
+                         xasprintf("weights: '%s' matches no known model "
+                                   "(no usage of its counted providers is "
+                                   "recorded yet to judge by)", m.glob));
+        }
+    }
+    return k;
 }

@@ -49,16 +49,24 @@ typedef enum { PKG_MESSAGES = 0, PKG_REQUESTS, PKG_TOKENS, PKG_USD,
 extern const char *const package_kind_names[PKG_N_KINDS];
 extern const char *const package_unit_names[PKG_N_UNITS];
 
+/* Where a part of a package was written (in its file). */
+typedef struct package_at {
+    int line, col;
+} package_at;
+
 typedef struct package_weight {
     char *glob;                /* owned, fnmatch(3) */
     double weight;             /* >= 0 */
+    package_at at;
 } package_weight;
 
 typedef struct package {
     char *name;                /* owned; the meter id and its provider */
     char *family;              /* owned; NULL: a row of its own */
     char **count;              /* owned provider names */
+    package_at *count_at;      /* owned, n_count entries */
     size_t n_count;
+    package_at family_at;
     package_kind kind;
     package_unit unit;
     double window_s;           /* rolling_window */
@@ -91,5 +99,24 @@ void package_measure(const package *p, const struct usage_store *s,
  * when the file cannot be read or written (since then stays now). */
 int packages_first_seen(package *p, size_t n, const char *state_dir,
                         double now, char **err);
+
+/* meterd -t: what in packages p[0..n) is most likely a mistake, as
+ * warnings "FILE:LINE:COL: packages: NAME: ..." (*out, malloc'd lines the
+ * caller frees with the array; returns their number):
+ *   - a counted provider that is not one of providers[0..n_providers);
+ *   - a family that is no family of aliases and no configured provider's
+ *     own row;
+ *   - a weight glob that matches no model of the usage recorded for the
+ *     counted providers in us; when none is recorded yet (or us is NULL)
+ *     it is judged against the model names of the built-in pricing table
+ *     instead, and the warning says so.
+ * None of these stops the daemon: the package then counts nothing from
+ * that provider, gets a row of its own, or weighs nothing with that
+ * glob. */
+struct alias_map;
+size_t packages_lint(const package *p, size_t n,
+                     const char *const *providers, size_t n_providers,
+                     const struct alias_map *aliases,
+                     const struct usage_store *us, char ***out);
 
 #endif

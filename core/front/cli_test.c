@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "packages.h"
 #include "securepath.h"
 #include "timeutil.h"
 #include "usage_store.h"
@@ -54,6 +55,33 @@ static void warn_unused_pricing(const config *cfg)
     json_decref(report);
 }
 
+/* meterd -t: packages whose count, family or weights are most likely a
+ * typo (packages_lint); warnings, not errors. */
+static void warn_packages(const config *cfg)
+{
+    if (cfg->n_packages == 0)
+        return;
+    usage_store *u = usage_store_new(cfg->state_dir, cfg->usage_retention_ms);
+    char *err = NULL;
+    int loaded = usage_store_load(u, time_now(), &err) >= 0;
+    free(err);
+    const char **names = xcalloc(cfg->n_providers ? cfg->n_providers : 1,
+                                 sizeof *names);
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        names[i] = cfg->providers[i].name;
+    char **lines;
+    size_t n = packages_lint(cfg->packages, cfg->n_packages, names,
+                             cfg->n_providers, cfg->aliases,
+                             loaded ? u : NULL, &lines);
+    for (size_t i = 0; i < n; i++) {
+        log_msg(MD_LOG_WARN, NULL, "%s", lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+    free(names);
+    usage_store_free(u);
+}
+
 int cli_test_main(const char *path, int verbose)
 {
     config *cfg = load_config(path, 1, 0, NULL);
@@ -72,6 +100,7 @@ int cli_test_main(const char *path, int verbose)
         return 1;
     }
     warn_unused_pricing(cfg);
+    warn_packages(cfg);
     if (verbose) {
         char *dump = config_dump(cfg);
         fputs(dump, stdout);
