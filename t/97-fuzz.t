@@ -25,7 +25,8 @@ for my $c (sort glob("$root/t/fuzz/*.c")) {
     my $text = <$fh>;
     push @names, $1 if $text =~ /LLVMFuzzerTestOneInput/ && $c =~ m{/([a-z_]+)\.c$};
 }
-ok(@names >= 8, 'eight harnesses or more: ' . join(' ', @names));
+ok(@names >= 9, 'nine harnesses or more: ' . join(' ', @names));
+ok((grep { $_ eq 'ingest' } @names), 'the POST /api/telemetry body (ingest) has one');
 
 my $secs = $ENV{FUZZ_CHECK_SECONDS} || 3;
 my $tmp = "$root/t/tmp/fuzz";

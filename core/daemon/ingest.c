@@ -42,6 +42,13 @@ typedef struct item {
     size_t n_headers;
 } item;
 
+/* A parsed request (ingest.h): its items point into doc. */
+struct ingest_batch {
+    item *items;
+    size_t n;
+    json_t *doc;        /* the array of items (owned) */
+};
+
 /* Owner thread only (daemon.h). */
 static ingest_state *state_of(daemon_t *d)
 {
@@ -567,10 +574,31 @@ static void ingest_apply(daemon_t *d, void *arg)
     m->status = 200;
 }
 
-int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
-                  char **error)
+void ingest_batch_free(ingest_batch *b)
 {
-    *response = NULL;
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        item_free(&b->items[i]);
+    free(b->items);
+    json_decref(b->doc);
+    free(b);
+}
+
+size_t ingest_batch_size(const ingest_batch *b)
+{
+    return b ? b->n : 0;
+}
+
+const usage_record *ingest_batch_record(const ingest_batch *b, size_t i)
+{
+    return i < b->n && b->items[i].has_usage ? &b->items[i].rec : NULL;
+}
+
+int ingest_parse(const view_set *vs, const char *body, size_t len,
+                 ingest_batch **out, char **error)
+{
+    *out = NULL;
     *error = NULL;
     json_error_t je;
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
@@ -579,38 +607,51 @@ int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
                            je.column, je.text);
         return 400;
     }
-    json_t *list = json_is_array(doc) ? json_incref(doc) : json_pack("[O]", doc);
+    /* The items point into the document: the batch keeps it (as an array
+     * of one when a single object was sent). */
+    json_t *list = json_is_array(doc) ? doc : json_pack("[o]", doc);
     size_t n = json_array_size(list);
     if (n == 0 || n > INGEST_MAX_ITEMS) {
         json_decref(list);
-        json_decref(doc);
         *error = xstrdup("send one item or an array of 1-1000 items");
         return 400;
     }
-    ingest_msg m = {.items = xcalloc(n, sizeof *m.items), .n = n, .status = 200,
-                    .error = NULL, .response = NULL};
-    /* Validation reads the published views only: no lock, no owner. */
-    view_set *vs = view_set_acquire(d);
-    for (size_t i = 0; i < n && m.status == 200; i++) {
-        char *err = check_item(vs, json_array_get(list, i), &m.items[i]);
+    ingest_batch *b = xmalloc(sizeof *b);
+    *b = (ingest_batch){.items = xcalloc(n, sizeof *b->items), .n = n,
+                        .doc = list};
+    for (size_t i = 0; i < n; i++) {
+        char *err = check_item(vs, json_array_get(list, i), &b->items[i]);
         if (!err)
             continue;
         char *msg = n > 1 ? xasprintf("item %zu: %s", i, err) : xstrdup(err);
-        m.error = mask_secrets(msg, vs->secrets, vs->n_secrets);
+        *error = mask_secrets(msg, vs->secrets, vs->n_secrets);
         free(msg);
         free(err);
-        m.status = 400;
+        ingest_batch_free(b);
+        return 400;
     }
+    *out = b;
+    return 200;
+}
+
+int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
+                  char **error)
+{
+    *response = NULL;
+    /* Validation reads the published views only: no lock, no owner. */
+    view_set *vs = view_set_acquire(d);
+    ingest_batch *b = NULL;
+    int status = ingest_parse(vs, body, len, &b, error);
     view_set_release(vs);
-    if (m.status == 200 && state_call(d, ingest_apply, &m) != 0) {
+    if (status != 200)
+        return status;
+    ingest_msg m = {.items = b->items, .n = b->n, .status = 200,
+                    .error = NULL, .response = NULL};
+    if (state_call(d, ingest_apply, &m) != 0) {
         m.status = 503;
         m.error = xstrdup("shutting down");
     }
-    for (size_t i = 0; i < n; i++)
-        item_free(&m.items[i]);
-    free(m.items);
-    json_decref(list);
-    json_decref(doc);
+    ingest_batch_free(b);
     *response = m.response;
     *error = m.error;
     return m.status;

@@ -32,7 +32,9 @@
  * bounded by the usage store (USAGE_COUNT_MAX, USAGE_MAX_MODELS_PER_DAY).
  *
  * Ownership: d->ingest (the remembered ids and their first responses) is
- * created and freed here, used on the owner thread only.
+ * created and freed here, used on the owner thread only.  An
+ * ingest_batch owns its items and the parsed document they point into;
+ * ingest_batch_free frees both (NULL is a no-op).
  */
 #ifndef METERD_INGEST_H
 #define METERD_INGEST_H
@@ -41,12 +43,31 @@
 #include <stddef.h>
 
 #include "daemon.h"
+#include "usage.h"
 
 #define INGEST_MAX_BODY (1024 * 1024)
 #define INGEST_MAX_ITEMS 1000
 #define INGEST_MAX_IDS 10000
 #define INGEST_MAX_METERS 64
 #define INGEST_MAX_FUTURE_S 86400.0
+
+/* A request body parsed and validated into items, not yet applied. */
+typedef struct ingest_batch ingest_batch;
+
+/* Parse and validate one request body against the view set vs (any
+ * thread; what ingest_handle does before it hands the items to the
+ * owner; t/fuzz/ingest.c drives it directly).  Returns 200 with *out
+ * set (ingest_batch_free it), or 400 with *error set (malloc'd, vs's
+ * secrets masked) and *out NULL.  Nothing is applied: every item is
+ * checked before any is (all or nothing). */
+int ingest_parse(const view_set *vs, const char *body, size_t len,
+                 ingest_batch **out, char **error);
+/* How many items b holds (1..INGEST_MAX_ITEMS). */
+size_t ingest_batch_size(const ingest_batch *b);
+/* Item i's normalised usage record, or NULL when it carries headers
+ * only (borrowed from b). */
+const usage_record *ingest_batch_record(const ingest_batch *b, size_t i);
+void ingest_batch_free(ingest_batch *b);
 
 /* Handle one request body (any thread but the owner: the body is parsed
  * and validated against the published views here, then applied by the

@@ -335,6 +335,7 @@ static void run_check(vctx *v)
         .options = v->pc->options,
         .secrets = v->c->secrets,
         .n_secrets = v->c->n_secrets,
+        .env_names = v->pc->env_names,
     };
     probe_reply r;
     char *err = NULL;

@@ -22,7 +22,9 @@
  *   there (only processes that can open the socket file reach it), but
  *   Origin is still checked.
  * - Nothing here allocates after admission_init, so the checks are safe
- *   on every request from any HTTP thread.
+ *   on every request from any HTTP thread.  A reload builds a new
+ *   admission from the new allowed_hosts and httpd swaps it in under its
+ *   own lock (httpd_reconfigure); an admission itself never changes.
  */
 #ifndef METERD_ADMISSION_H
 #define METERD_ADMISSION_H

@@ -316,14 +316,18 @@ static enum MHD_Result admit_request(httpd *h, struct MHD_Connection *c,
             "the request target contains %00 (a NUL byte)");
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_HOST);
-    if (!admission_host_ok(&h->adm, host))
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     "Origin");
+    pthread_mutex_lock(&h->adm_lock);
+    int host_ok = admission_host_ok(&h->adm, host);
+    int origin_ok = !origin || admission_origin_ok(&h->adm, origin);
+    pthread_mutex_unlock(&h->adm_lock);
+    if (!host_ok)
         return httpd_send_error_free(
             c, MHD_HTTP_BAD_REQUEST,
             xasprintf("Host '%.64s' is not this server; add it to "
                       "allowed_hosts to reach meterd by that name", host));
-    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     "Origin");
-    if (origin && !admission_origin_ok(&h->adm, origin))
+    if (!origin_ok)
         return httpd_send_error_free(
             c, MHD_HTTP_FORBIDDEN,
             xasprintf("requests from origin '%.64s' are not allowed; add "
@@ -588,8 +592,12 @@ httpd *httpd_start(daemon_t *d, char **err)
     }
     pthread_mutex_init(&h->cache_lock, NULL);
     pthread_mutex_init(&h->suspend_lock, NULL);
+    pthread_mutex_init(&h->adm_lock, NULL);
     admission_init(&h->adm, h->address,
                    (const char *const *)d->cfg->allowed_hosts);
+    h->max_connections = d->cfg->http_max_connections;
+    h->max_connections_per_ip = d->cfg->http_max_connections_per_ip;
+    h->request_timeout_ms = d->cfg->http_request_timeout_ms;
     http_limits limits = http_limits_from(d->cfg);
     h->mhd = start_mhd(h, &limits);
     if (!h->mhd) {
@@ -597,6 +605,7 @@ httpd *httpd_start(daemon_t *d, char **err)
         close(h->listen_fd);
         pthread_mutex_destroy(&h->cache_lock);
         pthread_mutex_destroy(&h->suspend_lock);
+        pthread_mutex_destroy(&h->adm_lock);
         admission_release(&h->adm);
         free(h->unix_path);
         free(h->address);
@@ -604,6 +613,39 @@ httpd *httpd_start(daemon_t *d, char **err)
         return NULL;
     }
     return h;
+}
+
+/* Warn that key changed from was to now but applies at restart only. */
+static void warn_restart_only(const char *key, long long was, long long now,
+                              const char *unit)
+{
+    if (was != now)
+        log_msg(MD_LOG_WARN, NULL, "%s changed (%lld%s -> %lld%s); takes "
+                "effect at restart", key, was, unit, now, unit);
+}
+
+void httpd_reconfigure(httpd *h, const config *cfg)
+{
+    if (!h)
+        return;
+    /* Built outside the lock: a request waits for a pointer swap only. */
+    admission fresh, old;
+    admission_init(&fresh, h->address,
+                   (const char *const *)cfg->allowed_hosts);
+    pthread_mutex_lock(&h->adm_lock);
+    old = h->adm;
+    h->adm = fresh;
+    pthread_mutex_unlock(&h->adm_lock);
+    admission_release(&old);
+    /* MHD takes these at MHD_start_daemon and has no call to change them
+     * on a running daemon; restarting it would drop the connections in
+     * flight and the suspended refreshes. */
+    warn_restart_only("http_max_connections", h->max_connections,
+                      cfg->http_max_connections, "");
+    warn_restart_only("http_max_connections_per_ip", h->max_connections_per_ip,
+                      cfg->http_max_connections_per_ip, "");
+    warn_restart_only("http_request_timeout", h->request_timeout_ms,
+                      cfg->http_request_timeout_ms, " ms");
 }
 
 const char *httpd_address(const httpd *h)
@@ -625,6 +667,7 @@ void httpd_stop(httpd *h)
             MHD_destroy_response(h->slots[i].resp);
     pthread_mutex_destroy(&h->cache_lock);
     pthread_mutex_destroy(&h->suspend_lock);
+    pthread_mutex_destroy(&h->adm_lock);
     admission_release(&h->adm);
     free(h->unix_path);
     free(h->address);

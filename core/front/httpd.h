@@ -29,6 +29,12 @@ typedef struct httpd httpd;
 httpd *httpd_start(daemon_t *d, char **err);
 /* Stop and free it (NULL is fine). */
 void httpd_stop(httpd *h);
+/* A reload took cfg (owner thread, before cfg is installed): new
+ * requests are admitted by its allowed_hosts from now on.  The
+ * connection limits and timeout are fixed when libmicrohttpd starts:
+ * when cfg changes one of them, a warning names the key and says it
+ * takes effect at restart.  NULL h (no HTTP server) is a no-op. */
+void httpd_reconfigure(httpd *h, const config *cfg);
 /* The bound address as text ("127.0.0.1:41234" or "unix:/path"). */
 const char *httpd_address(const httpd *h);
 

@@ -5,7 +5,9 @@
  *
  * Invariants:
  *   - struct httpd is fixed once httpd_start returns, except slots
- *     (under cache_lock) and the suspend/resume pairing (suspend_lock);
+ *     (under cache_lock), the suspend/resume pairing (suspend_lock) and
+ *     adm, which a reload replaces (httpd_reconfigure) under adm_lock and
+ *     every request reads under adm_lock;
  *     see the locking rules in httpd.h;
  *   - a request belongs to its connection (MHD's req_cls): made by
  *     on_target, freed by on_completed; it holds one reference to its
@@ -51,7 +53,11 @@ struct httpd {
     pthread_mutex_t cache_lock; /* guards slots */
     pthread_mutex_t suspend_lock; /* suspend before resume, see httpd.h */
     cache_slot slots[N_SLOTS];
-    admission adm;              /* fixed at start: read-only after */
+    pthread_mutex_t adm_lock;   /* guards adm (held for a check only) */
+    admission adm;              /* Host/Origin names; replaced on reload */
+    /* What MHD was started with (restart-only: a reload that changes
+     * them is warned about, httpd_reconfigure). */
+    long long max_connections, max_connections_per_ip, request_timeout_ms;
 };
 
 /* Per-request context (MHD's req_cls). */

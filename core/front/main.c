@@ -35,6 +35,9 @@
 /* Signal handlers only set flags and write to the wake pipe; this is the
  * one process-wide pointer they need. */
 static daemon_t *g_daemon;
+/* The HTTP server of the running daemon (NULL in once mode and before
+ * it starts): a reload hands it the new allowed_hosts. */
+static httpd *g_httpd;
 /* The service manager's notification socket (off when not run by one). */
 static sdnotify g_notify;
 
@@ -182,6 +185,7 @@ static void reload(daemon_t *d)
     if (strcmp(cfg->listen, d->cfg->listen) != 0)
         log_msg(MD_LOG_WARN, NULL, "listen changed to %s: restart meterd to apply it",
                 cfg->listen);
+    httpd_reconfigure(g_httpd, cfg);
     if (mkdir_p(cfg->state_dir, 0700) != 0)
         log_msg(MD_LOG_WARN, NULL, "cannot create state_dir %s: %s", cfg->state_dir,
                 strerror(errno));
@@ -382,6 +386,7 @@ static int run_daemon(daemon_t *d)
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
     httpd *h = httpd_start(d, &err);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    g_httpd = h;
     if (!h) {
         log_msg(MD_LOG_ERROR, NULL, "%s", err);
         free(err);
@@ -402,6 +407,7 @@ static int run_daemon(daemon_t *d)
      * the queued ones, then stop the HTTP threads. */
     scheduler_kill_all(d);
     state_close_mailbox(d);
+    g_httpd = NULL;
     httpd_stop(h);
     state_save_snapshot(d);
     state_save_usage(d);

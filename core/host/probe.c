@@ -81,7 +81,8 @@ static int move_high(int fd)
     return nfd;
 }
 
-static pid_t spawn_probe(const char *exe, int req_fd, int rep_fd, char **err)
+static pid_t spawn_probe(const char *exe, const json_t *env_names, int req_fd,
+                         int rep_fd, char **err)
 {
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t fa;
@@ -106,7 +107,8 @@ static pid_t spawn_probe(const char *exe, int req_fd, int rep_fd, char **err)
     snprintf(parent, sizeof parent, "--parent=%ld", (long)getpid());
     char *argv[] = {spawn_arg(exe), "--probe", parent, NULL};
     pid_t pid;
-    char **env = helper_env_new(NULL);   /* no plugin's variables yet */
+    /* A collection's environment: what check() validates is there. */
+    char **env = helper_env_new(env_names);
     int rc = posix_spawn(&pid, exe, &fa, &attr, argv, env);
     helper_env_free(env);
     posix_spawn_file_actions_destroy(&fa);
@@ -254,7 +256,7 @@ int probe_run(const probe_request *rq, long long timeout_ms,
         rep[i] = move_high(rep[i]);
     }
     long long deadline = mono_ms() + timeout_ms;
-    pid_t pid = spawn_probe(exe, req[1], rep[1], err);
+    pid_t pid = spawn_probe(exe, rq->env_names, req[1], rep[1], err);
     close(req[1]);
     close(rep[1]);
     if (pid < 0) {

@@ -16,6 +16,9 @@
  *     process group is SIGKILLed and reaped (a SIGKILLed process is
  *     reaped at once);
  *   - it waits for its own pid only, never for "any child";
+ *   - the probe's environment is the one a collection of the same
+ *     provider gets (helperenv.h with rq->env_names): check() sees the
+ *     variables collect() will see, and no other provider's;
  *   - the probe process has PR_SET_PDEATHSIG(SIGKILL) (re-checked against
  *     --parent=PID), RLIMIT_AS of WORKER_DEFAULT_MEMORY_LIMIT and an
  *     RLIMIT_CPU of a few seconds; its stdout goes to its stderr.
@@ -44,6 +47,9 @@ typedef struct probe_request {
     const json_t *options;       /* borrowed; NULL: none */
     char *const *secrets;        /* masked in check()'s message */
     size_t n_secrets;
+    const json_t *env_names;     /* borrowed; the variables the provider's
+                                    collections get besides the base set
+                                    (provider_conf.env_names); NULL: none */
 } probe_request;
 
 typedef struct probe_reply {

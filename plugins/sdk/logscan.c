@@ -287,9 +287,19 @@ void ls_load(ls_state *st, const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/logscan.state", dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    /* Never through a link someone planted in the state directory, and
+     * never blocked on a FIFO there: only a regular file is state. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        st->state_refused = errno == ELOOP;
         goto fresh;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        st->state_refused = 1;
+        goto fresh;
+    }
     ls_hdr h;
     if (mdu_read_all(fd, &h, sizeof h) || memcmp(h.magic, LS_MAGIC, 8))
         goto bad;
@@ -424,7 +434,8 @@ int ls_lock(const md_host *h, md_ctx *ctx, const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* O_NOFOLLOW: O_CREAT through a planted link would create its target. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;
     for (;;) {
@@ -1566,6 +1577,10 @@ void ls_report(const md_host *h, md_ctx *ctx, const ls_state *st,
     if (!res->complete)
         h->note(ctx, "initial scan in progress: %zu of %zu files",
                 res->files_done, res->files_total);
+    if (st->state_refused)
+        h->note(ctx, "logscan.state in the state directory is not a regular "
+                "file (a symbolic link?): not followed; scanned from scratch "
+                "and replaced by the next save");
     if (st->lines_skipped_long)
         h->note(ctx, "%zu usage lines longer than %u MiB skipped",
                 st->lines_skipped_long, LS_LINE_CAP >> 20);

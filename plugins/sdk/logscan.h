@@ -172,6 +172,9 @@ typedef struct ls_state {
     size_t files_read, lines_skipped_long, events_added;
     const char *markers[LS_MAX_MARKERS];
     size_t n_markers;
+    int state_refused;            /* logscan.state was a link or not a
+                                     regular file: not read (ls_load),
+                                     noted by ls_report                   */
 } ls_state;
 
 /* 64-bit hash of p[0..n) (FNV-1a with a final avalanche); never 0, so 0
@@ -211,7 +214,9 @@ uint64_t ls_ent_total(const ls_ent *e);
 void ls_free(ls_state *st);
 
 /* Load everything but the entries (read lazily by ls_load_ents).  A
- * missing or unreadable state file means "start from scratch". */
+ * missing or unreadable state file means "start from scratch"; so does
+ * one that is a symbolic link or not a regular file, which is not
+ * followed (O_NOFOLLOW) and sets st->state_refused. */
 void ls_load(ls_state *st, const char *dir);
 
 /* Write the whole state atomically.  Returns 0 or -1 (errno kept). */

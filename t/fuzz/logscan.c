@@ -9,6 +9,17 @@
  * What must hold besides the sanitizers: a scan never fails on input
  * (only running out of memory may fail it), and a scan that fails no
  * collection.
+ *
+ * Long lines: libFuzzer's inputs stay small (max_len 4096 by default),
+ * far below the scanner's 1 MiB read buffer (LS_BUF), so the input
+ * carries its long lines compressed: the byte 0x01 followed by a count
+ * byte c is written as (c + 1) * 32 KiB of 'x' (up to 8 MiB, but at most
+ * EXPAND_MAX, 3 MiB, in all per input: each exec writes and scans it
+ * twice).  0x01 never occurs raw in a valid JSON
+ * line, and inside a string the padding is valid JSON, so a seed such as
+ * {"message":{"content":"<0x01><0x40>","usage":{...}}} is a 2 MiB usage
+ * line whose marker comes after the buffer's end: the path that scans a
+ * line without keeping it (ls_scan_long) and reads it whole.
  */
 #include "fuzz.h"
 
@@ -51,11 +62,44 @@ static void run(const char *path, int (*scan)(const md_host *, md_ctx *, const c
     hostctx_free(ctx);
 }
 
+#define EXPAND_BYTE 0x01
+#define EXPAND_UNIT ((size_t)32 * 1024)
+#define EXPAND_MAX ((size_t)3 * 1024 * 1024)
+
+/* Write data to path with every EXPAND_BYTE, c pair expanded (above). */
+static void write_expanded(const char *path, const uint8_t *data, size_t n)
+{
+    static char pad[EXPAND_UNIT];
+    if (!pad[0])
+        memset(pad, 'x', sizeof pad);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        perror(path);
+        abort();
+    }
+    size_t budget = EXPAND_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (data[i] != EXPAND_BYTE || i + 1 == n) {
+            putc(data[i], f);
+            continue;
+        }
+        size_t units = (size_t)data[++i] + 1;
+        for (size_t u = 0; u < units && budget >= EXPAND_UNIT; u++) {
+            fwrite(pad, 1, sizeof pad, f);
+            budget -= EXPAND_UNIT;
+        }
+    }
+    if (fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[512];
     fuzz_path(path, sizeof path, fuzz_dir(), "session.jsonl");
-    fuzz_write(path, data, size);
+    write_expanded(path, data, size);
     run(path, fuzz_claude_logs_scan);
     run(path, fuzz_codex_logs_scan);
     return 0;
