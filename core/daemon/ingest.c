@@ -297,7 +297,7 @@ static char *check_item(const view_set *vs, const json_t *j, item *it)
     return NULL;
 }
 
-static void item_free(item *it)
+static void item_release(item *it)
 {
     usage_record_clear(&it->rec);
     free(it->hnames);
@@ -607,7 +607,7 @@ int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
         m.error = xstrdup("shutting down");
     }
     for (size_t i = 0; i < n; i++)
-        item_free(&m.items[i]);
+        item_release(&m.items[i]);
     free(m.items);
     json_decref(list);
     json_decref(doc);

@@ -104,7 +104,7 @@ static void expect_error(const char *dir, const char *name, ...)
         printf("#   diagnostics:\n%s", txt);
     free(txt);
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
 }
 
 static const char *opt(const provider_conf *p, const char *k)
@@ -144,7 +144,7 @@ static void test_defaults(void)
     ok(c != NULL && d.n == 0, "valid config loads without diagnostics");
     if (!c) {
         free(dir);
-        diag_free(&d);
+        diag_clear(&d);
         return;
     }
     is_str(c->listen, "127.0.0.1:9477", "default listen");
@@ -195,7 +195,7 @@ static void test_defaults(void)
        strstr(dump, "    timeout: 5s\n"), "config_dump shows merged values");
     free(dump);
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     free(dir);
 }
 
@@ -270,7 +270,7 @@ static void test_dropins(void)
     config_free(c);
     config_free(c0);
     is_int(d.n, 0, "no diagnostics along the way");
-    diag_free(&d);
+    diag_clear(&d);
     free(dir);
 }
 
@@ -314,7 +314,7 @@ static void test_include_filter(void)
            "files listed in reading order");
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     free(dir);
 }
 
@@ -335,7 +335,7 @@ static void test_yaml_errors(void)
     } else {
         ok(0, "malformed YAML names file:line:col");
     }
-    diag_free(&d);
+    diag_clear(&d);
     config_free(c);
 
     put(dir, "meterd.yaml", 0644, "include: conf.d/*.yaml\n");
@@ -371,7 +371,7 @@ static void test_key_errors(void)
         ok(c && !strcmp(opt(config_provider(c, "p"), "login"), "me"),
            "an option merely resembling a core key ('login') is an option");
         config_free(c);
-        diag_free(&d);
+        diag_clear(&d);
     }
     put(dir, "meterd.yaml", 0644, "interval: 5 s\n");
     expect_error(dir, "bad duration", "meterd.yaml:1:11: interval: '5 s' is not a duration", NULL);
@@ -430,7 +430,7 @@ static void test_timeout_interval(void)
     ok(c != NULL && config_provider(c, "p")->interval_ms == 60000,
        "timeout < interval checked after merging");
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     free(dir);
 }
 
@@ -487,7 +487,7 @@ static void test_vars_and_secrets(void)
         free(dump);
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
 
     put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key: ${METERD_T_UNSET}\n");
     expect_error(dir, "unset variable is an error at its node",
@@ -506,7 +506,7 @@ static void test_vars_and_secrets(void)
            "diagnostic quotes the text as written, not the secret");
         free(t);
         config_free(c2);
-        diag_free(&d2);
+        diag_clear(&d2);
     }
     free(dir);
 }
@@ -547,7 +547,7 @@ static void test_secret_files(void)
         free(err);
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    plugin_file: key-ok\n");
     expect_error(dir, "core keys cannot come from files", "'plugin' is a core key and cannot be read from a file", NULL);
     free(dir);
@@ -580,7 +580,7 @@ static void test_families(void)
     ok(c && !c->aliases_path && !strcmp(alias_family(c->aliases, "chatgpt-a"), "chatgpt-a"),
        "aliases: '' disables the alias file");
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     put(dir, "aliases.yaml", 0644, "famlies: {}\n");
     put(dir, "meterd.yaml", 0644, "interval: 1m\n");
     expect_error(dir, "unknown key in the alias file", "aliases.yaml:1:1: unknown key 'famlies'; did you mean 'families'?", NULL);
@@ -665,7 +665,7 @@ static void test_shipped(void)
         is_str(alias_family(c->aliases, "deepseek"), "deepseek", "shipped: deepseek");
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
 
     /* Claude Code's directory appears: its logs instance exists, and joins
      * the claude family; the login instance waits for the credentials */
@@ -677,13 +677,13 @@ static void test_shipped(void)
     if (c)
         is_str(alias_family(c->aliases, "claude-logs"), "claude", "claude-logs is claude");
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     put(claude, ".credentials.json", 0600, "{}");
     c = load(dir, &d);
     ok(c && config_provider(c, "claude-oauth") && c->n_providers == 4,
        "the credentials file enables claude-oauth");
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     free(claude);
 
     /* the example drop-in, activated, is valid against the default */
@@ -703,7 +703,7 @@ static void test_shipped(void)
         is_str(alias_family(c->aliases, "lab-gpu-2"), "lab", "example adds a family");
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     free(dir);
 }
 
@@ -751,7 +751,7 @@ static void test_when_exists(void)
         free(t);
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
 
     /* the variable moves the path; a reload (a new load) looks again */
     char *moved = xasprintf("%s/here", dir);
@@ -762,7 +762,7 @@ static void test_when_exists(void)
     ok(c && config_provider(c, "var") && config_provider(c, "rel") && c->n_detections == 3,
        "${VAR} honoured; a drop-in's null makes an instance unconditional");
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     unsetenv("MD_T_WHERE");
     char *dropin = xasprintf("%s/conf.d/50.yaml", dir);
     unlink(dropin);
@@ -867,14 +867,14 @@ static void test_retention(void)
     ok(dump && strstr(dump, "\nusage_retention: 36h\n"), "a retention that is not whole days dumps as hours");
     free(dump);
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     put(dir, "meterd.yaml", 0644, "usage_retention: 90d\n");
     c = load(dir, &d);
     dump = c ? config_dump(c) : NULL;
     ok(dump && strstr(dump, "\nusage_retention: 90d\n"), "whole days dump as days");
     free(dump);
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     put(dir, "meterd.yaml", 0644, "usage_retention: 23h\n");
     expect_error(dir, "retention below a day", "meterd.yaml:1:18: usage_retention: '23h' must be between 1d and 36525d", NULL);
     put(dir, "meterd.yaml", 0644, "usage_retention: 400\n");
@@ -930,7 +930,7 @@ static void test_pricing(void)
                "installing no config clears them");
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     free(dir);
 
     dir = new_dir();
@@ -984,7 +984,7 @@ static void test_caps(void)
         ok(0, "config loads for the cap tests");
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     setenv("METERD_T_BIG", text, 1);
     put(dir, "meterd.yaml", 0644, "listen: x${METERD_T_BIG}\n");
     expect_error(dir, "an expanded value over the cap is refused at its place",
@@ -1022,7 +1022,7 @@ static void test_strict_modes(void)
         free(t);
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
 
     put(dir, "meterd.yaml", 0664, main_yaml);
     expect_error(dir, "StrictModes: a group-writable main file is refused",
@@ -1059,7 +1059,7 @@ static void test_strict_modes(void)
             printf("#   diagnostics:\n%s", txt);
         free(txt);
         config_free(sc);
-        diag_free(&sd);
+        diag_clear(&sd);
     }
     ok(chown(cd, 4242, 4242) == 0, "chown the sticky conf.d to uid 4242");
     expect_error(dir, "StrictModes: a sticky world-writable directory of another user is refused",
