@@ -148,22 +148,41 @@ static void family_status(family_summary *fs)
         fs->status = "unavailable";
 }
 
-static void pick_governing(family_summary *fs, double now)
+/* A walk over the quota-bearing metrics of a family's contributing
+ * members, member by member in order: start from (quota_walk){0}. */
+typedef struct quota_walk {
+    size_t member, metric;
+} quota_walk;
+
+/* The next such metric (borrowed from the view set) and its member, or
+ * NULL when the walk is over. */
+static const metric *next_quota_metric(const family_summary *fs, quota_walk *w,
+                                       const provider_view **member)
 {
-    for (size_t i = 0; i < fs->n_members; i++) {
-        const provider_view *v = fs->members[i];
+    for (; w->member < fs->n_members; w->member++, w->metric = 0) {
+        const provider_view *v = fs->members[w->member];
         if (!contributes(v))
             continue;
-        for (size_t j = 0; j < v->data->n_metrics; j++) {
-            const metric *m = &v->data->metrics[j];
-            if (!metric_is_quota_bearing(m))
-                continue;
-            if (!fs->governing || rank_compare(m, fs->governing, now) < 0) {
-                fs->governing = m;
-                fs->governing_member = v;
+        while (w->metric < v->data->n_metrics) {
+            const metric *m = &v->data->metrics[w->metric++];
+            if (metric_is_quota_bearing(m)) {
+                *member = v;
+                return m;
             }
         }
     }
+    return NULL;
+}
+
+static void pick_governing(family_summary *fs, double now)
+{
+    const provider_view *v;
+    const metric *m;
+    for (quota_walk w = {0}; (m = next_quota_metric(fs, &w, &v)) != NULL;)
+        if (!fs->governing || rank_compare(m, fs->governing, now) < 0) {
+            fs->governing = m;
+            fs->governing_member = v;
+        }
     if (fs->governing) {
         int t = tier(fs->governing);
         fs->governing_reason = tier_reason(t);
@@ -179,19 +198,15 @@ static void available_again(family_summary *fs)
     if (!fs->exhausted)
         return;
     double latest = 0;
-    for (size_t i = 0; i < fs->n_members; i++) {
-        const provider_view *v = fs->members[i];
-        if (!contributes(v))
+    const provider_view *v;
+    const metric *m;
+    for (quota_walk w = {0}; (m = next_quota_metric(fs, &w, &v)) != NULL;) {
+        if (!is_exhausted(m))
             continue;
-        for (size_t j = 0; j < v->data->n_metrics; j++) {
-            const metric *m = &v->data->metrics[j];
-            if (!metric_is_quota_bearing(m) || !is_exhausted(m))
-                continue;
-            if (m->resets_at.state != MD_KNOWN)
-                return;
-            if (m->resets_at.epoch > latest)
-                latest = m->resets_at.epoch;
-        }
+        if (m->resets_at.state != MD_KNOWN)
+            return;
+        if (m->resets_at.epoch > latest)
+            latest = m->resets_at.epoch;
     }
     fs->available_again_at = MD_TIME(latest);
 }
