@@ -148,27 +148,22 @@ static void family_status(family_summary *fs)
         fs->status = "unavailable";
 }
 
-/* A walk over the quota-bearing metrics of a family's contributing
- * members, member by member in order: start from (quota_walk){0}. */
-typedef struct quota_walk {
+/* A walk over the metrics of a family's contributing members, member by
+ * member in order: start from (metric_walk){0}. */
+typedef struct metric_walk {
     size_t member, metric;
-} quota_walk;
+} metric_walk;
 
-/* The next such metric (borrowed from the view set) and its member, or
- * NULL when the walk is over. */
-static const metric *next_quota_metric(const family_summary *fs, quota_walk *w,
-                                       const provider_view **member)
+/* The next metric (borrowed from the view set) and its member, or NULL
+ * when the walk is over. */
+static const metric *next_metric(const family_summary *fs, metric_walk *w,
+                                 const provider_view **member)
 {
     for (; w->member < fs->n_members; w->member++, w->metric = 0) {
         const provider_view *v = fs->members[w->member];
-        if (!contributes(v))
-            continue;
-        while (w->metric < v->data->n_metrics) {
-            const metric *m = &v->data->metrics[w->metric++];
-            if (metric_is_quota_bearing(m)) {
-                *member = v;
-                return m;
-            }
+        if (contributes(v) && w->metric < v->data->n_metrics) {
+            *member = v;
+            return &v->data->metrics[w->metric++];
         }
     }
     return NULL;
@@ -178,8 +173,9 @@ static void pick_governing(family_summary *fs, double now)
 {
     const provider_view *v;
     const metric *m;
-    for (quota_walk w = {0}; (m = next_quota_metric(fs, &w, &v)) != NULL;)
-        if (!fs->governing || rank_compare(m, fs->governing, now) < 0) {
+    for (metric_walk w = {0}; (m = next_metric(fs, &w, &v)) != NULL;)
+        if (metric_is_quota_bearing(m) &&
+            (!fs->governing || rank_compare(m, fs->governing, now) < 0)) {
             fs->governing = m;
             fs->governing_member = v;
         }
@@ -200,8 +196,8 @@ static void available_again(family_summary *fs)
     double latest = 0;
     const provider_view *v;
     const metric *m;
-    for (quota_walk w = {0}; (m = next_quota_metric(fs, &w, &v)) != NULL;) {
-        if (!is_exhausted(m))
+    for (metric_walk w = {0}; (m = next_metric(fs, &w, &v)) != NULL;) {
+        if (!metric_is_quota_bearing(m) || !is_exhausted(m))
             continue;
         if (m->resets_at.state != MD_KNOWN)
             return;
@@ -233,18 +229,14 @@ static int quota_fields_na(const metric *m)
 static const char *reason_with_data(const family_summary *fs)
 {
     size_t total = 0, na = 0, quota_unknown = 0;
-    for (size_t i = 0; i < fs->n_members; i++) {
-        const provider_view *v = fs->members[i];
-        if (!contributes(v))
-            continue;
-        for (size_t j = 0; j < v->data->n_metrics; j++) {
-            const metric *m = &v->data->metrics[j];
-            total++;
-            if (quota_fields_na(m))
-                na++;
-            else if (is_quota_kind(m->kind))
-                quota_unknown++;
-        }
+    const provider_view *v;
+    const metric *m;
+    for (metric_walk w = {0}; (m = next_metric(fs, &w, &v)) != NULL;) {
+        total++;
+        if (quota_fields_na(m))
+            na++;
+        else if (is_quota_kind(m->kind))
+            quota_unknown++;
     }
     if (total > 0 && na == total)
         return "not_applicable";
@@ -295,16 +287,11 @@ static void usage_remaining(family_summary *fs)
 static const metric *find_used_with_unit(const family_summary *fs,
                                          const char *unit)
 {
-    for (size_t i = 0; i < fs->n_members; i++) {
-        const provider_view *v = fs->members[i];
-        if (!contributes(v))
-            continue;
-        for (size_t j = 0; j < v->data->n_metrics; j++) {
-            const metric *m = &v->data->metrics[j];
-            if (known(m->used) && m->unit && strcmp(m->unit, unit) == 0)
-                return m;
-        }
-    }
+    const provider_view *v;
+    const metric *m;
+    for (metric_walk w = {0}; (m = next_metric(fs, &w, &v)) != NULL;)
+        if (known(m->used) && m->unit && strcmp(m->unit, unit) == 0)
+            return m;
     return NULL;
 }
 
