@@ -552,11 +552,11 @@ static int claude_collect(const md_host *h, md_ctx *ctx, void *unused)
                          .conf = NULL, .user = &events};
     ls_result res = ls_scan(h, ctx, &st, &found, &fns, ls_threads(threads),
                             budget);
-    ls_list_free(&found);
+    ls_list_release(&found);
     if (res.failed || ls_finish(&st, now, (double)ret_ms / 1000.0)) {
         h->fail(ctx, MD_ERR_INTERNAL, "log scan failed (out of memory or "
                 "unreadable state)");
-        ls_free(&st);
+        ls_clear(&st);
         close(lock);
         return -1;
     }
@@ -564,7 +564,7 @@ static int claude_collect(const md_host *h, md_ctx *ctx, void *unused)
     if (st.dirty && ls_save(&st, dir) != 0) {
         h->fail(ctx, MD_ERR_INTERNAL, "cannot write state in %s: %s", dir,
                 strerror(errno));
-        ls_free(&st);
+        ls_clear(&st);
         close(lock);
         return -1;
     }
@@ -572,7 +572,7 @@ static int claude_collect(const md_host *h, md_ctx *ctx, void *unused)
         /* Nothing to read and no history: zeros would claim "no usage",
          * which nobody measured. */
         h->fail(ctx, MD_ERR_CONFIG, "%s", CLAUDE_MISSING);
-        ls_free(&st);
+        ls_clear(&st);
         close(lock);
         return -1;
     }
@@ -582,7 +582,7 @@ static int claude_collect(const md_host *h, md_ctx *ctx, void *unused)
               "usage lines parsed",
               "estimated from local logs: usage from other devices or the web "
               "is not included; reasoning tokens are not reported");
-    ls_free(&st);
+    ls_clear(&st);
     close(lock);
     return 0;
 }

@@ -103,7 +103,7 @@ static int parse(const md_host *h, md_ctx *ctx, const json_t *doc)
     m.kind = "credits";
     m.unit = cur;
     json_t *data = json_object_get(doc, "data");
-    md_num avail = mdu_num_ex(h, json_object_get(data, "available_balance"), 1);
+    md_num avail = mdu_num_value(h, json_object_get(data, "available_balance"), 1);
     if (avail.state == MD_KNOWN && avail.value < 0) {
         h->note(ctx, "available balance is negative (%.4f): no credit left",
                 avail.value);
@@ -114,7 +114,7 @@ static int parse(const md_host *h, md_ctx *ctx, const json_t *doc)
     char a[32], v[32], c[32];
     amount_text(avail, a, sizeof a);
     amount_text(mdu_num(h, data, "voucher_balance"), v, sizeof v);
-    amount_text(mdu_num_ex(h, json_object_get(data, "cash_balance"), 1), c, sizeof c);
+    amount_text(mdu_num_value(h, json_object_get(data, "cash_balance"), 1), c, sizeof c);
     h->note(ctx, "available %s = voucher %s + cash %s (%s)", a, v, c, cur);
     return 0;
 }

@@ -29,7 +29,8 @@ like($ldflags, qr/-z,defs/, 'plugins link with -z defs');
 
 my $dir = tmpdir('boundary');
 sub links {
-    my ($body) = @_;
+    my ($body, $extra) = @_;
+    $extra //= '';
     write_file("$dir/probe.c", <<"C");
 #include "meterd/plugin.h"
 #include "meterd/util.h"
@@ -44,7 +45,7 @@ static const md_plugin probe = {MD_PLUGIN_HEADER, .name = "probe",
                                 .collect = probe_collect};
 MD_PLUGIN_DEFINE(probe)
 C
-    my $rc = system("cc $cflags -o $dir/probe.so $dir/probe.c $ldflags >$dir/probe.log 2>&1");
+    my $rc = system("cc $cflags $extra -o $dir/probe.so $dir/probe.c $ldflags >$dir/probe.log 2>&1");
     return $rc == 0;
 }
 ok(links('md_num n = mdu_add(MD_NUM(1), MD_NUM(2)); (void)n; (void)h; (void)ctx;'),
@@ -52,6 +53,12 @@ ok(links('md_num n = mdu_add(MD_NUM(1), MD_NUM(2)); (void)n; (void)h; (void)ctx;
 ok(!links('(void)xstrdup(h->instance(ctx));'),
    'the same probe calling the daemon\'s xstrdup does not link');
 like(Meterd::read_file("$dir/probe.log") // '', qr/xstrdup/, '... and the linker names the symbol');
+# (under WERROR=1 the flags carry -Werror: the warning must stay a warning)
+ok(links('md_num n = mdu_num_ex(h, NULL, 1); (void)n; (void)ctx;',
+         '-Wno-error=deprecated-declarations'),
+   'a plugin still calling the deprecated mdu_num_ex builds and links');
+like(Meterd::read_file("$dir/probe.log") // '', qr/deprecated.*mdu_num_value/,
+     '... with a warning that names its new name, mdu_num_value');
 
 # What a built plugin and the daemon export.
 my @exp = map { (split ' ')[-1] } grep { /\s[TDBW]\s/ } `nm -D --defined-only plugins/claude_logs.so`;

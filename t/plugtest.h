@@ -275,7 +275,7 @@ static inline size_t pt_validate(const char *plugin, char **diags,
         }
         *diags = all;
     }
-    diag_free(&dl);
+    diag_clear(&dl);
     for (size_t i = 0; i < c.n_secrets; i++)
         free(c.secrets[i]);
     free(c.secrets);

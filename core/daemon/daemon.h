@@ -193,8 +193,9 @@ typedef struct daemon {
 /* Create provider states for cfg (taking ownership of cfg) and the
  * mailbox; publishes the first view set. */
 void state_init(daemon_t *d, config *cfg);
-/* Free everything (no other thread may use d any more). */
-void state_free(daemon_t *d);
+/* Release everything the state owns; d itself is the caller's (no other
+ * thread may use d any more). */
+void state_release(daemon_t *d);
 
 /* Load the snapshot into matching providers (served_from snapshot). */
 void state_load_snapshot(daemon_t *d);

@@ -304,7 +304,7 @@ static char *check_item(const view_set *vs, const json_t *j, item *it)
     return NULL;
 }
 
-static void item_free(item *it)
+static void item_release(item *it)
 {
     usage_record_clear(&it->rec);
     free(it->hnames);
@@ -579,7 +579,7 @@ void ingest_batch_free(ingest_batch *b)
     if (!b)
         return;
     for (size_t i = 0; i < b->n; i++)
-        item_free(&b->items[i]);
+        item_release(&b->items[i]);
     free(b->items);
     json_decref(b->doc);
     free(b);

@@ -71,7 +71,7 @@ static void orphan_run(daemon_t *d, run_handle *run)
     d->orphans[d->n_orphans++] = run;
 }
 
-static void pstate_free(daemon_t *d, pstate *p)
+static void pstate_release(daemon_t *d, pstate *p)
 {
     free(p->name);
     free(p->family);
@@ -115,11 +115,11 @@ void state_init(daemon_t *d, config *cfg)
     state_publish(d);
 }
 
-void state_free(daemon_t *d)
+void state_release(daemon_t *d)
 {
     state_close_mailbox(d);
     for (size_t i = 0; i < d->n_ps; i++)
-        pstate_free(d, &d->ps[i]);
+        pstate_release(d, &d->ps[i]);
     free(d->ps);
     d->ps = NULL;
     d->n_ps = 0;
@@ -503,7 +503,7 @@ void state_swap_config(daemon_t *d, config *cfg)
             nps[i].status = PSTAT_PENDING;
     }
     for (size_t i = 0; i < d->n_ps; i++)
-        pstate_free(d, &d->ps[i]); /* removed providers (moved ones are empty) */
+        pstate_release(d, &d->ps[i]); /* removed providers (moved ones are empty) */
     free(d->ps);
     d->ps = nps;
     d->n_ps = cfg->n_providers;

@@ -210,7 +210,7 @@ static config *load_cli_config(const char *path, char **err)
         err_set(err, "cannot load %s: %s", path, first ? first : "invalid");
         free(first);
     }
-    diag_free(&diags);
+    diag_clear(&diags);
     return cfg;
 }
 
@@ -256,7 +256,7 @@ static int render_snapshot(cli_source *s, config *cfg, char **err)
     s->doc = render_usage(v, vs->n, o, &meta, now);
     free(v);
     view_set_release(vs);
-    state_free(&d);
+    state_release(&d);
     pthread_mutex_destroy(&d.lock);
     s->from_snapshot = 1;
     return 0;

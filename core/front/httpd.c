@@ -234,7 +234,14 @@ static int is_known_path(const char *url)
  * pool (16 KiB) and, when it runs out, closes the connection without a
  * response; so a query with too many parameters is cut off here (the
  * buffer is MHD's own, writable, and parsed right after this returns)
- * and admit_request answers 400 for it. */
+ * and admit_request answers 400 for it.
+ * Measured alternatives that do not write into MHD's buffer all lose the
+ * answer: counting in the access handler (MHD_get_connection_values) is
+ * too late, as MHD has already closed a connection whose query has ~150
+ * or more parameters (a client sees no response at all); a larger pool
+ * does not help, since every parameter costs MHD a ~56-byte record from
+ * the pool for as little as two bytes of request line, which lives in the
+ * same pool; and the unescape callback cannot stop MHD's parsing loop. */
 static void *on_target(void *cls, const char *uri, struct MHD_Connection *c)
 {
     request *rq = xcalloc(1, sizeof *rq);

@@ -128,7 +128,7 @@ config *load_config(const char *path, int strict, int allow_inline,
         log_msg(MD_LOG_WARN, NULL, "%s; that provider will not collect", line);
         free(line);
     }
-    diag_free(&load_errors);
+    diag_clear(&load_errors);
     if (diags.n == 0) {
         /* Every caller adopts the config it gets (start, reload, report,
          * -t), so its price overrides take effect here. */
@@ -142,7 +142,7 @@ config *load_config(const char *path, int strict, int allow_inline,
         log_msg(MD_LOG_ERROR, NULL, "%s", line);
         free(line);
     }
-    diag_free(&diags);
+    diag_clear(&diags);
     config_free(cfg);
     return NULL;
 }
@@ -315,7 +315,7 @@ int daemon_setup(daemon_t *d, config *cfg, usage_store *usage)
 void daemon_teardown(daemon_t *d)
 {
     g_daemon = NULL;
-    state_free(d);
+    state_release(d);
     ingest_free(d);
     usage_store_free(d->usage);
     d->usage = NULL;

@@ -12,42 +12,35 @@
 
 #define QUOTAS_SCHEMA "meterd.quotas.v1"
 
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 static json_t *entry_json(const quota_entry *e)
 {
     json_t *o = json_object();
     json_object_set_new(o, "family", json_string(e->family));
     json_object_set_new(o, "provider", json_string(e->provider));
     json_object_set_new(o, "meter", json_string(e->meter));
-    json_object_set_new(o, "kind", str_or_null(e->kind));
-    json_object_set_new(o, "unit", str_or_null(e->unit));
-    json_object_set_new(o, "used", num_to_json(e->used));
-    json_object_set_new(o, "limit", num_to_json(e->limit));
-    json_object_set_new(o, "remaining", num_to_json(e->remaining));
-    json_object_set_new(o, "utilization", num_to_json(e->utilization));
-    json_object_set_new(o, "resets_at", time_to_json(e->resets_at));
-    json_object_set_new(o, "expires_at", time_to_json(e->expires_at));
-    json_object_set_new(o, "burn_per_hour", num_to_json(e->fc.burn_per_hour));
-    json_object_set_new(o, "burn_per_day", num_to_json(e->fc.burn_per_day));
-    json_object_set_new(o, "projected_at_reset",
-                        num_to_json(e->fc.projected_at_reset));
-    json_object_set_new(o, "projected_utilization_at_reset",
-                        num_to_json(e->fc.projected_utilization_at_reset));
-    json_object_set_new(o, "exhausts_at", time_to_json(e->fc.exhausts_at));
-    json_object_set_new(o, "runway_seconds", num_to_json(e->fc.runway_seconds));
-    json_object_set_new(o, "projected_use_by_expiry",
-                        num_to_json(e->fc.projected_use_by_expiry));
+    render_set_str(o, "kind", e->kind);
+    render_set_str(o, "unit", e->unit);
+    render_set_num(o, "used", e->used);
+    render_set_num(o, "limit", e->limit);
+    render_set_num(o, "remaining", e->remaining);
+    render_set_num(o, "utilization", e->utilization);
+    render_set_time(o, "resets_at", e->resets_at);
+    render_set_time(o, "expires_at", e->expires_at);
+    render_set_num(o, "burn_per_hour", e->fc.burn_per_hour);
+    render_set_num(o, "burn_per_day", e->fc.burn_per_day);
+    render_set_num(o, "projected_at_reset", e->fc.projected_at_reset);
+    render_set_num(o, "projected_utilization_at_reset",
+                   e->fc.projected_utilization_at_reset);
+    render_set_time(o, "exhausts_at", e->fc.exhausts_at);
+    render_set_num(o, "runway_seconds", e->fc.runway_seconds);
+    render_set_num(o, "projected_use_by_expiry", e->fc.projected_use_by_expiry);
     json_object_set_new(o, "use_or_lose", json_boolean(e->fc.use_or_lose));
     json_object_set_new(o, "segment_samples",
                         json_integer((json_int_t)e->fc.segment_samples));
     json_object_set_new(o, "alert", json_string(alert_name(e->alert)));
-    json_object_set_new(o, "alert_reason", str_or_null(e->alert_reason));
-    json_object_set_new(o, "forecast_reason", str_or_null(e->fc.reason));
-    json_object_set_new(o, "source", str_or_null(e->source));
+    render_set_str(o, "alert_reason", e->alert_reason);
+    render_set_str(o, "forecast_reason", e->fc.reason);
+    render_set_str(o, "source", e->source);
     json_object_set_new(o, "confidence",
                         json_string(e->confidence == MD_ESTIMATED ? "estimated"
                                                                   : "exact"));

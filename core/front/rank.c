@@ -148,22 +148,37 @@ static void family_status(family_summary *fs)
         fs->status = "unavailable";
 }
 
-static void pick_governing(family_summary *fs, double now)
+/* A walk over the metrics of a family's contributing members, member by
+ * member in order: start from (metric_walk){0}. */
+typedef struct metric_walk {
+    size_t member, metric;
+} metric_walk;
+
+/* The next metric (borrowed from the view set) and its member, or NULL
+ * when the walk is over. */
+static const metric *next_metric(const family_summary *fs, metric_walk *w,
+                                 const provider_view **member)
 {
-    for (size_t i = 0; i < fs->n_members; i++) {
-        const provider_view *v = fs->members[i];
-        if (!contributes(v))
-            continue;
-        for (size_t j = 0; j < v->data->n_metrics; j++) {
-            const metric *m = &v->data->metrics[j];
-            if (!metric_is_quota_bearing(m))
-                continue;
-            if (!fs->governing || rank_compare(m, fs->governing, now) < 0) {
-                fs->governing = m;
-                fs->governing_member = v;
-            }
+    for (; w->member < fs->n_members; w->member++, w->metric = 0) {
+        const provider_view *v = fs->members[w->member];
+        if (contributes(v) && w->metric < v->data->n_metrics) {
+            *member = v;
+            return &v->data->metrics[w->metric++];
         }
     }
+    return NULL;
+}
+
+static void pick_governing(family_summary *fs, double now)
+{
+    const provider_view *v;
+    const metric *m;
+    for (metric_walk w = {0}; (m = next_metric(fs, &w, &v)) != NULL;)
+        if (metric_is_quota_bearing(m) &&
+            (!fs->governing || rank_compare(m, fs->governing, now) < 0)) {
+            fs->governing = m;
+            fs->governing_member = v;
+        }
     if (fs->governing) {
         int t = tier(fs->governing);
         fs->governing_reason = tier_reason(t);
@@ -179,19 +194,15 @@ static void available_again(family_summary *fs)
     if (!fs->exhausted)
         return;
     double latest = 0;
-    for (size_t i = 0; i < fs->n_members; i++) {
-        const provider_view *v = fs->members[i];
-        if (!contributes(v))
+    const provider_view *v;
+    const metric *m;
+    for (metric_walk w = {0}; (m = next_metric(fs, &w, &v)) != NULL;) {
+        if (!metric_is_quota_bearing(m) || !is_exhausted(m))
             continue;
-        for (size_t j = 0; j < v->data->n_metrics; j++) {
-            const metric *m = &v->data->metrics[j];
-            if (!metric_is_quota_bearing(m) || !is_exhausted(m))
-                continue;
-            if (m->resets_at.state != MD_KNOWN)
-                return;
-            if (m->resets_at.epoch > latest)
-                latest = m->resets_at.epoch;
-        }
+        if (m->resets_at.state != MD_KNOWN)
+            return;
+        if (m->resets_at.epoch > latest)
+            latest = m->resets_at.epoch;
     }
     fs->available_again_at = MD_TIME(latest);
 }
@@ -218,18 +229,14 @@ static int quota_fields_na(const metric *m)
 static const char *reason_with_data(const family_summary *fs)
 {
     size_t total = 0, na = 0, quota_unknown = 0;
-    for (size_t i = 0; i < fs->n_members; i++) {
-        const provider_view *v = fs->members[i];
-        if (!contributes(v))
-            continue;
-        for (size_t j = 0; j < v->data->n_metrics; j++) {
-            const metric *m = &v->data->metrics[j];
-            total++;
-            if (quota_fields_na(m))
-                na++;
-            else if (is_quota_kind(m->kind))
-                quota_unknown++;
-        }
+    const provider_view *v;
+    const metric *m;
+    for (metric_walk w = {0}; (m = next_metric(fs, &w, &v)) != NULL;) {
+        total++;
+        if (quota_fields_na(m))
+            na++;
+        else if (is_quota_kind(m->kind))
+            quota_unknown++;
     }
     if (total > 0 && na == total)
         return "not_applicable";
@@ -280,16 +287,11 @@ static void usage_remaining(family_summary *fs)
 static const metric *find_used_with_unit(const family_summary *fs,
                                          const char *unit)
 {
-    for (size_t i = 0; i < fs->n_members; i++) {
-        const provider_view *v = fs->members[i];
-        if (!contributes(v))
-            continue;
-        for (size_t j = 0; j < v->data->n_metrics; j++) {
-            const metric *m = &v->data->metrics[j];
-            if (known(m->used) && m->unit && strcmp(m->unit, unit) == 0)
-                return m;
-        }
-    }
+    const provider_view *v;
+    const metric *m;
+    for (metric_walk w = {0}; (m = next_metric(fs, &w, &v)) != NULL;)
+        if (known(m->used) && m->unit && strcmp(m->unit, unit) == 0)
+            return m;
     return NULL;
 }
 

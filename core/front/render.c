@@ -38,9 +38,24 @@
 
 #define USAGE_SCHEMA "meterd.usage.v1"
 
-static json_t *str_or_null(const char *s)
+json_t *render_str(const char *s)
 {
     return s ? json_string(s) : json_null();
+}
+
+void render_set_str(json_t *o, const char *key, const char *s)
+{
+    json_object_set_new(o, key, render_str(s));
+}
+
+void render_set_num(json_t *o, const char *key, md_num v)
+{
+    json_object_set_new(o, key, num_to_json(v));
+}
+
+void render_set_time(json_t *o, const char *key, md_time t)
+{
+    json_object_set_new(o, key, time_to_json(t));
 }
 
 /* An epoch where 0 means "never". */
@@ -84,7 +99,7 @@ static json_t *error_json(const provider_view *v)
     if (v->err == MD_ERR_NONE)
         return json_null();
     return json_pack("{s:s, s:o}", "class", md_error_name(v->err), "message",
-                     str_or_null(v->err_msg));
+                     render_str(v->err_msg));
 }
 
 static served_from effective_served(const provider_view *v, int force)
@@ -100,8 +115,8 @@ json_t *render_member(const provider_view *v, int include_raw,
                       int force_snapshot, double now)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "name", str_or_null(v->name));
-    json_object_set_new(o, "plugin", str_or_null(v->plugin));
+    render_set_str(o, "name", v->name);
+    render_set_str(o, "plugin", v->plugin);
     json_object_set_new(o, "status",
                         json_string(provider_status_name(v->status)));
     json_object_set_new(o, "error", error_json(v));
@@ -133,7 +148,7 @@ static void append_metrics(json_t *arr, const provider_view *v)
     for (size_t i = 0; i < v->data->n_metrics; i++) {
         json_t *m = metric_to_json(&v->data->metrics[i]);
         if (!v->data->metrics[i].provider)
-            json_object_set_new(m, "provider", str_or_null(v->name));
+            render_set_str(m, "provider", v->name);
         json_object_set_new(m, "stale", json_boolean(v->stale));
         json_array_append_new(arr, m);
     }
@@ -145,9 +160,8 @@ json_t *render_provider(const provider_view *v, int include_raw, double now)
     json_t *ms = json_array(), *ns = json_array();
     append_metrics(ms, v);
     for (size_t i = 0; v->data && i < v->data->n_notes; i++)
-        json_array_append_new(ns, str_or_null(v->data->notes[i]));
-    json_object_set_new(o, "family", str_or_null(v->family ? v->family
-                                                           : v->name));
+        json_array_append_new(ns, render_str(v->data->notes[i]));
+    render_set_str(o, "family", v->family ? v->family : v->name);
     json_object_set_new(o, "metrics", ms);
     json_object_set_new(o, "notes", ns);
     return o;
@@ -173,7 +187,7 @@ json_t *render_providers(const provider_view *v, size_t n, int include_raw,
 json_t *render_error(int status, const char *message)
 {
     return json_pack("{s:{s:i, s:o}}", "error", "status", status, "message",
-                     str_or_null(message));
+                     render_str(message));
 }
 
 /* ------------------------------------------------------------------ */
@@ -195,17 +209,16 @@ static json_t *governing_json(const family_summary *fs)
     if (!g)
         return json_null();
     json_t *o = json_object();
-    json_object_set_new(o, "provider",
-                        str_or_null(fs->governing_member
-                                        ? fs->governing_member->name
-                                        : g->provider));
-    json_object_set_new(o, "id", str_or_null(g->id));
-    json_object_set_new(o, "utilization", num_to_json(g->utilization));
-    json_object_set_new(o, "remaining", num_to_json(g->remaining));
-    json_object_set_new(o, "limit", num_to_json(g->limit));
-    json_object_set_new(o, "unit", str_or_null(g->unit));
-    json_object_set_new(o, "resets_at", time_to_json(g->resets_at));
-    json_object_set_new(o, "reason", str_or_null(fs->governing_reason));
+    render_set_str(o, "provider",
+                   fs->governing_member ? fs->governing_member->name
+                                        : g->provider);
+    render_set_str(o, "id", g->id);
+    render_set_num(o, "utilization", g->utilization);
+    render_set_num(o, "remaining", g->remaining);
+    render_set_num(o, "limit", g->limit);
+    render_set_str(o, "unit", g->unit);
+    render_set_time(o, "resets_at", g->resets_at);
+    render_set_str(o, "reason", fs->governing_reason);
     return o;
 }
 
@@ -234,16 +247,12 @@ static void row_headline(json_t *row, const family_summary *fs)
 {
     json_object_set_new(row, "provider", json_string(fs->family));
     json_object_set_new(row, "status", json_string(fs->status));
-    json_object_set_new(row, "actual_current_usage",
-                        num_to_json(fs->actual_current_usage));
-    json_object_set_new(row, "actual_current_usage_unit",
-                        str_or_null(fs->actual_current_usage_unit));
-    json_object_set_new(row, "usage_remaining",
-                        num_to_json(fs->usage_remaining));
-    json_object_set_new(row, "usage_remaining_unit",
-                        str_or_null(fs->usage_remaining_unit));
-    json_object_set_new(row, "usage_remaining_reason",
-                        str_or_null(fs->usage_remaining_reason));
+    render_set_num(row, "actual_current_usage", fs->actual_current_usage);
+    render_set_str(row, "actual_current_usage_unit",
+                   fs->actual_current_usage_unit);
+    render_set_num(row, "usage_remaining", fs->usage_remaining);
+    render_set_str(row, "usage_remaining_unit", fs->usage_remaining_unit);
+    render_set_str(row, "usage_remaining_reason", fs->usage_remaining_reason);
     json_object_set_new(row, "governing_metric", governing_json(fs));
 }
 
@@ -263,8 +272,8 @@ static void row_details(json_t *row, const family_summary *fs,
         for (size_t j = 0; v->data && j < v->data->n_notes; j++)
             json_array_append_new(
                 notes, json_pack("{s:o, s:o}", "provider",
-                                 str_or_null(v->name), "note",
-                                 str_or_null(v->data->notes[j])));
+                                 render_str(v->name), "note",
+                                 render_str(v->data->notes[j])));
     }
     json_object_set_new(row, "members", members);
     json_object_set_new(row, "metrics", metrics);
@@ -298,8 +307,7 @@ static json_t *render_row(const family_summary *fs, render_opts opts,
     json_t *row = json_object();
     row_headline(row, fs);
     if (!opts.compact)
-        json_object_set_new(row, "available_again_at",
-                            time_to_json(fs->available_again_at));
+        render_set_time(row, "available_again_at", fs->available_again_at);
     row_freshness(row, fs, meta, now);
     if (!opts.compact) {
         row_details(row, fs, opts, meta, now);
@@ -315,11 +323,11 @@ static json_t *meta_json(const usage_meta *meta)
     if (reason)
         json_array_append_new(used, json_string(reason));
     for (size_t i = 0; meta && i < meta->n_fallback_providers; i++)
-        json_array_append_new(fp, str_or_null(meta->fallback_providers[i]));
+        json_array_append_new(fp, render_str(meta->fallback_providers[i]));
     const char *src = meta && meta->data_source ? meta->data_source
                                                 : "live_or_cache";
     return json_pack("{s:s, s:o, s:o, s:o}", "data_source", src,
-                     "fallback_reason", str_or_null(reason), "fallbacks_used",
+                     "fallback_reason", render_str(reason), "fallbacks_used",
                      used, "fallback_providers", fp);
 }
 

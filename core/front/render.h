@@ -40,6 +40,14 @@ typedef struct usage_meta {
     size_t n_fallback_providers;
 } usage_meta;
 
+/* Field helpers shared by the front's JSON documents (render.c,
+ * quotas_api.c): each sets key on o to a new value, JSON null where the
+ * value is absent or unknown (never 0 or ""). */
+json_t *render_str(const char *s);            /* new string, or null */
+void render_set_str(json_t *o, const char *key, const char *s);
+void render_set_num(json_t *o, const char *key, md_num v);
+void render_set_time(json_t *o, const char *key, md_time t); /* RFC 3339 */
+
 typedef struct render_opts {
     int compact;
     int include_raw;

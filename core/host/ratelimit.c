@@ -87,35 +87,54 @@ static int any_known(md_num a, md_num b, md_time t)
     return a.state == MD_KNOWN || b.state == MD_KNOWN || t.state == MD_KNOWN;
 }
 
-/* OpenAI (-requests/-tokens suffixes, Go durations) and OpenRouter (no
- * suffix, epoch ms). */
-static void parse_openai(headers *h)
+/* The dialects that send a limit, a remaining count and a reset time per
+ * family, one header each.  Order matters: the first row to produce an
+ * id wins (OpenRouter's unsuffixed headers only fill ratelimit_requests
+ * when OpenAI's suffixed ones did not). */
+typedef struct triple_dialect {
+    const char *limit, *remaining, *reset;   /* header names */
+    ts_dialect reset_as;
+    const char *family;  /* id ratelimit_<family> ('-' as '_'), label */
+    const char *unit;
+} triple_dialect;
+
+static const triple_dialect triples[] = {
+    /* OpenAI: -requests/-tokens suffixes, resets as Go durations. */
+    {"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+     "x-ratelimit-reset-requests", TS_GO_DURATION, "requests", "requests"},
+    {"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
+     "x-ratelimit-reset-tokens", TS_GO_DURATION, "tokens", "tokens"},
+    /* OpenRouter: no suffix, resets as epoch seconds or milliseconds. */
+    {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
+     TS_EPOCH_S_OR_MS, "requests", "requests"},
+    /* Anthropic: four families, resets as RFC 3339 times. */
+    {"anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining",
+     "anthropic-ratelimit-requests-reset", TS_RFC3339, "requests", "requests"},
+    {"anthropic-ratelimit-tokens-limit", "anthropic-ratelimit-tokens-remaining",
+     "anthropic-ratelimit-tokens-reset", TS_RFC3339, "tokens", "tokens"},
+    {"anthropic-ratelimit-input-tokens-limit",
+     "anthropic-ratelimit-input-tokens-remaining",
+     "anthropic-ratelimit-input-tokens-reset", TS_RFC3339, "input-tokens", "tokens"},
+    {"anthropic-ratelimit-output-tokens-limit",
+     "anthropic-ratelimit-output-tokens-remaining",
+     "anthropic-ratelimit-output-tokens-reset", TS_RFC3339, "output-tokens", "tokens"},
+};
+
+static void parse_triples(headers *h)
 {
-    static const char *const kinds[] = {"requests", "tokens"};
-    char a[96], b[96], c[96];
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(a, sizeof a, "x-ratelimit-limit-%s", kinds[i]);
-        snprintf(b, sizeof b, "x-ratelimit-remaining-%s", kinds[i]);
-        snprintf(c, sizeof c, "x-ratelimit-reset-%s", kinds[i]);
-        md_num lim = hnum(h, a), rem = hnum(h, b);
-        md_time reset = htime(h, c, TS_GO_DURATION);
+    for (size_t i = 0; i < sizeof triples / sizeof triples[0]; i++) {
+        const triple_dialect *t = &triples[i];
+        md_num lim = hnum(h, t->limit), rem = hnum(h, t->remaining);
+        md_time reset = htime(h, t->reset, t->reset_as);
         if (!any_known(lim, rem, reset))
             continue;
         char id[48], label[64];
-        snprintf(id, sizeof id, "ratelimit_%s", kinds[i]);
-        snprintf(label, sizeof label, "Rate limit (%s)", kinds[i]);
-        rl_metric *r = add(h, id, label, "rate_limit", kinds[i]);
-        if (r) {
-            r->m.limit = lim;
-            r->m.remaining = rem;
-            r->m.resets_at = reset;
-        }
-    }
-    md_num lim = hnum(h, "x-ratelimit-limit"), rem = hnum(h, "x-ratelimit-remaining");
-    md_time reset = htime(h, "x-ratelimit-reset", TS_EPOCH_S_OR_MS);
-    if (any_known(lim, rem, reset)) {
-        rl_metric *r = add(h, "ratelimit_requests", "Rate limit (requests)",
-                           "rate_limit", "requests");
+        snprintf(id, sizeof id, "ratelimit_%s", t->family);
+        for (char *p = id; *p; p++)
+            if (*p == '-')
+                *p = '_';
+        snprintf(label, sizeof label, "Rate limit (%s)", t->family);
+        rl_metric *r = add(h, id, label, "rate_limit", t->unit);
         if (r) {
             r->m.limit = lim;
             r->m.remaining = rem;
@@ -124,32 +143,22 @@ static void parse_openai(headers *h)
     }
 }
 
-static void parse_anthropic(headers *h)
+/* Whether name is <pre><middle><suf> (case-insensitively) with a middle
+ * that fits cap; if so, middle = the lowercased middle. */
+static int match_affixes(const char *name, const char *pre, const char *suf,
+                         char *middle, size_t cap)
 {
-    static const char *const fams[] = {"requests", "tokens", "input-tokens",
-                                       "output-tokens"};
-    for (size_t i = 0; i < 4; i++) {
-        char a[96], b[96], c[96], id[48], label[64];
-        snprintf(a, sizeof a, "anthropic-ratelimit-%s-limit", fams[i]);
-        snprintf(b, sizeof b, "anthropic-ratelimit-%s-remaining", fams[i]);
-        snprintf(c, sizeof c, "anthropic-ratelimit-%s-reset", fams[i]);
-        md_num lim = hnum(h, a), rem = hnum(h, b);
-        md_time reset = htime(h, c, TS_RFC3339);
-        if (!any_known(lim, rem, reset))
-            continue;
-        snprintf(id, sizeof id, "ratelimit_%s", fams[i]);
-        for (char *p = id; *p; p++)
-            if (*p == '-')
-                *p = '_';
-        snprintf(label, sizeof label, "Rate limit (%s)", fams[i]);
-        rl_metric *r = add(h, id, label, "rate_limit",
-                           i == 0 ? "requests" : "tokens");
-        if (r) {
-            r->m.limit = lim;
-            r->m.remaining = rem;
-            r->m.resets_at = reset;
-        }
-    }
+    size_t nl = name ? strlen(name) : 0, pl = strlen(pre), sl = strlen(suf);
+    if (nl <= pl + sl || strncasecmp(name, pre, pl) != 0 ||
+        strcasecmp(name + nl - sl, suf) != 0)
+        return 0;
+    size_t ml = nl - pl - sl;
+    if (ml >= cap)
+        return 0;
+    for (size_t i = 0; i < ml; i++)
+        middle[i] = (char)tolower((unsigned char)name[pl + i]);
+    middle[ml] = '\0';
+    return 1;
 }
 
 /* "5h" -> five_hour (18000 s), "7d..." -> seven_day... (604800 s). */
@@ -182,18 +191,9 @@ static void parse_unified(headers *h)
     static const char suf[] = "-utilization";
     for (size_t i = 0; i < h->n; i++) {
         const char *name = h->names[i];
-        size_t nl = name ? strlen(name) : 0;
-        if (nl <= sizeof pre + sizeof suf - 2 || strncasecmp(name, pre, sizeof pre - 1) != 0 ||
-            strcasecmp(name + nl - (sizeof suf - 1), suf) != 0)
-            continue;
         char w[48];
-        size_t wl = nl - (sizeof pre - 1) - (sizeof suf - 1);
-        if (wl >= sizeof w)
+        if (!match_affixes(name, pre, suf, w, sizeof w))
             continue;
-        memcpy(w, name + sizeof pre - 1, wl);
-        w[wl] = '\0';
-        for (char *p = w; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
         if (strcmp(w, "overage") == 0)
             continue; /* pay-as-you-go state, not a window */
         char id[64], label[96], reset_name[128];
@@ -236,18 +236,9 @@ static void parse_codex(headers *h)
     static const char suf[] = "-used-percent";
     for (size_t i = 0; i < h->n; i++) {
         const char *name = h->names[i];
-        size_t nl = name ? strlen(name) : 0;
-        if (nl <= sizeof pre + sizeof suf - 2 || strncasecmp(name, pre, sizeof pre - 1) != 0 ||
-            strcasecmp(name + nl - (sizeof suf - 1), suf) != 0)
-            continue;
         char mid[64]; /* "[<limit>-]primary" */
-        size_t ml = nl - (sizeof pre - 1) - (sizeof suf - 1);
-        if (ml >= sizeof mid)
+        if (!match_affixes(name, pre, suf, mid, sizeof mid))
             continue;
-        memcpy(mid, name + sizeof pre - 1, ml);
-        mid[ml] = '\0';
-        for (char *p = mid; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
         char *dash = strrchr(mid, '-');
         const char *slot = dash ? dash + 1 : mid;
         if (strcmp(slot, "primary") != 0 && strcmp(slot, "secondary") != 0)
@@ -284,8 +275,7 @@ size_t ratelimit_parse(const char *const *names, const char *const *values,
 {
     headers h = {.names = names, .values = values, .n = n, .now = now,
                  .prefix = id_prefix};
-    parse_openai(&h);
-    parse_anthropic(&h);
+    parse_triples(&h);
     parse_unified(&h);
     parse_codex(&h);
     if (retry_after) {

@@ -20,8 +20,14 @@
  *   S_clear(S *)    S_release() + S_init(): empty again, ready for reuse;
  *   S_free(S *)     S_release() + free(S) for an S that was allocated by
  *                   S_new(); NULL is a no-op.
- * Functions that free an array of S take the array and its length
- * (S_array_free(S *v, size_t n)) and free every element and the array.
+ * A release may leave S zeroed or re-initialised as a courtesy; callers
+ * rely on that only where the function is named S_clear.  A refcounted S
+ * (view_set, quota_set, shared_result, refresh_waiter) pairs
+ * S_acquire/S_release instead: release drops one reference and the last
+ * one frees S.  Functions that free an array of S take the array and its
+ * length (S_array_free(S *v, size_t n), or the plural: packages_free) and
+ * free every element and the array.  A function named *_done is a
+ * predicate ("has it finished?"), never a lifecycle verb.
  *
  * Ownership words used in comments: "owned" (freed by the struct's
  * release), "borrowed" (must outlive the struct), "caller frees" (a

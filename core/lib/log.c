@@ -211,7 +211,7 @@ char *diag_format(const diag *d)
                      d->msg);
 }
 
-void diag_free(diag_list *dl)
+void diag_clear(diag_list *dl)
 {
     for (size_t i = 0; i < dl->n; i++) {
         free(dl->items[i].file);

@@ -58,7 +58,7 @@ void diag_add(diag_list *dl, const char *file, int line, int col,
 /* Format item i as "file:line:col: msg" ("file:0:0: msg" when the line
  * is unknown, "msg" without a file) into a malloc'd string. */
 char *diag_format(const diag *d);
-void diag_free(diag_list *dl);   /* frees items; dl itself is caller's */
+void diag_clear(diag_list *dl);   /* frees items; dl is empty again, reusable */
 
 /* ---- allocation helpers that abort on out-of-memory ---- */
 void *xmalloc(size_t n);

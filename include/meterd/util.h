@@ -68,9 +68,16 @@ const char *mdu_str(const json_t *obj, const char *path);
  * host->parse_number), as a known md_num.  MD_UNKNOWN for NULL, null,
  * other types, malformed text, non-finite values, and negative values
  * unless allow_negative is set (balances may be negative; counters not). */
+md_num mdu_num_value(const md_host *h, const json_t *v, int allow_negative);
+
+/* Deprecated: the old name of mdu_num_value, kept (as a real symbol in the
+ * archive, too) so that out-of-tree plugins still build and link. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((deprecated("use mdu_num_value")))
+#endif
 md_num mdu_num_ex(const md_host *h, const json_t *v, int allow_negative);
 
-/* The non-negative number at a dotted path (mdu_num_ex without
+/* The non-negative number at a dotted path (mdu_num_value without
  * negatives). */
 md_num mdu_num(const md_host *h, const json_t *obj, const char *path);
 

@@ -125,7 +125,7 @@ int mdu_drift_type(mdu_drift *d, const json_t *obj, const char *prefix,
         return 0;
     /* a numeric string counts as a number: providers mix the two */
     if (((accepted & MDU_DRIFT_NUM) &&
-         mdu_num_ex(d->h, v, 1).state == MD_KNOWN) ||
+         mdu_num_value(d->h, v, 1).state == MD_KNOWN) ||
         ((accepted & MDU_DRIFT_STR) && json_is_string(v)) ||
         ((accepted & MDU_DRIFT_BOOL) && json_is_boolean(v)) ||
         ((accepted & MDU_DRIFT_OBJ) && json_is_object(v)) ||

@@ -33,7 +33,7 @@ const char *mdu_str(const json_t *obj, const char *path)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-md_num mdu_num_ex(const md_host *h, const json_t *v, int allow_negative)
+md_num mdu_num_value(const md_host *h, const json_t *v, int allow_negative)
 {
     md_num out = {MD_UNKNOWN, 0};
     double d;
@@ -53,9 +53,14 @@ md_num mdu_num_ex(const md_host *h, const json_t *v, int allow_negative)
     return out;
 }
 
+md_num mdu_num_ex(const md_host *h, const json_t *v, int allow_negative)
+{
+    return mdu_num_value(h, v, allow_negative);
+}
+
 md_num mdu_num(const md_host *h, const json_t *obj, const char *path)
 {
-    return mdu_num_ex(h, mdu_path(obj, path), 0);
+    return mdu_num_value(h, mdu_path(obj, path), 0);
 }
 
 int mdu_bool(const json_t *obj, const char *path)

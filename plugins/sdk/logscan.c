@@ -240,7 +240,7 @@ uint64_t ls_ent_total(const ls_ent *e)
 
 /* ---- state file ---- */
 
-void ls_free(ls_state *st)
+void ls_clear(ls_state *st)
 {
     for (size_t i = 0; i < st->n_files; i++) {
         free(st->files[i].path);
@@ -350,7 +350,7 @@ void ls_load(ls_state *st, const char *dir)
     return;
 bad:
     close(fd);
-    ls_free(st);
+    ls_clear(st);
 fresh:
     memset(&st->h, 0, sizeof st->h);
     memcpy(st->h.magic, LS_MAGIC, 8);
@@ -510,7 +510,7 @@ static int ls_found_cmp(const void *a, const void *b)
     return strcmp(((const ls_found *)a)->id, ((const ls_found *)b)->id);
 }
 
-void ls_list_free(ls_list *l)
+void ls_list_release(ls_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
         free(l->v[i].id);

@@ -38,7 +38,7 @@
  *     LS_LINE_CAP, beyond which it is skipped with a note).  A last line
  *     without its newline is not consumed: the offset stays before it.
  *
- * Ownership: ls_scan owns every array it allocates (ls_free releases them);
+ * Ownership: ls_scan owns every array it allocates (ls_clear releases them);
  * strings handed to callbacks are borrowed for the call.
  */
 
@@ -211,7 +211,7 @@ int ls_add(ls_state *st, const ls_ent *e);
 uint64_t ls_ent_total(const ls_ent *e);
 
 /* Release everything st owns and reset it (fd_state closed, -1). */
-void ls_free(ls_state *st);
+void ls_clear(ls_state *st);
 
 /* Load everything but the entries (read lazily by ls_load_ents).  A
  * missing or unreadable state file means "start from scratch"; so does
@@ -248,7 +248,7 @@ void ls_walk(const char *dir, int recurse, ls_accept_fn ok, ls_list *out,
              int depth);
 
 /* Release the identities and paths of l and its array. */
-void ls_list_free(ls_list *l);
+void ls_list_release(ls_list *l);
 
 /* Where a parser puts its records (see "Threads" above). */
 typedef struct ls_sink ls_sink;

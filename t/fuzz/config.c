@@ -55,6 +55,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (size_t i = 0; i < diags.n; i++)
         free(diag_format(&diags.items[i]));
-    diag_free(&diags);
+    diag_clear(&diags);
     return 0;
 }

@@ -26,7 +26,7 @@ int fuzz_claude_logs_scan(const md_host *h, md_ctx *ctx, const char *path)
     ls_plugin_fns fns = {.parse = parse_line, .apply = apply_rec,
                          .conf = NULL, .user = &events};
     ls_result res = ls_scan(h, ctx, &st, &found, &fns, 1, 60000);
-    ls_list_free(&found);
+    ls_list_release(&found);
     int rc = -1;
     if (!res.failed && ls_finish(&st, FUZZ_LOG_NOW, FUZZ_LOG_RETENTION) == 0) {
         ls_put_usage(h, ctx, &st, st.changed, st.min_changed);
@@ -34,6 +34,6 @@ int fuzz_claude_logs_scan(const md_host *h, md_ctx *ctx, const char *path)
         ls_report(h, ctx, &st, &res, 1, path, "", events, "events", "fuzz");
         rc = 0;
     }
-    ls_free(&st);
+    ls_clear(&st);
     return rc;
 }

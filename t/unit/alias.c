@@ -69,7 +69,7 @@ int main(void)
     }
     is_str(alias_family(m, "my-code"), "wide", "a glob-only family works");
     is_int(alias_check(m, n3, 3, NULL), 1, "NULL diag list still counts");
-    diag_free(&d);
+    diag_clear(&d);
 
     alias_free(m);
     alias_free(NULL);

@@ -86,25 +86,43 @@ static config *load(const char *dir, diag_list *d)
 
 /* Load, expect failure, and check that the diagnostics contain every
  * given fragment (NULL-terminated). */
-static void expect_error(const char *dir, const char *name, ...)
+static void expect_error_v(const char *dir, const char *name, va_list ap)
 {
     diag_list d = {0};
     config *c = load(dir, &d);
     char *txt = diags_text(&d);
     int good = c == NULL && d.n > 0;
-    va_list ap;
-    va_start(ap, name);
     for (const char *frag; (frag = va_arg(ap, const char *)) != NULL;)
         if (!strstr(txt, frag)) {
             printf("#   missing '%s'\n", frag);
             good = 0;
         }
-    va_end(ap);
     if (!ok(good, name))
         printf("#   diagnostics:\n%s", txt);
     free(txt);
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
+}
+
+/* Loading dir fails with every fragment (NULL-terminated) in the
+ * diagnostics. */
+static void expect_error(const char *dir, const char *name, ...)
+{
+    va_list ap;
+    va_start(ap, name);
+    expect_error_v(dir, name, ap);
+    va_end(ap);
+}
+
+/* The same after dir/meterd.yaml is replaced by yaml. */
+static void expect_yaml_error(const char *dir, const char *yaml,
+                              const char *name, ...)
+{
+    put(dir, "meterd.yaml", 0644, yaml);
+    va_list ap;
+    va_start(ap, name);
+    expect_error_v(dir, name, ap);
+    va_end(ap);
 }
 
 static const char *opt(const provider_conf *p, const char *k)
@@ -144,7 +162,7 @@ static void test_defaults(void)
     ok(c != NULL && d.n == 0, "valid config loads without diagnostics");
     if (!c) {
         free(dir);
-        diag_free(&d);
+        diag_clear(&d);
         return;
     }
     is_str(c->listen, "127.0.0.1:9477", "default listen");
@@ -195,7 +213,7 @@ static void test_defaults(void)
        strstr(dump, "    timeout: 5s\n"), "config_dump shows merged values");
     free(dump);
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     free(dir);
 }
 
@@ -270,7 +288,7 @@ static void test_dropins(void)
     config_free(c);
     config_free(c0);
     is_int(d.n, 0, "no diagnostics along the way");
-    diag_free(&d);
+    diag_clear(&d);
     free(dir);
 }
 
@@ -314,7 +332,7 @@ static void test_include_filter(void)
            "files listed in reading order");
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     free(dir);
 }
 
@@ -335,7 +353,7 @@ static void test_yaml_errors(void)
     } else {
         ok(0, "malformed YAML names file:line:col");
     }
-    diag_free(&d);
+    diag_clear(&d);
     config_free(c);
 
     put(dir, "meterd.yaml", 0644, "include: conf.d/*.yaml\n");
@@ -358,12 +376,9 @@ static void test_yaml_errors(void)
 static void test_key_errors(void)
 {
     char *dir = new_dir();
-    put(dir, "meterd.yaml", 0644, "listen: 127.0.0.1:1\nintreval: 5s\n");
-    expect_error(dir, "unknown top-level key: did you mean", "meterd.yaml:2:1: unknown key 'intreval'; did you mean 'interval'?", NULL);
-    put(dir, "meterd.yaml", 0644, "wibble: 5s\n");
-    expect_error(dir, "unknown far key lists the known keys", "unknown key 'wibble' (known keys: listen,", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    timout: 5s\n");
-    expect_error(dir, "provider key typo: did you mean", "meterd.yaml:4:5: provider 'p': unknown key 'timout'; did you mean 'timeout'?", NULL);
+    expect_yaml_error(dir, "listen: 127.0.0.1:1\nintreval: 5s\n", "unknown top-level key: did you mean", "meterd.yaml:2:1: unknown key 'intreval'; did you mean 'interval'?", NULL);
+    expect_yaml_error(dir, "wibble: 5s\n", "unknown far key lists the known keys", "unknown key 'wibble' (known keys: listen,", NULL);
+    expect_yaml_error(dir, "providers:\n  p:\n    plugin: x\n    timout: 5s\n", "provider key typo: did you mean", "meterd.yaml:4:5: provider 'p': unknown key 'timout'; did you mean 'timeout'?", NULL);
     put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    login: me\n");
     {
         diag_list d = {0};
@@ -371,55 +386,35 @@ static void test_key_errors(void)
         ok(c && !strcmp(opt(config_provider(c, "p"), "login"), "me"),
            "an option merely resembling a core key ('login') is an option");
         config_free(c);
-        diag_free(&d);
+        diag_clear(&d);
     }
-    put(dir, "meterd.yaml", 0644, "interval: 5 s\n");
-    expect_error(dir, "bad duration", "meterd.yaml:1:11: interval: '5 s' is not a duration", NULL);
-    put(dir, "meterd.yaml", 0644, "timeout: 0s\n");
-    expect_error(dir, "zero timeout", "timeout must be greater than zero", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, enabled: maybe}\n");
-    expect_error(dir, "bad boolean", "meterd.yaml:2:27: enabled: 'maybe' is not a boolean", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, enabled: OFF, isolation: thread}\n");
-    expect_error(dir, "bad isolation", "isolation: 'thread' is not 'process' or 'inline'", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, h: {a: [1]}}\n");
-    expect_error(dir, "options nested too deeply", "meterd.yaml:2:25: h: too deeply nested", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  'bad name!': {plugin: x}\n");
-    expect_error(dir, "bad instance name", "provider name 'bad name!' may only contain", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p: {interval: 5m}\n");
-    expect_error(dir, "missing plugin", "meterd.yaml:2:3: provider 'p' has no 'plugin' key", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p: x\n");
-    expect_error(dir, "provider not a mapping", "provider 'p' must be a mapping, not a scalar", NULL);
-    put(dir, "meterd.yaml", 0644, "interval: 1m\ninterval: 2m\n");
-    expect_error(dir, "duplicate key", "meterd.yaml:2:1: duplicate key 'interval' (first at line 1, column 1)", NULL);
-    put(dir, "meterd.yaml", 0644, "listen: [a]\n");
-    expect_error(dir, "listen must be a string", "listen must be a string, not a list", NULL);
-    put(dir, "meterd.yaml", 0644, "listen: localhost\n");
-    expect_error(dir, "listen without port", "listen: 'localhost': write host:port", NULL);
-    put(dir, "meterd.yaml", 0644, "listen: ::1:80\n");
-    expect_error(dir, "bare IPv6 listen", "IPv6 address as [addr]:port", NULL);
-    put(dir, "meterd.yaml", 0644, "listen: 127.0.0.1:70000\n");
-    expect_error(dir, "listen port out of range", "port must be 0-65535", NULL);
-    put(dir, "meterd.yaml", 0644, "listen: unix:run/x.sock\n");
-    expect_error(dir, "relative unix socket", "must be absolute", NULL);
-    put(dir, "meterd.yaml", 0644, "listen: unix:/run/meterd.sock\nproviders: {p: {plugin: x, plugin_file: /x}}\n");
-    expect_error(dir, "core key from a file refused", "'plugin' is a core key and cannot be read from a file", NULL);
-    put(dir, "meterd.yaml", 0644, "aliases: nothere.yaml\n");
-    expect_error(dir, "missing explicit alias file", "meterd.yaml:1:10: cannot read '", "nothere.yaml': No such file", NULL);
-    put(dir, "meterd.yaml", 0644, "families: {x: y}\n");
-    expect_error(dir, "family must be a list", "family 'x' must be a list", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: ../evil}\n  q: {plugin: 'a b'}\n");
-    expect_error(dir, "bad plugin name", "plugin: 'a b' is not a plugin name", NULL);
+    expect_yaml_error(dir, "interval: 5 s\n", "bad duration", "meterd.yaml:1:11: interval: '5 s' is not a duration", NULL);
+    expect_yaml_error(dir, "timeout: 0s\n", "zero timeout", "timeout must be greater than zero", NULL);
+    expect_yaml_error(dir, "providers:\n  p: {plugin: x, enabled: maybe}\n", "bad boolean", "meterd.yaml:2:27: enabled: 'maybe' is not a boolean", NULL);
+    expect_yaml_error(dir, "providers:\n  p: {plugin: x, enabled: OFF, isolation: thread}\n", "bad isolation", "isolation: 'thread' is not 'process' or 'inline'", NULL);
+    expect_yaml_error(dir, "providers:\n  p: {plugin: x, h: {a: [1]}}\n", "options nested too deeply", "meterd.yaml:2:25: h: too deeply nested", NULL);
+    expect_yaml_error(dir, "providers:\n  'bad name!': {plugin: x}\n", "bad instance name", "provider name 'bad name!' may only contain", NULL);
+    expect_yaml_error(dir, "providers:\n  p: {interval: 5m}\n", "missing plugin", "meterd.yaml:2:3: provider 'p' has no 'plugin' key", NULL);
+    expect_yaml_error(dir, "providers:\n  p: x\n", "provider not a mapping", "provider 'p' must be a mapping, not a scalar", NULL);
+    expect_yaml_error(dir, "interval: 1m\ninterval: 2m\n", "duplicate key", "meterd.yaml:2:1: duplicate key 'interval' (first at line 1, column 1)", NULL);
+    expect_yaml_error(dir, "listen: [a]\n", "listen must be a string", "listen must be a string, not a list", NULL);
+    expect_yaml_error(dir, "listen: localhost\n", "listen without port", "listen: 'localhost': write host:port", NULL);
+    expect_yaml_error(dir, "listen: ::1:80\n", "bare IPv6 listen", "IPv6 address as [addr]:port", NULL);
+    expect_yaml_error(dir, "listen: 127.0.0.1:70000\n", "listen port out of range", "port must be 0-65535", NULL);
+    expect_yaml_error(dir, "listen: unix:run/x.sock\n", "relative unix socket", "must be absolute", NULL);
+    expect_yaml_error(dir, "listen: unix:/run/meterd.sock\nproviders: {p: {plugin: x, plugin_file: /x}}\n", "core key from a file refused", "'plugin' is a core key and cannot be read from a file", NULL);
+    expect_yaml_error(dir, "aliases: nothere.yaml\n", "missing explicit alias file", "meterd.yaml:1:10: cannot read '", "nothere.yaml': No such file", NULL);
+    expect_yaml_error(dir, "families: {x: y}\n", "family must be a list", "family 'x' must be a list", NULL);
+    expect_yaml_error(dir, "providers:\n  p: {plugin: ../evil}\n  q: {plugin: 'a b'}\n", "bad plugin name", "plugin: 'a b' is not a plugin name", NULL);
     free(dir);
 }
 
 static void test_timeout_interval(void)
 {
     char *dir = new_dir();
-    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    interval: 10s\n    timeout: 10s\n");
-    expect_error(dir, "timeout == interval is an error",
+    expect_yaml_error(dir, "providers:\n  p:\n    plugin: x\n    interval: 10s\n    timeout: 10s\n", "timeout == interval is an error",
                  "meterd.yaml:5:14: provider 'p': timeout 10s must be shorter than interval 10s", NULL);
-    put(dir, "meterd.yaml", 0644, "interval: 5s\nproviders:\n  p: {plugin: x}\n");
-    expect_error(dir, "inherited timeout >= interval reported at the interval",
+    expect_yaml_error(dir, "interval: 5s\nproviders:\n  p: {plugin: x}\n", "inherited timeout >= interval reported at the interval",
                  "meterd.yaml:1:11: provider 'p': timeout 10s must be shorter than interval 5s", NULL);
     /* the rule applies to merged values: a drop-in may repair it */
     put(dir, "meterd.yaml", 0644,
@@ -430,7 +425,7 @@ static void test_timeout_interval(void)
     ok(c != NULL && config_provider(c, "p")->interval_ms == 60000,
        "timeout < interval checked after merging");
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     free(dir);
 }
 
@@ -487,15 +482,12 @@ static void test_vars_and_secrets(void)
         free(dump);
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
 
-    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key: ${METERD_T_UNSET}\n");
-    expect_error(dir, "unset variable is an error at its node",
+    expect_yaml_error(dir, "providers:\n  p:\n    plugin: x\n    api_key: ${METERD_T_UNSET}\n", "unset variable is an error at its node",
                  "meterd.yaml:4:14: api_key: environment variable 'METERD_T_UNSET' is not set", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key: ${METERD_T_KEY\n");
-    expect_error(dir, "unterminated ${", "unterminated '${'", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    api_key: ${9BAD}\n");
-    expect_error(dir, "bad variable name", "'${9BAD}' is not a valid variable reference", NULL);
+    expect_yaml_error(dir, "providers:\n  p:\n    plugin: x\n    api_key: ${METERD_T_KEY\n", "unterminated ${", "unterminated '${'", NULL);
+    expect_yaml_error(dir, "providers:\n  p:\n    plugin: x\n    api_key: ${9BAD}\n", "bad variable name", "'${9BAD}' is not a valid variable reference", NULL);
     /* a diagnostic about a node holding a secret never shows the value */
     put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    timeout: ${METERD_T_KEY}\n");
     {
@@ -506,7 +498,7 @@ static void test_vars_and_secrets(void)
            "diagnostic quotes the text as written, not the secret");
         free(t);
         config_free(c2);
-        diag_free(&d2);
+        diag_clear(&d2);
     }
     free(dir);
 }
@@ -547,9 +539,8 @@ static void test_secret_files(void)
         free(err);
     }
     config_free(c);
-    diag_free(&d);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p:\n    plugin: x\n    plugin_file: key-ok\n");
-    expect_error(dir, "core keys cannot come from files", "'plugin' is a core key and cannot be read from a file", NULL);
+    diag_clear(&d);
+    expect_yaml_error(dir, "providers:\n  p:\n    plugin: x\n    plugin_file: key-ok\n", "core keys cannot come from files", "'plugin' is a core key and cannot be read from a file", NULL);
     free(dir);
 }
 
@@ -557,8 +548,7 @@ static void test_families(void)
 {
     char *dir = new_dir();
     put(dir, "aliases.yaml", 0644, "families:\n  openai: [openai, '*-x']\n  claude: [claude, claude-x]\n");
-    put(dir, "meterd.yaml", 0644, "providers:\n  claude-x: {plugin: x}\n  openai: {plugin: y}\n");
-    expect_error(dir, "name in two families is an error naming both places",
+    expect_yaml_error(dir, "providers:\n  claude-x: {plugin: x}\n  openai: {plugin: y}\n", "name in two families is an error naming both places",
                  "aliases.yaml:3:20: provider 'claude-x' matches family 'openai'", "aliases.yaml:2:20)", NULL);
 
     put(dir, "aliases.yaml", 0644, "families:\n  openai: [openai, 'chatgpt-*']\n");
@@ -580,10 +570,9 @@ static void test_families(void)
     ok(c && !c->aliases_path && !strcmp(alias_family(c->aliases, "chatgpt-a"), "chatgpt-a"),
        "aliases: '' disables the alias file");
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     put(dir, "aliases.yaml", 0644, "famlies: {}\n");
-    put(dir, "meterd.yaml", 0644, "interval: 1m\n");
-    expect_error(dir, "unknown key in the alias file", "aliases.yaml:1:1: unknown key 'famlies'; did you mean 'families'?", NULL);
+    expect_yaml_error(dir, "interval: 1m\n", "unknown key in the alias file", "aliases.yaml:1:1: unknown key 'famlies'; did you mean 'families'?", NULL);
     free(dir);
 }
 
@@ -665,7 +654,7 @@ static void test_shipped(void)
         is_str(alias_family(c->aliases, "deepseek"), "deepseek", "shipped: deepseek");
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
 
     /* Claude Code's directory appears: its logs instance exists, and joins
      * the claude family; the login instance waits for the credentials */
@@ -677,13 +666,13 @@ static void test_shipped(void)
     if (c)
         is_str(alias_family(c->aliases, "claude-logs"), "claude", "claude-logs is claude");
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     put(claude, ".credentials.json", 0600, "{}");
     c = load(dir, &d);
     ok(c && config_provider(c, "claude-oauth") && c->n_providers == 4,
        "the credentials file enables claude-oauth");
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     free(claude);
 
     /* the example drop-in, activated, is valid against the default */
@@ -703,7 +692,7 @@ static void test_shipped(void)
         is_str(alias_family(c->aliases, "lab-gpu-2"), "lab", "example adds a family");
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     free(dir);
 }
 
@@ -751,7 +740,7 @@ static void test_when_exists(void)
         free(t);
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
 
     /* the variable moves the path; a reload (a new load) looks again */
     char *moved = xasprintf("%s/here", dir);
@@ -762,26 +751,21 @@ static void test_when_exists(void)
     ok(c && config_provider(c, "var") && config_provider(c, "rel") && c->n_detections == 3,
        "${VAR} honoured; a drop-in's null makes an instance unconditional");
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     unsetenv("MD_T_WHERE");
     char *dropin = xasprintf("%s/conf.d/50.yaml", dir);
     unlink(dropin);
     free(dropin);
 
-    put(dir, "meterd.yaml", 0644,
-        "providers:\n  p: {plugin: x, when_exists: /nonexistent, interval: 5s, timeout: 9s}\n");
-    expect_error(dir, "a skipped instance is still checked",
+    expect_yaml_error(dir,
+        "providers:\n  p: {plugin: x, when_exists: /nonexistent, interval: 5s, timeout: 9s}\n", "a skipped instance is still checked",
                  "provider 'p': timeout 9s must be shorter than interval 5s", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, when_exists: []}\n");
-    expect_error(dir, "an empty when_exists list is an error",
+    expect_yaml_error(dir, "providers:\n  p: {plugin: x, when_exists: []}\n", "an empty when_exists list is an error",
                  "meterd.yaml:2:31: when_exists: an empty list", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, when_exists: {a: b}}\n");
-    expect_error(dir, "a mapping is an error",
+    expect_yaml_error(dir, "providers:\n  p: {plugin: x, when_exists: {a: b}}\n", "a mapping is an error",
                  "when_exists must be a path or a list of paths, not a mapping", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, when_exists: ''}\n");
-    expect_error(dir, "an empty path is an error", "when_exists: empty path", NULL);
-    put(dir, "meterd.yaml", 0644, "providers:\n  p: {plugin: x, when_exist: /}\n");
-    expect_error(dir, "a typo of when_exists is caught", "did you mean 'when_exists'", NULL);
+    expect_yaml_error(dir, "providers:\n  p: {plugin: x, when_exists: ''}\n", "an empty path is an error", "when_exists: empty path", NULL);
+    expect_yaml_error(dir, "providers:\n  p: {plugin: x, when_exist: /}\n", "a typo of when_exists is caught", "did you mean 'when_exists'", NULL);
     free(dir);
 }
 
@@ -867,20 +851,17 @@ static void test_retention(void)
     ok(dump && strstr(dump, "\nusage_retention: 36h\n"), "a retention that is not whole days dumps as hours");
     free(dump);
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     put(dir, "meterd.yaml", 0644, "usage_retention: 90d\n");
     c = load(dir, &d);
     dump = c ? config_dump(c) : NULL;
     ok(dump && strstr(dump, "\nusage_retention: 90d\n"), "whole days dump as days");
     free(dump);
     config_free(c);
-    diag_free(&d);
-    put(dir, "meterd.yaml", 0644, "usage_retention: 23h\n");
-    expect_error(dir, "retention below a day", "meterd.yaml:1:18: usage_retention: '23h' must be between 1d and 36525d", NULL);
-    put(dir, "meterd.yaml", 0644, "usage_retention: 400\n");
-    expect_error(dir, "retention without unit", "meterd.yaml:1:18: usage_retention: '400' is not a duration (write e.g. 400d", NULL);
-    put(dir, "meterd.yaml", 0644, "interval: 1d\n");
-    expect_error(dir, "days only where the key allows them", "meterd.yaml:1:11: interval: '1d' is not a duration", NULL);
+    diag_clear(&d);
+    expect_yaml_error(dir, "usage_retention: 23h\n", "retention below a day", "meterd.yaml:1:18: usage_retention: '23h' must be between 1d and 36525d", NULL);
+    expect_yaml_error(dir, "usage_retention: 400\n", "retention without unit", "meterd.yaml:1:18: usage_retention: '400' is not a duration (write e.g. 400d", NULL);
+    expect_yaml_error(dir, "interval: 1d\n", "days only where the key allows them", "meterd.yaml:1:11: interval: '1d' is not a duration", NULL);
     free(dir);
 }
 
@@ -930,28 +911,20 @@ static void test_pricing(void)
                "installing no config clears them");
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     free(dir);
 
     dir = new_dir();
-    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {input: 1, ouptut: 2}\n");
-    expect_error(dir, "unknown price key: did you mean",
+    expect_yaml_error(dir, "pricing:\n  'x-*': {input: 1, ouptut: 2}\n", "unknown price key: did you mean",
                  "meterd.yaml:2:21: pricing: unknown price key 'ouptut' (did you mean 'output'?)", NULL);
-    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {input: 1, output: 2, wibble: 3}\n");
-    expect_error(dir, "far unknown price key lists the known ones",
+    expect_yaml_error(dir, "pricing:\n  'x-*': {input: 1, output: 2, wibble: 3}\n", "far unknown price key lists the known ones",
                  "unknown price key 'wibble' (known: input, output, cache_write", NULL);
-    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {input: -1, output: 2}\n");
-    expect_error(dir, "negative price", "meterd.yaml:2:18: pricing: input: a price cannot be negative (-1)", NULL);
-    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {input: 1, output: cheap}\n");
-    expect_error(dir, "non-numeric price", "meterd.yaml:2:29: pricing: output: 'cheap' is not a number", NULL);
-    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {input: 1, output: [2]}\n");
-    expect_error(dir, "price must be a scalar", "pricing: output: expected a number", NULL);
-    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {output: 2}\n");
-    expect_error(dir, "input is required", "meterd.yaml:2:10: pricing: input and output prices are required", NULL);
-    put(dir, "meterd.yaml", 0644, "pricing:\n  'x-*': {input: 1, output: 2, above_200k: {input: 2, outptu: 3}}\n");
-    expect_error(dir, "tier key typo", "unknown price key 'outptu' (did you mean 'output'?)", NULL);
-    put(dir, "meterd.yaml", 0644, "pricing: [a]\n");
-    expect_error(dir, "pricing must be a mapping", "meterd.yaml:1:10:", NULL);
+    expect_yaml_error(dir, "pricing:\n  'x-*': {input: -1, output: 2}\n", "negative price", "meterd.yaml:2:18: pricing: input: a price cannot be negative (-1)", NULL);
+    expect_yaml_error(dir, "pricing:\n  'x-*': {input: 1, output: cheap}\n", "non-numeric price", "meterd.yaml:2:29: pricing: output: 'cheap' is not a number", NULL);
+    expect_yaml_error(dir, "pricing:\n  'x-*': {input: 1, output: [2]}\n", "price must be a scalar", "pricing: output: expected a number", NULL);
+    expect_yaml_error(dir, "pricing:\n  'x-*': {output: 2}\n", "input is required", "meterd.yaml:2:10: pricing: input and output prices are required", NULL);
+    expect_yaml_error(dir, "pricing:\n  'x-*': {input: 1, output: 2, above_200k: {input: 2, outptu: 3}}\n", "tier key typo", "unknown price key 'outptu' (did you mean 'output'?)", NULL);
+    expect_yaml_error(dir, "pricing: [a]\n", "pricing must be a mapping", "meterd.yaml:1:10:", NULL);
     free(dir);
 }
 
@@ -984,10 +957,9 @@ static void test_caps(void)
         ok(0, "config loads for the cap tests");
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
     setenv("METERD_T_BIG", text, 1);
-    put(dir, "meterd.yaml", 0644, "listen: x${METERD_T_BIG}\n");
-    expect_error(dir, "an expanded value over the cap is refused at its place",
+    expect_yaml_error(dir, "listen: x${METERD_T_BIG}\n", "an expanded value over the cap is refused at its place",
                  "meterd.yaml:1:9: listen: value longer than 1048576 bytes after expansion", NULL);
     unsetenv("METERD_T_BIG");
     free(text);
@@ -1022,7 +994,7 @@ static void test_strict_modes(void)
         free(t);
     }
     config_free(c);
-    diag_free(&d);
+    diag_clear(&d);
 
     put(dir, "meterd.yaml", 0664, main_yaml);
     expect_error(dir, "StrictModes: a group-writable main file is refused",
@@ -1059,7 +1031,7 @@ static void test_strict_modes(void)
             printf("#   diagnostics:\n%s", txt);
         free(txt);
         config_free(sc);
-        diag_free(&sd);
+        diag_clear(&sd);
     }
     ok(chown(cd, 4242, 4242) == 0, "chown the sticky conf.d to uid 4242");
     expect_error(dir, "StrictModes: a sticky world-writable directory of another user is refused",

@@ -299,14 +299,14 @@ static void test_validate(void)
     plugin_check_config(&c, &dl2, NULL);
     is_int(json_array_size(pcs[P_SECRET].secret_options), 1,
            "second validation keeps one entry");
-    diag_free(&dl2);
+    diag_clear(&dl2);
 
     for (size_t i = 0; i < c.n_secrets; i++)
         free(c.secrets[i]);
     free(c.secrets);
     for (size_t i = 0; i < N_P; i++)
         free_pc(&pcs[i]);
-    diag_free(&dl);
+    diag_clear(&dl);
 }
 
 /* NAME_file for a secret option NAME is read into NAME; other *_file
@@ -366,7 +366,7 @@ static void test_secret_files(void)
     free(c.secrets);
     for (size_t i = 0; i < 4; i++)
         free_pc(&pcs[i]);
-    diag_free(&dl);
+    diag_clear(&dl);
     unlink(ok_path);
     unlink(open_path);
     rmdir(dir);
@@ -404,7 +404,7 @@ static void test_intervals(void)
     free(d1);
     for (size_t i = 0; i < 3; i++)
         free_pc(&pcs[i]);
-    diag_free(&dl);
+    diag_clear(&dl);
 }
 
 /* ABI 1.3: what a descriptor produces, with the default for plugins built
