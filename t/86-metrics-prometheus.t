@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 # A real Prometheus server (loopback only, its own temporary storage, one
 # target: the daemon) scrapes GET /metrics every second; its query API
-# then holds the values the usage JSON shows, and no series for a value
-# that is unknown.  Prometheus is killed at the end, and on failure.
+# then holds the values the usage JSON shows, no series for a value
+# that is unknown, and PromQL over the alert state sets answers with the
+# class /api/quotas shows.  Prometheus is killed at the end, and on failure.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -109,6 +110,24 @@ for my $p (qw(good broken blind over)) {
        "meterd_up{provider=\"$p\"} matches status $member{$p}{status}");
 }
 is(value_of(query('meterd_family_utilization_ratio{family="gamma"}')), '1.2', 'over-quota ratio 1.2 stored');
+
+# Alert state sets: "== 1" picks the current class.
+my (undef, $quotas) = $d->get('/api/quotas');
+my ($over) = grep { $_->{provider} eq 'over' } @{ $quotas->{quotas} };
+is($over->{alert}, 'exhausted', 'precondition: over is exhausted in /api/quotas');
+$res = query('meterd_meter_alert{provider="over"} == 1');
+is(scalar @{ $res // [] }, 1, 'one current class for over/requests_day');
+is($res->[0]{metric}{alert}, $over->{alert}, '... and it is the class of /api/quotas');
+is($res->[0]{metric}{meter}, 'requests_day', '... of its meter');
+$res = query('meterd_family_alert == 1');
+my %fam = map { $_->{metric}{family} => $_->{metric}{alert} } @{ $res // [] };
+is_deeply(\%fam, { alpha => 'ok', gamma => 'exhausted' },
+          'family classes: alpha ok, gamma exhausted, beta (unknown) absent');
+is(value_of(query('count(meterd_meter_alert{provider="good"})')), 15,
+   'good: 3 meters x 5 classes');
+is(value_of(query('sum(meterd_meter_alert{alert="exhausted"})')), 1, 'one meter exhausted in all');
+is_deeply(query('meterd_meter_alert{provider="blind"}'), [], 'blind (class unknown): no alert series');
+is_deeply(query('meterd_meter_runway_seconds'), [], 'no forecast known yet: no runway series');
 
 stop_prometheus();
 ok(!$prom_pid, 'Prometheus stopped');

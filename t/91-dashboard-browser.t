@@ -4,7 +4,10 @@
 # failing member) and the rendered DOM shows each as it should: numbers,
 # "unknown" with its reason instead of a 0 bar, the provider's error text
 # (as text, never as markup), the exhausted family first, the per-day
-# chart; no script error and no CSP violation.  Screenshots at laptop and
+# chart; the alert class of each family and meter as a badge, a burning
+# meter's runway (topup) next to its family's cost today and over 7 days,
+# "unknown" with the forecast_reason where there is no forecast; no
+# script error and no CSP violation.  Screenshots at laptop and
 # phone width are left in t/tmp for people to look at.
 use strict;
 use warnings;
@@ -42,16 +45,37 @@ my $day = floor($now / 86400) * 86400;
 my @cells = (($day - 2 * 86400 + 3600) . '|m-a|100|0|na|50|-|1500|0.75|1',
              ($day - 86400 + 3600) . '|m-a|100|0|na|50|-|2500|1.25|1');
 my $cells = join '', map { qq(      - "$_"\n) } @cells;
+# A meter burning 10 tokens/s in real time, 100000 of them until a reset
+# a day away: it runs out first, so it is topup with a runway.  It shares
+# the family "tokens" with the usage cells above, so that card has both.
+write_file("$dir/t0", sprintf("%.6f\n", $now));
+my $reset_burner = $iso->($now + 86400);
+exec_script($dir, 'burner.sh', <<SH);
+d=\$(dirname "\$0")
+set -- \$(date -u '+%s.%N %Y-%m-%dT%H:%M:%S.%NZ')
+awk -v now="\$1" -v at="\$2" -v t0="\$(cat \$d/t0)" 'BEGIN {
+  printf "{\\"status\\":\\"ok\\",\\"metrics\\":[{\\"id\\":\\"tokens_day\\",\\"kind\\":\\"quota_window\\",\\"unit\\":\\"tokens\\",\\"used\\":%.6f,\\"limit\\":100000,\\"resets_at\\":\\"$reset_burner\\",\\"collected_at\\":\\"%s\\"}]}\\n", (now - t0) * 10, at }'
+SH
 
 my $d = start_meterd(dir => $dir, files => { 'aliases.yaml' => <<'A' }, config => <<"Y");
 families:
   flaky: [flaky-main, flaky-backup]
+  tokens: [tokens, burner]
 A
 listen: 127.0.0.1:0
 state_dir: \@STATE\@
 plugin_dir: \@ROOT\@/plugins
 aliases: aliases.yaml
+sample_every: 1s
+forecast:
+  min_samples: 3
+  min_span: 2s
 providers:
+  burner:
+    plugin: exec
+    interval: 500ms
+    timeout: 450ms
+    command: ["\@DIR\@/burner.sh"]
   steady:
     plugin: exec
     interval: 1h
@@ -86,6 +110,19 @@ my %row = map { $_->{provider} => $_ } @{ $u->{providers} };
 is($row{burnt}{governing_metric}{reason}, 'exhausted', 'precondition: burnt is exhausted');
 is($row{murky}{usage_remaining_reason}, 'not_reported', 'precondition: murky is unknown');
 is($row{flaky}{status}, 'degraded', 'precondition: flaky is degraded');
+sub quota_entry {
+    my ($provider) = @_;
+    my ($st, $doc) = $d->get('/api/quotas');
+    my ($e) = $st == 200 ? grep({ $_->{provider} eq $provider } @{ $doc->{quotas} }) : ();
+    return $e;
+}
+my $burner = Meterd::wait_until(sub {
+    my $e = quota_entry('burner');
+    $e && $e->{alert} eq 'topup' && defined $e->{runway_seconds} ? $e : undef }, 60);
+ok($burner, 'precondition: burner is topup with a runway');
+my $steady_q = quota_entry('steady');
+is($steady_q->{runway_seconds}, undef, 'precondition: steady has no runway (one sample)');
+is($steady_q->{forecast_reason}, 'too_few_samples', '... for too few samples');
 
 # Headless Chromium, bounded; its profile and HOME live in the scratch dir.
 my $home = "$dir/chrome-home";
@@ -174,6 +211,36 @@ like($flaky, qr/auth: token expired <b id="injected">for<\/b> demo/,
 like($card{flaky}, qr/token expired &lt;b id="injected"&gt;for&lt;\/b&gt; demo/,
      'flaky: its markup escaped as text');
 unlike($dom, qr/<b id="injected">/, 'no element injected by a provider message');
+
+# Alerts, runway and cost.
+like($card{burnt}, qr/class="pill tone-bad">exhausted</, 'burnt: the exhausted badge');
+my ($burnt_head) = $card{burnt} =~ /(<div class="family-head">.*?<\/div>)/s;
+unlike($burnt_head // '', qr/data-alert=/, 'burnt: no second "exhausted" badge for the family');
+like($card{burnt}, qr/<li class="quota-meter" data-provider="burnt" data-meter="five_hour">.*?data-alert="exhausted"/s,
+     'burnt: its meter has the exhausted badge');
+my $tokens = $text->($card{tokens});
+my ($tokens_head) = $card{tokens} =~ /(<div class="family-head">.*?<\/div>)/s;
+like($tokens_head // '', qr/data-alert="topup"[^>]*>top up</,
+     'tokens: the family badge says top up');
+like($card{tokens}, qr/^<article class="family tone-bad"/, 'tokens: a topup family has the urgent colour');
+my ($burner_li) = $card{tokens} =~ /(<li class="quota-meter" data-provider="burner".*?<\/li>)/s;
+ok($burner_li, 'tokens: a row for the burning meter') or diag $card{tokens};
+like($burner_li // '', qr/data-alert="topup"/, 'burner: topup badge');
+like($text->($burner_li), qr/runway \d+ h \d+ m, runs out /, 'burner: runway and when it runs out');
+like($text->($burner_li), qr/burns [\d,.]+ tokens\/h/, 'burner: its burn rate');
+like($tokens, qr/runs out: \S.*\(in \d+ h \d+ m\)/, 'tokens: the family runs out, with a countdown');
+like($tokens, qr/cost: \$0\.00 today · \$2\.00 last 7 days/, 'tokens: cost today and over 7 days');
+my $st = $text->($card{steady});
+like($card{steady}, qr/data-alert="ok"[^>]*>quota ok</, 'steady: ok badge');
+like($st, qr/runway unknown: too few samples yet \(too_few_samples\)/,
+     'steady: runway "unknown" with its forecast_reason');
+like($st, qr/runs out: unknown: too few samples yet \(too_few_samples\)/,
+     'steady: the family too');
+unlike($st, qr/runway \d/, 'steady: no runway number');
+unlike($st, qr/cost:/, 'steady: no usage, no cost line');
+like($card{murky}, qr/data-alert="unknown"/, 'murky: alert unknown');
+like($text->($card{murky}), qr/runway unknown: no value to forecast from \(no_data\)/,
+     'murky: no value, no forecast');
 
 # The chart: 30 days, two known bars, cost shown because the API gives it.
 my @bars = $dom =~ /<rect [^>]*data-date="([^"]+)"/g;

@@ -146,7 +146,8 @@ static enum MHD_Result send_metrics(httpd *h, struct MHD_Connection *c)
     if (!s->resp || s->version != vs->version || s->second != sec) {
         size_t len = 0;
         char *text = metrics_render(vs->v, vs->n, vs->usage_totals,
-                                    vs->n_usage_totals, time_now(), &len);
+                                    vs->n_usage_totals, vs->quotas,
+                                    time_now(), &len);
         if (s->resp)
             MHD_destroy_response(s->resp);
         s->resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);

@@ -260,6 +260,179 @@ static void meters_part(buf *b, const provider_view *v, size_t n)
     }
 }
 
+/* ---- alerts and forecasts (quotas.h) ---- */
+
+/* The alert classes of the state set.  Unknown is not one of them: a
+ * meter whose class is unknown has no alert sample at all. */
+static const alert_class alert_states[] = {
+    ALERT_EXHAUSTED, ALERT_TOPUP, ALERT_USE_OR_LOSE, ALERT_WATCH, ALERT_OK};
+#define N_ALERT_STATES (sizeof alert_states / sizeof alert_states[0])
+
+/* What a burn rate is measured in (forecast.h, "consumption"). */
+static const char *basis_name(fc_basis b)
+{
+    switch (b) {
+    case FC_BASIS_USED: return "used";
+    case FC_BASIS_LIMIT_MINUS_REMAINING: return "limit_minus_remaining";
+    case FC_BASIS_UTILIZATION: return "utilization";
+    case FC_BASIS_REMAINING_DECLINE: return "remaining_decline";
+    default: return NULL;
+    }
+}
+
+/* The quota entry of provider's meter: the first in q, as
+ * quota_set_alert() finds it. */
+static const quota_entry *entry_of(const quota_set *q, const char *provider,
+                                   const char *meter)
+{
+    for (size_t i = 0; q && i < q->n; i++)
+        if (strcmp(q->e[i].provider, provider) == 0 &&
+            strcmp(q->e[i].meter, meter) == 0)
+            return &q->e[i];
+    return NULL;
+}
+
+/* One sample per known class, 1 for cur; none when cur is unknown. */
+static void alert_state_set(buf *b, const char *name, const char **l,
+                            size_t slot, alert_class cur)
+{
+    if (cur == ALERT_UNKNOWN)
+        return;
+    for (size_t k = 0; k < N_ALERT_STATES; k++) {
+        l[slot] = alert_name(alert_states[k]);
+        sample(b, name, l, alert_states[k] == cur);
+    }
+}
+
+/* The quota entry of metric k of view p when it is shown, else NULL. */
+static const quota_entry *shown_entry(const provider_view *p, size_t k,
+                                      const quota_set *q)
+{
+    if (!p->data || p->status == PSTAT_DISABLED || !meter_shown(p, k))
+        return NULL;
+    return entry_of(q, p->name, p->data->metrics[k].id);
+}
+
+typedef enum { FV_RUNWAY, FV_EXHAUSTS, FV_BURN, FV_PROJ_UTIL } forecast_value;
+
+static const struct {
+    const char *name, *help;
+} forecast_series[] = {
+    [FV_RUNWAY] = {"meterd_meter_runway_seconds",
+                   "How long what is left of the meter lasts at its burn rate "
+                   "(no sample when unknown, e.g. no consumption)."},
+    [FV_EXHAUSTS] = {"meterd_meter_exhausts_at_timestamp_seconds",
+                     "When the meter runs out at its burn rate, if before its "
+                     "reset (Unix time; no sample otherwise)."},
+    [FV_BURN] = {"meterd_meter_burn_per_second",
+                 "The meter's consumption per second over its current window, "
+                 "in its unit; basis=\"utilization\": utilization ratio per "
+                 "second."},
+    [FV_PROJ_UTIL] = {"meterd_meter_projected_utilization_at_reset_ratio",
+                      "Projected used share of the meter's limit at its "
+                      "reset, 0..1 (above 1: it runs out first)."},
+};
+
+static int forecast_get(const fc_result *fc, forecast_value which,
+                        double *out)
+{
+    switch (which) {
+    case FV_RUNWAY:
+        if (!known(fc->runway_seconds))
+            return 0;
+        *out = fc->runway_seconds.value;
+        return 1;
+    case FV_EXHAUSTS:
+        if (fc->exhausts_at.state != MD_KNOWN || !isfinite(fc->exhausts_at.epoch))
+            return 0;
+        *out = fc->exhausts_at.epoch;
+        return 1;
+    case FV_BURN:
+        if (!known(fc->burn_per_hour) || !basis_name(fc->basis))
+            return 0;
+        *out = fc->burn_per_hour.value / 3600.0 /
+               (fc->basis == FC_BASIS_UTILIZATION ? 100.0 : 1.0);
+        return 1;
+    default:
+        if (!known(fc->projected_utilization_at_reset))
+            return 0;
+        *out = fc->projected_utilization_at_reset.value / 100.0;
+        return 1;
+    }
+}
+
+static void quotas_part(buf *b, const provider_view *v, size_t n,
+                        const quota_set *q)
+{
+    header(b, "meterd_meter_alert", "gauge",
+           "The meter's alert class as a state set: 1 for the current "
+           "class, 0 for the others (no sample while unknown).");
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; v[i].data && k < v[i].data->n_metrics; k++) {
+            const quota_entry *e = shown_entry(&v[i], k, q);
+            if (!e)
+                continue;
+            const char *l[] = {"provider", v[i].name, "family", v[i].family,
+                               "meter", e->meter, "alert", NULL, NULL};
+            alert_state_set(b, "meterd_meter_alert", l, 7, e->alert);
+        }
+    for (forecast_value which = FV_RUNWAY; which <= FV_PROJ_UTIL; which++) {
+        header(b, forecast_series[which].name, "gauge",
+               forecast_series[which].help);
+        for (size_t i = 0; i < n; i++)
+            for (size_t k = 0; v[i].data && k < v[i].data->n_metrics; k++) {
+                const quota_entry *e = shown_entry(&v[i], k, q);
+                double x;
+                if (!e || !forecast_get(&e->fc, which, &x))
+                    continue;
+                const metric *m = &v[i].data->metrics[k];
+                const char *l[] = {"provider", v[i].name, "family", v[i].family,
+                                   "meter", m->id, "kind", m->kind,
+                                   "unit", m->unit ? m->unit : "",
+                                   which == FV_BURN ? "basis" : NULL,
+                                   basis_name(e->fc.basis), NULL};
+                sample(b, forecast_series[which].name, l, x);
+            }
+    }
+    header(b, "meterd_family_alert", "gauge",
+           "The family's alert class (its most urgent meter's) as a state "
+           "set: 1 for the current class, 0 for the others (no sample "
+           "while unknown).");
+    for (size_t i = 0; q && i < q->n_fam; i++) {
+        const char *l[] = {"family", q->fam[i].family, "alert", NULL, NULL};
+        alert_state_set(b, "meterd_family_alert", l, 3, q->fam[i].alert);
+    }
+    header(b, "meterd_family_exhausts_at_timestamp_seconds", "gauge",
+           "When the family's first meter runs out at its burn rate (Unix "
+           "time; no sample when none is forecast to run out before its "
+           "reset).");
+    for (size_t i = 0; q && i < q->n_fam; i++) {
+        const md_time *t = &q->fam[i].exhausts_at;
+        if (t->state != MD_KNOWN || !isfinite(t->epoch))
+            continue;
+        const char *l[] = {"family", q->fam[i].family, NULL};
+        sample(b, "meterd_family_exhausts_at_timestamp_seconds", l, t->epoch);
+    }
+    static const char *const none[] = {NULL};
+    header(b, "meterd_alert_transitions_total", "counter",
+           "Alert class changes of all meters since the daemon started (a "
+           "meter's first class counts unless it is ok).");
+    if (q)
+        sample(b, "meterd_alert_transitions_total", none, (double)q->transitions);
+    header(b, "meterd_alert_notify_started_total", "counter",
+           "Notify commands started for alert transitions since the daemon "
+           "started.");
+    if (q)
+        sample(b, "meterd_alert_notify_started_total", none,
+               (double)q->notify_started);
+    header(b, "meterd_alert_notify_failed_total", "counter",
+           "Notify commands that could not start, exited non-zero, died of "
+           "a signal or timed out since the daemon started.");
+    if (q)
+        sample(b, "meterd_alert_notify_failed_total", none,
+               (double)q->notify_failed);
+}
+
 /* ---- families ---- */
 
 static void families_part(buf *b, const provider_view *v, size_t n,
@@ -341,12 +514,13 @@ static void usage_part(buf *b, const usage_total *t, size_t nt)
 }
 
 char *metrics_render(const provider_view *v, size_t n, const usage_total *t,
-                     size_t nt, double now, size_t *len)
+                     size_t nt, const quota_set *q, double now, size_t *len)
 {
     buf b;
     buf_init(&b, METRICS_MAX_BYTES);
     providers_part(&b, v, n, now);
     meters_part(&b, v, n);
+    quotas_part(&b, v, n, q);
     families_part(&b, v, n, now);
     usage_part(&b, t, nt);
     *len = buf_len(&b);

@@ -1,8 +1,9 @@
 /*
  * metrics.h - GET /metrics: the daemon's state in the Prometheus text
  * exposition format 0.0.4 (names, labels and meanings: doc/metrics.md).
- * A pure function of provider views and usage totals: no I/O, no clock
- * except the `now` passed in, no lock.
+ * A pure function of provider views, usage totals and the quota set
+ * (forecasts and alerts, quotas.h): no I/O, no clock except the `now`
+ * passed in, no lock.
  *
  * Invariants of the output:
  *   - every family of series has one # HELP and one # TYPE line, and its
@@ -13,7 +14,10 @@
  *     quote, newline) and are valid UTF-8 (an invalid byte becomes
  *     U+FFFD);
  *   - no two samples of a family have the same labels (a meter id a
- *     provider reports twice is shown once, the first).
+ *     provider reports twice is shown once, the first);
+ *   - an alert class is a state set: a meter (or family) whose class is
+ *     known has one sample per known class, 1 for the current one and 0
+ *     for the others; one whose class is unknown has none.
  * Ownership: metrics_render returns a malloc'd text the caller frees; it
  * borrows its inputs only during the call.
  * Threads: no shared state; safe from any thread.
@@ -23,15 +27,17 @@
 
 #include <stddef.h>
 #include "buf.h"
+#include "quotas.h"
 #include "usage_counter.h"
 #include "view.h"
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/* The whole exposition for n provider views and nt usage totals at now
- * (epoch seconds).  *len gets its length. */
+/* The whole exposition for n provider views, nt usage totals and the
+ * quota set q of the same view set (NULL: no alert or forecast samples)
+ * at now (epoch seconds).  *len gets its length. */
 char *metrics_render(const provider_view *v, size_t n, const usage_total *t,
-                     size_t nt, double now, size_t *len);
+                     size_t nt, const quota_set *q, double now, size_t *len);
 
 /* Append s to b escaped as a label value (without the quotes).  Exposed
  * for unit tests. */

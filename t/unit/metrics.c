@@ -1,7 +1,9 @@
 /* t/unit/metrics.c - the /metrics exposition: label escaping (backslash,
  * quote, newline, invalid UTF-8), no sample for unknown or not-applicable
  * values, ratios above 1 when over quota, HELP/TYPE once per family with
- * contiguous samples, the duration histogram; and the running usage
+ * contiguous samples, the duration histogram; alert classes as a state
+ * set (1 for the current class, 0 for the others, none when unknown) and
+ * forecasts in base units with no sample when unknown; and the running usage
  * totals: they never go down when cells are pruned or a range is re-sent
  * with less, do not count a recovered range twice, and survive a
  * save/load. */
@@ -145,7 +147,7 @@ static void test_render(void)
     usage_total t[1] = {{.provider = "p", .has = 1u << UB_OUTPUT}};
     t[0].total[UB_OUTPUT] = 42;
     size_t len = 0;
-    char *text = metrics_render(v, 2, t, 1, T0, &len);
+    char *text = metrics_render(v, 2, t, 1, NULL, T0, &len);
     ok(text && strlen(text) == len, "rendered, length right");
     ok(families_contiguous(text), "each family once, its samples contiguous");
     is_int(count_lines(text, "# HELP "), count_lines(text, "# TYPE "),
@@ -199,6 +201,127 @@ static void test_render(void)
     ok(!strstr(text, "bucket=\"input_uncached\""), "a bucket never known has no sample");
     ok(!strstr(text, "meterd_usage_cost_usd_total{"), "cost never known: no sample");
     ok(!strstr(text, "NaN"), "no NaN anywhere");
+    ok(!strstr(text, "meterd_meter_alert{"), "no quota set: no alert sample");
+    is_int(count_lines(text, "meterd_alert_transitions_total"), 0,
+           "no quota set: no transition count");
+    free(text);
+}
+
+static quota_entry qentry(char *meter, alert_class a)
+{
+    md_num unk = {MD_UNKNOWN, 0};
+    return (quota_entry){
+        .family = (char *)"fam", .provider = (char *)"p", .meter = meter,
+        .kind = (char *)"quota_window", .unit = (char *)"tokens",
+        .alert = a,
+        .fc = {.burn_per_hour = unk, .burn_per_day = unk, .remaining = unk,
+               .projected_at_reset = unk, .projected_utilization_at_reset = unk,
+               .exhausts_at = {MD_UNKNOWN, 0}, .runway_seconds = unk,
+               .projected_use_by_expiry = unk, .reason = "too_few_samples"}};
+}
+
+static void test_render_quotas(void)
+{
+    metric ms[4];
+    ms[0] = meter("burning", "tokens");
+    ms[0].used = MD_NUM(60);
+    ms[0].limit = MD_NUM(100);
+    ms[1] = meter("young", "tokens");              /* no forecast yet */
+    ms[1].used = MD_NUM(1);
+    ms[2] = meter("pct", "percent");               /* utilization basis */
+    ms[2].utilization = MD_NUM(40);
+    ms[3] = meter("fresh", "tokens");              /* never evaluated */
+    ms[3].used = MD_NUM(2);
+    collect_result r;
+    collect_result_init(&r);
+    r.metrics = ms;
+    r.n_metrics = 4;
+    metric off_m = meter("burning", "tokens");
+    collect_result off_r;
+    collect_result_init(&off_r);
+    off_r.metrics = &off_m;
+    off_r.n_metrics = 1;
+    provider_view v[2];
+    memset(v, 0, sizeof v);
+    v[0] = (provider_view){.name = "p", .plugin = "exec", .family = "fam",
+                           .status = PSTAT_OK, .data = &r, .collected_at = T0};
+    v[1] = (provider_view){.name = "off", .plugin = "exec", .family = "offf",
+                           .status = PSTAT_DISABLED, .data = &off_r,
+                           .collected_at = T0};
+
+    quota_entry e[5];
+    e[0] = qentry("burning", ALERT_TOPUP);
+    e[0].fc.basis = FC_BASIS_USED;
+    e[0].fc.burn_per_hour = MD_NUM(3600);          /* 1 token/s */
+    e[0].fc.runway_seconds = MD_NUM(40);
+    e[0].fc.exhausts_at = MD_TIME(T0 + 40);
+    e[0].fc.projected_utilization_at_reset = MD_NUM(150);
+    e[0].fc.reason = "";
+    e[1] = qentry("young", ALERT_OK);
+    e[1].fc.basis = FC_BASIS_USED;
+    e[2] = qentry("pct", ALERT_WATCH);
+    e[2].fc.basis = FC_BASIS_UTILIZATION;
+    e[2].fc.burn_per_hour = MD_NUM(36);            /* 36 points/h */
+    e[3] = qentry("fresh", ALERT_UNKNOWN);
+    e[4] = qentry("burning", ALERT_EXHAUSTED);     /* the disabled one's */
+    e[4].provider = (char *)"off";
+    e[4].family = (char *)"offf";
+    quota_family fam[2] = {
+        {.family = (char *)"fam", .alert = ALERT_TOPUP, .exhausts_at = MD_TIME(T0 + 40)},
+        {.family = (char *)"quiet", .alert = ALERT_UNKNOWN, .exhausts_at = {MD_UNKNOWN, 0}},
+    };
+    quota_set q = {.generated_at = T0, .e = e, .n = 5, .fam = fam, .n_fam = 2,
+                   .transitions = 3, .notify_started = 2, .notify_failed = 1};
+    size_t len = 0;
+    char *text = metrics_render(v, 2, NULL, 0, &q, T0, &len);
+    ok(families_contiguous(text), "with alerts: each family once, contiguous");
+    is_int(count_lines(text, "# HELP "), count_lines(text, "# TYPE "),
+           "with alerts: a HELP line for every TYPE line");
+    ok(has_line(text, "meterd_meter_alert{provider=\"p\",family=\"fam\",meter=\"burning\",alert=\"topup\"} 1"),
+       "the current class is 1");
+    ok(has_line(text, "meterd_meter_alert{provider=\"p\",family=\"fam\",meter=\"burning\",alert=\"exhausted\"} 0"),
+       "a more urgent class is 0");
+    ok(has_line(text, "meterd_meter_alert{provider=\"p\",family=\"fam\",meter=\"burning\",alert=\"ok\"} 0"),
+       "ok is 0");
+    is_int(count_lines(text, "meterd_meter_alert{provider=\"p\",family=\"fam\",meter=\"burning\","), 5,
+           "one sample per known class (unknown is no class of the set)");
+    ok(has_line(text, "meterd_meter_alert{provider=\"p\",family=\"fam\",meter=\"young\",alert=\"ok\"} 1"),
+       "ok meter: ok is 1");
+    ok(!strstr(text, "meter=\"fresh\",alert="), "unknown class: no alert sample at all");
+    ok(!strstr(text, "meterd_meter_alert{provider=\"off\"") &&
+       !strstr(text, "meterd_meter_runway_seconds{provider=\"off\""),
+       "disabled provider: no alert or forecast sample");
+    ok(has_line(text, "meterd_meter_runway_seconds{provider=\"p\",family=\"fam\",meter=\"burning\","
+                      "kind=\"quota_window\",unit=\"tokens\"} 40"), "runway in seconds");
+    ok(has_line(text, "meterd_meter_exhausts_at_timestamp_seconds{provider=\"p\",family=\"fam\","
+                      "meter=\"burning\",kind=\"quota_window\",unit=\"tokens\"} 1773100840"),
+       "exhausts_at as Unix time");
+    ok(has_line(text, "meterd_meter_burn_per_second{provider=\"p\",family=\"fam\",meter=\"burning\","
+                      "kind=\"quota_window\",unit=\"tokens\",basis=\"used\"} 1"),
+       "burn per second in the meter's unit, with its basis");
+    ok(has_line(text, "meterd_meter_burn_per_second{provider=\"p\",family=\"fam\",meter=\"pct\","
+                      "kind=\"quota_window\",unit=\"percent\",basis=\"utilization\"} 0.0001"),
+       "utilization basis: ratio per second");
+    ok(has_line(text, "meterd_meter_projected_utilization_at_reset_ratio{provider=\"p\",family=\"fam\","
+                      "meter=\"burning\",kind=\"quota_window\",unit=\"tokens\"} 1.5"),
+       "projection at the reset as a ratio");
+    ok(!strstr(text, "meterd_meter_runway_seconds{provider=\"p\",family=\"fam\",meter=\"young\""),
+       "unknown runway: no sample");
+    ok(!strstr(text, "meterd_meter_burn_per_second{provider=\"p\",family=\"fam\",meter=\"young\""),
+       "unknown burn: no sample");
+    ok(!strstr(text, "meterd_meter_exhausts_at_timestamp_seconds{provider=\"p\",family=\"fam\",meter=\"pct\""),
+       "unknown exhausts_at: no sample");
+    ok(has_line(text, "meterd_family_alert{family=\"fam\",alert=\"topup\"} 1"), "family class 1");
+    ok(has_line(text, "meterd_family_alert{family=\"fam\",alert=\"watch\"} 0"), "family other class 0");
+    ok(!strstr(text, "meterd_family_alert{family=\"quiet\""), "unknown family class: no sample");
+    ok(has_line(text, "meterd_family_exhausts_at_timestamp_seconds{family=\"fam\"} 1773100840"),
+       "family exhausts_at");
+    ok(!strstr(text, "meterd_family_exhausts_at_timestamp_seconds{family=\"quiet\""),
+       "family without one: no sample");
+    ok(has_line(text, "meterd_alert_transitions_total 3"), "transitions counted");
+    ok(has_line(text, "meterd_alert_notify_started_total 2"), "notify commands started");
+    ok(has_line(text, "meterd_alert_notify_failed_total 1"), "notify commands failed");
+    ok(!strstr(text, "NaN"), "with alerts: no NaN");
     free(text);
 }
 
@@ -336,6 +459,7 @@ int main(void)
         return 1;
     test_escape();
     test_render();
+    test_render_quotas();
     test_counters(dir);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -94,6 +94,40 @@
 
   var STATUS_TONE = { ok: 'ok', degraded: 'warn', unavailable: 'bad' };
 
+  /* Alert classes of GET /api/quotas, most urgent first. */
+  var ALERTS = {
+    exhausted: { label: 'exhausted', tone: 'bad' },
+    topup: { label: 'top up', tone: 'bad' },
+    use_or_lose: { label: 'use or lose', tone: 'warn' },
+    watch: { label: 'watch', tone: 'warn' },
+    ok: { label: 'quota ok', tone: 'ok' },
+    unknown: { label: 'alert unknown', tone: 'unknown' }
+  };
+  function alertBadge(cls, why) {
+    var a = ALERTS[cls] || ALERTS.unknown;
+    var b = el('span', 'pill alert tone-' + a.tone, a.label);
+    b.dataset.alert = ALERTS[cls] ? cls : 'unknown';
+    b.title = 'alert class ' + (ALERTS[cls] ? cls : 'unknown') + (why ? ': ' + why : '');
+    return b;
+  }
+
+  /* Why a forecast number is null (forecast_reason of GET /api/quotas). */
+  var FORECAST_REASONS = {
+    no_data: 'no value to forecast from',
+    too_few_samples: 'too few samples yet',
+    span_too_short: 'samples span too short a time',
+    no_consumption: 'no consumption',
+    not_before_reset: 'lasts past its reset',
+    no_remaining: 'remaining not known',
+    no_reset: 'no reset time',
+    no_limit: 'no limit',
+    no_expiry: 'no expiry'
+  };
+  function forecastReasonText(code) {
+    if (!code) return 'no reason given';
+    return FORECAST_REASONS[code] ? FORECAST_REASONS[code] + ' (' + code + ')' : code;
+  }
+
   /* Utilization of the governing meter in percent, or null when unknown. */
   function utilization(g) {
     if (!g) return null;
@@ -214,7 +248,80 @@
     return li;
   }
 
-  function familyCard(row) {
+  /* One meter of the family with its alert class and runway. */
+  function quotaMeterItem(e) {
+    var li = el('li', 'quota-meter');
+    li.dataset.provider = e.provider;
+    li.dataset.meter = e.meter;
+    li.appendChild(el('span', 'quota-meter-id', e.provider + ' · ' + e.meter));
+    li.appendChild(document.createTextNode(' '));
+    li.appendChild(alertBadge(e.alert, e.alert_reason));
+    var run = el('span', 'runway');
+    if (isNum(e.runway_seconds)) {
+      run.textContent = 'runway ' + fmtDuration(e.runway_seconds) +
+        (e.exhausts_at ? ', runs out ' + fmtWhen(Date.parse(e.exhausts_at))
+                       : ', lasts past its reset');
+    } else {
+      run.classList.add('unknown');
+      run.textContent = 'runway unknown: ' + forecastReasonText(e.forecast_reason);
+    }
+    li.appendChild(run);
+    if (isNum(e.burn_per_hour) && e.burn_per_hour > 0)
+      li.appendChild(el('span', 'burn', 'burns ' + fmtAmount(e.burn_per_hour, e.unit) + '/h'));
+    return li;
+  }
+
+  /* When the family runs out: its earliest exhausts_at, else why not
+   * (the governing meter's forecast_reason). */
+  function runsOut(row, entries) {
+    if (row.exhausts_at) {
+      var span = el('span', 'runs-out');
+      span.appendChild(document.createTextNode(fmtWhen(Date.parse(row.exhausts_at)) + ' '));
+      span.appendChild(countdown('(in', row.exhausts_at, '(now)', ')'));
+      return span;
+    }
+    var g = row.governing_metric, gov = null;
+    entries.forEach(function (e) {
+      if (g && e.provider === g.provider && e.meter === g.id && !gov) gov = e;
+    });
+    if (gov && gov.forecast_reason === 'not_before_reset')
+      return el('span', 'runs-out', 'not before its reset');
+    return el('span', 'runs-out unknown', 'unknown' +
+              (gov ? ': ' + forecastReasonText(gov.forecast_reason) : ''));
+  }
+
+  /* The family's cost today and over the last 7 days, from the per-day
+   * document (its member providers' cost_usd), or null when none of its
+   * members has usage in it. */
+  function familyCost(row, daily) {
+    if (!daily) return null;
+    var members = {};
+    (row.members || []).forEach(function (m) { members[m.name] = true; });
+    var dates = lastDays(), today = dates[dates.length - 1], week = dates.slice(-7);
+    var sums = { today: { usd: 0, known: false, unknown: false },
+                 week: { usd: 0, known: false, unknown: false } };
+    var any = false;
+    (daily.days || []).forEach(function (day) {
+      (day.providers || []).forEach(function (p) {
+        if (!members[p.provider]) return;
+        any = true;
+        var into = [];
+        if (day.date === today) into.push(sums.today);
+        if (week.indexOf(day.date) >= 0) into.push(sums.week);
+        into.forEach(function (s) {
+          if (isNum(p.cost_usd)) { s.usd += p.cost_usd; s.known = true; }
+          else s.unknown = true;
+        });
+      });
+    });
+    return any ? sums : null;
+  }
+  function costText(s) {
+    if (s.unknown && !s.known) return 'unknown (no price for its models)';
+    return (s.unknown ? 'at least ' : '') + '$' + s.usd.toFixed(2);
+  }
+
+  function familyCard(row, entries, daily) {
     var g = row.governing_metric, exhausted = isExhausted(row);
     var u = utilization(g);
     var card = el('article', 'family');
@@ -222,11 +329,19 @@
     var tone = exhausted ? 'bad' : STATUS_TONE[row.status] || 'unknown';
     /* Green says "known and fine": an unknown value stays neutral. */
     if (tone === 'ok') tone = u === null ? 'unknown' : utilTone(u, false);
+    /* A family that runs out before its reset is as urgent as its alert
+     * says, however little of the window is used yet. */
+    var at = ALERTS[row.alert];
+    if (at && at.tone === 'bad') tone = 'bad';
+    else if (at && at.tone === 'warn' && tone !== 'bad') tone = 'warn';
     card.classList.add('tone-' + tone);
 
     var head = el('div', 'family-head');
     head.appendChild(el('h3', 'family-name', row.provider));
     if (exhausted) head.appendChild(el('span', 'pill tone-bad', 'exhausted'));
+    /* The alert class; "exhausted" is already said just before. */
+    if (!(exhausted && row.alert === 'exhausted'))
+      head.appendChild(alertBadge(row.alert));
     /* The collection status; "exhausted ok" would read as a contradiction,
      * and the members below still say each one is ok. */
     if (!(exhausted && row.status === 'ok')) {
@@ -274,10 +389,22 @@
       li.classList.add('exhausted-note');
       if (again) li.appendChild(countdown('(in', again, '(now)', ')'));
     }
+    if (g && !exhausted)
+      fact(facts, 'runs out', runsOut(row, entries)).classList.add('runs-out-fact');
     if (isNum(row.actual_current_usage))
       fact(facts, 'current usage', fmtAmount(row.actual_current_usage,
                                              row.actual_current_usage_unit));
+    var cost = familyCost(row, daily);
+    if (cost)
+      fact(facts, 'cost', costText(cost.today) + ' today · ' + costText(cost.week) +
+           ' last 7 days').classList.add('cost');
     if (facts.childNodes.length) card.appendChild(facts);
+
+    if (entries.length) {
+      var meters = el('ul', 'quota-meters');
+      entries.forEach(function (e) { meters.appendChild(quotaMeterItem(e)); });
+      card.appendChild(meters);
+    }
 
     var members = el('ul', 'members');
     (row.members || []).forEach(function (m) { members.appendChild(memberItem(m)); });
@@ -285,12 +412,21 @@
     return card;
   }
 
-  function renderFamilies(doc) {
+  /* quotas (GET /api/quotas) and daily (GET /api/usage/daily) may be
+   * null when they could not be read: the cards then lack their meters
+   * or their cost. */
+  function renderFamilies(doc, quotas, daily) {
     var box = document.getElementById('families');
     var rows = (doc.providers || []).slice().sort(byUrgency);
+    var byFamily = {};
+    ((quotas && quotas.quotas) || []).forEach(function (e) {
+      (byFamily[e.family] = byFamily[e.family] || []).push(e);
+    });
     box.replaceChildren();
     if (!rows.length) box.appendChild(el('p', 'empty', 'No provider is configured.'));
-    rows.forEach(function (row) { box.appendChild(familyCard(row)); });
+    rows.forEach(function (row) {
+      box.appendChild(familyCard(row, byFamily[row.provider] || [], daily));
+    });
   }
 
   /* ---- per-day tokens chart ---- */
@@ -450,21 +586,33 @@
     box.hidden = false;
   }
 
+  /* A promise of {doc} or {failed: error}: the page shows what it has. */
+  function settle(p) {
+    return p.then(function (doc) { return { doc: doc }; },
+                  function (e) { return { failed: e }; });
+  }
+
   function refresh() {
     var status = document.getElementById('status-line');
-    var usage = getJSON('/api/automation/usage').then(function (doc) {
-      renderFamilies(doc);
+    var quotas = settle(getJSON('/api/quotas'));
+    var daily = settle(fetchDaily());
+    var usage = getJSON('/api/automation/usage');
+    return Promise.all([usage, quotas, daily]).then(function (r) {
+      var doc = r[0], q = r[1], dd = r[2];
+      renderFamilies(doc, q.doc || null, dd.doc || null);
       var src = doc.meta && doc.meta.data_source;
       var text = 'Updated ' + new Date().toLocaleTimeString() + ' · every ' + pollSeconds() + ' s';
       if (src && src !== 'live_or_cache') text += ' · ' + src.replace(/_/g, ' ');
+      if (q.failed) text += ' · alerts unavailable: ' + q.failed.message;
       status.textContent = text;
       lastOk = Date.now();
-    });
-    var daily = fetchDaily().then(renderDaily, function (e) {
-      var box = document.getElementById('daily');
-      box.replaceChildren(el('p', 'empty', 'Per-day usage unavailable: ' + e.message));
-    });
-    return Promise.all([usage, daily]).then(function () {
+      if (dd.failed) {
+        var box = document.getElementById('daily');
+        box.replaceChildren(el('p', 'empty', 'Per-day usage unavailable: ' + dd.failed.message));
+      } else {
+        renderDaily(dd.doc);
+      }
+    }).then(function () {
       document.getElementById('fetch-error').hidden = true;
       document.body.dataset.state = 'ready';
     }, function (e) {
