@@ -17,14 +17,15 @@ is(scalar keys %documented, 28, 'doc/metrics.md names the series');
 
 my $out = `cd '$root/contrib/prometheus' && '$promtool' check rules alerts.yml 2>&1`;
 is($? >> 8, 0, 'promtool check rules alerts.yml') or diag $out;
-like($out, qr/SUCCESS: 5 rules found/, 'five rules');
+like($out, qr/SUCCESS: 7 rules found/, 'seven rules');
 $out = `cd '$root/contrib/prometheus' && '$promtool' test rules alerts_test.yml 2>&1`;
 is($? >> 8, 0, 'promtool test rules alerts_test.yml') or diag $out;
 my $rules = read_file("$root/contrib/prometheus/alerts.yml");
-for my $a (qw(MeterdQuotaLow MeterdQuotaExhausted MeterdProviderDown MeterdDataStale)) {
+for my $a (qw(MeterdQuotaLow MeterdQuotaExhausted MeterdProviderDown MeterdDataStale
+               MeterdQuotaTopup MeterdQuotaUseOrLose)) {
     like($rules, qr/alert: \Q$a\E\n/, "$a is shipped");
 }
-like($rules, qr/^\s*#.*predict_linear/m, 'a commented placeholder for forecast alerts');
+like($rules, qr/meterd_meter_alert\{alert="topup"\} == 1/, 'forecast alerts come from meterd\'s own alert classes');
 my @unknown = grep { !$documented{$_} } $rules =~ /\b(meterd_[a-z_]+)\b/g;
 is_deeply(\@unknown, [], 'the rules use documented series only');
 
@@ -36,7 +37,8 @@ ok(@panels >= 5, 'it has panels');
 my @exprs = map { $_->{expr} } map { @{ $_->{targets} || [] } } @panels;
 ok(@exprs == grep({ defined && /meterd_/ } @exprs), 'every panel query reads meterd series');
 for my $want (qw(meterd_family_usage_remaining meterd_family_utilization_ratio meterd_up
-                 meterd_collection_duration_seconds_bucket meterd_usage_tokens_total)) {
+                 meterd_collection_duration_seconds_bucket meterd_usage_tokens_total
+                 meterd_meter_alert meterd_meter_runway_seconds meterd_usage_cost_usd_total)) {
     ok(grep({ /\b\Q$want\E\b/ } @exprs), "a panel shows $want");
 }
 @unknown = grep { my $n = $_; $n =~ s/_(bucket|sum|count)$//; !$documented{$n} }
