@@ -189,7 +189,8 @@ static json_t *day_providers(const rentry *e, size_t n)
     return arr;
 }
 
-static json_t *day_json(const rentry *e, size_t n, int with_providers)
+static json_t *day_json(const rentry *e, size_t n, int with_providers,
+                        usage_daily_detail detail)
 {
     char date[16];
     long y;
@@ -197,6 +198,11 @@ static json_t *day_json(const rentry *e, size_t n, int with_providers)
     tz_civil_from_days(e[0].day, &y, &m, &d);
     snprintf(date, sizeof date, "%04ld-%02u-%02u", y, m, d);
     acc day = {0};
+    if (detail == USAGE_DAILY_TOTALS) {
+        for (size_t i = 0; i < n; i++)
+            acc_add(&day, &e[i]);
+        return acc_json("date", date, &day);
+    }
     json_t *models = json_array();
     for (size_t i = 0; i < n;) {
         acc ma = {0};
@@ -239,6 +245,16 @@ int usage_store_daily_zone(const usage_store *s, const char *provider,
                            const tz_zone *z, const char *tz, json_t **out,
                            char **err)
 {
+    return usage_store_daily_detail(s, provider, since, until, z, tz,
+                                    USAGE_DAILY_FULL, out, err);
+}
+
+int usage_store_daily_detail(const usage_store *s, const char *provider,
+                             const char *since, const char *until,
+                             const tz_zone *z, const char *tz,
+                             usage_daily_detail detail, json_t **out,
+                             char **err)
+{
     long from = 0, to = tz_days_from_civil(9999, 12, 31);
     *out = NULL;
     if (since && usage_parse_date(since, &from) != 0)
@@ -257,7 +273,8 @@ int usage_store_daily_zone(const usage_store *s, const char *provider,
         size_t j = i;
         while (j < n && e[j].day == e[i].day)
             j++;
-        json_array_append_new(days, day_json(e + i, j - i, provider == NULL));
+        json_array_append_new(days, day_json(e + i, j - i, provider == NULL,
+                                             detail));
         i = j;
     }
     free(e);

@@ -755,7 +755,7 @@ static int load_range(history_db *db, usage_store *tmp, const char *provider,
 
 int usage_store_daily_db(usage_store *s, const char *provider,
                          const char *since, const char *until, const char *tz,
-                         json_t **out, char **err)
+                         usage_daily_detail detail, json_t **out, char **err)
 {
     long from = 0, to = tz_days_from_civil(9999, 12, 31);
     *out = NULL;
@@ -772,8 +772,8 @@ int usage_store_daily_db(usage_store *s, const char *provider,
     int rc = load_range(s->db, tmp, provider, from, to, zone_is_utc(z), err);
     history_db_unlock(s->db);
     if (rc == 0)
-        rc = usage_store_daily_zone(tmp, provider, since, until, z,
-                                    tz ? tz : "UTC", out, err);
+        rc = usage_store_daily_detail(tmp, provider, since, until, z,
+                                      tz ? tz : "UTC", detail, out, err);
     usage_store_free(tmp);
     tz_free(z);
     return rc;

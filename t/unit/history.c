@@ -156,13 +156,14 @@ static void test_migration(void)
            "301 rows in the database");
     json_t *mem = NULL, *db = NULL;
     usage_store_daily(s, NULL, NULL, NULL, "UTC", &mem, &err);
-    usage_store_daily_db(s, NULL, NULL, NULL, "UTC", &db, &err);
+    usage_store_daily_db(s, NULL, NULL, NULL, "UTC", USAGE_DAILY_FULL, &db, &err);
     ok(mem && db && json_equal(mem, db), "the day rollup gives the report "
                                          "the memory gives (UTC)");
     json_decref(db);
     json_decref(mem);
     usage_store_daily(s, NULL, NULL, NULL, "Asia/Kolkata", &mem, &err);
-    usage_store_daily_db(s, NULL, "2026-03-09", "2026-03-20", "Asia/Kolkata", &db, &err);
+    usage_store_daily_db(s, NULL, "2026-03-09", "2026-03-20", "Asia/Kolkata",
+                         USAGE_DAILY_FULL, &db, &err);
     json_t *mem2 = NULL;
     usage_store_daily(s, NULL, "2026-03-09", "2026-03-20", "Asia/Kolkata", &mem2, &err);
     ok(mem2 && db && json_equal(mem2, db), "the same from cells in another zone");
