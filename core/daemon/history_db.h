@@ -41,11 +41,28 @@
  *     recorded exactly when its usage is; rowid is the arrival order and
  *     only the last INGEST_MAX_IDS are kept.
  *
+ * Checkpoints: SQLite by default copies the WAL back into the database
+ * (a checkpoint: many page writes and an fsync of the database file)
+ * inside the commit that took the WAL past 1000 pages, so one commit in a
+ * few hundred - one ingest POST - paid for it.  Here the main connection
+ * never checkpoints; its WAL hook wakes a checkpointer thread with its
+ * own connection once the WAL holds HISTORY_CHECKPOINT_PAGES, which runs
+ * a PASSIVE checkpoint (never blocks a writer, never waits for a reader)
+ * while commits go on.  The next write after a complete checkpoint starts
+ * the WAL over, so the WAL file stays near the threshold; a checkpoint
+ * that could not finish (a reader, a full disk) is tried again at the
+ * next commit past it.  Under a stream of commits a checkpoint running
+ * beside them never reaches the last frame; past HISTORY_WAL_MAX_PAGES
+ * the commit then finishes the copy itself (inline, as SQLite would), so
+ * the WAL is bounded whatever the load.  Durability is unchanged: a commit is on disk
+ * once its WAL fsync returned, whatever the checkpoints do.
+ *
  * Invariants: a history_db's handle is only used with its mutex held
  * (history_db_lock); every write is one transaction.
  * Ownership: history_db_open returns an object the caller frees with
  * history_db_free (closes the handle).
- * Threads: any thread, serialised by history_db_lock/unlock.
+ * Threads: any thread, serialised by history_db_lock/unlock; the
+ * checkpointer thread uses only its own connection.
  */
 #ifndef METERD_HISTORY_DB_H
 #define METERD_HISTORY_DB_H
@@ -57,6 +74,11 @@
 /* How long a statement waits for another connection's lock (a running
  * daemon and `meterd report daily` share the file). */
 #define HISTORY_BUSY_TIMEOUT_MS 5000
+/* WAL size (pages) that wakes the checkpointer: SQLite's own default;
+ * past HISTORY_WAL_MAX_PAGES the committing connection checkpoints
+ * itself (see "Checkpoints"). */
+#define HISTORY_CHECKPOINT_PAGES 1000
+#define HISTORY_WAL_MAX_PAGES (4 * HISTORY_CHECKPOINT_PAGES)
 
 typedef struct history_db history_db;
 
@@ -76,6 +98,9 @@ int history_db_exec(history_db *db, const char *sql, char **err);
 int history_db_begin(history_db *db, char **err);
 int history_db_commit(history_db *db, char **err);
 void history_db_rollback(history_db *db);
+
+/* Checkpoints the checkpointer has run so far (any thread). */
+unsigned long history_db_checkpoints(history_db *db);
 
 /* page_count * page_size in bytes (takes the lock), -1 on error. */
 long long history_db_size(history_db *db);
