@@ -710,7 +710,8 @@ static int zone_is_utc(const tz_zone *z)
     return 1;
 }
 
-/* Fill the empty store tmp with what a report of days from..to needs:
+/* Fill the empty store tmp with what a report of days from..to needs
+ * (its cells are NOT sorted: only usage_store_daily_detail reads it):
  * the day rollup as one cell per (provider, day, model) in UTC, or the
  * cells themselves (a day's edges shifted by up to 14 hours) for any
  * other zone. */
@@ -747,7 +748,8 @@ static int load_range(history_db *db, usage_store *tmp, const char *provider,
         append_row(p, st, 3, utc ? at * DAY_S : at, sqlite3_column_int(st, 2));
     }
     sqlite3_finalize(st);
-    sort_all(tmp);
+    /* Left in row order: tmp is only read by the report, which sorts
+     * what it collects (a long range is ~900 000 cells). */
     return rc == SQLITE_DONE ? 0
                              : history_db_error(db, "reading the usage report",
                                                 err);
