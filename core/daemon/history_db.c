@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "conventions.h"
 #include "log.h"
@@ -22,6 +23,9 @@ struct history_db {
     int ck_due;          /* a commit left the WAL over the threshold */
     int ck_stop;         /* history_db_free: end the thread */
     unsigned long ck_runs;   /* checkpoints run (tests) */
+    /* history_db_prepared: statements kept for reuse, under mu */
+    struct kept { const char *sql; sqlite3_stmt *st; } *kept;
+    size_t n_kept;
 };
 
 /* One entry per schema version: steps[v] takes a file from version v to
@@ -248,10 +252,31 @@ int history_db_open(const char *state_dir, history_db **out, char **err)
     return 0;
 }
 
+sqlite3_stmt *history_db_prepared(history_db *db, const char *sql,
+                                  char **err)
+{
+    for (size_t i = 0; i < db->n_kept; i++)
+        if (db->kept[i].sql == sql || strcmp(db->kept[i].sql, sql) == 0)
+            return db->kept[i].st;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+                           NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        history_db_error(db, "preparing a statement", err);
+        return NULL;
+    }
+    db->kept = xrealloc(db->kept, (db->n_kept + 1) * sizeof *db->kept);
+    db->kept[db->n_kept++] = (struct kept){sql, st};
+    return st;
+}
+
 void history_db_free(history_db *db)
 {
     if (!db)
         return;
+    for (size_t i = 0; i < db->n_kept; i++)
+        sqlite3_finalize(db->kept[i].st);
+    free(db->kept);
     if (db->ck_started) {
         pthread_mutex_lock(&db->ck_mu);
         db->ck_stop = 1;

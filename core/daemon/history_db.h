@@ -60,7 +60,7 @@
  * Invariants: a history_db's handle is only used with its mutex held
  * (history_db_lock); every write is one transaction.
  * Ownership: history_db_open returns an object the caller frees with
- * history_db_free (closes the handle).
+ * history_db_free (finalizes the kept statements, closes the handle).
  * Threads: any thread, serialised by history_db_lock/unlock; the
  * checkpointer thread uses only its own connection.
  */
@@ -91,6 +91,14 @@ void history_db_free(history_db *db);
 sqlite3 *history_db_handle(history_db *db);
 void history_db_lock(history_db *db);
 void history_db_unlock(history_db *db);
+
+/* A prepared statement for sql on db's handle, prepared at the first
+ * call and kept until history_db_free, so that a write (one ingest POST)
+ * does not parse its statements again.  sql must live as long as db (a
+ * literal or a static buffer); the caller holds the lock, resets the
+ * statement after use and never finalizes it.  NULL with *err. */
+sqlite3_stmt *history_db_prepared(history_db *db, const char *sql,
+                                  char **err);
 
 /* Run sql (no rows expected); 0 or -1 with *err naming what. */
 int history_db_exec(history_db *db, const char *sql, char **err);

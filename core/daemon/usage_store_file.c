@@ -212,18 +212,16 @@ static int writer_init(writer *w, history_db *db, char **err)
     };
     memset(w, 0, sizeof *w);
     w->db = db;
+    /* Kept by db from the first write on (every step resets them). */
     for (int i = 0; i < ST_N; i++)
-        if (sqlite3_prepare_v2(history_db_handle(db),
-                               i == ST_ROLLUP ? rollup_sql() : sql[i], -1,
-                               &w->st[i], NULL) != SQLITE_OK)
-            return history_db_error(db, "preparing the usage writer", err);
+        if (!(w->st[i] = history_db_prepared(
+                  db, i == ST_ROLLUP ? rollup_sql() : sql[i], err)))
+            return -1;
     return 0;
 }
 
 static void writer_release(writer *w)
 {
-    for (int i = 0; i < ST_N; i++)
-        sqlite3_finalize(w->st[i]);
     for (size_t i = 0; i < w->n_d; i++)
         free(w->d[i].provider);
     free(w->d);
