@@ -239,7 +239,12 @@ int history_db_open(const char *state_dir, history_db **out, char **err)
         return -1;
     }
     sqlite3_busy_timeout(db->h, HISTORY_BUSY_TIMEOUT_MS);
-    if (history_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+    /* journal_size_limit: once the WAL starts over, its file is cut back
+     * to this size (else it keeps the size of the largest transaction
+     * ever written, e.g. the migration of a usage.json). */
+    if (history_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                            " PRAGMA journal_size_limit="
+                            HISTORY_WAL_LIMIT_TEXT ";",
                         err) != 0 ||
         migrate(db, err) != 0) {
         free(path);

@@ -54,7 +54,9 @@
  * next commit past it.  Under a stream of commits a checkpoint running
  * beside them never reaches the last frame; past HISTORY_WAL_MAX_PAGES
  * the commit then finishes the copy itself (inline, as SQLite would), so
- * the WAL is bounded whatever the load.  Durability is unchanged: a commit is on disk
+ * the WAL is bounded whatever the load.  When the WAL starts over its
+ * file is cut back to HISTORY_WAL_LIMIT_BYTES (journal_size_limit): a
+ * large transaction (a migration) does not leave a large file behind.  Durability is unchanged: a commit is on disk
  * once its WAL fsync returned, whatever the checkpoints do.
  *
  * Invariants: a history_db's handle is only used with its mutex held
@@ -79,6 +81,10 @@
  * itself (see "Checkpoints"). */
 #define HISTORY_CHECKPOINT_PAGES 1000
 #define HISTORY_WAL_MAX_PAGES (4 * HISTORY_CHECKPOINT_PAGES)
+/* Bytes the WAL file is cut back to when the WAL starts over (PRAGMA
+ * journal_size_limit): 1000 pages of 4 KiB and their frame headers. */
+#define HISTORY_WAL_LIMIT_BYTES 4120000
+#define HISTORY_WAL_LIMIT_TEXT "4120000"
 
 typedef struct history_db history_db;
 

@@ -397,6 +397,31 @@ static void test_checkpoints(void)
        "the WAL stays within its bound (the largest commit past it)");
     is_int(count(db, "SELECT count(*) FROM usage_cell WHERE provider = 'gw'"),
            40 * 90, "every cell there");
+
+    /* One large transaction (as a migration writes), then small ones: the
+     * WAL file is cut back to its limit once the log starts over. */
+    usage_cell_rec *c = xcalloc(20000, sizeof *c);
+    for (int i = 0; i < 20000; i++) {
+        c[i].slot_start = T0 - 300 * DAY + 900.0 * i;
+        c[i].model = "m";
+        for (int k = 0; k < UB_N; k++)
+            c[i].b[k] = MD_NUM(i);
+        c[i].events = 1;
+    }
+    usage_store_put(s, "big", c, 20000, 0, 1, NOW);
+    free(c);
+    ok(usage_store_save(s, NOW, &err) == 0, "a large transaction");
+    long long big_wal = file_size(dir, "meterd.db-wal");
+    for (int i = 0; i < 3; i++) {
+        usage_store_add_event(s, "gw", NOW - 60, "m-a", b, NOW, &why, NULL);
+        usage_store_save(s, NOW, &err);
+    }
+    long long small_wal = file_size(dir, "meterd.db-wal");
+    printf("# WAL after the large transaction %lld bytes, then %lld\n",
+           big_wal, small_wal);
+    ok(big_wal > HISTORY_WAL_LIMIT_BYTES && small_wal >= 0 &&
+           small_wal <= HISTORY_WAL_LIMIT_BYTES,
+       "the WAL file is cut back to its limit after a large transaction");
     usage_store_free(s);
     free(dir);
 }
