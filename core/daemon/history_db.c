@@ -3,6 +3,7 @@
 #include "history_db.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,7 +201,14 @@ static void start_checkpointer(history_db *db, const char *path)
         return;
     }
     sqlite3_busy_timeout(db->ck, HISTORY_BUSY_TIMEOUT_MS);
-    if (pthread_create(&db->ck_thread, NULL, checkpointer, db) != 0) {
+    /* Signals stay with the threads that wait for them: the thread
+     * starts with every signal blocked. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&db->ck_thread, NULL, checkpointer, db);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
         sqlite3_close(db->ck);
         db->ck = NULL;
         return;
