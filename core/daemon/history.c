@@ -198,14 +198,15 @@ int history_batch_write(history_db *db, const history_batch *b, char **err)
 {
     if (!b || !b->n)
         return 0;
-    sqlite3_stmt *st = NULL;
     /* OR REPLACE: two samples of a meter within one clock tick keep the
-     * later values. */
-    if (sqlite3_prepare_v2(history_db_handle(db),
-                           "INSERT OR REPLACE INTO sample VALUES"
-                           " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return history_db_error(db, "preparing the sample insert", err);
+     * later values.  Kept by db: samples come with most writes. */
+    sqlite3_stmt *st = history_db_prepared(db,
+                                           "INSERT OR REPLACE INTO sample"
+                                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+                                           " ?7, ?8)",
+                                           err);
+    if (!st)
+        return -1;
     int rc = 0;
     for (size_t i = 0; i < b->n && rc == 0; i++) {
         const sample *s = &b->s[i];
@@ -218,7 +219,7 @@ int history_batch_write(history_db *db, const history_batch *b, char **err)
             rc = history_db_error(db, "writing a sample", err);
         sqlite3_reset(st);
     }
-    sqlite3_finalize(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 

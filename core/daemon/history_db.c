@@ -3,8 +3,10 @@
 #include "history_db.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "conventions.h"
 #include "log.h"
@@ -12,6 +14,19 @@
 struct history_db {
     sqlite3 *h;
     pthread_mutex_t mu;
+    /* The checkpointer: its own connection and thread (see
+     * history_db.h "Checkpoints"); ck_mu guards the three flags. */
+    sqlite3 *ck;
+    pthread_t ck_thread;
+    int ck_started;
+    pthread_mutex_t ck_mu;
+    pthread_cond_t ck_cv;
+    int ck_due;          /* a commit left the WAL over the threshold */
+    int ck_stop;         /* history_db_free: end the thread */
+    unsigned long ck_runs;   /* checkpoints run (tests) */
+    /* history_db_prepared: statements kept for reuse, under mu */
+    struct kept { const char *sql; sqlite3_stmt *st; } *kept;
+    size_t n_kept;
 };
 
 /* One entry per schema version: steps[v] takes a file from version v to
@@ -130,11 +145,100 @@ static int migrate(history_db *db, char **err)
     return 0;
 }
 
+/* After every commit on the main connection (SQLite's WAL hook, called
+ * with the WAL's size in pages): past the threshold, wake the
+ * checkpointer and return at once, so the commit that crossed it is not
+ * the one that pays for copying the WAL into the database. */
+static int wal_hook(void *arg, sqlite3 *h, const char *name, int pages)
+{
+    history_db *db = arg;
+    if (pages >= HISTORY_WAL_MAX_PAGES) {
+        /* Commits come faster than the checkpointer finishes: a
+         * checkpoint that runs alongside commits never catches up with
+         * the last frame, and only a complete one lets the WAL start
+         * over.  Here no commit runs (this one holds the connection), so
+         * the rest is copied now - what SQLite would do by default - and
+         * the WAL stays bounded. */
+        int logged = 0, done = 0;
+        sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_PASSIVE, &logged,
+                                  &done);
+    } else if (pages >= HISTORY_CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&db->ck_mu);
+        db->ck_due = 1;
+        pthread_cond_signal(&db->ck_cv);
+        pthread_mutex_unlock(&db->ck_mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer(void *arg)
+{
+    history_db *db = arg;
+    pthread_mutex_lock(&db->ck_mu);
+    for (;;) {
+        while (!db->ck_due && !db->ck_stop)
+            pthread_cond_wait(&db->ck_cv, &db->ck_mu);
+        if (db->ck_stop)
+            break;
+        db->ck_due = 0;
+        pthread_mutex_unlock(&db->ck_mu);
+        /* PASSIVE: copies what no reader still needs, never waits for a
+         * lock and never blocks a writer; a failure (disk full) is left
+         * for the next crossing, the WAL keeps the data meanwhile. */
+        int logged = 0, done = 0;
+        sqlite3_wal_checkpoint_v2(db->ck, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                  &logged, &done);
+        pthread_mutex_lock(&db->ck_mu);
+        db->ck_runs++;
+    }
+    pthread_mutex_unlock(&db->ck_mu);
+    return NULL;
+}
+
+/* The checkpointer's connection and thread; without them the main
+ * connection checkpoints inline as SQLite does by default. */
+static void start_checkpointer(history_db *db, const char *path)
+{
+    if (sqlite3_open_v2(path, &db->ck,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        sqlite3_close(db->ck);
+        db->ck = NULL;
+        return;
+    }
+    sqlite3_busy_timeout(db->ck, HISTORY_BUSY_TIMEOUT_MS);
+    /* Signals stay with the threads that wait for them: the thread
+     * starts with every signal blocked. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&db->ck_thread, NULL, checkpointer, db);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        sqlite3_close(db->ck);
+        db->ck = NULL;
+        return;
+    }
+    db->ck_started = 1;
+    sqlite3_wal_autocheckpoint(db->h, 0);
+    sqlite3_wal_hook(db->h, wal_hook, db);
+}
+
+unsigned long history_db_checkpoints(history_db *db)
+{
+    pthread_mutex_lock(&db->ck_mu);
+    unsigned long n = db->ck_runs;
+    pthread_mutex_unlock(&db->ck_mu);
+    return n;
+}
+
 int history_db_open(const char *state_dir, history_db **out, char **err)
 {
     *out = NULL;
     history_db *db = xcalloc(1, sizeof *db);
     pthread_mutex_init(&db->mu, NULL);
+    pthread_mutex_init(&db->ck_mu, NULL);
+    pthread_cond_init(&db->ck_cv, NULL);
     char *path = xasprintf("%s/%s", state_dir, HISTORY_DB_FILE);
     /* NOMUTEX: db->mu serialises every use, transactions included. */
     int rc = sqlite3_open_v2(path, &db->h,
@@ -148,23 +252,63 @@ int history_db_open(const char *state_dir, history_db **out, char **err)
         history_db_free(db);
         return -1;
     }
-    free(path);
     sqlite3_busy_timeout(db->h, HISTORY_BUSY_TIMEOUT_MS);
-    if (history_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+    /* journal_size_limit: once the WAL starts over, its file is cut back
+     * to this size (else it keeps the size of the largest transaction
+     * ever written, e.g. the migration of a usage.json). */
+    if (history_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                            " PRAGMA journal_size_limit="
+                            HISTORY_WAL_LIMIT_TEXT ";",
                         err) != 0 ||
         migrate(db, err) != 0) {
+        free(path);
         history_db_free(db);
         return -1;
     }
+    start_checkpointer(db, path);
+    free(path);
     *out = db;
     return 0;
+}
+
+sqlite3_stmt *history_db_prepared(history_db *db, const char *sql,
+                                  char **err)
+{
+    for (size_t i = 0; i < db->n_kept; i++)
+        if (db->kept[i].sql == sql || strcmp(db->kept[i].sql, sql) == 0)
+            return db->kept[i].st;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+                           NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        history_db_error(db, "preparing a statement", err);
+        return NULL;
+    }
+    db->kept = xrealloc(db->kept, (db->n_kept + 1) * sizeof *db->kept);
+    db->kept[db->n_kept++] = (struct kept){sql, st};
+    return st;
 }
 
 void history_db_free(history_db *db)
 {
     if (!db)
         return;
+    for (size_t i = 0; i < db->n_kept; i++)
+        sqlite3_finalize(db->kept[i].st);
+    free(db->kept);
+    if (db->ck_started) {
+        pthread_mutex_lock(&db->ck_mu);
+        db->ck_stop = 1;
+        pthread_cond_signal(&db->ck_cv);
+        pthread_mutex_unlock(&db->ck_mu);
+        pthread_join(db->ck_thread, NULL);
+    }
+    /* The checkpointer's connection goes first: closing the last one
+     * checkpoints what is left (SQLite's own rule). */
+    sqlite3_close(db->ck);
     sqlite3_close(db->h);
+    pthread_cond_destroy(&db->ck_cv);
+    pthread_mutex_destroy(&db->ck_mu);
     pthread_mutex_destroy(&db->mu);
     free(db);
 }

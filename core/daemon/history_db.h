@@ -44,11 +44,30 @@
  *     PK (provider, meter): the flapping guard of each meter (alerts.h);
  *     class by name, out_since NULL when no leave is pending.
  *
+ * Checkpoints: SQLite by default copies the WAL back into the database
+ * (a checkpoint: many page writes and an fsync of the database file)
+ * inside the commit that took the WAL past 1000 pages, so one commit in a
+ * few hundred - one ingest POST - paid for it.  Here the main connection
+ * never checkpoints; its WAL hook wakes a checkpointer thread with its
+ * own connection once the WAL holds HISTORY_CHECKPOINT_PAGES, which runs
+ * a PASSIVE checkpoint (never blocks a writer, never waits for a reader)
+ * while commits go on.  The next write after a complete checkpoint starts
+ * the WAL over, so the WAL file stays near the threshold; a checkpoint
+ * that could not finish (a reader, a full disk) is tried again at the
+ * next commit past it.  Under a stream of commits a checkpoint running
+ * beside them never reaches the last frame; past HISTORY_WAL_MAX_PAGES
+ * the commit then finishes the copy itself (inline, as SQLite would), so
+ * the WAL is bounded whatever the load.  When the WAL starts over its
+ * file is cut back to HISTORY_WAL_LIMIT_BYTES (journal_size_limit): a
+ * large transaction (a migration) does not leave a large file behind.  Durability is unchanged: a commit is on disk
+ * once its WAL fsync returned, whatever the checkpoints do.
+ *
  * Invariants: a history_db's handle is only used with its mutex held
  * (history_db_lock); every write is one transaction.
  * Ownership: history_db_open returns an object the caller frees with
- * history_db_free (closes the handle).
- * Threads: any thread, serialised by history_db_lock/unlock.
+ * history_db_free (finalizes the kept statements, closes the handle).
+ * Threads: any thread, serialised by history_db_lock/unlock; the
+ * checkpointer thread uses only its own connection.
  */
 #ifndef METERD_HISTORY_DB_H
 #define METERD_HISTORY_DB_H
@@ -60,6 +79,15 @@
 /* How long a statement waits for another connection's lock (a running
  * daemon and `meterd report daily` share the file). */
 #define HISTORY_BUSY_TIMEOUT_MS 5000
+/* WAL size (pages) that wakes the checkpointer: SQLite's own default;
+ * past HISTORY_WAL_MAX_PAGES the committing connection checkpoints
+ * itself (see "Checkpoints"). */
+#define HISTORY_CHECKPOINT_PAGES 1000
+#define HISTORY_WAL_MAX_PAGES (4 * HISTORY_CHECKPOINT_PAGES)
+/* Bytes the WAL file is cut back to when the WAL starts over (PRAGMA
+ * journal_size_limit): 1000 pages of 4 KiB and their frame headers. */
+#define HISTORY_WAL_LIMIT_BYTES 4120000
+#define HISTORY_WAL_LIMIT_TEXT "4120000"
 
 typedef struct history_db history_db;
 
@@ -73,12 +101,23 @@ sqlite3 *history_db_handle(history_db *db);
 void history_db_lock(history_db *db);
 void history_db_unlock(history_db *db);
 
+/* A prepared statement for sql on db's handle, prepared at the first
+ * call and kept until history_db_free, so that a write (one ingest POST)
+ * does not parse its statements again.  sql must live as long as db (a
+ * literal or a static buffer); the caller holds the lock, resets the
+ * statement after use and never finalizes it.  NULL with *err. */
+sqlite3_stmt *history_db_prepared(history_db *db, const char *sql,
+                                  char **err);
+
 /* Run sql (no rows expected); 0 or -1 with *err naming what. */
 int history_db_exec(history_db *db, const char *sql, char **err);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK (lock held). */
 int history_db_begin(history_db *db, char **err);
 int history_db_commit(history_db *db, char **err);
 void history_db_rollback(history_db *db);
+
+/* Checkpoints the checkpointer has run so far (any thread). */
+unsigned long history_db_checkpoints(history_db *db);
 
 /* page_count * page_size in bytes (takes the lock), -1 on error. */
 long long history_db_size(history_db *db);

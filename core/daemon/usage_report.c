@@ -40,9 +40,13 @@ int usage_parse_date(const char *text, long *days)
     return back_m == m && back_d == d ? 0 : -1;   /* rejects 02-30 */
 }
 
-/* One cell of the report, with its local day. */
+/* One cell of the report, with its local day.  model_rank and
+ * prov_rank are the places of model and provider in name order (the
+ * unknown model last), so that sorting a long report compares integers,
+ * not names. */
 typedef struct rentry {
     long day;
+    uint32_t model_rank, prov_rank;
     const char *model;      /* borrowed from the store */
     const char *provider;   /* borrowed */
     const ucell *c;
@@ -55,13 +59,61 @@ static int model_cmp(const char *a, const char *b)
     return strcmp(a, b);
 }
 
+/* Day, then model, then provider, each in name order. */
 static int rentry_cmp(const void *pa, const void *pb)
 {
     const rentry *a = pa, *b = pb;
     if (a->day != b->day)
         return a->day < b->day ? -1 : 1;
-    int c = model_cmp(a->model, b->model);
-    return c ? c : strcmp(a->provider, b->provider);
+    if (a->model_rank != b->model_rank)
+        return a->model_rank < b->model_rank ? -1 : 1;
+    return (a->prov_rank > b->prov_rank) - (a->prov_rank < b->prov_rank);
+}
+
+static int name_ptr_cmp(const void *pa, const void *pb)
+{
+    return model_cmp(*(const char *const *)pa, *(const char *const *)pb);
+}
+
+/* The rank of every model of every provider among all their names:
+ * rank[i][k] for model index k of provider i.  Free with ranks_free. */
+static uint32_t **model_ranks(const usage_store *s)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < s->n_p; i++)
+        total += s->p[i].n_models;
+    const char **names = xcalloc(total ? total : 1, sizeof *names);
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_p; i++)
+        for (size_t k = 0; k < s->p[i].n_models; k++)
+            names[n++] = s->p[i].models[k];
+    qsort(names, n, sizeof *names, name_ptr_cmp);
+    uint32_t **rank = xcalloc(s->n_p ? s->n_p : 1, sizeof *rank);
+    for (size_t i = 0; i < s->n_p; i++) {
+        rank[i] = xcalloc(s->p[i].n_models ? s->p[i].n_models : 1,
+                          sizeof **rank);
+        for (size_t k = 0; k < s->p[i].n_models; k++) {
+            /* the first of equal names: one rank per name */
+            size_t lo = 0, hi = n;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (strcmp(names[mid], s->p[i].models[k]) < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            rank[i][k] = (uint32_t)lo;
+        }
+    }
+    free(names);
+    return rank;
+}
+
+static void ranks_free(uint32_t **rank, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(rank[i]);
+    free(rank);
 }
 
 typedef struct acc {
@@ -134,6 +186,7 @@ static size_t collect(const usage_store *s, const char *provider,
 {
     size_t n = 0, cap = 0;
     rentry *e = NULL;
+    uint32_t **rank = model_ranks(s);
     for (size_t i = 0; i < s->n_p; i++) {
         const uprov *p = &s->p[i];
         if (provider && strcmp(p->name, provider) != 0)
@@ -150,12 +203,16 @@ static size_t collect(const usage_store *s, const char *provider,
             }
             e[n++] = (rentry){
                 .day = day,
+                .model_rank = c->model == NO_MODEL ? UINT32_MAX
+                                                   : rank[i][c->model],
+                .prov_rank = (uint32_t)i,   /* s->p is in name order */
                 .model = uprov_model_name(p, c->model),
                 .provider = p->name,
                 .c = c,
             };
         }
     }
+    ranks_free(rank, s->n_p);
     *out = e;
     return n;
 }
@@ -189,7 +246,8 @@ static json_t *day_providers(const rentry *e, size_t n)
     return arr;
 }
 
-static json_t *day_json(const rentry *e, size_t n, int with_providers)
+static json_t *day_json(const rentry *e, size_t n, int with_providers,
+                        usage_daily_detail detail)
 {
     char date[16];
     long y;
@@ -197,6 +255,11 @@ static json_t *day_json(const rentry *e, size_t n, int with_providers)
     tz_civil_from_days(e[0].day, &y, &m, &d);
     snprintf(date, sizeof date, "%04ld-%02u-%02u", y, m, d);
     acc day = {0};
+    if (detail == USAGE_DAILY_TOTALS) {
+        for (size_t i = 0; i < n; i++)
+            acc_add(&day, &e[i]);
+        return acc_json("date", date, &day);
+    }
     json_t *models = json_array();
     for (size_t i = 0; i < n;) {
         acc ma = {0};
@@ -239,6 +302,16 @@ int usage_store_daily_zone(const usage_store *s, const char *provider,
                            const tz_zone *z, const char *tz, json_t **out,
                            char **err)
 {
+    return usage_store_daily_detail(s, provider, since, until, z, tz,
+                                    USAGE_DAILY_FULL, out, err);
+}
+
+int usage_store_daily_detail(const usage_store *s, const char *provider,
+                             const char *since, const char *until,
+                             const tz_zone *z, const char *tz,
+                             usage_daily_detail detail, json_t **out,
+                             char **err)
+{
     long from = 0, to = tz_days_from_civil(9999, 12, 31);
     *out = NULL;
     if (since && usage_parse_date(since, &from) != 0)
@@ -257,7 +330,8 @@ int usage_store_daily_zone(const usage_store *s, const char *provider,
         size_t j = i;
         while (j < n && e[j].day == e[i].day)
             j++;
-        json_array_append_new(days, day_json(e + i, j - i, provider == NULL));
+        json_array_append_new(days, day_json(e + i, j - i, provider == NULL,
+                                             detail));
         i = j;
     }
     free(e);

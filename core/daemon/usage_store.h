@@ -173,11 +173,21 @@ int usage_store_failing(usage_store *s, double *since, char **error);
  * least USAGE_RETRY_S ago.  Any thread. */
 int usage_store_retry_due(usage_store *s, double now);
 
+/* How much a daily report says.  USAGE_DAILY_FULL: every day with its
+ * "models" and (without a provider) "providers" lists, as documented at
+ * usage_store_daily.  USAGE_DAILY_TOTALS: the same days with their totals
+ * only (no "models", no "providers"): what the table and the cost by day
+ * print, and building the lists is most of a long report's time. */
+typedef enum usage_daily_detail {
+    USAGE_DAILY_FULL,
+    USAGE_DAILY_TOTALS,
+} usage_daily_detail;
+
 /* usage_store_daily read from the database: the per-day rollup when tz
  * is UTC, the cells of the range otherwise; no whole-store load. */
 int usage_store_daily_db(usage_store *s, const char *provider,
                          const char *since, const char *until, const char *tz,
-                         json_t **out, char **err);
+                         usage_daily_detail detail, json_t **out, char **err);
 
 /* The daily report: cells grouped by the local date of their slot in tz
  * (tz.h), since/until inclusive "YYYY-MM-DD" local dates (NULL: open),
@@ -202,6 +212,12 @@ int usage_store_daily_zone(const usage_store *s, const char *provider,
                            const char *since, const char *until,
                            const struct tz_zone *zone, const char *tz_name,
                            json_t **out, char **err);
+/* The same with a detail (usage_store_daily_db). */
+int usage_store_daily_detail(const usage_store *s, const char *provider,
+                             const char *since, const char *until,
+                             const struct tz_zone *zone, const char *tz_name,
+                             usage_daily_detail detail, json_t **out,
+                             char **err);
 
 /* Running totals (usage_counter.h) read the cells through these: the
  * number of providers held, the name of the i-th (borrowed, valid until

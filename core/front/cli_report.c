@@ -277,8 +277,14 @@ static int report_print(usage_store *u, const report_opts *o)
 {
     json_t *doc = NULL;
     char *err = NULL;
-    if (usage_store_daily_db(u, o->provider, o->since, o->until, o->tz, &doc,
-                          &err) != 0) {
+    /* The table and the cost by day print day totals only: the per-model
+     * and per-provider lists are for --json and the other groupings. */
+    usage_daily_detail detail =
+        !o->json && (!o->cost || strcmp(o->by, "day") == 0)
+            ? USAGE_DAILY_TOTALS
+            : USAGE_DAILY_FULL;
+    if (usage_store_daily_db(u, o->provider, o->since, o->until, o->tz, detail,
+                             &doc, &err) != 0) {
         fprintf(stderr, "meterd report: %s\n", err);
         free(err);
         return 2;

@@ -156,13 +156,14 @@ static void test_migration(void)
            "301 rows in the database");
     json_t *mem = NULL, *db = NULL;
     usage_store_daily(s, NULL, NULL, NULL, "UTC", &mem, &err);
-    usage_store_daily_db(s, NULL, NULL, NULL, "UTC", &db, &err);
+    usage_store_daily_db(s, NULL, NULL, NULL, "UTC", USAGE_DAILY_FULL, &db, &err);
     ok(mem && db && json_equal(mem, db), "the day rollup gives the report "
                                          "the memory gives (UTC)");
     json_decref(db);
     json_decref(mem);
     usage_store_daily(s, NULL, NULL, NULL, "Asia/Kolkata", &mem, &err);
-    usage_store_daily_db(s, NULL, "2026-03-09", "2026-03-20", "Asia/Kolkata", &db, &err);
+    usage_store_daily_db(s, NULL, "2026-03-09", "2026-03-20", "Asia/Kolkata",
+                         USAGE_DAILY_FULL, &db, &err);
     json_t *mem2 = NULL;
     usage_store_daily(s, NULL, "2026-03-09", "2026-03-20", "Asia/Kolkata", &mem2, &err);
     ok(mem2 && db && json_equal(mem2, db), "the same from cells in another zone");
@@ -349,6 +350,82 @@ static void test_maintenance(void)
     free(dir);
 }
 
+static long long file_size(const char *dir, const char *name)
+{
+    char *p = xasprintf("%s/%s", dir, name);
+    struct stat st;
+    long long n = stat(p, &st) == 0 ? (long long)st.st_size : -1;
+    free(p);
+    return n;
+}
+
+/* The checkpointer thread runs once the WAL passes
+ * HISTORY_CHECKPOINT_PAGES, and the WAL file stays bounded by
+ * HISTORY_WAL_MAX_PAGES while commits follow each other without a pause
+ * (with SQLite's inline checkpoints off and nothing else, it would grow
+ * by every commit: ~30 pages here). */
+static void test_checkpoints(void)
+{
+    char *dir = new_dir("ckpt");
+    char *err = NULL;
+    usage_store *s = usage_store_new(dir, 0);
+    usage_store_load(s, NOW, &err);
+    md_num b[UB_N] = {MD_NUM(1), MD_NUM(2), MD_NUM(3), MD_NUM(4), MD_NUM(0),
+                      MD_NUM(10), MD_NUM_NA, MD_NUM(0)};
+    const char *why = NULL;
+    long long max_wal = 0;
+    int failed = 0;
+    /* 40 new cells on 40 days per commit: ~12 pages each, 400 commits
+     * write ~5 times the threshold. */
+    for (int i = 0; i < 400; i++) {
+        for (int k = 0; k < 40; k++)
+            usage_store_add_event(s, "gw", T0 - (k + 1) * DAY + 900.0 * (i % 90),
+                                  i % 2 ? "m-a" : "m-b", b, NOW, &why, NULL);
+        failed += usage_store_save(s, NOW, &err) != 0;
+        long long w = file_size(dir, "meterd.db-wal");
+        if (w > max_wal)
+            max_wal = w;
+    }
+    is_int(failed, 0, "400 commits");
+    history_db *db = usage_store_db(s);
+    ok(history_db_checkpoints(db) >= 1, "the checkpointer ran");
+    printf("# checkpoints: %lu, largest WAL %lld bytes\n",
+           history_db_checkpoints(db), max_wal);
+    /* Each frame is a page plus its 24-byte header. */
+    long long bound = (HISTORY_WAL_MAX_PAGES + 200LL) * (4096 + 24);
+    ok(max_wal > 0 && max_wal <= bound,
+       "the WAL stays within its bound (the largest commit past it)");
+    is_int(count(db, "SELECT count(*) FROM usage_cell WHERE provider = 'gw'"),
+           40 * 90, "every cell there");
+
+    /* One large transaction (as a migration writes), then small ones: the
+     * WAL file is cut back to its limit once the log starts over. */
+    usage_cell_rec *c = xcalloc(20000, sizeof *c);
+    for (int i = 0; i < 20000; i++) {
+        c[i].slot_start = T0 - 300 * DAY + 900.0 * i;
+        c[i].model = "m";
+        for (int k = 0; k < UB_N; k++)
+            c[i].b[k] = MD_NUM(i);
+        c[i].events = 1;
+    }
+    usage_store_put(s, "big", c, 20000, 0, 1, NOW);
+    free(c);
+    ok(usage_store_save(s, NOW, &err) == 0, "a large transaction");
+    long long big_wal = file_size(dir, "meterd.db-wal");
+    for (int i = 0; i < 3; i++) {
+        usage_store_add_event(s, "gw", NOW - 60, "m-a", b, NOW, &why, NULL);
+        usage_store_save(s, NOW, &err);
+    }
+    long long small_wal = file_size(dir, "meterd.db-wal");
+    printf("# WAL after the large transaction %lld bytes, then %lld\n",
+           big_wal, small_wal);
+    ok(big_wal > HISTORY_WAL_LIMIT_BYTES && small_wal >= 0 &&
+           small_wal <= HISTORY_WAL_LIMIT_BYTES,
+       "the WAL file is cut back to its limit after a large transaction");
+    usage_store_free(s);
+    free(dir);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/meterd-history-XXXXXX";
@@ -362,6 +439,7 @@ int main(void)
     test_incremental();
     test_samples();
     test_maintenance();
+    test_checkpoints();
     char *cmd = xasprintf("rm -rf '%s'", g_dir);
     if (system(cmd) != 0)
         diag_line("cannot remove the temp dir");
