@@ -532,6 +532,8 @@ static int claude_collect(const md_host *h, md_ctx *ctx, void *unused)
     memset(&st, 0, sizeof st);
     st.fd_state = -1;
     ls_load(&st, dir);
+    /* old lines carry costUSD: price per event, as ccusage does */
+    st.cost_parts = 1;
     st.markers[0] = "\"usage\":{";
     st.n_markers = 1;
     double now = h->now(ctx), v;

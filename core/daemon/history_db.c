@@ -66,6 +66,33 @@ static const char *const steps[HISTORY_SCHEMA_VERSION] = {
     "CREATE TABLE alert_state(provider TEXT NOT NULL, meter TEXT NOT NULL,"
     " class TEXT NOT NULL, since REAL NOT NULL, out_since REAL,"
     " PRIMARY KEY(provider, meter)) WITHOUT ROWID;",
+    /* 4 -> 5: a cell's cost parts (usage_cell.h usage_parts: own costs,
+     * tokens to price and their per-event excess over the long-context
+     * threshold), NULL when it has none.  Generations drop to 0 so every
+     * log plugin re-sends its cells, now with their parts. */
+    "ALTER TABLE usage_cell ADD COLUMN c0 REAL;"
+    "ALTER TABLE usage_cell ADD COLUMN c1 REAL;"
+    "ALTER TABLE usage_cell ADD COLUMN c2 REAL;"
+    "ALTER TABLE usage_cell ADD COLUMN c3 REAL;"
+    "ALTER TABLE usage_cell ADD COLUMN c4 REAL;"
+    "ALTER TABLE usage_cell ADD COLUMN c5 REAL;"
+    "ALTER TABLE usage_cell ADD COLUMN c6 REAL;"
+    "ALTER TABLE usage_cell ADD COLUMN c7 REAL;"
+    "ALTER TABLE usage_cell ADD COLUMN c8 REAL;"
+    "ALTER TABLE usage_cell ADD COLUMN c9 REAL;"
+    "ALTER TABLE usage_cell ADD COLUMN c10 REAL;"
+    "ALTER TABLE usage_day ADD COLUMN c0 REAL;"
+    "ALTER TABLE usage_day ADD COLUMN c1 REAL;"
+    "ALTER TABLE usage_day ADD COLUMN c2 REAL;"
+    "ALTER TABLE usage_day ADD COLUMN c3 REAL;"
+    "ALTER TABLE usage_day ADD COLUMN c4 REAL;"
+    "ALTER TABLE usage_day ADD COLUMN c5 REAL;"
+    "ALTER TABLE usage_day ADD COLUMN c6 REAL;"
+    "ALTER TABLE usage_day ADD COLUMN c7 REAL;"
+    "ALTER TABLE usage_day ADD COLUMN c8 REAL;"
+    "ALTER TABLE usage_day ADD COLUMN c9 REAL;"
+    "ALTER TABLE usage_day ADD COLUMN c10 REAL;"
+    "UPDATE usage_provider SET generation = 0;",
 };
 
 int history_db_error(history_db *db, const char *what, char **err)

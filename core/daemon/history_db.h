@@ -22,16 +22,20 @@
  * transaction):
  *   usage_provider(name PK, generation)            generation as the bit
  *                                                  pattern of a uint64
- *   usage_cell(provider, slot, src, model, b0..b6, na, events, b7)
+ *   usage_cell(provider, slot, src, model, b0..b6, na, events, b7,
+ *              c0..c10)
  *     PK (provider, slot, src, model); model '' = unknown model (a real
  *     model name is 1..128 printable bytes, never empty); a bucket column
  *     bK is NULL when the bucket is not known: unknown when bit K of na
  *     is clear, not applicable when it is set.  Unknown is never 0.  bK
  *     holds usage_bucket K; b7 (schema 3) was appended by ALTER TABLE,
- *     hence after events: statements name their columns.
- *   usage_day(provider, day, model, b0..b6, na, events, b7)
+ *     hence after events: statements name their columns.  c0..c10
+ *     (schema 5, after b7) are the cell's cost parts (usage_cell.h
+ *     usage_parts, flattened), all NULL when it has none.
+ *   usage_day(provider, day, model, b0..b6, na, events, b7, c0..c10)
  *     the cells summed per UTC day (day = slot / 86400), with the
- *     store's summing rule (unknown wins, not applicable is neutral);
+ *     store's summing rule (unknown wins, not applicable is neutral;
+ *     parts only when every cell of the day has them);
  *     kept in step with usage_cell by every write (usage_store_file.c).
  *   sample(provider, meter, at, used, lim, remaining, utilization,
  *          resets_at)  PK (provider, meter, at); NULL = unknown.
@@ -75,7 +79,7 @@
 #include <sqlite3.h>
 
 #define HISTORY_DB_FILE "meterd.db"
-#define HISTORY_SCHEMA_VERSION 4
+#define HISTORY_SCHEMA_VERSION 5
 /* How long a statement waits for another connection's lock (a running
  * daemon and `meterd report daily` share the file). */
 #define HISTORY_BUSY_TIMEOUT_MS 5000

@@ -1,10 +1,14 @@
 /* usage_report.c - the daily usage report: a store's cells grouped by
  * the local date of their slot, then by model and provider (report form:
- * usage_store.h).  cost_usd is the provider's own figure where the cell
- * carries one (old Claude Code logs wrote costUSD; ccusage prefers it too),
- * else computed here from the cell's tokens and the model's price
- * (pricing.h; one-hour cache writes at their own price); a model without
- * a price leaves it unknown with a note. */
+ * usage_store.h).  cost_usd of a cell with cost parts (usage_parts: the
+ * plugin priced its events one by one, as ccusage does) is the events'
+ * own costs (old Claude Code logs wrote costUSD; ccusage prefers it) plus
+ * the other events' tokens at the model's price with the long-context tier
+ * per event (pricing_parts_cost).  Without parts it is the provider's own
+ * figure where the cell carries one, else computed from the cell's tokens
+ * and the model's price (pricing.h; one-hour cache writes at their own
+ * price).  A model without a price, needed for some tokens, leaves it
+ * unknown with a note. */
 #include "usage_store_impl.h"
 
 #include <math.h>
@@ -128,9 +132,22 @@ typedef struct acc {
 static md_num cell_cost(const rentry *e, int *unpriced)
 {
     const ucell *c = e->c;
+    pricing_row p;
+    if (c->parts.known) {
+        /* priced event by event (own costs, per-event tier): exact */
+        int any = 0;
+        for (int k = 0; k < MD_PRICED_N; k++)
+            any |= c->parts.tokens[k] > 0;
+        if (!any)
+            return pricing_parts_cost(NULL, &c->parts);
+        if (pricing_lookup(e->model, &p) < 0) {
+            *unpriced = 1;
+            return (md_num){MD_UNKNOWN, 0};
+        }
+        return pricing_parts_cost(&p, &c->parts);
+    }
     if (c->b[UB_COST].state == MD_KNOWN)
         return c->b[UB_COST];
-    pricing_row p;
     static const pricing_row free_of_charge = {.model = NULL};
     int zero = 1;   /* no token to pay for: 0 whatever the price */
     static const usage_bucket paid[] = {UB_INPUT_UNCACHED, UB_CACHE_WRITE,

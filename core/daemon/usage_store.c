@@ -226,6 +226,7 @@ void usage_journal_cell(usage_store *s, const char *provider,
     o->model = model ? xstrdup(model) : NULL;
     memcpy(o->b, c->b, sizeof o->b);
     o->events = c->events;
+    o->parts = c->parts;
 }
 
 void usage_store_set_retention(usage_store *s, long long retention_ms)
@@ -341,6 +342,7 @@ static size_t sort_merge(ucell *c, size_t n)
         if (ucell_cmp(&c[out], &c[i]) == 0) {
             usage_buckets_add(c[out].b, c[i].b);
             c[out].events += c[i].events;
+            usage_parts_add(&c[out].parts, &c[i].parts);
         } else {
             c[++out] = c[i];
         }
@@ -363,6 +365,7 @@ void usage_store_put(usage_store *s, const char *provider,
         add[k].model = uprov_model_index(p, cells[i].model);
         add[k].src = SRC_PLUGIN;
         memcpy(add[k].b, cells[i].b, sizeof add[k].b);
+        add[k].parts = cells[i].parts;
         add[k++].events = cells[i].events;
     }
     k = sort_merge(add, k);

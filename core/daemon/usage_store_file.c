@@ -26,6 +26,10 @@
 /* The bucket columns in usage_bucket order (b7 was added by schema 2). */
 #define BUCKET_COLS "b0, b1, b2, b3, b4, b5, b6, b7"
 _Static_assert(UB_N == 8, "BUCKET_COLS names every bucket");
+/* A cell's cost parts (usage_parts_flatten order; schema 5), all NULL when
+ * the cell has none. */
+#define PARTS_COLS "c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10"
+_Static_assert(USAGE_PARTS_N == 11, "PARTS_COLS names every part");
 
 struct usage_image {
     usage_store *owner;
@@ -155,7 +159,8 @@ static const char *rollup_sql(void)
     size_t o = 0;
     o += (size_t)snprintf(sql + o, sizeof sql - o,
                           "INSERT INTO usage_day(provider, day, model, "
-                          BUCKET_COLS ", na, events) SELECT provider,"
+                          BUCKET_COLS ", na, events, " PARTS_COLS
+                          ") SELECT provider,"
                           " slot / %d AS d, model", DAY_S);
     /* unknown wins; all not applicable stays not applicable; else the
      * sum of the known values */
@@ -170,8 +175,14 @@ static const char *rollup_sql(void)
                               " | (CASE WHEN sum(b%d IS NULL AND (na & %d) ="
                               " 0) = 0 AND min(na & %d) > 0 THEN %d ELSE 0"
                               " END)", k, 1 << k, 1 << k, 1 << k);
+    o += (size_t)snprintf(sql + o, sizeof sql - o, ", sum(events)");
+    /* parts add up, but only a day whose every cell has them has them */
+    for (int k = 0; k < USAGE_PARTS_N; k++)
+        o += (size_t)snprintf(sql + o, sizeof sql - o,
+                              ", CASE WHEN count(c0) = count(*) THEN"
+                              " total(c%d) END", k);
     snprintf(sql + o, sizeof sql - o,
-             ", sum(events) FROM usage_cell WHERE provider = ?1 AND"
+             " FROM usage_cell WHERE provider = ?1 AND"
              " slot >= ?2 * %d AND slot < (?3 + 1) * %d GROUP BY d, model",
              DAY_S, DAY_S);
     return sql;
@@ -196,8 +207,10 @@ static int writer_init(writer *w, history_db *db, char **err)
         [ST_DEL_BEFORE] = "DELETE FROM usage_cell WHERE provider = ?1 AND"
                           " slot < ?2",
         [ST_UPSERT] = "INSERT OR REPLACE INTO usage_cell(provider, slot, src,"
-                      " model, " BUCKET_COLS ", na, events) VALUES (?1, ?2,"
-                      " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                      " model, " BUCKET_COLS ", na, events, " PARTS_COLS
+                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                      " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
+                      " ?21, ?22, ?23, ?24, ?25)",
         [ST_PROV] = "INSERT OR IGNORE INTO usage_provider(name) VALUES (?1)",
         [ST_GEN] = "INSERT INTO usage_provider VALUES (?1, ?2) ON CONFLICT"
                    " (name) DO UPDATE SET generation = excluded.generation",
@@ -258,7 +271,7 @@ static int run(writer *w, sqlite3_stmt *st, const char *what, char **err)
 
 static int put_cell(writer *w, const char *provider, double slot, int src,
                     const char *model, const md_num *b, double events,
-                    char **err)
+                    const usage_parts *parts, char **err)
 {
     sqlite3_stmt *st = w->st[ST_UPSERT];
     int na = 0;
@@ -276,6 +289,14 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
     }
     sqlite3_bind_int(st, 5 + UB_N, na);
     sqlite3_bind_double(st, 6 + UB_N, events);
+    double pv[USAGE_PARTS_N];
+    usage_parts_flatten(parts, pv);
+    for (int k = 0; k < USAGE_PARTS_N; k++) {
+        if (parts->known)
+            sqlite3_bind_double(st, 7 + UB_N + k, pv[k]);
+        else
+            sqlite3_bind_null(st, 7 + UB_N + k);
+    }
     if (run(w, st, "writing a usage cell", err) != 0)
         return -1;
     sqlite3_bind_text(w->st[ST_PROV], 1, provider, -1, SQLITE_STATIC);
@@ -298,7 +319,7 @@ static int apply_op(writer *w, const uop *o, char **err)
     switch (o->kind) {
     case UOP_UPSERT:
         return put_cell(w, o->provider, o->slot, o->src, o->model, o->b,
-                        o->events, err);
+                        o->events, &o->parts, err);
     case UOP_GEN:
         return put_gen(w, o->provider, o->generation, err);
     case UOP_INGEST_ID:
@@ -358,7 +379,7 @@ static int write_full(writer *w, const uprov *p, size_t n_p, char **err)
             const ucell *c = &p[i].cells[k];
             if (put_cell(w, p[i].name, c->slot, c->src,
                          uprov_model_name(&p[i], c->model), c->b, c->events,
-                         err) != 0)
+                         &c->parts, err) != 0)
                 return -1;
         }
         dirty(w, p[i].name, 0, DAY_MAX);
@@ -578,8 +599,8 @@ static md_num col_bucket(sqlite3_stmt *st, int col, int na, int k)
     return (na & (1 << k)) ? MD_NUM_NA : (md_num){MD_UNKNOWN, 0.0};
 }
 
-/* Append a cell read from a row (slot, src, model, b0..b7, na, events
- * from column first on) to p; sorted later. */
+/* Append a cell read from a row (slot, src, model, b0..b7, na, events,
+ * c0..c10 * from column first on) to p; sorted later. */
 static void append_row(uprov *p, sqlite3_stmt *st, int first, double slot,
                        int src)
 {
@@ -593,6 +614,13 @@ static void append_row(uprov *p, sqlite3_stmt *st, int first, double slot,
     for (int k = 0; k < UB_N; k++)
         c->b[k] = col_bucket(st, first + 1 + k, na, k);
     c->events = sqlite3_column_double(st, first + 2 + UB_N);
+    memset(&c->parts, 0, sizeof c->parts);
+    if (sqlite3_column_type(st, first + 3 + UB_N) != SQLITE_NULL) {
+        double pv[USAGE_PARTS_N];
+        for (int k = 0; k < USAGE_PARTS_N; k++)
+            pv[k] = sqlite3_column_double(st, first + 3 + UB_N + k);
+        usage_parts_unflatten(&c->parts, pv);
+    }
 }
 
 /* Sort every provider's cells (rows come in text order of the model, the
@@ -630,7 +658,7 @@ static int load_cells(usage_store *s, char **err)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(history_db_handle(s->db),
                            "SELECT provider, slot, src, model, " BUCKET_COLS
-                           ", na, events FROM usage_cell",
+                           ", na, events, " PARTS_COLS " FROM usage_cell",
                            -1, &st, NULL) != SQLITE_OK)
         return history_db_error(s->db, "reading usage cells", err);
     int rc;
@@ -719,10 +747,10 @@ static int load_range(history_db *db, usage_store *tmp, const char *provider,
     sqlite3_stmt *st = NULL;
     const char *sql =
         utc ? "SELECT provider, day, 0, model, " BUCKET_COLS ", na,"
-              " events FROM usage_day WHERE day >= ?1 AND day <= ?2 AND"
+              " events, " PARTS_COLS " FROM usage_day WHERE day >= ?1 AND day <= ?2 AND"
               " (?3 IS NULL OR provider = ?3)"
             : "SELECT provider, slot, src, model, " BUCKET_COLS ","
-              " na, events FROM usage_cell WHERE slot >= ?1 AND slot < ?2 AND"
+              " na, events, " PARTS_COLS " FROM usage_cell WHERE slot >= ?1 AND slot < ?2 AND"
               " (?3 IS NULL OR provider = ?3)";
     if (sqlite3_prepare_v2(history_db_handle(db), sql, -1, &st, NULL) !=
         SQLITE_OK)

@@ -46,6 +46,7 @@ typedef struct ucell {
     uint8_t src;         /* SRC_PLUGIN / SRC_INGEST */
     md_num b[UB_N];
     double events;
+    usage_parts parts;   /* plugin cells priced per event (ABI 1.7) */
 } ucell;
 
 /* One change of ingest cells made since usage_store_begin_events, as
@@ -78,6 +79,7 @@ typedef struct uop {
     char *model;         /* UPSERT: owned, NULL = unknown model */
     md_num b[UB_N];      /* UPSERT */
     double events;       /* UPSERT */
+    usage_parts parts;   /* UPSERT */
     unsigned long long generation;   /* GEN */
 } uop;
 

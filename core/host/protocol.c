@@ -137,6 +137,14 @@ static json_t *usage_to_json(const collect_result *r)
         for (int k = 0; k < UB_N; k++)
             json_array_append_new(a, usage_num_to_json(c->b[k]));
         json_array_append_new(a, plain_number(c->events));
+        if (c->parts.known) {
+            double pv[USAGE_PARTS_N];
+            json_t *parts = json_array();
+            usage_parts_flatten(&c->parts, pv);
+            for (int k = 0; k < USAGE_PARTS_N; k++)
+                json_array_append_new(parts, plain_number(pv[k]));
+            json_array_append_new(a, parts);
+        }
         json_array_append_new(cells, a);
     }
     char gen[32];
@@ -145,15 +153,41 @@ static json_t *usage_to_json(const collect_result *r)
                      "generation", gen, "cells", cells);
 }
 
-/* One [slot, model, 8 buckets, events] array into *out (model owned).
- * The array of a helper from before the 1-hour cache-write bucket (7
- * buckets) is read too, that bucket unknown. */
+/* The [own, tokens x5, above x5] parts array that may end a cell. */
+static const char *parts_from_json(const json_t *a, usage_parts *out)
+{
+    double pv[USAGE_PARTS_N];
+    if (json_array_size(a) != USAGE_PARTS_N)
+        return "a cell's parts are not 11 numbers";
+    for (size_t k = 0; k < USAGE_PARTS_N; k++) {
+        const json_t *v = json_array_get(a, k);
+        if (!json_is_number(v))
+            return "a cell's part is not a number";
+        pv[k] = json_number_value(v);
+    }
+    usage_parts_unflatten(out, pv);
+    return NULL;
+}
+
+/* One [slot, model, 8 buckets, events(, parts)] array into *out (model
+ * owned); parts, an array, only when the cell has them (ABI 1.7).  The
+ * array of a helper from before the 1-hour cache-write bucket (7 buckets)
+ * is read too, that bucket unknown. */
 static const char *cell_from_json(const json_t *a, usage_cell_rec *out)
 {
     memset(out, 0, sizeof *out);
-    size_t nb = json_is_array(a) ? json_array_size(a) - 3 : 0;
+    size_t len = json_is_array(a) ? json_array_size(a) : 0;
+    const json_t *parts = len ? json_array_get(a, len - 1) : NULL;
+    if (json_is_array(parts))
+        len--;
+    size_t nb = len >= 3 ? len - 3 : 0;
     if (!json_is_array(a) || (nb != UB_N && nb != UB_CACHE_WRITE_1H))
         return "a cell is not an array of 10 or 11 values";
+    if (json_is_array(parts)) {
+        const char *why = parts_from_json(parts, &out->parts);
+        if (why)
+            return why;
+    }
     json_t *slot = json_array_get(a, 0), *model = json_array_get(a, 1);
     json_t *ev = json_array_get(a, 2 + nb);
     if (!json_is_number(slot) || !json_is_number(ev) ||

@@ -7,6 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* pricing_parts_cost indexes the prices by the SDK's priced buckets. */
+_Static_assert((int)MD_PRICED_INPUT == (int)PR_IN &&
+               (int)MD_PRICED_OUTPUT == (int)PR_OUT &&
+               (int)MD_PRICED_CACHE_WRITE == (int)PR_CW &&
+               (int)MD_PRICED_CACHE_READ == (int)PR_CR,
+               "MD_PRICED_* follow PR_*");
+
 static pthread_mutex_t overrides_lock = PTHREAD_MUTEX_INITIALIZER;
 static pricing_row *overrides;
 static size_t n_overrides;
@@ -162,4 +169,26 @@ md_num pricing_cell_cost_1h(const pricing_row *p, md_num input_uncached,
     double base = p->p[PR_CW_1H] >= 0 ? p->p[PR_CW_1H] : 2 * p->p[PR_IN];
     double above = p->p[PR_IN_HI] >= 0 ? 2 * p->p[PR_IN_HI] : PRICING_NO_TIER;
     return MD_NUM(rest.value + bucket_cost(h1, events, base, above));
+}
+
+md_num pricing_parts_cost(const pricing_row *p, const usage_parts *parts)
+{
+    double sum = parts->own_usd;
+    for (int k = 0; k < MD_PRICED_N; k++) {
+        if (parts->tokens[k] <= 0)
+            continue;
+        double base, above;
+        if (k == MD_PRICED_CACHE_WRITE_1H) {
+            base = p->p[PR_CW_1H] >= 0 ? p->p[PR_CW_1H] : 2 * p->p[PR_IN];
+            above = p->p[PR_IN_HI] >= 0 ? 2 * p->p[PR_IN_HI] : PRICING_NO_TIER;
+        } else {
+            base = p->p[k];
+            above = p->p[k + 4];
+        }
+        /* tier: T*base + (t-T)*above = t*base + (t-T)*(above-base) */
+        sum += parts->tokens[k] * base;
+        if (above >= 0)
+            sum += parts->above[k] * (above - base);
+    }
+    return MD_NUM(sum);
 }

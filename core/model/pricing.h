@@ -20,7 +20,11 @@
  * the higher one.  A cell sums several messages, so the tier is applied to
  * the cell's mean per message: exact for a cell of one message and for a
  * cell none of whose messages passed the threshold (its mean cannot), and
- * a lower bound otherwise (the tier is convex).
+ * a lower bound otherwise (the tier is convex).  A cell whose plugin
+ * priced its events one by one (usage_parts, SDK ABI 1.7) is exact:
+ * pricing_parts_cost adds the events' own costs to their tokens at the
+ * base price plus each event's excess over the threshold at the
+ * difference, which is the per-event tier summed.
  *
  * Invariants: a price is finite and >= 0; a tier price is finite and >= 0,
  * or PRICING_NO_TIER.  Unknown is not zero: a model without a price, or a
@@ -35,6 +39,7 @@
 
 #include <stddef.h>
 #include "meterd/plugin.h"
+#include "usage_cell.h"
 
 #define PRICING_THRESHOLD 200000.0
 #define PRICING_NO_TIER (-1.0)
@@ -84,5 +89,11 @@ md_num pricing_cell_cost(const pricing_row *p, md_num input_uncached,
 md_num pricing_cell_cost_1h(const pricing_row *p, md_num input_uncached,
                             md_num cache_write, md_num cache_write_1h,
                             md_num cache_read, md_num output, double events);
+
+/* Cost of a cell from its parts (parts->known): own_usd plus the priced
+ * tokens at p (one-hour writes as in pricing_cell_cost_1h) plus the excess
+ * over the threshold at the tier's extra price.  Known; with no priced
+ * token the price row is not consulted (p may be NULL). */
+md_num pricing_parts_cost(const pricing_row *p, const usage_parts *parts);
 
 #endif

@@ -70,6 +70,8 @@ static void sdk_buckets(const md_usage_cell *c, md_num *b)
     b[UB_CACHE_WRITE_1H] = c->tokens_cache_write_1h;
 }
 
+static void sdk_parts(const md_usage_cell *c, usage_parts *p);
+
 const char *usage_cell_problem(const md_usage_cell *c)
 {
     md_num b[UB_N];
@@ -80,7 +82,72 @@ const char *usage_cell_problem(const md_usage_cell *c)
         sdk_buckets(c, b);
         why = numbers_problem(b, c->events);
     }
+    if (!why) {
+        usage_parts p;
+        sdk_parts(c, &p);
+        why = usage_parts_problem(&p);
+    }
     return why;
+}
+
+static void sdk_parts(const md_usage_cell *c, usage_parts *p)
+{
+    memset(p, 0, sizeof *p);
+    if (c->cost_usd_own.state != MD_KNOWN)
+        return;
+    p->known = 1;
+    p->own_usd = c->cost_usd_own.value;
+    for (int k = 0; k < MD_PRICED_N; k++) {
+        p->tokens[k] = c->priced_tokens[k];
+        p->above[k] = c->priced_above[k];
+    }
+}
+
+const char *usage_parts_problem(const usage_parts *p)
+{
+    if (!p->known)
+        return NULL;
+    if (!isfinite(p->own_usd) || p->own_usd < 0)
+        return "cost_usd_own is not a finite, non-negative number";
+    for (int k = 0; k < MD_PRICED_N; k++)
+        if (!isfinite(p->tokens[k]) || p->tokens[k] < 0 ||
+            !isfinite(p->above[k]) || p->above[k] < 0 ||
+            p->above[k] > p->tokens[k])
+            return "a priced bucket is not a finite, non-negative number "
+                   "at least its excess";
+    return NULL;
+}
+
+void usage_parts_add(usage_parts *acc, const usage_parts *add)
+{
+    if (!acc->known || !add->known) {
+        memset(acc, 0, sizeof *acc);
+        return;
+    }
+    acc->own_usd += add->own_usd;
+    for (int k = 0; k < MD_PRICED_N; k++) {
+        acc->tokens[k] += add->tokens[k];
+        acc->above[k] += add->above[k];
+    }
+}
+
+void usage_parts_flatten(const usage_parts *p, double v[USAGE_PARTS_N])
+{
+    v[0] = p->own_usd;
+    for (int k = 0; k < MD_PRICED_N; k++) {
+        v[1 + k] = p->tokens[k];
+        v[1 + MD_PRICED_N + k] = p->above[k];
+    }
+}
+
+void usage_parts_unflatten(usage_parts *p, const double v[USAGE_PARTS_N])
+{
+    p->known = 1;
+    p->own_usd = v[0];
+    for (int k = 0; k < MD_PRICED_N; k++) {
+        p->tokens[k] = v[1 + k];
+        p->above[k] = v[1 + MD_PRICED_N + k];
+    }
 }
 
 void usage_cell_from_sdk(usage_cell_rec *out, const md_usage_cell *c)
@@ -93,6 +160,7 @@ void usage_cell_from_sdk(usage_cell_rec *out, const md_usage_cell *c)
         if (out->b[i].state != MD_KNOWN)
             out->b[i].value = 0;   /* canonical: value only when known */
     out->events = c->events;
+    sdk_parts(c, &out->parts);
 }
 
 const char *usage_cell_fields_problem(double slot_start, const char *model,
@@ -106,7 +174,9 @@ const char *usage_cell_fields_problem(double slot_start, const char *model,
 
 const char *usage_cell_rec_problem(const usage_cell_rec *c)
 {
-    return usage_cell_fields_problem(c->slot_start, c->model, c->b, c->events);
+    const char *why = usage_cell_fields_problem(c->slot_start, c->model, c->b,
+                                                c->events);
+    return why ? why : usage_parts_problem(&c->parts);
 }
 
 void usage_cell_rec_array_free(usage_cell_rec *cells, size_t n)

@@ -1,5 +1,5 @@
 /*
- * meterd/plugin.h - the meterd plugin SDK (ABI 1.6).
+ * meterd/plugin.h - the meterd plugin SDK (ABI 1.7).
  *
  * This header is the whole contract between the meterd core and a provider
  * plugin.  A plugin includes only this file (plus libc, whatever libraries
@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define MD_ABI_MAJOR 1
-#define MD_ABI_MINOR 6
+#define MD_ABI_MINOR 7
 
 /* The one symbol every plugin exports (see MD_PLUGIN_DEFINE below). */
 #define MD_PLUGIN_ENTRY_NAME "meterd_plugin_entry"
@@ -237,7 +237,32 @@ typedef struct md_usage_cell {
                                      none had that TTL, or when it reports
                                      writes without the split (the
                                      default TTL is five minutes)          */
+    /* ---- ABI 1.7 (read only when cell_size covers it) ----
+     * The cost of a cell whose events are priced one by one, as ccusage
+     * does: some events carry their own cost (old Claude Code lines with
+     * costUSD), the others are priced from their tokens, and the long-
+     * context tier (MD_USAGE_TIER_TOKENS) applies per event and bucket.
+     * cost_usd_own known (0 when no event carried a cost) says the fields
+     * below are set: the core then prices the cell as cost_usd_own plus
+     * priced_tokens at the model's prices, priced_above at the difference
+     * between the above-threshold and the base price.  Left unknown (a
+     * plugin built before 1.7 leaves it zero, i.e. unknown), the cell is
+     * priced whole from its buckets, as before.  Indices: MD_PRICED_*. */
+    md_num cost_usd_own;           /* sum of the events' own costs         */
+    double priced_tokens[5];       /* tokens of the events without one     */
+    double priced_above[5];        /* of those, per event and bucket, the
+                                      tokens beyond MD_USAGE_TIER_TOKENS   */
 } md_usage_cell;
+
+/* Indices of md_usage_cell.priced_tokens / priced_above (ABI 1.7): the
+ * disjoint buckets a price applies to.  CACHE_WRITE is the writes with the
+ * default (five-minute) TTL, CACHE_WRITE_1H those with the one-hour TTL. */
+enum { MD_PRICED_INPUT = 0, MD_PRICED_OUTPUT, MD_PRICED_CACHE_WRITE,
+       MD_PRICED_CACHE_READ, MD_PRICED_CACHE_WRITE_1H, MD_PRICED_N };
+
+/* Tokens of one bucket of one event beyond which a long-context price
+ * applies (Anthropic's 200k tier). */
+#define MD_USAGE_TIER_TOKENS 200000
 
 /* Timestamp dialects for host->parse_timestamp (ABI 1.1). */
 typedef enum md_ts_dialect {

@@ -1118,6 +1118,35 @@ static int ls_cell_cmp(const void *a, const void *b)
     return (int)x->model - (int)y->model;
 }
 
+/* Add entry x to cell c's cost parts: its own cost when it carried one,
+ * else its tokens per priced bucket and each bucket's excess over the
+ * long-context threshold (charged per event, hence summed here, before
+ * events mix).  An event whose cache writes are not known ends the
+ * cell's parts. */
+static void ls_cell_add_parts(ls_cell_disk *c, const ls_ent *x)
+{
+    if (x->flags & LS_F_COST) {
+        c->own_cost += x->cost;
+        return;
+    }
+    if (!(x->flags & LS_F_CW_KNOWN) || (x->flags & LS_F_CW_NA)) {
+        c->parts_known = 0;
+        return;
+    }
+    uint32_t h1 = x->cw1h < x->tok[LS_CW] ? x->cw1h : x->tok[LS_CW];
+    double t[MD_PRICED_N];
+    t[MD_PRICED_INPUT] = x->tok[LS_IN];
+    t[MD_PRICED_OUTPUT] = x->tok[LS_OUT];
+    t[MD_PRICED_CACHE_WRITE] = (double)(x->tok[LS_CW] - h1);
+    t[MD_PRICED_CACHE_READ] = x->tok[LS_CR];
+    t[MD_PRICED_CACHE_WRITE_1H] = h1;
+    for (int k = 0; k < MD_PRICED_N; k++) {
+        c->priced[k] += t[k];
+        if (t[k] > MD_USAGE_TIER_TOKENS)
+            c->above[k] += t[k] - MD_USAGE_TIER_TOKENS;
+    }
+}
+
 /* Rebuild the cells from the live entries (entries older than the
  * retention cutoff are dropped).  Returns 0 or -1 (OOM). */
 static int ls_build_cells(ls_state *st)
@@ -1165,6 +1194,7 @@ static int ls_build_cells(ls_state *st)
                 cells[n].slot = x->slot;
                 cells[n].model = x->model;
                 cells[n].known = 0x7f;
+                cells[n].parts_known = st->cost_parts ? 1 : 0;
                 ht[i].k = k;
                 ht[i].idx = (uint32_t)n++;
             }
@@ -1181,6 +1211,8 @@ static int ls_build_cells(ls_state *st)
                 c->v[b] += x->tok[b];
             c->cw1h += x->cw1h;
             c->v[LS_NTOK] += (double)ls_ent_total(x);
+            if (c->parts_known)
+                ls_cell_add_parts(c, x);
             if (x->flags & LS_F_COST)
                 c->v[LS_NTOK + 1] += x->cost;
             else
@@ -1260,6 +1292,13 @@ void ls_put_usage(const md_host *h, md_ctx *ctx, ls_state *st, int changed,
         u->tokens_cache_write_1h = u->tokens_cache_write;
         if (u->tokens_cache_write.state == MD_KNOWN)
             u->tokens_cache_write_1h.value = c->cw1h;
+        if (c->parts_known) {
+            u->cost_usd_own = MD_NUM(c->own_cost);
+            for (int k = 0; k < MD_PRICED_N; k++) {
+                u->priced_tokens[k] = c->priced[k];
+                u->priced_above[k] = c->above[k];
+            }
+        }
     }
     if (h->put_usage(ctx, out, n, sizeof *out, since, st->h.generation) != 0)
         h->log(ctx, MD_LOG_WARN, "put_usage rejected %zu cells", n);

@@ -60,9 +60,10 @@
 
 #define LS_LINE_CAP (64u << 20)     /* longest usage line we will parse      */
 
-/* 2: ls_ent and ls_cell_disk carry the one-hour cache writes; a state
- * file of another layout is discarded (a full re-scan). */
-#define LS_MAGIC "MDLSCAN2"
+/* 2: ls_ent and ls_cell_disk carry the one-hour cache writes; 3:
+ * ls_cell_disk carries the cost parts.  A state file of another layout is
+ * discarded (a full re-scan). */
+#define LS_MAGIC "MDLSCAN3"
 
 #define LS_ORPHAN UINT32_MAX        /* entry of a file that disappeared      */
 
@@ -135,6 +136,15 @@ typedef struct ls_cell_disk {
     uint32_t events;
     double v[LS_NTOK + 2]; /* buckets, total, cost                        */
     double cw1h;           /* one-hour cache writes (state: LS_CW's)      */
+    /* cost parts (md_usage_cell.cost_usd_own, ABI 1.7), when the plugin
+     * asked for them (ls_state.cost_parts): the own costs of the events
+     * that carried one; the other events' tokens per MD_PRICED_* bucket
+     * and their per-event excess over MD_USAGE_TIER_TOKENS */
+    double own_cost;
+    double priced[MD_PRICED_N];
+    double above[MD_PRICED_N];
+    uint32_t parts_known;  /* 1: the parts above are complete             */
+    uint32_t pad2;
 } ls_cell_disk;
 
 typedef struct ls_hdr {
@@ -169,6 +179,8 @@ typedef struct ls_state {
     int changed;                  /* cells must be rebuilt                */
     int dirty;                    /* state file must be rewritten         */
     uint32_t cutoff_slot;         /* retention                            */
+    int cost_parts;               /* cells carry cost parts (the plugin's
+                                     events may carry their own cost)     */
     size_t files_read, lines_skipped_long, events_added;
     const char *markers[LS_MAX_MARKERS];
     size_t n_markers;

@@ -1,5 +1,6 @@
 /* t/unit/pricing.c - price lookup (exact, provider prefix, date suffix,
- * overrides), the cost of a cell with the long-context tier, and cost_usd
+ * overrides), the cost of a cell with the long-context tier, a cell's
+ * cost parts (own costs and per-event tier), and cost_usd
  * in the daily report: priced, unpriced (null with a note), provider
  * figure kept.  Expected costs are worked out by hand from the built-in
  * table (core/model/pricing_table.c) in the comments. */
@@ -171,6 +172,49 @@ static void test_cache_write_1h(void)
        "no listed 1h price: twice the input price ($3.00 for 100k on opus 4)");
 }
 
+/* Cost parts (a cell priced per event).  Sonnet 4.5: the events of
+ * t/87-logs-cost-parts.t in one cell: own $0.50; priced input 10 + 5,
+ * output 2000 + 500, 5-minute writes 3000, one-hour writes 1000, cache
+ * reads 50000 + 250000 of which 50000 above 200k:
+ *   0.5 + 15 x 3e-6 + 2500 x 15e-6 + 3000 x 3.75e-6 + 1000 x 6e-6
+ *   + 300000 x 0.3e-6 + 50000 x (0.6e-6 - 0.3e-6)
+ *   = 0.5 + 0.000045 + 0.0375 + 0.01125 + 0.006 + 0.09 + 0.015
+ *   = 0.659795 */
+static void test_parts(void)
+{
+    pricing_row p;
+    is_int(pricing_lookup("claude-sonnet-4-5-20250929", &p), 0,
+           "sonnet 4.5 has a price");
+    usage_parts a = {.known = 1, .own_usd = 0.5};
+    a.tokens[MD_PRICED_INPUT] = 15;
+    a.tokens[MD_PRICED_OUTPUT] = 2500;
+    a.tokens[MD_PRICED_CACHE_WRITE] = 3000;
+    a.tokens[MD_PRICED_CACHE_WRITE_1H] = 1000;
+    a.tokens[MD_PRICED_CACHE_READ] = 300000;
+    a.above[MD_PRICED_CACHE_READ] = 50000;
+    is_str(usage_parts_problem(&a), NULL, "valid parts");
+    md_num c = pricing_parts_cost(&p, &a);
+    ok(c.state == MD_KNOWN && fabs(c.value - 0.659795) < EPS,
+       "own cost + tokens + per-event excess at the tier's extra price");
+    usage_parts own = {.known = 1, .own_usd = 0.25};
+    c = pricing_parts_cost(NULL, &own);
+    ok(c.state == MD_KNOWN && fabs(c.value - 0.25) < EPS,
+       "only own costs: no price needed");
+    usage_parts sum = a;
+    usage_parts_add(&sum, &own);
+    c = pricing_parts_cost(&p, &sum);
+    ok(sum.known && fabs(c.value - 0.909795) < EPS, "parts add up");
+    usage_parts none = {0};
+    usage_parts_add(&sum, &none);
+    ok(!sum.known && sum.own_usd == 0, "a cell without parts ends them");
+    usage_parts bad = a;
+    bad.above[MD_PRICED_CACHE_READ] = 400000;
+    ok(usage_parts_problem(&bad) != NULL, "an excess above its tokens is refused");
+    bad = a;
+    bad.own_usd = -1;
+    ok(usage_parts_problem(&bad) != NULL, "a negative own cost is refused");
+}
+
 static void test_report(const char *dir)
 {
     usage_store *s = usage_store_new(dir, 400LL * 86400 * 1000);
@@ -222,6 +266,7 @@ int main(void)
     test_providers();
     test_cell_cost();
     test_cache_write_1h();
+    test_parts();
     test_report(dir);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
