@@ -29,7 +29,13 @@ typedef struct ingest_state {
     seen_id *ids;       /* ring of INGEST_MAX_IDS */
     size_t n, next;
     long commit_delay_ms;   /* test only, see test_commit_delay */
+    long long stop_seen_ms; /* mono: first request applied after SIGTERM */
 } ingest_state;
+
+/* At shutdown the queued requests are still applied, one commit each,
+ * for at most this long; the rest are answered 503 (nothing recorded:
+ * the caller retries), so a slow disk cannot hold up the exit. */
+#define INGEST_SHUTDOWN_BUDGET_MS 500
 
 /* Where earlier versions kept the caller ids (one per line); migrated
  * into the history database once, then renamed IDS_FILE ".migrated". */
@@ -546,6 +552,18 @@ static void apply_meters(daemon_t *d, ingest_msg *m, json_t **recs,
 static void ingest_apply(daemon_t *d, void *arg)
 {
     ingest_msg *m = arg;
+    ingest_state *s = state_of(d);
+    if (d->stop) {
+        long long now = mono_ms();
+        if (!s->stop_seen_ms)
+            s->stop_seen_ms = now;
+        if (now - s->stop_seen_ms >= INGEST_SHUTDOWN_BUDGET_MS) {
+            m->status = 503;
+            m->error = xstrdup("shutting down: nothing was recorded (retry "
+                               "later)");
+            return;
+        }
+    }
     for (size_t i = 0; i < m->n; i++) {
         if (state_find(d, m->items[i].provider))
             continue;
@@ -554,7 +572,6 @@ static void ingest_apply(daemon_t *d, void *arg)
                              m->n > 1 ? "item: " : "", m->items[i].provider);
         return;
     }
-    ingest_state *s = state_of(d);
     json_t **recs = xcalloc(m->n, sizeof *recs);
     int *dup = xcalloc(m->n, sizeof *dup);
     int durable = 0;

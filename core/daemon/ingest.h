@@ -23,7 +23,9 @@
  * its usage is.  When that write fails the request answers 503, its
  * usage is taken back from memory, its ids are not remembered (the
  * caller's retry is applied, not refused as a duplicate), and the store
- * retries the write (usage_store_retry_due) and at shutdown.  The last
+ * retries the write (usage_store_retry_due) and at shutdown.  Requests
+ * still queued at shutdown are applied for at most half a second, the
+ * rest answered 503 with nothing recorded.  The last
  * INGEST_MAX_IDS ids are kept (the database prunes older ones at every
  * write) and loaded at start (ingest_load), never under a request.
  * Limits: an event time more than INGEST_MAX_FUTURE_S ahead is a 400; a
