@@ -8,13 +8,17 @@
  *   set the daemon up and tears it down).  Only it reads or writes ps,
  *   cfg, usage, ingest, waiters, orphans and the counters below.  Other
  *   threads never touch them: they read a published view set, and they
- *   hand work to the owner as messages (state_call / state_post).
- * - d->lock guards exactly three things: the message queue (msgs,
- *   mailbox_closed), the pointer to the current view set (views), and each
- *   message's done flag.  Only state.c takes it, and never for longer than
- *   a pointer swap, a list splice or a condition wait; no I/O, no waiting
- *   for a child, no rendering happens under it, and no function returns
- *   holding it.
+ *   hand work to the owner as messages (state_post, state_post_then).
+ * - No other thread ever waits for the owner: a message is queued and
+ *   its poster goes on; an answer comes back through the message's
+ *   completion callback, which the owner runs (an HTTP request suspends
+ *   its connection meanwhile and the callback resumes it).  The owner may
+ *   be inside an fsync for tens of milliseconds at a time.
+ * - d->lock guards exactly two things: the message queue (msgs,
+ *   mailbox_closed) and the pointer to the current view set (views).
+ *   Only state.c takes it, and never for longer than a pointer swap or a
+ *   list splice; no I/O, no waiting for a child, no rendering happens
+ *   under it, and no function returns holding it.
  * - A view set is immutable once published.  view_set_acquire() returns
  *   the current one with its reference count raised (under d->lock, O(1));
  *   the caller renders from it without any lock and drops it with
@@ -140,20 +144,20 @@ typedef struct view_set {
 
 struct daemon;
 
-/* A unit of work for the owner thread. */
+/* A unit of work for the owner thread (malloc'd by the poster, freed by
+ * the owner once it ran). */
 typedef struct state_msg {
     struct state_msg *next;
     void (*fn)(struct daemon *d, void *arg);
+    void (*done)(void *arg);    /* after fn, once its effect is published;
+                                   or NULL */
     void *arg;
-    int sync;                   /* the poster waits for done */
-    int done;                   /* guarded by d->lock */
 } state_msg;
 
 struct ingest_state;
 
 typedef struct daemon {
     pthread_mutex_t lock;       /* see the invariants above */
-    pthread_cond_t answered;    /* a synchronous message is done */
     state_msg *msgs, **msgs_tail;  /* under lock */
     int mailbox_closed;         /* under lock */
     view_set *views;            /* under lock: the current set */
@@ -243,12 +247,21 @@ void state_publish(daemon_t *d);
 
 /* ---- state.c: the mailbox ---- */
 
-/* Run fn(d, arg) on the owner thread and wait for it (any other thread).
- * Returns 0, or -1 when the daemon is shutting down (fn did not run). */
-int state_call(daemon_t *d, void (*fn)(daemon_t *, void *), void *arg);
-/* Queue fn(d, arg) for the owner thread without waiting.  Returns 0, or
- * -1 when shutting down (fn will not run; arg stays the caller's). */
+/* Queue fn(d, arg) for the owner thread without waiting (any thread).
+ * Returns 0, or -1 when shutting down (fn will not run; arg stays the
+ * caller's).  There is no call that waits for the owner: see the
+ * invariants above. */
 int state_post(daemon_t *d, void (*fn)(daemon_t *, void *), void *arg);
+/* The same, and once fn ran and a view set showing its effect is
+ * published, done(arg) runs on the owner thread (never under d->lock):
+ * where an answer is handed back to the poster.  Every message queued
+ * before the mailbox closes runs, so done always runs when this returned
+ * 0; on -1 neither runs. */
+int state_post_then(daemon_t *d, void (*fn)(daemon_t *, void *),
+                    void (*done)(void *), void *arg);
+/* Owner thread: whether a message is queued (a hint: a message may
+ * arrive right after). */
+int state_messages_waiting(daemon_t *d);
 /* Owner thread: run the queued messages. */
 void state_run_messages(daemon_t *d);
 /* Owner thread: refuse new messages and run the queued ones. */

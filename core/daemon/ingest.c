@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -27,7 +28,14 @@ typedef struct seen_id {
 typedef struct ingest_state {
     seen_id *ids;       /* ring of INGEST_MAX_IDS */
     size_t n, next;
+    long commit_delay_ms;   /* test only, see test_commit_delay */
+    long long stop_seen_ms; /* mono: first request applied after SIGTERM */
 } ingest_state;
+
+/* At shutdown the queued requests are still applied, one commit each,
+ * for at most this long; the rest are answered 503 (nothing recorded:
+ * the caller retries), so a slow disk cannot hold up the exit. */
+#define INGEST_SHUTDOWN_BUDGET_MS 500
 
 /* Where earlier versions kept the caller ids (one per line); migrated
  * into the history database once, then renamed IDS_FILE ".migrated". */
@@ -136,10 +144,34 @@ static int read_ids_file(ingest_state *s, const char *state_dir)
     return 1;
 }
 
+/* METERD_TEST_COMMIT_DELAY_MS: a test-only knob (t/89-ingest-async.t)
+ * that sleeps that long on the owner thread before each ingest commit,
+ * standing in for a slow disk.  It is honoured only when METERD_TEST is
+ * set too, and refused with a warning otherwise, so a production daemon
+ * that inherits the variable by accident does not slow down.  Read once
+ * at start (getenv is not safe once threads run). */
+static long test_commit_delay(void)
+{
+    const char *v = getenv("METERD_TEST_COMMIT_DELAY_MS");
+    if (!v || !*v)
+        return 0;
+    char *end = NULL;
+    long ms = strtol(v, &end, 10);
+    if (!getenv("METERD_TEST") || *end || ms < 0 || ms > 10000) {
+        log_msg(MD_LOG_WARN, NULL, "ignoring METERD_TEST_COMMIT_DELAY_MS: a "
+                "test-only setting (needs METERD_TEST=1, 0-10000 ms)");
+        return 0;
+    }
+    log_msg(MD_LOG_WARN, NULL, "test: every ingest commit is delayed by "
+            "%ld ms (METERD_TEST_COMMIT_DELAY_MS)", ms);
+    return ms;
+}
+
 void ingest_load(daemon_t *d)
 {
     ingest_state *s = state_of(d);
     seen_clear(s);
+    s->commit_delay_ms = test_commit_delay();
     const char *dir = d->cfg->state_dir;
     if (read_ids_file(s, dir) && d->usage) {
         for (size_t i = 0; i < s->n; i++)
@@ -436,11 +468,15 @@ static json_t *duplicate_response(const json_t *first)
     return out;
 }
 
-/* One validated request, handed to the owner thread as one message. */
+/* One validated request, handed to the owner thread as one message
+ * (malloc'd by ingest_submit, freed by ingest_done on the owner). */
 typedef struct ingest_msg {
-    item *items;
+    ingest_batch *batch;    /* owned */
+    item *items;            /* batch->items */
     size_t n;
-    /* answer */
+    ingest_answer_fn answer;
+    void *arg;
+    /* the answer, handed to answer() */
     int status;
     char *error;
     json_t *response;
@@ -460,6 +496,13 @@ static size_t first_of_id(const ingest_msg *m, size_t i)
  * transaction.  0, or -1 with everything it added taken back. */
 static int persist(daemon_t *d, char **err)
 {
+    long delay = state_of(d)->commit_delay_ms;
+    if (delay > 0) {
+        struct timespec ts = {.tv_sec = delay / 1000,
+                              .tv_nsec = (delay % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
     int rc = usage_store_write(usage_store_image(d->usage, time_now()), err);
     if (rc != 0)
         usage_store_undo_events(d->usage);
@@ -509,6 +552,18 @@ static void apply_meters(daemon_t *d, ingest_msg *m, json_t **recs,
 static void ingest_apply(daemon_t *d, void *arg)
 {
     ingest_msg *m = arg;
+    ingest_state *s = state_of(d);
+    if (d->stop) {
+        long long now = mono_ms();
+        if (!s->stop_seen_ms)
+            s->stop_seen_ms = now;
+        if (now - s->stop_seen_ms >= INGEST_SHUTDOWN_BUDGET_MS) {
+            m->status = 503;
+            m->error = xstrdup("shutting down: nothing was recorded (retry "
+                               "later)");
+            return;
+        }
+    }
     for (size_t i = 0; i < m->n; i++) {
         if (state_find(d, m->items[i].provider))
             continue;
@@ -517,7 +572,6 @@ static void ingest_apply(daemon_t *d, void *arg)
                              m->n > 1 ? "item: " : "", m->items[i].provider);
         return;
     }
-    ingest_state *s = state_of(d);
     json_t **recs = xcalloc(m->n, sizeof *recs);
     int *dup = xcalloc(m->n, sizeof *dup);
     int durable = 0;
@@ -634,25 +688,26 @@ int ingest_parse(const view_set *vs, const char *body, size_t len,
     return 200;
 }
 
-int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
-                  char **error)
+/* Owner thread, after ingest_apply and the publication of its effect:
+ * hand the answer over (its ownership with it) and free the message. */
+static void ingest_done(void *arg)
 {
-    *response = NULL;
-    /* Validation reads the published views only: no lock, no owner. */
-    view_set *vs = view_set_acquire(d);
-    ingest_batch *b = NULL;
-    int status = ingest_parse(vs, body, len, &b, error);
-    view_set_release(vs);
-    if (status != 200)
-        return status;
-    ingest_msg m = {.items = b->items, .n = b->n, .status = 200,
-                    .error = NULL, .response = NULL};
-    if (state_call(d, ingest_apply, &m) != 0) {
-        m.status = 503;
-        m.error = xstrdup("shutting down");
-    }
+    ingest_msg *m = arg;
+    m->answer(m->arg, m->status, m->response, m->error);
+    ingest_batch_free(m->batch);
+    free(m);
+}
+
+int ingest_submit(daemon_t *d, ingest_batch *b, ingest_answer_fn answer,
+                  void *arg)
+{
+    ingest_msg *m = xmalloc(sizeof *m);
+    *m = (ingest_msg){.batch = b, .items = b->items, .n = b->n,
+                      .answer = answer, .arg = arg, .status = 200,
+                      .error = NULL, .response = NULL};
+    if (state_post_then(d, ingest_apply, ingest_done, m) == 0)
+        return 0;
     ingest_batch_free(b);
-    *response = m.response;
-    *error = m.error;
-    return m.status;
+    free(m);
+    return -1;
 }

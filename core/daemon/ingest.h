@@ -23,7 +23,9 @@
  * its usage is.  When that write fails the request answers 503, its
  * usage is taken back from memory, its ids are not remembered (the
  * caller's retry is applied, not refused as a duplicate), and the store
- * retries the write (usage_store_retry_due) and at shutdown.  The last
+ * retries the write (usage_store_retry_due) and at shutdown.  Requests
+ * still queued at shutdown are applied for at most half a second, the
+ * rest answered 503 with nothing recorded.  The last
  * INGEST_MAX_IDS ids are kept (the database prunes older ones at every
  * write) and loaded at start (ingest_load), never under a request.
  * Limits: an event time more than INGEST_MAX_FUTURE_S ahead is a 400; a
@@ -55,10 +57,10 @@
 typedef struct ingest_batch ingest_batch;
 
 /* Parse and validate one request body against the view set vs (any
- * thread; what ingest_handle does before it hands the items to the
- * owner; t/fuzz/ingest.c drives it directly).  Returns 200 with *out
- * set (ingest_batch_free it), or 400 with *error set (malloc'd, vs's
- * secrets masked) and *out NULL.  Nothing is applied: every item is
+ * thread; what the HTTP thread does before ingest_submit hands the
+ * items to the owner; t/fuzz/ingest.c drives it directly).  Returns 200
+ * with *out set (ingest_batch_free it), or 400 with *error set
+ * (malloc'd, vs's secrets masked) and *out NULL.  Nothing is applied: every item is
  * checked before any is (all or nothing). */
 int ingest_parse(const view_set *vs, const char *body, size_t len,
                  ingest_batch **out, char **error);
@@ -69,14 +71,21 @@ size_t ingest_batch_size(const ingest_batch *b);
 const usage_record *ingest_batch_record(const ingest_batch *b, size_t i);
 void ingest_batch_free(ingest_batch *b);
 
-/* Handle one request body (any thread but the owner: the body is parsed
- * and validated against the published views here, then applied by the
- * owner thread as one message, all items at once).  Returns
- * the HTTP status: 200 with *response set (new reference) to
- * {"records": [...]}, or an error status with *error set (malloc'd, secrets
- * masked) and *response NULL. */
-int ingest_handle(daemon_t *d, const char *body, size_t len, json_t **response,
-                  char **error);
+/* Where an ingest answer goes: the HTTP status with response (a new
+ * reference, {"records": [...]}) on 200, else error (malloc'd, secrets
+ * masked) and response NULL; both become the callee's.  Runs on the
+ * owner thread, after the 200's usage and ids are committed and a view
+ * set showing its meters is published. */
+typedef void (*ingest_answer_fn)(void *arg, int status, json_t *response,
+                                 char *error);
+
+/* Queue a parsed batch (ingest_parse; taken over, freed in all cases)
+ * for the owner thread, which applies all its items at once (any thread
+ * but the owner; it never waits for the owner).  Returns 0 when queued:
+ * answer(arg, ...) will run exactly once, on the owner thread.  -1 when
+ * shutting down: answer never runs (the caller answers 503). */
+int ingest_submit(daemon_t *d, ingest_batch *b, ingest_answer_fn answer,
+                  void *arg);
 
 /* Read the remembered ids at start (owner thread, after the usage store
  * was loaded): from the history database, migrating an ingest_ids.log

@@ -150,6 +150,12 @@ static void refresh_start(daemon_t *d, void *arg)
     d->waiters = w;
     if (w->n_pending == 0)
         waiter_resolve(w, 0);
+    if (d->stop) {
+        /* Queued after scheduler_kill_all resolved the waiters and run
+         * as the mailbox closes: nothing would call back any more. */
+        state_publish(d);
+        waiters_notify(d);
+    }
 }
 
 int scheduler_request_refresh(daemon_t *d, long long deadline_ms,
@@ -471,25 +477,42 @@ static void drain_wake_pipe(daemon_t *d)
         ;
 }
 
-/* Publish what changed, wake the waiters it resolved, persist. */
-static void settle(daemon_t *d, unsigned long before)
+/* Publish what changed, wake the waiters it resolved, persist what
+ * changed since *saved (the version at the last persist).  Each save
+ * ends in an fsync of tens of milliseconds: the mailbox is run before
+ * and between them, so a message (an HTTP request parked for its
+ * answer) waits behind at most one save, never a whole settle. */
+static void settle(daemon_t *d, unsigned long *saved)
 {
     state_publish(d);
     waiters_notify(d);
-    if (!d->once &&
-        (d->version != before || state_persist_retry_due(d, time_now()))) {
-        state_save_snapshot(d);
-        state_save_usage(d);
-    }
+    if (d->once ||
+        (d->version == *saved && !state_persist_retry_due(d, time_now())))
+        return;
+    state_run_messages(d);
+    state_save_snapshot(d);
+    state_run_messages(d);
+    state_save_usage(d);
+    /* What the messages changed meanwhile is in the snapshot or the
+     * store only if it came before the save: the next settle saves
+     * again when the version moved past this one. */
+    *saved = d->version;
+    state_publish(d);
+    waiters_notify(d);
 }
 
+/* The loop: messages, reaping, planning and one settle per turn, then
+ * poll.  The mailbox runs as soon as poll reports the wake pipe, before
+ * the helpers' output is read; the settle (and its saves) comes at the
+ * top of the next turn, once for everything that happened. */
 void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
 {
     size_t cap = 0;
     struct pollfd *fds = NULL;
     pstate **owners = NULL;
+    /* The start was saved by state_load_snapshot or is saved now. */
+    unsigned long saved = d->version - 1;
     while (!d->stop) {
-        unsigned long before = d->version;
         if (d->reload) {
             d->reload = 0;
             reload_fn(d);
@@ -501,7 +524,7 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
         }
         long long now = mono_ms();
         long long wait = plan(d, now);
-        settle(d, before);
+        settle(d, &saved);
         if (d->once && all_done_once(d))
             break;
         if (cap < 2 * d->n_ps + 1) {
@@ -537,9 +560,10 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
         }
         if (n <= 0)
             continue;
-        if (fds[0].revents)
+        if (fds[0].revents) {
             drain_wake_pipe(d);
-        before = d->version;
+            state_run_messages(d);   /* first: a request waits for it */
+        }
         int ended = 0;
         for (size_t i = 1; i < nfds; i++) {
             pstate *p = owners[i];
@@ -556,7 +580,6 @@ void scheduler_run(daemon_t *d, void (*reload_fn)(daemon_t *))
          * than wait for the SIGCHLD round trip. */
         if (ended)
             reap(d);
-        settle(d, before);
     }
     free(fds);
     free(owners);

@@ -100,7 +100,6 @@ static void first_seen(daemon_t *d)
 
 void state_init(daemon_t *d, config *cfg)
 {
-    pthread_cond_init(&d->answered, NULL);
     d->msgs = NULL;
     d->msgs_tail = &d->msgs;
     d->cfg = cfg;
@@ -145,7 +144,6 @@ void state_release(daemon_t *d)
     d->views = NULL;
     pthread_mutex_unlock(&d->lock);
     view_set_release(vs);
-    pthread_cond_destroy(&d->answered);
     if (d->counters) {
         usage_counters_release(d->counters);
         free(d->counters);
@@ -541,26 +539,28 @@ static int enqueue(daemon_t *d, state_msg *m)
     return closed ? -1 : 0;
 }
 
-int state_call(daemon_t *d, void (*fn)(daemon_t *, void *), void *arg)
+int state_post_then(daemon_t *d, void (*fn)(daemon_t *, void *),
+                    void (*done)(void *), void *arg)
 {
-    state_msg m = {.next = NULL, .fn = fn, .arg = arg, .sync = 1, .done = 0};
-    if (enqueue(d, &m) != 0)
-        return -1;
-    pthread_mutex_lock(&d->lock);
-    while (!m.done)
-        pthread_cond_wait(&d->answered, &d->lock);
-    pthread_mutex_unlock(&d->lock);
-    return 0;
-}
-
-int state_post(daemon_t *d, void (*fn)(daemon_t *, void *), void *arg)
-{
-    state_msg *m = xcalloc(1, sizeof *m);
-    *m = (state_msg){.next = NULL, .fn = fn, .arg = arg, .sync = 0, .done = 0};
+    state_msg *m = xmalloc(sizeof *m);
+    *m = (state_msg){.next = NULL, .fn = fn, .done = done, .arg = arg};
     if (enqueue(d, m) == 0)
         return 0;
     free(m);
     return -1;
+}
+
+int state_post(daemon_t *d, void (*fn)(daemon_t *, void *), void *arg)
+{
+    return state_post_then(d, fn, NULL, arg);
+}
+
+int state_messages_waiting(daemon_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    int waiting = d->msgs != NULL;
+    pthread_mutex_unlock(&d->lock);
+    return waiting;
 }
 
 /* Take the queue; with close, refuse further messages. */
@@ -582,14 +582,9 @@ static void run_list(daemon_t *d, state_msg *m)
         state_msg *next = m->next;
         m->fn(d, m->arg);
         state_publish(d); /* the answer sees its own effect */
-        if (m->sync) {
-            pthread_mutex_lock(&d->lock);
-            m->done = 1;
-            pthread_cond_broadcast(&d->answered);
-            pthread_mutex_unlock(&d->lock);
-        } else {
-            free(m);
-        }
+        if (m->done)
+            m->done(m->arg);
+        free(m);
         m = next;
     }
 }

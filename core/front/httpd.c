@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "admission.h"
@@ -79,6 +80,41 @@ enum MHD_Result httpd_send_error_free(struct MHD_Connection *c,
     enum MHD_Result rc = httpd_send_error(c, status, msg ? msg : "bad request");
     free(msg);
     return rc;
+}
+
+/* ---- parked requests (httpd_int.h) ---- */
+
+void httpd_park(httpd *h, request *rq)
+{
+    MHD_suspend_connection(rq->c);
+    if (!rq->parked) {
+        rq->parked = 1;
+        h->n_parked++;
+    }
+}
+
+void httpd_answer_parked(request *rq, unsigned status, json_t *doc,
+                         int lock_held)
+{
+    httpd *h = rq->h; /* once resumed, rq may be answered and freed */
+    rq->answer_status = status;
+    rq->answer = doc;
+    rq->answered = 1;
+    if (!lock_held)
+        pthread_mutex_lock(&h->suspend_lock);
+    MHD_resume_connection(rq->c);
+    if (!lock_held)
+        pthread_mutex_unlock(&h->suspend_lock);
+}
+
+/* The resumed handler call of a parked request: send what the owner
+ * answered. */
+static enum MHD_Result send_answer(struct MHD_Connection *c, request *rq)
+{
+    json_t *doc = rq->answer;
+    rq->answer = NULL;
+    rq->answered = 0;
+    return httpd_send_json(c, rq->answer_status, doc);
 }
 
 /* ---- rendering from a view set ---- */
@@ -367,6 +403,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
          * closes the connection, which would defeat keep-alive. */
         return admit_request(h, c, rq, url, method);
     }
+    if (rq->answered)
+        return send_answer(c, rq);
     if (rq->waiter || rq->refresh_refused)
         return route_usage(h, c, rq);
     if (strcmp(url, TELEMETRY_PATH) == 0)
@@ -395,7 +433,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (strcmp(url, METRICS_PATH) == 0)
         return send_metrics(h, c);
     if (strcmp(url, DAILY_PATH) == 0)
-        return route_daily(h, c);
+        return route_daily(h, c, rq);
     if (strcmp(url, HISTORY_API_PATH) == 0) {
         json_t *doc = NULL;
         view_set *vs = view_set_acquire(h->d);
@@ -419,13 +457,19 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     request *rq = *req_cls;
-    (void)cls;
+    httpd *h = cls;
     (void)c;
     (void)toe;
     if (!rq)
         return;
+    if (rq->parked) {
+        pthread_mutex_lock(&h->suspend_lock);
+        h->n_parked--;
+        pthread_mutex_unlock(&h->suspend_lock);
+    }
     /* The scheduler holds its own reference until it called back. */
     refresh_waiter_release(rq->waiter);
+    json_decref(rq->answer);
     free(rq->body);
     free(rq);
     *req_cls = NULL;
@@ -661,11 +705,36 @@ const char *httpd_address(const httpd *h)
     return h ? h->address : NULL;
 }
 
+/* At stop, how long resumed connections are given to send their answers
+ * in all. */
+#define STOP_DRAIN_MS 1000
+
 void httpd_stop(httpd *h)
 {
     if (!h)
         return;
-    /* Every suspended connection was resumed by scheduler_kill_all. */
+    /* No new connections; the listening socket stays ours to close. */
+    MHD_quiesce_daemon(h->mhd);
+    /* Every parked request was resumed by now (scheduler_kill_all
+     * resolved the forced refreshes, state_close_mailbox answered the
+     * queued messages and refuses new ones).  MHD must not be stopped
+     * with a suspended connection, and one resumed but not yet answered
+     * would be closed without its answer: wait, bounded, until every
+     * parked request completed. */
+    long long end = mono_ms() + STOP_DRAIN_MS;
+    size_t parked;
+    for (;;) {
+        pthread_mutex_lock(&h->suspend_lock);
+        parked = h->n_parked;
+        pthread_mutex_unlock(&h->suspend_lock);
+        if (!parked || mono_ms() >= end)
+            break;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (parked)
+        log_msg(MD_LOG_WARN, NULL, "%zu HTTP requests still unanswered at "
+                "shutdown", parked);
     MHD_stop_daemon(h->mhd);
     close(h->listen_fd);
     if (h->unix_path)

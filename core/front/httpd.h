@@ -5,17 +5,22 @@
  * - The HTTP threads never touch the daemon's provider state and never
  *   take d->lock directly: they render from a published view set
  *   (view_set_acquire / view_set_release, daemon.h) and hand everything
- *   else to the owner thread (ingest_handle, a forced refresh, the daily
- *   usage report) as messages.
+ *   else to the owner thread (ingest_submit, a forced refresh, the daily
+ *   usage report) as messages.  They never wait for the owner thread
+ *   (which may be inside an fsync): such a request suspends its
+ *   connection and the owner's completion callback resumes it.
  * - httpd's own cache lock guards the cached responses only; it is never
  *   held while waiting for the owner thread.  Its suspend lock is held
- *   from suspending a connection until its refresh is queued, and by the
+ *   from suspending a connection until its message is queued, and by the
  *   resume callback, so a connection is never resumed before it was
  *   suspended.  Both may be held while state.c takes d->lock, never the
  *   reverse.
  * - The httpd object belongs to main.c, which starts it after the
  *   daemon's state is set up and stops it after the scheduler has
- *   resolved every forced refresh (scheduler_kill_all).
+ *   resolved every forced refresh (scheduler_kill_all) and the mailbox
+ *   has answered every queued message (state_close_mailbox); httpd_stop
+ *   then lets the resumed connections send their answers (bounded)
+ *   before it stops libmicrohttpd.
  */
 #ifndef METERD_HTTPD_H
 #define METERD_HTTPD_H

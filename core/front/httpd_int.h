@@ -11,7 +11,12 @@
  *     see the locking rules in httpd.h;
  *   - a request belongs to its connection (MHD's req_cls): made by
  *     on_target, freed by on_completed; it holds one reference to its
- *     refresh_waiter and owns its body;
+ *     refresh_waiter and owns its body and its answer;
+ *   - no HTTP thread waits for the owner thread: a request that needs it
+ *     is parked (httpd_park: its connection suspended, counted in
+ *     n_parked until on_completed) and the owner's completion callback
+ *     stores the answer and resumes it (httpd_answer_parked), after which
+ *     MHD calls the handler again and the answer is sent;
  *   - the httpd_send_* functions queue a response on the connection and
  *     return MHD's verdict; the _free variant frees msg.
  */
@@ -51,7 +56,9 @@ struct httpd {
     char *address;
     char *unix_path;            /* to unlink at stop */
     pthread_mutex_t cache_lock; /* guards slots */
-    pthread_mutex_t suspend_lock; /* suspend before resume, see httpd.h */
+    pthread_mutex_t suspend_lock; /* suspend before resume, see httpd.h;
+                                     also guards n_parked */
+    size_t n_parked;            /* requests parked and not yet completed */
     cache_slot slots[N_SLOTS];
     pthread_mutex_t adm_lock;   /* guards adm (held for a check only) */
     admission adm;              /* Host/Origin names; replaced on reload */
@@ -72,6 +79,12 @@ typedef struct request {
     char *body;                 /* POST body so far (owned), telemetry only */
     size_t body_len;
     int body_too_big;
+    int parked;                 /* was suspended (counted in n_parked) */
+    /* An answer the owner thread made while the connection was parked:
+     * written before the resume, read by the handler after it. */
+    int answered;
+    unsigned answer_status;
+    json_t *answer;             /* owned until sent */
 } request;
 
 /* Queue doc (consumed) as a JSON response with status. */
@@ -91,6 +104,18 @@ json_t *httpd_render_usage_at(const view_set *vs, render_opts o,
 enum MHD_Result httpd_send_cached(httpd *h, struct MHD_Connection *c,
                                   int slot, render_opts o);
 
+/* Suspend rq's connection for an answer from the owner thread (an HTTP
+ * thread, in the handler).  Call with h->suspend_lock held and queue the
+ * owner's work before releasing it: then the resume cannot come before
+ * the suspend. */
+void httpd_park(httpd *h, request *rq);
+/* Store rq's answer (doc consumed) and resume its connection; the
+ * handler sends it.  Any thread: the owner's completion callback, or
+ * the parking HTTP thread itself (holding suspend_lock) when its
+ * message was refused. */
+void httpd_answer_parked(request *rq, unsigned status, json_t *doc,
+                         int lock_held);
+
 /* The endpoints (routes.c), called by dispatch once the request is
  * admitted and, for telemetry, once per piece of the body. */
 /* GET /api/automation/usage, and its resumption after a forced refresh. */
@@ -99,7 +124,7 @@ enum MHD_Result route_usage(httpd *h, struct MHD_Connection *c, request *rq);
 enum MHD_Result route_providers(httpd *h, struct MHD_Connection *c,
                                 const char *url);
 /* GET /api/usage/daily. */
-enum MHD_Result route_daily(httpd *h, struct MHD_Connection *c);
+enum MHD_Result route_daily(httpd *h, struct MHD_Connection *c, request *rq);
 /* GET /healthz. */
 enum MHD_Result route_health(httpd *h, struct MHD_Connection *c);
 /* POST /api/telemetry: collects the body, then hands it to ingest. */

@@ -119,7 +119,7 @@ enum MHD_Result route_usage(httpd *h, struct MHD_Connection *c, request *rq)
     /* Suspend first, under suspend_lock, which the callback also takes:
      * it cannot resume us before we are suspended. */
     pthread_mutex_lock(&h->suspend_lock);
-    MHD_suspend_connection(c);
+    httpd_park(h, rq);
     int rc = scheduler_request_refresh(h->d, deadline, resume_request, rq,
                                        &rq->waiter);
     if (rc != 0) { /* shutting down: answer from the views as they are */
@@ -169,32 +169,83 @@ enum MHD_Result route_providers(httpd *h, struct MHD_Connection *c,
 static const char *const daily_names[] = {"provider", "since", "until", "tz",
                                           NULL};
 
-/* The daily report, built by the owner thread (the usage store is
- * its alone). */
+/* The daily report, built by the owner thread (the usage store is its
+ * alone) while the request is parked.  Owns everything it points to. */
 typedef struct daily_call {
-    const query_args *a;
-    const tz_zone *z;
-    const char *tzname;
+    request *rq;
+    char *provider, *since, *until, *tzname;
+    tz_zone *z;
     json_t *doc;
     char *err;
-    int rc;
+    int rc;         /* -3 no store, -2 no such provider, else the store's */
 } daily_call;
 
 static void daily_on_owner(daemon_t *d, void *arg)
 {
     daily_call *q = arg;
-    const query_args *a = q->a;
     q->rc = -2;
     if (!d->usage)
         q->rc = -3;   /* main() always creates one; be safe, not crash */
-    else if (!a->v[0] || state_find(d, a->v[0]) ||
-             usage_store_has_provider(d->usage, a->v[0]))
-        q->rc = usage_store_daily_zone(d->usage, a->v[0], a->v[1], a->v[2],
-                                       q->z, q->tzname, &q->doc, &q->err);
+    else if (!q->provider || state_find(d, q->provider) ||
+             usage_store_has_provider(d->usage, q->provider))
+        q->rc = usage_store_daily_zone(d->usage, q->provider, q->since,
+                                       q->until, q->z, q->tzname, &q->doc,
+                                       &q->err);
 }
 
-/* The zone file is read here, the report built by the owner thread. */
-enum MHD_Result route_daily(httpd *h, struct MHD_Connection *c)
+static void daily_call_free(daily_call *q)
+{
+    free(q->provider);
+    free(q->since);
+    free(q->until);
+    free(q->tzname);
+    tz_free(q->z);
+    json_decref(q->doc);
+    free(q->err);
+    free(q);
+}
+
+/* The answer of a daily report (q->doc and q->err consumed). */
+static json_t *daily_answer(daily_call *q, unsigned *status)
+{
+    json_t *doc;
+    if (q->rc == -3) {
+        *status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        doc = render_error((int)*status, "no usage store (or shutting down)");
+    } else if (q->rc == -2) {
+        *status = MHD_HTTP_NOT_FOUND;
+        char *msg = xasprintf("no provider named '%.64s'", q->provider);
+        doc = render_error((int)*status, msg);
+        free(msg);
+    } else if (q->rc != 0) {
+        *status = MHD_HTTP_BAD_REQUEST;
+        doc = render_error((int)*status, q->err ? q->err : "bad request");
+    } else {
+        *status = MHD_HTTP_OK;
+        doc = q->doc;
+        q->doc = NULL;
+    }
+    return doc;
+}
+
+/* Owner thread, after daily_on_owner: answer and resume. */
+static void daily_done(void *arg)
+{
+    daily_call *q = arg;
+    unsigned status;
+    json_t *doc = daily_answer(q, &status);
+    httpd_answer_parked(q->rq, status, doc, 0);
+    daily_call_free(q);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+/* The query and the zone file are read here, the report is built by the
+ * owner thread while the connection is parked. */
+enum MHD_Result route_daily(httpd *h, struct MHD_Connection *c, request *rq)
 {
     query_args a = {.names = daily_names};
     if (query_args_collect(c, &a) != 0)
@@ -211,24 +262,22 @@ enum MHD_Result route_daily(httpd *h, struct MHD_Connection *c)
     tz_zone *z = tz_load(tzname, &err);
     if (!z)
         return httpd_send_error_free(c, MHD_HTTP_BAD_REQUEST, err);
-    daily_call q = {.a = &a, .z = z, .tzname = tzname, .doc = NULL,
-                    .err = NULL, .rc = -3};
-    if (state_call(h->d, daily_on_owner, &q) != 0)
-        q.rc = -3;
-    tz_free(z);
-    int rc = q.rc;
-    json_t *doc = q.doc;
-    err = q.err;
-    if (rc == -3)
-        return httpd_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                "no usage store (or shutting down)");
-    if (rc == -2)
-        return httpd_send_error_free(
-            c, MHD_HTTP_NOT_FOUND,
-            xasprintf("no provider named '%.64s'", a.v[0]));
-    if (rc != 0)
-        return httpd_send_error_free(c, MHD_HTTP_BAD_REQUEST, err);
-    return httpd_send_json(c, MHD_HTTP_OK, doc);
+    daily_call *q = xmalloc(sizeof *q);
+    *q = (daily_call){.rq = rq, .provider = dup_or_null(a.v[0]),
+                      .since = dup_or_null(a.v[1]),
+                      .until = dup_or_null(a.v[2]),
+                      .tzname = xstrdup(tzname), .z = z, .doc = NULL,
+                      .err = NULL, .rc = -3};
+    pthread_mutex_lock(&h->suspend_lock);
+    httpd_park(h, rq);
+    if (state_post_then(h->d, daily_on_owner, daily_done, q) != 0) {
+        unsigned status; /* shutting down: q->rc is -3 */
+        json_t *doc = daily_answer(q, &status);
+        httpd_answer_parked(rq, status, doc, 1);
+        daily_call_free(q);
+    }
+    pthread_mutex_unlock(&h->suspend_lock);
+    return MHD_YES;
 }
 
 static json_t *time_or_null(double t)
@@ -291,6 +340,18 @@ enum MHD_Result route_health(httpd *h, struct MHD_Connection *c)
 
 /* ---- POST /api/telemetry ---- */
 
+/* Owner thread: ingest's answer (ingest.h), sent once resumed. */
+static void telemetry_answer(void *arg, int status, json_t *response,
+                             char *error)
+{
+    if (error) {
+        json_decref(response);
+        response = render_error(status, error);
+        free(error);
+    }
+    httpd_answer_parked(arg, (unsigned)status, response, 0);
+}
+
 enum MHD_Result route_telemetry(httpd *h, struct MHD_Connection *c,
                                 request *rq, const char *upload,
                                 size_t *upload_size)
@@ -312,12 +373,24 @@ enum MHD_Result route_telemetry(httpd *h, struct MHD_Connection *c,
                                 "body larger than 1 MiB");
     if (!rq->body_len)
         return httpd_send_error(c, MHD_HTTP_BAD_REQUEST, "empty body: send JSON");
-    json_t *resp = NULL;
+    /* Parsed and validated here, against the published views; applied
+     * by the owner while the connection is parked. */
     char *error = NULL;
-    int status = ingest_handle(h->d, rq->body, rq->body_len, &resp, &error);
-    if (error) {
-        resp = render_error(status, error);
+    ingest_batch *b = NULL;
+    view_set *vs = view_set_acquire(h->d);
+    int status = ingest_parse(vs, rq->body, rq->body_len, &b, &error);
+    view_set_release(vs);
+    if (status != 200) {
+        enum MHD_Result rc = httpd_send_error(c, (unsigned)status, error);
         free(error);
+        return rc;
     }
-    return httpd_send_json(c, (unsigned)status, resp);
+    pthread_mutex_lock(&h->suspend_lock);
+    httpd_park(h, rq);
+    if (ingest_submit(h->d, b, telemetry_answer, rq) != 0)
+        httpd_answer_parked(rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            render_error(MHD_HTTP_SERVICE_UNAVAILABLE,
+                                         "shutting down"), 1);
+    pthread_mutex_unlock(&h->suspend_lock);
+    return MHD_YES;
 }

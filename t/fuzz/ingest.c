@@ -1,7 +1,7 @@
 /*
  * t/fuzz/ingest.c - the body of POST /api/telemetry: ingest_parse()
- * (core/daemon/ingest.c), the function ingest_handle() runs on the HTTP
- * thread with the request body before it hands the items to the owner.
+ * (core/daemon/ingest.c), what the HTTP thread runs on the
+ * request body before ingest_submit() hands the items to the owner.
  *
  * It is driven against a fixed published view set of providers named as
  * in the t/ ingest tests (gateways on the exec plugin, whose dialect
