@@ -56,6 +56,17 @@ void fc_series_add(fc_series *f, const fc_sample *s)
         memmove(f->s, f->s + drop, (f->n - drop) * sizeof *f->s);
         f->n -= drop;
     }
+    /* The sample that leaves the dense tail with this one stays only
+     * FC_THIN_GAP_S after its predecessor: without it a meter collected
+     * every second fills the cap (360 KiB) within the hour, and the cap
+     * then cuts its burn window to that hour. */
+    if (f->n > FC_DENSE_SAMPLES) {
+        size_t k = f->n - FC_DENSE_SAMPLES;
+        if (f->s[k].at - f->s[k - 1].at < FC_THIN_GAP_S) {
+            memmove(f->s + k, f->s + k + 1, (f->n - k - 1) * sizeof *f->s);
+            f->n--;
+        }
+    }
     if (f->n == f->cap) {
         f->cap = f->cap ? 2 * f->cap : 16;
         f->s = xrealloc(f->s, f->cap * sizeof *f->s);

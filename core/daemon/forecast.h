@@ -30,6 +30,12 @@
  * Invariants: a fc_series holds at most FC_MAX_SAMPLES samples in time
  * order (a sample older than the newest one is dropped); samples older
  * than FC_KEEP_S before the newest one are dropped when one is added.
+ * The newest FC_DENSE_SAMPLES are kept as fed; older ones are at least
+ * FC_THIN_GAP_S apart (a sample leaving the dense tail closer than that
+ * to the one before it is dropped), so FC_MAX_SAMPLES covers all of
+ * FC_KEEP_S at any collection interval and a meter collected every
+ * second holds about FC_DENSE_SAMPLES + 24 an hour, not 3600: the
+ * memory of a series grows with time covered, not with collections.
  * Ownership: a fc_series owns its sample array (fc_series_release).
  * Threads: none of its own; one thread at a time per series.
  */
@@ -43,6 +49,12 @@
 #define FC_MAX_SAMPLES 4096
 /* The longest burn_window the configuration allows. */
 #define FC_KEEP_S (7.0 * 86400)
+/* The newest samples kept at the collection's own pace: enough for a
+ * burn rate over a short min_span; older ones are thinned to
+ * FC_THIN_GAP_S (about 2.5 minutes), the spacing at which the cap
+ * spans FC_KEEP_S. */
+#define FC_DENSE_SAMPLES 64
+#define FC_THIN_GAP_S (FC_KEEP_S / (FC_MAX_SAMPLES - FC_DENSE_SAMPLES))
 /* resets_at may wobble by this much between collections without meaning
  * a new window (providers round or recompute it). */
 #define FC_RESET_JITTER_S 60.0

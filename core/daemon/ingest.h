@@ -27,7 +27,9 @@
  * still queued at shutdown are applied for at most half a second, the
  * rest answered 503 with nothing recorded.  The last
  * INGEST_MAX_IDS ids are kept (the database prunes older ones at every
- * write) and loaded at start (ingest_load), never under a request.
+ * write) and loaded at start (ingest_load), never under a request; the
+ * first answers of the newest INGEST_KEEP_RESPONSES only, as text, so
+ * the memory of the ids stays a few MiB at most.
  * Limits: an event time more than INGEST_MAX_FUTURE_S ahead is a 400; a
  * provider keeps at most INGEST_MAX_METERS header meters (further ids are
  * dropped with a note in the record); counts and models per day are
@@ -50,6 +52,9 @@
 #define INGEST_MAX_BODY (1024 * 1024)
 #define INGEST_MAX_ITEMS 1000
 #define INGEST_MAX_IDS 10000
+/* Of those, the newest whose replay repeats the first answer (older
+ * ones, and ids of an earlier run, answer {"id", "duplicate": true}). */
+#define INGEST_KEEP_RESPONSES 1000
 #define INGEST_MAX_METERS 64
 #define INGEST_MAX_FUTURE_S 86400.0
 
