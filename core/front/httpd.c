@@ -91,18 +91,51 @@ void httpd_park(httpd *h, request *rq)
         rq->parked = 1;
         h->n_parked++;
     }
+    rq->is_suspended = 1;
+    rq->susp_prev = NULL;
+    rq->susp_next = h->suspended;
+    if (h->suspended)
+        h->suspended->susp_prev = rq;
+    h->suspended = rq;
+}
+
+static void unlink_suspended(request *rq)
+{
+    httpd *h = rq->h;
+    if (!rq->is_suspended)
+        return;
+    if (rq->susp_prev)
+        rq->susp_prev->susp_next = rq->susp_next;
+    else
+        h->suspended = rq->susp_next;
+    if (rq->susp_next)
+        rq->susp_next->susp_prev = rq->susp_prev;
+    rq->susp_prev = rq->susp_next = NULL;
+    rq->is_suspended = 0;
+}
+
+void httpd_resume_locked(request *rq)
+{
+    if (!rq->is_suspended)
+        return;
+    unlink_suspended(rq);
+    MHD_resume_connection(rq->c);
 }
 
 void httpd_answer_parked(request *rq, unsigned status, json_t *doc,
                          int lock_held)
 {
     httpd *h = rq->h; /* once resumed, rq may be answered and freed */
-    rq->answer_status = status;
-    rq->answer = doc;
-    rq->answered = 1;
     if (!lock_held)
         pthread_mutex_lock(&h->suspend_lock);
-    MHD_resume_connection(rq->c);
+    if (rq->is_suspended) {
+        rq->answer_status = status;
+        rq->answer = doc;
+        rq->answered = 1;
+        httpd_resume_locked(rq);
+    } else {
+        json_decref(doc); /* httpd_stop answered it already */
+    }
     if (!lock_held)
         pthread_mutex_unlock(&h->suspend_lock);
 }
@@ -464,6 +497,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         return;
     if (rq->parked) {
         pthread_mutex_lock(&h->suspend_lock);
+        unlink_suspended(rq);
         h->n_parked--;
         pthread_mutex_unlock(&h->suspend_lock);
     }
@@ -708,6 +742,8 @@ const char *httpd_address(const httpd *h)
 /* At stop, how long resumed connections are given to send their answers
  * in all. */
 #define STOP_DRAIN_MS 1000
+/* ... and those answered 503 by httpd_stop itself. */
+#define STOP_FORCED_MS 300
 
 void httpd_stop(httpd *h)
 {
@@ -732,9 +768,34 @@ void httpd_stop(httpd *h)
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    if (parked)
-        log_msg(MD_LOG_WARN, NULL, "%zu HTTP requests still unanswered at "
-                "shutdown", parked);
+    if (parked) {
+        /* What is still suspended now would abort MHD_stop_daemon: answer
+         * it 503 and give the answers a short while to go out.  (The
+         * owner thread has returned, so no callback races with this.) */
+        size_t forced = 0;
+        pthread_mutex_lock(&h->suspend_lock);
+        while (h->suspended) {
+            request *rq = h->suspended;
+            rq->answer_status = MHD_HTTP_SERVICE_UNAVAILABLE;
+            json_decref(rq->answer);
+            rq->answer = render_error(MHD_HTTP_SERVICE_UNAVAILABLE,
+                                      "shutting down");
+            rq->answered = 1;
+            httpd_resume_locked(rq);
+            forced++;
+        }
+        pthread_mutex_unlock(&h->suspend_lock);
+        end = mono_ms() + STOP_FORCED_MS;
+        while (parked && mono_ms() < end) {
+            struct timespec ts = {0, 5 * 1000000L};
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&h->suspend_lock);
+            parked = h->n_parked;
+            pthread_mutex_unlock(&h->suspend_lock);
+        }
+        log_msg(MD_LOG_WARN, NULL, "shutdown: %zu parked HTTP requests "
+                "answered 503, %zu still unanswered", forced, parked);
+    }
     MHD_stop_daemon(h->mhd);
     close(h->listen_fd);
     if (h->unix_path)

@@ -16,7 +16,10 @@
  *     is parked (httpd_park: its connection suspended, counted in
  *     n_parked until on_completed) and the owner's completion callback
  *     stores the answer and resumes it (httpd_answer_parked), after which
- *     MHD calls the handler again and the answer is sent;
+ *     MHD calls the handler again and the answer is sent; every resume
+ *     goes through httpd_resume_locked, so httpd_stop can answer (503)
+ *     whatever is still suspended when its drain time is up: MHD must
+ *     never be stopped with a suspended connection (it aborts);
  *   - the httpd_send_* functions queue a response on the connection and
  *     return MHD's verdict; the _free variant frees msg.
  */
@@ -59,6 +62,7 @@ struct httpd {
     pthread_mutex_t suspend_lock; /* suspend before resume, see httpd.h;
                                      also guards n_parked */
     size_t n_parked;            /* requests parked and not yet completed */
+    struct request *suspended;  /* parked and not yet resumed (list) */
     cache_slot slots[N_SLOTS];
     pthread_mutex_t adm_lock;   /* guards adm (held for a check only) */
     admission adm;              /* Host/Origin names; replaced on reload */
@@ -80,6 +84,9 @@ typedef struct request {
     size_t body_len;
     int body_too_big;
     int parked;                 /* was suspended (counted in n_parked) */
+    /* In h->suspended while its connection is suspended (suspend_lock). */
+    struct request *susp_prev, *susp_next;
+    int is_suspended;
     /* An answer the owner thread made while the connection was parked:
      * written before the resume, read by the handler after it. */
     int answered;
@@ -115,6 +122,9 @@ void httpd_park(httpd *h, request *rq);
  * message was refused. */
 void httpd_answer_parked(request *rq, unsigned status, json_t *doc,
                          int lock_held);
+/* Resume rq's suspended connection (with suspend_lock held); a no-op
+ * when it is not suspended, e.g. once httpd_stop answered it. */
+void httpd_resume_locked(request *rq);
 
 /* The endpoints (routes.c), called by dispatch once the request is
  * admitted and, for telemetry, once per piece of the body. */

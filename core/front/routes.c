@@ -68,7 +68,7 @@ static void resume_request(void *arg)
     request *rq = arg;
     httpd *h = rq->h; /* once resumed, rq may be answered and freed */
     pthread_mutex_lock(&h->suspend_lock);
-    MHD_resume_connection(rq->c);
+    httpd_resume_locked(rq);
     pthread_mutex_unlock(&h->suspend_lock);
 }
 
@@ -124,7 +124,7 @@ enum MHD_Result route_usage(httpd *h, struct MHD_Connection *c, request *rq)
                                        &rq->waiter);
     if (rc != 0) { /* shutting down: answer from the views as they are */
         rq->refresh_refused = 1;
-        MHD_resume_connection(c);
+        httpd_resume_locked(rq);
     }
     pthread_mutex_unlock(&h->suspend_lock);
     return MHD_YES;
