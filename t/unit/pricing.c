@@ -74,8 +74,7 @@ static void test_providers(void)
            "a Moonshot model is found by the bare id the plugin reports");
     ok(p.p[PR_IN] == 6e-7 && p.p[PR_OUT] == 3e-6, "kimi-k2.5 at $0.60 / $3");
     is_int(pricing_lookup("moonshot-v1-8k", &p), 0, "moonshot-v1-8k is priced");
-    is_int(pricing_lookup("gpt-5", &p), 0,
-           "gpt-5 is priced (LiteLLM lists it dated only)");
+    is_int(pricing_lookup("gpt-5", &p), 0, "gpt-5 is priced");
     ok(p.p[PR_IN] == 1.25e-6 && p.p[PR_CR] == 1.25e-7, "at $1.25, $0.125 cached");
     is_int(pricing_lookup("gpt-5-mini-2025-08-07", &p), 0, "a dated GPT name");
     is_int(pricing_lookup("gpt-5.1-codex-mini-2026-01-01", &p), 0,
@@ -90,6 +89,30 @@ static void test_providers(void)
            "an unpriced model is unknown, not free");
     ok(pricing_glob_matches_builtin("kimi-*") && !pricing_glob_matches_builtin("kiwi-*"),
        "a glob is checked against the table's names");
+}
+
+/* The OpenAI rows the generated Codex trees need and the GPT-4.1 rows,
+ * against LiteLLM's figures at the pinned commit: gpt-5.2 at $1.75 in,
+ * $14 out, $0.175 cached (and no cache-write price listed: the table's
+ * default, input x 1.25); gpt-4.1 at $2 / $8 / $0.50 cached. */
+static void test_openai_rows(void)
+{
+    pricing_row p;
+    is_int(pricing_lookup("gpt-5.2", &p), 0, "gpt-5.2 is priced");
+    ok(p.p[PR_IN] == 1.75e-6 && p.p[PR_OUT] == 14e-6 && p.p[PR_CR] == 1.75e-7,
+       "gpt-5.2 at $1.75 / $14 / $0.175 cached per million");
+    ok(p.p[PR_CW] == 1.75e-6 * 1.25, "gpt-5.2 cache write defaults to input x 1.25");
+    ok(p.p[PR_IN_HI] == PRICING_NO_TIER && p.p[PR_CW_1H] == PRICING_NO_TIER,
+       "gpt-5.2 has no above-200k tier and no one-hour write price");
+    is_int(pricing_lookup("gpt-5.2-2025-12-11", &p), 0, "its dated name is listed");
+    ok(p.p[PR_OUT] == 14e-6, "at the same output price");
+    is_int(pricing_lookup("gpt-5.1", &p), 0, "gpt-5.1 is priced");
+    ok(p.p[PR_IN] == 1.25e-6 && p.p[PR_OUT] == 10e-6, "gpt-5.1 at $1.25 / $10");
+    is_int(pricing_lookup("gpt-4.1", &p), 0, "gpt-4.1 is priced");
+    ok(p.p[PR_IN] == 2e-6 && p.p[PR_OUT] == 8e-6 && p.p[PR_CR] == 5e-7,
+       "gpt-4.1 at $2 / $8 / $0.50 cached per million");
+    is_int(pricing_lookup("gpt-4.1-mini-2025-04-14", &p), 0, "a dated GPT-4.1 name");
+    ok(p.p[PR_IN] == 4e-7 && p.p[PR_OUT] == 1.6e-6, "gpt-4.1-mini at $0.40 / $1.60");
 }
 
 static void test_cell_cost(void)
@@ -264,6 +287,7 @@ int main(void)
     char *dir = mkdtemp(tmpl);
     test_lookup();
     test_providers();
+    test_openai_rows();
     test_cell_cost();
     test_cache_write_1h();
     test_parts();
