@@ -279,10 +279,14 @@ static int probe_exchange(const probe_request *rq, long long timeout_ms,
         char *why = status_words(st);
         rc = err_set(err, "%s", why);
         free(why);
-    } else if (!json_is_object(*out = json_loadb(reply, reply_len, 0, NULL))) {
-        json_decref(*out);
-        *out = NULL;
-        rc = err_set(err, "gave no valid answer");
+    } else {
+        /* (json_is_object evaluates its argument twice) */
+        *out = json_loadb(reply, reply_len, 0, NULL);
+        if (!json_is_object(*out)) {
+            json_decref(*out);
+            *out = NULL;
+            rc = err_set(err, "gave no valid answer");
+        }
     }
     free(reply);
     return rc;
