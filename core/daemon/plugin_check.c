@@ -362,6 +362,7 @@ typedef struct probed {
 typedef struct probe_cache {
     probed *v;
     size_t n;
+    const char *state_dir;   /* the descriptor cache's (probe.h); NULL: none */
 } probe_cache;
 
 static void probe_cache_release(probe_cache *pc)
@@ -386,7 +387,8 @@ static const probe_facts *describe(probe_cache *cache, provider_conf *pc,
     probe_request rq = {.plugin_path = pc->plugin_path, .instance = pc->name};
     probe_reply r;
     char *err = NULL;
-    if (probe_run(&rq, PROBE_TIMEOUT_MS, &r, &err) != 0) {
+    if (probe_describe_cached(cache->state_dir, &rq, PROBE_TIMEOUT_MS, &r,
+                              &err) != 0) {
         diag_add(diags, pc->file, pc->line, pc->col,
                  "provider '%s': plugin %s %s while being loaded", pc->name,
                  pc->plugin_path, err);
@@ -439,8 +441,8 @@ static size_t validate_provider(config *c, provider_conf *pc,
     return v.problems;
 }
 
-size_t plugin_check_config(config *c, diag_list *diags,
-                            diag_list *load_errors)
+static size_t check_config(config *c, diag_list *diags,
+                           diag_list *load_errors, const char *cache_dir)
 {
     size_t n = 0;
     char *err = NULL;
@@ -452,11 +454,23 @@ size_t plugin_check_config(config *c, diag_list *diags,
         free(err);
         n++;
     }
-    probe_cache cache = {0};
+    probe_cache cache = {.state_dir = cache_dir};
     for (size_t i = 0; i < c->n_providers; i++)
         if (c->providers[i].enabled)
             n += validate_provider(c, &c->providers[i], diags, load_errors,
                                    &cache);
     probe_cache_release(&cache);
     return n;
+}
+
+size_t plugin_check_config(config *c, diag_list *diags,
+                           diag_list *load_errors)
+{
+    return check_config(c, diags, load_errors, NULL);
+}
+
+size_t plugin_check_config_cached(config *c, diag_list *diags,
+                                  diag_list *load_errors)
+{
+    return check_config(c, diags, load_errors, c->state_dir);
 }

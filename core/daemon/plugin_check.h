@@ -29,4 +29,13 @@
 size_t plugin_check_config(config *c, diag_list *diags,
                           diag_list *load_errors);
 
+/* The same, but each descriptor comes from the cache in c->state_dir
+ * when its key still matches (probe_describe_cached): `meterd report`,
+ * which runs often and only needs to know what each plugin produces.
+ * check() still runs in a probe for a plugin that has one.  The daemon's
+ * start, its reloads and `meterd -t` use plugin_check_config: they probe
+ * every plugin, so what they report is always what the file says now. */
+size_t plugin_check_config_cached(config *c, diag_list *diags,
+                                  diag_list *load_errors);
+
 #endif

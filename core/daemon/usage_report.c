@@ -341,7 +341,8 @@ int usage_store_daily_detail(const usage_store *s, const char *provider,
         return err_set(err, "since is after until");
     rentry *e = NULL;
     size_t n = collect(s, provider, z, from, to, &e);
-    qsort(e, n, sizeof *e, rentry_cmp);
+    if (n)   /* e is NULL for an empty range: qsort wants a pointer */
+        qsort(e, n, sizeof *e, rentry_cmp);
     json_t *days = json_array();
     for (size_t i = 0; i < n;) {
         size_t j = i;

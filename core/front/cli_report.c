@@ -112,8 +112,8 @@ static int report_parse(int argc, char **argv, report_opts *o)
 }
 
 /* Does the provider's plugin declare usage cells (md_plugin.produces,
- * ABI 1.3)?  plugin_check_config() learnt it from the probe; a plugin
- * that does not load declares nothing. */
+ * ABI 1.3)?  plugin_check_config_cached() learnt it from the probe or
+ * the probe cache; a plugin that does not load declares nothing. */
 static int produces_usage_cells(const provider_conf *pc)
 {
     return (pc->produces & MD_PRODUCES_USAGE_CELLS) != 0;
@@ -321,7 +321,7 @@ int cli_report_main(int argc, char **argv)
         return rc;
     /* The report's own output is the point; chatter only when asked. */
     log_set_level(o.verbose ? MD_LOG_DEBUG : MD_LOG_WARN);
-    config *cfg = load_config(o.path, 0, 0, NULL);
+    config *cfg = load_config_report(o.path);
     if (!cfg)
         return 1;
     usage_store *u = open_usage_store(cfg, 1);
@@ -334,7 +334,7 @@ int cli_report_main(int argc, char **argv)
     }
     size_t n = report_select(cfg, u, o.provider);
     static daemon_t d;
-    if (daemon_setup(&d, cfg, u) != 0)
+    if (daemon_setup_report(&d, cfg, u) != 0)
         return 1;
     if (n && install_signals(&d) == 0) {
         /* The same runner, timeouts and plugin state directories as the

@@ -114,14 +114,17 @@ static void refuse_inline(const config *cfg, diag_list *diags)
  * With strict (meterd -t) a plugin that cannot be loaded is an error;
  * otherwise it is a warning and only that provider fails (class abi or
  * config) while the others run.  allow_inline: `meterd --once`. */
-config *load_config(const char *path, int strict, int allow_inline,
-                    char **first_error)
+static config *load_config_with(const char *path, int strict,
+                                int allow_inline, int cached,
+                                char **first_error)
 {
     diag_list diags = {0}, load_errors = {0};
     config *cfg = config_load(path, METERD_PLUGINDIR, METERD_STATEDIR, &diags);
     if (cfg && !allow_inline)
         refuse_inline(cfg, &diags);
-    if (cfg)
+    if (cfg && cached)
+        plugin_check_config_cached(cfg, &diags, strict ? NULL : &load_errors);
+    else if (cfg)
         plugin_check_config(cfg, &diags, strict ? NULL : &load_errors);
     for (size_t i = 0; i < load_errors.n; i++) {
         char *line = diag_format(&load_errors.items[i]);
@@ -145,6 +148,17 @@ config *load_config(const char *path, int strict, int allow_inline,
     diag_clear(&diags);
     config_free(cfg);
     return NULL;
+}
+
+config *load_config(const char *path, int strict, int allow_inline,
+                    char **first_error)
+{
+    return load_config_with(path, strict, allow_inline, 0, first_error);
+}
+
+config *load_config_report(const char *path)
+{
+    return load_config_with(path, 0, 0, 1, NULL);
 }
 
 static void register_secrets(const config *cfg)
@@ -266,8 +280,9 @@ int state_dir_writable(const char *dir, char **err)
                    strerror(errno));
 }
 
-/* usage: the store to use (owned by d from now on), or NULL to open it. */
-int daemon_setup(daemon_t *d, config *cfg, usage_store *usage)
+/* usage: the store to use (owned by d from now on), or NULL to open it.
+ * report: set up for `meterd report` (main_int.h). */
+static int setup(daemon_t *d, config *cfg, usage_store *usage, int report)
 {
     memset(d, 0, sizeof *d);
     d->usage = usage;
@@ -306,10 +321,31 @@ int daemon_setup(daemon_t *d, config *cfg, usage_store *usage)
     register_secrets(cfg);
     if (!d->usage)
         d->usage = open_usage_store(cfg, 0);
+    if (report) {
+        /* Without restored alert states an evaluation would see every
+         * meter anew: no command may announce that. */
+        for (char **a = cfg->forecast.notify_argv; a && *a; a++)
+            free(*a);
+        free(cfg->forecast.notify_argv);
+        cfg->forecast.notify_argv = NULL;
+    }
     state_init(d, cfg);
-    state_load_snapshot(d);
+    if (report)
+        state_publish(d);
+    else
+        state_load_snapshot(d);
     ingest_load(d);
     return 0;
+}
+
+int daemon_setup(daemon_t *d, config *cfg, usage_store *usage)
+{
+    return setup(d, cfg, usage, 0);
+}
+
+int daemon_setup_report(daemon_t *d, config *cfg, usage_store *usage)
+{
+    return setup(d, cfg, usage, 1);
 }
 
 void daemon_teardown(daemon_t *d)

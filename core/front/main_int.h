@@ -34,6 +34,10 @@
  * warning.  allow_inline: `meterd --once`. */
 config *load_config(const char *path, int strict, int allow_inline,
                     char **first_error);
+/* load_config as `meterd report` needs it: not strict, no inline, the
+ * plugins' descriptors from the probe cache in state_dir when they still
+ * match (plugin_check_config_cached). */
+config *load_config_report(const char *path);
 /* The usage store of cfg's state_dir, loaded; meta_only: without the
  * cells (the report reads them from the database). */
 usage_store *open_usage_store(const config *cfg, int meta_only);
@@ -42,6 +46,10 @@ int state_dir_writable(const char *dir, char **err);
 /* Set up d for cfg (owned by d from now on); usage: the store to use
  * (owned by d), or NULL to open it.  0, or -1 after logging why. */
 int daemon_setup(daemon_t *d, config *cfg, usage_store *usage);
+/* daemon_setup for `meterd report`: no snapshot, no forecast samples, no
+ * alert states (the report serves no view and announces no alert: cfg's
+ * notify command is dropped, so the daemon's alert states stay its own). */
+int daemon_setup_report(daemon_t *d, config *cfg, usage_store *usage);
 void daemon_teardown(daemon_t *d);
 /* Install the signal handlers, acting on d.  0, or -1 (errno). */
 int install_signals(daemon_t *d);

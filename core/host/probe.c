@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -193,33 +194,27 @@ static int wait_probe(pid_t pid, long long deadline)
     return st;
 }
 
-static int parse_reply(const char *buf, size_t len, probe_reply *out,
-                       char **err)
+/* Read a reply object (the wire's, or one kept in the cache). */
+static int reply_from_json(const json_t *j, probe_reply *out, char **err)
 {
-    json_error_t jerr;
-    json_t *j = json_loadb(buf, len, 0, &jerr);
-    if (!json_is_object(j)) {
-        json_decref(j);
+    if (!json_is_object(j))
         return err_set(err, "gave no valid answer");
-    }
-    int rc = 0;
     out->loaded = json_is_true(json_object_get(j, "loaded"));
     if (!out->loaded) {
         const char *cls = json_string_value(json_object_get(j, "class"));
         out->cls = cls && strcmp(cls, "abi") == 0 ? MD_ERR_ABI : MD_ERR_CONFIG;
         const char *msg = json_string_value(json_object_get(j, "message"));
         out->message = xstrdup(msg ? msg : "cannot be loaded");
-    } else if (protocol_facts_from_json(json_object_get(j, "descriptor"),
-                                        &out->facts, err) != 0) {
-        rc = -1;
-    } else {
-        json_t *chk = json_object_get(j, "check");
-        out->checked = json_is_object(chk);
-        const char *e = json_string_value(json_object_get(chk, "error"));
-        out->check_error = e ? xstrdup(e) : NULL;
+        return 0;
     }
-    json_decref(j);
-    return rc;
+    if (protocol_facts_from_json(json_object_get(j, "descriptor"),
+                                 &out->facts, err) != 0)
+        return -1;
+    json_t *chk = json_object_get(j, "check");
+    out->checked = json_is_object(chk);
+    const char *e = json_string_value(json_object_get(chk, "error"));
+    out->check_error = e ? xstrdup(e) : NULL;
+    return 0;
 }
 
 static char *status_words(int st)
@@ -233,10 +228,12 @@ static char *status_words(int st)
                      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
-int probe_run(const probe_request *rq, long long timeout_ms,
-              probe_reply *out, char **err)
+/* Run one probe: 0 with *out (the reply object, new reference), or -1
+ * with *err. */
+static int probe_exchange(const probe_request *rq, long long timeout_ms,
+                          json_t **out, char **err)
 {
-    memset(out, 0, sizeof *out);
+    *out = NULL;
     char exe[4096];
     if (helper_path(exe, sizeof exe) != 0)
         return err_set(err, "cannot find the meterd binary for the probe");
@@ -282,12 +279,156 @@ int probe_run(const probe_request *rq, long long timeout_ms,
         char *why = status_words(st);
         rc = err_set(err, "%s", why);
         free(why);
-    } else if (parse_reply(reply, reply_len, out, err) != 0) {
-        rc = -1;
+    } else {
+        /* (json_is_object evaluates its argument twice) */
+        *out = json_loadb(reply, reply_len, 0, NULL);
+        if (!json_is_object(*out)) {
+            json_decref(*out);
+            *out = NULL;
+            rc = err_set(err, "gave no valid answer");
+        }
     }
     free(reply);
+    return rc;
+}
+
+int probe_run(const probe_request *rq, long long timeout_ms,
+              probe_reply *out, char **err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *j;
+    if (probe_exchange(rq, timeout_ms, &j, err) != 0)
+        return -1;
+    int rc = reply_from_json(j, out, err);
+    json_decref(j);
     if (rc != 0)
         probe_reply_release(out);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The descriptor cache                                                */
+/* ------------------------------------------------------------------ */
+
+/* A file's identity as the cache keys it, or NULL when it cannot be
+ * stat()ed (the path is followed, as dlopen follows it). */
+static json_t *file_identity(const char *path)
+{
+    struct stat st;
+    if (!path || stat(path, &st) != 0)
+        return NULL;
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "dev", (json_int_t)st.st_dev,
+                     "ino", (json_int_t)st.st_ino, "size",
+                     (json_int_t)st.st_size, "mtime_s",
+                     (json_int_t)st.st_mtim.tv_sec, "mtime_ns",
+                     (json_int_t)st.st_mtim.tv_nsec);
+}
+
+/* The key of rq's descriptor: the plugin file, this meterd binary and
+ * the ABI it provides; NULL when a file cannot be stat()ed. */
+static json_t *cache_key(const probe_request *rq)
+{
+    char exe[4096];
+    json_t *plugin = file_identity(rq->plugin_path);
+    json_t *self = helper_path(exe, sizeof exe) == 0 ? file_identity(exe) : NULL;
+    if (!plugin || !self) {
+        json_decref(plugin);
+        json_decref(self);
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:o, s:o, s:i, s:i}", "plugin_path",
+                     rq->plugin_path, "instance",
+                     rq->instance ? rq->instance : "", "plugin", plugin,
+                     "meterd", self, "abi_major", MD_ABI_MAJOR, "abi_minor",
+                     MD_ABI_MINOR);
+}
+
+/* The cache's entries (borrowed from doc), or NULL when doc is not a
+ * cache of this schema. */
+static json_t *cache_entries(const json_t *doc)
+{
+    const char *schema = json_string_value(json_object_get(doc, "schema"));
+    json_t *e = json_object_get(doc, "entries");
+    return schema && strcmp(schema, PROBE_CACHE_SCHEMA) == 0 &&
+                   json_is_array(e)
+               ? e
+               : NULL;
+}
+
+/* Whether e is the entry of key's plugin and instance (whatever its
+ * identity): the one a new probe replaces. */
+static int same_plugin(const json_t *e, const json_t *key)
+{
+    const json_t *k = json_object_get(e, "key");
+    return json_equal(json_object_get(k, "plugin_path"),
+                      json_object_get(key, "plugin_path")) &&
+           json_equal(json_object_get(k, "instance"),
+                      json_object_get(key, "instance"));
+}
+
+/* Keep reply under key in dir's cache (doc: what was read, or NULL).
+ * Entries of other plugins stay; failure only costs a probe next time. */
+static void cache_store(const char *dir, json_t *doc, json_t *key,
+                        json_t *reply)
+{
+    json_t *fresh = json_array(), *old = cache_entries(doc), *e;
+    size_t i;
+    json_array_foreach(old, i, e)
+        if (json_is_object(e) && !same_plugin(e, key))
+            json_array_append(fresh, e);
+    json_array_append_new(fresh, json_pack("{s:O, s:O}", "key", key, "reply",
+                                           reply));
+    json_t *out = json_pack("{s:s, s:o}", "schema", PROBE_CACHE_SCHEMA,
+                            "entries", fresh);
+    char *text = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    char *err = NULL;
+    if (text && statefile_write(dir, PROBE_CACHE_FILE, text, &err) != 0) {
+        log_msg(MD_LOG_DEBUG, NULL, "probe cache: %s", err);
+        free(err);
+    }
+    free(text);
+}
+
+int probe_describe_cached(const char *state_dir, const probe_request *rq,
+                          long long timeout_ms, probe_reply *out, char **err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *key = state_dir && !rq->check ? cache_key(rq) : NULL;
+    if (!key)
+        return probe_run(rq, timeout_ms, out, err);
+    json_t *doc = NULL, *e;
+    char *rerr = NULL;
+    if (statefile_read(state_dir, PROBE_CACHE_FILE, &doc, &rerr) < 0) {
+        /* unreadable or corrupt (then moved aside): probe again */
+        log_msg(MD_LOG_DEBUG, NULL, "probe cache: %s", rerr);
+        free(rerr);
+        doc = NULL;
+    }
+    size_t i;
+    json_array_foreach(cache_entries(doc), i, e) {
+        if (!json_equal(json_object_get(e, "key"), key))
+            continue;
+        if (reply_from_json(json_object_get(e, "reply"), out, NULL) == 0) {
+            json_decref(doc);
+            json_decref(key);
+            return 0;
+        }
+        probe_reply_release(out);   /* a damaged entry: probe again */
+        break;
+    }
+    json_t *reply;
+    int rc = probe_exchange(rq, timeout_ms, &reply, err);
+    if (rc == 0) {
+        rc = reply_from_json(reply, out, err);
+        if (rc == 0)
+            cache_store(state_dir, doc, key, reply);
+        else
+            probe_reply_release(out);
+        json_decref(reply);
+    }
+    json_decref(doc);
+    json_decref(key);
     return rc;
 }
 

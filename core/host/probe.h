@@ -71,6 +71,27 @@ int probe_run(const probe_request *rq, long long timeout_ms,
               probe_reply *out, char **err);
 void probe_reply_release(probe_reply *r);
 
+/* The descriptor cache, a state file in state_dir (statefile.h: written
+ * whole by rename, mode 0600, read with O_NOFOLLOW; one that does not
+ * parse is moved aside).  An entry holds one probe's reply (a descriptor,
+ * or why the plugin does not load) under a key: the plugin's path and
+ * instance, the plugin file's identity (st_dev, st_ino, size, mtime in
+ * nanoseconds), this meterd binary's identity and the ABI it provides.
+ * A reply is reused only when the whole key is equal; anything else - no
+ * file, another schema, a damaged entry - probes again and rewrites the
+ * entry.  The cache only saves the probe process: the helper that runs a
+ * collection loads the plugin itself and refuses a wrong ABI
+ * (plugin_host.h), so a stale entry never runs other code. */
+#define PROBE_CACHE_FILE "probe-cache.json"
+#define PROBE_CACHE_SCHEMA "meterd.probe-cache.v1"
+
+/* probe_run through the cache of state_dir (see above) when rq asks for
+ * the descriptor only (!rq->check) and state_dir is not NULL; otherwise
+ * exactly probe_run.  A cache that cannot be written costs nothing but
+ * the next probe. */
+int probe_describe_cached(const char *state_dir, const probe_request *rq,
+                          long long timeout_ms, probe_reply *out, char **err);
+
 /* Entry point of the probe process (argv[1] == "--probe"). */
 int probe_main(int argc, char **argv);
 
