@@ -4,8 +4,9 @@
 #     every thread of the daemon pinned to CPU 0 and wrk to CPU 1;
 #  2. the same body as a static file from nginx, pinned the same way, in
 #     the same run: the yardstick for p99 (skipped when nginx is missing);
-#     steps 1 and 2 alternate RUNS times (default 3) and end with one
-#     summary line per server and run (req/s, p50, p99);
+#     steps 1 and 2 alternate RUNS times (default 3; the order flips
+#     every run) and end with one summary line per server and run
+#     (req/s, p50, p99) and the median ratio of the two p99s;
 #  3. force_refresh with one hung provider: latency vs endpoint_timeout;
 #  4. cached GET /metrics (Prometheus text), pinned as in 1: a scrape
 #     should cost what a cached usage query costs.
@@ -119,22 +120,42 @@ summary() {
        END {printf "  run %s  %-6s %10s req/s  p50 %8s  p99 %8s\n", run, who, r, p50, p99}' "$3"
 }
 : >"$W/summary"
-for run in $(seq "$RUNS"); do
-  echo "== run $run/$RUNS meterd: cached GET, 50 keep-alive connections, ${DUR}s, daemon on CPU 0, wrk on CPU 1"
+# "NAME" -> run wrk against it and record one summary line
+run_meterd() {
+  echo "== run $1/$RUNS meterd: cached GET, 50 keep-alive connections, ${DUR}s, daemon on CPU 0, wrk on CPU 1"
   taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "$URL" >"$W/wrk.m"
   sed -n "$WRK_FILTER" "$W/wrk.m"
-  summary "$run" meterd "$W/wrk.m" >>"$W/summary"
-  if [ -n "$NURL" ]; then
-    echo "== run $run/$RUNS nginx: the same body as a static file, same connections, nginx on CPU 0, wrk on CPU 1"
-    taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "$NURL" >"$W/wrk.n"
-    sed -n "$WRK_FILTER" "$W/wrk.n"
-    summary "$run" nginx "$W/wrk.n" >>"$W/summary"
-  fi
+  summary "$1" meterd "$W/wrk.m" >>"$W/summary"
+}
+run_nginx() {
+  [ -n "$NURL" ] || return 0
+  echo "== run $1/$RUNS nginx: the same body as a static file, same connections, nginx on CPU 0, wrk on CPU 1"
+  taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "$NURL" >"$W/wrk.n"
+  sed -n "$WRK_FILTER" "$W/wrk.n"
+  summary "$1" nginx "$W/wrk.n" >>"$W/summary"
+}
+# The order alternates (meterd first in odd runs, nginx first in even
+# ones) so that neither server always runs on the warmer or the noisier
+# half of a run.
+for run in $(seq "$RUNS"); do
+  if [ $((run % 2)) -eq 1 ]; then run_meterd "$run"; run_nginx "$run"
+  else run_nginx "$run"; run_meterd "$run"; fi
 done
 RSS=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
 echo "daemon RSS after load: ${RSS} kB; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== summary"
-cat "$W/summary"
+sort -k2,2n -k3,3 "$W/summary"
+# p99 of meterd over nginx's per run, and the median of those ratios:
+# the figure the target (no worse than nginx, i.e. <= 1.00) is read from.
+if [ -n "$NURL" ]; then
+  awk 'function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1000000; return v }
+       { p[$2 " " $3] = us($9) }
+       END { n = 0
+             for (k in p) { split(k, a, " "); if (a[2] == "meterd" && ((a[1] " nginx") in p)) r[++n] = p[k] / p[a[1] " nginx"] }
+             for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+             line = ""; for (i = 1; i <= n; i++) line = line sprintf(" %.2f", r[i])
+             if (n) printf "  p99 meterd/nginx per run (sorted):%s; median %.2f\n", line, (n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2) }' "$W/summary"
+fi
 echo "== meterd: cached GET /metrics, same connections and pinning as the usage query"
 echo "metrics size: $(curl -s "http://$ADDR/metrics" | wc -c) bytes"
 taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "http://$ADDR/metrics" | sed -n "$WRK_FILTER"
