@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "history_db.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "redact.h"
@@ -149,9 +150,10 @@ static int read_ids_file(ingest_state *s, const char *state_dir)
     return 1;
 }
 
-/* METERD_TEST_COMMIT_DELAY_MS: a test-only knob (t/89-ingest-async.t)
- * that sleeps that long on the owner thread before each ingest commit,
- * standing in for a slow disk.  It is honoured only when METERD_TEST is
+/* METERD_TEST_COMMIT_DELAY_MS: a test-only knob (t/89-ingest-async.t,
+ * t/89-ingest-group-commit.t) that sleeps that long on the owner thread
+ * before each ingest (group) commit, holding the database's lock as a
+ * slow disk's fsync inside the commit would.  It is honoured only when METERD_TEST is
  * set too, and refused with a warning otherwise, so a production daemon
  * that inherits the variable by accident does not slow down.  Read once
  * at start (getenv is not safe once threads run). */
@@ -502,11 +504,16 @@ static size_t first_of_id(const ingest_msg *m, size_t i)
 static int persist(daemon_t *d, char **err)
 {
     long delay = state_of(d)->commit_delay_ms;
-    if (delay > 0) {
+    if (delay > 0) {   /* a slow fsync: inside the database's lock */
+        history_db *db = usage_store_db(d->usage);
         struct timespec ts = {.tv_sec = delay / 1000,
                               .tv_nsec = (delay % 1000) * 1000000L};
+        if (db)
+            history_db_lock(db);
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
             ;
+        if (db)
+            history_db_unlock(db);
     }
     int rc = usage_store_write(usage_store_image(d->usage, time_now()), err);
     if (rc != 0)
