@@ -146,6 +146,7 @@ echo "== POST /api/telemetry, $PARALLEL parallel posters, $POSTS requests in all
 # Where group commit shows: the requests that queue behind a commit share
 # the next one (one fsync for all of them) instead of one fsync each.
 : >"$W/pposts"
+POSTERS=
 t0=$(date +%s%N)
 for p in $(seq "$PARALLEL"); do
 	(
@@ -158,8 +159,9 @@ for p in $(seq "$PARALLEL"); do
 			"http://$ADDR/api/telemetry"
 	done >"$W/pposts.$p"
 	) &
+	POSTERS="$POSTERS $!"
 done
-wait
+wait $POSTERS   # not the daemon, also a child of this shell
 t1=$(date +%s%N)
 cat "$W/pposts".* >"$W/pposts"
 grep -vc '^200 ' "$W/pposts" | grep -q '^0$' || { echo "  some POSTs failed:"; grep -v '^200 ' "$W/pposts" | head -3; }
