@@ -8,6 +8,11 @@
 #  2. times POST /api/telemetry, one event per request, answered after the
 #     commit (client-side round trip: an upper bound of the commit time),
 #     prints p50/p90/p99/max and the WAL's size after them; target < 5 ms;
+#     then the same number of POSTs from PARALLEL posters at once (each
+#     waits for its answer before the next): the requests queued behind a
+#     commit share the next one (group commit), so the round trip stays
+#     near one commit instead of growing with the queue; prints the
+#     commits /healthz counted (ingest_commits for ingest_requests);
 #  3. generates a 1 GiB Claude log tree (bench/gen-logs; TREE= reuses one
 #     made with --seed 1), runs `meterd report daily` on it once (cold,
 #     builds the plugin's state), then times the warm runs (unchanged
@@ -16,7 +21,8 @@
 #     stat walk of the tree (find) - the part a warm scan cannot skip;
 #  4. prints meterd.db's size and the size per provider-year.
 # Usage: bench/history.sh [SIZE]   (log tree size, default 1G)
-# Environment: DAYS=730 RUNS=5 POSTS=500 METERD=./meterd TREE=<dir>
+# Environment: DAYS=730 RUNS=5 POSTS=500 PARALLEL=8 METERD=./meterd TREE=<dir>
+#   REPORT=0 stops after the POSTs (no log tree, no report timings)
 #   USAGE_JSON=<file> (a usage.json this script wrote before: saves its
 #   generation, minutes on a loaded machine)
 #   PRIO="chrt -f 10" runs the daemon, curl and the reports at a real-time
@@ -29,6 +35,8 @@ SIZE=${1:-1G}
 DAYS=${DAYS:-730}
 RUNS=${RUNS:-5}
 POSTS=${POSTS:-500}
+PARALLEL=${PARALLEL:-8}
+REPORT=${REPORT:-1}
 PRIO=${PRIO:-}
 METERD=${METERD:-$TOP/meterd}
 [ -x "$METERD" ] || { echo "bench/history.sh: build first (make)" >&2; exit 2; }
@@ -133,7 +141,38 @@ sort -k2 -n "$W/posts" | awk '{ t[NR] = $2 * 1000 } END {
 	printf "  round trip (commit included): p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		t[int(NR / 2) + 1], t[int(NR * 0.9) + 1], t[int(NR * 0.99) + 1], t[NR] }'
 echo "  WAL after the POSTs: $(stat -c %s "$S/meterd.db-wal" 2>/dev/null || echo 0) bytes"
+
+echo "== POST /api/telemetry, $PARALLEL parallel posters, $POSTS requests in all"
+# Where group commit shows: the requests that queue behind a commit share
+# the next one (one fsync for all of them) instead of one fsync each.
+: >"$W/pposts"
+POSTERS=
+t0=$(date +%s%N)
+for p in $(seq "$PARALLEL"); do
+	(
+	i=0
+	while [ $i -lt $((POSTS / PARALLEL)) ]; do
+		i=$((i + 1))
+		at=$(date -u -d '-1 min' +%Y-%m-%dT%H:%M:%SZ)
+		$PRIO curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -H 'Content-Type: application/json' \
+			--data "{\"provider\":\"prov1\",\"route\":\"chat\",\"dialect\":\"openai\",\"model\":\"model-1\",\"at\":\"$at\",\"id\":\"par-$p-$i\",\"usage\":{\"prompt_tokens\":$((100 + i)),\"completion_tokens\":7}}" \
+			"http://$ADDR/api/telemetry"
+	done >"$W/pposts.$p"
+	) &
+	POSTERS="$POSTERS $!"
+done
+wait $POSTERS   # not the daemon, also a child of this shell
+t1=$(date +%s%N)
+cat "$W/pposts".* >"$W/pposts"
+grep -vc '^200 ' "$W/pposts" | grep -q '^0$' || { echo "  some POSTs failed:"; grep -v '^200 ' "$W/pposts" | head -3; }
+sort -k2 -n "$W/pposts" | awk -v ms="$(ms "$t0" "$t1")" '{ t[NR] = $2 * 1000 } END {
+	printf "  round trip (commit included): p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; %d requests in %.0f ms (%.0f/s)\n",
+		t[int(NR / 2) + 1], t[int(NR * 0.9) + 1], t[int(NR * 0.99) + 1], t[NR], NR, ms, NR * 1000 / ms }'
+H=$(curl -s "http://$ADDR/healthz")
+echo "  /healthz history: $(printf '%s' "$H" | perl -MJSON::PP -e 'my $h = eval { decode_json(join "", <STDIN>) } || {}; my $x = $h->{history} || {};
+	printf "ingest_commits %s, ingest_requests %s", $x->{ingest_commits} // "n/a", $x->{ingest_requests} // "n/a"')"
 kill "$PID"; wait "$PID" || true; PID=
+[ "$REPORT" = 1 ] || exit 0
 
 echo "== meterd report daily on a $SIZE Claude log tree with that history"
 if [ -n "${TREE:-}" ]; then

@@ -284,6 +284,10 @@ echo "collections:        $P_RUNS runs, $P_FAILS failed, over the $P_N providers
 sed 1d "$W/providers"
 echo "force_refresh:      $((F_OK + F_BAD)) requests, $F_BAD not 2xx"
 echo "ingest POST:        $((I_OK + I_BAD)) requests, $I_BAD not 2xx"
+# round trip of the answered ones (commit included: a 200 is durable)
+[ -s "$W/ingest.codes" ] && awk '$1 ~ /^2/ {print $2 * 1000}' "$W/ingest.codes" | sort -n | awk '{ t[NR] = $1 } END {
+  if (NR) printf "  ingest round trip: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+    t[int(NR * 0.5) + 1], t[int(NR * 0.9) + 1], t[int(NR * 0.99) + 1], t[NR] }'
 # the failed ones: status (000: no answer), seconds taken, curl exit, started at
 for f in force ingest; do
   awk -v f="$f" -v t0="$START" '$1 !~ /^2/ {printf "  %s failed: status %s after %ss, curl exit %s, at +%ds (connected %s, sent %s, first byte %s, %s bytes)\n", f, $1, $2, $3, $4 - t0, $5, $6, $7, $8}' "$W/$f.codes" 2>/dev/null | head -5

@@ -152,6 +152,9 @@ typedef struct state_msg {
     void (*done)(void *arg);    /* after fn, once its effect is published;
                                    or NULL */
     void *arg;
+    /* state_post_group: run with the other queued messages of the same
+     * group function instead of fn (NULL for a plain message) */
+    void (*group)(struct daemon *d, void **args, size_t n);
 } state_msg;
 
 struct ingest_state;
@@ -259,6 +262,17 @@ int state_post(daemon_t *d, void (*fn)(daemon_t *, void *), void *arg);
  * 0; on -1 neither runs. */
 int state_post_then(daemon_t *d, void (*fn)(daemon_t *, void *),
                     void (*done)(void *), void *arg);
+/* The same for work that is cheaper done many at once (the ingest group
+ * commit): when the owner drains its queue, every queued message of the
+ * same group function (at most STATE_GROUP_MAX, in queue order) runs as
+ * ONE call group(d, args, n), where the first of them stood in the
+ * queue; one view set is published, then each done(args[i]) runs.  Only
+ * later messages are moved earlier, never an earlier one later, so a
+ * poster that waited for an answer before posting again still sees its
+ * order kept. */
+#define STATE_GROUP_MAX 256
+int state_post_group(daemon_t *d, void (*group)(daemon_t *, void **, size_t),
+                     void (*done)(void *), void *arg);
 /* Owner thread: whether a message is queued (a hint: a message may
  * arrive right after). */
 int state_messages_waiting(daemon_t *d);

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,13 @@ struct history_db {
     /* history_db_prepared: statements kept for reuse, under mu */
     struct kept { const char *sql; sqlite3_stmt *st; } *kept;
     size_t n_kept;
+    /* page_count * page_size after the last commit, -1 unknown: read
+     * without mu (history_db_size_cached), so a health check never waits
+     * for a commit */
+    _Atomic long long size_cache;
+    /* history_db_reader: a read-only connection of its own (its own mu,
+     * no checkpointer, no reader), NULL when it could not be opened */
+    history_db *reader;
 };
 
 /* One entry per schema version: steps[v] takes a file from version v to
@@ -116,9 +124,23 @@ int history_db_begin(history_db *db, char **err)
     return history_db_exec(db, "BEGIN IMMEDIATE", err);
 }
 
+static int pragma_int(history_db *db, const char *sql, long long *out);
+
+/* Lock held: refresh the cached size (history_db_size_cached). */
+static void refresh_size(history_db *db)
+{
+    long long pages = -1, size = -1;
+    if ((pragma_int(db, "PRAGMA page_count", &pages) |
+         pragma_int(db, "PRAGMA page_size", &size)) == 0)
+        atomic_store(&db->size_cache, pages * size);
+}
+
 int history_db_commit(history_db *db, char **err)
 {
-    return history_db_exec(db, "COMMIT", err);
+    if (history_db_exec(db, "COMMIT", err) != 0)
+        return -1;
+    refresh_size(db);
+    return 0;
 }
 
 void history_db_rollback(history_db *db)
@@ -251,6 +273,26 @@ static void start_checkpointer(history_db *db, const char *path)
     sqlite3_wal_hook(db->h, wal_hook, db);
 }
 
+/* The read-only sibling (history_db_reader).  WAL lets it read the last
+ * committed state while the main connection writes, so a query on it
+ * never waits for a commit; without it, reads share the main one. */
+static void open_reader(history_db *db, const char *path)
+{
+    history_db *r = xcalloc(1, sizeof *r);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_init(&r->ck_mu, NULL);
+    pthread_cond_init(&r->ck_cv, NULL);
+    atomic_store(&r->size_cache, -1);
+    if (sqlite3_open_v2(path, &r->h,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        history_db_free(r);
+        return;
+    }
+    sqlite3_busy_timeout(r->h, HISTORY_BUSY_TIMEOUT_MS);
+    db->reader = r;
+}
+
 unsigned long history_db_checkpoints(history_db *db)
 {
     pthread_mutex_lock(&db->ck_mu);
@@ -263,6 +305,7 @@ int history_db_open(const char *state_dir, history_db **out, char **err)
 {
     *out = NULL;
     history_db *db = xcalloc(1, sizeof *db);
+    atomic_store(&db->size_cache, -1);
     pthread_mutex_init(&db->mu, NULL);
     pthread_mutex_init(&db->ck_mu, NULL);
     pthread_cond_init(&db->ck_cv, NULL);
@@ -293,6 +336,8 @@ int history_db_open(const char *state_dir, history_db **out, char **err)
         return -1;
     }
     start_checkpointer(db, path);
+    open_reader(db, path);
+    refresh_size(db);
     free(path);
     *out = db;
     return 0;
@@ -320,6 +365,7 @@ void history_db_free(history_db *db)
 {
     if (!db)
         return;
+    history_db_free(db->reader);
     for (size_t i = 0; i < db->n_kept; i++)
         sqlite3_finalize(db->kept[i].st);
     free(db->kept);
@@ -363,4 +409,14 @@ long long history_db_size(history_db *db)
              pragma_int(db, "PRAGMA page_size", &size);
     history_db_unlock(db);
     return rc == 0 ? pages * size : -1;
+}
+
+long long history_db_size_cached(history_db *db)
+{
+    return db ? atomic_load(&db->size_cache) : -1;
+}
+
+history_db *history_db_reader(history_db *db)
+{
+    return db && db->reader ? db->reader : db;
 }

@@ -71,7 +71,8 @@
  * Ownership: history_db_open returns an object the caller frees with
  * history_db_free (finalizes the kept statements, closes the handle).
  * Threads: any thread, serialised by history_db_lock/unlock; the
- * checkpointer thread uses only its own connection.
+ * checkpointer thread uses only its own connection; the reader
+ * (history_db_reader) is a history_db of its own, with its own lock.
  */
 #ifndef METERD_HISTORY_DB_H
 #define METERD_HISTORY_DB_H
@@ -125,6 +126,16 @@ unsigned long history_db_checkpoints(history_db *db);
 
 /* page_count * page_size in bytes (takes the lock), -1 on error. */
 long long history_db_size(history_db *db);
+/* The same as of the last commit on db (refreshed by every commit and at
+ * open), without the lock: what /healthz shows, so it never waits for
+ * a writer.  -1 when unknown or db is NULL.  Any thread. */
+long long history_db_size_cached(history_db *db);
+/* A read-only connection to the same file, with its own lock (WAL: it
+ * reads the last committed state while db writes), for queries that
+ * must not wait for a commit (GET /api/history).  Use it like db (lock,
+ * handle, unlock) but never write through it; it lives as long as db.
+ * db itself when the second connection could not be opened. */
+history_db *history_db_reader(history_db *db);
 /* The schema version of the file (for tests and healthz). */
 int history_db_version(history_db *db);
 

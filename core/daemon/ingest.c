@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "history_db.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "redact.h"
@@ -35,8 +36,13 @@ typedef struct ingest_state {
     long long stop_seen_ms; /* mono: first request applied after SIGTERM */
 } ingest_state;
 
-/* At shutdown the queued requests are still applied, one commit each,
- * for at most this long; the rest are answered 503 (nothing recorded:
+/* A group commit holds at most this many items (a request bigger than
+ * that is a group of its own): the bound on how long the first request
+ * of a group waits for the last one's items to be applied. */
+#define INGEST_GROUP_MAX_ITEMS INGEST_MAX_ITEMS
+
+/* At shutdown the queued requests are still applied, a group commit at
+ * a time, for at most this long; the rest are answered 503 (nothing recorded:
  * the caller retries), so a slow disk cannot hold up the exit. */
 #define INGEST_SHUTDOWN_BUDGET_MS 500
 
@@ -153,9 +159,10 @@ static int read_ids_file(ingest_state *s, const char *state_dir)
     return 1;
 }
 
-/* METERD_TEST_COMMIT_DELAY_MS: a test-only knob (t/89-ingest-async.t)
- * that sleeps that long on the owner thread before each ingest commit,
- * standing in for a slow disk.  It is honoured only when METERD_TEST is
+/* METERD_TEST_COMMIT_DELAY_MS: a test-only knob (t/89-ingest-async.t,
+ * t/89-ingest-group-commit.t) that sleeps that long on the owner thread
+ * before each ingest (group) commit, holding the database's lock as a
+ * slow disk's fsync inside the commit would.  It is honoured only when METERD_TEST is
  * set too, and refused with a warning otherwise, so a production daemon
  * that inherits the variable by accident does not slow down.  Read once
  * at start (getenv is not safe once threads run). */
@@ -514,16 +521,21 @@ static size_t first_of_id(const ingest_msg *m, size_t i)
     return i;
 }
 
-/* Make what this request added durable: its cells and its ids in one
+/* Make what a group added durable: its cells and its ids in one
  * transaction.  0, or -1 with everything it added taken back. */
 static int persist(daemon_t *d, char **err)
 {
     long delay = state_of(d)->commit_delay_ms;
-    if (delay > 0) {
+    if (delay > 0) {   /* a slow fsync: inside the database's lock */
+        history_db *db = usage_store_db(d->usage);
         struct timespec ts = {.tv_sec = delay / 1000,
                               .tv_nsec = (delay % 1000) * 1000000L};
+        if (db)
+            history_db_lock(db);
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
             ;
+        if (db)
+            history_db_unlock(db);
     }
     int rc = usage_store_write(usage_store_image(d->usage, time_now()), err);
     if (rc != 0)
@@ -569,40 +581,59 @@ static void apply_meters(daemon_t *d, ingest_msg *m, json_t **recs,
     free(b);
 }
 
-/* Owner thread: apply every item, or none.  The 200 is only answered
- * once the usage and ids are committed to the history database. */
-static void ingest_apply(daemon_t *d, void *arg)
+/* Whether a request may be applied at all: not past the shutdown budget,
+ * every provider still configured.  0, or the status with m->error. */
+static int admit(daemon_t *d, ingest_msg *m)
 {
-    ingest_msg *m = arg;
     ingest_state *s = state_of(d);
     if (d->stop) {
         long long now = mono_ms();
         if (!s->stop_seen_ms)
             s->stop_seen_ms = now;
         if (now - s->stop_seen_ms >= INGEST_SHUTDOWN_BUDGET_MS) {
-            m->status = 503;
             m->error = xstrdup("shutting down: nothing was recorded (retry "
                                "later)");
-            return;
+            return m->status = 503;
         }
     }
     for (size_t i = 0; i < m->n; i++) {
         if (state_find(d, m->items[i].provider))
             continue;
-        m->status = 409;   /* removed by a reload since validation */
         m->error = xasprintf("%sunknown provider '%.64s' (removed by a reload)",
                              m->n > 1 ? "item: " : "", m->items[i].provider);
-        return;
+        return m->status = 409;   /* removed by a reload since validation */
     }
-    json_t **recs = xcalloc(m->n, sizeof *recs);
-    int *dup = xcalloc(m->n, sizeof *dup);
+    return 0;
+}
+
+/* Whether an earlier request of the group (ms[0..upto)) applies an item
+ * of this id: then a later one is its duplicate, as if they had been
+ * applied one after the other. */
+static int taken_in_group(ingest_msg *const *ms, size_t upto, const char *id)
+{
+    for (size_t g = 0; g < upto; g++)
+        for (size_t i = 0; i < ms[g]->n; i++)
+            if (ms[g]->items[i].id && strcmp(ms[g]->items[i].id, id) == 0)
+                return 1;
+    return 0;
+}
+
+/* Apply one request's items to the store (owner thread, inside the
+ * group's events): recs[i] its record, dup[i] set for an item whose id
+ * was seen before (recs[i] then the earlier response, or NULL while that
+ * one is in this group and not answered yet).  Returns whether anything
+ * must be committed. */
+static int stage(daemon_t *d, ingest_msg *const *ms, size_t g, json_t **recs,
+                 int *dup)
+{
+    ingest_state *s = state_of(d);
+    ingest_msg *m = ms[g];
     int durable = 0;
-    if (d->usage)
-        usage_store_begin_events(d->usage);
     for (size_t i = 0; i < m->n; i++) {
         item *it = &m->items[i];
         const seen_id *seen = it->id ? seen_find(s, it->id) : NULL;
-        if (seen || first_of_id(m, i) != i) {
+        if (seen || first_of_id(m, i) != i ||
+            (it->id && taken_in_group(ms, g, it->id))) {
             dup[i] = 1;
             recs[i] = seen ? duplicate_of_seen(seen) : NULL;
             continue;
@@ -614,39 +645,114 @@ static void ingest_apply(daemon_t *d, void *arg)
             durable = 1;
         }
     }
-    char *err = NULL;
-    if (durable && d->usage && persist(d, &err) != 0) {
-        m->status = 503;
-        m->error = xasprintf("cannot persist the usage, nothing was recorded "
-                             "(retry later): %s", err ? err : "unknown error");
-        log_msg(MD_LOG_WARN, NULL, "%s", m->error);
-        free(err);
-        for (size_t i = 0; i < m->n; i++)
-            json_decref(recs[i]);
-        free(recs);
-        free(dup);
-        return;
-    }
-    if (d->usage && !durable)
-        usage_store_keep_events(d->usage);
+    return durable;
+}
+
+/* After the commit: fold the meters, remember the ids and build the 200
+ * (in the group's order, so a duplicate of an earlier request of the
+ * group finds its response remembered). */
+static void answer_ok(daemon_t *d, ingest_msg *m, json_t **recs, int *dup)
+{
+    ingest_state *s = state_of(d);
     apply_meters(d, m, recs, dup);
     json_t *records = json_array();
     for (size_t i = 0; i < m->n; i++) {
         if (!dup[i])
             json_object_set_new(recs[i], "duplicate", json_false());
-        else if (!recs[i])
-            recs[i] = duplicate_response(recs[first_of_id(m, i)]);
+        else if (!recs[i]) {
+            /* a repeat within this request copies its first answer; an
+             * id taken by an earlier request of the same group was
+             * remembered when that one was answered */
+            size_t first = first_of_id(m, i);
+            const seen_id *seen = first == i ? seen_find(s, m->items[i].id)
+                                             : NULL;
+            if (seen)
+                recs[i] = duplicate_of_seen(seen);
+            else if (first != i && recs[first])
+                recs[i] = duplicate_response(recs[first]);
+            else
+                recs[i] = json_pack("{s:s, s:b}", "id", m->items[i].id,
+                                    "duplicate", 1);
+        }
         redact_json(recs[i], (const char *const *)d->cfg->secrets,
                     d->cfg->n_secrets);
         if (!dup[i] && m->items[i].id) /* as answered: redacted */
             seen_add(s, m->items[i].id, recs[i]);
         json_array_append_new(records, recs[i]);
     }
-    free(recs);
-    free(dup);
-    d->version++;
     m->response = json_pack("{s:o}", "records", records);
     m->status = 200;
+}
+
+/* One transaction for the requests ms[0..n) (each admitted): all 200
+ * once it committed, or all 503 with nothing recorded. */
+static void apply_chunk(daemon_t *d, ingest_msg **ms, size_t n)
+{
+    json_t ***recs = xcalloc(n, sizeof *recs);
+    int **dup = xcalloc(n, sizeof *dup);
+    int durable = 0;
+    if (d->usage)
+        usage_store_begin_events(d->usage);
+    for (size_t g = 0; g < n; g++) {
+        recs[g] = xcalloc(ms[g]->n, sizeof **recs);
+        dup[g] = xcalloc(ms[g]->n, sizeof **dup);
+        durable |= stage(d, ms, g, recs[g], dup[g]);
+    }
+    char *err = NULL;
+    int failed = durable && d->usage && persist(d, &err) != 0;
+    if (failed) {
+        char *msg = xasprintf("cannot persist the usage, nothing was recorded "
+                              "(retry later): %s", err ? err : "unknown error");
+        log_msg(MD_LOG_WARN, NULL, "%s (%zu request%s)", msg, n,
+                n == 1 ? "" : "s");
+        free(err);
+        for (size_t g = 0; g < n; g++) {
+            ms[g]->status = 503;
+            ms[g]->error = xstrdup(msg);
+            for (size_t i = 0; i < ms[g]->n; i++)
+                json_decref(recs[g][i]);
+        }
+        free(msg);
+    } else {
+        if (durable && d->usage)
+            usage_store_ingest_committed(d->usage, n);
+        if (d->usage && !durable)
+            usage_store_keep_events(d->usage);
+        for (size_t g = 0; g < n; g++)
+            answer_ok(d, ms[g], recs[g], dup[g]);
+        d->version++;
+    }
+    for (size_t g = 0; g < n; g++) {
+        free(recs[g]);
+        free(dup[g]);
+    }
+    free(recs);
+    free(dup);
+}
+
+/* Owner thread: the queued ingest requests (state_post_group), applied
+ * as groups of at most INGEST_GROUP_MAX_ITEMS items, each ONE
+ * transaction and ONE commit (fsync) instead of one per request.  Every
+ * request of a group is answered after its commit: 200 when it
+ * committed, 503 with nothing recorded when it failed. */
+static void ingest_apply_group(daemon_t *d, void **args, size_t n)
+{
+    ingest_msg **ms = xcalloc(n ? n : 1, sizeof *ms);
+    size_t k = 0, items = 0;
+    for (size_t i = 0; i < n; i++) {
+        ingest_msg *m = args[i];
+        if (admit(d, m) != 0)
+            continue;
+        if (k && items + m->n > INGEST_GROUP_MAX_ITEMS) {
+            apply_chunk(d, ms, k);
+            k = items = 0;
+        }
+        ms[k++] = m;
+        items += m->n;
+    }
+    if (k)
+        apply_chunk(d, ms, k);
+    free(ms);
 }
 
 void ingest_batch_free(ingest_batch *b)
@@ -709,7 +815,7 @@ int ingest_parse(const view_set *vs, const char *body, size_t len,
     return 200;
 }
 
-/* Owner thread, after ingest_apply and the publication of its effect:
+/* Owner thread, after ingest_apply_group and the publication of its effect:
  * hand the answer over (its ownership with it) and free the message. */
 static void ingest_done(void *arg)
 {
@@ -726,7 +832,7 @@ int ingest_submit(daemon_t *d, ingest_batch *b, ingest_answer_fn answer,
     *m = (ingest_msg){.batch = b, .items = b->items, .n = b->n,
                       .answer = answer, .arg = arg, .status = 200,
                       .error = NULL, .response = NULL};
-    if (state_post_then(d, ingest_apply, ingest_done, m) == 0)
+    if (state_post_group(d, ingest_apply_group, ingest_done, m) == 0)
         return 0;
     ingest_batch_free(b);
     free(m);

@@ -23,7 +23,17 @@
  * its usage is.  When that write fails the request answers 503, its
  * usage is taken back from memory, its ids are not remembered (the
  * caller's retry is applied, not refused as a duplicate), and the store
- * retries the write (usage_store_retry_due) and at shutdown.  Requests
+ * retries the write (usage_store_retry_due) and at shutdown.
+ *
+ * Group commit: the requests queued for the owner when it drains its
+ * mailbox (state_post_group: at most STATE_GROUP_MAX, and groups of at
+ * most INGEST_MAX_ITEMS items) share that transaction: one commit, one
+ * fsync, then every one of them is answered - all 200, or all 503 with
+ * nothing of any of them recorded.  Each request's outcome is what
+ * applying them one after another in arrival order would give (an id
+ * sent by two requests of a group: the later is a duplicate).  The
+ * commits and the requests they held are counted for /healthz
+ * (usage_store_ingest_committed).  Requests
  * still queued at shutdown are applied for at most half a second, the
  * rest answered 503 with nothing recorded.  The last
  * INGEST_MAX_IDS ids are kept (the database prunes older ones at every
@@ -85,7 +95,8 @@ typedef void (*ingest_answer_fn)(void *arg, int status, json_t *response,
                                  char *error);
 
 /* Queue a parsed batch (ingest_parse; taken over, freed in all cases)
- * for the owner thread, which applies all its items at once (any thread
+ * for the owner thread, which applies all its items at once, in the
+ * group commit of the requests queued with it (any thread
  * but the owner; it never waits for the owner).  Returns 0 when queued:
  * answer(arg, ...) will run exactly once, on the owner thread.  -1 when
  * shutting down: answer never runs (the caller answers 503). */

@@ -543,7 +543,20 @@ int state_post_then(daemon_t *d, void (*fn)(daemon_t *, void *),
                     void (*done)(void *), void *arg)
 {
     state_msg *m = xmalloc(sizeof *m);
-    *m = (state_msg){.next = NULL, .fn = fn, .done = done, .arg = arg};
+    *m = (state_msg){.next = NULL, .fn = fn, .done = done, .arg = arg,
+                     .group = NULL};
+    if (enqueue(d, m) == 0)
+        return 0;
+    free(m);
+    return -1;
+}
+
+int state_post_group(daemon_t *d, void (*group)(daemon_t *, void **, size_t),
+                     void (*done)(void *), void *arg)
+{
+    state_msg *m = xmalloc(sizeof *m);
+    *m = (state_msg){.next = NULL, .fn = NULL, .done = done, .arg = arg,
+                     .group = group};
     if (enqueue(d, m) == 0)
         return 0;
     free(m);
@@ -576,9 +589,44 @@ static state_msg *take_queue(daemon_t *d, int close)
     return list;
 }
 
+/* Run m and the later messages of its group (state_post_group), which
+ * are unlinked from the list after m; m->next is where to go on. */
+static void run_group(daemon_t *d, state_msg *m)
+{
+    state_msg *took[STATE_GROUP_MAX];
+    void *args[STATE_GROUP_MAX];
+    size_t n = 0;
+    took[n] = m;
+    args[n++] = m->arg;
+    for (state_msg **at = &m->next; *at && n < STATE_GROUP_MAX;) {
+        if ((*at)->group != m->group) {
+            at = &(*at)->next;
+            continue;
+        }
+        took[n] = *at;
+        args[n++] = (*at)->arg;
+        *at = (*at)->next;
+    }
+    m->group(d, args, n);
+    state_publish(d); /* every answer sees its own effect */
+    for (size_t i = 0; i < n; i++) {
+        if (took[i]->done)
+            took[i]->done(took[i]->arg);
+        if (i)
+            free(took[i]);
+    }
+}
+
 static void run_list(daemon_t *d, state_msg *m)
 {
     while (m) {
+        if (m->group) {
+            run_group(d, m);
+            state_msg *next = m->next;
+            free(m);
+            m = next;
+            continue;
+        }
         state_msg *next = m->next;
         m->fn(d, m->arg);
         state_publish(d); /* the answer sees its own effect */

@@ -58,8 +58,8 @@
  * the report's JSON is the caller's.
  *
  * Threads: a usage_store is NOT internally locked.  In the daemon every
- * call except usage_store_write and usage_store_health is made under
- * daemon.lock; the write of a usage_image happens outside it (like the
+ * call except usage_store_write and the "any thread" ones is made on
+ * the owner thread; the write of a usage_image happens outside it (like the
  * snapshot) and images are written in the order they were taken.
  */
 #ifndef METERD_USAGE_STORE_H
@@ -163,9 +163,16 @@ int usage_store_save(usage_store *s, double now, char **err);
  * first load or image opened it), both owned by the store. */
 struct history *usage_store_history(usage_store *s);
 struct history_db *usage_store_db(usage_store *s);
-/* {"db_bytes": n|null, "last_error": text|null} (new reference; any
- * thread). */
+/* {"db_bytes": n|null, "last_error": text|null, "ingest_commits": n,
+ *  "ingest_requests": n} (new reference; any thread).  db_bytes is the
+ * size as of the last commit (history_db_size_cached): nothing here
+ * takes the database's lock, so it never waits for a write. */
 json_t *usage_store_health(usage_store *s);
+/* Count one committed transaction of ingest POSTs carrying requests
+ * requests (POST /api/telemetry group commit, ingest.h): what
+ * usage_store_health reports as ingest_commits / ingest_requests.
+ * Owner thread; NULL is a no-op. */
+void usage_store_ingest_committed(usage_store *s, size_t requests);
 /* Whether the last write failed (*since: when the failures began, *error:
  * malloc'd copy of the last one; either may be NULL).  Any thread. */
 int usage_store_failing(usage_store *s, double *since, char **error);

@@ -492,19 +492,37 @@ history_db *usage_store_db(usage_store *s)
 
 json_t *usage_store_health(usage_store *s)
 {
-    long long size = s && s->db ? history_db_size(s->db) : -1;
+    /* The size as of the last commit: the database's lock is held for
+     * the whole of a commit, and a health check must not wait for one. */
+    long long size = s ? history_db_size_cached(s->db) : -1;
     json_t *o = json_object();
     json_object_set_new(o, "db_bytes",
                         size >= 0 ? json_integer(size) : json_null());
     char *last = NULL;
+    unsigned long commits = 0, requests = 0;
     if (s) {
         pthread_mutex_lock(&s->io);
         last = s->last_error ? xstrdup(s->last_error) : NULL;
+        commits = s->ingest_commits;
+        requests = s->ingest_requests;
         pthread_mutex_unlock(&s->io);
     }
     json_object_set_new(o, "last_error", last ? json_string(last) : json_null());
+    json_object_set_new(o, "ingest_commits", json_integer((json_int_t)commits));
+    json_object_set_new(o, "ingest_requests",
+                        json_integer((json_int_t)requests));
     free(last);
     return o;
+}
+
+void usage_store_ingest_committed(usage_store *s, size_t requests)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->io);
+    s->ingest_commits++;
+    s->ingest_requests += requests;
+    pthread_mutex_unlock(&s->io);
 }
 
 int usage_store_failing(usage_store *s, double *since, char **error)

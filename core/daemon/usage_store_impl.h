@@ -124,6 +124,8 @@ struct usage_store {
     double failing_since;           /* first failure of the current run */
     double last_try_at;             /* last write attempt (epoch) */
     double last_ok_at;              /* last committed write (epoch) */
+    unsigned long ingest_commits;   /* usage_store_ingest_committed */
+    unsigned long ingest_requests;
     /* owner's thread only (outside io): */
     uundo *undo;                    /* changes since begin_events */
     size_t n_undo, cap_undo;

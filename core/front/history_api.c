@@ -7,6 +7,7 @@
 
 #include "conventions.h"
 #include "history.h"
+#include "history_db.h"
 #include "log.h"
 #include "parse.h"
 #include "query.h"
@@ -74,8 +75,10 @@ unsigned history_api_get(const view_set *vs, struct MHD_Connection *c, json_t **
     }
     int known = view_set_find(vs, a.v[A_PROVIDER]) != NULL;
     /* The store and its database live as long as the daemon, which
-     * outlives every view set; the database serialises its own use. */
-    history_db *db = usage_store_db(vs->usage);
+     * outlives every view set.  The query runs on the database's
+     * read-only connection (WAL: the last committed state), so it never
+     * waits for the owner's commits on the main one. */
+    history_db *db = history_db_reader(usage_store_db(vs->usage));
     if (!known && !history_has_provider(db, a.v[A_PROVIDER]))
         return fail(doc, MHD_HTTP_NOT_FOUND,
                     xasprintf("no provider named '%.64s'", a.v[A_PROVIDER]));
