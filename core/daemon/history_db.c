@@ -244,6 +244,9 @@ static void *checkpointer(void *arg)
     return NULL;
 }
 
+/* Page cache of the reader's connection, KiB (SQLite's default: 2 MiB). */
+#define AUX_CACHE_KIB "256"
+
 /* The checkpointer's connection and thread; without them the main
  * connection checkpoints inline as SQLite does by default. */
 static void start_checkpointer(history_db *db, const char *path)
@@ -290,6 +293,9 @@ static void open_reader(history_db *db, const char *path)
         return;
     }
     sqlite3_busy_timeout(r->h, HISTORY_BUSY_TIMEOUT_MS);
+    /* History queries read a range of one meter's samples once: a small
+     * cache is enough (the main connection keeps the default). */
+    sqlite3_exec(r->h, "PRAGMA cache_size=-" AUX_CACHE_KIB, NULL, NULL, NULL);
     db->reader = r;
 }
 
