@@ -10,11 +10,9 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use IO::Select;
-use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
-use Meterd qw(start_meterd exec_script tmpdir json wait_until root);
+use Meterd qw(start_meterd exec_script tmpdir json wait_until root send_request read_answer);
 
 my $conf = <<Y;
 listen: 127.0.0.1:0
@@ -35,38 +33,15 @@ Y
 my $ok_sh = qq(echo '{"status":"ok","metrics":[{"id":"five_hour","kind":"quota_window","unit":"percent","utilization":10}]}'\n);
 
 my $seq = 0;
-sub send_request {
+sub send_kind {
     my ($d, $kind) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => $d->{addr}, Timeout => 2) or return;
-    my $head = "Host: $d->{addr}\r\nConnection: close\r\n";
-    if ($kind eq 'post') {
-        my $b = json->encode({ provider => 'openai-gw', dialect => 'openai', model => 'gpt-5.2',
+    return send_request($d->{addr}, 'POST', '/api/telemetry',
+        json->encode({ provider => 'openai-gw', dialect => 'openai', model => 'gpt-5.2',
             id => 'stop-' . $$ . '-' . $seq++, at => '2026-03-10T13:58:05Z',
-            usage => { prompt_tokens => 100, completion_tokens => 7 } });
-        print $s "POST /api/telemetry HTTP/1.1\r\n${head}Content-Type: application/json\r\n"
-               . "Content-Length: " . length($b) . "\r\n\r\n$b";
-    } elsif ($kind eq 'daily') {
-        print $s "GET /api/usage/daily HTTP/1.1\r\n$head\r\n";
-    } else {
-        print $s "GET /api/automation/usage?force_refresh=true HTTP/1.1\r\n$head\r\n";
-    }
-    $s->flush;
-    return $s;
-}
-
-# The status line of the whole answer on $s ('' when closed without one).
-sub answer_status {
-    my ($s, $timeout) = @_;
-    my ($buf, $end) = ('', time + $timeout);
-    my $sel = IO::Select->new($s);
-    while (time < $end) {
-        next unless $sel->can_read(0.1);
-        my $n = sysread($s, $buf, 65536, length $buf);
-        last unless $n;
-    }
-    close $s;
-    my ($status) = $buf =~ m{^HTTP/1\.\d (\d{3})};
-    return $status // '';
+            usage => { prompt_tokens => 100, completion_tokens => 7 } }))
+        if $kind eq 'post';
+    return send_request($d->{addr}, 'GET', $kind eq 'daily' ? '/api/usage/daily'
+                                      : '/api/automation/usage?force_refresh=true');
 }
 
 for my $round (1 .. 3) {
@@ -77,7 +52,7 @@ for my $round (1 .. 3) {
        "round $round: the daemon runs");
     my @socks;
     for my $i (1 .. 30) {
-        my $s = send_request($d, (qw(refresh post daily))[$i % 3]);
+        my $s = send_kind($d, (qw(refresh post daily))[$i % 3]);
         push @socks, $s if $s;
     }
     sleep 0.3;   # the forced refreshes are parked on the hung provider
@@ -87,7 +62,7 @@ for my $round (1 .. 3) {
     kill 'TERM', $pid;
     my $exited;
     while (time - $t0 < 5) {
-        my $s = send_request($d, (qw(refresh post daily))[$seq % 3]);
+        my $s = send_kind($d, (qw(refresh post daily))[$seq % 3]);
         push @socks, $s if $s;
         if (waitpid($pid, WNOHANG) == $pid) { $exited = $?; last }
         sleep 0.005;
@@ -101,9 +76,9 @@ for my $round (1 .. 3) {
     my %by;
     my @early_bad;
     for my $i (0 .. $#socks) {
-        my $st = answer_status($socks[$i], 2);
+        my ($st) = read_answer($socks[$i], 2);
         $by{$st || 'none'}++;
-        push @early_bad, $st || 'none' if $i < 30 && $st ne '200' && $st ne '503';
+        push @early_bad, $st || 'none' if $i < 30 && $st != 200 && $st != 503;
     }
     # Those sent before the SIGTERM were all read and parked: each gets
     # its answer.  Later ones may find the listening socket closed.

@@ -20,7 +20,7 @@ use IO::Select;
 use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
-use Meterd qw(start_meterd exec_script tmpdir json wait_until);
+use Meterd qw(start_meterd exec_script tmpdir json wait_until send_request read_answer);
 
 my $conf = <<'Y';
 listen: 127.0.0.1:0
@@ -34,6 +34,9 @@ providers:
 Y
 my $ok_sh = qq(echo '{"status":"ok","metrics":[{"id":"five_hour","kind":"quota_window","unit":"percent","utilization":10}]}'\n);
 
+# A POST on a connection of its own, its answer left unread.
+sub send_post { my ($d, $id) = @_; send_request($d->{addr}, 'POST', '/api/telemetry', body($id)) or die "connect: $!" }
+
 sub body {
     my ($id) = @_;
     return json->encode({ provider => 'openai-gw', dialect => 'openai', model => 'gpt-5.2',
@@ -41,35 +44,8 @@ sub body {
         usage => { prompt_tokens => 100, completion_tokens => 7 } });
 }
 
-# Send a POST on a connection of its own and leave the answer unread.
-sub send_post {
-    my ($d, $id) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => $d->{addr}, Timeout => 5) or die "connect: $!";
-    my $b = body($id);
-    print $s "POST /api/telemetry HTTP/1.1\r\nHost: $d->{addr}\r\nContent-Type: application/json\r\n"
-           . "Content-Length: " . length($b) . "\r\nConnection: close\r\n\r\n$b";
-    $s->flush;
-    return $s;
-}
-
 # Whether an answer has started arriving on $s (without reading it).
 sub answered_yet { scalar IO::Select->new($_[0])->can_read(0) }
-
-# Read the whole answer (the server closes); returns (status, JSON body).
-sub read_answer {
-    my ($s, $timeout) = @_;
-    my ($buf, $end) = ('', time + $timeout);
-    my $sel = IO::Select->new($s);
-    while (time < $end) {
-        next unless $sel->can_read(0.2);
-        my $n = sysread($s, $buf, 65536, length $buf);
-        last unless $n;
-    }
-    close $s;
-    my ($status) = $buf =~ m{^HTTP/1\.\d (\d{3})};
-    my (undef, $content) = split /\r\n\r\n/, $buf, 2;
-    return ($status // 0, eval { json->decode($content // '') });
-}
 
 # ---- the knob is refused without METERD_TEST ------------------------------
 {

@@ -22,7 +22,7 @@ use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
-use Meterd qw(start_meterd exec_script tmpdir json wait_until);
+use Meterd qw(start_meterd exec_script tmpdir json wait_until send_request read_answer);
 
 my $conf = <<'Y';
 listen: 127.0.0.1:0
@@ -35,38 +35,14 @@ providers:
     command: ["@DIR@/ok.sh"]
 Y
 
+# A POST on a connection of its own, its answer left unread.
+sub send_post { my ($d, $id) = @_; send_request($d->{addr}, 'POST', '/api/telemetry', body($id)) or die "connect: $!" }
+
 sub body {
     my ($id) = @_;
     return json->encode({ provider => 'openai-gw', dialect => 'openai', model => 'gpt-5.2',
         id => $id, at => '2026-03-10T13:58:05Z',
         usage => { prompt_tokens => 100, completion_tokens => 7 } });
-}
-
-# Send a POST on a connection of its own and leave the answer unread.
-sub send_post {
-    my ($d, $id) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => $d->{addr}, Timeout => 5) or die "connect: $!";
-    my $b = body($id);
-    print $s "POST /api/telemetry HTTP/1.1\r\nHost: $d->{addr}\r\nContent-Type: application/json\r\n"
-           . "Content-Length: " . length($b) . "\r\nConnection: close\r\n\r\n$b";
-    $s->flush;
-    return $s;
-}
-
-# Read the whole answer (the server closes); returns (status, JSON body).
-sub read_answer {
-    my ($s, $timeout) = @_;
-    my ($buf, $end) = ('', time + $timeout);
-    my $sel = IO::Select->new($s);
-    while (time < $end) {
-        next unless $sel->can_read(0.2);
-        my $n = sysread($s, $buf, 65536, length $buf);
-        last unless $n;
-    }
-    close $s;
-    my ($status) = $buf =~ m{^HTTP/1\.\d (\d{3})};
-    my (undef, $content) = split /\r\n\r\n/, $buf, 2;
-    return ($status // 0, eval { json->decode($content // '') });
 }
 
 sub counters {

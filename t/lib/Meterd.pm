@@ -14,7 +14,8 @@ use Time::HiRes qw(time sleep);
 use Exporter 'import';
 
 our @EXPORT_OK = qw(root tmpdir write_file read_file wait_until json start_mock
-                    start_meterd run_meterd plugin exec_script epoch);
+                    start_meterd run_meterd plugin exec_script epoch
+                    send_request read_answer);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../..');
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
@@ -138,6 +139,40 @@ sub start_mock {
 
 # start_meterd(config => YAML text (may use @ROOT@, @STATE@, @DIR@),
 #              files => {relpath => content}, env => {...}, valgrind => 0)
+# Send one HTTP/1.1 request on a connection of its own (Connection:
+# close) and leave the answer unread: for requests a test keeps pending
+# while it does something else.  Returns the socket, or undef when the
+# connection was refused.
+sub send_request {
+    my ($addr, $method, $path, $body) = @_;
+    require IO::Socket::INET;
+    my $s = IO::Socket::INET->new(PeerAddr => $addr, Timeout => 5) or return;
+    my $head = "$method $path HTTP/1.1\r\nHost: $addr\r\nConnection: close\r\n";
+    $head .= "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n"
+        if defined $body;
+    print $s "$head\r\n" . ($body // '');
+    $s->flush;
+    return $s;
+}
+
+# Read the whole answer on $s (the server closes), within $timeout
+# seconds; returns (status or 0, the JSON body decoded or undef).
+sub read_answer {
+    my ($s, $timeout) = @_;
+    require IO::Select;
+    my ($buf, $end) = ('', time + $timeout);
+    my $sel = IO::Select->new($s);
+    while (time < $end) {
+        next unless $sel->can_read(0.1);
+        my $n = sysread($s, $buf, 65536, length $buf);
+        last unless $n;
+    }
+    close $s;
+    my ($status) = $buf =~ m{^HTTP/1\.\d (\d{3})};
+    my (undef, $content) = split /\r\n\r\n/, $buf, 2;
+    return ($status // 0, eval { $JSON->decode($content // '') });
+}
+
 sub start_meterd {
     my (%o) = @_;
     my $dir = $o{dir} // tmpdir('meterd');
