@@ -348,6 +348,77 @@ static int parse_line(const ls_parse_env *env, ls_sink *out, ls_pstate *ps,
     return 0;
 }
 
+/* Does p[0..n) start with the literal lit?  Returns its length, or 0. */
+static size_t lit_at(const char *p, size_t n, const char *lit, size_t ln)
+{
+    return n >= ln && memcmp(p, lit, ln) == 0 ? ln : 0;
+}
+
+/* Byte classes of the fast path: 1 a kind's bytes ([a-z_]), 2 also a
+ * timestamp's ([0-9TZ:.+-]). */
+static const unsigned char word_class[256] = {
+    ['_'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,
+    ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1,
+    ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1,
+    ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2, ['5'] = 2,
+    ['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2, ['T'] = 2, ['Z'] = 2,
+    [':'] = 2, ['.'] = 2, ['+'] = 2, ['-'] = 2,
+};
+
+/* Length of a run of at most 64 bytes of class <= cls at p[0..n) closed
+ * by a '"'; 0 when none, or when the bytes at hand end first. */
+static size_t word_at(const char *p, size_t n, unsigned cls)
+{
+    size_t i = 0, lim = n < 64 ? n : 64;
+    while (i < lim && word_class[(unsigned char)p[i]] &&
+           word_class[(unsigned char)p[i]] <= cls)
+        i++;
+    return i < n && p[i] == '"' ? i : 0;
+}
+
+/* The fast path (ls_classify_fn): rollout writers put the keys of a line
+ * in one order, {"timestamp":"...","type":"<kind>","payload":{"type":
+ * "<subkind>",...}.  When a line starts exactly so, its top-level type
+ * (the first "type" key of the object: jscan, like jansson, would take a
+ * later duplicate, which no writer emits) decides it: turn_context and
+ * event_msg/token_count lines are parsed, every other kind (response_item,
+ * the bulk of the bytes, session_meta, other events) is skipped unread.
+ * Anything else (another key order, whitespace, escapes in these strings)
+ * is left to the marker search. */
+static int classify_line(const char *p, size_t n)
+{
+    static const char ts[] = "{\"timestamp\":\"", ty[] = "\",\"type\":\"",
+                      pl[] = "\",\"payload\":{\"type\":\"";
+    size_t i = lit_at(p, n, ts, sizeof ts - 1), w;
+    if (!i || !(w = word_at(p + i, n - i, 2)))
+        return LS_LINE_UNKNOWN;
+    i += w;
+    size_t k = lit_at(p + i, n - i, ty, sizeof ty - 1);
+    if (!k || !(w = word_at(p + i + k, n - i - k, 1)))
+        return LS_LINE_UNKNOWN;
+    const char *kind = p + i + k;
+    i += k + w;
+    /* the kind's closing quote must end the member: a comma or the end
+     * of the object follows */
+    if (i + 1 >= n || (p[i + 1] != ',' && p[i + 1] != '}'))
+        return LS_LINE_UNKNOWN;
+    if (w == 12 && memcmp(kind, "turn_context", 12) == 0)
+        return LS_LINE_PARSE;
+    if (!(w == 9 && memcmp(kind, "event_msg", 9) == 0))
+        return LS_LINE_SKIP;
+    k = lit_at(p + i, n - i, pl, sizeof pl - 1);
+    if (!k || !(w = word_at(p + i + k, n - i - k, 1)))
+        return LS_LINE_UNKNOWN;
+    const char *sub = p + i + k;
+    i += k + w;
+    if (i + 1 >= n || (p[i + 1] != ',' && p[i + 1] != '}'))
+        return LS_LINE_UNKNOWN;
+    return w == 11 && memcmp(sub, "token_count", 11) == 0 ? LS_LINE_PARSE
+                                                          : LS_LINE_SKIP;
+}
+
 static int apply_rec(ls_state *st, uint32_t fi, ls_pstate *ps, const void *rec,
                      size_t n, void *user)
 {
@@ -590,7 +661,8 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
     long long threads = 0;
     h->opt_int(ctx, "threads", &threads);
     ls_plugin_fns fns = {.parse = parse_line, .apply = apply_rec,
-                         .conf = NULL, .user = &run};
+                         .classify = classify_line, .conf = NULL,
+                         .user = &run};
     ls_result res = ls_scan(h, ctx, &st, &found, &fns, ls_threads(threads),
                             budget);
     ls_list_release(&found);

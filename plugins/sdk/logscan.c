@@ -825,7 +825,8 @@ int ls_emit(ls_sink *k, const void *rec, size_t n)
 }
 
 /* Scan a long line starting at file offset start without keeping it: find
- * its end (*end = offset of the newline) and whether a marker occurs.
+ * its end (*end = offset of the newline) and whether a marker occurs (not
+ * looked for when nd is NULL: a line classified SKIP).
  * Returns 1 found end, 0 EOF without newline, -1 read error. */
 static int ls_scan_long(const ls_needles *nd, int fd, char *buf, off_t start,
                         off_t *end, int *marker)
@@ -844,7 +845,7 @@ static int ls_scan_long(const ls_needles *nd, int fd, char *buf, off_t start,
         size_t have = keep + (size_t)n;
         char *nl = memchr(buf + keep, '\n', (size_t)n);
         size_t upto = nl ? (size_t)(nl - buf) : have;
-        if (!*marker && ls_needles_find(nd, buf, upto))
+        if (nd && !*marker && ls_needles_find(nd, buf, upto))
             *marker = 1;
         if (nl) {
             *end = pos + (off_t)(nl - (buf + keep));
@@ -863,6 +864,7 @@ static int ls_scan_long(const ls_needles *nd, int fd, char *buf, off_t start,
 static void ls_read_file(ls_pipe *pp, ls_task *t, char *buf, ls_sink *k)
 {
     const ls_parse_fn parse = pp->fns->parse;
+    const ls_classify_fn classify = pp->fns->classify;
     int fd = open(t->path, O_RDONLY | O_CLOEXEC);
     t->rc = 1;
     if (fd < 0)
@@ -881,10 +883,32 @@ static void ls_read_file(ls_pipe *pp, ls_task *t, char *buf, ls_sink *k)
         if (n <= 0)
             break; /* EOF (or error): an unfinished line stays unread */
         len += (size_t)n;
+        /* With a classifier: line by line, each decided from its first
+         * bytes where it can be; a skipped line is passed over with
+         * memchr, its bytes never examined.  Without one (or for a line
+         * it cannot decide): the marker search decides. */
+        size_t pos = 0;
+        int long_skip = 0;  /* the line left at pos was classified SKIP */
+        while (classify && pos < len) {
+            int c = classify(buf + pos, len - pos);
+            char *nl = memchr(buf + pos, '\n', len - pos);
+            if (!nl) {
+                long_skip = c == LS_LINE_SKIP;
+                break; /* not complete yet: refill (or a long line) */
+            }
+            size_t ll = (size_t)(nl - (buf + pos));
+            if (c == LS_LINE_PARSE ||
+                (c == LS_LINE_UNKNOWN && ls_needles_find(&pp->nd, buf + pos, ll))) {
+                if (parse(&pp->env, k, &t->ps, buf + pos, ll)) {
+                    t->rc = -1;
+                    goto out;
+                }
+            }
+            pos += ll + 1;
+        }
         /* Jump from marker to marker: only the lines that carry one are
          * delimited; the rest is consumed up to the last newline. */
-        size_t pos = 0;
-        for (;;) {
+        for (; !classify;) {
             const char *m = ls_needles_find(&pp->nd, buf + pos, len - pos);
             if (!m) {
                 char *ln = memrchr(buf + pos, '\n', len - pos);
@@ -915,7 +939,8 @@ static void ls_read_file(ls_pipe *pp, ls_task *t, char *buf, ls_sink *k)
         /* A line longer than the buffer. */
         off_t end;
         int marker;
-        int s = ls_scan_long(&pp->nd, fd, buf, off, &end, &marker);
+        int s = ls_scan_long(long_skip ? NULL : &pp->nd, fd, buf, off, &end,
+                             &marker);
         len = 0;
         if (s <= 0)
             break; /* cut off: not consumed */

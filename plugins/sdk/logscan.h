@@ -292,10 +292,27 @@ int ls_emit(ls_sink *out, const void *rec, size_t n);
 typedef int (*ls_apply_fn)(ls_state *st, uint32_t fi, ls_pstate *ps,
                            const void *rec, size_t n, void *user);
 
+/* What a plugin's classifier says about a line from its first bytes. */
+enum {
+    LS_LINE_UNKNOWN = 0, /* not decided: the marker search decides      */
+    LS_LINE_SKIP,        /* parse would yield nothing: skipped unread   */
+    LS_LINE_PARSE        /* parse it (it carries a marker)              */
+};
+
+/* Optional fast path: decide a line from its start p[0..n) (n: the bytes
+ * at hand, the line may go on past them; they may hold the next lines
+ * too).  Must answer LS_LINE_UNKNOWN unless the bytes it read settle the
+ * question: LS_LINE_SKIP only when parse would emit nothing and change no
+ * parser state whatever follows, LS_LINE_PARSE only for a line that
+ * carries a marker (so that a classified scan parses no line the marker
+ * search would not have found).  Runs on the scanning threads. */
+typedef int (*ls_classify_fn)(const char *p, size_t n);
+
 /* The plugin's half of a scan. */
 typedef struct ls_plugin_fns {
     ls_parse_fn parse;
     ls_apply_fn apply;
+    ls_classify_fn classify;  /* NULL: every line goes by the markers   */
     const void *conf;   /* handed to parse (read-only, shared by threads) */
     void *user;         /* handed to apply                                */
 } ls_plugin_fns;

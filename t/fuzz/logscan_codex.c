@@ -28,7 +28,8 @@ int fuzz_codex_logs_scan(const md_host *h, md_ctx *ctx, const char *path)
     /* One thread: the same parse and apply halves the plugin runs, in a
      * deterministic order, so a crash reproduces. */
     ls_plugin_fns fns = {.parse = parse_line, .apply = apply_rec,
-                         .conf = NULL, .user = &run};
+                         .classify = classify_line, .conf = NULL,
+                         .user = &run};
     ls_result res = ls_scan(h, ctx, &st, &found, &fns, 1, 60000);
     ls_list_release(&found);
     int rc = -1;
