@@ -438,13 +438,13 @@ static void norm_root(const char *raw, char *out, size_t n)
         out[l - 9] = '\0';
 }
 
-static void walk_root(const char *root, ls_list *found)
+static void walk_root(const char *root, ls_list *found, unsigned threads)
 {
     char p[4096];
     if (snprintf(p, sizeof p, "%s/projects", root) >= (int)sizeof p)
         return; /* a path longer than PATH_MAX cannot be opened anyway */
     size_t before = found->n;
-    ls_walk(p, 1, accept_jsonl, found, 0);
+    ls_walk_n(p, accept_jsonl, found, threads);
     for (size_t i = before; i < found->n; i++)
         found->v[i].id = ls_strdup(found->v[i].real);
 }
@@ -452,7 +452,8 @@ static void walk_root(const char *root, ls_list *found)
 /* Fill found from the roots option, $CLAUDE_CONFIG_DIR or the defaults.
  * Returns the number of roots used. */
 static size_t collect_files(const md_host *h, md_ctx *ctx, ls_list *found,
-                            char *roots_note, size_t note_len)
+                            char *roots_note, size_t note_len,
+                            unsigned threads)
 {
     size_t n = 0, used = 0;
     const char *const *list = h->opt_list(ctx, "roots", &n);
@@ -502,7 +503,7 @@ static size_t collect_files(const md_host *h, md_ctx *ctx, ls_list *found,
         if (used < 16)
             snprintf(seen[used], sizeof seen[used], "%s", buf);
         used++;
-        walk_root(buf, found);
+        walk_root(buf, found, threads);
         size_t l = strlen(roots_note);
         snprintf(roots_note + l, note_len - l, "%s%s", l ? ", " : "", buf);
     }
@@ -544,12 +545,13 @@ static int claude_collect(const md_host *h, md_ctx *ctx, void *unused)
     double cut = now - (double)ret_ms / 1000.0;
     st.cutoff_slot = cut > 0 ? (uint32_t)(cut / MD_USAGE_SLOT_SECONDS) : 0;
 
-    ls_list found = {0};
-    char roots[1024];
-    size_t n_roots = collect_files(h, ctx, &found, roots, sizeof roots);
-    size_t events = 0;
     long long threads = 0;
     h->opt_int(ctx, "threads", &threads);
+    ls_list found = {0};
+    char roots[1024];
+    size_t n_roots = collect_files(h, ctx, &found, roots, sizeof roots,
+                                   ls_threads(threads));
+    size_t events = 0;
     ls_plugin_fns fns = {.parse = parse_line, .apply = apply_rec,
                          .conf = NULL, .user = &events};
     ls_result res = ls_scan(h, ctx, &st, &found, &fns, ls_threads(threads),

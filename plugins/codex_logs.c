@@ -483,12 +483,12 @@ static char *xid(const char *root, const char *name)
 /* The identity of a rollout is ROOT + its file name, so that a session
  * moved to archived_sessions/ keeps its index record (and its inode: no
  * rescan), and the sessions/ copy wins over an archived one. */
-static void walk_root(const char *root, ls_list *found)
+static void walk_root(const char *root, ls_list *found, unsigned threads)
 {
     char p[4200];
     size_t first = found->n;
     snprintf(p, sizeof p, "%s/sessions", root);
-    ls_walk(p, 1, accept_rollout, found, 0);
+    ls_walk_n(p, accept_rollout, found, threads);
     size_t n_sessions = found->n;
     snprintf(p, sizeof p, "%s/archived_sessions", root);
     ls_walk(p, 0, accept_jsonl, found, 0);
@@ -510,7 +510,8 @@ static void walk_root(const char *root, ls_list *found)
 }
 
 static size_t collect_files(const md_host *h, md_ctx *ctx, ls_list *found,
-                            char *note, size_t note_len)
+                            char *note, size_t note_len,
+                            unsigned threads)
 {
     size_t n = 0, used = 0;
     const char *const *list = h->opt_list(ctx, "roots", &n);
@@ -551,7 +552,7 @@ static size_t collect_files(const md_host *h, md_ctx *ctx, ls_list *found,
         if (stat(root, &sb) != 0 || !S_ISDIR(sb.st_mode))
             continue;
         used++;
-        walk_root(root, found);
+        walk_root(root, found, threads);
         size_t l = strlen(note);
         if (snprintf(note + l, note_len - l, "%s%s", l ? ", " : "", root) >=
             (int)(note_len - l))
@@ -654,12 +655,13 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
     double cut = now - (double)ret_ms / 1000.0;
     st.cutoff_slot = cut > 0 ? (uint32_t)(cut / MD_USAGE_SLOT_SECONDS) : 0;
 
-    ls_list found = {0};
-    char roots[1024];
-    size_t n_roots = collect_files(h, ctx, &found, roots, sizeof roots);
-    cx_run run = {&snap, 0, 0};
     long long threads = 0;
     h->opt_int(ctx, "threads", &threads);
+    ls_list found = {0};
+    char roots[1024];
+    size_t n_roots = collect_files(h, ctx, &found, roots, sizeof roots,
+                                   ls_threads(threads));
+    cx_run run = {&snap, 0, 0};
     ls_plugin_fns fns = {.parse = parse_line, .apply = apply_rec,
                          .classify = classify_line, .conf = NULL,
                          .user = &run};

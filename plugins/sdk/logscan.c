@@ -456,53 +456,244 @@ int ls_lock(const md_host *h, md_ctx *ctx, const char *dir)
 
 /* ---- walking ---- */
 
-void ls_walk(const char *dir, int recurse, ls_accept_fn ok, ls_list *out,
-             int depth)
+/* Append the regular file name of directory path (open as dfd) to out,
+ * with its stat.  Returns 0, or -1 on out of memory. */
+static int ls_walk_add(ls_list *out, const char *path, size_t plen,
+                       const char *name, const struct stat *sb)
 {
-    if (depth > 64)
+    if (ls_grow((void **)&out->v, &out->cap, out->n + 1, sizeof *out->v))
+        return -1;
+    size_t nl = strlen(name);
+    char *real = malloc(plen + 1 + nl + 1);
+    if (!real)
+        return -1;
+    memcpy(real, path, plen);
+    real[plen] = '/';
+    memcpy(real + plen + 1, name, nl + 1);
+    ls_found *f = &out->v[out->n++];
+    f->real = real;
+    f->id = NULL;
+    f->sb = *sb;
+    return 0;
+}
+
+/* The walk below directory dfd (consumed), whose path is path[0..plen)
+ * (path has room for 4096 bytes: deeper names are skipped).  Entries are
+ * opened and stat'ed relative to dfd: no path is resolved twice. */
+static void ls_walk_fd(int dfd, char *path, size_t plen, int recurse,
+                       ls_accept_fn ok, ls_list *out, int depth)
+{
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
         return;
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
+    }
     struct dirent *de;
-    char path[4096];
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' &&
-            (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+        const char *name = de->d_name;
+        if (name[0] == '.' &&
+            (!name[1] || (name[1] == '.' && !name[2])))
             continue;
-        int n = snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        if (n < 0 || (size_t)n >= sizeof path)
-            continue;
-        /* d_type spares an lstat per directory and per symlink; files
-         * need their stat anyway (size, mtime, inode) */
+        /* d_type spares a stat per directory and per symlink; files
+         * need theirs anyway (size, mtime, inode) */
         if (de->d_type == DT_LNK)
             continue;
-        if (de->d_type == DT_DIR) {
-            if (recurse)
-                ls_walk(path, recurse, ok, out, depth + 1);
-            continue;
-        }
-        if (de->d_type == DT_REG && !ok(de->d_name))
+        if (de->d_type == DT_REG && !ok(name))
             continue;
         struct stat sb;
-        if (lstat(path, &sb) != 0)
-            continue;
-        if (S_ISDIR(sb.st_mode)) {
-            if (recurse)
-                ls_walk(path, recurse, ok, out, depth + 1);
-        } else if (S_ISREG(sb.st_mode) && ok(de->d_name)) {
-            if (ls_grow((void **)&out->v, &out->cap, out->n + 1,
-                        sizeof *out->v))
+        int is_dir = de->d_type == DT_DIR;
+        if (!is_dir) {
+            if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+                continue;
+            is_dir = S_ISDIR(sb.st_mode);
+        }
+        if (is_dir) {
+            size_t nl = strlen(name);
+            if (!recurse || depth >= 64 || plen + 1 + nl >= 4096)
+                continue;
+            int sub = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY |
+                                              O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0)
+                continue;
+            path[plen] = '/';
+            memcpy(path + plen + 1, name, nl + 1);
+            ls_walk_fd(sub, path, plen + 1 + nl, recurse, ok, out, depth + 1);
+            path[plen] = '\0';
+        } else if (S_ISREG(sb.st_mode) && ok(name) &&
+                   plen + 1 + strlen(name) < 4096) {
+            if (ls_walk_add(out, path, plen, name, &sb))
                 break;
-            ls_found *f = &out->v[out->n];
-            f->real = ls_strdup(path);
-            f->id = NULL;
-            f->sb = sb;
-            if (f->real)
-                out->n++;
         }
     }
     closedir(d);
+}
+
+void ls_walk(const char *dir, int recurse, ls_accept_fn ok, ls_list *out,
+             int depth)
+{
+    char path[4096];
+    size_t plen = strlen(dir);
+    if (depth > 64 || plen >= sizeof path)
+        return;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return;
+    memcpy(path, dir, plen + 1);
+    ls_walk_fd(dfd, path, plen, recurse, ok, out, depth);
+}
+
+/* The shared walk (ls_walk_n): the first levels are read on the calling
+ * thread, breadth first, until there are enough directories to share
+ * (LS_WALK_SPLIT per thread) or no deeper level; then each thread takes
+ * the next of these directories and walks it whole (ls_walk_fd). */
+#define LS_WALK_SPLIT 4u
+
+typedef struct ls_wdir {
+    char *path;
+    int depth;
+} ls_wdir;
+
+typedef struct ls_walk_job {
+    ls_accept_fn ok;
+    ls_wdir *dirs;
+    size_t n;
+    size_t next;         /* under mu                                     */
+    pthread_mutex_t mu;
+} ls_walk_job;
+
+typedef struct ls_walk_thr {
+    ls_walk_job *job;
+    ls_list out;
+} ls_walk_thr;
+
+static void *ls_walk_worker(void *arg)
+{
+    ls_walk_thr *t = arg;
+    ls_walk_job *j = t->job;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        size_t i = j->next++;
+        pthread_mutex_unlock(&j->mu);
+        if (i >= j->n)
+            break;
+        char path[4096];
+        size_t plen = strlen(j->dirs[i].path);
+        memcpy(path, j->dirs[i].path, plen + 1);
+        int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd >= 0)
+            ls_walk_fd(dfd, path, plen, 1, j->ok, &t->out, j->dirs[i].depth);
+    }
+    return NULL;
+}
+
+/* Read the directories of level (paths consumed) into out (files) and
+ * *next (subdirectories, one level deeper).  Returns -1 on out of memory. */
+static int ls_walk_level(ls_accept_fn ok, ls_wdir *level, size_t n,
+                         ls_list *out, ls_wdir **next, size_t *n_next)
+{
+    size_t cap = 0;
+    int rc = 0;
+    *next = NULL;
+    *n_next = 0;
+    for (size_t i = 0; i < n; i++) {
+        DIR *d = rc ? NULL : opendir(level[i].path);
+        size_t plen = strlen(level[i].path);
+        struct dirent *de;
+        while (d && !rc && (de = readdir(d))) {
+            const char *name = de->d_name;
+            if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
+                continue;
+            if (de->d_type == DT_LNK || (de->d_type == DT_REG && !ok(name)))
+                continue;
+            struct stat sb;
+            int is_dir = de->d_type == DT_DIR;
+            if (!is_dir) {
+                if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+                    continue;
+                is_dir = S_ISDIR(sb.st_mode);
+            }
+            size_t nl = strlen(name);
+            if (plen + 1 + nl >= 4096)
+                continue;
+            if (is_dir) {
+                if (level[i].depth >= 64)
+                    continue;
+                char *sub = malloc(plen + 1 + nl + 1);
+                if (!sub || ls_grow((void **)next, &cap, *n_next + 1,
+                                    sizeof **next)) {
+                    free(sub);
+                    rc = -1;
+                    break;
+                }
+                memcpy(sub, level[i].path, plen);
+                sub[plen] = '/';
+                memcpy(sub + plen + 1, name, nl + 1);
+                (*next)[(*n_next)++] = (ls_wdir){sub, level[i].depth + 1};
+            } else if (S_ISREG(sb.st_mode) && ok(name))
+                rc = ls_walk_add(out, level[i].path, plen, name, &sb);
+        }
+        if (d)
+            closedir(d);
+        free(level[i].path);
+    }
+    return rc;
+}
+
+void ls_walk_n(const char *dir, ls_accept_fn ok, ls_list *out,
+               unsigned threads)
+{
+    if (threads > LS_MAX_THREADS)
+        threads = LS_MAX_THREADS;
+    ls_wdir *level = threads > 1 ? malloc(sizeof *level) : NULL;
+    char *root = level ? ls_strdup(dir) : NULL;
+    if (!root) {
+        free(level);
+        ls_walk(dir, 1, ok, out, 0);
+        return;
+    }
+    level[0] = (ls_wdir){root, 0};
+    size_t n = 1;
+    while (n && n < LS_WALK_SPLIT * threads) {
+        ls_wdir *next;
+        size_t n_next;
+        int rc = ls_walk_level(ok, level, n, out, &next, &n_next);
+        free(level);
+        level = next;
+        n = n_next;
+        if (rc) {
+            for (size_t i = 0; i < n; i++)
+                free(level[i].path);
+            n = 0;
+        }
+    }
+    ls_walk_job j = {.ok = ok, .dirs = level, .n = n, .next = 0};
+    pthread_mutex_init(&j.mu, NULL);
+    ls_walk_thr thr[LS_MAX_THREADS];
+    pthread_t tid[LS_MAX_THREADS];
+    unsigned started = 1;
+    memset(thr, 0, sizeof thr);
+    for (unsigned i = 0; i < threads; i++)
+        thr[i].job = &j;
+    for (; n && started < threads; started++)
+        if (pthread_create(&tid[started], NULL, ls_walk_worker, &thr[started]))
+            break;
+    ls_walk_worker(&thr[0]); /* this thread walks too */
+    for (unsigned i = 1; i < started; i++)
+        pthread_join(tid[i], NULL);
+    pthread_mutex_destroy(&j.mu);
+    for (size_t i = 0; i < n; i++)
+        free(level[i].path);
+    free(level);
+    for (unsigned i = 0; i < started; i++) {
+        ls_list *l = &thr[i].out;
+        if (l->n && ls_grow((void **)&out->v, &out->cap, out->n + l->n,
+                            sizeof *out->v) == 0) {
+            memcpy(out->v + out->n, l->v, l->n * sizeof *l->v);
+            out->n += l->n;
+            free(l->v);
+        } else
+            ls_list_release(l);
+    }
 }
 
 static int ls_found_cmp(const void *a, const void *b)
@@ -858,13 +1049,97 @@ static int ls_scan_long(const ls_needles *nd, int fd, char *buf, off_t start,
     }
 }
 
-/* Read task t's file from its offset into sink k, parsing every complete
- * line that carries a marker.  Sets t->rc: 1 read to the end, 0 stopped
- * early (deadline), -1 fatal (out of memory). */
-static void ls_read_file(ls_pipe *pp, ls_task *t, char *buf, ls_sink *k)
+/* Parse the complete lines of buf[0..len) (file bytes from a line start)
+ * that matter: *pos = the bytes consumed (up to the end of the last
+ * complete line; the rest is an unfinished line), *long_skip = 1 when that
+ * unfinished line was classified SKIP.  Returns 0, or -1 when parse failed
+ * (fatal). */
+static int ls_lines(ls_pipe *pp, ls_task *t, ls_sink *k, const char *buf,
+                    size_t len, size_t *pos_out, int *long_skip)
 {
     const ls_parse_fn parse = pp->fns->parse;
     const ls_classify_fn classify = pp->fns->classify;
+    size_t pos = 0;
+    *long_skip = 0;
+    /* With a classifier: line by line, each decided from its first bytes
+     * where it can be; a skipped line is passed over with memchr, its
+     * bytes never examined.  Without one (or for a line it cannot
+     * decide): the marker search decides. */
+    while (classify && pos < len) {
+        int c = classify(buf + pos, len - pos);
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        if (!nl) {
+            *long_skip = c == LS_LINE_SKIP;
+            break; /* not complete yet: refill (or a long line) */
+        }
+        size_t ll = (size_t)(nl - (buf + pos));
+        if (c == LS_LINE_PARSE ||
+            (c == LS_LINE_UNKNOWN && ls_needles_find(&pp->nd, buf + pos, ll))) {
+            if (parse(&pp->env, k, &t->ps, buf + pos, ll))
+                return -1;
+        }
+        pos += ll + 1;
+    }
+    /* Jump from marker to marker: only the lines that carry one are
+     * delimited; the rest is consumed up to the last newline. */
+    while (!classify) {
+        const char *m = ls_needles_find(&pp->nd, buf + pos, len - pos);
+        if (!m) {
+            const char *ln = memrchr(buf + pos, '\n', len - pos);
+            if (ln)
+                pos = (size_t)(ln - buf) + 1;
+            break;
+        }
+        const char *ls = memrchr(buf + pos, '\n', (size_t)(m - (buf + pos)));
+        size_t start = ls ? (size_t)(ls - buf) + 1 : pos;
+        const char *nl = memchr(m, '\n', len - (size_t)(m - buf));
+        if (!nl) {
+            pos = start; /* its line is not complete yet */
+            break;
+        }
+        size_t ll = (size_t)(nl - (buf + start));
+        if (parse(&pp->env, k, &t->ps, buf + start, ll))
+            return -1;
+        pos = (size_t)(nl - buf) + 1;
+    }
+    *pos_out = pos;
+    return 0;
+}
+
+/* A line longer than the buffer starts at *off: step over it, parsing it
+ * when it carries a marker (not looked for when long_skip).  Returns 1 on
+ * (*off past it), 0 stop (cut off: not consumed), -1 fatal. */
+static int ls_long_line(ls_pipe *pp, ls_task *t, ls_sink *k, int fd,
+                        char *buf, off_t *off, int long_skip)
+{
+    off_t end;
+    int marker;
+    int s = ls_scan_long(long_skip ? NULL : &pp->nd, fd, buf, *off, &end,
+                         &marker);
+    if (s <= 0)
+        return 0;
+    size_t ll = (size_t)(end - *off);
+    if (marker && ll <= LS_LINE_CAP) {
+        char *big = malloc(ll + 1);
+        if (big && pread(fd, big, ll, *off) == (ssize_t)ll) {
+            if (pp->fns->parse(&pp->env, k, &t->ps, big, ll)) {
+                free(big);
+                return -1;
+            }
+        } else
+            t->skipped_long++;
+        free(big);
+    } else if (marker)
+        t->skipped_long++;
+    *off = end + 1;
+    return 1;
+}
+
+/* Read task t's file from its offset into sink k, parsing every complete
+ * line that matters.  Sets t->rc: 1 read to the end, 0 stopped early
+ * (deadline), -1 fatal (out of memory). */
+static void ls_read_file(ls_pipe *pp, ls_task *t, char *buf, ls_sink *k)
+{
     int fd = open(t->path, O_RDONLY | O_CLOEXEC);
     t->rc = 1;
     if (fd < 0)
@@ -883,52 +1158,11 @@ static void ls_read_file(ls_pipe *pp, ls_task *t, char *buf, ls_sink *k)
         if (n <= 0)
             break; /* EOF (or error): an unfinished line stays unread */
         len += (size_t)n;
-        /* With a classifier: line by line, each decided from its first
-         * bytes where it can be; a skipped line is passed over with
-         * memchr, its bytes never examined.  Without one (or for a line
-         * it cannot decide): the marker search decides. */
         size_t pos = 0;
-        int long_skip = 0;  /* the line left at pos was classified SKIP */
-        while (classify && pos < len) {
-            int c = classify(buf + pos, len - pos);
-            char *nl = memchr(buf + pos, '\n', len - pos);
-            if (!nl) {
-                long_skip = c == LS_LINE_SKIP;
-                break; /* not complete yet: refill (or a long line) */
-            }
-            size_t ll = (size_t)(nl - (buf + pos));
-            if (c == LS_LINE_PARSE ||
-                (c == LS_LINE_UNKNOWN && ls_needles_find(&pp->nd, buf + pos, ll))) {
-                if (parse(&pp->env, k, &t->ps, buf + pos, ll)) {
-                    t->rc = -1;
-                    goto out;
-                }
-            }
-            pos += ll + 1;
-        }
-        /* Jump from marker to marker: only the lines that carry one are
-         * delimited; the rest is consumed up to the last newline. */
-        for (; !classify;) {
-            const char *m = ls_needles_find(&pp->nd, buf + pos, len - pos);
-            if (!m) {
-                char *ln = memrchr(buf + pos, '\n', len - pos);
-                if (ln)
-                    pos = (size_t)(ln - buf) + 1;
-                break;
-            }
-            char *ls = memrchr(buf + pos, '\n', (size_t)(m - (buf + pos)));
-            size_t start = ls ? (size_t)(ls - buf) + 1 : pos;
-            char *nl = memchr(m, '\n', len - (size_t)(m - buf));
-            if (!nl) {
-                pos = start; /* its line is not complete yet */
-                break;
-            }
-            size_t ll = (size_t)(nl - (buf + start));
-            if (parse(&pp->env, k, &t->ps, buf + start, ll)) {
-                t->rc = -1;
-                goto out;
-            }
-            pos = (size_t)(nl - buf) + 1;
+        int long_skip = 0;
+        if (ls_lines(pp, t, k, buf, len, &pos, &long_skip)) {
+            t->rc = -1;
+            break;
         }
         off += (off_t)pos;
         len -= pos;
@@ -937,31 +1171,14 @@ static void ls_read_file(ls_pipe *pp, ls_task *t, char *buf, ls_sink *k)
         if (len < LS_BUF)
             continue;
         /* A line longer than the buffer. */
-        off_t end;
-        int marker;
-        int s = ls_scan_long(long_skip ? NULL : &pp->nd, fd, buf, off, &end,
-                             &marker);
         len = 0;
+        int s = ls_long_line(pp, t, k, fd, buf, &off, long_skip);
+        if (s < 0)
+            t->rc = -1;
         if (s <= 0)
             break; /* cut off: not consumed */
-        size_t ll = (size_t)(end - off);
-        if (marker && ll <= LS_LINE_CAP) {
-            char *big = malloc(ll + 1);
-            if (big && pread(fd, big, ll, off) == (ssize_t)ll) {
-                if (parse(&pp->env, k, &t->ps, big, ll)) {
-                    free(big);
-                    t->rc = -1;
-                    goto out;
-                }
-            } else
-                t->skipped_long++;
-            free(big);
-        } else if (marker)
-            t->skipped_long++;
-        off = end + 1;
         t->offset = (uint64_t)off;
     }
-out:
     close(fd);
 }
 

@@ -259,6 +259,12 @@ typedef int (*ls_accept_fn)(const char *name);
 void ls_walk(const char *dir, int recurse, ls_accept_fn ok, ls_list *out,
              int depth);
 
+/* ls_walk(dir, recursive) with the subdirectories of dir shared among
+ * `threads` threads (the caller's included; 1: ls_walk).  The files come
+ * in no particular order (ls_scan sorts them). */
+void ls_walk_n(const char *dir, ls_accept_fn ok, ls_list *out,
+               unsigned threads);
+
 /* Release the identities and paths of l and its array. */
 void ls_list_release(ls_list *l);
 
