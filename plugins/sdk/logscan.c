@@ -1389,96 +1389,108 @@ static void ls_cell_add_parts(ls_cell_disk *c, const ls_ent *x)
     }
 }
 
+/* Put key k (cell idx) into the open-addressing table ht[cap]; returns
+ * its slot (the existing one when k is there). */
+static size_t ls_cellkey_slot(const ls_cellkey *ht, size_t cap, uint64_t k)
+{
+    size_t m = cap - 1, i = (size_t)ls_hash(&k, sizeof k, 0) & m;
+    while (ht[i].k && ht[i].k != k)
+        i = (i + 1) & m;
+    return i;
+}
+
 /* Rebuild the cells from the live entries (entries older than the
- * retention cutoff are dropped).  Returns 0 or -1 (OOM). */
+ * retention cutoff are dropped), in one pass: the cell table doubles (and
+ * is rehashed from the cells so far) when half full.  Returns 0 or -1
+ * (OOM). */
 static int ls_build_cells(ls_state *st)
 {
     size_t cap = 1024;
     while (cap < st->n_cells * 2 + 64)
         cap *= 2;
-    ls_cellkey *ht = NULL;
     ls_cell_disk *cells = NULL;
     size_t n = 0, ccap = 0;
-    /* retry with a 4x table until every cell fits (two passes were not
-     * enough: beyond 2048 cells the rest was silently dropped) */
-    for (;;) {
-        free(ht);
-        free(cells);
-        ht = calloc(cap, sizeof *ht);
-        cells = NULL;
-        n = ccap = 0;
-        if (!ht)
-            return -1;
-        int full = 0;
-        for (size_t e = 0; e < st->n_ents && !full; e++) {
-            ls_ent *x = &st->ents[e];
-            if (x->flags & LS_F_DEAD)
-                continue;
-            if (x->slot < st->cutoff_slot) {
-                x->flags |= LS_F_DEAD;
-                continue;
-            }
-            uint64_t k = (((uint64_t)x->slot << 16) | x->model) + 1;
-            size_t m = cap - 1, i = (size_t)ls_hash(&k, sizeof k, 0) & m;
-            while (ht[i].k && ht[i].k != k)
-                i = (i + 1) & m;
-            if (!ht[i].k) {
-                if ((n + 1) * 2 > cap) {
-                    full = 1;
-                    break;
-                }
-                if (ls_grow((void **)&cells, &ccap, n + 1, sizeof *cells)) {
+    ls_cellkey *ht = calloc(cap, sizeof *ht);
+    if (!ht)
+        return -1;
+    for (size_t e = 0; e < st->n_ents; e++) {
+        ls_ent *x = &st->ents[e];
+        if (x->flags & LS_F_DEAD)
+            continue;
+        if (x->slot < st->cutoff_slot) {
+            x->flags |= LS_F_DEAD;
+            continue;
+        }
+        uint64_t k = (((uint64_t)x->slot << 16) | x->model) + 1;
+        size_t i = ls_cellkey_slot(ht, cap, k);
+        if (!ht[i].k) {
+            if ((n + 1) * 2 > cap) {
+                ls_cellkey *nh = calloc(cap * 2, sizeof *nh);
+                if (!nh) {
                     free(ht);
                     free(cells);
                     return -1;
                 }
-                memset(&cells[n], 0, sizeof *cells);
-                cells[n].slot = x->slot;
-                cells[n].model = x->model;
-                cells[n].known = 0x7f;
-                cells[n].parts_known = st->cost_parts ? 1 : 0;
-                ht[i].k = k;
-                ht[i].idx = (uint32_t)n++;
-            }
-            ls_cell_disk *c = &cells[ht[i].idx];
-            if (!c->events) {
-                /* first event decides not-applicable buckets */
-                if (x->flags & LS_F_CW_NA) {
-                    c->na |= 1u << LS_CW;
-                    c->known &= (uint16_t)~(1u << LS_CW);
+                cap *= 2;
+                for (size_t c = 0; c < n; c++) {
+                    uint64_t ck = (((uint64_t)cells[c].slot << 16) |
+                                   cells[c].model) + 1;
+                    size_t j = ls_cellkey_slot(nh, cap, ck);
+                    nh[j].k = ck;
+                    nh[j].idx = (uint32_t)c;
                 }
+                free(ht);
+                ht = nh;
+                i = ls_cellkey_slot(ht, cap, k);
             }
-            c->events++;
-            for (int b = 0; b < LS_NTOK; b++)
-                c->v[b] += x->tok[b];
-            c->cw1h += x->cw1h;
-            c->v[LS_NTOK] += (double)ls_ent_total(x);
-            if (c->parts_known)
-                ls_cell_add_parts(c, x);
-            if (x->flags & LS_F_COST)
-                c->v[LS_NTOK + 1] += x->cost;
-            else
-                c->known &= (uint16_t)~(1u << (LS_NTOK + 1));
-            if (!(x->flags & LS_F_REAS))
-                c->known &= (uint16_t)~(1u << LS_REAS);
-            int cw_na = !!(x->flags & LS_F_CW_NA);
-            int cell_na = !!(c->na & (1u << LS_CW));
-            if (cw_na != cell_na) {
-                /* mixed: some events reported cache writes, some could
-                 * not: the sum is unknown */
-                c->na &= (uint16_t)~(1u << LS_CW);
-                c->known &= (uint16_t)~(1u << LS_CW);
-                c->pad = 1; /* remember "mixed" */
-            } else if (!cw_na && !(x->flags & LS_F_CW_KNOWN))
-                c->known &= (uint16_t)~(1u << LS_CW);
-            if (c->pad) {
-                c->na &= (uint16_t)~(1u << LS_CW);
+            if (ls_grow((void **)&cells, &ccap, n + 1, sizeof *cells)) {
+                free(ht);
+                free(cells);
+                return -1;
+            }
+            memset(&cells[n], 0, sizeof *cells);
+            cells[n].slot = x->slot;
+            cells[n].model = x->model;
+            cells[n].known = 0x7f;
+            cells[n].parts_known = st->cost_parts ? 1 : 0;
+            ht[i].k = k;
+            ht[i].idx = (uint32_t)n++;
+        }
+        ls_cell_disk *c = &cells[ht[i].idx];
+        if (!c->events) {
+            /* first event decides not-applicable buckets */
+            if (x->flags & LS_F_CW_NA) {
+                c->na |= 1u << LS_CW;
                 c->known &= (uint16_t)~(1u << LS_CW);
             }
         }
-        if (!full)
-            break;
-        cap *= 4;
+        c->events++;
+        for (int b = 0; b < LS_NTOK; b++)
+            c->v[b] += x->tok[b];
+        c->cw1h += x->cw1h;
+        c->v[LS_NTOK] += (double)ls_ent_total(x);
+        if (c->parts_known)
+            ls_cell_add_parts(c, x);
+        if (x->flags & LS_F_COST)
+            c->v[LS_NTOK + 1] += x->cost;
+        else
+            c->known &= (uint16_t)~(1u << (LS_NTOK + 1));
+        if (!(x->flags & LS_F_REAS))
+            c->known &= (uint16_t)~(1u << LS_REAS);
+        int cw_na = !!(x->flags & LS_F_CW_NA);
+        int cell_na = !!(c->na & (1u << LS_CW));
+        if (cw_na != cell_na) {
+            /* mixed: some events reported cache writes, some could
+             * not: the sum is unknown */
+            c->na &= (uint16_t)~(1u << LS_CW);
+            c->known &= (uint16_t)~(1u << LS_CW);
+            c->pad = 1; /* remember "mixed" */
+        } else if (!cw_na && !(x->flags & LS_F_CW_KNOWN))
+            c->known &= (uint16_t)~(1u << LS_CW);
+        if (c->pad) {
+            c->na &= (uint16_t)~(1u << LS_CW);
+            c->known &= (uint16_t)~(1u << LS_CW);
+        }
     }
     free(ht);
     if (n)

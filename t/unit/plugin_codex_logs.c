@@ -10,6 +10,8 @@
 #include "tap.h"
 #include "logtest.h"
 
+#include <time.h>
+
 #define FIX "t/fixtures/codex_logs/"
 #define S1 "sessions/2026/03/10/rollout-2026-03-10T13-40-01-0199d1c2.jsonl"
 
@@ -77,6 +79,44 @@ int main(void)
     collect_result_clear(&r);
     lt_rmrf(st2);
     lt_rmrf(root2);
+
+    /* 3000 turns in 3000 slots: the cell table grows past its first
+     * sizes while the cells are built; every cell is kept, in slot order */
+    char *st3 = lt_tmpdir(), *root3 = lt_tmpdir();
+    const char *rel3 = "sessions/2026/01/01/rollout-2026-01-01T00-00-00-many.jsonl";
+    lt_puts(root3, rel3, "w", "");
+    char p3[4096];
+    snprintf(p3, sizeof p3, "%s/%s", root3, rel3);
+    FILE *f3 = fopen(p3, "w");
+    for (int i = 1; f3 && i <= 3000; i++) {
+        time_t t = 1767225600 + (time_t)(i - 1) * 900; /* 2026-01-01, +15 min */
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char ts[32];
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+        fprintf(f3, "{\"timestamp\":\"%s\",\"type\":\"event_msg\",\"payload\":"
+                "{\"type\":\"token_count\",\"info\":{\"total_token_usage\":"
+                "{\"input_tokens\":%d,\"cached_input_tokens\":0,\"output_tokens\":%d,"
+                "\"reasoning_output_tokens\":0,\"total_tokens\":%d}}}}\n",
+                ts, 10 * i, i, 11 * i);
+    }
+    if (f3)
+        fclose(f3);
+    lt_run("codex_logs", st3, 20000, &r,
+           "{\"roots\": [\"%s\"], \"now\": \"1770000000\"}", root3);
+    is_num(r.n_usage, 3000, "3000 slots: 3000 cells");
+    double in_sum = 0;
+    int ordered = 1;
+    for (size_t i = 0; i < r.n_usage; i++) {
+        in_sum += r.usage[i].b[UB_INPUT_UNCACHED].value;
+        if (i && r.usage[i].slot_start <= r.usage[i - 1].slot_start)
+            ordered = 0;
+    }
+    is_num(in_sum, 30000, "every cell's input kept (10 per turn)");
+    ok(ordered, "cells in slot order");
+    collect_result_clear(&r);
+    lt_rmrf(st3);
+    lt_rmrf(root3);
     lt_rmrf(root);
     lt_rmrf(state);
     return done_testing();
