@@ -546,8 +546,6 @@ void ls_walk(const char *dir, int recurse, ls_accept_fn ok, ls_list *out,
  * thread, breadth first, until there are enough directories to share
  * (LS_WALK_SPLIT per thread) or no deeper level; then each thread takes
  * the next of these directories and walks it whole (ls_walk_fd). */
-#define LS_WALK_SPLIT 4u
-
 typedef struct ls_wdir {
     char *path;
     int depth;

@@ -32,11 +32,30 @@
  *     one being applied waits for room), so memory stays bounded whatever
  *     the tree.  When a file stops early (budget), files after it are
  *     discarded unapplied: their offsets stay where they were.
- *   - Reading is streamed through a fixed LS_BUF buffer per thread.  A line longer than
+ *   - Reading is streamed through a fixed LS_BUF buffer per thread (pread:
+ *     a file may grow or shrink while it is read; a mapping would turn a
+ *     shrink into SIGBUS, and measured no faster here).  A line longer than
  *     the buffer is first scanned for the plugin's markers without keeping
  *     it; only a long line that carries a marker is read whole (up to
  *     LS_LINE_CAP, beyond which it is skipped with a note).  A last line
  *     without its newline is not consumed: the offset stays before it.
+ *   - Which lines are parsed: without a classifier, exactly the lines that
+ *     carry a marker (the search jumps from marker to marker).  With one
+ *     (ls_plugin_fns.classify), each line is first decided from its start:
+ *     LS_LINE_SKIP lines are stepped over with memchr, their bytes never
+ *     examined (a long one is not searched for markers either);
+ *     LS_LINE_PARSE lines are parsed; LS_LINE_UNKNOWN lines fall back to
+ *     the marker search of that line.  A classifier must only decide lines
+ *     in a shape it recognises exactly (key order, no whitespace, no
+ *     escapes), so that any other writer's lines still go by the markers;
+ *     its SKIP is where it may differ from the marker rule, for lines a
+ *     real writer does not produce (see codex_logs.c classify_line).
+ *   - Walking: ls_walk opens each directory relative to its parent and
+ *     stats its files relative to it; ls_walk_n shares a tree among the
+ *     scan threads (the first levels are read breadth first until there
+ *     are LS_WALK_SPLIT directories per thread).  Symbolic links are never
+ *     followed; the order of the files found does not matter (ls_scan
+ *     sorts them by identity).
  *
  * Ownership: ls_scan owns every array it allocates (ls_clear releases them);
  * strings handed to callbacks are borrowed for the call.
@@ -59,6 +78,8 @@
 #define LS_CHUNKS_MAX 32u           /* chunks in flight (2 MiB)              */
 
 #define LS_LINE_CAP (64u << 20)     /* longest usage line we will parse      */
+
+#define LS_WALK_SPLIT 4u            /* directories per thread (ls_walk_n)    */
 
 /* 2: ls_ent and ls_cell_disk carry the one-hour cache writes; 3:
  * ls_cell_disk carries the cost parts.  A state file of another layout is
