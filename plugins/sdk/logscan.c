@@ -456,8 +456,8 @@ int ls_lock(const md_host *h, md_ctx *ctx, const char *dir)
 
 /* ---- walking ---- */
 
-/* Append the regular file name of directory path (open as dfd) to out,
- * with its stat.  Returns 0, or -1 on out of memory. */
+/* Append the regular file path[0..plen)/name, whose stat is sb, to out.
+ * Returns 0, or -1 on out of memory. */
 static int ls_walk_add(ls_list *out, const char *path, size_t plen,
                        const char *name, const struct stat *sb)
 {
