@@ -134,11 +134,14 @@ static usage_model_row *model_add(usage_counter_row *r, const char *name,
     return &r->models[pos];
 }
 
-/* The known cost of a range of one provider's cells, per model name
- * (sorted, names owned). */
+/* The cost of a range of one provider's cells, per model name (sorted,
+ * names owned), with the model's price looked up once per range. */
 typedef struct model_sum {
     char *model;
-    double cost;
+    int priced;         /* price holds the model's row */
+    pricing_row price;
+    int known;          /* some cell had a known cost */
+    double cost;        /* the sum of the known costs */
 } model_sum;
 
 typedef struct model_sums {
@@ -155,7 +158,9 @@ static void model_sums_release(model_sums *ms)
     ms->n = 0;
 }
 
-static const model_sum *model_sums_find(const model_sums *ms, const char *name)
+/* The entry of name (NULL when absent; *pos: where it would go). */
+static model_sum *model_sums_find(const model_sums *ms, const char *name,
+                                  size_t *pos)
 {
     size_t lo = 0, hi = ms->n;
     while (lo < hi) {
@@ -168,6 +173,8 @@ static const model_sum *model_sums_find(const model_sums *ms, const char *name)
         else
             hi = mid;
     }
+    if (pos)
+        *pos = lo;
     return NULL;
 }
 
@@ -175,35 +182,30 @@ static void sum_cell(void *arg, const char *model, const md_num *b,
                      double events, const usage_parts *parts)
 {
     model_sums *ms = arg;
+    const char *name = model ? model : USAGE_COUNTER_NO_MODEL;
+    size_t pos = 0;
+    model_sum *e = model_sums_find(ms, name, &pos);
+    if (!e) {
+        ms->v = xrealloc(ms->v, (ms->n + 1) * sizeof *ms->v);
+        memmove(ms->v + pos + 1, ms->v + pos, (ms->n - pos) * sizeof *ms->v);
+        ms->n++;
+        e = &ms->v[pos];
+        *e = (model_sum){.model = xstrdup(name), .known = 0, .cost = 0};
+        e->priced = pricing_lookup(model, &e->price) >= 0;
+    }
     int unpriced = 0;
-    md_num c = pricing_stored_cell_cost(model, b, events, parts, &unpriced);
+    md_num c = pricing_stored_cell_cost_at(e->priced ? &e->price : NULL, b,
+                                           events, parts, &unpriced);
     if (c.state != MD_KNOWN)
         return;
     /* A cell with no token to pay for costs 0 under any price: that is
      * no evidence the model is priced, and a model without a price must
      * not get a series that reads $0. */
-    pricing_row p;
     if (c.value == 0 && b[UB_COST].state != MD_KNOWN && !parts->known &&
-        pricing_lookup(model, &p) < 0)
+        !e->priced)
         return;
-    const char *name = model ? model : USAGE_COUNTER_NO_MODEL;
-    size_t lo = 0, hi = ms->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int cmp = strcmp(ms->v[mid].model, name);
-        if (cmp == 0) {
-            ms->v[mid].cost += c.value;
-            return;
-        }
-        if (cmp < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    ms->v = xrealloc(ms->v, (ms->n + 1) * sizeof *ms->v);
-    memmove(ms->v + lo + 1, ms->v + lo, (ms->n - lo) * sizeof *ms->v);
-    ms->n++;
-    ms->v[lo] = (model_sum){.model = xstrdup(name), .cost = c.value};
+    e->known = 1;
+    e->cost += c.value;
 }
 
 /* Observe one provider's cost per model over [r->from, now]; then, when
@@ -219,7 +221,7 @@ static int observe_models(usage_counter_row *r, const usage_store *s,
     int other_any = 0;
     for (size_t k = 0; k < cur.n; k++) {
         size_t pos = 0;
-        if (model_find(r, cur.v[k].model, &pos))
+        if (!cur.v[k].known || model_find(r, cur.v[k].model, &pos))
             continue;
         if (r->n_models < USAGE_COUNTER_MODELS_MAX) {
             model_add(r, cur.v[k].model, pos);
@@ -230,7 +232,7 @@ static int observe_models(usage_counter_row *r, const usage_store *s,
         }
     }
     for (size_t k = 0; k < r->n_models; k++) {
-        const model_sum *m = model_sums_find(&cur, r->models[k].model);
+        const model_sum *m = model_sums_find(&cur, r->models[k].model, NULL);
         changed |= move_cost(&r->models[k].cost, m ? m->cost : 0);
     }
     changed |= move_cost(&r->other, other);
@@ -243,6 +245,8 @@ static int observe_models(usage_counter_row *r, const usage_store *s,
         model_sums behind = {.v = NULL, .n = 0};
         usage_store_each_parts(s, name, r->from, new_from, sum_cell, &behind);
         for (size_t k = 0; k < behind.n; k++) {
+            if (!behind.v[k].known)
+                continue;
             usage_model_row *m = model_find(r, behind.v[k].model, NULL);
             usage_level *l = m ? &m->cost : &r->other;
             l->seen -= behind.v[k].cost;

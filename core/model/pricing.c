@@ -193,23 +193,22 @@ md_num pricing_parts_cost(const pricing_row *p, const usage_parts *parts)
     return MD_NUM(sum);
 }
 
-md_num pricing_stored_cell_cost(const char *model, const md_num *b,
-                                double events, const usage_parts *parts,
-                                int *unpriced)
+md_num pricing_stored_cell_cost_at(const pricing_row *p, const md_num *b,
+                                   double events, const usage_parts *parts,
+                                   int *unpriced)
 {
     static const md_num unknown = {MD_UNKNOWN, 0};
-    pricing_row p;
     if (parts && parts->known) {
         int any = 0;
         for (int k = 0; k < MD_PRICED_N; k++)
             any |= parts->tokens[k] > 0;
         if (!any)
             return pricing_parts_cost(NULL, parts);
-        if (pricing_lookup(model, &p) < 0) {
+        if (!p) {
             *unpriced = 1;
             return unknown;
         }
-        return pricing_parts_cost(&p, parts);
+        return pricing_parts_cost(p, parts);
     }
     if (b[UB_COST].state == MD_KNOWN)
         return b[UB_COST];
@@ -220,14 +219,24 @@ md_num pricing_stored_cell_cost(const char *model, const md_num *b,
         if (b[paid[k]].state == MD_UNKNOWN ||
             (b[paid[k]].state == MD_KNOWN && b[paid[k]].value > 0))
             zero = 0;
-    if (zero) {
-        static const pricing_row free_of_charge = {.model = NULL};
-        p = free_of_charge;
-    } else if (pricing_lookup(model, &p) < 0) {
+    static const pricing_row free_of_charge = {.model = NULL};
+    if (zero)
+        p = &free_of_charge;
+    else if (!p) {
         *unpriced = 1;
         return unknown;
     }
-    return pricing_cell_cost_1h(&p, b[UB_INPUT_UNCACHED], b[UB_CACHE_WRITE],
+    return pricing_cell_cost_1h(p, b[UB_INPUT_UNCACHED], b[UB_CACHE_WRITE],
                                 b[UB_CACHE_WRITE_1H], b[UB_CACHE_READ],
                                 b[UB_OUTPUT], events);
+}
+
+md_num pricing_stored_cell_cost(const char *model, const md_num *b,
+                                double events, const usage_parts *parts,
+                                int *unpriced)
+{
+    pricing_row p;
+    int priced = pricing_lookup(model, &p) >= 0;
+    return pricing_stored_cell_cost_at(priced ? &p : NULL, b, events, parts,
+                                       unpriced);
 }

@@ -107,5 +107,10 @@ md_num pricing_parts_cost(const pricing_row *p, const usage_parts *parts);
 md_num pricing_stored_cell_cost(const char *model, const md_num *b,
                                 double events, const usage_parts *parts,
                                 int *unpriced);
+/* The same at a price looked up once by the caller: p is the model's
+ * row, or NULL when the model has no price. */
+md_num pricing_stored_cell_cost_at(const pricing_row *p, const md_num *b,
+                                   double events, const usage_parts *parts,
+                                   int *unpriced);
 
 #endif
