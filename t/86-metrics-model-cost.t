@@ -11,22 +11,11 @@ use lib 't/lib';
 use Test::More;
 use HTTP::Tiny;
 use POSIX qw(strftime);
-use Meterd qw(json tmpdir write_file wait_until start_meterd exec_script);
+use Meterd qw(json tmpdir write_file wait_until start_gateway);
 
 my $promtool = $ENV{PROMTOOL} // '/usr/bin/promtool';
 
-my $dir = tmpdir('model-cost');
-exec_script($dir, 'ok.sh', qq(echo '{"status":"ok","metrics":[]}'\n));
-my $d = start_meterd(dir => $dir, config => <<'Y');
-listen: 127.0.0.1:0
-state_dir: @STATE@
-plugin_dir: @ROOT@/plugins
-providers:
-  gw:
-    plugin: exec
-    interval: 1h
-    command: ["@DIR@/ok.sh"]
-Y
+my $d = start_gateway(name => 'model-cost', providers => ['gw'], meters => 0);
 ok($d->wait_runs('gw', 1), 'collected');
 
 my $http = HTTP::Tiny->new(timeout => 10);
@@ -45,11 +34,9 @@ my $at = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time - 60));
 my $usage = { prompt_tokens => 1000, completion_tokens => 500,
               prompt_tokens_details => { cached_tokens => 0 } };
 for my $m (['o3', 't-priced'], ['mystery-model-x', 't-unpriced']) {
-    my $r = $http->post($d->base . '/api/telemetry', {
-        content => json()->encode({ provider => 'gw', dialect => 'openai', model => $m->[0],
-                                    id => $m->[1], at => $at, usage => $usage }),
-        headers => { 'Content-Type' => 'application/json' } });
-    is($r->{status}, 200, "usage of $m->[0] posted") or diag $r->{content};
+    my ($st, $doc) = $d->post_telemetry({ provider => 'gw', dialect => 'openai', model => $m->[0],
+                                          id => $m->[1], at => $at, usage => $usage });
+    is($st, 200, "usage of $m->[0] posted") or diag explain $doc;
 }
 
 # o3 at LiteLLM's $2 in / $8 out per million: 1000 x 2e-6 + 500 x 8e-6.
