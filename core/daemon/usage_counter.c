@@ -3,6 +3,8 @@
 #include "usage_counter.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,22 +37,36 @@ void usage_counters_release(usage_counters *uc)
     usage_counters_init(uc);
 }
 
-static usage_counter_row *row_find(usage_counters *uc, const char *name,
-                                   size_t *pos)
+/* Binary search of name in n elements of size bytes at base, sorted by
+ * the string pointer at offset name_at of each: the element, or NULL with
+ * *pos (pos may be NULL) where it would go. */
+static void *name_find(const void *base, size_t n, size_t size,
+                       size_t name_at, const char *name, size_t *pos)
 {
-    size_t lo = 0, hi = uc->n;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(uc->rows[mid].provider, name);
+        const char *el = (const char *)base + mid * size;
+        const char *key;
+        memcpy(&key, el + name_at, sizeof key);
+        int c = strcmp(key, name);
         if (c == 0)
-            return &uc->rows[mid];
+            return (void *)(uintptr_t)el;
         if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    *pos = lo;
+    if (pos)
+        *pos = lo;
     return NULL;
+}
+
+static usage_counter_row *row_find(usage_counters *uc, const char *name,
+                                   size_t *pos)
+{
+    return name_find(uc->rows, uc->n, sizeof *uc->rows,
+                     offsetof(usage_counter_row, provider), name, pos);
 }
 
 /* A new row counts the provider's cells from the beginning of time. */
@@ -107,20 +123,8 @@ static int move_cost(usage_level *l, double now_level)
 static usage_model_row *model_find(const usage_counter_row *r,
                                    const char *name, size_t *pos)
 {
-    size_t lo = 0, hi = r->n_models;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(r->models[mid].model, name);
-        if (c == 0)
-            return &r->models[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (pos)
-        *pos = lo;
-    return NULL;
+    return name_find(r->models, r->n_models, sizeof *r->models,
+                     offsetof(usage_model_row, model), name, pos);
 }
 
 static usage_model_row *model_add(usage_counter_row *r, const char *name,
@@ -162,20 +166,8 @@ static void model_sums_release(model_sums *ms)
 static model_sum *model_sums_find(const model_sums *ms, const char *name,
                                   size_t *pos)
 {
-    size_t lo = 0, hi = ms->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(ms->v[mid].model, name);
-        if (c == 0)
-            return &ms->v[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (pos)
-        *pos = lo;
-    return NULL;
+    return name_find(ms->v, ms->n, sizeof *ms->v, offsetof(model_sum, model),
+                     name, pos);
 }
 
 static void sum_cell(void *arg, const char *model, const md_num *b,
@@ -345,6 +337,22 @@ static json_t *nums_to_json(const double *v)
     return a;
 }
 
+/* An array of exactly n finite numbers >= 0 into out; 0 or -1. */
+static int nums_from_json(const json_t *a, double *out, size_t n)
+{
+    if (!json_is_array(a) || json_array_size(a) != n)
+        return -1;
+    for (size_t b = 0; b < n; b++) {
+        const json_t *v = json_array_get(a, b);
+        if (!json_is_number(v))
+            return -1;
+        out[b] = json_number_value(v);
+        if (!isfinite(out[b]) || out[b] < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* [seen, deficit, total] */
 static json_t *level_to_json(const usage_level *l)
 {
@@ -354,16 +362,8 @@ static json_t *level_to_json(const usage_level *l)
 static int level_from_json(const json_t *a, usage_level *l)
 {
     double v[3];
-    if (!json_is_array(a) || json_array_size(a) != 3)
+    if (nums_from_json(a, v, 3) != 0)
         return -1;
-    for (size_t k = 0; k < 3; k++) {
-        const json_t *x = json_array_get(a, k);
-        if (!json_is_number(x))
-            return -1;
-        v[k] = json_number_value(x);
-        if (!isfinite(v[k]) || v[k] < 0)
-            return -1;
-    }
     *l = (usage_level){.seen = v[0], .deficit = v[1], .total = v[2]};
     return 0;
 }
@@ -438,21 +438,6 @@ int usage_counters_save(usage_counters *uc, const char *state_dir,
     return rc;
 }
 
-static int nums_from_json(const json_t *a, double *out)
-{
-    if (!json_is_array(a) || json_array_size(a) != UB_N)
-        return -1;
-    for (int b = 0; b < UB_N; b++) {
-        const json_t *v = json_array_get(a, (size_t)b);
-        if (!json_is_number(v))
-            return -1;
-        out[b] = json_number_value(v);
-        if (!isfinite(out[b]) || out[b] < 0)
-            return -1;
-    }
-    return 0;
-}
-
 /* Why doc is not a counters file, or NULL (rows added to uc). */
 static const char *rows_from_json(usage_counters *uc, const json_t *doc)
 {
@@ -480,9 +465,9 @@ static const char *rows_from_json(usage_counters *uc, const json_t *doc)
             return "a bad has";
         usage_counter_row r = {.provider = NULL, .from = json_number_value(from),
                                .has = (unsigned)json_integer_value(has)};
-        if (nums_from_json(json_object_get(o, "total"), r.total) != 0 ||
-            nums_from_json(json_object_get(o, "seen"), r.seen) != 0 ||
-            nums_from_json(json_object_get(o, "deficit"), r.deficit) != 0)
+        if (nums_from_json(json_object_get(o, "total"), r.total, UB_N) != 0 ||
+            nums_from_json(json_object_get(o, "seen"), r.seen, UB_N) != 0 ||
+            nums_from_json(json_object_get(o, "deficit"), r.deficit, UB_N) != 0)
             return "a bad number";
         usage_counter_row *nr = row_get(uc, json_string_value(name));
         r.provider = nr->provider;
