@@ -13,7 +13,7 @@ plan skip_all => "no $promtool (tools/setup installs prometheus)" unless -x $pro
 my $root = root();
 my $doc = read_file("$root/doc/metrics.md") // '';
 my %documented = map { $_ => 1 } $doc =~ /\b(meterd_[a-z_]+)\b/g;
-is(scalar keys %documented, 28, 'doc/metrics.md names the series');
+is(scalar keys %documented, 29, 'doc/metrics.md names the series');
 
 my $out = `cd '$root/contrib/prometheus' && '$promtool' check rules alerts.yml 2>&1`;
 is($? >> 8, 0, 'promtool check rules alerts.yml') or diag $out;
@@ -38,7 +38,8 @@ my @exprs = map { $_->{expr} } map { @{ $_->{targets} || [] } } @panels;
 ok(@exprs == grep({ defined && /meterd_/ } @exprs), 'every panel query reads meterd series');
 for my $want (qw(meterd_family_usage_remaining meterd_family_utilization_ratio meterd_up
                  meterd_collection_duration_seconds_bucket meterd_usage_tokens_total
-                 meterd_meter_alert meterd_meter_runway_seconds meterd_usage_cost_usd_total)) {
+                 meterd_meter_alert meterd_meter_runway_seconds meterd_usage_cost_usd_total
+                 meterd_usage_model_cost_usd_total)) {
     ok(grep({ /\b\Q$want\E\b/ } @exprs), "a panel shows $want");
 }
 @unknown = grep { my $n = $_; $n =~ s/_(bucket|sum|count)$//; !$documented{$n} }

@@ -20,50 +20,27 @@ use IO::Select;
 use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
-use Meterd qw(start_meterd exec_script tmpdir json wait_until send_request read_answer);
-
-my $conf = <<'Y';
-listen: 127.0.0.1:0
-state_dir: @STATE@
-plugin_dir: @ROOT@/plugins
-providers:
-  openai-gw:
-    plugin: exec
-    interval: 1h
-    command: ["@DIR@/ok.sh"]
-Y
-my $ok_sh = qq(echo '{"status":"ok","metrics":[{"id":"five_hour","kind":"quota_window","unit":"percent","utilization":10}]}'\n);
+use Meterd qw(start_gateway wait_until read_answer);
 
 # A POST on a connection of its own, its answer left unread.
-sub send_post { my ($d, $id) = @_; send_request($d->{addr}, 'POST', '/api/telemetry', body($id)) or die "connect: $!" }
-
-sub body {
-    my ($id) = @_;
-    return json->encode({ provider => 'openai-gw', dialect => 'openai', model => 'gpt-5.2',
-        id => $id, at => '2026-03-10T13:58:05Z',
-        usage => { prompt_tokens => 100, completion_tokens => 7 } });
-}
+sub send_post { $_[0]->post_pending_turn($_[1]) }
 
 # Whether an answer has started arriving on $s (without reading it).
 sub answered_yet { scalar IO::Select->new($_[0])->can_read(0) }
 
 # ---- the knob is refused without METERD_TEST ------------------------------
 {
-    my $dir = tmpdir('ingest-async-refused');
-    exec_script($dir, 'ok.sh', $ok_sh);
     my %env = (METERD_TEST_COMMIT_DELAY_MS => '300');
     delete local $ENV{METERD_TEST};
-    my $d = start_meterd(dir => $dir, config => $conf, env => \%env);
+    my $d = start_gateway(name => 'ingest-async-refused', env => \%env);
     ok(wait_until(sub { $d->log_text =~ /ignoring METERD_TEST_COMMIT_DELAY_MS/ }, 10),
        'the delay knob is refused without METERD_TEST');
     $d->stop;
 }
 
 # ---- 20 POSTs pending behind a 200 ms commit each ---------------------------
-my $dir = tmpdir('ingest-async');
-exec_script($dir, 'ok.sh', $ok_sh);
-my $d = start_meterd(dir => $dir, config => $conf,
-                     env => { METERD_TEST => 1, METERD_TEST_COMMIT_DELAY_MS => 200 });
+my $d = start_gateway(name => 'ingest-async',
+                      env => { METERD_TEST => 1, METERD_TEST_COMMIT_DELAY_MS => 200 });
 ok($d->wait_runs('openai-gw', 1), 'collected');
 like($d->log_text, qr/every ingest commit is delayed by 200 ms/, 'the delay knob is on');
 my ($st) = $d->get('/api/automation/usage');
@@ -71,16 +48,7 @@ is($st, 200, 'cached usage answers');
 
 my @posts = map { send_post($d, "async-$_") } 1 .. 20;
 sleep 0.1;   # the requests are in and queued for the owner
-my $http = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
-my ($worst, $bad, $worst_path) = (0, 0, '');
-for my $i (1 .. 50) {
-    my $path = $i % 2 ? '/healthz' : '/api/automation/usage';
-    my $t0 = time;
-    my $r = $http->get($d->base . $path);
-    my $ms = (time - $t0) * 1000;
-    $bad++ unless $r->{status} == 200;
-    ($worst, $worst_path) = ($ms, $path) if $ms > $worst;
-}
+my ($worst, $bad, $worst_path) = $d->timed_gets(50, '/healthz', '/api/automation/usage');
 my $pending = grep { !answered_yet($_) } @posts;
 cmp_ok($pending, '>=', 5, "POSTs still pending after the 50 GETs ($pending of 20): "
        . 'the GETs ran while the owner was busy');

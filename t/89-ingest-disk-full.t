@@ -19,7 +19,7 @@ use lib 't/lib';
 use Test::More;
 use HTTP::Tiny;
 use Time::HiRes qw(sleep);
-use Meterd qw(start_meterd exec_script tmpdir json read_file wait_until);
+use Meterd qw(start_meterd start_gateway tmpdir json read_file wait_until);
 
 plan skip_all => 'mounting a tmpfs needs root' if $> != 0;
 my $dir = tmpdir('diskfull');
@@ -29,26 +29,9 @@ my $mounted = system('mount', '-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs',
 plan skip_all => 'cannot mount a tmpfs here (no privilege for mount)' unless $mounted;
 END { system('umount', '-l', $state) if $mounted }
 
-exec_script($dir, 'ok.sh', qq(echo '{"status":"ok","metrics":[{"id":"five_hour","kind":"quota_window","unit":"percent","utilization":10}]}'\n));
-my $conf = <<'Y';
-listen: 127.0.0.1:0
-state_dir: @STATE@
-plugin_dir: @ROOT@/plugins
-providers:
-  openai-gw:
-    plugin: exec
-    interval: 1h
-    command: ["@DIR@/ok.sh"]
-Y
-my $d = start_meterd(dir => $dir, config => $conf);
+my $d = start_gateway(dir => $dir);
 ok($d->wait_runs('openai-gw', 1), 'collected');
-my $http = HTTP::Tiny->new(timeout => 20);
-sub post {
-    my ($body) = @_;
-    my $r = $http->post($d->base . '/api/telemetry', { content => json->encode($body),
-        headers => { 'Content-Type' => 'application/json' } });
-    return ($r->{status}, eval { json->decode($r->{content}) });
-}
+sub post { $d->post_telemetry($_[0], timeout => 20) }
 sub turn {
     my ($id, $out) = @_;
     return { provider => 'openai-gw', model => 'gpt-5.2', id => $id, at => '2026-03-10T13:58:05Z',

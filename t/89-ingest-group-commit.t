@@ -22,28 +22,10 @@ use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
-use Meterd qw(start_meterd exec_script tmpdir json wait_until send_request read_answer);
-
-my $conf = <<'Y';
-listen: 127.0.0.1:0
-state_dir: @STATE@
-plugin_dir: @ROOT@/plugins
-providers:
-  openai-gw:
-    plugin: exec
-    interval: 1h
-    command: ["@DIR@/ok.sh"]
-Y
+use Meterd qw(start_gateway tmpdir wait_until read_answer);
 
 # A POST on a connection of its own, its answer left unread.
-sub send_post { my ($d, $id) = @_; send_request($d->{addr}, 'POST', '/api/telemetry', body($id)) or die "connect: $!" }
-
-sub body {
-    my ($id) = @_;
-    return json->encode({ provider => 'openai-gw', dialect => 'openai', model => 'gpt-5.2',
-        id => $id, at => '2026-03-10T13:58:05Z',
-        usage => { prompt_tokens => 100, completion_tokens => 7 } });
-}
+sub send_post { $_[0]->post_pending_turn($_[1]) }
 
 sub counters {
     my ($d) = @_;
@@ -65,9 +47,8 @@ mkdir $state, 0700 or die "mkdir: $!";
 my $mounted = $> == 0 &&
     system('mount', '-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', $state) == 0;
 END { system('umount', '-l', $state) if $mounted }
-exec_script($dir, 'ok.sh', qq(echo '{"status":"ok","metrics":[{"id":"five_hour","kind":"quota_window","unit":"percent","utilization":10}]}'\n));
-my $d = start_meterd(dir => $dir, config => $conf,
-                     env => { METERD_TEST => 1, METERD_TEST_COMMIT_DELAY_MS => 200 });
+my $d = start_gateway(dir => $dir,
+                      env => { METERD_TEST => 1, METERD_TEST_COMMIT_DELAY_MS => 200 });
 ok($d->wait_runs('openai-gw', 1), 'collected');
 like($d->log_text, qr/every ingest commit is delayed by 200 ms/, 'the delay knob is on');
 
@@ -75,16 +56,7 @@ like($d->log_text, qr/every ingest commit is delayed by 200 ms/, 'the delay knob
 my ($c0, $r0) = counters($d);
 is($c0, 0, 'healthz counts ingest commits (none yet)');
 my @posts = map { send_post($d, "group-$_") } 1 .. 50;
-my $http = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
-my ($worst, $bad, $worst_path) = (0, 0, '');
-for my $i (1 .. 40) {
-    my $path = $i % 2 ? '/healthz' : '/api/history?provider=openai-gw';
-    my $t0 = time;
-    my $r = $http->get($d->base . $path);
-    my $ms = (time - $t0) * 1000;
-    $bad++ unless $r->{status} == 200;
-    ($worst, $worst_path) = ($ms, $path) if $ms > $worst;
-}
+my ($worst, $bad, $worst_path) = $d->timed_gets(40, '/healthz', '/api/history?provider=openai-gw');
 is($bad, 0, 'every GET /healthz and /api/history answered 200 during the commits');
 cmp_ok($worst, '<', 50, sprintf('the slowest of 40 GETs took %.1f ms (%s) while 200 ms commits ran',
                                 $worst, $worst_path));

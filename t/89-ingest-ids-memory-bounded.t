@@ -10,30 +10,13 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use HTTP::Tiny;
-use Meterd qw(start_meterd exec_script tmpdir json);
+use Meterd qw(start_gateway);
 
 plan skip_all => 'RSS figures need glibc malloc, not a sanitizer or valgrind'
     if $ENV{METERD_WRAPPER} || ($ENV{METERD_BIN} // '') =~ /asan/;
 
-my $dir = tmpdir('ingestmem');
-exec_script($dir, 'ok.sh', qq(echo '{"status":"ok","metrics":[]}'\n));
-my $d = start_meterd(dir => $dir, config => <<'Y');
-listen: 127.0.0.1:0
-state_dir: @STATE@
-plugin_dir: @ROOT@/plugins
-providers:
-  openai-gw:
-    plugin: exec
-    interval: 1h
-    command: ["@DIR@/ok.sh"]
-Y
-my $http = HTTP::Tiny->new(timeout => 60);
-sub post {
-    my ($items) = @_;
-    my $r = $http->post($d->base . '/api/telemetry', { content => json->encode($items),
-        headers => { 'Content-Type' => 'application/json' } });
-    return ($r->{status}, eval { json->decode($r->{content}) });
-}
+my $d = start_gateway(name => 'ingestmem', meters => 0);
+sub post { $d->post_telemetry($_[0], timeout => 60) }
 sub turn {
     my ($id) = @_;
     return { provider => 'openai-gw', model => 'gpt-5.2', id => $id, at => '2026-03-10T13:58:05Z',

@@ -10,31 +10,15 @@ use lib 't/lib';
 use Test::More;
 use HTTP::Tiny;
 use Time::HiRes qw(time);
-use Meterd qw(start_meterd exec_script tmpdir json write_file);
+use Meterd qw(start_gateway tmpdir write_file);
 
 my $sqlite = -x '/usr/bin/sqlite3' ? '/usr/bin/sqlite3' : undef;
 my $dir = tmpdir('ingestids');
 mkdir "$dir/state", 0700 or die;
 write_file("$dir/state/ingest_ids.log", join('', map { "old-$_\n" } 1 .. 100000));
 chmod 0600, "$dir/state/ingest_ids.log";
-exec_script($dir, 'ok.sh', qq(echo '{"status":"ok","metrics":[{"id":"five_hour","kind":"quota_window","unit":"percent","utilization":10}]}'\n));
-my $d = start_meterd(dir => $dir, config => <<'Y');
-listen: 127.0.0.1:0
-state_dir: @STATE@
-plugin_dir: @ROOT@/plugins
-providers:
-  openai-gw:
-    plugin: exec
-    interval: 1h
-    command: ["@DIR@/ok.sh"]
-Y
-my $http = HTTP::Tiny->new(timeout => 30);
-sub post {
-    my ($items) = @_;
-    my $r = $http->post($d->base . '/api/telemetry', { content => json->encode($items),
-        headers => { 'Content-Type' => 'application/json' } });
-    return ($r->{status}, eval { json->decode($r->{content}) });
-}
+my $d = start_gateway(dir => $dir);
+sub post { $d->post_telemetry($_[0], timeout => 30) }
 sub turn {
     my ($id) = @_;
     return { provider => 'openai-gw', model => 'm', id => $id, at => '2026-03-10T13:58:05Z',

@@ -8,26 +8,10 @@ use lib 't/lib';
 use Test::More;
 use HTTP::Tiny;
 use POSIX qw(strftime);
-use Meterd qw(start_meterd exec_script tmpdir json);
+use Meterd qw(start_gateway json);
 
-my $dir = tmpdir('ingestlimits');
-exec_script($dir, 'ok.sh', qq(echo '{"status":"ok","metrics":[{"id":"five_hour","kind":"quota_window","unit":"percent","utilization":10}]}'\n));
-my $d = start_meterd(dir => $dir, config => <<'Y');
-listen: 127.0.0.1:0
-state_dir: @STATE@
-plugin_dir: @ROOT@/plugins
-providers:
-  openai-gw:
-    plugin: exec
-    interval: 1h
-    command: ["@DIR@/ok.sh"]
-Y
-my $http = HTTP::Tiny->new(timeout => 20);
-sub post {
-    my $r = $http->post($d->base . '/api/telemetry', { content => json->encode($_[0]),
-        headers => { 'Content-Type' => 'application/json' } });
-    return ($r->{status}, eval { json->decode($r->{content}) });
-}
+my $d = start_gateway(name => 'ingestlimits');
+sub post { $d->post_telemetry($_[0], timeout => 20) }
 sub at { strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time + $_[0])) }
 
 my ($st, $doc) = post({ provider => 'openai-gw', at => at(86400 + 600),

@@ -7,33 +7,12 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use HTTP::Tiny;
-use Meterd qw(start_meterd exec_script tmpdir json);
+use Meterd qw(start_meterd start_gateway json);
 
-my $dir = tmpdir('ingest');
-exec_script($dir, 'ok.sh', qq(echo '{"status":"ok","metrics":[{"id":"five_hour","kind":"quota_window","unit":"percent","utilization":10}]}'\n));
-my $conf = <<'Y';
-listen: 127.0.0.1:0
-state_dir: @STATE@
-plugin_dir: @ROOT@/plugins
-providers:
-  openai-gw:
-    plugin: exec
-    interval: 1h
-    command: ["@DIR@/ok.sh"]
-  claude-gw:
-    plugin: exec
-    interval: 1h
-    command: ["@DIR@/ok.sh"]
-Y
-my $d = start_meterd(dir => $dir, config => $conf);
+my $d = start_gateway(name => 'ingest', providers => ['openai-gw', 'claude-gw']);
 ok($d->wait_runs('openai-gw', 1) && $d->wait_runs('claude-gw', 1), 'collected');
 my $http = HTTP::Tiny->new(timeout => 10);
-sub post {
-    my ($body, %h) = @_;
-    my $r = $http->post($d->base . '/api/telemetry', { content => ref $body ? json->encode($body) : $body,
-        headers => { 'Content-Type' => 'application/json', %h } });
-    return ($r->{status}, eval { json->decode($r->{content}) });
-}
+sub post { $d->post_telemetry(@_) }
 
 my $openai_usage = { prompt_tokens => 2000, completion_tokens => 300,
     prompt_tokens_details => { cached_tokens => 1920 }, completion_tokens_details => { reasoning_tokens => 192 } };

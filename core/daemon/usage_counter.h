@@ -1,7 +1,8 @@
 /*
  * usage_counter.h - running totals of the usage history (tokens per
- * bucket, cost) that never go down, for the Prometheus counters
- * meterd_usage_tokens_total and meterd_usage_cost_usd_total, persisted in
+ * bucket, cost, cost per model) that never go down, for the Prometheus
+ * counters meterd_usage_tokens_total, meterd_usage_cost_usd_total and
+ * meterd_usage_model_cost_usd_total, persisted in
  * STATE_DIR/usage-counters.json.
  *
  * Why not just the sum of the stored cells: that sum goes down when
@@ -26,14 +27,30 @@
  * (and a bucket no cell ever reported has no total: bit b of has is
  * clear).  A new provider's first observation counts all its cells.
  *
+ * Cost per model: the same level / deficit / total per (provider, model),
+ * where a cell's cost is the daily report's (pricing_stored_cell_cost: the
+ * source's figure, else tokens x price) and a cell whose cost is unknown
+ * (no price for its model) adds nothing.  A model gets its own row the
+ * first time one of its cells has a known cost, while the provider has
+ * fewer than USAGE_COUNTER_MODELS_MAX; later models add to the provider's
+ * overflow row (USAGE_COUNTER_OTHER).  Rows are never dropped, so a
+ * model's series never moves between labels; the cap bounds the series
+ * at providers x (USAGE_COUNTER_MODELS_MAX + 1).  Cells of no known model
+ * count under USAGE_COUNTER_NO_MODEL.  A model without a price has no row
+ * (no series), never a 0.  Prices come from pricing_lookup() at each
+ * observation: a changed price moves the level, and the counter takes
+ * only the rise.
+ *
  * Invariants: rows sorted by provider name, unique; every number finite
  * and >= 0; total[b] never decreases while the daemon runs, nor across
  * restarts while the file is intact (a corrupt file is moved aside and
  * counting starts again from the store, which Prometheus reads as a
  * counter reset).
- * Ownership: a usage_counters owns its rows and their names; a
- * usage_total array from usage_counters_copy() owns its names and is freed
- * with usage_totals_free().
+ * model rows sorted by model name, unique, at most
+ * USAGE_COUNTER_MODELS_MAX per provider.
+ * Ownership: a usage_counters owns its rows, their model rows and all
+ * their names; a usage_total array from usage_counters_copy() owns its
+ * names and model arrays and is freed with usage_totals_free().
  * Threads: none; the daemon's state owner alone uses a usage_counters.
  */
 #ifndef METERD_USAGE_COUNTER_H
@@ -46,11 +63,33 @@ struct usage_store;
 
 #define USAGE_COUNTERS_FILE "usage-counters.json"
 
+/* Models with a cost series of their own per provider; the cap keeps the
+ * exposition bounded when a gateway reports many model ids. */
+#define USAGE_COUNTER_MODELS_MAX 32
+/* The model label of the overflow row and of cells of no known model
+ * (parenthesised: no provider's model id looks like that). */
+#define USAGE_COUNTER_OTHER "(other)"
+#define USAGE_COUNTER_NO_MODEL "(unknown)"
+
+/* One level / deficit / total (see above) of a cost. */
+typedef struct usage_level {
+    double seen, deficit, total;
+} usage_level;
+
+typedef struct usage_model_row {
+    char *model;                /* owned */
+    usage_level cost;
+} usage_model_row;
+
 typedef struct usage_counter_row {
     char *provider;             /* owned */
     double from;                /* slot the seen sums start at */
     double seen[UB_N], deficit[UB_N], total[UB_N];
     unsigned has;               /* bit b: bucket b was ever known */
+    usage_model_row *models;    /* sorted by model */
+    size_t n_models;            /* <= USAGE_COUNTER_MODELS_MAX */
+    usage_level other;          /* the models past the cap */
+    int has_other;              /* other ever had a known cost */
 } usage_counter_row;
 
 typedef struct usage_counters {
@@ -60,11 +99,19 @@ typedef struct usage_counters {
     double saved_at;            /* epoch of the last save, 0 never */
 } usage_counters;
 
+/* One model's cost total (model USAGE_COUNTER_OTHER: the overflow). */
+typedef struct usage_model_total {
+    char *model;                /* owned */
+    double cost;
+} usage_model_total;
+
 /* One provider's totals as the HTTP threads render them. */
 typedef struct usage_total {
     char *provider;             /* owned */
     double total[UB_N];
     unsigned has;
+    usage_model_total *models;  /* owned; by model name, the overflow last */
+    size_t n_models;
 } usage_total;
 
 void usage_counters_init(usage_counters *uc);

@@ -128,44 +128,12 @@ typedef struct acc {
 } acc;
 
 /* The cost of one cell: the provider's figure when known, else tokens x
- * price; *unpriced is set when the model has no price. */
+ * price (pricing_stored_cell_cost, which the /metrics cost per model
+ * shares); *unpriced is set when the model has no price. */
 static md_num cell_cost(const rentry *e, int *unpriced)
 {
-    const ucell *c = e->c;
-    pricing_row p;
-    if (c->parts.known) {
-        /* priced event by event (own costs, per-event tier): exact */
-        int any = 0;
-        for (int k = 0; k < MD_PRICED_N; k++)
-            any |= c->parts.tokens[k] > 0;
-        if (!any)
-            return pricing_parts_cost(NULL, &c->parts);
-        if (pricing_lookup(e->model, &p) < 0) {
-            *unpriced = 1;
-            return (md_num){MD_UNKNOWN, 0};
-        }
-        return pricing_parts_cost(&p, &c->parts);
-    }
-    if (c->b[UB_COST].state == MD_KNOWN)
-        return c->b[UB_COST];
-    static const pricing_row free_of_charge = {.model = NULL};
-    int zero = 1;   /* no token to pay for: 0 whatever the price */
-    static const usage_bucket paid[] = {UB_INPUT_UNCACHED, UB_CACHE_WRITE,
-                                        UB_CACHE_READ, UB_OUTPUT};
-    for (size_t k = 0; k < sizeof paid / sizeof paid[0]; k++)
-        if (c->b[paid[k]].state == MD_UNKNOWN ||
-            (c->b[paid[k]].state == MD_KNOWN && c->b[paid[k]].value > 0))
-            zero = 0;
-    if (zero)
-        p = free_of_charge;
-    else if (pricing_lookup(e->model, &p) < 0) {
-        *unpriced = 1;
-        return (md_num){MD_UNKNOWN, 0};
-    }
-    return pricing_cell_cost_1h(&p, c->b[UB_INPUT_UNCACHED],
-                                c->b[UB_CACHE_WRITE], c->b[UB_CACHE_WRITE_1H],
-                                c->b[UB_CACHE_READ], c->b[UB_OUTPUT],
-                                c->events);
+    return pricing_stored_cell_cost(e->model, e->c->b, e->c->events,
+                                    &e->c->parts, unpriced);
 }
 
 static void acc_add(acc *a, const rentry *e)

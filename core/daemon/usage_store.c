@@ -610,3 +610,14 @@ void usage_store_each(const usage_store *s, const char *provider,
             fn(arg, c->slot, uprov_model_name(p, c->model), c->b, c->events);
     }
 }
+
+void usage_store_each_parts(const usage_store *s, const char *provider,
+                            double from, double to, usage_cell_parts_fn fn,
+                            void *arg)
+{
+    const uprov *p = s ? uprov_find(s, provider, NULL) : NULL;
+    for (size_t k = p ? lower_slot(p, from) : 0; p && k < p->n && p->cells[k].slot < to; k++) {
+        const ucell *c = &p->cells[k];
+        fn(arg, uprov_model_name(p, c->model), c->b, c->events, &c->parts);
+    }
+}

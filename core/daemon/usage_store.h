@@ -262,6 +262,14 @@ typedef void (*usage_cell_fn)(void *arg, double slot, const char *model,
                               const md_num *b, double events);
 void usage_store_each(const usage_store *s, const char *provider,
                       double from, double to, usage_cell_fn fn, void *arg);
+/* The same with each cell's cost parts (borrowed for the call; known 0
+ * when the cell has none), for pricing a cell as the report does. */
+typedef void (*usage_cell_parts_fn)(void *arg, const char *model,
+                                    const md_num *b, double events,
+                                    const usage_parts *parts);
+void usage_store_each_parts(const usage_store *s, const char *provider,
+                            double from, double to, usage_cell_parts_fn fn,
+                            void *arg);
 
 /* Parse a "YYYY-MM-DD" date (1970..9999) into days since 1970-01-01.
  * 0 or -1. */

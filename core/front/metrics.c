@@ -16,6 +16,9 @@
  * number of providers and meters the config and the plugins give. */
 #define METRICS_MAX_BYTES (64u * 1024 * 1024)
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
 static size_t utf8_len(const unsigned char *s)
 {
@@ -511,6 +514,17 @@ static void usage_part(buf *b, const usage_total *t, size_t nt)
         const char *l[] = {"provider", t[i].provider, NULL};
         sample(b, "meterd_usage_cost_usd_total", l, t[i].total[UB_COST]);
     }
+    header(b, "meterd_usage_model_cost_usd_total", "counter",
+           "Cost in US dollars in the usage history by model, as in the "
+           "daily report (never decreasing; no sample for a model whose "
+           "cost is unknown; at most " STR(USAGE_COUNTER_MODELS_MAX)
+           " models per provider, later ones under model=\"" USAGE_COUNTER_OTHER "\").");
+    for (size_t i = 0; i < nt; i++)
+        for (size_t k = 0; k < t[i].n_models; k++) {
+            const char *l[] = {"provider", t[i].provider,
+                               "model", t[i].models[k].model, NULL};
+            sample(b, "meterd_usage_model_cost_usd_total", l, t[i].models[k].cost);
+        }
 }
 
 char *metrics_render(const provider_view *v, size_t n, const usage_total *t,

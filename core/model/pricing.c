@@ -192,3 +192,57 @@ md_num pricing_parts_cost(const pricing_row *p, const usage_parts *parts)
     }
     return MD_NUM(sum);
 }
+
+/* Whether a stored cell's cost needs its model's price: not when its
+ * events priced themselves and left no token, when its source reported
+ * its cost, or when it has no token to pay for. */
+static int cell_needs_price(const md_num *b, const usage_parts *parts)
+{
+    if (parts && parts->known) {
+        int any = 0;
+        for (int k = 0; k < MD_PRICED_N; k++)
+            any |= parts->tokens[k] > 0;
+        return any;
+    }
+    if (b[UB_COST].state == MD_KNOWN)
+        return 0;
+    static const usage_bucket paid[] = {UB_INPUT_UNCACHED, UB_CACHE_WRITE,
+                                        UB_CACHE_READ, UB_OUTPUT};
+    for (size_t k = 0; k < sizeof paid / sizeof paid[0]; k++)
+        if (b[paid[k]].state == MD_UNKNOWN ||
+            (b[paid[k]].state == MD_KNOWN && b[paid[k]].value > 0))
+            return 1;
+    return 0;
+}
+
+md_num pricing_stored_cell_cost_at(const pricing_row *p, const md_num *b,
+                                   double events, const usage_parts *parts,
+                                   int *unpriced)
+{
+    static const pricing_row free_of_charge = {.model = NULL};
+    if (!cell_needs_price(b, parts)) {
+        if (parts && parts->known)
+            return pricing_parts_cost(NULL, parts);
+        if (b[UB_COST].state == MD_KNOWN)
+            return b[UB_COST];
+        p = &free_of_charge;   /* no token to pay for: 0 whatever the price */
+    } else if (!p) {
+        *unpriced = 1;
+        return (md_num){MD_UNKNOWN, 0};
+    }
+    if (parts && parts->known)
+        return pricing_parts_cost(p, parts);
+    return pricing_cell_cost_1h(p, b[UB_INPUT_UNCACHED], b[UB_CACHE_WRITE],
+                                b[UB_CACHE_WRITE_1H], b[UB_CACHE_READ],
+                                b[UB_OUTPUT], events);
+}
+
+md_num pricing_stored_cell_cost(const char *model, const md_num *b,
+                                double events, const usage_parts *parts,
+                                int *unpriced)
+{
+    pricing_row p;
+    int priced = cell_needs_price(b, parts) && pricing_lookup(model, &p) >= 0;
+    return pricing_stored_cell_cost_at(priced ? &p : NULL, b, events, parts,
+                                       unpriced);
+}

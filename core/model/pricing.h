@@ -96,4 +96,21 @@ md_num pricing_cell_cost_1h(const pricing_row *p, md_num input_uncached,
  * token the price row is not consulted (p may be NULL). */
 md_num pricing_parts_cost(const pricing_row *p, const usage_parts *parts);
 
+/* Cost of a stored cell of model (NULL: unknown model) with buckets b
+ * (UB_N, indexed by usage_bucket), events and cost parts, by the rules of
+ * the daily report: the parts when known (exact, pricing_parts_cost), else
+ * the cell's own cost when its source reported one, else 0 when no token
+ * is to be paid for, else the buckets at the model's price
+ * (pricing_cell_cost_1h).  Unknown when a needed price or bucket is;
+ * *unpriced is set to 1 (never cleared) when it is unknown for want of a
+ * price. */
+md_num pricing_stored_cell_cost(const char *model, const md_num *b,
+                                double events, const usage_parts *parts,
+                                int *unpriced);
+/* The same at a price looked up once by the caller: p is the model's
+ * row, or NULL when the model has no price. */
+md_num pricing_stored_cell_cost_at(const pricing_row *p, const md_num *b,
+                                   double events, const usage_parts *parts,
+                                   int *unpriced);
+
 #endif

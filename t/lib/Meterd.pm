@@ -15,7 +15,8 @@ use Exporter 'import';
 
 our @EXPORT_OK = qw(root tmpdir write_file read_file wait_until json start_mock
                     start_meterd run_meterd plugin exec_script epoch
-                    send_request read_answer);
+                    send_request read_answer gateway_config gateway_script
+                    start_gateway gateway_turn);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../..');
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
@@ -189,6 +190,47 @@ sub start_meterd {
     return $self;
 }
 
+# ---- a daemon to POST /api/telemetry to ----
+
+# The config of a daemon whose providers (default: one, openai-gw) are
+# exec providers running @DIR@/ok.sh once an hour: the providers a
+# gateway's usage is posted against.
+sub gateway_config {
+    my (@names) = @_;
+    @names = ('openai-gw') unless @names;
+    return "listen: 127.0.0.1:0\nstate_dir: \@STATE\@\nplugin_dir: \@ROOT\@/plugins\nproviders:\n"
+         . join('', map { "  $_:\n    plugin: exec\n    interval: 1h\n    command: [\"\@DIR\@/ok.sh\"]\n" } @names);
+}
+
+# Write $dir/ok.sh: one five_hour meter at 10 %, or none with
+# meters => 0.
+sub gateway_script {
+    my ($dir, %o) = @_;
+    my $metrics = ($o{meters} // 1)
+        ? '[{"id":"five_hour","kind":"quota_window","unit":"percent","utilization":10}]' : '[]';
+    return exec_script($dir, 'ok.sh', qq(echo '{"status":"ok","metrics":$metrics}'\n));
+}
+
+# Start a daemon with gateway_config(@{providers}) and gateway_script in
+# dir (default: a new tmpdir named name); env, args as start_meterd.
+sub start_gateway {
+    my (%o) = @_;
+    my $dir = $o{dir} // tmpdir($o{name} // 'gateway');
+    gateway_script($dir, meters => $o{meters});
+    return start_meterd(dir => $dir, config => gateway_config(@{ $o{providers} || [] }),
+                        map { exists $o{$_} ? ($_ => $o{$_}) : () } qw(env args));
+}
+
+# The JSON text of one gateway turn with caller id $id: openai-gw,
+# OpenAI dialect, gpt-5.2, 100 prompt and 7 completion tokens at a fixed
+# time.
+sub gateway_turn {
+    my ($id) = @_;
+    return $JSON->encode({ provider => 'openai-gw', dialect => 'openai', model => 'gpt-5.2',
+        id => $id, at => '2026-03-10T13:58:05Z',
+        usage => { prompt_tokens => 100, completion_tokens => 7 } });
+}
+
 sub subst {
     my ($text, $dir) = @_;
     $text =~ s/\@ROOT\@/$ROOT/g;
@@ -275,6 +317,43 @@ sub get {
     my $r = HTTP::Tiny->new(timeout => $o{timeout} // 20)->request($o{method} // 'GET', "$self->{base}$path");
     my $doc = eval { $JSON->decode($r->{content}) };
     return wantarray ? ($r->{status}, $doc, $r->{content}, $r->{headers}) : $doc;
+}
+
+# POST /api/telemetry: $body a structure (sent as JSON) or a string,
+# %o extra request headers and timeout (default 10 s).  Returns (status,
+# decoded answer or undef).  One keep-alive client per timeout.
+sub post_telemetry {
+    my ($self, $body, %o) = @_;
+    my $t = delete $o{timeout} // 10;
+    my $http = $self->{telemetry_http}{$t} //= HTTP::Tiny->new(timeout => $t);
+    my $r = $http->post("$self->{base}/api/telemetry", { content => ref $body ? $JSON->encode($body) : $body,
+        headers => { 'Content-Type' => 'application/json', %o } });
+    return ($r->{status}, eval { $JSON->decode($r->{content}) });
+}
+
+# POST gateway_turn($id) on a connection of its own, its answer left
+# unread (read_answer reads it); dies when it cannot connect.
+sub post_pending_turn {
+    my ($self, $id) = @_;
+    return Meterd::send_request($self->{addr}, 'POST', '/api/telemetry', Meterd::gateway_turn($id))
+        || die "connect: $!";
+}
+
+# $n GETs, each on a new connection, cycling through @paths: returns
+# (the slowest in ms, how many were not 200, the slowest one's path).
+sub timed_gets {
+    my ($self, $n, @paths) = @_;
+    my $http = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
+    my ($worst, $bad, $worst_path) = (0, 0, '');
+    for my $i (1 .. $n) {
+        my $path = $paths[($i - 1) % @paths];
+        my $t0 = time;
+        my $r = $http->get($self->{base} . $path);
+        my $ms = (time - $t0) * 1000;
+        $bad++ unless $r->{status} == 200;
+        ($worst, $worst_path) = ($ms, $path) if $ms > $worst;
+    }
+    return ($worst, $bad, $worst_path);
 }
 
 sub usage {

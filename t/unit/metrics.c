@@ -6,7 +6,9 @@
  * forecasts in base units with no sample when unknown; and the running usage
  * totals: they never go down when cells are pruned or a range is re-sent
  * with less, do not count a recovered range twice, and survive a
- * save/load. */
+ * save/load; the cost per model: priced models have a series with the
+ * report's cost, unpriced ones none (not 0), the models past the cap add
+ * to one overflow series, and the rows survive a save/load. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "pricing.h"
 #include "tap.h"
 #include "usage_counter.h"
 #include "usage_store.h"
@@ -450,6 +453,172 @@ static void test_counters(const char *dir)
     usage_store_free(s);
 }
 
+/* ---- cost per model ---- */
+
+/* A cell of model with in uncached input and out output tokens (no cache
+ * traffic), so its cost is known exactly when the model has a price. */
+static usage_cell_rec pcell(double slot, char *model, double in, double out)
+{
+    usage_cell_rec c;
+    memset(&c, 0, sizeof c);
+    c.slot_start = slot;
+    c.model = model;
+    for (int b = 0; b < UB_N; b++)
+        c.b[b] = (md_num){MD_UNKNOWN, 0};
+    c.b[UB_INPUT_UNCACHED] = MD_NUM(in);
+    c.b[UB_CACHE_READ] = MD_NUM(0);
+    c.b[UB_CACHE_WRITE] = MD_NUM(0);
+    c.b[UB_OUTPUT] = MD_NUM(out);
+    c.events = 1;
+    return c;
+}
+
+static const usage_total *total_row(const usage_total *t, size_t n, const char *p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t[i].provider, p) == 0)
+            return &t[i];
+    return NULL;
+}
+
+/* The model's cost total in a copy, or -1 when it has no row. */
+static double model_cost(const usage_total *t, size_t n, const char *p, const char *m)
+{
+    const usage_total *r = total_row(t, n, p);
+    for (size_t k = 0; r && k < r->n_models; k++)
+        if (strcmp(r->models[k].model, m) == 0)
+            return r->models[k].cost;
+    return -1;
+}
+
+static pricing_row *price_rows(const char *glob, double in, double out)
+{
+    pricing_row *o = calloc(1, sizeof *o);
+    o[0].model = strdup(glob);
+    o[0].p[PR_IN] = in;
+    o[0].p[PR_OUT] = out;
+    for (int k = PR_IN_HI; k < PR_N; k++)
+        o[0].p[k] = PRICING_NO_TIER;
+    return o;
+}
+
+static void test_model_costs(const char *dir)
+{
+    usage_store *s = usage_store_new(dir, (long long)(3 * DAY * 1000));
+    usage_counters uc;
+    usage_counters_init(&uc);
+    double now = T0;
+    /* o3 at the table's $2 / $8 per million: 0.002 + 0.004; glm-4.6 at
+     * $0.60 / $2.20: 0.6 + 0.22; mystery-x has no price; mystery-zero
+     * paid for nothing (cost 0 under any price, still no evidence of a
+     * price). */
+    usage_cell_rec c[5] = {pcell(T0 - 1800, "o3", 1000, 500),
+                           pcell(T0 - 900, "o3", 0, 0),
+                           pcell(T0 - 900, "glm-4.6", 1e6, 1e5),
+                           pcell(T0 - 900, "mystery-x", 1000, 10),
+                           pcell(T0 - 900, "mystery-zero", 0, 0)};
+    usage_store_put(s, "q", c, 5, 0, 1, now);
+    usage_counters_observe(&uc, s, now, DAY);
+    size_t nt = 0;
+    usage_total *t = usage_counters_copy(&uc, &nt);
+    is_num(model_cost(t, nt, "q", "o3"), 0.006, "o3: its cost at the table's price");
+    is_num(model_cost(t, nt, "q", "glm-4.6"), 0.82, "glm-4.6: its cost at the table's price");
+    ok(model_cost(t, nt, "q", "mystery-x") < 0, "an unpriced model has no row");
+    ok(model_cost(t, nt, "q", "mystery-zero") < 0,
+       "nor has an unpriced model whose cells paid for nothing");
+    size_t len = 0;
+    char *text = metrics_render(NULL, 0, t, nt, NULL, now, &len);
+    ok(has_line(text, "meterd_usage_model_cost_usd_total{provider=\"q\",model=\"o3\"} 0.006"),
+       "the priced model's series in the exposition");
+    ok(!strstr(text, "model=\"mystery-x\""), "no series for the unpriced model (not 0)");
+    ok(strstr(text, "# TYPE meterd_usage_model_cost_usd_total counter\n") != NULL,
+       "declared a counter");
+    ok(families_contiguous(text), "its samples contiguous");
+    free(text);
+    usage_totals_free(t, nt);
+
+    /* Less in a re-send (the glm-4.6 cell gone): the total stays. */
+    usage_store_put(s, "q", c, 2, T0 - 1800, 2, now);
+    usage_counters_observe(&uc, s, now, DAY);
+    t = usage_counters_copy(&uc, &nt);
+    is_num(model_cost(t, nt, "q", "glm-4.6"), 0.82, "a model's total never goes down");
+    usage_totals_free(t, nt);
+
+    /* A price configured later: the model gets its series then. */
+    pricing_set_overrides(price_rows("mystery-*", 0.5, 0.25), 1);
+    usage_counters_observe(&uc, s, now, DAY);
+    t = usage_counters_copy(&uc, &nt);
+    ok(model_cost(t, nt, "q", "mystery-x") < 0, "(the re-send dropped mystery-x)");
+    usage_totals_free(t, nt);
+    usage_cell_rec m[1] = {pcell(T0, "mystery-x", 2, 4)};
+    usage_store_put(s, "q", m, 1, T0, 3, now);
+    usage_counters_observe(&uc, s, now + 60, DAY);
+    t = usage_counters_copy(&uc, &nt);
+    is_num(model_cost(t, nt, "q", "mystery-x"), 2, "priced by the configured glob: 2 x 0.5 + 4 x 0.25");
+    usage_totals_free(t, nt);
+
+    /* More models than the cap: the first USAGE_COUNTER_MODELS_MAX by
+     * name have their own series, the rest add to the overflow. */
+    enum { NM = USAGE_COUNTER_MODELS_MAX + 3 };
+    usage_cell_rec many[NM];
+    char names[NM][16];
+    for (int k = 0; k < NM; k++) {
+        snprintf(names[k], sizeof names[k], "mystery-%02d", k);
+        many[k] = pcell(T0 - 900, names[k], 2, 0);   /* $1 each */
+    }
+    usage_store_put(s, "r", many, NM, 0, 1, now);
+    usage_counters_observe(&uc, s, now + 60, DAY);
+    t = usage_counters_copy(&uc, &nt);
+    const usage_total *r = total_row(t, nt, "r");
+    is_int(r ? r->n_models : 0, USAGE_COUNTER_MODELS_MAX + 1,
+           "the cap's models and one overflow row");
+    is_num(model_cost(t, nt, "r", "mystery-00"), 1, "a model within the cap has its own");
+    ok(model_cost(t, nt, "r", "mystery-34") < 0, "a model past the cap has none");
+    is_num(model_cost(t, nt, "r", USAGE_COUNTER_OTHER), 3, "the three past the cap, summed");
+    text = metrics_render(NULL, 0, t, nt, NULL, now, &len);
+    is_int(count_lines(text, "meterd_usage_model_cost_usd_total{provider=\"r\""),
+           USAGE_COUNTER_MODELS_MAX + 1, "bounded: the cap plus one series");
+    ok(has_line(text, "meterd_usage_model_cost_usd_total{provider=\"r\",model=\"(other)\"} 3"),
+       "the overflow series");
+    free(text);
+    usage_totals_free(t, nt);
+
+    /* Save and load: the rows, totals and overflow come back, and the
+     * store is not counted again. */
+    char *err = NULL;
+    ok(usage_counters_save(&uc, dir, now, 30, 1, &err) == 0, "saved with model rows");
+    free(err);
+    usage_counters uc2;
+    usage_counters_init(&uc2);
+    ok(usage_counters_load(&uc2, dir, &err) == 0, "loaded");
+    free(err);
+    usage_counters_observe(&uc2, s, now + 120, DAY);
+    t = usage_counters_copy(&uc2, &nt);
+    is_num(model_cost(t, nt, "q", "glm-4.6"), 0.82, "a model's total survives a restart");
+    is_num(model_cost(t, nt, "q", "mystery-x"), 2, "not counted twice");
+    is_num(model_cost(t, nt, "r", USAGE_COUNTER_OTHER), 3, "the overflow survives too");
+    r = total_row(t, nt, "r");
+    is_int(r ? r->n_models : 0, USAGE_COUNTER_MODELS_MAX + 1, "and so does the cap");
+    usage_totals_free(t, nt);
+    usage_counters_release(&uc2);
+    pricing_set_overrides(NULL, 0);
+
+    /* A model row without a name is refused like any bad row. */
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, USAGE_COUNTERS_FILE);
+    FILE *f = fopen(path, "w");
+    fputs("{\"schema\":\"meterd.usage-counters.v1\",\"providers\":[{\"name\":\"p\","
+          "\"from\":0,\"has\":0,\"total\":[0,0,0,0,0,0,0,0],\"seen\":[0,0,0,0,0,0,0,0],"
+          "\"deficit\":[0,0,0,0,0,0,0,0],\"models\":[{\"cost\":[0,0,1]}]}]}", f);
+    fclose(f);
+    usage_counters_init(&uc2);
+    ok(usage_counters_load(&uc2, dir, &err) == -1 && err, "a nameless model row is refused");
+    free(err);
+    usage_counters_release(&uc2);
+    usage_counters_release(&uc);
+    usage_store_free(s);
+}
+
 int main(void)
 {
     log_set_level(MD_LOG_ERROR);
@@ -461,6 +630,11 @@ int main(void)
     test_render();
     test_render_quotas();
     test_counters(dir);
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/models", dir);
+    if (mkdir(sub, 0700) != 0)
+        return 1;
+    test_model_costs(sub);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

@@ -64,7 +64,7 @@ static void test_providers(void)
     ok(p.p[PR_IN_HI] == 2.5e-6 && p.p[PR_OUT_HI] == 15e-6,
        "with its above-200k tier ($2.50 / $15)");
     is_int(pricing_lookup("openrouter/google/gemini-2.5-pro", &p), 0,
-           "an OpenRouter name of a Gemini model is found without its prefix");
+           "an OpenRouter name of a Gemini model is priced (listed as such)");
     is_int(pricing_lookup("deepseek-chat", &p), 0, "deepseek-chat is priced");
     ok(p.p[PR_IN] == 2.8e-7 && p.p[PR_CR] == 2.8e-8 && p.p[PR_OUT] == 4.2e-7,
        "at DeepSeek's $0.28 / $0.028 cached / $0.42");
@@ -113,6 +113,98 @@ static void test_openai_rows(void)
        "gpt-4.1 at $2 / $8 / $0.50 cached per million");
     is_int(pricing_lookup("gpt-4.1-mini-2025-04-14", &p), 0, "a dated GPT-4.1 name");
     ok(p.p[PR_IN] == 4e-7 && p.p[PR_OUT] == 1.6e-6, "gpt-4.1-mini at $0.40 / $1.60");
+}
+
+/* Rows added for the o-series, Z.ai GLM, DeepSeek V4 and OpenRouter,
+ * against figures copied by hand from LiteLLM's entries at the pinned
+ * commit (US dollars per million tokens): o3 $2 in / $8 out / $0.50
+ * cached; o3-mini $1.10 / $4.40 / $0.55; o1-pro $150 / $600; o3-pro
+ * $20 / $80; zai/glm-4.6 $0.60 / $2.20 / $0.11 cached, cache write
+ * listed as 0; zai/glm-4.5-air $0.20 / $1.10; openrouter/anthropic/
+ * claude-sonnet-4.5 $3 / $15, above 200k $6 / $22.50; openrouter/z-ai/
+ * glm-4.6 $0.40 / $1.75; deepseek-v4-pro $0.435 / $0.87 / $0.003625
+ * cached. */
+static void test_added_rows(void)
+{
+    pricing_row p;
+    is_int(pricing_lookup("o3", &p), 0, "o3 is priced");
+    ok(p.p[PR_IN] == 2e-6 && p.p[PR_OUT] == 8e-6 && p.p[PR_CR] == 5e-7,
+       "o3 at $2 / $8 / $0.50 cached");
+    ok(p.p[PR_CW] == 2.5e-6 && p.p[PR_IN_HI] == PRICING_NO_TIER,
+       "o3: cache write defaults to input x 1.25, no long-context tier");
+    is_int(pricing_lookup("o3-2025-04-16", &p), 0, "o3's dated name is listed");
+    ok(p.p[PR_OUT] == 8e-6, "at o3's output price");
+    is_int(pricing_lookup("openai/o3", &p), 0,
+           "a provider-prefixed o3 is found without its prefix");
+    ok(p.p[PR_IN] == 2e-6, "at o3's input price");
+    is_int(pricing_lookup("o3-2026-01-01", &p), 0,
+           "an unlisted date of o3 falls back to o3");
+    is_int(pricing_lookup("o3-mini-2025-01-31", &p), 0, "a dated o3-mini");
+    ok(p.p[PR_IN] == 1.1e-6 && p.p[PR_OUT] == 4.4e-6 && p.p[PR_CR] == 5.5e-7,
+       "o3-mini at $1.10 / $4.40 / $0.55 cached");
+    is_int(pricing_lookup("openai/o3-mini", &p), 0, "openai/o3-mini is priced");
+    ok(p.p[PR_CR] == 5.5e-7,
+       "by OpenAI's row (cached $0.55), not OpenRouter's (no cached price)");
+    is_int(pricing_lookup("o1-pro-2025-03-19", &p), 0, "o1-pro is priced");
+    ok(p.p[PR_IN] == 150e-6 && p.p[PR_OUT] == 600e-6, "o1-pro at $150 / $600");
+    is_int(pricing_lookup("o3-pro", &p), 0, "o3-pro is priced");
+    ok(p.p[PR_IN] == 20e-6 && p.p[PR_OUT] == 80e-6, "o3-pro at $20 / $80");
+    is_int(pricing_lookup("o1-mini", &p), -1,
+           "o1-mini, not listed at the pinned commit, stays unpriced");
+
+    is_int(pricing_lookup("zai/glm-4.6", &p), 0, "zai/glm-4.6 is priced");
+    ok(p.p[PR_IN] == 6e-7 && p.p[PR_OUT] == 2.2e-6 && p.p[PR_CR] == 1.1e-7 &&
+       p.p[PR_CW] == 0.0, "at $0.60 / $2.20 / $0.11 cached, cache write 0");
+    is_int(pricing_lookup("glm-4.6", &p), 0,
+           "the bare id the z.ai API reports is priced the same");
+    ok(p.p[PR_OUT] == 2.2e-6, "glm-4.6 output at $2.20");
+    is_int(pricing_lookup("glm-4.5-air", &p), 0, "glm-4.5-air is priced");
+    ok(p.p[PR_IN] == 2e-7 && p.p[PR_OUT] == 1.1e-6, "at $0.20 / $1.10");
+    is_int(pricing_lookup("glm-9-imaginary-2025-01-01", &p), -1,
+           "an unknown GLM model stays unpriced");
+
+    is_int(pricing_lookup("openrouter/anthropic/claude-sonnet-4.5", &p), 0,
+           "an OpenRouter Claude name (dotted version) is priced");
+    ok(p.p[PR_IN] == 3e-6 && p.p[PR_OUT] == 15e-6 &&
+       p.p[PR_IN_HI] == 6e-6 && p.p[PR_OUT_HI] == 22.5e-6,
+       "at $3 / $15, above 200k $6 / $22.50");
+    is_int(pricing_lookup("anthropic/claude-sonnet-4.5", &p), 0,
+           "OpenRouter's own id for it (no openrouter/ prefix) too");
+    ok(p.p[PR_IN] == 3e-6, "at the same input price");
+    is_int(pricing_lookup("openrouter/anthropic/claude-opus-4-5", &p), 0,
+           "a dashed Claude name under openrouter/ still finds Anthropic's row");
+    ok(p.p[PR_CW_1H] == 1e-5, "with Anthropic's one-hour write price");
+    is_int(pricing_lookup("openrouter/z-ai/glm-4.6", &p), 0,
+           "openrouter/z-ai/glm-4.6 is priced");
+    ok(p.p[PR_IN] == 4e-7 && p.p[PR_OUT] == 1.75e-6,
+       "at OpenRouter's $0.40 / $1.75, not Z.ai's direct price");
+    is_int(pricing_lookup("openrouter/openai/o3-mini", &p), 0,
+           "openrouter/openai/o3-mini is priced");
+    ok(p.p[PR_CR] == 1.1e-7, "with the default cached price (none listed)");
+    is_int(pricing_lookup("openrouter/vendor/mystery-9", &p), -1,
+           "an unknown OpenRouter model stays unpriced");
+
+    is_int(pricing_lookup("deepseek-v4-pro", &p), 0, "deepseek-v4-pro is priced");
+    ok(p.p[PR_IN] == 4.35e-7 && p.p[PR_OUT] == 8.7e-7 && p.p[PR_CR] == 3.625e-9,
+       "at $0.435 / $0.87 / $0.003625 cached");
+    is_int(pricing_lookup("deepseek-r1", &p), 0, "deepseek-r1 is priced");
+    ok(p.p[PR_CR] == 1.4e-7, "its listed cache-hit price is the cache-read price");
+
+    /* a configured glob wins over a built-in row */
+    pricing_row *o = calloc(1, sizeof *o);
+    o[0].model = strdup("o3*");
+    o[0].p[PR_IN] = 9e-6;
+    o[0].p[PR_OUT] = 9e-6;
+    for (int k = PR_IN_HI; k < PR_N; k++)
+        o[0].p[k] = PRICING_NO_TIER;
+    pricing_set_overrides(o, 1);
+    is_int(pricing_lookup("o3-2025-04-16", &p), 1,
+           "a configured glob wins over the built-in o3 row");
+    ok(p.p[PR_IN] == 9e-6, "with the configured price");
+    is_int(pricing_lookup("openai/o3", &p), 0,
+           "the glob matches the whole name, so openai/o3 keeps the table's");
+    pricing_set_overrides(NULL, 0);
+    is_int(pricing_lookup("o3-2025-04-16", &p), 0, "cleared: the table again");
 }
 
 static void test_cell_cost(void)
@@ -288,6 +380,7 @@ int main(void)
     test_lookup();
     test_providers();
     test_openai_rows();
+    test_added_rows();
     test_cell_cost();
     test_cache_write_1h();
     test_parts();
