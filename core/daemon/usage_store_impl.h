@@ -1,9 +1,12 @@
 /*
  * usage_store_impl.h - the in-memory layout of a usage_store, shared by
- * its four parts and nothing else: usage_store.c (cells, put, add_event,
- * retention), usage_store_file.c (the cells in the history database,
- * history_db.h), usage_store_migrate.c (the import of STATE_DIR/usage.json)
- * and usage_report.c (the daily report).  The contract is usage_store.h.
+ * its parts and nothing else: usage_store.c (cells, put, add_event,
+ * retention), usage_store_file.c (the writer: images written as the
+ * database rows they change, history_db.h), usage_store_read.c (loading
+ * and the report's reads), usage_store_migrate.c (the import of
+ * STATE_DIR/usage.json), usage_report.c (the daily report) and
+ * usage_zone.c (the report materialised per time zone, usage_zone.h).
+ * The contract is usage_store.h.
  *
  * Invariants:
  *   - usage_store.p is sorted by provider name, names unique;
