@@ -178,12 +178,63 @@ int usage_zone_invalidate(history_db *db, long long lo, long long hi,
 /* building                                                          */
 /* ---------------------------------------------------------------- */
 
+/* A day's sum kept in memory between computing and writing it. */
+typedef struct zkept {
+    long day;
+    usage_group_kind kind;
+    usage_group g;       /* names point into own */
+    char *own[2];
+} zkept;
+
 typedef struct builder {
     history_db *db;
     const char *zone;
     sqlite3_stmt *ins, *price;
     char **err;
+    zkept *kept;         /* keep_group's copies (owned) */
+    size_t n_kept, cap_kept;
 } builder;
+
+static int builder_open(builder *b, char **err)
+{
+    b->ins = prep(b->db, "INSERT OR REPLACE INTO usage_zday(" ZDAY_COLS
+                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                         " ?10, ?11, ?12, ?13, ?14, ?15, ?16)", err);
+    b->price = prep(b->db, "INSERT OR REPLACE INTO usage_zprice(model, price)"
+                           " VALUES (?1, ?2)", err);
+    return b->ins && b->price ? 0 : -1;
+}
+
+static void builder_release(builder *b)
+{
+    sqlite3_finalize(b->ins);
+    sqlite3_finalize(b->price);
+    b->ins = b->price = NULL;
+    for (size_t i = 0; i < b->n_kept; i++) {
+        free(b->kept[i].own[0]);
+        free(b->kept[i].own[1]);
+    }
+    free(b->kept);
+    b->kept = NULL;
+    b->n_kept = b->cap_kept = 0;
+}
+
+static int keep_group(void *arg, long day, usage_group_kind kind,
+                      const usage_group *g)
+{
+    builder *b = arg;
+    if (b->n_kept == b->cap_kept) {
+        b->cap_kept = b->cap_kept ? 2 * b->cap_kept : 1024;
+        b->kept = xrealloc(b->kept, b->cap_kept * sizeof *b->kept);
+    }
+    zkept *k = &b->kept[b->n_kept++];
+    k->day = day;
+    k->kind = kind;
+    k->g = *g;
+    k->g.provider = k->own[0] = g->provider ? xstrdup(g->provider) : NULL;
+    k->g.model = k->own[1] = g->model ? xstrdup(g->model) : NULL;
+    return 0;
+}
 
 static int put_group(void *arg, long day, usage_group_kind kind,
                      const usage_group *g)
@@ -226,28 +277,29 @@ static int put_group(void *arg, long day, usage_group_kind kind,
                                                 b->err);
 }
 
+/* Hand the sums of local days lo..hi of the cells to fn (b). */
+static int compute_days(builder *b, const tz_zone *z, long long lo,
+                        long long hi, usage_group_fn fn)
+{
+    usage_store *tmp = usage_store_new("", USAGE_RETENTION_DEFAULT_MS);
+    int rc = usage_store_read_cells(b->db, tmp, NULL, lo * DAY_S - EDGE_S,
+                                    (hi + 1) * DAY_S + EDGE_S, b->err);
+    if (rc == 0)
+        rc = usage_report_groups(tmp, z, (long)lo, (long)hi, fn, b);
+    usage_store_free(tmp);
+    return rc ? -1 : 0;
+}
+
 /* The rows of local days lo..hi from the cells (their rows are gone). */
 static int build_days(history_db *db, const char *zone, const tz_zone *z,
                       long long lo, long long hi, char **err)
 {
-    usage_store *tmp = usage_store_new("", USAGE_RETENTION_DEFAULT_MS);
-    int rc = usage_store_read_cells(db, tmp, NULL, lo * DAY_S - EDGE_S,
-                                    (hi + 1) * DAY_S + EDGE_S, err);
     builder b = {.db = db, .zone = zone, .err = err};
-    if (rc == 0) {
-        b.ins = prep(db, "INSERT OR REPLACE INTO usage_zday(" ZDAY_COLS
-                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-                         " ?10, ?11, ?12, ?13, ?14, ?15, ?16)", err);
-        b.price = prep(db, "INSERT OR REPLACE INTO usage_zprice(model, price)"
-                           " VALUES (?1, ?2)", err);
-        rc = b.ins && b.price ? 0 : -1;
-    }
+    int rc = builder_open(&b, err);
     if (rc == 0)
-        rc = usage_report_groups(tmp, z, (long)lo, (long)hi, put_group, &b);
-    sqlite3_finalize(b.ins);
-    sqlite3_finalize(b.price);
-    usage_store_free(tmp);
-    return rc ? -1 : 0;
+        rc = compute_days(&b, z, lo, hi, put_group);
+    builder_release(&b);
+    return rc;
 }
 
 /* Set zone's row: its days' extent and their rules, used_at now. */
@@ -410,21 +462,87 @@ static int repair(history_db *db, const char *zone, const tz_zone *z,
     return rc;
 }
 
+/* Under the write lock: the days writes left dirty, used_at. */
 static int bring_up(history_db *db, const char *zone, const tz_zone *z,
                     int need, double now, char **err)
 {
-    if ((need & Z_REPRICE) && usage_zone_drop_all(db, err) != 0)
+    if ((need & Z_REPAIR) && repair(db, zone, z, err) != 0)
         return -1;
-    if (need & Z_BUILD) {
-        if (forget_zone(db, zone, err) != 0 ||
-            build_days(db, zone, z, 0, DAY_MAX, err) != 0)
-            return -1;
-    } else if ((need & Z_REPAIR) && repair(db, zone, z, err) != 0) {
+    return record_zone(db, zone, z, now, 0, err);
+}
+
+/* Whether zone's row is the placeholder built_at = token (format 0). */
+static int still_mine(history_db *db, const char *zone, double token)
+{
+    sqlite3_stmt *st = prep(db, "SELECT format = 0 AND built_at = ?2 FROM"
+                                " usage_zone WHERE zone = ?1", NULL);
+    if (!st)
+        return 0;
+    sqlite3_bind_text(st, 1, zone, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, token);
+    int mine = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return mine;
+}
+
+/* Build zone from the cells without holding the write lock for the pass
+ * over them (a second on two dense years; a running daemon's commits
+ * would wait for it): (1) a placeholder row (format 0) makes every write
+ * from then on mark the days it touches dirty for this zone; (2) the
+ * sums are computed from a read snapshot; (3) under the write lock they
+ * are written and the days written since (1) rebuilt.  A second report
+ * building the same zone at once replaces the placeholder; the one whose
+ * placeholder is gone at (3) writes nothing. */
+static int build(history_db *db, const char *zone, const tz_zone *z,
+                 int reprice, double now, char **err)
+{
+    static const char place[] =
+        "INSERT INTO usage_zone(zone, used_at, built_at, format, rules, lo,"
+        " hi) VALUES (?1, ?2, ?2, 0, 0, 0, -1)";
+    if (history_db_begin(db, err) != 0)
+        return -1;
+    int rc = reprice ? usage_zone_drop_all(db, err) : 0;
+    if (rc == 0)
+        rc = forget_zone(db, zone, err);
+    sqlite3_stmt *st = rc == 0 ? prep(db, place, err) : NULL;
+    if (st) {
+        sqlite3_bind_text(st, 1, zone, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 2, now);
+        rc = step_done(db, st, "announcing a zone rollup", err);
+    } else {
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = evict(db, err);
+    if (rc == 0)
+        rc = history_db_commit(db, err);
+    if (rc != 0) {
+        history_db_rollback(db);
         return -1;
     }
-    if (record_zone(db, zone, z, now, (need & Z_BUILD) != 0, err) != 0)
-        return -1;
-    return evict(db, err);
+    builder b = {.db = db, .zone = zone, .err = err};
+    rc = history_db_exec(db, "BEGIN", err);
+    if (rc == 0) {
+        rc = compute_days(&b, z, 0, DAY_MAX, keep_group);
+        history_db_rollback(db);   /* a read: nothing to keep */
+    }
+    if (rc == 0)
+        rc = history_db_begin(db, err);
+    if (rc == 0 && still_mine(db, zone, now)) {
+        rc = builder_open(&b, err);
+        for (size_t i = 0; rc == 0 && i < b.n_kept; i++)
+            rc = put_group(&b, b.kept[i].day, b.kept[i].kind, &b.kept[i].g);
+        if (rc == 0)
+            rc = repair(db, zone, z, err);
+        if (rc == 0)
+            rc = record_zone(db, zone, z, now, 1, err);
+    }
+    builder_release(&b);
+    if (rc == 0)
+        rc = history_db_commit(db, err);
+    if (rc != 0)
+        history_db_rollback(db);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- */
@@ -564,30 +682,44 @@ int usage_zone_daily(history_db *db, const char *provider, const char *since,
 {
     *out = NULL;
     double now = time_now();
-    /* First a read: a warm zone needs nothing written.  Only when it does
-     * is the write lock taken (and the state looked at again under it). */
-    for (int write = 0; write < 2; write++) {
+    /* A warm zone is read in a read transaction: nothing written, no
+     * commit to sync.  A zone to build is built (build), days to repair
+     * are repaired under the write lock, then it is read again. */
+    int builds = 0;
+    for (int round = 0; round < 4; round++) {
         char *why = NULL;
+        int write = round % 2 == 1;
         if (history_db_exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN",
                             &why) != 0) {
             free(why);
             return 1;    /* read-only or locked: the caller reads cells */
         }
         int need = zone_needs(db, tz_name, z, now, err);
-        if (need > 0 && !write) {
+        if (need < 0) {
+            history_db_rollback(db);
+            return -1;
+        }
+        if (need & Z_BUILD) {
+            history_db_rollback(db);
+            if (++builds > 2 ||   /* another report keeps building it */
+                build(db, tz_name, z, (need & Z_REPRICE) != 0, now, &why)) {
+                free(why);   /* cannot write the rows: read the cells */
+                return 1;
+            }
+            round = 1;       /* next: a read */
+            continue;
+        }
+        if (need && !write) {
             history_db_rollback(db);
             continue;
         }
-        int rc = need < 0 ? -1 : 0;
-        if (rc == 0 && need && bring_up(db, tz_name, z, need, now, &why) != 0) {
-            /* cannot write the rows (a full disk): read the cells */
+        if (need && bring_up(db, tz_name, z, need, now, &why) != 0) {
             history_db_rollback(db);
             free(why);
             return 1;
         }
         json_t *days = NULL;
-        if (rc == 0)
-            rc = read_report(db, tz_name, provider, from, to, detail, &days,
+        int rc = read_report(db, tz_name, provider, from, to, detail, &days,
                              err);
         if (rc == 0 && history_db_commit(db, err) != 0)
             rc = -1;

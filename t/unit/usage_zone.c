@@ -248,6 +248,24 @@ int main(void)
     is_int(count(s, "SELECT count(*) FROM usage_zdirty"), 0,
            "the reports rebuilt the dirty days");
 
+    /* a zone being built (its placeholder row, format 0) is marked by
+     * writes and never read */
+    exec(s, "DELETE FROM usage_zday WHERE zone = 'Europe/Berlin';"
+            " UPDATE usage_zone SET format = 0 WHERE zone = 'Europe/Berlin'");
+    usage_store_add_event(s, "a", AUTUMN + 7200, "claude-sonnet-4-5", ev, NOW,
+                          NULL, NULL);
+    usage_store_add_event(mem, "a", AUTUMN + 7200, "claude-sonnet-4-5", ev,
+                          NOW, NULL, NULL);
+    is_int(usage_store_save(s, NOW, &err), 0, "event written during a build");
+    ok(count(s, "SELECT count(*) FROM usage_zdirty WHERE zone ="
+                " 'Europe/Berlin'") >= 1,
+       "a write marks the days of a zone being built");
+    ok(same(s, mem, NULL, NULL, NULL, "Europe/Berlin", USAGE_DAILY_FULL),
+       "a zone left half-built is built again, not read");
+    is_int(count(s, "SELECT format FROM usage_zone WHERE zone ="
+                    " 'Europe/Berlin'"), USAGE_ZONE_FORMAT,
+           "and then marked built");
+
     /* a plugin re-sends its cells from the autumn day on, changed */
     usage_cell_rec c[2];
     memset(c, 0, sizeof c);
