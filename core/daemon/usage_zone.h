@@ -20,9 +20,12 @@
  *
  * Tables (history_db.h):
  *   usage_zone(zone PK, used_at, built_at, format, rules, lo, hi)
- *     one row per materialised zone, written in the transaction that
- *     built it: a zone without its row is never read, a half-built one
- *     cannot exist.  format is USAGE_ZONE_FORMAT; rules fingerprints the
+ *     one row per materialised zone.  The build commits a placeholder
+ *     (format 0) first, so that writes mark the zone's days from then
+ *     on, computes the sums from a read snapshot (the daemon's commits do
+ *     not wait for that pass), then writes them and sets format to
+ *     USAGE_ZONE_FORMAT in one transaction: only a row of the current
+ *     format is read, a half-built zone never.  rules fingerprints the
  *     zone's offsets over its days lo..hi (a tzdata update that moves
  *     them rebuilds the zone).
  *   usage_zday(zone, kind, day, provider, model, b0..b7, na, events,
