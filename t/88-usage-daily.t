@@ -3,7 +3,8 @@
 # the daemon stores them (usage.json), GET /api/usage/daily reports them
 # per local day with filters and time zones, bad parameters are 400s, a
 # restart keeps the data, incremental updates replace from since on, and
-# `meterd report daily` prints the same days (JSON and table).
+# `meterd report daily` prints the same days (JSON and table), in Berlin
+# from the days it keeps per zone too.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -158,6 +159,21 @@ like($r->{out}, qr/^date\s+input\s+cache read\s+cache write\s+output\s+reasoning
 # day 0 is gen's m-a cell plus other's cell (n/a + 1 = 1 cache write).
 like($r->{out}, qr/^\Q$d0\E\s+101\s+201\s+1\s+51\s+-\s+354\s+-$/m, 'day 0 row, unknown as -');
 like($r->{out}, qr/^TOTAL\s/m, 'total row');
+# The first report in a zone keeps its days in meterd.db; the next one
+# reads them and prints the same, and equals the daemon's own report
+# from its cells in memory.
+my $again = run_meterd(args => ['report', 'daily', '-c', "$dir/meterd.yaml", '--tz', 'Europe/Berlin']);
+is($again->{out}, $r->{out}, 'a second Berlin report (from the kept days) prints the same table');
+my $bj = run_meterd(args => ['report', 'daily', '-c', "$dir/meterd.yaml", '--tz', 'Europe/Berlin', '--json']);
+$d->start;
+ok($d->wait_runs('gen', 1), 'daemon collected');
+my ($bst, $bapi) = $d->get('/api/usage/daily?tz=Europe/Berlin');
+$d->stop;
+my $bdoc = eval { json()->decode($bj->{out}) };
+is($bst, 200, 'daemon Berlin report');
+ok($bdoc && @{ $bdoc->{days} } >= 2, 'report --json --tz Europe/Berlin has days');
+is_deeply($bdoc && $bdoc->{days}, $bapi->{days},
+          'Berlin from the kept days equals the daemon\'s Berlin from its cells');
 $r = run_meterd(args => ['report', 'daily', '-c', "$dir/meterd.yaml", '--since', 'x']);
 is($r->{rc}, 2, 'bad --since: exit 2');
 $r = run_meterd(args => ['report', 'daily', '-c', "$dir/meterd.yaml", '--tz', 'No/Where']);

@@ -65,7 +65,9 @@ is(sql("SELECT count(*) FROM sample WHERE resets_at = 0"), '0', 'never as 0');
 ok(sql("SELECT count(*) FROM sample WHERE used = 42 AND lim = 100") >= 1,
    'known values stored as numbers');
 is(sql("PRAGMA journal_mode"), 'wal', 'the database is in WAL mode');
-is(sql("PRAGMA user_version"), '5', 'schema version 5 (ingest ids, 1-hour cache writes, alert states, cost parts)');
+is(sql("PRAGMA user_version"), '6', 'schema version 6 (ingest ids, 1-hour cache writes, alert states, cost parts, zone rollups)');
+is(sql("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('usage_zone', 'usage_zday', 'usage_zdirty', 'usage_zprice')"), '4',
+   'the per-zone day rollup tables exist');
 is(sql("SELECT count(*) FROM pragma_table_info('usage_cell') WHERE name GLOB 'c[0-9]*'"), '11',
    'usage_cell has the 11 cost-part columns');
 

@@ -101,6 +101,22 @@ static const char *const steps[HISTORY_SCHEMA_VERSION] = {
     "ALTER TABLE usage_day ADD COLUMN c9 REAL;"
     "ALTER TABLE usage_day ADD COLUMN c10 REAL;"
     "UPDATE usage_provider SET generation = 0;",
+    /* 5 -> 6: the daily report materialised per time zone (usage_zone.h),
+     * built by the first report in a zone: nothing to convert. */
+    "CREATE TABLE usage_zone(zone TEXT PRIMARY KEY, used_at REAL NOT NULL,"
+    " built_at REAL NOT NULL, format INTEGER NOT NULL,"
+    " rules INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE TABLE usage_zday(zone TEXT NOT NULL, kind INTEGER NOT NULL,"
+    " day INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,"
+    " b0 REAL, b1 REAL, b2 REAL, b3 REAL, b4 REAL, b5 REAL, b6 REAL,"
+    " b7 REAL, na INTEGER NOT NULL, events REAL NOT NULL,"
+    " unpriced INTEGER NOT NULL,"
+    " PRIMARY KEY(zone, kind, day, provider, model)) WITHOUT ROWID;"
+    "CREATE TABLE usage_zdirty(zone TEXT NOT NULL, lo INTEGER NOT NULL,"
+    " hi INTEGER NOT NULL, PRIMARY KEY(zone, lo, hi)) WITHOUT ROWID;"
+    "CREATE TABLE usage_zprice(model TEXT PRIMARY KEY, price BLOB NOT NULL)"
+    " WITHOUT ROWID;",
 };
 
 int history_db_error(history_db *db, const char *what, char **err)

@@ -37,6 +37,10 @@
  *     store's summing rule (unknown wins, not applicable is neutral;
  *     parts only when every cell of the day has them);
  *     kept in step with usage_cell by every write (usage_store_file.c).
+ *   usage_zone, usage_zday, usage_zdirty, usage_zprice  (version 6)
+ *     the daily report in other zones than UTC, materialised per zone
+ *     (at most USAGE_ZONES_KEPT zones) and invalidated by every write of
+ *     cells: usage_zone.h.
  *   sample(provider, meter, at, used, lim, remaining, utilization,
  *          resets_at)  PK (provider, meter, at); NULL = unknown.
  *   meta(key PK, value)   e.g. the thinning watermark.
@@ -80,7 +84,7 @@
 #include <sqlite3.h>
 
 #define HISTORY_DB_FILE "meterd.db"
-#define HISTORY_SCHEMA_VERSION 5
+#define HISTORY_SCHEMA_VERSION 6
 /* How long a statement waits for another connection's lock (a running
  * daemon and `meterd report daily` share the file). */
 #define HISTORY_BUSY_TIMEOUT_MS 5000

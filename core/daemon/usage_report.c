@@ -56,12 +56,14 @@ typedef struct rentry {
     const ucell *c;
 } rentry;
 
-static int model_cmp(const char *a, const char *b)
+int usage_model_cmp(const char *a, const char *b)
 {
     if (!a || !b)
         return !a - !b;     /* the unknown model sorts last */
     return strcmp(a, b);
 }
+
+#define model_cmp usage_model_cmp
 
 /* Day, then model, then provider, each in name order. */
 static int rentry_cmp(const void *pa, const void *pb)
@@ -120,12 +122,7 @@ static void ranks_free(uint32_t **rank, size_t n)
     free(rank);
 }
 
-typedef struct acc {
-    md_num b[UB_N];
-    double events;
-    int any;
-    int unpriced;       /* a cell's cost is unknown for want of a price */
-} acc;
+typedef usage_acc acc;
 
 /* The cost of one cell: the provider's figure when known, else tokens x
  * price (pricing_stored_cell_cost, which the /metrics cost per model
@@ -136,17 +133,25 @@ static md_num cell_cost(const rentry *e, int *unpriced)
                                     &e->c->parts, unpriced);
 }
 
-static void acc_add(acc *a, const rentry *e)
+/* Add a cell's buckets b (its cost computed) to a. */
+static void acc_add_b(acc *a, const md_num *b, double events, int unpriced)
 {
-    md_num b[UB_N];
-    memcpy(b, e->c->b, sizeof b);
-    b[UB_COST] = cell_cost(e, &a->unpriced);
     if (!a->any)
         memcpy(a->b, b, sizeof a->b);
     else
         usage_buckets_add(a->b, b);
-    a->events += e->c->events;
+    a->events += events;
     a->any = 1;
+    a->unpriced |= unpriced;
+}
+
+static void acc_add(acc *a, const rentry *e)
+{
+    md_num b[UB_N];
+    int unpriced = 0;
+    memcpy(b, e->c->b, sizeof b);
+    b[UB_COST] = cell_cost(e, &unpriced);
+    acc_add_b(a, b, e->c->events, unpriced);
 }
 
 static json_t *acc_json(const char *key, const char *name, const acc *a)
@@ -202,70 +207,169 @@ static size_t collect(const usage_store *s, const char *provider,
     return n;
 }
 
-/* The providers of one day, in name order (few: a linear scan). */
-static json_t *day_providers(const rentry *e, size_t n)
+/* The providers of one day, in name order (few: a linear scan), into
+ * g (room for n); returns how many. */
+static size_t day_providers(const rentry *e, size_t n, usage_group *g)
 {
-    const char **names = xcalloc(n, sizeof *names);
-    acc *accs = xcalloc(n, sizeof *accs);
+    usage_group *tmp = xcalloc(n, sizeof *tmp);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         size_t j = 0;
-        while (j < k && strcmp(names[j], e[i].provider) != 0)
+        while (j < k && strcmp(tmp[j].provider, e[i].provider) != 0)
             j++;
         if (j == k)
-            names[k++] = e[i].provider;
-        acc_add(&accs[j], &e[i]);
+            tmp[k++].provider = e[i].provider;
+        acc_add(&tmp[j].acc, &e[i]);
     }
-    json_t *arr = json_array();
     for (size_t pass = 0; pass < k; pass++) {
         size_t best = k;
         for (size_t j = 0; j < k; j++)
-            if (names[j] && (best == k || strcmp(names[j], names[best]) < 0))
+            if (tmp[j].provider &&
+                (best == k || strcmp(tmp[j].provider, tmp[best].provider) < 0))
                 best = j;
-        json_array_append_new(arr, acc_json("provider", names[best],
-                                            &accs[best]));
-        names[best] = NULL;
+        g[pass] = tmp[best];
+        tmp[best].provider = NULL;
     }
-    free(names);
-    free(accs);
-    return arr;
+    free(tmp);
+    return k;
+}
+
+json_t *usage_report_day(long day, const usage_acc *total,
+                         const usage_group *models, size_t n_models,
+                         const usage_group *providers, size_t n_providers,
+                         int with_providers, usage_daily_detail detail)
+{
+    char date[16];
+    long y;
+    unsigned m, d;
+    tz_civil_from_days(day, &y, &m, &d);
+    snprintf(date, sizeof date, "%04ld-%02u-%02u", y, m, d);
+    json_t *o = acc_json("date", date, total);
+    if (detail == USAGE_DAILY_TOTALS)
+        return o;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n_models; i++)
+        json_array_append_new(arr, acc_json("model", models[i].model,
+                                            &models[i].acc));
+    json_object_set_new(o, "models", arr);
+    if (with_providers) {
+        arr = json_array();
+        for (size_t i = 0; i < n_providers; i++)
+            json_array_append_new(arr, acc_json("provider",
+                                                providers[i].provider,
+                                                &providers[i].acc));
+        json_object_set_new(o, "providers", arr);
+    }
+    return o;
 }
 
 static json_t *day_json(const rentry *e, size_t n, int with_providers,
                         usage_daily_detail detail)
 {
-    char date[16];
-    long y;
-    unsigned m, d;
-    tz_civil_from_days(e[0].day, &y, &m, &d);
-    snprintf(date, sizeof date, "%04ld-%02u-%02u", y, m, d);
     acc day = {0};
     if (detail == USAGE_DAILY_TOTALS) {
         for (size_t i = 0; i < n; i++)
             acc_add(&day, &e[i]);
-        return acc_json("date", date, &day);
+        return usage_report_day(e[0].day, &day, NULL, 0, NULL, 0, 0, detail);
     }
-    json_t *models = json_array();
+    usage_group *models = xcalloc(n, sizeof *models);
+    size_t n_models = 0;
     for (size_t i = 0; i < n;) {
-        acc ma = {0};
+        usage_group *g = &models[n_models++];
+        g->model = e[i].model;
         size_t j = i;
         for (; j < n && model_cmp(e[j].model, e[i].model) == 0; j++) {
-            acc_add(&ma, &e[j]);
+            acc_add(&g->acc, &e[j]);
             acc_add(&day, &e[j]);
         }
-        json_array_append_new(models, acc_json("model", e[i].model, &ma));
         i = j;
     }
-    json_t *o = acc_json("date", date, &day);
-    json_object_set_new(o, "models", models);
-    if (with_providers)
-        json_object_set_new(o, "providers", day_providers(e, n));
+    usage_group *provs = NULL;
+    size_t n_provs = 0;
+    if (with_providers) {
+        provs = xcalloc(n, sizeof *provs);
+        n_provs = day_providers(e, n, provs);
+    }
+    json_t *o = usage_report_day(e[0].day, &day, models, n_models, provs,
+                                 n_provs, with_providers, detail);
+    free(models);
+    free(provs);
     return o;
 }
 
-static json_t *str_or_null(const char *s)
+/* The sums of one day (e sorted: model, then provider), each added in
+ * the order day_json adds them. */
+static int day_groups(const rentry *e, size_t n, usage_group_fn fn,
+                      void *arg)
 {
-    return s ? json_string(s) : json_null();
+    usage_group day = {0}, *provs = xcalloc(n, sizeof *provs);
+    size_t n_provs = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0;) {
+        usage_group model = {.model = e[i].model};
+        size_t j = i;
+        for (; j < n && model_cmp(e[j].model, e[i].model) == 0;) {
+            usage_group pm = {.provider = e[j].provider, .model = e[j].model};
+            size_t k = j;
+            for (; k < n && model_cmp(e[k].model, e[i].model) == 0 &&
+                   strcmp(e[k].provider, e[j].provider) == 0; k++) {
+                md_num b[UB_N];
+                int unpriced = 0;
+                memcpy(b, e[k].c->b, sizeof b);
+                b[UB_COST] = cell_cost(&e[k], &unpriced);
+                acc_add_b(&pm.acc, b, e[k].c->events, unpriced);
+                acc_add_b(&model.acc, b, e[k].c->events, unpriced);
+                acc_add_b(&day.acc, b, e[k].c->events, unpriced);
+                size_t x = 0;
+                while (x < n_provs && strcmp(provs[x].provider,
+                                             e[k].provider) != 0)
+                    x++;
+                if (x == n_provs)
+                    provs[n_provs++].provider = e[k].provider;
+                acc_add_b(&provs[x].acc, b, e[k].c->events, unpriced);
+            }
+            rc = fn(arg, e[i].day, UG_PROV_MODEL, &pm);
+            j = k;
+        }
+        if (rc == 0)
+            rc = fn(arg, e[i].day, UG_MODEL, &model);
+        i = j;
+    }
+    for (size_t x = 0; x < n_provs && rc == 0; x++)
+        rc = fn(arg, e[0].day, UG_PROV, &provs[x]);
+    if (rc == 0)
+        rc = fn(arg, e[0].day, UG_DAY, &day);
+    free(provs);
+    return rc;
+}
+
+int usage_report_groups(const usage_store *s, const tz_zone *z, long from,
+                        long to, usage_group_fn fn, void *arg)
+{
+    rentry *e = NULL;
+    size_t n = collect(s, NULL, z, from, to, &e);
+    if (n)
+        qsort(e, n, sizeof *e, rentry_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0;) {
+        size_t j = i;
+        while (j < n && e[j].day == e[i].day)
+            j++;
+        rc = day_groups(e + i, j - i, fn, arg);
+        i = j;
+    }
+    free(e);
+    return rc;
+}
+
+json_t *usage_report_doc(const char *provider, const char *tz,
+                         const char *since, const char *until, json_t *days)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "provider",
+                     provider ? json_string(provider) : json_null(), "tz",
+                     tz ? json_string(tz) : json_null(), "since",
+                     since ? json_string(since) : json_null(), "until",
+                     until ? json_string(until) : json_null(), "days", days);
 }
 
 int usage_store_daily(const usage_store *s, const char *provider,
@@ -321,10 +425,7 @@ int usage_store_daily_detail(const usage_store *s, const char *provider,
         i = j;
     }
     free(e);
-    *out = json_pack("{s:o, s:o, s:o, s:o, s:o}", "provider",
-                     str_or_null(provider), "tz", str_or_null(tz), "since",
-                     str_or_null(since), "until", str_or_null(until), "days",
-                     days);
+    *out = usage_report_doc(provider, tz, since, until, days);
     return 0;
 }
 

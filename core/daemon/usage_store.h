@@ -1,11 +1,12 @@
 /*
  * usage_store.h - per-turn usage history: 15-minute cells per provider and
  * model, persisted in the history database STATE_DIR/meterd.db
- * (history_db.h), and the daily report.  Implemented in three parts
- * sharing usage_store_impl.h: usage_store.c (cells, put, add_event,
- * retention, the change journal), usage_store_file.c (images, the
- * database rows, migrating usage.json) and usage_report.c (the daily
- * report).  The store also owns the meter-sample recorder (history.h),
+ * (history_db.h), and the daily report.  Implemented in parts sharing
+ * usage_store_impl.h: usage_store.c (cells, put, add_event, retention,
+ * the change journal), usage_store_file.c (images written as the database
+ * rows they change), usage_store_read.c (loading, the report's reads),
+ * usage_store_migrate.c (usage.json), usage_report.c (the daily report)
+ * and usage_zone.c (the report materialised per time zone).  The store also owns the meter-sample recorder (history.h),
  * whose samples are written in the same transactions.
  *
  * Two kinds of cells live side by side for each provider:
@@ -191,7 +192,9 @@ typedef enum usage_daily_detail {
 } usage_daily_detail;
 
 /* usage_store_daily read from the database: the per-day rollup when tz
- * is UTC, the cells of the range otherwise; no whole-store load. */
+ * is UTC, the zone's materialised days otherwise (usage_zone.h: built or
+ * repaired first, so this may write), the cells of the range when those
+ * cannot be written; no whole-store load. */
 int usage_store_daily_db(usage_store *s, const char *provider,
                          const char *since, const char *until, const char *tz,
                          usage_daily_detail detail, json_t **out, char **err);

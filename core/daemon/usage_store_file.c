@@ -1,10 +1,11 @@
-/* usage_store_file.c - the usage store in the history database
- * (history_db.h): images taken under the caller's lock and written
- * outside it as the rows they change, loading (everything, or only what
- * `meterd report daily` needs), the daily report read from the per-day
- * rollup (contract and threading: usage_store.h; journal and tickets:
- * usage_store_impl.h).  The import of an old STATE_DIR/usage.json is
- * usage_store_migrate.c.
+/* usage_store_file.c - the usage store's writer into the history
+ * database (history_db.h): images taken under the caller's lock and
+ * written outside it, in one transaction each, as the cell rows they
+ * change, with the UTC day rollup rebuilt and the per-zone rollups
+ * invalidated for the days they touch (usage_zone.h); the write's health.
+ * Loading and the report's reads are usage_store_read.c; the import of an
+ * old STATE_DIR/usage.json is usage_store_migrate.c (contract and
+ * threading: usage_store.h; journal and tickets: usage_store_impl.h).
  */
 #include "usage_store_impl.h"
 
@@ -16,20 +17,10 @@
 #include "conventions.h"
 #include "log.h"
 #include "timeutil.h"
-#include "tz.h"
+#include "usage_zone.h"
 
 /* Samples are thinned and aged out at most this often. */
 #define MAINTAIN_EVERY_S 3600.0
-#define DAY_S 86400
-/* A day after any stored slot (9999-12-31 is day 2932896). */
-#define DAY_MAX 3000000LL
-/* The bucket columns in usage_bucket order (b7 was added by schema 2). */
-#define BUCKET_COLS "b0, b1, b2, b3, b4, b5, b6, b7"
-_Static_assert(UB_N == 8, "BUCKET_COLS names every bucket");
-/* A cell's cost parts (usage_parts_flatten order; schema 5), all NULL when
- * the cell has none. */
-#define PARTS_COLS "c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10"
-_Static_assert(USAGE_PARTS_N == 11, "PARTS_COLS names every part");
 
 struct usage_image {
     usage_store *owner;
@@ -64,7 +55,7 @@ static void prov_copy(uprov *dst, const uprov *src)
     memcpy(dst->cells, src->cells, src->n * sizeof *dst->cells);
 }
 
-static void open_db(usage_store *s)
+void usage_store_open_db(usage_store *s)
 {
     if (s->db)
         return;
@@ -77,7 +68,7 @@ static void open_db(usage_store *s)
     }
 }
 
-static void journal_drop(usage_store *s)
+void usage_store_journal_drop(usage_store *s)
 {
     for (size_t i = 0; i < s->n_ops; i++)
         uop_release(&s->ops[i]);
@@ -86,7 +77,7 @@ static void journal_drop(usage_store *s)
 
 usage_image *usage_store_image(usage_store *s, double now)
 {
-    open_db(s);
+    usage_store_open_db(s);
     usage_store_prune(s, now);
     pthread_mutex_lock(&s->io);
     int full = s->resync;
@@ -197,6 +188,12 @@ typedef struct writer {
     /* days whose rollup must be rebuilt, per provider */
     struct dirty { char *provider; long long lo, hi; } *d;
     size_t n_d;
+    /* UTC days whose cells changed, for the zone rollups (usage_zone.h):
+     * disjoint spans, so that a retention cut and today's cell do not
+     * invalidate every day between them */
+    struct zspan { long long lo, hi; } *z;
+    size_t n_z;
+    int no_zones;        /* a full write dropped them: nothing to mark */
 } writer;
 
 static int writer_init(writer *w, history_db *db, char **err)
@@ -238,6 +235,25 @@ static void writer_release(writer *w)
     for (size_t i = 0; i < w->n_d; i++)
         free(w->d[i].provider);
     free(w->d);
+    free(w->z);
+}
+
+/* Cells of UTC days lo..hi changed: the zone rollups must forget them. */
+static void zone_dirty(writer *w, long long lo, long long hi)
+{
+    if (w->no_zones)
+        return;
+    for (size_t i = 0; i < w->n_z; i++) {
+        if (lo > w->z[i].hi + 1 || hi < w->z[i].lo - 1)
+            continue;
+        if (lo < w->z[i].lo)
+            w->z[i].lo = lo;
+        if (hi > w->z[i].hi)
+            w->z[i].hi = hi;
+        return;
+    }
+    w->z = xrealloc(w->z, (w->n_z + 1) * sizeof *w->z);
+    w->z[w->n_z++] = (struct zspan){lo, hi};
 }
 
 static void dirty(writer *w, const char *provider, long long lo, long long hi)
@@ -301,6 +317,7 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
         return -1;
     sqlite3_bind_text(w->st[ST_PROV], 1, provider, -1, SQLITE_STATIC);
     dirty(w, provider, day_of(slot), day_of(slot));
+    zone_dirty(w, day_of(slot), day_of(slot));
     return run(w, w->st[ST_PROV], "writing a usage provider", err);
 }
 
@@ -347,7 +364,18 @@ static int apply_op(writer *w, const uop *o, char **err)
     }
     sqlite3_bind_text(st, 1, o->provider, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 2, o->slot);
-    return run(w, st, "deleting usage cells", err);
+    if (run(w, st, "deleting usage cells", err) != 0)
+        return -1;
+    /* Only a delete that took cells changes a zone's days (every save
+     * journals the retention cut, mostly taking nothing). */
+    if (sqlite3_changes(history_db_handle(w->db)) > 0) {
+        long long cut = o->slot < 0 ? 0 : day_of(o->slot);
+        if (o->kind == UOP_DEL_FROM)
+            zone_dirty(w, cut, DAY_MAX);
+        else
+            zone_dirty(w, 0, cut);
+    }
+    return 0;
 }
 
 static int rebuild_days(writer *w, char **err)
@@ -363,6 +391,9 @@ static int rebuild_days(writer *w, char **err)
                 return -1;
         }
     }
+    for (size_t i = 0; i < w->n_z; i++)
+        if (usage_zone_invalidate(w->db, w->z[i].lo, w->z[i].hi, err) != 0)
+            return -1;
     return 0;
 }
 
@@ -370,8 +401,10 @@ static int rebuild_days(writer *w, char **err)
 static int write_full(writer *w, const uprov *p, size_t n_p, char **err)
 {
     if (history_db_exec(w->db, "DELETE FROM usage_cell; DELETE FROM usage_day;"
-                               " DELETE FROM usage_provider;", err) != 0)
+                               " DELETE FROM usage_provider;", err) != 0 ||
+        usage_zone_drop_all(w->db, err) != 0)
         return -1;
+    w->no_zones = 1;
     for (size_t i = 0; i < n_p; i++) {
         if (put_gen(w, p[i].name, p[i].generation, err) != 0)
             return -1;
@@ -418,7 +451,7 @@ static int write_rows(usage_image *img, history_db *db, char **err)
 int usage_store_write_full(usage_store *src, history_db *db, char **err)
 {
     /* The rows are to be every cell: the journal would only repeat them. */
-    journal_drop(src);
+    usage_store_journal_drop(src);
     usage_image img = {.owner = src, .full = 1, .p = src->p, .n_p = src->n_p};
     history_db_lock(db);
     int rc = write_rows(&img, db, err);
@@ -551,276 +584,4 @@ int usage_store_retry_due(usage_store *s, double now)
     int due = s->failing && now - s->last_try_at >= USAGE_RETRY_S;
     pthread_mutex_unlock(&s->io);
     return due;
-}
-
-int usage_store_ingest_ids(usage_store *s, size_t max, char ***ids,
-                           size_t *n, char **err)
-{
-    *ids = NULL;
-    *n = 0;
-    open_db(s);
-    if (!s->db)
-        return err_set(err, "no history database (%s/%s)", s->state_dir,
-                       HISTORY_DB_FILE);
-    sqlite3_stmt *st = NULL;
-    history_db_lock(s->db);
-    int rc = sqlite3_prepare_v2(history_db_handle(s->db),
-                                "SELECT id FROM (SELECT rowid AS r, id FROM"
-                                " ingest_id ORDER BY rowid DESC LIMIT ?1)"
-                                " ORDER BY r", -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = history_db_error(s->db, "reading ingest ids", err);
-        history_db_unlock(s->db);
-        return rc;
-    }
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
-    char **out = xcalloc(max ? max : 1, sizeof *out);
-    size_t k = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && k < max)
-        out[k++] = xstrdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        rc = history_db_error(s->db, "reading ingest ids", err);
-        history_db_unlock(s->db);
-        for (size_t i = 0; i < k; i++)
-            free(out[i]);
-        free(out);
-        return rc;
-    }
-    history_db_unlock(s->db);
-    *ids = out;
-    *n = k;
-    return 0;
-}
-
-/* ---------------------------------------------------------------- */
-/* loading                                                           */
-/* ---------------------------------------------------------------- */
-
-static void drop_providers(usage_store *s)
-{
-    for (size_t i = 0; i < s->n_p; i++)
-        uprov_release(&s->p[i]);
-    free(s->p);
-    s->p = NULL;
-    s->n_p = 0;
-}
-
-/* ---------------------------------------------------------------- */
-/* reading rows                                                      */
-/* ---------------------------------------------------------------- */
-
-static md_num col_bucket(sqlite3_stmt *st, int col, int na, int k)
-{
-    if (sqlite3_column_type(st, col) != SQLITE_NULL)
-        return MD_NUM(sqlite3_column_double(st, col));
-    return (na & (1 << k)) ? MD_NUM_NA : (md_num){MD_UNKNOWN, 0.0};
-}
-
-/* Append a cell read from a row (slot, src, model, b0..b7, na, events,
- * c0..c10 * from column first on) to p; sorted later. */
-static void append_row(uprov *p, sqlite3_stmt *st, int first, double slot,
-                       int src)
-{
-    const char *model = (const char *)sqlite3_column_text(st, first);
-    int na = sqlite3_column_int(st, first + 1 + UB_N);
-    uprov_reserve(p, p->n + 1);
-    ucell *c = &p->cells[p->n++];
-    c->slot = slot;
-    c->src = (uint8_t)src;
-    c->model = uprov_model_index(p, model && *model ? model : NULL);
-    for (int k = 0; k < UB_N; k++)
-        c->b[k] = col_bucket(st, first + 1 + k, na, k);
-    c->events = sqlite3_column_double(st, first + 2 + UB_N);
-    memset(&c->parts, 0, sizeof c->parts);
-    if (sqlite3_column_type(st, first + 3 + UB_N) != SQLITE_NULL) {
-        double pv[USAGE_PARTS_N];
-        for (int k = 0; k < USAGE_PARTS_N; k++)
-            pv[k] = sqlite3_column_double(st, first + 3 + UB_N + k);
-        usage_parts_unflatten(&c->parts, pv);
-    }
-}
-
-/* Sort every provider's cells (rows come in text order of the model, the
- * store sorts by model index). */
-static void sort_all(usage_store *s)
-{
-    for (size_t i = 0; i < s->n_p; i++)
-        qsort(s->p[i].cells, s->p[i].n, sizeof *s->p[i].cells, ucell_cmp);
-}
-
-static int load_providers(usage_store *s, int meta_only, char **err)
-{
-    sqlite3_stmt *st = NULL;
-    sqlite3 *h = history_db_handle(s->db);
-    const char *sql =
-        meta_only ? "SELECT name, generation, EXISTS (SELECT 1 FROM usage_cell"
-                    " WHERE provider = name AND src = 0) FROM usage_provider"
-                  : "SELECT name, generation, 0 FROM usage_provider";
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
-        return history_db_error(s->db, "reading usage providers", err);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        uprov *p = uprov_get(s, (const char *)sqlite3_column_text(st, 0));
-        p->generation = (unsigned long long)sqlite3_column_int64(st, 1);
-        p->db_plugin_cells = sqlite3_column_int(st, 2);
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0
-                             : history_db_error(s->db, "reading usage providers",
-                                                err);
-}
-
-static int load_cells(usage_store *s, char **err)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(history_db_handle(s->db),
-                           "SELECT provider, slot, src, model, " BUCKET_COLS
-                           ", na, events, " PARTS_COLS " FROM usage_cell",
-                           -1, &st, NULL) != SQLITE_OK)
-        return history_db_error(s->db, "reading usage cells", err);
-    int rc;
-    uprov *p = NULL;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 0);
-        if (!p || strcmp(p->name, name) != 0)
-            p = uprov_get(s, name);
-        append_row(p, st, 3, (double)sqlite3_column_int64(st, 1),
-                   sqlite3_column_int(st, 2));
-    }
-    sqlite3_finalize(st);
-    sort_all(s);
-    return rc == SQLITE_DONE ? 0
-                             : history_db_error(s->db, "reading usage cells", err);
-}
-
-
-static int load(usage_store *s, double now, int meta_only, char **err)
-{
-    drop_providers(s);
-    open_db(s);
-    if (!s->db) {
-        pthread_mutex_lock(&s->io);
-        int rc = err_set(err, "%s", s->last_error ? s->last_error
-                                                  : "cannot open the database");
-        pthread_mutex_unlock(&s->io);
-        return rc;
-    }
-    int migrated = 0;
-    int rc = usage_store_migrate_json(s, now, &migrated, err);
-    char *err2 = NULL;
-    history_db_lock(s->db);
-    int rc2 = load_providers(s, meta_only, rc ? &err2 : err);
-    if (rc2 == 0 && !meta_only)
-        rc2 = load_cells(s, rc ? &err2 : err);
-    history_db_unlock(s->db);
-    free(err2);
-    if (rc2 != 0) {
-        drop_providers(s);
-        rc = -1;
-    }
-    usage_store_prune(s, now);
-    /* What was loaded is in the database already; the retention cut is
-     * journaled again by the next image (a meta load holds no cells). */
-    journal_drop(s);
-    s->pruned_from = 0;
-    s->imaged_seq = s->seq;
-    if (rc < 0)
-        return -1;
-    return s->n_p || migrated ? 0 : 1;
-}
-
-int usage_store_load(usage_store *s, double now, char **err)
-{
-    return load(s, now, 0, err);
-}
-
-int usage_store_load_meta(usage_store *s, double now, char **err)
-{
-    return load(s, now, 1, err);
-}
-
-/* ---------------------------------------------------------------- */
-/* the daily report from the database                                */
-/* ---------------------------------------------------------------- */
-
-/* Whether z is UTC at every instant the store can hold (probed twice a
- * year from 1970 to 2200): the per-day rollup is kept in UTC days. */
-static int zone_is_utc(const tz_zone *z)
-{
-    for (double t = 0; t < 7.3e9; t += 182.5 * DAY_S)
-        if (tz_offset(z, t) != 0)
-            return 0;
-    return 1;
-}
-
-/* Fill the empty store tmp with what a report of days from..to needs
- * (its cells are NOT sorted: only usage_store_daily_detail reads it):
- * the day rollup as one cell per (provider, day, model) in UTC, or the
- * cells themselves (a day's edges shifted by up to 14 hours) for any
- * other zone. */
-static int load_range(history_db *db, usage_store *tmp, const char *provider,
-                      long from, long to, int utc, char **err)
-{
-    sqlite3_stmt *st = NULL;
-    const char *sql =
-        utc ? "SELECT provider, day, 0, model, " BUCKET_COLS ", na,"
-              " events, " PARTS_COLS " FROM usage_day WHERE day >= ?1 AND day <= ?2 AND"
-              " (?3 IS NULL OR provider = ?3)"
-            : "SELECT provider, slot, src, model, " BUCKET_COLS ","
-              " na, events, " PARTS_COLS " FROM usage_cell WHERE slot >= ?1 AND slot < ?2 AND"
-              " (?3 IS NULL OR provider = ?3)";
-    if (sqlite3_prepare_v2(history_db_handle(db), sql, -1, &st, NULL) !=
-        SQLITE_OK)
-        return history_db_error(db, "reading the usage report", err);
-    if (utc) {
-        sqlite3_bind_int64(st, 1, from);
-        sqlite3_bind_int64(st, 2, to);
-    } else {
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)from * DAY_S - 15 * 3600);
-        sqlite3_bind_int64(st, 2, ((sqlite3_int64)to + 1) * DAY_S + 15 * 3600);
-    }
-    if (provider)
-        sqlite3_bind_text(st, 3, provider, -1, SQLITE_STATIC);
-    int rc;
-    uprov *p = NULL;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 0);
-        if (!p || strcmp(p->name, name) != 0)
-            p = uprov_get(tmp, name);
-        double at = (double)sqlite3_column_int64(st, 1);
-        append_row(p, st, 3, utc ? at * DAY_S : at, sqlite3_column_int(st, 2));
-    }
-    sqlite3_finalize(st);
-    /* Left in row order: tmp is only read by the report, which sorts
-     * what it collects (a long range is ~900 000 cells). */
-    return rc == SQLITE_DONE ? 0
-                             : history_db_error(db, "reading the usage report",
-                                                err);
-}
-
-int usage_store_daily_db(usage_store *s, const char *provider,
-                         const char *since, const char *until, const char *tz,
-                         usage_daily_detail detail, json_t **out, char **err)
-{
-    long from = 0, to = tz_days_from_civil(9999, 12, 31);
-    *out = NULL;
-    if ((since && usage_parse_date(since, &from) != 0) ||
-        (until && usage_parse_date(until, &to) != 0) || from > to)
-        return usage_store_daily(s, provider, since, until, tz, out, err);
-    if (!s->db)
-        return err_set(err, "no history database");
-    tz_zone *z = tz_load(tz ? tz : "UTC", err);
-    if (!z)
-        return -1;
-    usage_store *tmp = usage_store_new(s->state_dir, s->retention_ms);
-    history_db_lock(s->db);
-    int rc = load_range(s->db, tmp, provider, from, to, zone_is_utc(z), err);
-    history_db_unlock(s->db);
-    if (rc == 0)
-        rc = usage_store_daily_detail(tmp, provider, since, until, z,
-                                      tz ? tz : "UTC", detail, out, err);
-    usage_store_free(tmp);
-    tz_free(z);
-    return rc;
 }

@@ -1,9 +1,12 @@
 /*
  * usage_store_impl.h - the in-memory layout of a usage_store, shared by
- * its four parts and nothing else: usage_store.c (cells, put, add_event,
- * retention), usage_store_file.c (the cells in the history database,
- * history_db.h), usage_store_migrate.c (the import of STATE_DIR/usage.json)
- * and usage_report.c (the daily report).  The contract is usage_store.h.
+ * its parts and nothing else: usage_store.c (cells, put, add_event,
+ * retention), usage_store_file.c (the writer: images written as the
+ * database rows they change, history_db.h), usage_store_read.c (loading
+ * and the report's reads), usage_store_migrate.c (the import of
+ * STATE_DIR/usage.json), usage_report.c (the daily report) and
+ * usage_zone.c (the report materialised per time zone, usage_zone.h).
+ * The contract is usage_store.h.
  *
  * Invariants:
  *   - usage_store.p is sorted by provider name, names unique;
@@ -37,6 +40,16 @@
 #define USAGE_SLOT_SECONDS 900.0
 #define NO_MODEL UINT32_MAX
 #define USAGE_MAX_EPOCH 253402300799.0   /* 9999-12-31T23:59:59Z */
+#define DAY_S 86400
+/* A day after any stored slot (9999-12-31 is day 2932896). */
+#define DAY_MAX 3000000LL
+/* The bucket columns in usage_bucket order (b7 was added by schema 3). */
+#define BUCKET_COLS "b0, b1, b2, b3, b4, b5, b6, b7"
+_Static_assert(UB_N == 8, "BUCKET_COLS names every bucket");
+/* A cell's cost parts (usage_parts_flatten order; schema 5), all NULL when
+ * the cell has none. */
+#define PARTS_COLS "c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10"
+_Static_assert(USAGE_PARTS_N == 11, "PARTS_COLS names every part");
 
 enum { SRC_PLUGIN = 0, SRC_INGEST = 1 };
 
@@ -139,6 +152,57 @@ int usage_buckets_add(md_num *acc, const md_num *b);
 #define USAGE_HELD_NOTE "a count reached 2^53 (9007199254740992) and is " \
                         "held there"
 
+/* One sum of the daily report (usage_report.c): the buckets with
+ * cost_usd computed per cell and summed in the report's order, events,
+ * whether a cell's cost was unknown for want of a price.  any: a cell was
+ * added. */
+typedef struct usage_acc {
+    md_num b[UB_N];
+    double events;
+    int any;
+    int unpriced;
+} usage_acc;
+
+/* The sums one report day is printed from (usage_report_groups). */
+typedef enum usage_group_kind {
+    UG_PROV_MODEL = 0,   /* one provider's one model: --provider's models */
+    UG_MODEL = 1,        /* one model over every provider: "models" */
+    UG_PROV = 2,         /* one provider: --provider's day, "providers" */
+    UG_DAY = 3,          /* the day over every provider */
+} usage_group_kind;
+#define UG_N 4
+
+typedef struct usage_group {
+    const char *provider;   /* UG_PROV_MODEL, UG_PROV; else NULL */
+    const char *model;      /* UG_PROV_MODEL, UG_MODEL; NULL: unknown */
+    usage_acc acc;
+} usage_group;
+
+/* Called for every sum of every local day of usage_report_groups (the
+ * names are borrowed for the call). */
+typedef int (*usage_group_fn)(void *arg, long day, usage_group_kind kind,
+                              const usage_group *g);
+/* The sums of every local day from..to of s's cells (every provider) in
+ * zone z, each exactly as the daily report computes it from the cells
+ * (the same cells in the same order, hence the same floating-point
+ * sums), so that a report printed from them with usage_report_day is
+ * the report printed from the cells.  Stops at the first fn that returns
+ * non-zero and returns that. */
+int usage_report_groups(const usage_store *s, const struct tz_zone *z,
+                        long from, long to, usage_group_fn fn, void *arg);
+/* One day of the report from its sums: total, then (FULL) the models in
+ * report order (name order, the unknown model last) and, when
+ * with_providers, the providers in name order. */
+json_t *usage_report_day(long day, const usage_acc *total,
+                         const usage_group *models, size_t n_models,
+                         const usage_group *providers, size_t n_providers,
+                         int with_providers, usage_daily_detail detail);
+/* The report document around its days (taken over). */
+json_t *usage_report_doc(const char *provider, const char *tz,
+                         const char *since, const char *until, json_t *days);
+/* The report's model order: name order, the unknown model (NULL) last. */
+int usage_model_cmp(const char *a, const char *b);
+
 /* The cell order (qsort comparator on ucell). */
 int ucell_cmp(const void *pa, const void *pb);
 
@@ -154,6 +218,18 @@ const char *uprov_model_name(const uprov *p, uint32_t idx);
 /* Room for n cells. */
 void uprov_reserve(uprov *p, size_t n);
 void uprov_release(uprov *p);
+
+/* Open s->db when it is not (a failure is kept as s->last_error). */
+void usage_store_open_db(usage_store *s);
+/* Drop s's journal (its changes are in the database already). */
+void usage_store_journal_drop(usage_store *s);
+
+/* Append the cells of usage_cell rows of provider (NULL: every one) with
+ * slot_from <= slot < slot_to to the empty store tmp, in row order (NOT
+ * sorted: only the report reads tmp).  Lock held.  0 or -1 with *err. */
+int usage_store_read_cells(history_db *db, usage_store *tmp,
+                           const char *provider, long long slot_from,
+                           long long slot_to, char **err);
 
 /* Drop cells past the retention (a change: seq moves). */
 void usage_store_prune(usage_store *s, double now);
