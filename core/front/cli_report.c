@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "runner.h"
 #include "timeutil.h"
 #include "tz.h"
 #include "usage_store.h"
@@ -313,12 +314,11 @@ static int report_print(usage_store *u, const report_opts *o)
     return rc == 0 && fflush(stdout) == 0 ? 0 : 1;
 }
 
-int cli_report_main(int argc, char **argv)
+/* Everything after the options: collect, save, print. */
+static int report_run(const report_opts *po)
 {
-    report_opts o;
-    int rc = report_parse(argc, argv, &o);
-    if (rc)
-        return rc;
+    const report_opts o = *po;
+    int rc;
     /* The report's own output is the point; chatter only when asked. */
     log_set_level(o.verbose ? MD_LOG_DEBUG : MD_LOG_WARN);
     config *cfg = load_config_report(o.path);
@@ -353,5 +353,24 @@ int cli_report_main(int argc, char **argv)
     }
     rc = report_print(d.usage, &o);
     daemon_teardown(&d);
+    return rc;
+}
+
+int cli_report_main(int argc, char **argv)
+{
+    report_opts o;
+    int rc = report_parse(argc, argv, &o);
+    if (rc)
+        return rc;
+    /* The collection's helper, forked now, while this process has no
+     * thread, no SQLite handle and no secret (runner.h); without it the
+     * run spawns a helper as the daemon does. */
+    char *err = NULL;
+    if (runner_spare_fork(&err) != 0) {
+        log_msg(MD_LOG_DEBUG, NULL, "%s", err);
+        free(err);
+    }
+    rc = report_run(&o);
+    runner_spare_release();
     return rc;
 }
