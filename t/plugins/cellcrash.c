@@ -5,6 +5,7 @@
  *   "segv"  dies of SIGSEGV;
  *   "hang"  never returns (the provider's timeout must end it);
  *   "exit"  calls exit(3) without a result;
+ *   "quiet" succeeds without handing over any cell;
  *   else    hands the core one cell (2026-03-10T12:00Z, model m1) whose
  *           output tokens say what the helper's environment held:
  *           100, plus 1 when CELLCRASH_SECRET (not declared) is visible
@@ -45,6 +46,8 @@ static int cellcrash_collect(const md_host *host, md_ctx *ctx, void *state)
         raise(SIGSEGV);
     if (strcmp(mode, "exit") == 0)
         exit(3);
+    if (strcmp(mode, "quiet") == 0)
+        return 0;
     if (strcmp(mode, "hang") == 0)
         for (int i = 0; i < 600; i++)   /* bounded: 10 minutes */
             sleep(1);
