@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include "helperenv.h"
-#include "http_client.h"
 #include "log.h"
 #include "protocol.h"
 #include "statefile.h"
@@ -314,9 +313,6 @@ static struct {
  * Never returns. */
 static void spare_main(int ctl_fd, pid_t parent)
 {
-    /* While the report reads its configuration: what the collection
-     * process would do first (worker.c) and that needs no job. */
-    http_global_init();
     size_t cap = 4096, n = 0;
     char *text = xmalloc(cap);
     for (;;) {

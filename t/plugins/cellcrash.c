@@ -11,7 +11,9 @@
  *           100, plus 1 when CELLCRASH_SECRET (not declared) is visible
  *           to getenv, plus 2 when its value is anywhere in
  *           /proc/self/environ (the environment the process started
- *           with).  A scrubbed helper sends exactly 100.
+ *           with), plus 4 when libcurl is mapped (/proc/self/maps: a
+ *           collection that does no HTTP should not load it).  A
+ *           scrubbed helper without libcurl sends exactly 100.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -21,18 +23,19 @@
 
 #include "meterd/plugin.h"
 
-/* Whether /proc/self/environ holds "CELLCRASH_SECRET=". */
-static int secret_in_proc_environ(void)
+/* Whether the first 1 MiB of file holds needle (bytes, NULs included
+ * in the file). */
+static int file_holds(const char *file, const char *needle)
 {
-    FILE *f = fopen("/proc/self/environ", "r");
+    FILE *f = fopen(file, "r");
     if (!f)
         return 0;
-    static char buf[65536];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    static const char needle[] = "CELLCRASH_SECRET=";
-    for (size_t i = 0; i + sizeof needle - 1 <= n; i++)
-        if (memcmp(buf + i, needle, sizeof needle - 1) == 0)
+    size_t len = strlen(needle);
+    for (size_t i = 0; i + len <= n; i++)
+        if (memcmp(buf + i, needle, len) == 0)
             return 1;
     return 0;
 }
@@ -52,7 +55,8 @@ static int cellcrash_collect(const md_host *host, md_ctx *ctx, void *state)
         for (int i = 0; i < 600; i++)   /* bounded: 10 minutes */
             sleep(1);
     double out = 100 + (getenv("CELLCRASH_SECRET") ? 1 : 0) +
-                 (secret_in_proc_environ() ? 2 : 0);
+                 (file_holds("/proc/self/environ", "CELLCRASH_SECRET=") ? 2 : 0) +
+                 (file_holds("/proc/self/maps", "/libcurl") ? 4 : 0);
     md_usage_cell c = {0};
     c.slot_start = 1773144000; /* 2026-03-10T12:00:00Z */
     c.model = "m1";
