@@ -28,6 +28,11 @@
 #   PRIO="chrt -f 10" runs the daemon, curl and the reports at a real-time
 #   priority (root): on a machine shared with builds it takes their CPU
 #   contention out of the figures, not the disk's.
+#   METERD_B=<binary> times the warm reports of a second build too, the
+#   two alternating run by run (A, B, A, B, ...: a shared machine's load
+#   changes hit both alike), each on its own copy of the state (the probe
+#   cache is keyed by the binary), and checks their outputs are
+#   byte-identical.
 set -eu
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
@@ -189,10 +194,46 @@ t0=$(date +%s%N)
 $PRIO "$METERD" report daily -c "$W/meterd.yaml" --tz UTC >"$W/cold.txt"
 t1=$(date +%s%N)
 echo "  cold (scan of the tree): $(ms "$t0" "$t1") ms, $(wc -l <"$W/cold.txt") lines"
+if [ -z "${METERD_B:-}" ]; then
 timed "warm, table, --tz UTC (whole command)" "$METERD" report daily -c "$W/meterd.yaml" --tz UTC
 cmp -s "$W/cold.txt" "$W/out.txt" || echo "  warm table differs from the cold one"
 timed "warm, --json, --tz UTC" "$METERD" report daily -c "$W/meterd.yaml" --tz UTC --json
 timed "warm, table, --tz Europe/Berlin" "$METERD" report daily -c "$W/meterd.yaml" --tz Europe/Berlin
+else
+# A/B: B gets a copy of the state the cold run left, and one run of its
+# own to write its probe cache entry.
+cp -a "$S" "$S.b"
+sed "s|state_dir: $S\$|state_dir: $S.b|" "$W/meterd.yaml" >"$W/meterd-b.yaml"
+$PRIO "$METERD_B" report daily -c "$W/meterd-b.yaml" --tz UTC >"$W/cold-b.txt"
+cmp -s "$W/cold.txt" "$W/cold-b.txt" || echo "  B's first table differs from A's cold one"
+# timed_ab LABEL ARGS...: RUNS alternating runs of A and B, best and median
+# of each, and whether their last outputs are byte-identical.
+timed_ab() {
+	label=$1
+	shift
+	: >"$W/times.a"
+	: >"$W/times.b"
+	for i in $(seq "$RUNS"); do
+		for ab in a b; do
+			if [ $ab = a ]; then bin=$METERD cfg=$W/meterd.yaml; else bin=$METERD_B cfg=$W/meterd-b.yaml; fi
+			t0=$(date +%s%N)
+			$PRIO "$bin" report daily -c "$cfg" "$@" >"$W/out.$ab"
+			t1=$(date +%s%N)
+			echo $(( (t1 - t0) / 1000 )) >>"$W/times.$ab"
+		done
+	done
+	for ab in a b; do
+		sort -n "$W/times.$ab" | awk -v l="$label" -v w="$ab" -v n="$RUNS" '{ a[NR] = $1 } END {
+			printf "  %s [%s]: best %.1f ms, median %.1f ms (%d runs)\n", l, toupper(w), a[1] / 1e3, a[int((NR + 1) / 2)] / 1e3, n }'
+	done
+	cmp -s "$W/out.a" "$W/out.b" || echo "  $label: A and B print different reports"
+}
+echo "  A = $METERD, B = $METERD_B, alternating"
+timed_ab "warm, table, --tz UTC (whole command)" --tz UTC
+cmp -s "$W/cold.txt" "$W/out.a" || echo "  warm table differs from the cold one"
+timed_ab "warm, --json, --tz UTC" --tz UTC --json
+timed_ab "warm, table, --tz Europe/Berlin" --tz Europe/Berlin
+fi
 timed "for scale: find stat walk of the tree" find "$TREE" -printf '%s %T@ %i\n'
 
 echo "== size"

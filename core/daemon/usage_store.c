@@ -258,6 +258,8 @@ int usage_store_has_plugin_cells(const usage_store *s, const char *provider)
     return 0;
 }
 
+unsigned long usage_store_changes(const usage_store *s) { return s->seq; }
+
 size_t usage_store_count(const usage_store *s, const char *provider)
 {
     size_t n = 0;
@@ -272,6 +274,11 @@ size_t usage_store_count(const usage_store *s, const char *provider)
 static double keep_from(const usage_store *s, double now)
 {
     return floor((now - (double)s->retention_ms / 1000.0) / USAGE_SLOT_SECONDS) * USAGE_SLOT_SECONDS;
+}
+
+double usage_store_kept_from(const usage_store *s, double now)
+{
+    return keep_from(s, now);
 }
 
 /* Drop model names no cell uses any more (renumbering keeps the cell

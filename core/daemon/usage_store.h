@@ -114,6 +114,14 @@ int usage_store_has_provider(const usage_store *s, const char *provider);
 int usage_store_has_plugin_cells(const usage_store *s, const char *provider);
 /* Number of cells (both kinds) of provider, or of every provider (NULL). */
 size_t usage_store_count(const usage_store *s, const char *provider);
+/* How many changes the store has journaled (cells put, events added or
+ * undone, retention cuts, ingest ids): a report read from the database
+ * before a save still holds after it when this did not move between the
+ * read and the end of the save.  Owner thread. */
+unsigned long usage_store_changes(const usage_store *s);
+/* The first slot start the retention keeps at now: a save at now drops
+ * every cell before it from the database. */
+double usage_store_kept_from(const usage_store *s, double now);
 
 /* Replace provider's plugin cells >= since by cells (copied; each must be
  * valid, see usage_cell_rec_problem, and >= since) and record generation.

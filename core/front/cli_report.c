@@ -1,15 +1,31 @@
 /* cli_report.c - `meterd report daily | cost`: runs the providers that
  * produce usage cells once (the daemon's runner, no remote quota API),
  * then prints the per-day token table or the cost table from the usage
- * store, or its JSON. */
+ * store, or its JSON.
+ *
+ * Timeline of a run (a warm report is mostly waiting for the collection):
+ *   1. the spare helper is forked (runner.h) while this process has no
+ *      thread, no SQLite handle and no secret;
+ *   2. configuration, usage store (providers and generations only);
+ *   3. the collection starts (the first run in the spare helper) and,
+ *      at the same time, a thread reads the report from the database
+ *      through a store of its own (the prefetch);
+ *   4. the collection's cells are saved; the prefetched report is
+ *      printed when that save cannot have changed a day it shows (no
+ *      cell was handed over, and the retention cut falls before its
+ *      first day); otherwise the report is read again, as it was before
+ *      the prefetch existed.  Either way the output is what a read after
+ *      the save gives. */
 #include "main_int.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "runner.h"
 #include "timeutil.h"
 #include "tz.h"
 #include "usage_store.h"
@@ -273,22 +289,24 @@ static void print_cost_table(const json_t *doc, FILE *out)
             json_string_value(json_object_get(doc, "tz")));
 }
 
-static int report_print(usage_store *u, const report_opts *o)
+/* The daily document of the report (usage_store_daily_db). */
+static int report_daily(usage_store *u, const report_opts *o, json_t **doc,
+                        char **err)
 {
-    json_t *doc = NULL;
-    char *err = NULL;
     /* The table and the cost by day print day totals only: the per-model
      * and per-provider lists are for --json and the other groupings. */
     usage_daily_detail detail =
         !o->json && (!o->cost || strcmp(o->by, "day") == 0)
             ? USAGE_DAILY_TOTALS
             : USAGE_DAILY_FULL;
-    if (usage_store_daily_db(u, o->provider, o->since, o->until, o->tz, detail,
-                             &doc, &err) != 0) {
-        fprintf(stderr, "meterd report: %s\n", err);
-        free(err);
-        return 2;
-    }
+    return usage_store_daily_db(u, o->provider, o->since, o->until, o->tz,
+                                detail, doc, err);
+}
+
+/* Print the daily document doc (taken) as o asks. */
+static int report_emit(json_t *doc, const report_opts *o)
+{
+    char *err = NULL;
     if (o->cost) {
         json_t *cost = NULL;
         if (usage_cost_report(doc, o->by, &cost, &err) != 0) {
@@ -313,12 +331,109 @@ static int report_print(usage_store *u, const report_opts *o)
     return rc == 0 && fflush(stdout) == 0 ? 0 : 1;
 }
 
-int cli_report_main(int argc, char **argv)
+static int report_print(usage_store *u, const report_opts *o)
 {
-    report_opts o;
-    int rc = report_parse(argc, argv, &o);
-    if (rc)
-        return rc;
+    json_t *doc = NULL;
+    char *err = NULL;
+    if (report_daily(u, o, &doc, &err) != 0) {
+        fprintf(stderr, "meterd report: %s\n", err);
+        free(err);
+        return 2;
+    }
+    return report_emit(doc, o);
+}
+
+/* ---- the report read while the collection runs ---- */
+
+/* The daily document read on a thread while the collection runs, from a
+ * store of its own (its own database connection: the thread touches
+ * nothing the main thread uses).  Printed only when the save after the
+ * collection cannot have changed anything it shows (prefetch_take);
+ * otherwise the report is read again after the save, as before. */
+typedef struct prefetch {
+    const report_opts *o;
+    char *state_dir;            /* owned */
+    long long retention_ms;
+    unsigned long changes;      /* usage_store_changes at the start */
+    pthread_t tid;
+    int running;
+    json_t *doc;                /* the thread's result (owned), or NULL */
+} prefetch;
+
+static void *prefetch_main(void *arg)
+{
+    prefetch *pf = arg;
+    usage_store *mine = usage_store_new(pf->state_dir, pf->retention_ms);
+    char *err = NULL;
+    if (usage_store_load_meta(mine, time_now(), &err) < 0 ||
+        report_daily(mine, pf->o, &pf->doc, &err) != 0) {
+        json_decref(pf->doc);
+        pf->doc = NULL;
+    }
+    free(err);
+    usage_store_free(mine);
+    return NULL;
+}
+
+/* Start the thread (nothing happens when it cannot start). */
+static void prefetch_start(prefetch *pf, const config *cfg, usage_store *u,
+                           const report_opts *o)
+{
+    *pf = (prefetch){
+        .o = o,
+        .state_dir = xstrdup(cfg->state_dir),
+        .retention_ms = cfg->usage_retention_ms,
+        .changes = usage_store_changes(u),
+    };
+    pf->running = pthread_create(&pf->tid, NULL, prefetch_main, pf) == 0;
+}
+
+/* Whether the save at now, after the collection, can have changed a day
+ * that doc shows: when the collection changed cells (a put), or when
+ * the retention cut of the save may fall inside a shown day (a local
+ * day starts at most 14 hours before its UTC date). */
+static int prefetch_stale(const prefetch *pf, const json_t *doc,
+                          usage_store *u, double now)
+{
+    if (usage_store_changes(u) != pf->changes)
+        return 1;
+    const char *first =
+        json_string_value(json_object_get(json_array_get(
+                                              json_object_get(doc, "days"), 0),
+                                          "date"));
+    long day;
+    if (!first)
+        return 0;   /* no day shown: nothing to change */
+    if (usage_parse_date(first, &day) != 0)
+        return 1;
+    return (double)day * 86400 - 14 * 3600 < usage_store_kept_from(u, now);
+}
+
+/* Wait for the thread; its document when it still holds (see
+ * prefetch_stale), else NULL.  Call before the save, with the save's
+ * now. */
+static json_t *prefetch_take(prefetch *pf, usage_store *u, double now)
+{
+    if (pf->running)
+        pthread_join(pf->tid, NULL);
+    pf->running = 0;
+    free(pf->state_dir);
+    pf->state_dir = NULL;
+    json_t *doc = pf->doc;
+    pf->doc = NULL;
+    if (doc && prefetch_stale(pf, doc, u, now)) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    return doc;
+}
+
+/* Everything after the options: collect, save, print. */
+static int report_run(const report_opts *po)
+{
+    const report_opts o = *po;
+    json_t *doc = NULL;   /* the prefetched report, when it holds */
+    int rc;
     /* The report's own output is the point; chatter only when asked. */
     log_set_level(o.verbose ? MD_LOG_DEBUG : MD_LOG_WARN);
     config *cfg = load_config_report(o.path);
@@ -343,15 +458,38 @@ int cli_report_main(int argc, char **argv)
         d.once = 1;
         for (size_t i = 0; i < d.n_ps; i++)
             d.ps[i].sched.force = 1;
+        prefetch pf;
+        prefetch_start(&pf, cfg, d.usage, &o);
         scheduler_run(&d, report_no_reload);
         scheduler_kill_all(&d);
+        double now = time_now();
+        doc = prefetch_take(&pf, d.usage, now);
         char *err = NULL;
-        if (usage_store_save(d.usage, time_now(), &err) != 0) {
+        if (usage_store_save(d.usage, now, &err) != 0) {
             log_msg(MD_LOG_WARN, NULL, "cannot save the usage store: %s", err);
             free(err);
         }
     }
-    rc = report_print(d.usage, &o);
+    rc = doc ? report_emit(doc, &o) : report_print(d.usage, &o);
     daemon_teardown(&d);
+    return rc;
+}
+
+int cli_report_main(int argc, char **argv)
+{
+    report_opts o;
+    int rc = report_parse(argc, argv, &o);
+    if (rc)
+        return rc;
+    /* The collection's helper, forked now, while this process has no
+     * thread, no SQLite handle and no secret (runner.h); without it the
+     * run spawns a helper as the daemon does. */
+    char *err = NULL;
+    if (runner_spare_fork(&err) != 0) {
+        log_msg(MD_LOG_DEBUG, NULL, "%s", err);
+        free(err);
+    }
+    rc = report_run(&o);
+    runner_spare_release();
     return rc;
 }

@@ -8,6 +8,9 @@
  * 1.6) - when the daemon has them.  Nothing else: one provider's helper
  * can never read another provider's credentials in /proc/PID/environ.
  *
+ * A helper forked without exec (runner_spare_fork) takes the same
+ * environment with helper_env_adopt, which also wipes the one it had.
+ *
  * Ownership: helper_env_new returns a NULL-terminated array of malloc'd
  * "NAME=value" strings; helper_env_free frees it (NULL is a no-op).
  */
@@ -19,5 +22,14 @@
 /* names: array of variable names, or NULL. */
 char **helper_env_new(const json_t *names);
 void helper_env_free(char **env);
+
+/* In a helper forked without exec (runner_spare_fork): make
+ * helper_env_new(names) this process's environment and wipe the bytes
+ * of every variable it had, so /proc/PID/environ (which shows the
+ * environment the process was exec'd with) holds nothing of them.
+ * Only before anything in this process called setenv or putenv: the
+ * wiped strings must be the writable ones from exec.  The new array is
+ * kept until exit (it is the environment). */
+void helper_env_adopt(const json_t *names);
 
 #endif

@@ -8,6 +8,16 @@
  * deadline) goes to the helper over a pipe, the result (collect_result
  * JSON) comes back over another.  A helper that dies by a signal is
  * "crashed".
+ * The spare helper (one-shot commands only: meterd report): forked,
+ * not exec'd, from a process that has no thread, no SQLite handle, no
+ * configuration and no secret yet, it waits for one job; runner_start
+ * then hands it that job instead of spawning a helper, which saves the
+ * exec and the dynamic linking of a second binary.  It is set up as a
+ * spawned helper is (own process group, default signals, empty mask,
+ * the same descriptors 0-3 and no other, helperenv.h's environment,
+ * the old one wiped) and then runs worker_main: the same supervisor,
+ * limits, deadline kill and result protocol.  The daemon never forks
+ * one: it has threads.
  * ISOLATION_INLINE: a thread of the daemon runs the plugin (for
  * debugging); its deadline can only be observed, not enforced: a late
  * result is discarded.
@@ -48,6 +58,16 @@ typedef struct run_handle run_handle;
 run_handle *runner_start(const provider_conf *pc, const char *self_exe,
                          const char *state_root, long long deadline_ms,
                          unsigned long long usage_generation, char **err);
+
+/* Fork the spare helper (see the top).  Only while the process is
+ * single-threaded and before it read any secret (configuration,
+ * environment use aside).  The next runner_start in process mode takes
+ * it; a later one spawns as usual.  0, or -1 with *err (then every run
+ * spawns). */
+int runner_spare_fork(char **err);
+/* Stop and reap the spare if no run took it (its control pipe closes:
+ * it exits at once).  Safe to call when there is none. */
+void runner_spare_release(void);
 
 /* The helper's stdout and stderr go to a pipe of their own (never to the
  * daemon's log directly): at most RUNNER_OUTPUT_CAP bytes of it per

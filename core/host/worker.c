@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "hostctx.h"
-#include "http_client.h"
 #include "log.h"
 #include "plugin_host.h"
 #include "protocol.h"
@@ -259,7 +258,9 @@ static void collection_main(json_t *job, pid_t supervisor, int note_fd,
     install_fatal_handlers(note_fd);
     collect_result res;
     adopt_log_settings(job);
-    http_global_init();
+    /* libcurl is loaded and initialised at the first request
+     * (http_client.c, curl_lazy.c): a collection that does no HTTP - the
+     * log plugins - never maps it. */
     run_job(job, &res);
     json_decref(job);
     size_t len;
