@@ -507,7 +507,9 @@ static void usage_part(buf *b, const usage_total *t, size_t nt)
             sample(b, "meterd_usage_tokens_total", l, t[i].total[k]);
         }
     header(b, "meterd_usage_cost_usd_total", "counter",
-           "Cost in US dollars in the usage history (never decreasing).");
+           "Cost in US dollars as the source reported it with its usage "
+           "(never decreasing; no table prices applied: the daily report's "
+           "cost is meterd_usage_model_cost_usd_total).");
     for (size_t i = 0; i < nt; i++) {
         if (!(t[i].has & (1u << UB_COST)))
             continue;
