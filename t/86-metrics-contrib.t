@@ -38,10 +38,14 @@ my @exprs = map { $_->{expr} } map { @{ $_->{targets} || [] } } @panels;
 ok(@exprs == grep({ defined && /meterd_/ } @exprs), 'every panel query reads meterd series');
 for my $want (qw(meterd_family_usage_remaining meterd_family_utilization_ratio meterd_up
                  meterd_collection_duration_seconds_bucket meterd_usage_tokens_total
-                 meterd_meter_alert meterd_meter_runway_seconds meterd_usage_cost_usd_total
+                 meterd_meter_alert meterd_meter_runway_seconds
                  meterd_usage_model_cost_usd_total)) {
     ok(grep({ /\b\Q$want\E\b/ } @exprs), "a panel shows $want");
 }
+# Cost panels show the daily report's cost (tables prices applied), not
+# the figure sources report themselves (meterd_usage_cost_usd_total).
+ok(!grep({ /\bmeterd_usage_cost_usd_total\b/ } @exprs),
+   'no cost panel reads the source-reported cost as if it were the priced one');
 @unknown = grep { my $n = $_; $n =~ s/_(bucket|sum|count)$//; !$documented{$n} }
            map { /\b(meterd_[a-z_]+)\b/g } @exprs;
 is_deeply(\@unknown, [], 'the dashboard uses documented series only');
