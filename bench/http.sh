@@ -17,6 +17,9 @@ set -eu
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
 RUNS=${RUNS:-3}
+# Seconds of idle before each wrk run (GAP=10): without it the second
+# server of a pair starts right after 10 s of full load on both CPUs.
+GAP=${GAP:-0}
 command -v wrk >/dev/null || { echo "bench/http.sh: install wrk (apt-get install wrk)" >&2; exit 1; }
 [ -x ./meterd ] || { echo "bench/http.sh: run make first" >&2; exit 1; }
 # Not under /tmp: run as root, meterd refuses a config whose directory has
@@ -123,6 +126,7 @@ summary() {
 # "NAME" -> run wrk against it and record one summary line
 run_meterd() {
   echo "== run $1/$RUNS meterd: cached GET, 50 keep-alive connections, ${DUR}s, daemon on CPU 0, wrk on CPU 1"
+  sleep "$GAP"
   taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "$URL" >"$W/wrk.m"
   sed -n "$WRK_FILTER" "$W/wrk.m"
   summary "$1" meterd "$W/wrk.m" >>"$W/summary"
@@ -130,6 +134,7 @@ run_meterd() {
 run_nginx() {
   [ -n "$NURL" ] || return 0
   echo "== run $1/$RUNS nginx: the same body as a static file, same connections, nginx on CPU 0, wrk on CPU 1"
+  sleep "$GAP"
   taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency "$NURL" >"$W/wrk.n"
   sed -n "$WRK_FILTER" "$W/wrk.n"
   summary "$1" nginx "$W/wrk.n" >>"$W/summary"
@@ -154,7 +159,12 @@ if [ -n "$NURL" ]; then
              for (k in p) { split(k, a, " "); if (a[2] == "meterd" && ((a[1] " nginx") in p)) r[++n] = p[k] / p[a[1] " nginx"] }
              for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
              line = ""; for (i = 1; i <= n; i++) line = line sprintf(" %.2f", r[i])
-             if (n) printf "  p99 meterd/nginx per run (sorted):%s; median %.2f\n", line, (n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2) }' "$W/summary"
+             if (n) printf "  p99 meterd/nginx per run (sorted):%s; median %.2f\n", line, (n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2)
+             # odd runs had meterd first: an order effect shows as two groups
+             lo = ""; hi = ""
+             for (k in p) { split(k, a, " "); if (a[2] == "meterd" && ((a[1] " nginx") in p)) {
+                 v = sprintf(" %.2f", p[k] / p[a[1] " nginx"]); if (a[1] % 2) lo = lo v; else hi = hi v } }
+             if (n) printf "  by order: meterd first%s; nginx first%s\n", lo, hi }' "$W/summary"
 fi
 echo "== meterd: cached GET /metrics, same connections and pinning as the usage query"
 echo "metrics size: $(curl -s "http://$ADDR/metrics" | wc -c) bytes"
