@@ -25,6 +25,8 @@ struct history_db {
     int ck_due;          /* a commit left the WAL over the threshold */
     int ck_stop;         /* history_db_free: end the thread */
     unsigned long ck_runs;   /* checkpoints run (tests) */
+    /* the WAL's size in pages after the last commit on h (its hook) */
+    _Atomic int wal_pages;
     /* history_db_prepared: statements kept for reuse, under mu */
     struct kept { const char *sql; sqlite3_stmt *st; } *kept;
     size_t n_kept;
@@ -217,6 +219,7 @@ static int migrate(history_db *db, char **err)
 static int wal_hook(void *arg, sqlite3 *h, const char *name, int pages)
 {
     history_db *db = arg;
+    atomic_store(&db->wal_pages, pages);
     if (pages >= HISTORY_WAL_MAX_PAGES) {
         /* Commits come faster than the checkpointer finishes: a
          * checkpoint that runs alongside commits never catches up with
@@ -381,6 +384,20 @@ sqlite3_stmt *history_db_prepared(history_db *db, const char *sql,
     db->kept = xrealloc(db->kept, (db->n_kept + 1) * sizeof *db->kept);
     db->kept[db->n_kept++] = (struct kept){sql, st};
     return st;
+}
+
+void history_db_keep_wal_on_close(history_db *db)
+{
+    /* A WAL the checkpointer was due to copy is copied on close, as
+     * before: the WAL stays as bounded as with a daemon. */
+    if (!db || atomic_load(&db->wal_pages) >= HISTORY_CHECKPOINT_PAGES)
+        return;
+    history_db_keep_wal_on_close(db->reader);
+    sqlite3 *conns[] = {db->h, db->ck};
+    for (size_t i = 0; i < sizeof conns / sizeof *conns; i++)
+        if (conns[i])
+            sqlite3_db_config(conns[i], SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
+                              NULL);
 }
 
 void history_db_free(history_db *db)

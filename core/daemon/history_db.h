@@ -104,6 +104,15 @@ typedef struct history_db history_db;
  * version.  0 with *out, or -1 with *err. */
 int history_db_open(const char *state_dir, history_db **out, char **err);
 void history_db_free(history_db *db);
+/* Let history_db_free close db without the checkpoint SQLite runs when
+ * the last connection to a file closes (and without deleting the WAL
+ * file): for a one-shot process (`meterd report`), whose commits are
+ * durable in the WAL already; the checkpoint is then left to the next
+ * process past HISTORY_CHECKPOINT_PAGES (the WAL stays bounded), and the
+ * next commit appends to the WAL instead of starting a new file (no
+ * header and directory fsync).  A WAL already past
+ * HISTORY_CHECKPOINT_PAGES is still copied on close.  NULL: nothing. */
+void history_db_keep_wal_on_close(history_db *db);
 
 /* The raw handle; use it only between lock and unlock. */
 sqlite3 *history_db_handle(history_db *db);

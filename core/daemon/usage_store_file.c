@@ -194,6 +194,10 @@ typedef struct writer {
     struct zspan { long long lo, hi; } *z;
     size_t n_z;
     int no_zones;        /* a full write dropped them: nothing to mark */
+    /* the provider whose usage_provider row the last cell ensured (owned):
+     * the journal lists a provider's cells together, so its row is
+     * inserted once per run of cells, not once per cell */
+    char *prov_ensured;
 } writer;
 
 static int writer_init(writer *w, history_db *db, char **err)
@@ -236,6 +240,7 @@ static void writer_release(writer *w)
         free(w->d[i].provider);
     free(w->d);
     free(w->z);
+    free(w->prov_ensured);
 }
 
 /* Cells of UTC days lo..hi changed: the zone rollups must forget them. */
@@ -313,12 +318,21 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
         else
             sqlite3_bind_null(st, 7 + UB_N + k);
     }
-    if (run(w, st, "writing a usage cell", err) != 0)
-        return -1;
-    sqlite3_bind_text(w->st[ST_PROV], 1, provider, -1, SQLITE_STATIC);
+    /* Every parameter was bound above: no clear_bindings (run()). */
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return history_db_error(w->db, "writing a usage cell", err);
     dirty(w, provider, day_of(slot), day_of(slot));
     zone_dirty(w, day_of(slot), day_of(slot));
-    return run(w, w->st[ST_PROV], "writing a usage provider", err);
+    if (w->prov_ensured && strcmp(w->prov_ensured, provider) == 0)
+        return 0;
+    sqlite3_bind_text(w->st[ST_PROV], 1, provider, -1, SQLITE_STATIC);
+    if (run(w, w->st[ST_PROV], "writing a usage provider", err) != 0)
+        return -1;
+    free(w->prov_ensured);
+    w->prov_ensured = xstrdup(provider);
+    return 0;
 }
 
 static int put_gen(writer *w, const char *provider, unsigned long long g,
