@@ -464,7 +464,8 @@ static json_t *raw_to_json(const char *raw)
     return v ? v : json_string(raw);
 }
 
-json_t *protocol_result_to_json(const collect_result *r)
+/* The result as JSON; "usage" only when with_usage. */
+static json_t *result_to_json(const collect_result *r, int with_usage)
 {
     json_t *o = json_object();
     if (r->err == MD_ERR_NONE) {
@@ -489,9 +490,14 @@ json_t *protocol_result_to_json(const collect_result *r)
     json_object_set_new(o, "raw", raw_to_json(r->raw_json));
     json_object_set_new(o, "started_at", epoch_to_json(r->started_at));
     json_object_set_new(o, "finished_at", epoch_to_json(r->finished_at));
-    if (r->has_usage)
+    if (r->has_usage && with_usage)
         json_object_set_new(o, "usage", usage_to_json(r));
     return o;
+}
+
+json_t *protocol_result_to_json(const collect_result *r)
+{
+    return result_to_json(r, 1);
 }
 
 static int error_from_json(const json_t *e, collect_result *out)
@@ -626,14 +632,14 @@ int protocol_result_from_json(const json_t *obj, collect_result *out,
 
 char *protocol_result_encode(const collect_result *r, size_t *len)
 {
-    json_t *j = protocol_result_to_json(r);
     unsigned char *blob = NULL;
     size_t blob_len = 0;
-    if (r->has_usage && r->n_usage) {
-        json_t *u = usage_to_packed(r, &blob, &blob_len);
-        if (u)
-            json_object_set_new(j, "usage", u);
-    }
+    json_t *packed = r->has_usage && r->n_usage
+                         ? usage_to_packed(r, &blob, &blob_len)
+                         : NULL;
+    json_t *j = result_to_json(r, packed == NULL);
+    if (packed)
+        json_object_set_new(j, "usage", packed);
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     *len = 0;
