@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "conventions.h"
 #include "log.h"
@@ -25,8 +26,6 @@ struct history_db {
     int ck_due;          /* a commit left the WAL over the threshold */
     int ck_stop;         /* history_db_free: end the thread */
     unsigned long ck_runs;   /* checkpoints run (tests) */
-    /* the WAL's size in pages after the last commit on h (its hook) */
-    _Atomic int wal_pages;
     /* history_db_prepared: statements kept for reuse, under mu */
     struct kept { const char *sql; sqlite3_stmt *st; } *kept;
     size_t n_kept;
@@ -219,7 +218,6 @@ static int migrate(history_db *db, char **err)
 static int wal_hook(void *arg, sqlite3 *h, const char *name, int pages)
 {
     history_db *db = arg;
-    atomic_store(&db->wal_pages, pages);
     if (pages >= HISTORY_WAL_MAX_PAGES) {
         /* Commits come faster than the checkpointer finishes: a
          * checkpoint that runs alongside commits never catches up with
@@ -388,9 +386,19 @@ sqlite3_stmt *history_db_prepared(history_db *db, const char *sql,
 
 void history_db_keep_wal_on_close(history_db *db)
 {
-    /* A WAL the checkpointer was due to copy is copied on close, as
-     * before: the WAL stays as bounded as with a daemon. */
-    if (!db || atomic_load(&db->wal_pages) >= HISTORY_CHECKPOINT_PAGES)
+    /* The next process to open the file alone reads the whole WAL back
+     * (SQLite rebuilds its index): past HISTORY_KEEP_WAL_BYTES that costs
+     * more than the checkpoint saves, so a larger WAL is copied on close
+     * as before. */
+    if (!db)
+        return;
+    const char *path = sqlite3_db_filename(db->h, "main");
+    char *wal = path && *path ? xasprintf("%s-wal", path) : NULL;
+    struct stat st;
+    int small = wal && (stat(wal, &st) != 0 ||
+                        st.st_size < HISTORY_KEEP_WAL_BYTES);
+    free(wal);
+    if (!small)
         return;
     history_db_keep_wal_on_close(db->reader);
     sqlite3 *conns[] = {db->h, db->ck};

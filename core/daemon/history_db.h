@@ -97,6 +97,10 @@
  * journal_size_limit): 1000 pages of 4 KiB and their frame headers. */
 #define HISTORY_WAL_LIMIT_BYTES 4120000
 #define HISTORY_WAL_LIMIT_TEXT "4120000"
+/* history_db_keep_wal_on_close: the largest WAL left behind, 64 pages of
+ * 4 KiB and their frame headers (reading it back at the next open costs
+ * less than the two fsyncs of a checkpoint). */
+#define HISTORY_KEEP_WAL_BYTES (64 * (4096 + 24) + 32)
 
 typedef struct history_db history_db;
 
@@ -110,8 +114,9 @@ void history_db_free(history_db *db);
  * durable in the WAL already; the checkpoint is then left to the next
  * process past HISTORY_CHECKPOINT_PAGES (the WAL stays bounded), and the
  * next commit appends to the WAL instead of starting a new file (no
- * header and directory fsync).  A WAL already past
- * HISTORY_CHECKPOINT_PAGES is still copied on close.  NULL: nothing. */
+ * header and directory fsync).  A WAL of HISTORY_KEEP_WAL_BYTES or more
+ * is still copied on close: the next process that opens the file alone
+ * reads all of the WAL back.  NULL: nothing. */
 void history_db_keep_wal_on_close(history_db *db);
 
 /* The raw handle; use it only between lock and unlock. */

@@ -310,40 +310,49 @@ typedef struct writer {
      * the journal lists a provider's cells together, so its row is
      * inserted once per run of cells, not once per cell */
     char *prov_ensured;
+    char *prep_err;      /* why a statement could not be prepared */
 } writer;
 
-static int writer_init(writer *w, history_db *db, char **err)
+static const char *const writer_sql[ST_N] = {
+    [ST_DEL_FROM] = "DELETE FROM usage_cell WHERE provider = ?1 AND"
+                    " slot >= ?2 AND src = 0",
+    [ST_DEL_BEFORE] = "DELETE FROM usage_cell WHERE provider = ?1 AND"
+                      " slot < ?2",
+    [ST_UPSERT] = "INSERT OR REPLACE INTO usage_cell(provider, slot, src,"
+                  " model, " BUCKET_COLS ", na, events, " PARTS_COLS
+                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                  " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
+                  " ?21, ?22, ?23, ?24, ?25)",
+    [ST_PROV] = "INSERT OR IGNORE INTO usage_provider(name) VALUES (?1)",
+    [ST_GEN] = "INSERT INTO usage_provider VALUES (?1, ?2) ON CONFLICT"
+               " (name) DO UPDATE SET generation = excluded.generation",
+    [ST_DAY_DEL] = "DELETE FROM usage_day WHERE provider = ?1 AND"
+                   " day >= ?2 AND day <= ?3",
+    [ST_DAY_CUT] = "DELETE FROM usage_day WHERE provider = ?1 AND"
+                   " day < ?2",
+    [ST_ID] = "INSERT OR IGNORE INTO ingest_id(id) VALUES (?1)",
+    /* rowids grow with every insert: the last ?1 ids stay */
+    [ST_ID_CUT] = "DELETE FROM ingest_id WHERE rowid <= (SELECT"
+                  " max(rowid) FROM ingest_id) - ?1",
+};
+
+static void writer_init(writer *w, history_db *db)
 {
-    static const char *const sql[ST_N] = {
-        [ST_DEL_FROM] = "DELETE FROM usage_cell WHERE provider = ?1 AND"
-                        " slot >= ?2 AND src = 0",
-        [ST_DEL_BEFORE] = "DELETE FROM usage_cell WHERE provider = ?1 AND"
-                          " slot < ?2",
-        [ST_UPSERT] = "INSERT OR REPLACE INTO usage_cell(provider, slot, src,"
-                      " model, " BUCKET_COLS ", na, events, " PARTS_COLS
-                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-                      " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
-                      " ?21, ?22, ?23, ?24, ?25)",
-        [ST_PROV] = "INSERT OR IGNORE INTO usage_provider(name) VALUES (?1)",
-        [ST_GEN] = "INSERT INTO usage_provider VALUES (?1, ?2) ON CONFLICT"
-                   " (name) DO UPDATE SET generation = excluded.generation",
-        [ST_DAY_DEL] = "DELETE FROM usage_day WHERE provider = ?1 AND"
-                       " day >= ?2 AND day <= ?3",
-        [ST_DAY_CUT] = "DELETE FROM usage_day WHERE provider = ?1 AND"
-                       " day < ?2",
-        [ST_ID] = "INSERT OR IGNORE INTO ingest_id(id) VALUES (?1)",
-        /* rowids grow with every insert: the last ?1 ids stay */
-        [ST_ID_CUT] = "DELETE FROM ingest_id WHERE rowid <= (SELECT"
-                      " max(rowid) FROM ingest_id) - ?1",
-    };
     memset(w, 0, sizeof *w);
     w->db = db;
-    /* Kept by db from the first write on (every step resets them). */
-    for (int i = 0; i < ST_N; i++)
-        if (!(w->st[i] = history_db_prepared(
-                  db, i == ST_ROLLUP ? rollup_sql() : sql[i], err)))
-            return -1;
-    return 0;
+}
+
+/* Statement i, prepared at its first use in this process and kept by db
+ * from then on (every step resets it): a save that writes no cell (a
+ * warm report's samples) prepares none of the cell statements.  NULL
+ * with w->prep_err set. */
+static sqlite3_stmt *stmt(writer *w, int i)
+{
+    if (!w->st[i] && !w->prep_err)
+        w->st[i] = history_db_prepared(
+            w->db, i == ST_ROLLUP ? rollup_sql() : writer_sql[i],
+            &w->prep_err);
+    return w->st[i];
 }
 
 static void writer_release(writer *w)
@@ -353,6 +362,7 @@ static void writer_release(writer *w)
     free(w->d);
     free(w->z);
     free(w->prov_ensured);
+    free(w->prep_err);
 }
 
 /* Cells of UTC days lo..hi changed: the zone rollups must forget them. */
@@ -396,6 +406,8 @@ static long long day_of(double slot)
 /* Step st once with its bindings, then reset it. */
 static int run(writer *w, sqlite3_stmt *st, const char *what, char **err)
 {
+    if (!st)
+        return err_set(err, "%s", w->prep_err);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -406,8 +418,10 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
                     const char *model, const md_num *b, double events,
                     const usage_parts *parts, char **err)
 {
-    sqlite3_stmt *st = w->st[ST_UPSERT];
+    sqlite3_stmt *st = stmt(w, ST_UPSERT);
     int na = 0;
+    if (!st)
+        return err_set(err, "%s", w->prep_err);
     sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)slot);
     sqlite3_bind_int(st, 3, src);
@@ -439,8 +453,8 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
     zone_dirty(w, day_of(slot), day_of(slot));
     if (w->prov_ensured && strcmp(w->prov_ensured, provider) == 0)
         return 0;
-    sqlite3_bind_text(w->st[ST_PROV], 1, provider, -1, SQLITE_STATIC);
-    if (run(w, w->st[ST_PROV], "writing a usage provider", err) != 0)
+    sqlite3_bind_text(stmt(w, ST_PROV), 1, provider, -1, SQLITE_STATIC);
+    if (run(w, stmt(w, ST_PROV), "writing a usage provider", err) != 0)
         return -1;
     free(w->prov_ensured);
     w->prov_ensured = xstrdup(provider);
@@ -450,7 +464,7 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
 static int put_gen(writer *w, const char *provider, unsigned long long g,
                    char **err)
 {
-    sqlite3_stmt *st = w->st[ST_GEN];
+    sqlite3_stmt *st = stmt(w, ST_GEN);
     sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)g);   /* the bit pattern */
     return run(w, st, "writing a generation", err);
@@ -466,22 +480,24 @@ static int apply_op(writer *w, const uop *o, char **err)
     case UOP_GEN:
         return put_gen(w, o->provider, o->generation, err);
     case UOP_INGEST_ID:
-        sqlite3_bind_text(w->st[ST_ID], 1, o->provider, -1, SQLITE_STATIC);
-        if (run(w, w->st[ST_ID], "recording an ingest id", err) != 0)
+        sqlite3_bind_text(stmt(w, ST_ID), 1, o->provider, -1,
+                          SQLITE_STATIC);
+        if (run(w, stmt(w, ST_ID), "recording an ingest id", err) != 0)
             return -1;
-        sqlite3_bind_int64(w->st[ST_ID_CUT], 1, (sqlite3_int64)o->generation);
-        return run(w, w->st[ST_ID_CUT], "bounding the ingest ids", err);
+        sqlite3_bind_int64(stmt(w, ST_ID_CUT), 1,
+                           (sqlite3_int64)o->generation);
+        return run(w, stmt(w, ST_ID_CUT), "bounding the ingest ids", err);
     case UOP_DEL_FROM:
-        st = w->st[ST_DEL_FROM];
+        st = stmt(w, ST_DEL_FROM);
         dirty(w, o->provider, o->slot < 0 ? 0 : day_of(o->slot), DAY_MAX);
         break;
     case UOP_DEL_BEFORE:
-        st = w->st[ST_DEL_BEFORE];
+        st = stmt(w, ST_DEL_BEFORE);
         /* whole days before the cut go; the cut's own day is rebuilt */
-        sqlite3_bind_text(w->st[ST_DAY_CUT], 1, o->provider, -1,
+        sqlite3_bind_text(stmt(w, ST_DAY_CUT), 1, o->provider, -1,
                           SQLITE_STATIC);
-        sqlite3_bind_int64(w->st[ST_DAY_CUT], 2, day_of(o->slot));
-        if (run(w, w->st[ST_DAY_CUT], "cutting the day rollup", err) != 0)
+        sqlite3_bind_int64(stmt(w, ST_DAY_CUT), 2, day_of(o->slot));
+        if (run(w, stmt(w, ST_DAY_CUT), "cutting the day rollup", err) != 0)
             return -1;
         dirty(w, o->provider, day_of(o->slot), day_of(o->slot));
         break;
@@ -509,7 +525,7 @@ static int rebuild_days(writer *w, char **err)
     for (size_t i = 0; i < w->n_d; i++) {
         static const int order[] = {ST_DAY_DEL, ST_ROLLUP};
         for (int k = 0; k < 2; k++) {
-            sqlite3_stmt *st = w->st[order[k]];
+            sqlite3_stmt *st = stmt(w, order[k]);
             sqlite3_bind_text(st, 1, w->d[i].provider, -1, SQLITE_STATIC);
             sqlite3_bind_int64(st, 2, w->d[i].lo);
             sqlite3_bind_int64(st, 3, w->d[i].hi);
@@ -550,10 +566,7 @@ static int write_full(writer *w, const uprov *p, size_t n_p, char **err)
 static int write_rows(usage_image *img, history_db *db, char **err)
 {
     writer w;
-    if (writer_init(&w, db, err) != 0) {
-        writer_release(&w);
-        return -1;
-    }
+    writer_init(&w, db);
     int rc = history_db_begin(db, err);
     if (rc == 0 && img->full)
         rc = write_full(&w, img->p, img->n_p, err);

@@ -352,7 +352,8 @@ static void test_result_packed_cells(void)
                packed.usage_since == plain.usage_since;
     for (size_t i = 0; same && i < plain.n_usage; i++) {
         const usage_cell_rec *a = &packed.usage[i], *b = &plain.usage[i];
-        same = memcmp(&a->slot_start, &b->slot_start, sizeof a->slot_start) == 0 &&
+        same = memcmp(&a->slot_start, &b->slot_start,
+                      sizeof a->slot_start) == 0 &&
                (a->model ? b->model && strcmp(a->model, b->model) == 0
                          : !b->model) &&
                memcmp(a->b, b->b, sizeof a->b) == 0 &&
@@ -382,7 +383,8 @@ static void test_result_packed_cells(void)
     collect_result_init(&r);
     text = protocol_result_encode(&r, &len);
     ok(text && text[0] == '{' && len == strlen(text) &&
-           memchr(text, '\n', len - 1) == NULL && protocol_result_complete(text, len),
+           memchr(text, '\n', len - 1) == NULL &&
+           protocol_result_complete(text, len),
        "no cells: one JSON line");
     free(text);
     collect_result_release(&r);
