@@ -185,7 +185,9 @@ int history_db_version(history_db *db)
     return (int)v;
 }
 
-/* Bring the file to HISTORY_SCHEMA_VERSION, one step per transaction. */
+/* Bring the file to HISTORY_SCHEMA_VERSION: every step it lacks in one
+ * transaction (a new file: one commit, one WAL fsync, instead of one per
+ * step), so a failed step leaves the file at its old version. */
 static int migrate(history_db *db, char **err)
 {
     long long v;
@@ -195,20 +197,24 @@ static int migrate(history_db *db, char **err)
         return err_set(err, "%s has schema version %lld, newer than this "
                             "meterd's %d", HISTORY_DB_FILE, v,
                        HISTORY_SCHEMA_VERSION);
+    if (v == HISTORY_SCHEMA_VERSION)
+        return 0;
+    if (history_db_begin(db, err) != 0)
+        return -1;
     for (; v < HISTORY_SCHEMA_VERSION; v++) {
-        char set[64];
-        snprintf(set, sizeof set, "PRAGMA user_version = %lld", v + 1);
-        if (history_db_begin(db, err) != 0)
-            return -1;
-        if (history_db_exec(db, steps[v], err) != 0 ||
-            history_db_exec(db, set, err) != 0) {
+        if (history_db_exec(db, steps[v], err) != 0) {
             history_db_rollback(db);
             return -1;
         }
-        if (history_db_commit(db, err) != 0)
-            return -1;
     }
-    return 0;
+    char set[64];
+    snprintf(set, sizeof set, "PRAGMA user_version = %d",
+             HISTORY_SCHEMA_VERSION);
+    if (history_db_exec(db, set, err) != 0) {
+        history_db_rollback(db);
+        return -1;
+    }
+    return history_db_commit(db, err);
 }
 
 /* After every commit on the main connection (SQLite's WAL hook, called
