@@ -18,8 +18,8 @@
  * survives both.  The price is one fsync per commit.
  *
  * Schema (PRAGMA user_version = HISTORY_SCHEMA_VERSION; history_db_open
- * migrates older versions forward, one step per version, in a
- * transaction):
+ * migrates older versions forward, one step per version, all the steps
+ * a file lacks in one transaction):
  *   usage_provider(name PK, generation)            generation as the bit
  *                                                  pattern of a uint64
  *   usage_cell(provider, slot, src, model, b0..b6, na, events, b7,
