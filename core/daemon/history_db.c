@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "conventions.h"
 #include "log.h"
@@ -184,7 +185,9 @@ int history_db_version(history_db *db)
     return (int)v;
 }
 
-/* Bring the file to HISTORY_SCHEMA_VERSION, one step per transaction. */
+/* Bring the file to HISTORY_SCHEMA_VERSION: every step it lacks in one
+ * transaction (a new file: one commit, one WAL fsync, instead of one per
+ * step), so a failed step leaves the file at its old version. */
 static int migrate(history_db *db, char **err)
 {
     long long v;
@@ -194,20 +197,24 @@ static int migrate(history_db *db, char **err)
         return err_set(err, "%s has schema version %lld, newer than this "
                             "meterd's %d", HISTORY_DB_FILE, v,
                        HISTORY_SCHEMA_VERSION);
+    if (v == HISTORY_SCHEMA_VERSION)
+        return 0;
+    if (history_db_begin(db, err) != 0)
+        return -1;
     for (; v < HISTORY_SCHEMA_VERSION; v++) {
-        char set[64];
-        snprintf(set, sizeof set, "PRAGMA user_version = %lld", v + 1);
-        if (history_db_begin(db, err) != 0)
-            return -1;
-        if (history_db_exec(db, steps[v], err) != 0 ||
-            history_db_exec(db, set, err) != 0) {
+        if (history_db_exec(db, steps[v], err) != 0) {
             history_db_rollback(db);
             return -1;
         }
-        if (history_db_commit(db, err) != 0)
-            return -1;
     }
-    return 0;
+    char set[64];
+    snprintf(set, sizeof set, "PRAGMA user_version = %d",
+             HISTORY_SCHEMA_VERSION);
+    if (history_db_exec(db, set, err) != 0) {
+        history_db_rollback(db);
+        return -1;
+    }
+    return history_db_commit(db, err);
 }
 
 /* After every commit on the main connection (SQLite's WAL hook, called
@@ -381,6 +388,30 @@ sqlite3_stmt *history_db_prepared(history_db *db, const char *sql,
     db->kept = xrealloc(db->kept, (db->n_kept + 1) * sizeof *db->kept);
     db->kept[db->n_kept++] = (struct kept){sql, st};
     return st;
+}
+
+void history_db_keep_wal_on_close(history_db *db)
+{
+    /* The next process to open the file alone reads the whole WAL back
+     * (SQLite rebuilds its index): past HISTORY_KEEP_WAL_BYTES that costs
+     * more than the checkpoint saves, so a larger WAL is copied on close
+     * as before. */
+    if (!db)
+        return;
+    const char *path = sqlite3_db_filename(db->h, "main");
+    char *wal = path && *path ? xasprintf("%s-wal", path) : NULL;
+    struct stat st;
+    int small = wal && (stat(wal, &st) != 0 ||
+                        st.st_size < HISTORY_KEEP_WAL_BYTES);
+    free(wal);
+    if (!small)
+        return;
+    history_db_keep_wal_on_close(db->reader);
+    sqlite3 *conns[] = {db->h, db->ck};
+    for (size_t i = 0; i < sizeof conns / sizeof *conns; i++)
+        if (conns[i])
+            sqlite3_db_config(conns[i], SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
+                              NULL);
 }
 
 void history_db_free(history_db *db)

@@ -18,8 +18,8 @@
  * survives both.  The price is one fsync per commit.
  *
  * Schema (PRAGMA user_version = HISTORY_SCHEMA_VERSION; history_db_open
- * migrates older versions forward, one step per version, in a
- * transaction):
+ * migrates older versions forward, one step per version, all the steps
+ * a file lacks in one transaction):
  *   usage_provider(name PK, generation)            generation as the bit
  *                                                  pattern of a uint64
  *   usage_cell(provider, slot, src, model, b0..b6, na, events, b7,
@@ -97,6 +97,10 @@
  * journal_size_limit): 1000 pages of 4 KiB and their frame headers. */
 #define HISTORY_WAL_LIMIT_BYTES 4120000
 #define HISTORY_WAL_LIMIT_TEXT "4120000"
+/* history_db_keep_wal_on_close: the largest WAL left behind, 64 pages of
+ * 4 KiB and their frame headers (reading it back at the next open costs
+ * less than the two fsyncs of a checkpoint). */
+#define HISTORY_KEEP_WAL_BYTES (64 * (4096 + 24) + 32)
 
 typedef struct history_db history_db;
 
@@ -104,6 +108,16 @@ typedef struct history_db history_db;
  * version.  0 with *out, or -1 with *err. */
 int history_db_open(const char *state_dir, history_db **out, char **err);
 void history_db_free(history_db *db);
+/* Let history_db_free close db without the checkpoint SQLite runs when
+ * the last connection to a file closes (and without deleting the WAL
+ * file): for a one-shot process (`meterd report`), whose commits are
+ * durable in the WAL already; the checkpoint is then left to the next
+ * process past HISTORY_CHECKPOINT_PAGES (the WAL stays bounded), and the
+ * next commit appends to the WAL instead of starting a new file (no
+ * header and directory fsync).  A WAL of HISTORY_KEEP_WAL_BYTES or more
+ * is still copied on close: the next process that opens the file alone
+ * reads all of the WAL back.  NULL: nothing. */
+void history_db_keep_wal_on_close(history_db *db);
 
 /* The raw handle; use it only between lock and unlock. */
 sqlite3 *history_db_handle(history_db *db);

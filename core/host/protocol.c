@@ -6,6 +6,7 @@
 #include "plugin_host.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,7 +203,212 @@ static const char *cell_from_json(const json_t *a, usage_cell_rec *out)
     return usage_cell_rec_problem(out);
 }
 
-static int usage_from_json(const json_t *u, collect_result *out, char **err)
+/* ------------------------------------------------------------------ */
+/* The result: packed usage cells (the wire only)                      */
+/* ------------------------------------------------------------------ */
+
+/* A packed cell: flags (1 byte: PACK_MODEL, PACK_PARTS), the UB_N bucket
+ * states (2 bits each, bucket k at bits 2k, 16 bits), slot_start, the
+ * model's index in "models" (uint32, with PACK_MODEL), the value of each
+ * known bucket in bucket order, events, and the USAGE_PARTS_N parts (with
+ * PACK_PARTS); numbers are doubles; every field is copied with memcpy in
+ * the host's byte order (helper and reader are the same binary). */
+#define PACK_MODEL 1u
+#define PACK_PARTS 2u
+#define PACK_MAX_CELL (1 + 2 + 8 + 4 + 8 * UB_N + 8 + 8 * USAGE_PARTS_N)
+/* Past this many distinct models the cells travel as JSON (the index is
+ * a linear search). */
+#define PACK_MAX_MODELS 256
+_Static_assert(UB_N <= 8, "bucket states fit 16 bits");
+
+/* A number as the JSON form reads back (usage_num_to_json): an integral
+ * value goes through an integer, so -0 arrives as 0. */
+static double wire_value(double v)
+{
+    if (v == floor(v) && fabs(v) < 9007199254740992.0)
+        return (double)(json_int_t)v;
+    return v;
+}
+
+static unsigned char *put_double(unsigned char *p, double v)
+{
+    v = wire_value(v);
+    memcpy(p, &v, sizeof v);
+    return p + sizeof v;
+}
+
+/* The cells of r packed (*blob, *blob_len, owned by the caller) and the
+ * "usage" object that announces them; NULL when they go as JSON. */
+static json_t *usage_to_packed(const collect_result *r, unsigned char **blob,
+                               size_t *blob_len)
+{
+    const char *models[PACK_MAX_MODELS];
+    size_t n_models = 0, last = 0;
+    unsigned char *out = xmalloc(r->n_usage * PACK_MAX_CELL + 1), *p = out;
+    for (size_t i = 0; i < r->n_usage; i++) {
+        const usage_cell_rec *c = &r->usage[i];
+        unsigned flags = (c->model ? PACK_MODEL : 0) |
+                         (c->parts.known ? PACK_PARTS : 0);
+        unsigned states = 0;
+        for (int k = 0; k < UB_N; k++) {
+            unsigned st = c->b[k].state == MD_NOT_APPLICABLE ? MD_NOT_APPLICABLE
+                          : c->b[k].state == MD_KNOWN && isfinite(c->b[k].value)
+                              ? MD_KNOWN
+                              : MD_UNKNOWN;
+            states |= st << (2 * k);
+        }
+        *p++ = (unsigned char)flags;
+        *p++ = (unsigned char)(states & 0xff);
+        *p++ = (unsigned char)(states >> 8);
+        p = put_double(p, c->slot_start);
+        if (c->model) {
+            if (last >= n_models || strcmp(models[last], c->model) != 0) {
+                for (last = 0; last < n_models; last++)
+                    if (strcmp(models[last], c->model) == 0)
+                        break;
+                if (last == n_models) {
+                    if (n_models == PACK_MAX_MODELS) {
+                        free(out);
+                        return NULL;
+                    }
+                    models[n_models++] = c->model;
+                }
+            }
+            uint32_t idx = (uint32_t)last;
+            memcpy(p, &idx, sizeof idx);
+            p += sizeof idx;
+        }
+        for (int k = 0; k < UB_N; k++)
+            if (((states >> (2 * k)) & 3u) == MD_KNOWN)
+                p = put_double(p, c->b[k].value);
+        p = put_double(p, c->events);
+        if (c->parts.known) {
+            double pv[USAGE_PARTS_N];
+            usage_parts_flatten(&c->parts, pv);
+            for (int k = 0; k < USAGE_PARTS_N; k++)
+                p = put_double(p, pv[k]);
+        }
+    }
+    json_t *names = json_array();
+    for (size_t i = 0; i < n_models; i++)
+        json_array_append_new(names, json_string(models[i]));
+    if (json_array_size(names) != n_models) {   /* not UTF-8 */
+        json_decref(names);
+        free(out);
+        return NULL;
+    }
+    char gen[32];
+    snprintf(gen, sizeof gen, "%llu", r->usage_generation);
+    *blob = out;
+    *blob_len = (size_t)(p - out);
+    return json_pack("{s:o, s:s, s:[], s:{s:o, s:I, s:I}}", "since",
+                     plain_number(r->usage_since), "generation", gen, "cells",
+                     "packed", "models", names, "count",
+                     (json_int_t)r->n_usage, "bytes", (json_int_t)*blob_len);
+}
+
+/* Reads n bytes at *p from a blob ending at end. */
+static int take(const unsigned char **p, const unsigned char *end, void *dst,
+                size_t n)
+{
+    if ((size_t)(end - *p) < n)
+        return -1;
+    memcpy(dst, *p, n);
+    *p += n;
+    return 0;
+}
+
+static int take_double(const unsigned char **p, const unsigned char *end,
+                       double *v)
+{
+    return take(p, end, v, sizeof *v) != 0 || !isfinite(*v) ? -1 : 0;
+}
+
+/* One packed cell at *p into *out (model owned). */
+static const char *cell_from_packed(const unsigned char **p,
+                                    const unsigned char *end,
+                                    const json_t *models, usage_cell_rec *out)
+{
+    unsigned char head[3];
+    memset(out, 0, sizeof *out);
+    if (take(p, end, head, sizeof head) != 0)
+        return "packed cells are truncated";
+    unsigned flags = head[0], states = head[1] | (unsigned)head[2] << 8;
+    if (flags & ~(PACK_MODEL | PACK_PARTS) || states >> (2 * UB_N))
+        return "a packed cell has unknown flags";
+    if (take_double(p, end, &out->slot_start) != 0)
+        return "a packed cell has a bad slot";
+    if (flags & PACK_MODEL) {
+        uint32_t idx;
+        if (take(p, end, &idx, sizeof idx) != 0 ||
+            idx >= json_array_size(models))
+            return "a packed cell has a bad model";
+        out->model = xstrdup(json_string_value(json_array_get(models, idx)));
+    }
+    for (int k = 0; k < UB_N; k++) {
+        unsigned st = (states >> (2 * k)) & 3u;
+        if (st == MD_KNOWN) {
+            double v;
+            if (take_double(p, end, &v) != 0 || v < 0)
+                return "a packed cell bucket is not a number";
+            out->b[k] = MD_NUM(v);
+        } else if (st == MD_NOT_APPLICABLE) {
+            out->b[k] = MD_NUM_NA;
+        } else if (st != MD_UNKNOWN) {
+            return "a packed cell has a bad bucket state";
+        }
+    }
+    if (take_double(p, end, &out->events) != 0)
+        return "a packed cell has bad events";
+    if (flags & PACK_PARTS) {
+        double pv[USAGE_PARTS_N];
+        for (int k = 0; k < USAGE_PARTS_N; k++)
+            if (take_double(p, end, &pv[k]) != 0)
+                return "a packed cell's part is not a number";
+        usage_parts_unflatten(&out->parts, pv);
+    }
+    return usage_cell_rec_problem(out);
+}
+
+/* The cells of a "packed" object from blob (the bytes the frame carried
+ * ahead of the JSON), as usage_from_json reads them from "cells". */
+static int usage_from_packed(const json_t *pk, const unsigned char *blob,
+                             size_t blob_len, collect_result *out,
+                             char **err)
+{
+    json_t *models = json_object_get(pk, "models");
+    json_t *count = json_object_get(pk, "count");
+    json_t *bytes = json_object_get(pk, "bytes");
+    if (!blob || !json_is_array(models) || !json_is_integer(count) ||
+        !json_is_integer(bytes) ||
+        json_integer_value(bytes) != (json_int_t)blob_len ||
+        json_integer_value(count) < 0 ||
+        /* every cell takes at least its flags, states, slot and events */
+        (uint64_t)json_integer_value(count) > blob_len / 19)
+        return err_set(err, "collect result: bad packed cells");
+    for (size_t i = 0; i < json_array_size(models); i++)
+        if (!json_is_string(json_array_get(models, i)))
+            return err_set(err, "collect result: a packed model is not a "
+                                "string");
+    size_t n = (size_t)json_integer_value(count);
+    const unsigned char *p = blob, *end = blob + blob_len;
+    out->usage = n ? xcalloc(n, sizeof *out->usage) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *why = cell_from_packed(&p, end, models, &out->usage[i]);
+        out->n_usage++;   /* even a bad one: its model is freed with it */
+        if (why)
+            return err_set(err, "usage.cells[%zu]: %s", i, why);
+        if (out->usage[i].slot_start < out->usage_since)
+            return err_set(err, "usage.cells[%zu]: slot_start before since",
+                           i);
+    }
+    if (p != end)
+        return err_set(err, "collect result: bytes after the packed cells");
+    return 0;
+}
+
+static int usage_from_json(const json_t *u, const unsigned char *blob,
+                           size_t blob_len, collect_result *out, char **err)
 {
     if (!u || json_is_null(u))
         return 0;
@@ -216,6 +422,14 @@ static int usage_from_json(const json_t *u, collect_result *out, char **err)
         return err_set(err, "collect result: bad \"usage\"");
     out->has_usage = 1;
     out->usage_since = json_number_value(since);
+    json_t *packed = json_object_get(u, "packed");
+    if (packed) {
+        if (json_array_size(cells) != 0)
+            return err_set(err, "collect result: cells both packed and not");
+        return usage_from_packed(packed, blob, blob_len, out, err);
+    }
+    if (blob)
+        return err_set(err, "collect result: packed bytes without cells");
     size_t n = json_array_size(cells);
     out->usage = n ? xcalloc(n, sizeof *out->usage) : NULL;
     for (size_t i = 0; i < n; i++) {
@@ -250,7 +464,8 @@ static json_t *raw_to_json(const char *raw)
     return v ? v : json_string(raw);
 }
 
-json_t *protocol_result_to_json(const collect_result *r)
+/* The result as JSON; "usage" only when with_usage. */
+static json_t *result_to_json(const collect_result *r, int with_usage)
 {
     json_t *o = json_object();
     if (r->err == MD_ERR_NONE) {
@@ -275,9 +490,14 @@ json_t *protocol_result_to_json(const collect_result *r)
     json_object_set_new(o, "raw", raw_to_json(r->raw_json));
     json_object_set_new(o, "started_at", epoch_to_json(r->started_at));
     json_object_set_new(o, "finished_at", epoch_to_json(r->finished_at));
-    if (r->has_usage)
+    if (r->has_usage && with_usage)
         json_object_set_new(o, "usage", usage_to_json(r));
     return o;
+}
+
+json_t *protocol_result_to_json(const collect_result *r)
+{
+    return result_to_json(r, 1);
 }
 
 static int error_from_json(const json_t *e, collect_result *out)
@@ -374,8 +594,10 @@ static const char *scalars_from_json(const json_t *obj, collect_result *out)
     return NULL;
 }
 
-int protocol_result_from_json(const json_t *obj, collect_result *out,
-                              char **err)
+/* protocol_result_from_json with the packed bytes a frame carried (blob
+ * NULL: none, and "packed" cells are an error). */
+static int result_from_json(const json_t *obj, const unsigned char *blob,
+                            size_t blob_len, collect_result *out, char **err)
 {
     collect_result_init(out);
     if (!json_is_object(obj))
@@ -386,33 +608,90 @@ int protocol_result_from_json(const json_t *obj, collect_result *out,
         return err_set(err, "collect result: %s", bad);
     }
     if (metrics_from_json(json_object_get(obj, "metrics"), out, err) != 0 ||
-        usage_from_json(json_object_get(obj, "usage"), out, err) != 0) {
+        usage_from_json(json_object_get(obj, "usage"), blob, blob_len, out,
+                        err) != 0) {
         collect_result_clear(out);
         return -1;
     }
     return 0;
 }
 
+int protocol_result_from_json(const json_t *obj, collect_result *out,
+                              char **err)
+{
+    return result_from_json(obj, NULL, 0, out, err);
+}
+
 /* ------------------------------------------------------------------ */
 /* Framing                                                             */
 /* ------------------------------------------------------------------ */
 
+/* "P<bytes>\n": the header of a frame with packed cells; at most this
+ * long with its newline. */
+#define PACK_HEAD_MAX 24
+
 char *protocol_result_encode(const collect_result *r, size_t *len)
 {
-    json_t *j = protocol_result_to_json(r);
+    unsigned char *blob = NULL;
+    size_t blob_len = 0;
+    json_t *packed = r->has_usage && r->n_usage
+                         ? usage_to_packed(r, &blob, &blob_len)
+                         : NULL;
+    json_t *j = result_to_json(r, packed == NULL);
+    if (packed)
+        json_object_set_new(j, "usage", packed);
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     *len = 0;
-    if (!text)
+    if (!text) {
+        free(blob);
         return NULL;
-    size_t n = strlen(text);
-    char *framed = xmalloc(n + 2);
-    memcpy(framed, text, n);
-    framed[n] = '\n';
-    framed[n + 1] = '\0';
+    }
+    char head[PACK_HEAD_MAX] = "";
+    if (blob)
+        snprintf(head, sizeof head, "P%zu\n", blob_len);
+    size_t h = strlen(head), n = strlen(text);
+    char *framed = xmalloc(h + blob_len + n + 2);
+    memcpy(framed, head, h);
+    if (blob_len)
+        memcpy(framed + h, blob, blob_len);
+    memcpy(framed + h + blob_len, text, n);
+    framed[h + blob_len + n] = '\n';
+    framed[h + blob_len + n + 1] = '\0';
     free(text);
-    *len = n + 1;
+    free(blob);
+    *len = h + blob_len + n + 1;
     return framed;
+}
+
+/* The packed header of buf: 1 with *head (its length with the newline)
+ * and *bytes, 0 when buf has none, -1 when it is malformed, -2 when it
+ * is not complete yet. */
+static int pack_head(const char *buf, size_t len, size_t *head,
+                     size_t *bytes)
+{
+    if (len == 0 || buf[0] != 'P')
+        return 0;
+    size_t v = 0, i = 1;
+    for (; i < len && i < PACK_HEAD_MAX && buf[i] >= '0' && buf[i] <= '9'; i++)
+        v = v * 10 + (size_t)(buf[i] - '0');
+    if (i == len && i < PACK_HEAD_MAX)
+        return -2;
+    if (i == 1 || i >= PACK_HEAD_MAX || buf[i] != '\n' ||
+        v > PROTOCOL_RESULT_MAX)
+        return -1;
+    *head = i + 1;
+    *bytes = v;
+    return 1;
+}
+
+int protocol_result_complete(const char *buf, size_t len)
+{
+    size_t head = 0, bytes = 0;
+    int rc = pack_head(buf, len, &head, &bytes);
+    if (rc == -2 || (rc == 1 && len <= head + bytes))
+        return 0;
+    return len > 0 && buf[len - 1] == '\n';
 }
 
 int protocol_result_decode(const char *buf, size_t len, collect_result *out,
@@ -424,11 +703,20 @@ int protocol_result_decode(const char *buf, size_t len, collect_result *out,
     if (len > PROTOCOL_RESULT_MAX)
         return err_set(err, "result larger than %zu bytes",
                        PROTOCOL_RESULT_MAX);
+    size_t head = 0, bytes = 0;
+    int packed = pack_head(buf, len, &head, &bytes);
+    if (packed < 0)
+        return err_set(err, "malformed packed-cells header");
+    if (packed && bytes > len - head)
+        return err_set(err, "packed cells are truncated");
+    const unsigned char *blob =
+        packed ? (const unsigned char *)buf + head : NULL;
+    size_t skip = packed ? head + bytes : 0;
     json_error_t jerr;
-    json_t *j = json_loadb(buf, len, 0, &jerr);
+    json_t *j = json_loadb(buf + skip, len - skip, 0, &jerr);
     if (!j)
         return err_set(err, "%s", jerr.text);
-    int rc = protocol_result_from_json(j, out, err);
+    int rc = result_from_json(j, blob, bytes, out, err);
     json_decref(j);
     return rc;
 }

@@ -13,6 +13,9 @@
  *     object followed by a single "\n" (protocol_result_encode).  Compact
  *     JSON holds no raw newline, so the newline marks a complete result
  *     even while a child the plugin forked still holds the pipe open.
+ *     A result with usage cells is preceded by "P<n>\n" and the n bytes
+ *     of its cells packed (below); the JSON, and so the frame, ends at the
+ *     first newline after them (protocol_result_complete).
  *     The reader accepts at most PROTOCOL_RESULT_MAX bytes; more, nothing,
  *     a truncated or a malformed result is an error (the daemon reports
  *     the collection as crashed), never undefined behaviour.
@@ -43,6 +46,18 @@
  * bucket a number, null (unknown) or "na" (not applicable); a cell without
  * tokens_cache_write_1h (an older helper) reads it as unknown.  The reader
  * validates every cell as put_usage does.
+ *
+ * Packed cells (the wire only; protocol_result_to_json never makes them):
+ * a JSON value per bucket made printing (helper) and parsing (reader) the
+ * cells cost some 40 000 instructions per cell, so the helper sends them
+ * as binary records
+ * ahead of the JSON, whose "usage" then holds "cells": [] and "packed":
+ * {"models": [names], "count": cells, "bytes": n}.  A record (protocol.c
+ * has the layout) carries the same values the JSON array would, each
+ * number as the JSON form reads back (an integral value through an
+ * integer), and a model as its index in "models"; the reader validates
+ * every cell as for JSON.  More than 256 distinct models, or a model
+ * that is not UTF-8, and the cells go as JSON.
  *
  * Ownership: the *_to_json functions return new references; a
  * protocol_job borrows every pointer from the job object it was read from
@@ -103,6 +118,10 @@ char *protocol_result_encode(const collect_result *r, size_t *len);
  * than PROTOCOL_RESULT_MAX, truncated or malformed: -1). */
 int protocol_result_decode(const char *buf, size_t len, collect_result *out,
                            char **err);
+/* Whether the len bytes a reader has so far end a whole result: they end
+ * with a newline that is not inside the packed cells.  A malformed
+ * packed header counts as complete at a newline (the decode says why). */
+int protocol_result_complete(const char *buf, size_t len);
 
 /* ---- The probe (meterd --probe, probe.h) ---------------------------
  *

@@ -608,9 +608,10 @@ int runner_read(run_handle *h)
         }
         memcpy(h->buf + h->len, chunk, n);
         h->len += n;
-        /* The result ends with its only newline (see worker_main): done,
-         * even if a stray child of the plugin still holds the pipe. */
-        if (h->buf[h->len - 1] == '\n')
+        /* The result ends with the newline after its JSON (protocol.h):
+         * done, even if a stray child of the plugin still holds the pipe. */
+        if (h->buf[h->len - 1] == '\n' &&
+            protocol_result_complete(h->buf, h->len))
             return stream_ended(h);
     }
     return 1;
@@ -770,21 +771,15 @@ static void parse_output(run_handle *h, collect_result *out, const char *who)
                               RESULT_CAP));
         return;
     }
-    json_error_t jerr;
-    json_t *j = h->len ? json_loadb(h->buf, h->len, 0, &jerr) : NULL;
     char *why = NULL;
-    if (j && protocol_result_from_json(j, out, &why) == 0) {
-        json_decref(j);
+    if (protocol_result_decode(h->buf, h->len, out, &why) == 0)
         return;
-    }
-    char *msg = xasprintf("%s returned no valid result: %s", who,
-                          why ? why : (h->len ? jerr.text : "no output"));
+    char *msg = xasprintf("%s returned no valid result: %s", who, why);
     if (strlen(msg) > MAX_CRASH_MSG)
         msg[MAX_CRASH_MSG] = '\0';
     collect_result_init(out);
     set_failure(out, MD_ERR_CRASHED, msg);
     free(why);
-    json_decref(j);
 }
 
 static void process_outcome(run_handle *h, int status, collect_result *out)

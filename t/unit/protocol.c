@@ -245,9 +245,22 @@ static void test_result_framing(void)
     full_result(&r);
     size_t len;
     char *text = protocol_result_encode(&r, &len);
-    ok(text && len == strlen(text), "encoded with its length");
-    ok(len > 1 && text[len - 1] == '\n' && memchr(text, '\n', len - 1) == NULL,
-       "one newline, at the end (a note's newline is escaped)");
+    /* "P<n>\n", n bytes of packed cells, then the JSON and its newline */
+    size_t n = text ? strtoul(text + 1, NULL, 10) : 0;
+    const char *nl = text ? memchr(text, '\n', len) : NULL;
+    const char *json = nl ? nl + 1 + n : NULL;
+    ok(text && text[0] == 'P' && nl && n > 0 && json < text + len &&
+           json[0] == '{' && strlen(json) == (size_t)(text + len - json),
+       "cells packed ahead of the JSON, encoded with its length");
+    ok(json && text[len - 1] == '\n' &&
+           memchr(json, '\n', (size_t)(text + len - json) - 1) == NULL,
+       "one newline after the cells, at the end (a note's newline is "
+       "escaped)");
+    int early = 0;
+    for (size_t cut = 0; cut < len; cut++)
+        early |= protocol_result_complete(text, cut);
+    ok(!early && protocol_result_complete(text, len),
+       "complete only with its last byte");
     char *err = NULL;
     is_int(protocol_result_decode(text, len, &back, &err), 0,
            "framed result decodes");
@@ -291,6 +304,90 @@ static void test_result_framing(void)
     ok(err && strstr(err, "larger than"), "the error says why");
     free(err);
     free(huge);
+}
+
+/* Packed cells read back as the JSON cells do, value for value. */
+static void test_result_packed_cells(void)
+{
+    collect_result r, packed, plain;
+    collect_result_init(&r);
+    r.has_usage = 1;
+    r.usage_since = NOW - 3600;
+    r.usage_generation = 18446744073709551615ULL;
+    r.n_usage = 4;
+    r.usage = xcalloc(r.n_usage, sizeof *r.usage);
+    for (size_t i = 0; i < r.n_usage; i++) {
+        usage_cell_rec *c = &r.usage[i];
+        c->slot_start = NOW - 900 * (double)(i + 1);
+        c->model = i == 2 ? NULL : xstrdup(i % 2 ? "gpt-5" : "o3");
+        c->events = (double)i;
+        c->b[UB_INPUT_UNCACHED] = MD_NUM(1234567.0 * (double)i);
+        c->b[UB_OUTPUT] = MD_NUM(-0.0);
+        c->b[UB_CACHE_WRITE] = MD_NUM_NA;
+        c->b[UB_COST] = MD_NUM(0.1 + 0.2 * (double)i);
+    }
+    double pv[USAGE_PARTS_N];
+    pv[0] = 0.125;                            /* own cost */
+    for (int k = 0; k < MD_PRICED_N; k++) {
+        pv[1 + k] = 1000.0 + k;               /* tokens */
+        pv[1 + MD_PRICED_N + k] = 0.5 * k;    /* their excess */
+    }
+    usage_parts_unflatten(&r.usage[1].parts, pv);
+    size_t len;
+    char *text = protocol_result_encode(&r, &len);
+    char *err = NULL;
+    is_int(protocol_result_decode(text, len, &packed, &err), 0,
+           "packed cells decode");
+    if (err)
+        diag_line(err);
+    free(err);
+    err = NULL;
+    json_t *j = protocol_result_to_json(&r);
+    is_int(protocol_result_from_json(j, &plain, &err), 0,
+           "the same cells as JSON decode");
+    free(err);
+    json_decref(j);
+    int same = packed.n_usage == plain.n_usage &&
+               packed.usage_generation == plain.usage_generation &&
+               packed.usage_since == plain.usage_since;
+    for (size_t i = 0; same && i < plain.n_usage; i++) {
+        const usage_cell_rec *a = &packed.usage[i], *b = &plain.usage[i];
+        same = memcmp(&a->slot_start, &b->slot_start,
+                      sizeof a->slot_start) == 0 &&
+               (a->model ? b->model && strcmp(a->model, b->model) == 0
+                         : !b->model) &&
+               memcmp(a->b, b->b, sizeof a->b) == 0 &&
+               memcmp(&a->events, &b->events, sizeof a->events) == 0 &&
+               memcmp(&a->parts, &b->parts, sizeof a->parts) == 0;
+    }
+    ok(same, "packed cells are bit for bit the JSON cells (-0 arrives as 0)");
+    collect_result_release(&packed);
+    collect_result_release(&plain);
+
+    /* A packed byte count the frame does not hold is refused. */
+    const char *nl = memchr(text, '\n', len);
+    size_t head = (size_t)(nl + 1 - text);
+    char *lie = xmalloc(len + 32);
+    int h = snprintf(lie, 32, "P%lu\n", strtoul(text + 1, NULL, 10) - 1);
+    memcpy(lie + h, text + head, len - head);
+    err = NULL;
+    is_int(protocol_result_decode(lie, (size_t)h + len - head, &packed, &err),
+           -1, "a packed length off by one is an error");
+    ok(err && packed.n_usage == 0, "and leaves no cell");
+    free(err);
+    free(lie);
+    free(text);
+
+    /* Without cells the frame is the JSON and its newline alone. */
+    collect_result_release(&r);
+    collect_result_init(&r);
+    text = protocol_result_encode(&r, &len);
+    ok(text && text[0] == '{' && len == strlen(text) &&
+           memchr(text, '\n', len - 1) == NULL &&
+           protocol_result_complete(text, len),
+       "no cells: one JSON line");
+    free(text);
+    collect_result_release(&r);
 }
 
 static void test_result_garbage(void)
@@ -339,6 +436,7 @@ int main(void)
     test_job_round_trip();
     test_job_errors();
     test_result_framing();
+    test_result_packed_cells();
     test_result_garbage();
     return done_testing();
 }
