@@ -145,8 +145,9 @@ static int parse_usage(const js_val *u, tusage *t)
         return -1;
     for (int i = 0; i < 5; i++) {
         const js_val *v = &u[1 + i];
-        if (v->type == JS_INT && js_int(v) >= 0)
-            t->v[i] = (uint64_t)js_int(v);
+        long long x;
+        if (v->type == JS_INT && (x = js_int(v)) >= 0)
+            t->v[i] = (uint64_t)x;
         else if (v->type == JS_REAL) {
             double d = js_double(v);
             if (d >= 0)
@@ -217,10 +218,16 @@ static int parse_rate_limits(const js_val *v, double t, ls_sink *out)
     if (!(s->w[0].known & 1u) && !(s->w[1].known & 1u))
         return 0;
     if (v[F_CREDITS].type == JS_OBJ && v[F_BALANCE].type == JS_STR) {
-        char buf[64], *bal = js_str(&v[F_BALANCE], buf, sizeof buf, NULL);
-        if (bal) {
+        const js_val *bv = &v[F_BALANCE];
+        char buf[64], *bal = NULL;
+        double b;
+        if (!bv->esc && js_decimal(bv->p, bv->n, &b) == 0) {
+            /* the usual "14.5000000000": strtod's value without strtod */
+            s->credits = b;
+            s->credits_known = 1;
+        } else if ((bal = js_str(bv, buf, sizeof buf, NULL))) {
             char *end;
-            double b = strtod(bal, &end);
+            b = strtod(bal, &end);
             if (end != bal && isfinite(b)) {
                 s->credits = b;
                 s->credits_known = 1;

@@ -568,16 +568,54 @@ long long js_int(const js_val *v)
     return neg ? (long long)(0 - a) : (long long)a;
 }
 
+int js_decimal(const char *s, size_t n, double *out)
+{
+    /* Exact powers of ten: 10^22 is the largest a double holds exactly. */
+    static const double p10[] = {
+        1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const char *p = s, *e = s + n;
+    int neg = p < e && *p == '-';
+    p += neg;
+    uint64_t m = 0;
+    size_t digits = 0, frac = 0;
+    int dot = 0;
+    for (; p < e; p++) {
+        unsigned d = (unsigned)(unsigned char)*p - '0';
+        if (d <= 9) {
+            if (m > ((uint64_t)1 << 53) / 10)
+                return -1; /* more than a double's exact integers */
+            m = m * 10 + d;
+            digits++;
+            frac += (size_t)dot;
+        } else if (*p == '.' && !dot && digits)
+            dot = 1;
+        else
+            return -1;
+    }
+    if (!digits || (dot && !frac) || m > ((uint64_t)1 << 53) ||
+        frac >= sizeof p10 / sizeof p10[0])
+        return -1;
+    /* m and 10^frac are exact doubles and IEEE division rounds correctly
+     * to nearest: the very double strtod returns for this text. */
+    double v = (double)m / p10[frac];
+    *out = neg ? -v : v;
+    return 0;
+}
+
 double js_double(const js_val *v)
 {
     if (v->type == JS_INT)
         return (double)js_int(v);
+    double d;
+    if (js_decimal(v->p, v->n, &d) == 0)
+        return d;
     char buf[128], *t = v->n < sizeof buf ? buf : malloc(v->n + 1);
     if (!t)
         return NAN;
     memcpy(t, v->p, v->n);
     t[v->n] = '\0';
-    double d = strtod(t, NULL);
+    d = strtod(t, NULL);
     if (t != buf)
         free(t);
     return d;
