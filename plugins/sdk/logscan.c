@@ -915,6 +915,10 @@ typedef struct ls_pipe {
     size_t next;            /* next task to hand out                        */
     size_t applying;        /* the task whose records are being applied     */
     size_t in_flight;       /* chunks handed over, not applied yet          */
+    ls_chunk *spare;        /* applied chunks, for the next ls_emit: a fresh
+                               64 KiB chunk per fill cost a malloc, and
+                               fresh pages (faults, clearing) whenever
+                               free() had given the heap's top back      */
     int quit;
     /* the direct (single-threaded) path applies chunks as they fill */
     ls_state *st;
@@ -997,7 +1001,16 @@ int ls_emit(ls_sink *k, const void *rec, size_t n)
         return -1;
     }
     if (!k->cur) {
-        k->cur = malloc(sizeof *k->cur);
+        ls_pipe *pp = k->pp;
+        if (pp->threaded) {
+            pthread_mutex_lock(&pp->mu);
+            k->cur = pp->spare;
+            if (k->cur)
+                pp->spare = k->cur->next;
+            pthread_mutex_unlock(&pp->mu);
+        }
+        if (!k->cur)
+            k->cur = malloc(sizeof *k->cur);
         if (!k->cur) {
             k->failed = 1;
             return -1;
@@ -1247,12 +1260,15 @@ static int ls_apply_threaded(ls_pipe *pp, ls_state *st)
             if (got)
                 pthread_cond_broadcast(&pp->cv_room);
             pthread_mutex_unlock(&pp->mu);
-            while (c) {
-                ls_chunk *nx = c->next;
-                if (!rc && ls_apply_chunk(pp, st, t, c))
+            ls_chunk *last = NULL;
+            for (ls_chunk *x = c; x; last = x, x = x->next)
+                if (!rc && ls_apply_chunk(pp, st, t, x))
                     rc = -1;
-                free(c);
-                c = nx;
+            if (c) { /* back to the readers */
+                pthread_mutex_lock(&pp->mu);
+                last->next = pp->spare;
+                pp->spare = c;
+                pthread_mutex_unlock(&pp->mu);
             }
             if (done)
                 break;
@@ -1304,6 +1320,11 @@ static int ls_pipe_run(ls_pipe *pp, ls_state *st, unsigned threads)
                 nx = c->next;
                 free(c);
             }
+        for (ls_chunk *c = pp->spare, *nx; c; c = nx) {
+            nx = c->next;
+            free(c);
+        }
+        pp->spare = NULL;
         pthread_cond_destroy(&pp->cv_room);
         pthread_cond_destroy(&pp->cv_apply);
         pthread_mutex_destroy(&pp->mu);
