@@ -7,6 +7,7 @@
  * and a differential run over random mutations of the log fixtures
  * comparing acceptance and every extracted field with jansson.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -471,6 +472,34 @@ static void test_decimal(void)
             printf("#   %s: %.17g vs strtod %.17g\n", buf, a, b);
     }
     printf("# %zu random decimals, %zu on the fast path\n", tried, fast);
+    /* integers of every length through a scanned line: js_int = strtoll */
+    size_t int_bad = 0;
+    for (int t = 0; t < 20000; t++) {
+        char line[64], num[32];
+        size_t o = 0;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        if (x & 1)
+            num[o++] = '-';
+        int nd = 1 + (int)((x >> 8) % 19);
+        for (int i = 0; i < nd; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            num[o++] = (char)((i == 0 && nd > 1 ? '1' : '0') + x % (i == 0 && nd > 1 ? 9 : 10));
+        }
+        num[o] = '\0';
+        int ln = snprintf(line, sizeof line, "{\"message\":{\"usage\":{\"input_tokens\":%s}}}", num);
+        js_val v[F_N];
+        errno = 0;
+        long long want = strtoll(num, NULL, 10);
+        int range = errno == ERANGE; /* jansson: "too big integer" */
+        int got = js_scan(&S, line, (size_t)ln, v) == 0;
+        if (range ? got : (!got || v[F_IN].type != JS_INT ||
+                           js_int(&v[F_IN]) != want)) {
+            if (int_bad++ < 5)
+                printf("#   %s\n", line);
+        }
+    }
+    ok(int_bad == 0, "js_int = strtoll for integers of 1 to 19 digits (and "
+                     "refused past a long long)");
     ok(bad == 0 && fast > tried / 4, "js_decimal = strtod on random decimals");
 }
 
