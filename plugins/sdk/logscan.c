@@ -802,6 +802,58 @@ static const char *ls_first_tail(const ls_needles *nd, const char *p,
 #if defined(__x86_64__) && defined(__GNUC__)
 #define LS_HAVE_AVX2 1
 #include <immintrin.h>
+/* ls_first_avx2 for one needle (claude_logs' marker, the ":null" search):
+ * no per-needle arrays in the loop, 64 bytes per round. */
+__attribute__((target("avx2"))) static const char *
+ls_first1_avx2(const ls_needles *nd, const char *p, size_t n)
+{
+    const ls_needle *x = &nd->v[0];
+    const __m256i A = _mm256_set1_epi8(x->s[x->a]), B = _mm256_set1_epi8(x->s[x->b]);
+    const char *pa = p + x->a, *pb = p + x->b;
+    size_t i = 0;
+    for (; i + x->b + 64 <= n; i += 64) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)(pa + i));
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)(pb + i));
+        __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)(pa + i + 32));
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(const void *)(pb + i + 32));
+        uint64_t m =
+            (uint32_t)_mm256_movemask_epi8(_mm256_and_si256(
+                _mm256_cmpeq_epi8(a0, A), _mm256_cmpeq_epi8(b0, B))) |
+            (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_and_si256(
+                _mm256_cmpeq_epi8(a1, A), _mm256_cmpeq_epi8(b1, B))) << 32;
+        while (m) {
+            unsigned k = (unsigned)__builtin_ctzll(m);
+            if (ls_needle_at(x, p + i + k, n - i - k))
+                return p + i + k;
+            m &= m - 1;
+        }
+    }
+    if (x->b + 32 > n)
+        return ls_first_tail(nd, p, i, n);
+    /* The rest in at most two 32-byte windows, the last one ending where
+     * the last possible start ends (positions before i masked off): no
+     * byte-by-byte tail, which every short search paid. */
+    for (;;) {
+        size_t j = i + x->b + 32 <= n ? i : n - x->b - 32;
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)(pa + j));
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)(pb + j));
+        uint64_t m = (uint32_t)_mm256_movemask_epi8(_mm256_and_si256(
+            _mm256_cmpeq_epi8(a0, A), _mm256_cmpeq_epi8(b0, B)));
+        m &= ~(uint64_t)0 << (i - j);
+        while (m) {
+            unsigned k = (unsigned)__builtin_ctzll(m);
+            if (ls_needle_at(x, p + j + k, n - j - k))
+                return p + j + k;
+            m &= m - 1;
+        }
+        if (j != i)
+            return NULL; /* that was the last window */
+        i += 32;
+        if (i + x->b >= n)
+            return NULL;
+    }
+}
+
 __attribute__((target("avx2"))) static const char *
 ls_first_avx2(const ls_needles *nd, const char *p, size_t n)
 {
@@ -873,7 +925,7 @@ const char *ls_needles_find(const ls_needles *nd, const char *p, size_t n)
             return ls_first_tail(nd, p, 0, n);
 #ifdef LS_HAVE_AVX2
     if (__builtin_cpu_supports("avx2"))
-        return ls_first_avx2(nd, p, n);
+        return nd->n == 1 ? ls_first1_avx2(nd, p, n) : ls_first_avx2(nd, p, n);
 #endif
     return ls_first_sse2(nd, p, n);
 }
