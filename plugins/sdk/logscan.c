@@ -375,6 +375,38 @@ static int ls_load_ents(ls_state *st)
     return ls_ix_build(st, n);
 }
 
+/* The state file's writer: small pieces (a file record, a path, a model
+ * name) gather in a buffer, so that a tree of n files costs a few writes
+ * rather than 2n; a large piece (the entries) goes straight through. */
+typedef struct ls_out {
+    int fd;
+    int rc;
+    size_t len;
+    unsigned char buf[64u << 10];
+} ls_out;
+
+static void ls_out_flush(ls_out *o)
+{
+    if (!o->rc && o->len)
+        o->rc = mdu_write_all(o->fd, o->buf, o->len);
+    o->len = 0;
+}
+
+static void ls_out_put(ls_out *o, const void *p, size_t n)
+{
+    if (o->rc)
+        return;
+    if (o->len + n > sizeof o->buf)
+        ls_out_flush(o);
+    if (n >= sizeof o->buf) {
+        if (!o->rc)
+            o->rc = mdu_write_all(o->fd, p, n);
+        return;
+    }
+    memcpy(o->buf + o->len, p, n);
+    o->len += n;
+}
+
 int ls_save(ls_state *st, const char *dir)
 {
     mdu_statefile sf;
@@ -396,29 +428,38 @@ int ls_save(ls_state *st, const char *dir)
     for (size_t e = 0; e < st->n_ents; e++)
         live += !(st->ents[e].flags & LS_F_DEAD);
     h.n_ents = (uint32_t)live;
-    int rc = mdu_write_all(fd, &h, sizeof h);
-    for (size_t i = 0; !rc && i < st->n_files; i++)
-        rc = mdu_write_all(fd, &st->files[i].d, sizeof st->files[i].d);
-    for (size_t i = 0; !rc && i < st->n_files; i++)
-        rc = mdu_write_all(fd, st->files[i].path,
-                           strlen(st->files[i].path) + 1);
-    for (size_t i = 0; !rc && i < st->n_models; i++)
-        rc = mdu_write_all(fd, st->models[i], strlen(st->models[i]) + 1);
-    if (!rc)
-        rc = mdu_write_all(fd, st->cells, st->n_cells * sizeof *st->cells);
-    if (!rc && st->blob_len)
-        rc = mdu_write_all(fd, st->blob, st->blob_len);
+    ls_out *o = malloc(sizeof *o);
+    if (!o) {
+        mdu_statefile_abort(&sf);
+        errno = ENOMEM;
+        return -1;
+    }
+    o->fd = fd;
+    o->rc = 0;
+    o->len = 0;
+    ls_out_put(o, &h, sizeof h);
+    for (size_t i = 0; i < st->n_files; i++)
+        ls_out_put(o, &st->files[i].d, sizeof st->files[i].d);
+    for (size_t i = 0; i < st->n_files; i++)
+        ls_out_put(o, st->files[i].path, strlen(st->files[i].path) + 1);
+    for (size_t i = 0; i < st->n_models; i++)
+        ls_out_put(o, st->models[i], strlen(st->models[i]) + 1);
+    ls_out_put(o, st->cells, st->n_cells * sizeof *st->cells);
+    if (st->blob_len)
+        ls_out_put(o, st->blob, st->blob_len);
     /* Entries: live ones only, in insertion order (keeps ccusage's
      * "first wins" order across runs). */
-    for (size_t e = 0, run = 0; !rc && e <= st->n_ents; e++) {
+    for (size_t e = 0, run = 0; !o->rc && e <= st->n_ents; e++) {
         if (e == st->n_ents || (st->ents[e].flags & LS_F_DEAD)) {
             if (run)
-                rc = mdu_write_all(fd, &st->ents[e - run],
-                                   run * sizeof(ls_ent));
+                ls_out_put(o, &st->ents[e - run], run * sizeof(ls_ent));
             run = 0;
         } else
             run++;
     }
+    ls_out_flush(o);
+    int rc = o->rc;
+    free(o);
     if (rc) {
         int e = errno;
         mdu_statefile_abort(&sf);
