@@ -1511,6 +1511,46 @@ static size_t ls_cellkey_slot(const ls_cellkey *ht, size_t cap, uint64_t k)
     return i;
 }
 
+/* Add live entry x to cell c (the sums, the known and not-applicable
+ * bits, the cost parts). */
+static void ls_cell_add(ls_cell_disk *c, const ls_ent *x)
+{
+    if (!c->events) {
+        /* first event decides not-applicable buckets */
+        if (x->flags & LS_F_CW_NA) {
+            c->na |= 1u << LS_CW;
+            c->known &= (uint16_t)~(1u << LS_CW);
+        }
+    }
+    c->events++;
+    for (int b = 0; b < LS_NTOK; b++)
+        c->v[b] += x->tok[b];
+    c->cw1h += x->cw1h;
+    c->v[LS_NTOK] += (double)ls_ent_total(x);
+    if (c->parts_known)
+        ls_cell_add_parts(c, x);
+    if (x->flags & LS_F_COST)
+        c->v[LS_NTOK + 1] += x->cost;
+    else
+        c->known &= (uint16_t)~(1u << (LS_NTOK + 1));
+    if (!(x->flags & LS_F_REAS))
+        c->known &= (uint16_t)~(1u << LS_REAS);
+    int cw_na = !!(x->flags & LS_F_CW_NA);
+    int cell_na = !!(c->na & (1u << LS_CW));
+    if (cw_na != cell_na) {
+        /* mixed: some events reported cache writes, some could
+         * not: the sum is unknown */
+        c->na &= (uint16_t)~(1u << LS_CW);
+        c->known &= (uint16_t)~(1u << LS_CW);
+        c->pad = 1; /* remember "mixed" */
+    } else if (!cw_na && !(x->flags & LS_F_CW_KNOWN))
+        c->known &= (uint16_t)~(1u << LS_CW);
+    if (c->pad) {
+        c->na &= (uint16_t)~(1u << LS_CW);
+        c->known &= (uint16_t)~(1u << LS_CW);
+    }
+}
+
 /* Rebuild the cells from the live entries (entries older than the
  * retention cutoff are dropped), in one pass: the cell table doubles (and
  * is rehashed from the cells so far) when half full.  Returns 0 or -1
@@ -1525,6 +1565,8 @@ static int ls_build_cells(ls_state *st)
     ls_cellkey *ht = calloc(cap, sizeof *ht);
     if (!ht)
         return -1;
+    uint64_t last_k = 0;   /* the key of the cell the entry before went to */
+    size_t last_idx = 0;
     for (size_t e = 0; e < st->n_ents; e++) {
         ls_ent *x = &st->ents[e];
         if (x->flags & LS_F_DEAD)
@@ -1534,6 +1576,12 @@ static int ls_build_cells(ls_state *st)
             continue;
         }
         uint64_t k = (((uint64_t)x->slot << 16) | x->model) + 1;
+        if (k == last_k) {
+            /* a file's events come in time order: mostly the cell of
+             * the entry before, no look-up */
+            ls_cell_add(&cells[last_idx], x);
+            continue;
+        }
         size_t i = ls_cellkey_slot(ht, cap, k);
         if (!ht[i].k) {
             if ((n + 1) * 2 > cap) {
@@ -1568,41 +1616,9 @@ static int ls_build_cells(ls_state *st)
             ht[i].k = k;
             ht[i].idx = (uint32_t)n++;
         }
-        ls_cell_disk *c = &cells[ht[i].idx];
-        if (!c->events) {
-            /* first event decides not-applicable buckets */
-            if (x->flags & LS_F_CW_NA) {
-                c->na |= 1u << LS_CW;
-                c->known &= (uint16_t)~(1u << LS_CW);
-            }
-        }
-        c->events++;
-        for (int b = 0; b < LS_NTOK; b++)
-            c->v[b] += x->tok[b];
-        c->cw1h += x->cw1h;
-        c->v[LS_NTOK] += (double)ls_ent_total(x);
-        if (c->parts_known)
-            ls_cell_add_parts(c, x);
-        if (x->flags & LS_F_COST)
-            c->v[LS_NTOK + 1] += x->cost;
-        else
-            c->known &= (uint16_t)~(1u << (LS_NTOK + 1));
-        if (!(x->flags & LS_F_REAS))
-            c->known &= (uint16_t)~(1u << LS_REAS);
-        int cw_na = !!(x->flags & LS_F_CW_NA);
-        int cell_na = !!(c->na & (1u << LS_CW));
-        if (cw_na != cell_na) {
-            /* mixed: some events reported cache writes, some could
-             * not: the sum is unknown */
-            c->na &= (uint16_t)~(1u << LS_CW);
-            c->known &= (uint16_t)~(1u << LS_CW);
-            c->pad = 1; /* remember "mixed" */
-        } else if (!cw_na && !(x->flags & LS_F_CW_KNOWN))
-            c->known &= (uint16_t)~(1u << LS_CW);
-        if (c->pad) {
-            c->na &= (uint16_t)~(1u << LS_CW);
-            c->known &= (uint16_t)~(1u << LS_CW);
-        }
+        last_k = k;
+        last_idx = ht[i].idx;
+        ls_cell_add(&cells[last_idx], x);
     }
     free(ht);
     if (n)
