@@ -55,11 +55,15 @@ static int nullable_forbidden(const char *f, size_t n)
 
 /* ccusage drops a whole line when one of the keys above carries JSON null
  * anywhere in it (a byte scan, nested objects included).  Same walk. */
+static ls_needles null_needle; /* ":null", set by init_schema */
+
 static int has_unsupported_null(const char *line, size_t len)
 {
     size_t off = 0;
     for (;;) {
-        const char *p = ls_memmem(line + off, len - off, ":null", 5);
+        /* the needle search tests the rarest bytes of ":null" first
+         * (ls_memmem tested ':', which starts every JSON value) */
+        const char *p = ls_needles_find(&null_needle, line + off, len - off);
         if (!p)
             return 0;
         size_t ni = (size_t)(p - line);
@@ -127,6 +131,8 @@ static void add_block(int base, int parent)
 static int init_schema(void)
 {
     if (schema_ok < 0) {
+        static const char *const null_marker[] = {":null"};
+        ls_needles_init(&null_needle, null_marker, 1);
         add_block(0, -1);
         fields[F_VERSION] = (js_field){"version", -1};
         fields[F_SESSION] = (js_field){"sessionId", -1};

@@ -145,8 +145,9 @@ static int parse_usage(const js_val *u, tusage *t)
         return -1;
     for (int i = 0; i < 5; i++) {
         const js_val *v = &u[1 + i];
-        if (v->type == JS_INT && js_int(v) >= 0)
-            t->v[i] = (uint64_t)js_int(v);
+        long long x;
+        if (v->type == JS_INT && (x = js_int(v)) >= 0)
+            t->v[i] = (uint64_t)x;
         else if (v->type == JS_REAL) {
             double d = js_double(v);
             if (d >= 0)
@@ -217,10 +218,16 @@ static int parse_rate_limits(const js_val *v, double t, ls_sink *out)
     if (!(s->w[0].known & 1u) && !(s->w[1].known & 1u))
         return 0;
     if (v[F_CREDITS].type == JS_OBJ && v[F_BALANCE].type == JS_STR) {
-        char buf[64], *bal = js_str(&v[F_BALANCE], buf, sizeof buf, NULL);
-        if (bal) {
+        const js_val *bv = &v[F_BALANCE];
+        char buf[64], *bal = NULL;
+        double b;
+        if (!bv->esc && js_decimal(bv->p, bv->n, &b) == 0) {
+            /* the usual "14.5000000000": strtod's value without strtod */
+            s->credits = b;
+            s->credits_known = 1;
+        } else if ((bal = js_str(bv, buf, sizeof buf, NULL))) {
             char *end;
-            double b = strtod(bal, &end);
+            b = strtod(bal, &end);
             if (end != bal && isfinite(b)) {
                 s->credits = b;
                 s->credits_known = 1;
@@ -349,31 +356,37 @@ static int parse_line(const ls_parse_env *env, ls_sink *out, ls_pstate *ps,
 }
 
 /* Does p[0..n) start with the literal lit?  Returns its length, or 0. */
-static size_t lit_at(const char *p, size_t n, const char *lit, size_t ln)
+static inline size_t lit_at(const char *p, size_t n, const char *lit,
+                            size_t ln)
 {
     return n >= ln && memcmp(p, lit, ln) == 0 ? ln : 0;
 }
 
-/* Byte classes of the fast path: 1 a kind's bytes ([a-z_]), 2 also a
- * timestamp's ([0-9TZ:.+-]). */
+/* Byte classes of the fast path, as bits: W_KIND a kind's bytes
+ * ([a-z_]), W_TS a timestamp's (those and [0-9TZ:.+-]). */
+enum { W_KIND = 1, W_TS = 2, W_BOTH = 3 };
 static const unsigned char word_class[256] = {
-    ['_'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,
-    ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1,
-    ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1,
-    ['x'] = 1, ['y'] = 1, ['z'] = 1,
-    ['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2, ['5'] = 2,
-    ['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2, ['T'] = 2, ['Z'] = 2,
-    [':'] = 2, ['.'] = 2, ['+'] = 2, ['-'] = 2,
+    ['_'] = W_BOTH, ['a'] = W_BOTH, ['b'] = W_BOTH, ['c'] = W_BOTH,
+    ['d'] = W_BOTH, ['e'] = W_BOTH, ['f'] = W_BOTH, ['g'] = W_BOTH,
+    ['h'] = W_BOTH, ['i'] = W_BOTH, ['j'] = W_BOTH, ['k'] = W_BOTH,
+    ['l'] = W_BOTH, ['m'] = W_BOTH, ['n'] = W_BOTH, ['o'] = W_BOTH,
+    ['p'] = W_BOTH, ['q'] = W_BOTH, ['r'] = W_BOTH, ['s'] = W_BOTH,
+    ['t'] = W_BOTH, ['u'] = W_BOTH, ['v'] = W_BOTH, ['w'] = W_BOTH,
+    ['x'] = W_BOTH, ['y'] = W_BOTH, ['z'] = W_BOTH,
+    ['0'] = W_TS, ['1'] = W_TS, ['2'] = W_TS, ['3'] = W_TS, ['4'] = W_TS,
+    ['5'] = W_TS, ['6'] = W_TS, ['7'] = W_TS, ['8'] = W_TS, ['9'] = W_TS,
+    ['T'] = W_TS, ['Z'] = W_TS, [':'] = W_TS, ['.'] = W_TS, ['+'] = W_TS,
+    ['-'] = W_TS,
 };
 
-/* Length of a run of at most 64 bytes of class <= cls at p[0..n) closed
- * by a '"'; 0 when none, or when the bytes at hand end first. */
-static size_t word_at(const char *p, size_t n, unsigned cls)
+/* Length of a run of at most 64 bytes of class cls (W_KIND, W_TS) at
+ * p[0..n) closed by a '"'; 0 when none, or when the bytes at hand end
+ * first.  One table look-up per byte (this runs on every line). */
+static inline size_t word_at(const char *p, size_t n, unsigned cls)
 {
+    const unsigned char *u = (const unsigned char *)p;
     size_t i = 0, lim = n < 64 ? n : 64;
-    while (i < lim && word_class[(unsigned char)p[i]] &&
-           word_class[(unsigned char)p[i]] <= cls)
+    while (i < lim && (word_class[u[i]] & cls))
         i++;
     return i < n && p[i] == '"' ? i : 0;
 }
@@ -392,11 +405,11 @@ static int classify_line(const char *p, size_t n)
     static const char ts[] = "{\"timestamp\":\"", ty[] = "\",\"type\":\"",
                       pl[] = "\",\"payload\":{\"type\":\"";
     size_t i = lit_at(p, n, ts, sizeof ts - 1), w;
-    if (!i || !(w = word_at(p + i, n - i, 2)))
+    if (!i || !(w = word_at(p + i, n - i, W_TS)))
         return LS_LINE_UNKNOWN;
     i += w;
     size_t k = lit_at(p + i, n - i, ty, sizeof ty - 1);
-    if (!k || !(w = word_at(p + i + k, n - i - k, 1)))
+    if (!k || !(w = word_at(p + i + k, n - i - k, W_KIND)))
         return LS_LINE_UNKNOWN;
     const char *kind = p + i + k;
     i += k + w;
@@ -409,7 +422,7 @@ static int classify_line(const char *p, size_t n)
     if (!(w == 9 && memcmp(kind, "event_msg", 9) == 0))
         return LS_LINE_SKIP;
     k = lit_at(p + i, n - i, pl, sizeof pl - 1);
-    if (!k || !(w = word_at(p + i + k, n - i - k, 1)))
+    if (!k || !(w = word_at(p + i + k, n - i - k, W_KIND)))
         return LS_LINE_UNKNOWN;
     const char *sub = p + i + k;
     i += k + w;

@@ -149,7 +149,8 @@ static const char *js_utf8(const char *p, const char *e)
 
 /* The closing quote of a string whose body starts at p, validating it;
  * NULL when malformed or unterminated.  *esc |= 1 when it has escapes. */
-static const char *js_str_end(const char *p, const char *e, int *esc)
+static inline __attribute__((always_inline)) const char *
+js_str_end(const char *p, const char *e, int *esc)
 {
     for (;;) {
 #if defined(__SSE2__)
@@ -197,6 +198,47 @@ static const char *js_str_end(const char *p, const char *e, int *esc)
     }
 }
 
+/* Eight bytes at p as a little-endian word (unaligned). */
+static inline uint64_t js_load8(const char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    return x;
+}
+
+/* How many ASCII digits p[0..e) starts with; eight at a time: a byte is
+ * a digit when its high nibble is 3 both as it is and plus 6 (a carry
+ * out of a non-digit byte only alters the bytes after it). */
+static inline size_t js_digits(const char *p, const char *e)
+{
+    const uint64_t hi = 0xF0F0F0F0F0F0F0F0ull, three = 0x3030303030303030ull;
+    size_t n = 0;
+    while (e - p - (ptrdiff_t)n >= 8) {
+        uint64_t x = js_load8(p + n);
+        uint64_t bad = ((x & hi) ^ three) | (((x + 0x0606060606060606ull) & hi) ^ three);
+        if (bad)
+            return n + (size_t)__builtin_ctzll(bad) / 8;
+        n += 8;
+    }
+    while (p + n < e && p[n] >= '0' && p[n] <= '9')
+        n++;
+    return n;
+}
+
+/* The value of eight ASCII digits at p (the usual SWAR reduction: pairs,
+ * then quads, then the eight). */
+static inline uint64_t js_eight(const char *p)
+{
+    uint64_t v = js_load8(p) - 0x3030303030303030ull;
+    v = v * 10 + (v >> 8);
+    v = (((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+         (((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >> 32;
+    return v & 0xFFFFFFFFull;
+}
+
 /* A number at p: the byte after it or NULL; *real set when it has a
  * fraction or exponent.  Overflow rules as jansson's. */
 static const char *js_number(const char *p, const char *e, int *real)
@@ -214,8 +256,7 @@ static const char *js_number(const char *p, const char *e, int *real)
         if (p < e && *p >= '0' && *p <= '9')
             return NULL;
     } else if (p < e && *p >= '1' && *p <= '9') {
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
+        p += js_digits(p, e);
     } else
         return NULL;
     size_t ndig = (size_t)(p - d0);
@@ -225,8 +266,7 @@ static const char *js_number(const char *p, const char *e, int *real)
         p++;
         if (p >= e || *p < '0' || *p > '9')
             return NULL;
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
+        p += js_digits(p, e);
     }
     if (p < e && (*p == 'e' || *p == 'E')) {
         *real = has_exp = 1;
@@ -392,6 +432,24 @@ static size_t js_unescape(const char *s, size_t n, char *d)
 
 /* ---- the walk ---- */
 
+/* a[0..n) == b[0..n) for the short keys of a schema: a loop, not a
+ * call to memcmp per key of every line */
+static inline int js_same(const char *a, const char *b, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return 0;
+    }
+    for (; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
 typedef struct js_run {
     const js_schema *s;
     js_val *out;
@@ -430,7 +488,7 @@ static const char *js_object(js_run *r, const char *p, int parent, int depth)
         for (int j = s->kid0[parent + 1]; j < s->kid0[parent + 2]; j++) {
             int i = s->kids[j];
             if (s->klen[i] == kl && s->f[i].key[0] == k[0] &&
-                memcmp(s->f[i].key, k, kl) == 0) {
+                js_same(s->f[i].key, k, kl)) {
                 hit = i;
                 break;
             }
@@ -460,8 +518,11 @@ static const char *js_member(js_run *r, const char *p, int i, int depth)
         return js_skip(p, e, depth);
     const js_schema *s = r->s;
     /* last occurrence wins: forget what an earlier one gave */
-    memset(&r->out[i], 0,
-           (size_t)(s->last_desc[i] - i + 1) * sizeof r->out[0]);
+    if (s->last_desc[i] == i)
+        r->out[i] = (js_val){.type = JS_ABSENT};
+    else
+        memset(&r->out[i], 0,
+               (size_t)(s->last_desc[i] - i + 1) * sizeof r->out[0]);
     js_val *v = &r->out[i];
     const char *q;
     if (depth > JS_MAX_DEPTH || p >= e)
@@ -563,21 +624,61 @@ long long js_int(const js_val *v)
     const char *p = v->p, *e = v->p + v->n;
     int neg = p < e && *p == '-';
     unsigned long long a = 0;
-    for (p += neg; p < e; p++)
+    for (p += neg; e - p >= 8; p += 8)
+        a = a * 100000000ull + js_eight(p);
+    for (; p < e; p++)
         a = a * 10 + (unsigned)(*p - '0');
     return neg ? (long long)(0 - a) : (long long)a;
+}
+
+int js_decimal(const char *s, size_t n, double *out)
+{
+    /* Exact powers of ten: 10^22 is the largest a double holds exactly. */
+    static const double p10[] = {
+        1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const char *p = s, *e = s + n;
+    int neg = p < e && *p == '-';
+    p += neg;
+    uint64_t m = 0;
+    size_t digits = 0, frac = 0;
+    int dot = 0;
+    for (; p < e; p++) {
+        unsigned d = (unsigned)(unsigned char)*p - '0';
+        if (d <= 9) {
+            if (m > ((uint64_t)1 << 53) / 10)
+                return -1; /* more than a double's exact integers */
+            m = m * 10 + d;
+            digits++;
+            frac += (size_t)dot;
+        } else if (*p == '.' && !dot && digits)
+            dot = 1;
+        else
+            return -1;
+    }
+    if (!digits || (dot && !frac) || m > ((uint64_t)1 << 53) ||
+        frac >= sizeof p10 / sizeof p10[0])
+        return -1;
+    /* m and 10^frac are exact doubles and IEEE division rounds correctly
+     * to nearest: the very double strtod returns for this text. */
+    double v = (double)m / p10[frac];
+    *out = neg ? -v : v;
+    return 0;
 }
 
 double js_double(const js_val *v)
 {
     if (v->type == JS_INT)
         return (double)js_int(v);
+    double d;
+    if (js_decimal(v->p, v->n, &d) == 0)
+        return d;
     char buf[128], *t = v->n < sizeof buf ? buf : malloc(v->n + 1);
     if (!t)
         return NAN;
     memcpy(t, v->p, v->n);
     t[v->n] = '\0';
-    double d = strtod(t, NULL);
+    d = strtod(t, NULL);
     if (t != buf)
         free(t);
     return d;

@@ -112,6 +112,13 @@ int js_streq(const js_val *v, const char *lit);
 /* JS_INT value (validated to fit a long long). */
 long long js_int(const js_val *v);
 
+/* The double strtod gives for a plain decimal s[0..n) ("-"? digits, then
+ * optionally "." and digits), computed without strtod when its digits
+ * make an integer of at most 2^53 and it has at most 22 decimals (the
+ * quotient of two exact doubles, rounded once).  Returns 0 and *out, or
+ * -1 for any other text (the caller uses strtod). */
+int js_decimal(const char *s, size_t n, double *out);
+
 /* JS_INT or JS_REAL as a double (what json_number_value gives). */
 double js_double(const js_val *v);
 

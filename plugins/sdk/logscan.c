@@ -375,6 +375,38 @@ static int ls_load_ents(ls_state *st)
     return ls_ix_build(st, n);
 }
 
+/* The state file's writer: small pieces (a file record, a path, a model
+ * name) gather in a buffer, so that a tree of n files costs a few writes
+ * rather than 2n; a large piece (the entries) goes straight through. */
+typedef struct ls_out {
+    int fd;
+    int rc;
+    size_t len;
+    unsigned char buf[64u << 10];
+} ls_out;
+
+static void ls_out_flush(ls_out *o)
+{
+    if (!o->rc && o->len)
+        o->rc = mdu_write_all(o->fd, o->buf, o->len);
+    o->len = 0;
+}
+
+static void ls_out_put(ls_out *o, const void *p, size_t n)
+{
+    if (o->rc)
+        return;
+    if (o->len + n > sizeof o->buf)
+        ls_out_flush(o);
+    if (n >= sizeof o->buf) {
+        if (!o->rc)
+            o->rc = mdu_write_all(o->fd, p, n);
+        return;
+    }
+    memcpy(o->buf + o->len, p, n);
+    o->len += n;
+}
+
 int ls_save(ls_state *st, const char *dir)
 {
     mdu_statefile sf;
@@ -396,29 +428,38 @@ int ls_save(ls_state *st, const char *dir)
     for (size_t e = 0; e < st->n_ents; e++)
         live += !(st->ents[e].flags & LS_F_DEAD);
     h.n_ents = (uint32_t)live;
-    int rc = mdu_write_all(fd, &h, sizeof h);
-    for (size_t i = 0; !rc && i < st->n_files; i++)
-        rc = mdu_write_all(fd, &st->files[i].d, sizeof st->files[i].d);
-    for (size_t i = 0; !rc && i < st->n_files; i++)
-        rc = mdu_write_all(fd, st->files[i].path,
-                           strlen(st->files[i].path) + 1);
-    for (size_t i = 0; !rc && i < st->n_models; i++)
-        rc = mdu_write_all(fd, st->models[i], strlen(st->models[i]) + 1);
-    if (!rc)
-        rc = mdu_write_all(fd, st->cells, st->n_cells * sizeof *st->cells);
-    if (!rc && st->blob_len)
-        rc = mdu_write_all(fd, st->blob, st->blob_len);
+    ls_out *o = malloc(sizeof *o);
+    if (!o) {
+        mdu_statefile_abort(&sf);
+        errno = ENOMEM;
+        return -1;
+    }
+    o->fd = fd;
+    o->rc = 0;
+    o->len = 0;
+    ls_out_put(o, &h, sizeof h);
+    for (size_t i = 0; i < st->n_files; i++)
+        ls_out_put(o, &st->files[i].d, sizeof st->files[i].d);
+    for (size_t i = 0; i < st->n_files; i++)
+        ls_out_put(o, st->files[i].path, strlen(st->files[i].path) + 1);
+    for (size_t i = 0; i < st->n_models; i++)
+        ls_out_put(o, st->models[i], strlen(st->models[i]) + 1);
+    ls_out_put(o, st->cells, st->n_cells * sizeof *st->cells);
+    if (st->blob_len)
+        ls_out_put(o, st->blob, st->blob_len);
     /* Entries: live ones only, in insertion order (keeps ccusage's
      * "first wins" order across runs). */
-    for (size_t e = 0, run = 0; !rc && e <= st->n_ents; e++) {
+    for (size_t e = 0, run = 0; !o->rc && e <= st->n_ents; e++) {
         if (e == st->n_ents || (st->ents[e].flags & LS_F_DEAD)) {
             if (run)
-                rc = mdu_write_all(fd, &st->ents[e - run],
-                                   run * sizeof(ls_ent));
+                ls_out_put(o, &st->ents[e - run], run * sizeof(ls_ent));
             run = 0;
         } else
             run++;
     }
+    ls_out_flush(o);
+    int rc = o->rc;
+    free(o);
     if (rc) {
         int e = errno;
         mdu_statefile_abort(&sf);
@@ -802,6 +843,58 @@ static const char *ls_first_tail(const ls_needles *nd, const char *p,
 #if defined(__x86_64__) && defined(__GNUC__)
 #define LS_HAVE_AVX2 1
 #include <immintrin.h>
+/* ls_first_avx2 for one needle (claude_logs' marker, the ":null" search):
+ * no per-needle arrays in the loop, 64 bytes per round. */
+__attribute__((target("avx2"))) static const char *
+ls_first1_avx2(const ls_needles *nd, const char *p, size_t n)
+{
+    const ls_needle *x = &nd->v[0];
+    const __m256i A = _mm256_set1_epi8(x->s[x->a]), B = _mm256_set1_epi8(x->s[x->b]);
+    const char *pa = p + x->a, *pb = p + x->b;
+    size_t i = 0;
+    for (; i + x->b + 64 <= n; i += 64) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)(pa + i));
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)(pb + i));
+        __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)(pa + i + 32));
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(const void *)(pb + i + 32));
+        uint64_t m =
+            (uint32_t)_mm256_movemask_epi8(_mm256_and_si256(
+                _mm256_cmpeq_epi8(a0, A), _mm256_cmpeq_epi8(b0, B))) |
+            (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_and_si256(
+                _mm256_cmpeq_epi8(a1, A), _mm256_cmpeq_epi8(b1, B))) << 32;
+        while (m) {
+            unsigned k = (unsigned)__builtin_ctzll(m);
+            if (ls_needle_at(x, p + i + k, n - i - k))
+                return p + i + k;
+            m &= m - 1;
+        }
+    }
+    if (x->b + 32 > n)
+        return ls_first_tail(nd, p, i, n);
+    /* The rest in at most two 32-byte windows, the last one ending where
+     * the last possible start ends (positions before i masked off): no
+     * byte-by-byte tail, which every short search paid. */
+    for (;;) {
+        size_t j = i + x->b + 32 <= n ? i : n - x->b - 32;
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)(pa + j));
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)(pb + j));
+        uint64_t m = (uint32_t)_mm256_movemask_epi8(_mm256_and_si256(
+            _mm256_cmpeq_epi8(a0, A), _mm256_cmpeq_epi8(b0, B)));
+        m &= ~(uint64_t)0 << (i - j);
+        while (m) {
+            unsigned k = (unsigned)__builtin_ctzll(m);
+            if (ls_needle_at(x, p + j + k, n - j - k))
+                return p + j + k;
+            m &= m - 1;
+        }
+        if (j != i)
+            return NULL; /* that was the last window */
+        i += 32;
+        if (i + x->b >= n)
+            return NULL;
+    }
+}
+
 __attribute__((target("avx2"))) static const char *
 ls_first_avx2(const ls_needles *nd, const char *p, size_t n)
 {
@@ -873,7 +966,7 @@ const char *ls_needles_find(const ls_needles *nd, const char *p, size_t n)
             return ls_first_tail(nd, p, 0, n);
 #ifdef LS_HAVE_AVX2
     if (__builtin_cpu_supports("avx2"))
-        return ls_first_avx2(nd, p, n);
+        return nd->n == 1 ? ls_first1_avx2(nd, p, n) : ls_first_avx2(nd, p, n);
 #endif
     return ls_first_sse2(nd, p, n);
 }
@@ -915,6 +1008,10 @@ typedef struct ls_pipe {
     size_t next;            /* next task to hand out                        */
     size_t applying;        /* the task whose records are being applied     */
     size_t in_flight;       /* chunks handed over, not applied yet          */
+    ls_chunk *spare;        /* applied chunks, for the next ls_emit: a fresh
+                               64 KiB chunk per fill cost a malloc, and
+                               fresh pages (faults, clearing) whenever
+                               free() had given the heap's top back      */
     int quit;
     /* the direct (single-threaded) path applies chunks as they fill */
     ls_state *st;
@@ -997,7 +1094,16 @@ int ls_emit(ls_sink *k, const void *rec, size_t n)
         return -1;
     }
     if (!k->cur) {
-        k->cur = malloc(sizeof *k->cur);
+        ls_pipe *pp = k->pp;
+        if (pp->threaded) {
+            pthread_mutex_lock(&pp->mu);
+            k->cur = pp->spare;
+            if (k->cur)
+                pp->spare = k->cur->next;
+            pthread_mutex_unlock(&pp->mu);
+        }
+        if (!k->cur)
+            k->cur = malloc(sizeof *k->cur);
         if (!k->cur) {
             k->failed = 1;
             return -1;
@@ -1247,12 +1353,15 @@ static int ls_apply_threaded(ls_pipe *pp, ls_state *st)
             if (got)
                 pthread_cond_broadcast(&pp->cv_room);
             pthread_mutex_unlock(&pp->mu);
-            while (c) {
-                ls_chunk *nx = c->next;
-                if (!rc && ls_apply_chunk(pp, st, t, c))
+            ls_chunk *last = NULL;
+            for (ls_chunk *x = c; x; last = x, x = x->next)
+                if (!rc && ls_apply_chunk(pp, st, t, x))
                     rc = -1;
-                free(c);
-                c = nx;
+            if (c) { /* back to the readers */
+                pthread_mutex_lock(&pp->mu);
+                last->next = pp->spare;
+                pp->spare = c;
+                pthread_mutex_unlock(&pp->mu);
             }
             if (done)
                 break;
@@ -1304,6 +1413,11 @@ static int ls_pipe_run(ls_pipe *pp, ls_state *st, unsigned threads)
                 nx = c->next;
                 free(c);
             }
+        for (ls_chunk *c = pp->spare, *nx; c; c = nx) {
+            nx = c->next;
+            free(c);
+        }
+        pp->spare = NULL;
         pthread_cond_destroy(&pp->cv_room);
         pthread_cond_destroy(&pp->cv_apply);
         pthread_mutex_destroy(&pp->mu);
@@ -1397,6 +1511,46 @@ static size_t ls_cellkey_slot(const ls_cellkey *ht, size_t cap, uint64_t k)
     return i;
 }
 
+/* Add live entry x to cell c (the sums, the known and not-applicable
+ * bits, the cost parts). */
+static void ls_cell_add(ls_cell_disk *c, const ls_ent *x)
+{
+    if (!c->events) {
+        /* first event decides not-applicable buckets */
+        if (x->flags & LS_F_CW_NA) {
+            c->na |= 1u << LS_CW;
+            c->known &= (uint16_t)~(1u << LS_CW);
+        }
+    }
+    c->events++;
+    for (int b = 0; b < LS_NTOK; b++)
+        c->v[b] += x->tok[b];
+    c->cw1h += x->cw1h;
+    c->v[LS_NTOK] += (double)ls_ent_total(x);
+    if (c->parts_known)
+        ls_cell_add_parts(c, x);
+    if (x->flags & LS_F_COST)
+        c->v[LS_NTOK + 1] += x->cost;
+    else
+        c->known &= (uint16_t)~(1u << (LS_NTOK + 1));
+    if (!(x->flags & LS_F_REAS))
+        c->known &= (uint16_t)~(1u << LS_REAS);
+    int cw_na = !!(x->flags & LS_F_CW_NA);
+    int cell_na = !!(c->na & (1u << LS_CW));
+    if (cw_na != cell_na) {
+        /* mixed: some events reported cache writes, some could
+         * not: the sum is unknown */
+        c->na &= (uint16_t)~(1u << LS_CW);
+        c->known &= (uint16_t)~(1u << LS_CW);
+        c->pad = 1; /* remember "mixed" */
+    } else if (!cw_na && !(x->flags & LS_F_CW_KNOWN))
+        c->known &= (uint16_t)~(1u << LS_CW);
+    if (c->pad) {
+        c->na &= (uint16_t)~(1u << LS_CW);
+        c->known &= (uint16_t)~(1u << LS_CW);
+    }
+}
+
 /* Rebuild the cells from the live entries (entries older than the
  * retention cutoff are dropped), in one pass: the cell table doubles (and
  * is rehashed from the cells so far) when half full.  Returns 0 or -1
@@ -1411,6 +1565,8 @@ static int ls_build_cells(ls_state *st)
     ls_cellkey *ht = calloc(cap, sizeof *ht);
     if (!ht)
         return -1;
+    uint64_t last_k = 0;   /* the key of the cell the entry before went to */
+    size_t last_idx = 0;
     for (size_t e = 0; e < st->n_ents; e++) {
         ls_ent *x = &st->ents[e];
         if (x->flags & LS_F_DEAD)
@@ -1420,6 +1576,12 @@ static int ls_build_cells(ls_state *st)
             continue;
         }
         uint64_t k = (((uint64_t)x->slot << 16) | x->model) + 1;
+        if (k == last_k) {
+            /* a file's events come in time order: mostly the cell of
+             * the entry before, no look-up */
+            ls_cell_add(&cells[last_idx], x);
+            continue;
+        }
         size_t i = ls_cellkey_slot(ht, cap, k);
         if (!ht[i].k) {
             if ((n + 1) * 2 > cap) {
@@ -1454,41 +1616,9 @@ static int ls_build_cells(ls_state *st)
             ht[i].k = k;
             ht[i].idx = (uint32_t)n++;
         }
-        ls_cell_disk *c = &cells[ht[i].idx];
-        if (!c->events) {
-            /* first event decides not-applicable buckets */
-            if (x->flags & LS_F_CW_NA) {
-                c->na |= 1u << LS_CW;
-                c->known &= (uint16_t)~(1u << LS_CW);
-            }
-        }
-        c->events++;
-        for (int b = 0; b < LS_NTOK; b++)
-            c->v[b] += x->tok[b];
-        c->cw1h += x->cw1h;
-        c->v[LS_NTOK] += (double)ls_ent_total(x);
-        if (c->parts_known)
-            ls_cell_add_parts(c, x);
-        if (x->flags & LS_F_COST)
-            c->v[LS_NTOK + 1] += x->cost;
-        else
-            c->known &= (uint16_t)~(1u << (LS_NTOK + 1));
-        if (!(x->flags & LS_F_REAS))
-            c->known &= (uint16_t)~(1u << LS_REAS);
-        int cw_na = !!(x->flags & LS_F_CW_NA);
-        int cell_na = !!(c->na & (1u << LS_CW));
-        if (cw_na != cell_na) {
-            /* mixed: some events reported cache writes, some could
-             * not: the sum is unknown */
-            c->na &= (uint16_t)~(1u << LS_CW);
-            c->known &= (uint16_t)~(1u << LS_CW);
-            c->pad = 1; /* remember "mixed" */
-        } else if (!cw_na && !(x->flags & LS_F_CW_KNOWN))
-            c->known &= (uint16_t)~(1u << LS_CW);
-        if (c->pad) {
-            c->na &= (uint16_t)~(1u << LS_CW);
-            c->known &= (uint16_t)~(1u << LS_CW);
-        }
+        last_k = k;
+        last_idx = ht[i].idx;
+        ls_cell_add(&cells[last_idx], x);
     }
     free(ht);
     if (n)

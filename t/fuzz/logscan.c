@@ -8,7 +8,7 @@
  * the usage cells and metrics they hand over pass the host's validation.
  * What must hold besides the sanitizers: a scan never fails on input
  * (only running out of memory may fail it), and a scan that fails no
- * collection.
+ * collection; and jscan's js_decimal equals strtod wherever it answers.
  *
  * Long lines: libFuzzer's inputs stay small (max_len 4096 by default),
  * far below the scanner's 1 MiB read buffer (LS_BUF), so the input
@@ -95,8 +95,32 @@ static void write_expanded(const char *path, const uint8_t *data, size_t n)
     }
 }
 
+/* js_decimal, the readers' strtod shortcut, must give strtod's double
+ * for whatever it accepts: each input's first 40 bytes (cut at the
+ * first NUL) as a number text. */
+static void check_decimal(const uint8_t *data, size_t size)
+{
+    char s[41];
+    size_t n = 0;
+    while (n < size && n < 40 && data[n])
+        n++;
+    memcpy(s, data, n);
+    s[n] = '\0';
+    double fast;
+    if (js_decimal(s, n, &fast) != 0)
+        return;
+    char *end;
+    double slow = strtod(s, &end);
+    if (end != s + n || memcmp(&fast, &slow, sizeof fast) != 0) {
+        fprintf(stderr, "js_decimal(%s) = %.17g, strtod %.17g\n", s, fast,
+                slow);
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_decimal(data, size);
     char path[512];
     fuzz_path(path, sizeof path, fuzz_dir(), "session.jsonl");
     write_expanded(path, data, size);

@@ -7,6 +7,7 @@
  * and a differential run over random mutations of the log fixtures
  * comparing acceptance and every extracted field with jansson.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -417,6 +418,91 @@ static void test_differential(void)
                         "(acceptance and every extracted field)");
 }
 
+/* js_decimal must give strtod's double bit for bit, or decline. */
+static void test_decimal(void)
+{
+    static const char *const fixed[] = {
+        "0", "-0", "0.0", "-0.0", "11.0", "11.3", "17.1", "99.99",
+        "14.5000000000", "0.1", "0.3", "1.7976931348623157", "123456789.125",
+        "9007199254740992", "9007199254740993", "900719925474099.3",
+        "0.0000000000000000000001", "0.00000000000000000000001", "5.", ".5",
+        "1e5", "1.5e-3", "--1", "1.2.3", "", "-", "12a", " 1", "+1"};
+    size_t agree = 0, fast = 0, n = sizeof fixed / sizeof fixed[0];
+    for (size_t i = 0; i < n; i++) {
+        double a = 0, b = strtod(fixed[i], NULL);
+        if (js_decimal(fixed[i], strlen(fixed[i]), &a) != 0) {
+            agree++;
+            continue;
+        }
+        fast++;
+        agree += memcmp(&a, &b, sizeof a) == 0;
+        if (memcmp(&a, &b, sizeof a) != 0)
+            printf("#   %s: %.17g vs strtod %.17g\n", fixed[i], a, b);
+    }
+    ok(agree == n && fast >= 12, "js_decimal = strtod on fixed cases");
+    /* random decimals: 1..19 integer digits, 0..23 decimals */
+    unsigned long long x = 88172645463325252ull;
+    size_t bad = 0, tried = 0;
+    fast = 0;
+    for (int t = 0; t < 200000; t++) {
+        char buf[64];
+        size_t o = 0;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        if (x & 1)
+            buf[o++] = '-';
+        int id = 1 + (int)((x >> 8) % 19), fd = (int)((x >> 16) % 24);
+        for (int i = 0; i < id; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            buf[o++] = (char)('0' + x % 10);
+        }
+        if (fd) {
+            buf[o++] = '.';
+            for (int i = 0; i < fd; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                buf[o++] = (char)('0' + x % 10);
+            }
+        }
+        buf[o] = '\0';
+        double a, b = strtod(buf, NULL);
+        tried++;
+        if (js_decimal(buf, o, &a) != 0)
+            continue;
+        fast++;
+        if (memcmp(&a, &b, sizeof a) != 0 && bad++ < 5)
+            printf("#   %s: %.17g vs strtod %.17g\n", buf, a, b);
+    }
+    printf("# %zu random decimals, %zu on the fast path\n", tried, fast);
+    /* integers of every length through a scanned line: js_int = strtoll */
+    size_t int_bad = 0;
+    for (int t = 0; t < 20000; t++) {
+        char line[64], num[32];
+        size_t o = 0;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        if (x & 1)
+            num[o++] = '-';
+        int nd = 1 + (int)((x >> 8) % 19);
+        for (int i = 0; i < nd; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            num[o++] = (char)((i == 0 && nd > 1 ? '1' : '0') + x % (i == 0 && nd > 1 ? 9 : 10));
+        }
+        num[o] = '\0';
+        int ln = snprintf(line, sizeof line, "{\"message\":{\"usage\":{\"input_tokens\":%s}}}", num);
+        js_val v[F_N];
+        errno = 0;
+        long long want = strtoll(num, NULL, 10);
+        int range = errno == ERANGE; /* jansson: "too big integer" */
+        int got = js_scan(&S, line, (size_t)ln, v) == 0;
+        if (range ? got : (!got || v[F_IN].type != JS_INT ||
+                           js_int(&v[F_IN]) != want)) {
+            if (int_bad++ < 5)
+                printf("#   %s\n", line);
+        }
+    }
+    ok(int_bad == 0, "js_int = strtoll for integers of 1 to 19 digits (and "
+                     "refused past a long long)");
+    ok(bad == 0 && fast > tried / 4, "js_decimal = strtod on random decimals");
+}
+
 int main(void)
 {
     ok(js_schema_init(&S, FIELDS, F_N) == 0, "schema accepted");
@@ -427,6 +513,7 @@ int main(void)
     test_depth();
     test_extract();
     test_huge();
+    test_decimal();
     test_differential();
     return done_testing();
 }
