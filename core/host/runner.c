@@ -17,8 +17,11 @@
  * data (job copy, its socket end) and never touches the run_handle, so it
  * can finish whenever it likes; its late send() fails with EPIPE (again
  * MSG_NOSIGNAL) and it frees what it owns.
+ *
+ * A one-shot command's first collection may go to its spare helper
+ * instead (runner_spare.c), a child forked before any thread existed.
  */
-#include "runner.h"
+#include "runner_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,40 +45,6 @@
 #include "unconst.h"
 #include "worker.h"
 
-#define RESULT_CAP ((size_t)16 * 1024 * 1024)
-#define RESULT_FD 3
-#define MAX_CRASH_MSG 512
-/* A supervisor that has not exited this long after SIGTERM is SIGKILLed
- * with its group (it should take milliseconds). */
-#define RUNNER_KILL_GRACE_MS (WORKER_KILL_MS + 1000)
-
-struct run_handle {
-    int inline_mode;
-    pid_t pid;               /* helper (and its process group); 0 inline */
-    int fd;                  /* our read end of the result channel; -1 */
-    char *buf;               /* result bytes so far (owned) */
-    size_t len, cap;
-    int overflow;            /* the helper sent more than RESULT_CAP */
-    int eof;                 /* the result stream ended (fd closed) */
-    int timed_out;           /* killed at the deadline before its result */
-    int lingered;            /* killed at the deadline after its result */
-    int reaped;              /* helper waited for; status is valid */
-    long long killed_at_ms;  /* first runner_kill (SIGTERM), 0: none */
-    int status;              /* waitpid status once reaped */
-    long long deadline_ms;
-    long long budget_ms;     /* the timeout reported on a kill */
-    /* The helper's stdout and stderr (process mode): read by
-     * runner_read_output, cut into lines for the log. */
-    int out_fd;              /* our read end; -1 when none or at EOF */
-    char partial[RUNNER_OUTPUT_CAP + 1]; /* the line being read */
-    size_t partial_len;
-    char **lines;            /* complete lines not yet taken (owned) */
-    size_t n_lines;
-    size_t out_kept;         /* bytes accepted for the log so far */
-    size_t out_dropped;      /* bytes past RUNNER_OUTPUT_CAP */
-    double started_at;
-};
-
 /* ------------------------------------------------------------------ */
 /* Descriptor helpers                                                  */
 /* ------------------------------------------------------------------ */
@@ -83,7 +52,7 @@ struct run_handle {
 /* Keep our descriptors off 0..3: the helper's file actions dup2 onto
  * those numbers, and a source that is also a target would be clobbered
  * (possible when the daemon runs with stdin/stdout closed). */
-static int move_high(int fd)
+int move_high(int fd)
 {
     if (fd < 0 || fd > RESULT_FD)
         return fd;
@@ -92,14 +61,14 @@ static int move_high(int fd)
     return nfd;
 }
 
-static void close_fd(int *fd)
+void close_fd(int *fd)
 {
     if (*fd >= 0)
         close(*fd);
     *fd = -1;
 }
 
-static int set_nonblock(int fd)
+int set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
     return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -107,7 +76,7 @@ static int set_nonblock(int fd)
 
 /* Send all of buf on a socket, giving up at deadline_ms.  A dead peer is
  * EPIPE (MSG_NOSIGNAL), which the helper then reports by its exit. */
-static int send_all(int fd, const char *buf, size_t len, long long deadline_ms)
+int send_all(int fd, const char *buf, size_t len, long long deadline_ms)
 {
     while (len > 0) {
         ssize_t w = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -144,7 +113,7 @@ static char *job_text(const provider_conf *pc, const char *state_root,
 }
 
 /* The caller sets deadline_ms and budget_ms. */
-static run_handle *handle_new(int inline_mode)
+run_handle *handle_new(int inline_mode)
 {
     run_handle *h = xcalloc(1, sizeof *h);
     h->inline_mode = inline_mode;
@@ -229,7 +198,7 @@ static pid_t spawn_worker(const char *self_exe, const json_t *env_names,
 
 /* Two channels: job (socketpair: [0] ours, [1] helper's stdin) and
  * result (pipe: [0] ours, [1] helper's fd 3). */
-static int make_channels(int job[2], int res[2], char **err)
+int make_channels(int job[2], int res[2], char **err)
 {
     job[0] = job[1] = res[0] = res[1] = -1;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, job) != 0 ||
@@ -294,166 +263,6 @@ static run_handle *start_process(const char *text, const char *self_exe,
     close_fd(&job[0]);
     if (!h)
         errno = e;
-    return h;
-}
-
-/* ------------------------------------------------------------------ */
-/* The spare helper (one-shot commands)                                */
-/* ------------------------------------------------------------------ */
-
-/* The one spare of this process (runner_spare_fork); pid 0: none. */
-static struct {
-    pid_t pid;
-    int job_fd, res_fd, out_fd, ctl_fd;   /* our ends; -1 when none */
-} g_spare = {0, -1, -1, -1, -1};
-
-/* The spare's side: wait on the control pipe for the environment names
- * (a JSON array or null; EOF without them: not needed, exit quietly),
- * take the scrubbed environment, then be what `meterd --worker` is.
- * Never returns. */
-static void spare_main(int ctl_fd, pid_t parent)
-{
-    size_t cap = 4096, n = 0;
-    char *text = xmalloc(cap);
-    for (;;) {
-        if (n == cap)
-            text = xrealloc(text, cap *= 2);
-        ssize_t r = read(ctl_fd, text + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(ctl_fd);
-    if (n == 0)
-        _exit(0);
-    json_t *names = json_loadb(text, n, JSON_DECODE_ANY, NULL);
-    free(text);
-    helper_env_adopt(names);
-    json_decref(names);
-    char arg[40];
-    snprintf(arg, sizeof arg, "--parent=%ld", (long)parent);
-    char *argv[] = {"meterd", "--worker", arg, NULL};
-    int rc = worker_main(3, argv);
-    fflush(NULL);
-    _exit(rc);
-}
-
-/* What posix_spawn does for an exec'd helper (spawn_attrs,
- * spawn_actions), done by hand in the forked spare; then every other
- * descriptor is closed, as close-on-exec would have. */
-static void spare_child_setup(int job_fd, int res_fd, int out_fd)
-{
-    setpgid(0, 0);
-    static const int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], SIG_DFL);
-    sigset_t empty;
-    sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, NULL);
-    dup2(job_fd, STDIN_FILENO);
-    dup2(res_fd, RESULT_FD);
-    dup2(out_fd, STDOUT_FILENO);
-    dup2(out_fd, STDERR_FILENO);
-}
-
-int runner_spare_fork(char **err)
-{
-    *err = NULL;
-    if (g_spare.pid > 0)
-        return 0;
-    int job[2], res[2], out[2] = {-1, -1}, ctl[2] = {-1, -1};
-    if (make_channels(job, res, err) != 0)
-        return -1;
-    if (pipe2(out, O_CLOEXEC) != 0 || (out[0] = move_high(out[0])) < 0 ||
-        (out[1] = move_high(out[1])) < 0 || set_nonblock(out[0]) != 0 ||
-        pipe2(ctl, O_CLOEXEC) != 0 || (ctl[0] = move_high(ctl[0])) < 0 ||
-        (ctl[1] = move_high(ctl[1])) < 0) {
-        *err = xasprintf("cannot create the spare helper's pipes: %s",
-                         strerror(errno));
-    } else {
-        pid_t parent = getpid();
-        /* Nothing buffered may be written twice (by both processes). */
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0) {
-            /* Our parent dies while we wait: so do we. */
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != parent)
-                _exit(1);
-            spare_child_setup(job[1], res[1], out[1]);
-            int keep = ctl[0];
-            if (keep != RESULT_FD + 1) {
-                keep = dup2(ctl[0], RESULT_FD + 1);
-            }
-            close_range(RESULT_FD + 2, ~0U, 0);
-            spare_main(keep, parent);
-        }
-        if (pid < 0) {
-            *err = xasprintf("cannot fork the spare helper: %s",
-                             strerror(errno));
-        } else {
-            /* Also here: a kill of its group may come before the
-             * child's own setpgid. */
-            setpgid(pid, pid);
-            g_spare.pid = pid;
-            g_spare.job_fd = job[0];
-            g_spare.res_fd = res[0];
-            g_spare.out_fd = out[0];
-            g_spare.ctl_fd = ctl[1];
-            job[0] = res[0] = out[0] = ctl[1] = -1;
-        }
-    }
-    for (int i = 0; i < 2; i++) {
-        close_fd(&job[i]);
-        close_fd(&res[i]);
-        close_fd(&out[i]);
-        close_fd(&ctl[i]);
-    }
-    return g_spare.pid > 0 ? 0 : -1;
-}
-
-void runner_spare_release(void)
-{
-    if (g_spare.pid <= 0)
-        return;
-    /* EOF on its control pipe: the spare exits at once. */
-    close_fd(&g_spare.ctl_fd);
-    close_fd(&g_spare.job_fd);
-    close_fd(&g_spare.res_fd);
-    close_fd(&g_spare.out_fd);
-    while (waitpid(g_spare.pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    g_spare.pid = 0;
-}
-
-/* Hand the job to the spare instead of spawning a helper: the spare
- * takes its environment, then reads the job as an exec'd helper does.
- * NULL (spare gone) lets the caller spawn one. */
-static run_handle *start_spare(const char *text, const json_t *env_names,
-                               long long budget_ms)
-{
-    char *names = json_dumps(env_names ? env_names : json_null(),
-                             JSON_COMPACT | JSON_ENCODE_ANY);
-    int ok = names && write_all(g_spare.ctl_fd, names, strlen(names)) == 0;
-    free(names);
-    close_fd(&g_spare.ctl_fd);
-    if (!ok) {
-        runner_spare_release();
-        return NULL;
-    }
-    run_handle *h = handle_new(0);
-    h->pid = g_spare.pid;
-    h->fd = g_spare.res_fd;
-    h->out_fd = g_spare.out_fd;
-    g_spare.pid = 0;
-    g_spare.res_fd = g_spare.out_fd = -1;
-    int job_fd = g_spare.job_fd;
-    g_spare.job_fd = -1;
-    send_all(job_fd, text, strlen(text), mono_ms() + budget_ms);
-    shutdown(job_fd, SHUT_WR);
-    close(job_fd);
     return h;
 }
 
@@ -559,7 +368,7 @@ run_handle *runner_start(const provider_conf *pc, const char *self_exe,
         return NULL;
     } else {
         char *text = job_text(pc, state_root, budget, usage_generation);
-        h = g_spare.pid > 0 ? start_spare(text, pc->env_names, budget) : NULL;
+        h = runner_spare_start(text, pc->env_names, budget);
         if (!h)
             h = start_process(text, self_exe, pc->env_names, budget, err);
         free(text);
