@@ -356,6 +356,13 @@ typedef struct writer {
     struct fresh *f;     /* per provider, from its first journal entry */
     size_t n_f;
     int no_fresh;        /* a full write: no provider's cells are fresh */
+    /* ST_UPSERT's bindings as put_cell left them (a step and a reset keep
+     * them): the provider pointer bound (valid while the image lives) and
+     * the parameters bound to NULL, so that a cell binds only what
+     * changed.  Unknown (bound_valid 0) until this writer's first cell. */
+    int bound_valid;
+    const char *bound_provider;
+    uint32_t bound_null;     /* bit i: parameter i + 1 is NULL */
 } writer;
 
 static const char *const writer_sql[ST_N] = {
@@ -394,6 +401,7 @@ static const char *const writer_sql[ST_N] = {
                    " ?24)",
 };
 _Static_assert(DAY_S == 86400, "ST_DAY_SCAN's day");
+_Static_assert(6 + UB_N + USAGE_PARTS_N <= 32, "put_cell's null bits fit");
 _Static_assert(3 + ROLLUP_COLS == 24, "ST_DAY_PUT binds every column");
 
 static void writer_init(writer *w, history_db *db)
@@ -487,15 +495,17 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
     int na = 0;
     if (!st)
         return err_set(err, "%s", w->prep_err);
-    sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+    if (!w->bound_valid || w->bound_provider != provider)
+        sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)slot);
     sqlite3_bind_int(st, 3, src);
     sqlite3_bind_text(st, 4, model ? model : "", -1, SQLITE_STATIC);
+    uint32_t nulls = 0;
     for (int k = 0; k < UB_N; k++) {
         if (b[k].state == MD_KNOWN)
             sqlite3_bind_double(st, 5 + k, b[k].value);
         else
-            sqlite3_bind_null(st, 5 + k);
+            nulls |= 1u << (4 + k);
         if (b[k].state == MD_NOT_APPLICABLE)
             na |= 1 << k;
     }
@@ -507,9 +517,19 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
         if (parts->known)
             sqlite3_bind_double(st, 7 + UB_N + k, pv[k]);
         else
-            sqlite3_bind_null(st, 7 + UB_N + k);
+            nulls |= 1u << (6 + UB_N + k);
     }
-    /* Every parameter was bound above: no clear_bindings (run()). */
+    /* A NULL already bound stays (binding it again is most of a cell's
+     * binding cost: the buckets a source never reports). */
+    for (int i = 0; i < 7 + UB_N + USAGE_PARTS_N; i++)
+        if ((nulls >> i & 1) &&
+            !(w->bound_valid && (w->bound_null >> i & 1)))
+            sqlite3_bind_null(st, i + 1);
+    w->bound_valid = 1;
+    w->bound_provider = provider;
+    w->bound_null = nulls;
+    /* Every parameter was bound above or still holds the NULL it had: no
+     * clear_bindings (run()). */
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
