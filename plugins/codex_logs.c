@@ -698,14 +698,30 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
         }
     }
     st.h.complete = res.complete;
-    if (st.dirty && ls_save(&st, dir) != 0) {
+    /* The state file is written while the result is built (ls_save_start:
+     * the result only reaches the core after this function returns, so
+     * the file is on disk before the core saves the cells it claims). */
+    ls_saver saver;
+    int saving = st.dirty, missing = !n_roots && st.n_cells == 0;
+    if (saving)
+        ls_save_start(&saver, &st, dir);
+    if (!missing) {
+        ls_put_usage(h, ctx, &st, st.changed, st.min_changed);
+        ls_emit_periods(h, ctx, &st, now, 1, 1);
+        emit_snapshot(h, ctx, &snap, now);
+        ls_report(h, ctx, &st, &res, n_roots, roots, CODEX_MISSING,
+                  run.events, "token_count deltas counted",
+                  "estimated from local logs: usage from other devices or "
+                  "the web is not included");
+    }
+    if (saving && ls_save_wait(&saver) != 0) {
         h->fail(ctx, MD_ERR_INTERNAL, "cannot write state in %s: %s", dir,
                 strerror(errno));
         ls_clear(&st);
         close(lock);
         return -1;
     }
-    if (!n_roots && st.n_cells == 0) {
+    if (missing) {
         /* Nothing to read and no history: zeros would claim "no usage",
          * which nobody measured. */
         h->fail(ctx, MD_ERR_CONFIG, "%s", CODEX_MISSING);
@@ -713,13 +729,6 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
         close(lock);
         return -1;
     }
-    ls_put_usage(h, ctx, &st, st.changed, st.min_changed);
-    ls_emit_periods(h, ctx, &st, now, 1, 1);
-    emit_snapshot(h, ctx, &snap, now);
-    ls_report(h, ctx, &st, &res, n_roots, roots, CODEX_MISSING, run.events,
-              "token_count deltas counted",
-              "estimated from local logs: usage from other devices or the web "
-              "is not included");
     ls_clear(&st);
     close(lock);
     return 0;

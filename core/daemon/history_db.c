@@ -330,8 +330,19 @@ unsigned long history_db_checkpoints(history_db *db)
     return n;
 }
 
+/* SQLite's memory statistics take a process-wide mutex in every one of
+ * its allocations, and nothing here reads them (sqlite3_status): off,
+ * before SQLite initialises (sqlite3_config's rule; a later call is
+ * refused and changes nothing). */
+static void sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int history_db_open(const char *state_dir, history_db **out, char **err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_setup);
     *out = NULL;
     history_db *db = xcalloc(1, sizeof *db);
     atomic_store(&db->size_cache, -1);

@@ -392,7 +392,9 @@ void usage_store_put(usage_store *s, const char *provider,
     uprov_reserve(p, p->n + k);
     memcpy(p->cells + p->n, add, k * sizeof *add);
     p->n += k;
-    qsort(p->cells + tail, p->n - tail, sizeof *p->cells, ucell_cmp);
+    /* add is sorted: with no ingest cell kept before it, so is the tail */
+    if (kept != tail)
+        qsort(p->cells + tail, p->n - tail, sizeof *p->cells, ucell_cmp);
     free(add);
     p->generation = generation;
     prune_prov(p, from);

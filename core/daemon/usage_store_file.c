@@ -161,7 +161,13 @@ static void image_free(usage_image *img)
  * total() is SQLite's running double sum (in the order the GROUP BY hands
  * the rows over, which the aggregate does not change); one C call per
  * cell instead of ~40 SQL aggregates made the rollup about 4 times
- * cheaper, the largest part of a cold report's save. */
+ * cheaper.  The writer no longer runs the GROUP BY: its sort of every
+ * cell was then most of the rollup's cost.  It adds the same values in
+ * the same order through the same acc_add, from one pass over the cells
+ * in key order (rollup_days) or, when the transaction wrote all of a
+ * provider's cells, from those cells (rollup_fresh); the SQL form stays
+ * for the test that holds the three to the same rows
+ * (usage_store_rollup_sql). */
 #define ROLLUP_ARGS (UB_N + 2 + USAGE_PARTS_N)
 #define ROLLUP_COLS (UB_N + 2 + USAGE_PARTS_N)
 
@@ -180,28 +186,68 @@ typedef struct rollup_row {
 } rollup_row;
 _Static_assert(ROLLUP_COLS <= 32, "null bits fit");
 
+/* One cell into a, from its column values in usage_rollup's argument
+ * order (null[i]: column i is NULL; v[UB_N]: na).  The only place the
+ * rollup adds: the SQL aggregate and the scan (rollup_days) both call it,
+ * so their sums are the same operations in the same order. */
+static void acc_add(rollup_acc *a, const int *null, const double *v)
+{
+    long long na = (long long)v[UB_N];
+    if (a->rows++ == 0)
+        a->all_na = ~0u;
+    a->all_na &= (unsigned)na;
+    for (int k = 0; k < UB_N; k++) {
+        if (!null[k])
+            a->b[k] += v[k];
+        else if (!(na & (1 << k)))
+            a->unknown |= 1u << k;
+    }
+    a->events += v[UB_N + 1];
+    const int c0 = UB_N + 2;
+    if (null[c0])
+        a->parts_missing = 1;
+    for (int k = 0; k < USAGE_PARTS_N; k++)
+        if (!null[c0 + k])
+            a->c[k] += v[c0 + k];
+}
+
+/* The usage_day values of a group of a->rows > 0 cells. */
+static void acc_row(const rollup_acc *a, rollup_row *r)
+{
+    memset(r, 0, sizeof *r);
+    long long na = 0;
+    for (int k = 0; k < UB_N; k++) {
+        unsigned bit = 1u << k;
+        if ((a->unknown & bit) || (a->all_na & bit))
+            r->null |= 1u << k;
+        else
+            r->v[k] = a->b[k];
+        if (!(a->unknown & bit) && (a->all_na & bit))
+            na |= bit;
+    }
+    r->v[UB_N] = (double)na;
+    r->v[UB_N + 1] = a->events;
+    for (int k = 0; k < USAGE_PARTS_N; k++) {
+        if (a->parts_missing)
+            r->null |= 1u << (UB_N + 2 + k);
+        else
+            r->v[UB_N + 2 + k] = a->c[k];
+    }
+}
+
 static void rollup_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     rollup_acc *a = sqlite3_aggregate_context(ctx, sizeof *a);
     if (!a || argc != ROLLUP_ARGS)
         return;
-    long long na = sqlite3_value_int64(argv[UB_N]);
-    if (a->rows++ == 0)
-        a->all_na = ~0u;
-    a->all_na &= (unsigned)na;
-    for (int k = 0; k < UB_N; k++) {
-        if (sqlite3_value_type(argv[k]) != SQLITE_NULL)
-            a->b[k] += sqlite3_value_double(argv[k]);
-        else if (!(na & (1 << k)))
-            a->unknown |= 1u << k;
+    int null[ROLLUP_ARGS];
+    double v[ROLLUP_ARGS];
+    for (int i = 0; i < ROLLUP_ARGS; i++) {
+        null[i] = sqlite3_value_type(argv[i]) == SQLITE_NULL;
+        v[i] = i == UB_N ? (double)sqlite3_value_int64(argv[i])
+                         : sqlite3_value_double(argv[i]);
     }
-    a->events += sqlite3_value_double(argv[UB_N + 1]);
-    const int c0 = UB_N + 2;
-    if (sqlite3_value_type(argv[c0]) == SQLITE_NULL)
-        a->parts_missing = 1;
-    for (int k = 0; k < USAGE_PARTS_N; k++)
-        if (sqlite3_value_type(argv[c0 + k]) != SQLITE_NULL)
-            a->c[k] += sqlite3_value_double(argv[c0 + k]);
+    acc_add(a, null, v);
 }
 
 static void rollup_final(sqlite3_context *ctx)
@@ -212,25 +258,7 @@ static void rollup_final(sqlite3_context *ctx)
         return;
     }
     rollup_row r;
-    memset(&r, 0, sizeof r);
-    long long na = 0;
-    for (int k = 0; k < UB_N; k++) {
-        unsigned bit = 1u << k;
-        if ((a->unknown & bit) || (a->all_na & bit))
-            r.null |= 1u << k;
-        else
-            r.v[k] = a->b[k];
-        if (!(a->unknown & bit) && (a->all_na & bit))
-            na |= bit;
-    }
-    r.v[UB_N] = (double)na;
-    r.v[UB_N + 1] = a->events;
-    for (int k = 0; k < USAGE_PARTS_N; k++) {
-        if (a->parts_missing)
-            r.null |= 1u << (UB_N + 2 + k);
-        else
-            r.v[UB_N + 2 + k] = a->c[k];
-    }
+    acc_row(a, &r);
     sqlite3_result_blob(ctx, &r, sizeof r, SQLITE_TRANSIENT);
 }
 
@@ -292,7 +320,21 @@ static const char *rollup_sql(void)
 }
 
 enum { ST_DEL_FROM, ST_DEL_BEFORE, ST_UPSERT, ST_PROV, ST_GEN,
-       ST_DAY_DEL, ST_DAY_CUT, ST_ID, ST_ID_CUT, ST_ROLLUP, ST_N };
+       ST_DAY_DEL, ST_DAY_CUT, ST_ID, ST_ID_CUT, ST_ROLLUP, ST_DAY_SCAN,
+       ST_DAY_PUT, ST_ANY, ST_N };
+
+/* A provider's cells written by this transaction, while they are all the
+ * cells it has (ok): it had none when the transaction began, they came
+ * in strictly increasing key order (no cell replaced another) and no
+ * delete took any of them but a retention cut, applied here too.  Its
+ * day rollup is then computed from them (rollup_fresh) instead of read
+ * back (rollup_days): a cold report's save. */
+struct fresh {
+    char *provider;      /* owned */
+    int ok;
+    const uop **cells;   /* borrowed from the image, in journal order */
+    size_t n, cap;
+};
 
 typedef struct writer {
     history_db *db;
@@ -311,6 +353,16 @@ typedef struct writer {
      * inserted once per run of cells, not once per cell */
     char *prov_ensured;
     char *prep_err;      /* why a statement could not be prepared */
+    struct fresh *f;     /* per provider, from its first journal entry */
+    size_t n_f;
+    int no_fresh;        /* a full write: no provider's cells are fresh */
+    /* ST_UPSERT's bindings as put_cell left them (a step and a reset keep
+     * them): the provider pointer bound (valid while the image lives) and
+     * the parameters bound to NULL, so that a cell binds only what
+     * changed.  Unknown (bound_valid 0) until this writer's first cell. */
+    int bound_valid;
+    const char *bound_provider;
+    uint32_t bound_null;     /* bit i: parameter i + 1 is NULL */
 } writer;
 
 static const char *const writer_sql[ST_N] = {
@@ -334,7 +386,23 @@ static const char *const writer_sql[ST_N] = {
     /* rowids grow with every insert: the last ?1 ids stay */
     [ST_ID_CUT] = "DELETE FROM ingest_id WHERE rowid <= (SELECT"
                   " max(rowid) FROM ingest_id) - ?1",
+    /* rollup_days: the cells of provider ?1 and days ?2..?3 in key
+     * order (the primary key's: no sorter), columns in usage_rollup's
+     * argument order after slot and model */
+    [ST_DAY_SCAN] = "SELECT slot, model, " BUCKET_COLS ", na, events, "
+                    PARTS_COLS " FROM usage_cell WHERE provider = ?1 AND"
+                    " slot >= ?2 * 86400 AND slot < (?3 + 1) * 86400"
+                    " ORDER BY provider, slot, src, model",
+    [ST_ANY] = "SELECT 1 FROM usage_cell WHERE provider = ?1 LIMIT 1",
+    [ST_DAY_PUT] = "INSERT INTO usage_day(provider, day, model, "
+                   BUCKET_COLS ", na, events, " PARTS_COLS ") VALUES (?1,"
+                   " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                   " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,"
+                   " ?24)",
 };
+_Static_assert(DAY_S == 86400, "ST_DAY_SCAN's day");
+_Static_assert(6 + UB_N + USAGE_PARTS_N <= 32, "put_cell's null bits fit");
+_Static_assert(3 + ROLLUP_COLS == 24, "ST_DAY_PUT binds every column");
 
 static void writer_init(writer *w, history_db *db)
 {
@@ -357,6 +425,11 @@ static sqlite3_stmt *stmt(writer *w, int i)
 
 static void writer_release(writer *w)
 {
+    for (size_t i = 0; i < w->n_f; i++) {
+        free(w->f[i].provider);
+        free(w->f[i].cells);
+    }
+    free(w->f);
     for (size_t i = 0; i < w->n_d; i++)
         free(w->d[i].provider);
     free(w->d);
@@ -422,15 +495,17 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
     int na = 0;
     if (!st)
         return err_set(err, "%s", w->prep_err);
-    sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+    if (!w->bound_valid || w->bound_provider != provider)
+        sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)slot);
     sqlite3_bind_int(st, 3, src);
     sqlite3_bind_text(st, 4, model ? model : "", -1, SQLITE_STATIC);
+    uint32_t nulls = 0;
     for (int k = 0; k < UB_N; k++) {
         if (b[k].state == MD_KNOWN)
             sqlite3_bind_double(st, 5 + k, b[k].value);
         else
-            sqlite3_bind_null(st, 5 + k);
+            nulls |= 1u << (4 + k);
         if (b[k].state == MD_NOT_APPLICABLE)
             na |= 1 << k;
     }
@@ -442,9 +517,19 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
         if (parts->known)
             sqlite3_bind_double(st, 7 + UB_N + k, pv[k]);
         else
-            sqlite3_bind_null(st, 7 + UB_N + k);
+            nulls |= 1u << (6 + UB_N + k);
     }
-    /* Every parameter was bound above: no clear_bindings (run()). */
+    /* A NULL already bound stays (binding it again is most of a cell's
+     * binding cost: the buckets a source never reports). */
+    for (int i = 0; i < 7 + UB_N + USAGE_PARTS_N; i++)
+        if ((nulls >> i & 1) &&
+            !(w->bound_valid && (w->bound_null >> i & 1)))
+            sqlite3_bind_null(st, i + 1);
+    w->bound_valid = 1;
+    w->bound_provider = provider;
+    w->bound_null = nulls;
+    /* Every parameter was bound above or still holds the NULL it had: no
+     * clear_bindings (run()). */
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
@@ -470,9 +555,96 @@ static int put_gen(writer *w, const char *provider, unsigned long long g,
     return run(w, st, "writing a generation", err);
 }
 
+static struct fresh *fresh_find(writer *w, const char *provider)
+{
+    for (size_t i = 0; i < w->n_f; i++)
+        if (strcmp(w->f[i].provider, provider) == 0)
+            return &w->f[i];
+    return NULL;
+}
+
+/* Whether provider has no usage_cell row: 1, 0, or -1 with *err. */
+static int provider_empty(writer *w, const char *provider, char **err)
+{
+    sqlite3_stmt *st = stmt(w, ST_ANY);
+    if (!st)
+        return err_set(err, "%s", w->prep_err);
+    sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return history_db_error(w->db, "looking for usage cells", err);
+    return rc == SQLITE_DONE;
+}
+
+static int key_cmp(const uop *a, const uop *b)
+{
+    sqlite3_int64 sa = (sqlite3_int64)a->slot, sb = (sqlite3_int64)b->slot;
+    if (sa != sb)
+        return sa < sb ? -1 : 1;
+    if (a->src != b->src)
+        return a->src < b->src ? -1 : 1;
+    return 0;
+}
+
+/* Follow o (a cell entry about to be applied) in its provider's struct
+ * fresh.  0, or -1 with *err. */
+static int fresh_note(writer *w, const uop *o, char **err)
+{
+    struct fresh *f = fresh_find(w, o->provider);
+    if (!f) {
+        int empty = w->no_fresh ? 0 : provider_empty(w, o->provider, err);
+        if (empty < 0)
+            return -1;
+        w->f = xrealloc(w->f, (w->n_f + 1) * sizeof *w->f);
+        f = &w->f[w->n_f++];
+        *f = (struct fresh){.provider = xstrdup(o->provider), .ok = empty};
+    }
+    if (!f->ok)
+        return 0;
+    size_t keep = 0;
+    switch (o->kind) {
+    case UOP_UPSERT:
+        /* Increasing (slot, src); models of one (slot, src) distinct. */
+        for (size_t i = f->n; i-- > 0;) {
+            int c = key_cmp(f->cells[i], o);
+            if (c < 0)
+                break;
+            if (c > 0 || strcmp(f->cells[i]->model ? f->cells[i]->model : "",
+                                o->model ? o->model : "") == 0) {
+                f->ok = 0;
+                return 0;
+            }
+        }
+        if (f->n == f->cap) {
+            f->cap = f->cap ? 2 * f->cap : 1024;
+            f->cells = xrealloc(f->cells, f->cap * sizeof *f->cells);
+        }
+        f->cells[f->n++] = o;
+        break;
+    case UOP_DEL_FROM:
+        f->ok = f->n == 0;   /* it takes nothing before the first cell */
+        break;
+    case UOP_DEL_BEFORE:
+        /* ST_DEL_BEFORE's comparison: the row's integer slot against
+         * the bound double */
+        for (size_t i = 0; i < f->n; i++)
+            if (!((double)(sqlite3_int64)f->cells[i]->slot < o->slot))
+                f->cells[keep++] = f->cells[i];
+        f->n = keep;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
 static int apply_op(writer *w, const uop *o, char **err)
 {
     sqlite3_stmt *st;
+    if (o->kind != UOP_INGEST_ID && fresh_note(w, o, err) != 0)
+        return -1;
     switch (o->kind) {
     case UOP_UPSERT:
         return put_cell(w, o->provider, o->slot, o->src, o->model, o->b,
@@ -520,23 +692,213 @@ static int apply_op(writer *w, const uop *o, char **err)
     return 0;
 }
 
+/* One model's group of the day being rolled up. */
+typedef struct day_group {
+    char *model;         /* owned */
+    rollup_acc a;
+} day_group;
+
+/* The groups of the day being rolled up: cells arrive in key order
+ * (slot, src, model), so a day's cells are consecutive and only one
+ * day's groups are held; within a group they come in (slot, src) order,
+ * the order in which the GROUP BY's sorter (stable for equal keys) handed
+ * them to the aggregate. */
+typedef struct day_acc {
+    day_group *g;
+    size_t n, cap;
+    long long day;
+} day_acc;
+
+static int group_cmp(const void *pa, const void *pb)
+{
+    /* BINARY collation: the order of GROUP BY's output */
+    return strcmp(((const day_group *)pa)->model,
+                  ((const day_group *)pb)->model);
+}
+
+/* Insert the rows of the held day's groups (in model order, as the
+ * GROUP BY gave them) and empty the groups. */
+static int day_flush(writer *w, const char *provider, day_acc *da, int rc,
+                     char **err)
+{
+    qsort(da->g, da->n, sizeof *da->g, group_cmp);
+    for (size_t i = 0; i < da->n; i++) {
+        sqlite3_stmt *st = stmt(w, ST_DAY_PUT);
+        if (rc == 0 && st) {
+            rollup_row r;
+            acc_row(&da->g[i].a, &r);
+            sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, da->day);
+            sqlite3_bind_text(st, 3, da->g[i].model, -1, SQLITE_STATIC);
+            for (int k = 0; k < ROLLUP_COLS; k++) {
+                if (r.null & (1u << k))
+                    sqlite3_bind_null(st, 4 + k);
+                else if (k == UB_N)
+                    sqlite3_bind_int64(st, 4 + k, (sqlite3_int64)r.v[k]);
+                else
+                    sqlite3_bind_double(st, 4 + k, r.v[k]);
+            }
+            rc = run(w, st, "rebuilding the day rollup", err);
+        } else if (rc == 0) {
+            rc = err_set(err, "%s", w->prep_err);
+        }
+        free(da->g[i].model);
+    }
+    da->n = 0;
+    return rc;
+}
+
+/* One cell of day d (its usage_cell values, as usage_rollup takes them). */
+static int day_add(writer *w, const char *provider, day_acc *da, long long d,
+                   const char *model, const int *null, const double *v,
+                   char **err)
+{
+    int rc = 0;
+    if (da->n && d != da->day)
+        rc = day_flush(w, provider, da, 0, err);
+    da->day = d;
+    size_t i = 0;
+    while (i < da->n && strcmp(da->g[i].model, model) != 0)
+        i++;
+    if (i == da->n) {
+        if (da->n == da->cap) {
+            da->cap = da->cap ? 2 * da->cap : 16;
+            da->g = xrealloc(da->g, da->cap * sizeof *da->g);
+        }
+        da->g[da->n++] = (day_group){.model = xstrdup(model)};
+    }
+    acc_add(&da->g[i].a, null, v);
+    return rc;
+}
+
+/* The last day's rows (when rc is 0); frees da. */
+static int day_end(writer *w, const char *provider, day_acc *da, int rc,
+                   char **err)
+{
+    rc = day_flush(w, provider, da, rc, err);
+    free(da->g);
+    return rc;
+}
+
+/* The day rollup of provider's days lo..hi from one pass over its cells
+ * in the database in key order: the rows usage_store_rollup_sql()
+ * inserts, sum for sum, without the sort of every cell that its GROUP BY
+ * needed (most of the rollup's cost). */
+static int rollup_days(writer *w, const char *provider, long long lo,
+                       long long hi, char **err)
+{
+    sqlite3_stmt *st = stmt(w, ST_DAY_SCAN);
+    if (!st)
+        return err_set(err, "%s", w->prep_err);
+    sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, lo);
+    sqlite3_bind_int64(st, 3, hi);
+    day_acc da = {0};
+    int rc = 0, step;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *model = (const char *)sqlite3_column_text(st, 1);
+        int null[ROLLUP_ARGS];
+        double v[ROLLUP_ARGS];
+        for (int k = 0; k < ROLLUP_ARGS; k++) {
+            null[k] = sqlite3_column_type(st, 2 + k) == SQLITE_NULL;
+            v[k] = k == UB_N ? (double)sqlite3_column_int64(st, 2 + k)
+                             : sqlite3_column_double(st, 2 + k);
+        }
+        rc = day_add(w, provider, &da,
+                     (long long)sqlite3_column_int64(st, 0) / DAY_S,
+                     model ? model : "", null, v, err);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = history_db_error(w->db, "reading cells for the day rollup", err);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return day_end(w, provider, &da, rc, err);
+}
+
+/* A cell's column values as put_cell stores them and a read gives them
+ * back (SQLite stores a NaN bound as a double as NULL). */
+static void cell_values(const uop *o, int *null, double *v)
+{
+    int na = 0;
+    for (int k = 0; k < UB_N; k++) {
+        null[k] = o->b[k].state != MD_KNOWN || isnan(o->b[k].value);
+        v[k] = null[k] ? 0 : o->b[k].value;
+        if (o->b[k].state == MD_NOT_APPLICABLE)
+            na |= 1 << k;
+    }
+    null[UB_N] = 0;
+    v[UB_N] = na;
+    null[UB_N + 1] = isnan(o->events);
+    v[UB_N + 1] = null[UB_N + 1] ? 0 : o->events;
+    double pv[USAGE_PARTS_N];
+    usage_parts_flatten(&o->parts, pv);
+    for (int k = 0; k < USAGE_PARTS_N; k++) {
+        int n = !o->parts.known || isnan(pv[k]);
+        null[UB_N + 2 + k] = n;
+        v[UB_N + 2 + k] = n ? 0 : pv[k];
+    }
+}
+
+/* The day rollup of provider's days lo..hi from the cells this
+ * transaction wrote, when they are all it has (writer.fresh): the same
+ * rows as rollup_days, without reading the cells back. */
+static int rollup_fresh(writer *w, const struct fresh *f, long long lo,
+                        long long hi, char **err)
+{
+    day_acc da = {0};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < f->n; i++) {
+        const uop *o = f->cells[i];
+        long long d = (long long)(sqlite3_int64)o->slot / DAY_S;
+        if (d < lo || d > hi)
+            continue;
+        int null[ROLLUP_ARGS];
+        double v[ROLLUP_ARGS];
+        cell_values(o, null, v);
+        rc = day_add(w, f->provider, &da, d, o->model ? o->model : "",
+                     null, v, err);
+    }
+    return day_end(w, f->provider, &da, rc, err);
+}
+
 static int rebuild_days(writer *w, char **err)
 {
     for (size_t i = 0; i < w->n_d; i++) {
-        static const int order[] = {ST_DAY_DEL, ST_ROLLUP};
-        for (int k = 0; k < 2; k++) {
-            sqlite3_stmt *st = stmt(w, order[k]);
-            sqlite3_bind_text(st, 1, w->d[i].provider, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, w->d[i].lo);
-            sqlite3_bind_int64(st, 3, w->d[i].hi);
-            if (run(w, st, "rebuilding the day rollup", err) != 0)
-                return -1;
-        }
+        sqlite3_stmt *st = stmt(w, ST_DAY_DEL);
+        sqlite3_bind_text(st, 1, w->d[i].provider, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, w->d[i].lo);
+        sqlite3_bind_int64(st, 3, w->d[i].hi);
+        if (run(w, st, "rebuilding the day rollup", err) != 0)
+            return -1;
+        const struct fresh *f = fresh_find(w, w->d[i].provider);
+        if ((f && f->ok ? rollup_fresh(w, f, w->d[i].lo, w->d[i].hi, err)
+                        : rollup_days(w, w->d[i].provider, w->d[i].lo,
+                                      w->d[i].hi, err)) != 0)
+            return -1;
     }
     for (size_t i = 0; i < w->n_z; i++)
         if (usage_zone_invalidate(w->db, w->z[i].lo, w->z[i].hi, err) != 0)
             return -1;
     return 0;
+}
+
+int usage_store_rollup_sql(history_db *db, const char *provider,
+                           long long lo, long long hi, char **err)
+{
+    writer w;
+    writer_init(&w, db);
+    sqlite3_stmt *st = stmt(&w, ST_ROLLUP);
+    int rc;
+    if (!st) {
+        rc = err_set(err, "%s", w.prep_err);
+    } else {
+        sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, lo);
+        sqlite3_bind_int64(st, 3, hi);
+        rc = run(&w, st, "rolling up by SQL", err);
+    }
+    writer_release(&w);
+    return rc;
 }
 
 /* Replace every usage row by the image's copies. */
@@ -547,6 +909,7 @@ static int write_full(writer *w, const uprov *p, size_t n_p, char **err)
         usage_zone_drop_all(w->db, err) != 0)
         return -1;
     w->no_zones = 1;
+    w->no_fresh = 1;
     for (size_t i = 0; i < n_p; i++) {
         if (put_gen(w, p[i].name, p[i].generation, err) != 0)
             return -1;

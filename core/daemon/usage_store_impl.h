@@ -223,6 +223,12 @@ void uprov_release(uprov *p);
 void usage_store_open_db(usage_store *s);
 /* Drop s's journal (its changes are in the database already). */
 void usage_store_journal_drop(usage_store *s);
+/* The day rollup of provider's days lo..hi inserted by the SQL aggregate
+ * (GROUP BY) that the writer's one-pass rollup replaced; kept so that a
+ * test can check the two insert the same rows.  The days' usage_day rows
+ * must be gone.  Lock held.  0 or -1 with *err. */
+int usage_store_rollup_sql(history_db *db, const char *provider,
+                           long long lo, long long hi, char **err);
 
 /* Append the cells of usage_cell rows of provider (NULL: every one) with
  * slot_from <= slot < slot_to to the empty store tmp, in row order (NOT

@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <time.h>
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -467,6 +468,37 @@ int ls_save(ls_state *st, const char *dir)
         return -1;
     }
     return mdu_statefile_commit(&sf);
+}
+
+static void *save_main(void *arg)
+{
+    ls_saver *sv = arg;
+    sv->rc = ls_save(sv->st, sv->dir);
+    sv->err = sv->rc ? errno : 0;
+    return NULL;
+}
+
+void ls_save_start(ls_saver *sv, ls_state *st, const char *dir)
+{
+    *sv = (ls_saver){.st = st, .dir = dir};
+    /* Signals stay with the thread that called us. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    sv->running = pthread_create(&sv->tid, NULL, save_main, sv) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!sv->running)
+        save_main(sv);
+}
+
+int ls_save_wait(ls_saver *sv)
+{
+    if (sv->running)
+        pthread_join(sv->tid, NULL);
+    sv->running = 0;
+    if (sv->rc)
+        errno = sv->err;
+    return sv->rc ? -1 : 0;
 }
 
 /* ---- lock ---- */

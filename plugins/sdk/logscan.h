@@ -64,6 +64,7 @@
 #ifndef METERD_LOGSCAN_H
 #define METERD_LOGSCAN_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -254,6 +255,27 @@ void ls_load(ls_state *st, const char *dir);
 
 /* Write the whole state atomically.  Returns 0 or -1 (errno kept). */
 int ls_save(ls_state *st, const char *dir);
+
+/* ls_save on a thread of its own, so that the caller can build its
+ * result (ls_put_usage, ls_emit_periods, ls_report: they only read st)
+ * while the file is written and fsynced.  st and dir must not change
+ * until ls_save_wait, which must follow every ls_save_start before the
+ * plugin returns: the result, which carries the cells, reaches the core
+ * only after collect returns, so the state file is still on disk before
+ * the core saves the cells it claims, and a failed wait fails the run
+ * (the core drops the cells of a failed run). */
+typedef struct ls_saver {
+    pthread_t tid;
+    ls_state *st;
+    const char *dir;
+    int running;    /* the thread exists (else rc is final) */
+    int rc, err;    /* ls_save's result and errno */
+} ls_saver;
+
+/* Start ls_save(st, dir) (without a thread when none can be made). */
+void ls_save_start(ls_saver *sv, ls_state *st, const char *dir);
+/* Wait for it: 0 or -1 with errno set as ls_save left it. */
+int ls_save_wait(ls_saver *sv);
 
 /* flock state_dir/lock, waiting while the deadline allows.  Returns the
  * fd (kept open for the run) or -1. */

@@ -17,6 +17,7 @@
 #include "tap.h"
 #include "tz.h"
 #include "usage_store.h"
+#include "usage_store_impl.h"
 
 #define DAY 86400.0
 /* 2026-03-10T00:00:00Z */
@@ -536,6 +537,144 @@ static void test_undo_events(void)
     usage_store_free(s);
 }
 
+
+/* ---- the writer's day rollup against the SQL GROUP BY it replaced ---- */
+
+static unsigned long long g_lcg = 12345;
+
+static double rnd(void)
+{
+    g_lcg = g_lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(g_lcg >> 11) / 9007199254740992.0;
+}
+
+/* Every usage_day row, values exact (%a), in key order. */
+static char *day_rows(history_db *db)
+{
+    static const char sql[] =
+        "SELECT provider, day, model, " BUCKET_COLS ", na, events, "
+        PARTS_COLS " FROM usage_day ORDER BY provider, day, model";
+    history_db_lock(db);
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(history_db_handle(db), sql, -1, &st, NULL);
+    size_t cap = 1 << 16, len = 0;
+    char *out = xmalloc(cap);
+    out[0] = '\0';
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(st); i++) {
+            char v[64];
+            switch (sqlite3_column_type(st, i)) {
+            case SQLITE_NULL:
+                snprintf(v, sizeof v, "N");
+                break;
+            case SQLITE_INTEGER:
+                snprintf(v, sizeof v, "%lld",
+                         (long long)sqlite3_column_int64(st, i));
+                break;
+            case SQLITE_FLOAT:
+                snprintf(v, sizeof v, "%a", sqlite3_column_double(st, i));
+                break;
+            default:
+                snprintf(v, sizeof v, "%.40s",
+                         (const char *)sqlite3_column_text(st, i));
+            }
+            if (len + strlen(v) + 2 >= cap)
+                out = xrealloc(out, cap *= 2);
+            len += (size_t)sprintf(out + len, "%s%c", v,
+                                   i + 1 < sqlite3_column_count(st) ? ','
+                                                                   : '\n');
+        }
+    }
+    sqlite3_finalize(st);
+    history_db_unlock(db);
+    return out;
+}
+
+/* The rows the save wrote, and those the SQL aggregate gives for the same
+ * cells: equal value for value (sums in the same order). */
+static void rollups_agree(usage_store *s, const char *what)
+{
+    history_db *db = usage_store_db(s);
+    char *mine = day_rows(db), *err = NULL;
+    history_db_lock(db);
+    int rc = history_db_exec(db, "DELETE FROM usage_day", &err);
+    const char *provs[] = {"fresh", "gw"};
+    for (size_t i = 0; rc == 0 && i < 2; i++)
+        rc = usage_store_rollup_sql(db, provs[i], 0, DAY_MAX, &err);
+    history_db_unlock(db);
+    char name[160];
+    if (err)
+        diag_line(err);
+    snprintf(name, sizeof name, "%s: the SQL rollup ran", what);
+    ok(rc == 0, name);
+    free(err);
+    char *sql = day_rows(db);
+    size_t lines = 0;
+    for (const char *p = mine; *p; p++)
+        lines += *p == '\n';
+    snprintf(name, sizeof name, "%s: %zu day rows to compare", what, lines);
+    ok(lines >= 20, name);
+    snprintf(name, sizeof name, "%s: the save's day rows are the SQL "
+             "aggregate's, value for value", what);
+    ok(strcmp(mine, sql) == 0, name);
+    free(mine);
+    free(sql);
+}
+
+static usage_cell_rec rnd_cell(double slot, char *model)
+{
+    usage_cell_rec c = cell(slot, model, floor(rnd() * 5000),
+                            floor(rnd() * 900), 1 + floor(rnd() * 3));
+    c.b[UB_COST] = rnd() < 0.1 ? U : MD_NUM(rnd() * pow(10, rnd() * 6 - 3));
+    c.b[UB_REASONING] = rnd() < 0.5 ? MD_NUM_NA : MD_NUM(floor(rnd() * 50));
+    c.b[UB_CACHE_WRITE] = rnd() < 0.8 ? MD_NUM_NA : U;
+    c.parts.known = rnd() < 0.9;
+    if (c.parts.known) {
+        c.parts.own_usd = rnd() * 0.37;
+        for (int k = 0; k < MD_PRICED_N; k++) {
+            c.parts.tokens[k] = floor(rnd() * 1000);
+            c.parts.above[k] = rnd() < 0.5 ? 0 : floor(rnd() * 100);
+        }
+    }
+    return c;
+}
+
+static void test_rollup_matches_sql(void)
+{
+    char *dir = xasprintf("%s/rollup", g_dir);
+    mkdir(dir, 0700);
+    usage_store *s = usage_store_new(dir, 0);
+    static char *models[] = {"gpt-5", "gpt-5-codex", "o3", NULL, "a"};
+    enum { N = 600 };
+    usage_cell_rec *c = xcalloc(N, sizeof *c);
+    for (size_t i = 0; i < N; i++)
+        c[i] = rnd_cell(T0 - 4 * DAY + floor(rnd() * 6 * 96) * 900,
+                        models[(size_t)(rnd() * 5)]);
+    usage_store_put(s, "fresh", c, N, 0, 1, NOW);
+    /* ingest cells: the same key written twice in one save */
+    md_num b[UB_N] = {MD_NUM(1), MD_NUM(2), MD_NUM_NA, MD_NUM(3), U,
+                      MD_NUM(6), MD_NUM(0.1), MD_NUM_NA};
+    const char *e = NULL;
+    for (int i = 0; i < 40; i++) {
+        b[UB_COST] = MD_NUM(rnd());
+        usage_store_add_event(s, "gw", T0 - 2 * DAY + floor(rnd() * 8) * 3600,
+                              i % 3 ? "x" : "y", b, NOW, &e, NULL);
+    }
+    char *err = NULL;
+    ok(usage_store_save(s, NOW, &err) == 0, "cold save");
+    rollups_agree(s, "cold save");
+    /* a replacement from a slot on: cells already in the database */
+    for (size_t i = 0; i < N / 2; i++)
+        c[i] = rnd_cell(T0 - DAY + floor(rnd() * 3 * 96) * 900,
+                        models[(size_t)(rnd() * 5)]);
+    usage_store_put(s, "fresh", c, N / 2, T0 - DAY, 2, NOW);
+    ok(usage_store_save(s, NOW, &err) == 0, "incremental save");
+    rollups_agree(s, "incremental save");
+    free(c);
+    usage_store_free(s);
+    free(dir);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/meterd-usage-XXXXXX";
@@ -556,6 +695,7 @@ int main(void)
     test_large_counts_saturate();
     test_models_per_day_bounded();
     test_undo_events();
+    test_rollup_matches_sql();
     char *cmd = xasprintf("rm -rf '%s'", g_dir);
     if (system(cmd) != 0)
         diag_line("could not remove the scratch directory");
