@@ -282,6 +282,16 @@ static void start_checkpointer(history_db *db, const char *path)
         return;
     }
     sqlite3_busy_timeout(db->ck, HISTORY_BUSY_TIMEOUT_MS);
+    /* A connection learns that the file is in WAL mode, and opens the
+     * WAL, only when it first reads; until then sqlite3_wal_checkpoint_v2
+     * on it returns SQLITE_OK having copied nothing.  One read here, so
+     * that the checkpointer's checkpoints are real. */
+    if (sqlite3_exec(db->ck, "PRAGMA schema_version", NULL, NULL, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close(db->ck);
+        db->ck = NULL;
+        return;
+    }
     /* Signals stay with the threads that wait for them: the thread
      * starts with every signal blocked. */
     sigset_t all, old;

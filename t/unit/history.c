@@ -359,6 +359,42 @@ static long long file_size(const char *dir, const char *name)
     return n;
 }
 
+/* The checkpointer's checkpoints copy the WAL into the database file:
+ * once it has run, the file has grown, long before the WAL reaches
+ * HISTORY_WAL_MAX_PAGES (where the committing connection copies it
+ * itself).  A checkpointer whose connection never read would "run"
+ * without copying a page. */
+static void test_checkpointer_copies(void)
+{
+    char *dir = new_dir("ckcopy");
+    char *err = NULL;
+    usage_store *s = usage_store_new(dir, 0);
+    usage_store_load(s, NOW, &err);
+    history_db *db = usage_store_db(s);
+    md_num b[UB_N] = {MD_NUM(1), MD_NUM(2), MD_NUM(3), MD_NUM(4), MD_NUM(0),
+                      MD_NUM(10), MD_NUM_NA, MD_NUM(0)};
+    const char *why = NULL;
+    long long db0 = file_size(dir, "meterd.db");
+    for (int i = 0; i < 400 && history_db_checkpoints(db) == 0; i++) {
+        for (int k = 0; k < 40; k++)
+            usage_store_add_event(s, "gw", T0 - (k + 1) * DAY + 900.0 * (i % 90),
+                                  i % 2 ? "m-a" : "m-b", b, NOW, &why, NULL);
+        usage_store_save(s, NOW, &err);
+        if (history_db_checkpoints(db) == 0)
+            usleep(2000);
+    }
+    long long wal = file_size(dir, "meterd.db-wal");
+    long long db1 = file_size(dir, "meterd.db");
+    printf("# database file %lld -> %lld bytes, WAL %lld bytes\n", db0, db1,
+           wal);
+    ok(history_db_checkpoints(db) >= 1, "the checkpointer ran");
+    ok(db1 > db0, "and copied the WAL into the database file");
+    ok(wal < (long long)HISTORY_WAL_MAX_PAGES * 4096,
+       "before the commits would have copied it themselves");
+    usage_store_free(s);
+    free(dir);
+}
+
 /* The checkpointer thread runs once the WAL passes
  * HISTORY_CHECKPOINT_PAGES, and the WAL file stays bounded by
  * HISTORY_WAL_MAX_PAGES while commits follow each other without a pause
@@ -399,16 +435,21 @@ static void test_checkpoints(void)
            40 * 90, "every cell there");
 
     /* One large transaction (as a migration writes), then small ones: the
-     * WAL file is cut back to its limit once the log starts over. */
-    usage_cell_rec *c = xcalloc(20000, sizeof *c);
-    for (int i = 0; i < 20000; i++) {
-        c[i].slot_start = T0 - 300 * DAY + 900.0 * i;
-        c[i].model = "m";
+     * WAL file is cut back to its limit once the log starts over.  The
+     * transaction alone must outgrow the limit: with the checkpointer
+     * copying, the log may just have started over before it. */
+    enum { BIG_TX_SLOTS = 20000, BIG_TX_MODELS = 4 };
+    char *const big_models[BIG_TX_MODELS] = {"m", "m2", "m3", "m4"};
+    size_t nbig = (size_t)BIG_TX_SLOTS * BIG_TX_MODELS;
+    usage_cell_rec *c = xcalloc(nbig, sizeof *c);
+    for (size_t i = 0; i < nbig; i++) {
+        c[i].slot_start = T0 - 300 * DAY + 900.0 * (double)(i / BIG_TX_MODELS);
+        c[i].model = big_models[i % BIG_TX_MODELS];
         for (int k = 0; k < UB_N; k++)
-            c[i].b[k] = MD_NUM(i);
+            c[i].b[k] = MD_NUM((double)i);
         c[i].events = 1;
     }
-    usage_store_put(s, "big", c, 20000, 0, 1, NOW);
+    usage_store_put(s, "big", c, nbig, 0, 1, NOW);
     free(c);
     ok(usage_store_save(s, NOW, &err) == 0, "a large transaction");
     long long big_wal = file_size(dir, "meterd.db-wal");
@@ -445,6 +486,7 @@ int main(void)
     test_incremental();
     test_samples();
     test_maintenance();
+    test_checkpointer_copies();
     test_checkpoints();
     char *cmd = xasprintf("rm -rf '%s'", g_dir);
     if (system(cmd) != 0)
