@@ -550,6 +550,28 @@ static int ls_walk_add(ls_list *out, const char *path, size_t plen,
     return 0;
 }
 
+/* What the walks do with directory entry de of d: LS_ENTRY_SKIP ("." and
+ * "..", symlinks, files ok() refuses, entries that vanished),
+ * LS_ENTRY_DIR or LS_ENTRY_FILE (*sb then holds its lstat).  d_type
+ * spares a stat per directory and per symlink; files need theirs anyway
+ * (size, mtime, inode). */
+enum { LS_ENTRY_SKIP, LS_ENTRY_DIR, LS_ENTRY_FILE };
+
+static int ls_walk_entry(DIR *d, const struct dirent *de, ls_accept_fn ok,
+                         struct stat *sb)
+{
+    const char *name = de->d_name;
+    if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
+        return LS_ENTRY_SKIP;
+    if (de->d_type == DT_LNK || (de->d_type == DT_REG && !ok(name)))
+        return LS_ENTRY_SKIP;
+    if (de->d_type == DT_DIR)
+        return LS_ENTRY_DIR;
+    if (fstatat(dirfd(d), name, sb, AT_SYMLINK_NOFOLLOW) != 0)
+        return LS_ENTRY_SKIP;
+    return S_ISDIR(sb->st_mode) ? LS_ENTRY_DIR : LS_ENTRY_FILE;
+}
+
 /* The walk below directory dfd (consumed), whose path is path[0..plen)
  * (path has room for 4096 bytes: deeper names are skipped).  Entries are
  * opened and stat'ed relative to dfd: no path is resolved twice. */
@@ -564,22 +586,11 @@ static void ls_walk_fd(int dfd, char *path, size_t plen, int recurse,
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *name = de->d_name;
-        if (name[0] == '.' &&
-            (!name[1] || (name[1] == '.' && !name[2])))
-            continue;
-        /* d_type spares a stat per directory and per symlink; files
-         * need theirs anyway (size, mtime, inode) */
-        if (de->d_type == DT_LNK)
-            continue;
-        if (de->d_type == DT_REG && !ok(name))
-            continue;
         struct stat sb;
-        int is_dir = de->d_type == DT_DIR;
-        if (!is_dir) {
-            if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-                continue;
-            is_dir = S_ISDIR(sb.st_mode);
-        }
+        int kind = ls_walk_entry(d, de, ok, &sb);
+        if (kind == LS_ENTRY_SKIP)
+            continue;
+        int is_dir = kind == LS_ENTRY_DIR;
         if (is_dir) {
             size_t nl = strlen(name);
             if (!recurse || depth >= 64 || plen + 1 + nl >= 4096)
@@ -672,17 +683,11 @@ static int ls_walk_level(ls_accept_fn ok, ls_wdir *level, size_t n,
         struct dirent *de;
         while (d && !rc && (de = readdir(d))) {
             const char *name = de->d_name;
-            if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
-                continue;
-            if (de->d_type == DT_LNK || (de->d_type == DT_REG && !ok(name)))
-                continue;
             struct stat sb;
-            int is_dir = de->d_type == DT_DIR;
-            if (!is_dir) {
-                if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-                    continue;
-                is_dir = S_ISDIR(sb.st_mode);
-            }
+            int kind = ls_walk_entry(d, de, ok, &sb);
+            if (kind == LS_ENTRY_SKIP)
+                continue;
+            int is_dir = kind == LS_ENTRY_DIR;
             size_t nl = strlen(name);
             if (plen + 1 + nl >= 4096)
                 continue;
