@@ -2,7 +2,8 @@
  * usage_store_impl.h - the in-memory layout of a usage_store, shared by
  * its parts and nothing else: usage_store.c (cells, put, add_event,
  * retention), usage_store_file.c (the writer: images written as the
- * database rows they change, history_db.h), usage_store_read.c (loading
+ * database rows they change, history_db.h; its UTC day rollup is
+ * usage_rollup.c, usage_rollup.h), usage_store_read.c (loading
  * and the report's reads), usage_store_migrate.c (the import of
  * STATE_DIR/usage.json), usage_report.c (the daily report) and
  * usage_zone.c (the report materialised per time zone, usage_zone.h).
