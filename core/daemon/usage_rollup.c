@@ -215,7 +215,7 @@ static int day_flush(writer *w, const char *provider, day_acc *da, int rc,
 {
     qsort(da->g, da->n, sizeof *da->g, group_cmp);
     for (size_t i = 0; i < da->n; i++) {
-        sqlite3_stmt *st = stmt(w, ST_DAY_PUT);
+        sqlite3_stmt *st = writer_stmt(w, ST_DAY_PUT);
         if (rc == 0 && st) {
             rollup_row r;
             acc_row(&da->g[i].a, &r);
@@ -230,7 +230,7 @@ static int day_flush(writer *w, const char *provider, day_acc *da, int rc,
                 else
                     sqlite3_bind_double(st, 4 + k, r.v[k]);
             }
-            rc = run(w, st, "rebuilding the day rollup", err);
+            rc = writer_run(w, st, "rebuilding the day rollup", err);
         } else if (rc == 0) {
             rc = err_set(err, "%s", w->prep_err);
         }
@@ -279,7 +279,7 @@ static int day_end(writer *w, const char *provider, day_acc *da, int rc,
 static int rollup_days(writer *w, const char *provider, long long lo,
                        long long hi, char **err)
 {
-    sqlite3_stmt *st = stmt(w, ST_DAY_SCAN);
+    sqlite3_stmt *st = writer_stmt(w, ST_DAY_SCAN);
     if (!st)
         return err_set(err, "%s", w->prep_err);
     sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
@@ -356,11 +356,11 @@ static int rollup_fresh(writer *w, const struct fresh *f, long long lo,
 int rebuild_days(writer *w, char **err)
 {
     for (size_t i = 0; i < w->n_d; i++) {
-        sqlite3_stmt *st = stmt(w, ST_DAY_DEL);
+        sqlite3_stmt *st = writer_stmt(w, ST_DAY_DEL);
         sqlite3_bind_text(st, 1, w->d[i].provider, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, w->d[i].lo);
         sqlite3_bind_int64(st, 3, w->d[i].hi);
-        if (run(w, st, "rebuilding the day rollup", err) != 0)
+        if (writer_run(w, st, "rebuilding the day rollup", err) != 0)
             return -1;
         const struct fresh *f = fresh_find(w, w->d[i].provider);
         if ((f && f->ok ? rollup_fresh(w, f, w->d[i].lo, w->d[i].hi, err)
@@ -379,7 +379,7 @@ int usage_store_rollup_sql(history_db *db, const char *provider,
 {
     writer w;
     writer_init(&w, db);
-    sqlite3_stmt *st = stmt(&w, ST_ROLLUP);
+    sqlite3_stmt *st = writer_stmt(&w, ST_ROLLUP);
     int rc;
     if (!st) {
         rc = err_set(err, "%s", w.prep_err);
@@ -387,7 +387,7 @@ int usage_store_rollup_sql(history_db *db, const char *provider,
         sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, lo);
         sqlite3_bind_int64(st, 3, hi);
-        rc = run(&w, st, "rolling up by SQL", err);
+        rc = writer_run(&w, st, "rolling up by SQL", err);
     }
     writer_release(&w);
     return rc;

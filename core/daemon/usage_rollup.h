@@ -91,10 +91,10 @@ typedef struct writer {
 /* An empty writer on db (nothing prepared yet). */
 void writer_init(writer *w, history_db *db);
 /* Statement i (ST_*), prepared at its first use; NULL with w->prep_err. */
-sqlite3_stmt *stmt(writer *w, int i);
+sqlite3_stmt *writer_stmt(writer *w, int i);
 void writer_release(writer *w);
 /* Step st once with its bindings, then reset it; 0 or -1 with *err. */
-int run(writer *w, sqlite3_stmt *st, const char *what, char **err);
+int writer_run(writer *w, sqlite3_stmt *st, const char *what, char **err);
 /* provider's struct fresh, NULL when the write has not seen it. */
 struct fresh *fresh_find(writer *w, const char *provider);
 

@@ -197,7 +197,7 @@ void writer_init(writer *w, history_db *db)
  * from then on (every step resets it): a save that writes no cell (a
  * warm report's samples) prepares none of the cell statements.  NULL
  * with w->prep_err set. */
-sqlite3_stmt *stmt(writer *w, int i)
+sqlite3_stmt *writer_stmt(writer *w, int i)
 {
     if (!w->st[i] && !w->prep_err)
         w->st[i] = history_db_prepared(
@@ -260,7 +260,7 @@ static long long day_of(double slot)
 }
 
 /* Step st once with its bindings, then reset it. */
-int run(writer *w, sqlite3_stmt *st, const char *what, char **err)
+int writer_run(writer *w, sqlite3_stmt *st, const char *what, char **err)
 {
     if (!st)
         return err_set(err, "%s", w->prep_err);
@@ -274,7 +274,7 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
                     const char *model, const md_num *b, double events,
                     const usage_parts *parts, char **err)
 {
-    sqlite3_stmt *st = stmt(w, ST_UPSERT);
+    sqlite3_stmt *st = writer_stmt(w, ST_UPSERT);
     int na = 0;
     if (!st)
         return err_set(err, "%s", w->prep_err);
@@ -312,7 +312,7 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
     w->bound_provider = provider;
     w->bound_null = nulls;
     /* Every parameter was bound above or still holds the NULL it had: no
-     * clear_bindings (run()). */
+     * clear_bindings (writer_run()). */
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
@@ -321,8 +321,8 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
     zone_dirty(w, day_of(slot), day_of(slot));
     if (w->prov_ensured && strcmp(w->prov_ensured, provider) == 0)
         return 0;
-    sqlite3_bind_text(stmt(w, ST_PROV), 1, provider, -1, SQLITE_STATIC);
-    if (run(w, stmt(w, ST_PROV), "writing a usage provider", err) != 0)
+    sqlite3_bind_text(writer_stmt(w, ST_PROV), 1, provider, -1, SQLITE_STATIC);
+    if (writer_run(w, writer_stmt(w, ST_PROV), "writing a usage provider", err) != 0)
         return -1;
     free(w->prov_ensured);
     w->prov_ensured = xstrdup(provider);
@@ -332,10 +332,10 @@ static int put_cell(writer *w, const char *provider, double slot, int src,
 static int put_gen(writer *w, const char *provider, unsigned long long g,
                    char **err)
 {
-    sqlite3_stmt *st = stmt(w, ST_GEN);
+    sqlite3_stmt *st = writer_stmt(w, ST_GEN);
     sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)g);   /* the bit pattern */
-    return run(w, st, "writing a generation", err);
+    return writer_run(w, st, "writing a generation", err);
 }
 
 struct fresh *fresh_find(writer *w, const char *provider)
@@ -349,7 +349,7 @@ struct fresh *fresh_find(writer *w, const char *provider)
 /* Whether provider has no usage_cell row: 1, 0, or -1 with *err. */
 static int provider_empty(writer *w, const char *provider, char **err)
 {
-    sqlite3_stmt *st = stmt(w, ST_ANY);
+    sqlite3_stmt *st = writer_stmt(w, ST_ANY);
     if (!st)
         return err_set(err, "%s", w->prep_err);
     sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
@@ -435,24 +435,24 @@ static int apply_op(writer *w, const uop *o, char **err)
     case UOP_GEN:
         return put_gen(w, o->provider, o->generation, err);
     case UOP_INGEST_ID:
-        sqlite3_bind_text(stmt(w, ST_ID), 1, o->provider, -1,
+        sqlite3_bind_text(writer_stmt(w, ST_ID), 1, o->provider, -1,
                           SQLITE_STATIC);
-        if (run(w, stmt(w, ST_ID), "recording an ingest id", err) != 0)
+        if (writer_run(w, writer_stmt(w, ST_ID), "recording an ingest id", err) != 0)
             return -1;
-        sqlite3_bind_int64(stmt(w, ST_ID_CUT), 1,
+        sqlite3_bind_int64(writer_stmt(w, ST_ID_CUT), 1,
                            (sqlite3_int64)o->generation);
-        return run(w, stmt(w, ST_ID_CUT), "bounding the ingest ids", err);
+        return writer_run(w, writer_stmt(w, ST_ID_CUT), "bounding the ingest ids", err);
     case UOP_DEL_FROM:
-        st = stmt(w, ST_DEL_FROM);
+        st = writer_stmt(w, ST_DEL_FROM);
         dirty(w, o->provider, o->slot < 0 ? 0 : day_of(o->slot), DAY_MAX);
         break;
     case UOP_DEL_BEFORE:
-        st = stmt(w, ST_DEL_BEFORE);
+        st = writer_stmt(w, ST_DEL_BEFORE);
         /* whole days before the cut go; the cut's own day is rebuilt */
-        sqlite3_bind_text(stmt(w, ST_DAY_CUT), 1, o->provider, -1,
+        sqlite3_bind_text(writer_stmt(w, ST_DAY_CUT), 1, o->provider, -1,
                           SQLITE_STATIC);
-        sqlite3_bind_int64(stmt(w, ST_DAY_CUT), 2, day_of(o->slot));
-        if (run(w, stmt(w, ST_DAY_CUT), "cutting the day rollup", err) != 0)
+        sqlite3_bind_int64(writer_stmt(w, ST_DAY_CUT), 2, day_of(o->slot));
+        if (writer_run(w, writer_stmt(w, ST_DAY_CUT), "cutting the day rollup", err) != 0)
             return -1;
         dirty(w, o->provider, day_of(o->slot), day_of(o->slot));
         break;
@@ -461,7 +461,7 @@ static int apply_op(writer *w, const uop *o, char **err)
     }
     sqlite3_bind_text(st, 1, o->provider, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 2, o->slot);
-    if (run(w, st, "deleting usage cells", err) != 0)
+    if (writer_run(w, st, "deleting usage cells", err) != 0)
         return -1;
     /* Only a delete that took cells changes a zone's days (every save
      * journals the retention cut, mostly taking nothing). */
