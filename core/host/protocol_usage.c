@@ -271,6 +271,20 @@ static const char *cell_from_packed(const unsigned char **p,
     return usage_cell_rec_problem(out);
 }
 
+/* Cell i of out, just read (why: its problem, or NULL), counts as taken
+ * even when bad, so that its model is freed with out; then the checks
+ * every cell passes whatever its form.  0, or -1 with *err. */
+static int cell_taken(collect_result *out, size_t i, const char *why,
+                      char **err)
+{
+    out->n_usage++;
+    if (why)
+        return err_set(err, "usage.cells[%zu]: %s", i, why);
+    if (out->usage[i].slot_start < out->usage_since)
+        return err_set(err, "usage.cells[%zu]: slot_start before since", i);
+    return 0;
+}
+
 /* The cells of a "packed" object from blob (the bytes the frame carried
  * ahead of the JSON), as proto_usage_from_json reads them from "cells". */
 static int usage_from_packed(const json_t *pk, const unsigned char *blob,
@@ -296,12 +310,8 @@ static int usage_from_packed(const json_t *pk, const unsigned char *blob,
     out->usage = n ? xcalloc(n, sizeof *out->usage) : NULL;
     for (size_t i = 0; i < n; i++) {
         const char *why = cell_from_packed(&p, end, models, &out->usage[i]);
-        out->n_usage++;   /* even a bad one: its model is freed with it */
-        if (why)
-            return err_set(err, "usage.cells[%zu]: %s", i, why);
-        if (out->usage[i].slot_start < out->usage_since)
-            return err_set(err, "usage.cells[%zu]: slot_start before since",
-                           i);
+        if (cell_taken(out, i, why, err) != 0)
+            return -1;
     }
     if (p != end)
         return err_set(err, "collect result: bytes after the packed cells");
@@ -336,12 +346,8 @@ int proto_usage_from_json(const json_t *u, const unsigned char *blob,
     for (size_t i = 0; i < n; i++) {
         const char *why = cell_from_json(json_array_get(cells, i),
                                          &out->usage[i]);
-        out->n_usage++;   /* even a bad one: its model is freed with it */
-        if (why)
-            return err_set(err, "usage.cells[%zu]: %s", i, why);
-        if (out->usage[i].slot_start < out->usage_since)
-            return err_set(err, "usage.cells[%zu]: slot_start before since",
-                           i);
+        if (cell_taken(out, i, why, err) != 0)
+            return -1;
     }
     return 0;
 }
