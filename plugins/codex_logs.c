@@ -681,7 +681,24 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
     ls_result res = ls_scan(h, ctx, &st, &found, &fns, ls_threads(threads),
                             budget);
     ls_list_release(&found);
-    if (res.failed || ls_finish(&st, now, (double)ret_ms / 1000.0)) {
+    /* The state file is written on a thread (ls_save_start): its entries
+     * while the cells are built, the rest while the result is built; the
+     * result only reaches the core after this function returns, so the
+     * file is on disk before the core saves the cells it claims. */
+    ls_saver saver;
+    int saving = 0, failed = res.failed ||
+                             ls_finish_ents(&st, now, (double)ret_ms / 1000.0);
+    if (!failed && st.dirty) {
+        ls_save_start(&saver, &st, dir);
+        saving = 1;
+    }
+    if (!failed && ls_finish_cells(&st))
+        failed = 1;
+    if (failed) {
+        if (saving) {
+            ls_save_release(&saver, 0);
+            ls_save_wait(&saver);
+        }
         h->fail(ctx, MD_ERR_INTERNAL, "log scan failed (out of memory or "
                 "unreadable state)");
         ls_clear(&st);
@@ -698,13 +715,13 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
         }
     }
     st.h.complete = res.complete;
-    /* The state file is written while the result is built (ls_save_start:
-     * the result only reaches the core after this function returns, so
-     * the file is on disk before the core saves the cells it claims). */
-    ls_saver saver;
-    int saving = st.dirty, missing = !n_roots && st.n_cells == 0;
-    if (saving)
+    int missing = !n_roots && st.n_cells == 0;
+    if (!saving && st.dirty) {
         ls_save_start(&saver, &st, dir);
+        saving = 1;
+    }
+    if (saving)
+        ls_save_release(&saver, 1);
     if (!missing) {
         ls_put_usage(h, ctx, &st, st.changed, st.min_changed);
         ls_emit_periods(h, ctx, &st, now, 1, 1);
