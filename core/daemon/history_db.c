@@ -425,8 +425,16 @@ void history_db_keep_wal_on_close(history_db *db)
     int small = wal && (stat(wal, &st) != 0 ||
                         st.st_size < HISTORY_KEEP_WAL_BYTES);
     free(wal);
-    if (!small)
+    if (!small) {
+        /* copied on close: start the copy now, on the checkpointer's
+         * connection, while the caller finishes its work; the close then
+         * finds every frame copied already */
+        pthread_mutex_lock(&db->ck_mu);
+        db->ck_due = 1;
+        pthread_cond_signal(&db->ck_cv);
+        pthread_mutex_unlock(&db->ck_mu);
         return;
+    }
     history_db_keep_wal_on_close(db->reader);
     sqlite3 *conns[] = {db->h, db->ck};
     for (size_t i = 0; i < sizeof conns / sizeof *conns; i++)

@@ -116,7 +116,10 @@ void history_db_free(history_db *db);
  * next commit appends to the WAL instead of starting a new file (no
  * header and directory fsync).  A WAL of HISTORY_KEEP_WAL_BYTES or more
  * is still copied on close: the next process that opens the file alone
- * reads all of the WAL back.  NULL: nothing. */
+ * reads all of the WAL back.  That copy starts at once on the
+ * checkpointer's thread, so call this right after the last commit: the
+ * checkpoint runs while the process does its remaining reads.  NULL:
+ * nothing. */
 void history_db_keep_wal_on_close(history_db *db);
 
 /* The raw handle; use it only between lock and unlock. */
