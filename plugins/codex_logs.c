@@ -330,30 +330,6 @@ static int on_token_count(const ls_parse_env *env, ls_sink *out,
     return 0;
 }
 
-static int parse_line(const ls_parse_env *env, ls_sink *out, ls_pstate *ps,
-                      const char *line, size_t len)
-{
-    js_val v[F_N];
-    if (js_scan(&schema, line, len, v) || v[F_TYPE].type != JS_STR ||
-        v[F_PAYLOAD].type != JS_OBJ)
-        return 0; /* malformed or not an event line */
-    if (js_streq(&v[F_TYPE], "turn_context"))
-        return set_model(out, &v[F_PMODEL]);
-    if (js_streq(&v[F_TYPE], "event_msg") && v[F_TS].type == JS_STR &&
-        js_streq(&v[F_PTYPE], "token_count")) {
-        char buf[128], *ts = js_str(&v[F_TS], buf, sizeof buf, NULL);
-        double t;
-        if (!ts)
-            return -1;
-        int rc = 0;
-        if (ls_parse_ts(env->h, ts, &t) == 0)
-            rc = on_token_count(env, out, ps, v, t);
-        if (ts != buf)
-            free(ts);
-        return rc;
-    }
-    return 0;
-}
 
 /* Does p[0..n) start with the literal lit?  Returns its length, or 0. */
 static inline size_t lit_at(const char *p, size_t n, const char *lit,
@@ -430,6 +406,145 @@ static int classify_line(const char *p, size_t n)
         return LS_LINE_UNKNOWN;
     return w == 11 && memcmp(sub, "token_count", 11) == 0 ? LS_LINE_PARSE
                                                           : LS_LINE_SKIP;
+}
+
+/* ---- the writers' token_count line, matched byte for byte ---- */
+
+/* p advanced past the literal lit when p[0..) starts with it, else NULL. */
+#define TC_LIT(p, e, lit)                                                \
+    ((p) && (size_t)((e) - (p)) >= sizeof(lit) - 1 &&                  \
+             memcmp((p), (lit), sizeof(lit) - 1) == 0                   \
+         ? (p) + sizeof(lit) - 1                                        \
+         : NULL)
+
+/* An integer token at p: "0" or [1-9][0-9]*, at most 18 digits (always
+ * a long long: js_number's limit is not reached), followed by ',' or
+ * '}'.  Records it in *v (when v) as js_scan would; returns the byte
+ * after it or NULL. */
+static const char *tc_int(const char *p, const char *e, js_val *v)
+{
+    if (!p)
+        return NULL;
+    const char *q = p;
+    while (q < e && q - p <= 18 && *q >= '0' && *q <= '9')
+        q++;
+    size_t n = (size_t)(q - p);
+    if (!n || n > 18 || (n > 1 && *p == '0') || q >= e ||
+        (*q != ',' && *q != '}'))
+        return NULL;
+    if (v)
+        *v = (js_val){.type = JS_INT, .p = p, .n = n};
+    return q;
+}
+
+/* A TokenUsage object as the writers serialise it (serde's field order,
+ * no whitespace, cache_write_input_tokens absent), recorded in u[0] (the
+ * object) and its schema fields u[1..5] as js_scan records them. */
+static const char *tc_usage(const char *p, const char *e, js_val *u)
+{
+    const char *o = p;
+    p = TC_LIT(p, e, "{\"input_tokens\":");
+    p = tc_int(p, e, &u[1 + P_IN]);
+    p = TC_LIT(p, e, ",\"cached_input_tokens\":");
+    p = tc_int(p, e, &u[1 + P_CACHED]);
+    p = TC_LIT(p, e, ",\"output_tokens\":");
+    p = tc_int(p, e, &u[1 + P_OUT]);
+    p = TC_LIT(p, e, ",\"reasoning_output_tokens\":");
+    p = tc_int(p, e, &u[1 + P_REAS]);
+    p = TC_LIT(p, e, ",\"total_tokens\":");
+    p = tc_int(p, e, NULL);
+    p = TC_LIT(p, e, "}");
+    if (p)
+        u[0] = (js_val){.type = JS_OBJ, .p = o, .n = (size_t)(p - o)};
+    return p;
+}
+
+/* The token_count line in the exact shape the Codex CLI writes it
+ * (key order, no whitespace, no escapes, the numbers of the usage
+ * integers), the rate limits left to the scanner: fills v[] exactly as
+ * js_scan(&schema, line, len, v) does, and returns 0; -1 for any other
+ * line (js_scan then decides, as for every line before).  It accepts
+ * only what js_scan accepts: the literals and digits it matches are
+ * valid JSON by construction and the rest is js_scan_member's.
+ * t/unit/codex_fastscan.c holds it to js_scan on real and generated
+ * lines, truncated and mutated byte by byte. */
+static int scan_token_count(const char *line, size_t len, js_val *v)
+{
+    const char *p = line, *e = line + len, *q;
+    memset(v, 0, F_N * sizeof *v);
+    p = TC_LIT(p, e, "{\"timestamp\":\"");
+    if (!p)
+        return -1;
+    size_t w = word_at(p, (size_t)(e - p), W_TS);
+    if (!w)
+        return -1;
+    v[F_TS] = (js_val){.type = JS_STR, .p = p, .n = w};
+    p += w;
+    p = TC_LIT(p, e, "\",\"type\":\"");
+    if (!p)
+        return -1;
+    v[F_TYPE] = (js_val){.type = JS_STR, .p = p, .n = 9};
+    p = TC_LIT(p, e, "event_msg\",\"payload\":");
+    const char *payload = p;
+    p = TC_LIT(p, e, "{\"type\":\"");
+    if (!p)
+        return -1;
+    v[F_PTYPE] = (js_val){.type = JS_STR, .p = p, .n = 11};
+    p = TC_LIT(p, e, "token_count\",\"info\":");
+    if ((q = TC_LIT(p, e, "null"))) {
+        v[F_INFO] = (js_val){.type = JS_NULL, .p = p, .n = 4};
+        p = q;
+    } else {
+        const char *info = p;
+        p = TC_LIT(p, e, "{\"total_token_usage\":");
+        p = p ? tc_usage(p, e, &v[F_TOT]) : NULL;
+        p = TC_LIT(p, e, ",\"last_token_usage\":");
+        p = p ? tc_usage(p, e, &v[F_LAST]) : NULL;
+        p = TC_LIT(p, e, ",\"model_context_window\":");
+        p = tc_int(p, e, NULL);
+        p = TC_LIT(p, e, "}");
+        if (!p)
+            return -1;
+        v[F_INFO] = (js_val){.type = JS_OBJ, .p = info, .n = (size_t)(p - info)};
+    }
+    p = TC_LIT(p, e, ",\"rate_limits\":");
+    if (!p)
+        return -1;
+    /* payload's member: the root object is depth 1, payload's value 2 */
+    p = js_scan_member(&schema, F_RL, 3, p, e, v);
+    p = TC_LIT(p, e, "}");
+    if (!p)
+        return -1;
+    v[F_PAYLOAD] = (js_val){.type = JS_OBJ, .p = payload,
+                            .n = (size_t)(p - payload)};
+    return p + 1 == e && *p == '}' ? 0 : -1;
+}
+
+static int parse_line(const ls_parse_env *env, ls_sink *out, ls_pstate *ps,
+                      const char *line, size_t len)
+{
+    js_val v[F_N];
+    if ((scan_token_count(line, len, v) != 0 &&
+         js_scan(&schema, line, len, v)) ||
+        v[F_TYPE].type != JS_STR ||
+        v[F_PAYLOAD].type != JS_OBJ)
+        return 0; /* malformed or not an event line */
+    if (js_streq(&v[F_TYPE], "turn_context"))
+        return set_model(out, &v[F_PMODEL]);
+    if (js_streq(&v[F_TYPE], "event_msg") && v[F_TS].type == JS_STR &&
+        js_streq(&v[F_PTYPE], "token_count")) {
+        char buf[128], *ts = js_str(&v[F_TS], buf, sizeof buf, NULL);
+        double t;
+        if (!ts)
+            return -1;
+        int rc = 0;
+        if (ls_parse_ts(env->h, ts, &t) == 0)
+            rc = on_token_count(env, out, ps, v, t);
+        if (ts != buf)
+            free(ts);
+        return rc;
+    }
+    return 0;
 }
 
 static int apply_rec(ls_state *st, uint32_t fi, ls_pstate *ps, const void *rec,
