@@ -7,9 +7,10 @@
  * Lines: the fixtures' rollouts, token_count lines in the shapes the CLI
  * has written (rate limits absent, flat, with reset times, with credits;
  * info null), numbers at the edges of the match (0, 18 and 19 digits,
- * leading zeros, signs, fractions), and every one of them truncated at
- * each length and with each byte replaced by bytes that matter to JSON.
- * The match must also engage: the writers' lines are taken by it.
+ * leading zeros, signs, fractions), rate limits in the CLI's shapes and
+ * in others, and every one of them truncated at each length and with
+ * each byte replaced by bytes that matter to JSON.  The match must also
+ * engage: the writers' lines, and their rate limits, are taken by it.
  */
 #define meterd_plugin_entry unit_codex_logs_plugin_entry
 #include "../../plugins/codex_logs.c"
@@ -128,6 +129,54 @@ static const char *const lines[] = {
     TS INFO(USAGE("1", "2", "3", "4", "5")) ",\"rate_limits\":null,\"info\":null}}",
 };
 
+/* The rate limits' own match engages on the shapes the CLI writes (the
+ * scanner would take them too, so check() alone would not show it). */
+static void rate_limit_shapes(void)
+{
+    static const char *const rl[] = {
+        RL_REAL, RL_SECS, "null",
+        "{\"limit_id\":\"codex\",\"limit_name\":\"Codex-2\",\"primary\":"
+        "{\"used_percent\":100,\"window_minutes\":300,\"resets_at\":1},"
+        "\"secondary\":{\"used_percent\":0.5,\"window_minutes\":10080,"
+        "\"resets_at\":2},\"credits\":{\"has_credits\":false,"
+        "\"unlimited\":true,\"balance\":\"0\"},\"plan_type\":null}",
+    };
+    static const char *const other[] = {
+        RL_FLAT,
+        "{\"primary\":{\"used_percent\":1e2,\"window_minutes\":300,"
+        "\"resets_at\":1},\"secondary\":null}",
+        "{\"primary\":{\"used_percent\":1234567890123456,\"window_minutes\":3,"
+        "\"resets_at\":1},\"secondary\":{\"used_percent\":1,"
+        "\"window_minutes\":3,\"resets_at\":1}}",
+        "{\"limit_id\":\"codex\",\"limit_name\":null,\"primary\":{\"used_"
+        "percent\":1,\"window_minutes\":3,\"resets_at\":1},\"secondary\":{"
+        "\"used_percent\":1,\"window_minutes\":3,\"resets_at\":1},"
+        "\"credits\":null,\"plan_type\":\"plus\"}",
+    };
+    int all = 1, none = 1;
+    for (size_t i = 0; i < sizeof rl / sizeof *rl; i++) {
+        js_val v[F_N];
+        memset(v, 0, sizeof v);
+        char *line = xasprintf(TS "null,\"rate_limits\":%s}}", rl[i]);
+        const char *p = strstr(line, "\"rate_limits\":") + 14;
+        all &= tc_rate_limits(p, line + strlen(line), v) ==
+               line + strlen(line) - 2;
+        check_all(line);
+        free(line);
+    }
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+        js_val v[F_N];
+        memset(v, 0, sizeof v);
+        char *line = xasprintf(TS "null,\"rate_limits\":%s}}", other[i]);
+        const char *p = strstr(line, "\"rate_limits\":") + 14;
+        none &= tc_rate_limits(p, line + strlen(line), v) == NULL;
+        check_all(line);
+        free(line);
+    }
+    ok(all, "the rate limits' match takes the CLI's shapes");
+    ok(none, "and leaves the others to the scanner");
+}
+
 static void fixture(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -169,6 +218,7 @@ int main(void)
         check_all(lines[i]);
     }
     ok(as_listed, "the match takes the writers' shapes and leaves the rest");
+    rate_limit_shapes();
     fixture("t/fixtures/codex_logs/codex_rollout.jsonl");
     printf("# %zu lines checked, %zu taken by the match\n", n_checked, n_fast);
     ok(n_fast > 1000, "the mutations leave the match many lines to take");
