@@ -477,13 +477,16 @@ static int report_run(const report_opts *po)
             free(err);
         }
     }
+    /* A large WAL is copied into the database when this run closes it:
+     * the copy starts now, while the report is read and printed. */
+    history_db_copy_wal_soon(usage_store_db(d.usage));
+    rc = doc ? report_emit(doc, &o) : report_print(d.usage, &o);
     /* The save's commit is durable in the WAL: copying it into the
      * database on close (SQLite's default for the last connection) would
      * cost this one-shot run two more fsyncs and the next run a new WAL
-     * file; a large WAL is still copied, starting now, while the report
-     * is read and printed (history_db.h). */
+     * file (history_db.h).  Decided after the print, which may commit
+     * too (a zone's rollup). */
     history_db_keep_wal_on_close(usage_store_db(d.usage));
-    rc = doc ? report_emit(doc, &o) : report_print(d.usage, &o);
     daemon_teardown(&d);
     return rc;
 }

@@ -47,7 +47,9 @@ usage_store *open_usage_store(const config *cfg, int meta_only);
  * the file has parsed (nothing when it does not), usage_store_opened()
  * waits for it and returns the store (NULL when it never started).  The
  * thread works from copies of cfg's values: cfg may be freed meanwhile
- * (a plugin problem fails the load). */
+ * (a plugin problem fails the load).  A run whose plugin check fails may
+ * so have opened the store (created meterd.db, migrated a usage.json, set
+ * a corrupt file aside): what the next run would do first anyway. */
 typedef struct store_opening store_opening;
 config *load_config_report_opening(const char *path, store_opening **op);
 usage_store *usage_store_opened(store_opening *op);

@@ -17,10 +17,11 @@
  *     is forwarded unchanged; MHD_start_daemon passes its option list on
  *     through MHD_start_daemon_va, MHD_get_connection_info asks with no
  *     extra argument (the info types the core asks for take none);
- *   - when libmicrohttpd cannot be loaded (not installed),
- *     MHD_start_daemon answers NULL, which httpd_start already reports as
- *     a server that cannot start; every other function is reached only
- *     through a daemon or a connection that one started;
+ *   - when libmicrohttpd cannot be loaded (not installed, another
+ *     SONAME), the reason is logged once and MHD_start_daemon answers
+ *     NULL, which httpd_start already reports as a server that cannot
+ *     start; every other function is reached only through a daemon or a
+ *     connection that one started;
  *   - a libmicrohttpd function the core starts to call without a
  *     definition here fails the link of meterd (no -lmicrohttpd), never
  *     at run time.
@@ -34,6 +35,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <microhttpd.h>
+
+#include "log.h"
 
 #define MHD_LAZY_SONAME "libmicrohttpd.so.12"
 
@@ -74,8 +77,13 @@ static pthread_once_t g_mhd_load = PTHREAD_ONCE_INIT;
 static void mhd_load(void)
 {
     void *h = dlopen(MHD_LAZY_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h)
+    if (!h) {
+        /* the only place the reason is known: httpd_start says no more
+         * than that the server cannot start */
+        log_msg(MD_LOG_ERROR, NULL, "cannot load %s: %s", MHD_LAZY_SONAME,
+                dlerror());
         return;
+    }
     int ok = 1;
     BIND(start_daemon_va, "MHD_start_daemon_va");
     BIND(stop_daemon, "MHD_stop_daemon");
@@ -90,6 +98,9 @@ static void mhd_load(void)
     BIND(add_response_header, "MHD_add_response_header");
     BIND(destroy_response, "MHD_destroy_response");
     g_mhd.ready = ok;
+    if (!ok)
+        log_msg(MD_LOG_ERROR, NULL, "%s lacks a function meterd calls: %s",
+                MHD_LAZY_SONAME, dlerror());
 }
 
 static int loaded(void)

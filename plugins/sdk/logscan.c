@@ -304,6 +304,23 @@ void ls_load(ls_state *st, const char *dir)
     ls_hdr h;
     if (mdu_read_all(fd, &h, sizeof h) || memcmp(h.magic, LS_MAGIC, 8))
         goto bad;
+    /* The sections' sizes must add up to the file's: a header that
+     * does not describe its file (a torn or foreign one) starts over. */
+    uint64_t want = sizeof h, part;
+    int over = 0;
+    over |= __builtin_mul_overflow((uint64_t)h.n_ents, sizeof(ls_ent), &part) ||
+            __builtin_add_overflow(want, part, &want);
+    over |= __builtin_mul_overflow((uint64_t)h.n_files, sizeof(ls_file_disk),
+                                   &part) ||
+            __builtin_add_overflow(want, part, &want);
+    over |= __builtin_mul_overflow((uint64_t)h.n_cells, sizeof(ls_cell_disk),
+                                   &part) ||
+            __builtin_add_overflow(want, part, &want);
+    over |= __builtin_add_overflow(want, h.paths_bytes, &want) ||
+            __builtin_add_overflow(want, h.models_bytes, &want) ||
+            __builtin_add_overflow(want, h.blob_len, &want);
+    if (over || want != (uint64_t)sb.st_size)
+        goto bad;
     /* the entries follow the header; they are read when needed */
     st->ents_off = (off_t)sizeof h;
     if (lseek(fd, st->ents_off + (off_t)h.n_ents * (off_t)sizeof(ls_ent),
@@ -390,17 +407,32 @@ static int ls_load_ents(ls_state *st)
 
 typedef struct ls_out {
     int fd;
-    int rc;
+    int rc, err;         /* the first failure and its errno */
+    const atomic_int *stop;   /* set: give up (ls_save_release, !go) */
     off_t off, synced;   /* bytes written; bytes whose writeback started */
     size_t len;
     unsigned char buf[64u << 10];
 } ls_out;
 
+static void ls_out_fail(ls_out *o, int err)
+{
+    o->rc = -1;
+    o->err = err ? err : EIO;   /* a write of 0 bytes sets no errno */
+}
+
 static void ls_out_write(ls_out *o, const void *p, size_t n)
 {
     if (o->rc)
         return;
-    o->rc = mdu_write_all(o->fd, p, n);
+    if (o->stop && atomic_load_explicit(o->stop, memory_order_relaxed)) {
+        ls_out_fail(o, ECANCELED);
+        return;
+    }
+    errno = 0;
+    if (mdu_write_all(o->fd, p, n) != 0) {
+        ls_out_fail(o, errno);
+        return;
+    }
     o->off += (off_t)n;
     if (!o->rc && o->off - o->synced >= (off_t)LS_SYNC_STEP) {
         /* advisory: a failure here shows in the commit's fsync */
@@ -456,7 +488,7 @@ static void save_begin(ls_saver *sv)
         return;
     }
     ls_out *o = sv->o;
-    *o = (ls_out){.fd = sv->sf.fd};
+    *o = (ls_out){.fd = sv->sf.fd, .stop = &sv->abandon};
     ls_hdr zero;
     memset(&zero, 0, sizeof zero);
     ls_out_put(o, &zero, sizeof zero);
@@ -503,11 +535,12 @@ static void save_end(ls_saver *sv, int go)
             h.paths_bytes += strlen(st->files[i].path) + 1;
         for (size_t i = 0; i < st->n_models; i++)
             h.models_bytes += strlen(st->models[i]) + 1;
+        errno = 0;
         if (!o->rc && pwrite(o->fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
-            o->rc = -1;
+            ls_out_fail(o, errno);
     }
     int rc = go ? o->rc : -1;
-    int e = go ? errno : ECANCELED;
+    int e = go ? o->err : ECANCELED;
     free(o);
     sv->o = NULL;
     if (rc) {
@@ -546,6 +579,7 @@ static void *save_main(void *arg)
 void ls_save_start(ls_saver *sv, ls_state *st, const char *dir)
 {
     *sv = (ls_saver){.st = st, .dir = dir, .started = 1};
+    atomic_init(&sv->abandon, 0);
     pthread_mutex_init(&sv->mu, NULL);
     pthread_cond_init(&sv->cv, NULL);
     /* Signals stay with the thread that called us. */
@@ -562,6 +596,8 @@ void ls_save_release(ls_saver *sv, int go)
 {
     if (!sv->started || sv->released)
         return;
+    if (!go)   /* seen between the entries' pieces: stop writing them */
+        atomic_store_explicit(&sv->abandon, 1, memory_order_relaxed);
     if (!sv->running) {
         sv->released = go ? 1 : -1;
         save_end(sv, go);

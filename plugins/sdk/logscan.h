@@ -69,6 +69,7 @@
 #define METERD_LOGSCAN_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -292,6 +293,7 @@ typedef struct ls_saver {
     int started;            /* ls_save_start ran, ls_save_wait did not   */
     int running;            /* the thread exists                         */
     int released;           /* under mu: 0 not yet, 1 go, -1 give up     */
+    atomic_int abandon;     /* 1 once given up: part one stops early     */
     int rc, err;            /* the save's result and errno               */
 } ls_saver;
 

@@ -3,8 +3,8 @@
  * logscan.c): the entries follow the header (they are written while the
  * cells are built), a run over an unchanged tree neither reads a log nor
  * rewrites the file, an append continues from it, a file of the older
- * layout is discarded (the next run reads everything again, to the same
- * totals), a save that cannot be committed fails the run with no usage
+ * layout or whose sections do not add up to its size is discarded (the
+ * next run reads everything again, to the same totals), a save that cannot be committed fails the run with no usage
  * cells handed over (both log plugins), and a save given up
  * (ls_save_release with go = 0) leaves the old file and no temporary file.
  */
@@ -165,6 +165,30 @@ static void test_old_layout(void)
        "and the file is saved in the current layout");
 }
 
+/* A state file whose sections do not add up to its size (torn, or cut
+ * short) is not trusted: the next run reads everything again. */
+static void test_torn(void)
+{
+    char *p = path_in(state, "logscan.state");
+    struct stat sb;
+    ok(stat(p, &sb) == 0 && truncate(p, sb.st_size - 1) == 0,
+       "cut the state file short by one byte");
+    collect_result r;
+    run("codex_logs", state, &r);
+    ok(r.err == MD_ERR_NONE && pt_has_note(&r, "1 read this run") &&
+           lt_tok(&r, "total", "7d") == total_7d,
+       "a torn state file is read as none: the log again, the same total");
+    collect_result_clear(&r);
+    ok(stat(p, &sb) == 0 && truncate(p, sb.st_size + 64) == 0,
+       "give it 64 bytes too many");
+    run("codex_logs", state, &r);
+    ok(r.err == MD_ERR_NONE && pt_has_note(&r, "1 read this run") &&
+           lt_tok(&r, "total", "7d") == total_7d,
+       "so is one longer than its header says");
+    collect_result_clear(&r);
+    free(p);
+}
+
 /* The save cannot be committed (a directory where the file goes): the
  * run fails and hands over no cell, whatever the plugin. */
 static void test_save_fails(const char *plugin)
@@ -234,6 +258,7 @@ int main(void)
     put_events(0, N_EV, "w");
     test_layout_and_warm();
     test_old_layout();
+    test_torn();
     test_save_fails("codex_logs");
     lt_copy("t/fixtures/claude_logs/claude_code_session.jsonl", root,
             "projects/-home-dev-proj/s.jsonl");
