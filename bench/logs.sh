@@ -6,8 +6,9 @@
 #  2. run ccusage 20.0.24 (pinned, installed into bench/.ccusage, --offline)
 #     with its two threads and with --single-thread;
 #  3. run `meterd report daily --json --tz UTC` with a generated config (one
-#     log provider pointed at the tree, private state_dir): cold (empty state)
-#     and warm (re-scan of the unchanged tree);
+#     log provider pointed at the tree, private state_dir): cold (empty state,
+#     best of RUNS like ccusage, each run from an emptied state_dir) and warm
+#     (re-scan of the unchanged tree);
 #  4. compare per-day totals: meterd vs ccusage (the target: no mismatch) and
 #     ccusage vs the generator's own expectation (a check of the generator);
 #  5. print wall time / peak RSS of every run and the ratios.
@@ -270,9 +271,22 @@ Y
 			continue
 		fi
 		set -- "$METERD" report daily -c "$W/$tag.yaml" --provider "$prov" --tz UTC --json
-		if run "$OUT/$tag.meterd.json" 1 "$@"; then
-			m_cold=$R_MS
-			say "  meterd cold       : $(fmt_t $R_MS), peak RSS $(fmt_m $R_KIB)"
+		# Cold: best of $RUNS, as for ccusage, each from an empty state
+		# directory (the last run's state stays for the warm runs).
+		k=0 m_kib=0 all=""   # (run() uses i)
+		while [ $k -lt "$RUNS" ]; do
+			rm -rf "$S" && mkdir -p "$S" && chmod 700 "$S"
+			if ! run "$OUT/$tag.meterd.json" 1 "$@"; then
+				m_cold=""
+				break
+			fi
+			[ -z "$m_cold" ] || [ "$R_MS" -lt "$m_cold" ] && m_cold=$R_MS
+			[ "$R_KIB" -gt "$m_kib" ] && m_kib=$R_KIB
+			all="$all $(awk -v u="$R_MS" 'BEGIN { printf "%.0f", u / 1e3 }')"
+			k=$((k + 1))
+		done
+		if [ -n "$m_cold" ]; then
+			say "  meterd cold       : $(fmt_t $m_cold), peak RSS $(fmt_m $m_kib) (best of $RUNS; ms:$all)"
 		else
 			say "  meterd report daily failed (subcommand or plugin not ready?):"
 			head -c 600 "$OUT/$tag.meterd.json.err" | sed 's/^/    /' | tee -a "$SUMMARY"

@@ -563,7 +563,24 @@ static int claude_collect(const md_host *h, md_ctx *ctx, void *unused)
     ls_result res = ls_scan(h, ctx, &st, &found, &fns, ls_threads(threads),
                             budget);
     ls_list_release(&found);
-    if (res.failed || ls_finish(&st, now, (double)ret_ms / 1000.0)) {
+    /* The state file is written on a thread (ls_save_start): its entries
+     * while the cells are built, the rest while the result is built; the
+     * result only reaches the core after this function returns, so the
+     * file is on disk before the core saves the cells it claims. */
+    ls_saver saver;
+    int saving = 0, failed = res.failed ||
+                             ls_finish_ents(&st, now, (double)ret_ms / 1000.0);
+    if (!failed && st.dirty) {
+        ls_save_start(&saver, &st, dir);
+        saving = 1;
+    }
+    if (!failed && ls_finish_cells(&st))
+        failed = 1;
+    if (failed) {
+        if (saving) {
+            ls_save_release(&saver, 0);
+            ls_save_wait(&saver);
+        }
         h->fail(ctx, MD_ERR_INTERNAL, "log scan failed (out of memory or "
                 "unreadable state)");
         ls_clear(&st);
@@ -571,14 +588,26 @@ static int claude_collect(const md_host *h, md_ctx *ctx, void *unused)
         return -1;
     }
     st.h.complete = res.complete;
-    if (st.dirty && ls_save(&st, dir) != 0) {
+    int missing = !n_roots && st.n_cells == 0;
+    if (saving)
+        ls_save_release(&saver, 1);
+    if (!missing) {
+        ls_put_usage(h, ctx, &st, st.changed, st.min_changed);
+        ls_emit_periods(h, ctx, &st, now, 0, 0);
+        ls_report(h, ctx, &st, &res, n_roots, roots, CLAUDE_MISSING, events,
+                  "usage lines parsed",
+                  "estimated from local logs: usage from other devices or "
+                  "the web is not included; reasoning tokens are not "
+                  "reported");
+    }
+    if (saving && ls_save_wait(&saver) != 0) {
         h->fail(ctx, MD_ERR_INTERNAL, "cannot write state in %s: %s", dir,
                 strerror(errno));
         ls_clear(&st);
         close(lock);
         return -1;
     }
-    if (!n_roots && st.n_cells == 0) {
+    if (missing) {
         /* Nothing to read and no history: zeros would claim "no usage",
          * which nobody measured. */
         h->fail(ctx, MD_ERR_CONFIG, "%s", CLAUDE_MISSING);
@@ -586,12 +615,6 @@ static int claude_collect(const md_host *h, md_ctx *ctx, void *unused)
         close(lock);
         return -1;
     }
-    ls_put_usage(h, ctx, &st, st.changed, st.min_changed);
-    ls_emit_periods(h, ctx, &st, now, 0, 0);
-    ls_report(h, ctx, &st, &res, n_roots, roots, CLAUDE_MISSING, events,
-              "usage lines parsed",
-              "estimated from local logs: usage from other devices or the web "
-              "is not included; reasoning tokens are not reported");
     ls_clear(&st);
     close(lock);
     return 0;

@@ -330,30 +330,6 @@ static int on_token_count(const ls_parse_env *env, ls_sink *out,
     return 0;
 }
 
-static int parse_line(const ls_parse_env *env, ls_sink *out, ls_pstate *ps,
-                      const char *line, size_t len)
-{
-    js_val v[F_N];
-    if (js_scan(&schema, line, len, v) || v[F_TYPE].type != JS_STR ||
-        v[F_PAYLOAD].type != JS_OBJ)
-        return 0; /* malformed or not an event line */
-    if (js_streq(&v[F_TYPE], "turn_context"))
-        return set_model(out, &v[F_PMODEL]);
-    if (js_streq(&v[F_TYPE], "event_msg") && v[F_TS].type == JS_STR &&
-        js_streq(&v[F_PTYPE], "token_count")) {
-        char buf[128], *ts = js_str(&v[F_TS], buf, sizeof buf, NULL);
-        double t;
-        if (!ts)
-            return -1;
-        int rc = 0;
-        if (ls_parse_ts(env->h, ts, &t) == 0)
-            rc = on_token_count(env, out, ps, v, t);
-        if (ts != buf)
-            free(ts);
-        return rc;
-    }
-    return 0;
-}
 
 /* Does p[0..n) start with the literal lit?  Returns its length, or 0. */
 static inline size_t lit_at(const char *p, size_t n, const char *lit,
@@ -430,6 +406,284 @@ static int classify_line(const char *p, size_t n)
         return LS_LINE_UNKNOWN;
     return w == 11 && memcmp(sub, "token_count", 11) == 0 ? LS_LINE_PARSE
                                                           : LS_LINE_SKIP;
+}
+
+/* ---- the writers' token_count line, matched byte for byte ---- */
+
+/* p advanced past the literal lit when p[0..) starts with it, else NULL. */
+#define TC_LIT(p, e, lit)                                                \
+    ((p) && (size_t)((e) - (p)) >= sizeof(lit) - 1 &&                  \
+             memcmp((p), (lit), sizeof(lit) - 1) == 0                   \
+         ? (p) + sizeof(lit) - 1                                        \
+         : NULL)
+
+/* An integer token at p: "0" or [1-9][0-9]*, at most 18 digits (always
+ * a long long: js_number's limit is not reached), followed by ',' or
+ * '}'.  Records it in *v (when v) as js_scan would; returns the byte
+ * after it or NULL. */
+static const char *tc_int(const char *p, const char *e, js_val *v)
+{
+    if (!p)
+        return NULL;
+    const char *q = p;
+    while (q < e && q - p <= 18 && *q >= '0' && *q <= '9')
+        q++;
+    size_t n = (size_t)(q - p);
+    if (!n || n > 18 || (n > 1 && *p == '0') || q >= e ||
+        (*q != ',' && *q != '}'))
+        return NULL;
+    if (v)
+        *v = (js_val){.type = JS_INT, .p = p, .n = n};
+    return q;
+}
+
+/* A TokenUsage object as the writers serialise it (serde's field order,
+ * no whitespace, cache_write_input_tokens absent), recorded in u[0] (the
+ * object) and its schema fields u[1..5] as js_scan records them. */
+static const char *tc_usage(const char *p, const char *e, js_val *u)
+{
+    const char *o = p;
+    p = TC_LIT(p, e, "{\"input_tokens\":");
+    p = tc_int(p, e, &u[1 + P_IN]);
+    p = TC_LIT(p, e, ",\"cached_input_tokens\":");
+    p = tc_int(p, e, &u[1 + P_CACHED]);
+    p = TC_LIT(p, e, ",\"output_tokens\":");
+    p = tc_int(p, e, &u[1 + P_OUT]);
+    p = TC_LIT(p, e, ",\"reasoning_output_tokens\":");
+    p = tc_int(p, e, &u[1 + P_REAS]);
+    p = TC_LIT(p, e, ",\"total_tokens\":");
+    p = tc_int(p, e, NULL);
+    p = TC_LIT(p, e, "}");
+    if (p)
+        u[0] = (js_val){.type = JS_OBJ, .p = o, .n = (size_t)(p - o)};
+    return p;
+}
+
+/* A number as the rate limits carry them: "0" or [1-9][0-9]* (at most
+ * 15 digits), optionally "." and 1 to 15 digits (no sign, no exponent:
+ * always a valid long long or double), followed by ',' or '}'.  Recorded
+ * in *v as js_scan would (JS_INT or JS_REAL). */
+static const char *tc_num(const char *p, const char *e, js_val *v)
+{
+    if (!p)
+        return NULL;
+    const char *q = p;
+    while (q < e && q - p <= 15 && *q >= '0' && *q <= '9')
+        q++;
+    size_t n = (size_t)(q - p);
+    if (!n || n > 15 || (n > 1 && *p == '0'))
+        return NULL;
+    int real = q < e && *q == '.';
+    if (real) {
+        const char *f = ++q;
+        while (q < e && q - f <= 15 && *q >= '0' && *q <= '9')
+            q++;
+        if (q == f || q - f > 15)
+            return NULL;
+    }
+    if (q >= e || (*q != ',' && *q != '}'))
+        return NULL;
+    *v = (js_val){.type = real ? JS_REAL : JS_INT, .p = p,
+                  .n = (size_t)(q - p)};
+    return q;
+}
+
+/* A string of at most 64 bytes of [A-Za-z0-9._:+-] (no escape, nothing
+ * to validate) at p (its opening quote), or null; recorded in *v when
+ * v.  Returns the byte after it or NULL. */
+static const char *tc_word(const char *p, const char *e, js_val *v)
+{
+    static const unsigned char ok[256] = {
+        ['.'] = 1, ['_'] = 1, [':'] = 1, ['+'] = 1, ['-'] = 1,
+        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+        ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+        ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+        ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+        ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+        ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+        ['Y'] = 1, ['Z'] = 1,
+        ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+        ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+        ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+        ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+        ['y'] = 1, ['z'] = 1,
+    };
+    const char *q;
+    if (!p)
+        return NULL;
+    if ((q = TC_LIT(p, e, "null"))) {
+        if (v)
+            *v = (js_val){.type = JS_NULL, .p = p, .n = 4};
+        return q;
+    }
+    if (p >= e || *p != '"')
+        return NULL;
+    q = ++p;
+    while (q < e && q - p <= 64 && ok[(unsigned char)*q])
+        q++;
+    if (q >= e || *q != '"' || q - p > 64)
+        return NULL;
+    if (v)
+        *v = (js_val){.type = JS_STR, .p = p, .n = (size_t)(q - p)};
+    return q + 1;
+}
+
+/* true or false at p. */
+static const char *tc_bool(const char *p, const char *e)
+{
+    const char *q = TC_LIT(p, e, "true");
+    return q ? q : TC_LIT(p, e, "false");
+}
+
+/* A rate-limit window: {"used_percent":N,"window_minutes":I, then
+ * "resets_at":I (current CLI) or "resets_in_seconds":I (late 2025)},
+ * recorded in w[0] (the object) and w[1 + W_*]. */
+static const char *tc_win(const char *p, const char *e, js_val *w)
+{
+    const char *o = p, *q;
+    p = TC_LIT(p, e, "{\"used_percent\":");
+    p = tc_num(p, e, &w[1 + W_USED]);
+    p = TC_LIT(p, e, ",\"window_minutes\":");
+    p = tc_num(p, e, &w[1 + W_MIN]);
+    if ((q = TC_LIT(p, e, ",\"resets_at\":")))
+        p = tc_num(q, e, &w[1 + W_AT]);
+    else
+        p = tc_num(TC_LIT(p, e, ",\"resets_in_seconds\":"), e, &w[1 + W_IN]);
+    p = TC_LIT(p, e, "}");
+    if (p)
+        w[0] = (js_val){.type = JS_OBJ, .p = o, .n = (size_t)(p - o)};
+    return p;
+}
+
+/* The rate_limits value in a shape the CLI has written: null; {"primary":
+ * W,"secondary":W} (late 2025); {"limit_id":S,"limit_name":S,"primary":W,
+ * "secondary":W,"credits":{"has_credits":B,"unlimited":B,"balance":S},
+ * "plan_type":S} (S a plain string or null).  Records v[F_RL..] as
+ * js_scan_member would and returns the byte after it, or NULL for any
+ * other shape (v[F_RL..] then partly written: js_scan_member resets it). */
+static const char *tc_rate_limits(const char *p, const char *e, js_val *v)
+{
+    const char *o = p, *q;
+    if ((q = TC_LIT(p, e, "null"))) {
+        v[F_RL] = (js_val){.type = JS_NULL, .p = p, .n = 4};
+        return q;
+    }
+    if ((q = TC_LIT(p, e, "{\"limit_id\":"))) {
+        p = tc_word(q, e, NULL);
+        p = tc_word(TC_LIT(p, e, ",\"limit_name\":"), e, NULL);
+        p = TC_LIT(p, e, ",\"primary\":");
+    } else
+        p = TC_LIT(p, e, "{\"primary\":");
+    p = p ? tc_win(p, e, &v[F_PRIM]) : NULL;
+    p = TC_LIT(p, e, ",\"secondary\":");
+    p = p ? tc_win(p, e, &v[F_SEC]) : NULL;
+    if (p && *o == '{' && o[2] == 'l') {
+        const char *c = TC_LIT(p, e, ",\"credits\":");
+        p = TC_LIT(c, e, "{\"has_credits\":");
+        p = tc_bool(p, e);
+        p = tc_bool(TC_LIT(p, e, ",\"unlimited\":"), e);
+        p = tc_word(TC_LIT(p, e, ",\"balance\":"), e, &v[F_BALANCE]);
+        p = TC_LIT(p, e, "}");
+        if (!p || v[F_BALANCE].type != JS_STR)
+            return NULL;
+        v[F_CREDITS] = (js_val){.type = JS_OBJ, .p = c, .n = (size_t)(p - c)};
+        p = tc_word(TC_LIT(p, e, ",\"plan_type\":"), e, NULL);
+    }
+    p = TC_LIT(p, e, "}");
+    if (p)
+        v[F_RL] = (js_val){.type = JS_OBJ, .p = o, .n = (size_t)(p - o)};
+    return p;
+}
+
+/* The token_count line in the exact shape the Codex CLI writes it
+ * (key order, no whitespace, no escapes, integers in the usage objects,
+ * the rate limits in a shape the CLI has written, else left to the
+ * scanner): fills v[] exactly as
+ * js_scan(&schema, line, len, v) does, and returns 0; -1 for any other
+ * line (js_scan then decides, as for every line before).  It accepts
+ * only what js_scan accepts: the literals and digits it matches are
+ * valid JSON by construction and the rest is js_scan_member's.
+ * t/unit/codex_fastscan.c holds it to js_scan on real and generated
+ * lines, truncated and mutated byte by byte. */
+static int scan_token_count(const char *line, size_t len, js_val *v)
+{
+    const char *p = line, *e = line + len, *q;
+    memset(v, 0, F_N * sizeof *v);
+    p = TC_LIT(p, e, "{\"timestamp\":\"");
+    if (!p)
+        return -1;
+    size_t w = word_at(p, (size_t)(e - p), W_TS);
+    if (!w)
+        return -1;
+    v[F_TS] = (js_val){.type = JS_STR, .p = p, .n = w};
+    p += w;
+    p = TC_LIT(p, e, "\",\"type\":\"");
+    if (!p)
+        return -1;
+    v[F_TYPE] = (js_val){.type = JS_STR, .p = p, .n = 9};
+    p = TC_LIT(p, e, "event_msg\",\"payload\":");
+    const char *payload = p;
+    p = TC_LIT(p, e, "{\"type\":\"");
+    if (!p)
+        return -1;
+    v[F_PTYPE] = (js_val){.type = JS_STR, .p = p, .n = 11};
+    p = TC_LIT(p, e, "token_count\",\"info\":");
+    if ((q = TC_LIT(p, e, "null"))) {
+        v[F_INFO] = (js_val){.type = JS_NULL, .p = p, .n = 4};
+        p = q;
+    } else {
+        const char *info = p;
+        p = TC_LIT(p, e, "{\"total_token_usage\":");
+        p = p ? tc_usage(p, e, &v[F_TOT]) : NULL;
+        p = TC_LIT(p, e, ",\"last_token_usage\":");
+        p = p ? tc_usage(p, e, &v[F_LAST]) : NULL;
+        p = TC_LIT(p, e, ",\"model_context_window\":");
+        p = tc_int(p, e, NULL);
+        p = TC_LIT(p, e, "}");
+        if (!p)
+            return -1;
+        v[F_INFO] = (js_val){.type = JS_OBJ, .p = info, .n = (size_t)(p - info)};
+    }
+    p = TC_LIT(p, e, ",\"rate_limits\":");
+    if (!p)
+        return -1;
+    /* the shapes the CLI writes, else the scanner (a member of payload:
+     * the root object is depth 1, payload's value 2, its members 3) */
+    q = tc_rate_limits(p, e, v);
+    p = q ? q : js_scan_member(&schema, F_RL, 3, p, e, v);
+    p = TC_LIT(p, e, "}");
+    if (!p)
+        return -1;
+    v[F_PAYLOAD] = (js_val){.type = JS_OBJ, .p = payload,
+                            .n = (size_t)(p - payload)};
+    return p + 1 == e && *p == '}' ? 0 : -1;
+}
+
+static int parse_line(const ls_parse_env *env, ls_sink *out, ls_pstate *ps,
+                      const char *line, size_t len)
+{
+    js_val v[F_N];
+    if ((scan_token_count(line, len, v) != 0 &&
+         js_scan(&schema, line, len, v)) ||
+        v[F_TYPE].type != JS_STR ||
+        v[F_PAYLOAD].type != JS_OBJ)
+        return 0; /* malformed or not an event line */
+    if (js_streq(&v[F_TYPE], "turn_context"))
+        return set_model(out, &v[F_PMODEL]);
+    if (js_streq(&v[F_TYPE], "event_msg") && v[F_TS].type == JS_STR &&
+        js_streq(&v[F_PTYPE], "token_count")) {
+        char buf[128], *ts = js_str(&v[F_TS], buf, sizeof buf, NULL);
+        double t;
+        if (!ts)
+            return -1;
+        int rc = 0;
+        if (ls_parse_ts(env->h, ts, &t) == 0)
+            rc = on_token_count(env, out, ps, v, t);
+        if (ts != buf)
+            free(ts);
+        return rc;
+    }
+    return 0;
 }
 
 static int apply_rec(ls_state *st, uint32_t fi, ls_pstate *ps, const void *rec,
@@ -681,7 +935,24 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
     ls_result res = ls_scan(h, ctx, &st, &found, &fns, ls_threads(threads),
                             budget);
     ls_list_release(&found);
-    if (res.failed || ls_finish(&st, now, (double)ret_ms / 1000.0)) {
+    /* The state file is written on a thread (ls_save_start): its entries
+     * while the cells are built, the rest while the result is built; the
+     * result only reaches the core after this function returns, so the
+     * file is on disk before the core saves the cells it claims. */
+    ls_saver saver;
+    int saving = 0, failed = res.failed ||
+                             ls_finish_ents(&st, now, (double)ret_ms / 1000.0);
+    if (!failed && st.dirty) {
+        ls_save_start(&saver, &st, dir);
+        saving = 1;
+    }
+    if (!failed && ls_finish_cells(&st))
+        failed = 1;
+    if (failed) {
+        if (saving) {
+            ls_save_release(&saver, 0);
+            ls_save_wait(&saver);
+        }
         h->fail(ctx, MD_ERR_INTERNAL, "log scan failed (out of memory or "
                 "unreadable state)");
         ls_clear(&st);
@@ -698,13 +969,13 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
         }
     }
     st.h.complete = res.complete;
-    /* The state file is written while the result is built (ls_save_start:
-     * the result only reaches the core after this function returns, so
-     * the file is on disk before the core saves the cells it claims). */
-    ls_saver saver;
-    int saving = st.dirty, missing = !n_roots && st.n_cells == 0;
-    if (saving)
+    int missing = !n_roots && st.n_cells == 0;
+    if (!saving && st.dirty) {
         ls_save_start(&saver, &st, dir);
+        saving = 1;
+    }
+    if (saving)
+        ls_save_release(&saver, 1);
     if (!missing) {
         ls_put_usage(h, ctx, &st, st.changed, st.min_changed);
         ls_emit_periods(h, ctx, &st, now, 1, 1);

@@ -435,6 +435,24 @@ void history_db_keep_wal_on_close(history_db *db)
                               NULL);
 }
 
+void history_db_copy_wal_soon(history_db *db)
+{
+    if (!db || !db->ck_started)
+        return;
+    const char *path = sqlite3_db_filename(db->h, "main");
+    char *wal = path && *path ? xasprintf("%s-wal", path) : NULL;
+    struct stat st;
+    int large = wal && stat(wal, &st) == 0 &&
+                st.st_size >= HISTORY_KEEP_WAL_BYTES;
+    free(wal);
+    if (!large)
+        return;
+    pthread_mutex_lock(&db->ck_mu);
+    db->ck_due = 1;
+    pthread_cond_signal(&db->ck_cv);
+    pthread_mutex_unlock(&db->ck_mu);
+}
+
 void history_db_free(history_db *db)
 {
     if (!db)

@@ -116,8 +116,15 @@ void history_db_free(history_db *db);
  * next commit appends to the WAL instead of starting a new file (no
  * header and directory fsync).  A WAL of HISTORY_KEEP_WAL_BYTES or more
  * is still copied on close: the next process that opens the file alone
- * reads all of the WAL back.  NULL: nothing. */
+ * reads all of the WAL back.  Call it after the process's last commit.
+ * NULL: nothing. */
 void history_db_keep_wal_on_close(history_db *db);
+/* A WAL of HISTORY_KEEP_WAL_BYTES or more: wake the checkpointer to copy
+ * it now, so that the copy a one-shot process's close would make runs
+ * while the process does its remaining work (the close then finds the
+ * frames copied).  Nothing for a smaller WAL or without a checkpointer.
+ * NULL: nothing. */
+void history_db_copy_wal_soon(history_db *db);
 
 /* The raw handle; use it only between lock and unlock. */
 sqlite3 *history_db_handle(history_db *db);

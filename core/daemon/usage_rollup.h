@@ -41,9 +41,35 @@
 #define ROLLUP_COLS (UB_N + 2 + USAGE_PARTS_N)
 
 /* The writer's statements (texts: writer_sql, usage_store_file.c). */
-enum { ST_DEL_FROM, ST_DEL_BEFORE, ST_UPSERT, ST_PROV, ST_GEN,
+enum { ST_DEL_FROM, ST_DEL_BEFORE, ST_UPSERT, ST_UPSERT_N, ST_PROV, ST_GEN,
        ST_DAY_DEL, ST_DAY_CUT, ST_ID, ST_ID_CUT, ST_ROLLUP, ST_DAY_SCAN,
        ST_DAY_PUT, ST_ANY, ST_N };
+
+/* Cells per ST_UPSERT_N statement (one INSERT of that many rows: a
+ * statement's step, reset and halt cost about a quarter of a one-row
+ * insert) and the parameters of one row. */
+#define WRITER_BATCH 32
+#define CELL_PARAMS 25
+
+/* A cell put_cell accepted and ST_UPSERT_N has not written yet; its
+ * pointers are borrowed from the image being written. */
+struct wcell {
+    const char *provider, *model;
+    double slot, events;
+    int src;
+    const md_num *b;
+    const usage_parts *parts;
+};
+
+/* What a statement's parameters for one row hold since the last step
+ * (a step and a reset keep them): the provider pointer bound (valid
+ * while the image lives) and the parameters bound to NULL, so that a
+ * cell binds only what changed.  Unknown (valid 0) at first. */
+struct wbound {
+    int valid;
+    const char *provider;
+    uint32_t null;           /* bit i: the row's parameter i + 1 is NULL */
+};
 
 /* A provider's cells written by this transaction, while they are all the
  * cells it has (ok): it had none when the transaction began, they came
@@ -78,13 +104,13 @@ typedef struct writer {
     struct fresh *f;     /* per provider, from its first journal entry */
     size_t n_f;
     int no_fresh;        /* a full write: no provider's cells are fresh */
-    /* ST_UPSERT's bindings as put_cell left them (a step and a reset keep
-     * them): the provider pointer bound (valid while the image lives) and
-     * the parameters bound to NULL, so that a cell binds only what
-     * changed.  Unknown (bound_valid 0) until this writer's first cell. */
-    int bound_valid;
-    const char *bound_provider;
-    uint32_t bound_null;     /* bit i: parameter i + 1 is NULL */
+    /* Cells waiting for a full ST_UPSERT_N (writer_flush writes them,
+     * with ST_UPSERT when fewer): every other statement of the write
+     * runs after a flush, so it sees the rows in journal order. */
+    struct wcell batch[WRITER_BATCH];
+    size_t n_batch;
+    struct wbound one;                   /* ST_UPSERT's row */
+    struct wbound many[WRITER_BATCH];    /* ST_UPSERT_N's rows */
 } writer;
 
 /* usage_store_file.c: */
@@ -95,6 +121,8 @@ sqlite3_stmt *writer_stmt(writer *w, int i);
 void writer_release(writer *w);
 /* Step st once with its bindings, then reset it; 0 or -1 with *err. */
 int writer_run(writer *w, sqlite3_stmt *st, const char *what, char **err);
+/* Write the cells put_cell holds back; 0 or -1 with *err. */
+int writer_flush(writer *w, char **err);
 /* provider's struct fresh, NULL when the write has not seen it. */
 struct fresh *fresh_find(writer *w, const char *provider);
 

@@ -148,6 +148,17 @@ static void image_free(usage_image *img)
 /* writing rows                                                      */
 /* ---------------------------------------------------------------- */
 
+/* ST_UPSERT_N's rows: WRITER_BATCH of CELL_PARAMS parameters each,
+ * numbered in order (row r's parameter k is r * CELL_PARAMS + k). */
+#define UPSERT_ROW "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+#define UPSERT_ROWS4 UPSERT_ROW "," UPSERT_ROW "," UPSERT_ROW "," UPSERT_ROW
+#define UPSERT_ROWS16 UPSERT_ROWS4 "," UPSERT_ROWS4 "," UPSERT_ROWS4 "," \
+                      UPSERT_ROWS4
+#define UPSERT_ROWS32 UPSERT_ROWS16 "," UPSERT_ROWS16
+_Static_assert(WRITER_BATCH == 32, "UPSERT_ROWS32 has WRITER_BATCH rows");
+_Static_assert(CELL_PARAMS == 25 && 6 + UB_N + USAGE_PARTS_N == CELL_PARAMS,
+               "UPSERT_ROW binds every column of a cell");
+
 static const char *const writer_sql[ST_N] = {
     [ST_DEL_FROM] = "DELETE FROM usage_cell WHERE provider = ?1 AND"
                     " slot >= ?2 AND src = 0",
@@ -158,6 +169,9 @@ static const char *const writer_sql[ST_N] = {
                   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
                   " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
                   " ?21, ?22, ?23, ?24, ?25)",
+    [ST_UPSERT_N] = "INSERT OR REPLACE INTO usage_cell(provider, slot, src,"
+                    " model, " BUCKET_COLS ", na, events, " PARTS_COLS
+                    ") VALUES " UPSERT_ROWS32,
     [ST_PROV] = "INSERT OR IGNORE INTO usage_provider(name) VALUES (?1)",
     [ST_GEN] = "INSERT INTO usage_provider VALUES (?1, ?2) ON CONFLICT"
                " (name) DO UPDATE SET generation = excluded.generation",
@@ -184,7 +198,7 @@ static const char *const writer_sql[ST_N] = {
                    " ?24)",
 };
 _Static_assert(DAY_S == 86400, "ST_DAY_SCAN's day");
-_Static_assert(6 + UB_N + USAGE_PARTS_N <= 32, "put_cell's null bits fit");
+_Static_assert(CELL_PARAMS <= 32, "bind_cell's null bits fit");
 _Static_assert(3 + ROLLUP_COLS == 24, "ST_DAY_PUT binds every column");
 
 void writer_init(writer *w, history_db *db)
@@ -270,53 +284,87 @@ int writer_run(writer *w, sqlite3_stmt *st, const char *what, char **err)
     return rc == SQLITE_DONE ? 0 : history_db_error(w->db, what, err);
 }
 
-static int put_cell(writer *w, const char *provider, double slot, int src,
-                    const char *model, const md_num *b, double events,
-                    const usage_parts *parts, char **err)
+/* Bind cell c as the row at parameter base + 1 on of st, whose
+ * parameters there hold what *bd says. */
+static void bind_cell(sqlite3_stmt *st, int base, const struct wcell *c,
+                      struct wbound *bd)
 {
-    sqlite3_stmt *st = writer_stmt(w, ST_UPSERT);
     int na = 0;
-    if (!st)
-        return err_set(err, "%s", w->prep_err);
-    if (!w->bound_valid || w->bound_provider != provider)
-        sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)slot);
-    sqlite3_bind_int(st, 3, src);
-    sqlite3_bind_text(st, 4, model ? model : "", -1, SQLITE_STATIC);
+    if (!bd->valid || bd->provider != c->provider)
+        sqlite3_bind_text(st, base + 1, c->provider, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, base + 2, (sqlite3_int64)c->slot);
+    sqlite3_bind_int(st, base + 3, c->src);
+    sqlite3_bind_text(st, base + 4, c->model ? c->model : "", -1,
+                      SQLITE_STATIC);
     uint32_t nulls = 0;
     for (int k = 0; k < UB_N; k++) {
-        if (b[k].state == MD_KNOWN)
-            sqlite3_bind_double(st, 5 + k, b[k].value);
+        if (c->b[k].state == MD_KNOWN)
+            sqlite3_bind_double(st, base + 5 + k, c->b[k].value);
         else
             nulls |= 1u << (4 + k);
-        if (b[k].state == MD_NOT_APPLICABLE)
+        if (c->b[k].state == MD_NOT_APPLICABLE)
             na |= 1 << k;
     }
-    sqlite3_bind_int(st, 5 + UB_N, na);
-    sqlite3_bind_double(st, 6 + UB_N, events);
+    sqlite3_bind_int(st, base + 5 + UB_N, na);
+    sqlite3_bind_double(st, base + 6 + UB_N, c->events);
     double pv[USAGE_PARTS_N];
-    usage_parts_flatten(parts, pv);
+    usage_parts_flatten(c->parts, pv);
     for (int k = 0; k < USAGE_PARTS_N; k++) {
-        if (parts->known)
-            sqlite3_bind_double(st, 7 + UB_N + k, pv[k]);
+        if (c->parts->known)
+            sqlite3_bind_double(st, base + 7 + UB_N + k, pv[k]);
         else
             nulls |= 1u << (6 + UB_N + k);
     }
     /* A NULL already bound stays (binding it again is most of a cell's
      * binding cost: the buckets a source never reports). */
-    for (int i = 0; i < 7 + UB_N + USAGE_PARTS_N; i++)
-        if ((nulls >> i & 1) &&
-            !(w->bound_valid && (w->bound_null >> i & 1)))
-            sqlite3_bind_null(st, i + 1);
-    w->bound_valid = 1;
-    w->bound_provider = provider;
-    w->bound_null = nulls;
-    /* Every parameter was bound above or still holds the NULL it had: no
-     * clear_bindings (writer_run()). */
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return history_db_error(w->db, "writing a usage cell", err);
+    for (int i = 0; i < CELL_PARAMS; i++)
+        if ((nulls >> i & 1) && !(bd->valid && (bd->null >> i & 1)))
+            sqlite3_bind_null(st, base + i + 1);
+    *bd = (struct wbound){1, c->provider, nulls};
+}
+
+int writer_flush(writer *w, char **err)
+{
+    size_t n = w->n_batch;
+    w->n_batch = 0;
+    if (!n)
+        return 0;
+    /* Every parameter is bound by bind_cell or still holds the NULL it
+     * had: no clear_bindings (writer_run()). */
+    sqlite3_stmt *st = writer_stmt(w, n == WRITER_BATCH ? ST_UPSERT_N
+                                                        : ST_UPSERT);
+    if (!st)
+        return err_set(err, "%s", w->prep_err);
+    if (n == WRITER_BATCH) {
+        for (size_t r = 0; r < n; r++)
+            bind_cell(st, (int)r * CELL_PARAMS, &w->batch[r], &w->many[r]);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE
+                   ? 0
+                   : history_db_error(w->db, "writing usage cells", err);
+    }
+    for (size_t r = 0; r < n; r++) {
+        bind_cell(st, 0, &w->batch[r], &w->one);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return history_db_error(w->db, "writing a usage cell", err);
+    }
+    return 0;
+}
+
+/* Write a cell (held back for a full ST_UPSERT_N: writer_flush); b,
+ * parts and the strings are borrowed until then. */
+static int put_cell(writer *w, const char *provider, double slot, int src,
+                    const char *model, const md_num *b, double events,
+                    const usage_parts *parts, char **err)
+{
+    w->batch[w->n_batch++] = (struct wcell){
+        .provider = provider, .model = model, .slot = slot,
+        .events = events, .src = src, .b = b, .parts = parts};
+    if (w->n_batch == WRITER_BATCH && writer_flush(w, err) != 0)
+        return -1;
     dirty(w, provider, day_of(slot), day_of(slot));
     zone_dirty(w, day_of(slot), day_of(slot));
     if (w->prov_ensured && strcmp(w->prov_ensured, provider) == 0)
@@ -349,6 +397,8 @@ struct fresh *fresh_find(writer *w, const char *provider)
 /* Whether provider has no usage_cell row: 1, 0, or -1 with *err. */
 static int provider_empty(writer *w, const char *provider, char **err)
 {
+    if (writer_flush(w, err) != 0)
+        return -1;
     sqlite3_stmt *st = writer_stmt(w, ST_ANY);
     if (!st)
         return err_set(err, "%s", w->prep_err);
@@ -426,6 +476,8 @@ static int fresh_note(writer *w, const uop *o, char **err)
 static int apply_op(writer *w, const uop *o, char **err)
 {
     sqlite3_stmt *st;
+    if (o->kind != UOP_UPSERT && writer_flush(w, err) != 0)
+        return -1;
     if (o->kind != UOP_INGEST_ID && fresh_note(w, o, err) != 0)
         return -1;
     switch (o->kind) {
@@ -496,7 +548,7 @@ static int write_full(writer *w, const uprov *p, size_t n_p, char **err)
         }
         dirty(w, p[i].name, 0, DAY_MAX);
     }
-    return 0;
+    return writer_flush(w, err);
 }
 
 /* One transaction: the cells (journal or full), the samples, maintenance. */
@@ -509,6 +561,8 @@ static int write_rows(usage_image *img, history_db *db, char **err)
         rc = write_full(&w, img->p, img->n_p, err);
     for (size_t i = 0; rc == 0 && i < img->n_ops; i++)
         rc = apply_op(&w, &img->ops[i], err);
+    if (rc == 0)
+        rc = writer_flush(&w, err);
     if (rc == 0)
         rc = rebuild_days(&w, err);
     if (rc == 0)

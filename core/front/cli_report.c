@@ -437,10 +437,16 @@ static int report_run(const report_opts *po)
     int rc;
     /* The report's own output is the point; chatter only when asked. */
     log_set_level(o.verbose ? MD_LOG_DEBUG : MD_LOG_WARN);
-    config *cfg = load_config_report(o.path);
-    if (!cfg)
+    /* The store opens while the plugins are checked. */
+    store_opening *op;
+    config *cfg = load_config_report_opening(o.path, &op);
+    usage_store *u = usage_store_opened(op);
+    if (!cfg) {
+        usage_store_free(u);
         return 1;
-    usage_store *u = open_usage_store(cfg, 1);
+    }
+    if (!u)
+        u = open_usage_store(cfg, 1);
     if (o.provider && !config_provider(cfg, o.provider) &&
         !usage_store_has_provider(u, o.provider)) {
         fprintf(stderr, "meterd report: no provider named '%s'\n", o.provider);
@@ -471,11 +477,15 @@ static int report_run(const report_opts *po)
             free(err);
         }
     }
+    /* A large WAL is copied into the database when this run closes it:
+     * the copy starts now, while the report is read and printed. */
+    history_db_copy_wal_soon(usage_store_db(d.usage));
     rc = doc ? report_emit(doc, &o) : report_print(d.usage, &o);
     /* The save's commit is durable in the WAL: copying it into the
      * database on close (SQLite's default for the last connection) would
      * cost this one-shot run two more fsyncs and the next run a new WAL
-     * file (history_db.h). */
+     * file (history_db.h).  Decided after the print, which may commit
+     * too (a zone's rollup). */
     history_db_keep_wal_on_close(usage_store_db(d.usage));
     daemon_teardown(&d);
     return rc;

@@ -7,6 +7,7 @@
 #include "httpd.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -114,14 +115,18 @@ static void refuse_inline(const config *cfg, diag_list *diags)
  * With strict (meterd -t) a plugin that cannot be loaded is an error;
  * otherwise it is a warning and only that provider fails (class abi or
  * config) while the others run.  allow_inline: `meterd --once`. */
+static store_opening *store_opening_start(const config *cfg);
+
 static config *load_config_with(const char *path, int strict,
                                 int allow_inline, int cached,
-                                char **first_error)
+                                char **first_error, store_opening **op)
 {
     diag_list diags = {0}, load_errors = {0};
     config *cfg = config_load(path, METERD_PLUGINDIR, METERD_STATEDIR, &diags);
     if (cfg && !allow_inline)
         refuse_inline(cfg, &diags);
+    if (cfg && op && diags.n == 0)
+        *op = store_opening_start(cfg);
     if (cfg && cached)
         plugin_check_config_cached(cfg, &diags, strict ? NULL : &load_errors);
     else if (cfg)
@@ -153,12 +158,18 @@ static config *load_config_with(const char *path, int strict,
 config *load_config(const char *path, int strict, int allow_inline,
                     char **first_error)
 {
-    return load_config_with(path, strict, allow_inline, 0, first_error);
+    return load_config_with(path, strict, allow_inline, 0, first_error, NULL);
 }
 
 config *load_config_report(const char *path)
 {
-    return load_config_with(path, 0, 0, 1, NULL);
+    return load_config_with(path, 0, 0, 1, NULL, NULL);
+}
+
+config *load_config_report_opening(const char *path, store_opening **op)
+{
+    *op = NULL;
+    return load_config_with(path, 0, 0, 1, NULL, op);
 }
 
 static void register_secrets(const config *cfg)
@@ -250,11 +261,17 @@ int install_signals(daemon_t *d)
 /* The usage store of cfg's state_dir, loaded (a corrupt usage.json is
  * moved aside with a warning, like the snapshot); meta_only: without the
  * cells (the report reads them from the database). */
-usage_store *open_usage_store(const config *cfg, int meta_only)
+/* What opening a store takes from a config. */
+typedef struct store_args {
+    char *state_dir;   /* owned */
+    long long usage_retention_ms, sample_every_ms, history_retention_ms;
+} store_args;
+
+static usage_store *store_open(const store_args *a, int meta_only)
 {
-    usage_store *u = usage_store_new(cfg->state_dir, cfg->usage_retention_ms);
-    history_set_policy(usage_store_history(u), cfg->sample_every_ms,
-                       cfg->history_retention_ms);
+    usage_store *u = usage_store_new(a->state_dir, a->usage_retention_ms);
+    history_set_policy(usage_store_history(u), a->sample_every_ms,
+                       a->history_retention_ms);
     char *err = NULL;
     int rc = meta_only ? usage_store_load_meta(u, time_now(), &err)
                        : usage_store_load(u, time_now(), &err);
@@ -266,6 +283,51 @@ usage_store *open_usage_store(const config *cfg, int meta_only)
         log_msg(MD_LOG_DEBUG, NULL, "loaded usage history: %zu cells",
                 usage_store_count(u, NULL));
     }
+    return u;
+}
+
+usage_store *open_usage_store(const config *cfg, int meta_only)
+{
+    store_args a = {cfg->state_dir, cfg->usage_retention_ms,
+                    cfg->sample_every_ms, cfg->history_retention_ms};
+    return store_open(&a, meta_only);
+}
+
+struct store_opening {
+    store_args a;
+    pthread_t tid;
+    usage_store *u;    /* the thread's result */
+};
+
+static void *store_opening_main(void *arg)
+{
+    store_opening *op = arg;
+    op->u = store_open(&op->a, 1);
+    return NULL;
+}
+
+/* NULL when no thread can be made: the caller opens the store itself. */
+static store_opening *store_opening_start(const config *cfg)
+{
+    store_opening *op = xcalloc(1, sizeof *op);
+    op->a = (store_args){xstrdup(cfg->state_dir), cfg->usage_retention_ms,
+                         cfg->sample_every_ms, cfg->history_retention_ms};
+    if (pthread_create(&op->tid, NULL, store_opening_main, op) != 0) {
+        free(op->a.state_dir);
+        free(op);
+        return NULL;
+    }
+    return op;
+}
+
+usage_store *usage_store_opened(store_opening *op)
+{
+    if (!op)
+        return NULL;
+    pthread_join(op->tid, NULL);
+    usage_store *u = op->u;
+    free(op->a.state_dir);
+    free(op);
     return u;
 }
 

@@ -41,6 +41,18 @@ config *load_config_report(const char *path);
 /* The usage store of cfg's state_dir, loaded; meta_only: without the
  * cells (the report reads them from the database). */
 usage_store *open_usage_store(const config *cfg, int meta_only);
+/* The report's store, opened on a thread while load_config_report()
+ * checks the plugins (a probe is a process to wait for; a new database
+ * is a schema to write): load_config_report_opening() starts it once
+ * the file has parsed (nothing when it does not), usage_store_opened()
+ * waits for it and returns the store (NULL when it never started).  The
+ * thread works from copies of cfg's values: cfg may be freed meanwhile
+ * (a plugin problem fails the load).  A run whose plugin check fails may
+ * so have opened the store (created meterd.db, migrated a usage.json, set
+ * a corrupt file aside): what the next run would do first anyway. */
+typedef struct store_opening store_opening;
+config *load_config_report_opening(const char *path, store_opening **op);
+usage_store *usage_store_opened(store_opening *op);
 /* 0 when dir takes new files, else -1 with *err. */
 int state_dir_writable(const char *dir, char **err);
 /* Set up d for cfg (owned by d from now on); usage: the store to use

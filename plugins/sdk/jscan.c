@@ -585,6 +585,13 @@ int js_scan(const js_schema *s, const char *line, size_t len, js_val *out)
     return js_ws(p, r.e) == r.e ? 0 : -1;
 }
 
+const char *js_scan_member(const js_schema *s, int i, int depth,
+                           const char *p, const char *e, js_val *out)
+{
+    js_run r = {s, out, e};
+    return js_member(&r, p, i, depth);
+}
+
 /* ---- values ---- */
 
 char *js_str(const js_val *v, char *buf, size_t cap, size_t *len)

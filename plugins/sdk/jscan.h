@@ -100,6 +100,16 @@ int js_schema_init(js_schema *s, const js_field *f, int n);
  * JS_ABSENT for fields not present), -1 otherwise (out[] undefined). */
 int js_scan(const js_schema *s, const char *line, size_t len, js_val *out);
 
+/* js_scan for one member's value: the value at p (its first byte) as
+ * field i of s, nested at depth (the root object's members' values are at
+ * 2, theirs at 3, ...), validated and recorded exactly as js_scan records
+ * it there (out[i] and its descendants are reset first; nothing else of
+ * out is touched).  Returns the byte after the value, or NULL when it is
+ * not valid JSON.  For a caller that matches the rest of a known line
+ * layout itself and leaves one part of it to the scanner. */
+const char *js_scan_member(const js_schema *s, int i, int depth,
+                           const char *p, const char *e, js_val *out);
+
 /* The decoded string of v (JS_STR) in buf when it fits (cap bytes), else
  * in a malloc'ed copy; NULL on allocation failure.  NUL-terminated;
  * *len (optional) is its length.  The result never contains NUL. */

@@ -304,6 +304,28 @@ void ls_load(ls_state *st, const char *dir)
     ls_hdr h;
     if (mdu_read_all(fd, &h, sizeof h) || memcmp(h.magic, LS_MAGIC, 8))
         goto bad;
+    /* The sections' sizes must add up to the file's: a header that
+     * does not describe its file (a torn or foreign one) starts over. */
+    uint64_t want = sizeof h, part;
+    int over = 0;
+    over |= __builtin_mul_overflow((uint64_t)h.n_ents, sizeof(ls_ent), &part) ||
+            __builtin_add_overflow(want, part, &want);
+    over |= __builtin_mul_overflow((uint64_t)h.n_files, sizeof(ls_file_disk),
+                                   &part) ||
+            __builtin_add_overflow(want, part, &want);
+    over |= __builtin_mul_overflow((uint64_t)h.n_cells, sizeof(ls_cell_disk),
+                                   &part) ||
+            __builtin_add_overflow(want, part, &want);
+    over |= __builtin_add_overflow(want, h.paths_bytes, &want) ||
+            __builtin_add_overflow(want, h.models_bytes, &want) ||
+            __builtin_add_overflow(want, h.blob_len, &want);
+    if (over || want != (uint64_t)sb.st_size)
+        goto bad;
+    /* the entries follow the header; they are read when needed */
+    st->ents_off = (off_t)sizeof h;
+    if (lseek(fd, st->ents_off + (off_t)h.n_ents * (off_t)sizeof(ls_ent),
+              SEEK_SET) < 0)
+        goto bad;
     st->files = calloc(h.n_files ? h.n_files : 1, sizeof *st->files);
     st->models = calloc(h.n_models ? h.n_models : 1, sizeof(char *));
     st->cells = malloc((h.n_cells ? h.n_cells : 1) * sizeof *st->cells);
@@ -346,7 +368,6 @@ void ls_load(ls_state *st, const char *dir)
     st->n_cells = h.n_cells;
     st->blob_len = h.blob_len;
     st->h = h;
-    st->ents_off = lseek(fd, 0, SEEK_CUR);
     st->fd_state = fd;
     return;
 bad:
@@ -378,18 +399,53 @@ static int ls_load_ents(ls_state *st)
 
 /* The state file's writer: small pieces (a file record, a path, a model
  * name) gather in a buffer, so that a tree of n files costs a few writes
- * rather than 2n; a large piece (the entries) goes straight through. */
+ * rather than 2n; a large piece (the entries) goes straight through, in
+ * LS_SYNC_STEP pieces after each of which the kernel is asked to start
+ * writing it back (sync_file_range), so that the commit's fsync finds
+ * most of the file on disk already instead of starting then. */
+#define LS_SYNC_STEP (4u << 20)
+
 typedef struct ls_out {
     int fd;
-    int rc;
+    int rc, err;         /* the first failure and its errno */
+    const atomic_int *stop;   /* set: give up (ls_save_release, !go) */
+    off_t off, synced;   /* bytes written; bytes whose writeback started */
     size_t len;
     unsigned char buf[64u << 10];
 } ls_out;
 
+static void ls_out_fail(ls_out *o, int err)
+{
+    o->rc = -1;
+    o->err = err ? err : EIO;   /* a write of 0 bytes sets no errno */
+}
+
+static void ls_out_write(ls_out *o, const void *p, size_t n)
+{
+    if (o->rc)
+        return;
+    if (o->stop && atomic_load_explicit(o->stop, memory_order_relaxed)) {
+        ls_out_fail(o, ECANCELED);
+        return;
+    }
+    errno = 0;
+    if (mdu_write_all(o->fd, p, n) != 0) {
+        ls_out_fail(o, errno);
+        return;
+    }
+    o->off += (off_t)n;
+    if (!o->rc && o->off - o->synced >= (off_t)LS_SYNC_STEP) {
+        /* advisory: a failure here shows in the commit's fsync */
+        (void)sync_file_range(o->fd, o->synced, o->off - o->synced,
+                              SYNC_FILE_RANGE_WRITE);
+        o->synced = o->off;
+    }
+}
+
 static void ls_out_flush(ls_out *o)
 {
-    if (!o->rc && o->len)
-        o->rc = mdu_write_all(o->fd, o->buf, o->len);
+    if (o->len)
+        ls_out_write(o, o->buf, o->len);
     o->len = 0;
 }
 
@@ -400,87 +456,132 @@ static void ls_out_put(ls_out *o, const void *p, size_t n)
     if (o->len + n > sizeof o->buf)
         ls_out_flush(o);
     if (n >= sizeof o->buf) {
-        if (!o->rc)
-            o->rc = mdu_write_all(o->fd, p, n);
+        const unsigned char *b = p;
+        for (size_t k; n; b += k, n -= k) {
+            k = n < LS_SYNC_STEP ? n : LS_SYNC_STEP;
+            ls_out_write(o, b, k);
+        }
         return;
     }
     memcpy(o->buf + o->len, p, n);
     o->len += n;
 }
 
-int ls_save(ls_state *st, const char *dir)
+/* Part one of a save: the temporary file, a placeholder for the header
+ * (written last, at offset 0, once the counts are known) and the live
+ * entries, in insertion order (keeps ccusage's "first wins" order across
+ * runs).  Only reads st->ents. */
+static void save_begin(ls_saver *sv)
 {
-    mdu_statefile sf;
-    if (mdu_statefile_begin(&sf, dir, "logscan.state") != 0)
-        return -1;
-    int fd = sf.fd;
-    ls_hdr h = st->h;
-    memcpy(h.magic, LS_MAGIC, 8);
-    h.n_files = (uint32_t)st->n_files;
-    h.n_models = (uint32_t)st->n_models;
-    h.n_cells = (uint32_t)st->n_cells;
-    h.blob_len = st->blob_len;
-    h.paths_bytes = h.models_bytes = 0;
-    size_t live = 0;
-    for (size_t i = 0; i < st->n_files; i++)
-        h.paths_bytes += strlen(st->files[i].path) + 1;
-    for (size_t i = 0; i < st->n_models; i++)
-        h.models_bytes += strlen(st->models[i]) + 1;
-    for (size_t e = 0; e < st->n_ents; e++)
-        live += !(st->ents[e].flags & LS_F_DEAD);
-    h.n_ents = (uint32_t)live;
-    ls_out *o = malloc(sizeof *o);
-    if (!o) {
-        mdu_statefile_abort(&sf);
-        errno = ENOMEM;
-        return -1;
+    ls_state *st = sv->st;
+    sv->o = malloc(sizeof *sv->o);
+    if (!sv->o) {
+        sv->rc = -1;
+        sv->err = ENOMEM;
+        return;
     }
-    o->fd = fd;
-    o->rc = 0;
-    o->len = 0;
-    ls_out_put(o, &h, sizeof h);
-    for (size_t i = 0; i < st->n_files; i++)
-        ls_out_put(o, &st->files[i].d, sizeof st->files[i].d);
-    for (size_t i = 0; i < st->n_files; i++)
-        ls_out_put(o, st->files[i].path, strlen(st->files[i].path) + 1);
-    for (size_t i = 0; i < st->n_models; i++)
-        ls_out_put(o, st->models[i], strlen(st->models[i]) + 1);
-    ls_out_put(o, st->cells, st->n_cells * sizeof *st->cells);
-    if (st->blob_len)
-        ls_out_put(o, st->blob, st->blob_len);
-    /* Entries: live ones only, in insertion order (keeps ccusage's
-     * "first wins" order across runs). */
+    if (mdu_statefile_begin(&sv->sf, sv->dir, "logscan.state") != 0) {
+        sv->rc = -1;
+        sv->err = errno;
+        free(sv->o);
+        sv->o = NULL;
+        return;
+    }
+    ls_out *o = sv->o;
+    *o = (ls_out){.fd = sv->sf.fd, .stop = &sv->abandon};
+    ls_hdr zero;
+    memset(&zero, 0, sizeof zero);
+    ls_out_put(o, &zero, sizeof zero);
+    sv->live = 0;
     for (size_t e = 0, run = 0; !o->rc && e <= st->n_ents; e++) {
         if (e == st->n_ents || (st->ents[e].flags & LS_F_DEAD)) {
             if (run)
                 ls_out_put(o, &st->ents[e - run], run * sizeof(ls_ent));
+            sv->live += run;
             run = 0;
         } else
             run++;
     }
-    ls_out_flush(o);
-    int rc = o->rc;
-    free(o);
-    if (rc) {
-        int e = errno;
-        mdu_statefile_abort(&sf);
-        errno = e;
-        return -1;
+}
+
+/* Part two: the rest of st (final by now), the header, the commit; or,
+ * when !go, nothing but removing the temporary file. */
+static void save_end(ls_saver *sv, int go)
+{
+    ls_state *st = sv->st;
+    ls_out *o = sv->o;
+    if (!o)
+        return;   /* part one failed: rc and err are set */
+    if (go) {
+        for (size_t i = 0; i < st->n_files; i++)
+            ls_out_put(o, &st->files[i].d, sizeof st->files[i].d);
+        for (size_t i = 0; i < st->n_files; i++)
+            ls_out_put(o, st->files[i].path, strlen(st->files[i].path) + 1);
+        for (size_t i = 0; i < st->n_models; i++)
+            ls_out_put(o, st->models[i], strlen(st->models[i]) + 1);
+        ls_out_put(o, st->cells, st->n_cells * sizeof *st->cells);
+        if (st->blob_len)
+            ls_out_put(o, st->blob, st->blob_len);
+        ls_out_flush(o);
+        ls_hdr h = st->h;
+        memcpy(h.magic, LS_MAGIC, 8);
+        h.n_files = (uint32_t)st->n_files;
+        h.n_models = (uint32_t)st->n_models;
+        h.n_cells = (uint32_t)st->n_cells;
+        h.n_ents = (uint32_t)sv->live;
+        h.blob_len = st->blob_len;
+        h.paths_bytes = h.models_bytes = 0;
+        for (size_t i = 0; i < st->n_files; i++)
+            h.paths_bytes += strlen(st->files[i].path) + 1;
+        for (size_t i = 0; i < st->n_models; i++)
+            h.models_bytes += strlen(st->models[i]) + 1;
+        errno = 0;
+        if (!o->rc && pwrite(o->fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+            ls_out_fail(o, errno);
     }
-    return mdu_statefile_commit(&sf);
+    int rc = go ? o->rc : -1;
+    int e = go ? o->err : ECANCELED;
+    free(o);
+    sv->o = NULL;
+    if (rc) {
+        mdu_statefile_abort(&sv->sf);
+        sv->rc = -1;
+        sv->err = e;
+        return;
+    }
+    sv->rc = mdu_statefile_commit(&sv->sf);
+    sv->err = sv->rc ? errno : 0;
+}
+
+int ls_save(ls_state *st, const char *dir)
+{
+    ls_saver sv = {.st = st, .dir = dir};
+    save_begin(&sv);
+    save_end(&sv, 1);
+    if (sv.rc)
+        errno = sv.err;
+    return sv.rc ? -1 : 0;
 }
 
 static void *save_main(void *arg)
 {
     ls_saver *sv = arg;
-    sv->rc = ls_save(sv->st, sv->dir);
-    sv->err = sv->rc ? errno : 0;
+    save_begin(sv);
+    pthread_mutex_lock(&sv->mu);
+    while (!sv->released)
+        pthread_cond_wait(&sv->cv, &sv->mu);
+    int go = sv->released > 0;
+    pthread_mutex_unlock(&sv->mu);
+    save_end(sv, go);
     return NULL;
 }
 
 void ls_save_start(ls_saver *sv, ls_state *st, const char *dir)
 {
-    *sv = (ls_saver){.st = st, .dir = dir};
+    *sv = (ls_saver){.st = st, .dir = dir, .started = 1};
+    atomic_init(&sv->abandon, 0);
+    pthread_mutex_init(&sv->mu, NULL);
+    pthread_cond_init(&sv->cv, NULL);
     /* Signals stay with the thread that called us. */
     sigset_t all, old;
     sigfillset(&all);
@@ -488,14 +589,37 @@ void ls_save_start(ls_saver *sv, ls_state *st, const char *dir)
     sv->running = pthread_create(&sv->tid, NULL, save_main, sv) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!sv->running)
-        save_main(sv);
+        save_begin(sv);
+}
+
+void ls_save_release(ls_saver *sv, int go)
+{
+    if (!sv->started || sv->released)
+        return;
+    if (!go)   /* seen between the entries' pieces: stop writing them */
+        atomic_store_explicit(&sv->abandon, 1, memory_order_relaxed);
+    if (!sv->running) {
+        sv->released = go ? 1 : -1;
+        save_end(sv, go);
+        return;
+    }
+    pthread_mutex_lock(&sv->mu);
+    sv->released = go ? 1 : -1;
+    pthread_cond_signal(&sv->cv);
+    pthread_mutex_unlock(&sv->mu);
 }
 
 int ls_save_wait(ls_saver *sv)
 {
+    if (!sv->started)
+        return 0;
+    ls_save_release(sv, 1);
     if (sv->running)
         pthread_join(sv->tid, NULL);
     sv->running = 0;
+    sv->started = 0;
+    pthread_cond_destroy(&sv->cv);
+    pthread_mutex_destroy(&sv->mu);
     if (sv->rc)
         errno = sv->err;
     return sv->rc ? -1 : 0;
@@ -1605,13 +1729,11 @@ static int ls_build_cells(ls_state *st)
     uint64_t last_k = 0;   /* the key of the cell the entry before went to */
     size_t last_idx = 0;
     for (size_t e = 0; e < st->n_ents; e++) {
-        ls_ent *x = &st->ents[e];
+        const ls_ent *x = &st->ents[e];
+        /* (entries past the retention were marked by ls_finish_ents: this
+         * only reads them, while a saver may be writing them out) */
         if (x->flags & LS_F_DEAD)
             continue;
-        if (x->slot < st->cutoff_slot) {
-            x->flags |= LS_F_DEAD;
-            continue;
-        }
         uint64_t k = (((uint64_t)x->slot << 16) | x->model) + 1;
         if (k == last_k) {
             /* a file's events come in time order: mostly the cell of
@@ -2003,21 +2125,43 @@ ls_result ls_scan(const md_host *h, md_ctx *ctx, ls_state *st, ls_list *found,
     return res;
 }
 
-int ls_finish(ls_state *st, double now, double retention_s)
+int ls_finish_ents(ls_state *st, double now, double retention_s)
 {
     double cut = now - retention_s;
     st->cutoff_slot = cut > 0 ? (uint32_t)(cut / MD_USAGE_SLOT_SECONDS) : 0;
     int expire = st->n_cells && st->cells[0].slot < st->cutoff_slot;
     if (!st->changed && !expire)
         return 0;
-    if (ls_load_ents(st) || ls_build_cells(st))
+    if (ls_load_ents(st))
         return -1;
+    /* Entries past the retention: only where an old cell is (the cells
+     * start at the oldest live entry of the last run) or where this run
+     * touched one (min_changed: the oldest slot it added or changed). */
+    for (size_t e = 0;
+         (expire || st->min_changed < st->cutoff_slot) && e < st->n_ents; e++)
+        if (st->ents[e].slot < st->cutoff_slot)
+            st->ents[e].flags |= LS_F_DEAD;
     if (expire)
         st->min_changed = 0; /* dropping old cells: resend everything */
     st->h.generation++;
     st->changed = 1;
     st->dirty = 1;
+    st->cells_stale = 1;
     return 0;
+}
+
+int ls_finish_cells(ls_state *st)
+{
+    if (!st->cells_stale)
+        return 0;
+    st->cells_stale = 0;
+    return ls_build_cells(st);
+}
+
+int ls_finish(ls_state *st, double now, double retention_s)
+{
+    return ls_finish_ents(st, now, retention_s) || ls_finish_cells(st) ? -1
+                                                                       : 0;
 }
 
 void ls_report(const md_host *h, md_ctx *ctx, const ls_state *st,

@@ -5,18 +5,22 @@
  * meterd/util.h); SDK + libc + jansson only.
  *
  * Model
- *   - Every deduplicated usage event is one ls_ent (56 bytes): its dedup
+ *   - Every deduplicated usage event is one ls_ent (64 bytes): its dedup
  *     keys (64-bit hashes), the file it came from, its 15-minute slot, its
  *     model and its token buckets.  Cells (md_usage_cell) are derived from
  *     the live entries at the end of every run that changed something, so
  *     removing a file's contribution (truncation, rotation) is "mark its
  *     entries dead" and replacing a duplicate is "overwrite the entry".
- *   - One state file (state_dir/logscan.state) holds the file index (path,
- *     device, inode, size, mtime, offset of the next unread line, plugin
- *     parser state), the model names, the cells, a plugin blob and the
- *     entries, in that order.  It is replaced atomically (mdu_statefile:
- *     tmp + fsync + rename + fsync of the directory, the core's own code) and only at the end of a run, so a
- *     kill at any moment leaves the previous consistent state.  A run over
+ *   - One state file (state_dir/logscan.state) holds the entries, then the
+ *     file index (path, device, inode, size, mtime, offset of the next
+ *     unread line, plugin parser state), the model names, the cells and a
+ *     plugin blob, after a header with their counts.  The entries come
+ *     first because they are final before the cells are: a run writes
+ *     them (most of the file) while it builds the cells (ls_save_start).
+ *     The file is replaced atomically (mdu_statefile: tmp + fsync +
+ *     rename + fsync of the directory, the core's own code) and only at
+ *     the end of a run, so a kill at any moment leaves the previous
+ *     consistent state.  A run over
  *     an unchanged tree reads the index and the cells, stats every file and
  *     never opens a log (nor reads the entries section).
  *   - state_dir/lock is flock()ed for the whole run: the daemon and
@@ -65,6 +69,7 @@
 #define METERD_LOGSCAN_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -83,9 +88,10 @@
 #define LS_WALK_SPLIT 4u            /* directories per thread (ls_walk_n)    */
 
 /* 2: ls_ent and ls_cell_disk carry the one-hour cache writes; 3:
- * ls_cell_disk carries the cost parts.  A state file of another layout is
- * discarded (a full re-scan). */
-#define LS_MAGIC "MDLSCAN3"
+ * ls_cell_disk carries the cost parts; 4: the entries come right after
+ * the header.  A state file of another layout is discarded (a full
+ * re-scan). */
+#define LS_MAGIC "MDLSCAN4"
 
 #define LS_ORPHAN UINT32_MAX        /* entry of a file that disappeared      */
 
@@ -199,6 +205,7 @@ typedef struct ls_state {
     size_t ix_cap;
     uint32_t min_changed;         /* earliest changed slot, UINT32_MAX    */
     int changed;                  /* cells must be rebuilt                */
+    int cells_stale;              /* ls_finish_cells has work to do       */
     int dirty;                    /* state file must be rewritten         */
     uint32_t cutoff_slot;         /* retention                            */
     int cost_parts;               /* cells carry cost parts (the plugin's
@@ -256,25 +263,43 @@ void ls_load(ls_state *st, const char *dir);
 /* Write the whole state atomically.  Returns 0 or -1 (errno kept). */
 int ls_save(ls_state *st, const char *dir);
 
-/* ls_save on a thread of its own, so that the caller can build its
- * result (ls_put_usage, ls_emit_periods, ls_report: they only read st)
- * while the file is written and fsynced.  st and dir must not change
- * until ls_save_wait, which must follow every ls_save_start before the
- * plugin returns: the result, which carries the cells, reaches the core
- * only after collect returns, so the state file is still on disk before
- * the core saves the cells it claims, and a failed wait fails the run
- * (the core drops the cells of a failed run). */
+/* ls_save on a thread of its own, in two parts, so that the file is
+ * written and fsynced while the caller works:
+ *   ls_save_start   once the entries are final (after ls_finish_ents):
+ *                   the thread writes them, while the caller builds the
+ *                   cells (ls_finish_cells only reads the entries) and
+ *                   sets the rest of st;
+ *   ls_save_release once the rest of st is final (go), or to give the
+ *                   save up (!go: the old file stays);
+ *   ls_save_wait    the result; releases with go first if not done.
+ * Between start and release the entries must not change; between
+ * release and wait nothing of st may change (ls_put_usage,
+ * ls_emit_periods and ls_report only read it).  ls_save_wait must follow
+ * every ls_save_start before the plugin returns: the result, which
+ * carries the cells, reaches the core only after collect returns, so the
+ * state file is on disk before the core saves the cells it claims, and a
+ * failed wait fails the run (the core drops the cells of a failed run).
+ * Without a thread (none can be made) each part runs in its caller. */
+struct ls_out;
 typedef struct ls_saver {
     pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
     ls_state *st;
     const char *dir;
-    int running;    /* the thread exists (else rc is final) */
-    int rc, err;    /* ls_save's result and errno */
+    mdu_statefile sf;       /* the temporary file (part one on)          */
+    struct ls_out *o;       /* its writer; NULL once closed or failed    */
+    size_t live;            /* entries written                           */
+    int started;            /* ls_save_start ran, ls_save_wait did not   */
+    int running;            /* the thread exists                         */
+    int released;           /* under mu: 0 not yet, 1 go, -1 give up     */
+    atomic_int abandon;     /* 1 once given up: part one stops early     */
+    int rc, err;            /* the save's result and errno               */
 } ls_saver;
 
-/* Start ls_save(st, dir) (without a thread when none can be made). */
 void ls_save_start(ls_saver *sv, ls_state *st, const char *dir);
-/* Wait for it: 0 or -1 with errno set as ls_save left it. */
+void ls_save_release(ls_saver *sv, int go);
+/* 0, or -1 with errno set as the save left it. */
 int ls_save_wait(ls_saver *sv);
 
 /* flock state_dir/lock, waiting while the deadline allows.  Returns the
@@ -419,8 +444,14 @@ ls_result ls_scan(const md_host *h, md_ctx *ctx, ls_state *st, ls_list *found,
                   const ls_plugin_fns *fns, unsigned threads,
                   long long budget_ms);
 
-/* After ls_scan: rebuild the cells when entries changed or some fell out
- * of the retention window; bump the generation.  Returns 0 or -1. */
+/* After ls_scan, in two steps.  ls_finish_ents: when entries changed or
+ * some fell out of the retention window, mark those dead, bump the
+ * generation and note that the cells are stale; the entries are final
+ * from here (ls_save_start may write them).  ls_finish_cells: rebuild
+ * the stale cells from the entries, which it only reads.  ls_finish:
+ * both.  Each returns 0 or -1 (out of memory, unreadable state). */
+int ls_finish_ents(ls_state *st, double now, double retention_s);
+int ls_finish_cells(ls_state *st);
 int ls_finish(ls_state *st, double now, double retention_s);
 
 /* The notes every log plugin attaches after a scan: roots (or what was

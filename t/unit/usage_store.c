@@ -14,6 +14,7 @@
 #include "hostctx.h"
 #include "log.h"
 #include "protocol.h"
+#include "usage_rollup.h"
 #include "tap.h"
 #include "tz.h"
 #include "usage_store.h"
@@ -590,6 +591,23 @@ static char *day_rows(history_db *db)
     return out;
 }
 
+/* How many usage_cell rows provider has. */
+static long long cell_rows(history_db *db, const char *provider)
+{
+    sqlite3_stmt *st = NULL;
+    long long n = -1;
+    history_db_lock(db);
+    sqlite3_prepare_v2(history_db_handle(db),
+                       "SELECT count(*) FROM usage_cell WHERE provider = ?1",
+                       -1, &st, NULL);
+    sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    history_db_unlock(db);
+    return n;
+}
+
 /* The rows the save wrote, and those the SQL aggregate gives for the same
  * cells: equal value for value (sums in the same order). */
 static void rollups_agree(usage_store *s, const char *what)
@@ -662,6 +680,13 @@ static void test_rollup_matches_sql(void)
     }
     char *err = NULL;
     ok(usage_store_save(s, NOW, &err) == 0, "cold save");
+    /* more cells than one multi-row insert takes, and not a multiple of
+     * it: full batches and the rest one by one */
+    size_t n = usage_store_count(s, "fresh");
+    ok(n > WRITER_BATCH && n % WRITER_BATCH != 0,
+       "the cold save writes full batches of cells and a rest");
+    ok(cell_rows(usage_store_db(s), "fresh") == (long long)n,
+       "every one of them is a usage_cell row");
     rollups_agree(s, "cold save");
     /* a replacement from a slot on: cells already in the database */
     for (size_t i = 0; i < N / 2; i++)
@@ -669,6 +694,9 @@ static void test_rollup_matches_sql(void)
                         models[(size_t)(rnd() * 5)]);
     usage_store_put(s, "fresh", c, N / 2, T0 - DAY, 2, NOW);
     ok(usage_store_save(s, NOW, &err) == 0, "incremental save");
+    ok(cell_rows(usage_store_db(s), "fresh") ==
+           (long long)usage_store_count(s, "fresh"),
+       "the rows are the store's cells after a replacement too");
     rollups_agree(s, "incremental save");
     free(c);
     usage_store_free(s);
