@@ -6,7 +6,8 @@
  * Timeline of a run (a warm report is mostly waiting for the collection):
  *   1. the spare helper is forked (runner.h) while this process has no
  *      thread, no SQLite handle and no secret;
- *   2. configuration, usage store (providers and generations only);
+ *   2. configuration and usage store (providers and generations only),
+ *      the store opening on a thread while the plugins are checked;
  *   3. the collection starts (the first run in the spare helper) and,
  *      at the same time, a thread reads the report from the database
  *      through a store of its own (the prefetch);
