@@ -343,13 +343,28 @@ static size_t sort_merge(ucell *c, size_t n)
 {
     if (n == 0)
         return 0;
-    /* A plugin's cells mostly come in key order already: one pass to see,
-     * instead of a sort that compares n log n times to learn nothing. */
+    /* A plugin's cells come in slot order, the models of a slot in the
+     * plugin's own order, not in this store's model numbering: then each
+     * slot's few cells are put in order in place (an insertion sort,
+     * stable as glibc's merge sort, so duplicates merge in the same
+     * order), not the whole array sorted again. */
     size_t i = 1;
-    while (i < n && ucell_cmp(&c[i - 1], &c[i]) < 0)
+    while (i < n && (c[i - 1].slot < c[i].slot ||
+                     (c[i - 1].slot == c[i].slot && c[i - 1].src <= c[i].src)))
         i++;
-    if (i < n)
+    if (i < n) {
         qsort(c, n, sizeof *c, ucell_cmp);
+    } else {
+        for (i = 1; i < n; i++) {
+            if (ucell_cmp(&c[i - 1], &c[i]) <= 0)
+                continue;
+            ucell t = c[i];
+            size_t j = i;
+            for (; j > 0 && ucell_cmp(&c[j - 1], &t) > 0; j--)
+                c[j] = c[j - 1];
+            c[j] = t;
+        }
+    }
     size_t out = 0;
     for (i = 1; i < n; i++) {
         if (ucell_cmp(&c[out], &c[i]) == 0) {
@@ -369,17 +384,26 @@ void usage_store_put(usage_store *s, const char *provider,
 {
     uprov *p = uprov_get(s, provider);
     double from = keep_from(s, now);
-    ucell *add = xcalloc(n ? n : 1, sizeof *add);
+    /* Only the tail from since on changes: keep its ingest cells, replace
+     * its plugin cells (built right after those, in the store's own
+     * array: no copy of them in between), and re-sort just that tail. */
+    size_t tail = lower_slot(p, since), kept = tail;
+    for (size_t i = tail; i < p->n; i++)
+        if (p->cells[i].src == SRC_INGEST)
+            p->cells[kept++] = p->cells[i];
+    p->n = kept;
+    uprov_reserve(p, kept + n);
+    ucell *add = p->cells + kept;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (cells[i].slot_start < from || cells[i].slot_start < since)
             continue;   /* past retention (or not the plugin's to give) */
-        add[k].slot = cells[i].slot_start;
-        add[k].model = uprov_model_index(p, cells[i].model);
-        add[k].src = SRC_PLUGIN;
-        memcpy(add[k].b, cells[i].b, sizeof add[k].b);
-        add[k].parts = cells[i].parts;
-        add[k++].events = cells[i].events;
+        add[k] = (ucell){.slot = cells[i].slot_start,
+                         .model = uprov_model_index(p, cells[i].model),
+                         .src = SRC_PLUGIN,
+                         .events = cells[i].events,
+                         .parts = cells[i].parts};
+        memcpy(add[k++].b, cells[i].b, sizeof add->b);
     }
     k = sort_merge(add, k);
     /* room for the k cells and the three entries around them at once:
@@ -395,20 +419,11 @@ void usage_store_put(usage_store *s, const char *provider,
                            uprov_model_name(p, add[i].model));
     usage_journal(s, UOP_GEN, provider, 0, generation);
     usage_journal(s, UOP_DEL_BEFORE, provider, from, 0);
-    /* Only the tail from since on changes: keep its ingest cells, replace
-     * its plugin cells, and re-sort just that tail. */
-    size_t tail = lower_slot(p, since), kept = tail;
-    for (size_t i = tail; i < p->n; i++)
-        if (p->cells[i].src == SRC_INGEST)
-            p->cells[kept++] = p->cells[i];
-    p->n = kept;
-    uprov_reserve(p, p->n + k);
-    memcpy(p->cells + p->n, add, k * sizeof *add);
-    p->n += k;
-    /* add is sorted: with no ingest cell kept before it, so is the tail */
+    p->n = kept + k;
+    /* the new cells are sorted: with no ingest cell kept before them, so
+     * is the tail */
     if (kept != tail)
         qsort(p->cells + tail, p->n - tail, sizeof *p->cells, ucell_cmp);
-    free(add);
     p->generation = generation;
     prune_prov(p, from);
     s->seq++;

@@ -703,6 +703,92 @@ static void test_rollup_matches_sql(void)
     free(dir);
 }
 
+/* Every usage_cell row of provider, values exact (%a), in key order. */
+static char *cell_dump(history_db *db, const char *provider)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 1 << 16, len = 0;
+    char *out = xmalloc(cap);
+    out[0] = '\0';
+    history_db_lock(db);
+    sqlite3_prepare_v2(history_db_handle(db),
+                       "SELECT * FROM usage_cell WHERE provider = ?1"
+                       " ORDER BY provider, slot, src, model", -1, &st, NULL);
+    sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(st); i++) {
+            char v[64];
+            if (sqlite3_column_type(st, i) == SQLITE_FLOAT)
+                snprintf(v, sizeof v, "%a", sqlite3_column_double(st, i));
+            else
+                snprintf(v, sizeof v, "%.40s",
+                         (const char *)sqlite3_column_text(st, i));
+            if (len + strlen(v) + 2 >= cap)
+                out = xrealloc(out, cap *= 2);
+            len += (size_t)sprintf(out + len, "%s,", v);
+        }
+        out[len - 1] = '\n';
+    }
+    sqlite3_finalize(st);
+    history_db_unlock(db);
+    return out;
+}
+
+/* A plugin's cells in slot order, each slot's models in the plugin's own
+ * order (not the store's numbering), duplicates among them: the store
+ * orders and merges them in place; the rows it writes are those of the
+ * same cells handed over shuffled (sorted whole). */
+static void test_put_in_slot_order(void)
+{
+    static char *models[] = {"m-c", "m-b", "m-a", "m-d"};
+    enum { SLOTS = 200, N = SLOTS * 4 + 20 };
+    usage_cell_rec *c = xcalloc(N, sizeof *c), *shuffled = xcalloc(N, sizeof *c);
+    size_t n = 0;
+    for (int sl = 0; sl < SLOTS; sl++) {
+        /* the first slot numbers the models m-a, m-b, ...; later slots
+         * hand them over in the other order */
+        int per = 1 + sl % 4;
+        for (int m = 0; m < per; m++) {
+            char *name = sl == 0 ? models[3 - m % 4] : models[m % 4];
+            c[n++] = rnd_cell(T0 - 3 * DAY + sl * 900.0, name);
+        }
+        if (sl % 17 == 5 && per > 1)   /* the slot's first key again, last */
+            c[n++] = rnd_cell(T0 - 3 * DAY + sl * 900.0, models[0]);
+    }
+    memcpy(shuffled, c, n * sizeof *c);
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)(rnd() * (double)(i + 1));
+        usage_cell_rec t = shuffled[i];
+        shuffled[i] = shuffled[j];
+        shuffled[j] = t;
+    }
+    char *err = NULL, *dir_a = xasprintf("%s/slot-a", g_dir),
+         *dir_b = xasprintf("%s/slot-b", g_dir);
+    mkdir(dir_a, 0700);
+    mkdir(dir_b, 0700);
+    usage_store *a = usage_store_new(dir_a, 0), *b = usage_store_new(dir_b, 0);
+    usage_store_put(a, "p", c, n, 0, 1, NOW);
+    usage_store_put(b, "p", shuffled, n, 0, 1, NOW);
+    ok(usage_store_save(a, NOW, &err) == 0 && usage_store_save(b, NOW, &err) == 0,
+       "both saved");
+    char *da = cell_dump(usage_store_db(a), "p"), *db = cell_dump(usage_store_db(b), "p");
+    size_t rows = 0;
+    for (const char *q = da; *q; q++)
+        rows += *q == '\n';
+    ok(rows > 400 && rows < n, "the duplicates merged");
+    ok(strcmp(da, db) == 0, "cells in slot order are stored as the same cells "
+                            "shuffled: key for key, value for value");
+    ok(usage_store_count(a, "p") == rows, "and held in memory one for one");
+    free(da);
+    free(db);
+    usage_store_free(a);
+    usage_store_free(b);
+    free(dir_a);
+    free(dir_b);
+    free(c);
+    free(shuffled);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/meterd-usage-XXXXXX";
@@ -724,6 +810,7 @@ int main(void)
     test_models_per_day_bounded();
     test_undo_events();
     test_rollup_matches_sql();
+    test_put_in_slot_order();
     char *cmd = xasprintf("rm -rf '%s'", g_dir);
     if (system(cmd) != 0)
         diag_line("could not remove the scratch directory");
