@@ -4,8 +4,9 @@
  * store, or its JSON.
  *
  * Timeline of a run (a warm report is mostly waiting for the collection):
- *   1. the spare helper is forked (runner.h) while this process has no
- *      thread, no SQLite handle and no secret;
+ *   1. the spare helper (runner.h) and a spare probe (probe.h) are
+ *      forked while this process has no thread, no SQLite handle and no
+ *      secret;
  *   2. configuration and usage store (providers and generations only),
  *      the store opening on a thread while the plugins are checked;
  *   3. the collection starts (the first run in the spare helper) and,
@@ -27,6 +28,7 @@
 
 #include "history_db.h"
 #include "log.h"
+#include "probe.h"
 #include "runner.h"
 #include "timeutil.h"
 #include "tz.h"
@@ -441,6 +443,9 @@ static int report_run(const report_opts *po)
     /* The store opens while the plugins are checked. */
     store_opening *op;
     config *cfg = load_config_report_opening(o.path, &op);
+    /* the probes are over (or were all in the cache): the spare probe,
+     * unused then, exits meanwhile */
+    probe_spare_dismiss();
     usage_store *u = usage_store_opened(op);
     if (!cfg) {
         usage_store_free(u);
@@ -506,7 +511,14 @@ int cli_report_main(int argc, char **argv)
         log_msg(MD_LOG_DEBUG, NULL, "%s", err);
         free(err);
     }
+    /* Likewise a probe, for a state_dir without a probe cache (a cold
+     * report: the probe is the first thing the collection waits for). */
+    if (probe_spare_fork(&err) != 0) {
+        log_msg(MD_LOG_DEBUG, NULL, "%s", err);
+        free(err);
+    }
     rc = report_run(&o);
+    probe_spare_release();
     runner_spare_release();
     return rc;
 }

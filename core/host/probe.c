@@ -121,6 +121,167 @@ static pid_t spawn_probe(const char *exe, const json_t *env_names, int req_fd,
     return pid;
 }
 
+/* ------------------------------------------------------------------ */
+/* The spare probe of a one-shot command                               */
+/* ------------------------------------------------------------------ */
+
+/* One probe process forked, without exec, at the start of `meterd
+ * report` (probe_spare_fork), while the process has no thread, no
+ * SQLite handle and no secret (runner_spare_fork's rule); the first probe
+ * that process needs takes it instead of spawning (spare_take).  It saves
+ * that probe the exec and the dynamic linking of the binary; everything
+ * else is what spawn_probe sets up: its own process group, default
+ * signals, the request on 0, the reply on PROTOCOL_RESULT_FD, stdout to
+ * stderr, the provider's scrubbed environment, then probe_main. */
+static struct {
+    pid_t pid;
+    int req_fd, rep_fd, ctl_fd;   /* our ends; -1 when none */
+} g_spare = {0, -1, -1, -1};
+
+/* The spare's side: the environment names on the control pipe (EOF
+ * without them: not needed, exit quietly), then `meterd --probe`. */
+static void spare_main(int ctl_fd, pid_t parent)
+{
+    size_t cap = 4096, n = 0;
+    char *text = xmalloc(cap);
+    for (;;) {
+        if (n == cap)
+            text = xrealloc(text, cap *= 2);
+        ssize_t r = read(ctl_fd, text + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(ctl_fd);
+    if (n == 0)
+        _exit(0);
+    json_t *names = json_loadb(text, n, JSON_DECODE_ANY, NULL);
+    free(text);
+    helper_env_adopt(names);
+    json_decref(names);
+    char arg[40];
+    snprintf(arg, sizeof arg, "--parent=%ld", (long)parent);
+    char *argv[] = {"meterd", "--probe", arg, NULL};
+    int rc = probe_main(3, argv);
+    fflush(NULL);
+    _exit(rc);
+}
+
+int probe_spare_fork(char **err)
+{
+    *err = NULL;
+    if (g_spare.pid > 0)
+        return 0;
+    int req[2] = {-1, -1}, rep[2] = {-1, -1}, ctl[2] = {-1, -1};
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, req) != 0 ||
+        pipe2(rep, O_CLOEXEC) != 0 || pipe2(ctl, O_CLOEXEC) != 0) {
+        *err = xasprintf("cannot create the spare probe's channels: %s",
+                         strerror(errno));
+    } else {
+        for (int i = 0; i < 2; i++) {
+            req[i] = move_high(req[i]);
+            rep[i] = move_high(rep[i]);
+            ctl[i] = move_high(ctl[i]);
+        }
+        pid_t parent = getpid();
+        fflush(NULL);   /* nothing buffered may be written twice */
+        pid_t pid = fork();
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent)
+                _exit(1);
+            setpgid(0, 0);
+            static const int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP,
+                                       SIGCHLD};
+            for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+                signal(sigs[i], SIG_DFL);
+            sigset_t empty;
+            sigemptyset(&empty);
+            sigprocmask(SIG_SETMASK, &empty, NULL);
+            dup2(req[1], STDIN_FILENO);
+            dup2(rep[1], PROTOCOL_RESULT_FD);
+            dup2(STDERR_FILENO, STDOUT_FILENO);
+            int keep = dup2(ctl[0], PROTOCOL_RESULT_FD + 1);
+            close_range(PROTOCOL_RESULT_FD + 2, ~0U, 0);
+            spare_main(keep, parent);
+        }
+        if (pid < 0) {
+            *err = xasprintf("cannot fork the spare probe: %s",
+                             strerror(errno));
+        } else {
+            /* also here: a kill of its group may come before its own
+             * setpgid */
+            setpgid(pid, pid);
+            g_spare.pid = pid;
+            g_spare.req_fd = req[0];
+            g_spare.rep_fd = rep[0];
+            g_spare.ctl_fd = ctl[1];
+            req[0] = rep[0] = ctl[1] = -1;
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        if (req[i] >= 0)
+            close(req[i]);
+        if (rep[i] >= 0)
+            close(rep[i]);
+        if (ctl[i] >= 0)
+            close(ctl[i]);
+    }
+    return g_spare.pid > 0 ? 0 : -1;
+}
+
+static void spare_close_fds(void)
+{
+    int *fds[] = {&g_spare.req_fd, &g_spare.rep_fd, &g_spare.ctl_fd};
+    for (size_t i = 0; i < 3; i++) {
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+        *fds[i] = -1;
+    }
+}
+
+void probe_spare_dismiss(void)
+{
+    spare_close_fds();   /* EOF on its control pipe: it exits at once */
+}
+
+void probe_spare_release(void)
+{
+    if (g_spare.pid <= 0)
+        return;
+    spare_close_fds();
+    while (waitpid(g_spare.pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    g_spare.pid = 0;
+}
+
+/* The spare for a probe of a provider with env_names: its pid (the
+ * caller's to wait for) and our ends of its request and reply channels;
+ * 0 when there is no spare (none forked, or taken already). */
+static pid_t spare_take(const json_t *env_names, int *req_fd, int *rep_fd)
+{
+    if (g_spare.pid <= 0 || g_spare.ctl_fd < 0)
+        return 0;   /* none, or dismissed */
+    char *names = json_dumps(env_names ? env_names : json_null(),
+                             JSON_COMPACT | JSON_ENCODE_ANY);
+    int ok = names && write_all(g_spare.ctl_fd, names, strlen(names)) == 0;
+    free(names);
+    close(g_spare.ctl_fd);
+    g_spare.ctl_fd = -1;
+    if (!ok) {
+        probe_spare_release();
+        return 0;
+    }
+    pid_t pid = g_spare.pid;
+    *req_fd = g_spare.req_fd;
+    *rep_fd = g_spare.rep_fd;
+    g_spare.pid = 0;
+    g_spare.req_fd = g_spare.rep_fd = -1;
+    return pid;
+}
+
 /* Send the request and collect the reply until EOF or the deadline.
  * Returns 0 at EOF, -1 at the deadline. */
 static int exchange(int req_fd, int rep_fd, const char *req, size_t req_len,
@@ -234,32 +395,35 @@ static int probe_exchange(const probe_request *rq, long long timeout_ms,
                           json_t **out, char **err)
 {
     *out = NULL;
-    char exe[4096];
-    if (helper_path(exe, sizeof exe) != 0)
-        return err_set(err, "cannot find the meterd binary for the probe");
-    int req[2] = {-1, -1}, rep[2] = {-1, -1};
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, req) != 0 ||
-        pipe2(rep, O_CLOEXEC) != 0) {
-        int e = errno;
-        for (int i = 0; i < 2; i++) {
-            if (req[i] >= 0)
-                close(req[i]);
-        }
-        return err_set(err, "cannot create the probe's channels: %s",
-                       strerror(e));
-    }
-    for (int i = 0; i < 2; i++) {
-        req[i] = move_high(req[i]);
-        rep[i] = move_high(rep[i]);
-    }
     long long deadline = mono_ms() + timeout_ms;
-    pid_t pid = spawn_probe(exe, rq->env_names, req[1], rep[1], err);
-    close(req[1]);
-    close(rep[1]);
-    if (pid < 0) {
-        close(req[0]);
-        close(rep[0]);
-        return -1;
+    int req[2] = {-1, -1}, rep[2] = {-1, -1};
+    pid_t pid = spare_take(rq->env_names, &req[0], &rep[0]);
+    if (pid <= 0) {
+        char exe[4096];
+        if (helper_path(exe, sizeof exe) != 0)
+            return err_set(err, "cannot find the meterd binary for the probe");
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, req) != 0 ||
+            pipe2(rep, O_CLOEXEC) != 0) {
+            int e = errno;
+            for (int i = 0; i < 2; i++) {
+                if (req[i] >= 0)
+                    close(req[i]);
+            }
+            return err_set(err, "cannot create the probe's channels: %s",
+                           strerror(e));
+        }
+        for (int i = 0; i < 2; i++) {
+            req[i] = move_high(req[i]);
+            rep[i] = move_high(rep[i]);
+        }
+        pid = spawn_probe(exe, rq->env_names, req[1], rep[1], err);
+        close(req[1]);
+        close(rep[1]);
+        if (pid < 0) {
+            close(req[0]);
+            close(rep[0]);
+            return -1;
+        }
     }
     json_t *rj = request_json(rq);
     char *text = json_dumps(rj, JSON_COMPACT);

@@ -66,6 +66,21 @@ typedef struct probe_reply {
  * the daemon binary here. */
 void probe_set_helper(const char *path);
 
+/* A spare probe process for a one-shot command (`meterd report`): forked
+ * now, without exec, while the process has no thread, no SQLite handle
+ * and no secret (runner_spare_fork's rule); the first probe_run of the
+ * process takes it (the environment of that probe's provider, then what
+ * `meterd --probe` does) instead of spawning the binary, which saves that
+ * probe the exec and the dynamic linking.  probe_spare_release lets an
+ * unused spare exit (EOF on its control pipe) and reaps it.  probe_spare_
+ * fork returns 0, or -1 with *err (malloc'd): the probes are spawned as
+ * usual. */
+int probe_spare_fork(char **err);
+/* No more probes will take it: let it exit now, in parallel (it is still
+ * reaped by probe_spare_release). */
+void probe_spare_dismiss(void);
+void probe_spare_release(void);
+
 /* Run one probe.  0 with *out filled, or -1 with *err (see above). */
 int probe_run(const probe_request *rq, long long timeout_ms,
               probe_reply *out, char **err);
