@@ -3,8 +3,10 @@
  */
 #include "helperenv.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -71,4 +73,30 @@ void helper_env_adopt(const json_t *names)
     environ = env;
     for (char **e = old; e && *e; e++)
         memset(*e, 0, strlen(*e));
+}
+
+int helper_env_await(int fd)
+{
+    size_t cap = 4096, n = 0;
+    char *text = xmalloc(cap);
+    for (;;) {
+        if (n == cap)
+            text = xrealloc(text, cap *= 2);
+        ssize_t r = read(fd, text + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (n == 0) {
+        free(text);
+        return -1;
+    }
+    json_t *names = json_loadb(text, n, JSON_DECODE_ANY, NULL);
+    free(text);
+    helper_env_adopt(names);
+    json_decref(names);
+    return 0;
 }

@@ -8,8 +8,9 @@
  * 1.6) - when the daemon has them.  Nothing else: one provider's helper
  * can never read another provider's credentials in /proc/PID/environ.
  *
- * A helper forked without exec (runner_spare_fork) takes the same
- * environment with helper_env_adopt, which also wipes the one it had.
+ * A helper forked without exec (runner_spare_fork, probe_spare_fork)
+ * takes the same environment with helper_env_adopt, which also wipes the
+ * one it had; helper_env_await reads the names it is to take first.
  *
  * Ownership: helper_env_new returns a NULL-terminated array of malloc'd
  * "NAME=value" strings; helper_env_free frees it (NULL is a no-op).
@@ -31,5 +32,12 @@ void helper_env_free(char **env);
  * wiped strings must be the writable ones from exec.  The new array is
  * kept until exit (it is the environment). */
 void helper_env_adopt(const json_t *names);
+
+/* In a spare helper (runner_spare_fork, probe_spare_fork): read the
+ * variable names (a JSON array or null) from the control pipe fd until
+ * its end, close it, and helper_env_adopt them.  0 when adopted; -1 when
+ * the pipe ended with nothing on it (the spare is not needed: it exits
+ * quietly). */
+int helper_env_await(int fd);
 
 #endif

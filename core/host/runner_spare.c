@@ -38,25 +38,8 @@ static struct {
  * Never returns. */
 static void spare_main(int ctl_fd, pid_t parent)
 {
-    size_t cap = 4096, n = 0;
-    char *text = xmalloc(cap);
-    for (;;) {
-        if (n == cap)
-            text = xrealloc(text, cap *= 2);
-        ssize_t r = read(ctl_fd, text + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(ctl_fd);
-    if (n == 0)
+    if (helper_env_await(ctl_fd) != 0)
         _exit(0);
-    json_t *names = json_loadb(text, n, JSON_DECODE_ANY, NULL);
-    free(text);
-    helper_env_adopt(names);
-    json_decref(names);
     char arg[40];
     snprintf(arg, sizeof arg, "--parent=%ld", (long)parent);
     char *argv[] = {"meterd", "--worker", arg, NULL};
