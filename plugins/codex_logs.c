@@ -964,19 +964,9 @@ static int codex_collect(const md_host *h, md_ctx *ctx, void *unused)
      * result only reaches the core after this function returns, so the
      * file is on disk before the core saves the cells it claims. */
     ls_saver saver;
-    int saving = 0, failed = res.failed ||
-                             ls_finish_ents(&st, now, (double)ret_ms / 1000.0);
-    if (!failed && st.dirty) {
-        ls_save_start(&saver, &st, dir);
-        saving = 1;
-    }
-    if (!failed && ls_finish_cells(&st))
-        failed = 1;
-    if (failed) {
-        if (saving) {
-            ls_save_release(&saver, 0);
-            ls_save_wait(&saver);
-        }
+    int saving = 0;
+    if (res.failed || ls_finish_saving(&st, now, (double)ret_ms / 1000.0,
+                                       &saver, dir, &saving)) {
         h->fail(ctx, MD_ERR_INTERNAL, "log scan failed (out of memory or "
                 "unreadable state)");
         ls_clear(&st);

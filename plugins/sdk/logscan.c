@@ -2158,6 +2158,26 @@ int ls_finish_cells(ls_state *st)
     return ls_build_cells(st);
 }
 
+int ls_finish_saving(ls_state *st, double now, double retention_s,
+                     ls_saver *sv, const char *dir, int *saving)
+{
+    *saving = 0;
+    if (ls_finish_ents(st, now, retention_s))
+        return -1;
+    if (st->dirty) {
+        ls_save_start(sv, st, dir);
+        *saving = 1;
+    }
+    if (ls_finish_cells(st) == 0)
+        return 0;
+    if (*saving) {
+        ls_save_release(sv, 0);
+        ls_save_wait(sv);
+        *saving = 0;
+    }
+    return -1;
+}
+
 int ls_finish(ls_state *st, double now, double retention_s)
 {
     return ls_finish_ents(st, now, retention_s) || ls_finish_cells(st) ? -1

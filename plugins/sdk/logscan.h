@@ -453,6 +453,14 @@ ls_result ls_scan(const md_host *h, md_ctx *ctx, ls_state *st, ls_list *found,
 int ls_finish_ents(ls_state *st, double now, double retention_s);
 int ls_finish_cells(ls_state *st);
 int ls_finish(ls_state *st, double now, double retention_s);
+/* ls_finish_ents, then, when the state is dirty, ls_save_start(sv, st,
+ * dir) (*saving = 1), then ls_finish_cells: the plugins' way to finish a
+ * scan with the entries written meanwhile.  The caller sets the rest of
+ * st, then ls_save_release(sv, 1) and ls_save_wait when *saving (or
+ * starts the save itself when st became dirty since).  -1 when a step
+ * failed: the save, if started, is given up (*saving = 0). */
+int ls_finish_saving(ls_state *st, double now, double retention_s,
+                     ls_saver *sv, const char *dir, int *saving);
 
 /* The notes every log plugin attaches after a scan: roots (or what was
  * missing), files and events of this run, an unfinished first scan, skipped
