@@ -4,8 +4,10 @@
 #include "helperenv.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -99,4 +101,40 @@ int helper_env_await(int fd)
     helper_env_adopt(names);
     json_decref(names);
     return 0;
+}
+
+pid_t helper_spare_fork(int in_fd, int result_fd, int out_fd, int ctl_fd,
+                        void (*child_main)(int ctl_fd, pid_t parent))
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0) {
+        if (pid > 0)
+            setpgid(pid, pid);
+        return pid;
+    }
+    /* the caller dies while we wait: so do we */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    setpgid(0, 0);
+    static const int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], SIG_DFL);
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+    dup2(in_fd, STDIN_FILENO);
+    dup2(result_fd, 3);
+    if (out_fd >= 0) {
+        dup2(out_fd, STDOUT_FILENO);
+        dup2(out_fd, STDERR_FILENO);
+    } else {
+        dup2(STDERR_FILENO, STDOUT_FILENO);
+    }
+    dup2(ctl_fd, 4);
+    close_range(5, ~0U, 0);
+    child_main(4, parent);
+    _exit(1);   /* child_main does not return */
 }

@@ -1,6 +1,7 @@
 /*
  * helperenv.h - the scrubbed environment of a helper process (a
- * collection's helper or a probe).
+ * collection's helper or a probe), and the fork of a spare one (a helper
+ * forked without exec that waits for its environment).
  *
  * A helper gets from the daemon's environment only PATH, HOME, LANG,
  * LC_*, TZ (and, in a sanitizer build, the sanitizers' *SAN_OPTIONS),
@@ -19,6 +20,7 @@
 #define METERD_HELPERENV_H
 
 #include <jansson.h>
+#include <sys/types.h>
 
 /* names: array of variable names, or NULL. */
 char **helper_env_new(const json_t *names);
@@ -39,5 +41,18 @@ void helper_env_adopt(const json_t *names);
  * the pipe ended with nothing on it (the spare is not needed: it exits
  * quietly). */
 int helper_env_await(int fd);
+
+/* Fork a spare helper (runner_spare_fork, probe_spare_fork), set up as a
+ * spawned helper is: it dies with the caller (PR_SET_PDEATHSIG, checked
+ * against the caller's pid), leads its own process group (set on both
+ * sides: a kill of the group may come before the child's own setpgid),
+ * has default signals and an empty mask, in_fd on 0, result_fd on 3,
+ * out_fd on 1 and 2 (out_fd < 0: stderr on 1), ctl_fd on 4 and no other
+ * descriptor; then it runs child_main(4, caller's pid), which must not
+ * return.  The descriptors given must not be 0 to 4.  Flushes stdio
+ * first (nothing buffered is written twice).  Returns the child's pid,
+ * or -1 with errno. */
+pid_t helper_spare_fork(int in_fd, int result_fd, int out_fd, int ctl_fd,
+                        void (*child_main)(int ctl_fd, pid_t parent));
 
 #endif

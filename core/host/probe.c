@@ -168,35 +168,14 @@ int probe_spare_fork(char **err)
             rep[i] = move_high(rep[i]);
             ctl[i] = move_high(ctl[i]);
         }
-        pid_t parent = getpid();
-        fflush(NULL);   /* nothing buffered may be written twice */
-        pid_t pid = fork();
-        if (pid == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != parent)
-                _exit(1);
-            setpgid(0, 0);
-            static const int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP,
-                                       SIGCHLD};
-            for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-                signal(sigs[i], SIG_DFL);
-            sigset_t empty;
-            sigemptyset(&empty);
-            sigprocmask(SIG_SETMASK, &empty, NULL);
-            dup2(req[1], STDIN_FILENO);
-            dup2(rep[1], PROTOCOL_RESULT_FD);
-            dup2(STDERR_FILENO, STDOUT_FILENO);
-            int keep = dup2(ctl[0], PROTOCOL_RESULT_FD + 1);
-            close_range(PROTOCOL_RESULT_FD + 2, ~0U, 0);
-            spare_main(keep, parent);
-        }
+        _Static_assert(PROTOCOL_RESULT_FD == 3,
+                       "helper_spare_fork's result descriptor");
+        /* stdout to stderr, as spawn_probe does */
+        pid_t pid = helper_spare_fork(req[1], rep[1], -1, ctl[0], spare_main);
         if (pid < 0) {
             *err = xasprintf("cannot fork the spare probe: %s",
                              strerror(errno));
         } else {
-            /* also here: a kill of its group may come before its own
-             * setpgid */
-            setpgid(pid, pid);
             g_spare.pid = pid;
             g_spare.req_fd = req[0];
             g_spare.rep_fd = rep[0];

@@ -48,24 +48,6 @@ static void spare_main(int ctl_fd, pid_t parent)
     _exit(rc);
 }
 
-/* What posix_spawn does for an exec'd helper (spawn_attrs,
- * spawn_actions), done by hand in the forked spare; then every other
- * descriptor is closed, as close-on-exec would have. */
-static void spare_child_setup(int job_fd, int res_fd, int out_fd)
-{
-    setpgid(0, 0);
-    static const int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], SIG_DFL);
-    sigset_t empty;
-    sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, NULL);
-    dup2(job_fd, STDIN_FILENO);
-    dup2(res_fd, RESULT_FD);
-    dup2(out_fd, STDOUT_FILENO);
-    dup2(out_fd, STDERR_FILENO);
-}
-
 int runner_spare_fork(char **err)
 {
     *err = NULL;
@@ -81,30 +63,13 @@ int runner_spare_fork(char **err)
         *err = xasprintf("cannot create the spare helper's pipes: %s",
                          strerror(errno));
     } else {
-        pid_t parent = getpid();
-        /* Nothing buffered may be written twice (by both processes). */
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0) {
-            /* Our parent dies while we wait: so do we. */
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != parent)
-                _exit(1);
-            spare_child_setup(job[1], res[1], out[1]);
-            int keep = ctl[0];
-            if (keep != RESULT_FD + 1) {
-                keep = dup2(ctl[0], RESULT_FD + 1);
-            }
-            close_range(RESULT_FD + 2, ~0U, 0);
-            spare_main(keep, parent);
-        }
+        _Static_assert(RESULT_FD == 3, "helper_spare_fork's result fd");
+        pid_t pid = helper_spare_fork(job[1], res[1], out[1], ctl[0],
+                                      spare_main);
         if (pid < 0) {
             *err = xasprintf("cannot fork the spare helper: %s",
                              strerror(errno));
         } else {
-            /* Also here: a kill of its group may come before the
-             * child's own setpgid. */
-            setpgid(pid, pid);
             g_spare.pid = pid;
             g_spare.job_fd = job[0];
             g_spare.res_fd = res[0];
